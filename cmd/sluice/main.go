@@ -1,0 +1,304 @@
+// Command sluice is an edge server and reverse proxy that reads nginx's configuration language.
+//
+// Its command line follows nginx's: sluice [-c file] [-p prefix/] [-e errorlog] [-g directives] [-t] [-T] [-q]
+// [-s stop|quit|reopen|reload] [-v] [-V] [-h]. It runs in the foreground.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/observe"
+	"github.com/sluice-proxy/sluice/internal/server"
+)
+
+type options struct {
+	conf, prefix, errLog, directives, signal string
+	test, dump, quiet, version, build        bool
+	confGiven                                bool
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.conf, "c", "", "configuration file (default: <prefix>/conf/sluice.conf, else the built-in default)")
+	fs.StringVar(&o.prefix, "p", "", "prefix path (default: $SLUICE_PREFIX or ~/.local/share/sluice/)")
+	fs.StringVar(&o.errLog, "e", "", "error log file for startup (\"stderr\" for the terminal)")
+	fs.StringVar(&o.directives, "g", "", "global directives out of the configuration file")
+	fs.StringVar(&o.signal, "s", "", "send a signal to the running process: stop, quit, reopen, reload")
+	fs.BoolVar(&o.test, "t", false, "test the configuration and exit")
+	fs.BoolVar(&o.dump, "T", false, "test the configuration, dump it to stdout and exit")
+	fs.BoolVar(&o.quiet, "q", false, "suppress non-error messages during configuration testing")
+	fs.BoolVar(&o.version, "v", false, "show version and exit")
+	fs.BoolVar(&o.build, "V", false, "show version and configure options, then exit")
+	help := fs.Bool("h", false, "this help")
+	fs.Bool("?", false, "this help")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *help || fs.Lookup("?").Value.String() == "true" {
+		fmt.Fprintf(stderr, "sluice version: sluice/%s\nUsage: sluice [-?hvVtTq] [-s signal] [-p prefix] [-e filename] [-c filename] [-g directives]\n\nOptions:\n", server.Version)
+		fs.PrintDefaults()
+		return 0
+	}
+	if o.version || o.build {
+		fmt.Fprintf(stderr, "nginx version: sluice/%s\n", server.Version)
+		if o.build {
+			fmt.Fprintf(stderr, "built with %s (%s/%s)\nTLS SNI support enabled\nconfigure arguments: %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, configureArgs(prefixOf(o)))
+		}
+		return 0
+	}
+	o.confGiven = o.conf != ""
+	o.prefix = prefixOf(o)
+
+	cfg, err := load(o)
+	if o.signal != "" {
+		return sendSignal(o, cfg, stderr)
+	}
+	if o.test || o.dump {
+		name := confName(o)
+		if err == nil {
+			_, err = server.New(cfg, slog.New(slog.DiscardHandler))
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice: [emerg] %v\nsluice: configuration file %s test failed\n", err, name)
+			return 1
+		}
+		if !o.quiet {
+			fmt.Fprintf(stderr, "sluice: the configuration file %s syntax is ok\nsluice: configuration file %s test is successful\n", name, name)
+		}
+		if o.dump {
+			for _, f := range cfg.Source {
+				fmt.Fprintf(stdout, "# configuration file %s:\n%s\n", f.Name, f.Text)
+			}
+		}
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice: [emerg] %v\n", err)
+		return 1
+	}
+	return serve(o, cfg, stderr)
+}
+
+// prefixOf is the prefix directory: -p, $SLUICE_PREFIX, or the user's data directory.
+func prefixOf(o options) string {
+	p := o.prefix
+	if p == "" {
+		p = os.Getenv("SLUICE_PREFIX")
+	}
+	if p == "" {
+		base := os.Getenv("XDG_DATA_HOME")
+		if base == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				home = "."
+			}
+			base = filepath.Join(home, ".local", "share")
+		}
+		p = filepath.Join(base, "sluice")
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return abs
+}
+
+func confName(o options) string {
+	if o.conf != "" {
+		return o.conf
+	}
+	return filepath.Join(o.prefix, "conf", "sluice.conf")
+}
+
+// load reads the configuration: -c, the default path, or the built-in default when neither exists.
+func load(o options) (*config.Config, error) {
+	opt := config.Options{Prefix: o.prefix, Directives: o.directives}
+	name := confName(o)
+	if !o.confGiven {
+		if _, err := os.Stat(name); errors.Is(err, os.ErrNotExist) {
+			text, _ := config.Builtin("default.conf")
+			opt.Text = text
+		}
+	}
+	return config.Load(name, opt)
+}
+
+// sendSignal implements -s: it reads the pid file named by the configuration and signals that process.
+func sendSignal(o options, cfg *config.Config, stderr io.Writer) int {
+	sigs := map[string]syscall.Signal{"stop": syscall.SIGTERM, "quit": syscall.SIGQUIT, "reopen": syscall.SIGUSR1, "reload": syscall.SIGHUP}
+	sig, ok := sigs[o.signal]
+	if !ok {
+		fmt.Fprintf(stderr, "sluice: invalid option: \"-s %s\"\n", o.signal)
+		return 1
+	}
+	pidFile := filepath.Join(o.prefix, "logs", "sluice.pid")
+	if cfg != nil {
+		pidFile = cfg.Pid
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice: [error] open() %q failed (%v)\n", pidFile, err)
+		return 1
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		fmt.Fprintf(stderr, "sluice: [error] invalid PID number %q in %q\n", strings.TrimSpace(string(b)), pidFile)
+		return 1
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		fmt.Fprintf(stderr, "sluice: [error] kill(%d, %d) failed (%v)\n", pid, sig, err)
+		return 1
+	}
+	return 0
+}
+
+// errorLogger opens the error log: -e wins at startup, then the configuration's main-level error_log.
+func errorLogger(o options, cfg *config.Config, files *observe.Files) (*slog.Logger, error) {
+	target := config.LogTarget{Path: "stderr", Level: "notice"}
+	if len(cfg.ErrorLogs) > 0 {
+		target = cfg.ErrorLogs[0]
+	}
+	if o.errLog != "" {
+		target.Path = o.errLog
+		if !filepath.IsAbs(target.Path) && target.Path != "stderr" && target.Path != "stdout" {
+			target.Path = filepath.Join(o.prefix, target.Path)
+		}
+	}
+	level, err := observe.ParseLevel(target.Level)
+	if err != nil {
+		return nil, err
+	}
+	f, err := files.Open(target.Path, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	return slog.New(observe.NewErrorLogHandler(f, level, os.Getpid())), nil
+}
+
+func serve(o options, cfg *config.Config, stderr io.Writer) int {
+	raiseFileLimit()
+	logFiles := observe.NewFiles()
+	log, err := errorLogger(o, cfg, logFiles)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice: [emerg] cannot open error log: %v\n", err)
+		return 1
+	}
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		log.Log(context.Background(), observe.LevelEmerg, err.Error())
+		fmt.Fprintf(stderr, "sluice: [emerg] %v\n", err)
+		return 1
+	}
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	if err := srv.Start(); err != nil {
+		log.Log(context.Background(), observe.LevelEmerg, err.Error())
+		fmt.Fprintf(stderr, "sluice: [emerg] %v\n", err)
+		return 1
+	}
+	if err := writePid(cfg.Pid); err != nil {
+		log.Log(context.Background(), observe.LevelEmerg, err.Error())
+		srv.Close()
+		return 1
+	}
+	defer os.Remove(cfg.Pid)
+	log.Log(context.Background(), observe.LevelNotice, "sluice/"+server.Version+" started, configuration "+confName(o))
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGHUP:
+			log.Log(context.Background(), observe.LevelNotice, "signal 1 (SIGHUP) received, reconfiguring")
+			ncfg, err := load(o)
+			if err == nil {
+				err = srv.Reload(ncfg)
+			}
+			if err != nil {
+				log.Log(context.Background(), observe.LevelEmerg, err.Error()+"; keeping the running configuration")
+				continue
+			}
+			cfg = ncfg
+			log.Log(context.Background(), observe.LevelNotice, "configuration reloaded")
+		case syscall.SIGUSR1:
+			log.Log(context.Background(), observe.LevelNotice, "signal 10 (SIGUSR1) received, reopening logs")
+			srv.ReopenLogs()
+			logFiles.ReopenAll()
+		case syscall.SIGQUIT:
+			log.Log(context.Background(), observe.LevelNotice, "signal 3 (SIGQUIT) received, shutting down gracefully")
+			ctx := context.Background()
+			if cfg.WorkerShutdownTimeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, cfg.WorkerShutdownTimeout)
+				defer cancel()
+			}
+			srv.Shutdown(ctx)
+			log.Log(context.Background(), observe.LevelNotice, "exit")
+			logFiles.CloseAll()
+			return 0
+		default:
+			log.Log(context.Background(), observe.LevelNotice, fmt.Sprintf("signal %d (%v) received, exiting", sig.(syscall.Signal), sig))
+			srv.Close()
+			log.Log(context.Background(), observe.LevelNotice, "exit")
+			logFiles.CloseAll()
+			return 0
+		}
+	}
+	return 0
+}
+
+// writePid writes the pid file once the listeners are bound, so its presence means "ready".
+func writePid(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// raiseFileLimit lifts the soft open-file limit to the hard one: every tunnel holds two descriptors.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+// configureArgs lists, in nginx's `configure` terms, which modules sluice implements, so tools that probe
+// `nginx -V` read it correctly.
+func configureArgs(prefix string) string {
+	with := []string{"http_ssl_module", "http_v2_module", "http_realip_module", "http_stub_status_module"}
+	without := []string{"http_gzip_module", "http_ssi_module", "http_userid_module", "http_autoindex_module", "http_geo_module",
+		"http_split_clients_module", "http_fastcgi_module", "http_uwsgi_module", "http_scgi_module", "http_grpc_module",
+		"http_memcached_module", "http_limit_conn_module", "http_limit_req_module", "http_empty_gif_module", "http_browser_module",
+		"http_upstream_hash_module", "http_upstream_ip_hash_module", "http_upstream_least_conn_module", "http_upstream_random_module",
+		"http_auth_basic_module", "http_access_module", "http_charset_module", "mail", "stream"}
+	parts := []string{"--prefix=" + prefix + "/", "--conf-path=" + prefix + "/conf/sluice.conf"}
+	for _, w := range with {
+		parts = append(parts, "--with-"+w)
+	}
+	for _, w := range without {
+		parts = append(parts, "--without-"+w)
+	}
+	return strings.Join(parts, " ")
+}

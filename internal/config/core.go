@@ -1,0 +1,387 @@
+package config
+
+import (
+	"net"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/route"
+)
+
+// mainDirectives are the main and events contexts (nginx's core module).
+var mainDirectives = []Spec{
+	{Name: "events", Module: "core", Ctx: CtxMain, Args: "0", Block: true, Doc: "Connection processing settings; accepted, its directives have no effect (Go's runtime schedules connections).",
+		Apply: func(p *parser, d *Directive) error { return p.walk(p.body(d), CtxEvents) }},
+	{Name: "http", Module: "core", Ctx: CtxMain, Args: "0", Block: true, Doc: "The HTTP server configuration.",
+		Apply: (*parser).httpBlock},
+	{Name: "pid", Module: "core", Ctx: CtxMain, Args: "1", Default: "logs/sluice.pid", Doc: "File the process id is written to once the listeners are bound.",
+		Apply: func(p *parser, d *Directive) error { p.cfg.Pid = p.path(d.Args[0]); return nil }},
+	{Name: "worker_shutdown_timeout", Module: "core", Ctx: CtxMain, Args: "1", Default: "none", Doc: "Upper bound on a graceful stop: open connections and tunnels are closed when it passes.",
+		Apply: func(p *parser, d *Directive) error {
+			v, err := p.duration(d, d.Args[0])
+			p.cfg.WorkerShutdownTimeout = v
+			return err
+		}},
+}
+
+// coreDirectives are nginx's ngx_http_core_module directives that sluice implements.
+var coreDirectives = []Spec{
+	{Name: "server", Module: "http_core", Ctx: CtxHTTP | CtxUpstream, Args: "0+", Either: true, Doc: "A virtual server (in http), or a peer (in upstream).",
+		Apply: func(p *parser, d *Directive) error {
+			if p.ups != nil {
+				return p.upstreamServer(d)
+			}
+			if len(d.Args) != 0 {
+				return d.errorf("invalid number of arguments in \"server\" directive")
+			}
+			if d.Block == nil {
+				return d.errorf("directive \"server\" has no opening \"{\"")
+			}
+			return p.serverBlock(d)
+		}},
+	{Name: "location", Module: "http_core", Ctx: CtxServer | CtxLocation, Args: "1-2", Block: true, Doc: "Settings for requests whose normalised URI matches; nginx's matching order.",
+		Apply: (*parser).locationBlock},
+	{Name: "listen", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: "*:80", Doc: "Address and port to accept on, with ssl, http2, default_server, reuseport, backlog=, ipv6only=.",
+		Diff:  "unix: sockets, proxy_protocol, bind, setfib, accept_filter and fastopen are not supported yet (refused with an error); deferred and so_keepalive are accepted and ignored.",
+		Apply: (*parser).listen},
+	{Name: "server_name", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: `""`, Doc: "Names of the virtual server: exact, *.wildcard, wildcard.*, .example.com, ~regex.",
+		Apply: func(p *parser, d *Directive) error {
+			for _, n := range d.Args {
+				p.srv.Names = append(p.srv.Names, strings.ToLower(n))
+			}
+			return nil
+		}},
+	{Name: "root", Module: "http_core", Ctx: ctxHSL | CtxIf, Args: "1", Default: "html", Doc: "Directory that files are served from ($document_root); relative to the prefix.",
+		Apply: func(p *parser, d *Directive) error {
+			if p.conf.Root.Set {
+				return p.dup(d)
+			}
+			v := d.Args[0]
+			if !strings.Contains(v, "$") {
+				v = p.path(v)
+			}
+			t, err := p.compile(d, v)
+			p.conf.Root.set(t)
+			return err
+		}},
+	{Name: "index", Module: "http_core", Ctx: ctxHSL, Args: "1+", Default: "index.html", Doc: "Files tried, in order, for a request ending in \"/\".",
+		Apply: func(p *parser, d *Directive) error {
+			var ts = p.conf.Index.V
+			if !p.conf.Index.Set {
+				ts = nil
+			}
+			for _, a := range d.Args {
+				t, err := p.compile(d, a)
+				if err != nil {
+					return err
+				}
+				ts = append(ts, t)
+			}
+			p.conf.Index.set(ts)
+			return nil
+		}},
+	{Name: "types", Module: "http_core", Ctx: ctxHSL, Args: "0", Block: true, Doc: "File extension to MIME type map (the built-in mime.types is used when `include mime.types` finds no file).",
+		Apply: func(p *parser, d *Directive) error {
+			m := p.conf.Types.V
+			if !p.conf.Types.Set || m == nil {
+				m = map[string]string{}
+			}
+			for _, e := range p.body(d) {
+				for _, ext := range e.Args {
+					m[strings.ToLower(ext)] = e.Name
+				}
+			}
+			p.conf.Types.set(m)
+			return nil
+		}},
+	{Name: "default_type", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "text/plain", Doc: "MIME type of responses whose type the types map does not give.",
+		Apply: func(p *parser, d *Directive) error { p.conf.DefaultType.set(d.Args[0]); return nil }},
+	{Name: "error_page", Module: "http_core", Ctx: ctxHSL | CtxIf, Args: "2+", Doc: "URI (or redirect) shown for the given status codes; =code changes the status.",
+		Apply: (*parser).errorPage},
+	{Name: "client_max_body_size", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "1m", Doc: "Largest request body accepted (413 above it); 0 = no limit.",
+		Apply: func(p *parser, d *Directive) error {
+			v, err := p.size(d, d.Args[0])
+			p.conf.MaxBodySize.set(v)
+			return err
+		}},
+	{Name: "client_body_timeout", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two reads of the request body.",
+		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ClientBodyTimeout) }},
+	{Name: "send_timeout", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two writes of the response to the client.",
+		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.SendTimeout) }},
+	{Name: "keepalive_timeout", Module: "http_core", Ctx: ctxHSL | CtxUpstream, Args: "1-2", Default: "75s (upstream: 60s)", Doc: "How long an idle keep-alive client connection stays open (0 disables keep-alive); in upstream, how long an idle upstream connection is kept.",
+		Diff: "the second argument (Keep-Alive: timeout= header) is accepted and ignored.",
+		Apply: func(p *parser, d *Directive) error {
+			if p.ups != nil {
+				v, err := p.duration(d, d.Args[0])
+				p.ups.KeepaliveTimeout = v
+				return err
+			}
+			return p.setDur(d, &p.conf.KeepaliveTimeout)
+		}},
+	{Name: "keepalive_requests", Module: "http_core", Ctx: ctxHSL | CtxUpstream, Args: "1", Default: "1000", Doc: "Requests served on one keep-alive connection (client, or upstream in an upstream block) before it is closed.",
+		Apply: func(p *parser, d *Directive) error {
+			n, err := strconv.Atoi(d.Args[0])
+			if err != nil || n < 0 {
+				return d.errorf("invalid value %q in \"keepalive_requests\" directive", d.Args[0])
+			}
+			if p.ups != nil {
+				p.ups.KeepaliveRequests = n
+				return nil
+			}
+			p.conf.KeepaliveRequests.set(n)
+			return nil
+		}},
+	{Name: "client_header_timeout", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "60s", Doc: "Timeout for reading the request line and headers.",
+		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.sc.ClientHeaderTimeout) }},
+	{Name: "large_client_header_buffers", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "2", Default: "4 8k", Doc: "Limit on request line and header size: number × size bytes in all; larger requests get 431.",
+		Diff: "sluice enforces the product as a total header limit rather than per-line buffers; too-large headers get 431 (nginx: 400/414).",
+		Apply: func(p *parser, d *Directive) error {
+			n, err := strconv.Atoi(d.Args[0])
+			if err != nil || n <= 0 {
+				return d.errorf("invalid value %q in %q directive", d.Args[0], d.Name)
+			}
+			sz, err := p.size(d, d.Args[1])
+			if err != nil {
+				return err
+			}
+			p.sc.LargeHeaderBuffers.set(n * int(sz))
+			return nil
+		}},
+	{Name: "http2", Module: "http_v2", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Enables HTTP/2 on the server's TLS listeners (nginx 1.25.1 syntax; `listen … http2` also works).",
+		Apply: func(p *parser, d *Directive) error {
+			v, err := p.onOff(d)
+			p.sc.HTTP2.set(v)
+			return err
+		}},
+	{Name: "merge_slashes", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "on", Doc: "Merge repeated slashes in the URI before matching.",
+		Apply: func(p *parser, d *Directive) error {
+			v, err := p.onOff(d)
+			p.sc.MergeSlashes.set(v)
+			return err
+		}},
+	{Name: "server_tokens", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Show the version in the Server header and error pages (off: \"sluice\" only).",
+		Apply: func(p *parser, d *Directive) error {
+			if d.Args[0] == "build" {
+				p.conf.ServerTokens.set(true)
+				return nil
+			}
+			v, err := p.onOff(d)
+			p.conf.ServerTokens.set(v)
+			return err
+		}},
+}
+
+// setDur parses a directive's first argument as an nginx time value into o.
+func (p *parser) setDur(d *Directive, o *Opt[time.Duration]) error {
+	v, err := p.duration(d, d.Args[0])
+	if err != nil {
+		return err
+	}
+	o.set(v)
+	return nil
+}
+
+func (p *parser) httpBlock(d *Directive) error {
+	if p.http != nil {
+		return p.dup(d)
+	}
+	h := &HTTP{Upstreams: map[string]*Upstream{}, LogFormats: map[string]*LogFormat{}, Vars: p.tab, Loc: &LocConf{}}
+	p.http, p.conf, p.sc = h, h.Loc, &h.Srv
+	p.cfg.HTTP = h
+	defer func() { p.conf, p.sc = nil, nil }()
+	// maps define variables other directives use: build them first, in order (nginx resolves them lazily).
+	var maps, rest []*Directive
+	for _, c := range p.body(d) {
+		if c.Name == "map" {
+			maps = append(maps, c)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	if err := p.walk(maps, CtxHTTP); err != nil {
+		return err
+	}
+	return p.walk(rest, CtxHTTP)
+}
+
+func (p *parser) serverBlock(d *Directive) error {
+	s := &Server{Loc: &LocConf{}, Pos: d.Pos}
+	p.srv, p.conf, p.sc, p.ops = s, s.Loc, &s.Srv, &s.Ops
+	defer func() { p.srv, p.conf, p.sc, p.ops = nil, p.http.Loc, &p.http.Srv, nil }()
+	if err := p.walk(p.body(d), CtxServer); err != nil {
+		return err
+	}
+	if len(s.Listens) == 0 {
+		s.Listens = []Listen{{Addr: "0.0.0.0:80", Pos: d.Pos}}
+	}
+	if len(s.Names) == 0 {
+		s.Names = []string{""}
+	}
+	p.http.Servers = append(p.http.Servers, s)
+	return nil
+}
+
+func (p *parser) locationBlock(d *Directive) error {
+	l := &Location{Conf: &LocConf{}, Parent: p.loc, Pos: d.Pos}
+	args := d.Args
+	if len(args) == 2 {
+		switch args[0] {
+		case "=":
+			l.Modifier = route.Exact
+		case "^~":
+			l.Modifier = route.PrefixNoRegex
+		case "~":
+			l.Modifier = route.Regex
+		case "~*":
+			l.Modifier = route.RegexCaseless
+		default:
+			return d.errorf("invalid location modifier %q", args[0])
+		}
+		l.Pattern = args[1]
+	} else {
+		a := args[0]
+		switch {
+		case strings.HasPrefix(a, "@"):
+			l.Modifier, l.Pattern = route.Named, a[1:]
+		case strings.HasPrefix(a, "="):
+			l.Modifier, l.Pattern = route.Exact, a[1:]
+		case strings.HasPrefix(a, "^~"):
+			l.Modifier, l.Pattern = route.PrefixNoRegex, a[2:]
+		case strings.HasPrefix(a, "~*"):
+			l.Modifier, l.Pattern = route.RegexCaseless, a[2:]
+		case strings.HasPrefix(a, "~"):
+			l.Modifier, l.Pattern = route.Regex, a[1:]
+		default:
+			l.Pattern = a
+		}
+	}
+	if l.Modifier == route.Regex || l.Modifier == route.RegexCaseless {
+		// named captures become variables; route.Compile reports a bad regex with its own message
+		if re, err := regexp.Compile(l.Pattern); err == nil {
+			p.tab.AddCaptureNames(re)
+		}
+	}
+	parent, saveConf, saveOps := p.loc, p.conf, p.ops
+	p.loc, p.conf, p.ops = l, l.Conf, &l.Ops
+	defer func() { p.loc, p.conf, p.ops = parent, saveConf, saveOps }()
+	if err := p.walk(p.body(d), CtxLocation); err != nil {
+		return err
+	}
+	if parent != nil {
+		parent.Children = append(parent.Children, l)
+	} else {
+		p.srv.Locations = append(p.srv.Locations, l)
+	}
+	return nil
+}
+
+func (p *parser) listen(d *Directive) error {
+	l := Listen{Pos: d.Pos}
+	addr := d.Args[0]
+	if strings.HasPrefix(addr, "unix:") {
+		return d.errorf("listen on unix sockets is not supported yet")
+	}
+	host, port := "", addr
+	if strings.HasPrefix(addr, "[") {
+		h, pt, err := net.SplitHostPort(addr)
+		if err != nil {
+			if strings.HasSuffix(addr, "]") {
+				h, pt = strings.Trim(addr, "[]"), "80"
+			} else {
+				return d.errorf("invalid listen address %q", addr)
+			}
+		}
+		host, port = h, pt
+	} else if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+		host, port = addr[:i], addr[i+1:]
+	} else if _, err := strconv.Atoi(addr); err != nil {
+		host, port = addr, "80"
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return d.errorf("invalid port in %q of the \"listen\" directive", addr)
+	}
+	switch host {
+	case "", "*":
+		host = "0.0.0.0"
+	case "localhost":
+		host = "127.0.0.1"
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		host = ip.String()
+	} else if ips, err := net.LookupIP(host); err == nil && len(ips) > 0 {
+		host = ips[0].String()
+	} else {
+		return d.errorf("host not found in %q of the \"listen\" directive", addr)
+	}
+	l.Addr = net.JoinHostPort(host, strconv.Itoa(n))
+	for _, a := range d.Args[1:] {
+		k, v, _ := strings.Cut(a, "=")
+		switch k {
+		case "ssl":
+			l.SSL = true
+		case "http2":
+			l.HTTP2 = true
+		case "default_server", "default":
+			l.DefaultServer = true
+		case "reuseport":
+			l.Reuseport = true
+		case "backlog":
+			b, err := strconv.Atoi(v)
+			if err != nil {
+				return d.errorf("invalid backlog %q", v)
+			}
+			l.Backlog = b
+		case "ipv6only":
+			l.IPv6Only = v == "on"
+		case "deferred", "so_keepalive", "rcvbuf", "sndbuf":
+		default:
+			return d.errorf("invalid parameter %q of the \"listen\" directive", a)
+		}
+	}
+	p.srv.Listens = append(p.srv.Listens, l)
+	return nil
+}
+
+func (p *parser) errorPage(d *Directive) error {
+	ep := ErrorPage{}
+	args := d.Args
+	uri := args[len(args)-1]
+	args = args[:len(args)-1]
+	if last := args[len(args)-1]; strings.HasPrefix(last, "=") {
+		if last == "=" {
+			ep.Override = -1
+		} else {
+			c, err := strconv.Atoi(last[1:])
+			if err != nil {
+				return d.errorf("invalid response code %q", last)
+			}
+			ep.Override = c
+		}
+		args = args[:len(args)-1]
+	}
+	if len(args) == 0 {
+		return d.errorf("invalid number of arguments in \"error_page\" directive")
+	}
+	for _, a := range args {
+		c, err := strconv.Atoi(a)
+		if err != nil || c < 300 || c > 599 {
+			return d.errorf("value %q must be between 300 and 599", a)
+		}
+		ep.Codes = append(ep.Codes, c)
+	}
+	t, err := p.compile(d, uri)
+	if err != nil {
+		return err
+	}
+	ep.URI = t
+	list := p.conf.ErrorPages.V
+	if !p.conf.ErrorPages.Set {
+		list = nil
+	}
+	p.conf.ErrorPages.set(append(list, ep))
+	return nil
+}

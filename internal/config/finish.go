@@ -1,0 +1,207 @@
+package config
+
+import (
+	"errors"
+	"net"
+	"reflect"
+	"strings"
+
+	"github.com/sluice-proxy/sluice/internal/route"
+)
+
+// finish merges inherited values down the tree, resolves names and validates what needs the whole file.
+func (p *parser) finish() error {
+	c := p.cfg
+	if c.Pid == "" {
+		c.Pid = p.path("logs/sluice.pid")
+	}
+	if len(c.ErrorLogs) == 0 {
+		c.ErrorLogs = []LogTarget{{Path: p.path("logs/error.log"), Level: "error"}}
+	}
+	h := c.HTTP
+	if h == nil {
+		return nil
+	}
+	if !h.Loc.AccessLogs.Set {
+		h.Loc.AccessLogs.set([]LogTarget{{Path: p.path("logs/access.log"), Format: "combined"}})
+	}
+	for _, s := range h.Servers {
+		mergeOpts(s.Loc, h.Loc)
+		mergeOpts(&s.Srv, &h.Srv)
+		mergeSSL(&s.Srv.SSL, &h.Srv.SSL)
+		if err := p.finishServer(s); err != nil {
+			return err
+		}
+	}
+	return p.checkLogFormats(h)
+}
+
+func (p *parser) checkLogFormats(h *HTTP) error {
+	var check func(loc *LocConf, pos Pos) error
+	check = func(loc *LocConf, pos Pos) error {
+		for _, t := range loc.AccessLogs.V {
+			if t.Path == "off" || t.Format == "combined" {
+				continue
+			}
+			if _, ok := h.LogFormats[t.Format]; !ok {
+				return pos.errorf("unknown log format %q", t.Format)
+			}
+		}
+		return nil
+	}
+	var walk func(ls []*Location) error
+	walk = func(ls []*Location) error {
+		for _, l := range ls {
+			if err := check(l.Conf, l.Pos); err != nil {
+				return err
+			}
+			if err := walk(l.Children); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, s := range h.Servers {
+		if err := check(s.Loc, s.Pos); err != nil {
+			return err
+		}
+		if err := walk(s.Locations); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *parser) finishServer(s *Server) error {
+	ssl := &s.Srv.SSL
+	// pair certificates with keys by position, as nginx does
+	if len(ssl.keys) > 0 || len(ssl.Certificates) > 0 {
+		j := 0
+		for i := range ssl.Certificates {
+			if ssl.Certificates[i].SelfSigned {
+				continue
+			}
+			if j >= len(ssl.keys) {
+				return ssl.Certificates[i].Pos.errorf("no \"ssl_certificate_key\" is defined for certificate %q", ssl.Certificates[i].Cert)
+			}
+			ssl.Certificates[i].Key = ssl.keys[j]
+			j++
+		}
+	}
+	for i := range s.Listens {
+		l := &s.Listens[i]
+		if s.sslOn {
+			l.SSL = true
+		}
+		if l.SSL && len(ssl.Certificates) == 0 {
+			e := l.Pos.errorf("no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive")
+			e.Hint = "add ssl_certificate and ssl_certificate_key to the server (or `ssl_certificate self-signed;` for testing)"
+			return e
+		}
+	}
+	for i, n := range s.Names {
+		if strings.HasPrefix(n, "~") {
+			continue
+		}
+		s.Names[i] = strings.TrimSuffix(n, ".")
+	}
+	var perr error
+	var conv func(ls []*Location, parent *LocConf) []*route.Location[*Location]
+	conv = func(ls []*Location, parent *LocConf) []*route.Location[*Location] {
+		var out []*route.Location[*Location]
+		for _, l := range ls {
+			mergeOpts(l.Conf, parent)
+			p.mergeIfConfs(l.Ops, l.Conf)
+			if err := p.resolveProxy(l.Conf); err != nil && perr == nil {
+				perr = err
+			}
+			out = append(out, &route.Location[*Location]{Modifier: l.Modifier, Pattern: l.Pattern, Value: l, Children: conv(l.Children, l.Conf)})
+		}
+		return out
+	}
+	p.mergeIfConfs(s.Ops, s.Loc)
+	rl := conv(s.Locations, s.Loc)
+	if perr != nil {
+		return perr
+	}
+	m, err := route.Compile(rl)
+	if err != nil {
+		var le *route.LocationError[*Location]
+		if errors.As(err, &le) && le.Loc != nil && le.Loc.Value != nil {
+			return le.Loc.Value.Pos.errorf("%s", le.Msg)
+		}
+		return s.Pos.errorf("%v", err)
+	}
+	s.Matcher = m
+	return nil
+}
+
+// mergeIfConfs lets the bodies of `if` blocks inherit from their enclosing block.
+func (p *parser) mergeIfConfs(ops []Op, outer *LocConf) {
+	for i := range ops {
+		if ops[i].Kind == OpIf {
+			mergeOpts(ops[i].IfConf, outer)
+			p.mergeIfConfs(ops[i].Then, ops[i].IfConf)
+		}
+	}
+}
+
+// resolveProxy points proxy_pass at its upstream block when its host names one.
+func (p *parser) resolveProxy(lc *LocConf) error {
+	pp := lc.Proxy
+	if pp == nil || pp.Template != nil {
+		return nil
+	}
+	if u, ok := p.cfg.HTTP.Upstreams[pp.Host]; ok {
+		pp.Upstream = u
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(pp.Host); err != nil {
+		port := "80"
+		if pp.Scheme == "https" {
+			port = "443"
+		}
+		pp.Port = port
+		pp.Host = net.JoinHostPort(strings.Trim(pp.Host, "[]"), port)
+		// keep the host as written for $proxy_host: nginx omits the default port
+	}
+	host, _, _ := net.SplitHostPort(pp.Host)
+	if net.ParseIP(host) == nil {
+		if _, err := net.LookupHost(host); err != nil {
+			return pp.Pos.errorf("host not found in upstream %q", pp.Raw)
+		}
+	}
+	return nil
+}
+
+// mergeOpts fills every Opt field of child that was not set from parent (nginx's merge for scalars; array
+// directives are Opt too, so a level that sets any replaces the inherited list).
+func mergeOpts(child, parent any) {
+	cv := reflect.ValueOf(child).Elem()
+	pv := reflect.ValueOf(parent).Elem()
+	for i := 0; i < cv.NumField(); i++ {
+		f := cv.Field(i)
+		if f.Kind() != reflect.Struct || !f.CanSet() {
+			continue
+		}
+		set := f.FieldByName("Set")
+		if !set.IsValid() || set.Kind() != reflect.Bool {
+			continue
+		}
+		if !set.Bool() {
+			f.Set(pv.Field(i))
+		}
+	}
+}
+
+func mergeSSL(child, parent *SSLConf) {
+	mergeOpts(child, parent)
+	if !child.certSet {
+		child.Certificates = append([]CertPair(nil), parent.Certificates...)
+		child.certSet = parent.certSet
+	}
+	if !child.keysSet {
+		child.keys = parent.keys
+		child.keysSet = parent.keysSet
+	}
+}

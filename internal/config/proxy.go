@@ -1,0 +1,214 @@
+package config
+
+import (
+	"net"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/route"
+)
+
+// proxyDirectives are nginx's ngx_http_proxy_module directives that sluice implements, plus sluice's WebSocket ones.
+var proxyDirectives = []Spec{
+	{Name: "proxy_pass", Module: "http_proxy", Ctx: CtxLocation, Args: "1", Doc: "Proxies the request to http(s)://address[/uri] or an upstream group; nginx's URI replacement rules.",
+		Apply: (*parser).proxyPass},
+	{Name: "proxy_http_version", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "1.1", Doc: "HTTP version toward the upstream.",
+		Diff: "sluice always speaks HTTP/1.1 with keep-alive to upstreams (nginx defaults to 1.0 and Connection: close); \"1.0\" is accepted and sends Connection: close.",
+		Apply: func(p *parser, d *Directive) error {
+			if d.Args[0] != "1.0" && d.Args[0] != "1.1" {
+				return d.errorf("invalid value %q in \"proxy_http_version\" directive, it must be \"1.0\" or \"1.1\"", d.Args[0])
+			}
+			p.conf.ProxyHTTPVersion.set(d.Args[0])
+			return nil
+		}},
+	{Name: "proxy_set_header", Module: "http_proxy", Ctx: ctxHSL, Args: "2", Default: "Host $proxy_host", Doc: "Sets a request header sent upstream; an empty value removes it. A level with any proxy_set_header replaces the inherited list.",
+		Diff: "Connection and Upgrade are managed by sluice: WebSocket upgrades are tunnelled without them and keep-alive is used otherwise, so the tutorial's lines are accepted and change nothing harmful.",
+		Apply: func(p *parser, d *Directive) error {
+			t, err := p.compile(d, d.Args[1])
+			if err != nil {
+				return err
+			}
+			list := p.conf.ProxySetHeaders.V
+			if !p.conf.ProxySetHeaders.Set {
+				list = nil
+			}
+			p.conf.ProxySetHeaders.set(append(list, HeaderSet{Name: d.Args[0], Value: t}))
+			return nil
+		}},
+	{Name: "proxy_hide_header", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Response header from the upstream not passed to the client.",
+		Apply: func(p *parser, d *Directive) error { appendStr(&p.conf.ProxyHideHeaders, d.Args[0]); return nil }},
+	{Name: "proxy_pass_header", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Passes a response header that is hidden by default (Server, Date, X-Accel-*).",
+		Apply: func(p *parser, d *Directive) error { appendStr(&p.conf.ProxyPassHeaders, d.Args[0]); return nil }},
+	{Name: "proxy_pass_request_headers", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Pass the client's request headers upstream.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyPassReqHeaders) }},
+	{Name: "proxy_pass_request_body", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Pass the client's request body upstream.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyPassReqBody) }},
+	{Name: "proxy_set_body", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Replaces the request body sent upstream.",
+		Apply: func(p *parser, d *Directive) error {
+			t, err := p.compile(d, d.Args[0])
+			p.conf.ProxySetBody.set(t)
+			return err
+		}},
+	{Name: "proxy_redirect", Module: "http_proxy", Ctx: ctxHSL, Args: "1-2", Default: "default", Doc: "Rewrites Location and Refresh headers of upstream redirects: default, off, or from to.",
+		Apply: (*parser).proxyRedirect},
+	{Name: "proxy_connect_timeout", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout for connecting to the upstream.",
+		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ProxyConnectTimeout) }},
+	{Name: "proxy_read_timeout", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two reads from the upstream. Applies to tunnels only when set explicitly in the location (as nginx).",
+		Diff:  "an idle WebSocket tunnel is not cut by the default 60s; see proxy_tunnel_timeout.",
+		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ProxyReadTimeout) }},
+	{Name: "proxy_send_timeout", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two writes to the upstream.",
+		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ProxySendTimeout) }},
+	{Name: "proxy_buffering", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "off: every chunk from the upstream is sent to the client at once.",
+		Diff:  "on never holds a whole body: data is streamed through a small buffer and flushed whenever the upstream pauses.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyBuffering) }},
+	{Name: "proxy_request_buffering", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Accepted; request bodies are always streamed to the upstream.",
+		Diff:  "sluice streams request bodies in both modes.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyRequestBuffering) }},
+	{Name: "proxy_intercept_errors", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Upstream responses with status >= 300 are replaced by error_page when one matches.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyInterceptErrors) }},
+	{Name: "proxy_ssl_verify", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Verify the certificate of an https:// upstream.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxySSLVerify) }},
+	{Name: "proxy_ssl_trusted_certificate", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "PEM CA certificates used to verify https:// upstreams.",
+		Apply: func(p *parser, d *Directive) error { p.conf.ProxySSLTrusted.set(p.confPath(d.Args[0])); return nil }},
+	{Name: "proxy_ssl_server_name", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Send SNI to https:// upstreams.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxySSLServerName) }},
+	{Name: "proxy_ssl_name", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "$proxy_host", Doc: "Name used for SNI and certificate verification of https:// upstreams.",
+		Apply: func(p *parser, d *Directive) error {
+			t, err := p.compile(d, d.Args[0])
+			p.conf.ProxySSLName.set(t)
+			return err
+		}},
+	{Name: "proxy_ssl_certificate", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Client certificate presented to https:// upstreams.",
+		Apply: func(p *parser, d *Directive) error { p.conf.ProxySSLCertificate.set(p.confPath(d.Args[0])); return nil }},
+	{Name: "proxy_ssl_certificate_key", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Key of proxy_ssl_certificate.",
+		Apply: func(p *parser, d *Directive) error {
+			p.conf.ProxySSLCertificateKey.set(p.confPath(d.Args[0]))
+			return nil
+		}},
+	{Name: "proxy_ssl_protocols", Module: "http_proxy", Ctx: ctxHSL, Args: "1+", Default: "TLSv1.2 TLSv1.3", Doc: "TLS versions toward https:// upstreams.",
+		Apply: func(p *parser, d *Directive) error { p.conf.ProxySSLProtocols.set(d.Args); return nil }},
+	{Name: "proxy_websocket", Module: "sluice", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Tunnel WebSocket upgrades to proxied locations even without the Upgrade/Connection proxy_set_header lines.",
+		Diff:  "sluice only; nginx tunnels only when the magic lines are present.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyWebsocket) }},
+	{Name: "proxy_tunnel_timeout", Module: "sluice", Ctx: ctxHSL, Args: "1", Default: "1h", Doc: "Idle timeout of an upgraded (WebSocket) tunnel: no byte either way for this long closes it.",
+		Diff:  "sluice only; nginx applies proxy_read_timeout (60s) to tunnels, which cuts idle WebSockets.",
+		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ProxyTunnelTimeout) }},
+}
+
+// ProxyDefaults are the values of proxy directives that were never set.
+var ProxyDefaults = struct {
+	ConnectTimeout, ReadTimeout, SendTimeout, TunnelTimeout time.Duration
+}{60 * time.Second, 60 * time.Second, 60 * time.Second, time.Hour}
+
+func appendStr(o *Opt[[]string], s string) {
+	list := o.V
+	if !o.Set {
+		list = nil
+	}
+	o.set(append(list, s))
+}
+
+func (p *parser) setBool(d *Directive, o *Opt[bool]) error {
+	v, err := p.onOff(d)
+	if err != nil {
+		return err
+	}
+	o.set(v)
+	return nil
+}
+
+func (p *parser) proxyPass(d *Directive) error {
+	if p.conf.Proxy != nil || p.conf.Handler != HandlerNone {
+		return p.dup(d)
+	}
+	raw := d.Args[0]
+	pp := &ProxyPass{Raw: raw, Pos: d.Pos}
+	var rest string
+	switch {
+	case strings.HasPrefix(raw, "http://"):
+		pp.Scheme, rest = "http", raw[len("http://"):]
+	case strings.HasPrefix(raw, "https://"):
+		pp.Scheme, rest = "https", raw[len("https://"):]
+	case strings.HasPrefix(raw, "$"):
+		rest = raw
+	default:
+		return d.errorf("invalid URL prefix in %q", raw)
+	}
+	if strings.Contains(raw, "$") {
+		t, err := p.compile(d, raw)
+		if err != nil {
+			return err
+		}
+		pp.Template = t
+	} else {
+		host := rest
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			host, pp.URI, pp.HasURI = rest[:i], rest[i:], true
+		}
+		if host == "" {
+			return d.errorf("no host in %q of the \"proxy_pass\" directive", raw)
+		}
+		if strings.HasPrefix(host, "unix:") {
+			return d.errorf("proxy_pass to unix sockets is not supported yet")
+		}
+		pp.Host = host
+		if h, port, err := net.SplitHostPort(host); err == nil {
+			_, pp.Port = h, port
+		}
+		if pp.HasURI && p.loc != nil {
+			switch {
+			case p.loc.Modifier == route.Regex || p.loc.Modifier == route.RegexCaseless:
+				return d.errorf("\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block")
+			case p.loc.Modifier == route.Named:
+				return d.errorf("\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block")
+			}
+		}
+	}
+	p.conf.Proxy = pp
+	p.conf.Handler = HandlerProxy
+	return nil
+}
+
+func (p *parser) proxyRedirect(d *Directive) error {
+	if len(d.Args) == 1 {
+		switch d.Args[0] {
+		case "off":
+			p.conf.ProxyRedirect = Opt[[]Redirect]{Set: true}
+			return nil
+		case "default":
+			list := p.conf.ProxyRedirect.V
+			if !p.conf.ProxyRedirect.Set {
+				list = nil
+			}
+			p.conf.ProxyRedirect.set(append(list, Redirect{Default: true}))
+			return nil
+		}
+		return d.errorf("invalid parameter %q of the \"proxy_redirect\" directive", d.Args[0])
+	}
+	r := Redirect{From: d.Args[0]}
+	if strings.HasPrefix(r.From, "~*") {
+		re, err := regexp.Compile("(?i)" + r.From[2:])
+		if err != nil {
+			return d.errorf("invalid regex %q: %v", r.From, err)
+		}
+		r.FromRe = re
+	} else if strings.HasPrefix(r.From, "~") {
+		re, err := regexp.Compile(r.From[1:])
+		if err != nil {
+			return d.errorf("invalid regex %q: %v", r.From, err)
+		}
+		r.FromRe = re
+	}
+	t, err := p.compile(d, d.Args[1])
+	if err != nil {
+		return err
+	}
+	r.To = t
+	list := p.conf.ProxyRedirect.V
+	if !p.conf.ProxyRedirect.Set {
+		list = nil
+	}
+	p.conf.ProxyRedirect.set(append(list, r))
+	return nil
+}

@@ -1,0 +1,69 @@
+package config
+
+// sluiceDirectives are sluice's own content handlers.
+var sluiceDirectives = []Spec{
+	{Name: "websocket_echo", Module: "sluice", Ctx: CtxLocation, Args: "0", Doc: "Serves a WebSocket echo service (every message is sent back); used by the built-in default configuration and for testing a path end to end.",
+		Diff:  "sluice only.",
+		Apply: func(p *parser, d *Directive) error { return p.setHandler(d, HandlerWebSocketEcho) }},
+	{Name: "welcome_page", Module: "sluice", Ctx: CtxLocation, Args: "0", Doc: "Serves sluice's built-in welcome page, which opens a WebSocket to /wss and shows the echo.",
+		Diff:  "sluice only.",
+		Apply: func(p *parser, d *Directive) error { return p.setHandler(d, HandlerWelcome) }},
+}
+
+func (p *parser) setHandler(d *Directive, h Handler) error {
+	if p.conf.Handler != HandlerNone {
+		return d.errorf("%q: the location already has a content handler", d.Name)
+	}
+	p.conf.Handler = h
+	return nil
+}
+
+// ignoredDirectives are accepted for compatibility with existing nginx files and have no effect.
+var ignoredDirectives = []Spec{
+	{Name: "user", Module: "core", Ctx: CtxMain, Args: "1-2", Ignored: true, Doc: "Accepted; sluice runs as the user that starts it."},
+	{Name: "worker_processes", Module: "core", Ctx: CtxMain, Args: "1", Ignored: true, Doc: "Accepted; one process uses every core (GOMAXPROCS)."},
+	{Name: "worker_rlimit_nofile", Module: "core", Ctx: CtxMain, Args: "1", Ignored: true, Doc: "Accepted; sluice raises its soft open-file limit to the hard limit at start."},
+	{Name: "worker_cpu_affinity", Module: "core", Ctx: CtxMain, Args: "1+", Ignored: true, Doc: "Accepted; use taskset."},
+	{Name: "daemon", Module: "core", Ctx: CtxMain, Args: "1", Ignored: true, Doc: "Accepted; sluice always runs in the foreground (use systemd or another supervisor)."},
+	{Name: "master_process", Module: "core", Ctx: CtxMain, Args: "1", Ignored: true, Doc: "Accepted; there is one process."},
+	{Name: "pcre_jit", Module: "core", Ctx: CtxMain, Args: "1", Ignored: true, Doc: "Accepted; regexes use Go's RE2 engine."},
+	{Name: "load_module", Module: "core", Ctx: CtxMain, Args: "1", Ignored: true, Doc: "Accepted and ignored; dynamic modules do not exist in sluice."},
+	{Name: "thread_pool", Module: "core", Ctx: CtxMain, Args: "1-3", Ignored: true, Doc: "Accepted."},
+	{Name: "env", Module: "core", Ctx: CtxMain, Args: "1", Ignored: true, Doc: "Accepted; the environment is inherited."},
+	{Name: "worker_connections", Module: "events", Ctx: CtxEvents, Args: "1", Ignored: true, Doc: "Accepted; connections are limited by the open-file limit."},
+	{Name: "use", Module: "events", Ctx: CtxEvents, Args: "1", Ignored: true, Doc: "Accepted; Go uses epoll."},
+	{Name: "multi_accept", Module: "events", Ctx: CtxEvents, Args: "1", Ignored: true, Doc: "Accepted."},
+	{Name: "accept_mutex", Module: "events", Ctx: CtxEvents, Args: "1", Ignored: true, Doc: "Accepted."},
+	{Name: "sendfile", Module: "http_core", Ctx: ctxHSL | CtxIf, Args: "1", Ignored: true, Doc: "Accepted; Go uses sendfile for plain-HTTP static files where it can."},
+	{Name: "tcp_nopush", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
+	{Name: "tcp_nodelay", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; TCP_NODELAY is always on."},
+	{Name: "types_hash_max_size", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
+	{Name: "types_hash_bucket_size", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
+	{Name: "server_names_hash_bucket_size", Module: "http_core", Ctx: CtxHTTP, Args: "1", Ignored: true, Doc: "Accepted."},
+	{Name: "server_names_hash_max_size", Module: "http_core", Ctx: CtxHTTP, Args: "1", Ignored: true, Doc: "Accepted."},
+	{Name: "variables_hash_max_size", Module: "http_core", Ctx: CtxHTTP, Args: "1", Ignored: true, Doc: "Accepted."},
+	{Name: "map_hash_bucket_size", Module: "http_map", Ctx: CtxHTTP, Args: "1", Ignored: true, Doc: "Accepted."},
+	{Name: "map_hash_max_size", Module: "http_map", Ctx: CtxHTTP, Args: "1", Ignored: true, Doc: "Accepted."},
+	{Name: "client_body_buffer_size", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; request bodies stream."},
+	{Name: "client_header_buffer_size", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; see large_client_header_buffers."},
+	{Name: "proxy_buffers", Module: "http_proxy", Ctx: ctxHSL, Args: "2", Ignored: true, Doc: "Accepted; responses stream through a fixed small buffer."},
+	{Name: "proxy_buffer_size", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
+	{Name: "proxy_busy_buffers_size", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
+	{Name: "proxy_max_temp_file_size", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; responses are never spooled to disk."},
+	{Name: "proxy_temp_path", Module: "http_proxy", Ctx: ctxHSL, Args: "1-4", Ignored: true, Doc: "Accepted."},
+	{Name: "client_body_temp_path", Module: "http_core", Ctx: ctxHSL, Args: "1-4", Ignored: true, Doc: "Accepted."},
+	{Name: "gzip", Module: "http_gzip", Ctx: ctxHSL | CtxIf, Args: "1", Ignored: true, Doc: "Accepted; compression is not implemented yet (responses pass as the upstream sent them)."},
+	{Name: "gzip_types", Module: "http_gzip", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see gzip)."},
+	{Name: "gzip_vary", Module: "http_gzip", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (see gzip)."},
+	{Name: "gzip_proxied", Module: "http_gzip", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see gzip)."},
+	{Name: "gzip_comp_level", Module: "http_gzip", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (see gzip)."},
+	{Name: "gzip_min_length", Module: "http_gzip", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (see gzip)."},
+	{Name: "gzip_disable", Module: "http_gzip", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see gzip)."},
+	{Name: "charset", Module: "http_charset", Ctx: ctxHSL | CtxIf, Args: "1", Ignored: true, Doc: "Accepted."},
+	{Name: "resolver", Module: "http_core", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted; the system resolver is used."},
+	{Name: "resolver_timeout", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
+	{Name: "reset_timedout_connection", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
+	{Name: "ssl_stapling", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; OCSP stapling is not implemented yet."},
+	{Name: "ssl_stapling_verify", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted (see ssl_stapling)."},
+	{Name: "ssl_trusted_certificate", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted (see ssl_stapling)."},
+}

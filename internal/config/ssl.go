@@ -1,0 +1,57 @@
+package config
+
+// SelfSignedKeyword is the ssl_certificate value that makes sluice generate and keep a self-signed certificate
+// under the prefix (used by the built-in default configuration).
+const SelfSignedKeyword = "self-signed"
+
+// sslDirectives are nginx's ngx_http_ssl_module directives that sluice implements.
+var sslDirectives = []Spec{
+	{Name: "ssl_certificate", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "PEM certificate (chain) of the server; several may be given (e.g. RSA and ECDSA). `self-signed` generates one under the prefix.",
+		Diff: "the `self-signed` keyword is sluice only; paths with variables are not supported.",
+		Apply: func(p *parser, d *Directive) error {
+			ssl := &p.sc.SSL
+			if !ssl.certSet {
+				ssl.Certificates = nil
+				ssl.certSet = true
+			}
+			c := CertPair{Cert: p.confPath(d.Args[0]), Pos: d.Pos}
+			if d.Args[0] == SelfSignedKeyword {
+				c = CertPair{SelfSigned: true, Pos: d.Pos}
+			}
+			ssl.Certificates = append(ssl.Certificates, c)
+			return nil
+		}},
+	{Name: "ssl_certificate_key", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "PEM private key for the ssl_certificate in the same position.",
+		Apply: func(p *parser, d *Directive) error {
+			ssl := &p.sc.SSL
+			if !ssl.keysSet {
+				ssl.keys = nil
+				ssl.keysSet = true
+			}
+			ssl.keys = append(ssl.keys, p.confPath(d.Args[0]))
+			return nil
+		}},
+	{Name: "ssl_protocols", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1+", Default: "TLSv1.2 TLSv1.3", Doc: "TLS versions accepted.",
+		Diff:  "SSLv2/SSLv3 are refused; TLSv1 and TLSv1.1 are accepted if listed.",
+		Apply: func(p *parser, d *Directive) error { p.sc.SSL.Protocols.set(d.Args); return nil }},
+	{Name: "ssl_ciphers", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "HIGH:!aNULL:!MD5", Doc: "OpenSSL cipher list, mapped to Go's TLS 1.2 suites.",
+		Diff:  "TLS 1.3 suites are not configurable (Go's choice); unknown or insecure names are skipped with a warning.",
+		Apply: func(p *parser, d *Directive) error { p.sc.SSL.Ciphers.set(d.Args[0]); return nil }},
+	{Name: "ssl_session_timeout", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "5m", Doc: "Lifetime of TLS session tickets.",
+		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.sc.SSL.SessionTimeout) }},
+	{Name: "ssl_session_tickets", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "on", Doc: "Resume TLS sessions with tickets.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.sc.SSL.SessionTickets) }},
+	{Name: "ssl_session_cache", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1-2", Ignored: true, Doc: "Accepted; sessions resume with tickets (ssl_session_tickets)."},
+	{Name: "ssl_prefer_server_ciphers", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; Go chooses the cipher order."},
+	{Name: "ssl_dhparam", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; Go has no finite-field DHE suites."},
+	{Name: "ssl_ecdh_curve", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; Go's curve preferences are used."},
+	{Name: "ssl_buffer_size", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; Go sizes TLS records dynamically."},
+	{Name: "ssl", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "Obsolete nginx form of `listen … ssl`; `ssl on` makes every listen of the server TLS.",
+		Apply: func(p *parser, d *Directive) error {
+			on, err := p.onOff(d)
+			if err == nil && on && p.srv != nil {
+				p.srv.sslOn = true
+			}
+			return err
+		}},
+}

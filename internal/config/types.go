@@ -1,0 +1,325 @@
+// Package config turns nginx-language configuration text into validated, typed structures.
+//
+// Text is parsed by nginx-go-crossplane into a directive tree; each directive is then handled by the one
+// entry of the directive registry that owns it (see registry.go and the per-module tables in this package),
+// which checks its context and arguments and fills the typed structures below. Location-level settings are
+// merged down from http to server to location with nginx's rules once the whole file is read.
+package config
+
+import (
+	"regexp"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/route"
+	"github.com/sluice-proxy/sluice/internal/vars"
+)
+
+// Config is one complete, validated configuration.
+type Config struct {
+	File   string // main configuration file ("" for the built-in default)
+	Prefix string // prefix directory that relative paths resolve against
+	Source []SourceFile
+
+	Pid                   string        // pid file path (absolute)
+	ErrorLogs             []LogTarget   // main-level error_log
+	WorkerShutdownTimeout time.Duration // 0 = no limit
+	HTTP                  *HTTP
+}
+
+// SourceFile is one file that was read, for `sluice -T`.
+type SourceFile struct {
+	Name string
+	Text []byte
+}
+
+// LogTarget names a log destination and its level or format.
+type LogTarget struct {
+	Path   string // absolute path, "stderr", "stdout" or "off"
+	Level  string // error_log level
+	Format string // access_log format name
+	Buffer int
+	Flush  time.Duration
+}
+
+// HTTP is the http block.
+type HTTP struct {
+	Servers    []*Server
+	Upstreams  map[string]*Upstream
+	LogFormats map[string]*LogFormat
+	Vars       *vars.Table
+	Loc        *LocConf // http-level values of location-scope directives
+	Srv        SrvConf  // http-level values of server-scope directives
+}
+
+// LogFormat is a compiled log_format.
+type LogFormat struct {
+	Name     string
+	Escape   vars.Escape
+	Template *vars.Template
+}
+
+// Listen is one `listen` directive.
+type Listen struct {
+	Addr          string // host:port as bound ("0.0.0.0:443", "[::]:443", "127.0.0.1:8080")
+	SSL           bool
+	HTTP2         bool
+	DefaultServer bool
+	Reuseport     bool
+	Backlog       int
+	IPv6Only      bool
+	Pos           Pos
+}
+
+// SrvConf holds directives whose scope is the server (settable at http level and inherited).
+type SrvConf struct {
+	ClientHeaderTimeout Opt[time.Duration]
+	HTTP2               Opt[bool]
+	MergeSlashes        Opt[bool]
+	SSL                 SSLConf
+	LargeHeaderBuffers  Opt[int] // total header bytes limit (number*size)
+}
+
+// SSLConf holds ssl_* directives.
+type SSLConf struct {
+	Certificates   []CertPair
+	certSet        bool
+	keys           []string
+	keysSet        bool
+	Protocols      Opt[[]string]
+	Ciphers        Opt[string]
+	SessionTimeout Opt[time.Duration]
+	SessionTickets Opt[bool]
+}
+
+// CertPair is one certificate and key. SelfSigned marks the `self-signed` keyword.
+type CertPair struct {
+	Cert, Key  string
+	SelfSigned bool
+	Pos        Pos
+}
+
+// Server is one server block.
+type Server struct {
+	Listens   []Listen
+	Names     []string
+	Locations []*Location
+	Ops       []Op // server-level rewrite module directives (set, return, rewrite, if)
+	Loc       *LocConf
+	Srv       SrvConf
+	Matcher   *route.Matcher[*Location]
+	Pos       Pos
+
+	sslOn bool // obsolete `ssl on;`
+}
+
+// Location is one location block (or the implicit one of a server's `if`).
+type Location struct {
+	Modifier route.Modifier
+	Pattern  string
+	Children []*Location
+	Ops      []Op
+	Conf     *LocConf
+	Parent   *Location
+	Pos      Pos
+}
+
+// Name is the location as written, for logs and metrics ("= /x", "~ \.php$", "/wss").
+func (l *Location) Name() string {
+	switch l.Modifier {
+	case route.Exact:
+		return "= " + l.Pattern
+	case route.PrefixNoRegex:
+		return "^~ " + l.Pattern
+	case route.Regex:
+		return "~ " + l.Pattern
+	case route.RegexCaseless:
+		return "~* " + l.Pattern
+	case route.Named:
+		return "@" + l.Pattern
+	}
+	return l.Pattern
+}
+
+// Handler is the content handler a location runs.
+type Handler int
+
+const (
+	HandlerNone Handler = iota // static files
+	HandlerProxy
+	HandlerWebSocketEcho
+	HandlerWelcome
+)
+
+// LocConf holds location-scope directives: settable in http, server and location, merged down with nginx's rules.
+type LocConf struct {
+	Handler Handler
+	Proxy   *ProxyPass // set by proxy_pass (not inherited)
+
+	Root         Opt[*vars.Template]
+	Index        Opt[[]*vars.Template]
+	DefaultType  Opt[string]
+	Types        Opt[map[string]string]
+	ServerTokens Opt[bool]
+
+	AddHeaders  Opt[[]AddHeader]
+	ErrorPages  Opt[[]ErrorPage]
+	AccessLogs  Opt[[]LogTarget]
+	ErrorLogs   Opt[[]LogTarget]
+	MaxBodySize Opt[int64]
+
+	ClientBodyTimeout Opt[time.Duration]
+	SendTimeout       Opt[time.Duration]
+	KeepaliveTimeout  Opt[time.Duration]
+	KeepaliveRequests Opt[int]
+
+	ProxyHTTPVersion       Opt[string]
+	ProxySetHeaders        Opt[[]HeaderSet]
+	ProxyHideHeaders       Opt[[]string]
+	ProxyPassHeaders       Opt[[]string]
+	ProxyPassReqHeaders    Opt[bool]
+	ProxyPassReqBody       Opt[bool]
+	ProxyRedirect          Opt[[]Redirect] // nil value with Set = off
+	ProxyConnectTimeout    Opt[time.Duration]
+	ProxyReadTimeout       Opt[time.Duration]
+	ProxySendTimeout       Opt[time.Duration]
+	ProxyBuffering         Opt[bool]
+	ProxyRequestBuffering  Opt[bool]
+	ProxyInterceptErrors   Opt[bool]
+	ProxySetBody           Opt[*vars.Template]
+	ProxyWebsocket         Opt[bool]
+	ProxyTunnelTimeout     Opt[time.Duration]
+	ProxySSLVerify         Opt[bool]
+	ProxySSLTrusted        Opt[string]
+	ProxySSLServerName     Opt[bool]
+	ProxySSLName           Opt[*vars.Template]
+	ProxySSLCertificate    Opt[string]
+	ProxySSLCertificateKey Opt[string]
+	ProxySSLProtocols      Opt[[]string]
+}
+
+// ProxyPass is a parsed proxy_pass target.
+type ProxyPass struct {
+	Raw      string
+	Template *vars.Template // set when the target contains variables
+	Scheme   string         // "http" or "https"
+	Host     string         // host[:port] as written, or upstream name
+	Port     string
+	HasURI   bool   // a URI part was given (even "/")
+	URI      string // the URI part
+	Upstream *Upstream
+	Pos      Pos
+}
+
+// HeaderSet is one proxy_set_header.
+type HeaderSet struct {
+	Name  string
+	Value *vars.Template
+}
+
+// AddHeader is one add_header.
+type AddHeader struct {
+	Name   string
+	Value  *vars.Template
+	Always bool
+}
+
+// ErrorPage is one error_page directive.
+type ErrorPage struct {
+	Codes    []int
+	Override int // "=code"; 0 = keep; -1 = "=" (take the status of the target)
+	URI      *vars.Template
+}
+
+// Redirect is one proxy_redirect rule.
+type Redirect struct {
+	Default bool
+	From    string
+	FromRe  *regexp.Regexp
+	To      *vars.Template
+}
+
+// Upstream is an upstream block.
+type Upstream struct {
+	Name              string
+	Servers           []UpstreamServer
+	Keepalive         int
+	KeepaliveTimeout  time.Duration
+	KeepaliveRequests int
+	Policy            string
+	PolicyArgs        []string
+	Pos               Pos
+}
+
+// UpstreamServer is one server line of an upstream block.
+type UpstreamServer struct {
+	Addr        string
+	Weight      int
+	MaxFails    int
+	FailTimeout time.Duration
+	MaxConns    int
+	Backup      bool
+	Down        bool
+	Pos         Pos
+}
+
+// Op is one rewrite-module statement, run in order in the server or location rewrite phase.
+type Op struct {
+	Kind   OpKind
+	Var    vars.Index     // set
+	Val    *vars.Template // set value, return text/URL, rewrite replacement
+	Code   int            // return code; rewrite: 301/302 for redirect/permanent
+	Re     *regexp.Regexp // rewrite regex
+	Flag   string         // rewrite flag: last, break, redirect, permanent, ""
+	Cond   *Cond          // if
+	Then   []Op           // if body
+	IfConf *LocConf       // if body's location-scope directives (add_header …), merged from the enclosing block
+	Pos    Pos
+}
+
+// OpKind says what an Op does.
+type OpKind int
+
+const (
+	OpSet OpKind = iota
+	OpReturn
+	OpRewrite
+	OpIf
+	OpBreak
+)
+
+// Cond is the condition of an `if`.
+type Cond struct {
+	Var   *vars.Template // the tested value
+	Op    string         // "", "=", "!=", "~", "~*", "!~", "!~*", "-f", "!-f", "-d", "!-d", "-e", "!-e", "-x", "!-x"
+	Value string
+	Re    *regexp.Regexp
+}
+
+// Pos is where a directive was written.
+type Pos struct {
+	File string
+	Line int
+}
+
+// Opt is a directive value that remembers whether it was set at this level, for nginx-style merging.
+type Opt[T any] struct {
+	V   T
+	Set bool
+}
+
+// Get returns the value, or def when the directive was never set at any level.
+func (o Opt[T]) Get(def T) T {
+	if o.Set {
+		return o.V
+	}
+	return def
+}
+
+func (o *Opt[T]) set(v T) { o.V, o.Set = v, true }
+
+// inherit fills o from the outer level when it was not set here.
+func (o *Opt[T]) inherit(outer Opt[T]) {
+	if !o.Set {
+		*o = outer
+	}
+}

@@ -1,0 +1,34 @@
+package proxy
+
+import (
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// hopHeaders are the hop-by-hop headers of RFC 9110 §7.6.1 (plus the de-facto Proxy-Connection and
+// Keep-Alive): they describe one connection and are never forwarded in either direction.
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// removeHopHeaders deletes hop-by-hop headers and the headers the sender's Connection header names. It must
+// run on the headers as received, before sluice adds its own, so that a client's "Connection: X-Real-IP"
+// cannot strip a header the configuration sets.
+func removeHopHeaders(h http.Header) {
+	for _, v := range h["Connection"] {
+		for _, name := range strings.Split(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopHeaders {
+		h.Del(name)
+	}
+}
+
+// hiddenByDefault are response headers nginx does not pass from the upstream unless proxy_pass_header names
+// them: sluice sets its own Date and Server, and X-Accel-* are instructions to the proxy.
+var hiddenByDefault = []string{"Date", "Server", "X-Pad", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset"}

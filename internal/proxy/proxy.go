@@ -1,0 +1,422 @@
+// Package proxy forwards requests to upstream servers with nginx's proxy_* semantics: URI rewriting, header
+// rules, timeouts, and WebSocket (and other HTTP/1.1) upgrades that become byte tunnels only after the upstream
+// really switched protocols.
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/route"
+	"github.com/sluice-proxy/sluice/internal/tunnel"
+	"github.com/sluice-proxy/sluice/internal/vars"
+)
+
+// Proxy holds what outlives one request: connection pools to upstreams and the tunnel tracker.
+type Proxy struct {
+	Tracker *tunnel.Tracker
+	Log     *slog.Logger
+
+	bufs      *tunnel.BufferPool
+	copyBufs  sync.Pool
+	mu        sync.Mutex
+	pools     map[poolKey]*http.Transport
+	rr        sync.Map // upstream name -> *atomic.Uint64 round-robin cursor
+	upstreams map[string]*config.Upstream
+}
+
+type poolKey struct {
+	upstream string
+	scheme   string
+	tls      string
+}
+
+// New returns a Proxy that tracks tunnels in tr.
+func New(tr *tunnel.Tracker, log *slog.Logger) *Proxy {
+	p := &Proxy{Tracker: tr, Log: log, bufs: tunnel.NewBufferPool(0), pools: map[poolKey]*http.Transport{}}
+	p.copyBufs.New = func() any { b := make([]byte, 32<<10); return &b }
+	return p
+}
+
+// SetUpstreams installs the upstream blocks of a new configuration (for proxy_pass with variables).
+func (p *Proxy) SetUpstreams(u map[string]*config.Upstream) {
+	p.mu.Lock()
+	p.upstreams = u
+	p.mu.Unlock()
+}
+
+// Request is one request to proxy.
+type Request struct {
+	W    http.ResponseWriter
+	R    *http.Request
+	V    *vars.Request
+	Loc  *config.Location
+	Conf *config.LocConf
+	// URIChanged is true when rewrite changed $uri (nginx then passes the changed URI whole).
+	URIChanged bool
+	// Error produces the special response for status (error_page or the default page). It is not called once
+	// response headers were sent.
+	Error func(status int)
+	// Intercept reports whether an upstream status should be replaced by an error page (proxy_intercept_errors).
+	Intercept func(status int) bool
+	// Header applies the location's add_header set before the response headers are written.
+	Header func(status int)
+	Log    *slog.Logger
+}
+
+// errReadTimeout marks an upstream that went silent longer than proxy_read_timeout.
+var errReadTimeout = errors.New("upstream timed out (proxy_read_timeout)")
+
+// target is where one request goes.
+type target struct {
+	scheme   string
+	host     string // Host value for $proxy_host (as written in proxy_pass)
+	peers    []string
+	upstream *config.Upstream
+	uri      string // request target sent upstream
+}
+
+// Serve proxies pr and writes the response. It never panics on a bad upstream and always logs why a request
+// failed.
+func (p *Proxy) Serve(ctx context.Context, pr *Request) {
+	t, err := p.resolve(pr)
+	if err != nil {
+		pr.Log.Error("proxy: "+err.Error(), "conn", pr.V.ConnID)
+		pr.Error(http.StatusInternalServerError)
+		return
+	}
+	pr.V.ProxyHost = t.host
+	if _, port, err := net.SplitHostPort(t.host); err == nil {
+		pr.V.ProxyPort = port
+	} else if t.scheme == "https" {
+		pr.V.ProxyPort = "443"
+	} else {
+		pr.V.ProxyPort = "80"
+	}
+
+	out, upgrade := p.outRequest(ctx, pr, t)
+	if upgrade != "" {
+		p.serveUpgrade(ctx, pr, t, out)
+		return
+	}
+	p.serveHTTP(ctx, pr, t, out)
+}
+
+// resolve computes the upstream peers and the URI to send.
+func (p *Proxy) resolve(pr *Request) (*target, error) {
+	pp := pr.Conf.Proxy
+	t := &target{scheme: pp.Scheme, host: pp.Host, upstream: pp.Upstream}
+	hasURI, uri := pp.HasURI, pp.URI
+	if pp.Template != nil {
+		u, err := url.Parse(pp.Template.Eval(pr.V))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("invalid proxy_pass target %q", pp.Template.Eval(pr.V))
+		}
+		t.scheme, t.host = u.Scheme, u.Host
+		hasURI, uri = u.RawPath != "" || u.Path != "", u.RequestURI()
+		p.mu.Lock()
+		t.upstream = p.upstreams[u.Host]
+		p.mu.Unlock()
+		if hasURI {
+			// with variables, a URI in proxy_pass is the complete URI sent (nginx)
+			t.uri = uri
+		}
+	}
+	if t.upstream != nil {
+		for _, s := range t.upstream.Servers {
+			if !s.Down && !s.Backup {
+				t.peers = append(t.peers, s.Addr)
+			}
+		}
+		for _, s := range t.upstream.Servers {
+			if s.Backup && !s.Down {
+				t.peers = append(t.peers, s.Addr)
+			}
+		}
+		if len(t.peers) == 0 {
+			return nil, fmt.Errorf("no live upstreams in %q", t.upstream.Name)
+		}
+	} else {
+		addr := t.host
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			port := "80"
+			if t.scheme == "https" {
+				port = "443"
+			}
+			addr = net.JoinHostPort(strings.Trim(addr, "[]"), port)
+		}
+		t.peers = []string{addr}
+	}
+	// nginx omits the default port from $proxy_host
+	if h, port, err := net.SplitHostPort(t.host); err == nil && ((t.scheme == "http" && port == "80") || (t.scheme == "https" && port == "443")) {
+		t.host = h
+	}
+	if t.uri == "" {
+		t.uri = requestURI(pr, hasURI, uri)
+	}
+	return t, nil
+}
+
+// requestURI applies nginx's proxy_pass URI rules: with a URI part, the matched location prefix of the
+// normalised URI is replaced by it; without one, the client's URI passes unchanged. When rewrite changed the
+// URI, the changed URI passes whole. What is sent is always the URI that location matching saw.
+func requestURI(pr *Request, hasURI bool, uri string) string {
+	v := pr.V
+	args := v.Args
+	var path string
+	switch {
+	case pr.URIChanged:
+		path = route.EscapePath(v.URI)
+	case hasURI && pr.Loc != nil && (pr.Loc.Modifier == route.Prefix || pr.Loc.Modifier == route.PrefixNoRegex || pr.Loc.Modifier == route.Exact):
+		rest := strings.TrimPrefix(v.URI, pr.Loc.Pattern)
+		path = uri + route.EscapePath(rest)
+		if rest == "" {
+			path = uri
+		}
+	case hasURI:
+		path = uri
+	default:
+		raw := pr.R.URL.EscapedPath()
+		if pr.R.RequestURI != "" && pr.R.RequestURI[0] == '/' {
+			raw, _, _ = strings.Cut(pr.R.RequestURI, "?")
+		}
+		if canonical(raw, v.URI) {
+			path = raw
+		} else {
+			path = route.EscapePath(v.URI)
+		}
+	}
+	if args != "" {
+		return path + "?" + args
+	}
+	return path
+}
+
+// canonical reports whether the raw path as the client sent it means exactly the normalised one (it differs
+// only in harmless escaping), so it can be sent as is.
+func canonical(raw, norm string) bool {
+	if raw == norm {
+		return true
+	}
+	if strings.Contains(raw, "//") || strings.Contains(raw, "/.") {
+		return false
+	}
+	lower := strings.ToLower(raw)
+	if strings.Contains(lower, "%2f") || strings.Contains(lower, "%2e") || strings.Contains(lower, "%5c") {
+		return false
+	}
+	dec, err := url.PathUnescape(raw)
+	return err == nil && dec == norm
+}
+
+// outRequest builds the request sent upstream and says which protocol it upgrades to ("" for none).
+func (p *Proxy) outRequest(ctx context.Context, pr *Request, t *target) (*http.Request, string) {
+	r, c := pr.R, pr.Conf
+	out := &http.Request{
+		Method:     r.Method,
+		URL:        &url.URL{Scheme: t.scheme, Host: t.peers[0], Opaque: t.uri},
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     make(http.Header, len(r.Header)+4),
+		Host:       t.host,
+	}
+	out = out.WithContext(ctx)
+	if c.ProxyPassReqHeaders.Get(true) {
+		for k, v := range r.Header {
+			out.Header[k] = v
+		}
+		removeHopHeaders(out.Header)
+	}
+	// the upstream sees "User-Agent" only when the client sent one
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header["User-Agent"] = []string{""}
+	}
+
+	upgrade := ""
+	if proto, ok := tunnel.RequestedProtocol(r.Header, r.ProtoMajor, r.ProtoMinor); ok && p.mayUpgrade(pr) {
+		upgrade = proto
+	}
+	host := t.host
+	for _, hs := range c.ProxySetHeaders.V {
+		name := http.CanonicalHeaderKey(hs.Name)
+		val := hs.Value.Eval(pr.V)
+		switch name {
+		case "Connection", "Upgrade", "Keep-Alive", "Te", "Transfer-Encoding", "Proxy-Connection":
+			// hop-by-hop: sluice decides these (see docs/nginx-differences.md)
+			continue
+		case "Host":
+			if val != "" {
+				host = val
+			}
+			continue
+		}
+		if val == "" {
+			delete(out.Header, name)
+			continue
+		}
+		out.Header[name] = []string{val}
+	}
+	out.Host = host
+	if upgrade != "" {
+		out.Header["Connection"] = []string{"Upgrade"}
+		out.Header["Upgrade"] = r.Header.Values("Upgrade")
+	} else if c.ProxyHTTPVersion.Get("1.1") == "1.0" {
+		out.Close = true
+	}
+
+	switch {
+	case c.ProxySetBody.Set && c.ProxySetBody.V != nil:
+		body := c.ProxySetBody.V.Eval(pr.V)
+		out.Body = io.NopCloser(strings.NewReader(body))
+		out.ContentLength = int64(len(body))
+		out.Header.Del("Transfer-Encoding")
+	case !c.ProxyPassReqBody.Get(true) || upgrade != "":
+		out.Body = http.NoBody
+		out.ContentLength = 0
+		out.Header.Del("Content-Length")
+	case r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0:
+		out.Body = r.Body
+		out.ContentLength = r.ContentLength
+	default:
+		out.Body = http.NoBody
+	}
+	if out.ContentLength > 0 {
+		out.Header.Del("Content-Length") // the transport writes it from ContentLength
+	}
+	return out, upgrade
+}
+
+// mayUpgrade: sluice tunnels upgrades by default (proxy_websocket on); with it off, the nginx magic lines
+// (proxy_set_header Upgrade …) still enable it, as they do in nginx.
+func (p *Proxy) mayUpgrade(pr *Request) bool {
+	if pr.Conf.ProxyWebsocket.Get(true) {
+		return true
+	}
+	for _, hs := range pr.Conf.ProxySetHeaders.V {
+		if strings.EqualFold(hs.Name, "Upgrade") && hs.Value.Eval(pr.V) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// transport returns the pooled transport for a target.
+func (p *Proxy) transport(pr *Request, t *target) (*http.Transport, error) {
+	c := pr.Conf
+	key := poolKey{scheme: t.scheme}
+	idle := 128
+	idleTimeout := 60 * time.Second
+	if t.upstream != nil {
+		key.upstream = t.upstream.Name
+		if t.upstream.Keepalive > 0 {
+			idle = t.upstream.Keepalive
+		}
+		if t.upstream.KeepaliveTimeout > 0 {
+			idleTimeout = t.upstream.KeepaliveTimeout
+		}
+	}
+	if t.scheme == "https" {
+		key.tls = fmt.Sprint(c.ProxySSLVerify.Get(false), c.ProxySSLTrusted.V, c.ProxySSLServerName.Get(false), c.ProxySSLCertificate.V)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if tr, ok := p.pools[key]; ok {
+		return tr, nil
+	}
+	tr := &http.Transport{
+		Proxy:                  nil,
+		MaxIdleConnsPerHost:    idle,
+		MaxIdleConns:           0,
+		IdleConnTimeout:        idleTimeout,
+		DisableCompression:     true,
+		ForceAttemptHTTP2:      false,
+		MaxResponseHeaderBytes: 64 << 10,
+		ExpectContinueTimeout:  0,
+		WriteBufferSize:        16 << 10,
+		ReadBufferSize:         16 << 10,
+		DialContext: (&net.Dialer{
+			Timeout:   c.ProxyConnectTimeout.Get(config.ProxyDefaults.ConnectTimeout),
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+	}
+	if t.scheme == "https" {
+		tc, err := upstreamTLS(c, "")
+		if err != nil {
+			return nil, err
+		}
+		tr.TLSClientConfig = tc
+	}
+	p.pools[key] = tr
+	return tr, nil
+}
+
+// upstreamTLS builds the client TLS configuration for https:// upstreams from proxy_ssl_*.
+func upstreamTLS(c *config.LocConf, serverName string) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !c.ProxySSLVerify.Get(false)}
+	if c.ProxySSLServerName.Get(false) {
+		tc.ServerName = serverName
+	}
+	if f := c.ProxySSLTrusted.V; f != "" {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no certificates", f)
+		}
+		tc.RootCAs = pool
+	}
+	if c.ProxySSLCertificate.V != "" {
+		cert, err := tls.LoadX509KeyPair(c.ProxySSLCertificate.V, c.ProxySSLCertificateKey.V)
+		if err != nil {
+			return nil, err
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// pick chooses the peer order for a request: round robin over the group, the rest as fallbacks.
+func (p *Proxy) pick(t *target) []string {
+	if len(t.peers) == 1 || t.upstream == nil {
+		return t.peers
+	}
+	v, _ := p.rr.LoadOrStore(t.upstream.Name, new(atomic.Uint64))
+	n := int(v.(*atomic.Uint64).Add(1)-1) % len(t.peers)
+	out := make([]string, 0, len(t.peers))
+	out = append(out, t.peers[n:]...)
+	return append(out, t.peers[:n]...)
+}
+
+// statusFor maps an upstream failure to nginx's status: 504 for timeouts, 502 otherwise.
+func statusFor(err error) int {
+	var ne net.Error
+	if errors.Is(err, errReadTimeout) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
+}
+
+func isDialError(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+func fmtDur(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }

@@ -1,0 +1,61 @@
+package server
+
+import (
+	"strconv"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/vars"
+)
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// finish is the log phase: it records the response in the variables and writes the access log lines.
+func (rq *request) finish() {
+	if rq.v.Status == 0 {
+		rq.v.Status = rq.w.status
+	}
+	if rq.v.Status == 0 && !rq.w.hijacked {
+		rq.v.Status = 200
+	}
+	if rq.v.BodyBytesSent == 0 {
+		rq.v.BodyBytesSent = rq.w.bytes
+	}
+	rq.v.BytesSent = rq.v.BodyBytesSent
+	rq.v.ResponseHeader = rq.w.Header()
+	if rq.conf == nil {
+		return
+	}
+	var buf [512]byte
+	for _, t := range rq.conf.AccessLogs.V {
+		if t.Path == "off" {
+			continue
+		}
+		f := rq.snap.accessLogs[t.Path]
+		if f == nil {
+			continue
+		}
+		line := buf[:0]
+		if lf := rq.format(t.Format); lf != nil {
+			line = lf.Template.AppendEscaped(line, rq.v, lf.Escape)
+		}
+		line = append(line, '\n')
+		f.Write(line)
+	}
+}
+
+// format returns the named log format; "combined" is predefined.
+func (rq *request) format(name string) *config.LogFormat {
+	if lf, ok := rq.snap.cfg.HTTP.LogFormats[name]; ok {
+		return lf
+	}
+	return rq.snap.combined
+}
+
+// compileCombined compiles nginx's predefined combined format against a configuration's variable table.
+func compileCombined(t *vars.Table) *config.LogFormat {
+	tp, err := vars.Compile(config.CombinedFormat, t)
+	if err != nil {
+		panic("combined log format: " + err.Error())
+	}
+	return &config.LogFormat{Name: "combined", Escape: vars.EscapeDefault, Template: tp}
+}

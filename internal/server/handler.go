@@ -1,0 +1,264 @@
+package server
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/proxy"
+	"github.com/sluice-proxy/sluice/internal/route"
+	"github.com/sluice-proxy/sluice/internal/static"
+	"github.com/sluice-proxy/sluice/internal/vars"
+)
+
+// request is one request's state on its way through the phases.
+type request struct {
+	s    *Server
+	snap *snapshot
+	w    *respWriter
+	r    *http.Request
+	v    *vars.Request
+	ci   *connInfo
+	log  *slog.Logger
+
+	srv        *config.Server
+	loc        *config.Location // nil when no location matched
+	conf       *config.LocConf  // the location's settings (or the server's)
+	uriChanged bool
+	redirects  int // internal redirects (rewrite last, error_page), bounded as nginx does
+	errorPage  bool
+}
+
+// ServeHTTP is the request path, top-down: connection checks → server selection → URI normalisation →
+// server rewrite phase → location selection → location rewrite phase → limits → content handler → log.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ci, _ := r.Context().Value(connInfoKey{}).(*connInfo)
+	if ci == nil {
+		ci = &connInfo{}
+	}
+	snap := s.snap.Load()
+	rq := &request{s: s, snap: snap, r: r, ci: ci, log: s.log}
+	rq.v = s.newVars(r, ci)
+	rq.w = &respWriter{ResponseWriter: w, rq: rq}
+	s.stats.requests.Add(1)
+	defer rq.finish()
+
+	// 1. A plain HTTP request on a TLS port gets nginx's answer.
+	if ci.onTLSPort {
+		rq.conf = &config.LocConf{}
+		rq.w.Header().Set("Connection", "close")
+		rq.plainOnTLS()
+		return
+	}
+
+	// 2. Server selection by Host (or :authority) among the servers on this address.
+	g := snap.groupFor(addrOf(ci), ci.local)
+	if g == nil {
+		rq.conf = &config.LocConf{}
+		rq.special(http.StatusMisdirectedRequest)
+		return
+	}
+	host, ok := route.CleanHost(r.Host)
+	if !ok {
+		srv, _, _ := g.index.Select("")
+		rq.useServer(srv)
+		rq.log.Info("client sent invalid host header", "conn", ci.id)
+		rq.special(http.StatusBadRequest)
+		return
+	}
+	srv, caps, names := g.index.Select(host)
+	rq.useServer(srv)
+	if caps != nil {
+		rq.v.Captures, rq.v.CaptureNames = caps, names
+	}
+	if n := rq.conf.KeepaliveRequests.Get(1000); n > 0 && ci.requests.Add(1) >= int64(n) {
+		rq.w.Header().Set("Connection", "close")
+	}
+
+	// 3. The URI is decoded and normalised before matching; what is matched is what is sent upstream.
+	uri, err := route.Normalize(rawPath(r))
+	if err != nil {
+		rq.log.Info("client sent invalid request URI "+strconv.Quote(r.RequestURI), "conn", ci.id)
+		rq.special(http.StatusBadRequest)
+		return
+	}
+	rq.v.URI, rq.v.Args = uri, r.URL.RawQuery
+
+	// 4. Server-level rewrite statements.
+	if done := rq.runOps(srv.Ops, srv.Loc); done {
+		return
+	}
+	rq.findAndServe()
+}
+
+// findAndServe selects the location for the current URI, runs its rewrite phase and its content handler.
+func (rq *request) findAndServe() {
+	for {
+		rq.redirects++
+		if rq.redirects > 10 {
+			rq.log.Error("rewrite or internal redirection cycle while processing "+strconv.Quote(rq.v.URI), "conn", rq.v.ConnID)
+			rq.special(http.StatusInternalServerError)
+			return
+		}
+		// nginx's automatic redirect: "/app" for a proxied prefix location "/app/"
+		if rq.snap.autoSlash[rq.srv][rq.v.URI] {
+			if m, ok := rq.srv.Matcher.Match(rq.v.URI); !ok || m.Loc.Value.Modifier != route.Exact {
+				target := rq.v.URI + "/"
+				if rq.v.Args != "" {
+					target += "?" + rq.v.Args
+				}
+				rq.redirect(http.StatusMovedPermanently, target)
+				return
+			}
+		}
+		rq.loc, rq.conf = nil, rq.srv.Loc
+		if m, ok := rq.srv.Matcher.Match(rq.v.URI); ok {
+			rq.loc, rq.conf = m.Loc.Value, m.Loc.Value.Conf
+			if m.Captures != nil {
+				rq.v.Captures, rq.v.CaptureNames = m.Captures, m.Names
+			}
+		}
+		rq.v.DocumentRoot = rq.root()
+		ops := rq.srv.Ops[:0]
+		if rq.loc != nil {
+			ops = rq.loc.Ops
+		}
+		restart := false
+		if len(ops) > 0 {
+			done, again := rq.runLocationOps(ops)
+			if done {
+				return
+			}
+			restart = again
+		}
+		if restart {
+			continue
+		}
+		rq.content()
+		return
+	}
+}
+
+// content runs the location's content handler.
+func (rq *request) content() {
+	c := rq.conf
+	if max := c.MaxBodySize.Get(1 << 20); max > 0 {
+		if rq.r.ContentLength > max {
+			rq.log.Error("client intended to send too large body: "+strconv.FormatInt(rq.r.ContentLength, 10)+" bytes", "conn", rq.v.ConnID)
+			rq.w.Header().Set("Connection", "close")
+			rq.special(http.StatusRequestEntityTooLarge)
+			return
+		}
+		if rq.r.ContentLength < 0 {
+			rq.r.Body = http.MaxBytesReader(rq.w, rq.r.Body, max)
+		}
+	}
+	switch c.Handler {
+	case config.HandlerProxy:
+		rq.s.proxy.Serve(rq.r.Context(), &proxy.Request{
+			W: rq.w, R: rq.r, V: rq.v, Loc: rq.loc, Conf: c, URIChanged: rq.uriChanged,
+			Error:     rq.special,
+			Intercept: rq.intercepts,
+			Log:       rq.log,
+		})
+	case config.HandlerWebSocketEcho:
+		rq.s.websocketEcho(rq)
+	case config.HandlerWelcome:
+		rq.welcome()
+	default:
+		status := static.Serve(rq.w, rq.r, static.Request{
+			Root:        rq.v.DocumentRoot,
+			URI:         rq.v.URI,
+			Index:       rq.indexFiles(),
+			Types:       c.Types.V,
+			DefaultType: c.DefaultType.Get("text/plain"),
+		})
+		if status != 0 {
+			if status == http.StatusNotFound || status == http.StatusForbidden {
+				rq.log.Error("open() "+strconv.Quote(rq.v.DocumentRoot+rq.v.URI)+" failed", "conn", rq.v.ConnID)
+			}
+			rq.special(status)
+		}
+	}
+}
+
+func (rq *request) useServer(srv *config.Server) {
+	rq.srv, rq.conf = srv, srv.Loc
+	if len(srv.Names) > 0 {
+		rq.v.ServerName = srv.Names[0]
+	}
+}
+
+func (rq *request) root() string {
+	if t := rq.conf.Root.V; t != nil {
+		return strings.TrimSuffix(t.Eval(rq.v), "/")
+	}
+	return strings.TrimSuffix(rq.snap.cfg.Prefix, "/") + "/html"
+}
+
+func (rq *request) indexFiles() []string {
+	ts := rq.conf.Index.V
+	if ts == nil {
+		return []string{"index.html"}
+	}
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Eval(rq.v)
+	}
+	return out
+}
+
+// intercepts reports whether proxy_intercept_errors should turn an upstream status into an error page.
+func (rq *request) intercepts(status int) bool {
+	if !rq.conf.ProxyInterceptErrors.Get(false) {
+		return false
+	}
+	for _, ep := range rq.conf.ErrorPages.V {
+		for _, c := range ep.Codes {
+			if c == status {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// newVars fills the per-request variable state from the request and its connection.
+func (s *Server) newVars(r *http.Request, ci *connInfo) *vars.Request {
+	v := &vars.Request{HTTP: r, Start: time.Now(), ConnID: ci.id, Hostname: s.host, TLS: r.TLS, HTTP2: r.ProtoMajor == 2}
+	v.ConnRequests = int(ci.requests.Load()) + 1
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		v.RemoteAddr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	if ci.local != nil {
+		if ta, ok := ci.local.(*net.TCPAddr); ok {
+			ap := ta.AddrPort()
+			v.LocalAddr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		}
+	}
+	return v
+}
+
+func addrOf(ci *connInfo) string {
+	if ci.listener == nil {
+		return ""
+	}
+	return ci.listener.addr
+}
+
+// rawPath is the path as the client sent it, before Go's decoding.
+func rawPath(r *http.Request) string {
+	if u := r.RequestURI; u != "" && u[0] == '/' {
+		p, _, _ := strings.Cut(u, "?")
+		return p
+	}
+	if r.URL.Path == "" && r.URL.RawPath == "" {
+		return "/"
+	}
+	return r.URL.EscapedPath()
+}

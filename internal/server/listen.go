@@ -1,0 +1,174 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// listener is one bound socket. It outlives configuration snapshots: a reload reconciles the set of listeners
+// (keep, add, close) instead of re-binding, so no connection is refused during a reload.
+type listener struct {
+	addr string
+	ln   net.Listener
+	srv  *Server
+	// conns hands classified connections (TLS or plain) to the http.Server serving this socket.
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+	// meta carries each delivered connection's id to ConnContext: net/http must receive the *tls.Conn itself
+	// (it runs the handshake and ALPN only for that type), so nothing can be wrapped around it.
+	meta sync.Map // net.Conn -> connMeta
+}
+
+type connMeta struct {
+	id        uint64
+	onTLSPort bool
+}
+
+// bind opens a listening socket with nginx's listen options.
+func bind(addr string, reuseport bool, backlog int) (net.Listener, error) {
+	lc := net.ListenConfig{
+		Control: func(network, address string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				if reuseport {
+					serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+				}
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		},
+	}
+	_ = backlog // Go uses the system's somaxconn
+	return lc.Listen(context.Background(), "tcp", addr)
+}
+
+// Accept returns the next connection classified by the accept loop.
+func (l *listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *listener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return l.ln.Close()
+}
+
+func (l *listener) Addr() net.Addr { return l.ln.Addr() }
+
+// acceptLoop accepts connections and classifies each in its own goroutine, so a slow client never delays
+// another's accept.
+func (l *listener) acceptLoop() {
+	var delay time.Duration
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// out of file descriptors: back off like net/http does, and say so once per burst
+				if delay == 0 {
+					delay = 5 * time.Millisecond
+					l.srv.log.Error("accept() failed: " + err.Error())
+				} else if delay < time.Second {
+					delay *= 2
+				}
+				time.Sleep(delay)
+				continue
+			}
+			l.srv.log.Error("accept() failed: " + err.Error())
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		delay = 0
+		go l.classify(c)
+	}
+}
+
+// classify decides whether a connection on this socket speaks TLS. On a TLS socket, a first byte that is not a
+// TLS handshake record means a plain HTTP request sent to an HTTPS port, which gets nginx's 400 answer.
+func (l *listener) classify(c net.Conn) {
+	snap := l.srv.snap.Load()
+	g := snap.groupFor(l.addr, c.LocalAddr())
+	id := l.srv.connSeq.Add(1)
+	l.srv.stats.accepted.Add(1)
+	if g == nil || !g.ssl {
+		l.deliver(c, connMeta{id: id})
+		return
+	}
+	c.SetReadDeadline(time.Now().Add(g.handshakeTimeout))
+	var first [1]byte
+	_, err := io.ReadFull(c, first[:])
+	c.SetReadDeadline(time.Time{})
+	if err != nil {
+		c.Close()
+		return
+	}
+	pc := &peekedConn{Conn: c, first: first[0], has: true}
+	if first[0] != 0x16 {
+		l.deliver(pc, connMeta{id: id, onTLSPort: true})
+		return
+	}
+	l.deliver(tls.Server(pc, g.tlsConfig), connMeta{id: id})
+}
+
+func (l *listener) deliver(c net.Conn, m connMeta) {
+	l.meta.Store(c, m)
+	select {
+	case l.conns <- c:
+	case <-l.closed:
+		l.meta.Delete(c)
+		c.Close()
+	}
+}
+
+// peekedConn replays the one byte read while classifying.
+type peekedConn struct {
+	net.Conn
+	first byte
+	has   bool
+}
+
+func (p *peekedConn) Read(b []byte) (int, error) {
+	if p.has && len(b) > 0 {
+		b[0] = p.first
+		p.has = false
+		return 1, nil
+	}
+	return p.Conn.Read(b)
+}
+
+// CloseWrite lets a tunnel half-close the client side through the wrapper.
+func (p *peekedConn) CloseWrite() error {
+	if cw, ok := p.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// connInfo is what the server knows about a client connection, kept in the request context.
+type connInfo struct {
+	connMeta
+	requests atomic.Int64
+	listener *listener
+	local    net.Addr
+}
+
+type connInfoKey struct{}

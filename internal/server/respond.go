@@ -1,0 +1,238 @@
+package server
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+)
+
+// respWriter records what was sent (for $status, $body_bytes_sent and the access log) and applies add_header
+// just before the headers go out, when the status is known.
+type respWriter struct {
+	http.ResponseWriter
+	rq          *request
+	status      int
+	bytes       int64
+	wroteHeader bool
+	hijacked    bool
+	forceStatus int // error_page =code: the status the final response carries
+}
+
+func (w *respWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	if w.forceStatus != 0 && code >= 200 {
+		code = w.forceStatus
+	}
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		w.wroteHeader = true
+		w.status = code
+		w.rq.addHeaders(code)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *respWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Flush sends buffered data to the client (streaming, proxy_buffering off).
+func (w *respWriter) Flush() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Hijack hands the connection to a tunnel.
+func (w *respWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.hijacked = true
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// addHeaders applies the Server header and add_header for a status (nginx: only for 2xx and some 3xx
+// unless `always`).
+func (rq *request) addHeaders(status int) {
+	h := rq.w.Header()
+	if rq.conf == nil || rq.conf.ServerTokens.Get(true) {
+		h.Set("Server", "sluice/"+Version)
+	} else {
+		h.Set("Server", "sluice")
+	}
+	if rq.conf == nil {
+		return
+	}
+	ok := false
+	switch status {
+	case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
+		ok = true
+	}
+	for _, ah := range rq.effectiveAddHeaders() {
+		if ok || ah.Always {
+			if v := ah.Value.Eval(rq.v); v != "" {
+				h.Add(ah.Name, v)
+			}
+		}
+	}
+}
+
+// effectiveAddHeaders are the add_header of the location, or of an `if` body that matched.
+func (rq *request) effectiveAddHeaders() []config.AddHeader {
+	return rq.conf.AddHeaders.V
+}
+
+// special answers with an error status: the matching error_page if any (once: no recursive error pages),
+// otherwise nginx's built-in page.
+func (rq *request) special(status int) {
+	if rq.w.wroteHeader || rq.w.hijacked {
+		return
+	}
+	if status == 444 {
+		// nginx: close the connection without a response
+		rq.v.Status = 444
+		panic(http.ErrAbortHandler)
+	}
+	if !rq.errorPage && rq.conf != nil {
+		for _, ep := range rq.conf.ErrorPages.V {
+			for _, c := range ep.Codes {
+				if c == status {
+					rq.errorPage = true
+					rq.runErrorPage(ep, status)
+					return
+				}
+			}
+		}
+	}
+	rq.defaultPage(status)
+}
+
+// runErrorPage performs an error_page: a redirect for URLs, an internal redirect for URIs and @names.
+func (rq *request) runErrorPage(ep config.ErrorPage, status int) {
+	target := ep.URI.Eval(rq.v)
+	code := status
+	if ep.Override > 0 {
+		code = ep.Override
+	}
+	if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
+		if ep.Override <= 0 || code < 300 || code > 308 {
+			code = http.StatusFound
+		}
+		rq.redirect(code, target)
+		return
+	}
+	rq.w.forceStatus = code
+	if ep.Override == -1 {
+		rq.w.forceStatus = 0
+	}
+	if rq.r.Method != http.MethodHead {
+		rq.r.Method = http.MethodGet
+	}
+	if name, ok := strings.CutPrefix(target, "@"); ok {
+		if l, ok := rq.srv.Matcher.Named(name); ok {
+			rq.loc, rq.conf = l.Value, l.Value.Conf
+			rq.content()
+			return
+		}
+		rq.defaultPage(http.StatusInternalServerError)
+		return
+	}
+	path, args, _ := strings.Cut(target, "?")
+	rq.v.URI, rq.v.Args, rq.uriChanged = path, args, true
+	rq.findAndServe()
+}
+
+// defaultPage writes nginx's built-in response for a status.
+func (rq *request) defaultPage(status int) {
+	h := rq.w.Header()
+	for k := range h {
+		if k != "Connection" && k != "Location" {
+			delete(h, k)
+		}
+	}
+	if status == http.StatusNoContent || status == http.StatusNotModified || status < 200 {
+		rq.w.WriteHeader(status)
+		return
+	}
+	body := errorPageBody(status, rq.conf == nil || rq.conf.ServerTokens.Get(true))
+	h.Set("Content-Type", "text/html")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if status >= 400 && status != 404 && status != 401 && status != 403 && status != 405 && status != 416 && status != 429 {
+		// nginx closes the connection after errors that may leave the request stream in an unknown state
+		if status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge || status == http.StatusRequestURITooLong || status == 431 {
+			h.Set("Connection", "close")
+		}
+	}
+	rq.w.WriteHeader(status)
+	if rq.r.Method != http.MethodHead {
+		rq.w.Write([]byte(body))
+	}
+}
+
+// errorPageBody renders nginx's default error page for status.
+func errorPageBody(status int, tokens bool) string {
+	text := statusLine(status)
+	sig := "sluice"
+	if tokens {
+		sig += "/" + Version
+	}
+	return "<html>\r\n<head><title>" + text + "</title></head>\r\n<body>\r\n<center><h1>" + text + "</h1></center>\r\n<hr><center>" + sig + "</center>\r\n</body>\r\n</html>\r\n"
+}
+
+func statusLine(status int) string {
+	t := http.StatusText(status)
+	switch status {
+	case 494:
+		t = "Request Header Or Cookie Too Large"
+	case 495:
+		t = "The SSL certificate error"
+	case 496:
+		t = "No required SSL certificate was sent"
+	case 497:
+		t = "The plain HTTP request was sent to HTTPS port"
+	}
+	return strconv.Itoa(status) + " " + t
+}
+
+// plainOnTLS answers a plain HTTP request on a TLS port as nginx does: 400 with its explanatory page.
+func (rq *request) plainOnTLS() {
+	text := "400 Bad Request"
+	body := "<html>\r\n<head><title>" + text + "</title></head>\r\n<body>\r\n<center><h1>" + text + "</h1></center>\r\n<center>The plain HTTP request was sent to HTTPS port</center>\r\n<hr><center>sluice/" + Version + "</center>\r\n</body>\r\n</html>\r\n"
+	h := rq.w.Header()
+	h.Set("Content-Type", "text/html")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	rq.w.WriteHeader(http.StatusBadRequest)
+	rq.w.Write([]byte(body))
+	rq.log.Info("client sent plain HTTP request to HTTPS port", "conn", rq.ci.id)
+}
+
+// redirect answers with a redirect to target; relative targets become absolute as nginx's absolute_redirect does.
+func (rq *request) redirect(code int, target string) {
+	if strings.HasPrefix(target, "/") {
+		scheme := "http"
+		if rq.r.TLS != nil {
+			scheme = "https"
+		}
+		host := rq.r.Host
+		if host == "" {
+			host = rq.v.ServerName
+		}
+		target = scheme + "://" + host + target
+	}
+	rq.w.Header().Set("Location", target)
+	rq.defaultPage(code)
+}

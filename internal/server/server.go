@@ -1,0 +1,226 @@
+// Package server runs a configuration: it owns the listening sockets, the current configuration snapshot and
+// the request path from accept to access log.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/observe"
+	"github.com/sluice-proxy/sluice/internal/proxy"
+	"github.com/sluice-proxy/sluice/internal/tunnel"
+)
+
+// Version is sluice's version, shown in the Server header and by -v.
+const Version = "0.1.0"
+
+// Server serves one configuration at a time and can swap it.
+type Server struct {
+	log     *slog.Logger
+	snap    atomic.Pointer[snapshot]
+	files   *observe.Files
+	tracker *tunnel.Tracker
+	proxy   *proxy.Proxy
+	connSeq atomic.Uint64
+	stats   struct{ accepted, handled, requests atomic.Uint64 }
+	host    string
+
+	mu        sync.Mutex
+	listeners map[string]*listener
+	servers   map[string]*http.Server
+	active    sync.WaitGroup
+}
+
+// New compiles cfg (loading certificates, opening log files) without binding anything.
+func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	s := &Server{
+		log:       log,
+		files:     observe.NewFiles(),
+		tracker:   tunnel.NewTracker(),
+		listeners: map[string]*listener{},
+		servers:   map[string]*http.Server{},
+	}
+	s.host, _ = os.Hostname()
+	s.proxy = proxy.New(s.tracker, log)
+	snap, err := build(cfg, s.files)
+	if err != nil {
+		return nil, err
+	}
+	s.install(snap)
+	return s, nil
+}
+
+func (s *Server) install(snap *snapshot) {
+	if snap.cfg.HTTP != nil {
+		s.proxy.SetUpstreams(snap.cfg.HTTP.Upstreams)
+	}
+	s.snap.Store(snap)
+}
+
+// Start binds every listening socket of the current configuration and starts serving. Nothing is served if
+// any socket cannot be bound.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reconcile(s.snap.Load())
+}
+
+// reconcile makes the bound sockets match snap: new addresses are bound, kept ones stay open, dropped ones
+// close. Binding happens first so a failure leaves the running set untouched.
+func (s *Server) reconcile(snap *snapshot) error {
+	added := map[string]net.Listener{}
+	for addr, l := range snap.bind {
+		if _, ok := s.listeners[addr]; ok {
+			continue
+		}
+		ln, err := bind(addr, l.Reuseport, l.Backlog)
+		if err != nil {
+			for _, a := range added {
+				a.Close()
+			}
+			return &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: "bind() to " + addr + " failed: " + errors.Unwrap(err).Error()}
+		}
+		added[addr] = ln
+	}
+	for addr, ln := range added {
+		l := &listener{addr: addr, ln: ln, srv: s, conns: make(chan net.Conn), closed: make(chan struct{})}
+		g := snap.groups[addr]
+		hs := &http.Server{
+			Handler:           s,
+			ReadHeaderTimeout: g.headerTimeout,
+			IdleTimeout:       g.idleTimeout,
+			MaxHeaderBytes:    g.maxHeaderBytes,
+			ErrorLog:          log.New(errorLogWriter{s.log}, "", 0),
+			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+				ci := &connInfo{listener: l, local: c.LocalAddr()}
+				if m, ok := l.meta.LoadAndDelete(c); ok {
+					ci.connMeta = m.(connMeta)
+				}
+				return context.WithValue(ctx, connInfoKey{}, ci)
+			},
+			ConnState: s.connState,
+		}
+		if g.ssl {
+			// net/http enables HTTP/2 on *tls.Conn connections only when "h2" is listed here; ALPN itself is
+			// negotiated with the snapshot's tls.Config of the connection.
+			hs.TLSConfig = &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
+		}
+		s.listeners[addr] = l
+		s.servers[addr] = hs
+		go l.acceptLoop()
+		s.active.Add(1)
+		go func() {
+			defer s.active.Done()
+			if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				s.log.Error("serving " + addr + ": " + err.Error())
+			}
+		}()
+	}
+	for addr, l := range s.listeners {
+		if _, ok := snap.bind[addr]; !ok {
+			l.Close()
+			go s.servers[addr].Shutdown(context.Background())
+			delete(s.listeners, addr)
+			delete(s.servers, addr)
+		}
+	}
+	return nil
+}
+
+// Reload swaps in a new configuration. If it fails to build or bind, the running one stays.
+func (s *Server) Reload(cfg *config.Config) error {
+	snap, err := build(cfg, s.files)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.reconcile(snap); err != nil {
+		return err
+	}
+	s.install(snap)
+	return nil
+}
+
+// ReopenLogs reopens every log file (USR1, for logrotate).
+func (s *Server) ReopenLogs() error { return s.files.ReopenAll() }
+
+// Shutdown stops accepting, lets in-flight requests and open tunnels finish, and returns when they have or
+// when ctx ends (then everything still open is closed).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	servers := s.servers
+	s.servers = map[string]*http.Server{}
+	s.listeners = map[string]*listener{}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	var firstErr error
+	var emu sync.Mutex
+	for _, hs := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hs.Shutdown(ctx); err != nil {
+				emu.Lock()
+				firstErr = err
+				emu.Unlock()
+				hs.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := s.tracker.Wait(ctx); err != nil {
+		s.tracker.Shutdown(context.Background())
+		firstErr = err
+	}
+	s.active.Wait()
+	s.files.CloseAll()
+	return firstErr
+}
+
+// Close stops at once: listeners, connections and tunnels are closed.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	servers := s.servers
+	s.servers = map[string]*http.Server{}
+	s.listeners = map[string]*listener{}
+	s.mu.Unlock()
+	for _, hs := range servers {
+		hs.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	s.tracker.Shutdown(ctx)
+	s.files.CloseAll()
+	return nil
+}
+
+// connState counts connections for stub_status-style statistics.
+func (s *Server) connState(c net.Conn, st http.ConnState) {
+	if st == http.StateNew {
+		s.stats.handled.Add(1)
+	}
+}
+
+// errorLogWriter routes net/http's own messages (TLS handshake errors and the like) to the error log at info,
+// as nginx logs client-caused errors.
+type errorLogWriter struct{ log *slog.Logger }
+
+func (w errorLogWriter) Write(p []byte) (int, error) {
+	msg := string(p)
+	if n := len(msg); n > 0 && msg[n-1] == '\n' {
+		msg = msg[:n-1]
+	}
+	w.log.Info(msg)
+	return len(p), nil
+}

@@ -1,0 +1,271 @@
+package server
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/certs"
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/observe"
+	"github.com/sluice-proxy/sluice/internal/route"
+)
+
+// snapshot is one compiled configuration, immutable once built. Requests read the snapshot they started with;
+// a reload builds a new one and swaps a pointer, so a snapshot that fails to build never replaces the running one.
+type snapshot struct {
+	cfg    *config.Config
+	groups map[string]*group // by listen address as written ("0.0.0.0:443")
+	// bind is the set of sockets to listen on: a wildcard address on a port also serves the specific
+	// addresses on that port (nginx binds only the wildcard unless told otherwise).
+	bind       map[string]config.Listen
+	accessLogs map[string]*observe.File
+	autoSlash  map[*config.Server]map[string]bool
+	combined   *config.LogFormat
+}
+
+// group is every server listening on one address.
+type group struct {
+	addr             string
+	ssl, http2       bool
+	index            *route.ServerIndex[*config.Server]
+	tlsConfig        *tls.Config
+	handshakeTimeout time.Duration
+	headerTimeout    time.Duration
+	idleTimeout      time.Duration
+	maxHeaderBytes   int
+}
+
+// groupFor finds the group for a connection accepted on the socket bound to bound, using its local address.
+func (s *snapshot) groupFor(bound string, local net.Addr) *group {
+	if local != nil {
+		if g, ok := s.groups[local.String()]; ok {
+			return g
+		}
+	}
+	return s.groups[bound]
+}
+
+// build compiles a configuration into a snapshot: certificates are loaded and log files opened here, so every
+// error surfaces before anything changes.
+func build(cfg *config.Config, files *observe.Files) (*snapshot, error) {
+	snap := &snapshot{cfg: cfg, groups: map[string]*group{}, bind: map[string]config.Listen{}, accessLogs: map[string]*observe.File{}, autoSlash: map[*config.Server]map[string]bool{}}
+	h := cfg.HTTP
+	if h == nil {
+		return snap, nil
+	}
+	snap.combined = compileCombined(h.Vars)
+	type member struct {
+		srv *config.Server
+		l   config.Listen
+	}
+	byAddr := map[string][]member{}
+	var order []string
+	for _, srv := range h.Servers {
+		seen := map[string]bool{}
+		for _, l := range srv.Listens {
+			if seen[l.Addr] {
+				return nil, &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: fmt.Sprintf("duplicate listen %s", l.Addr)}
+			}
+			seen[l.Addr] = true
+			if _, ok := byAddr[l.Addr]; !ok {
+				order = append(order, l.Addr)
+			}
+			byAddr[l.Addr] = append(byAddr[l.Addr], member{srv, l})
+		}
+		snap.autoSlash[srv] = autoRedirects(srv.Locations, nil)
+	}
+	for _, addr := range order {
+		ms := byAddr[addr]
+		g := &group{addr: addr, handshakeTimeout: 60 * time.Second}
+		var entries []route.ServerEntry[*config.Server]
+		var sni []certs.SNIEntry
+		defaults := 0
+		for _, m := range ms {
+			g.ssl = g.ssl || m.l.SSL
+			g.http2 = g.http2 || m.l.HTTP2 || m.srv.Srv.HTTP2.Get(false)
+			if m.l.DefaultServer {
+				defaults++
+				if defaults > 1 {
+					return nil, &config.Error{File: m.l.Pos.File, Line: m.l.Pos.Line, Msg: "a duplicate default server for " + addr}
+				}
+			}
+			entries = append(entries, route.ServerEntry[*config.Server]{Names: m.srv.Names, Default: m.l.DefaultServer, Value: m.srv})
+		}
+		idx, err := route.NewServerIndex(entries)
+		if err != nil {
+			return nil, &config.Error{File: ms[0].srv.Pos.File, Line: ms[0].srv.Pos.Line, Msg: err.Error()}
+		}
+		g.index = idx
+		// the default server decides per-socket settings, as in nginx
+		def, _, _ := idx.Select("")
+		g.headerTimeout = def.Srv.ClientHeaderTimeout.Get(60 * time.Second)
+		g.handshakeTimeout = g.headerTimeout
+		g.idleTimeout = def.Loc.KeepaliveTimeout.Get(75 * time.Second)
+		g.maxHeaderBytes = def.Srv.LargeHeaderBuffers.Get(4 * 8 << 10)
+		if g.ssl {
+			for _, m := range ms {
+				var list []*tls.Certificate
+				for _, cp := range m.srv.Srv.SSL.Certificates {
+					c, err := loadCert(cfg, m.srv, cp)
+					if err != nil {
+						return nil, err
+					}
+					list = append(list, c)
+				}
+				if len(list) == 0 {
+					continue
+				}
+				sni = append(sni, certs.SNIEntry{Names: m.srv.Names, Default: m.srv == def, Certs: list})
+			}
+			tc, err := tlsConfig(def, sni, g.http2)
+			if err != nil {
+				return nil, err
+			}
+			g.tlsConfig = tc
+		}
+		snap.groups[addr] = g
+	}
+	// bind wildcards; specific addresses only where no wildcard covers their port
+	wild := map[string]bool{}
+	for _, addr := range order {
+		host, port, _ := net.SplitHostPort(addr)
+		if host == "0.0.0.0" || host == "::" {
+			wild[port+"/"+family(host)] = true
+		}
+	}
+	for _, addr := range order {
+		host, port, _ := net.SplitHostPort(addr)
+		if host != "0.0.0.0" && host != "::" && wild[port+"/"+family(host)] {
+			continue
+		}
+		snap.bind[addr] = byAddr[addr][0].l
+	}
+	if err := openAccessLogs(snap, files); err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+func family(host string) string {
+	if strings.Contains(host, ":") {
+		return "6"
+	}
+	return "4"
+}
+
+// autoRedirects lists "/app" for every prefix location "/app/" that proxies: nginx answers such a request with
+// a 301 to "/app/".
+func autoRedirects(locs []*config.Location, out map[string]bool) map[string]bool {
+	if out == nil {
+		out = map[string]bool{}
+	}
+	for _, l := range locs {
+		if (l.Modifier == route.Prefix || l.Modifier == route.PrefixNoRegex) && len(l.Pattern) > 1 && strings.HasSuffix(l.Pattern, "/") && l.Conf.Handler == config.HandlerProxy {
+			out[strings.TrimSuffix(l.Pattern, "/")] = true
+		}
+		autoRedirects(l.Children, out)
+	}
+	return out
+}
+
+func loadCert(cfg *config.Config, srv *config.Server, cp config.CertPair) (*tls.Certificate, error) {
+	certFile, keyFile := cp.Cert, cp.Key
+	if cp.SelfSigned {
+		names := []string{"localhost", "127.0.0.1", "::1"}
+		for _, n := range srv.Names {
+			if n != "" && !strings.ContainsAny(n, "*~") && n != "localhost" && n != "127.0.0.1" {
+				names = append(names, strings.TrimPrefix(n, "."))
+			}
+		}
+		var err error
+		certFile, keyFile, err = certs.SelfSigned(filepath.Join(cfg.Prefix, "certs"), names)
+		if err != nil {
+			return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "cannot create self-signed certificate: " + err.Error()}
+		}
+	}
+	c, err := certs.Load(certFile, keyFile)
+	if err != nil {
+		return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "cannot load certificate: " + err.Error()}
+	}
+	return c, nil
+}
+
+// tlsConfig builds the TLS settings of one socket from its default server's ssl_* directives.
+func tlsConfig(def *config.Server, sni []certs.SNIEntry, h2 bool) (*tls.Config, error) {
+	if len(sni) == 0 {
+		return nil, &config.Error{File: def.Pos.File, Line: def.Pos.Line, Msg: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive"}
+	}
+	sel, err := certs.NewSelector(sni)
+	if err != nil {
+		return nil, &config.Error{File: def.Pos.File, Line: def.Pos.Line, Msg: err.Error()}
+	}
+	ssl := def.Srv.SSL
+	minV, maxV, _, err := certs.Protocols(ssl.Protocols.V)
+	if err != nil {
+		return nil, &config.Error{File: def.Pos.File, Line: def.Pos.Line, Msg: "ssl_protocols: " + err.Error()}
+	}
+	tc := &tls.Config{
+		GetCertificate:         sel.GetCertificate,
+		MinVersion:             minV,
+		MaxVersion:             maxV,
+		SessionTicketsDisabled: !ssl.SessionTickets.Get(true),
+		NextProtos:             []string{"http/1.1"},
+	}
+	if h2 {
+		tc.NextProtos = []string{"h2", "http/1.1"}
+	}
+	if ssl.Ciphers.Set {
+		ids, _, err := certs.CipherSuites(ssl.Ciphers.V)
+		if err != nil {
+			return nil, &config.Error{File: def.Pos.File, Line: def.Pos.Line, Msg: "ssl_ciphers: " + err.Error()}
+		}
+		tc.CipherSuites = ids
+	}
+	return tc, nil
+}
+
+// openAccessLogs opens every access log file the configuration names.
+func openAccessLogs(snap *snapshot, files *observe.Files) error {
+	var visit func(lc *config.LocConf) error
+	visit = func(lc *config.LocConf) error {
+		for _, t := range lc.AccessLogs.V {
+			if t.Path == "off" {
+				continue
+			}
+			if _, ok := snap.accessLogs[t.Path]; ok {
+				continue
+			}
+			f, err := files.Open(t.Path, t.Buffer, t.Flush)
+			if err != nil {
+				return &config.Error{Msg: fmt.Sprintf("cannot open access log %q: %v", t.Path, err)}
+			}
+			snap.accessLogs[t.Path] = f
+		}
+		return nil
+	}
+	var walk func(ls []*config.Location) error
+	walk = func(ls []*config.Location) error {
+		for _, l := range ls {
+			if err := visit(l.Conf); err != nil {
+				return err
+			}
+			if err := walk(l.Children); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, srv := range snap.cfg.HTTP.Servers {
+		if err := visit(srv.Loc); err != nil {
+			return err
+		}
+		if err := walk(srv.Locations); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,14 @@
+//go:build !unix
+
+package tunnel
+
+import (
+	"net"
+	"syscall"
+)
+
+// rawConnOf reports no raw socket: on this platform every read goes through
+// net.Conn.Read.
+func rawConnOf(net.Conn) syscall.RawConn { return nil }
+
+func (d *direction) rawRead(uintptr) bool { return true }

@@ -1,0 +1,391 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Reasons reported in Stats.Reason. Errors are reported as "error: " followed
+// by the side ("client" or "upstream") and the error text.
+const (
+	ReasonClientClosed   = "client closed"
+	ReasonUpstreamClosed = "upstream closed"
+	ReasonIdleTimeout    = "idle timeout"
+	ReasonShutdown       = "shutdown"
+)
+
+// smallBufSize is the first-read buffer of a direction whose source is not a
+// plain socket (TLS, wrappers): it is what such a direction holds while idle.
+// Typical WebSocket messages fit, so they cost neither a pool buffer nor a
+// split write.
+const smallBufSize = 2 << 10
+
+// Options for Run.
+type Options struct {
+	// IdleTimeout closes the tunnel when no byte moved in either direction for
+	// this long; 0 means never.
+	IdleTimeout time.Duration
+	// BufferSize is the per-direction copy buffer; 0 means DefaultBufferSize.
+	// Ignored when Pool is set (the pool's size wins).
+	BufferSize int
+	// Pool, if set, supplies copy buffers, and a direction gives its buffer back
+	// whenever it waits for bytes, so idle tunnels hold no copy buffer. Without
+	// a pool each direction allocates one buffer on first use and keeps it.
+	Pool *BufferPool
+}
+
+// Stats of a finished tunnel.
+type Stats struct {
+	ClientToUpstream int64 // bytes written to the upstream, including clientBuffered
+	UpstreamToClient int64 // bytes written to the client, including upstreamBuffered
+	Duration         time.Duration
+	// Reason is what ended the tunnel first: ReasonClientClosed,
+	// ReasonUpstreamClosed (EOF from that side), ReasonIdleTimeout,
+	// ReasonShutdown (ctx cancelled) or "error: <side>: <error>".
+	Reason string
+}
+
+// Run copies bytes both ways between client and upstream until both
+// directions are done, the idle timeout passes, or ctx is cancelled (which
+// closes both sides: that is how a forced shutdown ends tunnels).
+//
+// clientBuffered and upstreamBuffered are bytes already read past the
+// handshake on each side (pipelined client bytes, early upstream frames); they
+// are written to the other side before anything else and must not be modified
+// until Run returns. No byte is altered.
+//
+// When one side reaches EOF, Run half-closes the other side's write direction
+// (CloseWrite, as on *net.TCPConn, *net.UnixConn and *tls.Conn; a side without
+// CloseWrite is closed fully) and keeps copying the other direction. When a
+// side errors, both are closed. Any deadlines already set on the connections
+// (net/http leaves them set after Hijack) are replaced. Run closes both
+// connections before it returns. It uses the caller's goroutine and one more.
+func Run(ctx context.Context, client, upstream net.Conn, clientBuffered, upstreamBuffered []byte, opt Options) Stats {
+	t := &tunnel{client: client, upstream: upstream, base: time.Now()}
+	if opt.IdleTimeout > 0 {
+		t.idle = opt.IdleTimeout
+		t.gran = t.idle / 64
+	}
+	size := opt.BufferSize
+	if opt.Pool != nil {
+		size = opt.Pool.size
+	} else if size <= 0 {
+		size = DefaultBufferSize
+	}
+	c2u, u2c := &t.dirs[0], &t.dirs[1]
+	c2u.init(t, client, upstream, ReasonClientClosed, "upstream", clientBuffered, opt.Pool, size)
+	u2c.init(t, upstream, client, ReasonUpstreamClosed, "client", upstreamBuffered, opt.Pool, size)
+
+	// Replace deadlines left by the caller; reads get the first idle deadline,
+	// writes get theirs lazily before each write.
+	for _, c := range [2]net.Conn{client, upstream} {
+		c.SetDeadline(time.Time{})
+		if t.idle > 0 {
+			c.SetReadDeadline(t.base.Add(t.idle))
+		}
+	}
+	c2u.rdl, u2c.rdl = t.idle, t.idle
+
+	stop := context.AfterFunc(ctx, func() { t.abort(ReasonShutdown) })
+	done := make(chan struct{})
+	go func() {
+		u2c.run()
+		close(done)
+	}()
+	c2u.run()
+	<-done
+	t.mu.Lock()
+	reason := t.reason
+	t.final = true
+	t.mu.Unlock()
+	stop()
+	client.Close()
+	upstream.Close()
+	return Stats{
+		ClientToUpstream: c2u.n,
+		UpstreamToClient: u2c.n,
+		Duration:         time.Since(t.base),
+		Reason:           reason,
+	}
+}
+
+// tunnel is the state shared by both directions of one Run.
+type tunnel struct {
+	client, upstream net.Conn
+	base             time.Time     // Run start; all offsets below are from it (monotonic)
+	idle             time.Duration // 0 = no idle timeout
+	gran             time.Duration // activity is recorded at most once per gran per direction
+	last             atomic.Int64  // offset of the last recorded byte movement, either direction
+
+	aborted atomic.Bool
+	mu      sync.Mutex
+	reason  string
+	soft    bool // reason is an EOF that a later idle timeout or shutdown replaces
+	final   bool // Run has read the reason
+
+	dirs [2]direction
+}
+
+// setReason records why the tunnel ends. The first reason wins, except that
+// an idle timeout or shutdown after a half-close (EOF) replaces the EOF: it is
+// what actually ended the remaining direction. Errors after an EOF are
+// usually its consequence and do not replace it.
+func (t *tunnel) setReason(r string) {
+	t.mu.Lock()
+	switch {
+	case t.final:
+	case t.reason == "":
+		t.reason = r
+		t.soft = r == ReasonClientClosed || r == ReasonUpstreamClosed
+	case t.soft && (r == ReasonIdleTimeout || r == ReasonShutdown):
+		t.reason, t.soft = r, false
+	}
+	t.mu.Unlock()
+}
+
+// abort records the reason and closes both connections, which unblocks both
+// directions. For a TLS connection only the underlying connection is closed,
+// so abort never blocks sending close_notify to a peer that does not read.
+func (t *tunnel) abort(reason string) {
+	t.setReason(reason)
+	if t.aborted.Swap(true) {
+		return
+	}
+	hardClose(t.client)
+	hardClose(t.upstream)
+}
+
+func hardClose(c net.Conn) {
+	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		if under := nc.NetConn(); under != nil {
+			under.Close()
+			return
+		}
+	}
+	c.Close()
+}
+
+// direction copies src to dst. Each connection is read by one direction and
+// written by the other, so deadlines on it are never set concurrently.
+type direction struct {
+	t        *tunnel
+	src, dst net.Conn
+	closed   string // reason when src reaches EOF
+	dstName  string
+	pending  []byte
+	n        int64 // bytes written to dst
+
+	pool *BufferPool
+	size int
+	buf  *[]byte // big buffer while held; nil when handed back
+	grow bool    // last read filled its buffer: read into the big one next
+
+	// Plain sockets: reads go through rc so the buffer is taken only once
+	// the kernel has bytes (see rawRead).
+	rc     syscall.RawConn
+	readFn func(uintptr) bool
+	rn     int
+	rerr   error
+
+	// Other connections: reads start with a small buffer.
+	small []byte
+
+	rdl, wdl time.Duration // current read/write deadline offsets (0 = none set)
+	stored   time.Duration // activity offset this direction last stored in t.last
+}
+
+func (d *direction) init(t *tunnel, src, dst net.Conn, closed, dstName string, pending []byte, pool *BufferPool, size int) {
+	d.t, d.src, d.dst, d.closed, d.dstName, d.pending, d.pool, d.size = t, src, dst, closed, dstName, pending, pool, size
+	if d.rc = rawConnOf(src); d.rc != nil {
+		d.readFn = d.rawRead
+	}
+}
+
+func (d *direction) srcName() string {
+	if d.dstName == "client" {
+		return "upstream"
+	}
+	return "client"
+}
+
+func (d *direction) getBuf() *[]byte {
+	if d.pool != nil {
+		return d.pool.get()
+	}
+	b := make([]byte, d.size)
+	return &b
+}
+
+// releaseBuf hands the big buffer back to the pool; without a pool the
+// direction keeps it.
+func (d *direction) releaseBuf() {
+	if d.pool != nil && d.buf != nil {
+		d.pool.put(d.buf)
+		d.buf = nil
+	}
+}
+
+func (d *direction) run() {
+	defer d.releaseBuf()
+	if len(d.pending) > 0 {
+		if !d.write(d.pending) {
+			return
+		}
+		d.pending = nil
+	}
+	for {
+		p, err := d.read()
+		if len(p) > 0 && !d.write(p) {
+			return
+		}
+		if d.rc == nil && !d.grow {
+			d.releaseBuf()
+		}
+		if err == nil {
+			continue
+		}
+		if err == io.EOF {
+			d.eof()
+			return
+		}
+		if d.t.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			if d.readTimedOut() {
+				continue
+			}
+			return
+		}
+		d.fail(d.srcName(), err)
+		return
+	}
+}
+
+// read returns the next bytes from src; the slice is valid until the next read.
+func (d *direction) read() ([]byte, error) {
+	if d.rc != nil {
+		d.rn, d.rerr = 0, nil
+		if err := d.rc.Read(d.readFn); err != nil {
+			return nil, err
+		}
+		if d.rerr != nil {
+			return nil, d.rerr
+		}
+		if d.rn <= 0 {
+			return nil, io.EOF
+		}
+		return (*d.buf)[:d.rn], nil
+	}
+	if d.buf == nil && !d.grow {
+		if d.small == nil {
+			d.small = make([]byte, smallBufSize)
+		}
+		n, err := d.src.Read(d.small)
+		d.grow = n == len(d.small)
+		return d.small[:n], err
+	}
+	if d.buf == nil {
+		d.buf = d.getBuf()
+	}
+	n, err := d.src.Read(*d.buf)
+	d.grow = n == len(*d.buf)
+	return (*d.buf)[:n], err
+}
+
+// write writes all of p to dst, keeping a write deadline at least idle/2 ahead
+// so a peer that stops reading ends the tunnel after the idle timeout.
+func (d *direction) write(p []byte) bool {
+	t := d.t
+	if t.idle > 0 {
+		d.touch(time.Since(t.base))
+	}
+	for len(p) > 0 {
+		if t.idle > 0 {
+			if now := time.Since(t.base); d.wdl-now < t.idle/2 {
+				d.wdl = now + t.idle
+				if err := d.dst.SetWriteDeadline(t.base.Add(d.wdl)); err != nil {
+					d.fail(d.dstName, err)
+					return false
+				}
+			}
+		}
+		n, err := d.dst.Write(p)
+		d.n += int64(n)
+		p = p[n:]
+		if err == nil {
+			continue
+		}
+		if t.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			// A timeout before our deadline is a permanent error (a TLS
+			// connection refuses all writes after its first timeout).
+			if now := time.Since(t.base); now >= d.wdl {
+				if n > 0 {
+					d.touch(now)
+					continue
+				}
+				if now-time.Duration(t.last.Load()) < t.idle {
+					continue // the other direction is moving bytes
+				}
+				t.abort(ReasonIdleTimeout)
+				return false
+			}
+		}
+		d.fail(d.dstName, err)
+		return false
+	}
+	if t.idle > 0 {
+		d.touch(time.Since(t.base))
+	}
+	return true
+}
+
+// touch records byte movement at offset now, at most once per t.gran.
+func (d *direction) touch(now time.Duration) {
+	if now-d.stored >= d.t.gran {
+		d.stored = now
+		d.t.last.Store(int64(now))
+	}
+}
+
+// readTimedOut handles an expired read deadline: if either direction moved
+// bytes within the idle timeout the deadline moves to last activity + idle and
+// it returns true; otherwise the tunnel is idle and is aborted.
+func (d *direction) readTimedOut() bool {
+	t := d.t
+	now := time.Since(t.base)
+	if now < d.rdl {
+		d.fail(d.srcName(), os.ErrDeadlineExceeded) // not our deadline
+		return false
+	}
+	last := time.Duration(t.last.Load())
+	if now-last >= t.idle {
+		t.abort(ReasonIdleTimeout)
+		return false
+	}
+	d.rdl = last + t.idle
+	if err := d.src.SetReadDeadline(t.base.Add(d.rdl)); err != nil {
+		d.fail(d.srcName(), err)
+		return false
+	}
+	return true
+}
+
+// eof propagates EOF from src as a half-close of dst.
+func (d *direction) eof() {
+	d.t.setReason(d.closed)
+	if cw, ok := d.dst.(interface{ CloseWrite() error }); ok {
+		if cw.CloseWrite() == nil {
+			return
+		}
+	}
+	d.t.abort(d.closed)
+}
+
+func (d *direction) fail(side string, err error) {
+	d.t.abort("error: " + side + ": " + err.Error())
+}
