@@ -21,3 +21,5 @@ require (
 	golang.org/x/tools v0.32.0 // indirect
 	honnef.co/go/tools v0.6.1 // indirect
 )
+
+tool honnef.co/go/tools/cmd/staticcheck

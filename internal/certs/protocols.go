@@ -78,8 +78,6 @@ func ProtocolName(v uint16) string {
 		return "TLSv1.1"
 	case tls.VersionTLS10:
 		return "TLSv1"
-	case tls.VersionSSL30: //nolint:staticcheck // named for completeness, never negotiated
-		return "SSLv3"
 	}
 	return ""
 }

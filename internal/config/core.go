@@ -261,7 +261,9 @@ func (p *parser) locationBlock(d *Directive) error {
 	if l.Modifier == route.Regex || l.Modifier == route.RegexCaseless {
 		// named captures become variables; route.Compile reports a bad regex with its own message
 		if re, err := regexp.Compile(l.Pattern); err == nil {
-			p.tab.AddCaptureNames(re)
+			if err := p.tab.AddCaptureNames(re); err != nil {
+				return d.errorf("%v", err)
+			}
 		}
 	}
 	parent, saveConf, saveOps := p.loc, p.conf, p.ops

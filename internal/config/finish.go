@@ -37,8 +37,7 @@ func (p *parser) finish() error {
 }
 
 func (p *parser) checkLogFormats(h *HTTP) error {
-	var check func(loc *LocConf, pos Pos) error
-	check = func(loc *LocConf, pos Pos) error {
+	check := func(loc *LocConf, pos Pos) error {
 		for _, t := range loc.AccessLogs.V {
 			if t.Path == "off" || t.Format == "combined" {
 				continue
@@ -115,7 +114,8 @@ func (p *parser) finishServer(s *Server) error {
 			if err := p.resolveProxy(l.Conf); err != nil && perr == nil {
 				perr = err
 			}
-			out = append(out, &route.Location[*Location]{Modifier: l.Modifier, Pattern: l.Pattern, Value: l, Children: conv(l.Children, l.Conf)})
+			out = append(out, &route.Location[*Location]{Modifier: l.Modifier, Pattern: l.Pattern, Value: l, Children: conv(l.Children, l.Conf),
+				AutoRedirect: l.Conf.Handler == HandlerProxy})
 		}
 		return out
 	}

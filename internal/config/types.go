@@ -316,10 +316,3 @@ func (o Opt[T]) Get(def T) T {
 }
 
 func (o *Opt[T]) set(v T) { o.V, o.Set = v, true }
-
-// inherit fills o from the outer level when it was not set here.
-func (o *Opt[T]) inherit(outer Opt[T]) {
-	if !o.Set {
-		*o = outer
-	}
-}

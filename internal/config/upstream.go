@@ -101,13 +101,14 @@ func (p *parser) mapBlock(d *Directive) error {
 		return d.errorf("invalid variable name %q", d.Args[1])
 	}
 	var entries []vars.MapEntry
-	hostnames := false
+	hostnames, volatile := false, false
 	for _, e := range p.body(d) {
 		switch {
 		case e.Name == "hostnames" && len(e.Args) == 0:
 			hostnames = true
 			continue
 		case e.Name == "volatile" && len(e.Args) == 0:
+			volatile = true
 			continue
 		case e.Name == "include":
 			return e.errorf("include inside map is not supported")
@@ -120,6 +121,7 @@ func (p *parser) mapBlock(d *Directive) error {
 	if err != nil {
 		return d.errorf("%v", err)
 	}
+	m.SetVolatile(volatile)
 	if _, err := p.tab.DeclareMap(target, m); err != nil {
 		return d.errorf("%v", err)
 	}

@@ -105,9 +105,10 @@ func (rq *request) findAndServe() {
 			rq.special(http.StatusInternalServerError)
 			return
 		}
-		// nginx's automatic redirect: "/app" for a proxied prefix location "/app/"
-		if rq.snap.autoSlash[rq.srv][rq.v.URI] {
-			if m, ok := rq.srv.Matcher.Match(rq.v.URI); !ok || m.Loc.Value.Modifier != route.Exact {
+		rq.loc, rq.conf = nil, rq.srv.Loc
+		if m, ok := rq.srv.Matcher.Match(rq.v.URI); ok {
+			if m.Redirect {
+				// nginx's automatic redirect: "/app" for a proxied prefix location "/app/"
 				target := rq.v.URI + "/"
 				if rq.v.Args != "" {
 					target += "?" + rq.v.Args
@@ -115,9 +116,6 @@ func (rq *request) findAndServe() {
 				rq.redirect(http.StatusMovedPermanently, target)
 				return
 			}
-		}
-		rq.loc, rq.conf = nil, rq.srv.Loc
-		if m, ok := rq.srv.Matcher.Match(rq.v.URI); ok {
 			rq.loc, rq.conf = m.Loc.Value, m.Loc.Value.Conf
 			if m.Captures != nil {
 				rq.v.Captures, rq.v.CaptureNames = m.Captures, m.Names

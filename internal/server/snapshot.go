@@ -23,7 +23,6 @@ type snapshot struct {
 	// addresses on that port (nginx binds only the wildcard unless told otherwise).
 	bind       map[string]config.Listen
 	accessLogs map[string]*observe.File
-	autoSlash  map[*config.Server]map[string]bool
 	combined   *config.LogFormat
 }
 
@@ -52,7 +51,7 @@ func (s *snapshot) groupFor(bound string, local net.Addr) *group {
 // build compiles a configuration into a snapshot: certificates are loaded and log files opened here, so every
 // error surfaces before anything changes.
 func build(cfg *config.Config, files *observe.Files) (*snapshot, error) {
-	snap := &snapshot{cfg: cfg, groups: map[string]*group{}, bind: map[string]config.Listen{}, accessLogs: map[string]*observe.File{}, autoSlash: map[*config.Server]map[string]bool{}}
+	snap := &snapshot{cfg: cfg, groups: map[string]*group{}, bind: map[string]config.Listen{}, accessLogs: map[string]*observe.File{}}
 	h := cfg.HTTP
 	if h == nil {
 		return snap, nil
@@ -76,7 +75,6 @@ func build(cfg *config.Config, files *observe.Files) (*snapshot, error) {
 			}
 			byAddr[l.Addr] = append(byAddr[l.Addr], member{srv, l})
 		}
-		snap.autoSlash[srv] = autoRedirects(srv.Locations, nil)
 	}
 	for _, addr := range order {
 		ms := byAddr[addr]
@@ -157,21 +155,6 @@ func family(host string) string {
 	return "4"
 }
 
-// autoRedirects lists "/app" for every prefix location "/app/" that proxies: nginx answers such a request with
-// a 301 to "/app/".
-func autoRedirects(locs []*config.Location, out map[string]bool) map[string]bool {
-	if out == nil {
-		out = map[string]bool{}
-	}
-	for _, l := range locs {
-		if (l.Modifier == route.Prefix || l.Modifier == route.PrefixNoRegex) && len(l.Pattern) > 1 && strings.HasSuffix(l.Pattern, "/") && l.Conf.Handler == config.HandlerProxy {
-			out[strings.TrimSuffix(l.Pattern, "/")] = true
-		}
-		autoRedirects(l.Children, out)
-	}
-	return out
-}
-
 func loadCert(cfg *config.Config, srv *config.Server, cp config.CertPair) (*tls.Certificate, error) {
 	certFile, keyFile := cp.Cert, cp.Key
 	if cp.SelfSigned {
@@ -230,8 +213,7 @@ func tlsConfig(def *config.Server, sni []certs.SNIEntry, h2 bool) (*tls.Config, 
 
 // openAccessLogs opens every access log file the configuration names.
 func openAccessLogs(snap *snapshot, files *observe.Files) error {
-	var visit func(lc *config.LocConf) error
-	visit = func(lc *config.LocConf) error {
+	visit := func(lc *config.LocConf) error {
 		for _, t := range lc.AccessLogs.V {
 			if t.Path == "off" {
 				continue

@@ -38,8 +38,13 @@ type trackerShard struct {
 }
 
 type tracked struct {
-	meta   Meta
-	cancel context.CancelFunc
+	meta     Meta
+	cancel   context.CancelFunc
+	t        *Tracker
+	shard    *trackerShard
+	id       uint64
+	peer     *atomic.Int64
+	finished atomic.Bool
 }
 
 // NewTracker returns an empty Tracker.
@@ -56,34 +61,33 @@ func NewTracker() *Tracker {
 // pass it to Run and call done when Run returns. done is idempotent.
 func (t *Tracker) Track(parent context.Context, m Meta) (ctx context.Context, done func()) {
 	ctx, cancel := context.WithCancel(parent)
-	e := &tracked{meta: m, cancel: cancel}
 	id := t.nextID.Add(1)
-	sh := &t.shards[id%trackerShards]
-
+	e := &tracked{meta: m, cancel: cancel, t: t, shard: &t.shards[id%trackerShards], id: id}
 	t.open.Add(1)
-	peer := t.peerCounter(m.Peer)
-	peer.Add(1)
+	e.peer = t.peerCounter(m.Peer)
+	e.peer.Add(1)
 
+	sh := e.shard
 	sh.mu.Lock()
 	if t.closed.Load() {
 		cancel()
 	}
 	sh.m[id] = e
 	sh.mu.Unlock()
+	return ctx, e.done
+}
 
-	var once atomic.Bool
-	return ctx, func() {
-		if once.Swap(true) {
-			return
-		}
-		sh.mu.Lock()
-		delete(sh.m, id)
-		sh.mu.Unlock()
-		cancel()
-		peer.Add(-1)
-		if t.open.Add(-1) == 0 {
-			t.signalZero()
-		}
+func (e *tracked) done() {
+	if e.finished.Swap(true) {
+		return
+	}
+	e.shard.mu.Lock()
+	delete(e.shard.m, e.id)
+	e.shard.mu.Unlock()
+	e.cancel()
+	e.peer.Add(-1)
+	if e.t.open.Add(-1) == 0 {
+		e.t.signalZero()
 	}
 }
 

@@ -30,7 +30,12 @@ const smallBufSize = 2 << 10
 // Options for Run.
 type Options struct {
 	// IdleTimeout closes the tunnel when no byte moved in either direction for
-	// this long; 0 means never.
+	// this long; 0 means never. Traffic in one direction keeps the tunnel open.
+	// A peer that stops reading is detected by write deadlines: the tunnel ends
+	// between one and two IdleTimeouts after the last byte it accepted (with
+	// no traffic the other way). A TLS peer cannot be written to again after a
+	// write timeout, so one that accepts nothing for a whole IdleTimeout ends
+	// the tunnel even if the other direction is busy.
 	IdleTimeout time.Duration
 	// BufferSize is the per-direction copy buffer; 0 means DefaultBufferSize.
 	// Ignored when Pool is set (the pool's size wins).
@@ -46,9 +51,12 @@ type Stats struct {
 	ClientToUpstream int64 // bytes written to the upstream, including clientBuffered
 	UpstreamToClient int64 // bytes written to the client, including upstreamBuffered
 	Duration         time.Duration
-	// Reason is what ended the tunnel first: ReasonClientClosed,
+	// Reason is what ended the tunnel: ReasonClientClosed or
 	// ReasonUpstreamClosed (EOF from that side), ReasonIdleTimeout,
-	// ReasonShutdown (ctx cancelled) or "error: <side>: <error>".
+	// ReasonShutdown (ctx cancelled) or "error: <side>: <error>" (including
+	// a connection reset). The first event wins, except that an idle timeout
+	// or shutdown that ends the remaining direction after a half-close
+	// replaces the EOF reason.
 	Reason string
 }
 
@@ -197,14 +205,20 @@ type direction struct {
 	// Other connections: reads start with a small buffer.
 	small []byte
 
-	rdl, wdl time.Duration // current read/write deadline offsets (0 = none set)
-	stored   time.Duration // activity offset this direction last stored in t.last
+	rdl, wdl  time.Duration // current read/write deadline offsets (0 = none set)
+	strictWDL bool          // dst cannot resume after a write timeout
+	stored    time.Duration // activity offset this direction last stored in t.last
 }
 
 func (d *direction) init(t *tunnel, src, dst net.Conn, closed, dstName string, pending []byte, pool *BufferPool, size int) {
 	d.t, d.src, d.dst, d.closed, d.dstName, d.pending, d.pool, d.size = t, src, dst, closed, dstName, pending, pool, size
 	if d.rc = rawConnOf(src); d.rc != nil {
 		d.readFn = d.rawRead
+	}
+	switch dst.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		d.strictWDL = true
 	}
 }
 
@@ -297,8 +311,11 @@ func (d *direction) read() ([]byte, error) {
 	return (*d.buf)[:n], err
 }
 
-// write writes all of p to dst, keeping a write deadline at least idle/2 ahead
-// so a peer that stops reading ends the tunnel after the idle timeout.
+// write writes all of p to dst under a write deadline, so a peer that stops
+// reading ends the tunnel after the idle timeout. On plain sockets the
+// deadline is kept at least idle/2 ahead (few deadline updates) and a timeout
+// is retried while bytes move; other connections (TLS cannot write again after
+// a timeout) get a fresh full deadline before every write.
 func (d *direction) write(p []byte) bool {
 	t := d.t
 	if t.idle > 0 {
@@ -306,7 +323,7 @@ func (d *direction) write(p []byte) bool {
 	}
 	for len(p) > 0 {
 		if t.idle > 0 {
-			if now := time.Since(t.base); d.wdl-now < t.idle/2 {
+			if now := time.Since(t.base); d.strictWDL || d.wdl-now < t.idle/2 {
 				d.wdl = now + t.idle
 				if err := d.dst.SetWriteDeadline(t.base.Add(d.wdl)); err != nil {
 					d.fail(d.dstName, err)
@@ -320,17 +337,19 @@ func (d *direction) write(p []byte) bool {
 		if err == nil {
 			continue
 		}
+		// A timeout before our deadline is not ours: report it as an error.
 		if t.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-			// A timeout before our deadline is a permanent error (a TLS
-			// connection refuses all writes after its first timeout).
 			if now := time.Since(t.base); now >= d.wdl {
-				if n > 0 {
-					d.touch(now)
+				if !d.strictWDL && (n > 0 || now-time.Duration(t.last.Load()) < t.idle) {
+					// Progress, or the other direction is moving bytes.
+					if n > 0 {
+						d.touch(now)
+					}
 					continue
 				}
-				if now-time.Duration(t.last.Load()) < t.idle {
-					continue // the other direction is moving bytes
-				}
+				// No byte moved for the idle timeout, or a connection that
+				// cannot resume after a write timeout (TLS) accepted nothing
+				// for a whole idle timeout.
 				t.abort(ReasonIdleTimeout)
 				return false
 			}

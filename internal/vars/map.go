@@ -1,123 +1,193 @@
 package vars
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 )
 
-// MapEntry is one line of a map block; Key "default" sets the default value.
+// MapEntry is one "key value;" line of a map block, in configuration order. NewMap interprets the keys:
+//
+//   - "default": the value when nothing matches (otherwise "");
+//   - "~re" and "~*re": a regular expression, case-sensitive and case-insensitive (Go regexp syntax);
+//   - "\\..." : a backslash is dropped, so "\\default" and "\\~x" are plain keys;
+//   - with hostnames, "*.example.com", ".example.com" (the name and its subdomains) and "www.example.*";
+//   - anything else: an exact string, matched ignoring case.
+//
+// The bare "hostnames;" line is NewMap's hostnames argument, "volatile;" is SetVolatile, and "include" is the
+// caller's to expand.
 type MapEntry struct{ Key, Value string }
 
-// Map is a compiled map block: exact keys, hostnames wildcards, then regexes in order, else the default.
+// Map is a compiled map block. Once built (and declared) it is immutable and safe for concurrent use.
 type Map struct {
 	source    *Template
-	exact     map[string]*Template
-	wild      []wildEntry
-	res       []reEntry
-	def       *Template
 	hostnames bool
 	volatile  bool
+	exact     map[string]*Template // lower-case key
+	head      map[string]*Template // "*.example.com", ".example.com" -> "example.com"
+	tail      map[string]*Template // "www.example.*" -> "www.example"
+	regexes   []mapRegex
+	def       *Template // nil means ""
 }
 
-type wildEntry struct {
-	suffix, prefix string
-	val            *Template
-}
-
-type reEntry struct {
+type mapRegex struct {
 	re  *regexp.Regexp
 	val *Template
 }
 
-// NewMap builds a map from its source template and entries in configuration order.
+// NewMap builds a map from its source template (e.g. "$http_upgrade") and its entries in config order. With
+// hostnames, keys may be wildcard names and a trailing dot on the source value is ignored. Values may contain
+// variables, including the captures of the entry's own regex. Named captures in the regexes are declared in
+// t, so they can be used elsewhere, as in nginx. Errors: a duplicate key or default, a bad regex or wildcard,
+// a value naming an unknown variable.
+//
+// Lookup order is nginx's: exact key, then (hostnames) the longest "*.suffix", then the longest "prefix.*",
+// then the regexes in order, else the default. A regex that matches and has groups replaces the request's
+// captures ($1, named captures), as nginx does.
 func NewMap(source *Template, entries []MapEntry, hostnames bool, t *Table) (*Map, error) {
-	m := &Map{source: source, exact: map[string]*Template{}, hostnames: hostnames}
-	for _, e := range entries {
-		key := e.Key
-		if key == "volatile" {
-			m.volatile = true
+	if source == nil {
+		return nil, errors.New("map: no source")
+	}
+	m := &Map{
+		source:    source,
+		hostnames: hostnames,
+		exact:     make(map[string]*Template),
+	}
+	// Regexes first, so that their named captures are declared before any value is compiled.
+	res := make(map[int]*regexp.Regexp)
+	for i, e := range entries {
+		pat, ok := strings.CutPrefix(e.Key, "~")
+		if !ok {
 			continue
 		}
-		if strings.HasPrefix(key, "~") {
-			pat := key[1:]
-			if strings.HasPrefix(pat, "*") {
-				pat = "(?i)" + pat[1:]
-			}
-			re, err := regexp.Compile(pat)
-			if err != nil {
-				return nil, fmt.Errorf("invalid regex %q in map: %v", key, err)
-			}
-			t.AddCaptureNames(re)
-			val, err := Compile(e.Value, t)
-			if err != nil {
-				return nil, err
-			}
-			m.res = append(m.res, reEntry{re, val})
-			continue
+		if p, ok := strings.CutPrefix(pat, "*"); ok {
+			pat = "(?i)" + p
 		}
+		re, err := regexp.Compile(pat)
+		if err != nil {
+			return nil, fmt.Errorf("invalid regex %q: %v", e.Key, err)
+		}
+		if err := t.AddCaptureNames(re); err != nil {
+			return nil, fmt.Errorf("regex %q: %v", e.Key, err)
+		}
+		res[i] = re
+	}
+	for i, e := range entries {
 		val, err := Compile(e.Value, t)
 		if err != nil {
 			return nil, err
 		}
-		if key == "default" {
+		if re := res[i]; re != nil {
+			m.regexes = append(m.regexes, mapRegex{re: re, val: val})
+			continue
+		}
+		if e.Key == "default" {
 			if m.def != nil {
-				return nil, fmt.Errorf("duplicate default map parameter")
+				return nil, errors.New("duplicate default map parameter")
 			}
 			m.def = val
 			continue
 		}
-		key = strings.TrimPrefix(key, "\\")
-		if hostnames {
-			key = strings.ToLower(key)
-			switch {
-			case strings.HasPrefix(key, "*."):
-				m.wild = append(m.wild, wildEntry{suffix: key[1:], val: val})
-				continue
-			case strings.HasPrefix(key, "."):
-				m.exact[key[1:]] = val
-				m.wild = append(m.wild, wildEntry{suffix: key, val: val})
-				continue
-			case strings.HasSuffix(key, ".*"):
-				m.wild = append(m.wild, wildEntry{prefix: key[:len(key)-1], val: val})
-				continue
-			}
+		key := strings.ToLower(strings.TrimPrefix(e.Key, `\`))
+		if err := m.add(key, e.Key, val); err != nil {
+			return nil, err
 		}
-		if _, dup := m.exact[key]; dup {
-			return nil, fmt.Errorf("conflicting parameter %q", e.Key)
-		}
-		m.exact[key] = val
 	}
 	return m, nil
 }
 
-func (m *Map) eval(r *Request) string {
-	key := m.source.Eval(r)
-	if m.hostnames {
-		key = strings.TrimSuffix(strings.ToLower(key), ".")
+// SetVolatile marks the map `volatile`: its value is computed on every read instead of once per request.
+// Call it while building the configuration, before requests use the map.
+func (m *Map) SetVolatile(v bool) { m.volatile = v }
+
+// add places one non-regex key.
+func (m *Map) add(key, orig string, val *Template) error {
+	put := func(tab map[string]*Template, k string) error {
+		if _, dup := tab[k]; dup {
+			return fmt.Errorf("conflicting parameter %q", orig)
+		}
+		tab[k] = val
+		return nil
 	}
-	if v, ok := m.exact[key]; ok {
+	if !m.hostnames {
+		return put(m.exact, key)
+	}
+	if m.head == nil {
+		m.head = make(map[string]*Template)
+		m.tail = make(map[string]*Template)
+	}
+	bad := fmt.Errorf("invalid hostname or wildcard %q", orig)
+	switch {
+	case strings.HasPrefix(key, "*."):
+		rest := key[2:]
+		if rest == "" || strings.Contains(rest, "*") {
+			return bad
+		}
+		return put(m.head, rest)
+	case strings.HasSuffix(key, ".*"):
+		rest := key[:len(key)-2]
+		if rest == "" || strings.Contains(rest, "*") {
+			return bad
+		}
+		return put(m.tail, rest)
+	case strings.Contains(key, "*"):
+		return bad
+	case strings.HasPrefix(key, "."):
+		rest := key[1:]
+		if rest == "" {
+			return bad
+		}
+		if err := put(m.exact, rest); err != nil {
+			return err
+		}
+		return put(m.head, rest)
+	}
+	return put(m.exact, key)
+}
+
+// eval computes the map's value for r.
+func (m *Map) eval(r *Request) string {
+	src := m.source.Eval(r)
+	if m.hostnames && strings.HasSuffix(src, ".") {
+		src = src[:len(src)-1]
+	}
+	var buf [128]byte
+	low := appendLower(buf[:0], src)
+	if v, ok := m.exact[string(low)]; ok {
 		return v.Eval(r)
 	}
-	best, bestLen := (*Template)(nil), -1
-	for _, w := range m.wild {
-		if w.suffix != "" && strings.HasSuffix(key, w.suffix) && len(w.suffix) > bestLen {
-			best, bestLen = w.val, len(w.suffix)
+	if m.hostnames {
+		for i, c := range low {
+			if c == '.' {
+				if v, ok := m.head[string(low[i+1:])]; ok {
+					return v.Eval(r)
+				}
+			}
 		}
-	}
-	if best == nil {
-		for _, w := range m.wild {
-			if w.prefix != "" && strings.HasPrefix(key, w.prefix) && len(w.prefix) > bestLen {
-				best, bestLen = w.val, len(w.prefix)
+		for i := len(low) - 1; i > 0; i-- {
+			if low[i] == '.' {
+				if v, ok := m.tail[string(low[:i])]; ok {
+					return v.Eval(r)
+				}
 			}
 		}
 	}
-	if best != nil {
-		return best.Eval(r)
-	}
-	for _, e := range m.res {
-		if sm := e.re.FindStringSubmatch(key); sm != nil {
-			r.Captures, r.CaptureNames = sm, e.re.SubexpNames()
+	if src != "" {
+		for _, e := range m.regexes {
+			loc := e.re.FindStringSubmatchIndex(src)
+			if loc == nil {
+				continue
+			}
+			if len(loc) > 2 {
+				caps := make([]string, len(loc)/2)
+				for i := range caps {
+					if loc[2*i] >= 0 {
+						caps[i] = src[loc[2*i]:loc[2*i+1]]
+					}
+				}
+				r.Captures, r.CaptureNames = caps, e.re.SubexpNames()
+			}
 			return e.val.Eval(r)
 		}
 	}

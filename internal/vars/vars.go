@@ -1,469 +1,321 @@
-// Package vars implements nginx variables: the per-request state they read, compiled value templates
-// ("$scheme://$host$request_uri"), user variables (set) and map.
+// Package vars implements nginx variables: the per-request state they read, the table of names a configuration
+// knows, value templates compiled once at load ("$scheme://$host$request_uri"), and the map module.
+//
+// Templates compile to a short list of literal parts and variable references; evaluating one appends into a
+// caller-provided buffer and does not allocate when the values are plain request fields.
+//
+// Variable names are case-insensitive, as in nginx ($HOST is $host).
 package vars
 
 import (
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
-	"path/filepath"
-	"strconv"
+	"regexp"
 	"strings"
 	"time"
 )
 
-// Request is the per-request state variables read. One per HTTP request; not safe for concurrent use.
+// Request is the per-request state variables read. The server fills the fields it knows; later phases update
+// Status, upstream fields, etc. One Request per HTTP request; not safe for concurrent use, and not to be copied
+// after first use.
 type Request struct {
-	HTTP                 *http.Request
-	Start                time.Time
-	ConnID               uint64
-	ConnRequests         int
-	RemoteAddr           netip.AddrPort
-	RealipRemoteAddr     netip.AddrPort
-	LocalAddr            netip.AddrPort
-	TLS                  *tls.ConnectionState
-	HTTP2                bool
-	ServerName           string
-	Hostname             string
-	URI                  string
-	Args                 string
-	DocumentRoot         string
-	Captures             []string
-	CaptureNames         []string
-	Status               int
-	BodyBytesSent        int64
-	BytesSent            int64
-	RequestLength        int64
-	RemoteUser           string
-	ProxyHost, ProxyPort string
-	UpstreamAddr         string
-	UpstreamStatus       string
-	UpstreamResponseTime string
-	UpstreamConnectTime  string
-	UpstreamHeaderTime   string
-	UpstreamHeader       http.Header
-	ResponseHeader       http.Header
-	FastCGIScriptName    string
-	FastCGIPathInfo      string
+	HTTP             *http.Request        // the client request (headers, method, Proto, Host, RequestURI)
+	Start            time.Time            // when the request began: $request_time
+	ConnID           uint64               // $connection
+	ConnRequests     int                  // $connection_requests
+	RemoteAddr       netip.AddrPort       // $remote_addr $remote_port (after real-IP processing)
+	RealipRemoteAddr netip.AddrPort       // $realip_remote_addr: the peer before real-IP; zero means RemoteAddr
+	LocalAddr        netip.AddrPort       // $server_addr $server_port
+	TLS              *tls.ConnectionState // nil on plain HTTP: $https $scheme $ssl_*
+	HTTP2            bool                 // $http2: "h2" with TLS, "h2c" without
+	ServerName       string               // $server_name: first name of the selected server
+	Hostname         string               // $hostname (machine host name)
+	URI              string               // $uri / $document_uri: the current normalised URI
+	Args             string               // $args / $query_string (current; `set $args` changes it)
+	DocumentRoot     string               // $document_root
+	RequestFilename  string               // $request_filename; empty means DocumentRoot+URI
+	Captures         []string             // $0..$9 from the last regex match; [0] is the whole match
+	CaptureNames     []string             // regexp.SubexpNames() for Captures: named captures are variables too
+	Status           int                  // $status (response status)
+	BodyBytesSent    int64                // $body_bytes_sent
+	BytesSent        int64                // $bytes_sent
+	RequestLength    int64                // $request_length
+	RemoteUser       string               // $remote_user
+	ProxyHost        string               // $proxy_host
+	ProxyPort        string               // $proxy_port
 
-	requestID string
-	user      []string
-	userSet   []bool
-	table     *Table
+	UpstreamAddr, UpstreamStatus, UpstreamResponseTime, UpstreamConnectTime, UpstreamHeaderTime string
+
+	UpstreamHeader http.Header // $upstream_http_NAME
+	ResponseHeader http.Header // $sent_http_NAME
+
+	FastCGIScriptName string // $fastcgi_script_name; empty means URI
+	FastCGIPathInfo   string // $fastcgi_path_info
+
+	// User variables (set, map cache) by Index: the first few inline, so most requests need no extra allocation.
+	small [inlineSlots]slot
+	more  []slot
+
+	requestID    [32]byte
+	hasRequestID bool
 }
 
-// Index identifies a user variable.
+const inlineSlots = 4
+
+// slot holds one user variable's value for one request.
+type slot struct {
+	val   string
+	state uint8
+}
+
+const (
+	slotUnset  uint8 = iota
+	slotSet          // assigned by Set
+	slotCached       // map value computed for this request
+	slotBusy         // map being evaluated: reading it again is a cycle
+)
+
+// slot returns the storage for user variable i, growing the overflow as needed. The pointer is valid until the
+// next call that may grow it (a nested map evaluation).
+func (r *Request) slot(i Index) *slot {
+	if i < inlineSlots {
+		return &r.small[i]
+	}
+	j := int(i - inlineSlots)
+	if j >= len(r.more) {
+		if j < cap(r.more) {
+			r.more = r.more[:j+1]
+		} else {
+			n := make([]slot, j+1, max(2*cap(r.more), j+1, 4))
+			copy(n, r.more)
+			r.more = n
+		}
+	}
+	return &r.more[j]
+}
+
+// Set assigns a user variable (the `set` directive at run time). Setting the Index returned for "args" changes
+// Args. Set on a map variable overrides the map for the rest of the request.
+func (r *Request) Set(i Index, value string) {
+	if i == argsIndex {
+		r.Args = value
+		return
+	}
+	if i < 0 {
+		return
+	}
+	s := r.slot(i)
+	s.val, s.state = value, slotSet
+}
+
+// Value returns the current value of one variable, as `if ($var ...)` needs it. A variable that is not found
+// reads as "".
+func (r *Request) Value(v Var) string {
+	if s, _, ok := r.str(&v); ok {
+		return s
+	}
+	var buf [64]byte
+	b, _ := r.appendVar(buf[:0], &v)
+	return string(b)
+}
+
+// Index identifies a user variable (declared by `set`, `map` or a named regex capture) within a Table.
 type Index int
 
-// Set assigns a user variable (the `set` directive at run time).
-func (r *Request) Set(i Index, value string) {
-	r.grow(int(i) + 1)
-	r.user[i], r.userSet[i] = value, true
-}
+// argsIndex is the Index Declare returns for "args", the one changeable built-in.
+const argsIndex Index = -1
 
-func (r *Request) grow(n int) {
-	for len(r.user) < n {
-		r.user = append(r.user, "")
-		r.userSet = append(r.userSet, false)
-	}
-}
-
-// Escape selects how log_format escapes variable values.
-type Escape int
-
-const (
-	EscapeDefault Escape = iota // " \ and bytes < 32 or > 126 as \xHH
-	EscapeJSON
-	EscapeNone
-)
-
-type kind int
-
-const (
-	kBuiltin kind = iota
-	kPrefix
-	kCapture
-	kNamedCapture
-	kUser
-)
-
-// Var identifies one variable: a built-in, a prefixed one with its argument, a capture or a user variable.
+// Var identifies one variable: a built-in, a prefix variable with its argument ($http_user_agent), a regex
+// capture, or a user variable. The zero Var is not valid.
 type Var struct {
-	k    kind
-	fn   func(*Request, []byte) []byte
-	pfx  func(*Request, string, []byte) []byte
-	arg  string
-	n    int
-	user Index
+	kind kind
+	n    int    // capture number
+	arg  string // canonical header key, or lower-case cookie/argument name
+	name string // the variable name, lower-case, without '$'
+	u    *userVar
+}
+
+// Name returns the variable's name without the leading '$'.
+func (v Var) Name() string { return v.name }
+
+type userVar struct {
 	name string
+	idx  Index
 	m    *Map
 }
 
-// Table is the set of variable names a configuration knows.
+// Table is the set of variable names a configuration knows: the built-ins plus user variables declared by `set`
+// and `map` anywhere in the config (nginx lets a variable be used in one place and set in another). Build it
+// first, then compile templates against it. A Table is safe for concurrent reads once loading is done.
+//
+// Forward references between maps work in two passes: Declare every map name, then build each Map (its
+// values may name any declared variable) and attach it with DeclareMap.
 type Table struct {
-	users    map[string]Index
-	maps     map[Index]*Map
-	captures map[string]bool
-	n        int
+	users map[string]*userVar
 }
 
-// NewTable returns a table of the built-ins.
-func NewTable() *Table { return &Table{users: map[string]Index{}, maps: map[Index]*Map{}} }
+// NewTable returns a Table that knows the built-in variables.
+func NewTable() *Table {
+	return &Table{users: make(map[string]*userVar)}
+}
 
-// Declare declares a user variable (for `set`); declaring it again returns the same Index.
+// Declare declares a user variable, for `set $name` and for named regex captures (a capture and a `set` of the
+// same name share one variable, as in nginx). It is idempotent. Declaring "args" returns an Index that Set
+// maps to Request.Args; other built-in names are an error.
 func (t *Table) Declare(name string) (Index, error) {
-	if _, ok := builtins[name]; ok {
-		return 0, fmt.Errorf("the duplicate %q variable", name)
-	}
-	if i, ok := t.users[name]; ok {
-		if _, isMap := t.maps[i]; isMap {
-			return 0, fmt.Errorf("the duplicate %q variable", name)
-		}
-		return i, nil
-	}
-	i := Index(t.n)
-	t.n++
-	t.users[name] = i
-	return i, nil
-}
-
-// DeclareMap declares a variable defined by a map.
-func (t *Table) DeclareMap(name string, m *Map) (Index, error) {
-	if _, ok := t.users[name]; ok {
-		return 0, fmt.Errorf("the duplicate %q variable", name)
-	}
-	i, err := t.Declare(name)
+	u, err := t.declare(name)
 	if err != nil {
 		return 0, err
 	}
-	t.maps[i] = m
-	return i, nil
+	if u == nil {
+		return argsIndex, nil
+	}
+	return u.idx, nil
 }
 
-// Lookup resolves a variable name (without '$').
-func (t *Table) Lookup(name string) (Var, bool) {
-	if f, ok := builtins[name]; ok {
-		return Var{k: kBuiltin, fn: f, name: name}, true
-	}
-	for _, p := range prefixes {
-		if a, ok := strings.CutPrefix(name, p.prefix); ok && a != "" {
-			return Var{k: kPrefix, pfx: p.fn, arg: a, name: name}, true
+// AddCaptureNames declares the named groups of a configuration regex (location, rewrite, if, server_name) as
+// variables, as nginx does; at run time they read Request.Captures by Request.CaptureNames. A group named like
+// a built-in variable is an error.
+func (t *Table) AddCaptureNames(re *regexp.Regexp) error {
+	for _, name := range re.SubexpNames() {
+		if name == "" {
+			continue
+		}
+		if _, err := t.Declare(name); err != nil {
+			return err
 		}
 	}
-	if n, err := strconv.Atoi(name); err == nil && n >= 0 && n <= 9 {
-		return Var{k: kCapture, n: n, name: name}, true
+	return nil
+}
+
+// DeclareMap declares name as the result of m. It is an error if a map already defines the variable; a prior
+// Declare of the same name is fine and returns the same Index.
+func (t *Table) DeclareMap(name string, m *Map) (Index, error) {
+	if m == nil {
+		return 0, errors.New("vars: DeclareMap with a nil map")
 	}
-	if i, ok := t.users[name]; ok {
-		return Var{k: kUser, user: i, name: name, m: t.maps[i]}, true
+	if strings.EqualFold(name, "args") {
+		return 0, fmt.Errorf("the duplicate %q variable", "args")
+	}
+	u, err := t.declare(name)
+	if err != nil {
+		return 0, err
+	}
+	if u.m != nil {
+		return 0, fmt.Errorf("the duplicate %q variable", u.name)
+	}
+	u.m = m
+	return u.idx, nil
+}
+
+func (t *Table) declare(name string) (*userVar, error) {
+	low := strings.ToLower(name)
+	if !validName(low) {
+		return nil, fmt.Errorf("invalid variable name %q", name)
+	}
+	if low == "args" {
+		return nil, nil
+	}
+	if _, ok := builtins[low]; ok {
+		return nil, fmt.Errorf("the duplicate %q variable", low)
+	}
+	if u := t.users[low]; u != nil {
+		return u, nil
+	}
+	u := &userVar{name: low, idx: Index(len(t.users))}
+	t.users[low] = u
+	return u, nil
+}
+
+// validName reports whether s is a name `set` may declare: letters, digits and '_', not all digits.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	digits := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
+			digits = false
+		default:
+			return false
+		}
+	}
+	return !digits
+}
+
+// Lookup finds a variable by name (without '$'): a built-in, a declared user variable, a capture ("1", "0")
+// or a prefix variable ("http_user_agent", "cookie_sid", "arg_page", "sent_http_etag", "upstream_http_server").
+func (t *Table) Lookup(name string) (Var, bool) {
+	low := strings.ToLower(name)
+	if k, ok := builtins[low]; ok {
+		return Var{kind: k, name: low}, true
+	}
+	if u := t.users[low]; u != nil {
+		return Var{kind: kUser, name: low, u: u}, true
+	}
+	if n, ok := captureNumber(low); ok {
+		return Var{kind: kCapture, n: n, name: low}, true
+	}
+	for _, p := range prefixes {
+		rest, ok := strings.CutPrefix(low, p.prefix)
+		if !ok || rest == "" {
+			continue
+		}
+		v := Var{kind: p.kind, name: low, arg: rest}
+		switch p.kind {
+		case kHTTP, kSentHTTP, kUpstreamHTTP:
+			v.arg = headerKey(rest)
+			if p.kind == kHTTP {
+				switch v.arg {
+				case "Host":
+					v.kind = kHTTPHost
+				case "Cookie":
+					v.kind = kHTTPCookie
+				}
+			}
+		}
+		return v, true
 	}
 	return Var{}, false
 }
 
-// Value reads one variable.
-func (r *Request) Value(v Var) string { return string(r.appendVar(nil, v)) }
-
-func (r *Request) appendVar(dst []byte, v Var) []byte {
-	switch v.k {
-	case kBuiltin:
-		return v.fn(r, dst)
-	case kPrefix:
-		return v.pfx(r, v.arg, dst)
-	case kCapture:
-		if v.n < len(r.Captures) {
-			return append(dst, r.Captures[v.n]...)
-		}
-		return dst
-	case kNamedCapture:
-		for i, n := range r.CaptureNames {
-			if n == v.name && i < len(r.Captures) {
-				return append(dst, r.Captures[i]...)
-			}
-		}
-		return dst
-	case kUser:
-		if int(v.user) < len(r.userSet) && r.userSet[v.user] {
-			return append(dst, r.user[v.user]...)
-		}
-		if v.m != nil {
-			val := v.m.eval(r)
-			if !v.m.volatile {
-				r.Set(v.user, val)
-			}
-			return append(dst, val...)
-		}
-		// a named capture of the last regex match may share the name
-		for i, n := range r.CaptureNames {
-			if n == v.name && i < len(r.Captures) {
-				return append(dst, r.Captures[i]...)
-			}
-		}
+// captureNumber parses an all-digit name as a capture number.
+func captureNumber(s string) (int, bool) {
+	if s == "" || len(s) > 4 {
+		return 0, false
 	}
-	return dst
-}
-
-func s(f func(r *Request) string) func(*Request, []byte) []byte {
-	return func(r *Request, dst []byte) []byte { return append(dst, f(r)...) }
-}
-
-var builtins map[string]func(*Request, []byte) []byte
-
-func init() {
-	builtins = map[string]func(*Request, []byte) []byte{
-		"remote_addr": func(r *Request, d []byte) []byte {
-			if !r.RemoteAddr.IsValid() {
-				return d
-			}
-			return r.RemoteAddr.Addr().AppendTo(d)
-		},
-		"remote_port": func(r *Request, d []byte) []byte {
-			if !r.RemoteAddr.IsValid() {
-				return d
-			}
-			return strconv.AppendUint(d, uint64(r.RemoteAddr.Port()), 10)
-		},
-		"realip_remote_addr": func(r *Request, d []byte) []byte {
-			a := r.RealipRemoteAddr
-			if !a.IsValid() {
-				a = r.RemoteAddr
-			}
-			if !a.IsValid() {
-				return d
-			}
-			return a.Addr().AppendTo(d)
-		},
-		"server_addr": func(r *Request, d []byte) []byte {
-			if !r.LocalAddr.IsValid() {
-				return d
-			}
-			return r.LocalAddr.Addr().AppendTo(d)
-		},
-		"server_port": func(r *Request, d []byte) []byte {
-			if !r.LocalAddr.IsValid() {
-				return d
-			}
-			return strconv.AppendUint(d, uint64(r.LocalAddr.Port()), 10)
-		},
-		"server_name":     s(func(r *Request) string { return r.ServerName }),
-		"server_protocol": s(func(r *Request) string { return r.HTTP.Proto }),
-		"host": s(func(r *Request) string {
-			h := r.HTTP.Host
-			if h == "" {
-				return r.ServerName
-			}
-			if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
-				h = h[:i]
-			}
-			return strings.ToLower(h)
-		}),
-		"hostname":     s(func(r *Request) string { return r.Hostname }),
-		"args":         s(func(r *Request) string { return r.Args }),
-		"query_string": s(func(r *Request) string { return r.Args }),
-		"is_args": s(func(r *Request) string {
-			if r.Args != "" {
-				return "?"
-			}
-			return ""
-		}),
-		"request_uri":   s(func(r *Request) string { return r.HTTP.RequestURI }),
-		"uri":           s(func(r *Request) string { return r.URI }),
-		"document_uri":  s(func(r *Request) string { return r.URI }),
-		"document_root": s(func(r *Request) string { return r.DocumentRoot }),
-		"realpath_root": s(func(r *Request) string {
-			p, err := filepath.EvalSymlinks(r.DocumentRoot)
-			if err != nil {
-				return r.DocumentRoot
-			}
-			return p
-		}),
-		"request_method": s(func(r *Request) string { return r.HTTP.Method }),
-		"request": s(func(r *Request) string {
-			return r.HTTP.Method + " " + r.HTTP.RequestURI + " " + r.HTTP.Proto
-		}),
-		"scheme": s(func(r *Request) string {
-			if r.TLS != nil {
-				return "https"
-			}
-			return "http"
-		}),
-		"https": s(func(r *Request) string {
-			if r.TLS != nil {
-				return "on"
-			}
-			return ""
-		}),
-		"status": func(r *Request, d []byte) []byte {
-			if r.Status == 0 {
-				return append(d, "000"...)
-			}
-			return strconv.AppendInt(d, int64(r.Status), 10)
-		},
-		"body_bytes_sent": func(r *Request, d []byte) []byte { return strconv.AppendInt(d, r.BodyBytesSent, 10) },
-		"bytes_sent":      func(r *Request, d []byte) []byte { return strconv.AppendInt(d, r.BytesSent, 10) },
-		"request_length":  func(r *Request, d []byte) []byte { return strconv.AppendInt(d, r.RequestLength, 10) },
-		"request_time": func(r *Request, d []byte) []byte {
-			return strconv.AppendFloat(d, time.Since(r.Start).Seconds(), 'f', 3, 64)
-		},
-		"time_local": func(r *Request, d []byte) []byte {
-			return time.Now().AppendFormat(d, "02/Jan/2006:15:04:05 -0700")
-		},
-		"time_iso8601": func(r *Request, d []byte) []byte {
-			return time.Now().AppendFormat(d, "2006-01-02T15:04:05-07:00")
-		},
-		"msec": func(r *Request, d []byte) []byte {
-			return strconv.AppendFloat(d, float64(time.Now().UnixMilli())/1000, 'f', 3, 64)
-		},
-		"request_id": func(r *Request, d []byte) []byte {
-			if r.requestID == "" {
-				var b [16]byte
-				rand.Read(b[:])
-				r.requestID = hex.EncodeToString(b[:])
-			}
-			return append(d, r.requestID...)
-		},
-		"connection":          func(r *Request, d []byte) []byte { return strconv.AppendUint(d, r.ConnID, 10) },
-		"connection_requests": func(r *Request, d []byte) []byte { return strconv.AppendInt(d, int64(r.ConnRequests), 10) },
-		"content_type":        s(func(r *Request) string { return r.HTTP.Header.Get("Content-Type") }),
-		"content_length":      s(func(r *Request) string { return r.HTTP.Header.Get("Content-Length") }),
-		"remote_user":         s(func(r *Request) string { return r.RemoteUser }),
-		"proxy_host":          s(func(r *Request) string { return r.ProxyHost }),
-		"proxy_port":          s(func(r *Request) string { return r.ProxyPort }),
-		"proxy_add_x_forwarded_for": func(r *Request, d []byte) []byte {
-			if xff := r.HTTP.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-				d = append(d, strings.Join(xff, ", ")...)
-				d = append(d, ", "...)
-			}
-			if r.RemoteAddr.IsValid() {
-				d = r.RemoteAddr.Addr().AppendTo(d)
-			}
-			return d
-		},
-		"upstream_addr":          s(func(r *Request) string { return r.UpstreamAddr }),
-		"upstream_status":        s(func(r *Request) string { return r.UpstreamStatus }),
-		"upstream_response_time": s(func(r *Request) string { return r.UpstreamResponseTime }),
-		"upstream_connect_time":  s(func(r *Request) string { return r.UpstreamConnectTime }),
-		"upstream_header_time":   s(func(r *Request) string { return r.UpstreamHeaderTime }),
-		"ssl_protocol": s(func(r *Request) string {
-			if r.TLS == nil {
-				return ""
-			}
-			return protocolName(r.TLS.Version)
-		}),
-		"ssl_cipher": s(func(r *Request) string {
-			if r.TLS == nil {
-				return ""
-			}
-			return cipherName(r.TLS.CipherSuite)
-		}),
-		"ssl_server_name": s(func(r *Request) string {
-			if r.TLS == nil {
-				return ""
-			}
-			return r.TLS.ServerName
-		}),
-		"http2": s(func(r *Request) string {
-			if r.HTTP2 && r.TLS != nil {
-				return "h2"
-			}
-			if r.HTTP2 {
-				return "h2c"
-			}
-			return ""
-		}),
-		"fastcgi_script_name": s(func(r *Request) string { return r.FastCGIScriptName }),
-		"fastcgi_path_info":   s(func(r *Request) string { return r.FastCGIPathInfo }),
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
 	}
+	return n, true
 }
 
-type prefixVar struct {
-	prefix string
-	fn     func(*Request, string, []byte) []byte
-}
-
-// headerName turns a variable suffix (user_agent) into a header name (User-Agent).
-func headerName(a string) string { return http.CanonicalHeaderKey(strings.ReplaceAll(a, "_", "-")) }
-
-var prefixes = []prefixVar{
-	{"http_", func(r *Request, a string, d []byte) []byte {
-		vs := r.HTTP.Header.Values(headerName(a))
-		sep := ", "
-		if a == "cookie" {
-			sep = "; "
+// headerKey turns the lower-case tail of $http_x_forwarded_for into the canonical key "X-Forwarded-For", so a
+// lookup is one map access. Headers whose names contain '_' are therefore not visible, which matches nginx's
+// default (underscores_in_headers off) and avoids "X_Real_IP" posing as "X-Real-IP".
+func headerKey(s string) string {
+	b := []byte(s)
+	upper := true
+	for i, c := range b {
+		if c == '_' {
+			b[i] = '-'
+			upper = true
+			continue
 		}
-		for i, v := range vs {
-			if i > 0 {
-				d = append(d, sep...)
-			}
-			d = append(d, v...)
+		if upper && c >= 'a' && c <= 'z' {
+			b[i] = c - ('a' - 'A')
 		}
-		if len(vs) == 0 && a == "host" {
-			d = append(d, r.HTTP.Host...)
-		}
-		return d
-	}},
-	{"sent_http_", func(r *Request, a string, d []byte) []byte {
-		if r.ResponseHeader == nil {
-			return d
-		}
-		return append(d, strings.Join(r.ResponseHeader.Values(headerName(a)), ", ")...)
-	}},
-	{"upstream_http_", func(r *Request, a string, d []byte) []byte {
-		if r.UpstreamHeader == nil {
-			return d
-		}
-		return append(d, strings.Join(r.UpstreamHeader.Values(headerName(a)), ", ")...)
-	}},
-	{"cookie_", func(r *Request, a string, d []byte) []byte {
-		for _, line := range r.HTTP.Header.Values("Cookie") {
-			for _, part := range strings.Split(line, ";") {
-				k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-				if k == a {
-					return append(d, v...)
-				}
-			}
-		}
-		return d
-	}},
-	{"arg_", func(r *Request, a string, d []byte) []byte {
-		for _, part := range strings.Split(r.Args, "&") {
-			k, v, _ := strings.Cut(part, "=")
-			if strings.EqualFold(k, a) {
-				return append(d, v...)
-			}
-		}
-		return d
-	}},
-}
-
-func protocolName(v uint16) string {
-	switch v {
-	case tls.VersionTLS10:
-		return "TLSv1"
-	case tls.VersionTLS11:
-		return "TLSv1.1"
-	case tls.VersionTLS12:
-		return "TLSv1.2"
-	case tls.VersionTLS13:
-		return "TLSv1.3"
+		upper = false
 	}
-	return ""
-}
-
-// cipherName returns the OpenSSL name of a suite, as nginx reports it.
-func cipherName(id uint16) string {
-	name := tls.CipherSuiteName(id)
-	if strings.HasPrefix(name, "TLS_AES") || strings.HasPrefix(name, "TLS_CHACHA20") {
-		return name
-	}
-	n := strings.TrimPrefix(name, "TLS_")
-	n = strings.Replace(n, "_WITH_", "_", 1)
-	n = strings.ReplaceAll(n, "_", "-")
-	n = strings.Replace(n, "AES-128-GCM", "AES128-GCM", 1)
-	n = strings.Replace(n, "AES-256-GCM", "AES256-GCM", 1)
-	n = strings.Replace(n, "AES-128-CBC", "AES128", 1)
-	n = strings.Replace(n, "AES-256-CBC", "AES256", 1)
-	n = strings.Replace(n, "CHACHA20-POLY1305-SHA256", "CHACHA20-POLY1305", 1)
-	return n
+	return string(b)
 }

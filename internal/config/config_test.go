@@ -1,0 +1,216 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// write creates files under a temporary prefix and returns the path of conf/sluice.conf.
+func write(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, text := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "conf", "sluice.conf")
+}
+
+func load(t *testing.T, conf string, extra map[string]string) (*Config, error) {
+	t.Helper()
+	files := map[string]string{"conf/sluice.conf": conf}
+	for k, v := range extra {
+		files[k] = v
+	}
+	path := write(t, files)
+	return Load(path, Options{Prefix: filepath.Dir(filepath.Dir(path))})
+}
+
+const tutorial = `events {}
+http {
+    include mime.types;
+    upstream tomcat { server 127.0.0.1:8080; }
+    server {
+        listen 443 ssl;
+        server_name abc.com;
+        ssl_certificate     cert.pem;
+        ssl_certificate_key key.pem;
+        root html;
+        location /wss
+        {
+             proxy_pass http://127.0.0.1:8888;
+             proxy_http_version 1.1;
+             proxy_set_header Upgrade $http_upgrade;
+             proxy_set_header Connection "upgrade";
+            proxy_set_header X-Real-IP $remote_addr;
+        }
+        location /Tomcat
+        {
+             proxy_pass http://tomcat;
+             proxy_http_version 1.1;
+            proxy_set_header X-Real-IP $remote_addr;
+        }
+    }
+}
+`
+
+func TestTutorialLoads(t *testing.T) {
+	cfg, err := load(t, tutorial, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.HTTP.Servers[0]
+	if s.Listens[0].Addr != "0.0.0.0:443" || !s.Listens[0].SSL {
+		t.Errorf("listen = %+v", s.Listens[0])
+	}
+	if got := s.Srv.SSL.Certificates[0]; !strings.HasSuffix(got.Cert, "conf/cert.pem") || !strings.HasSuffix(got.Key, "conf/key.pem") {
+		t.Errorf("certificate paths resolve against the config directory: %+v", got)
+	}
+	m, ok := s.Matcher.Match("/Tomcat/x")
+	if !ok || m.Loc.Value.Conf.Proxy.Upstream == nil || m.Loc.Value.Conf.Proxy.Upstream.Name != "tomcat" {
+		t.Fatalf("/Tomcat/x did not reach the tomcat upstream")
+	}
+	if types := cfg.HTTP.Loc.Types.V; types["html"] != "text/html" {
+		t.Errorf("built-in mime.types not used: html -> %q", types["html"])
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name, conf string
+		want       []string // substrings of the error
+	}{
+		{"misspelt directive", "http {\n server {\n  location / {\n   proxy_set_heder X 1;\n  }\n }\n}\n",
+			[]string{`unknown directive "proxy_set_heder"`, "conf/sluice.conf:4", `did you mean "proxy_set_header"?`}},
+		{"wrong context", "http {\n proxy_pass http://x;\n}\n", []string{`"proxy_pass" directive is not allowed here`, "sluice.conf:2", "location"}},
+		{"argument count", "http {\n server {\n  listen;\n }\n}\n", []string{`invalid number of arguments in "listen" directive`, "sluice.conf:3"}},
+		{"unknown variable", "http {\n server {\n  location / { return 200 $nosuch; }\n }\n}\n", []string{`unknown "nosuch" variable`, "sluice.conf:3"}},
+		{"bad listen", "http {\n server {\n  listen 99999;\n }\n}\n", []string{"invalid port", "sluice.conf:3"}},
+		{"ssl without certificate", "http {\n server {\n  listen 8443 ssl;\n }\n}\n", []string{`no "ssl_certificate" is defined`, "sluice.conf:3"}},
+		{"unbalanced braces", "http {\n server {\n}\n", []string{"sluice.conf"}},
+		{"duplicate location", "http {\n server {\n  location /a {}\n  location /a {}\n }\n}\n", []string{"duplicate location", "sluice.conf:4"}},
+		{"uri in regex location", "http {\n server {\n  location ~ x { proxy_pass http://127.0.0.1:1/y; }\n }\n}\n", []string{"cannot have URI part", "sluice.conf:3"}},
+		{"bad on/off", "http {\n proxy_buffering maybe;\n}\n", []string{`it must be "on" or "off"`, "sluice.conf:2"}},
+		{"bad time", "http {\n proxy_read_timeout 5x;\n}\n", []string{"invalid value", "sluice.conf:2"}},
+		{"unknown upstream host", "http {\n server {\n  location / { proxy_pass http://no-such-host.invalid; }\n }\n}\n", []string{"host not found", "sluice.conf:3"}},
+		{"unknown log format", "http {\n access_log logs/a.log nosuch;\n server { }\n}\n", []string{`unknown log format "nosuch"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.conf, nil)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestErrorInIncludedFile(t *testing.T) {
+	_, err := load(t, "http {\n include sites/*.conf;\n}\n", map[string]string{
+		"conf/sites/a.conf": "server {\n  listen 8080;\n  location / {\n    proxy_bufering off;\n  }\n}\n",
+	})
+	if err == nil || !strings.Contains(err.Error(), "sites/a.conf:4") || !strings.Contains(err.Error(), `"proxy_buffering"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestIgnoredDirectivesAccepted(t *testing.T) {
+	_, err := load(t, "user www-data;\nworker_processes auto;\nevents { worker_connections 1024; }\nhttp {\n sendfile on;\n server { listen 8080; }\n}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInheritance(t *testing.T) {
+	cfg, err := load(t, `http {
+    proxy_set_header X-A a;
+    proxy_set_header X-B b;
+    proxy_read_timeout 5s;
+    add_header X-Top 1;
+    server {
+        listen 8080;
+        location /inherit { proxy_pass http://127.0.0.1:1; }
+        location /replace {
+            proxy_pass http://127.0.0.1:1;
+            proxy_set_header X-C c;
+            proxy_read_timeout 7s;
+            location /replace/nested { proxy_pass http://127.0.0.1:1; }
+        }
+    }
+}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.HTTP.Servers[0]
+	names := func(path string) (out []string, read time.Duration) {
+		m, ok := s.Matcher.Match(path)
+		if !ok {
+			t.Fatalf("%s: no location", path)
+		}
+		for _, h := range m.Loc.Value.Conf.ProxySetHeaders.V {
+			out = append(out, h.Name)
+		}
+		return out, m.Loc.Value.Conf.ProxyReadTimeout.Get(0)
+	}
+	if got, rt := names("/inherit"); strings.Join(got, ",") != "X-A,X-B" || rt != 5*time.Second {
+		t.Errorf("/inherit: headers %v, read timeout %v", got, rt)
+	}
+	if got, rt := names("/replace"); strings.Join(got, ",") != "X-C" || rt != 7*time.Second {
+		t.Errorf("/replace: a level with proxy_set_header replaces the list: %v, %v", got, rt)
+	}
+	if got, rt := names("/replace/nested"); strings.Join(got, ",") != "X-C" || rt != 7*time.Second {
+		t.Errorf("/replace/nested inherits from its parent location: %v, %v", got, rt)
+	}
+}
+
+func TestCommandLineDirectives(t *testing.T) {
+	path := write(t, map[string]string{"conf/sluice.conf": "http { server { listen 8080; } }\n"})
+	cfg, err := Load(path, Options{Prefix: filepath.Dir(filepath.Dir(path)), Directives: "pid /tmp/x.pid;"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Pid != "/tmp/x.pid" {
+		t.Errorf("pid = %q", cfg.Pid)
+	}
+}
+
+func TestDefaultConfig(t *testing.T) {
+	text, ok := Builtin("default.conf")
+	if !ok {
+		t.Fatal("no built-in default.conf")
+	}
+	dir := t.TempDir()
+	cfg, err := Load("", Options{Prefix: dir, Text: text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.HTTP.Servers) != 2 {
+		t.Fatalf("servers = %d", len(cfg.HTTP.Servers))
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"30": 30 * time.Second, "500ms": 500 * time.Millisecond, "1h 30m": 90 * time.Minute, "1h30m": 90 * time.Minute, "2d": 48 * time.Hour} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "x", "5x", "-1"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// TestBrowserWelcomePage loads the built-in welcome page in headless Chromium
+// and waits for its WebSocket echo through sluice to succeed.
+func TestBrowserWelcomePage(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("%s not found (apt-get install chromium); required in CI", chromiumPath)
+		}
+		t.Fatalf("%s not found in CI: %v", chromiumPath, err)
+	}
+	startDefault(t)
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 40*time.Second)
+	defer cancelTimeout()
+
+	const expr = `(function(){ var e = document.getElementById("status"); return !!e && e.textContent.trim() === "WebSocket echo OK"; })()`
+	err := chromedp.Run(ctx,
+		chromedp.Navigate("https://127.0.0.1:8443/"),
+		chromedp.Poll(expr, nil, chromedp.WithPollingTimeout(20*time.Second)),
+	)
+	if err != nil {
+		var status string
+		shot, cancelShot := context.WithTimeout(ctx, 5*time.Second)
+		chromedp.Run(shot, chromedp.Evaluate(`(function(){ var e = document.getElementById("status"); return e ? e.textContent : "(no #status element)"; })()`, &status))
+		cancelShot()
+		t.Fatalf("#status never became \"WebSocket echo OK\" within 20 s: %v; #status text: %q", err, status)
+	}
+}

@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSNITwoCertificates(t *testing.T) {
+	t.Parallel()
+	ca := newCA(t)
+	echo := newHTTPEcho(t)
+	port := freePort(t)
+	conf := fill(t, `events {}
+http {
+    server {
+        listen {{PORT}} ssl;
+        server_name a.test;
+        ssl_certificate     a.pem;
+        ssl_certificate_key a.key.pem;
+        location / { proxy_pass http://127.0.0.1:{{ECHO}}; }
+    }
+    server {
+        listen {{PORT}} ssl default_server;
+        server_name b.test;
+        ssl_certificate     b.pem;
+        ssl_certificate_key b.key.pem;
+        location / { proxy_pass http://127.0.0.1:{{ECHO}}; }
+    }
+}
+`, "PORT", port, "ECHO", echo.Port)
+	opts := append(ca.certFiles(t, "a", ecdsaP256, "a.test"), ca.certFiles(t, "b", rsa2048, "b.test")...)
+	start(t, conf, opts...)
+	target := addr(port)
+
+	for _, name := range []string{"a.test", "b.test"} {
+		t.Run("SNI "+name, func(t *testing.T) {
+			c, err := tls.Dial("tcp", target, ca.clientTLS(name))
+			if err != nil {
+				t.Fatalf("TLS handshake with SNI %s verifying %s: %v", name, name, err)
+			}
+			defer c.Close()
+			leaf := c.ConnectionState().PeerCertificates[0]
+			if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != name {
+				t.Errorf("SNI %s got certificate for %v", name, leaf.DNSNames)
+			}
+			// And HTTP through it reaches the backend with that host.
+			r := get(t, httpClient(target, ca.clientTLS("")), "https://"+name+"/x", nil)
+			if r.StatusCode != http.StatusOK {
+				t.Errorf("GET https://%s/x = %s %q", name, r.Status, r.Body)
+			}
+		})
+	}
+
+	t.Run("no SNI gets default_server certificate", func(t *testing.T) {
+		var leaf *x509.Certificate
+		cfg := &tls.Config{
+			// With no ServerName Go sends no SNI and cannot check a name
+			// itself: VerifyConnection does the full chain and name check
+			// against the test CA instead.
+			InsecureSkipVerify: true,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) == 0 {
+					return errors.New("no certificate")
+				}
+				leaf = cs.PeerCertificates[0]
+				inter := x509.NewCertPool()
+				for _, c := range cs.PeerCertificates[1:] {
+					inter.AddCert(c)
+				}
+				_, err := leaf.Verify(x509.VerifyOptions{DNSName: "b.test", Roots: ca.Pool(), Intermediates: inter})
+				return err
+			},
+		}
+		c, err := tls.Dial("tcp", target, cfg)
+		if err != nil {
+			names := []string(nil)
+			if leaf != nil {
+				names = leaf.DNSNames
+			}
+			t.Fatalf("TLS without SNI: %v (got certificate for %v); want the default_server b.test certificate", err, names)
+		}
+		c.Close()
+	})
+}
+
+func TestHTTP2ClientToHTTP1Upstream(t *testing.T) {
+	t.Parallel()
+	ca := newCA(t)
+	echo := newHTTPEcho(t)
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}} ssl;
+        http2 on;
+        server_name h2.test;
+        ssl_certificate     site.pem;
+        ssl_certificate_key site.key.pem;
+        location / { proxy_pass http://127.0.0.1:{{ECHO}}; }
+    }
+}
+`, "PORT", port, "ECHO", echo.Port), ca.certFiles(t, "site", ecdsaP256, "h2.test")...)
+
+	tr := &http.Transport{
+		DialContext:       dialTo(addr(port)),
+		TLSClientConfig:   ca.clientTLS(""),
+		ForceAttemptHTTP2: true,
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 15 * time.Second}
+	body := strings.Repeat("h2 body ", 1000)
+	req, _ := http.NewRequest(http.MethodPost, "https://h2.test/api/items?id=7", strings.NewReader(body))
+	req.Header.Set("X-Test", "through-h2")
+	req.Header.Set("Content-Type", "text/plain")
+	r := do(t, client, req)
+	if r.Proto != "HTTP/2.0" {
+		t.Errorf("client spoke %s, want HTTP/2.0 (http2 on)", r.Proto)
+	}
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("POST over h2 = %s %q", r.Status, r.Body)
+	}
+	if r.Header.Get("X-Backend") != "http-echo" {
+		t.Errorf("response header X-Backend = %q, want http-echo (response headers must pass)", r.Header.Get("X-Backend"))
+	}
+	seen := decodeSeen(t, r.Body)
+	if seen.Proto != "HTTP/1.1" && seen.Proto != "HTTP/1.0" {
+		t.Errorf("upstream saw %s, want HTTP/1.x", seen.Proto)
+	}
+	if seen.Method != http.MethodPost || seen.URI != "/api/items?id=7" {
+		t.Errorf("upstream saw %s %s, want POST /api/items?id=7", seen.Method, seen.URI)
+	}
+	if seen.Header.Get("X-Test") != "through-h2" {
+		t.Errorf("upstream saw X-Test %q, want through-h2", seen.Header.Get("X-Test"))
+	}
+	if seen.Body != body {
+		t.Errorf("upstream got a %d-byte body, want the %d bytes sent", len(seen.Body), len(body))
+	}
+}
+
+func TestPlainHTTPToTLSPort(t *testing.T) {
+	t.Parallel()
+	ca := newCA(t)
+	echo := newHTTPEcho(t)
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}} ssl;
+        server_name tls.test;
+        ssl_certificate     site.pem;
+        ssl_certificate_key site.key.pem;
+        location / { proxy_pass http://127.0.0.1:{{ECHO}}; }
+    }
+}
+`, "PORT", port, "ECHO", echo.Port), ca.certFiles(t, "site", ecdsaP256, "tls.test")...)
+
+	c := rawConn(t, addr(port), nil)
+	rs := rawExchange(t, c, "GET / HTTP/1.1\r\nHost: tls.test\r\n\r\n", "GET")
+	if rs[0].StatusCode != http.StatusBadRequest {
+		t.Errorf("plain HTTP to the TLS port: status %s, want 400", rs[0].Status)
+	}
+	if !strings.Contains(rs[0].Body, "The plain HTTP request was sent to HTTPS port") {
+		t.Errorf("plain HTTP to the TLS port: body %q lacks %q", rs[0].Body, "The plain HTTP request was sent to HTTPS port")
+	}
+	if n := len(echo.all()); n != 0 {
+		t.Errorf("backend saw %d requests; a plain request on the TLS port must not be proxied", n)
+	}
+
+	// The port still speaks TLS afterwards.
+	r := get(t, httpClient(addr(port), ca.clientTLS("")), "https://tls.test/", nil)
+	if r.StatusCode != http.StatusOK {
+		t.Errorf("HTTPS after the plain request: %s", r.Status)
+	}
+}
