@@ -35,7 +35,7 @@ type Proxy struct {
 	bufs      *tunnel.BufferPool
 	copyBufs  sync.Pool
 	mu        sync.Mutex
-	pools     map[poolKey]*http.Transport
+	pools     map[poolKey]*Transport
 	rr        sync.Map // upstream name -> *atomic.Uint64 round-robin cursor
 	upstreams map[string]*config.Upstream
 }
@@ -48,7 +48,7 @@ type poolKey struct {
 
 // New returns a Proxy that tracks tunnels in tr.
 func New(tr *tunnel.Tracker, log *slog.Logger) *Proxy {
-	p := &Proxy{Tracker: tr, Log: log, bufs: tunnel.NewBufferPool(0), pools: map[poolKey]*http.Transport{}}
+	p := &Proxy{Tracker: tr, Log: log, bufs: tunnel.NewBufferPool(0), pools: map[poolKey]*Transport{}}
 	p.copyBufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	return p
 }
@@ -242,6 +242,8 @@ func (p *Proxy) outRequest(ctx context.Context, pr *Request, t *target) (*http.R
 			out.Header[k] = v
 		}
 		removeHopHeaders(out.Header)
+		// 100-continue is answered by sluice's own server when the body is read
+		delete(out.Header, "Expect")
 	}
 	// the upstream sees "User-Agent" only when the client sent one
 	if _, ok := out.Header["User-Agent"]; !ok {
@@ -317,50 +319,40 @@ func (p *Proxy) mayUpgrade(pr *Request) bool {
 }
 
 // transport returns the pooled transport for a target.
-func (p *Proxy) transport(pr *Request, t *target) (*http.Transport, error) {
+func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 	c := pr.Conf
 	key := poolKey{scheme: t.scheme}
-	idle := 128
-	idleTimeout := 60 * time.Second
-	if t.upstream != nil {
-		key.upstream = t.upstream.Name
-		if t.upstream.Keepalive > 0 {
-			idle = t.upstream.Keepalive
+	tr := &Transport{
+		DialTimeout: c.ProxyConnectTimeout.Get(config.ProxyDefaults.ConnectTimeout),
+		MaxIdle:     128, // at least the client concurrency we expect: a smaller pool churns connections
+		IdleTimeout: 60 * time.Second,
+		MaxRequests: 1000,
+	}
+	if u := t.upstream; u != nil {
+		key.upstream = u.Name
+		if u.Keepalive > 0 {
+			tr.MaxIdle = u.Keepalive
 		}
-		if t.upstream.KeepaliveTimeout > 0 {
-			idleTimeout = t.upstream.KeepaliveTimeout
+		if u.KeepaliveTimeout > 0 {
+			tr.IdleTimeout = u.KeepaliveTimeout
 		}
+		tr.MaxRequests = u.KeepaliveRequests
 	}
 	if t.scheme == "https" {
 		key.tls = fmt.Sprint(c.ProxySSLVerify.Get(false), c.ProxySSLTrusted.V, c.ProxySSLServerName.Get(false), c.ProxySSLCertificate.V)
 	}
+	key.tls += "|" + tr.DialTimeout.String()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if tr, ok := p.pools[key]; ok {
-		return tr, nil
-	}
-	tr := &http.Transport{
-		Proxy:                  nil,
-		MaxIdleConnsPerHost:    idle,
-		MaxIdleConns:           0,
-		IdleConnTimeout:        idleTimeout,
-		DisableCompression:     true,
-		ForceAttemptHTTP2:      false,
-		MaxResponseHeaderBytes: 64 << 10,
-		ExpectContinueTimeout:  0,
-		WriteBufferSize:        16 << 10,
-		ReadBufferSize:         16 << 10,
-		DialContext: (&net.Dialer{
-			Timeout:   c.ProxyConnectTimeout.Get(config.ProxyDefaults.ConnectTimeout),
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+	if existing, ok := p.pools[key]; ok {
+		return existing, nil
 	}
 	if t.scheme == "https" {
 		tc, err := upstreamTLS(c, "")
 		if err != nil {
 			return nil, err
 		}
-		tr.TLSClientConfig = tc
+		tr.TLS = tc
 	}
 	p.pools[key] = tr
 	return tr, nil

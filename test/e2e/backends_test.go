@@ -141,18 +141,6 @@ func newWSEcho(t *testing.T) *wsEcho {
 	return e
 }
 
-// upgrades returns how many handshakes reached the backend with an Upgrade
-// header.
-func (e *wsEcho) upgrades() int {
-	n := 0
-	for _, r := range e.all() {
-		if r.Header.Get("Upgrade") != "" {
-			n++
-		}
-	}
-	return n
-}
-
 // sseBackend writes n server-sent events, one every interval, flushing each.
 type sseBackend struct {
 	*backend

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -246,5 +247,31 @@ http {
 	}
 	if h := upstreamHost(); h != addr(b.Port) {
 		t.Errorf("after a failed reload requests go to %s, want the last good config's %s", h, addr(b.Port))
+	}
+}
+
+// TestGlobalDirectivesFlag: -g adds main-context directives; here it moves the pid file, which start waits for.
+func TestGlobalDirectivesFlag(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	s := start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        location / { return 200 "g ok"; }
+    }
+}
+`, "PORT", port), withArgs("-g", "pid logs/other.pid;"), withPidFile("logs/other.pid"))
+	resp, err := http.Get("http://" + addr(port) + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "g ok" {
+		t.Fatalf("body %q", body)
+	}
+	if _, err := os.Stat(filepath.Join(s.Prefix, "logs", "sluice.pid")); err == nil {
+		t.Error("the default pid file was written although -g moved it")
 	}
 }

@@ -1,0 +1,306 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Transport is sluice's HTTP/1.1 client to upstream servers: a keep-alive pool per peer address, requests
+// written as built, and responses whose hop-by-hop headers are removed with the upstream's own Connection
+// header in view. (net/http's reader deletes the whole Connection header when it contains "close", which hides
+// the headers it names, so a proxy built on it would pass them on.)
+type Transport struct {
+	// DialTimeout bounds connecting (proxy_connect_timeout).
+	DialTimeout time.Duration
+	// TLS, when set, makes connections TLS (https:// upstreams).
+	TLS *tls.Config
+	// MaxIdle is how many idle connections are kept per address (keepalive N).
+	MaxIdle int
+	// IdleTimeout closes connections idle this long (keepalive_timeout).
+	IdleTimeout time.Duration
+	// MaxRequests closes a connection after this many requests (keepalive_requests); 0 = no limit.
+	MaxRequests int
+
+	mu   sync.Mutex
+	idle map[string][]*pconn
+}
+
+// maxHeaderBytes is the largest upstream response header accepted (nginx: "upstream sent too big header").
+const maxHeaderBytes = 16 << 10
+
+// errHeaderTooBig is returned for upstream response headers over maxHeaderBytes.
+var errHeaderTooBig = errors.New("upstream sent too big header")
+
+type pconn struct {
+	conn     net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	addr     string
+	idleAt   time.Time
+	requests int
+}
+
+// RoundTrip sends req to req.URL.Host and returns the response; its Body must be closed. The connection goes
+// back to the pool when the body was read to the end and both sides allow keep-alive.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	addr := req.URL.Host
+	replayable := req.Body == nil || req.Body == http.NoBody
+	for attempt := 0; ; attempt++ {
+		pc, reused := t.get(addr)
+		if pc == nil {
+			var err error
+			if pc, err = t.dial(ctx, addr); err != nil {
+				return nil, err
+			}
+		}
+		resp, err := t.exchange(ctx, pc, req)
+		if err == nil {
+			return resp, nil
+		}
+		// a kept-alive connection the upstream closed meanwhile: try once on a fresh one when nothing can have
+		// been consumed
+		if reused && replayable && attempt == 0 && ctx.Err() == nil && isStale(err) {
+			continue
+		}
+		return nil, err
+	}
+}
+
+// exchange writes req on pc and reads the response headers.
+func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request) (*http.Response, error) {
+	stop := context.AfterFunc(ctx, func() { pc.conn.Close() })
+	pc.requests++
+	written := make(chan error, 1)
+	go func() {
+		err := req.Write(pc.bw)
+		if err == nil {
+			err = pc.bw.Flush()
+		}
+		written <- err
+	}()
+	resp, tokens, err := readResponse(pc.br, req)
+	if err != nil {
+		stop()
+		pc.conn.Close()
+		if werr := <-written; werr != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+			err = werr
+		}
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+		return nil, err
+	}
+	for _, name := range tokens {
+		resp.Header.Del(name)
+	}
+	keep := !resp.Close && !req.Close && (t.MaxRequests == 0 || pc.requests < t.MaxRequests)
+	resp.Body = &body{ReadCloser: resp.Body, t: t, pc: pc, stop: stop, written: written, keep: keep}
+	return resp, nil
+}
+
+// readResponse reads one response, skipping interim 1xx answers other than 101, and returns the header names
+// the upstream's Connection header lists.
+func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, []string, error) {
+	for {
+		raw, err := peekHeader(br)
+		if err != nil {
+			return nil, nil, err
+		}
+		tokens := connectionTokens(raw)
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			return nil, nil, err
+		}
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			continue
+		}
+		return resp, tokens, nil
+	}
+}
+
+// peekHeader returns the buffered bytes that contain the whole header block, without consuming them.
+func peekHeader(br *bufio.Reader) ([]byte, error) {
+	for {
+		buf, _ := br.Peek(br.Buffered())
+		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+			return buf[:i], nil
+		}
+		if i := bytes.Index(buf, []byte("\n\n")); i >= 0 {
+			return buf[:i], nil
+		}
+		if br.Buffered() >= br.Size() {
+			return nil, errHeaderTooBig
+		}
+		if _, err := br.Peek(br.Buffered() + 1); err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				return nil, errHeaderTooBig
+			}
+			return nil, err
+		}
+	}
+}
+
+// connectionTokens lists the header names in the raw header block's Connection fields.
+func connectionTokens(raw []byte) []string {
+	var out []string
+	for _, line := range bytes.Split(raw, []byte("\n")) {
+		name, val, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !strings.EqualFold(string(bytes.TrimSpace(name)), "Connection") {
+			continue
+		}
+		for _, tok := range strings.Split(string(val), ",") {
+			tok = strings.TrimSpace(tok)
+			if tok != "" && !strings.EqualFold(tok, "close") && !strings.EqualFold(tok, "keep-alive") && !strings.EqualFold(tok, "upgrade") {
+				out = append(out, tok)
+			}
+		}
+	}
+	return out
+}
+
+// body returns the connection to the pool once the response was read to its end.
+type body struct {
+	io.ReadCloser
+	t       *Transport
+	pc      *pconn
+	stop    func() bool
+	written chan error
+	keep    bool
+	done    bool
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		b.finish(true)
+	}
+	return n, err
+}
+
+func (b *body) Close() error {
+	b.finish(false)
+	return nil
+}
+
+// finish releases the connection: back to the pool after a complete exchange, closed otherwise.
+func (b *body) finish(eof bool) {
+	if b.done {
+		return
+	}
+	b.done = true
+	stopped := b.stop()
+	reuse := eof && b.keep && stopped
+	if reuse {
+		select {
+		case err := <-b.written:
+			reuse = err == nil
+		default:
+			reuse = false // the request body is still being sent: the upstream answered early
+		}
+	}
+	if !reuse {
+		b.pc.conn.Close()
+		b.ReadCloser.Close()
+		return
+	}
+	b.t.put(b.pc)
+}
+
+func (t *Transport) dial(ctx context.Context, addr string) (*pconn, error) {
+	d := net.Dialer{Timeout: t.DialTimeout, KeepAlive: 30 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if t.TLS != nil {
+		cfg := t.TLS.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(c, cfg)
+		hctx, cancel := context.WithTimeout(ctx, t.DialTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c = tc
+	}
+	return &pconn{conn: c, br: bufio.NewReaderSize(c, maxHeaderBytes), bw: bufio.NewWriterSize(c, 4096), addr: addr}, nil
+}
+
+// get takes the most recently used live idle connection to addr.
+func (t *Transport) get(addr string) (*pconn, bool) {
+	for {
+		t.mu.Lock()
+		list := t.idle[addr]
+		if len(list) == 0 {
+			t.mu.Unlock()
+			return nil, false
+		}
+		pc := list[len(list)-1]
+		t.idle[addr] = list[:len(list)-1]
+		t.mu.Unlock()
+		if t.IdleTimeout > 0 && time.Since(pc.idleAt) > t.IdleTimeout || !alive(pc) {
+			pc.conn.Close()
+			continue
+		}
+		return pc, true
+	}
+}
+
+// alive checks without blocking that an idle connection was not closed by the upstream.
+func alive(pc *pconn) bool {
+	if pc.br.Buffered() > 0 {
+		return false // unsolicited bytes: the stream is out of step
+	}
+	pc.conn.SetReadDeadline(time.Now())
+	_, err := pc.br.Peek(1)
+	pc.conn.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (t *Transport) put(pc *pconn) {
+	pc.idleAt = time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.idle == nil {
+		t.idle = map[string][]*pconn{}
+	}
+	list := t.idle[pc.addr]
+	if len(list) >= max(t.MaxIdle, 1) {
+		list[0].conn.Close()
+		list = append(list[:0], list[1:]...)
+	}
+	t.idle[pc.addr] = append(list, pc)
+}
+
+// CloseIdle closes every idle connection (on reload or shutdown).
+func (t *Transport) CloseIdle() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for addr, list := range t.idle {
+		for _, pc := range list {
+			pc.conn.Close()
+		}
+		delete(t.idle, addr)
+	}
+}
+
+// isStale reports errors that mean a reused connection had been closed by the upstream before the request.
+func isStale(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe")
+}

@@ -1,0 +1,119 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// rawUpstream accepts connections and answers each request on them with reply(n), n counting requests per
+// connection; it reports how many connections it accepted.
+func rawUpstream(t *testing.T, reply func(n int) string) (addr string, conns *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	conns = new(atomic.Int32)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for n := 1; ; n++ {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					r := reply(n)
+					if r == "" {
+						return
+					}
+					io.WriteString(c, r)
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), conns
+}
+
+func get(t *testing.T, tr *Transport, addr string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func TestTransportReusesConnections(t *testing.T) {
+	addr, conns := rawUpstream(t, func(int) string { return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" })
+	tr := &Transport{DialTimeout: time.Second, MaxIdle: 4}
+	for i := 0; i < 5; i++ {
+		resp := get(t, tr, addr)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "ok" {
+			t.Fatalf("body %q", b)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("5 sequential requests used %d connections, want 1", n)
+	}
+}
+
+func TestTransportConnectionCloseTokens(t *testing.T) {
+	addr, _ := rawUpstream(t, func(int) string {
+		return "HTTP/1.1 200 OK\r\nConnection: close, X-Foo\r\nX-Foo: secret\r\nX-Kept: yes\r\nContent-Length: 0\r\n\r\n"
+	})
+	tr := &Transport{DialTimeout: time.Second}
+	resp := get(t, tr, addr)
+	resp.Body.Close()
+	if resp.Header.Get("X-Foo") != "" || resp.Header.Get("X-Kept") != "yes" {
+		t.Errorf("headers %v: X-Foo named by Connection must go, X-Kept must stay", resp.Header)
+	}
+}
+
+func TestTransportRetriesStaleConnection(t *testing.T) {
+	// the upstream closes every connection after its first response, as a server with a short keep-alive does
+	addr, conns := rawUpstream(t, func(n int) string {
+		if n > 1 {
+			return ""
+		}
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	})
+	tr := &Transport{DialTimeout: time.Second, MaxIdle: 4}
+	for i := 0; i < 3; i++ {
+		resp := get(t, tr, addr)
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		time.Sleep(20 * time.Millisecond) // let the upstream's close arrive
+	}
+	if n := conns.Load(); n != 3 {
+		t.Errorf("connections = %d, want 3 (a closed idle connection is not reused)", n)
+	}
+}
+
+func TestTransportHeaderTooBig(t *testing.T) {
+	addr, _ := rawUpstream(t, func(int) string {
+		return "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", maxHeaderBytes) + "\r\n\r\n"
+	})
+	tr := &Transport{DialTimeout: time.Second}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	if _, err := tr.RoundTrip(req); err != errHeaderTooBig {
+		t.Fatalf("err = %v, want %v", err, errHeaderTooBig)
+	}
+}
