@@ -214,3 +214,11 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestUnescape(t *testing.T) {
+	for in, want := range map[string]string{`a\nb`: "a\nb", `\t`: "\t", `a\\b`: `a\b`, `\.php$`: `\.php$`, `plain`: "plain"} {
+		if got := unescape(in); got != want {
+			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

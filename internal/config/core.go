@@ -320,6 +320,7 @@ func (p *parser) listen(d *Directive) error {
 		return d.errorf("host not found in %q of the \"listen\" directive", addr)
 	}
 	l.Addr = net.JoinHostPort(host, strconv.Itoa(n))
+	l.IPv6Only = true // nginx's default: [::]:443 does not also take IPv4, so `listen 443; listen [::]:443;` works
 	for _, a := range d.Args[1:] {
 		k, v, _ := strings.Cut(a, "=")
 		switch k {

@@ -214,7 +214,11 @@ func (p *parser) expand(b *Block) []*Directive {
 			// a glob that matched nothing: nginx accepts it silently.
 			continue
 		}
-		nd := &Directive{Name: d.Directive, Args: d.Args, Pos: pos}
+		args := make([]string, len(d.Args))
+		for i, a := range d.Args {
+			args[i] = unescape(a)
+		}
+		nd := &Directive{Name: d.Directive, Args: args, Pos: pos}
 		if d.IsBlock() {
 			nd.Block = &Block{raw: d.Block, file: b.file, configs: b.configs}
 		}
@@ -323,3 +327,36 @@ func (p *parser) size(d *Directive, s string) (int64, error) {
 }
 
 func (p *parser) dup(d *Directive) *Error { return d.errorf("%q directive is duplicate", d.Name) }
+
+// unescape applies nginx's escapes in a token (crossplane keeps them): \t \r \n become control characters
+// and a doubled backslash one backslash; any other backslash stays, so regexes like \.php$ are untouched.
+func unescape(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			switch s[i+1] {
+			case 't':
+				b.WriteByte('\t')
+				i++
+				continue
+			case 'r':
+				b.WriteByte('\r')
+				i++
+				continue
+			case 'n':
+				b.WriteByte('\n')
+				i++
+				continue
+			case '\\', '"', '\'':
+				b.WriteByte(s[i+1])
+				i++
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

@@ -66,7 +66,7 @@ type Listen struct {
 	DefaultServer bool
 	Reuseport     bool
 	Backlog       int
-	IPv6Only      bool
+	IPv6Only      bool // an IPv6 wildcard socket accepts IPv6 only (default on, as nginx)
 	Pos           Pos
 }
 

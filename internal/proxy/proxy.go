@@ -77,6 +77,36 @@ type Request struct {
 	// Header applies the location's add_header set before the response headers are written.
 	Header func(status int)
 	Log    *slog.Logger
+
+	body *clientBody // the client's body as sent upstream, to tell client errors from upstream ones
+}
+
+// clientBody records the first error reading the client's request body, so a failed exchange is blamed on the
+// client (413, 408, 400) rather than on the upstream (502).
+type clientBody struct {
+	io.ReadCloser
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// clientBodyStatus maps a request body error to nginx's status.
+func clientBodyStatus(err error) int {
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge
+	case errors.As(err, &ne) && ne.Timeout():
+		return http.StatusRequestTimeout
+	}
+	return http.StatusBadRequest
 }
 
 // errReadTimeout marks an upstream that went silent longer than proxy_read_timeout.
@@ -293,7 +323,8 @@ func (p *Proxy) outRequest(ctx context.Context, pr *Request, t *target) (*http.R
 		out.ContentLength = 0
 		out.Header.Del("Content-Length")
 	case r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0:
-		out.Body = r.Body
+		pr.body = &clientBody{ReadCloser: r.Body}
+		out.Body = pr.body
 		out.ContentLength = r.ContentLength
 	default:
 		out.Body = http.NoBody

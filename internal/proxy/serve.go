@@ -61,6 +61,12 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 		if cause := context.Cause(ctx); cause != nil && errors.Is(cause, errReadTimeout) {
 			err = errReadTimeout
 		}
+		if pr.body != nil && pr.body.err != nil {
+			status := clientBodyStatus(pr.body.err)
+			pr.Log.Error("proxy: reading the client request body failed: "+pr.body.err.Error(), "conn", pr.V.ConnID)
+			pr.Error(status)
+			return
+		}
 		if pr.R.Context().Err() != nil {
 			pr.Log.Info("proxy: client closed connection while waiting for upstream", "conn", pr.V.ConnID, "upstream", out.URL.String())
 			pr.V.Status = 499

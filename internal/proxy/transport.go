@@ -81,18 +81,28 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request) 
 	stop := context.AfterFunc(ctx, func() { pc.conn.Close() })
 	pc.requests++
 	written := make(chan error, 1)
-	go func() {
+	send := func() {
 		err := req.Write(pc.bw)
 		if err == nil {
 			err = pc.bw.Flush()
 		}
+		if err != nil {
+			pc.conn.Close() // unblock the reader: the request cannot be completed
+		}
 		written <- err
-	}()
+	}
+	if req.Body == nil || req.Body == http.NoBody {
+		// headers alone fit the socket buffer: no early-response deadlock is possible, so no goroutine
+		send()
+	} else {
+		// a body is sent while the response is read, so an upstream answering early is seen at once
+		go send()
+	}
 	resp, tokens, err := readResponse(pc.br, req)
 	if err != nil {
 		stop()
 		pc.conn.Close()
-		if werr := <-written; werr != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		if werr := <-written; werr != nil {
 			err = werr
 		}
 		if ctx.Err() != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/vars"
@@ -11,6 +12,9 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // finish is the log phase: it records the response in the variables and writes the access log lines.
 func (rq *request) finish() {
+	if rq.w.deadline && !rq.w.hijacked {
+		rq.w.rc.SetWriteDeadline(time.Time{})
+	}
 	if rq.v.Status == 0 {
 		rq.v.Status = rq.w.status
 	}

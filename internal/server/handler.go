@@ -44,7 +44,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	snap := s.snap.Load()
 	rq := &request{s: s, snap: snap, r: r, ci: ci, log: s.log}
 	rq.v = s.newVars(r, ci)
-	rq.w = &respWriter{ResponseWriter: w, rq: rq}
+	rq.w = &respWriter{ResponseWriter: w, rq: rq, rc: http.NewResponseController(w)}
 	s.stats.requests.Add(1)
 	defer rq.finish()
 
@@ -155,6 +155,10 @@ func (rq *request) content() {
 		if rq.r.ContentLength < 0 {
 			rq.r.Body = http.MaxBytesReader(rq.w, rq.r.Body, max)
 		}
+	}
+	rq.w.sendTimeout = c.SendTimeout.Get(60 * time.Second)
+	if d := c.ClientBodyTimeout.Get(60 * time.Second); d > 0 && rq.r.Body != nil && rq.r.Body != http.NoBody {
+		rq.r.Body = &timedBody{ReadCloser: rq.r.Body, rc: rq.w.rc, d: d}
 	}
 	switch c.Handler {
 	case config.HandlerProxy:

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sluice-proxy/sluice/internal/config"
 )
 
 // listener is one bound socket. It outlives configuration snapshots: a reload reconciles the set of listeners
@@ -35,12 +38,20 @@ type connMeta struct {
 }
 
 // bind opens a listening socket with nginx's listen options.
-func bind(addr string, reuseport bool, backlog int) (net.Listener, error) {
+func bind(l config.Listen) (net.Listener, error) {
+	network := "tcp4"
+	if host, _, _ := net.SplitHostPort(l.Addr); strings.Contains(host, ":") {
+		// "tcp6" sets IPV6_V6ONLY; plain "tcp" on [::] would also take IPv4 and collide with `listen 443;`
+		network = "tcp6"
+		if !l.IPv6Only {
+			network = "tcp"
+		}
+	}
 	lc := net.ListenConfig{
 		Control: func(network, address string, c syscall.RawConn) error {
 			var serr error
 			err := c.Control(func(fd uintptr) {
-				if reuseport {
+				if l.Reuseport {
 					serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
 				}
 			})
@@ -50,8 +61,8 @@ func bind(addr string, reuseport bool, backlog int) (net.Listener, error) {
 			return serr
 		},
 	}
-	_ = backlog // Go uses the system's somaxconn
-	return lc.Listen(context.Background(), "tcp", addr)
+	// the backlog is the system's somaxconn (Go does not expose listen(2)'s argument)
+	return lc.Listen(context.Background(), network, l.Addr)
 }
 
 // Accept returns the next connection classified by the accept loop.

@@ -2,10 +2,12 @@ package server
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
 )
@@ -14,6 +16,9 @@ import (
 // just before the headers go out, when the status is known.
 type respWriter struct {
 	http.ResponseWriter
+	rc          *http.ResponseController
+	sendTimeout time.Duration // send_timeout: the longest a single write may block
+	deadline    bool          // a write deadline was set and must be cleared after the response
 	rq          *request
 	status      int
 	bytes       int64
@@ -41,6 +46,10 @@ func (w *respWriter) Write(b []byte) (int, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
+	if w.sendTimeout > 0 {
+		w.rc.SetWriteDeadline(time.Now().Add(w.sendTimeout))
+		w.deadline = true
+	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
@@ -54,6 +63,23 @@ func (w *respWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// timedBody applies client_body_timeout: each read of the request body may wait at most d. The deadline is
+// cleared at the end of the body so it cannot reach net/http's read of the next request.
+type timedBody struct {
+	io.ReadCloser
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	b.rc.SetReadDeadline(time.Now().Add(b.d))
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // Hijack hands the connection to a tunnel.

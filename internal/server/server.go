@@ -83,7 +83,7 @@ func (s *Server) reconcile(snap *snapshot) error {
 		if _, ok := s.listeners[addr]; ok {
 			continue
 		}
-		ln, err := bind(addr, l.Reuseport, l.Backlog)
+		ln, err := bind(l)
 		if err != nil {
 			for _, a := range added {
 				a.Close()
@@ -109,6 +109,9 @@ func (s *Server) reconcile(snap *snapshot) error {
 				return context.WithValue(ctx, connInfoKey{}, ci)
 			},
 			ConnState: s.connState,
+		}
+		if g.idleTimeout == 0 {
+			hs.SetKeepAlivesEnabled(false) // keepalive_timeout 0
 		}
 		if g.ssl {
 			// net/http enables HTTP/2 on *tls.Conn connections only when "h2" is listed here; ALPN itself is
