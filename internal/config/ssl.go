@@ -37,7 +37,7 @@ var sslDirectives = []Spec{
 	{Name: "ssl_ciphers", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "HIGH:!aNULL:!MD5", Doc: "OpenSSL cipher list, mapped to Go's TLS 1.2 suites.",
 		Diff:  "TLS 1.3 suites are not configurable (Go's choice); unknown or insecure names are skipped with a warning.",
 		Apply: func(p *parser, d *Directive) error { p.sc.SSL.Ciphers.set(d.Args[0]); return nil }},
-	{Name: "ssl_session_timeout", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "5m", Doc: "Lifetime of TLS session tickets.",
+	{Name: "ssl_session_timeout", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "5m", Doc: "Lifetime of resumed TLS sessions.", Diff: "not applied yet: Go's own ticket lifetime (at most 7 days) is used.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.sc.SSL.SessionTimeout) }},
 	{Name: "ssl_session_tickets", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "on", Doc: "Resume TLS sessions with tickets.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.sc.SSL.SessionTickets) }},

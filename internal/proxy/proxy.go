@@ -126,7 +126,7 @@ type target struct {
 func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 	t, err := p.resolve(pr)
 	if err != nil {
-		pr.Log.Error("proxy: "+err.Error(), "conn", pr.V.ConnID)
+		pr.Log.Error("proxy: "+err.Error(), pr.V.LogAttrs()...)
 		pr.Error(http.StatusInternalServerError)
 		return
 	}

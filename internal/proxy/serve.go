@@ -20,7 +20,7 @@ import (
 func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http.Request) {
 	tr, err := p.transport(pr, t)
 	if err != nil {
-		pr.Log.Error("proxy: upstream TLS settings: "+err.Error(), "conn", pr.V.ConnID)
+		pr.Log.Error("proxy: upstream TLS settings: "+err.Error(), pr.V.LogAttrs()...)
 		pr.Error(http.StatusInternalServerError)
 		return
 	}
@@ -51,7 +51,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 		if !isDialError(err) || i == len(peers)-1 || (out.Body != nil && out.Body != http.NoBody) {
 			break
 		}
-		pr.Log.Warn("proxy: connect() to "+peer+" failed, trying next upstream: "+err.Error(), "conn", pr.V.ConnID)
+		pr.Log.Warn("proxy: connect() to "+peer+" failed, trying next upstream: "+err.Error(), pr.V.LogAttrs()...)
 	}
 	pr.V.UpstreamAddr = strings.Join(addrs, ", ")
 	pr.V.UpstreamStatus = strings.Join(statuses, ", ")
@@ -63,17 +63,17 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 		}
 		if pr.body != nil && pr.body.err != nil {
 			status := clientBodyStatus(pr.body.err)
-			pr.Log.Error("proxy: reading the client request body failed: "+pr.body.err.Error(), "conn", pr.V.ConnID)
+			pr.Log.Error("proxy: reading the client request body failed: "+pr.body.err.Error(), pr.V.LogAttrs()...)
 			pr.Error(status)
 			return
 		}
 		if pr.R.Context().Err() != nil {
-			pr.Log.Info("proxy: client closed connection while waiting for upstream", "conn", pr.V.ConnID, "upstream", out.URL.String())
+			pr.Log.Info("proxy: client closed connection while waiting for upstream", pr.V.LogAttrs("upstream", out.URL.String())...)
 			pr.V.Status = 499
 			return
 		}
 		status := statusFor(err)
-		pr.Log.Error("proxy: upstream request failed: "+err.Error(), "conn", pr.V.ConnID, "upstream", t.scheme+"://"+pr.V.UpstreamAddr+t.uri)
+		pr.Log.Error("proxy: upstream request failed: "+err.Error(), pr.V.LogAttrs("upstream", t.scheme+"://"+pr.V.UpstreamAddr+t.uri)...)
 		pr.Error(status)
 		return
 	}
@@ -106,7 +106,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 		if context.Cause(ctx) != nil && errors.Is(context.Cause(ctx), errReadTimeout) {
 			err = errReadTimeout
 		}
-		pr.Log.Error("proxy: upstream response body failed: "+err.Error(), "conn", pr.V.ConnID, "upstream", t.scheme+"://"+pr.V.UpstreamAddr+t.uri)
+		pr.Log.Error("proxy: upstream response body failed: "+err.Error(), pr.V.LogAttrs("upstream", t.scheme+"://"+pr.V.UpstreamAddr+t.uri)...)
 		// the client must not take a truncated body for a whole one: abort the connection/stream
 		panic(http.ErrAbortHandler)
 	}
@@ -227,7 +227,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		if err == nil {
 			break
 		}
-		pr.Log.Warn("proxy: connect() to "+peer+" failed: "+err.Error(), "conn", pr.V.ConnID)
+		pr.Log.Warn("proxy: connect() to "+peer+" failed: "+err.Error(), pr.V.LogAttrs()...)
 	}
 	pr.V.UpstreamAddr = strings.Join(addrs, ", ")
 	pr.V.UpstreamConnectTime = fmtDur(time.Since(start))
@@ -240,7 +240,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		tc, terr := upstreamTLS(c, t.host)
 		if terr != nil {
 			conn.Close()
-			pr.Log.Error("proxy: upstream TLS settings: "+terr.Error(), "conn", pr.V.ConnID)
+			pr.Log.Error("proxy: upstream TLS settings: "+terr.Error(), pr.V.LogAttrs()...)
 			pr.Error(http.StatusInternalServerError)
 			return
 		}
@@ -254,7 +254,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	out.URL.Host = addrs[len(addrs)-1]
 	if err := out.Write(conn); err != nil {
 		conn.Close()
-		pr.Log.Error("proxy: sending upgrade request failed: "+err.Error(), "conn", pr.V.ConnID)
+		pr.Log.Error("proxy: sending upgrade request failed: "+err.Error(), pr.V.LogAttrs()...)
 		pr.V.UpstreamStatus = itoa3(statusFor(err))
 		pr.Error(statusFor(err))
 		return
@@ -263,7 +263,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	resp, err := http.ReadResponse(br, out)
 	if err != nil {
 		conn.Close()
-		pr.Log.Error("proxy: upstream sent an invalid response to the upgrade: "+err.Error(), "conn", pr.V.ConnID)
+		pr.Log.Error("proxy: upstream sent an invalid response to the upgrade: "+err.Error(), pr.V.LogAttrs()...)
 		pr.V.UpstreamStatus = itoa3(statusFor(err))
 		pr.Error(statusFor(err))
 		return
@@ -292,7 +292,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	}
 	if err := tunnel.CheckResponse(out.Header, resp); err != nil {
 		conn.Close()
-		pr.Log.Error("proxy: upstream's 101 rejected: "+err.Error(), "conn", pr.V.ConnID, "upstream", "http://"+pr.V.UpstreamAddr+t.uri)
+		pr.Log.Error("proxy: upstream's 101 rejected: "+err.Error(), pr.V.LogAttrs("upstream", "http://"+pr.V.UpstreamAddr+t.uri)...)
 		pr.V.UpstreamStatus = "101"
 		pr.Error(http.StatusBadGateway)
 		return
@@ -308,7 +308,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	client, brw, err := hj.Hijack()
 	if err != nil {
 		conn.Close()
-		pr.Log.Error("proxy: hijack failed: "+err.Error(), "conn", pr.V.ConnID)
+		pr.Log.Error("proxy: hijack failed: "+err.Error(), pr.V.LogAttrs()...)
 		return
 	}
 	client.SetDeadline(time.Time{})
@@ -357,7 +357,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	done()
 	pr.V.BodyBytesSent = stats.UpstreamToClient
 	pr.V.UpstreamResponseTime = fmtDur(time.Since(start))
-	pr.Log.Info("proxy: tunnel closed: "+stats.Reason, "conn", pr.V.ConnID, "upstream", "http://"+pr.V.UpstreamAddr+t.uri)
+	pr.Log.Info("proxy: tunnel closed: "+stats.Reason, pr.V.LogAttrs("upstream", "http://"+pr.V.UpstreamAddr+t.uri)...)
 }
 
 func upstreamName(t *target) string {

@@ -67,7 +67,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		srv, _, _ := g.index.Select("")
 		rq.useServer(srv)
-		rq.log.Info("client sent invalid host header", "conn", ci.id)
+		rq.log.Info("client sent invalid host header", rq.v.LogAttrs()...)
 		rq.special(http.StatusBadRequest)
 		return
 	}
@@ -83,7 +83,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// 3. The URI is decoded and normalised before matching; what is matched is what is sent upstream.
 	uri, err := route.Normalize(rawPath(r))
 	if err != nil {
-		rq.log.Info("client sent invalid request URI "+strconv.Quote(r.RequestURI), "conn", ci.id)
+		rq.log.Info("client sent invalid request URI "+strconv.Quote(r.RequestURI), rq.v.LogAttrs()...)
 		rq.special(http.StatusBadRequest)
 		return
 	}
@@ -101,7 +101,7 @@ func (rq *request) findAndServe() {
 	for {
 		rq.redirects++
 		if rq.redirects > 10 {
-			rq.log.Error("rewrite or internal redirection cycle while processing "+strconv.Quote(rq.v.URI), "conn", rq.v.ConnID)
+			rq.log.Error("rewrite or internal redirection cycle while processing "+strconv.Quote(rq.v.URI), rq.v.LogAttrs()...)
 			rq.special(http.StatusInternalServerError)
 			return
 		}
@@ -147,7 +147,7 @@ func (rq *request) content() {
 	c := rq.conf
 	if max := c.MaxBodySize.Get(1 << 20); max > 0 {
 		if rq.r.ContentLength > max {
-			rq.log.Error("client intended to send too large body: "+strconv.FormatInt(rq.r.ContentLength, 10)+" bytes", "conn", rq.v.ConnID)
+			rq.log.Error("client intended to send too large body: "+strconv.FormatInt(rq.r.ContentLength, 10)+" bytes", rq.v.LogAttrs()...)
 			rq.w.Header().Set("Connection", "close")
 			rq.special(http.StatusRequestEntityTooLarge)
 			return
@@ -182,7 +182,7 @@ func (rq *request) content() {
 		})
 		if status != 0 {
 			if status == http.StatusNotFound || status == http.StatusForbidden {
-				rq.log.Error("open() "+strconv.Quote(rq.v.DocumentRoot+rq.v.URI)+" failed", "conn", rq.v.ConnID)
+				rq.log.Error("open() "+strconv.Quote(rq.v.DocumentRoot+rq.v.URI)+" failed", rq.v.LogAttrs()...)
 			}
 			rq.special(status)
 		}

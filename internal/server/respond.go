@@ -243,7 +243,7 @@ func (rq *request) plainOnTLS() {
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	rq.w.WriteHeader(http.StatusBadRequest)
 	rq.w.Write([]byte(body))
-	rq.log.Info("client sent plain HTTP request to HTTPS port", "conn", rq.ci.id)
+	rq.log.Info("client sent plain HTTP request to HTTPS port", rq.v.LogAttrs()...)
 }
 
 // redirect answers with a redirect to target; relative targets become absolute as nginx's absolute_redirect does.
