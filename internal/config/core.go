@@ -50,6 +50,16 @@ var coreDirectives = []Spec{
 	{Name: "server_name", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: `""`, Doc: "Names of the virtual server: exact, *.wildcard, wildcard.*, .example.com, ~regex.",
 		Apply: func(p *parser, d *Directive) error {
 			for _, n := range d.Args {
+				if re, ok := strings.CutPrefix(n, "~"); ok {
+					// a regex name's named captures become variables ($sub in return, proxy_pass, …)
+					if cre, err := regexp.Compile(re); err == nil {
+						if err := p.tab.AddCaptureNames(cre); err != nil {
+							return d.errorf("%v", err)
+						}
+					}
+					p.srv.Names = append(p.srv.Names, n)
+					continue
+				}
 				p.srv.Names = append(p.srv.Names, strings.ToLower(n))
 			}
 			return nil

@@ -64,6 +64,9 @@ var rewriteDirectives = []Spec{
 			if err != nil {
 				return d.errorf("invalid regex %q: %v", d.Args[0], err)
 			}
+			if err := p.tab.AddCaptureNames(re); err != nil {
+				return d.errorf("%v", err)
+			}
 			t, err := p.compile(d, d.Args[1])
 			if err != nil {
 				return err
@@ -114,15 +117,14 @@ func (p *parser) ifBlock(d *Directive) error {
 	return nil
 }
 
-// condition parses `if (…)` arguments as crossplane splits them: "($a", "=", "b)" or "($a)".
+// condition parses `if` arguments; crossplane has already removed the parentheses: "$a", "=", "b".
 func (p *parser) condition(d *Directive) (*Cond, error) {
 	args := append([]string(nil), d.Args...)
-	if len(args) == 0 || !strings.HasPrefix(args[0], "(") || !strings.HasSuffix(args[len(args)-1], ")") {
-		return nil, d.errorf("invalid condition in \"if\": expected ( … )")
+	if len(args) > 0 && strings.HasPrefix(args[0], "(") && strings.HasSuffix(args[len(args)-1], ")") {
+		args[0] = strings.TrimPrefix(args[0], "(")
+		args[len(args)-1] = strings.TrimSuffix(args[len(args)-1], ")")
 	}
-	args[0] = strings.TrimPrefix(args[0], "(")
-	args[len(args)-1] = strings.TrimSuffix(args[len(args)-1], ")")
-	if args[0] == "" {
+	if len(args) > 0 && args[0] == "" {
 		args = args[1:]
 	}
 	if len(args) > 0 && args[len(args)-1] == "" {
@@ -162,12 +164,18 @@ func (p *parser) condition(d *Directive) (*Cond, error) {
 				return nil, d.errorf("invalid regex %q: %v", c.Value, err)
 			}
 			c.Re = re
+			if err := p.tab.AddCaptureNames(re); err != nil {
+				return nil, d.errorf("%v", err)
+			}
 		case "~*", "!~*":
 			re, err := regexp.Compile("(?i)" + c.Value)
 			if err != nil {
 				return nil, d.errorf("invalid regex %q: %v", c.Value, err)
 			}
 			c.Re = re
+			if err := p.tab.AddCaptureNames(re); err != nil {
+				return nil, d.errorf("%v", err)
+			}
 		default:
 			return nil, d.errorf("unexpected %q in condition", c.Op)
 		}

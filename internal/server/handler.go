@@ -122,24 +122,36 @@ func (rq *request) findAndServe() {
 			}
 		}
 		rq.v.DocumentRoot = rq.root()
-		ops := rq.srv.Ops[:0]
-		if rq.loc != nil {
-			ops = rq.loc.Ops
+		if !rq.locationPhase() {
+			return
 		}
-		restart := false
-		if len(ops) > 0 {
-			done, again := rq.runLocationOps(ops)
-			if done {
-				return
-			}
-			restart = again
-		}
-		if restart {
-			continue
-		}
-		rq.content()
-		return
 	}
+}
+
+// serveLocation runs a location chosen without matching (a named location of error_page): its rewrite
+// statements, then its content handler.
+func (rq *request) serveLocation(l *config.Location) {
+	rq.loc, rq.conf = l, l.Conf
+	rq.v.DocumentRoot = rq.root()
+	if rq.locationPhase() {
+		rq.findAndServe() // rewrite … last: search again with the new URI
+	}
+}
+
+// locationPhase runs the current location's rewrite statements and, unless they answered or changed the URI
+// with `last`, its content handler. It reports whether the location must be searched again.
+func (rq *request) locationPhase() (again bool) {
+	if rq.loc != nil && len(rq.loc.Ops) > 0 {
+		done, again := rq.runLocationOps(rq.loc.Ops)
+		if done {
+			return false
+		}
+		if again {
+			return true
+		}
+	}
+	rq.content()
+	return false
 }
 
 // content runs the location's content handler.

@@ -38,6 +38,9 @@ func (w *respWriter) WriteHeader(code int) {
 		w.wroteHeader = true
 		w.status = code
 		w.rq.addHeaders(code)
+		if loc := w.Header().Get("Location"); strings.HasPrefix(loc, "/") && !strings.HasPrefix(loc, "//") {
+			w.Header().Set("Location", w.rq.absolute(loc))
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -170,8 +173,7 @@ func (rq *request) runErrorPage(ep config.ErrorPage, status int) {
 	}
 	if name, ok := strings.CutPrefix(target, "@"); ok {
 		if l, ok := rq.srv.Matcher.Named(name); ok {
-			rq.loc, rq.conf = l.Value, l.Value.Conf
-			rq.content()
+			rq.serveLocation(l.Value)
 			return
 		}
 		rq.defaultPage(http.StatusInternalServerError)
@@ -246,19 +248,32 @@ func (rq *request) plainOnTLS() {
 	rq.log.Info("client sent plain HTTP request to HTTPS port", rq.v.LogAttrs()...)
 }
 
-// redirect answers with a redirect to target; relative targets become absolute as nginx's absolute_redirect does.
+// redirect answers with a redirect to target (made absolute when the headers are written).
 func (rq *request) redirect(code int, target string) {
-	if strings.HasPrefix(target, "/") {
-		scheme := "http"
-		if rq.r.TLS != nil {
-			scheme = "https"
-		}
-		host := rq.r.Host
-		if host == "" {
-			host = rq.v.ServerName
-		}
-		target = scheme + "://" + host + target
-	}
 	rq.w.Header().Set("Location", target)
 	rq.defaultPage(code)
+}
+
+// absolute makes a local redirect target absolute as nginx's absolute_redirect and port_in_redirect do: the
+// request's host name (without the client's port) and the port the connection arrived on, unless it is the
+// scheme's default.
+func (rq *request) absolute(target string) string {
+	scheme, defPort := "http", uint16(80)
+	if rq.r.TLS != nil {
+		scheme, defPort = "https", 443
+	}
+	host := rq.r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+	}
+	if host == "" {
+		host = rq.v.ServerName
+	}
+	if p := rq.v.LocalAddr.Port(); p != 0 && p != defPort {
+		host += ":" + strconv.Itoa(int(p))
+	}
+	return scheme + "://" + host + target
 }

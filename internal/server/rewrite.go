@@ -100,7 +100,7 @@ func (rq *request) doReturn(op *config.Op) {
 		rq.special(code)
 	default:
 		h := rq.w.Header()
-		h.Set("Content-Type", rq.conf.DefaultType.Get("text/plain"))
+		h.Set("Content-Type", rq.contentType())
 		h.Set("Content-Length", itoa(len(text)))
 		rq.w.WriteHeader(code)
 		if rq.r.Method != http.MethodHead {
@@ -142,4 +142,16 @@ func (rq *request) test(c *config.Cond) bool {
 		r = err == nil && fi.Mode()&0o111 != 0
 	}
 	return r != neg
+}
+
+// contentType is the type of a response sluice generates for the current URI: by its extension from the types
+// map, else default_type (nginx's ngx_http_set_content_type).
+func (rq *request) contentType() string {
+	uri := rq.v.URI
+	if i := strings.LastIndexByte(uri, '.'); i >= 0 && !strings.Contains(uri[i:], "/") {
+		if t, ok := rq.conf.Types.V[strings.ToLower(uri[i+1:])]; ok {
+			return t
+		}
+	}
+	return rq.conf.DefaultType.Get("text/plain")
 }
