@@ -79,18 +79,13 @@ var coreDirectives = []Spec{
 		}},
 	{Name: "index", Module: "http_core", Ctx: ctxHSL, Args: "1+", Default: "index.html", Doc: "Files tried, in order, for a request ending in \"/\".",
 		Apply: func(p *parser, d *Directive) error {
-			var ts = p.conf.Index.V
-			if !p.conf.Index.Set {
-				ts = nil
-			}
 			for _, a := range d.Args {
 				t, err := p.compile(d, a)
 				if err != nil {
 					return err
 				}
-				ts = append(ts, t)
+				add(&p.conf.Index, t)
 			}
-			p.conf.Index.set(ts)
 			return nil
 		}},
 	{Name: "types", Module: "http_core", Ctx: ctxHSL, Args: "0", Block: true, Doc: "File extension to MIME type map (the built-in mime.types is used when `include mime.types` finds no file).",
@@ -391,10 +386,6 @@ func (p *parser) errorPage(d *Directive) error {
 		return err
 	}
 	ep.URI = t
-	list := p.conf.ErrorPages.V
-	if !p.conf.ErrorPages.Set {
-		list = nil
-	}
-	p.conf.ErrorPages.set(append(list, ep))
+	add(&p.conf.ErrorPages, ep)
 	return nil
 }

@@ -16,11 +16,7 @@ var headerDirectives = []Spec{
 				return err
 			}
 			h.Value = t
-			list := p.conf.AddHeaders.V
-			if !p.conf.AddHeaders.Set {
-				list = nil
-			}
-			p.conf.AddHeaders.set(append(list, h))
+			add(&p.conf.AddHeaders, h)
 			return nil
 		}},
 }

@@ -27,20 +27,12 @@ var logDirectives = []Spec{
 				p.cfg.ErrorLogs = append(p.cfg.ErrorLogs, t)
 				return nil
 			}
-			list := p.conf.ErrorLogs.V
-			if !p.conf.ErrorLogs.Set {
-				list = nil
-			}
-			p.conf.ErrorLogs.set(append(list, t))
+			add(&p.conf.ErrorLogs, t)
 			return nil
 		}},
 	{Name: "access_log", Module: "http_log", Ctx: ctxHSL | CtxIf, Args: "1+", Default: "logs/access.log combined", Doc: "Access log path and format name (buffer=size, flush=time); `off` disables logging at this level.",
 		Diff: "gzip= and if= are not supported yet.",
 		Apply: func(p *parser, d *Directive) error {
-			list := p.conf.AccessLogs.V
-			if !p.conf.AccessLogs.Set {
-				list = nil
-			}
 			if d.Args[0] == "off" {
 				p.conf.AccessLogs.set([]LogTarget{{Path: "off"}})
 				return nil
@@ -67,7 +59,7 @@ var logDirectives = []Spec{
 					return d.errorf("invalid parameter %q of the \"access_log\" directive", a)
 				}
 			}
-			p.conf.AccessLogs.set(append(list, t))
+			add(&p.conf.AccessLogs, t)
 			return nil
 		}},
 	{Name: "log_format", Module: "http_log", Ctx: CtxHTTP, Args: "2+", Doc: "Defines a named access log format; escape=default|json|none.",

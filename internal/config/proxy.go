@@ -29,17 +29,13 @@ var proxyDirectives = []Spec{
 			if err != nil {
 				return err
 			}
-			list := p.conf.ProxySetHeaders.V
-			if !p.conf.ProxySetHeaders.Set {
-				list = nil
-			}
-			p.conf.ProxySetHeaders.set(append(list, HeaderSet{Name: d.Args[0], Value: t}))
+			add(&p.conf.ProxySetHeaders, HeaderSet{Name: d.Args[0], Value: t})
 			return nil
 		}},
 	{Name: "proxy_hide_header", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Response header from the upstream not passed to the client.",
-		Apply: func(p *parser, d *Directive) error { appendStr(&p.conf.ProxyHideHeaders, d.Args[0]); return nil }},
+		Apply: func(p *parser, d *Directive) error { add(&p.conf.ProxyHideHeaders, d.Args[0]); return nil }},
 	{Name: "proxy_pass_header", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Passes a response header that is hidden by default (Server, Date, X-Accel-*).",
-		Apply: func(p *parser, d *Directive) error { appendStr(&p.conf.ProxyPassHeaders, d.Args[0]); return nil }},
+		Apply: func(p *parser, d *Directive) error { add(&p.conf.ProxyPassHeaders, d.Args[0]); return nil }},
 	{Name: "proxy_pass_request_headers", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Pass the client's request headers upstream.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyPassReqHeaders) }},
 	{Name: "proxy_pass_request_body", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Pass the client's request body upstream.",
@@ -101,12 +97,11 @@ var ProxyDefaults = struct {
 	ConnectTimeout, ReadTimeout, SendTimeout, TunnelTimeout time.Duration
 }{60 * time.Second, 60 * time.Second, 60 * time.Second, time.Hour}
 
-func appendStr(o *Opt[[]string], s string) {
-	list := o.V
-	if !o.Set {
-		list = nil
-	}
-	o.set(append(list, s))
+// add appends to a list directive's value at this level (values from outer levels are merged in only later,
+// and only when this level sets none).
+func add[T any](o *Opt[[]T], v ...T) {
+	o.V = append(o.V, v...)
+	o.Set = true
 }
 
 func (p *parser) setBool(d *Directive, o *Opt[bool]) error {
@@ -177,11 +172,7 @@ func (p *parser) proxyRedirect(d *Directive) error {
 			p.conf.ProxyRedirect = Opt[[]Redirect]{Set: true}
 			return nil
 		case "default":
-			list := p.conf.ProxyRedirect.V
-			if !p.conf.ProxyRedirect.Set {
-				list = nil
-			}
-			p.conf.ProxyRedirect.set(append(list, Redirect{Default: true}))
+			add(&p.conf.ProxyRedirect, Redirect{Default: true})
 			return nil
 		}
 		return d.errorf("invalid parameter %q of the \"proxy_redirect\" directive", d.Args[0])
@@ -205,10 +196,6 @@ func (p *parser) proxyRedirect(d *Directive) error {
 		return err
 	}
 	r.To = t
-	list := p.conf.ProxyRedirect.V
-	if !p.conf.ProxyRedirect.Set {
-		list = nil
-	}
-	p.conf.ProxyRedirect.set(append(list, r))
+	add(&p.conf.ProxyRedirect, r)
 	return nil
 }
