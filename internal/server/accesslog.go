@@ -29,7 +29,7 @@ func (rq *request) finish() {
 	if rq.conf == nil {
 		return
 	}
-	var buf [512]byte
+	var bp *[]byte
 	for _, t := range rq.conf.AccessLogs.V {
 		if t.Path == "off" {
 			continue
@@ -38,12 +38,17 @@ func (rq *request) finish() {
 		if f == nil {
 			continue
 		}
-		line := buf[:0]
+		if bp == nil {
+			bp = rq.s.lineBufs.Get().(*[]byte)
+			defer rq.s.lineBufs.Put(bp)
+		}
+		line := (*bp)[:0]
 		if lf := rq.format(t.Format); lf != nil {
 			line = lf.Template.AppendEscaped(line, rq.v, lf.Escape)
 		}
 		line = append(line, '\n')
 		f.Write(line)
+		*bp = line
 	}
 }
 

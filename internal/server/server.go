@@ -33,7 +33,9 @@ type Server struct {
 	proxy   *proxy.Proxy
 	connSeq atomic.Uint64
 	stats   struct{ accepted, handled, requests atomic.Uint64 }
-	host    string
+	// lineBufs holds access log line buffers, so logging allocates nothing per request.
+	lineBufs sync.Pool
+	host     string
 
 	mu        sync.Mutex
 	listeners map[string]*listener
@@ -51,6 +53,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		servers:   map[string]*http.Server{},
 	}
 	s.host, _ = os.Hostname()
+	s.lineBufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	s.proxy = proxy.New(s.tracker, log)
 	snap, err := build(cfg, s.files)
 	if err != nil {
