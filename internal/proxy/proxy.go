@@ -41,9 +41,10 @@ type Proxy struct {
 }
 
 type poolKey struct {
-	upstream string
+	upstream *config.Upstream
 	scheme   string
-	tls      string
+	connect  time.Duration
+	tls      *config.LocConf
 }
 
 // New returns a Proxy that tracks tunnels in tr.
@@ -54,10 +55,17 @@ func New(tr *tunnel.Tracker, log *slog.Logger) *Proxy {
 }
 
 // SetUpstreams installs the upstream blocks of a new configuration (for proxy_pass with variables).
+// Pools of the previous configuration are closed: their settings may have changed and their idle
+// connections would otherwise linger.
 func (p *Proxy) SetUpstreams(u map[string]*config.Upstream) {
 	p.mu.Lock()
+	old := p.pools
 	p.upstreams = u
+	p.pools = map[poolKey]*Transport{}
 	p.mu.Unlock()
+	for _, tr := range old {
+		tr.CloseIdle()
+	}
 }
 
 // Request is one request to proxy.
@@ -85,11 +93,15 @@ type Request struct {
 // client (413, 408, 400) rather than on the upstream (502).
 type clientBody struct {
 	io.ReadCloser
-	err error
+	err      error
+	progress func() // upload progress counts as activity for proxy_read_timeout
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
+	if n > 0 && b.progress != nil {
+		b.progress()
+	}
 	if err != nil && !errors.Is(err, io.EOF) && b.err == nil {
 		b.err = err
 	}
@@ -259,7 +271,7 @@ func (p *Proxy) outRequest(ctx context.Context, pr *Request, t *target) (*http.R
 	r, c := pr.R, pr.Conf
 	out := &http.Request{
 		Method:     r.Method,
-		URL:        &url.URL{Scheme: t.scheme, Host: t.peers[0], Opaque: t.uri},
+		URL:        targetURL(t),
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
@@ -269,7 +281,10 @@ func (p *Proxy) outRequest(ctx context.Context, pr *Request, t *target) (*http.R
 	out = out.WithContext(ctx)
 	if c.ProxyPassReqHeaders.Get(true) {
 		for k, v := range r.Header {
-			out.Header[k] = v
+			// nginx's underscores_in_headers off: X_Real_IP must not pose as X-Real-IP to CGI-style upstreams
+			if strings.IndexByte(k, '_') < 0 {
+				out.Header[k] = v
+			}
 		}
 		removeHopHeaders(out.Header)
 		// 100-continue is answered by sluice's own server when the body is read
@@ -307,7 +322,7 @@ func (p *Proxy) outRequest(ctx context.Context, pr *Request, t *target) (*http.R
 	out.Host = host
 	if upgrade != "" {
 		out.Header["Connection"] = []string{"Upgrade"}
-		out.Header["Upgrade"] = r.Header.Values("Upgrade")
+		out.Header["Upgrade"] = []string{upgrade} // only the protocol chosen: never pass h2c along
 	} else if c.ProxyHTTPVersion.Get("1.1") == "1.0" {
 		out.Close = true
 	}
@@ -335,6 +350,21 @@ func (p *Proxy) outRequest(ctx context.Context, pr *Request, t *target) (*http.R
 	return out, upgrade
 }
 
+// targetURL is the upstream URL. The request target is kept verbatim in Opaque, except that a target starting
+// with "//" would be written as an absolute-form request line (http://evil/...), so it goes in Path instead.
+func targetURL(t *target) *url.URL {
+	u := &url.URL{Scheme: t.scheme, Host: t.peers[0], Opaque: t.uri}
+	if strings.HasPrefix(t.uri, "//") {
+		path, query, _ := strings.Cut(t.uri, "?")
+		dec, err := url.PathUnescape(path)
+		if err != nil {
+			dec = path
+		}
+		u.Opaque, u.Path, u.RawPath, u.RawQuery = "", dec, path, query
+	}
+	return u
+}
+
 // mayUpgrade: sluice tunnels upgrades by default (proxy_websocket on); with it off, the nginx magic lines
 // (proxy_set_header Upgrade …) still enable it, as they do in nginx.
 func (p *Proxy) mayUpgrade(pr *Request) bool {
@@ -349,18 +379,26 @@ func (p *Proxy) mayUpgrade(pr *Request) bool {
 	return false
 }
 
-// transport returns the pooled transport for a target.
+// transport returns the pooled transport for a target: one per upstream group (or direct address scheme)
+// and connect timeout; https pools are per location, since proxy_ssl_* may differ.
 func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 	c := pr.Conf
-	key := poolKey{scheme: t.scheme}
+	key := poolKey{scheme: t.scheme, upstream: t.upstream, connect: c.ProxyConnectTimeout.Get(config.ProxyDefaults.ConnectTimeout)}
+	if t.scheme == "https" {
+		key.tls = c
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if tr, ok := p.pools[key]; ok {
+		return tr, nil
+	}
 	tr := &Transport{
-		DialTimeout: c.ProxyConnectTimeout.Get(config.ProxyDefaults.ConnectTimeout),
+		DialTimeout: key.connect,
 		MaxIdle:     128, // at least the client concurrency we expect: a smaller pool churns connections
 		IdleTimeout: 60 * time.Second,
 		MaxRequests: 1000,
 	}
 	if u := t.upstream; u != nil {
-		key.upstream = u.Name
 		if u.Keepalive > 0 {
 			tr.MaxIdle = u.Keepalive
 		}
@@ -368,15 +406,6 @@ func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 			tr.IdleTimeout = u.KeepaliveTimeout
 		}
 		tr.MaxRequests = u.KeepaliveRequests
-	}
-	if t.scheme == "https" {
-		key.tls = fmt.Sprint(c.ProxySSLVerify.Get(false), c.ProxySSLTrusted.V, c.ProxySSLServerName.Get(false), c.ProxySSLCertificate.V)
-	}
-	key.tls += "|" + tr.DialTimeout.String()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if existing, ok := p.pools[key]; ok {
-		return existing, nil
 	}
 	if t.scheme == "https" {
 		tc, err := upstreamTLS(c, "")

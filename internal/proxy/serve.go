@@ -29,6 +29,9 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 	defer cancel(nil)
 	timer := time.AfterFunc(readTimeout, func() { cancel(errReadTimeout) })
 	defer timer.Stop()
+	if pr.body != nil {
+		pr.body.progress = func() { timer.Reset(readTimeout) }
+	}
 	out = out.WithContext(ctx)
 
 	var resp *http.Response
@@ -159,6 +162,9 @@ func (p *Proxy) copyResponseHeader(dst, src http.Header, pr *Request) {
 	for k, v := range hdr {
 		dst[k] = v
 	}
+	if _, ok := hdr["Content-Type"]; !ok {
+		dst["Content-Type"] = nil // as nginx: no type invented (net/http would sniff one, e.g. text/html)
+	}
 	if loc := dst.Get("Location"); loc != "" {
 		dst.Set("Location", p.redirect(pr, loc))
 	}
@@ -285,9 +291,13 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 			pr.Header(resp.StatusCode)
 		}
 		pr.W.WriteHeader(resp.StatusCode)
+		conn.SetDeadline(time.Time{}) // the timer below bounds each read instead
 		timer := time.AfterFunc(readTimeout, func() { conn.Close() })
 		defer timer.Stop()
-		p.stream(pr.W, resp.Body, true, timer, readTimeout)
+		if _, err := p.stream(pr.W, resp.Body, true, timer, readTimeout); err != nil {
+			pr.Log.Error("proxy: upstream response body failed: "+err.Error(), pr.V.LogAttrs()...)
+			panic(http.ErrAbortHandler) // never present a cut-off body as complete
+		}
 		return
 	}
 	if err := tunnel.CheckResponse(out.Header, resp); err != nil {

@@ -11,7 +11,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Transport is sluice's HTTP/1.1 client to upstream servers: a keep-alive pool per peer address, requests
@@ -54,9 +57,14 @@ type pconn struct {
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	addr := req.URL.Host
-	replayable := req.Body == nil || req.Body == http.NoBody
+	// nginx never repeats a non-idempotent request that may have reached the upstream
+	replayable := (req.Body == nil || req.Body == http.NoBody) && req.Method != http.MethodPost && req.Method != http.MethodPatch && req.Method != "LOCK"
 	for attempt := 0; ; attempt++ {
-		pc, reused := t.get(addr)
+		var pc *pconn
+		reused := false
+		if attempt == 0 {
+			pc, reused = t.get(addr)
+		}
 		if pc == nil {
 			var err error
 			if pc, err = t.dial(ctx, addr); err != nil {
@@ -99,11 +107,20 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request) 
 		go send()
 	}
 	resp, tokens, err := readResponse(pc.br, req)
+	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		// only the upgrade path may switch protocols; here the stream would be out of step for the next client
+		resp.Body.Close()
+		err = errors.New("upstream switched protocols without an upgrade request")
+	}
 	if err != nil {
 		stop()
 		pc.conn.Close()
-		if werr := <-written; werr != nil {
-			err = werr
+		select {
+		case werr := <-written:
+			if werr != nil {
+				err = werr
+			}
+		default: // still sending (a slow client body): the read error is the answer
 		}
 		if ctx.Err() != nil {
 			err = context.Cause(ctx)
@@ -270,31 +287,54 @@ func (t *Transport) get(addr string) (*pconn, bool) {
 	}
 }
 
-// alive checks without blocking that an idle connection was not closed by the upstream.
+// alive checks without blocking that an idle connection was neither closed by the upstream nor sent
+// unsolicited bytes (which would be read as the next request's response).
 func alive(pc *pconn) bool {
 	if pc.br.Buffered() > 0 {
-		return false // unsolicited bytes: the stream is out of step
+		return false
 	}
-	pc.conn.SetReadDeadline(time.Now())
-	_, err := pc.br.Peek(1)
-	pc.conn.SetReadDeadline(time.Time{})
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	c := pc.conn
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok = false
+	raw.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		// nothing to read (EAGAIN) is the only healthy answer: EOF (n == 0) or pending bytes are not
+		ok = n < 0 && (err == unix.EAGAIN || err == unix.EWOULDBLOCK)
+		return true // never wait for readiness
+	})
+	return ok
 }
 
 func (t *Transport) put(pc *pconn) {
-	pc.idleAt = time.Now()
+	now := time.Now()
+	pc.idleAt = now
+	var evict []*pconn
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.idle == nil {
 		t.idle = map[string][]*pconn{}
 	}
 	list := t.idle[pc.addr]
-	if len(list) >= max(t.MaxIdle, 1) {
-		list[0].conn.Close()
-		list = append(list[:0], list[1:]...)
+	// drop connections idle too long, and the oldest beyond the pool size
+	for len(list) > 0 && (len(list) >= max(t.MaxIdle, 1) || t.IdleTimeout > 0 && now.Sub(list[0].idleAt) > t.IdleTimeout) {
+		evict = append(evict, list[0])
+		list = list[1:]
 	}
 	t.idle[pc.addr] = append(list, pc)
+	t.mu.Unlock()
+	for _, e := range evict {
+		e.conn.Close() // outside the lock: a TLS close may block
+	}
 }
 
 // CloseIdle closes every idle connection (on reload or shutdown).

@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// closeAfter, at the end of a reply, makes rawUpstream close the connection right after writing it.
+const closeAfter = "\x00close"
+
 // rawUpstream accepts connections and answers each request on them with reply(n), n counting requests per
 // connection; it reports how many connections it accepted.
 func rawUpstream(t *testing.T, reply func(n int) string) (addr string, conns *atomic.Int32) {
@@ -39,6 +42,10 @@ func rawUpstream(t *testing.T, reply func(n int) string) (addr string, conns *at
 					io.Copy(io.Discard, req.Body)
 					r := reply(n)
 					if r == "" {
+						return
+					}
+					if body, ok := strings.CutSuffix(r, closeAfter); ok {
+						io.WriteString(c, body)
 						return
 					}
 					io.WriteString(c, r)
@@ -115,5 +122,76 @@ func TestTransportHeaderTooBig(t *testing.T) {
 	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
 	if _, err := tr.RoundTrip(req); err != errHeaderTooBig {
 		t.Fatalf("err = %v, want %v", err, errHeaderTooBig)
+	}
+}
+
+// An upstream that writes bytes after a complete response (a HEAD answered with a body) must not have them
+// read as the next request's response: the connection is dropped, not reused.
+func TestTransportDropsConnectionWithUnsolicitedBytes(t *testing.T) {
+	var total atomic.Int32
+	addr, conns := rawUpstream(t, func(int) string {
+		if total.Add(1) == 1 {
+			return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\npwned!"
+		}
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	})
+	tr := &Transport{DialTimeout: time.Second, MaxIdle: 4}
+	resp := get(t, tr, addr)
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	time.Sleep(50 * time.Millisecond)
+	resp = get(t, tr, addr)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "ok" {
+		t.Fatalf("second client got %q, want %q", b, "ok")
+	}
+	if conns.Load() != 2 {
+		t.Errorf("connections = %d, want 2", conns.Load())
+	}
+}
+
+// A POST is never sent twice: on a pooled connection the upstream closed, it goes out on a fresh one.
+func TestTransportPostAfterIdleClose(t *testing.T) {
+	var posts atomic.Int32
+	addr, _ := rawUpstream(t, func(n int) string {
+		posts.Add(1)
+		// a short server-side keep-alive: the connection is closed right after the response
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + closeAfter
+	})
+	tr := &Transport{DialTimeout: time.Second, MaxIdle: 4}
+	for i := 0; i < 2; i++ {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/charge", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("POST %d: %v", i, err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if posts.Load() != 2 {
+		t.Errorf("upstream served %d POSTs, want 2", posts.Load())
+	}
+}
+
+func TestTransportRefuses101WithoutUpgrade(t *testing.T) {
+	addr, _ := rawUpstream(t, func(int) string {
+		return "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"
+	})
+	tr := &Transport{DialTimeout: time.Second}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	if resp, err := tr.RoundTrip(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("a 101 to a plain request was accepted")
+	}
+}
+
+func TestTargetURLNeverAbsoluteForm(t *testing.T) {
+	for _, uri := range []string{"//evil.com/admin", "//evil.com/a?b=c", "/ok/path?x"} {
+		u := targetURL(&target{scheme: "http", peers: []string{"127.0.0.1:1"}, uri: uri})
+		if got := u.RequestURI(); got != uri {
+			t.Errorf("request line target for %q = %q", uri, got)
+		}
 	}
 }

@@ -64,6 +64,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	host, ok := route.CleanHost(r.Host)
+	if r.Host == "" && r.ProtoMajor == 1 && r.ProtoMinor == 0 {
+		host, ok = "", true // HTTP/1.0 without Host (health checks): the default server answers, as in nginx
+	}
 	if !ok {
 		srv, _, _ := g.index.Select("")
 		rq.useServer(srv)
@@ -82,6 +85,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// 3. The URI is decoded and normalised before matching; what is matched is what is sent upstream.
 	uri, err := route.Normalize(rawPath(r))
+	if err == nil && hasDotParam(uri) {
+		err = route.ErrBadPath
+	}
 	if err != nil {
 		rq.log.Info("client sent invalid request URI "+strconv.Quote(r.RequestURI), rq.v.LogAttrs()...)
 		rq.special(http.StatusBadRequest)
@@ -192,6 +198,10 @@ func (rq *request) content() {
 			Types:       c.Types.V,
 			DefaultType: c.DefaultType.Get("text/plain"),
 		})
+		if status == http.StatusMovedPermanently {
+			rq.redirect(status, rq.w.Header().Get("Location")) // a directory without its slash
+			return
+		}
 		if status != 0 {
 			if status == http.StatusNotFound || status == http.StatusForbidden {
 				rq.log.Error("open() "+strconv.Quote(rq.v.DocumentRoot+rq.v.URI)+" failed", rq.v.LogAttrs()...)
@@ -275,4 +285,10 @@ func rawPath(r *http.Request) string {
 		return "/"
 	}
 	return r.URL.EscapedPath()
+}
+
+// hasDotParam reports a "." or ".." segment carrying a ";" parameter ("/..;/admin"): Tomcat and Jetty read it as a
+// dot segment, so it would reach a path location matching never saw. Such requests get 400.
+func hasDotParam(uri string) bool {
+	return strings.Contains(uri, "/..;") || strings.Contains(uri, "/.;")
 }

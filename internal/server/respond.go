@@ -38,9 +38,6 @@ func (w *respWriter) WriteHeader(code int) {
 		w.wroteHeader = true
 		w.status = code
 		w.rq.addHeaders(code)
-		if loc := w.Header().Get("Location"); strings.HasPrefix(loc, "/") && !strings.HasPrefix(loc, "//") {
-			w.Header().Set("Location", w.rq.absolute(loc))
-		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -79,7 +76,9 @@ type timedBody struct {
 func (b *timedBody) Read(p []byte) (int, error) {
 	b.rc.SetReadDeadline(time.Now().Add(b.d))
 	n, err := b.ReadCloser.Read(p)
-	if err != nil {
+	if err == io.EOF {
+		// only a complete body clears the deadline: after a timeout it stays expired, so net/http's drain of
+		// the rest cannot hang on a stalled client
 		b.rc.SetReadDeadline(time.Time{})
 	}
 	return n, err
@@ -171,6 +170,8 @@ func (rq *request) runErrorPage(ep config.ErrorPage, status int) {
 	if rq.r.Method != http.MethodHead {
 		rq.r.Method = http.MethodGet
 	}
+	// the body was (or may have been) consumed by the failed handler; the error page must not read it
+	rq.r.Body, rq.r.ContentLength = http.NoBody, 0
 	if name, ok := strings.CutPrefix(target, "@"); ok {
 		if l, ok := rq.srv.Matcher.Named(name); ok {
 			rq.serveLocation(l.Value)
@@ -201,7 +202,7 @@ func (rq *request) defaultPage(status int) {
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if status >= 400 && status != 404 && status != 401 && status != 403 && status != 405 && status != 416 && status != 429 {
 		// nginx closes the connection after errors that may leave the request stream in an unknown state
-		if status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge || status == http.StatusRequestURITooLong || status == 431 {
+		if status == http.StatusBadRequest || status == http.StatusRequestTimeout || status == http.StatusRequestEntityTooLarge || status == http.StatusRequestURITooLong || status == 431 {
 			h.Set("Connection", "close")
 		}
 	}
@@ -248,8 +249,12 @@ func (rq *request) plainOnTLS() {
 	rq.log.Info("client sent plain HTTP request to HTTPS port", rq.v.LogAttrs()...)
 }
 
-// redirect answers with a redirect to target (made absolute when the headers are written).
+// redirect answers with a redirect to target; a local target becomes absolute. (Relative redirects from an
+// upstream pass unchanged, as in nginx.)
 func (rq *request) redirect(code int, target string) {
+	if strings.HasPrefix(target, "/") && !strings.HasPrefix(target, "//") {
+		target = rq.absolute(target)
+	}
 	rq.w.Header().Set("Location", target)
 	rq.defaultPage(code)
 }

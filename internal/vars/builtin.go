@@ -219,7 +219,7 @@ func (r *Request) str(v *Var) (s string, found, ok bool) {
 		if r.HTTP == nil {
 			return "", false, true
 		}
-		return r.HTTP.RequestURI, true, true
+		return originForm(r.HTTP), true, true
 	case kURI:
 		return r.URI, true, true
 	case kDocumentRoot:
@@ -701,4 +701,17 @@ func append4(dst []byte, n int) []byte {
 		return strconv.AppendInt(dst, int64(n), 10)
 	}
 	return append(dst, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
+}
+
+// originForm is the request target without scheme and host: nginx's $request_uri for an absolute-form request
+// ("GET http://host/p?q") is "/p?q".
+func originForm(h *http.Request) string {
+	u := h.RequestURI
+	if u == "" || u[0] == '/' || u == "*" {
+		return u
+	}
+	if h.URL != nil {
+		return h.URL.RequestURI()
+	}
+	return u
 }

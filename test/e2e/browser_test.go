@@ -33,7 +33,7 @@ func TestBrowserWelcomePage(t *testing.T) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profileDir(t)),
 	)
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(allocCtx)
@@ -53,4 +53,23 @@ func TestBrowserWelcomePage(t *testing.T) {
 		cancelShot()
 		t.Fatalf("#status never became \"WebSocket echo OK\" within 20 s: %v; #status text: %q", err, status)
 	}
+}
+
+// profileDir is a browser profile directory removed after the test. Chromium's helper processes may still be
+// writing into it for a moment after the browser exits, so removal is retried instead of failing the test the way
+// t.TempDir's cleanup does.
+func profileDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "sluice-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 20; i++ {
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return dir
 }
