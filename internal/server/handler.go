@@ -176,7 +176,7 @@ func (rq *request) content() {
 	}
 	rq.w.sendTimeout = c.SendTimeout.Get(60 * time.Second)
 	if d := c.ClientBodyTimeout.Get(60 * time.Second); d > 0 && rq.r.Body != nil && rq.r.Body != http.NoBody {
-		rq.r.Body = &timedBody{ReadCloser: rq.r.Body, rc: rq.w.rc, d: d}
+		rq.r.Body = &timedBody{ReadCloser: rq.r.Body, rc: rq.w.rc, d: d, done: &rq.w.finished}
 	}
 	switch c.Handler {
 	case config.HandlerProxy:

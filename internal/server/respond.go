@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
@@ -25,6 +26,7 @@ type respWriter struct {
 	wroteHeader bool
 	hijacked    bool
 	forceStatus int // error_page =code: the status the final response carries
+	finished    atomic.Bool
 }
 
 func (w *respWriter) WriteHeader(code int) {
@@ -69,14 +71,18 @@ func (w *respWriter) Flush() {
 // cleared at the end of the body so it cannot reach net/http's read of the next request.
 type timedBody struct {
 	io.ReadCloser
-	rc *http.ResponseController
-	d  time.Duration
+	rc   *http.ResponseController
+	d    time.Duration
+	done *atomic.Bool // the handler returned: the connection's deadlines belong to net/http again
 }
 
 func (b *timedBody) Read(p []byte) (int, error) {
+	if b.done.Load() {
+		return 0, io.ErrUnexpectedEOF
+	}
 	b.rc.SetReadDeadline(time.Now().Add(b.d))
 	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
+	if err == io.EOF && !b.done.Load() {
 		// only a complete body clears the deadline: after a timeout it stays expired, so net/http's drain of
 		// the rest cannot hang on a stalled client
 		b.rc.SetReadDeadline(time.Time{})
