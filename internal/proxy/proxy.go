@@ -45,6 +45,7 @@ type poolKey struct {
 	scheme   string
 	connect  time.Duration
 	tls      *config.LocConf
+	name     string // proxy_ssl_name for https pools
 }
 
 // New returns a Proxy that tracks tunnels in tr.
@@ -385,7 +386,7 @@ func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 	c := pr.Conf
 	key := poolKey{scheme: t.scheme, upstream: t.upstream, connect: c.ProxyConnectTimeout.Get(config.ProxyDefaults.ConnectTimeout)}
 	if t.scheme == "https" {
-		key.tls = c
+		key.tls, key.name = c, sslName(pr, t)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -408,7 +409,7 @@ func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 		tr.MaxRequests = u.KeepaliveRequests
 	}
 	if t.scheme == "https" {
-		tc, err := upstreamTLS(c, "")
+		tc, err := upstreamTLS(c, key.name)
 		if err != nil {
 			return nil, err
 		}
@@ -418,22 +419,48 @@ func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 	return tr, nil
 }
 
-// upstreamTLS builds the client TLS configuration for https:// upstreams from proxy_ssl_*.
-func upstreamTLS(c *config.LocConf, serverName string) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !c.ProxySSLVerify.Get(false)}
-	if c.ProxySSLServerName.Get(false) {
-		tc.ServerName = serverName
+// sslName is proxy_ssl_name for this request (default $proxy_host without a port).
+func sslName(pr *Request, t *target) string {
+	if tp := pr.Conf.ProxySSLName.V; tp != nil {
+		return tp.Eval(pr.V)
 	}
+	if h, _, err := net.SplitHostPort(t.host); err == nil {
+		return h
+	}
+	return t.host
+}
+
+// upstreamTLS builds the client TLS configuration for https:// upstreams from proxy_ssl_*: the certificate is
+// verified (proxy_ssl_verify on) for name, which is sent as SNI only with proxy_ssl_server_name on — as in
+// nginx, where the two are separate (Go ties them together through ServerName, so verification is done here).
+func upstreamTLS(c *config.LocConf, name string) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true}
+	if c.ProxySSLServerName.Get(false) && net.ParseIP(name) == nil {
+		tc.ServerName = name
+	}
+	var roots *x509.CertPool
 	if f := c.ProxySSLTrusted.V; f != "" {
 		pem, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("%s: no certificates", f)
 		}
-		tc.RootCAs = pool
+	}
+	if c.ProxySSLVerify.Get(false) {
+		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("upstream sent no certificate")
+			}
+			opts := x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: x509.NewCertPool()}
+			for _, ic := range cs.PeerCertificates[1:] {
+				opts.Intermediates.AddCert(ic)
+			}
+			_, err := cs.PeerCertificates[0].Verify(opts)
+			return err
+		}
 	}
 	if c.ProxySSLCertificate.V != "" {
 		cert, err := tls.LoadX509KeyPair(c.ProxySSLCertificate.V, c.ProxySSLCertificateKey.V)

@@ -243,15 +243,12 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		return
 	}
 	if t.scheme == "https" {
-		tc, terr := upstreamTLS(c, t.host)
+		tc, terr := upstreamTLS(c, sslName(pr, t))
 		if terr != nil {
 			conn.Close()
 			pr.Log.Error("proxy: upstream TLS settings: "+terr.Error(), pr.V.LogAttrs()...)
 			pr.Error(http.StatusInternalServerError)
 			return
-		}
-		if tc.ServerName == "" {
-			tc.ServerName, _, _ = net.SplitHostPort(addrs[len(addrs)-1])
 		}
 		tconn := tls.Client(conn, tc)
 		conn = tconn

@@ -250,11 +250,7 @@ func (t *Transport) dial(ctx context.Context, addr string) (*pconn, error) {
 		return nil, err
 	}
 	if t.TLS != nil {
-		cfg := t.TLS.Clone()
-		if cfg.ServerName == "" {
-			cfg.ServerName, _, _ = net.SplitHostPort(addr)
-		}
-		tc := tls.Client(c, cfg)
+		tc := tls.Client(c, t.TLS)
 		hctx, cancel := context.WithTimeout(ctx, t.DialTimeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()

@@ -1,0 +1,68 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// TestHTTPSUpstream: proxy_pass to an https:// upstream verifies its certificate against
+// proxy_ssl_trusted_certificate for proxy_ssl_name, and sends that name as SNI with proxy_ssl_server_name on.
+func TestHTTPSUpstream(t *testing.T) {
+	t.Parallel()
+	ca := newCA(t)
+	certPEM, keyPEM := ca.issue(t, ecdsaP256, "up.test")
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sni := make(chan string, 4)
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "secure "+r.Host)
+	}))
+	up.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		sni <- h.ServerName
+		return nil, nil
+	}}
+	up.StartTLS()
+	t.Cleanup(up.Close)
+	upPort := up.Listener.Addr().(interface{ String() string }).String()
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
+
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        location /good {
+            proxy_pass https://{{UP}};
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate ca.pem;
+            proxy_ssl_name up.test;
+            proxy_ssl_server_name on;
+        }
+        location /badname {
+            proxy_pass https://{{UP}};
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate ca.pem;
+            proxy_ssl_name other.test;
+        }
+    }
+}
+`, "PORT", port, "UP", upPort), withFile("conf/ca.pem", caPEM))
+	client := &http.Client{}
+	r := get(t, client, "http://"+addr(port)+"/good", nil)
+	if r.StatusCode != 200 || r.Body != "secure "+upPort {
+		t.Fatalf("good: %d %q", r.StatusCode, r.Body)
+	}
+	if got := <-sni; got != "up.test" {
+		t.Errorf("SNI sent upstream = %q, want up.test", got)
+	}
+	r = get(t, client, "http://"+addr(port)+"/badname", nil)
+	if r.StatusCode != http.StatusBadGateway {
+		t.Errorf("certificate for another name: status %d, want 502", r.StatusCode)
+	}
+}
