@@ -53,7 +53,7 @@ var proxyDirectives = []Spec{
 	{Name: "proxy_read_timeout", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two reads from the upstream. Applies to tunnels only when set explicitly in the location (as nginx).",
 		Diff:  "an idle WebSocket tunnel is not cut by the default 60s; see proxy_tunnel_timeout.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ProxyReadTimeout) }},
-	{Name: "proxy_send_timeout", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two writes to the upstream.", Diff: "not applied yet: uploads are bounded by proxy_read_timeout, which upload progress keeps alive.",
+	{Name: "proxy_send_timeout", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two writes to the upstream.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ProxySendTimeout) }},
 	{Name: "proxy_buffering", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "off: every chunk from the upstream is sent to the client at once.",
 		Diff:  "on never holds a whole body: data is streamed through a small buffer and flushed whenever the upstream pauses.",

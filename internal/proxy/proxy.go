@@ -44,6 +44,7 @@ type poolKey struct {
 	upstream *config.Upstream
 	scheme   string
 	connect  time.Duration
+	send     time.Duration
 	tls      *config.LocConf
 	name     string // proxy_ssl_name for https pools
 }
@@ -384,7 +385,8 @@ func (p *Proxy) mayUpgrade(pr *Request) bool {
 // and connect timeout; https pools are per location, since proxy_ssl_* may differ.
 func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 	c := pr.Conf
-	key := poolKey{scheme: t.scheme, upstream: t.upstream, connect: c.ProxyConnectTimeout.Get(config.ProxyDefaults.ConnectTimeout)}
+	key := poolKey{scheme: t.scheme, upstream: t.upstream, connect: c.ProxyConnectTimeout.Get(config.ProxyDefaults.ConnectTimeout),
+		send: c.ProxySendTimeout.Get(config.ProxyDefaults.SendTimeout)}
 	if t.scheme == "https" {
 		key.tls, key.name = c, sslName(pr, t)
 	}
@@ -395,6 +397,7 @@ func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 	}
 	tr := &Transport{
 		DialTimeout: key.connect,
+		SendTimeout: key.send,
 		MaxIdle:     128, // at least the client concurrency we expect: a smaller pool churns connections
 		IdleTimeout: 60 * time.Second,
 		MaxRequests: 1000,

@@ -32,6 +32,8 @@ type Transport struct {
 	IdleTimeout time.Duration
 	// MaxRequests closes a connection after this many requests (keepalive_requests); 0 = no limit.
 	MaxRequests int
+	// SendTimeout bounds each write to the upstream (proxy_send_timeout); 0 = none.
+	SendTimeout time.Duration
 
 	mu   sync.Mutex
 	idle map[string][]*pconn
@@ -260,7 +262,11 @@ func (t *Transport) dial(ctx context.Context, addr string) (*pconn, error) {
 		}
 		c = tc
 	}
-	return &pconn{conn: c, br: bufio.NewReaderSize(c, maxHeaderBytes), bw: bufio.NewWriterSize(c, 4096), addr: addr}, nil
+	var w io.Writer = c
+	if t.SendTimeout > 0 {
+		w = deadlineWriter{c, t.SendTimeout}
+	}
+	return &pconn{conn: c, br: bufio.NewReaderSize(c, maxHeaderBytes), bw: bufio.NewWriterSize(w, 4096), addr: addr}, nil
 }
 
 // get takes the most recently used live idle connection to addr.
@@ -349,4 +355,16 @@ func (t *Transport) CloseIdle() {
 func isStale(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe")
+}
+
+// deadlineWriter gives every write to the upstream its own deadline (proxy_send_timeout: the time between two
+// successful writes).
+type deadlineWriter struct {
+	net.Conn
+	d time.Duration
+}
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	w.Conn.SetWriteDeadline(time.Now().Add(w.d))
+	return w.Conn.Write(p)
 }

@@ -195,3 +195,32 @@ func TestTargetURLNeverAbsoluteForm(t *testing.T) {
 		}
 	}
 }
+
+// proxy_send_timeout: an upstream that stops reading a request body fails the exchange instead of holding it.
+func TestTransportSendTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			time.Sleep(5 * time.Second) // never reads
+		}
+	}()
+	tr := &Transport{DialTimeout: time.Second, SendTimeout: 200 * time.Millisecond}
+	body := strings.NewReader(strings.Repeat("x", 64<<20))
+	req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/", io.NopCloser(body))
+	req.ContentLength = 64 << 20
+	start := time.Now()
+	resp, err := tr.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("a stalled upload succeeded")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("failed after %v; proxy_send_timeout was 200ms", d)
+	}
+}
