@@ -2,6 +2,7 @@
 # Runs the whole test suite on a fresh Debian machine: installs what the tests need (Debian packages and Go
 # modules), then runs vet, staticcheck and every test (unit and end-to-end, which build and run the real binary).
 set -euo pipefail
+# CI's environment sets GOFLAGS=-buildvcs=false; keep whatever is there and add to it.
 cd "$(dirname "$0")/.."
 
 need=()
@@ -30,5 +31,5 @@ echo "== go vet"
 go vet ./...
 echo "== staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck ./...
-echo "== go test"
-go test -count=1 -timeout 20m ./... 2>&1 | tee /tmp/sluice-test.log
+echo "== go test (race detector on; the end-to-end tests build the sluice binary with it too)"
+GOFLAGS="${GOFLAGS:-} -race" go test -count=1 -timeout 20m ./...
