@@ -96,7 +96,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq.v.URI, rq.v.Args = uri, r.URL.RawQuery
 
 	// 4. Server-level rewrite statements.
-	if done := rq.runOps(srv.Ops, srv.Loc); done {
+	if done, _ := rq.exec(srv.Ops); done {
 		return
 	}
 	rq.findAndServe()
@@ -148,7 +148,7 @@ func (rq *request) serveLocation(l *config.Location) {
 // with `last`, its content handler. It reports whether the location must be searched again.
 func (rq *request) locationPhase() (again bool) {
 	if rq.loc != nil && len(rq.loc.Ops) > 0 {
-		done, again := rq.runLocationOps(rq.loc.Ops)
+		done, again := rq.exec(rq.loc.Ops)
 		if done {
 			return false
 		}

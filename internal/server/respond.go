@@ -116,18 +116,13 @@ func (rq *request) addHeaders(status int) {
 	case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
 		ok = true
 	}
-	for _, ah := range rq.effectiveAddHeaders() {
+	for _, ah := range rq.conf.AddHeaders.V { // the location's, or a matched `if` body's
 		if ok || ah.Always {
 			if v := ah.Value.Eval(rq.v); v != "" {
 				h.Add(ah.Name, v)
 			}
 		}
 	}
-}
-
-// effectiveAddHeaders are the add_header of the location, or of an `if` body that matched.
-func (rq *request) effectiveAddHeaders() []config.AddHeader {
-	return rq.conf.AddHeaders.V
 }
 
 // special answers with an error status: the matching error_page if any (once: no recursive error pages),
@@ -203,7 +198,7 @@ func (rq *request) defaultPage(status int) {
 		rq.w.WriteHeader(status)
 		return
 	}
-	body := errorPageBody(status, rq.conf == nil || rq.conf.ServerTokens.Get(true))
+	body := errorPageBody(status, "", rq.conf == nil || rq.conf.ServerTokens.Get(true))
 	h.Set("Content-Type", "text/html")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if status >= 400 && status != 404 && status != 401 && status != 403 && status != 405 && status != 416 && status != 429 {
@@ -218,14 +213,17 @@ func (rq *request) defaultPage(status int) {
 	}
 }
 
-// errorPageBody renders nginx's default error page for status.
-func errorPageBody(status int, tokens bool) string {
+// errorPageBody renders nginx's default error page for status, with an optional explanatory line.
+func errorPageBody(status int, detail string, tokens bool) string {
 	text := statusLine(status)
 	sig := "sluice"
 	if tokens {
 		sig += "/" + Version
 	}
-	return "<html>\r\n<head><title>" + text + "</title></head>\r\n<body>\r\n<center><h1>" + text + "</h1></center>\r\n<hr><center>" + sig + "</center>\r\n</body>\r\n</html>\r\n"
+	if detail != "" {
+		detail = "<center>" + detail + "</center>\r\n"
+	}
+	return "<html>\r\n<head><title>" + text + "</title></head>\r\n<body>\r\n<center><h1>" + text + "</h1></center>\r\n" + detail + "<hr><center>" + sig + "</center>\r\n</body>\r\n</html>\r\n"
 }
 
 func statusLine(status int) string {
@@ -245,8 +243,7 @@ func statusLine(status int) string {
 
 // plainOnTLS answers a plain HTTP request on a TLS port as nginx does: 400 with its explanatory page.
 func (rq *request) plainOnTLS() {
-	text := "400 Bad Request"
-	body := "<html>\r\n<head><title>" + text + "</title></head>\r\n<body>\r\n<center><h1>" + text + "</h1></center>\r\n<center>The plain HTTP request was sent to HTTPS port</center>\r\n<hr><center>sluice/" + Version + "</center>\r\n</body>\r\n</html>\r\n"
+	body := errorPageBody(http.StatusBadRequest, "The plain HTTP request was sent to HTTPS port", true)
 	h := rq.w.Header()
 	h.Set("Content-Type", "text/html")
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -8,19 +8,8 @@ import (
 	"github.com/sluice-proxy/sluice/internal/config"
 )
 
-// runOps runs server-level rewrite statements; done means a response was produced.
-func (rq *request) runOps(ops []config.Op, conf *config.LocConf) (done bool) {
-	done, _ = rq.exec(ops)
-	return done
-}
-
-// runLocationOps runs a location's rewrite statements; again means `rewrite … last` changed the URI and the
-// location must be searched anew.
-func (rq *request) runLocationOps(ops []config.Op) (done, again bool) {
-	return rq.exec(ops)
-}
-
-// exec runs rewrite-module statements in order (nginx's rewrite phase).
+// exec runs rewrite-module statements in order (nginx's rewrite phase): done means a response was produced,
+// again that `rewrite … last` changed the URI and the location must be searched anew.
 func (rq *request) exec(ops []config.Op) (done, again bool) {
 	for i := range ops {
 		op := &ops[i]
