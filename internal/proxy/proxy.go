@@ -86,6 +86,9 @@ type Request struct {
 	Intercept func(status int) bool
 	// Header applies the location's add_header set before the response headers are written.
 	Header func(status int)
+	// Detach, when set, takes an established tunnel's copy loop to run after the handler has returned, so the
+	// HTTP server's per-connection state and the handler's stack are freed for the tunnel's whole life.
+	Detach func(run func())
 	Log    *slog.Logger
 
 	body *clientBody // the client's body as sent upstream, to tell client errors from upstream ones

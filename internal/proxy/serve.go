@@ -359,12 +359,20 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	if c.ProxyReadTimeout.Set && c.ProxyReadTimeout.V < idle {
 		idle = c.ProxyReadTimeout.V
 	}
-	tctx, done := p.Tracker.Track(context.WithoutCancel(ctx), tunnel.Meta{Location: pr.Loc.Name(), Upstream: upstreamName(t), Peer: addrs[len(addrs)-1]})
-	stats := tunnel.Run(tctx, client, conn, clientBuffered, upstreamBuffered, tunnel.Options{IdleTimeout: idle, Pool: p.bufs})
-	done()
-	pr.V.BodyBytesSent = stats.UpstreamToClient
-	pr.V.UpstreamResponseTime = fmtDur(time.Since(start))
-	pr.Log.Info("proxy: tunnel closed: "+stats.Reason, pr.V.LogAttrs("upstream", "http://"+pr.V.UpstreamAddr+t.uri)...)
+	tctx, done := p.Tracker.Track(context.Background(), tunnel.Meta{Location: pr.Loc.Name(), Upstream: upstreamName(t), Peer: addrs[len(addrs)-1]})
+	v, log, target := pr.V, pr.Log, "http://"+pr.V.UpstreamAddr+t.uri
+	run := func() {
+		stats := tunnel.Run(tctx, client, conn, clientBuffered, upstreamBuffered, tunnel.Options{IdleTimeout: idle, Pool: p.bufs})
+		done()
+		v.BodyBytesSent = stats.UpstreamToClient
+		v.UpstreamResponseTime = fmtDur(time.Since(start))
+		log.Info("proxy: tunnel closed: "+stats.Reason, v.LogAttrs("upstream", target)...)
+	}
+	if pr.Detach != nil {
+		pr.Detach(run)
+		return
+	}
+	run()
 }
 
 func upstreamName(t *target) string {

@@ -26,7 +26,9 @@ func (rq *request) finish() {
 		rq.v.BodyBytesSent = rq.w.bytes
 	}
 	rq.v.BytesSent = rq.v.BodyBytesSent
-	rq.v.ResponseHeader = rq.w.Header()
+	if rq.w.ResponseWriter != nil {
+		rq.v.ResponseHeader = rq.w.Header()
+	}
 	if rq.conf == nil {
 		return
 	}
@@ -68,4 +70,12 @@ func compileCombined(t *vars.Table) *config.LogFormat {
 		panic("combined log format: " + err.Error())
 	}
 	return &config.LogFormat{Name: "combined", Escape: vars.EscapeDefault, Template: tp}
+}
+
+// detach drops the request's references to net/http's per-connection objects before a tunnel outlives the
+// handler, keeping only what the access log line needs.
+func (rq *request) detach() {
+	rq.v.ResponseHeader = rq.w.Header().Clone()
+	rq.w.ResponseWriter, rq.w.rc = nil, nil
+	rq.detached = nil
 }

@@ -30,7 +30,8 @@ type request struct {
 	loc        *config.Location // nil when no location matched
 	conf       *config.LocConf  // the location's settings (or the server's)
 	uriChanged bool
-	redirects  int // internal redirects (rewrite last, error_page), bounded as nginx does
+	detached   func() // a tunnel to run once ServeHTTP has returned
+	redirects  int    // internal redirects (rewrite last, error_page), bounded as nginx does
 	errorPage  bool
 }
 
@@ -46,7 +47,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq.v = s.newVars(r, ci)
 	rq.w = &respWriter{ResponseWriter: w, rq: rq, rc: http.NewResponseController(w)}
 	s.stats.requests.Add(1)
-	defer rq.finish()
+	defer func() {
+		if rq.detached != nil {
+			// an upgraded connection: log when the tunnel closes, holding only what the log needs
+			run := rq.detached
+			rq.detach()
+			go func() {
+				run()
+				rq.finish()
+			}()
+			return
+		}
+		rq.finish()
+	}()
 
 	// 1. A plain HTTP request on a TLS port gets nginx's answer.
 	if ci.onTLSPort {
@@ -184,6 +197,7 @@ func (rq *request) content() {
 			W: rq.w, R: rq.r, V: rq.v, Loc: rq.loc, Conf: c, URIChanged: rq.uriChanged,
 			Error:     rq.special,
 			Intercept: rq.intercepts,
+			Detach:    func(run func()) { rq.detached = run },
 			Log:       rq.log,
 		})
 	case config.HandlerWebSocketEcho:
