@@ -3,21 +3,24 @@ module github.com/sluice-proxy/sluice
 go 1.26.8
 
 require (
+	github.com/chromedp/chromedp v0.14.2
+	github.com/gorilla/websocket v1.5.3
+	github.com/nginxinc/nginx-go-crossplane v0.4.89
+	golang.org/x/sys v0.34.0
+)
+
+require (
 	github.com/BurntSushi/toml v1.4.1-0.20240526193622-a339e1f7089c // indirect
 	github.com/chromedp/cdproto v0.0.0-20250724212937-08a3db8b4327 // indirect
-	github.com/chromedp/chromedp v0.14.2 // indirect
 	github.com/chromedp/sysutil v1.1.0 // indirect
 	github.com/go-json-experiment/json v0.0.0-20250725192818-e39067aee2d2 // indirect
 	github.com/gobwas/httphead v0.1.0 // indirect
 	github.com/gobwas/pool v0.2.1 // indirect
 	github.com/gobwas/ws v1.4.0 // indirect
-	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/jstemmer/go-junit-report v1.0.0 // indirect
-	github.com/nginxinc/nginx-go-crossplane v0.4.89 // indirect
 	golang.org/x/exp/typeparams v0.0.0-20231108232855-2478ac86f678 // indirect
 	golang.org/x/mod v0.24.0 // indirect
 	golang.org/x/sync v0.13.0 // indirect
-	golang.org/x/sys v0.34.0 // indirect
 	golang.org/x/tools v0.32.0 // indirect
 	honnef.co/go/tools v0.6.1 // indirect
 )
