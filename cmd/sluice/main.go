@@ -284,21 +284,51 @@ func raiseFileLimit() {
 	}
 }
 
+// nginxModules names nginx's standard configure modules, each with a directive that only it provides. `-V` reports
+// a module as built in when the directive registry accepts that directive (and acts on it), so the list follows the
+// code instead of being kept by hand.
+var nginxModules = []struct{ module, directive string }{
+	{"http_ssl_module", "ssl_certificate"},
+	{"http_v2_module", "http2"},
+	{"http_v3_module", "http3"},
+	{"http_realip_module", "set_real_ip_from"},
+	{"http_stub_status_module", "stub_status"},
+	{"http_gzip_module", "gzip"},
+	{"http_gzip_static_module", "gzip_static"},
+	{"http_ssi_module", "ssi"},
+	{"http_userid_module", "userid"},
+	{"http_autoindex_module", "autoindex"},
+	{"http_geo_module", "geo"},
+	{"http_split_clients_module", "split_clients"},
+	{"http_fastcgi_module", "fastcgi_pass"},
+	{"http_uwsgi_module", "uwsgi_pass"},
+	{"http_scgi_module", "scgi_pass"},
+	{"http_grpc_module", "grpc_pass"},
+	{"http_memcached_module", "memcached_pass"},
+	{"http_limit_conn_module", "limit_conn"},
+	{"http_limit_req_module", "limit_req"},
+	{"http_empty_gif_module", "empty_gif"},
+	{"http_browser_module", "modern_browser"},
+	{"http_upstream_hash_module", "hash"},
+	{"http_upstream_ip_hash_module", "ip_hash"},
+	{"http_upstream_least_conn_module", "least_conn"},
+	{"http_upstream_random_module", "random"},
+	{"http_auth_basic_module", "auth_basic"},
+	{"http_access_module", "allow"},
+	{"http_charset_module", "charset"},
+}
+
 // configureArgs lists, in nginx's `configure` terms, which modules sluice implements, so tools that probe
 // `nginx -V` read it correctly.
 func configureArgs(prefix string) string {
-	with := []string{"http_ssl_module", "http_v2_module", "http_realip_module", "http_stub_status_module"}
-	without := []string{"http_gzip_module", "http_ssi_module", "http_userid_module", "http_autoindex_module", "http_geo_module",
-		"http_split_clients_module", "http_fastcgi_module", "http_uwsgi_module", "http_scgi_module", "http_grpc_module",
-		"http_memcached_module", "http_limit_conn_module", "http_limit_req_module", "http_empty_gif_module", "http_browser_module",
-		"http_upstream_hash_module", "http_upstream_ip_hash_module", "http_upstream_least_conn_module", "http_upstream_random_module",
-		"http_auth_basic_module", "http_access_module", "http_charset_module", "mail", "stream"}
+	reg := config.NewRegistry()
 	parts := []string{"--prefix=" + prefix + "/", "--conf-path=" + prefix + "/conf/sluice.conf"}
-	for _, w := range with {
-		parts = append(parts, "--with-"+w)
+	for _, m := range nginxModules {
+		if s, ok := reg.Lookup(m.directive); ok && !s.Ignored {
+			parts = append(parts, "--with-"+m.module)
+		} else {
+			parts = append(parts, "--without-"+m.module)
+		}
 	}
-	for _, w := range without {
-		parts = append(parts, "--without-"+w)
-	}
-	return strings.Join(parts, " ")
+	return strings.Join(append(parts, "--without-mail", "--without-stream"), " ")
 }

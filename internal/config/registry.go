@@ -103,6 +103,12 @@ func (r *Registry) Specs() []*Spec {
 	return out
 }
 
+// Lookup returns the spec of the directive name, if sluice knows it.
+func (r *Registry) Lookup(name string) (*Spec, bool) {
+	s, ok := r.specs[name]
+	return s, ok
+}
+
 // check validates context and argument count of d against its spec.
 func (r *Registry) check(d *Directive, ctx Context) (*Spec, error) {
 	s, ok := r.specs[d.Name]
