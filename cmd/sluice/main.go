@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/observe"
@@ -69,6 +70,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	o.prefix = prefixOf(o)
 
 	cfg, err := load(o)
+	if o.signal == "reload" {
+		// refuse a broken configuration here, with file:line, before the running process sees it
+		if err == nil {
+			err = server.Check(cfg)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice: [emerg] %v\nsluice: configuration file %s test failed, not reloading\n", err, confName(o))
+			return 1
+		}
+	}
 	if o.signal != "" {
 		return sendSignal(o, cfg, stderr)
 	}
@@ -164,11 +175,63 @@ func sendSignal(o options, cfg *config.Config, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice: [error] invalid PID number %q in %q\n", strings.TrimSpace(string(b)), pidFile)
 		return 1
 	}
+	statusFile := reloadStatusFile(pidFile)
+	before, _ := readReloadStatus(statusFile)
 	if err := syscall.Kill(pid, sig); err != nil {
 		fmt.Fprintf(stderr, "sluice: [error] kill(%d, %d) failed (%v)\n", pid, sig, err)
 		return 1
 	}
-	return 0
+	if sig != syscall.SIGHUP {
+		return 0
+	}
+	// the running process records every reload's outcome; wait for this one's
+	deadline := time.Now().Add(reloadWait)
+	for time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		seq, msg := readReloadStatus(statusFile)
+		if seq <= before {
+			continue
+		}
+		if msg != "ok" {
+			fmt.Fprintf(stderr, "sluice: [emerg] reload failed, the running configuration stays: %s\n", strings.TrimPrefix(msg, "failed: "))
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "sluice: [error] process %d did not report the reload's result in %s within %v\n", pid, statusFile, reloadWait)
+	return 1
+}
+
+// reloadWait bounds how long `-s reload` waits for the running process to report the outcome.
+const reloadWait = 30 * time.Second
+
+// reloadStatusFile is where the running process records each reload's outcome ("<seq> ok" or
+// "<seq> failed: <error>"), next to the pid file, so `-s reload` can report it and exit non-zero on failure.
+func reloadStatusFile(pidFile string) string { return pidFile + ".reload" }
+
+func writeReloadStatus(path string, r server.ReloadResult) {
+	line := strconv.Itoa(r.Seq) + " ok\n"
+	if r.Err != nil {
+		line = strconv.Itoa(r.Seq) + " failed: " + strings.ReplaceAll(r.Err.Error(), "\n", " ") + "\n"
+	}
+	tmp := path + ".tmp"
+	if os.WriteFile(tmp, []byte(line), 0o644) == nil {
+		os.Rename(tmp, path)
+	}
+}
+
+// readReloadStatus returns the last recorded reload (-1 when there is none) and its outcome.
+func readReloadStatus(path string) (seq int, msg string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return -1, ""
+	}
+	num, msg, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	seq, err = strconv.Atoi(num)
+	if err != nil {
+		return -1, ""
+	}
+	return seq, msg
 }
 
 // errorLogger opens the error log: -e wins at startup, then the configuration's main-level error_log.
@@ -221,15 +284,21 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 		return 1
 	}
 	defer os.Remove(cfg.Pid)
+	statusFile := reloadStatusFile(cfg.Pid)
+	writeReloadStatus(statusFile, srv.LastReload())
+	defer os.Remove(statusFile)
 	log.Log(context.Background(), observe.LevelNotice, "sluice/"+server.Version+" started, configuration "+confName(o))
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
 			log.Log(context.Background(), observe.LevelNotice, "signal 1 (SIGHUP) received, reconfiguring")
-			ncfg, err := load(o)
-			if err == nil {
-				err = srv.Reload(ncfg)
-			}
+			var ncfg *config.Config
+			err := srv.Reload(func() (*config.Config, error) {
+				c, err := load(o)
+				ncfg = c
+				return c, err
+			})
+			writeReloadStatus(statusFile, srv.LastReload())
 			if err != nil {
 				log.Log(context.Background(), observe.LevelEmerg, err.Error()+"; keeping the running configuration")
 				continue

@@ -20,6 +20,7 @@ var mainDirectives = []Spec{
 	{Name: "pid", Module: "core", Ctx: CtxMain, Args: "1", Default: "logs/sluice.pid", Doc: "File the process id is written to once the listeners are bound.",
 		Apply: func(p *parser, d *Directive) error { p.cfg.Pid = p.path(d.Args[0]); return nil }},
 	{Name: "worker_shutdown_timeout", Module: "core", Ctx: CtxMain, Args: "1", Default: "none", Doc: "Upper bound on a graceful stop: open connections and tunnels are closed when it passes.",
+		Diff: "Also applies after a reload to tunnels whose location or upstream group the new configuration removed (nginx: old workers); other tunnels stay open across reloads.",
 		Apply: func(p *parser, d *Directive) error {
 			v, err := p.duration(d, d.Args[0])
 			p.cfg.WorkerShutdownTimeout = v

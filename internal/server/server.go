@@ -41,6 +41,9 @@ type Server struct {
 	listeners map[string]*listener
 	servers   map[string]*http.Server
 	active    sync.WaitGroup
+
+	reloadMu   sync.Mutex
+	lastReload ReloadResult
 }
 
 // New compiles cfg (loading certificates, opening log files) without binding anything.
@@ -60,6 +63,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.install(snap)
+	s.lastReload.At = time.Now()
 	return s, nil
 }
 
@@ -140,21 +144,6 @@ func (s *Server) reconcile(snap *snapshot) error {
 			delete(s.servers, addr)
 		}
 	}
-	return nil
-}
-
-// Reload swaps in a new configuration. If it fails to build or bind, the running one stays.
-func (s *Server) Reload(cfg *config.Config) error {
-	snap, err := build(cfg, s.files)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.reconcile(snap); err != nil {
-		return err
-	}
-	s.install(snap)
 	return nil
 }
 

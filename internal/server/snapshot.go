@@ -24,6 +24,7 @@ type snapshot struct {
 	bind       map[string]config.Listen
 	accessLogs map[string]*observe.File
 	combined   *config.LogFormat
+	locations  map[string]bool // every location name, to find tunnels a reload orphaned
 }
 
 // group is every server listening on one address.
@@ -52,6 +53,7 @@ func (s *snapshot) groupFor(bound string, local net.Addr) *group {
 // error surfaces before anything changes.
 func build(cfg *config.Config, files *observe.Files) (*snapshot, error) {
 	snap := &snapshot{cfg: cfg, groups: map[string]*group{}, bind: map[string]config.Listen{}, accessLogs: map[string]*observe.File{}}
+	snap.locations = locationNames(cfg)
 	h := cfg.HTTP
 	if h == nil {
 		return snap, nil

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -238,10 +239,15 @@ http {
 	if err := os.WriteFile(s.Conf, []byte(fill(t, "events {}\nhttp {\n    server {\n        listen 127.0.0.1:{{PORT}};\n        proxy_set_heder X y;\n    }\n}\n", "PORT", port)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if code, out := runSluice(t, "-p", s.Prefix+"/", "-c", s.Conf, "-s", "reload"); code != 0 {
-		t.Fatalf("sluice -s reload exited %d:\n%s", code, out)
+	code, out := runSluice(t, "-p", s.Prefix+"/", "-c", s.Conf, "-s", "reload")
+	if code == 0 || !strings.Contains(out, s.Conf+":5") {
+		t.Fatalf("sluice -s reload of a broken file exited %d, want non-zero with %s:5:\n%s", code, s.Conf, out)
 	}
-	time.Sleep(1 * time.Second)
+	// the running process refuses it too (a HUP sent without -s)
+	s.Signal(syscall.SIGHUP)
+	if !eventually(5*time.Second, func() bool { return strings.Contains(s.Log(), "[emerg]") && strings.Contains(s.Log(), s.Conf+":5") }) {
+		t.Errorf("no [emerg] line with %s:5 in the error log after HUP with a broken file", s.Conf)
+	}
 	if s.Exited() {
 		t.Fatal("sluice exited after reloading a broken config; want it to keep the running config")
 	}

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/observe"
+	"github.com/sluice-proxy/sluice/internal/tunnel"
+)
+
+// ReloadResult is the outcome of the last configuration reload, for the status page, metrics and `-s reload`.
+type ReloadResult struct {
+	Seq int       // 0 before any reload; increments with every attempt
+	At  time.Time // when the attempt finished (the start time for Seq 0)
+	Err error     // nil when the new configuration is live
+}
+
+// Check compiles cfg as a reload would (certificates, log files, listen conflicts) without binding or serving,
+// so a signalling process can refuse a broken configuration before the running one sees it.
+func Check(cfg *config.Config) error {
+	files := observe.NewFiles()
+	defer files.CloseAll()
+	_, err := build(cfg, files)
+	return err
+}
+
+// Reload swaps in a new configuration. If it fails to build or bind, the running one stays. New requests use
+// the new snapshot at once; requests in flight finish on theirs; open tunnels stay open. With
+// worker_shutdown_timeout set, tunnels whose location or upstream group the new configuration no longer has
+// are closed when it passes.
+// load reads and parses the new configuration; its failure is recorded as a failed reload too.
+func (s *Server) Reload(load func() (*config.Config, error)) error {
+	cfg, err := load()
+	if err == nil {
+		err = s.reload(cfg)
+	}
+	s.recordReload(err)
+	return err
+}
+
+func (s *Server) reload(cfg *config.Config) error {
+	snap, err := build(cfg, s.files)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.reconcile(snap); err != nil {
+		return err
+	}
+	old := s.snap.Load()
+	s.install(snap)
+	if d := cfg.WorkerShutdownTimeout; d > 0 {
+		time.AfterFunc(d, func() {
+			cur := s.snap.Load()
+			n := s.tracker.CloseMatching(func(m tunnel.Meta) bool {
+				return orphaned(m, old, snap) && orphaned(m, old, cur)
+			})
+			if n > 0 {
+				s.log.Info("worker_shutdown_timeout passed: closed " + itoa(n) + " tunnels whose location or upstream was removed")
+			}
+		})
+	}
+	return nil
+}
+
+func (s *Server) recordReload(err error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	s.lastReload = ReloadResult{Seq: s.lastReload.Seq + 1, At: time.Now(), Err: err}
+}
+
+// LastReload reports the outcome of the last reload attempt.
+func (s *Server) LastReload() ReloadResult {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	return s.lastReload
+}
+
+// orphaned reports whether a tunnel opened under old has lost its location or its upstream group in next.
+func orphaned(m tunnel.Meta, old, next *snapshot) bool {
+	if m.Location != "" && !next.locations[m.Location] {
+		return true
+	}
+	if old.cfg.HTTP == nil || next.cfg.HTTP == nil {
+		return false
+	}
+	_, wasGroup := old.cfg.HTTP.Upstreams[m.Upstream]
+	_, isGroup := next.cfg.HTTP.Upstreams[m.Upstream]
+	return wasGroup && !isGroup
+}
+
+// locationNames lists every location name of a configuration (all servers, nested locations included).
+func locationNames(cfg *config.Config) map[string]bool {
+	names := map[string]bool{}
+	if cfg.HTTP == nil {
+		return names
+	}
+	var walk func([]*config.Location)
+	walk = func(ls []*config.Location) {
+		for _, l := range ls {
+			names[l.Name()] = true
+			walk(l.Children)
+		}
+	}
+	for _, srv := range cfg.HTTP.Servers {
+		walk(srv.Locations)
+	}
+	return names
+}
