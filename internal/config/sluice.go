@@ -8,6 +8,15 @@ var sluiceDirectives = []Spec{
 	{Name: "welcome_page", Module: "sluice", Ctx: CtxLocation, Args: "0", Doc: "Serves sluice's built-in welcome page, which opens a WebSocket to /wss and shows the echo.",
 		Diff:  "sluice only.",
 		Apply: func(p *parser, d *Directive) error { return p.setHandler(d, HandlerWelcome) }},
+	{Name: "metrics", Module: "sluice", Ctx: CtxLocation, Args: "0", Doc: "Serves Prometheus metrics (text exposition): requests, latency, bytes, connections, tunnels, upstream peers, TLS handshakes, reloads, build info. Names start with sluice_; labels are bounded (server, location, status class, configured peers).",
+		Diff:  "sluice only; restrict it with allow/deny-style locations or a separate listen.",
+		Apply: func(p *parser, d *Directive) error { return p.setHandler(d, HandlerMetrics) }},
+	{Name: "stub_status", Module: "http_stub_status", Ctx: CtxLocation, Args: "0-1", Doc: "Serves basic status in nginx's exact text format (Active connections, accepts handled requests, Reading Writing Waiting).",
+		Diff:  "Location context only. Open WebSocket tunnels count as active and writing connections.",
+		Apply: func(p *parser, d *Directive) error { return p.setHandler(d, HandlerStubStatus) }},
+	{Name: "status_page", Module: "sluice", Ctx: CtxLocation, Args: "0", Doc: "Serves a self-contained live dashboard (connections, tunnels, requests per second, upstream peers, latency, last reload) that updates over server-sent events from <location>/events.",
+		Diff:  "sluice only.",
+		Apply: func(p *parser, d *Directive) error { return p.setHandler(d, HandlerStatusPage) }},
 }
 
 func (p *parser) setHandler(d *Directive, h Handler) error {

@@ -148,6 +148,9 @@ const (
 	HandlerProxy
 	HandlerWebSocketEcho
 	HandlerWelcome
+	HandlerMetrics    // Prometheus text exposition
+	HandlerStubStatus // nginx's stub_status text
+	HandlerStatusPage // the live HTML dashboard and its event stream
 )
 
 // LocConf holds location-scope directives: settable in http, server and location, merged down with nginx's rules.

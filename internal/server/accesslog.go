@@ -29,6 +29,7 @@ func (rq *request) finish() {
 	if rq.w.ResponseWriter != nil {
 		rq.v.ResponseHeader = rq.w.Header()
 	}
+	rq.record()
 	if rq.conf == nil {
 		return
 	}
@@ -53,6 +54,21 @@ func (rq *request) finish() {
 		f.Write(line)
 		*bp = line
 	}
+}
+
+// record counts the request in the server's metrics, labelled by server name and location (both bounded by the
+// configuration).
+func (rq *request) record() {
+	server, location := "", ""
+	if rq.srv != nil && len(rq.srv.Names) > 0 {
+		server = rq.srv.Names[0]
+	}
+	if rq.loc != nil {
+		location = rq.loc.Name()
+	}
+	m := rq.s.metrics
+	m.Request(server, location, rq.v.Status, time.Since(rq.v.Start), rq.v.RequestLength, rq.v.BodyBytesSent)
+	m.Upstream(rq.v.UpstreamAddr, rq.v.UpstreamStatus)
 }
 
 // format returns the named log format; "combined" is predefined.

@@ -45,6 +45,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	snap := s.snap.Load()
 	rq := &request{s: s, snap: snap, r: r, ci: ci, log: s.log}
 	rq.v = s.newVars(r, ci)
+	rq.v.RequestLength = requestLength(r)
 	rq.w = &respWriter{ResponseWriter: w, rq: rq, rc: http.NewResponseController(w)}
 	s.stats.requests.Add(1)
 	defer func() {
@@ -204,6 +205,10 @@ func (rq *request) content() {
 		rq.s.websocketEcho(rq)
 	case config.HandlerWelcome:
 		rq.welcome()
+	case config.HandlerMetrics:
+		rq.s.metrics.Handler().ServeHTTP(rq.w, rq.r)
+	case config.HandlerStubStatus:
+		rq.stubStatus()
 	default:
 		status := static.Serve(rq.w, rq.r, static.Request{
 			Root:        rq.v.DocumentRoot,

@@ -120,6 +120,7 @@ func (l *listener) classify(c net.Conn) {
 	g := snap.groupFor(l.addr, c.LocalAddr())
 	id := l.srv.connSeq.Add(1)
 	l.srv.stats.accepted.Add(1)
+	l.srv.stats.handled.Add(1) // nginx's "handled" differs from "accepts" only at worker_connections, which sluice has not
 	if g == nil || !g.ssl {
 		l.deliver(c, connMeta{id: id})
 		return
@@ -137,7 +138,18 @@ func (l *listener) classify(c net.Conn) {
 		l.deliver(pc, connMeta{id: id, onTLSPort: true})
 		return
 	}
-	l.deliver(tls.Server(pc, g.tlsConfig), connMeta{id: id})
+	// the handshake runs here, on the connection's own goroutine, so its result is counted; net/http finds it done
+	tc := tls.Server(pc, g.tlsConfig)
+	c.SetDeadline(time.Now().Add(g.handshakeTimeout))
+	err = tc.Handshake()
+	c.SetDeadline(time.Time{})
+	l.srv.metrics.TLSHandshake(err)
+	if err != nil {
+		l.srv.log.Info("TLS handshake error from " + c.RemoteAddr().String() + ": " + err.Error())
+		c.Close()
+		return
+	}
+	l.deliver(tc, connMeta{id: id})
 }
 
 func (l *listener) deliver(c net.Conn, m connMeta) {

@@ -68,6 +68,7 @@ func (s *Server) recordReload(err error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	s.lastReload = ReloadResult{Seq: s.lastReload.Seq + 1, At: time.Now(), Err: err}
+	s.metrics.Reload(err == nil, s.lastReload.At)
 }
 
 // LastReload reports the outcome of the last reload attempt.

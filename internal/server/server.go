@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/metrics"
 	"github.com/sluice-proxy/sluice/internal/observe"
 	"github.com/sluice-proxy/sluice/internal/proxy"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
@@ -32,7 +33,11 @@ type Server struct {
 	tracker *tunnel.Tracker
 	proxy   *proxy.Proxy
 	connSeq atomic.Uint64
-	stats   struct{ accepted, handled, requests atomic.Uint64 }
+	stats   connStats
+	metrics *metrics.Metrics
+	// Peers, when set, reports upstream peer health for metrics and the status page (the balancer's read-only
+	// view). Set it before Start.
+	Peers func() []metrics.Peer
 	// lineBufs holds access log line buffers, so logging allocates nothing per request.
 	lineBufs sync.Pool
 	host     string
@@ -58,6 +63,17 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.host, _ = os.Hostname()
 	s.lineBufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	s.proxy = proxy.New(s.tracker, log)
+	s.metrics = metrics.New(Version, metrics.Sources{
+		Connections:   s.Conns,
+		Tunnels:       s.tunnels,
+		TunnelsOpened: s.tracker.Opened,
+		Peers: func() []metrics.Peer {
+			if s.Peers == nil {
+				return nil
+			}
+			return s.Peers()
+		},
+	})
 	snap, err := build(cfg, s.files)
 	if err != nil {
 		return nil, err
@@ -198,13 +214,6 @@ func (s *Server) Close() error {
 	s.tracker.Shutdown(ctx)
 	s.files.CloseAll()
 	return nil
-}
-
-// connState counts connections for stub_status-style statistics.
-func (s *Server) connState(c net.Conn, st http.ConnState) {
-	if st == http.StateNew {
-		s.stats.handled.Add(1)
-	}
 }
 
 // errorLogWriter routes net/http's own messages (TLS handshake errors and the like) to the error log at info,

@@ -169,3 +169,20 @@ func (t *Tracker) signalZero() {
 	}
 	t.zeroMu.Unlock()
 }
+
+// Groups reports the open tunnels counted by their Meta (for metrics and the status page).
+func (t *Tracker) Groups() map[Meta]int {
+	out := map[Meta]int{}
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for _, e := range sh.m {
+			out[e.meta]++
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
+// Opened reports how many tunnels were tracked since the Tracker was made.
+func (t *Tracker) Opened() uint64 { return t.nextID.Load() }

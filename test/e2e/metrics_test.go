@@ -1,0 +1,223 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+const metricsConf = `events {}
+http {
+    access_log off;
+    upstream grp {
+        server 127.0.0.1:{{DEAD}};
+        server 127.0.0.1:{{LIVE}};
+    }
+    server {
+        listen 127.0.0.1:{{P}};
+        listen 127.0.0.1:{{TLS}} ssl;
+        server_name metrics.test;
+        ssl_certificate self-signed;
+        location /app { proxy_pass http://127.0.0.1:{{LIVE}}; }
+        location /up { proxy_pass http://grp; }
+        location /ws { proxy_pass http://127.0.0.1:{{WS}}; }
+        location /missing { return 404; }
+        location = /metrics { metrics; }
+        location = /stub { stub_status; }
+    }
+}
+`
+
+// scrape fetches /metrics and parses the text exposition.
+func scrape(t *testing.T, port int) map[string]*dto.MetricFamily {
+	t.Helper()
+	r := get(t, httpClient(addr(port), nil), fmt.Sprintf("http://127.0.0.1:%d/metrics", port), nil)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s", r.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(r.Body))
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v\n%s", err, r.Body)
+	}
+	return fams
+}
+
+// value finds the sample of family name whose labels include want; ok is false when none does.
+func value(fams map[string]*dto.MetricFamily, name string, want map[string]string) (v float64, ok bool) {
+	f := fams[name]
+	if f == nil {
+		return 0, false
+	}
+next:
+	for _, m := range f.Metric {
+		have := map[string]string{}
+		for _, l := range m.Label {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, w := range want {
+			if have[k] != w {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		case m.Untyped != nil:
+			return m.Untyped.GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// TestMetrics: the numbers /metrics reports are the ones the test produced.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	live, ws := newHTTPEcho(t), newWSEcho(t)
+	p, tp, dead := freePort(t), freePort(t), freePort(t)
+	kv := []any{"P", p, "TLS", tp, "DEAD", dead, "LIVE", live.Port, "WS", ws.Port}
+	s := start(t, fill(t, metricsConf, kv...))
+	c := httpClient(addr(p), nil)
+	for i := 0; i < 20; i++ {
+		if r := get(t, c, fmt.Sprintf("http://metrics.test:%d/app/%d", p, i), nil); r.StatusCode != 200 {
+			t.Fatalf("GET /app: %s", r.Status)
+		}
+	}
+	for i := 0; i < 10; i++ {
+		if r := get(t, c, fmt.Sprintf("http://metrics.test:%d/up/%d", p, i), nil); r.StatusCode != 200 {
+			t.Fatalf("GET /up: %s %s", r.Status, r.Body)
+		}
+	}
+	for i := 0; i < 4; i++ {
+		get(t, c, fmt.Sprintf("http://metrics.test:%d/missing", p), nil)
+	}
+	for i := 0; i < 3; i++ {
+		conn, err := tls.Dial("tcp", addr(tp), &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+	}
+	for i := 0; i < 2; i++ { // a verifying client rejects the self-signed certificate: a failed handshake
+		if conn, err := tls.Dial("tcp", addr(tp), &tls.Config{ServerName: "metrics.test"}); err == nil {
+			conn.Close()
+			t.Fatal("a verifying client accepted the self-signed certificate")
+		}
+	}
+	d := wsDialer(addr(p), nil)
+	for i := 0; i < 5; i++ {
+		dialWS(t, d, fmt.Sprintf("ws://127.0.0.1:%d/ws", p), nil)
+	}
+	// one good reload, one refused
+	if code, out := runSluice(t, "-p", s.Prefix+"/", "-c", s.Conf, "-s", "reload"); code != 0 {
+		t.Fatalf("reload: %d %s", code, out)
+	}
+	if err := os.WriteFile(s.Conf, []byte("events {}\nhttp { bogus; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Signal(syscall.SIGHUP)
+	if !eventually(5*time.Second, func() bool { return strings.Contains(s.Log(), "bogus") }) {
+		t.Fatal("the broken reload was not logged")
+	}
+
+	fams := scrape(t, p)
+	srv := map[string]string{"server": "metrics.test"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range srv {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	checks := []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"sluice_http_requests_total", with("location", "/app", "status", "2xx"), 20},
+		{"sluice_http_requests_total", with("location", "/up", "status", "2xx"), 10},
+		{"sluice_http_requests_total", with("location", "/missing", "status", "4xx"), 4},
+		{"sluice_http_request_duration_seconds", with("location", "/app"), 20},
+		{"sluice_tunnels_open", map[string]string{"location": "/ws", "peer": addr(ws.Port)}, 5},
+		{"sluice_tunnels_opened_total", nil, 5},
+		{"sluice_upstream_requests_total", map[string]string{"peer": addr(live.Port)}, 30},
+		{"sluice_upstream_failures_total", map[string]string{"peer": addr(live.Port)}, 0},
+		{"sluice_tls_handshakes_total", map[string]string{"result": "ok"}, 3},
+		{"sluice_tls_handshakes_total", map[string]string{"result": "error"}, 2},
+		{"sluice_config_reloads_total", map[string]string{"result": "success"}, 1},
+		{"sluice_config_reloads_total", map[string]string{"result": "failure"}, 1},
+		{"sluice_config_last_reload_successful", nil, 0},
+		{"sluice_build_info", nil, 1},
+	}
+	for _, c := range checks {
+		got, ok := value(fams, c.name, c.labels)
+		if c.want == 0 && !ok {
+			continue
+		}
+		if !ok || got != c.want {
+			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, got, ok, c.want)
+		}
+	}
+	// the dead peer: every attempt failed and was retried on the live one
+	deadAttempts, _ := value(fams, "sluice_upstream_requests_total", map[string]string{"peer": addr(dead)})
+	deadFails, _ := value(fams, "sluice_upstream_failures_total", map[string]string{"peer": addr(dead)})
+	retries, _ := value(fams, "sluice_upstream_retries_total", nil)
+	if deadAttempts == 0 || deadFails != deadAttempts || retries != deadAttempts {
+		t.Errorf("dead peer: %v attempts, %v failures, %v retries; want equal and > 0", deadAttempts, deadFails, retries)
+	}
+	if v, _ := value(fams, "sluice_http_response_bytes_total", with("location", "/app")); v <= 0 {
+		t.Errorf("sluice_http_response_bytes_total for /app = %v, want > 0", v)
+	}
+	if v, _ := value(fams, "sluice_http_request_bytes_total", with("location", "/app")); v < 20*float64(len("GET /app/0 HTTP/1.1\r\n")) {
+		t.Errorf("sluice_http_request_bytes_total for /app = %v, too small for 20 requests", v)
+	}
+	for name, f := range fams {
+		if !strings.HasPrefix(name, "sluice_") && !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") {
+			t.Errorf("metric %s is not prefixed sluice_", name)
+		}
+		for _, m := range f.Metric {
+			for _, l := range m.Label {
+				if strings.Contains(l.GetValue(), "/app/") {
+					t.Errorf("metric %s carries a raw path label %s=%q", name, l.GetName(), l.GetValue())
+				}
+			}
+		}
+	}
+
+	// stub_status in nginx's exact format
+	r := get(t, c, fmt.Sprintf("http://metrics.test:%d/stub", p), nil)
+	re := regexp.MustCompile(`^Active connections: (\d+) \nserver accepts handled requests\n (\d+) (\d+) (\d+) \nReading: (\d+) Writing: (\d+) Waiting: (\d+) \n$`)
+	m := re.FindStringSubmatch(r.Body)
+	if r.StatusCode != 200 || m == nil || r.Header.Get("Content-Type") != "text/plain" {
+		t.Fatalf("stub_status: %s %q %q does not parse as nginx's format", r.Status, r.Header.Get("Content-Type"), r.Body)
+	}
+	n := make([]int, len(m))
+	for i := 1; i < len(m); i++ {
+		n[i], _ = strconv.Atoi(m[i])
+	}
+	active, accepts, handled, requests, reading, writing, waiting := n[1], n[2], n[3], n[4], n[5], n[6], n[7]
+	if active != reading+writing+waiting || active < 6 || writing < 6 {
+		t.Errorf("stub_status: active %d = reading %d + writing %d + waiting %d; want >= 6 active and writing (5 tunnels + this request)", active, reading, writing, waiting)
+	}
+	if accepts < 10 || accepts != handled || requests < 20+10+4+5+1 {
+		t.Errorf("stub_status: accepts %d handled %d requests %d; want every connection and request counted", accepts, handled, requests)
+	}
+}
