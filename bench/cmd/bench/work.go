@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sample is one target's figures in one round, by metric key.
+type sample map[string]float64
+
+// runner runs the workloads against one started proxy.
+type runner struct {
+	e        env
+	wsload   string
+	d        time.Duration // length of each throughput workload
+	levels   []int         // idle connection counts
+	perProc  int           // idle connections per wsload process
+	scaling  bool          // echo latency at each idle level
+	loadCPUs string        // taskset list for load generators, "" = unpinned
+	verbose  bool
+}
+
+func (r *runner) command(name string, args ...string) *exec.Cmd {
+	if r.loadCPUs != "" {
+		return exec.Command("taskset", append([]string{"-c", r.loadCPUs, name}, args...)...)
+	}
+	return exec.Command(name, args...)
+}
+
+func (r *runner) wssURL() string { return fmt.Sprintf("wss://127.0.0.1:%d/wss", r.e.TLSPort) }
+
+// echo runs wsload's echo mode and returns its result and the proxy CPU time it cost.
+func (r *runner) echo(pid, conns, size int, d time.Duration) (echoResult, time.Duration, error) {
+	before := treeUsage(pid).cpu
+	out, err := r.command(r.wsload, "-mode", "echo", "-url", r.wssURL(), "-c", strconv.Itoa(conns), "-size", strconv.Itoa(size), "-d", d.String()).Output()
+	cpu := treeUsage(pid).cpu - before
+	var res echoResult
+	if err != nil {
+		return res, cpu, fmt.Errorf("wsload echo: %v: %s", err, exitText(err))
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return res, cpu, fmt.Errorf("wsload echo output %q: %v", out, err)
+	}
+	if res.Messages == 0 || res.Errors > 0 {
+		return res, cpu, fmt.Errorf("wsload echo: %d messages, %d errors", res.Messages, res.Errors)
+	}
+	return res, cpu, nil
+}
+
+type echoResult struct {
+	Messages int64   `json:"messages"`
+	Seconds  float64 `json:"seconds"`
+	P50      float64 `json:"p50_ms"`
+	P99      float64 `json:"p99_ms"`
+	P999     float64 `json:"p999_ms"`
+	Errors   int64   `json:"errors"`
+}
+
+func exitText(err error) string {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return strings.TrimSpace(string(ee.Stderr))
+	}
+	return ""
+}
+
+// idle opens idle wss connections level by level and records the proxy's RSS growth per connection at each.
+func (r *runner) idle(pid int, s sample) error {
+	// warm the proxy's pools first so the baseline is a proxy that has already moved traffic
+	if _, _, err := r.echo(pid, 50, 64, 300*time.Millisecond); err != nil {
+		return err
+	}
+	time.Sleep(300 * time.Millisecond)
+	base := treeUsage(pid).rss
+	type holder struct {
+		cmd   *exec.Cmd
+		stdin io.WriteCloser
+		out   *bufio.Reader
+	}
+	var hs []holder
+	defer func() {
+		for _, h := range hs {
+			h.stdin.Close()
+		}
+		for _, h := range hs {
+			h.cmd.Wait()
+		}
+	}()
+	open := 0
+	for _, lvl := range r.levels {
+		var batch []holder
+		for open < lvl {
+			n := min(r.perProc, lvl-open)
+			src := fmt.Sprintf("127.0.0.%d", 10+len(hs)+len(batch))
+			cmd := r.command(r.wsload, "-mode", "idle", "-url", r.wssURL(), "-n", strconv.Itoa(n), "-src", src)
+			stdin, _ := cmd.StdinPipe()
+			stdout, _ := cmd.StdoutPipe()
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				return err
+			}
+			batch = append(batch, holder{cmd, stdin, bufio.NewReader(stdout)})
+			open += n
+		}
+		hs = append(hs, batch...)
+		for _, h := range batch {
+			line, err := h.out.ReadString('\n')
+			if !strings.HasPrefix(line, "ready") {
+				return fmt.Errorf("idle connections at %d: %v", lvl, err)
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+		rss := treeUsage(pid).rss
+		s[fmt.Sprintf("mem@%d", lvl)] = float64(rss-base) / float64(lvl) / 1024
+		if r.scaling {
+			res, _, err := r.echo(pid, 50, 64, r.d/2)
+			if err != nil {
+				return err
+			}
+			s[fmt.Sprintf("p99@%d", lvl)] = res.P99
+		}
+	}
+	return nil
+}
+
+// wsEcho runs the 64 B and 16 KiB echo workloads.
+func (r *runner) wsEcho(pid int, s sample) error {
+	res, cpu, err := r.echo(pid, 50, 64, r.d)
+	if err != nil {
+		return err
+	}
+	s["ws64.msgs"] = float64(res.Messages) / res.Seconds
+	s["ws64.p50"], s["ws64.p99"], s["ws64.p999"] = res.P50, res.P99, res.P999
+	s["ws64.cpu"] = us(cpu) / float64(res.Messages)
+	res, cpu, err = r.echo(pid, 50, 16<<10, r.d)
+	if err != nil {
+		return err
+	}
+	s["ws16k.mbs"] = float64(res.Messages) * (16 << 10) / res.Seconds / 1e6
+	s["ws16k.p99"] = res.P99
+	s["ws16k.cpu"] = us(cpu) / float64(res.Messages)
+	return nil
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+var (
+	wrkRPS  = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkReqs = regexp.MustCompile(`(\d+) requests in`)
+	wrkBad  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+)
+
+// wrk runs wrk -t1 -c50 against url and records req/s and proxy CPU per request under key.
+func (r *runner) wrk(pid int, key, url string, s sample, extra ...string) error {
+	args := append([]string{"-t1", "-c50", "-d" + strconv.Itoa(max(1, int(r.d.Seconds()))) + "s"}, extra...)
+	args = append(args, url)
+	before := treeUsage(pid).cpu
+	out, err := r.command("wrk", args...).CombinedOutput()
+	cpu := treeUsage(pid).cpu - before
+	if err != nil {
+		return fmt.Errorf("wrk %s: %v: %s", url, err, out)
+	}
+	m, n := wrkRPS.FindSubmatch(out), wrkReqs.FindSubmatch(out)
+	if m == nil || n == nil {
+		return fmt.Errorf("wrk %s: unexpected output:\n%s", url, out)
+	}
+	reqs, _ := strconv.ParseFloat(string(n[1]), 64)
+	if b := wrkBad.FindSubmatch(out); b != nil {
+		bad, _ := strconv.ParseFloat(string(b[1]), 64)
+		if bad > reqs/100 {
+			return fmt.Errorf("wrk %s: %.0f of %.0f responses were not 2xx", url, bad, reqs)
+		}
+	}
+	if reqs == 0 {
+		return fmt.Errorf("wrk %s: no request completed:\n%s", url, out)
+	}
+	rps, _ := strconv.ParseFloat(string(m[1]), 64)
+	s[key+".rps"] = rps
+	s[key+".cpu"] = us(cpu) / reqs
+	return nil
+}
