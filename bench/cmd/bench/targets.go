@@ -23,10 +23,10 @@ type env struct {
 // target is one proxy under test.
 type target struct {
 	Name    string
-	Bin     string              // executable; missing means the target is skipped
-	Static  bool                // serves /static/ itself (HAProxy does not serve files)
-	PHP     bool                // can run the PHP row
-	Config  func(e env) string  // writes the configuration, returns its path
+	Bin     string             // executable; missing means the target is skipped
+	Static  bool               // serves /static/ itself (HAProxy does not serve files)
+	PHP     bool               // can run the PHP row
+	Config  func(e env) string // writes the configuration, returns its path
 	Args    func(conf string) []string
 	Env     func(e env) []string // extra environment
 	Version func() string
@@ -185,20 +185,26 @@ func targets(sluiceBin string) []*target {
 	return []*target{
 		{
 			Name: "sluice", Bin: sluiceBin, Static: true, PHP: true,
-			Config:  nginxLike("sluice", 1),
-			Args:    func(conf string) []string { return []string{"-p", filepath.Dir(conf) + "/", "-c", conf, "-e", filepath.Dir(conf) + "/sluice-start.log"} },
+			Config: nginxLike("sluice", 1),
+			Args: func(conf string) []string {
+				return []string{"-p", filepath.Dir(conf) + "/", "-c", conf, "-e", filepath.Dir(conf) + "/sluice-start.log"}
+			},
 			Version: func() string { return firstLine(sluiceBin, "-v") },
 		},
 		{
 			Name: "nginx", Bin: lookPath("nginx"), Static: true, PHP: true,
-			Config:  nginxLike("nginx", 1),
-			Args:    func(conf string) []string { return []string{"-p", filepath.Dir(conf) + "/", "-c", conf, "-e", filepath.Dir(conf) + "/nginx-start.log"} },
+			Config: nginxLike("nginx", 1),
+			Args: func(conf string) []string {
+				return []string{"-p", filepath.Dir(conf) + "/", "-c", conf, "-e", filepath.Dir(conf) + "/nginx-start.log"}
+			},
 			Version: func() string { return firstLine("nginx", "-v") },
 		},
 		{
 			Name: "nginx-2w", Bin: lookPath("nginx"), Static: true, PHP: true,
-			Config:  nginxLike("nginx-2w", 2),
-			Args:    func(conf string) []string { return []string{"-p", filepath.Dir(conf) + "/", "-c", conf, "-e", filepath.Dir(conf) + "/nginx-start.log"} },
+			Config: nginxLike("nginx-2w", 2),
+			Args: func(conf string) []string {
+				return []string{"-p", filepath.Dir(conf) + "/", "-c", conf, "-e", filepath.Dir(conf) + "/nginx-start.log"}
+			},
 			Version: func() string { return firstLine("nginx", "-v") },
 		},
 		{
