@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,6 +85,20 @@ var proxyDirectives = []Spec{
 		}},
 	{Name: "proxy_ssl_protocols", Module: "http_proxy", Ctx: ctxHSL, Args: "1+", Default: "TLSv1.2 TLSv1.3", Doc: "TLS versions toward https:// upstreams.",
 		Apply: func(p *parser, d *Directive) error { p.conf.ProxySSLProtocols.set(d.Args); return nil }},
+	{Name: "proxy_next_upstream", Module: "http_proxy", Ctx: ctxHSL, Args: "1+", Default: "error timeout", Doc: "When a request goes on to the next peer: error, timeout, invalid_header, http_500, http_502, http_503, http_504, http_403, http_404, http_429, non_idempotent, off. A non-idempotent request (POST, LOCK, PATCH) is never passed on once sent unless non_idempotent is listed.",
+		Diff:  "request bodies are streamed, not buffered: a request with a body goes on to the next peer only when the connection to the previous one could not be made (nothing of the body was read).",
+		Apply: (*parser).proxyNextUpstream},
+	{Name: "proxy_next_upstream_tries", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "0", Doc: "Most peers tried for one request (0: no limit).",
+		Apply: func(p *parser, d *Directive) error {
+			n, err := strconv.Atoi(d.Args[0])
+			if err != nil || n < 0 {
+				return d.errorf("invalid value %q in \"proxy_next_upstream_tries\" directive", d.Args[0])
+			}
+			p.conf.ProxyNextTries.set(n)
+			return nil
+		}},
+	{Name: "proxy_next_upstream_timeout", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "0", Doc: "Time after which a request is no longer passed on to the next peer (0: no limit).",
+		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ProxyNextTimeout) }},
 	{Name: "proxy_websocket", Module: "sluice", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Tunnel WebSocket upgrades to proxied locations even without the Upgrade/Connection proxy_set_header lines.",
 		Diff:  "sluice only; nginx tunnels only when the magic lines are present.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyWebsocket) }},
@@ -95,7 +110,8 @@ var proxyDirectives = []Spec{
 // ProxyDefaults are the values of proxy directives that were never set.
 var ProxyDefaults = struct {
 	ConnectTimeout, ReadTimeout, SendTimeout, TunnelTimeout time.Duration
-}{60 * time.Second, 60 * time.Second, 60 * time.Second, time.Hour}
+	NextUpstream                                            NextUpstream
+}{60 * time.Second, 60 * time.Second, 60 * time.Second, time.Hour, NextUpstream{Error: true, Timeout: true}}
 
 // add appends to a list directive's value at this level (values from outer levels are merged in only later,
 // and only when this level sets none).
@@ -162,6 +178,35 @@ func (p *parser) proxyPass(d *Directive) error {
 	}
 	p.conf.Proxy = pp
 	p.conf.Handler = HandlerProxy
+	return nil
+}
+
+func (p *parser) proxyNextUpstream(d *Directive) error {
+	var nu NextUpstream
+	for _, a := range d.Args {
+		switch a {
+		case "off":
+			if len(d.Args) > 1 {
+				return d.errorf("\"off\" cannot be combined with other parameters of \"proxy_next_upstream\"")
+			}
+		case "error":
+			nu.Error = true
+		case "timeout":
+			nu.Timeout = true
+		case "invalid_header":
+			nu.InvalidHeader = true
+		case "non_idempotent":
+			nu.NonIdempotent = true
+		case "http_500", "http_502", "http_503", "http_504", "http_403", "http_404", "http_429":
+			code, _ := strconv.Atoi(a[5:])
+			nu.Status = append(nu.Status, code)
+		case "updating":
+			// cache-only condition: accepted, as nginx does without a cache
+		default:
+			return d.errorf("invalid value %q in \"proxy_next_upstream\" directive", a)
+		}
+	}
+	p.conf.ProxyNextUpstream.set(nu)
 	return nil
 }
 

@@ -198,6 +198,15 @@ type LocConf struct {
 	ProxySSLCertificate    Opt[string]
 	ProxySSLCertificateKey Opt[string]
 	ProxySSLProtocols      Opt[[]string]
+	ProxyNextUpstream      Opt[NextUpstream]
+	ProxyNextTries         Opt[int]
+	ProxyNextTimeout       Opt[time.Duration]
+}
+
+// NextUpstream is proxy_next_upstream: the conditions under which a request goes on to the next peer.
+type NextUpstream struct {
+	Error, Timeout, InvalidHeader, NonIdempotent bool
+	Status                                       []int // http_500 … http_429
 }
 
 // ProxyPass is a parsed proxy_pass target.
@@ -248,14 +257,16 @@ type Upstream struct {
 	Keepalive         int
 	KeepaliveTimeout  time.Duration
 	KeepaliveRequests int
-	Policy            string
-	PolicyArgs        []string
+	Policy            string   // "", least_conn, ip_hash, hash, random
+	PolicyArgs        []string // hash: key [consistent]; random: [two [least_conn]]
+	HashKey           *vars.Template
 	Pos               Pos
 }
 
 // UpstreamServer is one server line of an upstream block.
 type UpstreamServer struct {
-	Addr        string
+	Addr        string   // as written (with :80 added when no port was given), or unix:/path
+	Addrs       []string // the addresses it resolved to at load time
 	Weight      int
 	MaxFails    int
 	FailTimeout time.Duration

@@ -26,6 +26,13 @@ var upstreamDirectives = []Spec{
 			if len(u.Servers) == 0 {
 				return d.errorf("no servers are inside upstream")
 			}
+			if u.Policy == "ip_hash" || u.Policy == "hash" || u.Policy == "random" {
+				for _, s := range u.Servers {
+					if s.Backup {
+						return s.Pos.errorf("the \"backup\" parameter cannot be used with \"%s\" balancing", u.Policy)
+					}
+				}
+			}
 			p.http.Upstreams[name] = u
 			return nil
 		}},
@@ -38,16 +45,41 @@ var upstreamDirectives = []Spec{
 			p.ups.Keepalive = n
 			return nil
 		}},
-	{Name: "least_conn", Module: "http_upstream", Ctx: CtxUpstream, Args: "0", Doc: "Balance to the peer with the fewest active connections (open tunnels count).",
-		Apply: func(p *parser, d *Directive) error { p.ups.Policy = "least_conn"; return nil }},
-	{Name: "ip_hash", Module: "http_upstream", Ctx: CtxUpstream, Args: "0", Doc: "Balance by client address.",
-		Apply: func(p *parser, d *Directive) error { p.ups.Policy = "ip_hash"; return nil }},
-	{Name: "hash", Module: "http_upstream", Ctx: CtxUpstream, Args: "1-2", Doc: "Balance by a key (consistent: ketama ring).",
-		Apply: func(p *parser, d *Directive) error { p.ups.Policy, p.ups.PolicyArgs = "hash", d.Args; return nil }},
-	{Name: "random", Module: "http_upstream", Ctx: CtxUpstream, Args: "0-2", Doc: "Balance to a random peer (two: the better of two).",
-		Apply: func(p *parser, d *Directive) error { p.ups.Policy, p.ups.PolicyArgs = "random", d.Args; return nil }},
+	{Name: "least_conn", Module: "http_upstream", Ctx: CtxUpstream, Args: "0", Doc: "Balance to the peer with the fewest active connections relative to its weight; an open WebSocket tunnel counts for its whole life. Ties go round robin.",
+		Apply: func(p *parser, d *Directive) error { return p.setPolicy(d, "least_conn") }},
+	{Name: "ip_hash", Module: "http_upstream", Ctx: CtxUpstream, Args: "0", Doc: "Balance by client address with nginx's function (first three octets of IPv4, the whole IPv6 address), so clients map as nginx maps them.",
+		Apply: func(p *parser, d *Directive) error { return p.setPolicy(d, "ip_hash") }},
+	{Name: "hash", Module: "http_upstream", Ctx: CtxUpstream, Args: "1-2", Doc: "Balance by a key (text and variables); with consistent, on nginx's ketama ring (crc32, 160 points per weight), so adding a peer moves about 1/N of the keys.",
+		Apply: func(p *parser, d *Directive) error {
+			if len(d.Args) == 2 && d.Args[1] != "consistent" {
+				return d.errorf("invalid parameter %q", d.Args[1])
+			}
+			t, err := p.compile(d, d.Args[0])
+			if err != nil {
+				return err
+			}
+			p.ups.HashKey = t
+			p.ups.PolicyArgs = d.Args
+			return p.setPolicy(d, "hash")
+		}},
+	{Name: "random", Module: "http_upstream", Ctx: CtxUpstream, Args: "0-2", Doc: "Balance to a peer drawn by weight; with two, the one of two draws with fewer connections (least_conn, the only method).",
+		Apply: func(p *parser, d *Directive) error {
+			if len(d.Args) > 0 && d.Args[0] != "two" || len(d.Args) > 1 && d.Args[1] != "least_conn" {
+				return d.errorf("invalid parameter %q", strings.Join(d.Args, " "))
+			}
+			p.ups.PolicyArgs = d.Args
+			return p.setPolicy(d, "random")
+		}},
 	{Name: "map", Module: "http_map", Ctx: CtxHTTP, Args: "2", Block: true, Doc: "Defines a variable whose value depends on another (default, hostnames, volatile, ~regex keys).",
 		Apply: (*parser).mapBlock},
+}
+
+func (p *parser) setPolicy(d *Directive, name string) error {
+	if p.ups.Policy != "" {
+		return d.errorf("load balancing method redefined")
+	}
+	p.ups.Policy = name
+	return nil
 }
 
 func (p *parser) upstreamServer(d *Directive) error {
@@ -55,11 +87,27 @@ func (p *parser) upstreamServer(d *Directive) error {
 		return d.errorf("invalid \"server\" directive in upstream")
 	}
 	s := UpstreamServer{Addr: d.Args[0], Weight: 1, MaxFails: 1, FailTimeout: 10e9, Pos: d.Pos}
-	if strings.HasPrefix(s.Addr, "unix:") {
-		return d.errorf("unix sockets in upstream are not supported yet")
-	}
-	if _, _, err := net.SplitHostPort(s.Addr); err != nil {
-		s.Addr = net.JoinHostPort(strings.Trim(s.Addr, "[]"), "80")
+	if path, ok := strings.CutPrefix(s.Addr, "unix:"); ok {
+		if path == "" {
+			return d.errorf("no path in the unix domain socket %q", s.Addr)
+		}
+		s.Addrs = []string{s.Addr}
+	} else {
+		if _, _, err := net.SplitHostPort(s.Addr); err != nil {
+			s.Addr = net.JoinHostPort(strings.Trim(s.Addr, "[]"), "80")
+		}
+		host, port, _ := net.SplitHostPort(s.Addr)
+		if net.ParseIP(host) != nil {
+			s.Addrs = []string{s.Addr}
+		} else {
+			ips, err := net.LookupHost(host)
+			if err != nil || len(ips) == 0 {
+				return d.errorf("host not found in upstream %q", d.Args[0])
+			}
+			for _, ip := range ips {
+				s.Addrs = append(s.Addrs, net.JoinHostPort(ip, port))
+			}
+		}
 	}
 	for _, a := range d.Args[1:] {
 		k, v, _ := strings.Cut(a, "=")

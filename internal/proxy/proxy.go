@@ -18,12 +18,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/route"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
+	"github.com/sluice-proxy/sluice/internal/upstream"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
@@ -32,12 +32,11 @@ type Proxy struct {
 	Tracker *tunnel.Tracker
 	Log     *slog.Logger
 
-	bufs      *tunnel.BufferPool
-	copyBufs  sync.Pool
-	mu        sync.Mutex
-	pools     map[poolKey]*Transport
-	rr        sync.Map // upstream name -> *atomic.Uint64 round-robin cursor
-	upstreams map[string]*config.Upstream
+	bufs     *tunnel.BufferPool
+	copyBufs sync.Pool
+	ups      *upstream.Set
+	mu       sync.Mutex
+	pools    map[poolKey]*Transport
 }
 
 type poolKey struct {
@@ -51,24 +50,27 @@ type poolKey struct {
 
 // New returns a Proxy that tracks tunnels in tr.
 func New(tr *tunnel.Tracker, log *slog.Logger) *Proxy {
-	p := &Proxy{Tracker: tr, Log: log, bufs: tunnel.NewBufferPool(0), pools: map[poolKey]*Transport{}}
+	p := &Proxy{Tracker: tr, Log: log, bufs: tunnel.NewBufferPool(0), pools: map[poolKey]*Transport{}, ups: upstream.NewSet(log)}
 	p.copyBufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	return p
 }
 
-// SetUpstreams installs the upstream blocks of a new configuration (for proxy_pass with variables).
+// SetUpstreams installs the upstream blocks of a new configuration; peers that stay keep their state.
 // Pools of the previous configuration are closed: their settings may have changed and their idle
 // connections would otherwise linger.
 func (p *Proxy) SetUpstreams(u map[string]*config.Upstream) {
+	p.ups.Update(u)
 	p.mu.Lock()
 	old := p.pools
-	p.upstreams = u
 	p.pools = map[poolKey]*Transport{}
 	p.mu.Unlock()
 	for _, tr := range old {
 		tr.CloseIdle()
 	}
 }
+
+// Upstreams is the upstream state (peers, failures, connections), for metrics and status pages.
+func (p *Proxy) Upstreams() *upstream.Set { return p.ups }
 
 // Request is one request to proxy.
 type Request struct {
@@ -133,9 +135,9 @@ var errReadTimeout = errors.New("upstream timed out (proxy_read_timeout)")
 type target struct {
 	scheme   string
 	host     string // Host value for $proxy_host (as written in proxy_pass)
-	peers    []string
-	upstream *config.Upstream
-	uri      string // request target sent upstream
+	group    *upstream.Group
+	upstream *config.Upstream // the upstream block, nil for a proxy_pass address
+	uri      string           // request target sent upstream
 }
 
 // Serve proxies pr and writes the response. It never panics on a bad upstream and always logs why a request
@@ -176,29 +178,18 @@ func (p *Proxy) resolve(pr *Request) (*target, error) {
 		}
 		t.scheme, t.host = u.Scheme, u.Host
 		hasURI, uri = u.RawPath != "" || u.Path != "", u.RequestURI()
-		p.mu.Lock()
-		t.upstream = p.upstreams[u.Host]
-		p.mu.Unlock()
+		if g := p.ups.Group(u.Host); g != nil {
+			t.group, t.upstream = g, g.Conf
+		}
 		if hasURI {
 			// with variables, a URI in proxy_pass is the complete URI sent (nginx)
 			t.uri = uri
 		}
+	} else if t.upstream != nil {
+		t.group = p.ups.Group(t.upstream.Name)
 	}
-	if t.upstream != nil {
-		for _, s := range t.upstream.Servers {
-			if !s.Down && !s.Backup {
-				t.peers = append(t.peers, s.Addr)
-			}
-		}
-		for _, s := range t.upstream.Servers {
-			if s.Backup && !s.Down {
-				t.peers = append(t.peers, s.Addr)
-			}
-		}
-		if len(t.peers) == 0 {
-			return nil, fmt.Errorf("no live upstreams in %q", t.upstream.Name)
-		}
-	} else {
+	if t.group == nil {
+		t.upstream = nil
 		addr := t.host
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			port := "80"
@@ -207,7 +198,7 @@ func (p *Proxy) resolve(pr *Request) (*target, error) {
 			}
 			addr = net.JoinHostPort(strings.Trim(addr, "[]"), port)
 		}
-		t.peers = []string{addr}
+		t.group = p.ups.Implicit(addr, pp.Template == nil)
 	}
 	// nginx omits the default port from $proxy_host
 	if h, port, err := net.SplitHostPort(t.host); err == nil && ((t.scheme == "http" && port == "80") || (t.scheme == "https" && port == "443")) {
@@ -358,7 +349,7 @@ func (p *Proxy) outRequest(ctx context.Context, pr *Request, t *target) (*http.R
 // targetURL is the upstream URL. The request target is kept verbatim in Opaque, except that a target starting
 // with "//" would be written as an absolute-form request line (http://evil/...), so it goes in Path instead.
 func targetURL(t *target) *url.URL {
-	u := &url.URL{Scheme: t.scheme, Host: t.peers[0], Opaque: t.uri}
+	u := &url.URL{Scheme: t.scheme, Host: t.host, Opaque: t.uri}
 	if strings.HasPrefix(t.uri, "//") {
 		path, query, _ := strings.Cut(t.uri, "?")
 		dec, err := url.PathUnescape(path)
@@ -476,27 +467,6 @@ func upstreamTLS(c *config.LocConf, name string) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
-}
-
-// pick chooses the peer order for a request: round robin over the group, the rest as fallbacks.
-func (p *Proxy) pick(t *target) []string {
-	if len(t.peers) == 1 || t.upstream == nil {
-		return t.peers
-	}
-	v, _ := p.rr.LoadOrStore(t.upstream.Name, new(atomic.Uint64))
-	n := int(v.(*atomic.Uint64).Add(1)-1) % len(t.peers)
-	out := make([]string, 0, len(t.peers))
-	out = append(out, t.peers[n:]...)
-	return append(out, t.peers[:n]...)
-}
-
-// statusFor maps an upstream failure to nginx's status: 504 for timeouts, 502 otherwise.
-func statusFor(err error) int {
-	var ne net.Error
-	if errors.Is(err, errReadTimeout) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return http.StatusGatewayTimeout
-	}
-	return http.StatusBadGateway
 }
 
 func isDialError(err error) bool {

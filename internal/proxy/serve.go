@@ -14,7 +14,11 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
+	"github.com/sluice-proxy/sluice/internal/upstream"
 )
+
+// errNoLive: every peer of the group is down, failed or at max_conns (nginx's "no live upstreams").
+var errNoLive = errors.New("no live upstreams")
 
 // serveHTTP forwards an ordinary request through the pooled transport and streams the response back.
 func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http.Request) {
@@ -25,45 +29,86 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 		return
 	}
 	readTimeout := pr.Conf.ProxyReadTimeout.Get(config.ProxyDefaults.ReadTimeout)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	timer := time.AfterFunc(readTimeout, func() { cancel(errReadTimeout) })
-	defer timer.Stop()
-	if pr.body != nil {
-		pr.body.progress = func() { timer.Reset(readTimeout) }
-	}
-	out = out.WithContext(ctx)
-
+	rp := newRetryPolicy(pr, out)
+	try := t.group.Begin(balanceKey(pr, t))
+	var at attempts
 	var resp *http.Response
-	var addrs, statuses, times []string
-	start := time.Now()
-	peers := p.pick(t)
-	for i, peer := range peers {
-		out.URL.Host = peer
+	var timer *time.Timer
+	var tctx context.Context
+	var fail failure
+	release := func() {}
+	var last time.Time
+	for n := 1; ; n++ {
+		peer := try.Next()
+		if peer == nil {
+			pr.Log.Error("proxy: no live upstreams while connecting to upstream", pr.V.LogAttrs("upstream", t.group.Name)...)
+			at.add(t.group.Name, "502", "-", "-", "-")
+			err, fail = errNoLive, failError
+			break
+		}
+		// each try has its own read timer: a timed-out try must not cancel the next one
+		c, cancel := context.WithCancelCause(ctx)
+		tm := time.AfterFunc(readTimeout, func() { cancel(errReadTimeout) })
+		if pr.body != nil {
+			pr.body.progress = func() { tm.Reset(readTimeout) }
+		}
+		out = out.WithContext(c)
+		out.URL.Host = peer.Addr
 		tried := time.Now()
+		last = tried
 		resp, err = tr.RoundTrip(out)
-		addrs = append(addrs, peer)
+		took := fmtDur(time.Since(tried))
+		status := 0
 		if err == nil {
-			statuses = append(statuses, itoa3(resp.StatusCode))
-			times = append(times, fmtDur(time.Since(tried)))
+			status = resp.StatusCode
+			if !rp.statusListed(status) {
+				at.add(peer.Addr, itoa3(status), "-", took, took)
+				release = try.Done(upstream.Success)
+				timer, tctx = tm, c
+				defer cancel(nil)
+				break
+			}
+			fail = failStatus
+		} else {
+			if cause := context.Cause(c); cause != nil && errors.Is(cause, errReadTimeout) {
+				err = errReadTimeout
+			}
+			fail = classify(err)
+		}
+		hdr := "-"
+		if err == nil {
+			hdr = took
+		}
+		at.add(peer.Addr, statusText(fail, status), "-", hdr, took)
+		sent := err == nil || !isDialError(err)
+		retry := rp.next(ctx, try, fail, n, sent) && (pr.body == nil || pr.body.err == nil)
+		if err == nil && !retry {
+			// a listed status with no peer left to try: it is the answer
+			release = try.Done(upstream.Success)
+			timer, tctx = tm, c
+			defer cancel(nil)
 			break
 		}
-		statuses = append(statuses, itoa3(statusFor(err)))
-		times = append(times, fmtDur(time.Since(tried)))
-		// only a connection that was never made is retried: nothing was sent (nginx's "error" condition)
-		if !isDialError(err) || i == len(peers)-1 || (out.Body != nil && out.Body != http.NoBody) {
+		try.Done(rp.outcome(fail, status))()
+		tm.Stop()
+		if err == nil {
+			resp.Body.Close()
+			resp = nil
+		}
+		if !retry {
+			cancel(nil)
 			break
 		}
-		pr.Log.Warn("proxy: connect() to "+peer+" failed, trying next upstream: "+err.Error(), pr.V.LogAttrs()...)
+		cancel(nil)
+		if err != nil {
+			pr.Log.Warn("proxy: upstream "+peer.Addr+" failed, trying next upstream: "+err.Error(), pr.V.LogAttrs()...)
+		} else {
+			pr.Log.Warn("proxy: upstream "+peer.Addr+" answered "+itoa3(status)+", trying next upstream", pr.V.LogAttrs()...)
+		}
 	}
-	pr.V.UpstreamAddr = strings.Join(addrs, ", ")
-	pr.V.UpstreamStatus = strings.Join(statuses, ", ")
-	pr.V.UpstreamHeaderTime = fmtDur(time.Since(start))
-	if err != nil {
-		pr.V.UpstreamResponseTime = strings.Join(times, ", ")
-		if cause := context.Cause(ctx); cause != nil && errors.Is(cause, errReadTimeout) {
-			err = errReadTimeout
-		}
+	defer release()
+	at.set(pr.V)
+	if resp == nil {
 		if pr.body != nil && pr.body.err != nil {
 			status := clientBodyStatus(pr.body.err)
 			pr.Log.Error("proxy: reading the client request body failed: "+pr.body.err.Error(), pr.V.LogAttrs()...)
@@ -71,12 +116,17 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 			return
 		}
 		if pr.R.Context().Err() != nil {
-			pr.Log.Info("proxy: client closed connection while waiting for upstream", pr.V.LogAttrs("upstream", out.URL.String())...)
+			pr.Log.Info("proxy: client closed connection while waiting for upstream", pr.V.LogAttrs("upstream", t.group.Name)...)
 			pr.V.Status = 499
 			return
 		}
-		status := statusFor(err)
-		pr.Log.Error("proxy: upstream request failed: "+err.Error(), pr.V.LogAttrs("upstream", t.scheme+"://"+pr.V.UpstreamAddr+t.uri)...)
+		status := http.StatusBadGateway
+		if fail == failTimeout {
+			status = http.StatusGatewayTimeout
+		}
+		if err != errNoLive {
+			pr.Log.Error("proxy: upstream request failed: "+err.Error(), pr.V.LogAttrs("upstream", t.scheme+"://"+at.addrs[len(at.addrs)-1]+t.uri)...)
+		}
 		pr.Error(status)
 		return
 	}
@@ -104,9 +154,9 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 		flushEach = false
 	}
 	_, err = p.stream(pr.W, resp.Body, flushEach, timer, readTimeout)
-	pr.V.UpstreamResponseTime = fmtDur(time.Since(start))
+	at.finish(pr.V, time.Since(last))
 	if err != nil && !errors.Is(err, io.EOF) {
-		if context.Cause(ctx) != nil && errors.Is(context.Cause(ctx), errReadTimeout) {
+		if context.Cause(tctx) != nil && errors.Is(context.Cause(tctx), errReadTimeout) {
 			err = errReadTimeout
 		}
 		pr.Log.Error("proxy: upstream response body failed: "+err.Error(), pr.V.LogAttrs("upstream", t.scheme+"://"+pr.V.UpstreamAddr+t.uri)...)
@@ -221,62 +271,80 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	c := pr.Conf
 	connectTimeout := c.ProxyConnectTimeout.Get(config.ProxyDefaults.ConnectTimeout)
 	readTimeout := c.ProxyReadTimeout.Get(config.ProxyDefaults.ReadTimeout)
-	peers := p.pick(t)
+	rp := newRetryPolicy(pr, out)
+	try := t.group.Begin(balanceKey(pr, t))
+	var at attempts
 	var conn net.Conn
+	var br *bufio.Reader
+	var resp *http.Response
 	var err error
-	var addrs []string
+	var peer *upstream.Peer
 	start := time.Now()
-	for _, peer := range peers {
-		addrs = append(addrs, peer)
-		d := net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
-		conn, err = d.DialContext(ctx, "tcp", peer)
-		if err == nil {
-			break
-		}
-		pr.Log.Warn("proxy: connect() to "+peer+" failed: "+err.Error(), pr.V.LogAttrs()...)
-	}
-	pr.V.UpstreamAddr = strings.Join(addrs, ", ")
-	pr.V.UpstreamConnectTime = fmtDur(time.Since(start))
-	if err != nil {
-		pr.V.UpstreamStatus = itoa3(statusFor(err))
-		pr.Error(statusFor(err))
-		return
-	}
-	if t.scheme == "https" {
-		tc, terr := upstreamTLS(c, sslName(pr, t))
-		if terr != nil {
-			conn.Close()
-			pr.Log.Error("proxy: upstream TLS settings: "+terr.Error(), pr.V.LogAttrs()...)
-			pr.Error(http.StatusInternalServerError)
+	for n := 1; ; n++ {
+		if peer = try.Next(); peer == nil {
+			pr.Log.Error("proxy: no live upstreams while connecting to upstream", pr.V.LogAttrs("upstream", t.group.Name)...)
+			at.add(t.group.Name, "502", "-", "-", "-")
+			at.set(pr.V)
+			pr.Error(http.StatusBadGateway)
 			return
 		}
-		tconn := tls.Client(conn, tc)
-		conn = tconn
+		tried := time.Now()
+		var connected time.Duration
+		conn, br, resp, connected, err = p.handshake(ctx, pr, t, out, peer.Addr, connectTimeout, readTimeout)
+		took := fmtDur(time.Since(tried))
+		fail, status := failStatus, 0
+		if err == nil {
+			status = resp.StatusCode
+			if status == http.StatusSwitchingProtocols || !rp.statusListed(status) {
+				at.add(peer.Addr, itoa3(status), fmtDur(connected), took, took)
+				break
+			}
+		} else {
+			fail = classify(err)
+		}
+		hdr := "-"
+		if err == nil {
+			hdr = took
+		}
+		connect := "-"
+		if connected > 0 {
+			connect = fmtDur(connected)
+		}
+		at.add(peer.Addr, statusText(fail, status), connect, hdr, took)
+		retry := rp.next(ctx, try, fail, n, connected > 0)
+		if err == nil && !retry {
+			break // a listed status with no peer left: it is the answer
+		}
+		try.Done(rp.outcome(fail, status))()
+		if err == nil {
+			resp.Body.Close()
+			conn.Close()
+		}
+		if !retry {
+			at.set(pr.V)
+			pr.Log.Error("proxy: upgrade to upstream failed: "+err.Error(), pr.V.LogAttrs("upstream", peer.Addr)...)
+			if pr.R.Context().Err() != nil {
+				pr.V.Status = 499
+				return
+			}
+			status := http.StatusBadGateway
+			if fail == failTimeout {
+				status = http.StatusGatewayTimeout
+			}
+			pr.Error(status)
+			return
+		}
+		pr.Log.Warn("proxy: upstream "+peer.Addr+" failed, trying next upstream", pr.V.LogAttrs()...)
 	}
-	conn.SetDeadline(time.Now().Add(readTimeout))
-	out.URL.Host = addrs[len(addrs)-1]
-	if err := out.Write(conn); err != nil {
-		conn.Close()
-		pr.Log.Error("proxy: sending upgrade request failed: "+err.Error(), pr.V.LogAttrs()...)
-		pr.V.UpstreamStatus = itoa3(statusFor(err))
-		pr.Error(statusFor(err))
-		return
-	}
-	br := bufio.NewReaderSize(conn, 4096)
-	resp, err := http.ReadResponse(br, out)
-	if err != nil {
-		conn.Close()
-		pr.Log.Error("proxy: upstream sent an invalid response to the upgrade: "+err.Error(), pr.V.LogAttrs()...)
-		pr.V.UpstreamStatus = itoa3(statusFor(err))
-		pr.Error(statusFor(err))
-		return
-	}
-	pr.V.UpstreamStatus = itoa3(resp.StatusCode)
-	pr.V.UpstreamHeaderTime = fmtDur(time.Since(start))
+	// the peer's connection count is held for the tunnel's whole life (least_conn counts open WebSockets)
+	release := try.Done(upstream.Success)
+	at.set(pr.V)
 	pr.V.UpstreamHeader = resp.Header
+	addrs := []string{peer.Addr}
 
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// a refusal: relay it as an ordinary response; the client connection goes on as HTTP
+		defer release()
 		defer conn.Close()
 		defer resp.Body.Close()
 		h := pr.W.Header()
@@ -297,6 +365,12 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		}
 		return
 	}
+	tunnelled := false
+	defer func() {
+		if !tunnelled {
+			release()
+		}
+	}()
 	if err := tunnel.CheckResponse(out.Header, resp); err != nil {
 		conn.Close()
 		pr.Log.Error("proxy: upstream's 101 rejected: "+err.Error(), pr.V.LogAttrs("upstream", "http://"+pr.V.UpstreamAddr+t.uri)...)
@@ -364,15 +438,49 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	run := func() {
 		stats := tunnel.Run(tctx, client, conn, clientBuffered, upstreamBuffered, tunnel.Options{IdleTimeout: idle, Pool: p.bufs})
 		done()
+		release()
 		v.BodyBytesSent = stats.UpstreamToClient
 		v.UpstreamResponseTime = fmtDur(time.Since(start))
 		log.Info("proxy: tunnel closed: "+stats.Reason, v.LogAttrs("upstream", target)...)
 	}
+	tunnelled = true
 	if pr.Detach != nil {
 		pr.Detach(run)
 		return
 	}
 	run()
+}
+
+// handshake connects to addr and exchanges the upgrade request for the upstream's response head. connected
+// is how long connecting took (0 when it failed: nothing was sent).
+func (p *Proxy) handshake(ctx context.Context, pr *Request, t *target, out *http.Request, addr string, connectTimeout, readTimeout time.Duration) (conn net.Conn, br *bufio.Reader, resp *http.Response, connected time.Duration, err error) {
+	start := time.Now()
+	conn, err = dialPeer(ctx, addr, connectTimeout)
+	if err != nil {
+		return nil, nil, nil, 0, err
+	}
+	connected = max(time.Since(start), time.Microsecond)
+	if t.scheme == "https" {
+		tc, terr := upstreamTLS(pr.Conf, sslName(pr, t))
+		if terr != nil {
+			conn.Close()
+			return nil, nil, nil, connected, terr
+		}
+		conn = tls.Client(conn, tc)
+	}
+	conn.SetDeadline(time.Now().Add(readTimeout))
+	out.URL.Host = addr
+	if err := out.Write(conn); err != nil {
+		conn.Close()
+		return nil, nil, nil, connected, err
+	}
+	br = bufio.NewReaderSize(conn, 4096)
+	resp, err = http.ReadResponse(br, out)
+	if err != nil {
+		conn.Close()
+		return nil, nil, nil, connected, err
+	}
+	return conn, br, resp, connected, nil
 }
 
 func upstreamName(t *target) string {

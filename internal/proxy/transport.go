@@ -42,6 +42,9 @@ type Transport struct {
 // maxHeaderBytes is the largest upstream response header accepted (nginx: "upstream sent too big header").
 const maxHeaderBytes = 16 << 10
 
+// errSwitched is a 101 to a request that asked for no upgrade.
+var errSwitched = errors.New("upstream switched protocols without an upgrade request")
+
 // errHeaderTooBig is returned for upstream response headers over maxHeaderBytes.
 var errHeaderTooBig = errors.New("upstream sent too big header")
 
@@ -112,7 +115,7 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request) 
 	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
 		// only the upgrade path may switch protocols; here the stream would be out of step for the next client
 		resp.Body.Close()
-		err = errors.New("upstream switched protocols without an upgrade request")
+		err = errSwitched
 	}
 	if err != nil {
 		stop()
@@ -246,8 +249,7 @@ func (b *body) finish(eof bool) {
 }
 
 func (t *Transport) dial(ctx context.Context, addr string) (*pconn, error) {
-	d := net.Dialer{Timeout: t.DialTimeout, KeepAlive: 30 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := dialPeer(ctx, addr, t.DialTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -267,6 +269,15 @@ func (t *Transport) dial(ctx context.Context, addr string) (*pconn, error) {
 		w = deadlineWriter{c, t.SendTimeout}
 	}
 	return &pconn{conn: c, br: bufio.NewReaderSize(c, maxHeaderBytes), bw: bufio.NewWriterSize(w, 4096), addr: addr}, nil
+}
+
+// dialPeer connects to a peer address: ip:port, host:port, or unix:/path.
+func dialPeer(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		return d.DialContext(ctx, "unix", path)
+	}
+	return d.DialContext(ctx, "tcp", addr)
 }
 
 // get takes the most recently used live idle connection to addr.

@@ -189,7 +189,7 @@ func TestTransportRefuses101WithoutUpgrade(t *testing.T) {
 
 func TestTargetURLNeverAbsoluteForm(t *testing.T) {
 	for _, uri := range []string{"//evil.com/admin", "//evil.com/a?b=c", "/ok/path?x"} {
-		u := targetURL(&target{scheme: "http", peers: []string{"127.0.0.1:1"}, uri: uri})
+		u := targetURL(&target{scheme: "http", host: "127.0.0.1:1", uri: uri})
 		if got := u.RequestURI(); got != uri {
 			t.Errorf("request line target for %q = %q", uri, got)
 		}

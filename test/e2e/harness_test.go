@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -233,15 +234,32 @@ func runSluice(t *testing.T, args ...string) (code int, output string) {
 	return cmd.ProcessState.ExitCode(), string(out)
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
+// freePort returns a loopback TCP port that was free a moment ago. It is drawn below the kernel's ephemeral
+// range (32768 and up), so the outgoing connections of tests running meanwhile cannot take it before sluice
+// binds it, and never handed out twice in one test run.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports.mu.Lock()
+	defer ports.mu.Unlock()
+	if ports.given == nil {
+		ports.given = map[int]bool{}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	for range 1000 {
+		p := 20000 + rand.IntN(12000)
+		if ports.given[p] || !portFree(p) {
+			continue
+		}
+		ports.given[p] = true
+		return p
+	}
+	t.Fatal("no free port found")
+	return 0
+}
+
+// ports remembers the ports freePort handed out in this test process.
+var ports struct {
+	mu    sync.Mutex
+	given map[int]bool
 }
 
 // portFree reports whether 127.0.0.1:port can be listened on right now.

@@ -1,0 +1,161 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/upstream"
+	"github.com/sluice-proxy/sluice/internal/vars"
+)
+
+// attempts records every peer a request tried, for $upstream_addr, $upstream_status, $upstream_connect_time,
+// $upstream_header_time and $upstream_response_time (comma separated, as nginx).
+type attempts struct {
+	addrs, statuses, connects, headers, times []string
+}
+
+func (a *attempts) add(addr, status string, connect, header, total string) {
+	a.addrs = append(a.addrs, addr)
+	a.statuses = append(a.statuses, status)
+	a.connects = append(a.connects, connect)
+	a.headers = append(a.headers, header)
+	a.times = append(a.times, total)
+}
+
+// set writes the variables; the last try's response time may be updated later with finish.
+func (a *attempts) set(v *vars.Request) {
+	v.UpstreamAddr = strings.Join(a.addrs, ", ")
+	v.UpstreamStatus = strings.Join(a.statuses, ", ")
+	v.UpstreamConnectTime = strings.Join(a.connects, ", ")
+	v.UpstreamHeaderTime = strings.Join(a.headers, ", ")
+	v.UpstreamResponseTime = strings.Join(a.times, ", ")
+}
+
+// finish sets the last try's response time (when its body has been relayed).
+func (a *attempts) finish(v *vars.Request, d time.Duration) {
+	if len(a.times) > 0 {
+		a.times[len(a.times)-1] = fmtDur(d)
+		v.UpstreamResponseTime = strings.Join(a.times, ", ")
+	}
+}
+
+// failure is why a try failed, in proxy_next_upstream's terms.
+type failure int
+
+const (
+	failError failure = iota
+	failTimeout
+	failInvalidHeader
+	failStatus
+)
+
+// classify maps a transport error to its proxy_next_upstream condition.
+func classify(err error) failure {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errReadTimeout) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return failTimeout
+	case errors.Is(err, errHeaderTooBig) || errors.Is(err, errSwitched):
+		return failInvalidHeader
+	case errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, context.Canceled):
+		return failError
+	case strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe"):
+		return failError
+	}
+	// anything else came from parsing the response head
+	return failInvalidHeader
+}
+
+// nonIdempotent is nginx's set of methods never passed to a next peer once sent (unless non_idempotent).
+func nonIdempotent(method string) bool {
+	return method == http.MethodPost || method == http.MethodPatch || method == "LOCK"
+}
+
+// retryPolicy is a location's proxy_next_upstream settings for one request.
+type retryPolicy struct {
+	nu      config.NextUpstream
+	tries   int           // proxy_next_upstream_tries, 0 = no limit
+	timeout time.Duration // proxy_next_upstream_timeout, 0 = no limit
+	start   time.Time
+	method  string
+	body    bool // the request has a body (streamed: once read, it cannot be sent again)
+}
+
+func newRetryPolicy(pr *Request, out *http.Request) *retryPolicy {
+	c := pr.Conf
+	return &retryPolicy{
+		nu:      c.ProxyNextUpstream.Get(config.ProxyDefaults.NextUpstream),
+		tries:   c.ProxyNextTries.Get(0),
+		timeout: c.ProxyNextTimeout.Get(0),
+		start:   time.Now(),
+		method:  out.Method,
+		body:    out.Body != nil && out.Body != http.NoBody,
+	}
+}
+
+// statusListed reports whether proxy_next_upstream lists an upstream status.
+func (r *retryPolicy) statusListed(status int) bool { return slices.Contains(r.nu.Status, status) }
+
+// outcome is how a try counts toward the peer's health: errors and listed 5xx/429 are failures, listed
+// 403/404 only pass the request on (nginx).
+func (r *retryPolicy) outcome(f failure, status int) upstream.Outcome {
+	if f == failStatus && (status == http.StatusForbidden || status == http.StatusNotFound) {
+		return upstream.Next
+	}
+	return upstream.Failed
+}
+
+// next decides whether a failed try goes on to another peer (asked before the try is reported, as nginx's
+// peer.tries > 1). n is the number of tries made, sent whether the request may have reached the peer.
+func (r *retryPolicy) next(ctx context.Context, try *upstream.Try, f failure, n int, sent bool) bool {
+	switch f {
+	case failError:
+		if !r.nu.Error {
+			return false
+		}
+	case failTimeout:
+		if !r.nu.Timeout {
+			return false
+		}
+	case failInvalidHeader:
+		if !r.nu.InvalidHeader {
+			return false
+		}
+	}
+	switch {
+	case try.Left() <= 1, r.tries > 0 && n >= r.tries, r.timeout > 0 && time.Since(r.start) >= r.timeout, ctx.Err() != nil:
+		return false
+	case sent && nonIdempotent(r.method) && !r.nu.NonIdempotent:
+		return false
+	case sent && r.body:
+		return false // the body was (partly) consumed by the failed try
+	}
+	return true
+}
+
+// balanceKey is what hash policies balance this request on.
+func balanceKey(pr *Request, t *target) upstream.Key {
+	k := upstream.Key{Client: pr.V.RemoteAddr.Addr()}
+	if t.upstream != nil && t.upstream.HashKey != nil {
+		k.Hash = t.upstream.HashKey.Eval(pr.V)
+	}
+	return k
+}
+
+func statusText(f failure, status int) string {
+	if f == failStatus {
+		return strconv.Itoa(status)
+	}
+	if f == failTimeout {
+		return "504"
+	}
+	return "502"
+}

@@ -1,0 +1,337 @@
+// Package upstream is the home of upstream peers and balancing: nginx's upstream module (smooth weighted round
+// robin, least_conn, ip_hash, hash [consistent], random [two]) with passive health (max_fails/fail_timeout),
+// backup, down and max_conns. The proxy asks a Group for a peer per try through a Try, and reports each try's
+// outcome back; peer state (failures, active connections) lives in a Set and survives reloads for peers that
+// stay in the configuration.
+package upstream
+
+import (
+	"log/slog"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+)
+
+// Outcome is how one try ended, as nginx's peer free states.
+type Outcome int
+
+const (
+	// Success: the peer answered (it is marked live again if it had failed).
+	Success Outcome = iota
+	// Failed: error, timeout, invalid header, or a status listed in proxy_next_upstream among 500, 502, 503,
+	// 504 and 429; counts toward max_fails.
+	Failed
+	// Next: the request went on to the next peer without blaming this one (http_403, http_404).
+	Next
+)
+
+// state is what a peer keeps across reloads: failure accounting and its active connection count. Fields other
+// than conns are guarded by the group's mutex (shared by every generation of a group).
+type state struct {
+	conns    atomic.Int64
+	fails    int
+	accessed time.Time // last failure
+	checked  time.Time // last time the peer was tried after (or at) a failure
+}
+
+// Peer is one address of a server line. Its configuration is immutable; balancing fields are guarded by the
+// group's mutex.
+type Peer struct {
+	Name        string // the server as written ("app:8080", "unix:/run/app.sock"); hash consistent hashes it
+	Addr        string // the address dialled: ip:port, or unix:/path
+	Weight      int
+	MaxFails    int
+	FailTimeout time.Duration
+	MaxConns    int
+	Backup      bool
+	Down        bool
+
+	st        *state
+	index     int // position in its tier
+	current   int // smooth weighted round robin: current_weight
+	effective int // effective_weight, lowered by failures and restored by successes
+}
+
+// Network returns the network and address for net.Dial.
+func (p *Peer) Network() (network, address string) {
+	if path, ok := strings.CutPrefix(p.Addr, "unix:"); ok {
+		return "unix", path
+	}
+	return "tcp", p.Addr
+}
+
+// Conns is the number of requests and tunnels to this peer now.
+func (p *Peer) Conns() int64 { return p.st.conns.Load() }
+
+// available is nginx's test for a peer that may be chosen: not down, not failed within fail_timeout, below
+// max_conns.
+func (p *Peer) available(now time.Time) bool {
+	if p.Down {
+		return false
+	}
+	if p.MaxFails > 0 && p.st.fails >= p.MaxFails && now.Sub(p.st.checked) <= p.FailTimeout {
+		return false
+	}
+	return p.MaxConns == 0 || p.st.conns.Load() < int64(p.MaxConns)
+}
+
+// tier is the primary or the backup peers of a group.
+type tier struct {
+	peers []*Peer
+	total int // sum of weights (down peers included, as nginx's total_weight)
+	tries int // peers not down
+}
+
+// Group is one upstream block (or the implicit group of a proxy_pass address) of one configuration.
+type Group struct {
+	Name   string
+	Conf   *config.Upstream
+	mu     *sync.Mutex // shared with the previous and next generations of the group, as is peer state
+	tiers  [2]tier     // primary, backup
+	policy Policy
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// Policy chooses a peer for a try among the group's available peers (nginx's peer.get of a balancing
+// module); it returns nil when none is available. It is called with the group's lock held.
+type Policy interface {
+	Pick(t *Try, now time.Time) *Peer
+}
+
+// single is nginx's "single" group: one primary peer and no backups. It is never marked failed and never
+// retried.
+func (g *Group) single() bool { return len(g.tiers[0].peers) == 1 && len(g.tiers[1].peers) == 0 }
+
+// Peers lists the group's peers, primaries first.
+func (g *Group) Peers() []*Peer {
+	return append(append([]*Peer(nil), g.tiers[0].peers...), g.tiers[1].peers...)
+}
+
+// Key is what hash-based policies balance on.
+type Key struct {
+	Client netip.Addr // ip_hash
+	Hash   string     // hash KEY, evaluated for the request
+}
+
+// Try is one request's walk over a group: which peers it tried and how many tries it has left (nginx's
+// rr peer data). It is used by one goroutine.
+type Try struct {
+	g     *Group
+	key   Key
+	tier  int
+	tried []bool
+	left  int
+	cur   *Peer
+	// policy scratch: hashes and the hash policies' own try counters (nginx's tries > 20 fallback)
+	hash   uint32
+	rehash int
+	n      int
+	pos    int // consistent hash: ring position
+	begun  bool
+}
+
+// Begin starts a request's tries.
+func (g *Group) Begin(k Key) *Try {
+	n := max(len(g.tiers[0].peers), len(g.tiers[1].peers))
+	return &Try{g: g, key: k, tried: make([]bool, n), left: g.tiers[0].tries + g.tiers[1].tries}
+}
+
+// Left is how many more peers this request may try (before proxy_next_upstream_tries).
+func (t *Try) Left() int { return t.left }
+
+// Next chooses the next peer and counts a connection to it; nil means no live upstreams.
+func (t *Try) Next() *Peer {
+	g := t.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	p := g.policy.Pick(t, now)
+	if p == nil {
+		return nil
+	}
+	t.cur = p
+	t.tried[p.index] = true
+	if now.Sub(p.st.checked) > p.FailTimeout {
+		p.st.checked = now
+	}
+	p.st.conns.Add(1)
+	return p
+}
+
+// Done records how the current try ended (nginx's peer.free) and returns the function that releases its
+// connection count: call it at once, or when a request or tunnel that keeps using the peer ends.
+func (t *Try) Done(o Outcome) (release func()) {
+	p := t.cur
+	if p == nil {
+		return func() {}
+	}
+	t.cur = nil
+	g := t.g
+	g.mu.Lock()
+	if g.single() {
+		t.left = 0
+	} else {
+		if o == Failed {
+			now := g.now()
+			p.st.fails++
+			p.st.accessed, p.st.checked = now, now
+			if p.MaxFails > 0 {
+				p.effective -= p.Weight / p.MaxFails
+				if p.st.fails >= p.MaxFails {
+					g.log.Warn("upstream server temporarily disabled", "upstream", g.Name, "peer", p.Addr)
+				}
+			}
+			p.effective = max(p.effective, 0)
+		} else if p.st.accessed.Before(p.st.checked) {
+			p.st.fails = 0
+		}
+		if t.left > 0 {
+			t.left--
+		}
+	}
+	g.mu.Unlock()
+	var once atomic.Bool
+	return func() {
+		if !once.Swap(true) {
+			p.st.conns.Add(-1)
+		}
+	}
+}
+
+// Set holds the upstream groups of the running configuration and the peer state that outlives reloads.
+type Set struct {
+	log *slog.Logger
+	now func() time.Time
+
+	mu       sync.Mutex
+	groups   map[string]*Group
+	implicit map[string]*Group // proxy_pass addresses without an upstream block
+}
+
+// NewSet returns an empty Set.
+func NewSet(log *slog.Logger) *Set {
+	return &Set{log: log, now: time.Now, groups: map[string]*Group{}, implicit: map[string]*Group{}}
+}
+
+// Update installs the upstream blocks of a new configuration. A peer that stays (same group, same server and
+// address) keeps its failure state and connection count; removed peers keep serving what they already serve.
+func (s *Set) Update(ups map[string]*config.Upstream) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	groups := make(map[string]*Group, len(ups))
+	for name, u := range ups {
+		groups[name] = s.build(u, s.groups[name])
+	}
+	s.groups = groups
+	s.implicit = map[string]*Group{}
+}
+
+// Group returns the group of an upstream block, or nil.
+func (s *Set) Group(name string) *Group {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.groups[name]
+}
+
+// Implicit returns the group of a proxy_pass address that names no upstream block: its one peer, round robin.
+// Groups of addresses from the configuration are kept until the next Update; others (proxy_pass with
+// variables) are made per request.
+func (s *Set) Implicit(addr string, keep bool) *Group {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g, ok := s.implicit[addr]; ok {
+		return g
+	}
+	g := s.build(&config.Upstream{Name: addr, Servers: []config.UpstreamServer{{Addr: addr, Addrs: []string{addr}, Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second}}}, nil)
+	if keep {
+		s.implicit[addr] = g
+	}
+	return g
+}
+
+type peerKey struct{ name, addr string }
+
+// build makes the group of u, taking peer state and the lock from prev, the group's previous generation.
+func (s *Set) build(u *config.Upstream, prev *Group) *Group {
+	g := &Group{Name: u.Name, Conf: u, mu: &sync.Mutex{}, log: s.log, now: s.now}
+	old := map[peerKey]*state{}
+	if prev != nil {
+		g.mu = prev.mu
+		for _, p := range prev.Peers() {
+			old[peerKey{p.Name, p.Addr}] = p.st
+		}
+	}
+	for _, sv := range u.Servers {
+		addrs := sv.Addrs
+		if len(addrs) == 0 {
+			addrs = []string{sv.Addr}
+		}
+		for _, a := range addrs {
+			p := &Peer{Name: sv.Addr, Addr: a, Weight: sv.Weight, MaxFails: sv.MaxFails, FailTimeout: sv.FailTimeout,
+				MaxConns: sv.MaxConns, Backup: sv.Backup, Down: sv.Down, effective: sv.Weight}
+			if st, ok := old[peerKey{p.Name, p.Addr}]; ok {
+				p.st = st
+			} else {
+				p.st = &state{}
+			}
+			tr := &g.tiers[0]
+			if sv.Backup {
+				tr = &g.tiers[1]
+			}
+			p.index = len(tr.peers)
+			tr.peers = append(tr.peers, p)
+			tr.total += p.Weight
+			if !p.Down {
+				tr.tries++
+			}
+		}
+	}
+	g.policy = newPolicy(u, g)
+	return g
+}
+
+// PeerStatus is a read-only view of one peer, for metrics and status pages.
+type PeerStatus struct {
+	Upstream string
+	Name     string // server as written
+	Addr     string
+	Backup   bool
+	State    string // "up", "down" (configured), "unavailable" (max_fails reached within fail_timeout)
+	Fails    int
+	Conns    int64
+}
+
+// Snapshot returns the state of every peer of every upstream block, sorted by upstream then position.
+func (s *Set) Snapshot() []PeerStatus {
+	s.mu.Lock()
+	groups := make([]*Group, 0, len(s.groups))
+	for _, g := range s.groups {
+		groups = append(groups, g)
+	}
+	s.mu.Unlock()
+	sort.Slice(groups, func(i, j int) bool { return groups[i].Name < groups[j].Name })
+	var out []PeerStatus
+	for _, g := range groups {
+		g.mu.Lock()
+		now := g.now()
+		for _, p := range g.Peers() {
+			st := "up"
+			switch {
+			case p.Down:
+				st = "down"
+			case p.MaxFails > 0 && p.st.fails >= p.MaxFails && now.Sub(p.st.checked) <= p.FailTimeout:
+				st = "unavailable"
+			}
+			out = append(out, PeerStatus{Upstream: g.Name, Name: p.Name, Addr: p.Addr, Backup: p.Backup, State: st,
+				Fails: p.st.fails, Conns: p.st.conns.Load()})
+		}
+		g.mu.Unlock()
+	}
+	return out
+}

@@ -1,0 +1,426 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// peer is a named backend for balancing tests: GET answers its name, /ws upgrades to a WebSocket echo (the
+// 101 carries X-Backend), /drop reads the request and closes the connection without answering.
+type peer struct {
+	*backend
+	name  string
+	hits  atomic.Int64
+	posts atomic.Int64
+	open  atomic.Int64 // WebSockets open now
+	mu    sync.Mutex
+	conns []*websocket.Conn
+}
+
+func newPeer(t *testing.T, name string) *peer {
+	t.Helper()
+	p := &peer{name: name}
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	p.backend = newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.hits.Add(1)
+		if r.Method == http.MethodPost {
+			p.posts.Add(1)
+		}
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/ws"):
+			c, err := up.Upgrade(w, r, http.Header{"X-Backend": {name}})
+			if err != nil {
+				return
+			}
+			p.open.Add(1)
+			defer p.open.Add(-1)
+			p.mu.Lock()
+			p.conns = append(p.conns, c)
+			p.mu.Unlock()
+			defer c.Close()
+			for {
+				mt, msg, err := c.ReadMessage()
+				if err != nil {
+					return
+				}
+				if c.WriteMessage(mt, msg) != nil {
+					return
+				}
+			}
+		case strings.HasPrefix(r.URL.Path, "/drop"):
+			io.Copy(io.Discard, r.Body)
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		default:
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("X-Backend", name)
+			io.WriteString(w, name)
+		}
+	}))
+	t.Cleanup(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+	})
+	return p
+}
+
+// kill stops the peer: its port refuses connections from now on.
+func (p *peer) kill() {
+	p.Listener.Close()
+	p.CloseClientConnections()
+}
+
+// fetch requests url on a fresh client and returns the status, the body and the X-Upstream-* headers.
+func fetch(t *testing.T, c *http.Client, method, url string, body io.Reader) (int, string, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, body)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+const upstreamConf = `events {}
+http {
+    upstream pool {
+{{SERVERS}}
+    }
+    server {
+        listen {{PORT}};
+        add_header X-Upstream-Addr $upstream_addr always;
+        add_header X-Upstream-Status $upstream_status always;
+        location / {
+            proxy_pass http://pool;
+{{LOC}}
+        }
+    }
+}
+`
+
+func startPool(t *testing.T, servers, loc string) (*Sluice, int) {
+	port := freePort(t)
+	return start(t, fill(t, upstreamConf, "PORT", port, "SERVERS", servers, "LOC", loc)), port
+}
+
+func TestUpstreamWeightedRoundRobin(t *testing.T) {
+	t.Parallel()
+	a, b, c := newPeer(t, "a"), newPeer(t, "b"), newPeer(t, "c")
+	_, port := startPool(t, fmt.Sprintf("server %s weight=5; server %s; server %s;", addr(a.Port), addr(b.Port), addr(c.Port)), "")
+	var got []string
+	for range 14 {
+		_, body, _ := fetch(t, http.DefaultClient, "GET", fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
+		got = append(got, body)
+	}
+	// nginx's smooth weighted round robin for weights 5, 1, 1
+	if want := "a a b a c a a a a b a c a a"; strings.Join(got, " ") != want {
+		t.Fatalf("sequence %q, want nginx's %q", strings.Join(got, " "), want)
+	}
+}
+
+func TestUpstreamNextUpstream(t *testing.T) {
+	t.Parallel()
+	a, b := newPeer(t, "a"), newPeer(t, "b")
+	dead := freePort(t)
+	_, port := startPool(t, fmt.Sprintf("server %s; server %s; server %s;", addr(dead), addr(a.Port), addr(b.Port)), "")
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+
+	// the dead peer costs no failed request: the next one answers, and the variables list both
+	status, body, h := fetch(t, http.DefaultClient, "GET", url+"/", nil)
+	if status != 200 || body != "a" {
+		t.Fatalf("got %d %q", status, body)
+	}
+	if got, want := h.Get("X-Upstream-Addr"), addr(dead)+", "+addr(a.Port); got != want {
+		t.Errorf("$upstream_addr %q, want %q", got, want)
+	}
+	if got := h.Get("X-Upstream-Status"); got != "502, 200" {
+		t.Errorf("$upstream_status %q, want \"502, 200\"", got)
+	}
+	// the dead peer is now out for fail_timeout: a and b alternate
+	seen := map[string]int{}
+	for range 4 {
+		_, body, h := fetch(t, http.DefaultClient, "GET", url+"/", nil)
+		seen[body]++
+		if strings.Contains(h.Get("X-Upstream-Addr"), ",") {
+			t.Errorf("a failed peer was tried again within fail_timeout: %s", h.Get("X-Upstream-Addr"))
+		}
+	}
+	if seen["a"] != 2 || seen["b"] != 2 {
+		t.Errorf("after the failure: %v", seen)
+	}
+}
+
+func TestUpstreamPostNotRetriedAfterSent(t *testing.T) {
+	t.Parallel()
+	a, b := newPeer(t, "a"), newPeer(t, "b")
+	_, port := startPool(t, fmt.Sprintf("server %s; server %s;", addr(a.Port), addr(b.Port)), "")
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+
+	// a peer drops the connection after reading the request: the POST is not sent again
+	status, _, h := fetch(t, http.DefaultClient, "POST", url+"/drop", strings.NewReader("payment=1"))
+	if status != http.StatusBadGateway {
+		t.Errorf("POST /drop: %d, want 502", status)
+	}
+	if n := a.posts.Load() + b.posts.Load(); n != 1 {
+		t.Fatalf("a POST that reached a peer was sent %d times; nginx never repeats it", n)
+	}
+	if strings.Contains(h.Get("X-Upstream-Addr"), ",") {
+		t.Errorf("POST tried %q", h.Get("X-Upstream-Addr"))
+	}
+	// a GET goes on to the other peer (which drops it too)
+	status, _, h = fetch(t, http.DefaultClient, "GET", url+"/drop", nil)
+	if got := h.Get("X-Upstream-Status"); status != http.StatusBadGateway || got != "502, 502" {
+		t.Errorf("GET /drop: %d, statuses %q; want both peers tried", status, got)
+	}
+}
+
+func TestUpstreamPostRetriedWhenNotSent(t *testing.T) {
+	t.Parallel()
+	a := newPeer(t, "a")
+	dead := freePort(t)
+	_, port := startPool(t, fmt.Sprintf("server %s; server %s;", addr(dead), addr(a.Port)), "")
+	status, body, _ := fetch(t, http.DefaultClient, "POST", fmt.Sprintf("http://127.0.0.1:%d/", port), strings.NewReader("x=1"))
+	if status != 200 || body != "a" || a.posts.Load() != 1 {
+		t.Fatalf("POST to a refused peer then a live one: %d %q (posts %d)", status, body, a.posts.Load())
+	}
+}
+
+func TestUpstreamKillBackendDuringLoad(t *testing.T) {
+	t.Parallel()
+	peers := []*peer{newPeer(t, "a"), newPeer(t, "b"), newPeer(t, "c")}
+	var servers []string
+	for _, p := range peers {
+		servers = append(servers, "server "+addr(p.Port)+";")
+	}
+	_, port := startPool(t, strings.Join(servers, " ")+" keepalive 16;", "")
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	var failed, total atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 10 * time.Second}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get(url)
+				total.Add(1)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	peers[1].kill()
+	hitsAtKill := peers[1].hits.Load()
+	time.Sleep(700 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if f := failed.Load(); f != 0 {
+		t.Errorf("%d of %d requests failed while a peer was killed", f, total.Load())
+	}
+	if peers[0].hits.Load() == 0 || peers[2].hits.Load() == 0 || hitsAtKill == 0 {
+		t.Errorf("hits a=%d b=%d c=%d", peers[0].hits.Load(), hitsAtKill, peers[2].hits.Load())
+	}
+}
+
+func TestUpstreamBackup(t *testing.T) {
+	t.Parallel()
+	a, b, c := newPeer(t, "a"), newPeer(t, "b"), newPeer(t, "c")
+	_, port := startPool(t, fmt.Sprintf("server %s; server %s; server %s backup;", addr(a.Port), addr(b.Port), addr(c.Port)), "")
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	for range 6 {
+		if _, body, _ := fetch(t, http.DefaultClient, "GET", url, nil); body == "c" {
+			t.Fatal("the backup served while primaries were up")
+		}
+	}
+	a.kill()
+	b.kill()
+	for range 4 {
+		if status, body, _ := fetch(t, http.DefaultClient, "GET", url, nil); status != 200 || body != "c" {
+			t.Fatalf("all primaries down: %d %q, want the backup", status, body)
+		}
+	}
+}
+
+func TestUpstreamLeastConnWebSockets(t *testing.T) {
+	t.Parallel()
+	peers := []*peer{newPeer(t, "a"), newPeer(t, "b"), newPeer(t, "c")}
+	var servers []string
+	for _, p := range peers {
+		servers = append(servers, "server "+addr(p.Port)+";")
+	}
+	_, port := startPool(t, "least_conn; "+strings.Join(servers, " "), "")
+	d := wsDialer(addr(port), nil)
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+	open := func() (*websocket.Conn, string) {
+		c, resp, err := d.Dial(url, nil)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+		echoOnce(t, c, websocket.TextMessage, "hi")
+		return c, resp.Header.Get("X-Backend")
+	}
+	byPeer := map[string][]*websocket.Conn{}
+	for range 20 {
+		c, name := open()
+		byPeer[name] = append(byPeer[name], c)
+	}
+	for _, p := range peers {
+		if n := len(byPeer[p.name]); n < 6 || n > 7 {
+			t.Fatalf("20 WebSockets over 3 peers: %s has %d (%v)", p.name, n, counts(byPeer))
+		}
+	}
+	// a 21st goes to the peer with 6; then close five tunnels on b: the next five go to b, the least loaded
+	c, name := open()
+	if len(byPeer[name]) != 6 {
+		t.Fatalf("the 21st WebSocket went to %s with %d open", name, len(byPeer[name]))
+	}
+	byPeer[name] = append(byPeer[name], c)
+	for _, c := range byPeer["b"][:5] {
+		c.Close()
+	}
+	want := int64(len(byPeer["b"]) - 5)
+	if !eventually(5*time.Second, func() bool { return peers[1].open.Load() == want }) {
+		t.Fatalf("b still has %d WebSockets open", peers[1].open.Load())
+	}
+	time.Sleep(100 * time.Millisecond) // the proxy releases the peer right after the tunnel ends
+	for i := range 5 {
+		if _, name := open(); name != "b" {
+			t.Fatalf("new WebSocket %d went to %s, want the least loaded b", i, name)
+		}
+	}
+}
+
+func counts(m map[string][]*websocket.Conn) map[string]int {
+	out := map[string]int{}
+	for k, v := range m {
+		out[k] = len(v)
+	}
+	return out
+}
+
+func TestUpstreamConsistentHash(t *testing.T) {
+	t.Parallel()
+	peers := []*peer{newPeer(t, "a"), newPeer(t, "b"), newPeer(t, "c"), newPeer(t, "d")}
+	servers := func(n int) string {
+		var s []string
+		for _, p := range peers[:n] {
+			s = append(s, "server "+addr(p.Port)+";")
+		}
+		return "hash $arg_k consistent; " + strings.Join(s, " ")
+	}
+	port := freePort(t)
+	s := start(t, fill(t, upstreamConf, "PORT", port, "SERVERS", servers(3), "LOC", ""))
+	url := fmt.Sprintf("http://127.0.0.1:%d/?k=", port)
+	const keys = 400
+	before := map[int]string{}
+	for k := range keys {
+		_, before[k], _ = fetch(t, http.DefaultClient, "GET", fmt.Sprint(url, k), nil)
+	}
+	for k := range 40 {
+		if _, again, _ := fetch(t, http.DefaultClient, "GET", fmt.Sprint(url, k), nil); again != before[k] {
+			t.Fatalf("key %d moved from %s to %s without a change", k, before[k], again)
+		}
+	}
+	if err := os.WriteFile(s.Conf, []byte(fill(t, upstreamConf, "PORT", port, "SERVERS", servers(4), "LOC", "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Signal(syscall.SIGHUP)
+	if !eventually(5*time.Second, func() bool { return peers[3].hits.Load() > 0 || probeAll(t, url, keys) }) {
+		t.Fatal("the added peer never got a key")
+	}
+	moved := 0
+	for k := range keys {
+		_, now, _ := fetch(t, http.DefaultClient, "GET", fmt.Sprint(url, k), nil)
+		if now != before[k] {
+			moved++
+			if now != "d" {
+				t.Fatalf("key %d moved between old peers: %s -> %s", k, before[k], now)
+			}
+		}
+	}
+	if moved < keys/4-50 || moved > keys/4+50 {
+		t.Errorf("%d of %d keys moved when a 4th peer was added; want about 1/4", moved, keys)
+	}
+}
+
+// probeAll sends one request per key (to notice a reload that has taken effect).
+func probeAll(t *testing.T, url string, keys int) bool {
+	for k := range keys {
+		if _, body, _ := fetch(t, http.DefaultClient, "GET", fmt.Sprint(url, k), nil); body == "d" {
+			return true
+		}
+	}
+	return false
+}
+
+func TestUpstreamIPHashStable(t *testing.T) {
+	t.Parallel()
+	a, b, c := newPeer(t, "a"), newPeer(t, "b"), newPeer(t, "c")
+	_, port := startPool(t, fmt.Sprintf("ip_hash; server %s; server %s; server %s;", addr(a.Port), addr(b.Port), addr(c.Port)), "")
+	first := ""
+	for i := range 6 {
+		_, body, _ := fetch(t, http.DefaultClient, "GET", fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
+		if i == 0 {
+			first = body
+		} else if body != first {
+			t.Fatalf("ip_hash moved one client from %s to %s", first, body)
+		}
+	}
+	// nginx's function for 127.0.0.x: (((89*113+127)%6271*113+0)%6271*113+0)%6271 % 3
+	h := 89
+	for _, o := range []int{127, 0, 0} {
+		h = (h*113 + o) % 6271
+	}
+	if want := string(rune('a' + h%3)); first != want {
+		t.Errorf("127.0.0.1 went to %s, nginx sends it to %s", first, want)
+	}
+}
+
+func TestUpstreamUnixSocket(t *testing.T) {
+	t.Parallel()
+	sock := t.TempDir() + "/app.sock"
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "unix") })}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	_, port := startPool(t, "server unix:"+sock+";", "")
+	if status, body, h := fetch(t, http.DefaultClient, "GET", fmt.Sprintf("http://127.0.0.1:%d/", port), nil); status != 200 || body != "unix" {
+		t.Fatalf("unix: peer: %d %q (%s)", status, body, h.Get("X-Upstream-Addr"))
+	}
+}
