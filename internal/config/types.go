@@ -260,7 +260,17 @@ type Upstream struct {
 	Policy            string   // "", least_conn, ip_hash, hash, random
 	PolicyArgs        []string // hash: key [consistent]; random: [two [least_conn]]
 	HashKey           *vars.Template
+	HealthCheck       *HealthCheck
 	Pos               Pos
+}
+
+// HealthCheck is an upstream block's active health check (sluice only).
+type HealthCheck struct {
+	Interval, Timeout  time.Duration
+	Fails, Passes      int
+	URI                string
+	Port               int // 0: the peer's own port
+	StatusLo, StatusHi int // match_status range
 }
 
 // UpstreamServer is one server line of an upstream block.

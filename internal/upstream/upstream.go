@@ -6,6 +6,7 @@
 package upstream
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"sort"
@@ -37,6 +38,9 @@ type state struct {
 	fails    int
 	accessed time.Time // last failure
 	checked  time.Time // last time the peer was tried after (or at) a failure
+	// recovered is when the peer came back after a failure or a failed health check (slow_start)
+	recovered time.Time
+	health    health
 }
 
 // Peer is one address of a server line. Its configuration is immutable; balancing fields are guarded by the
@@ -71,7 +75,7 @@ func (p *Peer) Conns() int64 { return p.st.conns.Load() }
 // available is nginx's test for a peer that may be chosen: not down, not failed within fail_timeout, below
 // max_conns.
 func (p *Peer) available(now time.Time) bool {
-	if p.Down {
+	if p.Down || p.st.health.unhealthy {
 		return false
 	}
 	if p.MaxFails > 0 && p.st.fails >= p.MaxFails && now.Sub(p.st.checked) <= p.FailTimeout {
@@ -96,6 +100,7 @@ type Group struct {
 	policy Policy
 	log    *slog.Logger
 	now    func() time.Time
+	stop   context.CancelFunc // ends the health checker of this generation
 }
 
 // Policy chooses a peer for a try among the group's available peers (nginx's peer.get of a balancing
@@ -221,15 +226,60 @@ func NewSet(log *slog.Logger) *Set {
 
 // Update installs the upstream blocks of a new configuration. A peer that stays (same group, same server and
 // address) keeps its failure state and connection count; removed peers keep serving what they already serve.
+//
+// With health_check, peers that have never been probed get their first probe before the groups are installed
+// (bounded by the check's timeout), so a failing peer is out before any request can reach it.
 func (s *Set) Update(ups map[string]*config.Upstream) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	groups := make(map[string]*Group, len(ups))
+	var wg sync.WaitGroup
 	for name, u := range ups {
-		groups[name] = s.build(u, s.groups[name])
+		g := s.build(u, s.groups[name])
+		groups[name] = g
+		if hc := u.HealthCheck; hc != nil {
+			var fresh []*Peer
+			g.mu.Lock()
+			for _, p := range g.Peers() {
+				if !p.st.health.probed && !p.Down {
+					p.st.health.unhealthy = true
+					fresh = append(fresh, p)
+				}
+			}
+			g.mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				g.probePeers(context.Background(), hc, fresh)
+			}()
+		}
+	}
+	wg.Wait()
+	for _, g := range s.groups {
+		if g.stop != nil {
+			g.stop()
+		}
+	}
+	for _, g := range groups {
+		if hc := g.Conf.HealthCheck; hc != nil {
+			ctx, cancel := context.WithCancel(context.Background())
+			g.stop = cancel
+			go g.checkLoop(ctx, hc)
+		}
 	}
 	s.groups = groups
 	s.implicit = map[string]*Group{}
+}
+
+// Close stops the health checkers.
+func (s *Set) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.groups {
+		if g.stop != nil {
+			g.stop()
+		}
+	}
 }
 
 // Group returns the group of an upstream block, or nil.
@@ -302,7 +352,7 @@ type PeerStatus struct {
 	Name     string // server as written
 	Addr     string
 	Backup   bool
-	State    string // "up", "down" (configured), "unavailable" (max_fails reached within fail_timeout)
+	State    string // "up", "down" (configured), "unavailable" (max_fails reached within fail_timeout), "unhealthy" (health_check)
 	Fails    int
 	Conns    int64
 }
@@ -325,6 +375,8 @@ func (s *Set) Snapshot() []PeerStatus {
 			switch {
 			case p.Down:
 				st = "down"
+			case p.st.health.unhealthy:
+				st = "unhealthy"
 			case p.MaxFails > 0 && p.st.fails >= p.MaxFails && now.Sub(p.st.checked) <= p.FailTimeout:
 				st = "unavailable"
 			}

@@ -424,3 +424,54 @@ func TestUpstreamUnixSocket(t *testing.T) {
 		t.Fatalf("unix: peer: %d %q (%s)", status, body, h.Get("X-Upstream-Addr"))
 	}
 }
+
+func TestUpstreamActiveHealthCheck(t *testing.T) {
+	t.Parallel()
+	var aHealthy, bHealthy atomic.Bool
+	aHealthy.Store(true)
+	var userHits [2]atomic.Int64
+	mk := func(i int, healthy *atomic.Bool, name string) *backend {
+		return newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/healthz" {
+				if !healthy.Load() {
+					w.WriteHeader(500)
+				}
+				return
+			}
+			userHits[i].Add(1)
+			io.WriteString(w, name)
+		}))
+	}
+	a, b := mk(0, &aHealthy, "a"), mk(1, &bHealthy, "b")
+	_, port := startPool(t, fmt.Sprintf("server %s; server %s; health_check interval=100ms fails=2 passes=2 uri=/healthz timeout=1s;", addr(a.Port), addr(b.Port)), "")
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	// b fails its check from the start: no user request ever reaches it
+	for range 10 {
+		if status, body, _ := fetch(t, http.DefaultClient, "GET", url, nil); status != 200 || body != "a" {
+			t.Fatalf("got %d %q, want a (b is unhealthy)", status, body)
+		}
+	}
+	if n := userHits[1].Load(); n != 0 {
+		t.Fatalf("the unhealthy peer got %d user requests", n)
+	}
+	// b recovers: after passes good probes it takes requests again
+	bHealthy.Store(true)
+	if !eventually(5*time.Second, func() bool {
+		_, body, _ := fetch(t, http.DefaultClient, "GET", url, nil)
+		return body == "b"
+	}) {
+		t.Fatal("b never came back after passing its health checks")
+	}
+	// a starts failing: it is taken out by the checker, and users see no error meanwhile
+	aHealthy.Store(false)
+	if !eventually(5*time.Second, func() bool {
+		for range 4 {
+			if _, body, _ := fetch(t, http.DefaultClient, "GET", url, nil); body != "b" {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("a was never taken out after failing its health checks")
+	}
+}
