@@ -102,6 +102,16 @@ func TestErrors(t *testing.T) {
 		{"bad time", "http {\n proxy_read_timeout 5x;\n}\n", []string{"invalid value", "sluice.conf:2"}},
 		{"unknown upstream host", "http {\n server {\n  location / { proxy_pass http://no-such-host.invalid; }\n }\n}\n", []string{"host not found", "sluice.conf:3"}},
 		{"unknown log format", "http {\n access_log logs/a.log nosuch;\n server { }\n}\n", []string{`unknown log format "nosuch"`}},
+		{"bad cors origin", "http {\n server {\n  cors_origins app.example.org;\n }\n}\n", []string{"invalid origin", "scheme://host", "sluice.conf:3"}},
+		{"misplaced cors wildcard", "http {\n server {\n  cors_origins https://a*.example.org;\n }\n}\n", []string{"wildcard", "sluice.conf:3"}},
+		{"bad allow", "http {\n server {\n  allow 10.0.0.300;\n }\n}\n", []string{`invalid parameter "10.0.0.300"`, "sluice.conf:3"}},
+		{"realip in location", "http {\n server {\n  location / { set_real_ip_from 10.0.0.0/8; }\n }\n}\n", []string{"not allowed here", "sluice.conf:3"}},
+		{"auth_basic without file", "http {\n server {\n  location / { auth_basic x; }\n }\n}\n", []string{"auth_basic without auth_basic_user_file", "sluice.conf:3"}},
+		{"missing htpasswd", "http {\n server {\n  auth_basic_user_file nosuch.htpasswd;\n }\n}\n", []string{"nosuch.htpasswd", "sluice.conf:3"}},
+		{"unknown limit zone", "http {\n server {\n  location / { limit_req zone=nope; }\n }\n}\n", []string{`unknown zone "nope"`, "sluice.conf:3"}},
+		{"limit_req_zone without rate", "http {\n limit_req_zone $binary_remote_addr zone=one:1m;\n}\n", []string{"invalid number of arguments", "sluice.conf:2"}},
+		{"bad rate", "http {\n limit_req_zone $binary_remote_addr zone=one:1m rate=5/s;\n}\n", []string{"invalid rate", "sluice.conf:2"}},
+		{"duplicate zone", "http {\n limit_conn_zone $binary_remote_addr zone=a:1m;\n limit_conn_zone $binary_remote_addr zone=a:1m;\n}\n", []string{`duplicate zone "a"`, "sluice.conf:3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -45,8 +45,8 @@ var coreDirectives = []Spec{
 		}},
 	{Name: "location", Module: "http_core", Ctx: CtxServer | CtxLocation, Args: "1-2", Block: true, Doc: "Settings for requests whose normalised URI matches; nginx's matching order.",
 		Apply: (*parser).locationBlock},
-	{Name: "listen", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: "*:80", Doc: "Address and port to accept on, with ssl, http2, default_server, reuseport, backlog=, ipv6only=.",
-		Diff:  "unix: sockets, proxy_protocol, bind, setfib, accept_filter and fastopen are not supported yet (refused with an error); deferred and so_keepalive are accepted and ignored.",
+	{Name: "listen", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: "*:80", Doc: "Address and port to accept on, with ssl, http2, default_server, reuseport, backlog=, ipv6only=, proxy_protocol (v1 and v2 headers).",
+		Diff:  "unix: sockets, bind, setfib, accept_filter and fastopen are not supported yet (refused with an error); deferred and so_keepalive are accepted and ignored.",
 		Apply: (*parser).listen},
 	{Name: "server_name", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: `""`, Doc: "Names of the virtual server: exact, *.wildcard, wildcard.*, .example.com, ~regex.",
 		Apply: func(p *parser, d *Directive) error {
@@ -346,6 +346,8 @@ func (p *parser) listen(d *Directive) error {
 			l.Backlog = b
 		case "ipv6only":
 			l.IPv6Only = v == "on"
+		case "proxy_protocol":
+			l.ProxyProtocol = true
 		case "deferred", "so_keepalive", "rcvbuf", "sndbuf":
 		default:
 			return d.errorf("invalid parameter %q of the \"listen\" directive", a)

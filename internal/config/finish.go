@@ -29,6 +29,7 @@ func (p *parser) finish() error {
 		mergeOpts(s.Loc, h.Loc)
 		mergeOpts(&s.Srv, &h.Srv)
 		mergeSSL(&s.Srv.SSL, &h.Srv.SSL)
+		finishRealIP(&s.Srv)
 		if err := p.finishServer(s); err != nil {
 			return err
 		}
@@ -114,12 +115,18 @@ func (p *parser) finishServer(s *Server) error {
 			if err := p.resolveProxy(l.Conf); err != nil && perr == nil {
 				perr = err
 			}
+			if err := p.finishAccess(l.Conf, l.Pos); err != nil && perr == nil {
+				perr = err
+			}
 			out = append(out, &route.Location[*Location]{Modifier: l.Modifier, Pattern: l.Pattern, Value: l, Children: conv(l.Children, l.Conf),
 				AutoRedirect: l.Conf.Handler == HandlerProxy})
 		}
 		return out
 	}
 	p.mergeIfConfs(s.Ops, s.Loc)
+	if err := p.finishAccess(s.Loc, s.Pos); err != nil {
+		return err
+	}
 	rl := conv(s.Locations, s.Loc)
 	if perr != nil {
 		return perr

@@ -7,9 +7,11 @@
 package config
 
 import (
+	"net/netip"
 	"regexp"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/access"
 	"github.com/sluice-proxy/sluice/internal/route"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
@@ -47,8 +49,10 @@ type HTTP struct {
 	Upstreams  map[string]*Upstream
 	LogFormats map[string]*LogFormat
 	Vars       *vars.Table
-	Loc        *LocConf // http-level values of location-scope directives
-	Srv        SrvConf  // http-level values of server-scope directives
+	ReqZones   []ZoneSpec // limit_req_zone
+	ConnZones  []ZoneSpec // limit_conn_zone
+	Loc        *LocConf   // http-level values of location-scope directives
+	Srv        SrvConf    // http-level values of server-scope directives
 }
 
 // LogFormat is a compiled log_format.
@@ -67,6 +71,7 @@ type Listen struct {
 	Reuseport     bool
 	Backlog       int
 	IPv6Only      bool // an IPv6 wildcard socket accepts IPv6 only (default on, as nginx)
+	ProxyProtocol bool // every connection starts with a PROXY protocol (v1 or v2) header
 	Pos           Pos
 }
 
@@ -77,6 +82,10 @@ type SrvConf struct {
 	MergeSlashes        Opt[bool]
 	SSL                 SSLConf
 	LargeHeaderBuffers  Opt[int] // total header bytes limit (number*size)
+	RealIPFrom          Opt[[]netip.Prefix]
+	RealIPHeader        Opt[string]
+	RealIPRecursive     Opt[bool]
+	RealIP              *access.RealIP // compiled from the three above once merged; nil without set_real_ip_from
 }
 
 // SSLConf holds ssl_* directives.
@@ -201,12 +210,53 @@ type LocConf struct {
 	ProxyNextUpstream      Opt[NextUpstream]
 	ProxyNextTries         Opt[int]
 	ProxyNextTimeout       Opt[time.Duration]
+
+	CORSOrigins      Opt[*access.Origins]
+	CORSMethods      Opt[[]string]
+	CORSHeaders      Opt[[]string]
+	CORSExpose       Opt[[]string]
+	CORSCredentials  Opt[bool]
+	CORSMaxAge       Opt[time.Duration]
+	WebSocketOrigins Opt[*access.Origins]
+	Access           Opt[[]access.Rule]  // allow/deny in order
+	AuthBasic        Opt[*vars.Template] // realm; nil V = off
+	AuthUserFile     Opt[*access.UserFile]
+	LimitReqs        Opt[[]LimitReq]
+	LimitReqStatus   Opt[int]
+	LimitConns       Opt[[]LimitConn]
+	LimitConnStatus  Opt[int]
+
+	// compiled once merged (finish.go)
+	CORS      *access.CORS    // nil without cors_origins
+	WSOrigins *access.Origins // websocket_origins, else cors_origins; nil: upgrades from any origin
 }
 
 // NextUpstream is proxy_next_upstream: the conditions under which a request goes on to the next peer.
 type NextUpstream struct {
 	Error, Timeout, InvalidHeader, NonIdempotent bool
 	Status                                       []int // http_500 … http_429
+}
+
+// ZoneSpec is a limit_req_zone or limit_conn_zone; its state lives in the running server (access.Zones).
+type ZoneSpec struct {
+	Name string
+	Key  *vars.Template
+	Size int64
+	Rate float64 // limit_req_zone: requests per second
+	Pos  Pos
+}
+
+// LimitReq is one limit_req.
+type LimitReq struct {
+	Zone  string
+	Burst int
+	Delay int // requests within the burst served without delay (nodelay: all of them)
+}
+
+// LimitConn is one limit_conn.
+type LimitConn struct {
+	Zone string
+	N    int
 }
 
 // ProxyPass is a parsed proxy_pass target.

@@ -13,6 +13,9 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // finish is the log phase: it records the response in the variables and writes the access log lines.
 func (rq *request) finish() {
 	rq.w.finished.Store(true)
+	for _, release := range rq.releases {
+		release()
+	}
 	if rq.w.deadline && !rq.w.hijacked {
 		rq.w.rc.SetWriteDeadline(time.Time{})
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/access"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/proxy"
 	"github.com/sluice-proxy/sluice/internal/route"
@@ -33,10 +34,17 @@ type request struct {
 	detached   func() // a tunnel to run once ServeHTTP has returned
 	redirects  int    // internal redirects (rewrite last, error_page), bounded as nginx does
 	errorPage  bool
+
+	// access phase state
+	cors      *access.CORS // the CORS policy that applies to the response
+	preflight bool         // answering a CORS preflight
+	limited   bool         // limit_req/limit_conn already counted this request
+	releases  []func()     // limit_conn slots held until the request (or its tunnel) ends
 }
 
-// ServeHTTP is the request path, top-down: connection checks → server selection → URI normalisation →
-// server rewrite phase → location selection → location rewrite phase → limits → content handler → log.
+// ServeHTTP is the request path, top-down: connection checks → server selection → real client address →
+// URI normalisation → server rewrite phase → location selection → location rewrite phase → access phase
+// (limits, allow/deny, CORS, auth) → content handler → log.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ci, _ := r.Context().Value(connInfoKey{}).(*connInfo)
 	if ci == nil {
@@ -97,7 +105,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rq.w.Header().Set("Connection", "close")
 	}
 
-	// 3. The URI is decoded and normalised before matching; what is matched is what is sent upstream.
+	// 3. The client address: a trusted proxy may report the real one (set_real_ip_from, real_ip_header).
+	rq.realIP()
+
+	// 4. The URI is decoded and normalised before matching; what is matched is what is sent upstream.
 	uri, err := route.Normalize(rawPath(r))
 	if err == nil && hasDotParam(uri) {
 		err = route.ErrBadPath
@@ -109,7 +120,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rq.v.URI, rq.v.Args = uri, r.URL.RawQuery
 
-	// 4. Server-level rewrite statements.
+	// 5. Server-level rewrite statements.
 	if done, _ := rq.exec(srv.Ops); done {
 		return
 	}
@@ -159,7 +170,7 @@ func (rq *request) serveLocation(l *config.Location) {
 }
 
 // locationPhase runs the current location's rewrite statements and, unless they answered or changed the URI
-// with `last`, its content handler. It reports whether the location must be searched again.
+// with `last`, its access phase and content handler. It reports whether the location must be searched again.
 func (rq *request) locationPhase() (again bool) {
 	if rq.loc != nil && len(rq.loc.Ops) > 0 {
 		done, again := rq.exec(rq.loc.Ops)
@@ -170,7 +181,9 @@ func (rq *request) locationPhase() (again bool) {
 			return true
 		}
 	}
-	rq.content()
+	if rq.access() {
+		rq.content()
+	}
 	return false
 }
 

@@ -1,17 +1,20 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	proxyproto "github.com/pires/go-proxyproto"
 	"golang.org/x/sys/unix"
 
 	"github.com/sluice-proxy/sluice/internal/config"
@@ -35,6 +38,7 @@ type listener struct {
 type connMeta struct {
 	id        uint64
 	onTLSPort bool
+	proxied   netip.AddrPort // the client address of a PROXY protocol header (zero without one)
 }
 
 // bind opens a listening socket with nginx's listen options.
@@ -118,11 +122,19 @@ func (l *listener) acceptLoop() {
 func (l *listener) classify(c net.Conn) {
 	snap := l.srv.snap.Load()
 	g := snap.groupFor(l.addr, c.LocalAddr())
-	id := l.srv.connSeq.Add(1)
+	meta := connMeta{id: l.srv.connSeq.Add(1)}
 	l.srv.stats.accepted.Add(1)
 	l.srv.stats.handled.Add(1) // nginx's "handled" differs from "accepts" only at worker_connections, which sluice has not
+	if g != nil && g.proxyProtocol {
+		var err error
+		if c, meta.proxied, err = readProxyHeader(c, g.headerTimeout); err != nil {
+			l.srv.log.Info("broken PROXY protocol header from " + c.RemoteAddr().String() + ": " + err.Error())
+			c.Close()
+			return
+		}
+	}
 	if g == nil || !g.ssl {
-		l.deliver(c, connMeta{id: id})
+		l.deliver(c, meta)
 		return
 	}
 	c.SetReadDeadline(time.Now().Add(g.handshakeTimeout))
@@ -133,9 +145,10 @@ func (l *listener) classify(c net.Conn) {
 		c.Close()
 		return
 	}
-	pc := &peekedConn{Conn: c, first: first[0], has: true}
+	pc := &peekedConn{Conn: c, pending: first[:]}
 	if first[0] != 0x16 {
-		l.deliver(pc, connMeta{id: id, onTLSPort: true})
+		meta.onTLSPort = true
+		l.deliver(pc, meta)
 		return
 	}
 	// the handshake runs here, on the connection's own goroutine, so its result is counted; net/http finds it done
@@ -149,7 +162,32 @@ func (l *listener) classify(c net.Conn) {
 		c.Close()
 		return
 	}
-	l.deliver(tc, connMeta{id: id})
+	l.deliver(tc, meta)
+}
+
+// readProxyHeader reads the PROXY protocol (v1 or v2) header that must start a connection on a
+// `listen … proxy_protocol` socket and returns the connection positioned after it with the client address it
+// reports (zero for a v2 LOCAL header: a health check by the proxy itself).
+func readProxyHeader(c net.Conn, timeout time.Duration) (net.Conn, netip.AddrPort, error) {
+	c.SetReadDeadline(time.Now().Add(timeout))
+	defer c.SetReadDeadline(time.Time{})
+	br := bufio.NewReaderSize(c, 256)
+	h, err := proxyproto.Read(br)
+	if err != nil {
+		return c, netip.AddrPort{}, err
+	}
+	rest, _ := br.Peek(br.Buffered())
+	pc := &peekedConn{Conn: c, pending: append([]byte(nil), rest...)}
+	if h.Command.IsLocal() {
+		return pc, netip.AddrPort{}, nil
+	}
+	src, _, ok := h.IPs()
+	port, _, _ := h.Ports()
+	a, aok := netip.AddrFromSlice(src)
+	if !ok || !aok {
+		return pc, netip.AddrPort{}, nil // UNKNOWN or unix addresses: the peer stays the client
+	}
+	return pc, netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
 }
 
 func (l *listener) deliver(c net.Conn, m connMeta) {
@@ -162,18 +200,17 @@ func (l *listener) deliver(c net.Conn, m connMeta) {
 	}
 }
 
-// peekedConn replays the one byte read while classifying.
+// peekedConn replays the bytes read while classifying (the first TLS byte, what followed a PROXY header).
 type peekedConn struct {
 	net.Conn
-	first byte
-	has   bool
+	pending []byte
 }
 
 func (p *peekedConn) Read(b []byte) (int, error) {
-	if p.has && len(b) > 0 {
-		b[0] = p.first
-		p.has = false
-		return 1, nil
+	if len(p.pending) > 0 {
+		n := copy(b, p.pending)
+		p.pending = p.pending[n:]
+		return n, nil
 	}
 	return p.Conn.Read(b)
 }

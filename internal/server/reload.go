@@ -20,7 +20,7 @@ type ReloadResult struct {
 func Check(cfg *config.Config) error {
 	files := observe.NewFiles()
 	defer files.CloseAll()
-	_, err := build(cfg, files)
+	_, err := build(cfg, files, nil)
 	return err
 }
 
@@ -39,7 +39,7 @@ func (s *Server) Reload(load func() (*config.Config, error)) error {
 }
 
 func (s *Server) reload(cfg *config.Config) error {
-	snap, err := build(cfg, s.files)
+	snap, err := build(cfg, s.files, s.snap.Load())
 	if err != nil {
 		return err
 	}

@@ -108,6 +108,7 @@ func (rq *request) addHeaders(status int) {
 	} else {
 		h.Set("Server", "sluice")
 	}
+	rq.corsHeaders(h)
 	if rq.conf == nil {
 		return
 	}
@@ -190,7 +191,7 @@ func (rq *request) runErrorPage(ep config.ErrorPage, status int) {
 func (rq *request) defaultPage(status int) {
 	h := rq.w.Header()
 	for k := range h {
-		if k != "Connection" && k != "Location" {
+		if k != "Connection" && k != "Location" && k != "Www-Authenticate" {
 			delete(h, k)
 		}
 	}

@@ -74,7 +74,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			return s.Peers()
 		},
 	})
-	snap, err := build(cfg, s.files)
+	snap, err := build(cfg, s.files, nil)
 	if err != nil {
 		return nil, err
 	}

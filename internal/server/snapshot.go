@@ -8,10 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/access"
 	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/observe"
 	"github.com/sluice-proxy/sluice/internal/route"
+	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
 // snapshot is one compiled configuration, immutable once built. Requests read the snapshot they started with;
@@ -24,13 +26,16 @@ type snapshot struct {
 	bind       map[string]config.Listen
 	accessLogs map[string]*observe.File
 	combined   *config.LogFormat
-	locations  map[string]bool // every location name, to find tunnels a reload orphaned
+	locations  map[string]bool           // every location name, to find tunnels a reload orphaned
+	zones      *access.Zones             // limit_req/limit_conn state, carried over from the previous snapshot
+	zoneKeys   map[string]*vars.Template // each zone's key
 }
 
 // group is every server listening on one address.
 type group struct {
 	addr             string
 	ssl, http2       bool
+	proxyProtocol    bool // connections start with a PROXY protocol header
 	index            *route.ServerIndex[*config.Server]
 	tlsConfig        *tls.Config
 	handshakeTimeout time.Duration
@@ -50,13 +55,27 @@ func (s *snapshot) groupFor(bound string, local net.Addr) *group {
 }
 
 // build compiles a configuration into a snapshot: certificates are loaded and log files opened here, so every
-// error surfaces before anything changes.
-func build(cfg *config.Config, files *observe.Files) (*snapshot, error) {
-	snap := &snapshot{cfg: cfg, groups: map[string]*group{}, bind: map[string]config.Listen{}, accessLogs: map[string]*observe.File{}}
+// error surfaces before anything changes. Limit zones of prev (the running snapshot, or nil) that keep their
+// name and size keep their state.
+func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot, error) {
+	snap := &snapshot{cfg: cfg, groups: map[string]*group{}, bind: map[string]config.Listen{}, accessLogs: map[string]*observe.File{},
+		zones: access.NewZones(), zoneKeys: map[string]*vars.Template{}}
 	snap.locations = locationNames(cfg)
 	h := cfg.HTTP
 	if h == nil {
 		return snap, nil
+	}
+	var prevZones *access.Zones
+	if prev != nil {
+		prevZones = prev.zones
+	}
+	for _, z := range h.ReqZones {
+		snap.zones.AddReq(prevZones, z.Name, z.Size, z.Rate)
+		snap.zoneKeys[z.Name] = z.Key
+	}
+	for _, z := range h.ConnZones {
+		snap.zones.AddConn(prevZones, z.Name, z.Size)
+		snap.zoneKeys[z.Name] = z.Key
 	}
 	snap.combined = compileCombined(h.Vars)
 	type member struct {
@@ -87,6 +106,7 @@ func build(cfg *config.Config, files *observe.Files) (*snapshot, error) {
 		for _, m := range ms {
 			g.ssl = g.ssl || m.l.SSL
 			g.http2 = g.http2 || m.l.HTTP2 || m.srv.Srv.HTTP2.Get(false)
+			g.proxyProtocol = g.proxyProtocol || m.l.ProxyProtocol
 			if m.l.DefaultServer {
 				defaults++
 				if defaults > 1 {

@@ -1,0 +1,68 @@
+package access
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	htpasswd "github.com/tg123/go-htpasswd"
+)
+
+// UserFile is an htpasswd file (auth_basic_user_file): bcrypt ($2y$), Apache MD5 ($apr1$), {SHA}, {SSHA} and
+// crypt MD5 ($1$) entries. It is read at load time and read again when the file changes, so adding a user needs
+// no reload (nginx reads the file on every request).
+type UserFile struct {
+	path string
+
+	mu      sync.Mutex
+	checked time.Time
+	mod     time.Time
+	size    int64
+	file    *htpasswd.File
+}
+
+// OpenUserFile reads an htpasswd file; a missing or unreadable file is an error.
+func OpenUserFile(path string) (*UserFile, error) {
+	u := &UserFile{path: path}
+	if err := u.load(); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+func (u *UserFile) load() error {
+	fi, err := os.Stat(u.path)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	f, err := htpasswd.New(u.path, hashSystems, func(err error) { bad = append(bad, err.Error()) })
+	if err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%s: %s", u.path, bad[0])
+	}
+	u.file, u.mod, u.size = f, fi.ModTime(), fi.Size()
+	return nil
+}
+
+// Match reports whether user and password match an entry. The file is checked for changes at most once a
+// second; if it became unreadable the last good contents stay in use.
+func (u *UserFile) Match(user, password string) bool {
+	u.mu.Lock()
+	if now := time.Now(); now.Sub(u.checked) >= time.Second {
+		u.checked = now
+		if fi, err := os.Stat(u.path); err == nil && (!fi.ModTime().Equal(u.mod) || fi.Size() != u.size) {
+			u.load()
+		}
+	}
+	f := u.file
+	u.mu.Unlock()
+	return f.Match(user, password)
+}
+
+// hashSystems are the hash formats accepted: go-htpasswd's defaults without its plain-text fallback, which
+// would take any unrecognised line as a clear-text password.
+var hashSystems = []htpasswd.PasswdParser{htpasswd.AcceptMd5, htpasswd.AcceptSha, htpasswd.AcceptBcrypt, htpasswd.AcceptSsha, htpasswd.AcceptCryptSha}

@@ -1,0 +1,350 @@
+package config
+
+import (
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/access"
+)
+
+// accessDirectives are the access phase's directives (internal/access): CORS, WebSocket origins, real IP,
+// allow/deny, basic authentication and request/connection limits.
+var accessDirectives = []Spec{
+	{Name: "cors_origins", Module: "sluice_cors", Ctx: ctxHSL, Args: "1+", Doc: "Origins allowed to make cross-origin requests: exact (https://app.example.org), wildcard subdomains (https://*.example.org) or *. Preflights are answered by sluice (204); every response, error pages included, carries Vary: Origin and, for an allowed origin, Access-Control-Allow-Origin. `off` turns an inherited policy off.",
+		Diff: "sluice only (nginx users combine add_header and if). When set, sluice owns the Access-Control-Allow-* headers: an upstream's are replaced.",
+		Apply: func(p *parser, d *Directive) error {
+			if len(d.Args) == 1 && d.Args[0] == "off" {
+				p.conf.CORSOrigins.set(nil)
+				return nil
+			}
+			o, err := access.ParseOrigins(d.Args)
+			if err != nil {
+				return d.errorf("%v", err)
+			}
+			p.conf.CORSOrigins.set(o)
+			return nil
+		}},
+	{Name: "cors_methods", Module: "sluice_cors", Ctx: ctxHSL, Args: "1+", Default: "GET HEAD POST", Doc: "Methods listed in Access-Control-Allow-Methods of a preflight answer.",
+		Diff:  "sluice only.",
+		Apply: func(p *parser, d *Directive) error { return p.tokens(d, &p.conf.CORSMethods, true) }},
+	{Name: "cors_headers", Module: "sluice_cors", Ctx: ctxHSL, Args: "1+", Doc: "Request headers a cross-origin request may carry (Access-Control-Allow-Headers of a preflight); * reflects the headers the preflight asks for.",
+		Diff:  "sluice only.",
+		Apply: func(p *parser, d *Directive) error { return p.tokens(d, &p.conf.CORSHeaders, false) }},
+	{Name: "cors_expose_headers", Module: "sluice_cors", Ctx: ctxHSL, Args: "1+", Doc: "Response headers scripts of an allowed origin may read (Access-Control-Expose-Headers).",
+		Diff:  "sluice only.",
+		Apply: func(p *parser, d *Directive) error { return p.tokens(d, &p.conf.CORSExpose, false) }},
+	{Name: "cors_credentials", Module: "sluice_cors", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Allow credentialed requests (Access-Control-Allow-Credentials: true); the allowed origin is then reflected, never a literal *.",
+		Diff:  "sluice only.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.CORSCredentials) }},
+	{Name: "cors_max_age", Module: "sluice_cors", Ctx: ctxHSL, Args: "1", Doc: "How long a browser may cache a preflight answer (Access-Control-Max-Age); unset sends none (browser default, 5s).",
+		Diff:  "sluice only.",
+		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.CORSMaxAge) }},
+	{Name: "websocket_origins", Module: "sluice_cors", Ctx: ctxHSL, Args: "1+", Default: "cors_origins", Doc: "Origins a WebSocket upgrade may come from (against cross-site WebSocket hijacking): another Origin gets 403 and never reaches the upstream. Requests without Origin (non-browser clients) and same-origin pages pass. Defaults to cors_origins when that is set; `*` or `off` allows any.",
+		Diff: "sluice only.",
+		Apply: func(p *parser, d *Directive) error {
+			if len(d.Args) == 1 && d.Args[0] == "off" {
+				d.Args = []string{"*"}
+			}
+			o, err := access.ParseOrigins(d.Args)
+			if err != nil {
+				return d.errorf("%v", err)
+			}
+			p.conf.WebSocketOrigins.set(o)
+			return nil
+		}},
+
+	{Name: "set_real_ip_from", Module: "http_realip", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "A trusted proxy (address or CIDR): only its requests may set the client address through real_ip_header.",
+		Diff: "not allowed in location (the real address is decided once, before server rewrites); unix: is not supported.",
+		Apply: func(p *parser, d *Directive) error {
+			pf, err := parsePrefix(d.Args[0])
+			if err != nil {
+				return d.errorf("invalid address or CIDR %q in \"set_real_ip_from\"", d.Args[0])
+			}
+			add(&p.sc.RealIPFrom, pf)
+			return nil
+		}},
+	{Name: "real_ip_header", Module: "http_realip", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "X-Real-IP", Doc: "Where a trusted proxy reports the client address: X-Real-IP, X-Forwarded-For, proxy_protocol or another header.",
+		Diff: "not allowed in location.",
+		Apply: func(p *parser, d *Directive) error {
+			p.sc.RealIPHeader.set(d.Args[0])
+			return nil
+		}},
+	{Name: "real_ip_recursive", Module: "http_realip", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "With X-Forwarded-For: skip trusted addresses from the right and take the first untrusted one (off: the last address).",
+		Diff: "not allowed in location.",
+		Apply: func(p *parser, d *Directive) error {
+			v, err := p.onOff(d)
+			p.sc.RealIPRecursive.set(v)
+			return err
+		}},
+
+	{Name: "allow", Module: "http_access", Ctx: ctxHSL, Args: "1", Doc: "Allows an address, CIDR or all; allow and deny rules are checked in order, the first match decides.",
+		Diff:  "unix: is not supported.",
+		Apply: func(p *parser, d *Directive) error { return p.rule(d, true) }},
+	{Name: "deny", Module: "http_access", Ctx: ctxHSL, Args: "1", Doc: "Denies (403) an address, CIDR or all; see allow.",
+		Diff:  "unix: is not supported.",
+		Apply: func(p *parser, d *Directive) error { return p.rule(d, false) }},
+
+	{Name: "auth_basic", Module: "http_auth_basic", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Requires HTTP basic authentication with the given realm (variables allowed); off turns it off.",
+		Apply: func(p *parser, d *Directive) error {
+			if d.Args[0] == "off" {
+				p.conf.AuthBasic.set(nil)
+				return nil
+			}
+			t, err := p.compile(d, d.Args[0])
+			p.conf.AuthBasic.set(t)
+			return err
+		}},
+	{Name: "auth_basic_user_file", Module: "http_auth_basic", Ctx: ctxHSL, Args: "1", Doc: "htpasswd file with the users: bcrypt ($2y$), Apache MD5 ($apr1$), {SHA}, {SSHA}, $1$/$5$/$6$ crypt. Changes are picked up without a reload.",
+		Diff: "read when the configuration loads (a missing file or a line in an unknown format is a configuration error) and again when it changes; variables in the path and plain-text passwords are not supported.",
+		Apply: func(p *parser, d *Directive) error {
+			f, err := access.OpenUserFile(p.confPath(d.Args[0]))
+			if err != nil {
+				return d.errorf("auth_basic_user_file: %v", err)
+			}
+			p.conf.AuthUserFile.set(f)
+			return nil
+		}},
+
+	{Name: "limit_req_zone", Module: "http_limit_req", Ctx: CtxHTTP, Args: "3-4", Doc: "A request rate zone: key (e.g. $binary_remote_addr), zone=name:size, rate=Nr/s or Nr/m. Requests with an empty key are not limited.",
+		Diff: "the zone lives in the process (no shared memory); it keeps its state across a reload when name and size stay the same. `sync` is refused.",
+		Apply: func(p *parser, d *Directive) error {
+			z, err := p.zone(d, true)
+			if err != nil {
+				return err
+			}
+			p.http.ReqZones = append(p.http.ReqZones, z)
+			return nil
+		}},
+	{Name: "limit_req", Module: "http_limit_req", Ctx: ctxHSL, Args: "1-3", Doc: "Limits the request rate by a zone (nginx's leaky bucket): zone=name [burst=N] [nodelay | delay=N]. Requests over the burst get limit_req_status.",
+		Apply: func(p *parser, d *Directive) error {
+			lr := LimitReq{}
+			nodelay := false
+			for _, a := range d.Args {
+				k, v, _ := strings.Cut(a, "=")
+				var err error
+				switch k {
+				case "zone":
+					lr.Zone = v
+				case "burst":
+					lr.Burst, err = strconv.Atoi(v)
+				case "delay":
+					lr.Delay, err = strconv.Atoi(v)
+				case "nodelay":
+					nodelay = true
+				default:
+					return d.errorf("invalid parameter %q", a)
+				}
+				if err != nil || lr.Burst < 0 || lr.Delay < 0 {
+					return d.errorf("invalid parameter %q", a)
+				}
+			}
+			if lr.Zone == "" {
+				return d.errorf("\"limit_req\" must have \"zone\" parameter")
+			}
+			if nodelay {
+				lr.Delay = math.MaxInt32
+			}
+			add(&p.conf.LimitReqs, lr)
+			return nil
+		}},
+	{Name: "limit_req_status", Module: "http_limit_req", Ctx: ctxHSL, Args: "1", Default: "503", Doc: "Status for requests refused by limit_req.",
+		Apply: func(p *parser, d *Directive) error { return p.status(d, &p.conf.LimitReqStatus) }},
+	{Name: "limit_conn_zone", Module: "http_limit_conn", Ctx: CtxHTTP, Args: "2", Doc: "A connection-count zone: key (e.g. $binary_remote_addr) and zone=name:size.",
+		Diff: "counts requests in progress (HTTP/2 streams each count) and open WebSocket tunnels; the zone lives in the process and keeps its counts across a reload when name and size stay the same.",
+		Apply: func(p *parser, d *Directive) error {
+			z, err := p.zone(d, false)
+			if err != nil {
+				return err
+			}
+			p.http.ConnZones = append(p.http.ConnZones, z)
+			return nil
+		}},
+	{Name: "limit_conn", Module: "http_limit_conn", Ctx: ctxHSL, Args: "2", Doc: "Most requests in progress (WebSocket tunnels count while open) per key of a zone; more get limit_conn_status.",
+		Apply: func(p *parser, d *Directive) error {
+			n, err := strconv.Atoi(d.Args[1])
+			if err != nil || n < 1 {
+				return d.errorf("invalid number of connections %q", d.Args[1])
+			}
+			add(&p.conf.LimitConns, LimitConn{Zone: d.Args[0], N: n})
+			return nil
+		}},
+	{Name: "limit_conn_status", Module: "http_limit_conn", Ctx: ctxHSL, Args: "1", Default: "503", Doc: "Status for requests refused by limit_conn.",
+		Apply: func(p *parser, d *Directive) error { return p.status(d, &p.conf.LimitConnStatus) }},
+}
+
+// tokens sets a list directive of header names or methods; each must be an HTTP token.
+func (p *parser) tokens(d *Directive, o *Opt[[]string], upper bool) error {
+	for _, a := range d.Args {
+		for _, part := range strings.Split(a, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			if !isToken(part) {
+				return d.errorf("invalid value %q in %q directive", part, d.Name)
+			}
+			if upper {
+				part = strings.ToUpper(part)
+			}
+			add(o, part)
+		}
+	}
+	return nil
+}
+
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func (p *parser) status(d *Directive, o *Opt[int]) error {
+	n, err := strconv.Atoi(d.Args[0])
+	if err != nil || n < 400 || n > 599 {
+		return d.errorf("value must be between 400 and 599")
+	}
+	o.set(n)
+	return nil
+}
+
+// rule parses one allow or deny.
+func (p *parser) rule(d *Directive, allow bool) error {
+	r := access.Rule{Allow: allow}
+	if d.Args[0] == "all" {
+		r.All = true
+	} else {
+		pf, err := parsePrefix(d.Args[0])
+		if err != nil {
+			return d.errorf("invalid parameter %q", d.Args[0])
+		}
+		r.Prefix = pf
+	}
+	add(&p.conf.Access, r)
+	return nil
+}
+
+// parsePrefix reads an address or CIDR; host bits set in a CIDR are cleared (nginx warns and does the same).
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		pf, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		bits := pf.Bits()
+		if pf.Addr().Is4In6() {
+			bits -= 96
+		}
+		return netip.PrefixFrom(pf.Addr().Unmap(), bits).Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// zone parses limit_req_zone (rate) or limit_conn_zone arguments.
+func (p *parser) zone(d *Directive, rate bool) (ZoneSpec, error) {
+	z := ZoneSpec{Pos: d.Pos}
+	t, err := p.compile(d, d.Args[0])
+	if err != nil {
+		return z, err
+	}
+	z.Key = t
+	for _, a := range d.Args[1:] {
+		k, v, _ := strings.Cut(a, "=")
+		switch {
+		case k == "zone":
+			name, size, ok := strings.Cut(v, ":")
+			n, err := ParseSize(size)
+			if !ok || name == "" || err != nil || n < 8<<10 {
+				return z, d.errorf("invalid zone size %q (at least 8k)", a)
+			}
+			z.Name, z.Size = name, n
+		case k == "rate" && rate:
+			num, per := v, time.Second
+			if s, ok := strings.CutSuffix(v, "r/s"); ok {
+				num = s
+			} else if s, ok := strings.CutSuffix(v, "r/m"); ok {
+				num, per = s, time.Minute
+			} else {
+				return z, d.errorf("invalid rate %q (Nr/s or Nr/m)", v)
+			}
+			n, err := strconv.Atoi(num)
+			if err != nil || n <= 0 {
+				return z, d.errorf("invalid rate %q", v)
+			}
+			z.Rate = float64(n) / per.Seconds()
+		default:
+			return z, d.errorf("invalid parameter %q", a)
+		}
+	}
+	if z.Name == "" {
+		return z, d.errorf("%q must have \"zone\" parameter", d.Name)
+	}
+	if rate && z.Rate == 0 {
+		return z, d.errorf("no rate is defined for limit_req_zone %q", z.Name)
+	}
+	for _, o := range append(p.http.ReqZones, p.http.ConnZones...) {
+		if o.Name == z.Name {
+			return z, d.errorf("duplicate zone %q", z.Name)
+		}
+	}
+	return z, nil
+}
+
+// finishAccess compiles a merged level's access settings and checks the zones its limits name.
+func (p *parser) finishAccess(lc *LocConf, pos Pos) error {
+	if lc.CORSOrigins.V != nil {
+		lc.CORS = access.NewCORS(lc.CORSOrigins.V, lc.CORSMethods.V, lc.CORSHeaders.V, lc.CORSExpose.V,
+			lc.CORSCredentials.V, lc.CORSMaxAge.V, lc.CORSMaxAge.Set)
+	}
+	lc.WSOrigins = lc.CORSOrigins.V
+	if lc.WebSocketOrigins.Set {
+		lc.WSOrigins = lc.WebSocketOrigins.V
+	}
+	if lc.WSOrigins != nil && lc.WSOrigins.Any {
+		lc.WSOrigins = nil
+	}
+	if lc.AuthBasic.V != nil && lc.AuthUserFile.V == nil {
+		e := pos.errorf("auth_basic without auth_basic_user_file")
+		e.Hint = "add auth_basic_user_file with an htpasswd file"
+		return e
+	}
+	for _, lr := range lc.LimitReqs.V {
+		if !hasZone(p.http.ReqZones, lr.Zone) {
+			return pos.errorf("limit_req: unknown zone %q (declare it with limit_req_zone in http)", lr.Zone)
+		}
+	}
+	for _, c := range lc.LimitConns.V {
+		if !hasZone(p.http.ConnZones, c.Zone) {
+			return pos.errorf("limit_conn: unknown zone %q (declare it with limit_conn_zone in http)", c.Zone)
+		}
+	}
+	return nil
+}
+
+func hasZone(zs []ZoneSpec, name string) bool {
+	for _, z := range zs {
+		if z.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// finishRealIP compiles a server's merged realip settings.
+func finishRealIP(sc *SrvConf) {
+	if len(sc.RealIPFrom.V) == 0 {
+		return
+	}
+	sc.RealIP = &access.RealIP{From: sc.RealIPFrom.V, Header: sc.RealIPHeader.Get("X-Real-IP"), Recursive: sc.RealIPRecursive.V}
+}

@@ -1,0 +1,157 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/access"
+	"github.com/sluice-proxy/sluice/internal/tunnel"
+)
+
+// realIP replaces the client address with the one a trusted proxy reports (set_real_ip_from, real_ip_header);
+// the peer's own address stays in $realip_remote_addr. Untrusted peers never change $remote_addr.
+func (rq *request) realIP() {
+	ri := rq.srv.Srv.RealIP
+	if ri == nil {
+		return
+	}
+	peer := rq.v.RemoteAddr
+	if client := ri.Client(peer, rq.r.Header, rq.ci.proxied); client != peer {
+		rq.v.RealipRemoteAddr, rq.v.RemoteAddr = peer, client
+	}
+}
+
+// access is the access phase, in nginx's order: limits (limit_req, limit_conn), allow/deny, then sluice's CORS
+// preflight answer and WebSocket origin check, then basic authentication. It reports whether the request goes
+// on to the content handler; when it does not, the request has been answered.
+func (rq *request) access() bool {
+	c := rq.conf
+	if rq.cors == nil {
+		rq.cors = c.CORS // the policy of the location that admitted the request also covers its error pages
+	}
+	if !rq.limited {
+		rq.limited = true // limits count a request once, not again for an error page
+		if !rq.limitReq() || !rq.limitConn() {
+			return false
+		}
+	}
+	if !access.Permit(c.Access.V, rq.v.RemoteAddr.Addr()) {
+		rq.log.Error("access forbidden by rule", rq.v.LogAttrs()...)
+		rq.special(http.StatusForbidden)
+		return false
+	}
+	if c.CORS != nil && access.IsPreflight(rq.r) {
+		// browsers send preflights without credentials: they are answered before authentication
+		rq.preflight = true
+		rq.w.Header().Set("Content-Length", "0")
+		rq.w.WriteHeader(http.StatusNoContent)
+		return false
+	}
+	if c.WSOrigins != nil {
+		if _, up := tunnel.RequestedProtocol(rq.r.Header, rq.r.ProtoMajor, rq.r.ProtoMinor); up {
+			origin := rq.r.Header.Get("Origin")
+			if origin != "" && !access.SameOrigin(origin, rq.r) && !c.WSOrigins.Match(origin) {
+				rq.log.Error("upgrade refused: origin "+strconv.Quote(origin)+" is not in websocket_origins", rq.v.LogAttrs()...)
+				rq.special(http.StatusForbidden)
+				return false
+			}
+		}
+	}
+	if c.AuthBasic.V != nil {
+		return rq.authBasic()
+	}
+	return true
+}
+
+// authBasic checks HTTP basic credentials against auth_basic_user_file; a missing or wrong one gets 401 with
+// the realm.
+func (rq *request) authBasic() bool {
+	c := rq.conf
+	user, pass, ok := rq.r.BasicAuth()
+	if ok && c.AuthUserFile.V.Match(user, pass) {
+		rq.v.RemoteUser = user
+		return true
+	}
+	if ok {
+		rq.log.Error("user "+strconv.Quote(user)+": password mismatch or unknown user", rq.v.LogAttrs()...)
+	} else if rq.r.Header.Get("Authorization") != "" {
+		rq.log.Error("client sent invalid basic authorization", rq.v.LogAttrs()...)
+	}
+	realm := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(c.AuthBasic.V.Eval(rq.v))
+	rq.w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+	rq.special(http.StatusUnauthorized)
+	return false
+}
+
+// limitReq applies limit_req: a request over a zone's burst is refused, one within it may wait its turn.
+func (rq *request) limitReq() bool {
+	var wait time.Duration
+	for _, lr := range rq.conf.LimitReqs.V {
+		z := rq.snap.zones.Req[lr.Zone]
+		key := rq.snap.zoneKeys[lr.Zone].Eval(rq.v)
+		if z == nil || key == "" {
+			continue
+		}
+		verdict, d, excess := z.Take(key, time.Now(), lr.Burst, lr.Delay)
+		switch verdict {
+		case access.Reject, access.ZoneFull:
+			msg := "limiting requests, excess: " + strconv.FormatFloat(excess, 'f', 3, 64) + " by zone " + strconv.Quote(lr.Zone)
+			if verdict == access.ZoneFull {
+				msg = "could not allocate new state in limit_req zone " + strconv.Quote(lr.Zone)
+			}
+			rq.log.Error(msg, rq.v.LogAttrs()...)
+			rq.special(rq.conf.LimitReqStatus.Get(http.StatusServiceUnavailable))
+			return false
+		case access.Delay:
+			wait = max(wait, d)
+		}
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-rq.r.Context().Done():
+			return false
+		}
+	}
+	return true
+}
+
+// limitConn applies limit_conn: the request (and a tunnel it opens) counts in each zone until it is logged.
+func (rq *request) limitConn() bool {
+	for _, lc := range rq.conf.LimitConns.V {
+		z := rq.snap.zones.Conn[lc.Zone]
+		key := rq.snap.zoneKeys[lc.Zone].Eval(rq.v)
+		if z == nil || key == "" {
+			continue
+		}
+		release, ok := z.Acquire(key, lc.N)
+		if !ok {
+			rq.log.Error("limiting connections by zone "+strconv.Quote(lc.Zone), rq.v.LogAttrs()...)
+			rq.special(rq.conf.LimitConnStatus.Get(http.StatusServiceUnavailable))
+			return false
+		}
+		rq.releases = append(rq.releases, release)
+	}
+	return true
+}
+
+// corsHeaders applies the CORS policy to a response about to be sent: preflight answers get the allow lists,
+// every other response Vary: Origin and, for an allowed origin, Access-Control-Allow-Origin.
+func (rq *request) corsHeaders(h http.Header) {
+	p := rq.cors
+	if p == nil && rq.conf != nil {
+		p = rq.conf.CORS
+	}
+	if p == nil {
+		return
+	}
+	if rq.preflight {
+		p.Preflight(h, rq.r)
+		return
+	}
+	p.Response(h, rq.r.Header.Get("Origin"))
+}
