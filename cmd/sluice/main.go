@@ -43,7 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.prefix, "p", "", "prefix path (default: $SLUICE_PREFIX or ~/.local/share/sluice/)")
 	fs.StringVar(&o.errLog, "e", "", "error log file for startup (\"stderr\" for the terminal)")
 	fs.StringVar(&o.directives, "g", "", "global directives out of the configuration file")
-	fs.StringVar(&o.signal, "s", "", "send a signal to the running process: stop, quit, reopen, reload")
+	fs.StringVar(&o.signal, "s", "", "send a signal to the running process: stop, quit, reopen, reload, upgrade")
 	fs.BoolVar(&o.test, "t", false, "test the configuration and exit")
 	fs.BoolVar(&o.dump, "T", false, "test the configuration, dump it to stdout and exit")
 	fs.BoolVar(&o.quiet, "q", false, "suppress non-error messages during configuration testing")
@@ -155,7 +155,7 @@ func load(o options) (*config.Config, error) {
 
 // sendSignal implements -s: it reads the pid file named by the configuration and signals that process.
 func sendSignal(o options, cfg *config.Config, stderr io.Writer) int {
-	sigs := map[string]syscall.Signal{"stop": syscall.SIGTERM, "quit": syscall.SIGQUIT, "reopen": syscall.SIGUSR1, "reload": syscall.SIGHUP}
+	sigs := map[string]syscall.Signal{"stop": syscall.SIGTERM, "quit": syscall.SIGQUIT, "reopen": syscall.SIGUSR1, "reload": syscall.SIGHUP, "upgrade": syscall.SIGUSR2}
 	sig, ok := sigs[o.signal]
 	if !ok {
 		fmt.Fprintf(stderr, "sluice: invalid option: \"-s %s\"\n", o.signal)
@@ -272,7 +272,9 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 		return 1
 	}
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	signal.Notify(sigs, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	exe := executablePath()
+	srv.Inherit(inheritedListeners())
 	if err := srv.Start(); err != nil {
 		log.Log(context.Background(), observe.LevelEmerg, err.Error())
 		fmt.Fprintf(stderr, "sluice: [emerg] %v\n", err)
@@ -283,11 +285,30 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 		srv.Close()
 		return 1
 	}
-	defer os.Remove(cfg.Pid)
 	statusFile := reloadStatusFile(cfg.Pid)
 	writeReloadStatus(statusFile, srv.LastReload())
-	defer os.Remove(statusFile)
+	defer func() {
+		// after a binary upgrade the files belong to the new process
+		if ownsPidFile(cfg.Pid) {
+			os.Remove(statusFile)
+			os.Remove(cfg.Pid)
+		}
+	}()
+	sdNotify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()))
 	log.Log(context.Background(), observe.LevelNotice, "sluice/"+server.Version+" started, configuration "+confName(o))
+	drain := func() int {
+		sdNotify("STOPPING=1")
+		ctx := context.Background()
+		if cfg.WorkerShutdownTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, cfg.WorkerShutdownTimeout)
+			defer cancel()
+		}
+		srv.Shutdown(ctx)
+		log.Log(context.Background(), observe.LevelNotice, "exit")
+		logFiles.CloseAll()
+		return 0
+	}
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
@@ -309,20 +330,25 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 			log.Log(context.Background(), observe.LevelNotice, "signal 10 (SIGUSR1) received, reopening logs")
 			srv.ReopenLogs()
 			logFiles.ReopenAll()
+		case syscall.SIGUSR2:
+			log.Log(context.Background(), observe.LevelNotice, "signal 12 (SIGUSR2) received, upgrading to "+exe)
+			files, err := srv.ListenerFiles()
+			var pid int
+			if err == nil {
+				pid, err = upgrade(exe, cfg.Pid, files)
+			}
+			if err != nil {
+				log.Log(context.Background(), observe.LevelEmerg, "binary upgrade failed, still serving: "+err.Error())
+				continue
+			}
+			log.Log(context.Background(), observe.LevelNotice, "new binary serving as pid "+strconv.Itoa(pid)+"; draining and exiting")
+			return drain()
 		case syscall.SIGQUIT:
 			log.Log(context.Background(), observe.LevelNotice, "signal 3 (SIGQUIT) received, shutting down gracefully")
-			ctx := context.Background()
-			if cfg.WorkerShutdownTimeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, cfg.WorkerShutdownTimeout)
-				defer cancel()
-			}
-			srv.Shutdown(ctx)
-			log.Log(context.Background(), observe.LevelNotice, "exit")
-			logFiles.CloseAll()
-			return 0
+			return drain()
 		default:
 			log.Log(context.Background(), observe.LevelNotice, fmt.Sprintf("signal %d (%v) received, exiting", sig.(syscall.Signal), sig))
+			sdNotify("STOPPING=1")
 			srv.Close()
 			log.Log(context.Background(), observe.LevelNotice, "exit")
 			logFiles.CloseAll()

@@ -28,8 +28,14 @@ type listener struct {
 	srv  *Server
 	// conns hands classified connections (TLS or plain) to the http.Server serving this socket.
 	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
+	served chan struct{} // closed when the http.Server's Serve loop on this socket has returned
+	closed chan struct{} // closed once the socket is closed and every accepted connection was handed over
+	// pending counts connections accepted but not yet handed to the http.Server, so closing the socket (graceful
+	// stop, binary upgrade) never drops one that the kernel had already given us.
+	pending sync.WaitGroup
+	// abort ends the hand-over at once (fast stop): connections still being classified are closed.
+	abort     context.Context
+	abortFunc context.CancelFunc
 	// meta carries each delivered connection's id to ConnContext: net/http must receive the *tls.Conn itself
 	// (it runs the handshake and ALPN only for that type), so nothing can be wrapped around it.
 	meta sync.Map // net.Conn -> connMeta
@@ -79,10 +85,8 @@ func (l *listener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *listener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return l.ln.Close()
-}
+// Close stops accepting; connections already accepted are still handed over (acceptLoop closes l.closed after).
+func (l *listener) Close() error { return l.ln.Close() }
 
 func (l *listener) Addr() net.Addr { return l.ln.Addr() }
 
@@ -94,6 +98,8 @@ func (l *listener) acceptLoop() {
 		c, err := l.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
+				l.pending.Wait()
+				close(l.closed)
 				return
 			}
 			var ne net.Error
@@ -113,6 +119,7 @@ func (l *listener) acceptLoop() {
 			continue
 		}
 		delay = 0
+		l.pending.Add(1)
 		go l.classify(c)
 	}
 }
@@ -120,6 +127,9 @@ func (l *listener) acceptLoop() {
 // classify decides whether a connection on this socket speaks TLS. On a TLS socket, a first byte that is not a
 // TLS handshake record means a plain HTTP request sent to an HTTPS port, which gets nginx's 400 answer.
 func (l *listener) classify(c net.Conn) {
+	defer l.pending.Done()
+	stop := context.AfterFunc(l.abort, func() { c.SetDeadline(time.Now()) })
+	defer stop()
 	snap := l.srv.snap.Load()
 	g := snap.groupFor(l.addr, c.LocalAddr())
 	meta := connMeta{id: l.srv.connSeq.Add(1)}
@@ -194,7 +204,7 @@ func (l *listener) deliver(c net.Conn, m connMeta) {
 	l.meta.Store(c, m)
 	select {
 	case l.conns <- c:
-	case <-l.closed:
+	case <-l.abort.Done():
 		l.meta.Delete(c)
 		c.Close()
 	}

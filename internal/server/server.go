@@ -47,6 +47,9 @@ type Server struct {
 	servers   map[string]*http.Server
 	active    sync.WaitGroup
 
+	// inherited are listening sockets passed by the process this one replaces (binary upgrade), by address.
+	inherited map[string]*os.File
+
 	reloadMu   sync.Mutex
 	lastReload ReloadResult
 }
@@ -91,11 +94,56 @@ func (s *Server) install(snap *snapshot) {
 }
 
 // Start binds every listening socket of the current configuration and starts serving. Nothing is served if
-// any socket cannot be bound.
+// any socket cannot be bound. Inherited sockets the configuration does not name are closed.
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.reconcile(s.snap.Load())
+	err := s.reconcile(s.snap.Load())
+	for _, f := range s.inherited {
+		f.Close()
+	}
+	s.inherited = nil
+	return err
+}
+
+// Inherit hands the server listening sockets from the process it replaces (by bind address); Start uses them
+// instead of binding, so no connection is refused during a binary upgrade. Call it before Start.
+func (s *Server) Inherit(files map[string]*os.File) { s.inherited = files }
+
+// ListenerFiles returns duplicates of the bound listening sockets, by bind address, for a new process to inherit.
+func (s *Server) ListenerFiles() (map[string]*os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]*os.File{}
+	for addr, l := range s.listeners {
+		fl, ok := l.ln.(interface{ File() (*os.File, error) })
+		if !ok {
+			continue
+		}
+		f, err := fl.File()
+		if err != nil {
+			for _, f := range out {
+				f.Close()
+			}
+			return nil, err
+		}
+		out[addr] = f
+	}
+	return out, nil
+}
+
+// bindOrInherit takes the inherited socket for addr if there is one, else binds.
+func (s *Server) bindOrInherit(addr string, l config.Listen) (net.Listener, error) {
+	if f, ok := s.inherited[addr]; ok {
+		delete(s.inherited, addr)
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err == nil {
+			return ln, nil
+		}
+		s.log.Warn("inherited socket for " + addr + " unusable, binding anew: " + err.Error())
+	}
+	return bind(l)
 }
 
 // reconcile makes the bound sockets match snap: new addresses are bound, kept ones stay open, dropped ones
@@ -106,7 +154,7 @@ func (s *Server) reconcile(snap *snapshot) error {
 		if _, ok := s.listeners[addr]; ok {
 			continue
 		}
-		ln, err := bind(l)
+		ln, err := s.bindOrInherit(addr, l)
 		if err != nil {
 			for _, a := range added {
 				a.Close()
@@ -116,7 +164,8 @@ func (s *Server) reconcile(snap *snapshot) error {
 		added[addr] = ln
 	}
 	for addr, ln := range added {
-		l := &listener{addr: addr, ln: ln, srv: s, conns: make(chan net.Conn), closed: make(chan struct{})}
+		l := &listener{addr: addr, ln: ln, srv: s, conns: make(chan net.Conn), closed: make(chan struct{}), served: make(chan struct{})}
+		l.abort, l.abortFunc = context.WithCancel(context.Background())
 		g := snap.groups[addr]
 		hs := &http.Server{
 			Handler:           s,
@@ -147,6 +196,7 @@ func (s *Server) reconcile(snap *snapshot) error {
 		s.active.Add(1)
 		go func() {
 			defer s.active.Done()
+			defer close(l.served)
 			if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				s.log.Error("serving " + addr + ": " + err.Error())
 			}
@@ -168,12 +218,42 @@ func (s *Server) ReopenLogs() error { return s.files.ReopenAll() }
 
 // Shutdown stops accepting, lets in-flight requests and open tunnels finish, and returns when they have or
 // when ctx ends (then everything still open is closed).
+//
+// No connection the kernel accepted is dropped: net/http's Shutdown closes a connection whose first request
+// arrives after it began, so the sockets are closed first, every accepted connection is handed over, keep-alive
+// ends, and Shutdown starts only once no connection is still waiting for its first request (at most 5 s, the
+// point where net/http treats such a connection as idle anyway).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	servers := s.servers
+	listeners := s.listeners
 	s.servers = map[string]*http.Server{}
 	s.listeners = map[string]*listener{}
 	s.mu.Unlock()
+	for _, l := range listeners {
+		l.Close()
+	}
+	for _, l := range listeners {
+		select {
+		case <-l.served:
+		case <-ctx.Done():
+		}
+	}
+	for _, hs := range servers {
+		hs.SetKeepAlivesEnabled(false)
+	}
+	newConns := time.NewTimer(5 * time.Second)
+	defer newConns.Stop()
+wait:
+	for s.stats.reading.Load() > 0 {
+		select {
+		case <-newConns.C:
+			break wait
+		case <-ctx.Done():
+			break wait
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	var wg sync.WaitGroup
 	var firstErr error
 	var emu sync.Mutex
@@ -203,9 +283,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.mu.Lock()
 	servers := s.servers
+	listeners := s.listeners
 	s.servers = map[string]*http.Server{}
 	s.listeners = map[string]*listener{}
 	s.mu.Unlock()
+	for _, l := range listeners {
+		l.abortFunc()
+	}
 	for _, hs := range servers {
 		hs.Close()
 	}

@@ -81,7 +81,14 @@ func startLoad(urls func() []string, clients int) *loadGen {
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
-			tr := &http.Transport{DisableKeepAlives: i%2 == 0}
+			// one client opens a connection per request (new connections during the change); few, so the test
+			// does not use up ephemeral ports other tests' freePort picks
+			fresh := i == 0
+			tr := &http.Transport{DisableKeepAlives: fresh}
+			pause := 5 * time.Millisecond
+			if fresh {
+				pause = 20 * time.Millisecond
+			}
 			defer tr.CloseIdleConnections()
 			c := &http.Client{Timeout: 10 * time.Second, Transport: tr}
 			for {
@@ -108,7 +115,7 @@ func startLoad(urls func() []string, clients int) *loadGen {
 						}
 						g.mu.Unlock()
 					}
-					time.Sleep(5 * time.Millisecond)
+					time.Sleep(pause)
 				}
 			}
 		}()
