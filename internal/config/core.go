@@ -162,6 +162,14 @@ var coreDirectives = []Spec{
 			p.sc.HTTP2.set(v)
 			return err
 		}},
+	{Name: "http2_extended_connect", Module: "http_v2", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "on",
+		Doc:  "Accepts WebSockets over HTTP/2 (RFC 8441 extended CONNECT, advertised with SETTINGS_ENABLE_CONNECT_PROTOCOL) on TLS listeners with HTTP/2; each stream is proxied to the upstream as an HTTP/1.1 WebSocket upgrade. With off the setting is not advertised and browsers open WebSockets over HTTP/1.1. The default server of the address decides.",
+		Diff: "sluice only: nginx does not offer WebSockets over HTTP/2.",
+		Apply: func(p *parser, d *Directive) error {
+			v, err := p.onOff(d)
+			p.sc.HTTP2ExtConnect.set(v)
+			return err
+		}},
 	{Name: "merge_slashes", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "on", Doc: "Merge repeated slashes in the URI before matching.",
 		Apply: func(p *parser, d *Directive) error {
 			v, err := p.onOff(d)

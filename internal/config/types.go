@@ -79,6 +79,7 @@ type Listen struct {
 type SrvConf struct {
 	ClientHeaderTimeout Opt[time.Duration]
 	HTTP2               Opt[bool]
+	HTTP2ExtConnect     Opt[bool] // http2_extended_connect: WebSocket over HTTP/2 (RFC 8441)
 	MergeSlashes        Opt[bool]
 	SSL                 SSLConf
 	LargeHeaderBuffers  Opt[int] // total header bytes limit (number*size)

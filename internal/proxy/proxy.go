@@ -159,6 +159,12 @@ func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 	}
 
 	out, upgrade := p.outRequest(ctx, pr, t)
+	if _, ok := ExtendedConnect(pr.R); ok && upgrade == "" {
+		// only WebSockets are bridged, and only where upgrades may pass: never send a CONNECT upstream
+		pr.Log.Info("proxy: extended CONNECT for "+strconv.Quote(pr.R.Header.Get(":protocol"))+" refused", pr.V.LogAttrs()...)
+		pr.Error(http.StatusNotImplemented)
+		return
+	}
 	if upgrade != "" {
 		p.serveUpgrade(ctx, pr, t, out)
 		return
@@ -294,6 +300,9 @@ func (p *Proxy) outRequest(ctx context.Context, pr *Request, t *target) (*http.R
 	upgrade := ""
 	if proto, ok := tunnel.RequestedProtocol(r.Header, r.ProtoMajor, r.ProtoMinor); ok && p.mayUpgrade(pr) {
 		upgrade = proto
+	} else if proto, ok := ExtendedConnect(r); ok && proto == "websocket" && p.mayUpgrade(pr) {
+		upgrade = proto
+		asWebSocketUpgrade(out)
 	}
 	host := t.host
 	for _, hs := range c.ProxySetHeaders.V {

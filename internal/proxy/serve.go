@@ -379,6 +379,10 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		return
 	}
 	conn.SetDeadline(time.Time{})
+	if _, ok := ExtendedConnect(pr.R); ok {
+		p.serveStreamTunnel(pr, t, conn, resp, peekAll(br), start, addrs[len(addrs)-1])
+		return
+	}
 
 	hj, ok := pr.W.(http.Hijacker)
 	if !ok {

@@ -190,7 +190,8 @@ func (rq *request) locationPhase() (again bool) {
 // content runs the location's content handler.
 func (rq *request) content() {
 	c := rq.conf
-	if max := c.MaxBodySize.Get(1 << 20); max > 0 {
+	_, stream := proxy.ExtendedConnect(rq.r) // the body is a tunnel's client half, not a request body
+	if max := c.MaxBodySize.Get(1 << 20); max > 0 && !stream {
 		if rq.r.ContentLength > max {
 			rq.log.Error("client intended to send too large body: "+strconv.FormatInt(rq.r.ContentLength, 10)+" bytes", rq.v.LogAttrs()...)
 			rq.w.Header().Set("Connection", "close")
@@ -202,7 +203,7 @@ func (rq *request) content() {
 		}
 	}
 	rq.w.sendTimeout = c.SendTimeout.Get(60 * time.Second)
-	if d := c.ClientBodyTimeout.Get(60 * time.Second); d > 0 && rq.r.Body != nil && rq.r.Body != http.NoBody {
+	if d := c.ClientBodyTimeout.Get(60 * time.Second); d > 0 && rq.r.Body != nil && rq.r.Body != http.NoBody && !stream {
 		rq.r.Body = &timedBody{ReadCloser: rq.r.Body, rc: rq.w.rc, d: d, done: &rq.w.finished}
 	}
 	switch c.Handler {

@@ -36,6 +36,7 @@ type group struct {
 	addr             string
 	ssl, http2       bool
 	proxyProtocol    bool // connections start with a PROXY protocol header
+	extConnect       bool // http2_extended_connect: advertise RFC 8441 on HTTP/2 connections
 	index            *route.ServerIndex[*config.Server]
 	tlsConfig        *tls.Config
 	handshakeTimeout time.Duration
@@ -126,6 +127,7 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot,
 		g.handshakeTimeout = g.headerTimeout
 		g.idleTimeout = def.Loc.KeepaliveTimeout.Get(75 * time.Second)
 		g.maxHeaderBytes = def.Srv.LargeHeaderBuffers.Get(4 * 8 << 10)
+		g.extConnect = def.Srv.HTTP2ExtConnect.Get(true)
 		if g.ssl {
 			for _, m := range ms {
 				var list []*tls.Certificate

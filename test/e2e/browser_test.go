@@ -14,32 +14,8 @@ const chromiumPath = "/usr/bin/chromium"
 // TestBrowserWelcomePage loads the built-in welcome page in headless Chromium
 // and waits for its WebSocket echo through sluice to succeed.
 func TestBrowserWelcomePage(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("%s not found (apt-get install chromium); required in CI", chromiumPath)
-		}
-		t.Fatalf("%s not found in CI: %v", chromiumPath, err)
-	}
+	ctx := chromiumContext(t)
 	startDefault(t)
-
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.UserDataDir(profileDir(t)),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 40*time.Second)
-	defer cancelTimeout()
 
 	const expr = `(function(){ var e = document.getElementById("status"); return !!e && e.textContent.trim() === "WebSocket echo OK"; })()`
 	err := chromedp.Run(ctx,
@@ -53,6 +29,37 @@ func TestBrowserWelcomePage(t *testing.T) {
 		cancelShot()
 		t.Fatalf("#status never became \"WebSocket echo OK\" within 20 s: %v; #status text: %q", err, status)
 	}
+}
+
+// chromiumContext starts headless Chromium (skipping the test where it is not installed, outside CI) and returns
+// a context for chromedp.Run that ends after 40 s or with the test.
+func chromiumContext(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("%s not found (apt-get install chromium); required in CI", chromiumPath)
+		}
+		t.Fatalf("%s not found in CI: %v", chromiumPath, err)
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.UserDataDir(profileDir(t)),
+	)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancel)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 40*time.Second)
+	t.Cleanup(cancelTimeout)
+	return ctx
 }
 
 // profileDir is a browser profile directory removed after the test. Chromium's helper processes may still be
