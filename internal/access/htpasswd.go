@@ -3,6 +3,7 @@ package access
 import (
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,8 +37,19 @@ func (u *UserFile) load() error {
 	if err != nil {
 		return err
 	}
+	data, err := os.ReadFile(u.path)
+	if err != nil {
+		return err
+	}
+	// nginx skips comment lines; go-htpasswd would report them as malformed
+	var keep []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
+			keep = append(keep, t)
+		}
+	}
 	var bad []string
-	f, err := htpasswd.New(u.path, hashSystems, func(err error) { bad = append(bad, err.Error()) })
+	f, err := htpasswd.NewFromReader(strings.NewReader(strings.Join(keep, "\n")), hashSystems, func(err error) { bad = append(bad, err.Error()) })
 	if err != nil {
 		return err
 	}

@@ -289,6 +289,7 @@ func (rq *request) intercepts(status int) bool {
 func (s *Server) newVars(r *http.Request, ci *connInfo) *vars.Request {
 	v := &vars.Request{HTTP: r, Start: time.Now(), ConnID: ci.id, Hostname: s.host, TLS: r.TLS, HTTP2: r.ProtoMajor == 2}
 	v.ConnRequests = int(ci.requests.Load()) + 1
+	v.ProxyProtocolAddr = ci.proxied
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		v.RemoteAddr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}

@@ -34,6 +34,8 @@ const (
 	kBinaryRemoteAddr
 	kRealipRemoteAddr
 	kRealipRemotePort
+	kProxyProtocolAddr
+	kProxyProtocolPort
 	kServerAddr
 	kServerPort
 	kServerName
@@ -91,6 +93,8 @@ var builtins = map[string]kind{
 	"binary_remote_addr":        kBinaryRemoteAddr,
 	"realip_remote_addr":        kRealipRemoteAddr,
 	"realip_remote_port":        kRealipRemotePort,
+	"proxy_protocol_addr":       kProxyProtocolAddr,
+	"proxy_protocol_port":       kProxyProtocolPort,
 	"server_addr":               kServerAddr,
 	"server_port":               kServerPort,
 	"server_name":               kServerName,
@@ -353,6 +357,10 @@ func (r *Request) appendVar(dst []byte, v *Var) ([]byte, bool) {
 		return appendAddr(dst, r.realip())
 	case kRealipRemotePort:
 		return appendPort(dst, r.realip())
+	case kProxyProtocolAddr:
+		return appendAddr(dst, r.ProxyProtocolAddr)
+	case kProxyProtocolPort:
+		return appendPort(dst, r.ProxyProtocolAddr)
 	case kServerAddr:
 		return appendAddr(dst, r.LocalAddr)
 	case kServerPort:

@@ -22,30 +22,31 @@ import (
 // Status, upstream fields, etc. One Request per HTTP request; not safe for concurrent use, and not to be copied
 // after first use.
 type Request struct {
-	HTTP             *http.Request        // the client request (headers, method, Proto, Host, RequestURI)
-	Start            time.Time            // when the request began: $request_time
-	ConnID           uint64               // $connection
-	ConnRequests     int                  // $connection_requests
-	RemoteAddr       netip.AddrPort       // $remote_addr $remote_port (after real-IP processing)
-	RealipRemoteAddr netip.AddrPort       // $realip_remote_addr: the peer before real-IP; zero means RemoteAddr
-	LocalAddr        netip.AddrPort       // $server_addr $server_port
-	TLS              *tls.ConnectionState // nil on plain HTTP: $https $scheme $ssl_*
-	HTTP2            bool                 // $http2: "h2" with TLS, "h2c" without
-	ServerName       string               // $server_name: first name of the selected server
-	Hostname         string               // $hostname (machine host name)
-	URI              string               // $uri / $document_uri: the current normalised URI
-	Args             string               // $args / $query_string (current; `set $args` changes it)
-	DocumentRoot     string               // $document_root
-	RequestFilename  string               // $request_filename; empty means DocumentRoot+URI
-	Captures         []string             // $0..$9 from the last regex match; [0] is the whole match
-	CaptureNames     []string             // regexp.SubexpNames() for Captures: named captures are variables too
-	Status           int                  // $status (response status)
-	BodyBytesSent    int64                // $body_bytes_sent
-	BytesSent        int64                // $bytes_sent
-	RequestLength    int64                // $request_length
-	RemoteUser       string               // $remote_user
-	ProxyHost        string               // $proxy_host
-	ProxyPort        string               // $proxy_port
+	HTTP              *http.Request        // the client request (headers, method, Proto, Host, RequestURI)
+	Start             time.Time            // when the request began: $request_time
+	ConnID            uint64               // $connection
+	ConnRequests      int                  // $connection_requests
+	RemoteAddr        netip.AddrPort       // $remote_addr $remote_port (after real-IP processing)
+	RealipRemoteAddr  netip.AddrPort       // $realip_remote_addr: the peer before real-IP; zero means RemoteAddr
+	ProxyProtocolAddr netip.AddrPort       // $proxy_protocol_addr $proxy_protocol_port: from the PROXY header
+	LocalAddr         netip.AddrPort       // $server_addr $server_port
+	TLS               *tls.ConnectionState // nil on plain HTTP: $https $scheme $ssl_*
+	HTTP2             bool                 // $http2: "h2" with TLS, "h2c" without
+	ServerName        string               // $server_name: first name of the selected server
+	Hostname          string               // $hostname (machine host name)
+	URI               string               // $uri / $document_uri: the current normalised URI
+	Args              string               // $args / $query_string (current; `set $args` changes it)
+	DocumentRoot      string               // $document_root
+	RequestFilename   string               // $request_filename; empty means DocumentRoot+URI
+	Captures          []string             // $0..$9 from the last regex match; [0] is the whole match
+	CaptureNames      []string             // regexp.SubexpNames() for Captures: named captures are variables too
+	Status            int                  // $status (response status)
+	BodyBytesSent     int64                // $body_bytes_sent
+	BytesSent         int64                // $bytes_sent
+	RequestLength     int64                // $request_length
+	RemoteUser        string               // $remote_user
+	ProxyHost         string               // $proxy_host
+	ProxyPort         string               // $proxy_port
 
 	UpstreamAddr, UpstreamStatus, UpstreamResponseTime, UpstreamConnectTime, UpstreamHeaderTime string
 

@@ -1,0 +1,359 @@
+package e2e
+
+import (
+	"bufio"
+	"crypto/sha1"
+	"crypto/tls"
+	"encoding/base64"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	apr1 "github.com/GehirnInc/crypt/apr1_crypt"
+	proxyproto "github.com/pires/go-proxyproto"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// TestRealIP: only trusted peers change $remote_addr (X-Forwarded-For with and without recursion, X-Real-IP);
+// $realip_remote_addr keeps the peer and $proxy_add_x_forwarded_for ends with the client address.
+func TestRealIP(t *testing.T) {
+	t.Parallel()
+	echo := newHTTPEcho(t)
+	trusted, untrusted, recursive := freePort(t), freePort(t), freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{T}};
+        set_real_ip_from 127.0.0.0/8;
+        real_ip_header X-Forwarded-For;
+        location / { return 200 "$remote_addr|$realip_remote_addr|$proxy_add_x_forwarded_for"; }
+        location /up { proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_pass http://127.0.0.1:{{ECHO}}; }
+    }
+    server {
+        listen {{U}};
+        set_real_ip_from 10.0.0.0/8;
+        real_ip_header X-Forwarded-For;
+        location / { return 200 "$remote_addr|$realip_remote_addr|$proxy_add_x_forwarded_for"; }
+    }
+    server {
+        listen {{R}};
+        set_real_ip_from 127.0.0.1;
+        set_real_ip_from 10.0.0.0/8;
+        real_ip_header X-Forwarded-For;
+        real_ip_recursive on;
+        location / { return 200 "$remote_addr|$realip_remote_addr"; }
+    }
+}
+`, "T", trusted, "U", untrusted, "R", recursive, "ECHO", echo.Port))
+	cases := []struct {
+		port      int
+		xff, want string
+	}{
+		{trusted, "", "127.0.0.1|127.0.0.1|127.0.0.1"},
+		{trusted, "203.0.113.5", "203.0.113.5|127.0.0.1|203.0.113.5, 203.0.113.5"},
+		{trusted, "6.6.6.6, 203.0.113.5", "203.0.113.5|127.0.0.1|6.6.6.6, 203.0.113.5, 203.0.113.5"},
+		{trusted, "not-an-ip", "127.0.0.1|127.0.0.1|not-an-ip, 127.0.0.1"},
+		{untrusted, "203.0.113.5", "127.0.0.1|127.0.0.1|203.0.113.5, 127.0.0.1"},
+		{recursive, "6.6.6.6, 203.0.113.5, 10.1.1.1", "203.0.113.5|127.0.0.1"},
+		{recursive, "10.2.2.2, 10.1.1.1", "10.2.2.2|127.0.0.1"},
+	}
+	for _, tc := range cases {
+		var hdr []string
+		if tc.xff != "" {
+			hdr = []string{"X-Forwarded-For", tc.xff}
+		}
+		if r := semGet(t, tc.port, "/", "", hdr...); r.Body != tc.want {
+			t.Errorf("port %d XFF %q: %q, want %q", tc.port, tc.xff, r.Body, tc.want)
+		}
+	}
+	r := semGet(t, trusted, "/up", "", "X-Forwarded-For", "203.0.113.5")
+	if got := decodeSeen(t, r.Body).Header.Get("X-Forwarded-For"); got != "203.0.113.5, 203.0.113.5" {
+		t.Errorf("upstream X-Forwarded-For %q", got)
+	}
+}
+
+// proxyRequest dials port, sends a PROXY protocol header (v1 or v2, or raw bytes), optionally starts TLS, sends
+// a GET and returns the response body ("" and false when the connection closed without a response).
+func proxyRequest(t *testing.T, port int, version byte, raw string, useTLS bool) (string, bool) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr(port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if raw != "" {
+		io.WriteString(c, raw)
+	} else {
+		src := &net.TCPAddr{IP: net.ParseIP("198.51.100.7"), Port: 4444}
+		dst := &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: port}
+		if _, err := proxyproto.HeaderProxyFromAddrs(version, src, dst).WriteTo(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var conn net.Conn = c
+	if useTLS {
+		tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"})
+		tc.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			return "", false
+		}
+		conn = tc
+	}
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: pp.test\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return "", false
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b), true
+}
+
+// TestProxyProtocol: `listen … proxy_protocol` reads v1 and v2 headers (before TLS on an ssl socket); the
+// address counts as the client's only with real_ip_header proxy_protocol from a trusted peer; a connection
+// without a valid header is closed unanswered.
+func TestProxyProtocol(t *testing.T) {
+	t.Parallel()
+	trusted, untrusted, tlsPort := freePort(t), freePort(t), freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{T}} proxy_protocol;
+        set_real_ip_from 127.0.0.1;
+        real_ip_header proxy_protocol;
+        location / { return 200 "$remote_addr:$remote_port|$realip_remote_addr|$proxy_protocol_addr:$proxy_protocol_port"; }
+    }
+    server {
+        listen {{U}} proxy_protocol;
+        set_real_ip_from 10.0.0.0/8;
+        real_ip_header proxy_protocol;
+        location / { return 200 "$remote_addr|$proxy_protocol_addr"; }
+    }
+    server {
+        listen {{S}} ssl proxy_protocol;
+        ssl_certificate self-signed;
+        set_real_ip_from 127.0.0.1;
+        real_ip_header proxy_protocol;
+        location / { return 200 "$remote_addr|$scheme"; }
+    }
+}
+`, "T", trusted, "U", untrusted, "S", tlsPort))
+	for _, v := range []byte{1, 2} {
+		if body, ok := proxyRequest(t, trusted, v, "", false); body != "198.51.100.7:4444|127.0.0.1|198.51.100.7:4444" {
+			t.Errorf("v%d trusted: %q (answered %v)", v, body, ok)
+		}
+		if body, _ := proxyRequest(t, untrusted, v, "", false); body != "127.0.0.1|198.51.100.7" {
+			t.Errorf("v%d untrusted peer: %q, want the peer as $remote_addr", v, body)
+		}
+		if body, _ := proxyRequest(t, tlsPort, v, "", true); body != "198.51.100.7|https" {
+			t.Errorf("v%d over TLS: %q", v, body)
+		}
+	}
+	for name, raw := range map[string]string{
+		"no header":      "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"garbage":        "PROXY TCP4 nonsense\r\n",
+		"spoofed family": "PROXY TCP4 ::1 127.0.0.1 1 2\r\n",
+	} {
+		if body, ok := proxyRequest(t, trusted, 1, raw, false); ok {
+			t.Errorf("%s: answered %q, want the connection closed", name, body)
+		}
+	}
+}
+
+// TestAllowDeny: rules apply in order, the first match decides; the path tricks of the hostile-request table
+// (dot segments, percent-encoding, doubled slashes) meet the same location's rules. (As in nginx, `return`
+// runs in the rewrite phase before access checks, so the locations proxy.)
+func TestAllowDeny(t *testing.T) {
+	t.Parallel()
+	echo := newHTTPEcho(t)
+	port, _ := semStart(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        set_real_ip_from 127.0.0.1;
+        location / { proxy_pass http://127.0.0.1:{{ECHO}}; }
+        location /admin {
+            deny 10.1.2.3;
+            allow 10.1.0.0/16;
+            allow 2001:db8::/32;
+            deny all;
+            proxy_pass http://127.0.0.1:{{ECHO}};
+        }
+    }
+}
+`, nil, "ECHO", echo.Port)
+	for _, tc := range []struct {
+		path, ip string
+		status   int
+	}{
+		{"/admin", "10.1.9.9", 200}, {"/admin", "10.1.2.3", 403}, {"/admin", "10.2.0.1", 403}, {"/admin", "2001:db8::7", 200},
+		{"/admin", "", 403}, {"/open", "10.2.0.1", 200},
+		{"/x/../admin", "10.2.0.1", 403}, {"/%61dmin", "10.2.0.1", 403}, {"//admin", "10.2.0.1", 403}, {"/admin/./", "10.2.0.1", 403},
+		{"/%2e%2e/admin", "10.2.0.1", 400}, {"/x/%2E%2E/admin", "10.2.0.1", 403},
+	} {
+		req := "GET " + tc.path + " HTTP/1.1\r\nHost: a.test\r\n"
+		if tc.ip != "" {
+			req += "X-Real-IP: " + tc.ip + "\r\n"
+		}
+		r := semRaw(t, port, req+"\r\n", "GET")
+		if r.StatusCode != tc.status {
+			t.Errorf("%s from %q: %d, want %d", tc.path, tc.ip, r.StatusCode, tc.status)
+		}
+	}
+}
+
+// TestAuthBasic: bcrypt, apr1 and {SHA} entries of an htpasswd file; a wrong password or user gets 401 with
+// the realm; the file is read again when it changes, without a reload.
+func TestAuthBasic(t *testing.T) {
+	t.Parallel()
+	bc, _ := bcrypt.GenerateFromPassword([]byte("b-pass"), bcrypt.MinCost)
+	ap, err := apr1.New().Generate([]byte("a-pass"), []byte("$apr1$saltsalt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha1.Sum([]byte("s-pass"))
+	users := "# comment\nbob:" + string(bc) + "\nann:" + ap + "\nsam:{SHA}" + base64.StdEncoding.EncodeToString(sum[:]) + "\n"
+	port, s := semStart(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        location = / { return 200 "public"; }
+        location /private {
+            auth_basic "Staff \"only\"";
+            auth_basic_user_file users.htpasswd;
+            location /private/open { auth_basic off; }
+        }
+    }
+}
+`, []option{withFile("conf/users.htpasswd", []byte(users)), withFile("html/private/x", []byte("hello")), withFile("html/private/open", []byte("open"))})
+	client := httpClient(addr(port), nil)
+	try := func(user, pass, path string) response {
+		req, _ := http.NewRequest("GET", semURL(port, path), nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		return do(t, client, req)
+	}
+	for _, tc := range []struct {
+		user, pass, path string
+		status           int
+		body             string
+	}{
+		{"bob", "b-pass", "/private/x", 200, "hello"},
+		{"ann", "a-pass", "/private/x", 200, "hello"},
+		{"sam", "s-pass", "/private/x", 200, "hello"},
+		{"bob", "wrong", "/private/x", 401, ""},
+		{"eve", "b-pass", "/private", 401, ""},
+		{"", "", "/private", 401, ""},
+		{"", "", "/private/open", 200, "open"},
+		{"", "", "/", 200, "public"},
+	} {
+		r := try(tc.user, tc.pass, tc.path)
+		if r.StatusCode != tc.status || (tc.body != "" && r.Body != tc.body) {
+			t.Errorf("%s as %q: %d %q, want %d %q", tc.path, tc.user, r.StatusCode, r.Body, tc.status, tc.body)
+		}
+		if tc.status == 401 && r.Header.Get("WWW-Authenticate") != `Basic realm="Staff \"only\""` {
+			t.Errorf("WWW-Authenticate %q", r.Header.Get("WWW-Authenticate"))
+		}
+	}
+	if !strings.Contains(s.Log(), `user "bob": password mismatch`) {
+		t.Errorf("no error log line for the wrong password:\n%s", s.Log())
+	}
+	// a new user is picked up without a reload
+	sum2 := sha1.Sum([]byte("new-pass"))
+	os.WriteFile(filepath.Join(s.Prefix, "conf/users.htpasswd"), []byte(users+"neo:{SHA}"+base64.StdEncoding.EncodeToString(sum2[:])+"\n"), 0o644)
+	if !eventually(5*time.Second, func() bool { return try("neo", "new-pass", "/private/x").StatusCode == 200 }) {
+		t.Error("a user added to the file was not accepted")
+	}
+}
+
+// TestLimitReq drives limit_req with a fixed schedule at a rate (6r/m) slow enough that no request drains the
+// bucket during the test: 1 + burst requests pass, the rest get the status; the zone keeps its state across a
+// reload.
+func TestLimitReq(t *testing.T) {
+	t.Parallel()
+	const conf = `events {}
+http {
+    limit_req_zone $binary_remote_addr zone=one:1m rate=6r/m;
+    limit_req_zone $http_x_key zone=keyed:1m rate=6r/m;
+    server {
+        listen {{PORT}};
+        location /burst { limit_req zone=one burst=2 nodelay; }
+        location /keyed { limit_req zone=keyed; limit_req_status 429; }
+        location /v { return 200 "{{V}}"; }
+    }
+}
+`
+	port := freePort(t)
+	s := start(t, fill(t, conf, "PORT", port, "V", "1"), withFile("html/burst", []byte("ok")), withFile("html/keyed", []byte("ok")))
+	var got []int
+	for i := 0; i < 5; i++ {
+		got = append(got, semGet(t, port, "/burst", "").StatusCode)
+	}
+	if want := []int{200, 200, 200, 503, 503}; !slices.Equal(got, want) {
+		t.Errorf("/burst statuses %v, want %v", got, want)
+	}
+	got = nil
+	for _, k := range []string{"a", "a", "b", "", "", ""} {
+		var hdr []string
+		if k != "" {
+			hdr = []string{"X-Key", k}
+		}
+		got = append(got, semGet(t, port, "/keyed", "", hdr...).StatusCode)
+	}
+	if want := []int{200, 429, 200, 200, 200, 200}; !slices.Equal(got, want) {
+		t.Errorf("/keyed statuses %v, want %v (an empty key is not limited)", got, want)
+	}
+	if !strings.Contains(s.Log(), `limiting requests, excess: 3.000 by zone "one"`) {
+		t.Errorf("no log line for the refused request:\n%s", s.Log())
+	}
+	os.WriteFile(s.Conf, []byte(fill(t, conf, "PORT", port, "V", "2")), 0o644)
+	s.Signal(syscall.SIGHUP)
+	if !eventually(10*time.Second, func() bool { return semGet(t, port, "/v", "").Body == "2" }) {
+		t.Fatal("reload did not happen")
+	}
+	if st := semGet(t, port, "/burst", "").StatusCode; st != 503 {
+		t.Errorf("after reload /burst = %d, want 503: the zone keeps its state", st)
+	}
+}
+
+// TestLimitConnWebSocket: an open WebSocket tunnel holds its limit_conn slot until it closes.
+func TestLimitConnWebSocket(t *testing.T) {
+	t.Parallel()
+	ws := newWSEcho(t)
+	port, s := semStart(t, `events {}
+http {
+    limit_conn_zone $binary_remote_addr zone=peraddr:1m;
+    server {
+        listen {{PORT}};
+        location /ws { limit_conn peraddr 1; limit_conn_status 429; proxy_pass http://127.0.0.1:{{WS}}; }
+    }
+}
+`, nil, "WS", ws.Port)
+	d := wsDialer(addr(port), nil)
+	first := dialWS(t, d, "ws://"+addr(port)+"/ws", nil)
+	echoOnce(t, first, 1, "hello")
+	if _, resp, err := d.Dial("ws://"+addr(port)+"/ws", nil); err == nil || resp == nil || resp.StatusCode != 429 {
+		t.Fatalf("second tunnel while the first is open: err %v, response %v; want 429", err, resp)
+	}
+	first.Close()
+	ok := eventually(5*time.Second, func() bool {
+		c, _, err := d.Dial("ws://"+addr(port)+"/ws", nil)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+	if !ok {
+		t.Errorf("slot not released after the tunnel closed\n%s", s.Log())
+	}
+}
