@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
@@ -94,7 +95,29 @@ func compileCombined(t *vars.Table) *config.LogFormat {
 // detach drops the request's references to net/http's per-connection objects before a tunnel outlives the
 // handler, keeping only what the access log line needs.
 func (rq *request) detach() {
-	rq.v.ResponseHeader = rq.w.Header().Clone()
-	rq.w.ResponseWriter, rq.w.rc = nil, nil
 	rq.detached = nil
+	if !rq.logsAccess() {
+		// No access log line: keep only the request line and host for the error log's context, so an idle
+		// tunnel does not hold the parsed headers, the request's contexts and the response headers.
+		h := rq.v.HTTP
+		rq.v.HTTP = &http.Request{Method: h.Method, RequestURI: h.RequestURI, Proto: h.Proto, Host: h.Host}
+		rq.r = rq.v.HTTP
+		rq.v.UpstreamHeader, rq.v.ResponseHeader = nil, nil
+	} else {
+		rq.v.ResponseHeader = rq.w.Header().Clone()
+	}
+	rq.w.ResponseWriter, rq.w.rc = nil, nil
+}
+
+// logsAccess reports whether the request's location writes an access log line.
+func (rq *request) logsAccess() bool {
+	if rq.conf == nil {
+		return false
+	}
+	for _, t := range rq.conf.AccessLogs.V {
+		if t.Path != "off" && rq.snap.accessLogs[t.Path] != nil {
+			return true
+		}
+	}
+	return false
 }

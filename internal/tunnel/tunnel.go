@@ -25,7 +25,7 @@ const (
 // plain socket (TLS, wrappers): it is what such a direction holds while idle.
 // Typical WebSocket messages fit, so they cost neither a pool buffer nor a
 // split write.
-const smallBufSize = 2 << 10
+const smallBufSize = 1 << 10
 
 // Options for Run.
 type Options struct {
