@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/observe"
 	"github.com/sluice-proxy/sluice/internal/server"
@@ -51,11 +52,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.build, "V", false, "show version and configure options, then exit")
 	help := fs.Bool("h", false, "this help")
 	fs.Bool("?", false, "this help")
+	caCert := len(args) > 0 && args[0] == "ca-cert" // `sluice ca-cert [-p prefix]`
+	if caCert {
+		args = args[1:]
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if fs.NArg() > 0 {
+		if fs.Arg(0) != "ca-cert" || fs.NArg() > 1 {
+			fmt.Fprintf(stderr, "sluice: unexpected argument %q (the only command is ca-cert)\n", fs.Arg(0))
+			return 2
+		}
+		caCert = true
+	}
+	if caCert {
+		return printCACert(prefixOf(o), stdout, stderr)
+	}
 	if *help || fs.Lookup("?").Value.String() == "true" {
-		fmt.Fprintf(stderr, "sluice version: sluice/%s\nUsage: sluice [-?hvVtTq] [-s signal] [-p prefix] [-e filename] [-c filename] [-g directives]\n\nOptions:\n", server.Version)
+		fmt.Fprintf(stderr, "sluice version: sluice/%s\nUsage: sluice [-?hvVtTq] [-s signal] [-p prefix] [-e filename] [-c filename] [-g directives]\n       sluice ca-cert [-p prefix]   print the internal CA's root certificate (ssl_certificate internal)\n\nOptions:\n", server.Version)
 		fs.PrintDefaults()
 		return 0
 	}
@@ -110,6 +125,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // prefixOf is the prefix directory: -p, $SLUICE_PREFIX, or the user's data directory.
+// printCACert prints the root certificate of the internal CA (ssl_certificate internal) kept under prefix,
+// creating the CA if it does not exist yet, so it can be trusted before the first start.
+func printCACert(prefix string, stdout, stderr io.Writer) int {
+	ca, err := certs.LoadInternalCA(server.InternalCADir(prefix))
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice: %v\n", err)
+		return 1
+	}
+	stdout.Write(ca.RootPEM())
+	return 0
+}
+
 func prefixOf(o options) string {
 	p := o.prefix
 	if p == "" {

@@ -78,7 +78,7 @@ func (p *parser) finishServer(s *Server) error {
 	if len(ssl.keys) > 0 || len(ssl.Certificates) > 0 {
 		j := 0
 		for i := range ssl.Certificates {
-			if ssl.Certificates[i].SelfSigned {
+			if ssl.Certificates[i].SelfSigned || ssl.Certificates[i].Internal {
 				continue
 			}
 			if j >= len(ssl.keys) {

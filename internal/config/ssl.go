@@ -4,10 +4,13 @@ package config
 // under the prefix (used by the built-in default configuration).
 const SelfSignedKeyword = "self-signed"
 
+// InternalKeyword is the ssl_certificate value for a certificate issued by sluice's internal CA (development).
+const InternalKeyword = "internal"
+
 // sslDirectives are nginx's ngx_http_ssl_module directives that sluice implements.
 var sslDirectives = []Spec{
-	{Name: "ssl_certificate", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "PEM certificate (chain) of the server; several may be given (e.g. RSA and ECDSA). `self-signed` generates one under the prefix.",
-		Diff: "the `self-signed` keyword is sluice only; paths with variables are not supported.",
+	{Name: "ssl_certificate", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "PEM certificate (chain) of the server; several may be given (e.g. RSA and ECDSA). `self-signed` generates one under the prefix; `internal` has the server's names (its `server_name`s, else localhost and the loopback addresses) certified by a local CA kept under the prefix in certs/ca (`sluice ca-cert` prints its root to trust); neither needs ssl_certificate_key.",
+		Diff: "the `self-signed` and `internal` keywords are sluice only; paths with variables are not supported.",
 		Apply: func(p *parser, d *Directive) error {
 			ssl := &p.sc.SSL
 			if !ssl.certSet {
@@ -15,8 +18,11 @@ var sslDirectives = []Spec{
 				ssl.certSet = true
 			}
 			c := CertPair{Cert: p.confPath(d.Args[0]), Pos: d.Pos}
-			if d.Args[0] == SelfSignedKeyword {
+			switch d.Args[0] {
+			case SelfSignedKeyword:
 				c = CertPair{SelfSigned: true, Pos: d.Pos}
+			case InternalKeyword:
+				c = CertPair{Internal: true, Pos: d.Pos}
 			}
 			ssl.Certificates = append(ssl.Certificates, c)
 			return nil

@@ -101,10 +101,12 @@ type SSLConf struct {
 	SessionTickets Opt[bool]
 }
 
-// CertPair is one certificate and key. SelfSigned marks the `self-signed` keyword.
+// CertPair is one certificate and key. SelfSigned marks the `self-signed` keyword, Internal the `internal` one
+// (issued by the internal CA kept under the prefix); neither has files.
 type CertPair struct {
 	Cert, Key  string
 	SelfSigned bool
+	Internal   bool
 	Pos        Pos
 }
 

@@ -194,11 +194,45 @@ func loadCert(cfg *config.Config, srv *config.Server, cp config.CertPair) (*tls.
 			return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "cannot create self-signed certificate: " + err.Error()}
 		}
 	}
+	if cp.Internal {
+		ca, err := certs.LoadInternalCA(InternalCADir(cfg.Prefix))
+		if err != nil {
+			return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "internal CA: " + err.Error()}
+		}
+		c, err := ca.Certificate(certNames(srv))
+		if err != nil {
+			return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "internal CA: " + err.Error()}
+		}
+		return c, nil
+	}
 	c, err := certs.Load(certFile, keyFile)
 	if err != nil {
 		return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "cannot load certificate: " + err.Error()}
 	}
 	return c, nil
+}
+
+// InternalCADir is where the internal CA (ssl_certificate internal) is kept under a prefix.
+func InternalCADir(prefix string) string { return filepath.Join(prefix, "certs", "ca") }
+
+// certNames are the names a certificate for srv must carry: its server_names that are host names or
+// leading wildcards (".example.com" gives example.com and *.example.com), else localhost and the loopback addresses.
+func certNames(srv *config.Server) []string {
+	var names []string
+	for _, n := range srv.Names {
+		switch {
+		case n == "" || n == "_" || n[0] == '~' || n == "$hostname":
+			continue
+		case n[0] == '.':
+			names = append(names, n[1:], "*"+n)
+		case strings.HasPrefix(n, "*.") && strings.Count(n, "*") == 1, !strings.Contains(n, "*"):
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		names = []string{"localhost", "127.0.0.1", "::1"}
+	}
+	return names
 }
 
 // tlsConfig builds the TLS settings of one socket from its default server's ssl_* directives.
