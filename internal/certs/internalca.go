@@ -139,4 +139,3 @@ func (ca *InternalCA) Certificate(names []string) (*tls.Certificate, error) {
 	}
 	return Load(certFile, keyFile)
 }
-

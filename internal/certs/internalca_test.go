@@ -36,7 +36,7 @@ func TestInternalCA(t *testing.T) {
 		reuse  bool     // the previous certificate is kept
 	}{
 		{[]string{"a.test", "*.a.test"}, []string{"a.test", "x.a.test"}, false},
-		{[]string{"a.test"}, []string{"a.test"}, true},                     // a subset of the names on disk
+		{[]string{"a.test"}, []string{"a.test"}, true},                      // a subset of the names on disk
 		{[]string{"a.test", "b.test"}, []string{"a.test", "b.test"}, false}, // a new name reissues
 		{[]string{"127.0.0.1", "localhost"}, []string{"127.0.0.1", "localhost"}, false},
 	}
