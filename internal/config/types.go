@@ -314,7 +314,19 @@ type Upstream struct {
 	PolicyArgs        []string // hash: key [consistent]; random: [two [least_conn]]
 	HashKey           *vars.Template
 	HealthCheck       *HealthCheck
+	Sticky            *Sticky
 	Pos               Pos
+}
+
+// Sticky is sticky cookie: the cookie that pins a client to the peer that served it (sluice only).
+type Sticky struct {
+	Name     string
+	Expires  time.Duration // 0: a session cookie; -1: max
+	Path     string
+	Domain   string
+	Secure   bool
+	HTTPOnly bool
+	SameSite string // "", strict, lax, none
 }
 
 // HealthCheck is an upstream block's active health check (sluice only).

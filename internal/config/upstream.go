@@ -75,8 +75,56 @@ var upstreamDirectives = []Spec{
 		Doc:   "Active health checks: every peer is probed with GET uri (on port=N if given) every interval; fails failed probes in a row take it out, passes good ones bring it back. A new peer takes requests only after its first probe passed (start and reload wait for it, at most timeout).",
 		Diff:  "sluice only (NGINX Plus has health_check in a location); here it belongs to the upstream block, so every location using the group shares one prober.",
 		Apply: (*parser).healthCheck},
+	{Name: "sticky", Module: "sluice", Ctx: CtxUpstream, Args: "2+", Doc: "sticky cookie NAME [expires=T|max] [path=/] [domain=D] [secure] [httponly] [samesite=strict|lax|none]: the first response sets a cookie naming the peer (an opaque id, not its address); later requests and WebSocket upgrades carrying it go to that peer while it is available, otherwise balancing picks another and the cookie is replaced.",
+		Diff:  "sluice only (NGINX Plus has sticky cookie); for socket.io and other protocols whose polling and WebSocket requests must reach one backend.",
+		Apply: (*parser).sticky},
 	{Name: "map", Module: "http_map", Ctx: CtxHTTP, Args: "2", Block: true, Doc: "Defines a variable whose value depends on another (default, hostnames, volatile, ~regex keys).",
 		Apply: (*parser).mapBlock},
+}
+
+func (p *parser) sticky(d *Directive) error {
+	if p.ups.Sticky != nil {
+		return p.dup(d)
+	}
+	if d.Args[0] != "cookie" {
+		return d.errorf("invalid sticky method %q, only \"cookie\" is supported", d.Args[0])
+	}
+	st := &Sticky{Name: d.Args[1], Path: "/"}
+	if st.Name == "" || strings.ContainsAny(st.Name, "=;, \t\"") {
+		return d.errorf("invalid cookie name %q", st.Name)
+	}
+	for _, a := range d.Args[2:] {
+		k, v, _ := strings.Cut(a, "=")
+		var err error
+		switch k {
+		case "expires":
+			if v == "max" {
+				st.Expires = -1
+			} else if st.Expires, err = ParseDuration(v); err == nil && st.Expires <= 0 {
+				err = strconv.ErrRange
+			}
+		case "path":
+			st.Path = v
+		case "domain":
+			st.Domain = v
+		case "secure":
+			st.Secure = true
+		case "httponly":
+			st.HTTPOnly = true
+		case "samesite":
+			st.SameSite = strings.ToLower(v)
+			if st.SameSite != "strict" && st.SameSite != "lax" && st.SameSite != "none" {
+				err = strconv.ErrSyntax
+			}
+		default:
+			return d.errorf("invalid parameter %q", a)
+		}
+		if err != nil {
+			return d.errorf("invalid parameter %q", a)
+		}
+	}
+	p.ups.Sticky = st
+	return nil
 }
 
 func (p *parser) healthCheck(d *Directive) error {

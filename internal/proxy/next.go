@@ -147,7 +147,40 @@ func balanceKey(pr *Request, t *target) upstream.Key {
 	if t.upstream != nil && t.upstream.HashKey != nil {
 		k.Hash = t.upstream.HashKey.Eval(pr.V)
 	}
+	if t.upstream != nil && t.upstream.Sticky != nil {
+		if c, err := pr.R.Cookie(t.upstream.Sticky.Name); err == nil {
+			k.Sticky = c.Value
+		}
+	}
 	return k
+}
+
+// setSticky adds the sticky cookie naming peer to h unless the request already carried it.
+func setSticky(h http.Header, pr *Request, t *target, peer *upstream.Peer) {
+	if t.upstream == nil || t.upstream.Sticky == nil || peer == nil {
+		return
+	}
+	st := t.upstream.Sticky
+	if c, err := pr.R.Cookie(st.Name); err == nil && c.Value == peer.ID {
+		return
+	}
+	c := &http.Cookie{Name: st.Name, Value: peer.ID, Path: st.Path, Domain: st.Domain, Secure: st.Secure, HttpOnly: st.HTTPOnly}
+	switch st.SameSite {
+	case "strict":
+		c.SameSite = http.SameSiteStrictMode
+	case "lax":
+		c.SameSite = http.SameSiteLaxMode
+	case "none":
+		c.SameSite = http.SameSiteNoneMode
+	}
+	switch {
+	case st.Expires < 0:
+		c.Expires = time.Date(2037, 12, 31, 23, 55, 55, 0, time.UTC) // nginx's "max"
+	case st.Expires > 0:
+		c.Expires = time.Now().Add(st.Expires)
+		c.MaxAge = int(st.Expires / time.Second)
+	}
+	h.Add("Set-Cookie", c.String())
 }
 
 func statusText(f failure, status int) string {

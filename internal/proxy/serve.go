@@ -38,6 +38,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 	var fail failure
 	release := func() {}
 	var last time.Time
+	var chosen *upstream.Peer
 	for n := 1; ; n++ {
 		peer := try.Next()
 		if peer == nil {
@@ -64,7 +65,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 			if !rp.statusListed(status) {
 				at.add(peer.Addr, itoa3(status), "-", took, took)
 				release = try.Done(upstream.Success)
-				timer, tctx = tm, c
+				timer, tctx, chosen = tm, c, peer
 				defer cancel(nil)
 				break
 			}
@@ -85,7 +86,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 		if err == nil && !retry {
 			// a listed status with no peer left to try: it is the answer
 			release = try.Done(upstream.Success)
-			timer, tctx = tm, c
+			timer, tctx, chosen = tm, c, peer
 			defer cancel(nil)
 			break
 		}
@@ -140,6 +141,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 
 	h := pr.W.Header()
 	p.copyResponseHeader(h, resp.Header, pr)
+	setSticky(h, pr, t, chosen)
 	if resp.ContentLength >= 0 && resp.Header.Get("Content-Length") == "" && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified && pr.R.Method != http.MethodHead {
 		h.Set("Content-Length", itoa(resp.ContentLength))
 	}
@@ -349,6 +351,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		defer resp.Body.Close()
 		h := pr.W.Header()
 		p.copyResponseHeader(h, resp.Header, pr)
+		setSticky(h, pr, t, peer)
 		if resp.ContentLength >= 0 {
 			h.Set("Content-Length", itoa(resp.ContentLength))
 		}
@@ -410,6 +413,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	}
 	hdr.Set("Connection", "upgrade")
 	hdr.Set("Upgrade", resp.Header.Get("Upgrade"))
+	setSticky(hdr, pr, t, peer)
 	if pr.Header != nil {
 		// add_header applies to the 101 only with always; let the server decide on the writer's header map
 		rw := pr.W.Header()

@@ -7,6 +7,8 @@ package upstream
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"net/netip"
 	"sort"
@@ -54,6 +56,9 @@ type Peer struct {
 	MaxConns    int
 	Backup      bool
 	Down        bool
+	// ID is the peer's opaque name for sticky cookies: a hash of the group, server and address, stable across
+	// restarts and reloads, that does not reveal the address.
+	ID string
 
 	st        *state
 	index     int // position in its tier
@@ -122,6 +127,7 @@ func (g *Group) Peers() []*Peer {
 type Key struct {
 	Client netip.Addr // ip_hash
 	Hash   string     // hash KEY, evaluated for the request
+	Sticky string     // the sticky cookie's value: the first try goes to the peer with this ID when available
 }
 
 // Try is one request's walk over a group: which peers it tried and how many tries it has left (nginx's
@@ -156,7 +162,14 @@ func (t *Try) Next() *Peer {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
-	p := g.policy.Pick(t, now)
+	var p *Peer
+	if t.key.Sticky != "" {
+		p = t.sticky(now)
+		t.key.Sticky = ""
+	}
+	if p == nil {
+		p = g.policy.Pick(t, now)
+	}
 	if p == nil {
 		return nil
 	}
@@ -167,6 +180,23 @@ func (t *Try) Next() *Peer {
 	}
 	p.st.conns.Add(1)
 	return p
+}
+
+// sticky returns the available peer whose ID the sticky cookie names, or nil.
+func (t *Try) sticky(now time.Time) *Peer {
+	for i := range t.g.tiers {
+		for _, p := range t.g.tiers[i].peers {
+			if p.ID != t.key.Sticky || !p.available(now) {
+				continue
+			}
+			if i != t.tier {
+				t.tier = i
+				clear(t.tried)
+			}
+			return p
+		}
+	}
+	return nil
 }
 
 // Done records how the current try ended (nginx's peer.free) and returns the function that releases its
@@ -324,7 +354,7 @@ func (s *Set) build(u *config.Upstream, prev *Group) *Group {
 		}
 		for _, a := range addrs {
 			p := &Peer{Name: sv.Addr, Addr: a, Weight: sv.Weight, MaxFails: sv.MaxFails, FailTimeout: sv.FailTimeout,
-				MaxConns: sv.MaxConns, Backup: sv.Backup, Down: sv.Down, effective: sv.Weight}
+				MaxConns: sv.MaxConns, Backup: sv.Backup, Down: sv.Down, effective: sv.Weight, ID: peerID(u.Name, sv.Addr, a)}
 			if st, ok := old[peerKey{p.Name, p.Addr}]; ok {
 				p.st = st
 			} else {
@@ -344,6 +374,12 @@ func (s *Set) build(u *config.Upstream, prev *Group) *Group {
 	}
 	g.policy = newPolicy(u, g)
 	return g
+}
+
+// peerID is the opaque sticky id of a peer.
+func peerID(group, server, addr string) string {
+	sum := sha256.Sum256([]byte(group + "\x00" + server + "\x00" + addr))
+	return hex.EncodeToString(sum[:10])
 }
 
 // PeerStatus is a read-only view of one peer, for metrics and status pages.

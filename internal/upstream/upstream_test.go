@@ -335,3 +335,33 @@ func TestRandomTwo(t *testing.T) {
 }
 
 func crc32IEEE(s string) uint32 { return crc32.ChecksumIEEE([]byte(s)) }
+
+func TestSticky(t *testing.T) {
+	s, _ := newTestSet()
+	g := group(s, ups("", "a", "b", "c"))
+	b := g.Peers()[1]
+	for range 5 {
+		if got := pick(g, Key{Sticky: b.ID}); got != "b" {
+			t.Fatalf("sticky to b went to %s", got)
+		}
+	}
+	if pick(g, Key{Sticky: "unknown"}) == "-" {
+		t.Fatal("an unknown id must fall back to balancing")
+	}
+	tr := g.Begin(Key{})
+	for tr.Next() != b {
+		tr.Done(Success)()
+		tr = g.Begin(Key{})
+	}
+	tr.Done(Failed)()
+	if got := pick(g, Key{Sticky: b.ID}); got == "b" {
+		t.Fatal("sticky to a failed peer")
+	}
+	ids := map[string]bool{}
+	for _, p := range g.Peers() {
+		ids[p.ID] = true
+	}
+	if len(ids) != 3 {
+		t.Fatalf("peer ids are not distinct: %v", ids)
+	}
+}

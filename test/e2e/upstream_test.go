@@ -475,3 +475,82 @@ func TestUpstreamActiveHealthCheck(t *testing.T) {
 		t.Fatal("a was never taken out after failing its health checks")
 	}
 }
+
+func TestUpstreamStickyCookie(t *testing.T) {
+	t.Parallel()
+	peers := []*peer{newPeer(t, "a"), newPeer(t, "b"), newPeer(t, "c")}
+	var servers []string
+	for _, p := range peers {
+		servers = append(servers, "server "+addr(p.Port)+";")
+	}
+	_, port := startPool(t, strings.Join(servers, " ")+" sticky cookie srv expires=1h httponly samesite=lax;", "")
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	for round := range 3 {
+		// a fresh client: balancing picks a peer and the response pins it
+		_, first, h := fetch(t, http.DefaultClient, "GET", url, nil)
+		resp := &http.Response{Header: h}
+		var cookie *http.Cookie
+		for _, c := range resp.Cookies() {
+			if c.Name == "srv" {
+				cookie = c
+			}
+		}
+		if cookie == nil {
+			t.Fatalf("no sticky cookie in %q", h.Values("Set-Cookie"))
+		}
+		if !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.MaxAge != 3600 {
+			t.Errorf("cookie attributes: %q", h.Get("Set-Cookie"))
+		}
+		for _, p := range peers {
+			if strings.Contains(cookie.Value, fmt.Sprint(p.Port)) || strings.Contains(cookie.Value, "127.0.0.1") {
+				t.Fatalf("the cookie reveals the address: %q", cookie.Value)
+			}
+		}
+		// later requests and the WebSocket upgrade carrying it reach the same peer
+		for range 4 {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.AddCookie(cookie)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != first {
+				t.Fatalf("round %d: pinned to %s, got %s", round, first, body)
+			}
+			if len(resp.Cookies()) != 0 {
+				t.Errorf("the cookie was set again though it matched")
+			}
+		}
+		hdr := http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}}
+		c, wsResp, err := wsDialer(addr(port), nil).Dial(fmt.Sprintf("ws://127.0.0.1:%d/ws", port), hdr)
+		if err != nil {
+			t.Fatalf("WebSocket dial: %v", err)
+		}
+		echoOnce(t, c, websocket.TextMessage, "sticky")
+		c.Close()
+		if got := wsResp.Header.Get("X-Backend"); got != first {
+			t.Fatalf("the WebSocket upgrade went to %s, the cookie pins %s", got, first)
+		}
+	}
+	// the pinned peer dies: another one serves and the cookie is replaced
+	_, first, h := fetch(t, http.DefaultClient, "GET", url, nil)
+	old := (&http.Response{Header: h}).Cookies()[0]
+	for _, p := range peers {
+		if p.name == first {
+			p.kill()
+		}
+	}
+	req, _ := http.NewRequest("GET", url, nil)
+	req.AddCookie(old)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) == first || len(resp.Cookies()) != 1 || resp.Cookies()[0].Value == old.Value {
+		t.Fatalf("after the pinned peer died: %d %q, cookies %v", resp.StatusCode, body, resp.Cookies())
+	}
+}
