@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 )
@@ -226,4 +227,29 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descPeerFails, prometheus.GaugeValue, float64(p.Failures), p.Upstream, p.Addr)
 		}
 	}
+}
+
+// PeerCount is one upstream peer's attempts and failures since start.
+type PeerCount struct{ Requests, Failures uint64 }
+
+// PeerCounts reads the per-peer upstream counters (for the status page).
+func (m *Metrics) PeerCounts() map[string]PeerCount {
+	out := map[string]PeerCount{}
+	read := func(v *prometheus.CounterVec, set func(*PeerCount, uint64)) {
+		ch := make(chan prometheus.Metric, 16)
+		go func() { v.Collect(ch); close(ch) }()
+		for mt := range ch {
+			var d dto.Metric
+			if mt.Write(&d) != nil || len(d.Label) == 0 || d.Counter == nil {
+				continue
+			}
+			peer := d.Label[0].GetValue()
+			pc := out[peer]
+			set(&pc, uint64(d.Counter.GetValue()))
+			out[peer] = pc
+		}
+	}
+	read(m.attempts, func(p *PeerCount, n uint64) { p.Requests = n })
+	read(m.failures, func(p *PeerCount, n uint64) { p.Failures = n })
+	return out
 }

@@ -70,8 +70,11 @@ func (rq *request) record() {
 	if rq.loc != nil {
 		location = rq.loc.Name()
 	}
+	d := time.Since(rq.v.Start)
+	rq.s.done.requests.Add(1)
+	rq.s.done.nanos.Add(uint64(d))
 	m := rq.s.metrics
-	m.Request(server, location, rq.v.Status, time.Since(rq.v.Start), rq.v.RequestLength, rq.v.BodyBytesSent)
+	m.Request(server, location, rq.v.Status, d, rq.v.RequestLength, rq.v.BodyBytesSent)
 	m.Upstream(rq.v.UpstreamAddr, rq.v.UpstreamStatus)
 }
 

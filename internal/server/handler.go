@@ -223,6 +223,8 @@ func (rq *request) content() {
 		rq.s.metrics.Handler().ServeHTTP(rq.w, rq.r)
 	case config.HandlerStubStatus:
 		rq.stubStatus()
+	case config.HandlerStatusPage:
+		rq.s.status.ServeHTTP(rq.w, rq.r)
 	default:
 		status := static.Serve(rq.w, rq.r, static.Request{
 			Root:        rq.v.DocumentRoot,

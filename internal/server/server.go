@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/metrics"
 	"github.com/sluice-proxy/sluice/internal/observe"
 	"github.com/sluice-proxy/sluice/internal/proxy"
+	"github.com/sluice-proxy/sluice/internal/statuspage"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 )
 
@@ -34,7 +35,14 @@ type Server struct {
 	proxy   *proxy.Proxy
 	connSeq atomic.Uint64
 	stats   connStats
-	metrics *metrics.Metrics
+	// done counts finished requests and their total duration (the status page's rate and mean latency).
+	done    struct{ requests, nanos atomic.Uint64 }
+	started time.Time
+	// stopping ends long-lived responses (the status page's event stream) when a stop begins.
+	stopping context.Context
+	stop     context.CancelFunc
+	status   *statuspage.Handler
+	metrics  *metrics.Metrics
 	// Peers, when set, reports upstream peer health for metrics and the status page (the balancer's read-only
 	// view). Set it before Start.
 	Peers func() []metrics.Peer
@@ -66,6 +74,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.host, _ = os.Hostname()
 	s.lineBufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	s.proxy = proxy.New(s.tracker, log)
+	s.started = time.Now()
+	s.stopping, s.stop = context.WithCancel(context.Background())
+	s.status = &statuspage.Handler{Sample: s.sample, Stop: s.stopping}
 	s.metrics = metrics.New(Version, metrics.Sources{
 		Connections:   s.Conns,
 		Tunnels:       s.tunnels,
@@ -227,6 +238,7 @@ func (s *Server) ReopenLogs() error { return s.files.ReopenAll() }
 // ends, and Shutdown starts only once no connection is still waiting for its first request (at most 5 s, the
 // point where net/http treats such a connection as idle anyway).
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
 	s.mu.Lock()
 	servers := s.servers
 	listeners := s.listeners
@@ -284,6 +296,7 @@ wait:
 
 // Close stops at once: listeners, connections and tunnels are closed.
 func (s *Server) Close() error {
+	s.stop()
 	s.mu.Lock()
 	servers := s.servers
 	listeners := s.listeners

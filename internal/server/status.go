@@ -1,0 +1,85 @@
+package server
+
+import (
+	"slices"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/statuspage"
+)
+
+// sample is one status page snapshot.
+func (s *Server) sample() statuspage.Snapshot {
+	now := time.Now()
+	n := s.Conns()
+	snap := statuspage.Snapshot{
+		Time:       now.UnixMilli(),
+		Version:    Version,
+		UptimeSec:  now.Sub(s.started).Seconds(),
+		Conns:      statuspage.Conns{Active: n.Active, Reading: n.Reading, Writing: n.Writing, Waiting: n.Waiting},
+		Tunnels:    s.tracker.Open(),
+		Requests:   s.done.requests.Load(),
+		LatencySum: float64(s.done.nanos.Load()) / 1e9,
+	}
+	perPeer := map[string]int{}
+	for _, t := range s.tunnels() {
+		snap.TunnelGroups = append(snap.TunnelGroups, statuspage.TunnelGroup{Location: t.Location, Upstream: t.Upstream, Peer: t.Peer, Open: t.Open})
+		perPeer[t.Peer] += t.Open
+	}
+	slices.SortFunc(snap.TunnelGroups, func(a, b statuspage.TunnelGroup) int {
+		if a.Location != b.Location {
+			if a.Location < b.Location {
+				return -1
+			}
+			return 1
+		}
+		if a.Peer < b.Peer {
+			return -1
+		}
+		if a.Peer > b.Peer {
+			return 1
+		}
+		return 0
+	})
+	peers := map[string]*statuspage.Peer{}
+	for addr, c := range s.metrics.PeerCounts() {
+		peers[addr] = &statuspage.Peer{Addr: addr, Requests: c.Requests, Failures: c.Failures}
+	}
+	if s.Peers != nil {
+		for _, p := range s.Peers() {
+			sp := peers[p.Addr]
+			if sp == nil {
+				sp = &statuspage.Peer{Addr: p.Addr}
+				peers[p.Addr] = sp
+			}
+			healthy := p.Healthy
+			sp.Upstream, sp.Healthy = p.Upstream, &healthy
+		}
+	}
+	for addr, n := range perPeer {
+		if addr == "" {
+			continue
+		}
+		if peers[addr] == nil {
+			peers[addr] = &statuspage.Peer{Addr: addr}
+		}
+		peers[addr].Tunnels = n
+	}
+	for _, p := range peers {
+		snap.Peers = append(snap.Peers, *p)
+	}
+	slices.SortFunc(snap.Peers, func(a, b statuspage.Peer) int {
+		if a.Addr < b.Addr {
+			return -1
+		}
+		if a.Addr > b.Addr {
+			return 1
+		}
+		return 0
+	})
+	r := s.LastReload()
+	snap.Reload = statuspage.Reload{Seq: r.Seq, At: r.At.UnixMilli(), OK: r.Err == nil}
+	if r.Err != nil {
+		snap.Reload.Error = r.Err.Error()
+	}
+	return snap
+}
