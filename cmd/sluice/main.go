@@ -85,6 +85,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	o.prefix = prefixOf(o)
 
 	cfg, err := load(o)
+	if err == nil && o.signal == "" {
+		for _, w := range cfg.Warnings {
+			fmt.Fprintf(stderr, "sluice: [warn] %v\n", w)
+		}
+	}
 	if o.signal == "reload" {
 		// refuse a broken configuration here, with file:line, before the running process sees it
 		if err == nil {
@@ -344,6 +349,11 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 			err := srv.Reload(func() (*config.Config, error) {
 				c, err := load(o)
 				ncfg = c
+				if err == nil {
+					for _, w := range c.Warnings {
+						log.Warn(w.Error())
+					}
+				}
 				return c, err
 			})
 			writeReloadStatus(statusFile, srv.LastReload())

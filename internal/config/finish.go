@@ -118,8 +118,11 @@ func (p *parser) finishServer(s *Server) error {
 			if err := p.finishAccess(l.Conf, l.Pos); err != nil && perr == nil {
 				perr = err
 			}
+			if err := p.resolveFastCGI(l.Conf); err != nil && perr == nil {
+				perr = err
+			}
 			out = append(out, &route.Location[*Location]{Modifier: l.Modifier, Pattern: l.Pattern, Value: l, Children: conv(l.Children, l.Conf),
-				AutoRedirect: l.Conf.Handler == HandlerProxy})
+				AutoRedirect: l.Conf.Handler == HandlerProxy || l.Conf.Handler == HandlerFastCGI})
 		}
 		return out
 	}

@@ -53,7 +53,6 @@ var ignoredDirectives = []Spec{
 	{Name: "variables_hash_max_size", Module: "http_core", Ctx: CtxHTTP, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "map_hash_bucket_size", Module: "http_map", Ctx: CtxHTTP, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "map_hash_max_size", Module: "http_map", Ctx: CtxHTTP, Args: "1", Ignored: true, Doc: "Accepted."},
-	{Name: "client_body_buffer_size", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; request bodies stream."},
 	{Name: "client_header_buffer_size", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; see large_client_header_buffers."},
 	{Name: "proxy_buffers", Module: "http_proxy", Ctx: ctxHSL, Args: "2", Ignored: true, Doc: "Accepted; responses stream through a fixed small buffer."},
 	{Name: "proxy_buffer_size", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},

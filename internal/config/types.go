@@ -26,6 +26,7 @@ type Config struct {
 	ErrorLogs             []LogTarget   // main-level error_log
 	WorkerShutdownTimeout time.Duration // 0 = no limit
 	HTTP                  *HTTP
+	Warnings              []*Error // legal but likely mistaken settings, reported at start and by -t
 }
 
 // SourceFile is one file that was read, for `sluice -T`.
@@ -158,6 +159,7 @@ type Handler int
 const (
 	HandlerNone Handler = iota // static files
 	HandlerProxy
+	HandlerFastCGI
 	HandlerWebSocketEcho
 	HandlerWelcome
 	HandlerMetrics    // Prometheus text exposition
@@ -168,7 +170,8 @@ const (
 // LocConf holds location-scope directives: settable in http, server and location, merged down with nginx's rules.
 type LocConf struct {
 	Handler Handler
-	Proxy   *ProxyPass // set by proxy_pass (not inherited)
+	Proxy   *ProxyPass   // set by proxy_pass (not inherited)
+	FastCGI *FastCGIPass // set by fastcgi_pass (not inherited)
 
 	Root         Opt[*vars.Template]
 	Index        Opt[[]*vars.Template]
@@ -229,6 +232,33 @@ type LocConf struct {
 	LimitConns       Opt[[]LimitConn]
 	LimitConnStatus  Opt[int]
 
+	ClientBodyBufferSize Opt[int64]
+
+	FastCGIParams          Opt[[]FastCGIParam]
+	FastCGIIndex           Opt[string]
+	FastCGISplitPathInfo   Opt[*regexp.Regexp]
+	FastCGIConnectTimeout  Opt[time.Duration]
+	FastCGIReadTimeout     Opt[time.Duration]
+	FastCGISendTimeout     Opt[time.Duration]
+	FastCGIKeepConn        Opt[bool]
+	FastCGIInterceptErrors Opt[bool]
+	FastCGIHideHeaders     Opt[[]string]
+	FastCGIPassHeaders     Opt[[]string]
+	FastCGIBuffering       Opt[bool]
+	FastCGICatchStderr     Opt[[]string]
+	FastCGINextUpstream    Opt[[]string]
+	FastCGIPassReqHeaders  Opt[bool]
+	FastCGIPassReqBody     Opt[bool]
+
+	TryFiles   Opt[[]*vars.Template] // try_files: files…, then the fallback (URI, @name or =code)
+	Alias      Opt[*vars.Template]
+	Autoindex  Opt[bool]
+	ETag       Opt[bool]
+	Expires    Opt[Expires]
+	GzipStatic Opt[bool]
+	Dotfiles   Opt[bool]
+	NoSymlinks Opt[bool]
+
 	// compiled once merged (finish.go)
 	CORS      *access.CORS    // nil without cors_origins
 	WSOrigins *access.Origins // websocket_origins, else cors_origins; nil: upgrades from any origin
@@ -260,6 +290,15 @@ type LimitReq struct {
 type LimitConn struct {
 	Zone string
 	N    int
+}
+
+// Expires is a parsed expires directive.
+type Expires struct {
+	Off      bool
+	Epoch    bool
+	Max      bool
+	Modified bool          // relative to the file's modification time
+	D        time.Duration // may be negative: Cache-Control: no-cache
 }
 
 // ProxyPass is a parsed proxy_pass target.

@@ -13,10 +13,10 @@ var hopHeaders = []string{
 	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
-// removeHopHeaders deletes hop-by-hop headers and the headers the sender's Connection header names. It must
+// RemoveHopHeaders deletes hop-by-hop headers and the headers the sender's Connection header names. It must
 // run on the headers as received, before sluice adds its own, so that a client's "Connection: X-Real-IP"
 // cannot strip a header the configuration sets.
-func removeHopHeaders(h http.Header) {
+func RemoveHopHeaders(h http.Header) {
 	for _, v := range h["Connection"] {
 		for _, name := range strings.Split(v, ",") {
 			if name = textproto.TrimString(name); name != "" {

@@ -115,8 +115,8 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// clientBodyStatus maps a request body error to nginx's status.
-func clientBodyStatus(err error) int {
+// ClientBodyStatus maps a request body error to nginx's status.
+func ClientBodyStatus(err error) int {
 	var mbe *http.MaxBytesError
 	var ne net.Error
 	switch {
@@ -288,7 +288,7 @@ func (p *Proxy) outRequest(ctx context.Context, pr *Request, t *target) (*http.R
 				out.Header[k] = v
 			}
 		}
-		removeHopHeaders(out.Header)
+		RemoveHopHeaders(out.Header)
 		// 100-continue is answered by sluice's own server when the body is read
 		delete(out.Header, "Expect")
 	}

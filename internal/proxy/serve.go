@@ -111,7 +111,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 	at.set(pr.V)
 	if resp == nil {
 		if pr.body != nil && pr.body.err != nil {
-			status := clientBodyStatus(pr.body.err)
+			status := ClientBodyStatus(pr.body.err)
 			pr.Log.Error("proxy: reading the client request body failed: "+pr.body.err.Error(), pr.V.LogAttrs()...)
 			pr.Error(status)
 			return
@@ -201,7 +201,7 @@ func (p *Proxy) stream(w http.ResponseWriter, body io.Reader, flushEach bool, ti
 // copyResponseHeader copies upstream response headers minus hop-by-hop and hidden ones, applying proxy_redirect.
 func (p *Proxy) copyResponseHeader(dst, src http.Header, pr *Request) {
 	hdr := src.Clone()
-	removeHopHeaders(hdr)
+	RemoveHopHeaders(hdr)
 	pass := pr.Conf.ProxyPassHeaders.V
 	for _, name := range hiddenByDefault {
 		if !containsFold(pass, name) {

@@ -11,10 +11,9 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/sluice-proxy/sluice/internal/netutil"
 )
 
 // Transport is sluice's HTTP/1.1 client to upstream servers: a keep-alive pool per peer address, requests
@@ -266,7 +265,7 @@ func (t *Transport) dial(ctx context.Context, addr string) (*pconn, error) {
 	}
 	var w io.Writer = c
 	if t.SendTimeout > 0 {
-		w = deadlineWriter{c, t.SendTimeout}
+		w = netutil.DeadlineWriter{Conn: c, D: t.SendTimeout}
 	}
 	return &pconn{conn: c, br: bufio.NewReaderSize(c, maxHeaderBytes), bw: bufio.NewWriterSize(w, 4096), addr: addr}, nil
 }
@@ -303,30 +302,7 @@ func (t *Transport) get(addr string) (*pconn, bool) {
 // alive checks without blocking that an idle connection was neither closed by the upstream nor sent
 // unsolicited bytes (which would be read as the next request's response).
 func alive(pc *pconn) bool {
-	if pc.br.Buffered() > 0 {
-		return false
-	}
-	c := pc.conn
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return true
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	ok = false
-	raw.Read(func(fd uintptr) bool {
-		var b [1]byte
-		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		// nothing to read (EAGAIN) is the only healthy answer: EOF (n == 0) or pending bytes are not
-		ok = n < 0 && (err == unix.EAGAIN || err == unix.EWOULDBLOCK)
-		return true // never wait for readiness
-	})
-	return ok
+	return pc.br.Buffered() == 0 && netutil.Alive(pc.conn)
 }
 
 func (t *Transport) put(pc *pconn) {
@@ -363,19 +339,4 @@ func (t *Transport) CloseIdle() {
 }
 
 // isStale reports errors that mean a reused connection had been closed by the upstream before the request.
-func isStale(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
-		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe")
-}
-
-// deadlineWriter gives every write to the upstream its own deadline (proxy_send_timeout: the time between two
-// successful writes).
-type deadlineWriter struct {
-	net.Conn
-	d time.Duration
-}
-
-func (w deadlineWriter) Write(p []byte) (int, error) {
-	w.Conn.SetWriteDeadline(time.Now().Add(w.d))
-	return w.Conn.Write(p)
-}
+func isStale(err error) bool { return netutil.IsStale(err) }

@@ -61,7 +61,7 @@ func TestRemoveHopHeaders(t *testing.T) {
 		"Upgrade":          {"h2c"},
 		"X-Kept":           {"yes"},
 	}
-	removeHopHeaders(h)
+	RemoveHopHeaders(h)
 	if len(h) != 1 || h.Get("X-Kept") != "yes" {
 		t.Fatalf("left %v", h)
 	}

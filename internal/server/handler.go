@@ -11,9 +11,9 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/access"
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/fastcgi"
 	"github.com/sluice-proxy/sluice/internal/proxy"
 	"github.com/sluice-proxy/sluice/internal/route"
-	"github.com/sluice-proxy/sluice/internal/static"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
@@ -152,7 +152,7 @@ func (rq *request) findAndServe() {
 				rq.v.Captures, rq.v.CaptureNames = m.Captures, m.Names
 			}
 		}
-		rq.v.DocumentRoot = rq.root()
+		rq.enterLocation()
 		if !rq.locationPhase() {
 			return
 		}
@@ -163,7 +163,7 @@ func (rq *request) findAndServe() {
 // statements, then its content handler.
 func (rq *request) serveLocation(l *config.Location) {
 	rq.loc, rq.conf = l, l.Conf
-	rq.v.DocumentRoot = rq.root()
+	rq.enterLocation()
 	if rq.locationPhase() {
 		rq.findAndServe() // rewrite … last: search again with the new URI
 	}
@@ -206,6 +206,16 @@ func (rq *request) content() {
 	if d := c.ClientBodyTimeout.Get(60 * time.Second); d > 0 && rq.r.Body != nil && rq.r.Body != http.NoBody && !stream {
 		rq.r.Body = &timedBody{ReadCloser: rq.r.Body, rc: rq.w.rc, d: d, done: &rq.w.finished}
 	}
+	if c.Handler == config.HandlerFastCGI {
+		fastcgi.SetScriptName(rq.v, c) // try_files may test $fastcgi_script_name
+	}
+	if c.TryFiles.Set && rq.tryFiles() {
+		return
+	}
+	if c.Alias.Set && rq.loc != nil {
+		rq.v.DocumentRoot = strings.TrimSuffix(c.Alias.V.Eval(rq.v), "/")
+		rq.v.RequestFilename = rq.filename(rq.v.URI)
+	}
 	switch c.Handler {
 	case config.HandlerProxy:
 		rq.s.proxy.Serve(rq.r.Context(), &proxy.Request{
@@ -214,6 +224,12 @@ func (rq *request) content() {
 			Intercept: rq.intercepts,
 			Detach:    func(run func()) { rq.detached = run },
 			Log:       rq.log,
+		})
+	case config.HandlerFastCGI:
+		rq.s.fastcgi.Serve(rq.r.Context(), &fastcgi.Request{
+			W: rq.w, R: rq.r, V: rq.v, Conf: c, Log: rq.log,
+			Error:     rq.special,
+			Intercept: rq.intercepts,
 		})
 	case config.HandlerWebSocketEcho:
 		rq.s.websocketEcho(rq)
@@ -226,23 +242,16 @@ func (rq *request) content() {
 	case config.HandlerStatusPage:
 		rq.s.status.ServeHTTP(rq.w, rq.r)
 	default:
-		status := static.Serve(rq.w, rq.r, static.Request{
-			Root:        rq.v.DocumentRoot,
-			URI:         rq.v.URI,
-			Index:       rq.indexFiles(),
-			Types:       c.Types.V,
-			DefaultType: c.DefaultType.Get("text/plain"),
-		})
-		if status == http.StatusMovedPermanently {
-			rq.redirect(status, rq.w.Header().Get("Location")) // a directory without its slash
-			return
-		}
-		if status != 0 {
-			if status == http.StatusNotFound || status == http.StatusForbidden {
-				rq.log.Error("open() "+strconv.Quote(rq.v.DocumentRoot+rq.v.URI)+" failed", rq.v.LogAttrs()...)
-			}
-			rq.special(status)
-		}
+		rq.serveStatic()
+	}
+}
+
+// enterLocation sets the variables that depend on the chosen location ($document_root, and for fastcgi_pass
+// $fastcgi_script_name and $fastcgi_path_info, which `set` in the location may read).
+func (rq *request) enterLocation() {
+	rq.v.DocumentRoot, rq.v.RequestFilename = rq.root(), ""
+	if rq.conf.Handler == config.HandlerFastCGI {
+		fastcgi.SetScriptName(rq.v, rq.conf)
 	}
 }
 
@@ -272,9 +281,13 @@ func (rq *request) indexFiles() []string {
 	return out
 }
 
-// intercepts reports whether proxy_intercept_errors should turn an upstream status into an error page.
+// intercepts reports whether proxy_intercept_errors (fastcgi_intercept_errors) should turn an upstream status into an error page.
 func (rq *request) intercepts(status int) bool {
-	if !rq.conf.ProxyInterceptErrors.Get(false) {
+	on := rq.conf.ProxyInterceptErrors.Get(false)
+	if rq.conf.Handler == config.HandlerFastCGI {
+		on = rq.conf.FastCGIInterceptErrors.Get(false)
+	}
+	if !on {
 		return false
 	}
 	for _, ep := range rq.conf.ErrorPages.V {

@@ -117,12 +117,45 @@ func (rq *request) addHeaders(status int) {
 	case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
 		ok = true
 	}
+	if ok && rq.conf.Expires.Set {
+		setExpires(h, rq.conf.Expires.V, time.Now())
+	}
 	for _, ah := range rq.conf.AddHeaders.V { // the location's, or a matched `if` body's
 		if ok || ah.Always {
 			if v := ah.Value.Eval(rq.v); v != "" {
 				h.Add(ah.Name, v)
 			}
 		}
+	}
+}
+
+// setExpires adds nginx's Expires and Cache-Control for the expires directive.
+func setExpires(h http.Header, e config.Expires, now time.Time) {
+	switch {
+	case e.Off:
+		return
+	case e.Epoch:
+		h.Set("Expires", "Thu, 01 Jan 1970 00:00:01 GMT")
+		h.Set("Cache-Control", "no-cache")
+		return
+	case e.Max:
+		h.Set("Expires", "Thu, 31 Dec 2037 23:55:55 GMT")
+		h.Set("Cache-Control", "max-age=315360000")
+		return
+	}
+	at := now.Add(e.D)
+	if e.Modified {
+		lm, err := http.ParseTime(h.Get("Last-Modified"))
+		if err != nil {
+			return
+		}
+		at = lm.Add(e.D)
+	}
+	h.Set("Expires", at.UTC().Format(http.TimeFormat))
+	if age := at.Sub(now); age < 0 || e.D < 0 {
+		h.Set("Cache-Control", "no-cache")
+	} else {
+		h.Set("Cache-Control", "max-age="+strconv.FormatInt(int64(age/time.Second), 10))
 	}
 }
 

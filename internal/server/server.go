@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/fastcgi"
 	"github.com/sluice-proxy/sluice/internal/metrics"
 	"github.com/sluice-proxy/sluice/internal/observe"
 	"github.com/sluice-proxy/sluice/internal/proxy"
@@ -33,6 +34,7 @@ type Server struct {
 	files   *observe.Files
 	tracker *tunnel.Tracker
 	proxy   *proxy.Proxy
+	fastcgi *fastcgi.Handler
 	connSeq atomic.Uint64
 	stats   connStats
 	// done counts finished requests and their total duration (the status page's rate and mean latency).
@@ -88,6 +90,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			return s.Peers()
 		},
 	})
+	s.fastcgi = fastcgi.NewHandler(log)
 	snap, err := build(cfg, s.files, nil)
 	if err != nil {
 		return nil, err
@@ -101,6 +104,7 @@ func (s *Server) install(snap *snapshot) {
 	if snap.cfg.HTTP != nil {
 		s.proxy.SetUpstreams(snap.cfg.HTTP.Upstreams)
 	}
+	s.fastcgi.Client.CloseIdle() // kept php-fpm connections hold workers; a new configuration may point elsewhere
 	s.snap.Store(snap)
 }
 
@@ -312,6 +316,7 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	s.tracker.Shutdown(ctx)
+	s.fastcgi.Client.CloseIdle()
 	s.files.CloseAll()
 	return nil
 }

@@ -1,55 +1,74 @@
-// Package static serves files from a document root with nginx's root/index semantics.
+// Package static serves files from a document root with nginx's semantics: index lookup (the caller turns a
+// found index into an internal redirect), directory listings, ETag/Last-Modified validators, ranges, HEAD,
+// precompressed .gz files, and refusal of dotfiles and symbolic links when so configured.
+//
+// Path safety: the URI reaching here is already normalised (no "..", no NUL, no encoded traversal), so root +
+// URI names a file below root. Symbolic links inside the root are followed unless disable_symlinks is on
+// (then any link between root and the file gets 403), as nginx does by default.
 package static
 
 import (
 	"errors"
+	"html"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Request says what to serve.
 type Request struct {
-	Root        string            // $document_root, no trailing slash
-	URI         string            // normalised URI
-	Index       []string          // index file names, tried in order for a URI ending in "/"
-	Types       map[string]string // extension -> MIME type
+	Root        string // $document_root (or the alias), no trailing slash
+	URI         string // normalised URI
+	Path        string // file system path for URI; "" means Root+URI
+	Types       map[string]string
 	DefaultType string
+	ETag        bool // send nginx's ETag and honour If-None-Match
+	GzipStatic  bool // serve Path.gz to clients accepting gzip
+	Dotfiles    bool // serve names starting with "."
+	NoSymlinks  bool // refuse paths with a symbolic link below Root
+	Autoindex   bool // list directories without an index file
 }
 
-// Serve writes the file for req.URI and returns 0, or returns the error status for the caller's error page
-// handling (404, 403, 405, 301 is written directly for directories without a trailing slash).
+func (req *Request) path() string {
+	if req.Path != "" {
+		return req.Path
+	}
+	return filepath.Join(req.Root, filepath.FromSlash(req.URI))
+}
+
+// Serve writes the file for req.URI and returns 0, or returns the status for the caller's error page handling
+// (404, 403, 405; for a directory without its trailing slash 301, with Location set).
 func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return http.StatusMethodNotAllowed
 	}
-	name := filepath.Join(req.Root, filepath.FromSlash(req.URI))
-	if strings.HasSuffix(req.URI, "/") {
-		for _, idx := range req.Index {
-			if strings.HasPrefix(idx, "/") {
-				continue
-			}
-			p := filepath.Join(name, idx)
-			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-				return serveFile(w, r, p, fi, req)
-			}
-		}
-		if _, err := os.Stat(name); err == nil {
-			return http.StatusForbidden // a directory without index (autoindex off)
-		}
+	if !req.Dotfiles && Hidden(req.URI) {
 		return http.StatusNotFound
+	}
+	name := req.path()
+	if req.NoSymlinks && !noLinks(req.Root, name) {
+		return http.StatusForbidden
 	}
 	fi, err := os.Stat(name)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrInvalid), errors.Is(err, syscall.ENOTDIR):
 		return http.StatusNotFound
 	case errors.Is(err, fs.ErrPermission):
 		return http.StatusForbidden
 	case err != nil:
 		return http.StatusInternalServerError
+	case fi.IsDir() && strings.HasSuffix(req.URI, "/"):
+		if req.Autoindex {
+			return listing(w, r, name, req)
+		}
+		return http.StatusForbidden // a directory without index (autoindex off)
 	case fi.IsDir():
 		target := req.URI + "/"
 		if r.URL.RawQuery != "" {
@@ -57,11 +76,83 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 		}
 		w.Header().Set("Location", target)
 		return http.StatusMovedPermanently
+	case strings.HasSuffix(req.URI, "/"):
+		return http.StatusNotFound
 	}
 	return serveFile(w, r, name, fi, req)
 }
 
+// FindIndex returns the first index name that exists as a file in dir; an absolute name (the last resort of
+// `index a.html /fallback.php`) is returned as it is, for the caller's internal redirect.
+func FindIndex(dir string, names []string) string {
+	for _, idx := range names {
+		if strings.HasPrefix(idx, "/") {
+			return idx
+		}
+		if fi, err := os.Stat(filepath.Join(dir, idx)); err == nil && !fi.IsDir() {
+			return idx
+		}
+	}
+	return ""
+}
+
+// Hidden reports whether a URI has a segment starting with "." (other than /.well-known/).
+func Hidden(uri string) bool {
+	for i := 0; i < len(uri); i++ {
+		if uri[i] == '.' && (i == 0 || uri[i-1] == '/') {
+			rest := uri[i:]
+			if strings.HasPrefix(rest, ".well-known") && (len(rest) == len(".well-known") || rest[len(".well-known")] == '/') {
+				continue
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// noLinks reports whether no component of name below root is a symbolic link.
+func noLinks(root, name string) bool {
+	rel, err := filepath.Rel(root, name)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return false
+	}
+	p := root
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		if part == "." || part == "" {
+			continue
+		}
+		p = filepath.Join(p, part)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return true // a missing file is answered by the caller's stat
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func serveFile(w http.ResponseWriter, r *http.Request, name string, fi os.FileInfo, req Request) int {
+	h := w.Header()
+	ext := strings.ToLower(strings.TrimPrefix(path.Ext(name), "."))
+	ct := req.Types[ext]
+	if ct == "" {
+		ct = req.DefaultType
+	}
+	h.Set("Content-Type", ct)
+	if req.GzipStatic {
+		if gz, gfi, ok := precompressed(r, name); ok {
+			defer gz.Close()
+			h.Add("Vary", "Accept-Encoding")
+			h.Set("Content-Encoding", "gzip")
+			if req.ETag {
+				h.Set("ETag", etag(gfi))
+			}
+			http.ServeContent(w, r, "", gfi.ModTime(), gz)
+			return 0
+		}
+	}
 	f, err := os.Open(name)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
@@ -70,12 +161,93 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fi os.FileIn
 		return http.StatusNotFound
 	}
 	defer f.Close()
-	ext := strings.ToLower(strings.TrimPrefix(path.Ext(name), "."))
-	ct := req.Types[ext]
-	if ct == "" {
-		ct = req.DefaultType
+	if req.ETag {
+		h.Set("ETag", etag(fi))
 	}
-	w.Header().Set("Content-Type", ct)
+	// ServeContent answers conditional requests, single and multiple ranges and HEAD; given the *os.File it
+	// copies through the connection's ReadFrom, which uses sendfile on plain TCP.
 	http.ServeContent(w, r, "", fi.ModTime(), f)
+	return 0
+}
+
+// etag is nginx's entity tag: hex modification time and size.
+func etag(fi os.FileInfo) string {
+	return `"` + strconv.FormatInt(fi.ModTime().Unix(), 16) + "-" + strconv.FormatInt(fi.Size(), 16) + `"`
+}
+
+// precompressed opens name.gz when the client accepts gzip and it exists.
+func precompressed(r *http.Request, name string) (*os.File, os.FileInfo, bool) {
+	if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		return nil, nil, false
+	}
+	f, err := os.Open(name + ".gz")
+	if err != nil {
+		return nil, nil, false
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.IsDir() {
+		f.Close()
+		return nil, nil, false
+	}
+	return f, fi, true
+}
+
+func acceptsGzip(ae string) bool {
+	for _, part := range strings.Split(ae, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
+}
+
+// listing writes a simple HTML index of dir (autoindex on), directories first, names escaped.
+func listing(w http.ResponseWriter, r *http.Request, dir string, req Request) int {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return http.StatusForbidden
+	}
+	sort.Slice(entries, func(i, j int) bool {
+		if entries[i].IsDir() != entries[j].IsDir() {
+			return entries[i].IsDir()
+		}
+		return entries[i].Name() < entries[j].Name()
+	})
+	var b strings.Builder
+	title := html.EscapeString(req.URI)
+	b.WriteString("<html>\r\n<head><title>Index of " + title + "</title></head>\r\n<body>\r\n<h1>Index of " + title + "</h1><hr><pre><a href=\"../\">../</a>\r\n")
+	for _, e := range entries {
+		n := e.Name()
+		if !req.Dotfiles && strings.HasPrefix(n, ".") {
+			continue
+		}
+		size := "-"
+		mod := ""
+		if fi, err := e.Info(); err == nil {
+			mod = fi.ModTime().UTC().Format("02-Jan-2006 15:04")
+			if !e.IsDir() {
+				size = strconv.FormatInt(fi.Size(), 10)
+			}
+		}
+		if e.IsDir() {
+			n += "/"
+		}
+		href := (&url.URL{Path: n}).EscapedPath()
+		if strings.Contains(n, ":") {
+			href = "./" + href
+		}
+		b.WriteString("<a href=\"" + html.EscapeString(href) + "\">" + html.EscapeString(n) + "</a> " + mod + " " + size + "\r\n")
+	}
+	b.WriteString("</pre><hr></body>\r\n</html>\r\n")
+	body := b.String()
+	w.Header().Set("Content-Type", "text/html")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write([]byte(body))
+	}
 	return 0
 }

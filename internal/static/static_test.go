@@ -1,55 +1,138 @@
 package static
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestServe(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "dir"), 0o755)
 	os.MkdirAll(filepath.Join(root, "empty"), 0o755)
+	os.MkdirAll(filepath.Join(root, ".git"), 0o755)
+	os.MkdirAll(filepath.Join(root, ".well-known"), 0o755)
 	os.WriteFile(filepath.Join(root, "index.html"), []byte("home"), 0o644)
 	os.WriteFile(filepath.Join(root, "dir", "main.html"), []byte("dir main"), 0o644)
 	os.WriteFile(filepath.Join(root, "style.css"), []byte("body{}"), 0o644)
+	os.WriteFile(filepath.Join(root, "style.css.gz"), []byte("gzipped"), 0o644)
+	os.WriteFile(filepath.Join(root, ".env"), []byte("SECRET=1"), 0o644)
+	os.WriteFile(filepath.Join(root, ".git", "config"), []byte("[core]"), 0o644)
+	os.WriteFile(filepath.Join(root, ".well-known", "acme"), []byte("token"), 0o644)
+	os.Symlink(filepath.Join(root, "dir"), filepath.Join(root, "link"))
 	types := map[string]string{"html": "text/html", "css": "text/css"}
 	tests := []struct {
-		method, uri string
-		index       []string
-		status      int    // returned status (0: written)
-		code        int    // recorded code when written
-		body, ctype string // expected when written
-		location    string
+		name, method, uri string
+		hdr               map[string]string
+		mod               func(*Request)
+		status            int    // returned status (0: written)
+		code              int    // recorded code when written
+		body, ctype       string // expected when written
+		header            string // "Name: value" expected when written
 	}{
-		{"GET", "/", []string{"index.html"}, 0, 200, "home", "text/html", ""},
-		{"GET", "/dir/", []string{"index.html", "main.html"}, 0, 200, "dir main", "text/html", ""},
-		{"GET", "/style.css", nil, 0, 200, "body{}", "text/css", ""},
-		{"HEAD", "/style.css", nil, 0, 200, "", "text/css", ""},
-		{"GET", "/missing", nil, 404, 0, "", "", ""},
-		{"GET", "/empty/", []string{"index.html"}, 403, 0, "", "", ""},
-		{"GET", "/nodir/", []string{"index.html"}, 404, 0, "", "", ""},
-		{"GET", "/dir", nil, 301, 0, "", "", "/dir/"},
-		{"POST", "/style.css", nil, 405, 0, "", "", ""},
+		{"file", "GET", "/style.css", nil, nil, 0, 200, "body{}", "text/css", ""},
+		{"head", "HEAD", "/style.css", nil, nil, 0, 200, "", "text/css", ""},
+		{"missing", "GET", "/missing", nil, nil, 404, 0, "", "", ""},
+		{"file as directory", "GET", "/style.css/x", nil, nil, 404, 0, "", "", ""},
+		{"dir without index", "GET", "/empty/", nil, nil, 403, 0, "", "", ""},
+		{"missing dir", "GET", "/nodir/", nil, nil, 404, 0, "", "", ""},
+		{"dir without slash", "GET", "/dir", nil, nil, 301, 0, "", "", "Location: /dir/"},
+		{"post", "POST", "/style.css", nil, nil, 405, 0, "", "", ""},
+		{"dotfile", "GET", "/.env", nil, nil, 404, 0, "", "", ""},
+		{"dot dir", "GET", "/.git/config", nil, nil, 404, 0, "", "", ""},
+		{"dotfile allowed", "GET", "/.env", nil, func(r *Request) { r.Dotfiles = true }, 0, 200, "SECRET=1", "text/plain", ""},
+		{"well-known", "GET", "/.well-known/acme", nil, nil, 0, 200, "token", "text/plain", ""},
+		{"autoindex", "GET", "/dir/", nil, func(r *Request) { r.Autoindex = true }, 0, 200, "", "text/html", ""},
+		{"range", "GET", "/style.css", map[string]string{"Range": "bytes=1-3"}, nil, 0, 206, "ody", "text/css", "Content-Range: bytes 1-3/6"},
+		{"multi range", "GET", "/style.css", map[string]string{"Range": "bytes=0-0,5-5"}, nil, 0, 206, "", "", ""},
+		{"bad range", "GET", "/style.css", map[string]string{"Range": "bytes=10-20"}, nil, 0, 416, "", "", ""},
+		{"etag", "GET", "/style.css", nil, func(r *Request) { r.ETag = true }, 0, 200, "body{}", "text/css", ""},
+		{"if-modified-since", "GET", "/style.css", map[string]string{"If-Modified-Since": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, nil, 0, 304, "", "", ""},
+		{"gzip_static", "GET", "/style.css", map[string]string{"Accept-Encoding": "gzip, br"}, func(r *Request) { r.GzipStatic = true }, 0, 200, "gzipped", "text/css", "Content-Encoding: gzip"},
+		{"gzip_static refused q=0", "GET", "/style.css", map[string]string{"Accept-Encoding": "gzip;q=0"}, func(r *Request) { r.GzipStatic = true }, 0, 200, "body{}", "text/css", ""},
+		{"symlink followed", "GET", "/link/main.html", nil, nil, 0, 200, "dir main", "text/html", ""},
+		{"symlink refused", "GET", "/link/main.html", nil, func(r *Request) { r.NoSymlinks = true }, 403, 0, "", "", ""},
 	}
 	for _, tt := range tests {
-		t.Run(tt.method+" "+tt.uri, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			w := httptest.NewRecorder()
 			r := httptest.NewRequest(tt.method, tt.uri, nil)
-			got := Serve(w, r, Request{Root: root, URI: tt.uri, Index: tt.index, Types: types, DefaultType: "text/plain"})
+			for k, v := range tt.hdr {
+				r.Header.Set(k, v)
+			}
+			req := Request{Root: root, URI: tt.uri, Types: types, DefaultType: "text/plain"}
+			if tt.mod != nil {
+				tt.mod(&req)
+			}
+			got := Serve(w, r, req)
 			if got != tt.status {
 				t.Fatalf("status %d, want %d", got, tt.status)
 			}
-			if tt.location != "" && w.Header().Get("Location") != tt.location {
-				t.Errorf("Location %q", w.Header().Get("Location"))
+			if tt.header != "" {
+				k, v, _ := strings.Cut(tt.header, ": ")
+				if w.Header().Get(k) != v {
+					t.Errorf("%s: %q, want %q", k, w.Header().Get(k), v)
+				}
 			}
 			if got != 0 {
 				return
 			}
-			if w.Code != tt.code || w.Body.String() != tt.body || w.Header().Get("Content-Type") != tt.ctype {
+			if w.Code != tt.code || tt.body != "" && w.Body.String() != tt.body || tt.ctype != "" && w.Header().Get("Content-Type") != tt.ctype {
 				t.Errorf("got %d %q %q", w.Code, w.Body.String(), w.Header().Get("Content-Type"))
 			}
 		})
+	}
+}
+
+func TestETagConditional(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "a.txt"), []byte("abc"), 0o644)
+	req := Request{Root: root, URI: "/a.txt", DefaultType: "text/plain", ETag: true}
+	w := httptest.NewRecorder()
+	Serve(w, httptest.NewRequest("GET", "/a.txt", nil), req)
+	tag := w.Header().Get("ETag")
+	if !strings.HasPrefix(tag, `"`) || !strings.HasSuffix(tag, `-3"`) {
+		t.Fatalf("ETag %q is not nginx's \"mtime-size\"", tag)
+	}
+	r := httptest.NewRequest("GET", "/a.txt", nil)
+	r.Header.Set("If-None-Match", tag)
+	w = httptest.NewRecorder()
+	Serve(w, r, req)
+	if w.Code != 304 {
+		t.Errorf("If-None-Match with the current tag: %d, want 304", w.Code)
+	}
+}
+
+func TestAutoindexEscapes(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "<b>.txt"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(root, ".secret"), []byte("x"), 0o644)
+	w := httptest.NewRecorder()
+	Serve(w, httptest.NewRequest("GET", "/", nil), Request{Root: root, URI: "/", Autoindex: true})
+	b := w.Body.String()
+	if strings.Contains(b, "<b>") || !strings.Contains(b, "&lt;b&gt;.txt") || strings.Contains(b, ".secret") {
+		t.Errorf("listing:\n%s", b)
+	}
+}
+
+func TestFindIndex(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "index.php"), nil, 0o644)
+	os.MkdirAll(filepath.Join(root, "index.html"), 0o755) // a directory is not an index file
+	for _, tt := range []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"index.html", "index.php"}, "index.php"},
+		{[]string{"index.htm"}, ""},
+		{[]string{"index.htm", "/fallback.php"}, "/fallback.php"},
+	} {
+		if got := FindIndex(root, tt.names); got != tt.want {
+			t.Errorf("FindIndex(%v) = %q, want %q", tt.names, got, tt.want)
+		}
 	}
 }

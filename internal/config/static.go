@@ -1,0 +1,140 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/sluice-proxy/sluice/internal/route"
+)
+
+// staticDirectives are the file-serving directives (nginx's core, autoindex, headers and gzip_static modules).
+var staticDirectives = []Spec{
+	{Name: "try_files", Module: "http_core", Ctx: CtxServer | CtxLocation, Args: "2+", Doc: "Serves the first file (or directory, written with a trailing \"/\") that exists, else the last argument: an internal redirect to a URI or @name, or =code.",
+		Apply: func(p *parser, d *Directive) error {
+			if p.conf.TryFiles.Set {
+				return p.dup(d)
+			}
+			last := d.Args[len(d.Args)-1]
+			if code, ok := strings.CutPrefix(last, "="); ok {
+				if n, err := atoiStatus(code); err != nil || n < 100 || n > 999 {
+					return d.errorf("invalid code %q in \"try_files\" directive", last)
+				}
+			}
+			for _, a := range d.Args {
+				t, err := p.compile(d, a)
+				if err != nil {
+					return err
+				}
+				add(&p.conf.TryFiles, t)
+			}
+			return nil
+		}},
+	{Name: "alias", Module: "http_core", Ctx: CtxLocation, Args: "1", Doc: "Replaces the matched location prefix by this path (in a regex location: the whole file name, using captures).",
+		Apply: (*parser).alias},
+	{Name: "autoindex", Module: "http_autoindex", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "A request ending in \"/\" with no index file gets an HTML listing of the directory.",
+		Diff:  "autoindex_format, autoindex_exact_size and autoindex_localtime are not supported; the listing omits dotfiles unless serve_dotfiles is on.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.Autoindex) }},
+	{Name: "etag", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Send an ETag (nginx's \"mtime-size\" form) for static files and honour If-None-Match.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ETag) }},
+	{Name: "expires", Module: "http_headers", Ctx: ctxHSL | CtxIf, Args: "1-2", Default: "off", Doc: "Adds Expires and Cache-Control: max-age to 2xx/3xx responses: a time, -time (no-cache), epoch, max, modified time, off.",
+		Apply: (*parser).expires},
+	{Name: "gzip_static", Module: "http_gzip_static", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Serves file.gz (Content-Encoding: gzip, Vary: Accept-Encoding) to clients that accept gzip, when it exists next to file.",
+		Diff: "\"always\" is treated as on.",
+		Apply: func(p *parser, d *Directive) error {
+			if d.Args[0] == "always" {
+				p.conf.GzipStatic.set(true)
+				return nil
+			}
+			return p.setBool(d, &p.conf.GzipStatic)
+		}},
+	{Name: "serve_dotfiles", Module: "sluice", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Serve static files and directories whose name starts with \".\" (.git, .env, .htpasswd); /.well-known/ is always served.",
+		Diff:  "sluice only; nginx serves dotfiles unless a location denies them.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.Dotfiles) }},
+	{Name: "disable_symlinks", Module: "http_core", Ctx: ctxHSL, Args: "1-2", Default: "off", Doc: "on: a static file whose path contains a symbolic link below the root is refused (403); off: links are followed, as nginx.",
+		Diff: "if_not_owner and from= are treated as on (stricter).",
+		Apply: func(p *parser, d *Directive) error {
+			switch d.Args[0] {
+			case "off":
+				p.conf.NoSymlinks.set(false)
+			case "on", "if_not_owner":
+				p.conf.NoSymlinks.set(true)
+			default:
+				return d.errorf("invalid value %q in \"disable_symlinks\" directive", d.Args[0])
+			}
+			return nil
+		}},
+	{Name: "client_body_buffer_size", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "16k", Doc: "A chunked request body for a FastCGI application is held in memory up to this size, then spooled to a temporary file (php-fpm needs CONTENT_LENGTH).",
+		Diff: "bodies of known length always stream; proxied bodies always stream.",
+		Apply: func(p *parser, d *Directive) error {
+			v, err := p.size(d, d.Args[0])
+			p.conf.ClientBodyBufferSize.set(v)
+			return err
+		}},
+}
+
+func atoiStatus(s string) (int, error) { return strconv.Atoi(s) }
+
+func (p *parser) alias(d *Directive) error {
+	if p.conf.Alias.Set {
+		return p.dup(d)
+	}
+	if p.conf.Root.Set {
+		return d.errorf("\"alias\" directive is duplicate, \"root\" directive was specified earlier")
+	}
+	if p.loc != nil && p.loc.Modifier == route.Named {
+		return d.errorf("\"alias\" directive cannot be used inside the named location")
+	}
+	v := d.Args[0]
+	if !strings.Contains(v, "$") {
+		v = p.path(v)
+	}
+	t, err := p.compile(d, v)
+	if err != nil {
+		return err
+	}
+	p.conf.Alias.set(t)
+	if l := p.loc; l != nil && (l.Modifier == route.Prefix || l.Modifier == route.PrefixNoRegex) &&
+		!strings.HasSuffix(l.Pattern, "/") && strings.HasSuffix(d.Args[0], "/") {
+		w := d.errorf("alias %q ends with \"/\" but location %q does not: \"%s../\" reaches the parent of the alias directory", d.Args[0], l.Pattern, l.Pattern)
+		w.Hint = "end both with \"/\" or neither"
+		p.cfg.Warnings = append(p.cfg.Warnings, w)
+	}
+	return nil
+}
+
+func (p *parser) expires(d *Directive) error {
+	var e Expires
+	args := d.Args
+	if args[0] == "modified" {
+		if len(args) != 2 {
+			return d.errorf("invalid number of arguments in \"expires\" directive")
+		}
+		e.Modified = true
+		args = args[1:]
+	} else if len(args) != 1 {
+		return d.errorf("invalid value %q in \"expires\" directive", args[0])
+	}
+	switch a := args[0]; a {
+	case "off":
+		e.Off = true
+	case "epoch":
+		e.Epoch = true
+	case "max":
+		e.Max = true
+	default:
+		neg := strings.HasPrefix(a, "-")
+		dur, err := p.duration(d, strings.TrimPrefix(strings.TrimPrefix(a, "-"), "+"))
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(a, "@") {
+			return d.errorf("\"expires @time\" is not supported yet")
+		}
+		if neg {
+			dur = -dur
+		}
+		e.D = dur
+	}
+	p.conf.Expires.set(e)
+	return nil
+}

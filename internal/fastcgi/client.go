@@ -1,0 +1,514 @@
+package fastcgi
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/netutil"
+)
+
+// Client runs FastCGI requests and keeps idle connections (FCGI_KEEP_CONN) per application address for reuse.
+type Client struct {
+	// MaxIdle is how many idle connections are kept per address.
+	MaxIdle int
+	// IdleTimeout closes a connection idle longer than this: an idle kept connection holds a php-fpm worker.
+	IdleTimeout time.Duration
+
+	mu    sync.Mutex
+	idle  map[string][]*conn
+	fresh map[string]int // requests waiting on a newly dialed connection, per address
+	reap  *time.Timer
+}
+
+// Target is where and how one request is sent.
+type Target struct {
+	Network        string // "tcp" or "unix"
+	Addr           string
+	ConnectTimeout time.Duration
+	SendTimeout    time.Duration // bounds each write to the application
+	ReadTimeout    time.Duration // bounds each read from the application
+	KeepConn       bool          // ask the application to keep the connection, and pool it
+}
+
+func (t Target) key() string { return t.Network + ":" + t.Addr }
+
+type conn struct {
+	nc     net.Conn
+	rr     *recordReader
+	rw     *recordWriter
+	key    string
+	idleAt time.Time
+}
+
+// Response is the application's answer. Body streams STDOUT after the CGI headers; it must be closed, and a
+// connection goes back to the pool only when the body was read to END_REQUEST.
+type Response struct {
+	Status int // from the Status header; 302 for a Location without Status; 200 otherwise
+	Header http.Header
+	Body   io.ReadCloser
+	// Reused says the request ran on a pooled connection.
+	Reused bool
+}
+
+// StderrFunc receives each STDERR record's content (php-fpm's error output for the request).
+type StderrFunc func(msg []byte)
+
+// Call is one FastCGI request: its encoded PARAMS, and a body of ContentLength bytes (nil for none).
+type Call struct {
+	Params        []byte
+	Body          io.Reader
+	ContentLength int64
+	Stderr        StderrFunc
+	// MaxHeader bounds the CGI response header block.
+	MaxHeader int
+	// Rewind, when set, restarts Body from its beginning (a spooled body), so a request whose pooled connection
+	// turned out closed can be sent again on a new one; without it only requests without a body are.
+	Rewind func() error
+}
+
+// Error reports where an exchange failed, so the handler can answer 502 or 504 and log nginx's wording.
+type Error struct {
+	Op      string // "connect", "send", "read header", "read body"
+	Timeout bool
+	Err     error
+}
+
+func (e *Error) Error() string { return e.Op + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrHeaderTooBig means the application's header block exceeded MaxHeader.
+var ErrHeaderTooBig = errors.New("upstream sent too big header")
+
+// Do sends req to t and reads the response header. A pooled connection that turns out to be closed is
+// replaced by a fresh one when the request can be sent again.
+func (c *Client) Do(ctx context.Context, t Target, req *Call) (*Response, error) {
+	for attempt := 0; ; attempt++ {
+		cn, reused := (*conn)(nil), false
+		key := t.key()
+		if t.KeepConn {
+			cn, reused = c.get(key)
+		}
+		if cn == nil {
+			var err error
+			cn, err = dial(ctx, t)
+			if err != nil {
+				c.doneFresh(key, t.KeepConn)
+				return nil, &Error{Op: "connect", Timeout: isTimeout(err), Err: err}
+			}
+		}
+		resp, sent, err := c.exchange(ctx, cn, t, req)
+		if !reused {
+			c.doneFresh(key, t.KeepConn)
+		}
+		if err == nil {
+			resp.Reused = reused
+			return resp, nil
+		}
+		cn.nc.Close()
+		if !reused || attempt > 0 || !isStale(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		// a kept connection the application had closed (php-fpm's pm.max_requests): send again on a new one
+		if sent > 0 || req.Body != nil && req.ContentLength > 0 {
+			if req.Rewind == nil || req.Rewind() != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+func dial(ctx context.Context, t Target) (*conn, error) {
+	d := net.Dialer{Timeout: t.ConnectTimeout}
+	nc, err := d.DialContext(ctx, t.Network, t.Addr)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{nc: nc, rr: newRecordReader(nc), rw: newRecordWriter(netutil.DeadlineWriter{Conn: nc, D: t.SendTimeout}), key: t.key()}, nil
+}
+
+// exchange writes the request and reads up to the end of the response header. sent counts body bytes sent.
+func (c *Client) exchange(ctx context.Context, cn *conn, t Target, req *Call) (*Response, int64, error) {
+	stop := context.AfterFunc(ctx, func() { cn.nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	rw := cn.rw
+	err := rw.begin(t.KeepConn)
+	if err == nil {
+		err = rw.write(typeParams, req.Params)
+	}
+	if err == nil {
+		err = rw.write(typeParams, nil)
+	}
+	var sent int64
+	if err == nil && req.Body != nil && req.ContentLength != 0 {
+		sent, err = c.sendBody(rw, req.Body)
+		if err == nil && sent != req.ContentLength {
+			err = fmt.Errorf("request body is %d bytes, expected %d", sent, req.ContentLength)
+		}
+	}
+	if err == nil {
+		err = rw.write(typeStdin, nil)
+	}
+	if err == nil {
+		err = rw.flush()
+	}
+	if err != nil {
+		var be *bodyError
+		if errors.As(err, &be) {
+			return nil, sent, be
+		}
+		return nil, sent, &Error{Op: "send", Timeout: isTimeout(err), Err: err}
+	}
+	s := &stream{c: c, cn: cn, t: t, stderr: req.Stderr}
+	resp, err := readHeader(s, req.MaxHeader)
+	if err != nil {
+		if s.err != nil {
+			err = s.err
+		}
+		return nil, sent, &Error{Op: "read header", Timeout: isTimeout(err), Err: err}
+	}
+	return resp, sent, nil
+}
+
+// bodyError is a failure reading the client's body (not the application's fault).
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+// IsBodyError reports whether err came from reading the client's request body.
+func IsBodyError(err error) bool {
+	var be *bodyError
+	return errors.As(err, &be)
+}
+
+func (c *Client) sendBody(rw *recordWriter, body io.Reader) (int64, error) {
+	buf := make([]byte, 32<<10)
+	var total int64
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if werr := rw.write(typeStdin, buf[:n]); werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, &bodyError{err}
+		}
+	}
+}
+
+// readHeader reads the CGI header block from STDOUT and decides the status as nginx does.
+func readHeader(s *stream, maxHeader int) (*Response, error) {
+	if maxHeader <= 0 {
+		maxHeader = 64 << 10
+	}
+	lr := &limitedReader{r: s, n: int64(maxHeader)}
+	br := bufio.NewReaderSize(lr, 4096)
+	tp := textproto.NewReader(br)
+	mh, err := tp.ReadMIMEHeader()
+	if err != nil {
+		if lr.n <= 0 {
+			return nil, ErrHeaderTooBig
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	h := http.Header(mh)
+	resp := &Response{Status: http.StatusOK, Header: h}
+	if st := h.Get("Status"); st != "" {
+		code, _, _ := strings.Cut(strings.TrimSpace(st), " ")
+		n, err := strconv.Atoi(code)
+		if err != nil || n < 100 || n > 999 {
+			return nil, fmt.Errorf("upstream sent invalid status %q", st)
+		}
+		resp.Status = n
+		h.Del("Status")
+	} else if h.Get("Location") != "" {
+		resp.Status = http.StatusFound
+	}
+	// what the header reader buffered beyond the blank line is the start of the body
+	lr.n = 1 << 62
+	resp.Body = &body{s: s, r: br}
+	return resp, nil
+}
+
+// stream reads STDOUT content across records, handing STDERR to the callback and ending at END_REQUEST.
+type stream struct {
+	c      *Client
+	cn     *conn
+	t      Target
+	stderr StderrFunc
+	cur    []byte // unread STDOUT content of the current record
+	done   bool   // END_REQUEST seen
+	err    error
+	reuse  bool // the application keeps the connection
+}
+
+// arm sets the read deadline for the next read (fastcgi_read_timeout: the time between two reads).
+func (s *stream) arm() {
+	if s.t.ReadTimeout > 0 {
+		s.cn.nc.SetReadDeadline(time.Now().Add(s.t.ReadTimeout))
+	}
+}
+
+func (s *stream) Read(p []byte) (int, error) {
+	for len(s.cur) == 0 {
+		if s.done {
+			return 0, io.EOF
+		}
+		if s.err != nil {
+			return 0, s.err
+		}
+		s.arm()
+		rec, err := s.cn.rr.next()
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // the connection closed before END_REQUEST
+			}
+			s.err = err
+			return 0, err
+		}
+		if rec.id != requestID {
+			continue // a management record or a stray id: not ours
+		}
+		switch rec.typ {
+		case typeStdout:
+			s.cur = rec.content
+		case typeStderr:
+			if s.stderr != nil && len(rec.content) > 0 {
+				s.stderr(rec.content)
+			}
+		case typeEndRequest:
+			_, ps := endRequest(rec.content)
+			s.done = true
+			s.reuse = s.t.KeepConn && ps == statusRequestComplete
+			if ps != statusRequestComplete {
+				s.err = fmt.Errorf("application refused the request (protocol status %d)", ps)
+				s.done = false
+				return 0, s.err
+			}
+		}
+	}
+	n := copy(p, s.cur)
+	s.cur = s.cur[n:]
+	return n, nil
+}
+
+// finish pools or closes the connection once the response is over.
+func (s *stream) finish() {
+	if s.cn == nil {
+		return
+	}
+	if s.done && s.reuse && s.cn.rr.br.Buffered() == 0 {
+		s.c.put(s.cn)
+	} else {
+		s.cn.nc.Close()
+	}
+	s.cn = nil
+}
+
+// body is the response body: STDOUT after the header block.
+type body struct {
+	s      *stream
+	r      *bufio.Reader
+	closed bool
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.closed {
+		return 0, io.ErrClosedPipe
+	}
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &Error{Op: "read body", Timeout: isTimeout(err), Err: err}
+	}
+	if err == io.EOF {
+		b.s.finish()
+	}
+	return n, err
+}
+
+// buffered reports whether more body bytes are ready without waiting for the application.
+func (b *body) buffered() bool {
+	return b.r.Buffered() > 0 || len(b.s.cur) > 0 || b.s.cn != nil && b.s.cn.rr.br.Buffered() > 0
+}
+
+// Close ends the response; a body not read to its end closes the connection.
+func (b *body) Close() error {
+	if !b.closed {
+		b.closed = true
+		if b.s.done && b.r.Buffered() == 0 && len(b.s.cur) == 0 {
+			b.s.finish()
+		} else if b.s.cn != nil {
+			b.s.cn.nc.Close()
+			b.s.cn = nil
+		}
+	}
+	return nil
+}
+
+// limitedReader is io.LimitedReader that reports exhaustion as an error the header reader stops at.
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, ErrHeaderTooBig
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// get takes the most recently used live idle connection for key. When there is none the caller will dial,
+// and counts as waiting on a fresh connection until doneFresh.
+//
+// Why the count: php-fpm binds a worker to a kept connection until it closes, and a new connection waits in
+// the listen backlog until a worker is free. A connection finishing while others wait on fresh connections
+// is therefore closed rather than kept (put), freeing its worker for them; kept idle connections exist only
+// while nobody waits, and a request finding one uses it instead of dialing. So kept connections can never
+// starve new ones, whatever pm.max_children is.
+func (c *Client) get(key string) (*conn, bool) {
+	for {
+		c.mu.Lock()
+		list := c.idle[key]
+		if len(list) == 0 {
+			if c.fresh == nil {
+				c.fresh = map[string]int{}
+			}
+			c.fresh[key]++
+			c.mu.Unlock()
+			return nil, false
+		}
+		cn := list[len(list)-1]
+		c.idle[key] = list[:len(list)-1]
+		c.mu.Unlock()
+		if c.IdleTimeout > 0 && time.Since(cn.idleAt) > c.IdleTimeout || cn.rr.br.Buffered() > 0 || !netutil.Alive(cn.nc) {
+			cn.nc.Close()
+			continue
+		}
+		return cn, true
+	}
+}
+
+// doneFresh ends a request's wait on a fresh connection (its response header arrived, or it failed).
+func (c *Client) doneFresh(key string, counted bool) {
+	if !counted {
+		return
+	}
+	c.mu.Lock()
+	if c.fresh[key]--; c.fresh[key] <= 0 {
+		delete(c.fresh, key)
+	}
+	c.mu.Unlock()
+}
+
+// put keeps a connection whose response was read to its end, unless requests wait on fresh connections to
+// the same address (see get).
+func (c *Client) put(cn *conn) {
+	cn.nc.SetDeadline(time.Time{})
+	now := time.Now()
+	cn.idleAt = now
+	var evict []*conn
+	c.mu.Lock()
+	if c.fresh[cn.key] > 0 {
+		c.mu.Unlock()
+		cn.nc.Close()
+		return
+	}
+	if c.idle == nil {
+		c.idle = map[string][]*conn{}
+	}
+	if c.reap == nil && c.IdleTimeout > 0 {
+		c.reap = time.AfterFunc(c.IdleTimeout, c.reapIdle)
+	}
+	list := c.idle[cn.key]
+	for len(list) > 0 && (len(list) >= max(c.MaxIdle, 1) || c.IdleTimeout > 0 && now.Sub(list[0].idleAt) > c.IdleTimeout) {
+		evict = append(evict, list[0])
+		list = list[1:]
+	}
+	c.idle[cn.key] = append(list, cn)
+	c.mu.Unlock()
+	for _, e := range evict {
+		e.nc.Close()
+	}
+}
+
+// reapIdle closes connections idle longer than IdleTimeout: each holds a php-fpm worker.
+func (c *Client) reapIdle() {
+	now := time.Now()
+	var evict []*conn
+	c.mu.Lock()
+	for k, list := range c.idle {
+		for len(list) > 0 && now.Sub(list[0].idleAt) > c.IdleTimeout {
+			evict = append(evict, list[0])
+			list = list[1:]
+		}
+		if len(list) == 0 {
+			delete(c.idle, k)
+		} else {
+			c.idle[k] = list
+		}
+	}
+	if len(c.idle) > 0 {
+		c.reap.Reset(c.IdleTimeout / 2)
+	} else {
+		c.reap = nil
+	}
+	c.mu.Unlock()
+	for _, e := range evict {
+		e.nc.Close()
+	}
+}
+
+// CloseIdle closes every idle connection (on reload and shutdown: idle connections hold php-fpm workers).
+func (c *Client) CloseIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, list := range c.idle {
+		for _, cn := range list {
+			cn.nc.Close()
+		}
+		delete(c.idle, k)
+	}
+}
+
+// Idle returns how many idle connections are pooled (for tests and status).
+func (c *Client) Idle() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, l := range c.idle {
+		n += len(l)
+	}
+	return n
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// isStale reports errors that mean a reused connection had been closed by the application before the request.
+func isStale(err error) bool { return !IsBodyError(err) && netutil.IsStale(err) }

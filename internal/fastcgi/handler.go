@@ -1,0 +1,415 @@
+package fastcgi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/proxy"
+	"github.com/sluice-proxy/sluice/internal/vars"
+)
+
+// Handler is the fastcgi_pass content handler; it outlives requests (it holds the connection pool).
+type Handler struct {
+	Client *Client
+	Log    *slog.Logger
+	// TempDir holds spooled chunked request bodies ("" = the system's temporary directory).
+	TempDir string
+
+	rr   sync.Map // upstream name -> *atomic.Uint64 round-robin cursor
+	bufs sync.Pool
+}
+
+// NewHandler returns a handler with a connection pool sized for php-fpm.
+func NewHandler(log *slog.Logger) *Handler {
+	h := &Handler{Client: &Client{MaxIdle: 32, IdleTimeout: 10 * time.Second}, Log: log}
+	h.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
+	return h
+}
+
+// Request is one request to pass to the application.
+type Request struct {
+	W    http.ResponseWriter
+	R    *http.Request
+	V    *vars.Request
+	Conf *config.LocConf
+	// Error produces the special response for status (error_page or the default page).
+	Error func(status int)
+	// Intercept reports whether a status from the application should be replaced by an error page.
+	Intercept func(status int) bool
+	Log       *slog.Logger
+}
+
+// hiddenByDefault are response headers nginx's fastcgi module does not pass unless fastcgi_pass_header names
+// them (Status is consumed as the response status).
+var hiddenByDefault = []string{"Status", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset"}
+
+// Serve runs the request through the application and streams its answer to the client.
+func (h *Handler) Serve(ctx context.Context, fr *Request) {
+	c, v := fr.Conf, fr.V
+	h.scriptName(fr)
+
+	// the body: a known length streams; a chunked one is spooled so CONTENT_LENGTH can be sent
+	var body io.Reader
+	var length int64
+	var rewind func() error
+	if c.FastCGIPassReqBody.Get(true) && fr.R.Body != nil && fr.R.Body != http.NoBody {
+		if fr.R.ContentLength >= 0 {
+			body, length = fr.R.Body, fr.R.ContentLength
+		} else {
+			sp, err := spool(fr.R.Body, c.ClientBodyBufferSize.Get(16<<10), h.TempDir)
+			if err != nil {
+				if sp != nil {
+					sp.Close()
+				}
+				fr.Log.Error("fastcgi: reading the client request body failed: "+err.Error(), v.LogAttrs()...)
+				fr.Error(proxy.ClientBodyStatus(err))
+				return
+			}
+			defer sp.Close()
+			body, length, rewind = sp, sp.size, sp.rewind
+			fr.R.ContentLength = length
+			fr.R.Header.Set("Content-Length", strconv.FormatInt(length, 10))
+		}
+	}
+
+	params, ok := h.params(fr)
+	if !ok {
+		fr.Error(http.StatusForbidden)
+		return
+	}
+
+	var caught atomic.Bool
+	headerDone := false
+	catch := c.FastCGICatchStderr.V
+	stderr := func(msg []byte) {
+		s := strings.TrimRight(string(msg), "\r\n")
+		if !headerDone {
+			for _, pat := range catch {
+				if strings.Contains(s, pat) {
+					caught.Store(true)
+				}
+			}
+		}
+		fr.Log.Error("FastCGI sent in stderr: "+strconv.Quote(s), v.LogAttrs("upstream", "fastcgi://"+v.UpstreamAddr)...)
+	}
+
+	creq := &Call{Params: params, Body: body, ContentLength: length, Stderr: stderr, Rewind: rewind}
+	peers := h.peers(c.FastCGI)
+	retry := !containsFold(c.FastCGINextUpstream.V, "off")
+	var resp *Response
+	var err error
+	var addrs []string
+	start := time.Now()
+	for i, peer := range peers {
+		addrs = append(addrs, peer.Addr)
+		v.UpstreamAddr = strings.Join(addrs, ", ")
+		t := Target{Network: peer.Network, Addr: peer.Addr, KeepConn: c.FastCGIKeepConn.Get(true),
+			ConnectTimeout: c.FastCGIConnectTimeout.Get(config.FastCGIDefaults.ConnectTimeout),
+			SendTimeout:    c.FastCGISendTimeout.Get(config.FastCGIDefaults.SendTimeout),
+			ReadTimeout:    c.FastCGIReadTimeout.Get(config.FastCGIDefaults.ReadTimeout)}
+		resp, err = h.Client.Do(ctx, t, creq)
+		var fe *Error
+		if err == nil || !retry || i == len(peers)-1 || !errors.As(err, &fe) || fe.Op != "connect" {
+			break
+		}
+		fr.Log.Warn("fastcgi: connect() to "+peer.Addr+" failed, trying next upstream: "+err.Error(), v.LogAttrs()...)
+	}
+	headerDone = true
+	v.UpstreamHeaderTime = fmtDur(time.Since(start))
+	if err != nil {
+		v.UpstreamResponseTime = v.UpstreamHeaderTime
+		h.fail(fr, err)
+		return
+	}
+	defer resp.Body.Close()
+	v.UpstreamStatus = strconv.Itoa(resp.Status)
+	v.UpstreamHeader = resp.Header
+	if caught.Load() {
+		fr.Log.Error("fastcgi: upstream's stderr matched fastcgi_catch_stderr", v.LogAttrs()...)
+		v.UpstreamStatus = "502"
+		fr.Error(http.StatusBadGateway)
+		return
+	}
+	if fr.Intercept != nil && resp.Status >= 300 && fr.Intercept(resp.Status) {
+		fr.Error(resp.Status)
+		return
+	}
+
+	hdr := fr.W.Header()
+	proxy.RemoveHopHeaders(resp.Header)
+	for _, name := range hiddenByDefault {
+		if !containsFold(c.FastCGIPassHeaders.V, name) {
+			resp.Header.Del(name)
+		}
+	}
+	for _, name := range c.FastCGIHideHeaders.V {
+		resp.Header.Del(name)
+	}
+	for k, vv := range resp.Header {
+		hdr[k] = vv
+	}
+	if _, ok := resp.Header["Content-Type"]; !ok {
+		hdr["Content-Type"] = nil // no type invented by sniffing
+	}
+	flushEach := !c.FastCGIBuffering.Get(true) || strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "no") ||
+		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	fr.W.WriteHeader(resp.Status)
+	if fr.R.Method == http.MethodHead || resp.Status == http.StatusNotModified || resp.Status == http.StatusNoContent {
+		io.Copy(io.Discard, resp.Body) // read to END_REQUEST so the connection can be kept
+		v.UpstreamResponseTime = fmtDur(time.Since(start))
+		return
+	}
+	err = h.stream(fr.W, resp.Body, flushEach)
+	v.UpstreamResponseTime = fmtDur(time.Since(start))
+	if err != nil {
+		fr.Log.Error("fastcgi: upstream response body failed: "+err.Error(), v.LogAttrs("upstream", "fastcgi://"+v.UpstreamAddr)...)
+		panic(http.ErrAbortHandler) // never present a cut-off body as complete
+	}
+}
+
+// fail answers an exchange that produced no response header, with nginx's status choice and log wording.
+func (h *Handler) fail(fr *Request, err error) {
+	v := fr.V
+	if IsBodyError(err) {
+		fr.Log.Error("fastcgi: reading the client request body failed: "+err.Error(), v.LogAttrs()...)
+		fr.Error(proxy.ClientBodyStatus(err))
+		return
+	}
+	if fr.R.Context().Err() != nil {
+		fr.Log.Info("fastcgi: client closed connection while waiting for upstream", v.LogAttrs()...)
+		v.Status = 499
+		return
+	}
+	status := http.StatusBadGateway
+	var fe *Error
+	if errors.As(err, &fe) && fe.Timeout {
+		status = http.StatusGatewayTimeout
+		err = errors.New("upstream timed out (" + fe.Op + ")")
+	}
+	v.UpstreamStatus = strconv.Itoa(status)
+	fr.Log.Error("fastcgi: "+err.Error(), v.LogAttrs("upstream", "fastcgi://"+v.UpstreamAddr)...)
+	fr.Error(status)
+}
+
+// stream copies the response body to the client through one pooled buffer, flushing after every read when
+// flushEach and otherwise whenever the application has nothing more ready.
+func (h *Handler) stream(w http.ResponseWriter, b io.Reader, flushEach bool) error {
+	bp := h.bufs.Get().(*[]byte)
+	defer h.bufs.Put(bp)
+	buf := *bp
+	rc := http.NewResponseController(w)
+	pending, _ := b.(interface{ buffered() bool })
+	for {
+		n, err := b.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil // the client went away
+			}
+			if flushEach || pending == nil || !pending.buffered() {
+				if rc.Flush() != nil {
+					return nil
+				}
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// scriptName sets $fastcgi_script_name and $fastcgi_path_info for the current URI.
+func (h *Handler) scriptName(fr *Request) { SetScriptName(fr.V, fr.Conf) }
+
+// SetScriptName sets $fastcgi_script_name and $fastcgi_path_info from $uri, fastcgi_split_path_info and
+// fastcgi_index, as nginx does. The server calls it before try_files, which may test $fastcgi_script_name.
+func SetScriptName(v *vars.Request, c *config.LocConf) {
+	script, info := v.URI, ""
+	if re := c.FastCGISplitPathInfo.V; re != nil {
+		if m := re.FindStringSubmatch(v.URI); m != nil {
+			script, info = m[1], m[2]
+		}
+	}
+	if idx := c.FastCGIIndex.V; idx != "" && strings.HasSuffix(script, "/") {
+		script += idx
+	}
+	if script == "" {
+		script = "/"
+	}
+	v.FastCGIScriptName, v.FastCGIPathInfo = script, info
+}
+
+// params encodes fastcgi_param values and the request headers as HTTP_* (except Proxy: httpoxy). A
+// SCRIPT_FILENAME with a NUL or a ".." segment is refused: it would name a file outside the document root.
+func (h *Handler) params(fr *Request) ([]byte, bool) {
+	c, v, r := fr.Conf, fr.V, fr.R
+	buf := make([]byte, 0, 1024)
+	set := make(map[string]bool, len(c.FastCGIParams.V))
+	for _, p := range c.FastCGIParams.V {
+		val := p.Value.Eval(v)
+		if p.IfNotEmpty && val == "" {
+			continue
+		}
+		if p.Name == "SCRIPT_FILENAME" && !safeFilename(val) {
+			fr.Log.Error("fastcgi: refusing SCRIPT_FILENAME "+strconv.Quote(val), v.LogAttrs()...)
+			return nil, false
+		}
+		set[p.Name] = true
+		buf = appendParam(buf, p.Name, val)
+	}
+	if !c.FastCGIPassReqHeaders.Get(true) {
+		return buf, true
+	}
+	if !set["HTTP_HOST"] && r.Host != "" {
+		buf = appendParam(buf, "HTTP_HOST", r.Host)
+	}
+	for k, vals := range r.Header {
+		if k == "Proxy" || len(vals) == 0 {
+			continue
+		}
+		name := headerParam(k)
+		if set[name] || name == "HTTP_HOST" {
+			continue
+		}
+		sep := ", "
+		if k == "Cookie" {
+			sep = "; "
+		}
+		buf = appendParam(buf, name, strings.Join(vals, sep))
+	}
+	return buf, true
+}
+
+// headerParam is the CGI name of a request header: "X-Forwarded-For" -> "HTTP_X_FORWARDED_FOR".
+func headerParam(k string) string {
+	b := make([]byte, 0, 5+len(k))
+	b = append(b, "HTTP_"...)
+	for i := 0; i < len(k); i++ {
+		ch := k[i]
+		switch {
+		case ch == '-':
+			ch = '_'
+		case ch >= 'a' && ch <= 'z':
+			ch -= 'a' - 'A'
+		}
+		b = append(b, ch)
+	}
+	return string(b)
+}
+
+func safeFilename(p string) bool {
+	if strings.IndexByte(p, 0) >= 0 {
+		return false
+	}
+	return !strings.Contains(p, "/../") && !strings.HasSuffix(p, "/..") && !strings.HasPrefix(p, "../")
+}
+
+type peer struct{ Network, Addr string }
+
+// peers lists the addresses to try: the one fastcgi_pass names, or an upstream group's servers starting at the
+// next one in round-robin order, backups last.
+func (h *Handler) peers(fp *config.FastCGIPass) []peer {
+	u := fp.Upstream
+	if u == nil {
+		return []peer{{fp.Network, fp.Addr}}
+	}
+	var primary, backup []peer
+	for _, s := range u.Servers {
+		if s.Down {
+			continue
+		}
+		p := peer{"tcp", s.Addr}
+		if s.Backup {
+			backup = append(backup, p)
+		} else {
+			primary = append(primary, p)
+		}
+	}
+	if len(primary) > 1 {
+		cur, _ := h.rr.LoadOrStore(u.Name, new(atomic.Uint64))
+		n := int(cur.(*atomic.Uint64).Add(1)-1) % len(primary)
+		primary = append(primary[n:], primary[:n]...)
+	}
+	return append(primary, backup...)
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func fmtDur(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }
+
+// spooled is a chunked request body read whole before the request is sent: in memory up to a limit, the rest
+// in an unlinked temporary file.
+type spooled struct {
+	mem  *bytes.Reader
+	file *os.File
+	r    io.Reader
+	size int64
+}
+
+func spool(body io.Reader, memLimit int64, dir string) (*spooled, error) {
+	if memLimit <= 0 {
+		memLimit = 16 << 10
+	}
+	var mem bytes.Buffer
+	n, err := io.Copy(&mem, io.LimitReader(body, memLimit))
+	if err != nil {
+		return nil, err
+	}
+	sp := &spooled{mem: bytes.NewReader(mem.Bytes()), size: n}
+	if n == memLimit {
+		f, err := os.CreateTemp(dir, "sluice-body-")
+		if err != nil {
+			return nil, err
+		}
+		os.Remove(f.Name()) // the open file stays; nothing is left behind on a crash
+		sp.file = f
+		m, err := io.Copy(f, body)
+		sp.size += m
+		if err != nil {
+			return sp, err
+		}
+	}
+	return sp, sp.rewind()
+}
+
+func (s *spooled) rewind() error {
+	s.mem.Seek(0, io.SeekStart)
+	if s.file == nil {
+		s.r = s.mem
+		return nil
+	}
+	if _, err := s.file.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	s.r = io.MultiReader(s.mem, s.file)
+	return nil
+}
+
+func (s *spooled) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+func (s *spooled) Close() error {
+	if s.file != nil {
+		return s.file.Close()
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+// Package fastcgi is sluice's FastCGI client (the protocol php-fpm speaks) and the fastcgi_pass content handler.
+//
+// The wire format (FastCGI 1.0 specification): every message is a record of an 8-byte header (version, type,
+// request id, content length, padding length) followed by content and padding. A request is BEGIN_REQUEST, a
+// PARAMS stream (name-value pairs, ended by an empty record), a STDIN stream (the request body, ended by an
+// empty record); the application answers with STDOUT (CGI headers, a blank line, the body) and STDERR streams
+// and one END_REQUEST. sluice sends one request at a time per connection (php-fpm does not multiplex), always
+// with request id 1, and keeps the connection when it set FCGI_KEEP_CONN and the response was read to its end.
+package fastcgi
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Record types (FastCGI 1.0, section 8).
+const (
+	typeBeginRequest    = 1
+	typeAbortRequest    = 2
+	typeEndRequest      = 3
+	typeParams          = 4
+	typeStdin           = 5
+	typeStdout          = 6
+	typeStderr          = 7
+	typeData            = 8
+	typeGetValues       = 9
+	typeGetValuesResult = 10
+	typeUnknownType     = 11
+)
+
+const (
+	version1      = 1
+	roleResponder = 1
+	flagKeepConn  = 1
+	headerLen     = 8
+	maxContent    = 65535
+	requestID     = 1
+)
+
+// protocolStatus values of END_REQUEST.
+const (
+	statusRequestComplete = 0
+	statusCantMpxConn     = 1
+	statusOverloaded      = 2
+	statusUnknownRole     = 3
+)
+
+// ErrProtocol reports a record stream that breaks the FastCGI protocol.
+var ErrProtocol = errors.New("fastcgi: protocol error")
+
+// record is one record read from the application; content aliases the reader's buffer until the next read.
+type record struct {
+	typ     uint8
+	id      uint16
+	content []byte
+}
+
+// recordReader reads records from a connection, reusing one buffer of the largest record size.
+type recordReader struct {
+	br  *bufio.Reader
+	buf []byte
+}
+
+func newRecordReader(r io.Reader) *recordReader {
+	return &recordReader{br: bufio.NewReaderSize(r, 16<<10), buf: make([]byte, maxContent+255)}
+}
+
+// next reads one record. It refuses a version other than 1 and any type an application may not send to a
+// web server; io.EOF means the stream ended cleanly between records, io.ErrUnexpectedEOF inside one.
+func (rr *recordReader) next() (record, error) {
+	var h [headerLen]byte
+	if _, err := io.ReadFull(rr.br, h[:]); err != nil {
+		return record{}, err
+	}
+	if h[0] != version1 {
+		return record{}, fmt.Errorf("%w: version %d", ErrProtocol, h[0])
+	}
+	rec := record{typ: h[1], id: binary.BigEndian.Uint16(h[2:4])}
+	n := int(binary.BigEndian.Uint16(h[4:6]))
+	pad := int(h[6])
+	switch rec.typ {
+	case typeStdout, typeStderr, typeEndRequest, typeGetValuesResult, typeUnknownType:
+	default:
+		return record{}, fmt.Errorf("%w: unexpected record type %d", ErrProtocol, rec.typ)
+	}
+	if _, err := io.ReadFull(rr.br, rr.buf[:n+pad]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return record{}, err
+	}
+	rec.content = rr.buf[:n]
+	if rec.typ == typeEndRequest && n < 8 {
+		return record{}, fmt.Errorf("%w: short END_REQUEST", ErrProtocol)
+	}
+	return rec, nil
+}
+
+// endRequest decodes END_REQUEST's body: the application's exit status and the protocol status.
+func endRequest(content []byte) (appStatus uint32, protoStatus uint8) {
+	return binary.BigEndian.Uint32(content[0:4]), content[4]
+}
+
+// recordWriter writes records to a connection through a buffer; flush sends what is buffered.
+type recordWriter struct {
+	bw *bufio.Writer
+}
+
+func newRecordWriter(w io.Writer) *recordWriter {
+	return &recordWriter{bw: bufio.NewWriterSize(w, 16<<10)}
+}
+
+// write sends content as records of type typ, split at the 64 KiB record limit and padded to 8 bytes as the
+// specification recommends. An empty content writes one empty record (the end of a stream).
+func (rw *recordWriter) write(typ uint8, content []byte) error {
+	for {
+		n := min(len(content), maxContent)
+		pad := (8 - n%8) % 8
+		h := [headerLen]byte{version1, typ}
+		binary.BigEndian.PutUint16(h[2:4], requestID)
+		binary.BigEndian.PutUint16(h[4:6], uint16(n))
+		h[6] = byte(pad)
+		if _, err := rw.bw.Write(h[:]); err != nil {
+			return err
+		}
+		if _, err := rw.bw.Write(content[:n]); err != nil {
+			return err
+		}
+		if pad > 0 {
+			var zero [8]byte
+			if _, err := rw.bw.Write(zero[:pad]); err != nil {
+				return err
+			}
+		}
+		content = content[n:]
+		if len(content) == 0 {
+			return nil
+		}
+	}
+}
+
+// begin writes BEGIN_REQUEST for the responder role, asking the application to keep the connection if keep.
+func (rw *recordWriter) begin(keep bool) error {
+	body := [8]byte{0, roleResponder}
+	if keep {
+		body[2] = flagKeepConn
+	}
+	return rw.write(typeBeginRequest, body[:])
+}
+
+func (rw *recordWriter) flush() error { return rw.bw.Flush() }
+
+// appendParam encodes one name-value pair (lengths below 128 in one byte, others in four with the top bit set).
+func appendParam(dst []byte, name, value string) []byte {
+	dst = appendLen(dst, len(name))
+	dst = appendLen(dst, len(value))
+	dst = append(dst, name...)
+	return append(dst, value...)
+}
+
+func appendLen(dst []byte, n int) []byte {
+	if n < 128 {
+		return append(dst, byte(n))
+	}
+	return binary.BigEndian.AppendUint32(dst, uint32(n)|1<<31)
+}
+
+// parseParams decodes name-value pairs (as the application would read PARAMS); used by tests and fuzzing to
+// check that what appendParam writes reads back the same.
+func parseParams(b []byte) ([][2]string, error) {
+	var out [][2]string
+	readLen := func() (int, bool) {
+		if len(b) == 0 {
+			return 0, false
+		}
+		if b[0]&0x80 == 0 {
+			n := int(b[0])
+			b = b[1:]
+			return n, true
+		}
+		if len(b) < 4 {
+			return 0, false
+		}
+		n := int(binary.BigEndian.Uint32(b) &^ (1 << 31))
+		b = b[4:]
+		return n, true
+	}
+	for len(b) > 0 {
+		nl, ok1 := readLen()
+		vl, ok2 := readLen()
+		if !ok1 || !ok2 || nl > len(b) || vl > len(b)-nl {
+			return nil, ErrProtocol
+		}
+		out = append(out, [2]string{string(b[:nl]), string(b[nl : nl+vl])})
+		b = b[nl+vl:]
+	}
+	return out, nil
+}

@@ -1,0 +1,119 @@
+package server
+
+import (
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-proxy/sluice/internal/route"
+	"github.com/sluice-proxy/sluice/internal/static"
+)
+
+// serveStatic is the static content handler: index files as internal redirects (so "/" can run index.php),
+// then the file itself, a listing, or the error status.
+func (rq *request) serveStatic() {
+	c, uri := rq.conf, rq.v.URI
+	if strings.HasSuffix(uri, "/") && (c.Dotfiles.Get(false) || !static.Hidden(uri)) {
+		if idx := static.FindIndex(rq.filename(uri), rq.indexFiles()); idx != "" {
+			// nginx's index module: an internal redirect to the index file's URI, which may match another location
+			if strings.HasPrefix(idx, "/") {
+				uri = ""
+			}
+			rq.v.URI, rq.uriChanged = uri+idx, true
+			rq.findAndServe()
+			return
+		}
+	}
+	status := static.Serve(rq.w, rq.r, static.Request{
+		Root:        rq.v.DocumentRoot,
+		URI:         uri,
+		Path:        rq.filename(uri),
+		Types:       c.Types.V,
+		DefaultType: c.DefaultType.Get("text/plain"),
+		ETag:        c.ETag.Get(true),
+		GzipStatic:  c.GzipStatic.Get(false),
+		Dotfiles:    c.Dotfiles.Get(false),
+		NoSymlinks:  c.NoSymlinks.Get(false),
+		Autoindex:   c.Autoindex.Get(false),
+	})
+	switch status {
+	case 0:
+	case http.StatusMovedPermanently:
+		rq.redirect(status, rq.w.Header().Get("Location")) // a directory without its slash
+	case http.StatusNotFound, http.StatusForbidden:
+		rq.log.Error("open() "+strconv.Quote(rq.filename(uri))+" failed", rq.v.LogAttrs()...)
+		rq.special(status)
+	default:
+		rq.special(status)
+	}
+}
+
+// filename maps a URI to the file system: root + URI, or with alias the alias in place of the location's
+// prefix (in a regex location the alias, with its captures, is the whole file name).
+func (rq *request) filename(uri string) string {
+	if a := rq.conf.Alias; a.Set && rq.loc != nil {
+		alias := a.V.Eval(rq.v)
+		switch rq.loc.Modifier {
+		case route.Regex, route.RegexCaseless:
+			return alias
+		default:
+			if rest, ok := strings.CutPrefix(uri, rq.loc.Pattern); ok {
+				return alias + rest
+			}
+		}
+	}
+	return rq.v.DocumentRoot + uri
+}
+
+// tryFiles runs try_files: the first argument naming an existing file (or, ending in "/", a directory) becomes
+// the URI the location's handler serves; otherwise the last argument decides: =code, @named location, or an
+// internal redirect to a URI. It reports whether the request was answered.
+func (rq *request) tryFiles() bool {
+	ts := rq.conf.TryFiles.V
+	for _, t := range ts[:len(ts)-1] {
+		val := t.Eval(rq.v)
+		if val == "" || !strings.HasPrefix(val, "/") || strings.Contains(val, "/../") || strings.HasSuffix(val, "/..") || strings.IndexByte(val, 0) >= 0 {
+			continue
+		}
+		dir := strings.HasSuffix(val, "/")
+		fi, err := os.Stat(rq.filename(val))
+		if err != nil || fi.IsDir() != dir {
+			continue
+		}
+		if !rq.conf.Dotfiles.Get(false) && static.Hidden(val) {
+			continue
+		}
+		if val != rq.v.URI {
+			rq.v.URI = val
+		}
+		return false
+	}
+	last := ts[len(ts)-1].Eval(rq.v)
+	if code, ok := strings.CutPrefix(last, "="); ok {
+		n, _ := strconv.Atoi(code)
+		rq.special(n)
+		return true
+	}
+	if name, ok := strings.CutPrefix(last, "@"); ok {
+		if l, ok := rq.srv.Matcher.Named(name); ok {
+			rq.serveLocation(l.Value)
+			return true
+		}
+		rq.log.Error("could not find named location "+strconv.Quote("@"+name), rq.v.LogAttrs()...)
+		rq.special(http.StatusInternalServerError)
+		return true
+	}
+	path, args, hasArgs := strings.Cut(last, "?")
+	if hasArgs {
+		rq.v.Args = args
+	}
+	norm, err := route.Normalize(path)
+	if err != nil {
+		rq.special(http.StatusInternalServerError)
+		return true
+	}
+	rq.v.URI, rq.uriChanged = norm, true
+	rq.findAndServe()
+	return true
+}
