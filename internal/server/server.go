@@ -45,9 +45,6 @@ type Server struct {
 	stop     context.CancelFunc
 	status   *statuspage.Handler
 	metrics  *metrics.Metrics
-	// Peers, when set, reports upstream peer health for metrics and the status page (the balancer's read-only
-	// view). Set it before Start.
-	Peers func() []metrics.Peer
 	// lineBufs holds access log line buffers, so logging allocates nothing per request.
 	lineBufs sync.Pool
 	host     string
@@ -83,12 +80,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		Connections:   s.Conns,
 		Tunnels:       s.tunnels,
 		TunnelsOpened: s.tracker.Opened,
-		Peers: func() []metrics.Peer {
-			if s.Peers == nil {
-				return nil
-			}
-			return s.Peers()
-		},
+		Peers:         s.peers,
 	})
 	s.fastcgi = fastcgi.NewHandler(log)
 	snap, err := build(cfg, s.files, nil)
@@ -119,6 +111,16 @@ func (s *Server) Start() error {
 	}
 	s.inherited = nil
 	return err
+}
+
+// peers is the balancer's read-only view of the upstream peers.
+func (s *Server) peers() []metrics.Peer {
+	st := s.proxy.Upstreams().Snapshot()
+	out := make([]metrics.Peer, len(st))
+	for i, p := range st {
+		out[i] = metrics.Peer{Upstream: p.Upstream, Addr: p.Addr, Healthy: p.State == "up", Failures: uint64(p.Fails)}
+	}
+	return out
 }
 
 // Inherit hands the server listening sockets from the process it replaces (by bind address); Start uses them

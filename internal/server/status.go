@@ -44,8 +44,8 @@ func (s *Server) sample() statuspage.Snapshot {
 	for addr, c := range s.metrics.PeerCounts() {
 		peers[addr] = &statuspage.Peer{Addr: addr, Requests: c.Requests, Failures: c.Failures}
 	}
-	if s.Peers != nil {
-		for _, p := range s.Peers() {
+	{
+		for _, p := range s.peers() {
 			sp := peers[p.Addr]
 			if sp == nil {
 				sp = &statuspage.Peer{Addr: p.Addr}

@@ -166,6 +166,8 @@ func TestMetrics(t *testing.T) {
 		{"sluice_config_reloads_total", map[string]string{"result": "failure"}, 1},
 		{"sluice_config_last_reload_successful", nil, 0},
 		{"sluice_build_info", nil, 1},
+		{"sluice_upstream_peer_up", map[string]string{"upstream": "grp", "peer": addr(live.Port)}, 1},
+		{"sluice_upstream_peer_up", map[string]string{"upstream": "grp", "peer": addr(dead)}, 0},
 	}
 	for _, c := range checks {
 		got, ok := value(fams, c.name, c.labels)
