@@ -353,6 +353,7 @@ type Upstream struct {
 	PolicyArgs        []string // hash: key [consistent]; random: [two [least_conn]]
 	HashKey           *vars.Template
 	HealthCheck       *HealthCheck
+	DrainTimeout      time.Duration // proxy_tunnel_drain_timeout; 0: tunnels to removed peers stay
 	Sticky            *Sticky
 	Pos               Pos
 }
@@ -385,6 +386,7 @@ type UpstreamServer struct {
 	MaxFails    int
 	FailTimeout time.Duration
 	MaxConns    int
+	SlowStart   time.Duration
 	Backup      bool
 	Down        bool
 	Pos         Pos

@@ -78,6 +78,17 @@ var upstreamDirectives = []Spec{
 	{Name: "sticky", Module: "sluice", Ctx: CtxUpstream, Args: "2+", Doc: "sticky cookie NAME [expires=T|max] [path=/] [domain=D] [secure] [httponly] [samesite=strict|lax|none]: the first response sets a cookie naming the peer (an opaque id, not its address); later requests and WebSocket upgrades carrying it go to that peer while it is available, otherwise balancing picks another and the cookie is replaced.",
 		Diff:  "sluice only (NGINX Plus has sticky cookie); for socket.io and other protocols whose polling and WebSocket requests must reach one backend.",
 		Apply: (*parser).sticky},
+	{Name: "proxy_tunnel_drain_timeout", Module: "sluice", Ctx: CtxUpstream, Args: "1", Default: "none",
+		Doc:   "After a reload that removes a peer from this upstream block or marks it down, the peer gets no new requests and its open tunnels (WebSockets) are closed once this time has passed; without it they stay until they end.",
+		Diff:  "sluice only.",
+		Apply: func(p *parser, d *Directive) error {
+			t, err := ParseDuration(d.Args[0])
+			if err != nil || t <= 0 {
+				return d.errorf("invalid value %q in \"proxy_tunnel_drain_timeout\" directive", d.Args[0])
+			}
+			p.ups.DrainTimeout = t
+			return nil
+		}},
 	{Name: "map", Module: "http_map", Ctx: CtxHTTP, Args: "2", Block: true, Doc: "Defines a variable whose value depends on another (default, hostnames, volatile, ~regex keys).",
 		Apply: (*parser).mapBlock},
 }
@@ -241,6 +252,8 @@ func (p *parser) upstreamServer(d *Directive) error {
 			s.Backup = true
 		case "down":
 			s.Down = true
+		case "slow_start":
+			s.SlowStart, err = ParseDuration(v)
 		default:
 			return d.errorf("invalid parameter %q", a)
 		}

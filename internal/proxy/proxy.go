@@ -59,7 +59,19 @@ func New(tr *tunnel.Tracker, log *slog.Logger) *Proxy {
 // Pools of the previous configuration are closed: their settings may have changed and their idle
 // connections would otherwise linger.
 func (p *Proxy) SetUpstreams(u map[string]*config.Upstream) {
-	p.ups.Update(u)
+	for _, d := range p.ups.Update(u) {
+		// proxy_tunnel_drain_timeout: the peer gets no new requests; its tunnels end when the time is up,
+		// unless a later reload has put it back
+		time.AfterFunc(d.Timeout, func() {
+			if p.ups.Serving(d.Upstream, d.Addr) {
+				return
+			}
+			n := p.Tracker.CloseMatching(func(m tunnel.Meta) bool { return m.Upstream == d.Upstream && m.Peer == d.Addr })
+			if n > 0 {
+				p.Log.Info("proxy_tunnel_drain_timeout passed: closed "+strconv.Itoa(n)+" tunnels to a drained peer", "upstream", d.Upstream, "peer", d.Addr)
+			}
+		})
+	}
 	p.mu.Lock()
 	old := p.pools
 	p.pools = map[poolKey]*Transport{}

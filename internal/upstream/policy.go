@@ -85,11 +85,7 @@ func smooth(t *Try, now time.Time) *Peer {
 		if t.tried[p.index] || !p.available(now) {
 			continue
 		}
-		p.current += p.effective
-		total += p.effective
-		if p.effective < p.Weight {
-			p.effective++
-		}
+		total += p.gain(now)
 		if best == nil || p.current > best.current {
 			best = p
 		}
@@ -98,6 +94,17 @@ func smooth(t *Try, now time.Time) *Peer {
 		best.current -= total
 	}
 	return best
+}
+
+// gain is one step of smooth weighted round robin for p: its current weight grows by its effective weight
+// (capped during slow_start), and a lowered effective weight recovers by one. It returns what was added.
+func (p *Peer) gain(now time.Time) int {
+	w := min(p.effective, p.weightAt(now))
+	p.current += w
+	if p.effective < p.Weight {
+		p.effective++
+	}
+	return w
 }
 
 // leastConn is nginx's least_conn: the peer with the fewest connections relative to its weight; ties are
@@ -143,11 +150,7 @@ func fewest(t *Try, now time.Time) *Peer {
 		if p.st.conns.Load()*int64(first.Weight) != first.st.conns.Load()*int64(p.Weight) {
 			continue
 		}
-		p.current += p.effective
-		total += p.effective
-		if p.effective < p.Weight {
-			p.effective++
-		}
+		total += p.gain(now)
 		if p.current > best.current {
 			best = p
 		}

@@ -54,6 +54,7 @@ type Peer struct {
 	MaxFails    int
 	FailTimeout time.Duration
 	MaxConns    int
+	SlowStart   time.Duration
 	Backup      bool
 	Down        bool
 	// ID is the peer's opaque name for sticky cookies: a hash of the group, server and address, stable across
@@ -87,6 +88,18 @@ func (p *Peer) available(now time.Time) bool {
 		return false
 	}
 	return p.MaxConns == 0 || p.st.conns.Load() < int64(p.MaxConns)
+}
+
+// weightAt is the peer's weight now: during slow_start after a recovery it grows linearly from 1.
+func (p *Peer) weightAt(now time.Time) int {
+	if p.SlowStart <= 0 || p.st.recovered.IsZero() {
+		return p.Weight
+	}
+	since := now.Sub(p.st.recovered)
+	if since >= p.SlowStart {
+		return p.Weight
+	}
+	return max(1, int(int64(p.Weight)*int64(since)/int64(p.SlowStart)))
 }
 
 // tier is the primary or the backup peers of a group.
@@ -224,6 +237,9 @@ func (t *Try) Done(o Outcome) (release func()) {
 			}
 			p.effective = max(p.effective, 0)
 		} else if p.st.accessed.Before(p.st.checked) {
+			if p.MaxFails > 0 && p.st.fails >= p.MaxFails {
+				p.st.recovered = g.now() // back after being failed out: slow_start begins
+			}
 			p.st.fails = 0
 		}
 		if t.left > 0 {
@@ -259,7 +275,10 @@ func NewSet(log *slog.Logger) *Set {
 //
 // With health_check, peers that have never been probed get their first probe before the groups are installed
 // (bounded by the check's timeout), so a failing peer is out before any request can reach it.
-func (s *Set) Update(ups map[string]*config.Upstream) {
+//
+// It returns the peers the new configuration removed from a group or marked down, with the group's
+// proxy_tunnel_drain_timeout, so their open tunnels can be closed once it passes.
+func (s *Set) Update(ups map[string]*config.Upstream) []Drained {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	groups := make(map[string]*Group, len(ups))
@@ -297,8 +316,44 @@ func (s *Set) Update(ups map[string]*config.Upstream) {
 			go g.checkLoop(ctx, hc)
 		}
 	}
+	var drained []Drained
+	for name, old := range s.groups {
+		g := groups[name]
+		if g == nil || g.Conf.DrainTimeout == 0 {
+			continue // a removed group's tunnels are the server's (worker_shutdown_timeout)
+		}
+		for _, p := range old.Peers() {
+			if !p.Down && !g.serving(p.Addr) {
+				drained = append(drained, Drained{Upstream: name, Addr: p.Addr, Timeout: g.Conf.DrainTimeout})
+			}
+		}
+	}
 	s.groups = groups
 	s.implicit = map[string]*Group{}
+	return drained
+}
+
+// Drained is a peer a reload took out of its group (removed or marked down).
+type Drained struct {
+	Upstream, Addr string
+	Timeout        time.Duration
+}
+
+// serving reports whether addr is a peer of g that is not down.
+func (g *Group) serving(addr string) bool {
+	for _, p := range g.Peers() {
+		if p.Addr == addr && !p.Down {
+			return true
+		}
+	}
+	return false
+}
+
+// Serving reports whether addr is a peer, not marked down, of the named upstream block in the running
+// configuration.
+func (s *Set) Serving(upstream, addr string) bool {
+	g := s.Group(upstream)
+	return g != nil && g.serving(addr)
 }
 
 // Close stops the health checkers.
@@ -354,7 +409,7 @@ func (s *Set) build(u *config.Upstream, prev *Group) *Group {
 		}
 		for _, a := range addrs {
 			p := &Peer{Name: sv.Addr, Addr: a, Weight: sv.Weight, MaxFails: sv.MaxFails, FailTimeout: sv.FailTimeout,
-				MaxConns: sv.MaxConns, Backup: sv.Backup, Down: sv.Down, effective: sv.Weight, ID: peerID(u.Name, sv.Addr, a)}
+				MaxConns: sv.MaxConns, SlowStart: sv.SlowStart, Backup: sv.Backup, Down: sv.Down, effective: sv.Weight, ID: peerID(u.Name, sv.Addr, a)}
 			if st, ok := old[peerKey{p.Name, p.Addr}]; ok {
 				p.st = st
 			} else {

@@ -42,6 +42,8 @@ func ups(policy string, lines ...string) *config.Upstream {
 				s.Down = true
 			case strings.HasPrefix(o, "max_fails="):
 				fmt.Sscan(o[len("max_fails="):], &s.MaxFails)
+			case strings.HasPrefix(o, "slow_start="):
+				s.SlowStart, _ = time.ParseDuration(o[len("slow_start="):])
 			case strings.HasPrefix(o, "max_conns="):
 				fmt.Sscan(o[len("max_conns="):], &s.MaxConns)
 			default:
@@ -363,5 +365,62 @@ func TestSticky(t *testing.T) {
 	}
 	if len(ids) != 3 {
 		t.Fatalf("peer ids are not distinct: %v", ids)
+	}
+}
+
+func TestSlowStart(t *testing.T) {
+	s, clk := newTestSet()
+	g := group(s, ups("", "a 10 slow_start=10s", "b 10"))
+	// a fails and is out for fail_timeout
+	tr := g.Begin(Key{})
+	for tr.Next().Name != "a" {
+		tr.Done(Success)()
+		tr = g.Begin(Key{})
+	}
+	tr.Done(Failed)()
+	clk.t = clk.t.Add(11 * time.Second)
+	// a is tried again and succeeds: it recovers with weight 1 of 10
+	for pick(g, Key{}) != "a" {
+	}
+	count := func(n int) int {
+		c := 0
+		for range n {
+			if pick(g, Key{}) == "a" {
+				c++
+			}
+		}
+		return c
+	}
+	if c := count(110); c > 15 {
+		t.Fatalf("right after recovery a got %d of 110, want about 10", c)
+	}
+	clk.t = clk.t.Add(5 * time.Second)
+	if c := count(150); c < 35 || c > 65 {
+		t.Fatalf("half way through slow_start a got %d of 150, want about 50", c)
+	}
+	clk.t = clk.t.Add(6 * time.Second)
+	if c := count(100); c != 50 {
+		t.Fatalf("after slow_start a got %d of 100, want 50", c)
+	}
+}
+
+func TestDrainedOnReload(t *testing.T) {
+	s, _ := newTestSet()
+	u := ups("", "a", "b", "c")
+	u.DrainTimeout = time.Second
+	group(s, u)
+	u2 := ups("", "a", "c down")
+	u2.DrainTimeout = time.Second
+	s.Update(map[string]*config.Upstream{"u": u2})
+	d := s.Update(map[string]*config.Upstream{"u": u2})
+	if len(d) != 0 {
+		t.Fatalf("an unchanged reload drained %v", d)
+	}
+	u3 := ups("", "a")
+	u3.DrainTimeout = time.Second
+	group(s, u)
+	d = s.Update(map[string]*config.Upstream{"u": u3})
+	if len(d) != 2 || d[0].Addr != "b" || d[1].Addr != "c" || s.Serving("u", "b") || !s.Serving("u", "a") {
+		t.Fatalf("drained %v", d)
 	}
 }

@@ -554,3 +554,54 @@ func TestUpstreamStickyCookie(t *testing.T) {
 		t.Fatalf("after the pinned peer died: %d %q, cookies %v", resp.StatusCode, body, resp.Cookies())
 	}
 }
+
+func TestUpstreamDrainOnReload(t *testing.T) {
+	t.Parallel()
+	a, b := newPeer(t, "a"), newPeer(t, "b")
+	port := freePort(t)
+	conf := func(servers string) string {
+		return fill(t, upstreamConf, "PORT", port, "SERVERS", servers+" proxy_tunnel_drain_timeout 1s;", "LOC", "")
+	}
+	s := start(t, conf(fmt.Sprintf("server %s; server %s;", addr(a.Port), addr(b.Port))))
+	d := wsDialer(addr(port), nil)
+	tunnels := map[string]*websocket.Conn{}
+	for range 2 {
+		c, resp, err := d.Dial(fmt.Sprintf("ws://127.0.0.1:%d/ws", port), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		tunnels[resp.Header.Get("X-Backend")] = c
+	}
+	if tunnels["a"] == nil || tunnels["b"] == nil {
+		t.Fatalf("round robin opened %v", tunnels)
+	}
+	// b is removed by a reload: no new requests, but its open tunnel keeps working until the drain time is up
+	if err := os.WriteFile(s.Conf, []byte(conf(fmt.Sprintf("server %s;", addr(a.Port)))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reloadedAt := time.Now()
+	s.Signal(syscall.SIGHUP)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	if !eventually(3*time.Second, func() bool {
+		for range 4 {
+			if _, body, _ := fetch(t, http.DefaultClient, "GET", url, nil); body != "a" {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("the removed peer still gets new requests")
+	}
+	if time.Since(reloadedAt) < 800*time.Millisecond {
+		echoOnce(t, tunnels["b"], websocket.TextMessage, "still here")
+	}
+	// after the drain timeout the tunnel to b is closed; the one to a stays
+	tunnels["b"].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := tunnels["b"].ReadMessage(); err == nil {
+		t.Fatal("read a message on the drained tunnel, want it closed")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the drained tunnel was not closed within 5 s of a 1 s drain timeout")
+	}
+	echoOnce(t, tunnels["a"], websocket.TextMessage, "a stays")
+}
