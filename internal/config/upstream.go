@@ -79,8 +79,8 @@ var upstreamDirectives = []Spec{
 		Diff:  "sluice only (NGINX Plus has sticky cookie); for socket.io and other protocols whose polling and WebSocket requests must reach one backend.",
 		Apply: (*parser).sticky},
 	{Name: "proxy_tunnel_drain_timeout", Module: "sluice", Ctx: CtxUpstream, Args: "1", Default: "none",
-		Doc:   "After a reload that removes a peer from this upstream block or marks it down, the peer gets no new requests and its open tunnels (WebSockets) are closed once this time has passed; without it they stay until they end.",
-		Diff:  "sluice only.",
+		Doc:  "After a reload that removes a peer from this upstream block or marks it down, the peer gets no new requests and its open tunnels (WebSockets) are closed once this time has passed; without it they stay until they end.",
+		Diff: "sluice only.",
 		Apply: func(p *parser, d *Directive) error {
 			t, err := ParseDuration(d.Args[0])
 			if err != nil || t <= 0 {
