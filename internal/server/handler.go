@@ -104,6 +104,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if n := rq.conf.KeepaliveRequests.Get(1000); n > 0 && ci.requests.Add(1) >= int64(n) {
 		rq.w.Header().Set("Connection", "close")
 	}
+	if len(r.TransferEncoding) > 0 && r.ProtoMajor == 1 {
+		// net/http frames a request carrying both Transfer-Encoding and Content-Length by the former and drops
+		// the latter without trace; RFC 9112 §6.3 requires closing the connection after such a request, so every
+		// chunked request closes it (nothing a front proxy framed differently is ever read as a next request).
+		rq.w.Header().Set("Connection", "close")
+	}
 
 	// 3. The client address: a trusted proxy may report the real one (set_real_ip_from, real_ip_header).
 	rq.realIP()

@@ -126,7 +126,8 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot,
 		g.headerTimeout = def.Srv.ClientHeaderTimeout.Get(60 * time.Second)
 		g.handshakeTimeout = g.headerTimeout
 		g.idleTimeout = def.Loc.KeepaliveTimeout.Get(75 * time.Second)
-		g.maxHeaderBytes = def.Srv.LargeHeaderBuffers.Get(4 * 8 << 10)
+		// net/http allows MaxHeaderBytes plus 4096 bytes of bufio slack: subtract it so the limit is the one written
+		g.maxHeaderBytes = max(def.Srv.LargeHeaderBuffers.Get(4*8<<10)-4096, 1)
 		g.extConnect = def.Srv.HTTP2ExtConnect.Get(true)
 		if g.ssl {
 			for _, m := range ms {
