@@ -70,6 +70,9 @@ var coreDirectives = []Spec{
 			if p.conf.Root.Set {
 				return p.dup(d)
 			}
+			if p.conf.Alias.Set {
+				return d.errorf("\"root\" directive is duplicate, \"alias\" directive was specified earlier")
+			}
 			v := d.Args[0]
 			if !strings.Contains(v, "$") {
 				v = p.path(v)

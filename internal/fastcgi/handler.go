@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/proxy"
+	"github.com/sluice-proxy/sluice/internal/upstream"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
@@ -26,7 +27,9 @@ type Handler struct {
 	// TempDir holds spooled chunked request bodies ("" = the system's temporary directory).
 	TempDir string
 
-	rr   sync.Map // upstream name -> *atomic.Uint64 round-robin cursor
+	// Upstreams holds the upstream groups (balancing, passive health) shared with proxy_pass.
+	Upstreams *upstream.Set
+
 	bufs sync.Pool
 }
 
@@ -105,26 +108,9 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	}
 
 	creq := &Call{Params: params, Body: body, ContentLength: length, Stderr: stderr, Rewind: rewind}
-	peers := h.peers(c.FastCGI)
-	retry := !containsFold(c.FastCGINextUpstream.V, "off")
-	var resp *Response
-	var err error
-	var addrs []string
 	start := time.Now()
-	for i, peer := range peers {
-		addrs = append(addrs, peer.Addr)
-		v.UpstreamAddr = strings.Join(addrs, ", ")
-		t := Target{Network: peer.Network, Addr: peer.Addr, KeepConn: c.FastCGIKeepConn.Get(true),
-			ConnectTimeout: c.FastCGIConnectTimeout.Get(config.FastCGIDefaults.ConnectTimeout),
-			SendTimeout:    c.FastCGISendTimeout.Get(config.FastCGIDefaults.SendTimeout),
-			ReadTimeout:    c.FastCGIReadTimeout.Get(config.FastCGIDefaults.ReadTimeout)}
-		resp, err = h.Client.Do(ctx, t, creq)
-		var fe *Error
-		if err == nil || !retry || i == len(peers)-1 || !errors.As(err, &fe) || fe.Op != "connect" {
-			break
-		}
-		fr.Log.Warn("fastcgi: connect() to "+peer.Addr+" failed, trying next upstream: "+err.Error(), v.LogAttrs()...)
-	}
+	resp, release, err := h.send(ctx, fr, creq)
+	defer release()
 	headerDone = true
 	v.UpstreamHeaderTime = fmtDur(time.Since(start))
 	if err != nil {
@@ -133,7 +119,6 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		return
 	}
 	defer resp.Body.Close()
-	v.UpstreamStatus = strconv.Itoa(resp.Status)
 	v.UpstreamHeader = resp.Header
 	if caught.Load() {
 		fr.Log.Error("fastcgi: upstream's stderr matched fastcgi_catch_stderr", v.LogAttrs()...)
@@ -197,7 +182,9 @@ func (h *Handler) fail(fr *Request, err error) {
 		status = http.StatusGatewayTimeout
 		err = errors.New("upstream timed out (" + fe.Op + ")")
 	}
-	v.UpstreamStatus = strconv.Itoa(status)
+	if v.UpstreamStatus == "" {
+		v.UpstreamStatus = strconv.Itoa(status)
+	}
 	fr.Log.Error("fastcgi: "+err.Error(), v.LogAttrs("upstream", "fastcgi://"+v.UpstreamAddr)...)
 	fr.Error(status)
 }
@@ -317,33 +304,62 @@ func safeFilename(p string) bool {
 	return !strings.Contains(p, "/../") && !strings.HasSuffix(p, "/..") && !strings.HasPrefix(p, "../")
 }
 
-type peer struct{ Network, Addr string }
-
-// peers lists the addresses to try: the one fastcgi_pass names, or an upstream group's servers starting at the
-// next one in round-robin order, backups last.
-func (h *Handler) peers(fp *config.FastCGIPass) []peer {
-	u := fp.Upstream
-	if u == nil {
-		return []peer{{fp.Network, fp.Addr}}
+// send runs the call on fastcgi_pass's address, or on the peers of its upstream group as the group's balancing
+// and passive health decide, going on to the next peer only when connecting failed (nothing was sent) and
+// fastcgi_next_upstream allows it. release ends the chosen peer's connection count.
+func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response, func(), error) {
+	c, v := fr.Conf, fr.V
+	t := Target{KeepConn: c.FastCGIKeepConn.Get(true),
+		ConnectTimeout: c.FastCGIConnectTimeout.Get(config.FastCGIDefaults.ConnectTimeout),
+		SendTimeout:    c.FastCGISendTimeout.Get(config.FastCGIDefaults.SendTimeout),
+		ReadTimeout:    c.FastCGIReadTimeout.Get(config.FastCGIDefaults.ReadTimeout)}
+	fp := c.FastCGI
+	var g *upstream.Group
+	if fp.Upstream != nil && h.Upstreams != nil {
+		g = h.Upstreams.Group(fp.Upstream.Name)
 	}
-	var primary, backup []peer
-	for _, s := range u.Servers {
-		if s.Down {
-			continue
+	if g == nil {
+		t.Network, t.Addr = fp.Network, fp.Addr
+		v.UpstreamAddr = fp.Addr
+		resp, err := h.Client.Do(ctx, t, call)
+		if err == nil {
+			v.UpstreamStatus = strconv.Itoa(resp.Status)
 		}
-		p := peer{"tcp", s.Addr}
-		if s.Backup {
-			backup = append(backup, p)
-		} else {
-			primary = append(primary, p)
+		return resp, func() {}, err
+	}
+	next := c.FastCGINextUpstream.Get([]string{"error", "timeout"})
+	try := g.Begin(upstream.Key{Client: v.RemoteAddr.Addr()})
+	var addrs, statuses []string
+	defer func() { v.UpstreamAddr, v.UpstreamStatus = strings.Join(addrs, ", "), strings.Join(statuses, ", ") }()
+	for {
+		peer := try.Next()
+		if peer == nil {
+			addrs = append(addrs, fp.Upstream.Name)
+			statuses = append(statuses, "502")
+			return nil, func() {}, &Error{Op: "connect", Err: errors.New("no live upstreams")}
 		}
+		t.Network, t.Addr = peer.Network()
+		addrs = append(addrs, peer.Addr)
+		v.UpstreamAddr = peer.Addr // for stderr lines logged during the call
+		resp, err := h.Client.Do(ctx, t, call)
+		if err == nil {
+			statuses = append(statuses, strconv.Itoa(resp.Status))
+			return resp, try.Done(upstream.Success), nil
+		}
+		var fe *Error
+		connect := errors.As(err, &fe) && fe.Op == "connect"
+		if IsBodyError(err) || ctx.Err() != nil {
+			try.Done(upstream.Success)()
+			return nil, func() {}, err
+		}
+		try.Done(upstream.Failed)()
+		statuses = append(statuses, "502")
+		retry := connect && (fe.Timeout && containsFold(next, "timeout") || !fe.Timeout && containsFold(next, "error"))
+		if !retry || try.Left() == 0 {
+			return nil, func() {}, err
+		}
+		fr.Log.Warn("fastcgi: connect() to "+peer.Addr+" failed, trying next upstream: "+err.Error(), v.LogAttrs()...)
 	}
-	if len(primary) > 1 {
-		cur, _ := h.rr.LoadOrStore(u.Name, new(atomic.Uint64))
-		n := int(cur.(*atomic.Uint64).Add(1)-1) % len(primary)
-		primary = append(primary[n:], primary[:n]...)
-	}
-	return append(primary, backup...)
 }
 
 func containsFold(list []string, s string) bool {

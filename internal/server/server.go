@@ -83,6 +83,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		Peers:         s.peers,
 	})
 	s.fastcgi = fastcgi.NewHandler(log)
+	s.fastcgi.Upstreams = s.proxy.Upstreams() // one balancing state per group for proxy_pass and fastcgi_pass
 	snap, err := build(cfg, s.files, nil)
 	if err != nil {
 		return nil, err

@@ -216,6 +216,10 @@ echo "front controller: uri=", $_SERVER["REQUEST_URI"], " script=", $_SERVER["SC
 const phpConf = `events {}
 http {
     include mime.types;
+    upstream php_pool {
+        server 127.0.0.1:{{DEAD}};   # nothing listens: the request goes on to the next server
+        server unix:{{SOCK}};
+    }
     server {
         listen {{PORT}} ssl;
         server_name php.test;
@@ -263,6 +267,17 @@ http {
     }
     server {
         listen {{PORT}} ssl;
+        server_name group.test;
+        ssl_certificate     cert.pem;
+        ssl_certificate_key key.pem;
+        root html;
+        location ~ \.php$ {
+            fastcgi_pass php_pool;
+            include fastcgi.conf;
+        }
+    }
+    server {
+        listen {{PORT}} ssl;
         server_name counted.test;
         ssl_certificate     cert.pem;
         ssl_certificate_key key.pem;
@@ -292,9 +307,9 @@ func startPHPSite(t *testing.T) *phpSite {
 	fpm := startPHPFPM(t)
 	counter := newConnCounter(t, addr(fpm.Port))
 	ca := newCA(t)
-	certPEM, keyPEM := ca.issue(t, ecdsaP256, "php.test", "strict.test", "counted.test")
+	certPEM, keyPEM := ca.issue(t, ecdsaP256, "php.test", "strict.test", "counted.test", "group.test")
 	port := freePort(t)
-	conf := fill(t, phpConf, "PORT", port, "FPM", fpm.Port, "SOCK", fpm.Sock, "COUNTED", counter.Port)
+	conf := fill(t, phpConf, "PORT", port, "FPM", fpm.Port, "SOCK", fpm.Sock, "COUNTED", counter.Port, "DEAD", freePort(t))
 	opts := []option{withFile("conf/cert.pem", certPEM), withFile("conf/key.pem", keyPEM)}
 	for name, body := range phpFiles {
 		opts = append(opts, withFile(name, []byte(body)))
@@ -507,6 +522,15 @@ func TestPHP(t *testing.T) {
 		}
 		if n := site.counter.count.Load() - before; n > 2 {
 			t.Errorf("40 sequential requests opened %d connections to php-fpm, want at most 2", n)
+		}
+	})
+
+	t.Run("upstream group goes on to the next server", func(t *testing.T) {
+		for i := 0; i < 4; i++ {
+			r := site.get(t, "group.test", "/stderr.php")
+			if r.StatusCode != 200 || r.Body != "ok" {
+				t.Fatalf("try %d: %d %q", i, r.StatusCode, r.Body)
+			}
 		}
 	})
 
