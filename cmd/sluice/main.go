@@ -1,7 +1,7 @@
 // Command sluice is an edge server and reverse proxy that reads nginx's configuration language.
 //
 // Its command line follows nginx's: sluice [-c file] [-p prefix/] [-e errorlog] [-g directives] [-t] [-T] [-q]
-// [-s stop|quit|reopen|reload] [-v] [-V] [-h]. It runs in the foreground.
+// [-s stop|quit|reopen|reload|upgrade] [-v] [-V] [-h]. It runs in the foreground.
 package main
 
 import (
@@ -365,8 +365,15 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 			log.Log(context.Background(), observe.LevelNotice, "configuration reloaded")
 		case syscall.SIGUSR1:
 			log.Log(context.Background(), observe.LevelNotice, "signal 10 (SIGUSR1) received, reopening logs")
-			srv.ReopenLogs()
-			logFiles.ReopenAll()
+			err := srv.ReopenLogs()
+			if rerr := logFiles.ReopenAll(); err == nil {
+				err = rerr
+			}
+			if err != nil {
+				log.Log(context.Background(), observe.LevelEmerg, "reopening logs: "+err.Error())
+				continue
+			}
+			log.Log(context.Background(), observe.LevelNotice, "logs reopened")
 		case syscall.SIGUSR2:
 			log.Log(context.Background(), observe.LevelNotice, "signal 12 (SIGUSR2) received, upgrading to "+exe)
 			files, err := srv.ListenerFiles()
