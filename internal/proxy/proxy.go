@@ -33,6 +33,7 @@ type Proxy struct {
 	Log     *slog.Logger
 
 	bufs     *tunnel.BufferPool
+	poller   *tunnel.Poller // parks idle tunnels' directions (nil where the platform has none)
 	copyBufs sync.Pool
 	ups      *upstream.Set
 	mu       sync.Mutex
@@ -50,10 +51,13 @@ type poolKey struct {
 
 // New returns a Proxy that tracks tunnels in tr.
 func New(tr *tunnel.Tracker, log *slog.Logger) *Proxy {
-	p := &Proxy{Tracker: tr, Log: log, bufs: tunnel.NewBufferPool(0), pools: map[poolKey]*Transport{}, ups: upstream.NewSet(log)}
+	p := &Proxy{Tracker: tr, Log: log, bufs: tunnel.NewBufferPool(0), poller: tunnel.NewPoller(), pools: map[poolKey]*Transport{}, ups: upstream.NewSet(log)}
 	p.copyBufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	return p
 }
+
+// Close releases what tunnels share; tunnels still open go on without parking.
+func (p *Proxy) Close() { p.poller.Close() }
 
 // SetUpstreams installs the upstream blocks of a new configuration; peers that stay keep their state.
 // Pools of the previous configuration are closed: their settings may have changed and their idle
@@ -100,9 +104,10 @@ type Request struct {
 	Intercept func(status int) bool
 	// Header applies the location's add_header set before the response headers are written.
 	Header func(status int)
-	// Detach, when set, takes an established tunnel's copy loop to run after the handler has returned, so the
-	// HTTP server's per-connection state and the handler's stack are freed for the tunnel's whole life.
-	Detach func(run func())
+	// Detach, when set, takes an established tunnel to start after the handler has returned, so the HTTP
+	// server's per-connection state and the handler's stack are freed for the tunnel's whole life. start
+	// returns at once; finished runs when the tunnel has closed.
+	Detach func(start func(finished func()))
 	Log    *slog.Logger
 
 	body *clientBody // the client's body as sent upstream, to tell client errors from upstream ones

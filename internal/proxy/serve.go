@@ -443,20 +443,24 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	}
 	tctx, done := p.Tracker.Track(context.Background(), tunnel.Meta{Location: pr.Loc.Name(), Upstream: upstreamName(t), Peer: addrs[len(addrs)-1]})
 	v, log, target := pr.V, pr.Log, "http://"+pr.V.UpstreamAddr+t.uri
-	run := func() {
-		stats := tunnel.Run(tctx, client, conn, clientBuffered, upstreamBuffered, tunnel.Options{IdleTimeout: idle, Pool: p.bufs})
-		done()
-		release()
-		v.BodyBytesSent = stats.UpstreamToClient
-		v.UpstreamResponseTime = fmtDur(time.Since(start))
-		log.Info("proxy: tunnel closed: "+stats.Reason, v.LogAttrs("upstream", target)...)
+	run := func(finished func()) {
+		tunnel.Start(tctx, client, conn, clientBuffered, upstreamBuffered, tunnel.Options{IdleTimeout: idle, Pool: p.bufs, Poller: p.poller}, func(stats tunnel.Stats) {
+			done()
+			release()
+			v.BodyBytesSent = stats.UpstreamToClient
+			v.UpstreamResponseTime = fmtDur(time.Since(start))
+			log.Info("proxy: tunnel closed: "+stats.Reason, v.LogAttrs("upstream", target)...)
+			finished()
+		})
 	}
 	tunnelled = true
 	if pr.Detach != nil {
 		pr.Detach(run)
 		return
 	}
-	run()
+	closed := make(chan struct{})
+	run(func() { close(closed) })
+	<-closed
 }
 
 // handshake connects to addr and exchanges the upgrade request for the upstream's response head. connected

@@ -31,8 +31,8 @@ type request struct {
 	loc        *config.Location // nil when no location matched
 	conf       *config.LocConf  // the location's settings (or the server's)
 	uriChanged bool
-	detached   func() // a tunnel to run once ServeHTTP has returned
-	redirects  int    // internal redirects (rewrite last, error_page), bounded as nginx does
+	detached   func(finished func()) // a tunnel to start once ServeHTTP has returned
+	redirects  int                   // internal redirects (rewrite last, error_page), bounded as nginx does
 	errorPage  bool
 
 	// access phase state
@@ -59,12 +59,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if rq.detached != nil {
 			// an upgraded connection: log when the tunnel closes, holding only what the log needs
-			run := rq.detached
+			start := rq.detached
 			rq.detach()
-			go func() {
-				run()
-				rq.finish()
-			}()
+			start(rq.finish) // returns at once; an idle tunnel holds no goroutine
 			return
 		}
 		rq.finish()
@@ -228,7 +225,7 @@ func (rq *request) content() {
 			W: rq.w, R: rq.r, V: rq.v, Loc: rq.loc, Conf: c, URIChanged: rq.uriChanged,
 			Error:     rq.special,
 			Intercept: rq.intercepts,
-			Detach:    func(run func()) { rq.detached = run },
+			Detach:    func(start func(func())) { rq.detached = start },
 			Log:       rq.log,
 		})
 	case config.HandlerFastCGI:

@@ -225,6 +225,9 @@ func (p *peekedConn) Read(b []byte) (int, error) {
 	return p.Conn.Read(b)
 }
 
+// NetConn is the socket under the wrapper: an idle tunnel waits for its readability.
+func (p *peekedConn) NetConn() net.Conn { return p.Conn }
+
 // CloseWrite lets a tunnel half-close the client side through the wrapper.
 func (p *peekedConn) CloseWrite() error {
 	if cw, ok := p.Conn.(interface{ CloseWrite() error }); ok {

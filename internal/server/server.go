@@ -297,6 +297,7 @@ wait:
 		firstErr = err
 	}
 	s.active.Wait()
+	s.proxy.Close()
 	s.files.CloseAll()
 	return firstErr
 }
@@ -320,6 +321,7 @@ func (s *Server) Close() error {
 	defer cancel()
 	s.tracker.Shutdown(ctx)
 	s.fastcgi.Client.CloseIdle()
+	s.proxy.Close()
 	s.files.CloseAll()
 	return nil
 }

@@ -10,8 +10,9 @@ const DefaultBufferSize = 16 << 10
 // pool, a tunnel direction holds a buffer only while bytes are in flight, so an
 // idle tunnel holds none. Safe for concurrent use.
 type BufferPool struct {
-	size int
-	p    sync.Pool // of *[]byte, len == size
+	size  int
+	p     sync.Pool // of *[]byte, len == size
+	small sync.Pool // of *[]byte, len == smallBufSize: first reads of non-socket sources
 }
 
 // NewBufferPool returns a pool of size-byte buffers; size <= 0 means
@@ -35,3 +36,12 @@ func (b *BufferPool) get() *[]byte {
 }
 
 func (b *BufferPool) put(p *[]byte) { b.p.Put(p) }
+
+func (b *BufferPool) getSmall() []byte {
+	if p, _ := b.small.Get().(*[]byte); p != nil {
+		return *p
+	}
+	return make([]byte, smallBufSize)
+}
+
+func (b *BufferPool) putSmall(s []byte) { b.small.Put(&s) }

@@ -44,6 +44,9 @@ type Options struct {
 	// whenever it waits for bytes, so idle tunnels hold no copy buffer. Without
 	// a pool each direction allocates one buffer on first use and keeps it.
 	Pool *BufferPool
+	// Poller, if set, takes directions that have been quiet for a moment off
+	// their goroutines (see Poller); the idle timeout is then a timer.
+	Poller *Poller
 }
 
 // Stats of a finished tunnel.
@@ -74,9 +77,34 @@ type Stats struct {
 // CloseWrite is closed fully) and keeps copying the other direction. When a
 // side errors, both are closed. Any deadlines already set on the connections
 // (net/http leaves them set after Hijack) are replaced. Run closes both
-// connections before it returns. It uses the caller's goroutine and one more.
+// connections before it returns. Without a Poller it uses the caller's
+// goroutine and one more.
 func Run(ctx context.Context, client, upstream net.Conn, clientBuffered, upstreamBuffered []byte, opt Options) Stats {
-	t := &tunnel{client: client, upstream: upstream, base: time.Now()}
+	var stats Stats
+	done := make(chan struct{})
+	t := newTunnel(ctx, client, upstream, clientBuffered, upstreamBuffered, opt, func(s Stats) { stats = s; close(done) })
+	go t.dirs[1].run()
+	t.dirs[0].run()
+	<-done
+	return stats
+}
+
+// Start is Run without waiting: it returns at once and calls finished (on one
+// of the tunnel's goroutines) with the tunnel's Stats once both connections
+// are closed. With Options.Poller an idle tunnel holds no goroutine at all.
+func Start(ctx context.Context, client, upstream net.Conn, clientBuffered, upstreamBuffered []byte, opt Options, finished func(Stats)) {
+	t := newTunnel(ctx, client, upstream, clientBuffered, upstreamBuffered, opt, finished)
+	go t.dirs[1].run()
+	go t.dirs[0].run()
+}
+
+// lingerTime is how long a direction that may park waits for more bytes
+// before it parks: long enough that a busy tunnel never parks between
+// messages, short enough that idle tunnels give their goroutines back soon.
+const lingerTime = 250 * time.Millisecond
+
+func newTunnel(ctx context.Context, client, upstream net.Conn, clientBuffered, upstreamBuffered []byte, opt Options, finished func(Stats)) *tunnel {
+	t := &tunnel{client: client, upstream: upstream, base: time.Now(), finished: finished, poller: opt.Poller}
 	if opt.IdleTimeout > 0 {
 		t.idle = opt.IdleTimeout
 		t.gran = t.idle / 64
@@ -90,38 +118,64 @@ func Run(ctx context.Context, client, upstream net.Conn, clientBuffered, upstrea
 	c2u, u2c := &t.dirs[0], &t.dirs[1]
 	c2u.init(t, client, upstream, ReasonClientClosed, "upstream", clientBuffered, opt.Pool, size)
 	u2c.init(t, upstream, client, ReasonUpstreamClosed, "client", upstreamBuffered, opt.Pool, size)
+	t.running.Store(2)
 
-	// Replace deadlines left by the caller; reads get the first idle deadline,
-	// writes get theirs lazily before each write.
+	// Replace deadlines left by the caller; writes get theirs lazily before
+	// each write. Without a poller reads get the first idle deadline; with one
+	// a timer watches idleness and reads get linger deadlines lazily.
 	for _, c := range [2]net.Conn{client, upstream} {
 		c.SetDeadline(time.Time{})
-		if t.idle > 0 {
+		if t.idle > 0 && t.poller == nil {
 			c.SetReadDeadline(t.base.Add(t.idle))
 		}
 	}
-	c2u.rdl, u2c.rdl = t.idle, t.idle
+	if t.poller == nil {
+		c2u.rdl, u2c.rdl = t.idle, t.idle
+	} else if t.idle > 0 {
+		t.mu.Lock()
+		t.timer = time.AfterFunc(t.idle, t.idleCheck)
+		t.mu.Unlock()
+	}
+	t.stop = context.AfterFunc(ctx, func() { t.abort(ReasonShutdown) })
+	return t
+}
 
-	stop := context.AfterFunc(ctx, func() { t.abort(ReasonShutdown) })
-	done := make(chan struct{})
-	go func() {
-		u2c.run()
-		close(done)
-	}()
-	c2u.run()
-	<-done
+// end runs once, when the second direction has finished: it closes both
+// connections and reports.
+func (t *tunnel) end() {
 	t.mu.Lock()
 	reason := t.reason
 	t.final = true
+	if t.timer != nil {
+		t.timer.Stop()
+	}
 	t.mu.Unlock()
-	stop()
-	client.Close()
-	upstream.Close()
-	return Stats{
-		ClientToUpstream: c2u.n,
-		UpstreamToClient: u2c.n,
+	t.stop()
+	t.client.Close()
+	t.upstream.Close()
+	t.finished(Stats{
+		ClientToUpstream: t.dirs[0].n,
+		UpstreamToClient: t.dirs[1].n,
 		Duration:         time.Since(t.base),
 		Reason:           reason,
+	})
+}
+
+// idleCheck is the idle timer of a tunnel whose directions may park: it
+// aborts the tunnel when no byte moved for the idle timeout, and otherwise
+// fires again an idle timeout after the last movement.
+func (t *tunnel) idleCheck() {
+	now := time.Since(t.base)
+	last := time.Duration(t.last.Load())
+	if now-last >= t.idle {
+		t.abort(ReasonIdleTimeout)
+		return
 	}
+	t.mu.Lock()
+	if !t.final {
+		t.timer.Reset(last + t.idle - now)
+	}
+	t.mu.Unlock()
 }
 
 // tunnel is the state shared by both directions of one Run.
@@ -139,6 +193,12 @@ type tunnel struct {
 	final   bool // Run has read the reason
 
 	dirs [2]direction
+
+	finished func(Stats)
+	running  atomic.Int32 // directions not finished yet
+	stop     func() bool  // unregisters the ctx watcher
+	poller   *Poller      // nil: directions never park
+	timer    *time.Timer  // idle timer when directions may park
 }
 
 // setReason records why the tunnel ends. The first reason wins, except that
@@ -168,6 +228,12 @@ func (t *tunnel) abort(reason string) {
 	}
 	hardClose(t.client)
 	hardClose(t.upstream)
+	for i := range t.dirs {
+		if d := &t.dirs[i]; d.parked.Load() {
+			t.poller.forget(d)
+			d.resume() // it reads its closed connection and finishes
+		}
+	}
 }
 
 func hardClose(c net.Conn) {
@@ -205,6 +271,12 @@ type direction struct {
 	// Other connections: reads start with a small buffer.
 	small []byte
 
+	// Parking (with a Poller): fd is the socket under src (-1: never parks).
+	fd         int
+	token      uint64 // the poller's name for this direction
+	registered bool   // fd is in the poller's epoll set
+	parked     atomic.Bool
+
 	rdl, wdl  time.Duration // current read/write deadline offsets (0 = none set)
 	strictWDL bool          // dst cannot resume after a write timeout
 	stored    time.Duration // activity offset this direction last stored in t.last
@@ -214,6 +286,10 @@ func (d *direction) init(t *tunnel, src, dst net.Conn, closed, dstName string, p
 	d.t, d.src, d.dst, d.closed, d.dstName, d.pending, d.pool, d.size = t, src, dst, closed, dstName, pending, pool, size
 	if d.rc = rawConnOf(src); d.rc != nil {
 		d.readFn = d.rawRead
+	}
+	d.fd = -1
+	if t.poller != nil {
+		d.fd = socketFD(src)
 	}
 	switch dst.(type) {
 	case *net.TCPConn, *net.UnixConn:
@@ -246,10 +322,13 @@ func (d *direction) releaseBuf() {
 	}
 }
 
+// run copies until src ends, the tunnel is aborted, or (with a poller) src
+// has been quiet for lingerTime: then the direction parks and its goroutine
+// ends; resume starts a new one.
 func (d *direction) run() {
-	defer d.releaseBuf()
 	if len(d.pending) > 0 {
 		if !d.write(d.pending) {
+			d.finish()
 			return
 		}
 		d.pending = nil
@@ -257,6 +336,7 @@ func (d *direction) run() {
 	for {
 		p, err := d.read()
 		if len(p) > 0 && !d.write(p) {
+			d.finish()
 			return
 		}
 		if d.rc == nil && !d.grow {
@@ -267,21 +347,83 @@ func (d *direction) run() {
 		}
 		if err == io.EOF {
 			d.eof()
+			d.finish()
 			return
 		}
-		if d.t.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-			if d.readTimedOut() {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if d.t.poller != nil && d.fd >= 0 {
+				// the linger deadline: src has nothing, and no layer above it
+				// (TLS) holds a whole record, or the read would have returned it
+				if d.park() {
+					return
+				}
 				continue
 			}
-			return
+			if d.t.idle > 0 && d.t.poller == nil {
+				if d.readTimedOut() {
+					continue
+				}
+				d.finish()
+				return
+			}
 		}
 		d.fail(d.srcName(), err)
+		d.finish()
 		return
+	}
+}
+
+// finish records that this direction is done; the second one to finish ends
+// the tunnel.
+func (d *direction) finish() {
+	d.releaseBuf()
+	d.releaseSmall()
+	if d.t.running.Add(-1) == 0 {
+		d.t.end()
+	}
+}
+
+// park gives back the buffers and waits in the poller for src to become
+// readable. It reports false when the direction must keep reading on this
+// goroutine instead.
+func (d *direction) park() bool {
+	d.releaseBuf()
+	d.releaseSmall()
+	d.parked.Store(true)
+	if d.t.aborted.Load() || d.t.poller.park(d) != nil {
+		// aborted meanwhile, or the poller cannot take it: read on here
+		// unless abort already resumed this direction on a new goroutine
+		return !d.parked.CompareAndSwap(true, false)
+	}
+	return true
+}
+
+// resume starts a parked direction again on a new goroutine; only the first
+// of concurrent resumes (poller event, abort) does.
+func (d *direction) resume() {
+	if d.parked.CompareAndSwap(true, false) {
+		go d.run()
+	}
+}
+
+func (d *direction) releaseSmall() {
+	if d.small != nil && d.pool != nil {
+		d.pool.putSmall(d.small)
+		d.small = nil
 	}
 }
 
 // read returns the next bytes from src; the slice is valid until the next read.
 func (d *direction) read() ([]byte, error) {
+	if d.fd >= 0 && d.t.poller != nil {
+		// keep a linger deadline at least lingerTime/2 ahead
+		if now := time.Since(d.t.base); d.rdl-now < lingerTime/2 {
+			d.rdl = now + lingerTime
+			if err := d.src.SetReadDeadline(d.t.base.Add(d.rdl)); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if d.rc != nil {
 		d.rn, d.rerr = 0, nil
 		if err := d.rc.Read(d.readFn); err != nil {
@@ -297,7 +439,11 @@ func (d *direction) read() ([]byte, error) {
 	}
 	if d.buf == nil && !d.grow {
 		if d.small == nil {
-			d.small = make([]byte, smallBufSize)
+			if d.pool != nil {
+				d.small = d.pool.getSmall()
+			} else {
+				d.small = make([]byte, smallBufSize)
+			}
 		}
 		n, err := d.src.Read(d.small)
 		d.grow = n == len(d.small)

@@ -74,6 +74,7 @@ type fixtureOpts struct {
 	wrapClient, wrapUp   func(net.Conn) net.Conn
 	clientConn, userConn net.Conn // preset client side (TLS test)
 	unixUpstream         bool     // upstream over a unix stream socket
+	async                bool     // use Start instead of Run
 }
 
 // unixPair returns the two ends of a unix stream socket connection.
@@ -126,6 +127,10 @@ func start(t testing.TB, fo fixtureOpts) *fixture {
 		ctx = context.Background()
 	}
 	f := &fixture{user: user, backend: backend, stats: make(chan Stats, 1)}
+	if fo.async {
+		Start(ctx, client, upstream, fo.clientBuf, fo.upBuf, fo.opt, func(s Stats) { f.stats <- s })
+		return f
+	}
 	go func() { f.stats <- Run(ctx, client, upstream, fo.clientBuf, fo.upBuf, fo.opt) }()
 	return f
 }
