@@ -14,6 +14,8 @@ require (
 	gonum.org/v1/plot v0.15.2
 )
 
+require github.com/miekg/dns v1.1.72
+
 require (
 	codeberg.org/go-fonts/liberation v0.4.1 // indirect
 	codeberg.org/go-latex/latex v0.0.1 // indirect

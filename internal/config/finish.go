@@ -25,6 +25,18 @@ func (p *parser) finish() error {
 	if !h.Loc.AccessLogs.Set {
 		h.Loc.AccessLogs.set([]LogTarget{{Path: p.path("logs/access.log"), Format: "combined"}})
 	}
+	for _, u := range h.Upstreams {
+		if u.Resolver == nil {
+			u.Resolver = h.Resolver
+		}
+		for _, s := range u.Servers {
+			if s.Resolve && u.Resolver == nil {
+				e := s.Pos.errorf("no resolver defined to resolve %s", s.Addr)
+				e.Hint = "add `resolver ADDRESS;` to the http or upstream block"
+				return e
+			}
+		}
+	}
 	for _, s := range h.Servers {
 		mergeOpts(s.Loc, h.Loc)
 		mergeOpts(&s.Srv, &h.Srv)

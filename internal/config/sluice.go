@@ -68,7 +68,6 @@ var ignoredDirectives = []Spec{
 	{Name: "gzip_min_length", Module: "http_gzip", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (see gzip)."},
 	{Name: "gzip_disable", Module: "http_gzip", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see gzip)."},
 	{Name: "charset", Module: "http_charset", Ctx: ctxHSL | CtxIf, Args: "1", Ignored: true, Doc: "Accepted."},
-	{Name: "resolver", Module: "http_core", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted; the system resolver is used."},
 	{Name: "resolver_timeout", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "reset_timedout_connection", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "ssl_stapling", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; OCSP stapling is not implemented yet."},

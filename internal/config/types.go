@@ -52,6 +52,7 @@ type HTTP struct {
 	Vars       *vars.Table
 	ReqZones   []ZoneSpec // limit_req_zone
 	ConnZones  []ZoneSpec // limit_conn_zone
+	Resolver   *Resolver  // http-level resolver, for upstream servers marked resolve
 	Loc        *LocConf   // http-level values of location-scope directives
 	Srv        SrvConf    // http-level values of server-scope directives
 }
@@ -354,6 +355,7 @@ type Upstream struct {
 	HashKey           *vars.Template
 	HealthCheck       *HealthCheck
 	DrainTimeout      time.Duration // proxy_tunnel_drain_timeout; 0: tunnels to removed peers stay
+	Resolver          *Resolver     // for servers marked resolve (the block's own, else http's)
 	Sticky            *Sticky
 	Pos               Pos
 }
@@ -367,6 +369,13 @@ type Sticky struct {
 	Secure   bool
 	HTTPOnly bool
 	SameSite string // "", strict, lax, none
+}
+
+// Resolver is a resolver directive: DNS servers (host:port) and how long answers are used.
+type Resolver struct {
+	Addrs []string
+	Valid time.Duration
+	Pos   Pos
 }
 
 // HealthCheck is an upstream block's active health check (sluice only).
@@ -387,6 +396,7 @@ type UpstreamServer struct {
 	FailTimeout time.Duration
 	MaxConns    int
 	SlowStart   time.Duration
+	Resolve     bool // re-resolved through the resolver while running
 	Backup      bool
 	Down        bool
 	Pos         Pos

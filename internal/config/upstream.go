@@ -89,8 +89,45 @@ var upstreamDirectives = []Spec{
 			p.ups.DrainTimeout = t
 			return nil
 		}},
+	{Name: "resolver", Module: "http_core", Ctx: ctxHSL | CtxUpstream, Args: "1+", Doc: "resolver ADDRESS ... [valid=T]: DNS servers used to re-resolve upstream servers marked resolve, every valid (default 30s). In http or an upstream block; in server and location it is accepted and not used (proxy_pass names resolve through the system resolver).",
+		Diff:  "answers are re-queried every valid (default 30s) rather than after each record's TTL; ipv6= and status_zone= are accepted.",
+		Apply: (*parser).resolver},
 	{Name: "map", Module: "http_map", Ctx: CtxHTTP, Args: "2", Block: true, Doc: "Defines a variable whose value depends on another (default, hostnames, volatile, ~regex keys).",
 		Apply: (*parser).mapBlock},
+}
+
+func (p *parser) resolver(d *Directive) error {
+	r := &Resolver{Valid: 30 * time.Second, Pos: d.Pos}
+	for _, a := range d.Args {
+		k, v, ok := strings.Cut(a, "=")
+		switch {
+		case ok && k == "valid":
+			t, err := ParseDuration(v)
+			if err != nil || t <= 0 {
+				return d.errorf("invalid parameter %q", a)
+			}
+			r.Valid = t
+		case ok && (k == "ipv6" || k == "ipv4" || k == "status_zone"):
+		case ok:
+			return d.errorf("invalid parameter %q", a)
+		default:
+			addr := a
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				addr = net.JoinHostPort(strings.Trim(addr, "[]"), "53")
+			}
+			r.Addrs = append(r.Addrs, addr)
+		}
+	}
+	if len(r.Addrs) == 0 {
+		return d.errorf("no address in \"resolver\" directive")
+	}
+	switch {
+	case p.ups != nil:
+		p.ups.Resolver = r
+	case p.srv == nil && p.http != nil:
+		p.http.Resolver = r
+	}
+	return nil
 }
 
 func (p *parser) sticky(d *Directive) error {
@@ -211,28 +248,6 @@ func (p *parser) upstreamServer(d *Directive) error {
 		return d.errorf("invalid \"server\" directive in upstream")
 	}
 	s := UpstreamServer{Addr: d.Args[0], Weight: 1, MaxFails: 1, FailTimeout: 10e9, Pos: d.Pos}
-	if path, ok := strings.CutPrefix(s.Addr, "unix:"); ok {
-		if path == "" {
-			return d.errorf("no path in the unix domain socket %q", s.Addr)
-		}
-		s.Addrs = []string{s.Addr}
-	} else {
-		if _, _, err := net.SplitHostPort(s.Addr); err != nil {
-			s.Addr = net.JoinHostPort(strings.Trim(s.Addr, "[]"), "80")
-		}
-		host, port, _ := net.SplitHostPort(s.Addr)
-		if net.ParseIP(host) != nil {
-			s.Addrs = []string{s.Addr}
-		} else {
-			ips, err := net.LookupHost(host)
-			if err != nil || len(ips) == 0 {
-				return d.errorf("host not found in upstream %q", d.Args[0])
-			}
-			for _, ip := range ips {
-				s.Addrs = append(s.Addrs, net.JoinHostPort(ip, port))
-			}
-		}
-	}
 	for _, a := range d.Args[1:] {
 		k, v, _ := strings.Cut(a, "=")
 		var err error
@@ -254,6 +269,8 @@ func (p *parser) upstreamServer(d *Directive) error {
 			s.Down = true
 		case "slow_start":
 			s.SlowStart, err = ParseDuration(v)
+		case "resolve":
+			s.Resolve = true
 		default:
 			return d.errorf("invalid parameter %q", a)
 		}
@@ -261,7 +278,41 @@ func (p *parser) upstreamServer(d *Directive) error {
 			return d.errorf("invalid parameter %q", a)
 		}
 	}
+	if err := resolveServer(d, &s); err != nil {
+		return err
+	}
 	p.ups.Servers = append(p.ups.Servers, s)
+	return nil
+}
+
+// resolveServer fills in the addresses of a server line: a name is resolved at load time (a server marked
+// resolve may fail to resolve now: it is re-resolved while running).
+func resolveServer(d *Directive, s *UpstreamServer) error {
+	if path, ok := strings.CutPrefix(s.Addr, "unix:"); ok {
+		if path == "" {
+			return d.errorf("no path in the unix domain socket %q", s.Addr)
+		}
+		s.Addrs = []string{s.Addr}
+	} else {
+		if _, _, err := net.SplitHostPort(s.Addr); err != nil {
+			s.Addr = net.JoinHostPort(strings.Trim(s.Addr, "[]"), "80")
+		}
+		host, port, _ := net.SplitHostPort(s.Addr)
+		if net.ParseIP(host) != nil {
+			s.Addrs = []string{s.Addr}
+		} else {
+			if s.Resolve {
+				return nil
+			}
+			ips, err := net.LookupHost(host)
+			if err != nil || len(ips) == 0 {
+				return d.errorf("host not found in upstream %q", d.Args[0])
+			}
+			for _, ip := range ips {
+				s.Addrs = append(s.Addrs, net.JoinHostPort(ip, port))
+			}
+		}
+	}
 	return nil
 }
 

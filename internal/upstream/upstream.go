@@ -280,41 +280,33 @@ func NewSet(log *slog.Logger) *Set {
 // proxy_tunnel_drain_timeout, so their open tunnels can be closed once it passes.
 func (s *Set) Update(ups map[string]*config.Upstream) []Drained {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	prev := s.groups
+	s.mu.Unlock()
+	// build and prepare (resolve, first probes) without the lock: requests keep using the running groups
 	groups := make(map[string]*Group, len(ups))
 	var wg sync.WaitGroup
 	for name, u := range ups {
-		g := s.build(u, s.groups[name])
-		groups[name] = g
-		if hc := u.HealthCheck; hc != nil {
-			var fresh []*Peer
-			g.mu.Lock()
-			for _, p := range g.Peers() {
-				if !p.st.health.probed && !p.Down {
-					p.st.health.unhealthy = true
-					fresh = append(fresh, p)
-				}
-			}
-			g.mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				g.probePeers(context.Background(), hc, fresh)
-			}()
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g := s.build(u, resolveServers(context.Background(), u, prev[name]), prev[name])
+			g.prepare()
+			s.mu.Lock()
+			groups[name] = g
+			s.mu.Unlock()
+		}()
 	}
 	wg.Wait()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, g := range s.groups {
 		if g.stop != nil {
 			g.stop()
 		}
 	}
 	for _, g := range groups {
-		if hc := g.Conf.HealthCheck; hc != nil {
-			ctx, cancel := context.WithCancel(context.Background())
-			g.stop = cancel
-			go g.checkLoop(ctx, hc)
-		}
+		s.activate(g)
 	}
 	var drained []Drained
 	for name, old := range s.groups {
@@ -331,6 +323,36 @@ func (s *Set) Update(ups map[string]*config.Upstream) []Drained {
 	s.groups = groups
 	s.implicit = map[string]*Group{}
 	return drained
+}
+
+// prepare gives peers that were never probed their first health check before the group takes requests.
+func (g *Group) prepare() {
+	hc := g.Conf.HealthCheck
+	if hc == nil {
+		return
+	}
+	var fresh []*Peer
+	g.mu.Lock()
+	for _, p := range g.Peers() {
+		if !p.st.health.probed && !p.Down {
+			p.st.health.unhealthy = true
+			fresh = append(fresh, p)
+		}
+	}
+	g.mu.Unlock()
+	g.probePeers(context.Background(), hc, fresh)
+}
+
+// activate starts a group's background work (health checks, re-resolution); s.mu is held.
+func (s *Set) activate(g *Group) {
+	ctx, cancel := context.WithCancel(context.Background())
+	g.stop = cancel
+	if hc := g.Conf.HealthCheck; hc != nil {
+		go g.checkLoop(ctx, hc)
+	}
+	if r := g.Conf.Resolver; r != nil && hasResolve(g.Conf) {
+		go s.resolveLoop(ctx, g, r)
+	}
 }
 
 // Drained is a peer a reload took out of its group (removed or marked down).
@@ -383,7 +405,8 @@ func (s *Set) Implicit(addr string, keep bool) *Group {
 	if g, ok := s.implicit[addr]; ok {
 		return g
 	}
-	g := s.build(&config.Upstream{Name: addr, Servers: []config.UpstreamServer{{Addr: addr, Addrs: []string{addr}, Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second}}}, nil)
+	u := &config.Upstream{Name: addr, Servers: []config.UpstreamServer{{Addr: addr, Addrs: []string{addr}, Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second}}}
+	g := s.build(u, u.Servers, nil)
 	if keep {
 		s.implicit[addr] = g
 	}
@@ -393,7 +416,7 @@ func (s *Set) Implicit(addr string, keep bool) *Group {
 type peerKey struct{ name, addr string }
 
 // build makes the group of u, taking peer state and the lock from prev, the group's previous generation.
-func (s *Set) build(u *config.Upstream, prev *Group) *Group {
+func (s *Set) build(u *config.Upstream, servers []config.UpstreamServer, prev *Group) *Group {
 	g := &Group{Name: u.Name, Conf: u, mu: &sync.Mutex{}, log: s.log, now: s.now}
 	old := map[peerKey]*state{}
 	if prev != nil {
@@ -402,9 +425,9 @@ func (s *Set) build(u *config.Upstream, prev *Group) *Group {
 			old[peerKey{p.Name, p.Addr}] = p.st
 		}
 	}
-	for _, sv := range u.Servers {
+	for _, sv := range servers {
 		addrs := sv.Addrs
-		if len(addrs) == 0 {
+		if len(addrs) == 0 && !sv.Resolve {
 			addrs = []string{sv.Addr}
 		}
 		for _, a := range addrs {
