@@ -87,6 +87,9 @@ func (p *parser) alias(d *Directive) error {
 	v := d.Args[0]
 	if !strings.Contains(v, "$") {
 		v = p.path(v)
+		if strings.HasSuffix(d.Args[0], "/") && !strings.HasSuffix(v, "/") {
+			v += "/" // the trailing slash is part of the alias's meaning
+		}
 	}
 	t, err := p.compile(d, v)
 	if err != nil {

@@ -57,6 +57,42 @@ func (w *respWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom lets a static file reach the connection's ReadFrom, which uses sendfile(2) on plain TCP. The file
+// goes in slices so send_timeout still bounds each write rather than the whole transfer.
+func (w *respWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	lr, limited := src.(*io.LimitedReader)
+	if !ok || !limited {
+		return io.Copy(writerOnly{w}, src)
+	}
+	const slice = 4 << 20
+	var total int64
+	for lr.N > 0 {
+		if w.sendTimeout > 0 {
+			w.rc.SetWriteDeadline(time.Now().Add(w.sendTimeout))
+			w.deadline = true
+		}
+		n := min(lr.N, slice)
+		m, err := rf.ReadFrom(&io.LimitedReader{R: lr.R, N: n})
+		lr.N -= m
+		total += m
+		w.bytes += m
+		if err != nil {
+			return total, err
+		}
+		if m < n {
+			break // the file ended early
+		}
+	}
+	return total, nil
+}
+
+// writerOnly hides ReadFrom, so io.Copy falls back to Write.
+type writerOnly struct{ io.Writer }
+
 // Flush sends buffered data to the client (streaming, proxy_buffering off).
 func (w *respWriter) Flush() {
 	if !w.wroteHeader {
