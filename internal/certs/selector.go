@@ -14,10 +14,14 @@ import (
 // "$hostname"); Default marks the default server of the socket (listen ... default_server).
 // Certs may be empty: a handshake that selects such a server fails, as in nginx
 // ("no ssl_certificate is defined") and as ssl_reject_handshake on wants.
+//
+// Get, when set, supplies the server's certificate at handshake time (certificates obtained and renewed while
+// running, e.g. from ACME); Certs, if any, are used when it fails.
 type SNIEntry struct {
 	Names   []string
 	Default bool
 	Certs   []*tls.Certificate
+	Get     func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 }
 
 // Selector picks certificates by SNI among the servers of one listening socket, following nginx's server_name
@@ -31,9 +35,10 @@ type SNIEntry struct {
 // for tls.Config.GetCertificate.
 type Selector struct {
 	certs  [][]*tls.Certificate // per entry
-	exact  map[string]int       // "example.com" (also from ".example.com")
-	head   map[string]int       // "*.example.com" and ".example.com", keyed "example.com"
-	tail   map[string]int       // "www.example.*", keyed "www.example"
+	gets   []func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	exact  map[string]int // "example.com" (also from ".example.com")
+	head   map[string]int // "*.example.com" and ".example.com", keyed "example.com"
+	tail   map[string]int // "www.example.*", keyed "www.example"
 	regex  []sniRegex
 	defIdx int
 }
@@ -52,6 +57,7 @@ func NewSelector(entries []SNIEntry) (*Selector, error) {
 	}
 	s := &Selector{
 		certs:  make([][]*tls.Certificate, len(entries)),
+		gets:   make([]func(*tls.ClientHelloInfo) (*tls.Certificate, error), len(entries)),
 		exact:  make(map[string]int),
 		head:   make(map[string]int),
 		tail:   make(map[string]int),
@@ -64,6 +70,7 @@ func NewSelector(entries []SNIEntry) (*Selector, error) {
 	}
 	for i, e := range entries {
 		s.certs[i] = append([]*tls.Certificate(nil), e.Certs...)
+		s.gets[i] = e.Get
 		if e.Default {
 			if s.defIdx >= 0 {
 				return nil, fmt.Errorf("certs: more than one default server (entries %d and %d)", s.defIdx+1, i+1)
@@ -134,6 +141,15 @@ func (s *Selector) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate,
 		}
 	}
 	certs := s.certs[idx]
+	if get := s.gets[idx]; get != nil {
+		c, err := get(hello)
+		if err == nil && c != nil {
+			return c, nil
+		}
+		if len(certs) == 0 {
+			return nil, err
+		}
+	}
 	switch len(certs) {
 	case 0:
 		return nil, fmt.Errorf("certs: no ssl_certificate is defined for the server selected by SNI %q", hello.ServerName)

@@ -90,7 +90,7 @@ func (p *parser) finishServer(s *Server) error {
 	if len(ssl.keys) > 0 || len(ssl.Certificates) > 0 {
 		j := 0
 		for i := range ssl.Certificates {
-			if ssl.Certificates[i].SelfSigned || ssl.Certificates[i].Internal {
+			if ssl.Certificates[i].SelfSigned || ssl.Certificates[i].Internal || ssl.Certificates[i].ACME {
 				continue
 			}
 			if j >= len(ssl.keys) {

@@ -70,7 +70,6 @@ var ignoredDirectives = []Spec{
 	{Name: "charset", Module: "http_charset", Ctx: ctxHSL | CtxIf, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "resolver_timeout", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "reset_timedout_connection", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
-	{Name: "ssl_stapling", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; OCSP stapling is not implemented yet."},
 	{Name: "ssl_stapling_verify", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted (see ssl_stapling)."},
 	{Name: "ssl_trusted_certificate", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted (see ssl_stapling)."},
 }

@@ -4,13 +4,16 @@ package config
 // under the prefix (used by the built-in default configuration).
 const SelfSignedKeyword = "self-signed"
 
+// ACMEKeyword is the ssl_certificate value for a certificate obtained and renewed from an ACME CA.
+const ACMEKeyword = "acme"
+
 // InternalKeyword is the ssl_certificate value for a certificate issued by sluice's internal CA (development).
 const InternalKeyword = "internal"
 
 // sslDirectives are nginx's ngx_http_ssl_module directives that sluice implements.
 var sslDirectives = []Spec{
-	{Name: "ssl_certificate", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "PEM certificate (chain) of the server; several may be given (e.g. RSA and ECDSA). `self-signed` generates one under the prefix; `internal` has the server's names (its `server_name`s, else localhost and the loopback addresses) certified by a local CA kept under the prefix in certs/ca (`sluice ca-cert` prints its root to trust); neither needs ssl_certificate_key.",
-		Diff: "the `self-signed` and `internal` keywords are sluice only; paths with variables are not supported.",
+	{Name: "ssl_certificate", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "PEM certificate (chain) of the server; several may be given (e.g. RSA and ECDSA). `self-signed` generates one under the prefix; `internal` has the server's names (its `server_name`s, else localhost and the loopback addresses) certified by a local CA kept under the prefix in certs/ca (`sluice ca-cert` prints its root to trust); `acme` obtains and renews one for the server_names from an ACME CA (see acme_ca); none of them needs ssl_certificate_key.",
+		Diff: "the `self-signed`, `internal` and `acme` keywords are sluice only; paths with variables are not supported.",
 		Apply: func(p *parser, d *Directive) error {
 			ssl := &p.sc.SSL
 			if !ssl.certSet {
@@ -23,6 +26,8 @@ var sslDirectives = []Spec{
 				c = CertPair{SelfSigned: true, Pos: d.Pos}
 			case InternalKeyword:
 				c = CertPair{Internal: true, Pos: d.Pos}
+			case ACMEKeyword:
+				c = CertPair{ACME: true, Pos: d.Pos}
 			}
 			ssl.Certificates = append(ssl.Certificates, c)
 			return nil
@@ -47,6 +52,20 @@ var sslDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.sc.SSL.SessionTimeout) }},
 	{Name: "ssl_session_tickets", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "on", Doc: "Resume TLS sessions with tickets.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.sc.SSL.SessionTickets) }},
+	{Name: "ssl_stapling", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Staples OCSP responses to the handshake for `ssl_certificate acme` certificates whose CA has an OCSP responder (fetched and refreshed in the background).",
+		Diff:  "applies to ACME certificates only; for certificate files it is accepted and has no effect yet.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.sc.SSL.Stapling) }},
+	{Name: "acme_ca", Module: "acme", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "https://acme-v02.api.letsencrypt.org/directory", Doc: "ACME directory URL the `ssl_certificate acme` certificates come from (Let's Encrypt by default; a private CA such as step-ca or Pebble).",
+		Diff:  "sluice only (nginx needs certbot or the njs acme module).",
+		Apply: func(p *parser, d *Directive) error { p.sc.SSL.ACMECA.set(d.Args[0]); return nil }},
+	{Name: "acme_email", Module: "acme", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "Contact address given to the ACME CA for the account (expiry notices).", Diff: "sluice only.",
+		Apply: func(p *parser, d *Directive) error { p.sc.SSL.ACMEEmail.set(d.Args[0]); return nil }},
+	{Name: "acme_ca_root", Module: "acme", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "PEM file of root certificates to trust for the ACME CA's own HTTPS (a private CA); the system roots otherwise.", Diff: "sluice only.",
+		Apply: func(p *parser, d *Directive) error { p.sc.SSL.ACMECARoot.set(p.confPath(d.Args[0])); return nil }},
+	{Name: "acme_storage", Module: "acme", Ctx: CtxHTTP, Args: "1", Default: "acme", Doc: "Directory (relative to the prefix) keeping ACME accounts, certificates and keys (0700, files 0600). Several sluice nodes may share it: locks there make one of them obtain each certificate.", Diff: "sluice only.",
+		Apply: func(p *parser, d *Directive) error { p.sc.SSL.ACMEStorage.set(p.path(d.Args[0])); return nil }},
+	{Name: "acme_renew_interval", Module: "acme", Ctx: CtxHTTP, Args: "1", Default: "10m", Doc: "How often ACME certificates are checked; one is renewed when a third of its lifetime is left (failures retried with backoff).", Diff: "sluice only.",
+		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.sc.SSL.ACMERenew) }},
 	{Name: "ssl_session_cache", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1-2", Ignored: true, Doc: "Accepted; sessions resume with tickets (ssl_session_tickets)."},
 	{Name: "ssl_prefer_server_ciphers", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; Go chooses the cipher order."},
 	{Name: "ssl_dhparam", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; Go has no finite-field DHE suites."},

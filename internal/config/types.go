@@ -101,14 +101,21 @@ type SSLConf struct {
 	Ciphers        Opt[string]
 	SessionTimeout Opt[time.Duration]
 	SessionTickets Opt[bool]
+	Stapling       Opt[bool]   // ssl_stapling
+	ACMECA         Opt[string] // acme_ca: directory URL
+	ACMEEmail      Opt[string]
+	ACMECARoot     Opt[string]        // acme_ca_root: PEM roots for the CA's own HTTPS
+	ACMEStorage    Opt[string]        // acme_storage (http level)
+	ACMERenew      Opt[time.Duration] // acme_renew_interval (http level)
 }
 
 // CertPair is one certificate and key. SelfSigned marks the `self-signed` keyword, Internal the `internal` one
-// (issued by the internal CA kept under the prefix); neither has files.
+// (issued by the internal CA kept under the prefix), ACME the `acme` one; none has files.
 type CertPair struct {
 	Cert, Key  string
 	SelfSigned bool
 	Internal   bool
+	ACME       bool // `acme`: obtained and renewed from the ACME CA (acme_ca)
 	Pos        Pos
 }
 

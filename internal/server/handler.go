@@ -51,6 +51,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ci = &connInfo{}
 	}
 	snap := s.snap.Load()
+	if snap.acmeMgr != nil && r.TLS == nil && snap.acmeMgr.HandleHTTPChallenge(w, r) {
+		return // an ACME CA validating a name (HTTP-01)
+	}
 	rq := &request{s: s, snap: snap, r: r, ci: ci, log: s.log}
 	rq.v = s.newVars(r, ci)
 	rq.v.RequestLength = requestLength(r)

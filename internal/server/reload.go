@@ -49,6 +49,7 @@ func (s *Server) reload(cfg *config.Config) error {
 		return err
 	}
 	old := s.snap.Load()
+	s.startACME(snap)
 	s.install(snap)
 	if d := cfg.WorkerShutdownTimeout; d > 0 {
 		time.AfterFunc(d, func() {

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/acme"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/fastcgi"
 	"github.com/sluice-proxy/sluice/internal/metrics"
@@ -51,6 +52,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[string]*listener
+	acme      *acme.Manager // ssl_certificate acme; created on first use, outlives snapshots
 	servers   map[string]*http.Server
 	active    sync.WaitGroup
 
@@ -106,7 +108,9 @@ func (s *Server) install(snap *snapshot) {
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := s.reconcile(s.snap.Load())
+	snap := s.snap.Load()
+	s.startACME(snap) // before serving: handshakes find the manager; certificates come in the background
+	err := s.reconcile(snap)
 	for _, f := range s.inherited {
 		f.Close()
 	}
@@ -298,6 +302,9 @@ wait:
 	}
 	s.active.Wait()
 	s.proxy.Close()
+	if s.acme != nil {
+		s.acme.Stop()
+	}
 	s.files.CloseAll()
 	return firstErr
 }
@@ -322,6 +329,9 @@ func (s *Server) Close() error {
 	s.tracker.Shutdown(ctx)
 	s.fastcgi.Client.CloseIdle()
 	s.proxy.Close()
+	if s.acme != nil {
+		s.acme.Stop()
+	}
 	s.files.CloseAll()
 	return nil
 }

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/access"
+	"github.com/sluice-proxy/sluice/internal/acme"
 	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/observe"
@@ -29,6 +31,8 @@ type snapshot struct {
 	locations  map[string]bool           // every location name, to find tunnels a reload orphaned
 	zones      *access.Zones             // limit_req/limit_conn state, carried over from the previous snapshot
 	zoneKeys   map[string]*vars.Template // each zone's key
+	acmeSites  []acme.Site               // servers with ssl_certificate acme
+	acmeMgr    *acme.Manager             // set when the snapshot goes live with acmeSites
 }
 
 // group is every server listening on one address.
@@ -103,6 +107,7 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot,
 		g := &group{addr: addr, handshakeTimeout: 60 * time.Second}
 		var entries []route.ServerEntry[*config.Server]
 		var sni []certs.SNIEntry
+		hasACME := false
 		defaults := 0
 		for _, m := range ms {
 			g.ssl = g.ssl || m.l.SSL
@@ -132,21 +137,42 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot,
 		if g.ssl {
 			for _, m := range ms {
 				var list []*tls.Certificate
+				var get func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 				for _, cp := range m.srv.Srv.SSL.Certificates {
+					if cp.ACME {
+						site, err := acmeSite(m.srv, cp, addr)
+						if err != nil {
+							return nil, err
+						}
+						snap.acmeSites = append(snap.acmeSites, site)
+						get, hasACME = snap.acmeCertificate, true
+						continue
+					}
 					c, err := loadCert(cfg, m.srv, cp)
 					if err != nil {
 						return nil, err
 					}
 					list = append(list, c)
 				}
-				if len(list) == 0 {
+				if len(list) == 0 && get == nil {
 					continue
 				}
-				sni = append(sni, certs.SNIEntry{Names: m.srv.Names, Default: m.srv == def, Certs: list})
+				sni = append(sni, certs.SNIEntry{Names: m.srv.Names, Default: m.srv == def, Certs: list, Get: get})
 			}
 			tc, err := tlsConfig(def, sni, g.http2)
 			if err != nil {
 				return nil, err
+			}
+			if hasACME {
+				// TLS-ALPN-01: the CA's validation handshake asks for acme-tls/1 and gets the challenge certificate
+				tc.NextProtos = append(tc.NextProtos, acmeTLSALPN)
+				sel := tc.GetCertificate
+				tc.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+					if slices.Contains(hello.SupportedProtos, acmeTLSALPN) {
+						return snap.acmeCertificate(hello)
+					}
+					return sel(hello)
+				}
 			}
 			g.tlsConfig = tc
 		}

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-proxy/sluice/internal/acme"
+	"github.com/sluice-proxy/sluice/internal/config"
+)
+
+// acmeTLSALPN is the ALPN protocol of TLS-ALPN-01 validation handshakes (RFC 8737).
+const acmeTLSALPN = "acme-tls/1"
+
+// acmeCertificate is the handshake-time certificate source of servers with ssl_certificate acme.
+func (snap *snapshot) acmeCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if snap.acmeMgr == nil {
+		return nil, errors.New("acme: certificates are not managed yet")
+	}
+	return snap.acmeMgr.GetCertificate(hello)
+}
+
+// acmeSite describes the ACME certificate of srv, served on the TLS address tlsAddr. The HTTP-01 challenge is
+// answered on the server's plain listeners (the first one's address is given to certmagic, whose own solver
+// then finds it taken by sluice), TLS-ALPN-01 on tlsAddr.
+func acmeSite(srv *config.Server, cp config.CertPair, tlsAddr string) (acme.Site, error) {
+	ssl := srv.Srv.SSL
+	site := acme.Site{CA: ssl.ACMECA.Get(acme.DefaultCA), Email: ssl.ACMEEmail.V, CARoot: ssl.ACMECARoot.V, Stapling: ssl.Stapling.Get(false), TLSAddr: tlsAddr}
+	for _, l := range srv.Listens {
+		if !l.SSL {
+			site.HTTPAddr = l.Addr
+			break
+		}
+	}
+	for _, n := range srv.Names {
+		switch {
+		case n == "" || n == "_" || n[0] == '~' || n == "$hostname" || strings.Contains(n, "*") || n[0] == '.':
+			continue // ACME certifies host names; wildcards need DNS-01, which sluice does not do
+		case net.ParseIP(n) != nil:
+			continue
+		}
+		site.Names = append(site.Names, n)
+	}
+	if len(site.Names) == 0 {
+		return site, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "ssl_certificate acme needs a server_name with a host name (wildcards and regexes cannot be validated over HTTP)"}
+	}
+	return site, nil
+}
+
+// startACME hands snap's ACME sites to the manager (created on first use), which obtains and renews their
+// certificates in the background. s.mu is held.
+func (s *Server) startACME(snap *snapshot) {
+	if len(snap.acmeSites) == 0 {
+		if s.acme != nil {
+			s.acme.Manage(nil) // stop renewing names no longer configured
+		}
+		return
+	}
+	if s.acme == nil {
+		ssl := snap.cfg.HTTP.Srv.SSL
+		storage := ssl.ACMEStorage.Get(filepath.Join(snap.cfg.Prefix, "acme"))
+		m, err := acme.New(storage, ssl.ACMERenew.V, s.log)
+		if err != nil {
+			s.log.Error("acme: storage " + strconv.Quote(storage) + ": " + err.Error())
+			return
+		}
+		s.acme = m
+	}
+	snap.acmeMgr = s.acme
+	if err := s.acme.Manage(snap.acmeSites); err != nil {
+		s.log.Error("acme: " + err.Error())
+	}
+}
