@@ -31,6 +31,8 @@ require (
 	go.uber.org/zap/exp v0.3.0 // indirect
 )
 
+require github.com/kylelemons/godebug v1.1.0 // indirect
+
 require (
 	codeberg.org/go-fonts/liberation v0.4.1 // indirect
 	codeberg.org/go-latex/latex v0.0.1 // indirect

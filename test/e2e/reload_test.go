@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -298,4 +300,66 @@ http {
 		t.Errorf("tunnel of the removed location closed %v after the reload; want worker_shutdown_timeout (3s)", early.Round(time.Millisecond))
 	}
 	echoOnce(t, stay, websocket.TextMessage, "after the timeout")
+}
+
+// TestReloadCertificate: a reload that replaces the certificate files serves the new certificate on new
+// connections, while a connection made before keeps working; `-s quit` then waits for an open tunnel.
+func TestReloadCertificate(t *testing.T) {
+	t.Parallel()
+	ca := newCA(t)
+	ws := newWSEcho(t)
+	port := freePort(t)
+	s := start(t, fill(t, `events {}
+http {
+    server {
+        listen 127.0.0.1:{{P}} ssl;
+        server_name r.test;
+        ssl_certificate r.pem;
+        ssl_certificate_key r.key.pem;
+        location /ws { proxy_pass http://127.0.0.1:{{WS}}; }
+        location / { return 200 "ok"; }
+    }
+}
+`, "P", port, "WS", ws.Port), ca.certFiles(t, "r", ecdsaP256, "r.test")...)
+	serial := func() string {
+		c, err := tls.Dial("tcp", addr(port), ca.clientTLS("r.test"))
+		if err != nil {
+			t.Fatalf("TLS dial: %v", err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	before := serial()
+	wc := dialWS(t, wsDialer(addr(port), ca.clientTLS("r.test")), fmt.Sprintf("wss://r.test:%d/ws", port), nil)
+	echoOnce(t, wc, websocket.TextMessage, "before")
+
+	certPEM, keyPEM := ca.issue(t, rsa2048, "r.test")
+	for name, data := range map[string][]byte{"r.pem": certPEM, "r.key.pem": keyPEM} {
+		if err := os.WriteFile(filepath.Join(s.Prefix, "conf", name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, out := runSluice(t, "-p", s.Prefix+"/", "-c", s.Conf, "-s", "reload"); code != 0 {
+		t.Fatalf("reload exited %d: %s", code, out)
+	}
+	if after := serial(); after == before {
+		t.Errorf("after the reload new connections still get the old certificate (serial %s)", before)
+	}
+	echoOnce(t, wc, websocket.TextMessage, "after")
+
+	// graceful stop waits for the open tunnel, then exits
+	if code, out := runSluice(t, "-p", s.Prefix+"/", "-c", s.Conf, "-s", "quit"); code != 0 {
+		t.Fatalf("quit exited %d: %s", code, out)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if s.Exited() {
+		t.Fatal("sluice exited on quit while a WebSocket tunnel was open")
+	}
+	echoOnce(t, wc, websocket.TextMessage, "while draining")
+	wc.Close()
+	closed := time.Now()
+	defer func() { t.Logf("exited %v after the last tunnel closed", time.Since(closed).Round(time.Millisecond)) }()
+	if code, exited := s.Wait(5 * time.Second); !exited || code != 0 {
+		t.Errorf("after the last tunnel closed: exited %v code %d; want exit 0", exited, code)
+	}
 }

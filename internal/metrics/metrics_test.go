@@ -1,0 +1,86 @@
+package metrics
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sluice-proxy/sluice/internal/tunnel"
+)
+
+func TestStatusClass(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		want   string
+	}{{0, "none"}, {101, "1xx"}, {200, "2xx"}, {304, "3xx"}, {404, "4xx"}, {499, "4xx"}, {502, "5xx"}, {600, "none"}} {
+		if got := StatusClass(c.status); got != c.want {
+			t.Errorf("StatusClass(%d) = %q, want %q", c.status, got, c.want)
+		}
+	}
+}
+
+func TestUpstream(t *testing.T) {
+	for _, c := range []struct {
+		addrs, statuses             string
+		attempts, failures, retries map[string]float64
+		retried                     float64
+	}{
+		{"a:1", "200", map[string]float64{"a:1": 1}, map[string]float64{"a:1": 0}, nil, 0},
+		{"a:1", "502", map[string]float64{"a:1": 1}, map[string]float64{"a:1": 1}, nil, 0},
+		{"a:1", "404", map[string]float64{"a:1": 1}, map[string]float64{"a:1": 0}, nil, 0},
+		{"a:1, b:2", "502, 200", map[string]float64{"a:1": 1, "b:2": 1}, map[string]float64{"a:1": 1, "b:2": 0}, nil, 1},
+		{"a:1, b:2, c:3", "502, 504, 504", map[string]float64{"c:3": 1}, map[string]float64{"a:1": 1, "b:2": 1, "c:3": 1}, nil, 2},
+		{"", "", nil, nil, nil, 0},
+	} {
+		m := New("test", Sources{})
+		m.Upstream(c.addrs, c.statuses)
+		for peer, want := range c.attempts {
+			if got := testutil.ToFloat64(m.attempts.WithLabelValues(peer)); got != want {
+				t.Errorf("%q %q: attempts[%s] = %v, want %v", c.addrs, c.statuses, peer, got, want)
+			}
+		}
+		for peer, want := range c.failures {
+			if got := testutil.ToFloat64(m.failures.WithLabelValues(peer)); got != want {
+				t.Errorf("%q %q: failures[%s] = %v, want %v", c.addrs, c.statuses, peer, got, want)
+			}
+		}
+		if got := testutil.ToFloat64(m.retries); got != c.retried {
+			t.Errorf("%q %q: retries = %v, want %v", c.addrs, c.statuses, got, c.retried)
+		}
+	}
+}
+
+// TestRegistryOwned: two servers' metrics never share state, and sources are read at scrape time.
+func TestRegistryOwned(t *testing.T) {
+	open := 0
+	a := New("1", Sources{Tunnels: func() []Tunnel {
+		return []Tunnel{{Meta: tunnel.Meta{Location: "/ws", Upstream: "app", Peer: "127.0.0.1:1"}, Open: open}}
+	}})
+	b := New("1", Sources{})
+	a.Request("s", "/x", 200, time.Millisecond, 10, 20)
+	a.TLSHandshake(nil)
+	a.TLSHandshake(errors.New("bad"))
+	a.Reload(false, time.Now())
+	if n := testutil.ToFloat64(b.requests.WithLabelValues("s", "/x", "2xx")); n != 0 {
+		t.Errorf("a second server's registry sees %v requests of the first", n)
+	}
+	open = 3
+	want := `
+# HELP sluice_tunnels_open Open WebSocket (upgraded) tunnels, by location, upstream group and peer.
+# TYPE sluice_tunnels_open gauge
+sluice_tunnels_open{location="/ws",peer="127.0.0.1:1",upstream="app"} 3
+# HELP sluice_tls_handshakes_total TLS handshakes with clients, by result (ok, error).
+# TYPE sluice_tls_handshakes_total counter
+sluice_tls_handshakes_total{result="error"} 1
+sluice_tls_handshakes_total{result="ok"} 1
+# HELP sluice_config_last_reload_successful 1 if the last reload succeeded (or none happened), 0 if it was refused.
+# TYPE sluice_config_last_reload_successful gauge
+sluice_config_last_reload_successful 0
+`
+	if err := testutil.GatherAndCompare(a.Registry(), strings.NewReader(want), "sluice_tunnels_open", "sluice_tls_handshakes_total", "sluice_config_last_reload_successful"); err != nil {
+		t.Error(err)
+	}
+}
