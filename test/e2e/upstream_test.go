@@ -605,3 +605,32 @@ func TestUpstreamDrainOnReload(t *testing.T) {
 	}
 	echoOnce(t, tunnels["a"], websocket.TextMessage, "a stays")
 }
+
+func TestUpstreamKeepalive(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	remotes := map[string]int{}
+	b := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		remotes[r.RemoteAddr]++
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	_, port := startPool(t, fmt.Sprintf("server %s; keepalive 4; keepalive_requests 3;", addr(b.Port)), "")
+	for range 9 {
+		if status, _, _ := fetch(t, http.DefaultClient, "GET", fmt.Sprintf("http://127.0.0.1:%d/", port), nil); status != 200 {
+			t.Fatalf("status %d", status)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// one pooled connection at a time, closed after keepalive_requests
+	if len(remotes) != 3 {
+		t.Fatalf("9 sequential requests used %d upstream connections %v, want 3 (3 requests each)", len(remotes), remotes)
+	}
+	for r, n := range remotes {
+		if n != 3 {
+			t.Errorf("connection %s carried %d requests, want keepalive_requests 3", r, n)
+		}
+	}
+}
