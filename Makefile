@@ -1,5 +1,5 @@
 # The two commands of the quick start: `make run` and `make test`.
-.PHONY: run test build bench bench-quick docs
+.PHONY: run test build bench bench-quick docs h2spec fuzz
 
 build:
 	go build -o bin/sluice ./cmd/sluice
@@ -24,3 +24,7 @@ bench:
 # The same in under two minutes: 1 s workloads, 1k/3k idle connections.
 bench-quick:
 	go run ./bench/cmd/bench -quick $(BENCHFLAGS)
+
+# HTTP/2 conformance: h2spec (pinned in tools/h2spec) against sluice's TLS listener. Result: docs/security.md.
+h2spec:
+	./scripts/h2spec.sh

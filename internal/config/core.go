@@ -173,6 +173,16 @@ var coreDirectives = []Spec{
 			p.sc.HTTP2ExtConnect.set(v)
 			return err
 		}},
+	{Name: "http2_max_concurrent_streams", Module: "http_v2", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "128",
+		Doc: "Most concurrent streams per HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS). Streams a client opens and resets faster than handlers finish are bounded too: a client that keeps more queued gets GOAWAY (rapid reset, CVE-2023-44487). The default server of the address decides.",
+		Apply: func(p *parser, d *Directive) error {
+			n, err := strconv.Atoi(d.Args[0])
+			if err != nil || n < 1 {
+				return d.errorf("invalid value %q in %q directive", d.Args[0], d.Name)
+			}
+			p.sc.HTTP2MaxStreams.set(n)
+			return nil
+		}},
 	{Name: "merge_slashes", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "on", Doc: "Merge repeated slashes in the URI before matching.",
 		Apply: func(p *parser, d *Directive) error {
 			v, err := p.onOff(d)

@@ -82,6 +82,7 @@ type SrvConf struct {
 	ClientHeaderTimeout Opt[time.Duration]
 	HTTP2               Opt[bool]
 	HTTP2ExtConnect     Opt[bool] // http2_extended_connect: WebSocket over HTTP/2 (RFC 8441)
+	HTTP2MaxStreams     Opt[int]  // http2_max_concurrent_streams
 	MergeSlashes        Opt[bool]
 	SSL                 SSLConf
 	LargeHeaderBuffers  Opt[int] // total header bytes limit (number*size)

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"time"
 
 	"golang.org/x/net/http2"
 
@@ -17,8 +18,22 @@ import (
 // bundles, used directly so each connection can be set up on its own): connections whose address has
 // http2_extended_connect off do not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL, so browsers open their WebSockets
 // over HTTP/1.1 there instead of over HTTP/2.
-func (l *listener) configureHTTP2(hs *http.Server) error {
-	h2 := &http2.Server{}
+//
+// The limits are set explicitly rather than left to the package's defaults, so they are visible and tested
+// (test/e2e h2_test.go): concurrent streams (http2_max_concurrent_streams), header list size (hs.MaxHeaderBytes,
+// from large_client_header_buffers), HPACK table sizes, frame size and receive windows. x/net/http2 also bounds
+// handlers queued by streams reset before they finish (rapid reset) and header bytes across CONTINUATION frames.
+func (l *listener) configureHTTP2(hs *http.Server, g *group) error {
+	h2 := &http2.Server{
+		MaxConcurrentStreams:         uint32(g.h2MaxStreams),
+		MaxReadFrameSize:             16 << 10, // the protocol's minimum: larger frames from a client are a FRAME_SIZE_ERROR
+		MaxDecoderHeaderTableSize:    4 << 10,
+		MaxEncoderHeaderTableSize:    4 << 10,
+		MaxUploadBufferPerConnection: 1 << 20,
+		MaxUploadBufferPerStream:     256 << 10,
+		WriteByteTimeout:             60 * time.Second, // a client that stops reading (zero window) is dropped
+		PingTimeout:                  15 * time.Second,
+	}
 	if err := http2.ConfigureServer(hs, h2); err != nil { // also registers h2's graceful shutdown with hs
 		return err
 	}

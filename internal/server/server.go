@@ -211,7 +211,7 @@ func (s *Server) reconcile(snap *snapshot) error {
 			// net/http enables HTTP/2 on *tls.Conn connections only when "h2" is listed here; ALPN itself is
 			// negotiated with the snapshot's tls.Config of the connection.
 			hs.TLSConfig = &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
-			if err := l.configureHTTP2(hs); err != nil {
+			if err := l.configureHTTP2(hs, g); err != nil {
 				s.log.Error("HTTP/2 on " + addr + ": " + err.Error())
 			}
 		}

@@ -41,6 +41,7 @@ type group struct {
 	ssl, http2       bool
 	proxyProtocol    bool // connections start with a PROXY protocol header
 	extConnect       bool // http2_extended_connect: advertise RFC 8441 on HTTP/2 connections
+	h2MaxStreams     int  // http2_max_concurrent_streams
 	index            *route.ServerIndex[*config.Server]
 	tlsConfig        *tls.Config
 	handshakeTimeout time.Duration
@@ -134,6 +135,7 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot,
 		// net/http allows MaxHeaderBytes plus 4096 bytes of bufio slack: subtract it so the limit is the one written
 		g.maxHeaderBytes = max(def.Srv.LargeHeaderBuffers.Get(4*8<<10)-4096, 1)
 		g.extConnect = def.Srv.HTTP2ExtConnect.Get(true)
+		g.h2MaxStreams = def.Srv.HTTP2MaxStreams.Get(128)
 		if g.ssl {
 			for _, m := range ms {
 				var list []*tls.Certificate
