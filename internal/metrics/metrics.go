@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -121,13 +122,45 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Request records one finished request.
 func (m *Metrics) Request(server, location string, status int, d time.Duration, in, out int64) {
-	m.requests.WithLabelValues(server, location, StatusClass(status)).Inc()
-	m.duration.WithLabelValues(server, location).Observe(d.Seconds())
+	m.For(server, location).Request(status, d, in, out)
+}
+
+// Location holds one server and location's series, resolved once, so recording a request does no label lookup.
+type Location struct {
+	m                *Metrics
+	server, location string
+	requests         [6]atomic.Pointer[prometheus.Counter] // by status class, created on first use
+	duration         prometheus.Observer
+	in, out          prometheus.Counter
+}
+
+// For returns the series of one server name and location name.
+func (m *Metrics) For(server, location string) *Location {
+	return &Location{m: m, server: server, location: location,
+		duration: m.duration.WithLabelValues(server, location),
+		in:       m.bytesIn.WithLabelValues(server, location),
+		out:      m.bytesOut.WithLabelValues(server, location)}
+}
+
+// Request records one finished request.
+func (l *Location) Request(status int, d time.Duration, in, out int64) {
+	class := 0
+	if status >= 100 && status <= 599 {
+		class = status / 100
+	}
+	c := l.requests[class].Load()
+	if c == nil {
+		n := l.m.requests.WithLabelValues(l.server, l.location, StatusClass(status))
+		c = &n
+		l.requests[class].Store(c)
+	}
+	(*c).Inc()
+	l.duration.Observe(d.Seconds())
 	if in > 0 {
-		m.bytesIn.WithLabelValues(server, location).Add(float64(in))
+		l.in.Add(float64(in))
 	}
 	if out > 0 {
-		m.bytesOut.WithLabelValues(server, location).Add(float64(out))
+		l.out.Add(float64(out))
 	}
 }
 
@@ -137,18 +170,20 @@ func (m *Metrics) Upstream(addrs, statuses string) {
 	if addrs == "" {
 		return
 	}
-	as, ss := strings.Split(addrs, ", "), strings.Split(statuses, ", ")
-	for i, a := range as {
+	for {
+		a, restA, more := strings.Cut(addrs, ", ")
+		st, restS, _ := strings.Cut(statuses, ", ")
+		addrs, statuses = restA, restS
 		m.attempts.WithLabelValues(a).Inc()
-		last := i == len(as)-1
-		if !last {
+		if more {
 			m.failures.WithLabelValues(a).Inc()
 			m.retries.Inc()
 			continue
 		}
-		if i < len(ss) && (ss[i] == "502" || ss[i] == "504") {
+		if st == "502" || st == "504" {
 			m.failures.WithLabelValues(a).Inc()
 		}
+		return
 	}
 }
 

@@ -63,19 +63,11 @@ func (rq *request) finish() {
 // record counts the request in the server's metrics, labelled by server name and location (both bounded by the
 // configuration).
 func (rq *request) record() {
-	server, location := "", ""
-	if rq.srv != nil && len(rq.srv.Names) > 0 {
-		server = rq.srv.Names[0]
-	}
-	if rq.loc != nil {
-		location = rq.loc.Name()
-	}
 	d := time.Since(rq.v.Start)
 	rq.s.done.requests.Add(1)
 	rq.s.done.nanos.Add(uint64(d))
-	m := rq.s.metrics
-	m.Request(server, location, rq.v.Status, d, rq.v.RequestLength, rq.v.BodyBytesSent)
-	m.Upstream(rq.v.UpstreamAddr, rq.v.UpstreamStatus)
+	rq.snap.locationMetrics(rq.s.metrics, rq.srv, rq.loc).Request(rq.v.Status, d, rq.v.RequestLength, rq.v.BodyBytesSent)
+	rq.s.metrics.Upstream(rq.v.UpstreamAddr, rq.v.UpstreamStatus)
 }
 
 // format returns the named log format; "combined" is predefined.

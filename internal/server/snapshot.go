@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/access"
 	"github.com/sluice-proxy/sluice/internal/acme"
 	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/metrics"
 	"github.com/sluice-proxy/sluice/internal/observe"
 	"github.com/sluice-proxy/sluice/internal/route"
 	"github.com/sluice-proxy/sluice/internal/vars"
@@ -33,6 +35,30 @@ type snapshot struct {
 	zoneKeys   map[string]*vars.Template // each zone's key
 	acmeSites  []acme.Site               // servers with ssl_certificate acme
 	acmeMgr    *acme.Manager             // set when the snapshot goes live with acmeSites
+	// series caches each location's (or server's) metrics series: *config.Location or *config.Server ->
+	// *metrics.Location; it lives and dies with the snapshot.
+	series sync.Map
+}
+
+// locationMetrics returns the metrics series of a request's server and location, labelled by the server's first
+// name and the location as written (both bounded by the configuration).
+func (s *snapshot) locationMetrics(m *metrics.Metrics, srv *config.Server, loc *config.Location) *metrics.Location {
+	var key any = srv
+	if loc != nil {
+		key = loc
+	}
+	if v, ok := s.series.Load(key); ok {
+		return v.(*metrics.Location)
+	}
+	server, location := "", ""
+	if srv != nil && len(srv.Names) > 0 {
+		server = srv.Names[0]
+	}
+	if loc != nil {
+		location = loc.Name()
+	}
+	v, _ := s.series.LoadOrStore(key, m.For(server, location))
+	return v.(*metrics.Location)
 }
 
 // group is every server listening on one address.
