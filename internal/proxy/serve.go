@@ -57,13 +57,18 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 		out.URL.Host = peer.Addr
 		tried := time.Now()
 		last = tried
-		resp, err = tr.RoundTrip(out)
+		var connected time.Duration
+		resp, connected, err = tr.roundTrip(out)
 		took := fmtDur(time.Since(tried))
+		connect := "-"
+		if connected >= 0 {
+			connect = fmtDur(connected)
+		}
 		status := 0
 		if err == nil {
 			status = resp.StatusCode
 			if !rp.statusListed(status) {
-				at.add(peer.Addr, itoa3(status), "-", took, took)
+				at.add(peer.Addr, itoa3(status), connect, took, took)
 				release = try.Done(upstream.Success)
 				timer, tctx, chosen = tm, c, peer
 				defer cancel(nil)
@@ -80,7 +85,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 		if err == nil {
 			hdr = took
 		}
-		at.add(peer.Addr, statusText(fail, status), "-", hdr, took)
+		at.add(peer.Addr, statusText(fail, status), connect, hdr, took)
 		sent := err == nil || !isDialError(err)
 		retry := rp.next(ctx, try, fail, n, sent) && (pr.body == nil || pr.body.err == nil)
 		if err == nil && !retry {

@@ -59,7 +59,15 @@ type pconn struct {
 // RoundTrip sends req to req.URL.Host and returns the response; its Body must be closed. The connection goes
 // back to the pool when the body was read to the end and both sides allow keep-alive.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, _, err := t.roundTrip(req)
+	return resp, err
+}
+
+// roundTrip is RoundTrip that also reports how long connecting took ($upstream_connect_time: 0 on a reused
+// connection; -1 when no connection could be made).
+func (t *Transport) roundTrip(req *http.Request) (*http.Response, time.Duration, error) {
 	ctx := req.Context()
+	connect := time.Duration(-1)
 	addr := req.URL.Host
 	// nginx never repeats a non-idempotent request that may have reached the upstream
 	replayable := (req.Body == nil || req.Body == http.NoBody) && req.Method != http.MethodPost && req.Method != http.MethodPatch && req.Method != "LOCK"
@@ -71,20 +79,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		if pc == nil {
 			var err error
+			start := time.Now()
 			if pc, err = t.dial(ctx, addr); err != nil {
-				return nil, err
+				return nil, connect, err
 			}
+			connect = time.Since(start)
+		} else {
+			connect = 0
 		}
 		resp, err := t.exchange(ctx, pc, req)
 		if err == nil {
-			return resp, nil
+			return resp, connect, nil
 		}
 		// a kept-alive connection the upstream closed meanwhile: try once on a fresh one when nothing can have
 		// been consumed
 		if reused && replayable && attempt == 0 && ctx.Err() == nil && isStale(err) {
 			continue
 		}
-		return nil, err
+		return nil, connect, err
 	}
 }
 

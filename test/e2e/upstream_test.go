@@ -108,6 +108,7 @@ http {
         listen {{PORT}};
         add_header X-Upstream-Addr $upstream_addr always;
         add_header X-Upstream-Status $upstream_status always;
+        add_header X-Upstream-Times "$upstream_connect_time|$upstream_header_time|$upstream_response_time" always;
         location / {
             proxy_pass http://pool;
 {{LOC}}
@@ -153,6 +154,11 @@ func TestUpstreamNextUpstream(t *testing.T) {
 	}
 	if got := h.Get("X-Upstream-Status"); got != "502, 200" {
 		t.Errorf("$upstream_status %q, want \"502, 200\"", got)
+	}
+	// connect, header and response times per try: the refused peer has no connect or header time
+	times := strings.Split(h.Get("X-Upstream-Times"), "|")
+	if len(times) != 3 || !strings.HasPrefix(times[0], "-, 0.") || !strings.HasPrefix(times[1], "-, 0.") || !strings.HasPrefix(times[2], "0.") || !strings.Contains(times[2], ", 0.") {
+		t.Errorf("$upstream_connect_time|header|response = %q", h.Get("X-Upstream-Times"))
 	}
 	// the dead peer is now out for fail_timeout: a and b alternate
 	seen := map[string]int{}
