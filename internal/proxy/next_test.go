@@ -1,0 +1,81 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/upstream"
+)
+
+func TestRetryPolicy(t *testing.T) {
+	set := upstream.NewSet(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	set.Update(map[string]*config.Upstream{"u": {Name: "u", Servers: []config.UpstreamServer{
+		{Addr: "a:1", Weight: 1, MaxFails: 1, FailTimeout: time.Second},
+		{Addr: "b:1", Weight: 1, MaxFails: 1, FailTimeout: time.Second},
+		{Addr: "c:1", Weight: 1, MaxFails: 1, FailTimeout: time.Second}}}})
+	def := config.ProxyDefaults.NextUpstream
+	for _, tc := range []struct {
+		name   string
+		nu     config.NextUpstream
+		method string
+		body   bool
+		f      failure
+		sent   bool
+		tries  int
+		n      int
+		want   bool
+	}{
+		{"GET error", def, "GET", false, failError, true, 0, 1, true},
+		{"GET timeout", def, "GET", false, failTimeout, true, 0, 1, true},
+		{"invalid header not listed", def, "GET", false, failInvalidHeader, true, 0, 1, false},
+		{"POST not sent", def, "POST", true, failError, false, 0, 1, true},
+		{"POST sent", def, "POST", false, failError, true, 0, 1, false},
+		{"PATCH sent", def, "PATCH", false, failTimeout, true, 0, 1, false},
+		{"POST sent, non_idempotent", config.NextUpstream{Error: true, NonIdempotent: true}, "POST", false, failError, true, 0, 1, true},
+		{"PUT body sent", def, "PUT", true, failError, true, 0, 1, false},
+		{"off", config.NextUpstream{}, "GET", false, failError, false, 0, 1, false},
+		{"tries reached", def, "GET", false, failError, true, 2, 2, false},
+		{"status listed", config.NextUpstream{Status: []int{503}}, "GET", false, failStatus, true, 0, 1, true},
+		{"status, POST", config.NextUpstream{Status: []int{503}}, "POST", false, failStatus, true, 0, 1, false},
+	} {
+		rp := &retryPolicy{nu: tc.nu, tries: tc.tries, start: time.Now(), method: tc.method, body: tc.body}
+		try := set.Group("u").Begin(upstream.Key{})
+		try.Next()
+		if got := rp.next(context.Background(), try, tc.f, tc.n, tc.sent); got != tc.want {
+			t.Errorf("%s: next = %v, want %v", tc.name, got, tc.want)
+		}
+		try.Done(upstream.Success)()
+	}
+	// proxy_next_upstream_timeout
+	rp := &retryPolicy{nu: def, timeout: time.Millisecond, start: time.Now().Add(-time.Second), method: "GET"}
+	try := set.Group("u").Begin(upstream.Key{})
+	try.Next()
+	if rp.next(context.Background(), try, failError, 1, true) {
+		t.Error("retried after proxy_next_upstream_timeout")
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want failure
+	}{
+		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, failError},
+		{errReadTimeout, failTimeout},
+		{context.DeadlineExceeded, failTimeout},
+		{io.ErrUnexpectedEOF, failError},
+		{errHeaderTooBig, failInvalidHeader},
+		{fmt.Errorf("malformed HTTP status code %q", "abc"), failInvalidHeader},
+	} {
+		if got := classify(tc.err); got != tc.want {
+			t.Errorf("classify(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
