@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -361,5 +362,53 @@ http {
 	defer func() { t.Logf("exited %v after the last tunnel closed", time.Since(closed).Round(time.Millisecond)) }()
 	if code, exited := s.Wait(5 * time.Second); !exited || code != 0 {
 		t.Errorf("after the last tunnel closed: exited %v code %d; want exit 0", exited, code)
+	}
+}
+
+// TestReloadBindFailure: a reload whose new listen address cannot be bound is refused by the running process;
+// `-s reload` learns it from the process and exits non-zero with file:line, and the old listeners keep serving.
+// A later reload removing a listener closes only that one.
+func TestReloadBindFailure(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	p1, p2 := freePort(t), freePort(t)
+	const confT = `events {}
+http {
+    server {
+        listen 127.0.0.1:{{P1}};
+        {{EXTRA}}
+        location / { return 200 "ok"; }
+    }
+}
+`
+	s := start(t, fill(t, confT, "P1", p1, "EXTRA", fmt.Sprintf("listen 127.0.0.1:%d;", p2)))
+	write := func(extra string) {
+		if err := os.WriteFile(s.Conf, []byte(fill(t, confT, "P1", p1, "EXTRA", extra)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(fmt.Sprintf("listen %s;", busy.Addr()))
+	code, out := runSluice(t, "-p", s.Prefix+"/", "-c", s.Conf, "-s", "reload")
+	if code == 0 || !strings.Contains(out, "bind()") || !strings.Contains(out, s.Conf+":5") {
+		t.Errorf("reload onto a busy port exited %d with %q; want non-zero, bind() and %s:5", code, out, s.Conf)
+	}
+	for _, p := range []int{p1, p2} {
+		if r := get(t, httpClient(addr(p), nil), fmt.Sprintf("http://127.0.0.1:%d/", p), nil); r.StatusCode != 200 {
+			t.Errorf("port %d after the refused reload: %s", p, r.Status)
+		}
+	}
+	write("")
+	if code, out := runSluice(t, "-p", s.Prefix+"/", "-c", s.Conf, "-s", "reload"); code != 0 {
+		t.Fatalf("reload removing a listener exited %d: %s", code, out)
+	}
+	if !eventually(3*time.Second, func() bool { return refused(addr(p2)) }) {
+		t.Error("the removed listener still accepts")
+	}
+	if r := get(t, httpClient(addr(p1), nil), fmt.Sprintf("http://127.0.0.1:%d/", p1), nil); r.StatusCode != 200 {
+		t.Errorf("the kept listener after removing another: %s", r.Status)
 	}
 }
