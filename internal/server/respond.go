@@ -65,7 +65,8 @@ func (w *respWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
 	lr, limited := src.(*io.LimitedReader)
-	if !ok || !limited {
+	if !ok || !limited || lr.N < 64<<10 {
+		// a small file goes out with the headers in one write; sendfile would cost a second system call
 		return io.Copy(writerOnly{w}, src)
 	}
 	const slice = 4 << 20

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -134,5 +135,22 @@ func TestFindIndex(t *testing.T) {
 		if got := FindIndex(root, tt.names); got != tt.want {
 			t.Errorf("FindIndex(%v) = %q, want %q", tt.names, got, tt.want)
 		}
+	}
+}
+
+func TestFIFONeverRead(t *testing.T) {
+	root := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(root, "pipe"), 0o644); err != nil {
+		t.Skip(err)
+	}
+	done := make(chan int, 1)
+	go func() { done <- Serve(httptest.NewRecorder(), httptest.NewRequest("GET", "/pipe", nil), Request{Root: root, URI: "/pipe"}) }()
+	select {
+	case got := <-done:
+		if got != 403 {
+			t.Errorf("FIFO: %d, want 403", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("serving a FIFO blocked")
 	}
 }
