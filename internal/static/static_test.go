@@ -144,7 +144,9 @@ func TestFIFONeverRead(t *testing.T) {
 		t.Skip(err)
 	}
 	done := make(chan int, 1)
-	go func() { done <- Serve(httptest.NewRecorder(), httptest.NewRequest("GET", "/pipe", nil), Request{Root: root, URI: "/pipe"}) }()
+	go func() {
+		done <- Serve(httptest.NewRecorder(), httptest.NewRequest("GET", "/pipe", nil), Request{Root: root, URI: "/pipe"})
+	}()
 	select {
 	case got := <-done:
 		if got != 403 {
