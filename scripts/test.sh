@@ -9,6 +9,8 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# the systemd unit in contrib/ is checked with systemd-analyze verify
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # the PHP end-to-end tests start a real php-fpm (Debian installs it as /usr/sbin/php-fpmX.Y)
 command -v php-fpm >/dev/null 2>&1 || ls /usr/sbin/php-fpm* >/dev/null 2>&1 || need+=(php-fpm)
 if [ ${#need[@]} -gt 0 ]; then

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -90,5 +91,35 @@ func TestSystemdNotify(t *testing.T) {
 	s.Signal(syscall.SIGQUIT)
 	if got := read(); got != "STOPPING=1" {
 		t.Errorf("sd_notify on QUIT %q, want STOPPING=1", got)
+	}
+}
+
+// TestSystemdUnit: contrib/sluice.service passes systemd-analyze verify (with the binary under test in place of
+// /usr/local/bin/sluice) and its ExecStartPre, ExecReload and kill settings are the documented ones.
+func TestSystemdUnit(t *testing.T) {
+	t.Parallel()
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skip("systemd-analyze not found (apt-get install systemd); required in CI")
+		}
+		t.Fatal("systemd-analyze not found in CI")
+	}
+	unit, err := os.ReadFile(filepath.Join("..", "..", "contrib", "sluice.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Type=notify", "NotifyAccess=all", "ExecReload=/usr/local/bin/sluice -p /var/lib/sluice/ -c /etc/sluice/sluice.conf -s reload", "KillSignal=SIGQUIT"} {
+		if !strings.Contains(string(unit), "\n"+want+"\n") {
+			t.Errorf("contrib/sluice.service lacks %q", want)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "sluice.service")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/sluice", sluiceBin)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
