@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -269,7 +270,8 @@ type direction struct {
 	rerr   error
 
 	// Other connections: reads start with a small buffer.
-	small []byte
+	small  []byte
+	tlsSrc bool // src is a *tls.Conn: drain may take its buffered records
 
 	// Parking (with a Poller): fd is the socket under src (-1: never parks).
 	fd         int
@@ -287,6 +289,7 @@ func (d *direction) init(t *tunnel, src, dst net.Conn, closed, dstName string, p
 	if d.rc = rawConnOf(src); d.rc != nil {
 		d.readFn = d.rawRead
 	}
+	_, d.tlsSrc = src.(*tls.Conn)
 	d.fd = -1
 	if t.poller != nil {
 		d.fd = socketFD(src)
@@ -446,16 +449,64 @@ func (d *direction) read() ([]byte, error) {
 			}
 		}
 		n, err := d.src.Read(d.small)
-		d.grow = n == len(d.small)
-		return d.small[:n], err
+		if n < len(d.small) || err != nil || !d.tlsSrc {
+			d.grow = n == len(d.small)
+			return d.small[:n], err
+		}
+		// a bigger message: continue in the big buffer with what TLS already holds
+		d.buf = d.getBuf()
+		n = copy(*d.buf, d.small[:n])
+		n, err = d.drain(*d.buf, n)
+		d.grow = n == len(*d.buf)
+		return (*d.buf)[:n], err
 	}
 	if d.buf == nil {
 		d.buf = d.getBuf()
 	}
 	n, err := d.src.Read(*d.buf)
+	if n > 0 && err == nil && d.tlsSrc {
+		n, err = d.drain(*d.buf, n)
+	}
 	d.grow = n == len(*d.buf)
 	return (*d.buf)[:n], err
 }
+
+// drain appends to buf[:n] what a TLS source has already decrypted or
+// received (whole records), without waiting for the socket: a read deadline
+// in the past makes a read that would need the socket fail at once, and a TLS
+// read timeout loses nothing. A message spanning several records then costs
+// one write instead of one per record.
+func (d *direction) drain(buf []byte, n int) (int, error) {
+	if n == len(buf) {
+		return n, nil
+	}
+	if err := d.src.SetReadDeadline(aLongTimeAgo); err != nil {
+		return n, nil
+	}
+	var err error
+	for n < len(buf) {
+		var m int
+		m, err = d.src.Read(buf[n:])
+		n += m
+		if err != nil {
+			break
+		}
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil
+	}
+	var dl time.Time
+	if d.rdl > 0 {
+		dl = d.t.base.Add(d.rdl)
+	}
+	if e := d.src.SetReadDeadline(dl); e != nil && err == nil {
+		err = e
+	}
+	return n, err
+}
+
+// aLongTimeAgo is a read deadline that has passed.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // write writes all of p to dst under a write deadline, so a peer that stops
 // reading ends the tunnel after the idle timeout. On plain sockets the
