@@ -28,3 +28,7 @@ bench-quick:
 # HTTP/2 conformance: h2spec (pinned in tools/h2spec) against sluice's TLS listener. Result: docs/security.md.
 h2spec:
 	./scripts/h2spec.sh
+
+# Runs every fuzz target longer than the seed-corpus run in `make test` (FUZZTIME=60s each by default).
+fuzz:
+	./scripts/fuzz.sh

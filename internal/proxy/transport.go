@@ -175,11 +175,13 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, []string
 func peekHeader(br *bufio.Reader) ([]byte, error) {
 	for {
 		buf, _ := br.Peek(br.Buffered())
-		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
-			return buf[:i], nil
+		// the block ends at the first empty line, CRLF or bare LF: whichever comes first (a later one is body)
+		end := bytes.Index(buf, []byte("\r\n\r\n"))
+		if i := bytes.Index(buf, []byte("\n\n")); i >= 0 && (end < 0 || i < end) {
+			end = i
 		}
-		if i := bytes.Index(buf, []byte("\n\n")); i >= 0 {
-			return buf[:i], nil
+		if end >= 0 {
+			return buf[:end], nil
 		}
 		if br.Buffered() >= br.Size() {
 			return nil, errHeaderTooBig
