@@ -412,3 +412,60 @@ http {
 		t.Errorf("the kept listener after removing another: %s", r.Status)
 	}
 }
+
+// TestReloadInFlight: a request in flight when a reload removes its location's upstream finishes on the
+// configuration it started with, with the old headers; the next request sees the new configuration.
+func TestReloadInFlight(t *testing.T) {
+	t.Parallel()
+	slow := newSlow(t)
+	port := freePort(t)
+	const confT = `events {}
+http {
+    server {
+        listen 127.0.0.1:{{P}};
+        location / { {{BODY}} }
+    }
+}
+`
+	s := start(t, fill(t, confT, "P", port, "BODY", fmt.Sprintf(`add_header X-Gen old; proxy_pass http://127.0.0.1:%d;`, slow.Port)))
+	type result struct {
+		status int
+		gen    string
+		body   string
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() { // no t.Fatal off the test goroutine
+		resp, err := httpClient(addr(port), nil).Get(fmt.Sprintf("http://127.0.0.1:%d/slow", port))
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- result{resp.StatusCode, resp.Header.Get("X-Gen"), string(b), err}
+	}()
+	select {
+	case <-slow.got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request never reached the slow backend")
+	}
+	if err := os.WriteFile(s.Conf, []byte(fill(t, confT, "P", port, "BODY", `add_header X-Gen new always; return 200 "new";`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runSluice(t, "-p", s.Prefix+"/", "-c", s.Conf, "-s", "reload"); code != 0 {
+		t.Fatalf("reload exited %d: %s", code, out)
+	}
+	if r := get(t, httpClient(addr(port), nil), fmt.Sprintf("http://127.0.0.1:%d/x", port), nil); r.Body != "new" || r.Header.Get("X-Gen") != "new" {
+		t.Errorf("a request after the reload got %q (X-Gen %q); want the new configuration", r.Body, r.Header.Get("X-Gen"))
+	}
+	close(slow.release)
+	select {
+	case r := <-done:
+		if r.err != nil || r.status != 200 || r.body != "slow done" || r.gen != "old" {
+			t.Errorf("the in-flight request: %d %q (X-Gen %q) %v; want 200 \"slow done\" from the old configuration", r.status, r.body, r.gen, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the in-flight request did not finish")
+	}
+}
