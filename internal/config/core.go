@@ -45,7 +45,7 @@ var coreDirectives = []Spec{
 		}},
 	{Name: "location", Module: "http_core", Ctx: CtxServer | CtxLocation, Args: "1-2", Block: true, Doc: "Settings for requests whose normalised URI matches; nginx's matching order.",
 		Apply: (*parser).locationBlock},
-	{Name: "listen", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: "*:80", Doc: "Address and port to accept on, with ssl, http2, default_server, reuseport, backlog=, ipv6only=, proxy_protocol (v1 and v2 headers).",
+	{Name: "listen", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: "*:80", Doc: "Address and port to accept on, with ssl, http2, quic (a UDP socket for HTTP/3, nginx 1.25 syntax), default_server, reuseport, backlog=, ipv6only=, proxy_protocol (v1 and v2 headers).",
 		Diff:  "unix: sockets, bind, setfib, accept_filter and fastopen are not supported yet (refused with an error); deferred and so_keepalive are accepted and ignored.",
 		Apply: (*parser).listen},
 	{Name: "server_name", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: `""`, Doc: "Names of the virtual server: exact, *.wildcard, wildcard.*, .example.com, ~regex.",
@@ -182,6 +182,13 @@ var coreDirectives = []Spec{
 			}
 			p.sc.HTTP2MaxStreams.set(n)
 			return nil
+		}},
+	{Name: "http3", Module: "http_v3", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "on", Doc: "Serves HTTP/3 on the server's `listen … quic` sockets (with github.com/quic-go/quic-go); the TLS listener on the same port then announces it with Alt-Svc. WebSockets over HTTP/3 (RFC 9220 extended CONNECT) are bridged like those over HTTP/2.",
+		Diff: "Alt-Svc is added automatically; an `add_header Alt-Svc` of your own is sent as well.",
+		Apply: func(p *parser, d *Directive) error {
+			v, err := p.onOff(d)
+			p.sc.HTTP3.set(v)
+			return err
 		}},
 	{Name: "merge_slashes", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "on", Doc: "Merge repeated slashes in the URI before matching.",
 		Apply: func(p *parser, d *Directive) error {
@@ -369,10 +376,15 @@ func (p *parser) listen(d *Directive) error {
 			l.IPv6Only = v == "on"
 		case "proxy_protocol":
 			l.ProxyProtocol = true
+		case "quic":
+			l.QUIC = true
 		case "deferred", "so_keepalive", "rcvbuf", "sndbuf":
 		default:
 			return d.errorf("invalid parameter %q of the \"listen\" directive", a)
 		}
+	}
+	if l.QUIC && (l.SSL || l.HTTP2 || l.ProxyProtocol) {
+		return d.errorf("\"quic\" cannot be combined with \"ssl\", \"http2\" or \"proxy_protocol\" in the \"listen\" directive")
 	}
 	p.srv.Listens = append(p.srv.Listens, l)
 	return nil

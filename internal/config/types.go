@@ -74,6 +74,7 @@ type Listen struct {
 	Backlog       int
 	IPv6Only      bool // an IPv6 wildcard socket accepts IPv6 only (default on, as nginx)
 	ProxyProtocol bool // every connection starts with a PROXY protocol (v1 or v2) header
+	QUIC          bool // `listen … quic`: a UDP socket serving HTTP/3
 	Pos           Pos
 }
 
@@ -83,6 +84,7 @@ type SrvConf struct {
 	HTTP2               Opt[bool]
 	HTTP2ExtConnect     Opt[bool] // http2_extended_connect: WebSocket over HTTP/2 (RFC 8441)
 	HTTP2MaxStreams     Opt[int]  // http2_max_concurrent_streams
+	HTTP3               Opt[bool] // http3: serve HTTP/3 on the server's quic listeners
 	MergeSlashes        Opt[bool]
 	SSL                 SSLConf
 	LargeHeaderBuffers  Opt[int] // total header bytes limit (number*size)

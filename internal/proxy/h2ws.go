@@ -21,7 +21,10 @@ func ExtendedConnect(r *http.Request) (string, bool) {
 	if r.Method != http.MethodConnect || r.ProtoMajor < 2 {
 		return "", false
 	}
-	p := r.Header.Get(":protocol")
+	p := r.Header.Get(":protocol") // net/http's HTTP/2 server
+	if r.ProtoMajor == 3 && r.Proto != "HTTP/3.0" {
+		p = r.Proto // quic-go's HTTP/3 server puts :protocol in Proto
+	}
 	if p == "" {
 		return "", false
 	}

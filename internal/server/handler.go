@@ -80,6 +80,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// 2. Server selection by Host (or :authority) among the servers on this address.
 	g := snap.groupFor(addrOf(ci), ci.local)
+	if g != nil && g.altSvc != "" {
+		rq.w.Header()["Alt-Svc"] = []string{g.altSvc}
+	}
 	if g == nil {
 		rq.conf = &config.LocConf{}
 		rq.special(http.StatusMisdirectedRequest)

@@ -53,6 +53,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[string]*listener
 	acme      *acme.Manager // ssl_certificate acme; created on first use, outlives snapshots
+	quic      map[string]*quicListener
 	servers   map[string]*http.Server
 	active    sync.WaitGroup
 
@@ -70,6 +71,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		files:     observe.NewFiles(),
 		tracker:   tunnel.NewTracker(),
 		listeners: map[string]*listener{},
+		quic:      map[string]*quicListener{},
 		servers:   map[string]*http.Server{},
 	}
 	s.host, _ = os.Hostname()
@@ -173,7 +175,7 @@ func (s *Server) bindOrInherit(addr string, l config.Listen) (net.Listener, erro
 func (s *Server) reconcile(snap *snapshot) error {
 	added := map[string]net.Listener{}
 	for addr, l := range snap.bind {
-		if _, ok := s.listeners[addr]; ok {
+		if _, ok := s.listeners[addr]; ok || l.QUIC {
 			continue
 		}
 		ln, err := s.bindOrInherit(addr, l)
@@ -235,7 +237,7 @@ func (s *Server) reconcile(snap *snapshot) error {
 			delete(s.servers, addr)
 		}
 	}
-	return nil
+	return s.reconcileQUIC(snap)
 }
 
 // ReopenLogs reopens every log file (USR1, for logrotate).
@@ -255,6 +257,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	listeners := s.listeners
 	s.servers = map[string]*http.Server{}
 	s.listeners = map[string]*listener{}
+	s.closeQUIC(ctx)
 	s.mu.Unlock()
 	for _, l := range listeners {
 		l.Close()
@@ -317,6 +320,9 @@ func (s *Server) Close() error {
 	listeners := s.listeners
 	s.servers = map[string]*http.Server{}
 	s.listeners = map[string]*listener{}
+	expired, cancelQUIC := context.WithCancel(context.Background())
+	cancelQUIC()
+	s.closeQUIC(expired)
 	s.mu.Unlock()
 	for _, l := range listeners {
 		l.abortFunc()

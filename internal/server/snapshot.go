@@ -65,9 +65,11 @@ func (s *snapshot) locationMetrics(m *metrics.Metrics, srv *config.Server, loc *
 type group struct {
 	addr             string
 	ssl, http2       bool
-	proxyProtocol    bool // connections start with a PROXY protocol header
-	extConnect       bool // http2_extended_connect: advertise RFC 8441 on HTTP/2 connections
-	h2MaxStreams     int  // http2_max_concurrent_streams
+	proxyProtocol    bool   // connections start with a PROXY protocol header
+	extConnect       bool   // http2_extended_connect: advertise RFC 8441 on HTTP/2 connections
+	h2MaxStreams     int    // http2_max_concurrent_streams
+	quic, http3      bool   // a `listen … quic` UDP socket; http3 on for its default server
+	altSvc           string // Alt-Svc announcing HTTP/3 on this TLS listener's port, "" for none
 	index            *route.ServerIndex[*config.Server]
 	tlsConfig        *tls.Config
 	handshakeTimeout time.Duration
@@ -119,14 +121,15 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot,
 	for _, srv := range h.Servers {
 		seen := map[string]bool{}
 		for _, l := range srv.Listens {
-			if seen[l.Addr] {
+			key := listenKey(l)
+			if seen[key] {
 				return nil, &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: fmt.Sprintf("duplicate listen %s", l.Addr)}
 			}
-			seen[l.Addr] = true
-			if _, ok := byAddr[l.Addr]; !ok {
-				order = append(order, l.Addr)
+			seen[key] = true
+			if _, ok := byAddr[key]; !ok {
+				order = append(order, key)
 			}
-			byAddr[l.Addr] = append(byAddr[l.Addr], member{srv, l})
+			byAddr[key] = append(byAddr[key], member{srv, l})
 		}
 	}
 	for _, addr := range order {
@@ -137,7 +140,8 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot,
 		hasACME := false
 		defaults := 0
 		for _, m := range ms {
-			g.ssl = g.ssl || m.l.SSL
+			g.ssl = g.ssl || m.l.SSL || m.l.QUIC
+			g.quic = m.l.QUIC
 			g.http2 = g.http2 || m.l.HTTP2 || m.srv.Srv.HTTP2.Get(false)
 			g.proxyProtocol = g.proxyProtocol || m.l.ProxyProtocol
 			if m.l.DefaultServer {
@@ -168,12 +172,16 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot,
 				var get func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 				for _, cp := range m.srv.Srv.SSL.Certificates {
 					if cp.ACME {
+						get = snap.acmeCertificate
+						if g.quic {
+							continue // managed through the TLS listener; QUIC has no TLS-ALPN-01
+						}
 						site, err := acmeSite(m.srv, cp, addr)
 						if err != nil {
 							return nil, err
 						}
 						snap.acmeSites = append(snap.acmeSites, site)
-						get, hasACME = snap.acmeCertificate, true
+						hasACME = true
 						continue
 					}
 					c, err := loadCert(cfg, m.srv, cp)
@@ -190,6 +198,11 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot,
 			tc, err := tlsConfig(def, sni, g.http2)
 			if err != nil {
 				return nil, err
+			}
+			if g.quic {
+				tc.NextProtos = []string{"h3"}
+				tc.MinVersion, tc.MaxVersion = tls.VersionTLS13, 0 // QUIC is TLS 1.3 only
+				g.http3 = def.Srv.HTTP3.Get(true)
 			}
 			if hasACME {
 				// TLS-ALPN-01: the CA's validation handshake asks for acme-tls/1 and gets the challenge certificate
@@ -208,23 +221,43 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot,
 	}
 	// bind wildcards; specific addresses only where no wildcard covers their port
 	wild := map[string]bool{}
-	for _, addr := range order {
-		host, port, _ := net.SplitHostPort(addr)
+	quicPorts := map[string]bool{}
+	for _, key := range order {
+		l := byAddr[key][0].l
+		host, port, _ := net.SplitHostPort(l.Addr)
 		if host == "0.0.0.0" || host == "::" {
-			wild[port+"/"+family(host)] = true
+			wild[listenProto(l)+port+"/"+family(host)] = true
+		}
+		if l.QUIC && snap.groups[key].http3 {
+			quicPorts[port] = true
 		}
 	}
-	for _, addr := range order {
-		host, port, _ := net.SplitHostPort(addr)
-		if host != "0.0.0.0" && host != "::" && wild[port+"/"+family(host)] {
+	for _, key := range order {
+		l := byAddr[key][0].l
+		host, port, _ := net.SplitHostPort(l.Addr)
+		if g := snap.groups[key]; g.ssl && !g.quic && quicPorts[port] {
+			g.altSvc = `h3=":` + port + `"; ma=86400` // announce HTTP/3 on the TLS listener of the same port
+		}
+		if host != "0.0.0.0" && host != "::" && wild[listenProto(l)+port+"/"+family(host)] {
 			continue
 		}
-		snap.bind[addr] = byAddr[addr][0].l
+		snap.bind[key] = l
 	}
 	if err := openAccessLogs(snap, files); err != nil {
 		return nil, err
 	}
 	return snap, nil
+}
+
+// listenKey names a listening socket: the address, prefixed "quic/" for UDP (QUIC) sockets, which may share
+// the address of a TCP one.
+func listenKey(l config.Listen) string { return listenProto(l) + l.Addr }
+
+func listenProto(l config.Listen) string {
+	if l.QUIC {
+		return "quic/"
+	}
+	return ""
 }
 
 func family(host string) string {

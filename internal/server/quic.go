@@ -1,0 +1,120 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"syscall"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/sys/unix"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+)
+
+// quicListener is one `listen … quic` UDP socket served by quic-go's HTTP/3 server. Like TCP listeners it outlives
+// snapshots: each connection takes the TLS settings of the snapshot current at its handshake.
+type quicListener struct {
+	pc  net.PacketConn
+	srv *http3.Server
+}
+
+// quicAddr is the local address of a QUIC connection; its "quic/" form finds the connection's group.
+type quicAddr struct{ net.Addr }
+
+func (a quicAddr) String() string { return "quic/" + a.Addr.String() }
+
+// reconcileQUIC makes the served QUIC sockets match snap: new ones are bound and served, dropped ones close.
+// s.mu is held.
+func (s *Server) reconcileQUIC(snap *snapshot) error {
+	added := map[string]net.PacketConn{}
+	for key, l := range snap.bind {
+		if !l.QUIC || s.quic[key] != nil || !snap.groups[key].http3 {
+			continue
+		}
+		pc, err := bindUDP(l)
+		if err != nil {
+			for _, pc := range added {
+				pc.Close()
+			}
+			return &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: "bind() to " + l.Addr + " (quic) failed: " + err.Error()}
+		}
+		added[key] = pc
+	}
+	for key, pc := range added {
+		g := snap.groups[key]
+		pl := &listener{addr: key, srv: s}
+		hs := &http3.Server{
+			Handler: s,
+			TLSConfig: &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				if g := s.snap.Load().groups[key]; g != nil && g.tlsConfig != nil {
+					return g.tlsConfig, nil
+				}
+				return nil, errors.New("quic: no TLS configuration for " + key)
+			}},
+			MaxHeaderBytes: g.maxHeaderBytes,
+			IdleTimeout:    g.idleTimeout,
+			ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
+				s.stats.accepted.Add(1)
+				s.stats.handled.Add(1)
+				ci := &connInfo{listener: pl, local: quicAddr{c.LocalAddr()}}
+				ci.id = s.connSeq.Add(1)
+				return context.WithValue(ctx, connInfoKey{}, ci)
+			},
+		}
+		s.quic[key] = &quicListener{pc: pc, srv: hs}
+		s.active.Add(1)
+		go func() {
+			defer s.active.Done()
+			if err := hs.Serve(pc); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, quic.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("serving " + key + ": " + err.Error())
+			}
+		}()
+	}
+	for key, q := range s.quic {
+		if l, ok := snap.bind[key]; !ok || !l.QUIC || !snap.groups[key].http3 {
+			go q.close(context.Background())
+			delete(s.quic, key)
+		}
+	}
+	return nil
+}
+
+// closeQUIC stops every QUIC socket, letting requests in flight finish until ctx ends. s.mu is held.
+func (s *Server) closeQUIC(ctx context.Context) {
+	for key, q := range s.quic {
+		q.close(ctx)
+		delete(s.quic, key)
+	}
+}
+
+func (q *quicListener) close(ctx context.Context) {
+	if err := q.srv.Shutdown(ctx); err != nil {
+		q.srv.Close()
+	}
+	q.pc.Close()
+}
+
+// bindUDP opens the UDP socket of a `listen … quic` (reuseport as for TCP).
+func bindUDP(l config.Listen) (net.PacketConn, error) {
+	network := "udp4"
+	if host, _, _ := net.SplitHostPort(l.Addr); net.ParseIP(host).To4() == nil {
+		network = "udp6"
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			if l.Reuseport {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	return lc.ListenPacket(context.Background(), network, l.Addr)
+}
