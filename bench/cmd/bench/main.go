@@ -29,7 +29,7 @@ func fatalf(format string, args ...any) {
 }
 
 func main() {
-	quick := flag.Bool("quick", false, "short run (under two minutes): 1 s workloads, 1k/3k idle connections, no nginx-2w")
+	quick := flag.Bool("quick", false, "short run (under two minutes): 1 s workloads, 1k idle connections, no nginx-2w, no static/PHP rows")
 	rounds := flag.Int("rounds", 3, "measured rounds (a warm-up round comes first and is discarded)")
 	dur := flag.Duration("d", 5*time.Second, "length of each throughput workload")
 	levelsFlag := flag.String("levels", "1000,3000,6000,9000", "idle wss connection counts")
@@ -47,7 +47,7 @@ func main() {
 			*dur = time.Second
 		}
 		if !set["levels"] {
-			*levelsFlag = "1000,3000"
+			*levelsFlag = "1000"
 		}
 		if !set["targets"] {
 			*only = "sluice,nginx,haproxy,caddy"
@@ -136,7 +136,7 @@ func main() {
 		skipped = append(skipped, "PHP row (php-fpm or sluice's fastcgi_pass not available)")
 	}
 
-	r := &runner{e: e, wsload: bins["wsload"], d: *dur, levels: levels, perProc: 1000, scaling: !*quick, loadCPUs: loadCPUs, verbose: *verbose}
+	r := &runner{e: e, wsload: bins["wsload"], d: *dur, levels: levels, perProc: 1000, scaling: !*quick, extras: !*quick, loadCPUs: loadCPUs, verbose: *verbose}
 	res := &results{targets: names(ts), levels: levels, php: php != ""}
 	started := time.Now()
 	for round := 0; round <= *rounds; round++ {
@@ -205,11 +205,12 @@ func runTarget(r *runner, t *target, conf, cpus string, s sample, warm, php bool
 		}
 	}
 	if warm {
-		// a short pass over the workloads so caches, pools and page cache are warm; nothing is kept
-		wr := *r
-		wr.d = r.d / 2
-		note(wr.wsEcho(pid, s))
-		note(wr.wrk(pid, "https", fmt.Sprintf("https://127.0.0.1:%d/", r.e.TLSPort), s))
+		// a short pass so code paths, pools and caches are warm; nothing is kept
+		_, _, err := r.echo(pid, 50, 64, 300*time.Millisecond)
+		note(err)
+		_, _, err = r.echo(pid, 50, 16<<10, 300*time.Millisecond)
+		note(err)
+		note(r.wrk(pid, "https", fmt.Sprintf("https://127.0.0.1:%d/", r.e.TLSPort), s))
 		return errs
 	}
 	note(r.idle(pid, s))
@@ -217,6 +218,9 @@ func runTarget(r *runner, t *target, conf, cpus string, s sample, warm, php bool
 	note(r.wrk(pid, "https", fmt.Sprintf("https://127.0.0.1:%d/", r.e.TLSPort), s))
 	note(r.wrk(pid, "http", fmt.Sprintf("http://127.0.0.1:%d/", r.e.HTTPort), s))
 	note(r.wrk(pid, "hs", fmt.Sprintf("https://127.0.0.1:%d/", r.e.TLSPort), s, "-H", "Connection: close"))
+	if !r.extras {
+		return errs
+	}
 	if t.Static {
 		note(r.wrk(pid, "static", fmt.Sprintf("https://127.0.0.1:%d/static/index.html", r.e.TLSPort), s))
 	}
@@ -346,7 +350,7 @@ func phpSocket(dir, sluiceBin string, e env) (string, func()) {
 	}
 	must(os.WriteFile(filepath.Join(dir, "www/hello.php"), []byte("<?php echo \"Hello, world\\n\";\n"), 0o644))
 	fpmConf := filepath.Join(dir, "php-fpm.conf")
-	must(os.WriteFile(fpmConf, []byte(fmt.Sprintf("[global]\nerror_log = %s/php-fpm.log\ndaemonize = no\n[www]\nuser = root\ngroup = root\nlisten = %s\npm = static\npm.max_children = 4\n", dir, sock)), 0o644))
+	must(os.WriteFile(fpmConf, []byte(fmt.Sprintf("[global]\nerror_log = %s/php-fpm.log\ndaemonize = no\n[www]\nuser = root\ngroup = root\nlisten = %s\nlisten.mode = 0666\npm = static\npm.max_children = 4\n", dir, sock)), 0o644))
 	cmd := exec.Command(fpm, "-R", "-F", "-y", fpmConf)
 	if err := cmd.Start(); err != nil {
 		return "", none

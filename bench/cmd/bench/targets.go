@@ -121,7 +121,8 @@ const caddyfile = `{
         file_server
     }
 {{- if .PHP}}
-    handle *.php {
+    @php path *.php
+    handle @php {
         root * {{.Dir}}/www
         php_fastcgi unix/{{.PHP}}
     }

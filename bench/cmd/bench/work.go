@@ -24,6 +24,7 @@ type runner struct {
 	levels   []int         // idle connection counts
 	perProc  int           // idle connections per wsload process
 	scaling  bool          // echo latency at each idle level
+	extras   bool          // static file and PHP rows
 	loadCPUs string        // taskset list for load generators, "" = unpinned
 	verbose  bool
 }
