@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -101,14 +102,19 @@ func procUsage(pid int) (time.Duration, int64) {
 	return cpu, rss
 }
 
-// freePort asks the kernel for an unused loopback port.
+// freePort returns an unused loopback port below the kernel's ephemeral range (32768 and up), so no client
+// connection of the benchmark (nor of other programs) can be holding it when a proxy binds it.
 func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fatalf("%v", err)
+	for range 1000 {
+		port := 20000 + mrand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	fatalf("no free port between 20000 and 32000")
+	return 0
 }
 
 // waitProxying polls until a plain GET through the proxy returns the backend's 100-byte body.

@@ -137,11 +137,13 @@ const caddyfile = `{
 }
 
 https://127.0.0.1:{{.TLSPort}} {
+    bind 127.0.0.1
     tls {{.Dir}}/cert.pem {{.Dir}}/key.pem
     import site
 }
 
 http://127.0.0.1:{{.HTTPort}} {
+    bind 127.0.0.1
     import site
 }
 `
