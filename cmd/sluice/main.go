@@ -210,9 +210,14 @@ func sendSignal(o options, cfg *config.Config, stderr io.Writer) int {
 	}
 	statusFile := reloadStatusFile(pidFile)
 	before, _ := readReloadStatus(statusFile)
+	upgradeFile := upgradeStatusFile(pidFile)
+	upgradeBefore, _ := os.ReadFile(upgradeFile)
 	if err := syscall.Kill(pid, sig); err != nil {
 		fmt.Fprintf(stderr, "sluice: [error] kill(%d, %d) failed (%v)\n", pid, sig, err)
 		return 1
+	}
+	if sig == syscall.SIGUSR2 {
+		return waitUpgrade(pid, pidFile, upgradeFile, upgradeBefore, stderr)
 	}
 	if sig != syscall.SIGHUP {
 		return 0
@@ -330,6 +335,7 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 		// after a binary upgrade the files belong to the new process
 		if ownsPidFile(cfg.Pid) {
 			os.Remove(statusFile)
+			os.Remove(upgradeStatusFile(cfg.Pid))
 			os.Remove(cfg.Pid)
 		}
 	}()
@@ -390,6 +396,7 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 			}
 			if err != nil {
 				log.Log(context.Background(), observe.LevelEmerg, "binary upgrade failed, still serving: "+err.Error())
+				writeUpgradeFailure(upgradeStatusFile(cfg.Pid), err)
 				continue
 			}
 			log.Log(context.Background(), observe.LevelNotice, "new binary serving as pid "+strconv.Itoa(pid)+"; draining and exiting")

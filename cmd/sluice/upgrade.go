@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -89,6 +90,39 @@ func upgrade(exe, pidFile string, files map[string]*os.File) (int, error) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// upgradeStatusFile is where a process records a failed binary upgrade, for `-s upgrade` to report.
+func upgradeStatusFile(pidFile string) string { return pidFile + ".upgrade" }
+
+func writeUpgradeFailure(path string, err error) {
+	line := strconv.FormatInt(time.Now().UnixNano(), 10) + " " + strings.ReplaceAll(err.Error(), "\n", " ") + "\n"
+	tmp := path + ".tmp"
+	if os.WriteFile(tmp, []byte(line), 0o644) == nil {
+		os.Rename(tmp, path)
+	}
+}
+
+// waitUpgrade waits for the outcome of a USR2 sent to pid: the pid file naming a new process (success), or a
+// new failure record from the old one.
+func waitUpgrade(pid int, pidFile, statusFile string, before []byte, stderr io.Writer) int {
+	deadline := time.Now().Add(upgradeWait + 5*time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if n, err := strconv.Atoi(string(bytes.TrimSpace(b))); err == nil && n != pid {
+				fmt.Fprintf(stderr, "sluice: [notice] new binary running as pid %d; pid %d is draining\n", n, pid)
+				return 0
+			}
+		}
+		if b, err := os.ReadFile(statusFile); err == nil && !bytes.Equal(b, before) {
+			_, msg, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+			fmt.Fprintf(stderr, "sluice: [emerg] binary upgrade failed, pid %d keeps serving: %s\n", pid, msg)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "sluice: [error] process %d did not report the upgrade's result within %v\n", pid, upgradeWait+5*time.Second)
+	return 1
 }
 
 // ownsPidFile reports whether pidFile still names this process (after an upgrade it names the new one).

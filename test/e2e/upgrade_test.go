@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -44,6 +45,68 @@ func readPid(path string) int {
 	return n
 }
 
+// startBinary runs bin (a copy of sluice an upgrade can replace) with stdout and stderr in a file, not a pipe:
+// a process it starts inherits them and may outlive it. It waits for the pid file.
+func startBinary(t *testing.T, bin, prefix, confPath string) (cmd *exec.Cmd, done chan error, pidFile string) {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "out.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logFile.Close() })
+	cmd = exec.Command(bin, "-p", prefix+"/", "-c", confPath, "-e", "stderr")
+	cmd.Stdout, cmd.Stderr, cmd.Dir = logFile, logFile, t.TempDir()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("sluice output:\n%s", b)
+		}
+	})
+	pidFile = filepath.Join(prefix, "logs", "sluice.pid")
+	if !eventually(10*time.Second, func() bool { return readPid(pidFile) == cmd.Process.Pid }) {
+		t.Fatal("sluice did not write its pid file")
+	}
+	return cmd, done, pidFile
+}
+
+// TestBinaryUpgradeFailure: when the new binary cannot start, `-s upgrade` says so and exits non-zero, and the
+// running process keeps serving.
+func TestBinaryUpgradeFailure(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	prefix, confPath, _ := newPrefix(t, fill(t, "events {}\nhttp { server { listen 127.0.0.1:{{P}}; location / { return 200 \"ok\"; } } }\n", "P", port))
+	bin := filepath.Join(t.TempDir(), "sluice")
+	copyFile(t, sluiceBin, bin)
+	old, oldDone, pidFile := startBinary(t, bin, prefix, confPath)
+	broken := filepath.Join(t.TempDir(), "broken")
+	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho 'cannot start' >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, broken, bin)
+	code, out := runSluice(t, "-p", prefix+"/", "-c", confPath, "-s", "upgrade")
+	if code == 0 || !strings.Contains(out, "binary upgrade failed") || !strings.Contains(out, "exit status 3") {
+		t.Errorf("-s upgrade to a broken binary exited %d: %q; want non-zero with the reason", code, out)
+	}
+	select {
+	case err := <-oldDone:
+		t.Fatalf("the running process exited (%v) after a failed upgrade", err)
+	default:
+	}
+	if readPid(pidFile) != old.Process.Pid {
+		t.Error("the pid file no longer names the running process")
+	}
+	if r := get(t, httpClient(addr(port), nil), fmt.Sprintf("http://127.0.0.1:%d/", port), nil); r.StatusCode != 200 {
+		t.Errorf("after the failed upgrade: %s", r.Status)
+	}
+}
+
 // TestBinaryUpgrade: USR2 starts the binary installed at the same path, which inherits the listening sockets;
 // the old process drains and exits. Under continuous GETs and with open WebSockets, no request fails and no
 // message is lost; the open tunnels stay in the old process until they close.
@@ -61,38 +124,15 @@ http {
     }
 }
 `, "P", port, "WS", ws.Port, "E", echo.Port))
-	binDir := t.TempDir()
-	bin := filepath.Join(binDir, "sluice")
+	bin := filepath.Join(t.TempDir(), "sluice")
 	copyFile(t, sluiceBin, bin)
-	logPath := filepath.Join(t.TempDir(), "out.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	// stdout is a file, not a pipe: the new process inherits it and outlives the old one
-	old := exec.Command(bin, "-p", prefix+"/", "-c", confPath, "-e", "stderr")
-	old.Stdout, old.Stderr, old.Dir = logFile, logFile, t.TempDir()
-	if err := old.Start(); err != nil {
-		t.Fatal(err)
-	}
-	oldDone := make(chan error, 1)
-	go func() { oldDone <- old.Wait() }()
-	pidFile := filepath.Join(prefix, "logs", "sluice.pid")
+	old, oldDone, pidFile := startBinary(t, bin, prefix, confPath)
 	newPid := 0
 	t.Cleanup(func() {
-		old.Process.Kill()
 		if newPid != 0 {
 			syscall.Kill(newPid, syscall.SIGKILL)
 		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("sluice output:\n%s", b)
-		}
 	})
-	if !eventually(10*time.Second, func() bool { return readPid(pidFile) == old.Process.Pid }) {
-		t.Fatal("sluice did not write its pid file")
-	}
 
 	var talkers []*wsTalker
 	d := wsDialer(addr(port), nil)
