@@ -321,3 +321,13 @@ func OpenSSLName(id uint16) string {
 	}
 	return ""
 }
+
+// AEADSuites is the TLS 1.2 suite list used when ssl_ciphers is unset or means the default: forward-secret
+// ECDHE key exchange with AEAD ciphers only (AES-GCM, ChaCha20-Poly1305), no CBC. TLS 1.3 suites are all AEAD.
+func AEADSuites() []uint16 {
+	return []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
+}

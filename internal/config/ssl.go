@@ -46,7 +46,7 @@ var sslDirectives = []Spec{
 		Diff:  "SSLv2/SSLv3 are refused; TLSv1 and TLSv1.1 are accepted if listed.",
 		Apply: func(p *parser, d *Directive) error { p.sc.SSL.Protocols.set(d.Args); return nil }},
 	{Name: "ssl_ciphers", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "HIGH:!aNULL:!MD5", Doc: "OpenSSL cipher list, mapped to Go's TLS 1.2 suites.",
-		Diff:  "TLS 1.3 suites are not configurable (Go's choice); unknown or insecure names are skipped with a warning.",
+		Diff:  "the default (and any list meaning the same) is ECDHE with AEAD ciphers only (AES-GCM, ChaCha20-Poly1305; no CBC); TLS 1.3 suites are not configurable (Go's choice); unknown or insecure names are skipped with a warning.",
 		Apply: func(p *parser, d *Directive) error { p.sc.SSL.Ciphers.set(d.Args[0]); return nil }},
 	{Name: "ssl_session_timeout", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "5m", Doc: "Lifetime of resumed TLS sessions.", Diff: "not applied yet: Go's own ticket lifetime (at most 7 days) is used.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.sc.SSL.SessionTimeout) }},

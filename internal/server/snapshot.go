@@ -354,6 +354,11 @@ func tlsConfig(def *config.Server, sni []certs.SNIEntry, h2 bool) (*tls.Config, 
 		}
 		tc.CipherSuites = ids
 	}
+	if tc.CipherSuites == nil {
+		tc.CipherSuites = certs.AEADSuites() // Go's own defaults still include CBC suites
+	}
+	// Session ticket keys: crypto/tls generates them and rotates them daily (each accepted for a week) when the
+	// configuration sets none; a reload starts a new set.
 	return tc, nil
 }
 

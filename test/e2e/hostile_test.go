@@ -148,7 +148,7 @@ http {
 	})
 	t.Run("refusals after parsing are logged", func(t *testing.T) {
 		for _, line := range []string{"access forbidden by rule"} { // refused URIs log at info, as in nginx
-			if !strings.Contains(s.Log(), line) {
+			if !eventually(5*time.Second, func() bool { return strings.Contains(s.Log(), line) }) {
 				t.Errorf("no %q log line:\n%s", line, s.Log())
 			}
 		}
