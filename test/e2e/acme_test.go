@@ -20,6 +20,7 @@ import (
 	"github.com/letsencrypt/pebble/v2/db"
 	"github.com/letsencrypt/pebble/v2/va"
 	"github.com/letsencrypt/pebble/v2/wfe"
+	"github.com/miekg/dns"
 )
 
 // pebble is an in-process Pebble ACME CA (Let's Encrypt's test CA) that validates every challenge.
@@ -29,18 +30,25 @@ type pebble struct {
 	roots  *x509.CertPool // roots of the certificates pebble issues
 }
 
-// newPebble starts Pebble issuing certificates valid for validity. The PEBBLE_* variables it reads are set with
-// t.Setenv, so tests using it do not run in parallel.
+// newPebble starts Pebble issuing certificates valid for validity and validating every challenge without
+// looking. The PEBBLE_* variables it reads are set with t.Setenv, so tests using it do not run in parallel.
 func newPebble(t *testing.T, validity time.Duration) *pebble {
 	t.Helper()
 	t.Setenv("PEBBLE_VA_ALWAYS_VALID", "1")
+	return startPebble(t, validity, 0, 0, "")
+}
+
+// startPebble starts Pebble whose validation authority checks HTTP-01 on httpPort and TLS-ALPN-01 on tlsPort,
+// resolving names through the DNS server at resolver.
+func startPebble(t *testing.T, validity time.Duration, httpPort, tlsPort int, resolver string) *pebble {
+	t.Helper()
 	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
 	logger := log.New(io.Discard, "", 0)
 	store := db.NewMemoryStore()
 	profiles := map[string]ca.Profile{"default": {Description: "test", ValidityPeriod: uint64(validity / time.Second)}}
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, profiles)
-	validator := va.New(logger, 0, 0, false, "", store)
+	validator := va.New(logger, httpPort, tlsPort, false, resolver, store)
 	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
 
 	tlsCA := newCA(t)
@@ -211,4 +219,81 @@ func TestACME(t *testing.T) {
 			t.Error("a certificate was served for acme.test without a CA")
 		}
 	})
+}
+
+// loopbackDNS answers every A query with 127.0.0.1 (over TCP, as Pebble's validation authority asks), so the
+// CA's validation connections for any name reach sluice.
+func loopbackDNS(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{Listener: ln, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		for _, qq := range q.Question {
+			if qq.Qtype == dns.TypeA {
+				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(127, 0, 0, 1)})
+			}
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return ln.Addr().String()
+}
+
+// TestACMEChallenges lets Pebble really validate: HTTP-01 against sluice's plain listener, TLS-ALPN-01 against its
+// TLS listener (the only challenge left when the server has no plain listener).
+func TestACMEChallenges(t *testing.T) {
+	resolver := loopbackDNS(t)
+	for _, tc := range []struct {
+		name      string
+		plain     bool
+		challenge string
+	}{
+		{"tls-alpn-01 on the TLS listener", false, "tls-alpn-01"},
+		{"http-01 on the plain listener", true, "http-01"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port, plain := freePort(t), freePort(t)
+			httpPort := plain
+			if !tc.plain {
+				httpPort = freePort(t) // nothing there: only TLS-ALPN-01 can pass
+			}
+			tlsPort := port
+			if tc.plain {
+				tlsPort = freePort(t) // nothing there: only HTTP-01 can pass
+			}
+			pb := startPebble(t, 24*time.Hour, httpPort, tlsPort, resolver)
+			plainListen := ""
+			if tc.plain {
+				plainListen = fmt.Sprintf("listen 127.0.0.1:%d;", plain)
+			}
+			conf := fill(t, `error_log stderr info;
+events {}
+http {
+    acme_ca {{CA}};
+    acme_ca_root pebble-root.pem;
+    server {
+        {{PLAIN}}
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name challenge.test;
+        ssl_certificate acme;
+        location / { return 200 "ok\n"; }
+    }
+}
+`, "CA", pb.dirURL, "PLAIN", plainListen, "PORT", port)
+			s := start(t, conf, withFile("conf/pebble-root.pem", pb.rootCA))
+			leaf := waitCert(t, addr(port), "challenge.test", pb.roots, 60*time.Second)
+			if leaf.DNSNames[0] != "challenge.test" {
+				t.Errorf("certificate for %v", leaf.DNSNames)
+			}
+			// sluice itself answered the CA's validation (certmagic logs each answer it serves)
+			if want := "served key authentication"; !strings.Contains(s.Log(), want) || !strings.Contains(s.Log(), "challenge="+tc.challenge) {
+				t.Errorf("log does not show a served %s answer:\n%s", tc.challenge, s.Log())
+			}
+		})
+	}
 }
