@@ -65,8 +65,8 @@ rps() { wrk -t1 -c50 -d"$DUR" "$1" | awk '/Requests\/sec/ {print $2} /Non-2xx|So
 for what in ${WHAT:-hello.php small.txt}; do
   for r in $(seq 1 "$ROUNDS"); do
     s=$(rps "http://127.0.0.1:$SPORT/$what")
-    # sluice keeps idle php-fpm connections (each holds a worker) for up to 10s: let them go before nginx's turn
-    [ "$what" = hello.php ] && sleep 11
+    # sluice keeps idle php-fpm connections (each holds a worker) for up to 15s: let them go before nginx's turn
+    [ "$what" = hello.php ] && sleep 16
     n=$(rps "http://127.0.0.1:$NPORT/$what")
     echo "$what round $r: sluice $s req/s, nginx $n req/s"
   done

@@ -25,9 +25,9 @@ type Client struct {
 	IdleTimeout time.Duration
 
 	mu    sync.Mutex
-	idle  map[string][]*conn
-	fresh map[string]int // requests waiting on a newly dialed connection, per address
+	pools map[string]*pool
 	reap  *time.Timer
+	unpin *time.Timer
 }
 
 // Target is where and how one request is sent.
@@ -96,19 +96,23 @@ func (c *Client) Do(ctx context.Context, t Target, req *Call) (*Response, error)
 		cn, reused := (*conn)(nil), false
 		key := t.key()
 		if t.KeepConn {
-			cn, reused = c.get(key)
+			var err error
+			if cn, err = c.get(ctx, key); err != nil {
+				return nil, &Error{Op: "connect", Err: err}
+			}
+			reused = cn != nil
 		}
 		if cn == nil {
 			var err error
 			cn, err = dial(ctx, t)
 			if err != nil {
-				c.doneFresh(key, t.KeepConn)
+				c.probed(key, t.KeepConn, false)
 				return nil, &Error{Op: "connect", Timeout: isTimeout(err), Err: err}
 			}
 		}
 		resp, sent, err := c.exchange(ctx, cn, t, req)
 		if !reused {
-			c.doneFresh(key, t.KeepConn)
+			c.probed(key, t.KeepConn, err == nil)
 		}
 		if err == nil {
 			resp.Reused = reused
@@ -379,130 +383,6 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.n -= int64(n)
 	return n, err
-}
-
-// get takes the most recently used live idle connection for key. When there is none the caller will dial,
-// and counts as waiting on a fresh connection until doneFresh.
-//
-// Why the count: php-fpm binds a worker to a kept connection until it closes, and a new connection waits in
-// the listen backlog until a worker is free. A connection finishing while others wait on fresh connections
-// is therefore closed rather than kept (put), freeing its worker for them; kept idle connections exist only
-// while nobody waits, and a request finding one uses it instead of dialing. So kept connections can never
-// starve new ones, whatever pm.max_children is.
-func (c *Client) get(key string) (*conn, bool) {
-	for {
-		c.mu.Lock()
-		list := c.idle[key]
-		if len(list) == 0 {
-			if c.fresh == nil {
-				c.fresh = map[string]int{}
-			}
-			c.fresh[key]++
-			c.mu.Unlock()
-			return nil, false
-		}
-		cn := list[len(list)-1]
-		c.idle[key] = list[:len(list)-1]
-		c.mu.Unlock()
-		if c.IdleTimeout > 0 && time.Since(cn.idleAt) > c.IdleTimeout || cn.rr.br.Buffered() > 0 || !netutil.Alive(cn.nc) {
-			cn.nc.Close()
-			continue
-		}
-		return cn, true
-	}
-}
-
-// doneFresh ends a request's wait on a fresh connection (its response header arrived, or it failed).
-func (c *Client) doneFresh(key string, counted bool) {
-	if !counted {
-		return
-	}
-	c.mu.Lock()
-	if c.fresh[key]--; c.fresh[key] <= 0 {
-		delete(c.fresh, key)
-	}
-	c.mu.Unlock()
-}
-
-// put keeps a connection whose response was read to its end, unless requests wait on fresh connections to
-// the same address (see get).
-func (c *Client) put(cn *conn) {
-	cn.nc.SetDeadline(time.Time{})
-	now := time.Now()
-	cn.idleAt = now
-	var evict []*conn
-	c.mu.Lock()
-	if c.fresh[cn.key] > 0 {
-		c.mu.Unlock()
-		cn.nc.Close()
-		return
-	}
-	if c.idle == nil {
-		c.idle = map[string][]*conn{}
-	}
-	if c.reap == nil && c.IdleTimeout > 0 {
-		c.reap = time.AfterFunc(c.IdleTimeout, c.reapIdle)
-	}
-	list := c.idle[cn.key]
-	for len(list) > 0 && (len(list) >= max(c.MaxIdle, 1) || c.IdleTimeout > 0 && now.Sub(list[0].idleAt) > c.IdleTimeout) {
-		evict = append(evict, list[0])
-		list = list[1:]
-	}
-	c.idle[cn.key] = append(list, cn)
-	c.mu.Unlock()
-	for _, e := range evict {
-		e.nc.Close()
-	}
-}
-
-// reapIdle closes connections idle longer than IdleTimeout: each holds a php-fpm worker.
-func (c *Client) reapIdle() {
-	now := time.Now()
-	var evict []*conn
-	c.mu.Lock()
-	for k, list := range c.idle {
-		for len(list) > 0 && now.Sub(list[0].idleAt) > c.IdleTimeout {
-			evict = append(evict, list[0])
-			list = list[1:]
-		}
-		if len(list) == 0 {
-			delete(c.idle, k)
-		} else {
-			c.idle[k] = list
-		}
-	}
-	if len(c.idle) > 0 {
-		c.reap.Reset(c.IdleTimeout / 2)
-	} else {
-		c.reap = nil
-	}
-	c.mu.Unlock()
-	for _, e := range evict {
-		e.nc.Close()
-	}
-}
-
-// CloseIdle closes every idle connection (on reload and shutdown: idle connections hold php-fpm workers).
-func (c *Client) CloseIdle() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, list := range c.idle {
-		for _, cn := range list {
-			cn.nc.Close()
-		}
-		delete(c.idle, k)
-	}
-}
-
-// Idle returns how many idle connections are pooled (for tests and status).
-func (c *Client) Idle() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, l := range c.idle {
-		n += len(l)
-	}
-	return n
 }
 
 func isTimeout(err error) bool {
