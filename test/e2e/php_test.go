@@ -207,6 +207,9 @@ echo "front controller: uri=", $_SERVER["REQUEST_URI"], " script=", $_SERVER["SC
 	"html/uploads/evil.jpg":   "<?php echo 'EXECUTED'; ?>",
 	"html/50x.html":           "custom 50x page\n",
 	"html/info.php.txt":       "not php\n",
+	"html/teapot.html":        "intercepted teapot\n",
+	"html/catch.php":          `<?php error_log("fatal-marker: disk full"); echo "partial";`,
+	"html/headers.php":        `<?php header("X-Hidden: 1"); header("X-Kept: 1"); header("X-Accel-Buffering: no"); echo "h";`,
 	"html/tools/pathinfo.php": `<?php echo "script=", $_SERVER["SCRIPT_NAME"], " path_info=", $_SERVER["PATH_INFO"] ?? "", " filename=", $_SERVER["SCRIPT_FILENAME"];`,
 }
 
@@ -278,6 +281,23 @@ http {
     }
     server {
         listen {{PORT}} ssl;
+        server_name opts.test;
+        ssl_certificate     cert.pem;
+        ssl_certificate_key key.pem;
+        root html;
+        error_page 418 /teapot.html;
+        location ~ \.php$ {
+            fastcgi_pass 127.0.0.1:{{FPM}};
+            include fastcgi.conf;
+            fastcgi_intercept_errors on;
+            fastcgi_hide_header X-Hidden;
+            fastcgi_pass_header X-Accel-Buffering;
+            fastcgi_catch_stderr "fatal-marker";
+            fastcgi_buffering off;
+        }
+    }
+    server {
+        listen {{PORT}} ssl;
         server_name counted.test;
         ssl_certificate     cert.pem;
         ssl_certificate_key key.pem;
@@ -307,7 +327,7 @@ func startPHPSite(t *testing.T) *phpSite {
 	fpm := startPHPFPM(t)
 	counter := newConnCounter(t, addr(fpm.Port))
 	ca := newCA(t)
-	certPEM, keyPEM := ca.issue(t, ecdsaP256, "php.test", "strict.test", "counted.test", "group.test")
+	certPEM, keyPEM := ca.issue(t, ecdsaP256, "php.test", "strict.test", "counted.test", "group.test", "opts.test")
 	port := freePort(t)
 	conf := fill(t, phpConf, "PORT", port, "FPM", fpm.Port, "SOCK", fpm.Sock, "COUNTED", counter.Port, "DEAD", freePort(t))
 	opts := []option{withFile("conf/cert.pem", certPEM), withFile("conf/key.pem", keyPEM)}
@@ -522,6 +542,24 @@ func TestPHP(t *testing.T) {
 		}
 		if n := site.counter.count.Load() - before; n > 2 {
 			t.Errorf("40 sequential requests opened %d connections to php-fpm, want at most 2", n)
+		}
+	})
+
+	t.Run("intercept_errors, hide/pass_header, catch_stderr", func(t *testing.T) {
+		r := site.get(t, "opts.test", "/status.php")
+		if r.StatusCode != 418 || r.Body != "intercepted teapot\n" {
+			t.Errorf("intercepted: %d %q", r.StatusCode, r.Body)
+		}
+		r = site.get(t, "opts.test", "/headers.php")
+		if r.StatusCode != 200 || r.Header.Get("X-Hidden") != "" || r.Header.Get("X-Kept") != "1" || r.Header.Get("X-Accel-Buffering") != "no" {
+			t.Errorf("headers: %d %v", r.StatusCode, r.Header)
+		}
+		if r = site.get(t, "php.test", "/headers.php"); r.Header.Get("X-Accel-Buffering") != "" || r.Header.Get("X-Hidden") != "1" {
+			t.Errorf("defaults: X-Accel-Buffering %q X-Hidden %q", r.Header.Get("X-Accel-Buffering"), r.Header.Get("X-Hidden"))
+		}
+		r = site.get(t, "opts.test", "/catch.php")
+		if r.StatusCode != 502 {
+			t.Errorf("catch_stderr: %d %q", r.StatusCode, r.Body)
 		}
 	})
 
