@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/access"
+	"github.com/sluice-proxy/sluice/internal/proxy"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 )
 
@@ -50,7 +51,8 @@ func (rq *request) access() bool {
 		return false
 	}
 	if c.WSOrigins != nil {
-		if _, up := tunnel.RequestedProtocol(rq.r.Header, rq.r.ProtoMajor, rq.r.ProtoMinor); up {
+		_, up := tunnel.RequestedProtocol(rq.r.Header, rq.r.ProtoMajor, rq.r.ProtoMinor)
+		if _, xc := proxy.ExtendedConnect(rq.r); up || xc { // HTTP/1.1 upgrade, or WebSocket over HTTP/2 (RFC 8441)
 			origin := rq.r.Header.Get("Origin")
 			if origin != "" && !access.SameOrigin(origin, rq.r) && !c.WSOrigins.Match(origin) {
 				rq.log.Error("upgrade refused: origin "+strconv.Quote(origin)+" is not in websocket_origins", rq.v.LogAttrs()...)

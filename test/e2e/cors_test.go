@@ -259,3 +259,43 @@ http {
 		})
 	}
 }
+
+// TestWebSocketOriginHTTP2: a WebSocket over HTTP/2 (RFC 8441 extended CONNECT) meets websocket_origins like an
+// HTTP/1.1 upgrade: a foreign Origin gets 403 and never reaches the upstream.
+func TestWebSocketOriginHTTP2(t *testing.T) {
+	t.Parallel()
+	ca := newCA(t)
+	ws := newWSEcho(t)
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}} ssl;
+        http2 on;
+        server_name ws.test;
+        ssl_certificate     ws.pem;
+        ssl_certificate_key ws.key.pem;
+        cors_origins https://app.example.org;
+        location /ws { proxy_pass http://127.0.0.1:{{WS}}; }
+    }
+}
+`, "PORT", port, "WS", ws.Port), ca.certFiles(t, "ws", ecdsaP256, "ws.test")...)
+	tr := h2Transport(addr(port), ca.clientTLS("ws.test"))
+	defer tr.CloseIdleConnections()
+	for _, tc := range []struct {
+		origin string
+		status int
+	}{{"https://evil.example.com", 403}, {"https://app.example.org", 200}, {"https://ws.test", 200}, {"", 200}} {
+		before := len(ws.all())
+		_, resp, err := h2WebSocketFrom(t, tr, "https://ws.test/ws", tc.origin)
+		if err != nil || resp == nil {
+			t.Fatalf("origin %q: %v", tc.origin, err)
+		}
+		if resp.StatusCode != tc.status {
+			t.Errorf("origin %q: status %d, want %d", tc.origin, resp.StatusCode, tc.status)
+		}
+		if reached := len(ws.all()) > before; reached != (tc.status == 200) {
+			t.Errorf("origin %q: upstream reached %v", tc.origin, reached)
+		}
+	}
+}

@@ -42,6 +42,12 @@ func h2Transport(target string, tlsCfg *tls.Config) *http2.Transport {
 // WebSocket frames. A non-200 answer returns the response with a nil ReadWriter.
 func h2WebSocket(t *testing.T, tr *http2.Transport, url string) (io.ReadWriter, *http.Response, error) {
 	t.Helper()
+	return h2WebSocketFrom(t, tr, url, "https://ws.test")
+}
+
+// h2WebSocketFrom is h2WebSocket with the page's Origin ("" sends none).
+func h2WebSocketFrom(t *testing.T, tr *http2.Transport, url, origin string) (io.ReadWriter, *http.Response, error) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	req, err := http.NewRequest(http.MethodConnect, url, pr)
 	if err != nil {
@@ -49,7 +55,9 @@ func h2WebSocket(t *testing.T, tr *http2.Transport, url string) (io.ReadWriter, 
 	}
 	req.Header.Set(":protocol", "websocket")
 	req.Header.Set("Sec-WebSocket-Version", "13")
-	req.Header.Set("Origin", "https://ws.test")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		pw.Close()
