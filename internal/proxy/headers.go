@@ -32,3 +32,17 @@ func RemoveHopHeaders(h http.Header) {
 // hiddenByDefault are response headers nginx does not pass from the upstream unless proxy_pass_header names
 // them: sluice sets its own Date and Server, and X-Accel-* are instructions to the proxy.
 var hiddenByDefault = []string{"Date", "Server", "X-Pad", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset"}
+
+// namedIn reports whether a Connection header's comma-separated tokens name the header name.
+func namedIn(connection []string, name string) bool {
+	for _, v := range connection {
+		for v != "" {
+			var tok string
+			tok, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(textproto.TrimString(tok), name) {
+				return true
+			}
+		}
+	}
+	return false
+}

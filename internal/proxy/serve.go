@@ -205,21 +205,18 @@ func (p *Proxy) stream(w http.ResponseWriter, body io.Reader, flushEach bool, ti
 
 // copyResponseHeader copies upstream response headers minus hop-by-hop and hidden ones, applying proxy_redirect.
 func (p *Proxy) copyResponseHeader(dst, src http.Header, pr *Request) {
-	hdr := src.Clone()
-	RemoveHopHeaders(hdr)
-	pass := pr.Conf.ProxyPassHeaders.V
-	for _, name := range hiddenByDefault {
-		if !containsFold(pass, name) {
-			hdr.Del(name)
+	// filtered while copying (no clone of the upstream's map: this runs for every response)
+	pass, hide, conn := pr.Conf.ProxyPassHeaders.V, pr.Conf.ProxyHideHeaders.V, src["Connection"]
+	contentType := false
+	for k, v := range src {
+		if containsFold(hopHeaders, k) || namedIn(conn, k) || containsFold(hide, k) ||
+			(containsFold(hiddenByDefault, k) && !containsFold(pass, k)) {
+			continue
 		}
-	}
-	for _, name := range pr.Conf.ProxyHideHeaders.V {
-		hdr.Del(name)
-	}
-	for k, v := range hdr {
 		dst[k] = v
+		contentType = contentType || k == "Content-Type"
 	}
-	if _, ok := hdr["Content-Type"]; !ok {
+	if !contentType {
 		dst["Content-Type"] = nil // as nginx: no type invented (net/http would sniff one, e.g. text/html)
 	}
 	if loc := dst.Get("Location"); loc != "" {
