@@ -9,6 +9,7 @@ package acme
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -59,6 +60,14 @@ type Manager struct {
 	byName  map[string]*certmagic.Config       // lower-case name -> its configuration
 	issuers map[string]*certmagic.ACMEIssuer   // lower-case name -> its issuer (HTTP-01 answers)
 	managed map[string]certmagic.SubjectIssuer // names under management
+
+	stapleCfg *certmagic.Config        // for certificate files with ssl_stapling on
+	stapled   map[[32]byte]stapledCert // by SHA-256 of the leaf
+}
+
+// stapledCert locates a certificate file's entry in certmagic's cache, where maintenance refreshes its staple.
+type stapledCert struct {
+	hash, name string
 }
 
 // New returns a Manager storing certificates and account keys in storage (created 0700; certmagic writes its
@@ -74,6 +83,7 @@ func New(storage string, renewInterval time.Duration, log *slog.Logger) (*Manage
 		byName:  map[string]*certmagic.Config{},
 		issuers: map[string]*certmagic.ACMEIssuer{},
 		managed: map[string]certmagic.SubjectIssuer{},
+		stapled: map[[32]byte]stapledCert{},
 	}
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert: func(c certmagic.Certificate) (*certmagic.Config, error) {
@@ -84,12 +94,58 @@ func New(storage string, renewInterval time.Duration, log *slog.Logger) (*Manage
 					return cfg, nil
 				}
 			}
-			return nil, fmt.Errorf("no ACME configuration for %v", c.Names)
+			return m.stapleCfg, nil // a certificate file kept for its OCSP staple
 		},
 		RenewCheckInterval: renewInterval,
 		Logger:             zapLogger(log),
 	})
+	m.stapleCfg = certmagic.New(m.cache, certmagic.Config{Storage: &certmagic.FileStorage{Path: storage}, Logger: zapLogger(log)})
 	return m, nil
+}
+
+// Staple starts keeping OCSP staples for certificate files (ssl_stapling on): each is fetched from the responder
+// the certificate names (its chain must hold the issuer) and refreshed by certmagic's maintenance. It may block
+// on the responders; call it off the serving path. Stapled returns the stapled copy once there is one.
+func (m *Manager) Staple(certs []*tls.Certificate) {
+	for _, c := range certs {
+		key := sha256.Sum256(c.Certificate[0])
+		m.mu.RLock()
+		_, ok := m.stapled[key]
+		m.mu.RUnlock()
+		if ok || c.Leaf == nil || len(c.Leaf.OCSPServer) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		hash, err := m.stapleCfg.CacheUnmanagedTLSCertificate(ctx, *c, nil)
+		cancel()
+		if err != nil {
+			m.log.Warn("ssl_stapling: " + err.Error())
+			continue
+		}
+		name := c.Leaf.Subject.CommonName
+		if len(c.Leaf.DNSNames) > 0 {
+			name = c.Leaf.DNSNames[0]
+		}
+		m.mu.Lock()
+		m.stapled[key] = stapledCert{hash: hash, name: name}
+		m.mu.Unlock()
+	}
+}
+
+// Stapled returns c with its current OCSP staple, or c itself while there is none.
+func (m *Manager) Stapled(c *tls.Certificate, key [32]byte) *tls.Certificate {
+	m.mu.RLock()
+	sc, ok := m.stapled[key]
+	m.mu.RUnlock()
+	if !ok {
+		return c
+	}
+	for _, cc := range m.cache.AllMatchingCertificates(sc.name) {
+		if cc.Hash() == sc.hash && len(cc.Certificate.OCSPStaple) > 0 {
+			return &cc.Certificate
+		}
+	}
+	return c
 }
 
 // Storage is the directory the Manager keeps its state in.

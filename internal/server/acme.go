@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -53,7 +54,7 @@ func acmeSite(srv *config.Server, cp config.CertPair, tlsAddr string) (acme.Site
 // startACME hands snap's ACME sites to the manager (created on first use), which obtains and renews their
 // certificates in the background. s.mu is held.
 func (s *Server) startACME(snap *snapshot) {
-	if len(snap.acmeSites) == 0 {
+	if len(snap.acmeSites) == 0 && len(snap.stapled) == 0 {
 		if s.acme != nil {
 			s.acme.Manage(nil) // stop renewing names no longer configured
 		}
@@ -72,5 +73,33 @@ func (s *Server) startACME(snap *snapshot) {
 	snap.acmeMgr = s.acme
 	if err := s.acme.Manage(snap.acmeSites); err != nil {
 		s.log.Error("acme: " + err.Error())
+	}
+	if len(snap.stapled) > 0 {
+		go s.acme.Staple(snap.stapled) // responders are asked in the background; handshakes staple once answered
+	}
+}
+
+// stapling returns the handshake-time source of a server's certificate files with ssl_stapling on: the
+// certificate the client supports (as the selector picks), with its current OCSP staple.
+func (snap *snapshot) stapling(list []*tls.Certificate) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	keys := make([][32]byte, len(list))
+	for i, c := range list {
+		keys[i] = sha256.Sum256(c.Certificate[0])
+	}
+	snap.stapled = append(snap.stapled, list...)
+	return func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		i := 0
+		if len(list) > 1 {
+			for j, c := range list {
+				if hello.SupportsCertificate(c) == nil {
+					i = j
+					break
+				}
+			}
+		}
+		if snap.acmeMgr == nil {
+			return list[i], nil
+		}
+		return snap.acmeMgr.Stapled(list[i], keys[i]), nil
 	}
 }

@@ -34,7 +34,8 @@ type snapshot struct {
 	zones      *access.Zones             // limit_req/limit_conn state, carried over from the previous snapshot
 	zoneKeys   map[string]*vars.Template // each zone's key
 	acmeSites  []acme.Site               // servers with ssl_certificate acme
-	acmeMgr    *acme.Manager             // set when the snapshot goes live with acmeSites
+	acmeMgr    *acme.Manager             // set when the snapshot goes live with acmeSites or stapled
+	stapled    []*tls.Certificate        // certificate files with ssl_stapling on
 	// series caches each location's (or server's) metrics series: *config.Location or *config.Server ->
 	// *metrics.Location; it lives and dies with the snapshot.
 	series sync.Map
@@ -192,6 +193,9 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot,
 				}
 				if len(list) == 0 && get == nil {
 					continue
+				}
+				if get == nil && m.srv.Srv.SSL.Stapling.Get(false) {
+					get = snap.stapling(list)
 				}
 				sni = append(sni, certs.SNIEntry{Names: m.srv.Names, Default: m.srv == def, Certs: list, Get: get})
 			}
