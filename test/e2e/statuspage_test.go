@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -81,32 +80,10 @@ func TestStatusPageEvents(t *testing.T) {
 // TestStatusPageBrowser loads the dashboard in headless Chromium: it goes live, and its numbers follow the
 // WebSockets the test opens. A screenshot is saved (path in the log).
 func TestStatusPageBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("%s not found (apt-get install chromium); required in CI", chromiumPath)
-		}
-		t.Fatalf("%s not found in CI: %v", chromiumPath, err)
-	}
+	ctx := chromiumContext(t)
 	ws, echo := newWSEcho(t), newHTTPEcho(t)
 	p := freePort(t)
 	start(t, fill(t, statusConf, "P", p, "WS", ws.Port, "E", echo.Port))
-
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(profileDir(t)),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
 
 	textOf := func(id string) string {
 		var s string
