@@ -38,6 +38,7 @@ func main() {
 	install := flag.Bool("install", true, "apt-get install nginx, haproxy, caddy and wrk when missing (as root)")
 	out := flag.String("out", "bench/results", "where latest.md and latest.png go")
 	keep := flag.Bool("keep", false, "keep the work directory (configurations, logs)")
+	readme := flag.String("readme", "README.md", "file whose <!-- bench:start --> … <!-- bench:end --> part gets the new table (\"\" = none)")
 	verbose := flag.Bool("v", false, "print every sample as it is measured")
 	flag.Parse()
 	if *quick {
@@ -181,6 +182,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: chart:", err)
 	}
 	fmt.Printf("wrote %s and %s\n", filepath.Join(*out, "latest.md"), filepath.Join(*out, "latest.png"))
+	if *readme != "" {
+		chart, _ := filepath.Rel(filepath.Dir(*readme), filepath.Join(*out, "latest.png"))
+		if err := updateReadme(*readme, meta+"\n"+table+"\n![sluice relative to nginx]("+filepath.ToSlash(chart)+")\n"); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+		} else {
+			fmt.Println("updated", *readme)
+		}
+	}
 }
 
 const legend = `Each cell is the median over the measured rounds with the range in brackets; ratio columns are
@@ -306,10 +315,12 @@ func machine(ts []*target, nofile uint64, pin, quick bool, rounds int, d time.Du
 	var vs []string
 	for _, t := range ts {
 		if t.Name != "sluice" && t.Name != "nginx-2w" {
-			vs = append(vs, t.Version())
+			v, _, _ := strings.Cut(t.Version(), " - http")
+			vs = append(vs, v)
 		}
 	}
-	fmt.Fprintf(&b, "%s; wrk %s\n", strings.Join(vs, "; "), strings.TrimPrefix(firstLine("wrk", "-v"), "wrk "))
+	wrk, _, _ := strings.Cut(strings.TrimPrefix(firstLine("wrk", "-v"), "wrk "), " [")
+	fmt.Fprintf(&b, "%s; wrk %s\n", strings.Join(vs, "; "), wrk)
 	mode := "full"
 	if quick {
 		mode = "quick"
@@ -318,7 +329,7 @@ func machine(ts []*target, nofile uint64, pin, quick bool, rounds int, d time.Du
 	if pin {
 		pinning = "proxy on CPU 1, backend and load generators on CPU 0"
 	}
-	fmt.Fprintf(&b, "- mode %s: %d measured rounds after a discarded warm-up, %s per throughput workload, %s; %s total\n", mode, rounds, d, pinning, elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "- mode %s: %d measured round(s) after a discarded warm-up, %s per throughput workload, %s; %s total\n", mode, rounds, d, pinning, elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "- open-file limit (soft raised to hard) %d per process: idle connections come from wsload processes of 1,000 each, from 127.0.0.10 upwards\n", nofile)
 	fmt.Fprintf(&b, "- settings: nginx 1 worker (nginx-2w: 2), HAProxy nbthread 1, Caddy defaults with 64 idle upstream connections, sluice defaults; upstream keep-alive 64 everywhere; access logs off\n")
 	if len(skipped) > 0 {
@@ -382,3 +393,19 @@ fastcgi_param SERVER_ADDR $server_addr;
 fastcgi_param SERVER_PORT $server_port;
 fastcgi_param SERVER_NAME $server_name;
 `
+
+// updateReadme replaces what lies between the bench markers in path.
+func updateReadme(path, content string) error {
+	const start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	text := string(b)
+	i, j := strings.Index(text, start), strings.Index(text, end)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s … %s markers", path, start, end)
+	}
+	text = text[:i+len(start)] + "\n" + content + text[j:]
+	return os.WriteFile(path, []byte(text), 0o644)
+}
