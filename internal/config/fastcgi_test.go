@@ -38,7 +38,7 @@ http {
 	for _, p := range php.FastCGIParams.V {
 		names = append(names, p.Name)
 	}
-	if names[0] != "SCRIPT_FILENAME" || strings.Contains(strings.Join(names, " "), "OUTER") || len(names) != 20 {
+	if names[0] != "SCRIPT_FILENAME" || strings.Contains(strings.Join(names, " "), "OUTER") || len(names) != 21 {
 		t.Errorf("params %v", names)
 	}
 	for _, p := range php.FastCGIParams.V {

@@ -44,6 +44,7 @@ func (t Target) key() string { return t.Network + ":" + t.Addr }
 
 type conn struct {
 	nc     net.Conn
+	dw     *netutil.DeadlineWriter // its D is set per request (fastcgi_send_timeout of the location)
 	rr     *recordReader
 	rw     *recordWriter
 	key    string
@@ -137,7 +138,8 @@ func dial(ctx context.Context, t Target) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{nc: nc, rr: newRecordReader(nc), rw: newRecordWriter(netutil.DeadlineWriter{Conn: nc, D: t.SendTimeout}), key: t.key()}, nil
+	dw := &netutil.DeadlineWriter{Conn: nc, D: t.SendTimeout}
+	return &conn{nc: nc, dw: dw, rr: newRecordReader(nc), rw: newRecordWriter(dw), key: t.key()}, nil
 }
 
 // exchange writes the request and reads up to the end of the response header. sent counts body bytes sent.
@@ -145,6 +147,7 @@ func (c *Client) exchange(ctx context.Context, cn *conn, t Target, req *Call) (*
 	stop := context.AfterFunc(ctx, func() { cn.nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	rw := cn.rw
+	cn.dw.D = t.SendTimeout
 	err := rw.begin(t.KeepConn)
 	if err == nil {
 		err = rw.write(typeParams, req.Params)
