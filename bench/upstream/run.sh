@@ -82,9 +82,16 @@ conf 19092 "least_conn;" > "$work/lc.conf"
 sleep 1
 count() { for p in 19081 19082 19083; do ss -Htn state established "( dport = :$p )" | wc -l; done | tr '\n' ' '; }
 open_batch() { # $1 n, $2 source ip; holds the connections until close_batch (wsload stops at EOF on stdin)
-	(while [ ! -e "$work/stop.$2" ]; do sleep 0.2; done) | "$work/wsload" -mode idle -url ws://127.0.0.1:19092/wss -n "$1" -src "$2" >"$work/wsload.$2" 2>&1 &
-	pids+=($!)
-	until grep -q ready "$work/wsload.$2" 2>/dev/null; do sleep 0.2; done
+	(while [ -d "$work" ] && [ ! -e "$work/stop.$2" ]; do sleep 0.2; done) | "$work/wsload" -mode idle -url ws://127.0.0.1:19092/wss -n "$1" -src "$2" >"$work/wsload.$2" 2>&1 &
+	local pid=$!
+	pids+=($pid)
+	until grep -q ready "$work/wsload.$2" 2>/dev/null; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "wsload failed: $(cat "$work/wsload.$2")" >&2
+			exit 1
+		fi
+		sleep 0.2
+	done
 }
 close_batch() { touch "$work/stop.$1"; sleep 2; }
 open_batch 500 127.0.0.10; echo "after 500:  $(count)"
