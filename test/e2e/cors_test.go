@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 h2Transport is x/net's HTTP/2 transport, the client that can send extended CONNECT
+
 package e2e
 
 import (

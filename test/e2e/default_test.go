@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -46,15 +47,19 @@ func TestDefaultConfig(t *testing.T) {
 	})
 
 	t.Run("wss echo", func(t *testing.T) {
-		// The built-in certificate is self-signed: skipping verification is
-		// the point here, not an oversight.
-		d := wsDialer("127.0.0.1:8443", &tls.Config{InsecureSkipVerify: true})
+		// The built-in certificate comes from the internal CA: trusting the root `sluice ca-cert` prints verifies it.
+		code, root := runSluice(t, "ca-cert", "-p", s.Prefix+"/")
+		pool := x509.NewCertPool()
+		if code != 0 || !pool.AppendCertsFromPEM([]byte(root)) {
+			t.Fatalf("sluice ca-cert: %d %q", code, root)
+		}
+		d := wsDialer("127.0.0.1:8443", &tls.Config{RootCAs: pool})
 		c := dialWS(t, d, "wss://127.0.0.1:8443/wss", nil)
 		echoOnce(t, c, websocket.TextMessage, "default config echo")
 		echoOnce(t, c, websocket.BinaryMessage, "\x00\x01default")
 	})
 
-	t.Run("self-signed certificate under the prefix", func(t *testing.T) {
+	t.Run("CA and certificate under the prefix", func(t *testing.T) {
 		var found []string
 		filepath.WalkDir(s.Prefix, func(p string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".pem") || strings.HasSuffix(p, ".crt")) {
