@@ -12,11 +12,18 @@ type Rule struct {
 // Permit applies allow/deny rules in order as nginx does: the first rule matching addr decides; when none
 // matches, access is allowed.
 func Permit(rules []Rule, addr netip.Addr) bool {
+	allow, matched := Check(rules, addr)
+	return allow || !matched
+}
+
+// Check is Permit that also says whether a rule matched at all (with `satisfy any`, only a matching allow
+// grants access without authentication).
+func Check(rules []Rule, addr netip.Addr) (allow, matched bool) {
 	addr = addr.Unmap()
 	for _, r := range rules {
 		if r.All || r.Prefix.Contains(addr) {
-			return r.Allow
+			return r.Allow, true
 		}
 	}
-	return true
+	return false, false
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"log/slog"
 	"math"
 	"net/netip"
 	"strconv"
@@ -87,6 +88,18 @@ var accessDirectives = []Spec{
 		Diff:  "unix: is not supported.",
 		Apply: func(p *parser, d *Directive) error { return p.rule(d, false) }},
 
+	{Name: "satisfy", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "all", Doc: "all: a request must pass both allow/deny and auth_basic; any: a matching allow rule or valid credentials suffice (a failure then answers 401 so the browser asks for credentials).",
+		Apply: func(p *parser, d *Directive) error {
+			switch d.Args[0] {
+			case "all":
+				p.conf.SatisfyAny.set(false)
+			case "any":
+				p.conf.SatisfyAny.set(true)
+			default:
+				return d.errorf("invalid value %q in \"satisfy\" directive, it must be \"all\" or \"any\"", d.Args[0])
+			}
+			return nil
+		}},
 	{Name: "auth_basic", Module: "http_auth_basic", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Requires HTTP basic authentication with the given realm (variables allowed); off turns it off.",
 		Apply: func(p *parser, d *Directive) error {
 			if d.Args[0] == "off" {
@@ -152,6 +165,8 @@ var accessDirectives = []Spec{
 		}},
 	{Name: "limit_req_status", Module: "http_limit_req", Ctx: ctxHSL, Args: "1", Default: "503", Doc: "Status for requests refused by limit_req.",
 		Apply: func(p *parser, d *Directive) error { return p.status(d, &p.conf.LimitReqStatus) }},
+	{Name: "limit_req_log_level", Module: "http_limit_req", Ctx: ctxHSL, Args: "1", Default: "error", Doc: "Error log level for refused requests (info, notice, warn, error); delayed ones log one level lower.",
+		Apply: func(p *parser, d *Directive) error { return p.logLevel(d, &p.conf.LimitReqLog) }},
 	{Name: "limit_conn_zone", Module: "http_limit_conn", Ctx: CtxHTTP, Args: "2", Doc: "A connection-count zone: key (e.g. $binary_remote_addr) and zone=name:size.",
 		Diff: "counts requests in progress (HTTP/2 streams each count) and open WebSocket tunnels; the zone lives in the process and keeps its counts across a reload when name and size stay the same.",
 		Apply: func(p *parser, d *Directive) error {
@@ -171,6 +186,8 @@ var accessDirectives = []Spec{
 			add(&p.conf.LimitConns, LimitConn{Zone: d.Args[0], N: n})
 			return nil
 		}},
+	{Name: "limit_conn_log_level", Module: "http_limit_conn", Ctx: ctxHSL, Args: "1", Default: "error", Doc: "Error log level for requests refused by limit_conn (info, notice, warn, error).",
+		Apply: func(p *parser, d *Directive) error { return p.logLevel(d, &p.conf.LimitConnLog) }},
 	{Name: "limit_conn_status", Module: "http_limit_conn", Ctx: ctxHSL, Args: "1", Default: "503", Doc: "Status for requests refused by limit_conn.",
 		Apply: func(p *parser, d *Directive) error { return p.status(d, &p.conf.LimitConnStatus) }},
 }
@@ -211,6 +228,21 @@ func (p *parser) status(d *Directive, o *Opt[int]) error {
 		return d.errorf("value must be between 400 and 599")
 	}
 	o.set(n)
+	return nil
+}
+
+// logLevel parses limit_*_log_level (nginx's info, notice, warn, error; notice logs as info).
+func (p *parser) logLevel(d *Directive, o *Opt[slog.Level]) error {
+	switch d.Args[0] {
+	case "info", "notice":
+		o.set(slog.LevelInfo)
+	case "warn":
+		o.set(slog.LevelWarn)
+	case "error":
+		o.set(slog.LevelError)
+	default:
+		return d.errorf("invalid value %q in %q directive (info, notice, warn or error)", d.Args[0], d.Name)
+	}
 	return nil
 }
 

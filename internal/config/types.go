@@ -7,6 +7,7 @@
 package config
 
 import (
+	"log/slog"
 	"net/netip"
 	"regexp"
 	"time"
@@ -236,12 +237,15 @@ type LocConf struct {
 	CORSMaxAge       Opt[time.Duration]
 	WebSocketOrigins Opt[*access.Origins]
 	Access           Opt[[]access.Rule]  // allow/deny in order
+	SatisfyAny       Opt[bool]           // satisfy any: allow/deny or auth_basic suffices
 	AuthBasic        Opt[*vars.Template] // realm; nil V = off
 	AuthUserFile     Opt[*access.UserFile]
 	LimitReqs        Opt[[]LimitReq]
 	LimitReqStatus   Opt[int]
 	LimitConns       Opt[[]LimitConn]
 	LimitConnStatus  Opt[int]
+	LimitReqLog      Opt[slog.Level] // limit_req_log_level (delays log one level lower, as in nginx)
+	LimitConnLog     Opt[slog.Level]
 
 	ClientBodyBufferSize Opt[int64]
 

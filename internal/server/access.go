@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -38,7 +39,9 @@ func (rq *request) access() bool {
 			return false
 		}
 	}
-	if !access.Permit(c.Access.V, rq.v.RemoteAddr.Addr()) {
+	allowed, matched := access.Check(c.Access.V, rq.v.RemoteAddr.Addr())
+	satisfyAny := c.SatisfyAny.V
+	if matched && !allowed && (!satisfyAny || c.AuthBasic.V == nil) {
 		rq.log.Error("access forbidden by rule", rq.v.LogAttrs()...)
 		rq.special(http.StatusForbidden)
 		return false
@@ -61,7 +64,7 @@ func (rq *request) access() bool {
 			}
 		}
 	}
-	if c.AuthBasic.V != nil {
+	if c.AuthBasic.V != nil && !(satisfyAny && matched && allowed) {
 		return rq.authBasic()
 	}
 	return true
@@ -103,11 +106,13 @@ func (rq *request) limitReq() bool {
 			if verdict == access.ZoneFull {
 				msg = "could not allocate new state in limit_req zone " + strconv.Quote(lr.Zone)
 			}
-			rq.log.Error(msg, rq.v.LogAttrs()...)
+			rq.log.Log(rq.r.Context(), rq.conf.LimitReqLog.Get(slog.LevelError), msg, rq.v.LogAttrs()...)
 			rq.special(rq.conf.LimitReqStatus.Get(http.StatusServiceUnavailable))
 			return false
 		case access.Delay:
 			wait = max(wait, d)
+			rq.log.Log(rq.r.Context(), rq.conf.LimitReqLog.Get(slog.LevelError)-4, "delaying request, excess: "+
+				strconv.FormatFloat(excess, 'f', 3, 64)+" by zone "+strconv.Quote(lr.Zone), rq.v.LogAttrs()...)
 		}
 	}
 	if wait > 0 {
@@ -132,7 +137,7 @@ func (rq *request) limitConn() bool {
 		}
 		release, ok := z.Acquire(key, lc.N)
 		if !ok {
-			rq.log.Error("limiting connections by zone "+strconv.Quote(lc.Zone), rq.v.LogAttrs()...)
+			rq.log.Log(rq.r.Context(), rq.conf.LimitConnLog.Get(slog.LevelError), "limiting connections by zone "+strconv.Quote(lc.Zone), rq.v.LogAttrs()...)
 			rq.special(rq.conf.LimitConnStatus.Get(http.StatusServiceUnavailable))
 			return false
 		}

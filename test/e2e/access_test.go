@@ -360,3 +360,45 @@ http {
 		t.Errorf("slot not released after the tunnel closed\n%s", s.Log())
 	}
 }
+
+// TestSatisfyAny: with `satisfy any` an allowed address needs no credentials, others must authenticate
+// (a denied address with good credentials passes; without them it gets 401, not 403).
+func TestSatisfyAny(t *testing.T) {
+	t.Parallel()
+	sum := sha1.Sum([]byte("pw"))
+	users := "ann:{SHA}" + base64.StdEncoding.EncodeToString(sum[:]) + "\n"
+	port, _ := semStart(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        set_real_ip_from 127.0.0.1;
+        location /any {
+            satisfy any;
+            allow 10.0.0.0/8;
+            deny all;
+            auth_basic "staff";
+            auth_basic_user_file users.htpasswd;
+        }
+        location /all {
+            allow 10.0.0.0/8;
+            deny all;
+            auth_basic "staff";
+            auth_basic_user_file users.htpasswd;
+        }
+    }
+}
+`, []option{withFile("conf/users.htpasswd", []byte(users)), withFile("html/any", []byte("in")), withFile("html/all", []byte("in"))})
+	creds := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("ann:pw")) + "\r\n"
+	for _, tc := range []struct {
+		path, ip, auth string
+		status         int
+	}{
+		{"/any", "10.1.1.1", "", 200}, {"/any", "192.0.2.1", "", 401}, {"/any", "192.0.2.1", creds, 200},
+		{"/all", "10.1.1.1", "", 401}, {"/all", "10.1.1.1", creds, 200}, {"/all", "192.0.2.1", creds, 403},
+	} {
+		r := semRaw(t, port, "GET "+tc.path+" HTTP/1.1\r\nHost: a.test\r\nX-Real-IP: "+tc.ip+"\r\n"+tc.auth+"\r\n", "GET")
+		if r.StatusCode != tc.status {
+			t.Errorf("%s from %s (credentials %v): %d, want %d", tc.path, tc.ip, tc.auth != "", r.StatusCode, tc.status)
+		}
+	}
+}
