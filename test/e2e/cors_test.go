@@ -283,7 +283,7 @@ http {
 }
 `, "PORT", port, "WS", ws.Port), ca.certFiles(t, "ws", ecdsaP256, "ws.test")...)
 	tr := h2Transport(addr(port), ca.clientTLS("ws.test"))
-	defer tr.CloseIdleConnections()
+	defer tr.CloseIdleConnections() //lint:ignore SA1019 x/net's HTTP/2 transport is the client that sends extended CONNECT
 	for _, tc := range []struct {
 		origin string
 		status int
