@@ -35,7 +35,7 @@ func (s *Server) reconcileQUIC(snap *snapshot) error {
 		if !l.QUIC || s.quic[key] != nil || !snap.groups[key].http3 {
 			continue
 		}
-		pc, err := bindUDP(l)
+		pc, err := s.bindOrInheritUDP(key, l)
 		if err != nil {
 			for _, pc := range added {
 				pc.Close()
@@ -96,6 +96,20 @@ func (q *quicListener) close(ctx context.Context) {
 		q.srv.Close()
 	}
 	q.pc.Close()
+}
+
+// bindOrInheritUDP takes the socket a binary upgrade passed for key if there is one, else binds.
+func (s *Server) bindOrInheritUDP(key string, l config.Listen) (net.PacketConn, error) {
+	if f, ok := s.inherited[key]; ok {
+		delete(s.inherited, key)
+		pc, err := net.FilePacketConn(f)
+		f.Close()
+		if err == nil {
+			return pc, nil
+		}
+		s.log.Warn("inherited socket for " + key + " unusable, binding anew: " + err.Error())
+	}
+	return bindUDP(l)
 }
 
 // bindUDP opens the UDP socket of a `listen … quic` (reuseport as for TCP).

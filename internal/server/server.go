@@ -153,6 +153,20 @@ func (s *Server) ListenerFiles() (map[string]*os.File, error) {
 		}
 		out[addr] = f
 	}
+	for key, q := range s.quic {
+		uc, ok := q.pc.(*net.UDPConn)
+		if !ok {
+			continue
+		}
+		f, err := uc.File()
+		if err != nil {
+			for _, f := range out {
+				f.Close()
+			}
+			return nil, err
+		}
+		out[key] = f
+	}
 	return out, nil
 }
 

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
@@ -109,5 +112,57 @@ http {
 	}
 	if s := wsEcho.all(); len(s) == 0 || s[len(s)-1].Method != http.MethodGet || !strings.EqualFold(s[len(s)-1].Header.Get("Upgrade"), "websocket") {
 		t.Errorf("backend did not see a WebSocket upgrade: %+v", s)
+	}
+}
+
+// TestBinaryUpgradeQUIC: a binary upgrade hands the QUIC socket to the new process too (without reuseport a
+// second bind would fail), and HTTP/3 answers from the new process afterwards.
+func TestBinaryUpgradeQUIC(t *testing.T) {
+	t.Parallel()
+	ca := newCA(t)
+	port := freePort(t)
+	prefix, confPath, _ := newPrefix(t, fill(t, `events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:{{P}} ssl;
+        listen 127.0.0.1:{{P}} quic;
+        server_name h3.test;
+        ssl_certificate     h3.pem;
+        ssl_certificate_key h3.key.pem;
+        location / { return 200 "pid $pid\n"; }
+    }
+}
+`, "P", port), ca.certFiles(t, "h3", ecdsaP256, "h3.test")...)
+	bin := filepath.Join(t.TempDir(), "sluice")
+	copyFile(t, sluiceBin, bin)
+	old, oldDone, pidFile := startBinary(t, bin, prefix, confPath)
+	fetch := func() string {
+		tr := h3Transport(addr(port), ca.clientTLS("h3.test"))
+		defer tr.Close()
+		req, _ := http.NewRequest(http.MethodGet, "https://h3.test/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got, want := fetch(), fmt.Sprintf("pid %d\n", old.Process.Pid); got != want {
+		t.Fatalf("before the upgrade: %q, want %q", got, want)
+	}
+	if code, out := runSluice(t, "-p", prefix+"/", "-c", confPath, "-s", "upgrade"); code != 0 {
+		t.Fatalf("sluice -s upgrade exited %d:\n%s", code, out)
+	}
+	select {
+	case <-oldDone:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the old process did not exit after the upgrade")
+	}
+	newPid := readPid(pidFile)
+	t.Cleanup(func() { syscall.Kill(newPid, syscall.SIGKILL) })
+	if got, want := fetch(), fmt.Sprintf("pid %d\n", newPid); newPid == old.Process.Pid || got != want {
+		t.Fatalf("after the upgrade: %q, want %q", got, want)
 	}
 }
