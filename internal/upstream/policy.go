@@ -55,12 +55,25 @@ func rr(t *Try, now time.Time) *Peer {
 		}
 		return p
 	}
+	from := t.tier
 	for {
 		if p := smooth(t, now); p != nil {
 			return p
 		}
 		if !t.toBackup() {
+			t.g.allFailed(from)
 			return nil
+		}
+	}
+}
+
+// allFailed is nginx's answer when no peer is left: this request gets "no live upstreams", and the failure
+// counts of the tiers it walked are cleared so the next requests try the peers again ("mark them as live for
+// quick recovery").
+func (g *Group) allFailed(from int) {
+	for i := from; i < len(g.tiers); i++ {
+		for _, p := range g.tiers[i].peers {
+			p.st.fails = 0
 		}
 	}
 }
@@ -115,11 +128,13 @@ func (leastConn) Pick(t *Try, now time.Time) *Peer {
 	if t.g.single() {
 		return rr(t, now)
 	}
+	from := t.tier
 	for {
 		if p := fewest(t, now); p != nil {
 			return p
 		}
 		if !t.toBackup() {
+			t.g.allFailed(from)
 			return nil
 		}
 	}

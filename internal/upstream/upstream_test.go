@@ -147,9 +147,12 @@ func TestAllDown(t *testing.T) {
 		tr.Next()
 		tr.Done(Failed)()
 	}
-	// nginx: no live upstreams until fail_timeout passes
+	// nginx: this request gets "no live upstreams" and every peer is marked live again for the next ones
 	if p := g.Begin(Key{}).Next(); p != nil {
 		t.Fatalf("all failed: got %s, want none", p.Name)
+	}
+	if got := seq(g, 2); strings.Contains(got, "-") {
+		t.Fatalf("after all failed, the next requests got %q, want the peers tried again", got)
 	}
 	// a single peer is never marked failed
 	g1 := group(s, ups("", "solo"))
