@@ -36,6 +36,7 @@ func (rq *request) serveStatic() {
 		Dotfiles:    c.Dotfiles.Get(false),
 		NoSymlinks:  c.NoSymlinks.Get(false),
 		Autoindex:   c.Autoindex.Get(false),
+		Bufs:        &rq.s.fileBufs,
 	})
 	switch status {
 	case 0:

@@ -67,7 +67,9 @@ func (w *respWriter) ReadFrom(src io.Reader) (int64, error) {
 	lr, limited := src.(*io.LimitedReader)
 	if !ok || !limited || lr.N < 64<<10 {
 		// a small file goes out with the headers in one write; sendfile would cost a second system call
-		return io.Copy(writerOnly{w}, src)
+		bp := w.rq.s.fileBufs.Get().(*[]byte)
+		defer w.rq.s.fileBufs.Put(bp)
+		return io.CopyBuffer(writerOnly{w}, src, *bp)
 	}
 	const slice = 4 << 20
 	var total int64

@@ -21,6 +21,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/metrics"
 	"github.com/sluice-proxy/sluice/internal/observe"
 	"github.com/sluice-proxy/sluice/internal/proxy"
+	"github.com/sluice-proxy/sluice/internal/static"
 	"github.com/sluice-proxy/sluice/internal/statuspage"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 )
@@ -48,6 +49,8 @@ type Server struct {
 	metrics  *metrics.Metrics
 	// lineBufs holds access log line buffers, so logging allocates nothing per request.
 	lineBufs sync.Pool
+	// fileBufs holds static.SmallFile-sized buffers: small files are read into one and written with the headers.
+	fileBufs sync.Pool
 	host     string
 
 	mu        sync.Mutex
@@ -76,6 +79,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.host, _ = os.Hostname()
 	s.lineBufs.New = func() any { b := make([]byte, 0, 512); return &b }
+	s.fileBufs.New = func() any { b := make([]byte, static.SmallFile); return &b }
 	s.proxy = proxy.New(s.tracker, log)
 	s.started = time.Now()
 	s.stopping, s.stop = context.WithCancel(context.Background())

@@ -37,6 +37,8 @@ type Request struct {
 	Dotfiles    bool // serve names starting with "."
 	NoSymlinks  bool // refuse paths with a symbolic link below Root
 	Autoindex   bool // list directories without an index file
+	// Bufs, when set, lends SmallFile-sized buffers (*[]byte) for small files.
+	Bufs *sync.Pool
 }
 
 func (req *Request) path() string {
@@ -94,11 +96,9 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 	return serveFile(w, r, name, fd, fi, req)
 }
 
-// smallFile is the size up to which a file is read whole into a pooled buffer and written with the headers in
-// one system call; larger files go through sendfile.
-const smallFile = 64 << 10
-
-var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallFile); return &b }}
+// SmallFile is the size up to which a file is read whole into a buffer (Request.Bufs) and written with the
+// headers in one system call; larger files go through sendfile.
+const SmallFile = 64 << 10
 
 // openStat opens name for reading without blocking (a FIFO does not hang the request) and without registering
 // it with the network poller, and stats the open file: two system calls where os.Stat+os.Open take four.
@@ -221,15 +221,21 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi o
 		h.Set("ETag", etag(fi))
 	}
 	// ServeContent answers conditional requests, single and multiple ranges and HEAD.
-	if fi.Size() <= smallFile {
-		bp := smallBufs.Get().(*[]byte)
-		defer smallBufs.Put(bp)
-		n, err := syscall.Pread(fd, (*bp)[:fi.Size()], 0)
+	if fi.Size() <= SmallFile {
+		var buf []byte
+		if req.Bufs != nil {
+			bp := req.Bufs.Get().(*[]byte)
+			defer req.Bufs.Put(bp)
+			buf = *bp
+		} else {
+			buf = make([]byte, fi.Size())
+		}
+		n, err := syscall.Pread(fd, buf[:fi.Size()], 0)
 		syscall.Close(fd)
 		if err != nil || int64(n) != fi.Size() {
 			return http.StatusInternalServerError
 		}
-		http.ServeContent(w, r, "", fi.ModTime(), bytes.NewReader((*bp)[:n]))
+		http.ServeContent(w, r, "", fi.ModTime(), bytes.NewReader(buf[:n]))
 		return 0
 	}
 	// a larger file: the *os.File reaches the connection's ReadFrom, which uses sendfile on plain TCP
