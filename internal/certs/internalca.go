@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,6 +36,7 @@ type InternalCA struct {
 	root *x509.Certificate
 	key  crypto.Signer
 	pem  []byte
+	now  func() time.Time // the clock leaves are issued and checked by (tests move it)
 }
 
 // LoadInternalCA returns the CA kept in dir, creating its root (ECDSA P-256, valid ten years) on first use.
@@ -45,7 +48,7 @@ func LoadInternalCA(dir string) (*InternalCA, error) {
 			if err != nil {
 				return nil, err
 			}
-			return &InternalCA{dir: dir, root: c.Leaf, key: c.PrivateKey.(crypto.Signer), pem: pemBytes}, nil
+			return &InternalCA{dir: dir, root: c.Leaf, key: c.PrivateKey.(crypto.Signer), pem: pemBytes, now: time.Now}, nil
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("certs: internal CA in %s: %w (remove the directory to make a new one)", dir, err)
@@ -92,7 +95,7 @@ func LoadInternalCA(dir string) (*InternalCA, error) {
 	if err := writeFileAtomic(certFile, certPEM, 0o644); err != nil {
 		return nil, err
 	}
-	return &InternalCA{dir: dir, root: root, key: key, pem: certPEM}, nil
+	return &InternalCA{dir: dir, root: root, key: key, pem: certPEM, now: time.Now}, nil
 }
 
 // RootPEM is the CA certificate in PEM, for clients to trust.
@@ -106,7 +109,7 @@ func (ca *InternalCA) Certificate(names []string) (*tls.Certificate, error) {
 	}
 	stem := filepath.Join(ca.dir, "issued", fileSafe(strings.ToLower(names[0])))
 	certFile, keyFile := stem+"-cert.pem", stem+"-key.pem"
-	now := time.Now()
+	now := ca.now()
 	if c, err := Load(certFile, keyFile); err == nil && now.Add(internalLeafMargin).Before(c.Leaf.NotAfter) &&
 		coversNames(c.Leaf, names) && c.Leaf.CheckSignatureFrom(ca.root) == nil {
 		return c, nil
@@ -138,4 +141,35 @@ func (ca *InternalCA) Certificate(names []string) (*tls.Certificate, error) {
 		return nil, err
 	}
 	return Load(certFile, keyFile)
+}
+
+// Source returns the certificate for names and a handshake-time source of it for tls.Config.GetCertificate (via
+// SNIEntry.Get): a long-running process replaces the certificate when it comes near expiry, without a reload.
+func (ca *InternalCA) Source(names []string) (func(*tls.ClientHelloInfo) (*tls.Certificate, error), error) {
+	c, err := ca.Certificate(names)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		cur atomic.Pointer[tls.Certificate]
+		mu  sync.Mutex
+	)
+	cur.Store(c)
+	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		c := cur.Load()
+		if c.Leaf.NotAfter.Sub(ca.now()) > internalLeafMargin {
+			return c, nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if c = cur.Load(); c.Leaf.NotAfter.Sub(ca.now()) > internalLeafMargin {
+			return c, nil
+		}
+		fresh, err := ca.Certificate(names)
+		if err != nil {
+			return c, nil // keep serving the old one; the next handshake tries again
+		}
+		cur.Store(fresh)
+		return fresh, nil
+	}, nil
 }

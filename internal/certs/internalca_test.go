@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestInternalCA(t *testing.T) {
@@ -59,5 +60,29 @@ func TestInternalCA(t *testing.T) {
 	}
 	if _, err := ca.Certificate(nil); err == nil {
 		t.Error("a certificate without names was issued")
+	}
+}
+
+func TestInternalCASourceRenews(t *testing.T) {
+	ca, err := LoadInternalCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	get, err := ca.Source([]string{"renew.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := get(nil)
+	if again, _ := get(nil); again != first {
+		t.Fatal("a fresh certificate was replaced")
+	}
+	later := time.Now().Add(internalLeafValidity - internalLeafMargin + time.Hour) // within the margin of expiry
+	ca.now = func() time.Time { return later }
+	renewed, _ := get(nil)
+	if renewed == first || !renewed.Leaf.NotAfter.After(first.Leaf.NotAfter) {
+		t.Fatalf("certificate expiring %v not replaced near expiry (got one expiring %v)", first.Leaf.NotAfter, renewed.Leaf.NotAfter)
+	}
+	if err := renewed.Leaf.CheckSignatureFrom(ca.root); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -185,6 +185,12 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot,
 						hasACME = true
 						continue
 					}
+					if cp.Internal {
+						if get, err = internalSource(cfg, m.srv, cp); err != nil {
+							return nil, err
+						}
+						continue
+					}
 					c, err := loadCert(cfg, m.srv, cp)
 					if err != nil {
 						return nil, err
@@ -286,22 +292,25 @@ func loadCert(cfg *config.Config, srv *config.Server, cp config.CertPair) (*tls.
 			return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "cannot create self-signed certificate: " + err.Error()}
 		}
 	}
-	if cp.Internal {
-		ca, err := certs.LoadInternalCA(InternalCADir(cfg.Prefix))
-		if err != nil {
-			return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "internal CA: " + err.Error()}
-		}
-		c, err := ca.Certificate(certNames(srv))
-		if err != nil {
-			return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "internal CA: " + err.Error()}
-		}
-		return c, nil
-	}
 	c, err := certs.Load(certFile, keyFile)
 	if err != nil {
 		return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "cannot load certificate: " + err.Error()}
 	}
 	return c, nil
+}
+
+// internalSource is the certificate source of a server with ssl_certificate internal: issued by the internal CA
+// now, replaced near expiry while running.
+func internalSource(cfg *config.Config, srv *config.Server, cp config.CertPair) (func(*tls.ClientHelloInfo) (*tls.Certificate, error), error) {
+	ca, err := certs.LoadInternalCA(InternalCADir(cfg.Prefix))
+	if err != nil {
+		return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "internal CA: " + err.Error()}
+	}
+	get, err := ca.Source(certNames(srv))
+	if err != nil {
+		return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "internal CA: " + err.Error()}
+	}
+	return get, nil
 }
 
 // InternalCADir is where the internal CA (ssl_certificate internal) is kept under a prefix.
