@@ -213,7 +213,17 @@ func (rq *request) content() {
 	}
 	rq.w.sendTimeout = c.SendTimeout.Get(60 * time.Second)
 	if d := c.ClientBodyTimeout.Get(60 * time.Second); d > 0 && rq.r.Body != nil && rq.r.Body != http.NoBody && !stream {
-		rq.r.Body = &timedBody{ReadCloser: rq.r.Body, rc: rq.w.rc, d: d, done: &rq.w.finished}
+		tb := &timedBody{ReadCloser: rq.r.Body, rc: rq.w.rc, d: d, done: &rq.w.finished}
+		rq.r.Body = tb
+		defer func() {
+			// net/http cancels the request's context inside the body read that times out, so a handler can see
+			// the cancellation before the timeout error and give up without an answer; nginx answers 408
+			if tb.expired() && !rq.w.wroteHeader && !rq.w.hijacked {
+				rq.v.Status = 0
+				rq.log.Info("client timed out reading the request body", rq.v.LogAttrs()...)
+				rq.special(http.StatusRequestTimeout)
+			}
+		}()
 	}
 	if c.Handler == config.HandlerFastCGI {
 		fastcgi.SetScriptName(rq.v, c) // try_files may test $fastcgi_script_name

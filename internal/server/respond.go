@@ -113,14 +113,27 @@ type timedBody struct {
 	rc   *http.ResponseController
 	d    time.Duration
 	done *atomic.Bool // the handler returned: the connection's deadlines belong to net/http again
+	// deadline is the pending read's deadline (UnixNano; 0 once the body is complete), for expired
+	deadline atomic.Int64
+}
+
+// expired reports whether a body read was still pending when its deadline passed.
+func (b *timedBody) expired() bool {
+	d := b.deadline.Load()
+	return d != 0 && time.Now().UnixNano() >= d
 }
 
 func (b *timedBody) Read(p []byte) (int, error) {
 	if b.done.Load() {
 		return 0, io.ErrUnexpectedEOF
 	}
-	b.rc.SetReadDeadline(time.Now().Add(b.d))
+	dl := time.Now().Add(b.d)
+	b.deadline.Store(dl.UnixNano())
+	b.rc.SetReadDeadline(dl)
 	n, err := b.ReadCloser.Read(p)
+	if err == nil || err == io.EOF {
+		b.deadline.Store(0)
+	}
 	if err == io.EOF && !b.done.Load() {
 		// only a complete body clears the deadline: after a timeout it stays expired, so net/http's drain of
 		// the rest cannot hang on a stalled client

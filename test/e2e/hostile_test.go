@@ -156,7 +156,8 @@ http {
 }
 
 // TestSlowAndIdleClients: client_header_timeout closes a connection that sends its headers too slowly
-// (slowloris) and keepalive_timeout closes an idle keep-alive connection.
+// (slowloris), keepalive_timeout closes an idle keep-alive connection, client_body_timeout answers 408 (also
+// when net/http's cancellation of the request reaches the proxy before the timeout error does).
 func TestSlowAndIdleClients(t *testing.T) {
 	t.Parallel()
 	echo := newHTTPEcho(t)
@@ -164,6 +165,7 @@ func TestSlowAndIdleClients(t *testing.T) {
 http {
     client_header_timeout 1s;
     keepalive_timeout 1s;
+    client_body_timeout 1s;
     server {
         listen {{PORT}};
         location / { proxy_pass http://127.0.0.1:{{ECHO}}; }
@@ -199,6 +201,16 @@ http {
 			t.Error("idle keep-alive connection still open after 5s (keepalive_timeout 1s)")
 		}
 	})
+	for i := 0; i < 3; i++ {
+		t.Run("slow body", func(t *testing.T) {
+			c := rawConn(t, addr(port), nil)
+			io.WriteString(c, "POST / HTTP/1.1\r\nHost: h.test\r\nContent-Length: 10\r\n\r\nabc")
+			r := readResponse(t, c, bufio.NewReader(c), "POST")
+			if r.StatusCode != http.StatusRequestTimeout {
+				t.Errorf("status %d, want 408: %q", r.StatusCode, r.Body)
+			}
+		})
+	}
 }
 
 // TestServerTokens: server_tokens off hides the version in the Server header and on error pages.
