@@ -80,6 +80,18 @@ func newPeer(t *testing.T, name string) *peer {
 	return p
 }
 
+// newPeers starts a peer per name and returns them with their upstream server lines.
+func newPeers(t *testing.T, names ...string) ([]*peer, string) {
+	var peers []*peer
+	var lines []string
+	for _, n := range names {
+		p := newPeer(t, n)
+		peers = append(peers, p)
+		lines = append(lines, "server "+addr(p.Port)+";")
+	}
+	return peers, strings.Join(lines, " ")
+}
+
 // kill stops the peer: its port refuses connections from now on.
 func (p *peer) kill() {
 	p.Listener.Close()
@@ -211,12 +223,8 @@ func TestUpstreamPostRetriedWhenNotSent(t *testing.T) {
 
 func TestUpstreamKillBackendDuringLoad(t *testing.T) {
 	t.Parallel()
-	peers := []*peer{newPeer(t, "a"), newPeer(t, "b"), newPeer(t, "c")}
-	var servers []string
-	for _, p := range peers {
-		servers = append(servers, "server "+addr(p.Port)+";")
-	}
-	_, port := startPool(t, strings.Join(servers, " ")+" keepalive 16;", "")
+	peers, servers := newPeers(t, "a", "b", "c")
+	_, port := startPool(t, servers+" keepalive 16;", "")
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	var failed, total atomic.Int64
 	stop := make(chan struct{})
@@ -281,12 +289,8 @@ func TestUpstreamBackup(t *testing.T) {
 
 func TestUpstreamLeastConnWebSockets(t *testing.T) {
 	t.Parallel()
-	peers := []*peer{newPeer(t, "a"), newPeer(t, "b"), newPeer(t, "c")}
-	var servers []string
-	for _, p := range peers {
-		servers = append(servers, "server "+addr(p.Port)+";")
-	}
-	_, port := startPool(t, "least_conn; "+strings.Join(servers, " "), "")
+	peers, servers := newPeers(t, "a", "b", "c")
+	_, port := startPool(t, "least_conn; "+servers, "")
 	d := wsDialer(addr(port), nil)
 	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
 	open := func() (*websocket.Conn, string) {
@@ -484,12 +488,8 @@ func TestUpstreamActiveHealthCheck(t *testing.T) {
 
 func TestUpstreamStickyCookie(t *testing.T) {
 	t.Parallel()
-	peers := []*peer{newPeer(t, "a"), newPeer(t, "b"), newPeer(t, "c")}
-	var servers []string
-	for _, p := range peers {
-		servers = append(servers, "server "+addr(p.Port)+";")
-	}
-	_, port := startPool(t, strings.Join(servers, " ")+" sticky cookie srv expires=1h httponly samesite=lax;", "")
+	peers, servers := newPeers(t, "a", "b", "c")
+	_, port := startPool(t, servers+" sticky cookie srv expires=1h httponly samesite=lax;", "")
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	for round := range 3 {
 		// a fresh client: balancing picks a peer and the response pins it
