@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -176,6 +177,23 @@ func TestACME(t *testing.T) {
 		if nkeys == 0 {
 			t.Errorf("no private key found under %s", storage)
 		}
+	})
+
+	t.Run("a name added by reload is obtained", func(t *testing.T) {
+		pb := newPebble(t, 90*24*time.Hour)
+		port := freePort(t)
+		conf := fill(t, acmeConf, "CA", pb.dirURL, "STORAGE", filepath.Join(t.TempDir(), "acme"), "RENEW", "10m", "HTTP", freePort(t), "PORT", port)
+		s := start(t, conf, append(files, withFile("conf/pebble-root.pem", pb.rootCA))...)
+		waitCert(t, addr(port), "acme.test", pb.roots, 30*time.Second)
+		if err := os.WriteFile(s.Conf, []byte(strings.Replace(conf, "server_name acme.test;", "server_name acme.test more.test;", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.Signal(syscall.SIGHUP)
+		leaf := waitCert(t, addr(port), "more.test", pb.roots, 30*time.Second)
+		if err := leaf.VerifyHostname("more.test"); err != nil {
+			t.Error(err)
+		}
+		waitCert(t, addr(port), "acme.test", pb.roots, 5*time.Second)
 	})
 
 	t.Run("renewed when short-lived", func(t *testing.T) {
