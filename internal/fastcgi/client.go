@@ -107,19 +107,25 @@ func (c *Client) Do(ctx context.Context, t Target, req *Call) (*Response, error)
 			var err error
 			cn, err = dial(ctx, t)
 			if err != nil {
-				c.probed(key, t.KeepConn, false)
+				if t.KeepConn {
+					c.probed(key, true)
+					c.release(key)
+				}
 				return nil, &Error{Op: "connect", Timeout: isTimeout(err), Err: err}
 			}
 		}
 		resp, sent, err := c.exchange(ctx, cn, t, req)
 		if !reused {
-			c.probed(key, t.KeepConn, err == nil)
+			c.probed(key, t.KeepConn)
 		}
 		if err == nil {
 			resp.Reused = reused
 			return resp, nil
 		}
 		cn.nc.Close()
+		if t.KeepConn {
+			c.release(key)
+		}
 		if !reused || attempt > 0 || !isStale(err) || ctx.Err() != nil {
 			return nil, err
 		}
@@ -328,6 +334,9 @@ func (s *stream) finish() {
 		s.cn.nc.Close()
 	}
 	s.cn = nil
+	if s.t.KeepConn {
+		s.c.release(s.t.key())
+	}
 }
 
 // body is the response body: STDOUT after the header block.
@@ -365,6 +374,9 @@ func (b *body) Close() error {
 		} else if b.s.cn != nil {
 			b.s.cn.nc.Close()
 			b.s.cn = nil
+			if b.s.t.KeepConn {
+				b.s.c.release(b.s.t.key())
+			}
 		}
 	}
 	return nil

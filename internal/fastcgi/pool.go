@@ -11,26 +11,21 @@ import (
 //
 // php-fpm binds a worker to a kept connection until the connection closes, and a connection it has no free
 // worker for waits in the listen backlog. So an idle kept connection holds a worker, and a new connection made
-// while every worker holds one of ours would wait forever. The pool therefore learns php-fpm's capacity
-// instead of guessing it:
+// while every worker holds one of ours may wait until one of ours closes. The pool works with that:
 //
-//   - a request takes an idle connection, or a connection handed over by a request that just finished;
-//   - otherwise it dials a new one (a probe), but only while no other probe is unanswered: an unanswered probe
-//     may sit in the backlog, meaning every worker is busy with our connections. Later requests queue for a
-//     handover instead, which under load keeps every connection in use and none is dialled or closed;
-//   - a probe that is answered proves one more worker, and wakes a queued request to probe again;
-//   - a connection finishing while a probe has waited longer than probeGrace is closed rather than handed on,
-//     freeing its worker for the probe; capacity is then known and probing pauses for probePause;
-//   - a probe unanswered for probeGrace also closes every idle connection, of every address: they may hold
-//     the workers (another name for the same php-fpm);
-//   - a queued request that gets nothing within queueWait (or by the end of a pause) dials anyway, so a pool
-//     can never wedge.
+//   - a request takes an idle connection; if there is none and no request is using a connection, it dials;
+//   - otherwise it waits up to handoverWait for a connection another request finishes with (handed over, never
+//     idle) and dials only after that. Under load, connections are passed from request to request and none is
+//     dialled or closed; a burst larger than the pool still opens new connections after a few milliseconds;
+//   - a new connection unanswered for probeGrace may be waiting for a worker our idle or finishing connections
+//     hold: a finishing connection is then closed instead of handed over, and every idle connection (of every
+//     address: a second name for the same php-fpm) is closed, which frees workers.
 type pool struct {
 	idle       []*conn
 	waiters    []*waiter // FIFO
+	inflight   int       // requests holding a connection (or dialling one)
 	probes     int       // dialled connections not yet answered
 	probeSince time.Time // when the oldest unanswered probe started
-	pauseUntil time.Time // no probing before this, unless nothing is open
 }
 
 type waiter struct {
@@ -39,9 +34,8 @@ type waiter struct {
 }
 
 const (
-	probeGrace = 50 * time.Millisecond
-	probePause = time.Second
-	queueWait  = 2 * time.Second
+	probeGrace   = 50 * time.Millisecond
+	handoverWait = 10 * time.Millisecond
 )
 
 func (c *Client) poolFor(key string) *pool {
@@ -56,8 +50,8 @@ func (c *Client) poolFor(key string) *pool {
 	return p
 }
 
-// get returns a kept connection for key, or nil when the caller is to dial (it is then a probe and must call
-// probed). It may wait for a connection another request hands over.
+// get returns a kept connection for key, or nil when the caller is to dial (it must then call probed). Either
+// way the request counts as in flight until release.
 func (c *Client) get(ctx context.Context, key string) (*conn, error) {
 	for {
 		c.mu.Lock()
@@ -70,22 +64,19 @@ func (c *Client) get(ctx context.Context, key string) (*conn, error) {
 				cn.nc.Close()
 				continue
 			}
+			c.hold(p)
 			return cn, nil
 		}
-		now := time.Now()
-		if p.probes == 0 && now.After(p.pauseUntil) {
-			c.startProbe(p, now)
+		if p.inflight == 0 {
+			p.inflight++
+			c.startProbe(p, time.Now())
 			c.mu.Unlock()
 			return nil, nil
 		}
 		w := &waiter{ch: make(chan *conn, 1)}
 		p.waiters = append(p.waiters, w)
-		wait := queueWait
-		if d := p.pauseUntil.Sub(now); d > 0 && d < wait {
-			wait = d // when probing resumes, probe
-		}
 		c.mu.Unlock()
-		timer := time.NewTimer(wait)
+		timer := time.NewTimer(handoverWait)
 		var cn *conn
 		select {
 		case cn = <-w.ch:
@@ -95,8 +86,9 @@ func (c *Client) get(ctx context.Context, key string) (*conn, error) {
 			timer.Stop()
 		}
 		c.mu.Lock()
-		if !w.gone && cn == nil {
+		if !w.gone {
 			w.gone = true
+		} else if cn == nil {
 			select { // a handover that raced with the timeout
 			case cn = <-w.ch:
 			default:
@@ -107,7 +99,8 @@ func (c *Client) get(ctx context.Context, key string) (*conn, error) {
 				c.mu.Unlock()
 				return nil, err
 			}
-			c.startProbe(p, time.Now()) // woken to probe, or waited long enough
+			p.inflight++
+			c.startProbe(p, time.Now())
 			c.mu.Unlock()
 			return nil, nil
 		}
@@ -116,8 +109,24 @@ func (c *Client) get(ctx context.Context, key string) (*conn, error) {
 			cn.nc.Close()
 			continue
 		}
+		c.hold(p)
 		return cn, nil
 	}
+}
+
+func (c *Client) hold(p *pool) {
+	c.mu.Lock()
+	p.inflight++
+	c.mu.Unlock()
+}
+
+// release ends a request's use of the pool (its connection was put back, handed over or closed).
+func (c *Client) release(key string) {
+	c.mu.Lock()
+	if p := c.poolFor(key); p.inflight > 0 {
+		p.inflight--
+	}
+	c.mu.Unlock()
 }
 
 func (c *Client) startProbe(p *pool, now time.Time) {
@@ -127,6 +136,72 @@ func (c *Client) startProbe(p *pool, now time.Time) {
 	p.probes++
 	if c.unpin == nil {
 		c.unpin = time.AfterFunc(probeGrace, c.unpinIdle)
+	}
+}
+
+func (c *Client) usable(cn *conn) bool {
+	return !(c.IdleTimeout > 0 && time.Since(cn.idleAt) > c.IdleTimeout) && cn.rr.br.Buffered() == 0 && netutil.Alive(cn.nc)
+}
+
+// probed ends a probe: its response header arrived, or it failed.
+func (c *Client) probed(key string, counted bool) {
+	if !counted {
+		return
+	}
+	c.mu.Lock()
+	p := c.poolFor(key)
+	if p.probes > 0 {
+		p.probes--
+	}
+	p.probeSince = time.Now()
+	c.mu.Unlock()
+}
+
+// wake hands cn to the longest-waiting request still waiting, and reports whether there was one.
+func (c *Client) wake(p *pool, cn *conn) bool {
+	for len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		if w.gone {
+			continue
+		}
+		w.gone = true
+		w.ch <- cn
+		return true
+	}
+	return false
+}
+
+// put hands a connection whose response was read to its end to a waiting request, or keeps it idle. While a
+// probe has waited past probeGrace the connection is closed instead, to free its worker for the probe.
+func (c *Client) put(cn *conn) {
+	cn.nc.SetDeadline(time.Time{})
+	now := time.Now()
+	cn.idleAt = now
+	var evict []*conn
+	c.mu.Lock()
+	p := c.poolFor(cn.key)
+	if p.probes > 0 && now.Sub(p.probeSince) > probeGrace {
+		c.mu.Unlock()
+		cn.nc.Close()
+		return
+	}
+	if c.wake(p, cn) {
+		c.mu.Unlock()
+		return
+	}
+	if c.reap == nil && c.IdleTimeout > 0 {
+		c.reap = time.AfterFunc(c.IdleTimeout, c.reapIdle)
+	}
+	list := p.idle
+	for len(list) > 0 && (len(list) >= max(c.MaxIdle, 1) || c.IdleTimeout > 0 && now.Sub(list[0].idleAt) > c.IdleTimeout) {
+		evict = append(evict, list[0])
+		list = list[1:]
+	}
+	p.idle = append(list, cn)
+	c.mu.Unlock()
+	for _, e := range evict {
+		e.nc.Close()
 	}
 }
 
@@ -154,77 +229,6 @@ func (c *Client) unpinIdle() {
 	if waiting {
 		c.unpin = time.AfterFunc(probeGrace, c.unpinIdle)
 	}
-	c.mu.Unlock()
-	for _, e := range evict {
-		e.nc.Close()
-	}
-}
-
-func (c *Client) usable(cn *conn) bool {
-	return !(c.IdleTimeout > 0 && time.Since(cn.idleAt) > c.IdleTimeout) && cn.rr.br.Buffered() == 0 && netutil.Alive(cn.nc)
-}
-
-// probed ends a probe: answered (the application had a worker for it: wake a queued request to probe for
-// another) or failed (wake one to try for itself, so a stopped application fails every request at once).
-func (c *Client) probed(key string, counted, answered bool) {
-	if !counted {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p := c.poolFor(key)
-	if p.probes > 0 {
-		p.probes--
-	}
-	p.probeSince = time.Now()
-	if !answered || time.Now().After(p.pauseUntil) {
-		c.wake(p, nil)
-	}
-}
-
-// wake hands cn (nil: "dial") to the longest-waiting request still waiting, and reports whether there was one.
-func (c *Client) wake(p *pool, cn *conn) bool {
-	for len(p.waiters) > 0 {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
-		if w.gone {
-			continue
-		}
-		w.gone = true
-		w.ch <- cn
-		return true
-	}
-	return false
-}
-
-// put hands a connection whose response was read to its end to a waiting request, or keeps it idle. While a
-// probe has waited past probeGrace the connection is closed instead, to free its worker for the probe.
-func (c *Client) put(cn *conn) {
-	cn.nc.SetDeadline(time.Time{})
-	now := time.Now()
-	cn.idleAt = now
-	var evict []*conn
-	c.mu.Lock()
-	p := c.poolFor(cn.key)
-	if p.probes > 0 && now.Sub(p.probeSince) > probeGrace {
-		p.pauseUntil = now.Add(probePause)
-		c.mu.Unlock()
-		cn.nc.Close()
-		return
-	}
-	if c.wake(p, cn) {
-		c.mu.Unlock()
-		return
-	}
-	if c.reap == nil && c.IdleTimeout > 0 {
-		c.reap = time.AfterFunc(c.IdleTimeout, c.reapIdle)
-	}
-	list := p.idle
-	for len(list) > 0 && (len(list) >= max(c.MaxIdle, 1) || c.IdleTimeout > 0 && now.Sub(list[0].idleAt) > c.IdleTimeout) {
-		evict = append(evict, list[0])
-		list = list[1:]
-	}
-	p.idle = append(list, cn)
 	c.mu.Unlock()
 	for _, e := range evict {
 		e.nc.Close()

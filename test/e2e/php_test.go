@@ -195,6 +195,7 @@ header("Location: /landing");
 sleep(3);
 echo "late";
 `,
+	"html/sleep1.php": `<?php sleep(1); echo "rested";`,
 	"html/stderr.php": `<?php
 error_log("note from php");
 echo "ok";
@@ -529,6 +530,29 @@ func TestPHP(t *testing.T) {
 		close(errs)
 		for e := range errs {
 			t.Error(e)
+		}
+	})
+
+	t.Run("slow scripts run in parallel", func(t *testing.T) {
+		// php-fpm has 6 workers for this pool: 6 one-second scripts at once must not queue behind each other
+		// on kept connections (serially they would take 6s)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i := 0; i < 6; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := site.client.Get(site.base("php.test") + "/sleep1.php")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+			}()
+		}
+		wg.Wait()
+		if d := time.Since(start); d > 4*time.Second {
+			t.Errorf("6 parallel 1s scripts took %v", d)
 		}
 	})
 
