@@ -105,9 +105,13 @@ func newRetryPolicy(pr *Request, out *http.Request) *retryPolicy {
 func (r *retryPolicy) statusListed(status int) bool { return slices.Contains(r.nu.Status, status) }
 
 // outcome is how a try counts toward the peer's health: errors and listed 5xx/429 are failures, listed
-// 403/404 only pass the request on (nginx).
-func (r *retryPolicy) outcome(f failure, status int) upstream.Outcome {
+// 403/404 only pass the request on (nginx). A try cut short by the client (gone, or its body failed) is not
+// held against the peer.
+func (r *retryPolicy) outcome(ctx context.Context, pr *Request, f failure, status int) upstream.Outcome {
 	if f == failStatus && (status == http.StatusForbidden || status == http.StatusNotFound) {
+		return upstream.Next
+	}
+	if ctx.Err() != nil || (pr.body != nil && pr.body.err != nil) {
 		return upstream.Next
 	}
 	return upstream.Failed

@@ -79,3 +79,32 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+func TestOutcomeBlamesOnlyThePeer(t *testing.T) {
+	rp := &retryPolicy{nu: config.ProxyDefaults.NextUpstream}
+	live, gone := context.Background(), func() context.Context {
+		c, cancel := context.WithCancel(context.Background())
+		cancel()
+		return c
+	}()
+	pr := &Request{}
+	badBody := &Request{body: &clientBody{err: errors.New("client body timeout")}}
+	for _, tc := range []struct {
+		name   string
+		ctx    context.Context
+		pr     *Request
+		f      failure
+		status int
+		want   upstream.Outcome
+	}{
+		{"upstream error", live, pr, failError, 0, upstream.Failed},
+		{"listed 503", live, pr, failStatus, 503, upstream.Failed},
+		{"listed 404", live, pr, failStatus, 404, upstream.Next},
+		{"client gone", gone, pr, failError, 0, upstream.Next},
+		{"client body failed", live, badBody, failError, 0, upstream.Next},
+	} {
+		if got := rp.outcome(tc.ctx, tc.pr, tc.f, tc.status); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

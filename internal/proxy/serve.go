@@ -95,7 +95,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 			defer cancel(nil)
 			break
 		}
-		try.Done(rp.outcome(fail, status))()
+		try.Done(rp.outcome(ctx, pr, fail, status))()
 		tm.Stop()
 		if err == nil {
 			resp.Body.Close()
@@ -319,7 +319,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		if err == nil && !retry {
 			break // a listed status with no peer left: it is the answer
 		}
-		try.Done(rp.outcome(fail, status))()
+		try.Done(rp.outcome(ctx, pr, fail, status))()
 		if err == nil {
 			resp.Body.Close()
 			conn.Close()
