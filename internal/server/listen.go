@@ -49,15 +49,26 @@ type connMeta struct {
 
 // bind opens a listening socket with nginx's listen options.
 func bind(l config.Listen) (net.Listener, error) {
-	network := "tcp4"
+	lc := listenConfig(l)
+	// the backlog is the system's somaxconn (Go does not expose listen(2)'s argument)
+	return lc.Listen(context.Background(), network("tcp", l), l.Addr)
+}
+
+// network is the network for a socket of proto ("tcp" or "udp") with l's address and ipv6only setting: "tcp6"
+// sets IPV6_V6ONLY; plain "tcp" on [::] would also take IPv4 and collide with `listen 443;`.
+func network(proto string, l config.Listen) string {
 	if host, _, _ := net.SplitHostPort(l.Addr); strings.Contains(host, ":") {
-		// "tcp6" sets IPV6_V6ONLY; plain "tcp" on [::] would also take IPv4 and collide with `listen 443;`
-		network = "tcp6"
 		if !l.IPv6Only {
-			network = "tcp"
+			return proto
 		}
+		return proto + "6"
 	}
-	lc := net.ListenConfig{
+	return proto + "4"
+}
+
+// listenConfig applies the socket options of a listen directive (reuseport).
+func listenConfig(l config.Listen) net.ListenConfig {
+	return net.ListenConfig{
 		Control: func(network, address string, c syscall.RawConn) error {
 			var serr error
 			err := c.Control(func(fd uintptr) {
@@ -71,8 +82,6 @@ func bind(l config.Listen) (net.Listener, error) {
 			return serr
 		},
 	}
-	// the backlog is the system's somaxconn (Go does not expose listen(2)'s argument)
-	return lc.Listen(context.Background(), network, l.Addr)
 }
 
 // Accept returns the next connection classified by the accept loop.

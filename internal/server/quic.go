@@ -6,11 +6,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"syscall"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
-	"golang.org/x/sys/unix"
 
 	"github.com/sluice-proxy/sluice/internal/config"
 )
@@ -112,23 +110,8 @@ func (s *Server) bindOrInheritUDP(key string, l config.Listen) (net.PacketConn, 
 	return bindUDP(l)
 }
 
-// bindUDP opens the UDP socket of a `listen … quic` (reuseport as for TCP).
+// bindUDP opens the UDP socket of a `listen … quic` with the listen options.
 func bindUDP(l config.Listen) (net.PacketConn, error) {
-	network := "udp4"
-	if host, _, _ := net.SplitHostPort(l.Addr); net.ParseIP(host).To4() == nil {
-		network = "udp6"
-	}
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			if l.Reuseport {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-			}
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	return lc.ListenPacket(context.Background(), network, l.Addr)
+	lc := listenConfig(l)
+	return lc.ListenPacket(context.Background(), network("udp", l), l.Addr)
 }
