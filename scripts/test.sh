@@ -11,6 +11,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # the systemd unit in contrib/ is checked with systemd-analyze verify
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# the PROXY protocol end-to-end test puts a real HAProxy (send-proxy, send-proxy-v2) in front of sluice
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 # the PHP end-to-end tests start a real php-fpm (Debian installs it as /usr/sbin/php-fpmX.Y)
 command -v php-fpm >/dev/null 2>&1 || ls /usr/sbin/php-fpm* >/dev/null 2>&1 || need+=(php-fpm)
 if [ ${#need[@]} -gt 0 ]; then

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -399,6 +400,78 @@ http {
 		r := semRaw(t, port, "GET "+tc.path+" HTTP/1.1\r\nHost: a.test\r\nX-Real-IP: "+tc.ip+"\r\n"+tc.auth+"\r\n", "GET")
 		if r.StatusCode != tc.status {
 			t.Errorf("%s from %s (credentials %v): %d, want %d", tc.path, tc.ip, tc.auth != "", r.StatusCode, tc.status)
+		}
+	}
+}
+
+// TestProxyProtocolHAProxy: a real PROXY-protocol sender, HAProxy with send-proxy (v1) and send-proxy-v2, in
+// front of sluice: the client's address (127.0.0.2 here) becomes $remote_addr, HAProxy's stays in
+// $realip_remote_addr.
+func TestProxyProtocolHAProxy(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Fatal("haproxy is not installed (scripts/test.sh installs it)")
+	}
+	sp, v1, v2 := freePort(t), freePort(t), freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen 127.0.0.1:{{S}} proxy_protocol;
+        set_real_ip_from 127.0.0.1;
+        real_ip_header proxy_protocol;
+        location / { return 200 "$remote_addr|$realip_remote_addr"; }
+    }
+}
+`, "S", sp))
+	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
+	os.WriteFile(cfg, []byte(fill(t, `global
+    maxconn 100
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 10s
+    timeout server 10s
+frontend f1
+    bind 127.0.0.1:{{V1}}
+    default_backend b1
+backend b1
+    server s1 127.0.0.1:{{S}} send-proxy
+frontend f2
+    bind 127.0.0.1:{{V2}}
+    default_backend b2
+backend b2
+    server s2 127.0.0.1:{{S}} send-proxy-v2
+`, "V1", v1, "V2", v2, "S", sp)), 0o644)
+	cmd := exec.Command(bin, "-db", "-f", cfg)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for _, port := range []int{v1, v2} {
+		var body string
+		ok := eventually(10*time.Second, func() bool {
+			d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+			c, err := d.Dial("tcp", addr(port))
+			if err != nil {
+				return false
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: pp.test\r\nConnection: close\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				return false
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			return true
+		})
+		if !ok || body != "127.0.0.2|127.0.0.1" {
+			t.Errorf("through HAProxy on %d: %q (answered %v), want 127.0.0.2|127.0.0.1\n%s", port, body, ok, out.String())
 		}
 	}
 }
