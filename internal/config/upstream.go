@@ -37,7 +37,7 @@ var upstreamDirectives = []Spec{
 			p.http.Upstreams[name] = u
 			return nil
 		}},
-	{Name: "keepalive", Module: "http_upstream", Ctx: CtxUpstream, Args: "1", Doc: "Idle keep-alive connections kept per upstream group.",
+	{Name: "keepalive", Module: "http_upstream", Ctx: CtxUpstream, Args: "1", Doc: "Idle keep-alive connections kept for the whole upstream group (over all its peers, least recently used closed first). Without it sluice still keeps up to 128.",
 		Apply: func(p *parser, d *Directive) error {
 			n, err := strconv.Atoi(d.Args[0])
 			if err != nil || n < 1 {

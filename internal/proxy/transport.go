@@ -25,7 +25,8 @@ type Transport struct {
 	DialTimeout time.Duration
 	// TLS, when set, makes connections TLS (https:// upstreams).
 	TLS *tls.Config
-	// MaxIdle is how many idle connections are kept per address (keepalive N).
+	// MaxIdle is how many idle connections are kept in all, over every peer address (keepalive N: nginx's
+	// cache of idle connections per upstream group); the least recently used go first.
 	MaxIdle int
 	// IdleTimeout closes connections idle this long (keepalive_timeout).
 	IdleTimeout time.Duration
@@ -34,8 +35,9 @@ type Transport struct {
 	// SendTimeout bounds each write to the upstream (proxy_send_timeout); 0 = none.
 	SendTimeout time.Duration
 
-	mu   sync.Mutex
-	idle map[string][]*pconn
+	mu    sync.Mutex
+	idle  map[string][]*pconn // per address, oldest first
+	nidle int                 // idle connections over all addresses
 }
 
 // maxHeaderBytes is the largest upstream response header accepted (nginx: "upstream sent too big header").
@@ -304,6 +306,7 @@ func (t *Transport) get(addr string) (*pconn, bool) {
 		}
 		pc := list[len(list)-1]
 		t.idle[addr] = list[:len(list)-1]
+		t.nidle--
 		t.mu.Unlock()
 		if t.IdleTimeout > 0 && time.Since(pc.idleAt) > t.IdleTimeout || !alive(pc) {
 			pc.conn.Close()
@@ -328,12 +331,26 @@ func (t *Transport) put(pc *pconn) {
 		t.idle = map[string][]*pconn{}
 	}
 	list := t.idle[pc.addr]
-	// drop connections idle too long, and the oldest beyond the pool size
-	for len(list) > 0 && (len(list) >= max(t.MaxIdle, 1) || t.IdleTimeout > 0 && now.Sub(list[0].idleAt) > t.IdleTimeout) {
+	// drop connections idle too long
+	for len(list) > 0 && t.IdleTimeout > 0 && now.Sub(list[0].idleAt) > t.IdleTimeout {
 		evict = append(evict, list[0])
 		list = list[1:]
+		t.nidle--
 	}
 	t.idle[pc.addr] = append(list, pc)
+	t.nidle++
+	// beyond the pool size, the least recently used connection of any address goes
+	for t.nidle > max(t.MaxIdle, 1) {
+		oldest := ""
+		for addr, l := range t.idle {
+			if len(l) > 0 && (oldest == "" || l[0].idleAt.Before(t.idle[oldest][0].idleAt)) {
+				oldest = addr
+			}
+		}
+		evict = append(evict, t.idle[oldest][0])
+		t.idle[oldest] = t.idle[oldest][1:]
+		t.nidle--
+	}
 	t.mu.Unlock()
 	for _, e := range evict {
 		e.conn.Close() // outside the lock: a TLS close may block
@@ -350,6 +367,7 @@ func (t *Transport) CloseIdle() {
 		}
 		delete(t.idle, addr)
 	}
+	t.nidle = 0
 }
 
 // isStale reports errors that mean a reused connection had been closed by the upstream before the request.

@@ -224,3 +224,29 @@ func TestTransportSendTimeout(t *testing.T) {
 		t.Errorf("failed after %v; proxy_send_timeout was 200ms", d)
 	}
 }
+
+// keepalive N bounds idle connections over all peers of a group; the least recently used goes first.
+func TestTransportIdleLimitIsPerGroup(t *testing.T) {
+	tr := &Transport{MaxIdle: 2}
+	mk := func(addr string) *pconn {
+		c1, c2 := net.Pipe()
+		t.Cleanup(func() { c1.Close(); c2.Close() })
+		return &pconn{conn: c1, addr: addr}
+	}
+	a1, a2, b1 := mk("a"), mk("a"), mk("b")
+	tr.put(a1)
+	time.Sleep(time.Millisecond)
+	tr.put(a2)
+	time.Sleep(time.Millisecond)
+	tr.put(b1)
+	if tr.nidle != 2 || len(tr.idle["a"]) != 1 || tr.idle["a"][0] != a2 || len(tr.idle["b"]) != 1 {
+		t.Fatalf("idle %d: a=%d b=%d; want the oldest (a1) evicted", tr.nidle, len(tr.idle["a"]), len(tr.idle["b"]))
+	}
+	if _, err := a1.conn.Write([]byte("x")); err == nil {
+		t.Error("the evicted connection is still open")
+	}
+	tr.CloseIdle()
+	if tr.nidle != 0 {
+		t.Fatalf("after CloseIdle: %d", tr.nidle)
+	}
+}
