@@ -136,6 +136,9 @@ http {
 			if r == nil {
 				t.Fatalf("%s: no response", target)
 			}
+			if r.StatusCode != 200 {
+				t.Errorf("%s: status %d, want 200 (the request is legal; only the header values must be safe)", target, r.StatusCode)
+			}
 			if r.Header.Get("X-Evil") != "" {
 				t.Errorf("%s: the client got an injected header: %v", target, r.Header)
 			}
