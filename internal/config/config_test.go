@@ -58,6 +58,14 @@ http {
              proxy_http_version 1.1;
             proxy_set_header X-Real-IP $remote_addr;
         }
+
+        location ~ \.php$ {
+            root html;
+            fastcgi_pass 127.0.0.1:9000;
+            fastcgi_index index.php;
+            fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+            include fastcgi_params;
+        }
     }
 }
 `
@@ -77,6 +85,9 @@ func TestTutorialLoads(t *testing.T) {
 	m, ok := s.Matcher.Match("/Tomcat/x")
 	if !ok || m.Loc.Value.Conf.Proxy.Upstream == nil || m.Loc.Value.Conf.Proxy.Upstream.Name != "tomcat" {
 		t.Fatalf("/Tomcat/x did not reach the tomcat upstream")
+	}
+	if m, ok := s.Matcher.Match("/index.php"); !ok || m.Loc.Value.Conf.Handler != HandlerFastCGI || m.Loc.Value.Conf.FastCGI.Addr != "127.0.0.1:9000" {
+		t.Errorf("/index.php did not reach fastcgi_pass: %v %+v", ok, m.Loc)
 	}
 	if types := cfg.HTTP.Loc.Types.V; types["html"] != "text/html" {
 		t.Errorf("built-in mime.types not used: html -> %q", types["html"])
