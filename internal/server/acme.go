@@ -25,15 +25,21 @@ func (snap *snapshot) acmeCertificate(hello *tls.ClientHelloInfo) (*tls.Certific
 }
 
 // acmeSite describes the ACME certificate of srv, served on the TLS address tlsAddr. The HTTP-01 challenge is
-// answered on the server's plain listeners (the first one's address is given to certmagic, whose own solver
-// then finds it taken by sluice), TLS-ALPN-01 on tlsAddr.
-func acmeSite(srv *config.Server, cp config.CertPair, tlsAddr string) (acme.Site, error) {
+// answered on plain listeners (the server's first one, else any server's on port 80; its address is given to
+// certmagic, whose own solver then finds it taken by sluice), TLS-ALPN-01 on tlsAddr.
+func acmeSite(srv *config.Server, all []*config.Server, cp config.CertPair, tlsAddr string) (acme.Site, error) {
 	ssl := srv.Srv.SSL
 	site := acme.Site{CA: ssl.ACMECA.Get(acme.DefaultCA), Email: ssl.ACMEEmail.V, CARoot: ssl.ACMECARoot.V, Stapling: ssl.Stapling.Get(false), TLSAddr: tlsAddr}
-	for _, l := range srv.Listens {
-		if !l.SSL {
-			site.HTTPAddr = l.Addr
-			break
+	site.HTTPAddr = plainAddr(srv.Listens)
+	if site.HTTPAddr == "" {
+		// the usual `server { listen 80; return 301 https://…; }` beside the TLS server: challenges are answered
+		// before routing, so a port-80 listener of any server will do
+		for _, other := range all {
+			for _, l := range other.Listens {
+				if _, port, _ := net.SplitHostPort(l.Addr); port == "80" && !l.SSL && !l.QUIC {
+					site.HTTPAddr = l.Addr
+				}
+			}
 		}
 	}
 	for _, n := range srv.Names {
@@ -49,6 +55,16 @@ func acmeSite(srv *config.Server, cp config.CertPair, tlsAddr string) (acme.Site
 		return site, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "ssl_certificate acme needs a server_name with a host name (wildcards and regexes cannot be validated over HTTP)"}
 	}
 	return site, nil
+}
+
+// plainAddr is the first plain (not TLS, not QUIC) listen address, "" for none.
+func plainAddr(ls []config.Listen) string {
+	for _, l := range ls {
+		if !l.SSL && !l.QUIC {
+			return l.Addr
+		}
+	}
+	return ""
 }
 
 // startACME hands snap's ACME sites to the manager (created on first use), which obtains and renews their

@@ -177,7 +177,7 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot,
 						if g.quic {
 							continue // managed through the TLS listener; QUIC has no TLS-ALPN-01
 						}
-						site, err := acmeSite(m.srv, cp, addr)
+						site, err := acmeSite(m.srv, h.Servers, cp, addr)
 						if err != nil {
 							return nil, err
 						}
