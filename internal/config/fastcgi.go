@@ -89,6 +89,18 @@ var fastcgiDirectives = []Spec{
 	{Name: "fastcgi_busy_buffers_size", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "fastcgi_max_temp_file_size", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; responses are never spooled to disk."},
 	{Name: "fastcgi_temp_path", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1-4", Ignored: true, Doc: "Accepted."},
+	{Name: "fastcgi_cache_path", Module: "http_fastcgi", Ctx: CtxHTTP, Args: "2+", Ignored: true, Doc: "Accepted so cached WordPress configurations load; responses are not cached yet (every request reaches php-fpm)."},
+	{Name: "fastcgi_cache", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; not cached yet (see fastcgi_cache_path)."},
+	{Name: "fastcgi_cache_key", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
+	{Name: "fastcgi_cache_valid", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
+	{Name: "fastcgi_cache_bypass", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
+	{Name: "fastcgi_no_cache", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
+	{Name: "fastcgi_cache_use_stale", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
+	{Name: "fastcgi_cache_methods", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
+	{Name: "fastcgi_cache_lock", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
+	{Name: "fastcgi_cache_min_uses", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
+	{Name: "fastcgi_ignore_headers", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted; sluice does not act on X-Accel-* or caching headers from the application."},
+	{Name: "fastcgi_ignore_client_abort", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; a client that goes away ends the request to the application (off)."},
 	{Name: "fastcgi_request_buffering", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; a body of known length streams to the application, a chunked one is spooled (php-fpm needs CONTENT_LENGTH)."},
 }
 

@@ -63,6 +63,8 @@ var staticDirectives = []Spec{
 			}
 			return nil
 		}},
+	{Name: "log_not_found", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Log a static file that was not found (404) in the error log.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.LogNotFound) }},
 	{Name: "client_body_buffer_size", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "16k", Doc: "A chunked request body for a FastCGI application is held in memory up to this size, then spooled to a temporary file (php-fpm needs CONTENT_LENGTH).",
 		Diff: "bodies of known length always stream; proxied bodies always stream.",
 		Apply: func(p *parser, d *Directive) error {

@@ -265,14 +265,15 @@ type LocConf struct {
 	FastCGIPassReqHeaders  Opt[bool]
 	FastCGIPassReqBody     Opt[bool]
 
-	TryFiles   Opt[[]*vars.Template] // try_files: files…, then the fallback (URI, @name or =code)
-	Alias      Opt[*vars.Template]
-	Autoindex  Opt[bool]
-	ETag       Opt[bool]
-	Expires    Opt[Expires]
-	GzipStatic Opt[bool]
-	Dotfiles   Opt[bool]
-	NoSymlinks Opt[bool]
+	TryFiles    Opt[[]*vars.Template] // try_files: files…, then the fallback (URI, @name or =code)
+	Alias       Opt[*vars.Template]
+	Autoindex   Opt[bool]
+	ETag        Opt[bool]
+	Expires     Opt[Expires]
+	GzipStatic  Opt[bool]
+	Dotfiles    Opt[bool]
+	NoSymlinks  Opt[bool]
+	LogNotFound Opt[bool]
 
 	// compiled once merged (finish.go)
 	CORS      *access.CORS    // nil without cors_origins

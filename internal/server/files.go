@@ -43,7 +43,9 @@ func (rq *request) serveStatic() {
 	case http.StatusMovedPermanently:
 		rq.redirect(status, rq.w.Header().Get("Location")) // a directory without its slash
 	case http.StatusNotFound, http.StatusForbidden:
-		rq.log.Error("open() "+strconv.Quote(rq.filename(uri))+" failed", rq.v.LogAttrs()...)
+		if status == http.StatusForbidden || c.LogNotFound.Get(true) {
+			rq.log.Error("open() "+strconv.Quote(rq.filename(uri))+" failed", rq.v.LogAttrs()...)
+		}
 		rq.special(status)
 	default:
 		rq.special(status)
