@@ -25,23 +25,8 @@ type quicAddr struct{ net.Addr }
 
 func (a quicAddr) String() string { return "quic/" + a.Addr.String() }
 
-// reconcileQUIC makes the served QUIC sockets match snap: new ones are bound and served, dropped ones close.
-// s.mu is held.
-func (s *Server) reconcileQUIC(snap *snapshot) error {
-	added := map[string]net.PacketConn{}
-	for key, l := range snap.bind {
-		if !l.QUIC || s.quic[key] != nil || !snap.groups[key].http3 {
-			continue
-		}
-		pc, err := s.bindOrInheritUDP(key, l)
-		if err != nil {
-			for _, pc := range added {
-				pc.Close()
-			}
-			return &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: "bind() to " + l.Addr + " (quic) failed: " + err.Error()}
-		}
-		added[key] = pc
-	}
+// serveQUIC serves the QUIC sockets bound for snap with quic-go's HTTP/3 server. s.mu is held.
+func (s *Server) serveQUIC(snap *snapshot, added map[string]net.PacketConn) {
 	for key, pc := range added {
 		g := snap.groups[key]
 		pl := &listener{addr: key, srv: s}
@@ -72,13 +57,6 @@ func (s *Server) reconcileQUIC(snap *snapshot) error {
 			}
 		}()
 	}
-	for key, q := range s.quic {
-		if l, ok := snap.bind[key]; !ok || !l.QUIC || !snap.groups[key].http3 {
-			go q.close(context.Background())
-			delete(s.quic, key)
-		}
-	}
-	return nil
 }
 
 // closeQUIC stops every QUIC socket, letting requests in flight finish until ctx ends. s.mu is held.

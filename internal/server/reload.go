@@ -45,12 +45,16 @@ func (s *Server) reload(cfg *config.Config) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.reconcile(snap); err != nil {
+	// every new socket is bound before anything changes, so a failed bind leaves the running set as it was
+	a, err := s.bindAdded(snap)
+	if err != nil {
 		return err
 	}
 	old := s.snap.Load()
+	s.closeDropped(snap)
 	s.startACME(snap)
 	s.install(snap)
+	s.serve(snap, a)
 	if d := cfg.WorkerShutdownTimeout; d > 0 {
 		time.AfterFunc(d, func() {
 			cur := s.snap.Load()

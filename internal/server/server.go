@@ -116,12 +116,16 @@ func (s *Server) Start() error {
 	defer s.mu.Unlock()
 	snap := s.snap.Load()
 	s.startACME(snap) // before serving: handshakes find the manager; certificates come in the background
-	err := s.reconcile(snap)
+	a, err := s.bindAdded(snap)
 	for _, f := range s.inherited {
 		f.Close()
 	}
 	s.inherited = nil
-	return err
+	if err != nil {
+		return err
+	}
+	s.serve(snap, a)
+	return nil
 }
 
 // peers is the balancer's read-only view of the upstream peers.
@@ -188,24 +192,73 @@ func (s *Server) bindOrInherit(addr string, l config.Listen) (net.Listener, erro
 	return bind(l)
 }
 
-// reconcile makes the bound sockets match snap: new addresses are bound, kept ones stay open, dropped ones
-// close. Binding happens first so a failure leaves the running set untouched.
-func (s *Server) reconcile(snap *snapshot) error {
-	added := map[string]net.Listener{}
+// added are the sockets a configuration adds to the running set, bound but not served yet.
+type added struct {
+	tcp map[string]net.Listener
+	udp map[string]net.PacketConn
+}
+
+func (a added) close() {
+	for _, ln := range a.tcp {
+		ln.Close()
+	}
+	for _, pc := range a.udp {
+		pc.Close()
+	}
+}
+
+// bindAdded binds every socket (TCP and QUIC) snap adds to the running set. Nothing is served or closed yet, so
+// a failure leaves the running set untouched. s.mu is held.
+func (s *Server) bindAdded(snap *snapshot) (added, error) {
+	a := added{tcp: map[string]net.Listener{}, udp: map[string]net.PacketConn{}}
 	for addr, l := range snap.bind {
-		if _, ok := s.listeners[addr]; ok || l.QUIC {
+		if l.QUIC {
+			if s.quic[addr] != nil || !snap.groups[addr].http3 {
+				continue
+			}
+			pc, err := s.bindOrInheritUDP(addr, l)
+			if err != nil {
+				a.close()
+				return added{}, &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: "bind() to " + l.Addr + " (quic) failed: " + err.Error()}
+			}
+			a.udp[addr] = pc
+			continue
+		}
+		if _, ok := s.listeners[addr]; ok {
 			continue
 		}
 		ln, err := s.bindOrInherit(addr, l)
 		if err != nil {
-			for _, a := range added {
-				a.Close()
-			}
-			return &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: "bind() to " + addr + " failed: " + errors.Unwrap(err).Error()}
+			a.close()
+			return added{}, &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: "bind() to " + addr + " failed: " + errors.Unwrap(err).Error()}
 		}
-		added[addr] = ln
+		a.tcp[addr] = ln
 	}
-	for addr, ln := range added {
+	return a, nil
+}
+
+// closeDropped closes the sockets snap no longer has. s.mu is held.
+func (s *Server) closeDropped(snap *snapshot) {
+	for addr, l := range s.listeners {
+		if _, ok := snap.bind[addr]; !ok {
+			l.Close()
+			go s.servers[addr].Shutdown(context.Background())
+			delete(s.listeners, addr)
+			delete(s.servers, addr)
+		}
+	}
+	for key, q := range s.quic {
+		if l, ok := snap.bind[key]; !ok || !l.QUIC || !snap.groups[key].http3 {
+			go q.close(context.Background())
+			delete(s.quic, key)
+		}
+	}
+}
+
+// serve starts serving the sockets bound for snap. Call it once snap is installed: a connection on a new socket
+// finds its listen group (TLS or not) in the current snapshot. s.mu is held.
+func (s *Server) serve(snap *snapshot, a added) {
+	for addr, ln := range a.tcp {
 		l := &listener{addr: addr, ln: ln, srv: s, conns: make(chan net.Conn), closed: make(chan struct{}), served: make(chan struct{})}
 		l.abort, l.abortFunc = context.WithCancel(context.Background())
 		g := snap.groups[addr]
@@ -247,15 +300,7 @@ func (s *Server) reconcile(snap *snapshot) error {
 			}
 		}()
 	}
-	for addr, l := range s.listeners {
-		if _, ok := snap.bind[addr]; !ok {
-			l.Close()
-			go s.servers[addr].Shutdown(context.Background())
-			delete(s.listeners, addr)
-			delete(s.servers, addr)
-		}
-	}
-	return s.reconcileQUIC(snap)
+	s.serveQUIC(snap, a.udp)
 }
 
 // ReopenLogs reopens every log file (USR1, for logrotate).

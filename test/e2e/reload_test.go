@@ -401,6 +401,22 @@ http {
 			t.Errorf("port %d after the refused reload: %s", p, r.Status)
 		}
 	}
+	// a reload that drops p2 and adds a QUIC socket on a busy UDP port is refused as a whole: p2 stays open
+	busyUDP, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busyUDP.Close()
+	write(fmt.Sprintf("listen %s quic; http3 on; ssl_certificate internal;", busyUDP.LocalAddr()))
+	code, out = runSluice(t, "-p", s.Prefix+"/", "-c", s.Conf, "-s", "reload")
+	if code == 0 || !strings.Contains(out, "(quic) failed") || !strings.Contains(out, s.Conf+":5") {
+		t.Errorf("reload onto a busy UDP port exited %d with %q; want non-zero, (quic) failed and %s:5", code, out, s.Conf)
+	}
+	for _, p := range []int{p1, p2} {
+		if r := get(t, httpClient(addr(p), nil), fmt.Sprintf("http://127.0.0.1:%d/", p), nil); r.StatusCode != 200 {
+			t.Errorf("port %d after the refused QUIC reload: %s", p, r.Status)
+		}
+	}
 	write("")
 	if code, out := runSluice(t, "-p", s.Prefix+"/", "-c", s.Conf, "-s", "reload"); code != 0 {
 		t.Fatalf("reload removing a listener exited %d: %s", code, out)
