@@ -187,3 +187,11 @@ func TestZonesSurviveReload(t *testing.T) {
 		t.Error("conn zone with a new size was kept")
 	}
 }
+
+func TestUserFileRefusesDevices(t *testing.T) {
+	for _, p := range []string{"/dev/zero", "/dev/null", t.TempDir()} {
+		if _, err := OpenUserFile(p); err == nil {
+			t.Errorf("OpenUserFile(%q) accepted", p)
+		}
+	}
+}

@@ -37,6 +37,9 @@ func (u *UserFile) load() error {
 	if err != nil {
 		return err
 	}
+	if !fi.Mode().IsRegular() || fi.Size() > maxUserFile {
+		return fmt.Errorf("%s: not a regular file of at most %d MiB", u.path, maxUserFile>>20)
+	}
 	data, err := os.ReadFile(u.path)
 	if err != nil {
 		return err
@@ -74,6 +77,9 @@ func (u *UserFile) Match(user, password string) bool {
 	u.mu.Unlock()
 	return f.Match(user, password)
 }
+
+// maxUserFile bounds an htpasswd file, so a path like /dev/zero cannot exhaust memory at load.
+const maxUserFile = 16 << 20
 
 // hashSystems are the hash formats accepted: go-htpasswd's defaults without its plain-text fallback, which
 // would take any unrecognised line as a clear-text password.
