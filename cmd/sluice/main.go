@@ -343,12 +343,28 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 	log.Log(context.Background(), observe.LevelNotice, "sluice/"+server.Version+" started, configuration "+confName(o))
 	drain := func() int {
 		sdNotify("STOPPING=1")
-		ctx := context.Background()
+		ctx, stopNow := context.WithCancel(context.Background())
+		defer stopNow()
 		if cfg.WorkerShutdownTimeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, cfg.WorkerShutdownTimeout)
 			defer cancel()
 		}
+		// as with nginx, -s stop (TERM, INT) during a graceful drain ends it at once; other signals wait
+		go func() {
+			for {
+				select {
+				case sig := <-sigs:
+					if sig == syscall.SIGTERM || sig == syscall.SIGINT {
+						log.Log(context.Background(), observe.LevelNotice, fmt.Sprintf("signal %d (%v) received while draining, closing everything", sig.(syscall.Signal), sig))
+						stopNow()
+						return
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
 		srv.Shutdown(ctx)
 		log.Log(context.Background(), observe.LevelNotice, "exit")
 		logFiles.CloseAll()

@@ -119,9 +119,9 @@ http {
 
 	begin := time.Now()
 	s.Signal(syscall.SIGTERM)
-	code, exited := s.Wait(2 * time.Second)
+	code, exited := s.Wait(10 * time.Second) // a drain would last as long as the tunnel; 10 s leaves room for a loaded machine
 	if !exited {
-		t.Fatal("sluice did not exit within 2 s of TERM with an idle keep-alive connection and an open WebSocket")
+		t.Fatal("sluice did not exit within 10 s of TERM with an idle keep-alive connection and an open WebSocket")
 	}
 	t.Logf("exited %v after TERM", time.Since(begin).Round(time.Millisecond))
 	if code != 0 {
@@ -133,6 +133,45 @@ http {
 		t.Errorf("keep-alive connection after TERM: read %d bytes, err %v; want it closed", n, err)
 	}
 	wc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, msg, err := wc.ReadMessage(); err == nil || isTimeout(err) {
+		t.Errorf("WebSocket after TERM: got %q, err %v; want it closed", msg, err)
+	}
+}
+
+// TestQuitThenTerm: `-s stop` (TERM) during a graceful drain that an open WebSocket would hold forever (no
+// worker_shutdown_timeout) ends it at once and closes the tunnel, as with nginx.
+func TestQuitThenTerm(t *testing.T) {
+	t.Parallel()
+	ws := newWSEcho(t)
+	port := freePort(t)
+	s := start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        location /ws { proxy_pass http://127.0.0.1:{{WSPORT}}; }
+    }
+}
+`, "PORT", port, "WSPORT", ws.Port))
+	wc := dialWS(t, wsDialer(addr(port), nil), fmt.Sprintf("ws://127.0.0.1:%d/ws", port), nil)
+	echoOnce(t, wc, websocket.TextMessage, "before QUIT")
+
+	s.Signal(syscall.SIGQUIT)
+	if !eventually(5*time.Second, func() bool { return refused(addr(port)) }) {
+		t.Fatal("sluice still accepts 5 s after QUIT")
+	}
+	echoOnce(t, wc, websocket.TextMessage, "while draining")
+	if s.Exited() {
+		t.Fatal("sluice exited on QUIT while a tunnel was open")
+	}
+	s.Signal(syscall.SIGTERM)
+	code, exited := s.Wait(10 * time.Second)
+	if !exited {
+		t.Fatal("sluice still draining 10 s after TERM")
+	}
+	if code != 0 {
+		t.Errorf("sluice exited %d after QUIT then TERM, want 0", code)
+	}
+	wc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, msg, err := wc.ReadMessage(); err == nil || isTimeout(err) {
 		t.Errorf("WebSocket after TERM: got %q, err %v; want it closed", msg, err)
 	}
