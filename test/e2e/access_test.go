@@ -286,16 +286,18 @@ func TestLimitReq(t *testing.T) {
 http {
     limit_req_zone $binary_remote_addr zone=one:1m rate=6r/m;
     limit_req_zone $http_x_key zone=keyed:1m rate=6r/m;
+    limit_req_zone $binary_remote_addr zone=queue:1m rate=2r/s;
     server {
         listen {{PORT}};
         location /burst { limit_req zone=one burst=2 nodelay; }
         location /keyed { limit_req zone=keyed; limit_req_status 429; }
+        location /queued { limit_req zone=queue burst=1; }
         location /v { return 200 "{{V}}"; }
     }
 }
 `
 	port := freePort(t)
-	s := start(t, fill(t, conf, "PORT", port, "V", "1"), withFile("html/burst", []byte("ok")), withFile("html/keyed", []byte("ok")))
+	s := start(t, fill(t, conf, "PORT", port, "V", "1"), withFile("html/burst", []byte("ok")), withFile("html/keyed", []byte("ok")), withFile("html/queued", []byte("ok")))
 	var got []int
 	for i := 0; i < 5; i++ {
 		got = append(got, semGet(t, port, "/burst", "").StatusCode)
@@ -313,6 +315,13 @@ http {
 	}
 	if want := []int{200, 429, 200, 200, 200, 200}; !slices.Equal(got, want) {
 		t.Errorf("/keyed statuses %v, want %v (an empty key is not limited)", got, want)
+	}
+	// without nodelay a request within the burst waits its turn: at 2r/s the second one is held about 500ms
+	first := semGet(t, port, "/queued", "").StatusCode
+	began := time.Now()
+	second := semGet(t, port, "/queued", "").StatusCode
+	if waited := time.Since(began); first != 200 || second != 200 || waited < 400*time.Millisecond {
+		t.Errorf("/queued: %d then %d after %v; want both 200, the second delayed about 500ms", first, second, waited)
 	}
 	if !eventually(5*time.Second, func() bool {
 		return regexp.MustCompile(`limiting requests, excess: 2\.9\d\d by zone "one"|limiting requests, excess: 3\.000 by zone "one"`).MatchString(s.Log())
