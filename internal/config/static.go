@@ -63,6 +63,14 @@ var staticDirectives = []Spec{
 			}
 			return nil
 		}},
+	{Name: "internal", Module: "http_core", Ctx: CtxLocation, Args: "0", Doc: "The location serves only internal redirects (error_page, try_files, index); a client's request for it gets 404.",
+		Apply: func(p *parser, d *Directive) error {
+			if p.loc == nil {
+				return d.errorf("\"internal\" directive is not allowed here")
+			}
+			p.loc.Internal = true
+			return nil
+		}},
 	{Name: "log_not_found", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Log a static file that was not found (404) in the error log.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.LogNotFound) }},
 	{Name: "client_body_buffer_size", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "16k", Doc: "A chunked request body for a FastCGI application is held in memory up to this size, then spooled to a temporary file (php-fpm needs CONTENT_LENGTH).",

@@ -145,6 +145,7 @@ type Location struct {
 	Ops      []Op
 	Conf     *LocConf
 	Parent   *Location
+	Internal bool // `internal`: reachable only by internal redirects (error_page, try_files, index)
 	Pos      Pos
 }
 

@@ -21,6 +21,7 @@ func (rq *request) serveStatic() {
 				uri = ""
 			}
 			rq.v.URI, rq.uriChanged = uri+idx, true
+			rq.internal = true
 			rq.findAndServe()
 			return
 		}
@@ -100,6 +101,7 @@ func (rq *request) tryFiles() bool {
 	}
 	if name, ok := strings.CutPrefix(last, "@"); ok {
 		if l, ok := rq.srv.Matcher.Named(name); ok {
+			rq.internal = true
 			rq.serveLocation(l.Value)
 			return true
 		}
@@ -117,6 +119,7 @@ func (rq *request) tryFiles() bool {
 		return true
 	}
 	rq.v.URI, rq.uriChanged = norm, true
+	rq.internal = true
 	rq.findAndServe()
 	return true
 }

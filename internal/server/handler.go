@@ -34,6 +34,7 @@ type request struct {
 	detached   func(finished func()) // a tunnel to start once ServeHTTP has returned
 	redirects  int                   // internal redirects (rewrite last, error_page), bounded as nginx does
 	errorPage  bool
+	internal   bool // reached by an internal redirect: `internal` locations may serve it
 
 	// access phase state
 	cors      *access.CORS // the CORS policy that applies to the response
@@ -157,6 +158,10 @@ func (rq *request) findAndServe() {
 				return
 			}
 			rq.loc, rq.conf = m.Loc.Value, m.Loc.Value.Conf
+			if rq.loc.Internal && !rq.internal {
+				rq.special(http.StatusNotFound)
+				return
+			}
 			if m.Captures != nil {
 				rq.v.Captures, rq.v.CaptureNames = m.Captures, m.Names
 			}

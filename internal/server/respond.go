@@ -261,6 +261,7 @@ func (rq *request) runErrorPage(ep config.ErrorPage, status int) {
 	rq.r.Body, rq.r.ContentLength = http.NoBody, 0
 	if name, ok := strings.CutPrefix(target, "@"); ok {
 		if l, ok := rq.srv.Matcher.Named(name); ok {
+			rq.internal = true
 			rq.serveLocation(l.Value)
 			return
 		}
@@ -269,6 +270,7 @@ func (rq *request) runErrorPage(ep config.ErrorPage, status int) {
 	}
 	path, args, _ := strings.Cut(target, "?")
 	rq.v.URI, rq.v.Args, rq.uriChanged = path, args, true
+	rq.internal = true
 	rq.findAndServe()
 }
 

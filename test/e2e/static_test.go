@@ -24,6 +24,8 @@ http {
         location @fallback { return 200 "fallback $uri"; }
         location /gone/ { try_files $uri =410; }
         location = /fail { return 502; }
+        location /protected/ { internal; }
+        location /dl/ { try_files $uri /protected/file.txt; }
     }
 }
 `
@@ -47,6 +49,7 @@ func TestStatic(t *testing.T) {
 		withFile("html/gz/app.js.gz", gz),
 		withFile("html/app/real.txt", []byte("real")),
 		withFile("pictures/cat.txt", []byte("meow")),
+		withFile("html/protected/file.txt", []byte("members only")),
 	)
 	_ = s
 	c := httpClient(addr(port), nil)
@@ -151,6 +154,15 @@ func TestStatic(t *testing.T) {
 		}
 		if r := hget("/gone/x", nil); r.StatusCode != 410 {
 			t.Errorf("=410: %d", r.StatusCode)
+		}
+	})
+
+	t.Run("internal location", func(t *testing.T) {
+		if r := hget("/protected/file.txt", nil); r.StatusCode != 404 || r.Body != "custom not found\n" {
+			t.Errorf("direct: %d %q", r.StatusCode, r.Body)
+		}
+		if r := hget("/dl/anything", nil); r.StatusCode != 200 || r.Body != "members only" {
+			t.Errorf("through try_files: %d %q", r.StatusCode, r.Body)
 		}
 	})
 
