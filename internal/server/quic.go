@@ -59,12 +59,15 @@ func (s *Server) serveQUIC(snap *snapshot, added map[string]net.PacketConn) {
 	}
 }
 
-// closeQUIC stops every QUIC socket, letting requests in flight finish until ctx ends. s.mu is held.
-func (s *Server) closeQUIC(ctx context.Context) {
+// takeQUIC removes every QUIC socket from the running set and returns them, to be closed without s.mu held
+// (a graceful close waits for the connections). s.mu is held.
+func (s *Server) takeQUIC() []*quicListener {
+	out := make([]*quicListener, 0, len(s.quic))
 	for key, q := range s.quic {
-		q.close(ctx)
+		out = append(out, q)
 		delete(s.quic, key)
 	}
+	return out
 }
 
 func (q *quicListener) close(ctx context.Context) {

@@ -320,10 +320,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	listeners := s.listeners
 	s.servers = map[string]*http.Server{}
 	s.listeners = map[string]*listener{}
-	s.closeQUIC(ctx)
+	quics := s.takeQUIC()
 	s.mu.Unlock()
 	for _, l := range listeners {
 		l.Close()
+	}
+	// QUIC sockets close at once and their connections drain (GOAWAY) alongside the TCP ones
+	var wg sync.WaitGroup
+	for _, q := range quics {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q.close(ctx)
+		}()
 	}
 	for _, l := range listeners {
 		select {
@@ -346,7 +355,6 @@ wait:
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	var wg sync.WaitGroup
 	var firstErr error
 	var emu sync.Mutex
 	for _, hs := range servers {
@@ -383,10 +391,13 @@ func (s *Server) Close() error {
 	listeners := s.listeners
 	s.servers = map[string]*http.Server{}
 	s.listeners = map[string]*listener{}
+	quics := s.takeQUIC()
+	s.mu.Unlock()
 	expired, cancelQUIC := context.WithCancel(context.Background())
 	cancelQUIC()
-	s.closeQUIC(expired)
-	s.mu.Unlock()
+	for _, q := range quics {
+		q.close(expired)
+	}
 	for _, l := range listeners {
 		l.abortFunc()
 	}

@@ -166,3 +166,64 @@ http {
 		t.Fatalf("after the upgrade: %q, want %q", got, want)
 	}
 }
+
+// TestHTTP3GracefulQuit: on QUIT with an HTTP/3 request in flight, the TCP listener stops accepting at once (the
+// QUIC drain does not hold it open), the request finishes, and sluice exits.
+func TestHTTP3GracefulQuit(t *testing.T) {
+	t.Parallel()
+	ca := newCA(t)
+	slow := newSlow(t)
+	port := freePort(t)
+	s := start(t, fill(t, `events {}
+http {
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        listen 127.0.0.1:{{PORT}} quic;
+        server_name h3.test;
+        ssl_certificate     h3.pem;
+        ssl_certificate_key h3.key.pem;
+        location / { proxy_pass http://127.0.0.1:{{SLOW}}; }
+    }
+}
+`, "PORT", port, "SLOW", slow.Port), ca.certFiles(t, "h3", ecdsaP256, "h3.test")...)
+	tr := h3Transport(addr(port), ca.clientTLS("h3.test"))
+	defer tr.Close()
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("https://h3.test:%d/slow", port), nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- result{resp.StatusCode, string(body), err}
+	}()
+	select {
+	case <-slow.got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the HTTP/3 request never reached the slow backend")
+	}
+	s.Signal(syscall.SIGQUIT)
+	if !eventually(3*time.Second, func() bool { return refused(addr(port)) }) {
+		t.Error("the TCP listener still accepts 3 s after QUIT while an HTTP/3 request is in flight")
+	}
+	close(slow.release)
+	select {
+	case r := <-done:
+		if r.err != nil || r.status != http.StatusOK || r.body != "slow done" {
+			t.Errorf("HTTP/3 request across QUIT: status %d body %q err %v; want 200 \"slow done\"", r.status, r.body, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the HTTP/3 request did not finish after QUIT")
+	}
+	if _, exited := s.Wait(10 * time.Second); !exited {
+		t.Error("sluice did not exit after its last HTTP/3 request finished")
+	}
+}
