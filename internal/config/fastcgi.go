@@ -99,7 +99,7 @@ var fastcgiDirectives = []Spec{
 	{Name: "fastcgi_cache_methods", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
 	{Name: "fastcgi_cache_lock", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
 	{Name: "fastcgi_cache_min_uses", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
-	{Name: "fastcgi_ignore_headers", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted; sluice does not act on X-Accel-* or caching headers from the application."},
+	{Name: "fastcgi_ignore_headers", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted; X-Accel-Redirect is always followed and caching headers are not used (no cache yet)."},
 	{Name: "fastcgi_ignore_client_abort", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; a client that goes away ends the request to the application (off)."},
 	{Name: "fastcgi_request_buffering", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; a body of known length streams to the application, a chunked one is spooled (php-fpm needs CONTENT_LENGTH)."},
 }

@@ -50,12 +50,17 @@ type Request struct {
 	Error func(status int)
 	// Intercept reports whether a status from the application should be replaced by an error page.
 	Intercept func(status int) bool
-	Log       *slog.Logger
+	// Redirect performs an internal redirect (X-Accel-Redirect from the application).
+	Redirect func(target string)
+	Log      *slog.Logger
 }
 
 // hiddenByDefault are response headers nginx's fastcgi module does not pass unless fastcgi_pass_header names
 // them (Status is consumed as the response status).
 var hiddenByDefault = []string{"Status", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset"}
+
+// accelKept are the application's headers an X-Accel-Redirect response passes to the final response.
+var accelKept = []string{"Set-Cookie", "Content-Disposition", "Cache-Control", "Expires"}
 
 // Serve runs the request through the application and streams its answer to the client.
 func (h *Handler) Serve(ctx context.Context, fr *Request) {
@@ -124,6 +129,19 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		fr.Log.Error("fastcgi: upstream's stderr matched fastcgi_catch_stderr", v.LogAttrs()...)
 		v.UpstreamStatus = "502"
 		fr.Error(http.StatusBadGateway)
+		return
+	}
+	if target := resp.Header.Get("X-Accel-Redirect"); target != "" && fr.Redirect != nil &&
+		(strings.HasPrefix(target, "/") || strings.HasPrefix(target, "@")) {
+		// nginx's X-Accel-Redirect: the application chose a file or location to serve instead; these of its
+		// headers go with the final response
+		for _, k := range accelKept {
+			if vv, ok := resp.Header[k]; ok {
+				fr.W.Header()[k] = vv
+			}
+		}
+		resp.Body.Close()
+		fr.Redirect(target)
 		return
 	}
 	if fr.Intercept != nil && resp.Status >= 300 && fr.Intercept(resp.Status) {

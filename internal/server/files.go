@@ -99,27 +99,42 @@ func (rq *request) tryFiles() bool {
 		rq.special(n)
 		return true
 	}
-	if name, ok := strings.CutPrefix(last, "@"); ok {
+	rq.internalRedirect(last)
+	return true
+}
+
+// internalRedirect serves target (a URI with optional arguments, or @name) as nginx's internal redirect:
+// the location is searched again and `internal` locations may answer.
+func (rq *request) internalRedirect(target string) {
+	rq.internal = true
+	if name, ok := strings.CutPrefix(target, "@"); ok {
 		if l, ok := rq.srv.Matcher.Named(name); ok {
-			rq.internal = true
 			rq.serveLocation(l.Value)
-			return true
+			return
 		}
 		rq.log.Error("could not find named location "+strconv.Quote("@"+name), rq.v.LogAttrs()...)
 		rq.special(http.StatusInternalServerError)
-		return true
+		return
 	}
-	path, args, hasArgs := strings.Cut(last, "?")
+	path, args, hasArgs := strings.Cut(target, "?")
 	if hasArgs {
 		rq.v.Args = args
 	}
 	norm, err := route.Normalize(path)
 	if err != nil {
+		rq.log.Error("invalid internal redirect to "+strconv.Quote(target), rq.v.LogAttrs()...)
 		rq.special(http.StatusInternalServerError)
-		return true
+		return
 	}
 	rq.v.URI, rq.uriChanged = norm, true
-	rq.internal = true
 	rq.findAndServe()
-	return true
+}
+
+// accelRedirect follows an application's X-Accel-Redirect: a GET (HEAD stays HEAD) without body to target.
+func (rq *request) accelRedirect(target string) {
+	if rq.r.Method != http.MethodHead {
+		rq.r.Method = http.MethodGet
+	}
+	rq.r.Body, rq.r.ContentLength = http.NoBody, 0
+	rq.internalRedirect(target)
 }

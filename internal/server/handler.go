@@ -254,6 +254,7 @@ func (rq *request) content() {
 			W: rq.w, R: rq.r, V: rq.v, Conf: c, Log: rq.log,
 			Error:     rq.special,
 			Intercept: rq.intercepts,
+			Redirect:  rq.accelRedirect,
 		})
 	case config.HandlerWebSocketEcho:
 		rq.s.websocketEcho(rq)

@@ -195,7 +195,9 @@ header("Location: /landing");
 sleep(3);
 echo "late";
 `,
-	"html/sleep1.php": `<?php sleep(1); echo "rested";`,
+	"html/accel.php":            `<?php header("X-Accel-Redirect: /protected/secret.txt"); header("Content-Disposition: attachment; filename=s.txt"); echo "not this";`,
+	"html/protected/secret.txt": "members only\n",
+	"html/sleep1.php":           `<?php sleep(1); echo "rested";`,
 	"html/stderr.php": `<?php
 error_log("note from php");
 echo "ok";
@@ -235,6 +237,7 @@ http {
         location / {
             try_files $uri $uri/ /index.php?$args;
         }
+        location /protected/ { internal; }
 
         location ~ \.php$ {
             root html;
@@ -424,6 +427,16 @@ func TestPHP(t *testing.T) {
 		r = site.get(t, "php.test", "/redirect.php")
 		if r.StatusCode != 302 || r.Header.Get("Location") != "/landing" {
 			t.Errorf("Location without Status: %d %q, want 302 /landing", r.StatusCode, r.Header.Get("Location"))
+		}
+	})
+
+	t.Run("X-Accel-Redirect to an internal location", func(t *testing.T) {
+		r := site.get(t, "php.test", "/accel.php")
+		if r.StatusCode != 200 || r.Body != "members only\n" || r.Header.Get("Content-Disposition") != "attachment; filename=s.txt" || r.Header.Get("X-Accel-Redirect") != "" {
+			t.Errorf("%d %q %v", r.StatusCode, r.Body, r.Header)
+		}
+		if r := site.get(t, "php.test", "/protected/secret.txt"); r.StatusCode != 404 {
+			t.Errorf("internal location reached directly: %d %q", r.StatusCode, r.Body)
 		}
 	})
 
