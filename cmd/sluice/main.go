@@ -298,7 +298,7 @@ func errorLogger(o options, cfg *config.Config, files *observe.Files) (*slog.Log
 func serve(o options, cfg *config.Config, stderr io.Writer) int {
 	raiseFileLimit()
 	if gctune.Enabled() {
-		// a quarter of the live heap as GC headroom (at least 4 MiB): idle connections stay cheap in RSS
+		// a fifth of the live heap as GC headroom (at least 4 MiB): idle connections stay cheap in RSS
 		ctx, stop := context.WithCancel(context.Background())
 		defer stop()
 		go gctune.Run(ctx, 250*time.Millisecond)

@@ -2,7 +2,7 @@
 //
 // Go's default (GOGC=100) lets the heap grow to twice what is live before collecting. For a proxy holding many
 // idle connections the live heap is mostly those connections, and the doubling shows up as resident memory per
-// connection. The tuner keeps the headroom at a quarter of the live heap, but never below 4 MiB (Go's own minimum
+// connection. The tuner keeps the headroom at a fifth of the live heap, but never below 4 MiB (Go's own minimum
 // heap), so a proxy with little live data (plain request traffic) collects no more often than with the default.
 // Setting GOGC in the environment turns the tuner off.
 package gctune
@@ -17,7 +17,7 @@ import (
 
 const (
 	// MinPercent is the headroom, in percent of the live heap, for large heaps.
-	MinPercent = 25
+	MinPercent = 20
 	// MinHeadroom is the least headroom in bytes (Go's default minimum heap).
 	MinHeadroom = 4 << 20
 	// MaxPercent bounds the headroom of tiny heaps (Go's default).
