@@ -161,12 +161,18 @@ func (m *Manager) Manage(sites []Site) error {
 		names []string
 	}
 	var jobs []job
-	for _, s := range sites {
-		cfg, issuer, err := m.configFor(s)
-		if err != nil {
+	// every site's configuration first: an error leaves the managed names as they were
+	cfgs := make([]*certmagic.Config, len(sites))
+	issuers := make([]*certmagic.ACMEIssuer, len(sites))
+	for i, s := range sites {
+		var err error
+		if cfgs[i], issuers[i], err = m.configFor(s); err != nil {
 			m.mu.Unlock()
 			return err
 		}
+	}
+	for i, s := range sites {
+		cfg, issuer := cfgs[i], issuers[i]
 		var names []string
 		for _, n := range s.Names {
 			n = strings.ToLower(n)
@@ -206,16 +212,9 @@ func (m *Manager) configFor(s Site) (*certmagic.Config, *certmagic.ACMEIssuer, e
 	if cfg := m.configs[s.key()]; cfg != nil {
 		return cfg, cfg.Issuers[0].(*certmagic.ACMEIssuer), nil
 	}
-	var roots *x509.CertPool
-	if s.CARoot != "" {
-		pem, err := os.ReadFile(s.CARoot)
-		if err != nil {
-			return nil, nil, fmt.Errorf("acme_ca_root: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, nil, fmt.Errorf("acme_ca_root %s: no PEM certificate found", s.CARoot)
-		}
+	roots, err := LoadRoots(s.CARoot)
+	if err != nil {
+		return nil, nil, err
 	}
 	zl := zapLogger(m.log)
 	cfg := certmagic.New(m.cache, certmagic.Config{
@@ -247,6 +246,22 @@ func (m *Manager) configFor(s Site) (*certmagic.Config, *certmagic.ACMEIssuer, e
 	cfg.Issuers = []certmagic.Issuer{issuer}
 	m.configs[s.key()] = cfg
 	return cfg, issuer, nil
+}
+
+// LoadRoots reads the acme_ca_root file (nil for ""), so a configuration naming an unusable one is refused.
+func LoadRoots(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("acme_ca_root: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("acme_ca_root %s: no PEM certificate found", file)
+	}
+	return roots, nil
 }
 
 // splitAddr splits "host:port" ("0.0.0.0" and "::" give host ""); port 0 when addr is "".

@@ -30,6 +30,9 @@ func (snap *snapshot) acmeCertificate(hello *tls.ClientHelloInfo) (*tls.Certific
 func acmeSite(srv *config.Server, all []*config.Server, cp config.CertPair, tlsAddr string) (acme.Site, error) {
 	ssl := srv.Srv.SSL
 	site := acme.Site{CA: ssl.ACMECA.Get(acme.DefaultCA), Email: ssl.ACMEEmail.V, CARoot: ssl.ACMECARoot.V, Stapling: ssl.Stapling.Get(false), TLSAddr: tlsAddr}
+	if _, err := acme.LoadRoots(site.CARoot); err != nil {
+		return site, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: err.Error()}
+	}
 	site.HTTPAddr = plainAddr(srv.Listens)
 	if site.HTTPAddr == "" {
 		// the usual `server { listen 80; return 301 https://…; }` beside the TLS server: challenges are answered

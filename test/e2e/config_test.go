@@ -110,6 +110,37 @@ http {
 			files: map[string]string{"conf/key.pem": string(keyPEM), "conf/unused.pem": string(certPEM)},
 			want:  []string{"[emerg]", "missing-cert.pem", "{{CONF}}:6"},
 		},
+		{
+			name: "acme_ca_root unreadable",
+			conf: `events {}
+http {
+    server {
+        listen 127.0.0.1:1 ssl;
+        server_name x.test;
+        ssl_certificate acme;
+        acme_ca https://127.0.0.1:1/dir;
+        acme_ca_root missing-root.pem;
+    }
+}
+`,
+			want: []string{"[emerg]", "acme_ca_root", "missing-root.pem", "{{CONF}}:6"},
+		},
+		{
+			name: "acme_ca_root without a certificate",
+			conf: `events {}
+http {
+    server {
+        listen 127.0.0.1:1 ssl;
+        server_name x.test;
+        ssl_certificate acme;
+        acme_ca https://127.0.0.1:1/dir;
+        acme_ca_root key.pem;
+    }
+}
+`,
+			files: map[string]string{"conf/key.pem": string(keyPEM)},
+			want:  []string{"[emerg]", "acme_ca_root", "no PEM certificate", "{{CONF}}:6"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var opts []option
