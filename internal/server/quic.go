@@ -79,14 +79,8 @@ func (q *quicListener) close(ctx context.Context) {
 
 // bindOrInheritUDP takes the socket a binary upgrade passed for key if there is one, else binds.
 func (s *Server) bindOrInheritUDP(key string, l config.Listen) (net.PacketConn, error) {
-	if f, ok := s.inherited[key]; ok {
-		delete(s.inherited, key)
-		pc, err := net.FilePacketConn(f)
-		f.Close()
-		if err == nil {
-			return pc, nil
-		}
-		s.log.Warn("inherited socket for " + key + " unusable, binding anew: " + err.Error())
+	if pc, ok := inherit(s, key, net.FilePacketConn); ok {
+		return pc, nil
 	}
 	return bindUDP(l)
 }

@@ -142,31 +142,25 @@ func (s *Server) peers() []metrics.Peer {
 // instead of binding, so no connection is refused during a binary upgrade. Call it before Start.
 func (s *Server) Inherit(files map[string]*os.File) { s.inherited = files }
 
-// ListenerFiles returns duplicates of the bound listening sockets, by bind address, for a new process to inherit.
+// ListenerFiles returns duplicates of the bound listening sockets (TCP and QUIC), by bind address, for a new
+// process to inherit.
 func (s *Server) ListenerFiles() (map[string]*os.File, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]*os.File{}
+	socks := map[string]any{}
 	for addr, l := range s.listeners {
-		fl, ok := l.ln.(interface{ File() (*os.File, error) })
+		socks[addr] = l.ln
+	}
+	for key, q := range s.quic {
+		socks[key] = q.pc
+	}
+	out := map[string]*os.File{}
+	for key, c := range socks {
+		fl, ok := c.(interface{ File() (*os.File, error) })
 		if !ok {
 			continue
 		}
 		f, err := fl.File()
-		if err != nil {
-			for _, f := range out {
-				f.Close()
-			}
-			return nil, err
-		}
-		out[addr] = f
-	}
-	for key, q := range s.quic {
-		uc, ok := q.pc.(*net.UDPConn)
-		if !ok {
-			continue
-		}
-		f, err := uc.File()
 		if err != nil {
 			for _, f := range out {
 				f.Close()
@@ -178,16 +172,28 @@ func (s *Server) ListenerFiles() (map[string]*os.File, error) {
 	return out, nil
 }
 
+// inherit takes the socket the process this one replaces passed for key, opened with open; false when there is
+// none or it is unusable (then the caller binds anew).
+func inherit[T any](s *Server, key string, open func(*os.File) (T, error)) (T, bool) {
+	var c T
+	f, ok := s.inherited[key]
+	if !ok {
+		return c, false
+	}
+	delete(s.inherited, key)
+	c, err := open(f)
+	f.Close()
+	if err != nil {
+		s.log.Warn("inherited socket for " + key + " unusable, binding anew: " + err.Error())
+		return c, false
+	}
+	return c, true
+}
+
 // bindOrInherit takes the inherited socket for addr if there is one, else binds.
 func (s *Server) bindOrInherit(addr string, l config.Listen) (net.Listener, error) {
-	if f, ok := s.inherited[addr]; ok {
-		delete(s.inherited, addr)
-		ln, err := net.FileListener(f)
-		f.Close()
-		if err == nil {
-			return ln, nil
-		}
-		s.log.Warn("inherited socket for " + addr + " unusable, binding anew: " + err.Error())
+	if ln, ok := inherit(s, addr, net.FileListener); ok {
+		return ln, nil
 	}
 	return bind(l)
 }
