@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -55,10 +56,20 @@ func startBinary(t *testing.T, bin, prefix, confPath string) (cmd *exec.Cmd, don
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logFile.Close() })
-	cmd = exec.Command(bin, "-p", prefix+"/", "-c", confPath, "-e", "stderr")
-	cmd.Stdout, cmd.Stderr, cmd.Dir = logFile, logFile, t.TempDir()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	// a binary just written (copyFile) is "text file busy" while a fork by a parallel test still holds the
+	// writing descriptor (between its fork and exec): try again until that passes (golang.org/issue/22315)
+	for try := 0; ; try++ {
+		cmd = exec.Command(bin, "-p", prefix+"/", "-c", confPath, "-e", "stderr")
+		cmd.Stdout, cmd.Stderr, cmd.Dir = logFile, logFile, dir
+		err := cmd.Start()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.ETXTBSY) || try == 100 {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	done = make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
