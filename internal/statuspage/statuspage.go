@@ -63,6 +63,9 @@ type Reload struct {
 	Error string `json:"error,omitempty"`
 }
 
+// writeTimeout bounds one event write to a client that does not read.
+const writeTimeout = 30 * time.Second
+
 // Handler serves the page, or the event stream when the query is "events". The stream ends when the client
 // leaves or stop is done (a graceful stop must not wait for dashboards).
 type Handler struct {
@@ -105,9 +108,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if stop == nil {
 		stop = context.Background()
 	}
+	// a client that stopped reading (a phone asleep) would block a write for good, and with it a graceful stop:
+	// each write has a deadline, and a stop cuts the one under way
+	unblock := context.AfterFunc(stop, func() { rc.SetWriteDeadline(time.Now()) })
+	defer unblock()
 	for {
 		b, err := json.Marshal(h.Sample())
 		if err != nil {
+			return
+		}
+		rc.SetWriteDeadline(time.Now().Add(max(writeTimeout, 2*interval)))
+		if stop.Err() != nil {
 			return
 		}
 		if _, err := w.Write(append(append([]byte("data: "), b...), '\n', '\n')); err != nil {

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -75,5 +77,55 @@ func TestHandler(t *testing.T) {
 	case <-ended:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the event stream did not end when the server stopped")
+	}
+}
+
+// TestStalledClient: a stop ends the stream even while a write is blocked on a client that stopped reading, so a
+// graceful stop never waits for a dashboard left open on a sleeping phone.
+func TestStalledClient(t *testing.T) {
+	var samples atomic.Int64
+	big := make([]TunnelGroup, 2000) // about 100 KB per event: the socket buffers fill at once
+	for i := range big {
+		big[i] = TunnelGroup{Location: "/some/location", Upstream: "backend", Peer: "127.0.0.1:8080", Open: i}
+	}
+	stop, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &Handler{Interval: time.Millisecond, Stop: stop, Sample: func() Snapshot {
+		samples.Add(1)
+		return Snapshot{TunnelGroups: big}
+	}}
+	returned := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(returned)
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	if _, err := c.Write([]byte("GET /?events HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// the client never reads: wait until the handler stops taking samples (its write is blocked) for a second
+	stalled := false
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		before := samples.Load()
+		time.Sleep(time.Second)
+		if n := samples.Load(); n > 0 && n == before {
+			stalled = true
+			break
+		}
+	}
+	if !stalled {
+		t.Fatal("the handler never blocked on the client that does not read")
+	}
+	cancel()
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second): // far below the 30 s write timeout: the stop cut the write
+		t.Fatal("the event stream's blocked write outlived the stop")
 	}
 }
