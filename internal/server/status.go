@@ -1,7 +1,9 @@
 package server
 
 import (
+	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/statuspage"
@@ -26,34 +28,20 @@ func (s *Server) sample() statuspage.Snapshot {
 		perPeer[t.Peer] += t.Open
 	}
 	slices.SortFunc(snap.TunnelGroups, func(a, b statuspage.TunnelGroup) int {
-		if a.Location != b.Location {
-			if a.Location < b.Location {
-				return -1
-			}
-			return 1
-		}
-		if a.Peer < b.Peer {
-			return -1
-		}
-		if a.Peer > b.Peer {
-			return 1
-		}
-		return 0
+		return cmp.Or(strings.Compare(a.Location, b.Location), strings.Compare(a.Peer, b.Peer))
 	})
 	peers := map[string]*statuspage.Peer{}
 	for addr, c := range s.metrics.PeerCounts() {
 		peers[addr] = &statuspage.Peer{Addr: addr, Requests: c.Requests, Failures: c.Failures}
 	}
-	{
-		for _, p := range s.peers() {
-			sp := peers[p.Addr]
-			if sp == nil {
-				sp = &statuspage.Peer{Addr: p.Addr}
-				peers[p.Addr] = sp
-			}
-			healthy := p.Healthy
-			sp.Upstream, sp.Healthy = p.Upstream, &healthy
+	for _, p := range s.peers() {
+		sp := peers[p.Addr]
+		if sp == nil {
+			sp = &statuspage.Peer{Addr: p.Addr}
+			peers[p.Addr] = sp
 		}
+		healthy := p.Healthy
+		sp.Upstream, sp.Healthy = p.Upstream, &healthy
 	}
 	for addr, n := range perPeer {
 		if addr == "" {
@@ -67,15 +55,7 @@ func (s *Server) sample() statuspage.Snapshot {
 	for _, p := range peers {
 		snap.Peers = append(snap.Peers, *p)
 	}
-	slices.SortFunc(snap.Peers, func(a, b statuspage.Peer) int {
-		if a.Addr < b.Addr {
-			return -1
-		}
-		if a.Addr > b.Addr {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(snap.Peers, func(a, b statuspage.Peer) int { return strings.Compare(a.Addr, b.Addr) })
 	r := s.LastReload()
 	snap.Reload = statuspage.Reload{Seq: r.Seq, At: r.At.UnixMilli(), OK: r.Err == nil}
 	if r.Err != nil {
