@@ -89,6 +89,7 @@ func main() {
 	for _, b := range []struct{ name, pkg string }{{"sluice", "./cmd/sluice"}, {"wsload", "./bench/cmd/wsload"}, {"echoback", "./bench/cmd/echoback"}} {
 		path := filepath.Join(dir, b.name)
 		cmd := exec.Command("go", "build", "-trimpath", "-o", path, b.pkg)
+		cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false") // never a -race build from the environment
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fatalf("go build %s: %v", b.pkg, err)
