@@ -153,7 +153,7 @@ func (l *listener) classify(c net.Conn) {
 		}
 	}
 	if g == nil || !g.ssl {
-		l.deliver(c, meta)
+		l.deliver(l.srv.guard(c, g), meta)
 		return
 	}
 	c.SetReadDeadline(time.Now().Add(g.handshakeTimeout))

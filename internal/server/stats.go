@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/sluice-proxy/sluice/internal/h1guard"
 	"github.com/sluice-proxy/sluice/internal/metrics"
 )
 
@@ -31,6 +32,9 @@ func (cs *connStats) counter(st http.ConnState) *atomic.Int64 {
 
 // connState is net/http's ConnState hook.
 func (s *Server) connState(c net.Conn, st http.ConnState) {
+	if g, ok := c.(*h1guard.Conn); ok {
+		g.SetIdle(st == http.StateNew || st == http.StateIdle) // a refused head is answered only between requests
+	}
 	cs := &s.stats
 	if st == http.StateNew {
 		v := new(atomic.Int32)

@@ -1,0 +1,496 @@
+// Package h1guard refuses ambiguous HTTP/1.x request framing before net/http parses it. net/http "repairs"
+// some framing (it drops Content-Length beside Transfer-Encoding, unfolds obs-fold, ignores Transfer-Encoding
+// in HTTP/1.0); a front proxy that frames the same bytes differently can then smuggle a request. nginx refuses
+// them with 400, and so does a connection wrapped by Wrap: it scans each request head as it passes through
+// Read, follows the body framing to find the next head on a keep-alive connection, and never copies a body.
+package h1guard
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// Violation is why a request head was refused and the status nginx answers it with.
+type Violation struct {
+	Status int    // 400, 501 or 505
+	Reason string // completes nginx's "client sent …": `invalid header line`
+}
+
+// Refuser answers a refused head on the raw connection (the guard closes it afterwards) and logs it.
+type Refuser func(c net.Conn, v Violation)
+
+type state uint8
+
+const (
+	stHead      state = iota // reading a request head, line by line
+	stBody                   // Content-Length body: remain bytes
+	stChunkSize              // a chunk-size line (size, extensions)
+	stChunkData              // chunk data: remain bytes, then CRLF
+	stTrailer                // trailer lines up to the empty line
+	stAwait                  // after an Upgrade/CONNECT head: the response decides between tunnel and HTTP
+	stOff                    // no longer guarding: a tunnel, or broken body framing net/http refuses itself
+)
+
+// Scanner is the framing state of one connection's client-to-server byte stream. It holds at most one
+// partial line (bounded by the head limit), never a body.
+type Scanner struct {
+	st       state
+	maxHead  int   // bytes a head may have; past it net/http answers 431 itself and the scanner stops
+	head     int   // bytes of the current head so far
+	remain   int64 // body or chunk bytes still to skip (chunk data: including its CRLF)
+	line     []byte
+	reqLine  bool // the request line was seen
+	http10   bool
+	tunnel   bool // Upgrade header or CONNECT: the response may switch protocols
+	clSeen   bool
+	cl       int64
+	teSeen   bool
+	held     []byte // bytes read while waiting for an upgrade's answer (scanned if it is not a 101)
+	connect  bool
+	violated *Violation
+}
+
+// NewScanner returns a scanner expecting a request head; maxHead bounds a head as net/http's MaxHeaderBytes
+// (+4096, net/http's own slack) does.
+func NewScanner(maxHead int) *Scanner { return &Scanner{maxHead: maxHead + 4096} }
+
+// Scan follows p, the next bytes from the client. It returns the first violation found or nil, and with a
+// violation how many bytes of p precede the refused head (earlier, complete requests that may be served).
+func (s *Scanner) Scan(p []byte) (*Violation, int) {
+	size, start := len(p), 0
+	for len(p) > 0 && s.violated == nil {
+		switch s.st {
+		case stOff:
+			return nil, 0
+		case stAwait:
+			if len(s.held)+len(p) > 4096 {
+				s.st, s.held = stOff, nil // not a client waiting for an answer: a tunnel's early data
+				return nil, 0
+			}
+			s.held = append(s.held, p...)
+			return nil, 0
+		case stBody:
+			n := min(int64(len(p)), s.remain)
+			p, s.remain = p[n:], s.remain-n
+			if s.remain == 0 {
+				s.next()
+			}
+		case stChunkData:
+			n := min(int64(len(p)), s.remain)
+			// the last two bytes of remain are the CRLF after the data
+			if s.remain <= 2 {
+				for i := int64(0); i < n; i++ {
+					if want := "\r\n"[2-s.remain+i]; p[i] != want {
+						s.st = stOff // bad chunk: net/http fails the body and the connection
+						return nil, 0
+					}
+				}
+			} else if n > s.remain-2 {
+				for i := s.remain - 2; i < n; i++ {
+					if want := "\r\n"[i-(s.remain-2)]; p[i] != want {
+						s.st = stOff
+						return nil, 0
+					}
+				}
+			}
+			p, s.remain = p[n:], s.remain-n
+			if s.remain == 0 {
+				s.st = stChunkSize
+			}
+		default: // line-oriented states
+			if s.st == stHead && s.head == 0 {
+				start = size - len(p)
+			}
+			i := bytes.IndexByte(p, '\n')
+			if i < 0 {
+				if s.account(len(p)) {
+					s.line = append(s.line, p...)
+				}
+				p = nil
+				continue
+			}
+			l := p[:i+1]
+			p = p[i+1:]
+			if !s.account(len(l)) {
+				continue
+			}
+			if len(s.line) > 0 {
+				s.line = append(s.line, l...)
+				l = s.line
+			}
+			s.lineDone(l)
+			s.line = s.line[:0]
+		}
+	}
+	if s.violated == nil {
+		return nil, 0
+	}
+	return s.violated, start
+}
+
+// account counts n more bytes of a line against the limits; past them the scanner stops guarding (net/http
+// refuses an over-long head or chunk line itself) and reports false.
+func (s *Scanner) account(n int) bool {
+	s.head += n
+	limit := s.maxHead
+	if s.st != stHead {
+		limit = 4096 // net/http's limit for a chunk line and for trailers is of this order
+	}
+	if s.head > limit {
+		s.st, s.line = stOff, nil
+		return false
+	}
+	return true
+}
+
+func (s *Scanner) fail(status int, reason string) {
+	s.violated = &Violation{Status: status, Reason: reason}
+}
+
+// lineDone handles one complete line (ending in LF) of a head, a chunk size or a trailer.
+func (s *Scanner) lineDone(l []byte) {
+	if len(l) < 2 || l[len(l)-2] != '\r' {
+		if s.st == stHead {
+			s.fail(400, "invalid header line (bare LF)")
+		} else {
+			s.st = stOff
+		}
+		return
+	}
+	l = l[:len(l)-2]
+	switch s.st {
+	case stChunkSize:
+		s.chunkSize(l)
+	case stTrailer:
+		if len(l) == 0 {
+			s.next()
+		}
+	case stHead:
+		if bytes.IndexByte(l, '\r') >= 0 {
+			s.fail(400, "invalid header line (bare CR)")
+			return
+		}
+		if !s.reqLine {
+			if len(l) > 0 { // empty lines before a request line are skipped, as nginx and RFC 9112 §2.2 do
+				s.requestLine(l)
+			}
+			return
+		}
+		if len(l) == 0 {
+			s.endHead()
+			return
+		}
+		s.header(l)
+	}
+}
+
+func (s *Scanner) requestLine(l []byte) {
+	sp := bytes.IndexByte(l, ' ')
+	last := bytes.LastIndexByte(l, ' ')
+	if sp <= 0 || last == sp {
+		s.fail(400, "invalid request")
+		return
+	}
+	method, target, version := l[:sp], l[sp+1:last], l[last+1:]
+	for _, c := range method {
+		if !isToken(c) {
+			s.fail(400, "invalid request")
+			return
+		}
+	}
+	for _, c := range target {
+		if c <= ' ' || c == 0x7f {
+			s.fail(400, "invalid request")
+			return
+		}
+	}
+	if len(target) == 0 || len(version) != 8 || string(version[:5]) != "HTTP/" || !isDigit(version[5]) || version[6] != '.' || !isDigit(version[7]) {
+		s.fail(400, "invalid request")
+		return
+	}
+	if version[5] != '1' {
+		s.fail(505, "unsupported HTTP version")
+		return
+	}
+	s.reqLine = true
+	s.http10 = version[7] == '0'
+	s.connect = string(method) == "CONNECT"
+}
+
+func (s *Scanner) header(l []byte) {
+	if l[0] == ' ' || l[0] == '\t' {
+		s.fail(400, "invalid header line (obs-fold)")
+		return
+	}
+	colon := bytes.IndexByte(l, ':')
+	if colon <= 0 {
+		s.fail(400, "invalid header line")
+		return
+	}
+	name := l[:colon]
+	for _, c := range name {
+		if !isToken(c) {
+			s.fail(400, "invalid header name")
+			return
+		}
+	}
+	value := l[colon+1:]
+	for _, c := range value {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			s.fail(400, "invalid header value")
+			return
+		}
+	}
+	value = bytes.Trim(value, " \t")
+	switch {
+	case equalFold(name, "content-length"):
+		n, ok := parseLength(value)
+		if !ok {
+			s.fail(400, `invalid "Content-Length" header`)
+		} else if s.clSeen && n != s.cl {
+			s.fail(400, `duplicate header line: "Content-Length" with another value`)
+		}
+		s.clSeen, s.cl = true, n
+	case equalFold(name, "transfer-encoding"):
+		if s.teSeen {
+			s.fail(400, `duplicate header line: "Transfer-Encoding"`)
+		} else if !equalFold(value, "chunked") {
+			s.fail(501, `unknown "Transfer-Encoding"`)
+		}
+		s.teSeen = true
+	case equalFold(name, "upgrade"):
+		s.tunnel = true
+	}
+}
+
+// endHead checks the head as a whole and sets up its body's framing.
+func (s *Scanner) endHead() {
+	switch {
+	case s.teSeen && s.http10:
+		s.fail(400, `HTTP/1.0 request with "Transfer-Encoding" header`)
+		return
+	case s.teSeen && s.clSeen:
+		s.fail(400, `"Content-Length" and "Transfer-Encoding" headers at the same time`)
+		return
+	}
+	s.tunnel = s.tunnel || s.connect
+	switch {
+	case s.teSeen:
+		s.st, s.head = stChunkSize, 0
+	case s.cl > 0:
+		s.st, s.remain = stBody, s.cl
+	default:
+		s.next()
+	}
+}
+
+// next starts on what follows a request: the next head, or the wait for an upgrade's answer.
+func (s *Scanner) next() {
+	tunnel := s.tunnel
+	*s = Scanner{maxHead: s.maxHead, line: s.line[:0], connect: s.connect && tunnel}
+	if tunnel {
+		s.st = stAwait
+	}
+}
+
+func (s *Scanner) chunkSize(l []byte) {
+	if i := bytes.IndexByte(l, ';'); i >= 0 {
+		l = l[:i]
+	}
+	l = bytes.TrimRight(l, " \t")
+	if len(l) == 0 || len(l) > 15 {
+		s.st = stOff
+		return
+	}
+	var n int64
+	for _, c := range l {
+		switch {
+		case isDigit(c):
+			n = n<<4 | int64(c-'0')
+		case c|0x20 >= 'a' && c|0x20 <= 'f':
+			n = n<<4 | int64(c|0x20-'a'+10)
+		default:
+			s.st = stOff
+			return
+		}
+	}
+	s.head = 0
+	if n == 0 {
+		s.st = stTrailer
+		return
+	}
+	s.st, s.remain = stChunkData, n+2
+}
+
+// Answered tells the scanner the server's response to an Upgrade or CONNECT request begins with p: a 101
+// (or a 2xx to CONNECT) hands the connection to a tunnel, anything else continues HTTP with the bytes the
+// client sent meanwhile. It reports whether the scanner was waiting for that answer, and a violation in the
+// held bytes.
+func (s *Scanner) Answered(p []byte) (bool, *Violation) {
+	if s.st != stAwait || len(p) < 12 || string(p[:7]) != "HTTP/1." {
+		return false, nil
+	}
+	code := p[9:12]
+	switch {
+	case string(code) == "101" || s.connect && code[0] == '2':
+		s.st, s.held = stOff, nil
+		return true, nil
+	case code[0] == '1': // 100 Continue and other interim answers
+		return false, nil
+	}
+	held := s.held
+	s.st, s.held, s.connect = stHead, nil, false
+	v, _ := s.Scan(held)
+	return true, v
+}
+
+// Guarding reports whether the scanner still follows the stream.
+func (s *Scanner) Guarding() bool { return s.st != stOff }
+
+func parseLength(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if !isDigit(c) {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// isToken reports whether c may appear in a token (RFC 9110 §5.6.2): method and header names.
+func isToken(c byte) bool { return tokenTable[c] }
+
+var tokenTable = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-32] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// equalFold compares b with the lower-case ASCII string s, ignoring b's case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		if b[i]|0x20 != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Conn guards the request stream of one HTTP/1.x connection.
+type Conn struct {
+	net.Conn
+	refuse   Refuser
+	mu       sync.Mutex // the scanner: net/http's background read runs while a handler writes
+	s        *Scanner
+	awaiting atomic.Bool // the scanner waits for an upgrade's answer (checked by Write without the lock)
+	// idle: net/http is between requests (reading a head), so a refusal cannot cut into a response. Set by
+	// the server's ConnState hook; a new connection starts idle.
+	idle    atomic.Bool
+	pending atomic.Pointer[Violation] // a refused head not yet answered: an earlier request's response comes first
+}
+
+// Wrap guards c; maxHead is the head limit net/http enforces (its MaxHeaderBytes).
+func Wrap(c net.Conn, maxHead int, refuse Refuser) *Conn {
+	g := &Conn{Conn: c, refuse: refuse, s: NewScanner(maxHead)}
+	g.idle.Store(true)
+	return g
+}
+
+// SetIdle records whether net/http is between requests (http.StateIdle) or serving one.
+func (c *Conn) SetIdle(idle bool) { c.idle.Store(idle) }
+
+// Read passes the client's bytes on after scanning them. A refused head is answered and the connection closed
+// once the requests before it were answered; net/http sees the end of the stream, never the refused head.
+func (c *Conn) Read(p []byte) (int, error) {
+	if c.pending.Load() != nil {
+		return c.refuseWhenIdle(p)
+	}
+	n, err := c.Conn.Read(p)
+	if n == 0 {
+		return n, err
+	}
+	c.mu.Lock()
+	if !c.s.Guarding() {
+		c.mu.Unlock()
+		return n, err
+	}
+	v, keep := c.s.Scan(p[:n])
+	c.awaiting.Store(c.s.st == stAwait)
+	c.mu.Unlock()
+	if v == nil {
+		return n, err
+	}
+	c.pending.Store(v)
+	if keep > 0 {
+		return keep, nil
+	}
+	return c.refuseWhenIdle(p)
+}
+
+// refuseWhenIdle answers the pending refusal once net/http reads the next head. A read before that is
+// net/http's background read during a response: it waits on the socket as a real one would (net/http ends it
+// with a deadline), discarding what the client sends after the refused head.
+func (c *Conn) refuseWhenIdle(p []byte) (int, error) {
+	for !c.idle.Load() {
+		if _, err := c.Conn.Read(p); err != nil {
+			return 0, err
+		}
+	}
+	c.refuse(c.Conn, *c.pending.Load())
+	c.Conn.Close()
+	return 0, io.EOF
+}
+
+// Write passes the server's bytes on; the first answer to an upgrade request tells the scanner whether a
+// tunnel follows.
+func (c *Conn) Write(p []byte) (int, error) {
+	if c.awaiting.Load() {
+		c.mu.Lock()
+		decided, v := c.s.Answered(p)
+		if decided {
+			c.awaiting.Store(false)
+		}
+		c.mu.Unlock()
+		if v != nil {
+			// the bytes held while the upgrade was pending start a bad head (not yet parsed by net/http, which
+			// read at most one byte of it): the next Read refuses
+			c.pending.Store(v)
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// NetConn is the socket under the guard: an idle tunnel waits for its readability.
+func (c *Conn) NetConn() net.Conn {
+	if nc, ok := c.Conn.(interface{ NetConn() net.Conn }); ok {
+		return nc.NetConn()
+	}
+	return c.Conn
+}
+
+// CloseWrite lets a tunnel half-close the client side through the guard.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

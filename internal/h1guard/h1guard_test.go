@@ -1,0 +1,241 @@
+package h1guard
+
+import (
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+const get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+
+// scanCases are client byte streams with the status of the refusal they earn (0: none). Each ends at a request
+// boundary, so the scanner must be ready for (and check) a following head.
+var scanCases = []struct {
+	name   string
+	in     string
+	status int
+}{
+	{"simple", get, 0},
+	{"pipelined", get + get + get, 0},
+	{"empty line before the request line", "\r\n" + get, 0},
+	{"Content-Length body", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 7\r\n\r\nx\ny\r \x00" + get, 0},
+	{"same Content-Length twice", "POST / HTTP/1.1\r\nContent-Length: 1\r\ncontent-length: 1\r\n\r\nx" + get, 0},
+	{"chunked with extensions and trailer", "POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n" +
+		"5;name=val\r\nhe\nlo\r\n1a ; x=\"y\"\r\n" + strings.Repeat("z", 26) + "\r\n0\r\nX-Trailer: t\r\n\r\n" + get, 0},
+	{"chunked without trailer", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" + get, 0},
+	{"obs-text and tab in a value", "GET / HTTP/1.1\r\nX: a\tb \xff\r\n\r\n", 0},
+	{"HTTP/1.0", "GET / HTTP/1.0\r\n\r\n", 0},
+
+	{"Content-Length and Transfer-Encoding", "POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+	{"Transfer-Encoding then Content-Length", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n", 400},
+	{"differing Content-Lengths", "POST / HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n", 400},
+	{"Content-Length list", "POST / HTTP/1.1\r\nContent-Length: 4, 4\r\n\r\n", 400},
+	{"signed Content-Length", "POST / HTTP/1.1\r\nContent-Length: +4\r\n\r\n", 400},
+	{"huge Content-Length", "POST / HTTP/1.1\r\nContent-Length: 1234567890123456789\r\n\r\n", 400},
+	{"unknown transfer coding", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+	{"chunked not last", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 501},
+	{"two Transfer-Encodings", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+	{"Transfer-Encoding in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+	{"obs-fold", "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", 400},
+	{"obs-fold with a tab", "GET / HTTP/1.1\r\nX: a\r\n\tb\r\n\r\n", 400},
+	{"bare LF in the head", "GET / HTTP/1.1\r\nX: a\n\r\n", 400},
+	{"bare LF after the request line", "GET / HTTP/1.1\n\r\n", 400},
+	{"bare CR in a value", "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", 400},
+	{"NUL in a value", "GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n", 400},
+	{"DEL in a value", "GET / HTTP/1.1\r\nX: a\x7fb\r\n\r\n", 400},
+	{"space before the colon", "GET / HTTP/1.1\r\nX : a\r\n\r\n", 400},
+	{"invalid header name", "GET / HTTP/1.1\r\nX(a): a\r\n\r\n", 400},
+	{"no colon", "GET / HTTP/1.1\r\nXa\r\n\r\n", 400},
+	{"empty name", "GET / HTTP/1.1\r\n: a\r\n\r\n", 400},
+	{"NUL in the path", "GET /a\x00b HTTP/1.1\r\n\r\n", 400},
+	{"space in the target", "GET /a b HTTP/1.1\r\n\r\n", 400},
+	{"HTTP/0.9", "GET /\r\n\r\n", 400},
+	{"bad version", "GET / HTTP/1.1x\r\n\r\n", 400},
+	{"HTTP/2.0", "GET / HTTP/2.0\r\n\r\n", 505},
+	{"invalid method", "G(T / HTTP/1.1\r\n\r\n", 400},
+	{"bad head after a Content-Length body", "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nabGET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", 400},
+	{"bad head after a chunked body", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2;e\r\nab\r\n0\r\nT: 1\r\n\r\n" +
+		"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+}
+
+// scanAll feeds in to a new scanner in the given pieces and reports the first violation's status (0: none)
+// and whether the scanner ended at a request boundary.
+func scanAll(pieces ...string) (int, bool) {
+	s := NewScanner(8 << 10)
+	for _, p := range pieces {
+		if v, _ := s.Scan([]byte(p)); v != nil {
+			return v.Status, false
+		}
+	}
+	return 0, s.st == stHead && s.head == 0 && len(s.line) == 0
+}
+
+func TestScan(t *testing.T) {
+	for _, tc := range scanCases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, boundary := scanAll(tc.in)
+			if status != tc.status {
+				t.Fatalf("whole: status %d, want %d", status, tc.status)
+			}
+			if tc.status == 0 && !boundary {
+				t.Fatalf("whole: not at a request boundary after the stream")
+			}
+			// every split into two Reads, and byte by byte, must give the same answer
+			for i := 1; i < len(tc.in); i++ {
+				if st, b := scanAll(tc.in[:i], tc.in[i:]); st != status || b != boundary {
+					t.Fatalf("split at %d: status %d boundary %v, want %d %v", i, st, b, status, boundary)
+				}
+			}
+			bytewise := make([]string, len(tc.in))
+			for i := range tc.in {
+				bytewise[i] = tc.in[i : i+1]
+			}
+			if st, b := scanAll(bytewise...); st != status || b != boundary {
+				t.Fatalf("byte by byte: status %d boundary %v, want %d %v", st, b, status, boundary)
+			}
+		})
+	}
+}
+
+// TestScanKeep: a refused head after complete requests in the same Read leaves those requests to be served.
+func TestScanKeep(t *testing.T) {
+	bad := "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n"
+	s := NewScanner(8 << 10)
+	v, keep := s.Scan([]byte(get + get + bad))
+	if v == nil || keep != 2*len(get) {
+		t.Fatalf("violation %v, keep %d; want a violation and keep %d", v, keep, 2*len(get))
+	}
+	s = NewScanner(8 << 10)
+	s.Scan([]byte(get + "GET / HT"))
+	if v, keep := s.Scan([]byte("TP/1.1\r\nX: a\r\n b\r\n\r\n")); v == nil || keep != 0 {
+		t.Fatalf("violation %v, keep %d; want a violation and keep 0 (the head began in an earlier Read)", v, keep)
+	}
+}
+
+// TestScanLimits: the scanner never holds more than a head's limit; past it (net/http answers 431 itself)
+// it stops guarding instead of buffering.
+func TestScanLimits(t *testing.T) {
+	s := NewScanner(1024)
+	long := strings.Repeat("a", 1024+4096+1)
+	s.Scan([]byte("GET /" + long))
+	if s.Guarding() || cap(s.line) > 8<<10 {
+		t.Fatalf("guarding %v with a %d-byte line buffer after an over-long head", s.Guarding(), cap(s.line))
+	}
+	s = NewScanner(1024)
+	s.Scan([]byte("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;" + long))
+	if s.Guarding() {
+		t.Fatal("still guarding after an over-long chunk line")
+	}
+}
+
+// pair is a real loopback TCP connection: the server side guarded, refusals recorded.
+func pair(t *testing.T) (client net.Conn, server *Conn, refused chan Violation) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); sc.Close() })
+	refused = make(chan Violation, 1)
+	server = Wrap(sc, 8<<10, func(c net.Conn, v Violation) {
+		io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+		refused <- v
+	})
+	server.SetDeadline(time.Now().Add(10 * time.Second))
+	client.SetDeadline(time.Now().Add(10 * time.Second))
+	return client, server, refused
+}
+
+// readN reads exactly n bytes through the guard.
+func readN(t *testing.T, c *Conn, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return string(b)
+}
+
+func TestConnRefuses(t *testing.T) {
+	client, server, refused := pair(t)
+	io.WriteString(client, "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n")
+	n, err := server.Read(make([]byte, 100))
+	if n != 0 || err != io.EOF {
+		t.Fatalf("read %d, %v; want 0, EOF", n, err)
+	}
+	if v := <-refused; v.Status != 400 || !strings.Contains(v.Reason, "obs-fold") {
+		t.Fatalf("refusal %+v", v)
+	}
+	got, _ := io.ReadAll(client)
+	if !strings.HasPrefix(string(got), "HTTP/1.1 400 ") {
+		t.Fatalf("client got %q", got)
+	}
+}
+
+// TestConnUpgrade: after a 101 the bytes belong to the tunnel and are not scanned; after a refused upgrade
+// (any other answer) the next head is scanned again.
+func TestConnUpgrade(t *testing.T) {
+	up := "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+	t.Run("101", func(t *testing.T) {
+		client, server, refused := pair(t)
+		io.WriteString(client, up)
+		readN(t, server, len(up))
+		io.WriteString(server, "HTTP/1.1 101 Switching Protocols\r\n\r\n")
+		frame := "\x81\x05hello\n\r\x00 junk"
+		io.WriteString(client, frame)
+		if got := readN(t, server, len(frame)); got != frame {
+			t.Fatalf("tunnel bytes %q", got)
+		}
+		select {
+		case v := <-refused:
+			t.Fatalf("tunnel data refused: %+v", v)
+		default:
+		}
+	})
+	t.Run("not upgraded", func(t *testing.T) {
+		client, server, refused := pair(t)
+		io.WriteString(client, up)
+		readN(t, server, len(up))
+		io.WriteString(server, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+		io.WriteString(client, get)
+		readN(t, server, len(get))
+		io.WriteString(client, "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n")
+		if n, err := server.Read(make([]byte, 100)); n != 0 || err != io.EOF {
+			t.Fatalf("read %d, %v; want the folded head refused", n, err)
+		}
+		if v := <-refused; v.Status != 400 {
+			t.Fatalf("refusal %+v", v)
+		}
+	})
+}
+
+// TestConnPipelinedRefusal: requests before a refused head in the same Read are served first; the refusal
+// is answered when the server is idle again.
+func TestConnPipelinedRefusal(t *testing.T) {
+	client, server, refused := pair(t)
+	io.WriteString(client, get+"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
+	time.Sleep(50 * time.Millisecond) // one Read sees both heads (not a timing assertion: either way must pass)
+	got := readN(t, server, len(get))
+	if got != get {
+		t.Fatalf("first request %q", got)
+	}
+	server.SetIdle(false) // net/http serves the first request
+	server.SetIdle(true)  // and reads the next head
+	if n, err := server.Read(make([]byte, 100)); n != 0 || err != io.EOF {
+		t.Fatalf("read %d, %v; want the second head refused", n, err)
+	}
+	if v := <-refused; !strings.Contains(v.Reason, "at the same time") {
+		t.Fatalf("refusal %+v", v)
+	}
+}

@@ -1,0 +1,33 @@
+package server
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/h1guard"
+)
+
+// guard wraps a plain HTTP/1.x connection in the request-framing guard: heads with ambiguous framing
+// (Content-Length with Transfer-Encoding, obs-fold, bare CR/LF, …) are refused before net/http, which would
+// repair them, parses them.
+func (s *Server) guard(c net.Conn, g *group) net.Conn {
+	maxHead := http.DefaultMaxHeaderBytes
+	if g != nil {
+		maxHead = g.maxHeaderBytes
+	}
+	return h1guard.Wrap(c, maxHead, s.refuseHead)
+}
+
+// refuseHead answers a refused request head as nginx does (its error page, Connection: close) and logs it at
+// info, as nginx logs client errors. The page and Server header carry no version (server_tokens is a
+// per-server setting and no server is chosen yet).
+func (s *Server) refuseHead(c net.Conn, v h1guard.Violation) {
+	body := errorPageBody(v.Status, "", false)
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("HTTP/1.1 " + statusLine(v.Status) + "\r\nServer: sluice\r\nDate: " +
+		time.Now().UTC().Format(http.TimeFormat) + "\r\nContent-Type: text/html\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body))
+	s.log.Info("client sent " + v.Reason + " while reading client request headers, client: " + c.RemoteAddr().String())
+}
