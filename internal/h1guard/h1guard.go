@@ -479,6 +479,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// Unwrap returns the connection under the guard, for a tunnel once net/http has handed the connection over.
+func (c *Conn) Unwrap() net.Conn { return c.Conn }
+
 // NetConn is the socket under the guard: an idle tunnel waits for its readability.
 func (c *Conn) NetConn() net.Conn {
 	if nc, ok := c.Conn.(interface{ NetConn() net.Conn }); ok {

@@ -239,3 +239,18 @@ func TestConnPipelinedRefusal(t *testing.T) {
 		t.Fatalf("refusal %+v", v)
 	}
 }
+
+// BenchmarkScan measures the guard's cost per request for a typical browser-sized head.
+func BenchmarkScan(b *testing.B) {
+	head := []byte("GET /some/path?q=1 HTTP/1.1\r\nHost: example.org\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/120.0\r\n" +
+		"Accept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\n" +
+		"Cookie: session=0123456789abcdef0123456789abcdef\r\nConnection: keep-alive\r\n\r\n")
+	s := NewScanner(8 << 10)
+	b.SetBytes(int64(len(head)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if v, _ := s.Scan(head); v != nil {
+			b.Fatal(v.Reason)
+		}
+	}
+}

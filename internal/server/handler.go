@@ -51,6 +51,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ci == nil {
 		ci = &connInfo{}
 	}
+	if r.TLS == nil {
+		r.TLS = ci.tls // HTTP/1.x over TLS arrives inside the framing guard
+	}
 	snap := s.snap.Load()
 	if snap.acmeMgr != nil && r.TLS == nil && snap.acmeMgr.HandleHTTPChallenge(w, r) {
 		return // an ACME CA validating a name (HTTP-01)

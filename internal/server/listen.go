@@ -36,15 +36,19 @@ type listener struct {
 	// abort ends the hand-over at once (fast stop): connections still being classified are closed.
 	abort     context.Context
 	abortFunc context.CancelFunc
-	// meta carries each delivered connection's id to ConnContext: net/http must receive the *tls.Conn itself
-	// (it runs the handshake and ALPN only for that type), so nothing can be wrapped around it.
+	// meta carries each delivered connection's id to ConnContext: an HTTP/2 connection must reach net/http as
+	// the *tls.Conn itself (it hands it to the HTTP/2 server by ALPN only for that type), so nothing can be
+	// wrapped around it.
 	meta sync.Map // net.Conn -> connMeta
 }
 
 type connMeta struct {
 	id        uint64
 	onTLSPort bool
-	proxied   netip.AddrPort // the client address of a PROXY protocol header (zero without one)
+	// tls is the state of an HTTP/1.x TLS connection delivered inside the framing guard: net/http sets
+	// Request.TLS only for a bare *tls.Conn, so ServeHTTP sets it from here.
+	tls     *tls.ConnectionState
+	proxied netip.AddrPort // the client address of a PROXY protocol header (zero without one)
 }
 
 // bind opens a listening socket with nginx's listen options.
@@ -179,6 +183,13 @@ func (l *listener) classify(c net.Conn) {
 	if err != nil {
 		l.srv.log.Info("TLS handshake error from " + c.RemoteAddr().String() + ": " + err.Error())
 		c.Close()
+		return
+	}
+	if st := tc.ConnectionState(); st.NegotiatedProtocol != "h2" {
+		// HTTP/1.x over TLS gets the framing guard; HTTP/2 needs the *tls.Conn itself (net/http hands it to
+		// the HTTP/2 server by ALPN) and has no such framing
+		meta.tls = &st
+		l.deliver(l.srv.guard(tc, g), meta)
 		return
 	}
 	l.deliver(tc, meta)

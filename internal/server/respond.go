@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/h1guard"
 )
 
 // respWriter records what was sent (for $status, $body_bytes_sent and the access log) and applies add_header
@@ -142,10 +143,15 @@ func (b *timedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Hijack hands the connection to a tunnel.
+// Hijack hands the connection to a tunnel, without the request-framing guard: its bytes are no requests, and
+// a tunnel reads a bare socket without holding a buffer while idle.
 func (w *respWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked = true
-	return http.NewResponseController(w.ResponseWriter).Hijack()
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if g, ok := c.(*h1guard.Conn); ok {
+		c = g.Unwrap()
+	}
+	return c, brw, err
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -15,7 +16,12 @@ import (
 // connection closed without one) and whether sluice closed the connection afterwards.
 func exchange(t *testing.T, port int, raw string) (*response, bool) {
 	t.Helper()
-	c := rawConn(t, addr(port), nil)
+	return exchangeOn(t, rawConn(t, addr(port), nil), raw)
+}
+
+// exchangeOn is exchange on a connection of the caller's (TLS).
+func exchangeOn(t *testing.T, c net.Conn, raw string) (*response, bool) {
+	t.Helper()
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, raw)
 	br := bufio.NewReader(c)
@@ -182,6 +188,66 @@ http {
 			}
 		}
 	})
+}
+
+// TestHostileRequestsTLS: HTTP/1.1 over TLS passes the same framing guard as plain HTTP (the guard sits on the
+// decrypted stream); requests still see TLS ($scheme), and HTTP/2 on the same port is not wrapped.
+func TestHostileRequestsTLS(t *testing.T) {
+	t.Parallel()
+	port, s := semStart(t, `events {}
+error_log stderr info;
+http {
+    server {
+        listen {{PORT}} ssl;
+        http2 on;
+        ssl_certificate self-signed;
+        location / { return 200 "$scheme $ssl_protocol"; }
+    }
+}
+`, nil)
+	h1 := &tls.Config{InsecureSkipVerify: true, ServerName: "localhost", NextProtos: []string{"http/1.1"}}
+	const host = "Host: localhost\r\n"
+	for _, tc := range []struct {
+		name   string
+		raw    string
+		status int
+		closed bool
+	}{
+		{"baseline", "GET / HTTP/1.1\r\n" + host + "\r\n", 200, false},
+		{"Content-Length and Transfer-Encoding", "POST / HTTP/1.1\r\n" + host + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, true},
+		{"obs-fold", "GET / HTTP/1.1\r\n" + host + "X-Fold: a\r\n b\r\n\r\n", 400, true},
+		{"Transfer-Encoding in HTTP/1.0", "POST / HTTP/1.0\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, closed := exchangeOn(t, rawConn(t, addr(port), h1), tc.raw)
+			status := 0
+			if r != nil {
+				status = r.StatusCode
+			}
+			if status != tc.status || closed != tc.closed {
+				t.Errorf("status %d closed %v, want %d %v", status, closed, tc.status, tc.closed)
+			}
+			if status == 200 && !strings.HasPrefix(r.Body, "https TLSv1.") {
+				t.Errorf("body %q: the request lost its TLS state", r.Body)
+			}
+		})
+	}
+	t.Run("HTTP/2", func(t *testing.T) {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"}, ForceAttemptHTTP2: true}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://" + addr(port) + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || !strings.HasPrefix(string(body), "https ") {
+			t.Errorf("%s %q, want HTTP/2 and https", resp.Proto, body)
+		}
+	})
+	if !eventually(5*time.Second, func() bool { return strings.Contains(s.Log(), "client sent invalid header line (obs-fold)") }) {
+		t.Errorf("no log line for the refused TLS request:\n%s", s.Log())
+	}
 }
 
 // TestSlowAndIdleClients: client_header_timeout closes a connection that sends its headers too slowly
