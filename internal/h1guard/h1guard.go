@@ -31,7 +31,7 @@ const (
 	stChunkData              // chunk data: remain bytes, then CRLF
 	stTrailer                // trailer lines up to the empty line
 	stAwait                  // after an Upgrade/CONNECT head: the response decides between tunnel and HTTP
-	stOff                    // no longer guarding: a tunnel, or broken body framing net/http refuses itself
+	stOff                    // no longer guarding: a tunnel, or broken body framing (see broken)
 )
 
 // Scanner is the framing state of one connection's client-to-server byte stream. It holds at most one
@@ -50,7 +50,11 @@ type Scanner struct {
 	teSeen   bool
 	held     []byte // bytes read while waiting for an upgrade's answer (scanned if it is not a 101)
 	connect  bool
+	overflow bool // more than held can take arrived before an upgrade's answer
 	violated *Violation
+	// broken: the body's framing broke (a bad chunk). net/http fails that body itself; the connection is
+	// refused if net/http ever reads another head on it.
+	broken *Violation
 }
 
 // NewScanner returns a scanner expecting a request head; maxHead bounds a head as net/http's MaxHeaderBytes
@@ -66,8 +70,8 @@ func (s *Scanner) Scan(p []byte) (*Violation, int) {
 		case stOff:
 			return nil, 0
 		case stAwait:
-			if len(s.held)+len(p) > 4096 {
-				s.st, s.held = stOff, nil // not a client waiting for an answer: a tunnel's early data
+			if s.overflow || len(s.held)+len(p) > 4096 {
+				s.overflow, s.held = true, nil // a tunnel's early data, or refused below if no tunnel follows
 				return nil, 0
 			}
 			s.held = append(s.held, p...)
@@ -84,14 +88,14 @@ func (s *Scanner) Scan(p []byte) (*Violation, int) {
 			if s.remain <= 2 {
 				for i := int64(0); i < n; i++ {
 					if want := "\r\n"[2-s.remain+i]; p[i] != want {
-						s.st = stOff // bad chunk: net/http fails the body and the connection
+						s.breakBody()
 						return nil, 0
 					}
 				}
 			} else if n > s.remain-2 {
 				for i := s.remain - 2; i < n; i++ {
 					if want := "\r\n"[i-(s.remain-2)]; p[i] != want {
-						s.st = stOff
+						s.breakBody()
 						return nil, 0
 					}
 				}
@@ -140,10 +144,23 @@ func (s *Scanner) account(n int) bool {
 		limit = 4096 // net/http's limit for a chunk line and for trailers is of this order
 	}
 	if s.head > limit {
-		s.st, s.line = stOff, nil
+		if s.st == stHead {
+			// net/http answers 431 before it passes this much; a head it read partly ahead of its count is
+			// refused here, so no head escapes the guard
+			s.fail(431, "too long header")
+		} else {
+			s.breakBody()
+		}
+		s.line = nil
 		return false
 	}
 	return true
+}
+
+// breakBody stops following a body whose framing broke.
+func (s *Scanner) breakBody() {
+	s.st, s.line = stOff, nil
+	s.broken = &Violation{Status: 400, Reason: "invalid chunked body"}
 }
 
 func (s *Scanner) fail(status int, reason string) {
@@ -156,7 +173,7 @@ func (s *Scanner) lineDone(l []byte) {
 		if s.st == stHead {
 			s.fail(400, "invalid header line (bare LF)")
 		} else {
-			s.st = stOff
+			s.breakBody()
 		}
 		return
 	}
@@ -302,7 +319,7 @@ func (s *Scanner) chunkSize(l []byte) {
 	}
 	l = bytes.TrimRight(l, " \t")
 	if len(l) == 0 || len(l) > 15 {
-		s.st = stOff
+		s.breakBody()
 		return
 	}
 	var n int64
@@ -313,7 +330,7 @@ func (s *Scanner) chunkSize(l []byte) {
 		case c|0x20 >= 'a' && c|0x20 <= 'f':
 			n = n<<4 | int64(c|0x20-'a'+10)
 		default:
-			s.st = stOff
+			s.breakBody()
 			return
 		}
 	}
@@ -341,8 +358,11 @@ func (s *Scanner) Answered(p []byte) (bool, *Violation) {
 	case code[0] == '1': // 100 Continue and other interim answers
 		return false, nil
 	}
-	held := s.held
-	s.st, s.held, s.connect = stHead, nil, false
+	held, overflow := s.held, s.overflow
+	s.st, s.held, s.connect, s.overflow = stHead, nil, false, false
+	if overflow {
+		return true, &Violation{Status: 400, Reason: "request data while an upgrade was pending"}
+	}
 	v, _ := s.Scan(held)
 	return true, v
 }
@@ -435,8 +455,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	v, keep := c.s.Scan(p[:n])
 	c.awaiting.Store(c.s.st == stAwait)
+	broken := c.s.broken
 	c.mu.Unlock()
 	if v == nil {
+		if broken != nil {
+			c.pending.Store(broken) // net/http sees the bad chunk and fails the body; no head follows it
+		}
 		return n, err
 	}
 	c.pending.Store(v)

@@ -114,19 +114,40 @@ func TestScanKeep(t *testing.T) {
 	}
 }
 
-// TestScanLimits: the scanner never holds more than a head's limit; past it (net/http answers 431 itself)
-// it stops guarding instead of buffering.
+// TestScanLimits: the scanner never holds more than a head's limit: a longer head is refused with 431 (net/http
+// answers it so before passing this much, unless it read part of it ahead); a broken chunked body stops the
+// scanning, and the connection is refused if a head is ever read after it.
 func TestScanLimits(t *testing.T) {
 	s := NewScanner(1024)
 	long := strings.Repeat("a", 1024+4096+1)
-	s.Scan([]byte("GET /" + long))
-	if s.Guarding() || cap(s.line) > 8<<10 {
-		t.Fatalf("guarding %v with a %d-byte line buffer after an over-long head", s.Guarding(), cap(s.line))
+	if v, _ := s.Scan([]byte("GET /" + long)); v == nil || v.Status != 431 || cap(s.line) > 8<<10 {
+		t.Fatalf("violation %v with a %d-byte line buffer after an over-long head", v, cap(s.line))
 	}
-	s = NewScanner(1024)
-	s.Scan([]byte("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;" + long))
-	if s.Guarding() {
-		t.Fatal("still guarding after an over-long chunk line")
+	for _, body := range []string{"1;" + long, "zz\r\n", "3\r\nabcX\r\n", "3\r\nabc\n"} {
+		s = NewScanner(1024)
+		if v, _ := s.Scan([]byte("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + body)); v != nil {
+			t.Fatalf("%.20q: violation %v, want the bytes passed to net/http", body, v)
+		}
+		if s.Guarding() || s.broken == nil {
+			t.Fatalf("%.20q: guarding %v, broken %v; want stopped and broken", body, s.Guarding(), s.broken)
+		}
+	}
+}
+
+// TestConnBrokenBody: after a bad chunk net/http fails the body; if it ever read a head after it, the guard
+// refuses the connection.
+func TestConnBrokenBody(t *testing.T) {
+	client, server, refused := pair(t)
+	in := "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+	io.WriteString(client, in)
+	readN(t, server, len(in))
+	server.SetIdle(false)
+	server.SetIdle(true)
+	if n, err := server.Read(make([]byte, 100)); n != 0 || err != io.EOF {
+		t.Fatalf("read %d, %v; want the connection refused", n, err)
+	}
+	if v := <-refused; v.Reason != "invalid chunked body" {
+		t.Fatalf("refusal %+v", v)
 	}
 }
 
