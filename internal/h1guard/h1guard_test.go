@@ -275,3 +275,24 @@ func BenchmarkScan(b *testing.B) {
 		}
 	}
 }
+
+// FuzzScan: the scanner never panics, holds no more than the head limit, and gives the same answer whether
+// the stream arrives in one Read or split in two.
+func FuzzScan(f *testing.F) {
+	for _, tc := range scanCases {
+		f.Add(tc.in, uint16(len(tc.in)/2))
+	}
+	f.Fuzz(func(t *testing.T, in string, at uint16) {
+		split := int(at) % (len(in) + 1)
+		whole, wb := scanAll(in)
+		parts, pb := scanAll(in[:split], in[split:])
+		if whole != parts || wb != pb {
+			t.Fatalf("whole: %d %v; split at %d: %d %v", whole, wb, split, parts, pb)
+		}
+		s := NewScanner(1024)
+		s.Scan([]byte(in))
+		if len(s.line) > 1024+4096 {
+			t.Fatalf("holds a %d-byte line", len(s.line))
+		}
+	})
+}
