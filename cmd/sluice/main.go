@@ -301,7 +301,7 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 		// a fifth of the live heap as GC headroom (at least 4 MiB): idle connections stay cheap in RSS
 		ctx, stop := context.WithCancel(context.Background())
 		defer stop()
-		go gctune.Run(ctx, 250*time.Millisecond)
+		gctune.Run(ctx)
 	}
 	logFiles := observe.NewFiles()
 	log, err := errorLogger(o, cfg, logFiles)

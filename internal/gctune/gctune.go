@@ -10,9 +10,9 @@ package gctune
 import (
 	"context"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"time"
 )
 
 const (
@@ -39,24 +39,39 @@ func Enabled() bool {
 	return !set
 }
 
-// Run adjusts the GC percent every interval until ctx ends.
-func Run(ctx context.Context, interval time.Duration) {
+// Run adjusts the GC percent after every collection (when the live heap is known anew) until ctx ends, so a
+// heap that grows quickly (thousands of connections opening) never runs on a stale, too generous target.
+func Run(ctx context.Context) {
 	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	current := -1
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
+	tune := func() {
 		metrics.Read(sample)
-		if sample[0].Value.Kind() == metrics.KindUint64 {
-			if p := Percent(sample[0].Value.Uint64()); p != current {
-				debug.SetGCPercent(p)
-				current = p
-			}
-		}
-		select {
-		case <-ctx.Done():
+		if sample[0].Value.Kind() != metrics.KindUint64 {
 			return
-		case <-tick.C:
+		}
+		// tighten at once (a growing heap), loosen only by steps: each change stops the world briefly
+		if p := Percent(sample[0].Value.Uint64()); p < current || p >= current+5 || current < 0 {
+			debug.SetGCPercent(p)
+			current = p
 		}
 	}
+	tune()
+	afterGC(ctx, tune)
+}
+
+// afterGC calls f on the finalizer goroutine after each garbage collection until ctx ends: an unreachable
+// sentinel's finalizer runs once the collection that found it is done, and re-arms a new sentinel.
+func afterGC(ctx context.Context, f func()) {
+	type sentinel struct{ _ [16]byte } // not zero-sized: finalizers need a real allocation
+	var arm func()
+	arm = func() {
+		runtime.SetFinalizer(&sentinel{}, func(*sentinel) {
+			if ctx.Err() != nil {
+				return
+			}
+			f()
+			arm()
+		})
+	}
+	arm()
 }

@@ -1,6 +1,12 @@
 package gctune
 
-import "testing"
+import (
+	"context"
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
 
 func TestPercent(t *testing.T) {
 	tests := []struct {
@@ -21,4 +27,30 @@ func TestPercent(t *testing.T) {
 			t.Errorf("Percent(%d) = %d, want %d", tt.live, got, tt.want)
 		}
 	}
+}
+
+// TestRunFollowsTheLiveHeap: after collections with a large live heap the GC percent is the tuner's, and
+// cancelling stops it.
+func TestRunFollowsTheLiveHeap(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	Run(ctx)
+	live := make([][]byte, 0, 64)
+	for range 64 {
+		live = append(live, make([]byte, 1<<20)) // 64 MiB live: 20 %
+	}
+	want := Percent(64 << 20)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // the finalizer goroutine runs the tuner
+		got := debug.SetGCPercent(-1)
+		debug.SetGCPercent(got)
+		if got == want {
+			runtime.KeepAlive(live)
+			return
+		}
+	}
+	t.Fatalf("GC percent never became %d with 64 MiB live", want)
 }
