@@ -80,11 +80,14 @@ func (res *results) values(target, key string) []float64 {
 }
 
 // ratios returns sluice/peer for key, one per round in which both were measured.
-func (res *results) ratios(peer, key string) []float64 {
+func (res *results) ratios(peer, key string) []float64 { return res.ratiosOf("sluice", peer, key) }
+
+// ratiosOf returns a/b for key, one per round in which both were measured.
+func (res *results) ratiosOf(ta, tb, key string) []float64 {
 	var v []float64
 	for _, r := range res.rounds {
-		a, ok1 := r["sluice"][key]
-		b, ok2 := r[peer][key]
+		a, ok1 := r[ta][key]
+		b, ok2 := r[tb][key]
 		if ok1 && ok2 && b != 0 {
 			v = append(v, a/b)
 		}
@@ -210,7 +213,7 @@ func (res *results) chart(path string) error {
 		{"hs.rps", "new TLS\nconn/s", false},
 	}
 	p := plot.New()
-	p.Title.Text = "Relative to nginx 1.22 (1 worker), same rounds; higher is better"
+	p.Title.Text = "Relative to nginx 1.22 (1 worker): median of same-round ratios; higher is better"
 	p.Y.Label.Text = "× nginx (memory, latency and CPU inverted)"
 	var labels []string
 	for _, r := range rows {
@@ -223,14 +226,15 @@ func (res *results) chart(path string) error {
 	for i, t := range res.targets {
 		vals := make(plotter.Values, len(rows))
 		for j, r := range rows {
-			tv, bv := res.values(t, r.key), res.values(base, r.key)
-			if len(tv) == 0 || len(bv) == 0 || median(tv) == 0 || median(bv) == 0 {
+			// the median of same-round ratios, as in the table
+			rs := res.ratiosOf(t, base, r.key)
+			if len(rs) == 0 || median(rs) == 0 {
 				continue
 			}
 			if r.lower {
-				vals[j] = median(bv) / median(tv)
+				vals[j] = 1 / median(rs)
 			} else {
-				vals[j] = median(tv) / median(bv)
+				vals[j] = median(rs)
 			}
 			top1 = max(top1, vals[j])
 		}
