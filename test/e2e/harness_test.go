@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -322,4 +324,29 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// reply is the outcome of a request made in the background.
+type reply struct {
+	status int
+	header http.Header
+	body   string
+	err    error
+}
+
+// inFlight runs do on its own goroutine (no t.Fatal off the test goroutine) and delivers its reply, body read
+// whole, on the returned channel: for requests that must stay open across a signal or a reload.
+func inFlight(do func() (*http.Response, error)) <-chan reply {
+	done := make(chan reply, 1)
+	go func() {
+		resp, err := do()
+		if err != nil {
+			done <- reply{err: err}
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- reply{resp.StatusCode, resp.Header, string(body), err}
+	}()
+	return done
 }

@@ -188,23 +188,10 @@ http {
 `, "PORT", port, "SLOW", slow.Port), ca.certFiles(t, "h3", ecdsaP256, "h3.test")...)
 	tr := h3Transport(addr(port), ca.clientTLS("h3.test"))
 	defer tr.Close()
-	type result struct {
-		status int
-		body   string
-		err    error
-	}
-	done := make(chan result, 1)
-	go func() {
+	done := inFlight(func() (*http.Response, error) {
 		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("https://h3.test:%d/slow", port), nil)
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		done <- result{resp.StatusCode, string(body), err}
-	}()
+		return tr.RoundTrip(req)
+	})
 	select {
 	case <-slow.got:
 	case <-time.After(10 * time.Second):

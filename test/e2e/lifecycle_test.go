@@ -40,22 +40,9 @@ http {
 }
 `, "PORT", port, "SLOW", slow.Port))
 
-	type result struct {
-		status int
-		body   string
-		err    error
-	}
-	done := make(chan result, 1)
-	go func() {
-		resp, err := httpClient(addr(port), nil).Get(fmt.Sprintf("http://127.0.0.1:%d/slow", port))
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		done <- result{resp.StatusCode, string(body), err}
-	}()
+	done := inFlight(func() (*http.Response, error) {
+		return httpClient(addr(port), nil).Get(fmt.Sprintf("http://127.0.0.1:%d/slow", port))
+	})
 	select {
 	case <-slow.got:
 	case <-time.After(5 * time.Second):

@@ -444,23 +444,9 @@ http {
 }
 `
 	s := start(t, fill(t, confT, "P", port, "BODY", fmt.Sprintf(`add_header X-Gen old; proxy_pass http://127.0.0.1:%d;`, slow.Port)))
-	type result struct {
-		status int
-		gen    string
-		body   string
-		err    error
-	}
-	done := make(chan result, 1)
-	go func() { // no t.Fatal off the test goroutine
-		resp, err := httpClient(addr(port), nil).Get(fmt.Sprintf("http://127.0.0.1:%d/slow", port))
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		done <- result{resp.StatusCode, resp.Header.Get("X-Gen"), string(b), err}
-	}()
+	done := inFlight(func() (*http.Response, error) {
+		return httpClient(addr(port), nil).Get(fmt.Sprintf("http://127.0.0.1:%d/slow", port))
+	})
 	select {
 	case <-slow.got:
 	case <-time.After(5 * time.Second):
@@ -478,8 +464,8 @@ http {
 	close(slow.release)
 	select {
 	case r := <-done:
-		if r.err != nil || r.status != 200 || r.body != "slow done" || r.gen != "old" {
-			t.Errorf("the in-flight request: %d %q (X-Gen %q) %v; want 200 \"slow done\" from the old configuration", r.status, r.body, r.gen, r.err)
+		if gen := r.header.Get("X-Gen"); r.err != nil || r.status != 200 || r.body != "slow done" || gen != "old" {
+			t.Errorf("the in-flight request: %d %q (X-Gen %q) %v; want 200 \"slow done\" from the old configuration", r.status, r.body, gen, r.err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the in-flight request did not finish")
