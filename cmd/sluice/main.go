@@ -315,6 +315,7 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice: [emerg] %v\n", err)
 		return 1
 	}
+	applyCores(cfg, log, true)
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	exe := executablePath()
@@ -392,6 +393,7 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 			}
 			cfg = ncfg
 			log.Log(context.Background(), observe.LevelNotice, "configuration reloaded")
+			applyCores(cfg, log, false)
 		case syscall.SIGUSR1:
 			log.Log(context.Background(), observe.LevelNotice, "signal 10 (SIGUSR1) received, reopening logs")
 			err := srv.ReopenLogs()
@@ -430,6 +432,41 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// applyCores sets how many cores the process uses (GOMAXPROCS) from worker_processes, at start and after each
+// reload, and says so at start and whenever the number changes.
+func applyCores(cfg *config.Config, log *slog.Logger, start bool) {
+	before := runtime.GOMAXPROCS(0)
+	env, _ := os.LookupEnv("GOMAXPROCS")
+	n, from := cores(cfg.WorkerProcesses, env)
+	switch {
+	case strings.HasPrefix(from, "GOMAXPROCS="): // the runtime applied the environment at start
+	case n > 0:
+		runtime.GOMAXPROCS(n)
+	default:
+		runtime.SetDefaultGOMAXPROCS() // every core the CPU affinity mask and cgroup quota allow
+		n = runtime.GOMAXPROCS(0)
+	}
+	if start || n != before {
+		unit := "cores"
+		if n == 1 {
+			unit = "core"
+		}
+		log.Log(context.Background(), observe.LevelNotice, fmt.Sprintf("using %d %s (%s)", n, unit, from))
+	}
+}
+
+// cores chooses the number of cores: a valid GOMAXPROCS environment variable wins (the runtime has applied it
+// already), then worker_processes N (workers > 0); otherwise every core, n = 0. from names the source for the log.
+func cores(workers int, env string) (n int, from string) {
+	if v, err := strconv.Atoi(env); err == nil && v > 0 {
+		return v, "GOMAXPROCS=" + env
+	}
+	if workers > 0 {
+		return workers, "worker_processes " + strconv.Itoa(workers)
+	}
+	return 0, "worker_processes auto"
 }
 
 // writePid writes the pid file once the listeners are bound, so its presence means "ready".

@@ -30,3 +30,29 @@ func TestConfigureArgsFollowRegistry(t *testing.T) {
 		}
 	}
 }
+
+// TestCores: a valid GOMAXPROCS environment variable wins over worker_processes; auto or no directive is every
+// core (0, the runtime's default).
+func TestCores(t *testing.T) {
+	tests := []struct {
+		workers  int
+		env      string
+		want     int
+		wantFrom string
+	}{
+		{0, "", 0, "worker_processes auto"},
+		{1, "", 1, "worker_processes 1"},
+		{4, "", 4, "worker_processes 4"},
+		{1, "2", 2, "GOMAXPROCS=2"},
+		{0, "3", 3, "GOMAXPROCS=3"},
+		{2, "0", 2, "worker_processes 2"},   // the runtime ignores GOMAXPROCS=0
+		{2, "abc", 2, "worker_processes 2"}, // and what is not a number
+		{0, "-1", 0, "worker_processes auto"},
+	}
+	for _, tt := range tests {
+		n, from := cores(tt.workers, tt.env)
+		if n != tt.want || from != tt.wantFrom {
+			t.Errorf("cores(%d, %q) = %d, %q; want %d, %q", tt.workers, tt.env, n, from, tt.want, tt.wantFrom)
+		}
+	}
+}

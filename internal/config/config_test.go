@@ -126,6 +126,8 @@ func TestErrors(t *testing.T) {
 		{"unknown limit zone", "http {\n server {\n  location / { limit_req zone=nope; }\n }\n}\n", []string{`unknown zone "nope"`, "sluice.conf:3"}},
 		{"limit_req_zone without rate", "http {\n limit_req_zone $binary_remote_addr zone=one:1m;\n}\n", []string{"invalid number of arguments", "sluice.conf:2"}},
 		{"bad rate", "http {\n limit_req_zone $binary_remote_addr zone=one:1m rate=5/s;\n}\n", []string{"invalid rate", "sluice.conf:2"}},
+		{"worker_processes 0", "worker_processes 0;\n", []string{`invalid value "0" in "worker_processes" directive`, "sluice.conf:1"}},
+		{"worker_processes word", "worker_processes many;\n", []string{`invalid value "many"`, "at least 1, or auto", "sluice.conf:1"}},
 		{"duplicate zone", "http {\n limit_conn_zone $binary_remote_addr zone=a:1m;\n limit_conn_zone $binary_remote_addr zone=a:1m;\n}\n", []string{`duplicate zone "a"`, "sluice.conf:3"}},
 	}
 	for _, tt := range tests {
@@ -156,6 +158,28 @@ func TestIgnoredDirectivesAccepted(t *testing.T) {
 	_, err := load(t, "user www-data;\nworker_processes auto;\nevents { worker_connections 1024; }\nhttp {\n sendfile on;\n server { listen 8080; }\n}\n", nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWorkerProcesses: the directive gives the number of cores; auto and its absence mean every core (0).
+func TestWorkerProcesses(t *testing.T) {
+	tests := []struct {
+		conf string
+		want int
+	}{
+		{"", 0},
+		{"worker_processes auto;\n", 0},
+		{"worker_processes 1;\n", 1},
+		{"worker_processes 3;\n", 3},
+	}
+	for _, tt := range tests {
+		cfg, err := load(t, tt.conf+"http { server { listen 8080; } }\n", nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.conf, err)
+		}
+		if cfg.WorkerProcesses != tt.want {
+			t.Errorf("%q: WorkerProcesses = %d, want %d", tt.conf, cfg.WorkerProcesses, tt.want)
+		}
 	}
 }
 

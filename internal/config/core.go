@@ -19,6 +19,20 @@ var mainDirectives = []Spec{
 		Apply: (*parser).httpBlock},
 	{Name: "pid", Module: "core", Ctx: CtxMain, Args: "1", Default: "logs/sluice.pid", Doc: "File the process id is written to once the listeners are bound.",
 		Apply: func(p *parser, d *Directive) error { p.cfg.Pid = p.path(d.Args[0]); return nil }},
+	{Name: "worker_processes", Module: "core", Ctx: CtxMain, Args: "1", Default: "auto", Doc: "How many cores the one sluice process uses (GOMAXPROCS): N, or auto for every core; a reload applies a new value. A GOMAXPROCS environment variable wins over it.",
+		Diff: "One process with N cores, not N processes. Without the directive sluice uses every core, where nginx runs 1 worker.",
+		Apply: func(p *parser, d *Directive) error {
+			if d.Args[0] == "auto" {
+				p.cfg.WorkerProcesses = 0
+				return nil
+			}
+			n, err := strconv.Atoi(d.Args[0])
+			if err != nil || n < 1 {
+				return d.errorf("invalid value %q in \"worker_processes\" directive (a number of cores, at least 1, or auto)", d.Args[0])
+			}
+			p.cfg.WorkerProcesses = n
+			return nil
+		}},
 	{Name: "worker_shutdown_timeout", Module: "core", Ctx: CtxMain, Args: "1", Default: "none", Doc: "Upper bound on a graceful stop: open connections and tunnels are closed when it passes.",
 		Diff: "Also applies after a reload to tunnels whose location or upstream group the new configuration removed (nginx: old workers); other tunnels stay open across reloads.",
 		Apply: func(p *parser, d *Directive) error {

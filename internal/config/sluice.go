@@ -30,7 +30,6 @@ func (p *parser) setHandler(d *Directive, h Handler) error {
 // ignoredDirectives are accepted for compatibility with existing nginx files and have no effect.
 var ignoredDirectives = []Spec{
 	{Name: "user", Module: "core", Ctx: CtxMain, Args: "1-2", Ignored: true, Doc: "Accepted; sluice runs as the user that starts it."},
-	{Name: "worker_processes", Module: "core", Ctx: CtxMain, Args: "1", Ignored: true, Doc: "Accepted; one process uses every core (GOMAXPROCS)."},
 	{Name: "worker_rlimit_nofile", Module: "core", Ctx: CtxMain, Args: "1", Ignored: true, Doc: "Accepted; sluice raises its soft open-file limit to the hard limit at start."},
 	{Name: "worker_cpu_affinity", Module: "core", Ctx: CtxMain, Args: "1+", Ignored: true, Doc: "Accepted; use taskset."},
 	{Name: "daemon", Module: "core", Ctx: CtxMain, Args: "1", Ignored: true, Doc: "Accepted; sluice always runs in the foreground (use systemd or another supervisor)."},

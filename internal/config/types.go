@@ -26,6 +26,7 @@ type Config struct {
 	Pid                   string        // pid file path (absolute)
 	ErrorLogs             []LogTarget   // main-level error_log
 	WorkerShutdownTimeout time.Duration // 0 = no limit
+	WorkerProcesses       int           // cores to use (GOMAXPROCS); 0 = auto (every core)
 	HTTP                  *HTTP
 	Warnings              []*Error // legal but likely mistaken settings, reported at start and by -t
 }
