@@ -101,7 +101,7 @@ func (rq *request) detach() {
 	} else {
 		rq.v.ResponseHeader = rq.w.Header().Clone()
 	}
-	rq.w.ResponseWriter, rq.w.rc = nil, nil
+	rq.w.ResponseWriter, rq.w.rc = nil, http.ResponseController{}
 }
 
 // logsAccess reports whether the request's location writes an access log line.

@@ -39,7 +39,7 @@ func (l *listener) configureHTTP2(hs *http.Server, g *group) error {
 	}
 	hs.TLSNextProto["h2"] = func(hs *http.Server, c *tls.Conn, h http.Handler) {
 		var conn net.Conn = c
-		if g := l.srv.snap.Load().groupFor(l.addr, c.LocalAddr()); g == nil || !g.extConnect {
+		if g := l.srv.snap.Load().groupFor(l.addr, c.LocalAddr().String()); g == nil || !g.extConnect {
 			conn = &hideXConnect{Conn: c}
 		}
 		var ctx context.Context

@@ -41,6 +41,50 @@ type request struct {
 	preflight bool         // answering a CORS preflight
 	limited   bool         // limit_req/limit_conn already counted this request
 	releases  []func()     // limit_conn slots held until the request (or its tunnel) ends
+
+	// Storage the pointers above point into, so one pooled object carries a request's whole state.
+	vars   vars.Request
+	writer respWriter
+	proxy  proxy.Request
+	bound  boundFuncs
+}
+
+// boundFuncs are the request's method values handed to content handlers, made once per pooled request
+// instead of once per request.
+type boundFuncs struct {
+	special    func(status int)
+	intercepts func(status int) bool
+	detach     func(start func(finished func()))
+	redirect   func(uri string)
+}
+
+// newRequest is the pool's constructor.
+func newRequest() any {
+	rq := &request{}
+	rq.bound = boundFuncs{
+		special:    rq.special,
+		intercepts: rq.intercepts,
+		detach:     func(start func(func())) { rq.detached = start },
+		redirect:   rq.accelRedirect,
+	}
+	return rq
+}
+
+// getRequest takes a request from the pool, with its state pointers set and everything else zero.
+func (s *Server) getRequest() *request {
+	rq := s.requests.Get().(*request)
+	rq.v, rq.w = &rq.vars, &rq.writer
+	return rq
+}
+
+// putRequest returns a finished request to the pool. Only a request nothing can reach any more may come back:
+// not one that panicked, started a tunnel, was hijacked or had a body (the upstream transport may still be
+// reading a body after the handler returned).
+func (s *Server) putRequest(rq *request) {
+	b := rq.bound
+	*rq = request{}
+	rq.bound = b
+	s.requests.Put(rq)
 }
 
 // ServeHTTP is the request path, top-down: connection checks → server selection → real client address →
@@ -58,11 +102,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if snap.acmeMgr != nil && r.TLS == nil && snap.acmeMgr.HandleHTTPChallenge(w, r) {
 		return // an ACME CA validating a name (HTTP-01)
 	}
-	rq := &request{s: s, snap: snap, r: r, ci: ci, log: s.log}
-	rq.v = s.newVars(r, ci)
+	rq := s.getRequest()
+	rq.s, rq.snap, rq.r, rq.ci, rq.log = s, snap, r, ci, s.log
+	s.initVars(rq.v, r, ci)
 	rq.v.RequestLength = requestLength(r)
-	rq.w = &respWriter{ResponseWriter: w, rq: rq, rc: http.NewResponseController(w)}
+	rq.w.ResponseWriter, rq.w.rq, rq.w.rc = w, rq, *http.NewResponseController(w)
 	s.stats.requests.Add(1)
+	noBody := r.Body == http.NoBody
+	reuse := false // set once the handler returned normally and nothing else holds the request
 	defer func() {
 		if rq.detached != nil {
 			// an upgraded connection: log when the tunnel closes, holding only what the log needs
@@ -72,7 +119,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		rq.finish()
+		if reuse {
+			s.putRequest(rq)
+		}
 	}()
+	rq.serve()
+	reuse = noBody && rq.detached == nil && !rq.w.hijacked
+}
+
+// serve runs the phases up to the content handler (everything but the log phase).
+func (rq *request) serve() {
+	r, ci, snap := rq.r, rq.ci, rq.snap
 
 	// 1. A plain HTTP request on a TLS port gets nginx's answer.
 	if ci.onTLSPort {
@@ -83,7 +140,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// 2. Server selection by Host (or :authority) among the servers on this address.
-	g := snap.groupFor(addrOf(ci), ci.local)
+	g := snap.groupFor(addrOf(ci), ci.localKey)
 	if g != nil && g.altSvc != "" {
 		rq.w.Header()["Alt-Svc"] = []string{g.altSvc}
 	}
@@ -245,19 +302,20 @@ func (rq *request) content() {
 	}
 	switch c.Handler {
 	case config.HandlerProxy:
-		rq.s.proxy.Serve(rq.r.Context(), &proxy.Request{
+		rq.proxy = proxy.Request{
 			W: rq.w, R: rq.r, V: rq.v, Loc: rq.loc, Conf: c, URIChanged: rq.uriChanged,
-			Error:     rq.special,
-			Intercept: rq.intercepts,
-			Detach:    func(start func(func())) { rq.detached = start },
+			Error:     rq.bound.special,
+			Intercept: rq.bound.intercepts,
+			Detach:    rq.bound.detach,
 			Log:       rq.log,
-		})
+		}
+		rq.s.proxy.Serve(rq.r.Context(), &rq.proxy)
 	case config.HandlerFastCGI:
 		rq.s.fastcgi.Serve(rq.r.Context(), &fastcgi.Request{
 			W: rq.w, R: rq.r, V: rq.v, Conf: c, Log: rq.log,
-			Error:     rq.special,
-			Intercept: rq.intercepts,
-			Redirect:  rq.accelRedirect,
+			Error:     rq.bound.special,
+			Intercept: rq.bound.intercepts,
+			Redirect:  rq.bound.redirect,
 		})
 	case config.HandlerWebSocketEcho:
 		rq.s.websocketEcho(rq)
@@ -294,7 +352,7 @@ func (rq *request) root() string {
 	if t := rq.conf.Root.V; t != nil {
 		return strings.TrimSuffix(t.Eval(rq.v), "/")
 	}
-	return strings.TrimSuffix(rq.snap.cfg.Prefix, "/") + "/html"
+	return rq.snap.defaultRoot
 }
 
 func (rq *request) indexFiles() []string {
@@ -328,9 +386,9 @@ func (rq *request) intercepts(status int) bool {
 	return false
 }
 
-// newVars fills the per-request variable state from the request and its connection.
-func (s *Server) newVars(r *http.Request, ci *connInfo) *vars.Request {
-	v := &vars.Request{HTTP: r, Start: time.Now(), ConnID: ci.id, Hostname: s.host, TLS: r.TLS, HTTP2: r.ProtoMajor == 2}
+// initVars fills the (zero) per-request variable state v from the request and its connection.
+func (s *Server) initVars(v *vars.Request, r *http.Request, ci *connInfo) {
+	v.HTTP, v.Start, v.ConnID, v.Hostname, v.TLS, v.HTTP2 = r, time.Now(), ci.id, s.host, r.TLS, r.ProtoMajor == 2
 	v.ConnRequests = int(ci.requests.Load()) + 1
 	v.ProxyProtocolAddr = ci.proxied
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
@@ -342,7 +400,6 @@ func (s *Server) newVars(r *http.Request, ci *connInfo) *vars.Request {
 			v.LocalAddr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		}
 	}
-	return v
 }
 
 func addrOf(ci *connInfo) string {

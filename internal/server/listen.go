@@ -49,6 +49,8 @@ type connMeta struct {
 	// Request.TLS only for a bare *tls.Conn, so ServeHTTP sets it from here.
 	tls     *tls.ConnectionState
 	proxied netip.AddrPort // the client address of a PROXY protocol header (zero without one)
+	// localKey is the connection's local address as a string, the key groupFor looks up first
+	localKey string
 }
 
 // bind opens a listening socket with nginx's listen options.
@@ -144,8 +146,8 @@ func (l *listener) classify(c net.Conn) {
 	stop := context.AfterFunc(l.abort, func() { c.SetDeadline(time.Now()) })
 	defer stop()
 	snap := l.srv.snap.Load()
-	g := snap.groupFor(l.addr, c.LocalAddr())
-	meta := connMeta{id: l.srv.connSeq.Add(1)}
+	meta := connMeta{id: l.srv.connSeq.Add(1), localKey: c.LocalAddr().String()}
+	g := snap.groupFor(l.addr, meta.localKey)
 	l.srv.stats.accepted.Add(1)
 	l.srv.stats.handled.Add(1) // nginx's "handled" differs from "accepts" only at worker_connections, which sluice has not
 	if g != nil && g.proxyProtocol {

@@ -44,6 +44,7 @@ func (s *Server) serveQUIC(snap *snapshot, added map[string]net.PacketConn) {
 				s.stats.accepted.Add(1)
 				s.stats.handled.Add(1)
 				ci := &connInfo{listener: pl, local: quicAddr{c.LocalAddr()}}
+				ci.localKey = ci.local.String()
 				ci.id = s.connSeq.Add(1)
 				return context.WithValue(ctx, connInfoKey{}, ci)
 			},

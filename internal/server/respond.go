@@ -18,7 +18,7 @@ import (
 // just before the headers go out, when the status is known.
 type respWriter struct {
 	http.ResponseWriter
-	rc          *http.ResponseController
+	rc          http.ResponseController
 	sendTimeout time.Duration // send_timeout: the longest a single write may block
 	deadline    bool          // a write deadline was set and must be cleared after the response
 	rq          *request
@@ -111,7 +111,7 @@ func (w *respWriter) Flush() {
 // cleared at the end of the body so it cannot reach net/http's read of the next request.
 type timedBody struct {
 	io.ReadCloser
-	rc   *http.ResponseController
+	rc   http.ResponseController
 	d    time.Duration
 	done *atomic.Bool // the handler returned: the connection's deadlines belong to net/http again
 	// deadline is the pending read's deadline (UnixNano; 0 once the body is complete), for expired
@@ -161,10 +161,11 @@ func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // unless `always`).
 func (rq *request) addHeaders(status int) {
 	h := rq.w.Header()
+	// shared read-only values (capacity 1: an Add appends to a copy), not a new slice per response
 	if rq.conf == nil || rq.conf.ServerTokens.Get(true) {
-		h.Set("Server", "sluice/"+Version)
+		h["Server"] = rq.s.serverHeader[1]
 	} else {
-		h.Set("Server", "sluice")
+		h["Server"] = rq.s.serverHeader[0]
 	}
 	rq.corsHeaders(h)
 	if rq.conf == nil {

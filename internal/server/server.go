@@ -47,11 +47,15 @@ type Server struct {
 	stop     context.CancelFunc
 	status   *statuspage.Handler
 	metrics  *metrics.Metrics
+	// requests holds finished requests' state (request, variables, response writer) for the next request.
+	requests sync.Pool
 	// lineBufs holds access log line buffers, so logging allocates nothing per request.
 	lineBufs sync.Pool
 	// fileBufs holds static.SmallFile-sized buffers: small files are read into one and written with the headers.
 	fileBufs sync.Pool
 	host     string
+	// serverHeader are the Server header's values: without and with the version (server_tokens).
+	serverHeader [2][]string
 
 	mu        sync.Mutex
 	listeners map[string]*listener
@@ -78,6 +82,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		servers:   map[string]*http.Server{},
 	}
 	s.host, _ = os.Hostname()
+	s.serverHeader = [2][]string{{"sluice"}, {"sluice/" + Version}}
+	s.requests.New = newRequest
 	s.lineBufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	s.fileBufs.New = func() any { b := make([]byte, static.SmallFile); return &b }
 	s.proxy = proxy.New(s.tracker, log)
@@ -278,6 +284,9 @@ func (s *Server) serve(snap *snapshot, a added) {
 				ci := &connInfo{listener: l, local: c.LocalAddr()}
 				if m, ok := l.meta.LoadAndDelete(c); ok {
 					ci.connMeta = m.(connMeta)
+				}
+				if ci.localKey == "" {
+					ci.localKey = ci.local.String()
 				}
 				return context.WithValue(ctx, connInfoKey{}, ci)
 			},

@@ -30,12 +30,14 @@ type snapshot struct {
 	bind       map[string]config.Listen
 	accessLogs map[string]*observe.File
 	combined   *config.LogFormat
-	locations  map[string]bool           // every location name, to find tunnels a reload orphaned
-	zones      *access.Zones             // limit_req/limit_conn state, carried over from the previous snapshot
-	zoneKeys   map[string]*vars.Template // each zone's key
-	acmeSites  []acme.Site               // servers with ssl_certificate acme
-	acmeMgr    *acme.Manager             // set when the snapshot goes live with acmeSites or stapled
-	stapled    []*tls.Certificate        // certificate files with ssl_stapling on
+	// defaultRoot is the document root without a root directive: the prefix's html directory.
+	defaultRoot string
+	locations   map[string]bool           // every location name, to find tunnels a reload orphaned
+	zones       *access.Zones             // limit_req/limit_conn state, carried over from the previous snapshot
+	zoneKeys    map[string]*vars.Template // each zone's key
+	acmeSites   []acme.Site               // servers with ssl_certificate acme
+	acmeMgr     *acme.Manager             // set when the snapshot goes live with acmeSites or stapled
+	stapled     []*tls.Certificate        // certificate files with ssl_stapling on
 	// series caches each location's (or server's) metrics series: *config.Location or *config.Server ->
 	// *metrics.Location; it lives and dies with the snapshot.
 	series sync.Map
@@ -79,10 +81,11 @@ type group struct {
 	maxHeaderBytes   int
 }
 
-// groupFor finds the group for a connection accepted on the socket bound to bound, using its local address.
-func (s *snapshot) groupFor(bound string, local net.Addr) *group {
-	if local != nil {
-		if g, ok := s.groups[local.String()]; ok {
+// groupFor finds the group for a connection accepted on the socket bound to bound, using its local address
+// (local.String(), computed once per connection; "" for none).
+func (s *snapshot) groupFor(bound string, local string) *group {
+	if local != "" {
+		if g, ok := s.groups[local]; ok {
 			return g
 		}
 	}
@@ -96,6 +99,7 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot,
 	snap := &snapshot{cfg: cfg, groups: map[string]*group{}, bind: map[string]config.Listen{}, accessLogs: map[string]*observe.File{},
 		zones: access.NewZones(), zoneKeys: map[string]*vars.Template{}}
 	snap.locations = locationNames(cfg)
+	snap.defaultRoot = strings.TrimSuffix(cfg.Prefix, "/") + "/html"
 	h := cfg.HTTP
 	if h == nil {
 		return snap, nil

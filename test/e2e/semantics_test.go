@@ -968,3 +968,58 @@ http {
 		t.Errorf("after the second response: closed=%v, extra bytes %q; want the connection closed", closed, rest)
 	}
 }
+
+// TestSemKeepAliveStateIsPerRequest: requests on one keep-alive connection share no state (sluice reuses its
+// per-request objects): a variable set, a regex capture, a cached map value, the upstream variables and a
+// matched location's add_header of one request are gone in the next.
+func TestSemKeepAliveStateIsPerRequest(t *testing.T) {
+	t.Parallel()
+	echo := newHTTPEcho(t)
+	port, _ := semStart(t, `events {}
+http {
+    map $uri $mapped { /map "hit"; default ""; }
+    server {
+        listen {{PORT}};
+        location ~ ^/set/(\w+)$ { set $x $1; add_header X-Set $x; return 200 "x=$x 1=$1"; }
+        location = /map { return 200 "m=$mapped"; }
+        location = /up { add_header X-Up $upstream_status; proxy_pass http://127.0.0.1:{{ECHO}}; }
+        location = /show { return 200 "x=$x 1=$1 m=$mapped ua=$upstream_addr us=$upstream_status"; }
+    }
+}
+`, nil, "ECHO", echo.Port)
+	c := rawConn(t, addr(port), nil)
+	br := bufio.NewReader(c)
+	get := func(path string) response {
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: sem.test\r\n\r\n", path); err != nil {
+			t.Fatalf("writing request for %s: %v", path, err)
+		}
+		r := readResponse(t, c, br, "GET")
+		if r.Close {
+			t.Fatalf("%s: connection not kept alive", path)
+		}
+		return r
+	}
+	empty := "x= 1= m= ua= us="
+	for i := 0; i < 3; i++ {
+		if r := get("/set/abc"); r.Body != "x=abc 1=abc" || r.Header.Get("X-Set") != "abc" {
+			t.Fatalf("/set/abc = %q X-Set %q", r.Body, r.Header.Get("X-Set"))
+		}
+		if r := get("/show"); r.Body != empty || r.Header.Get("X-Set") != "" {
+			t.Fatalf("/show after /set/abc = %q X-Set %q, want %q and no X-Set", r.Body, r.Header.Get("X-Set"), empty)
+		}
+		if r := get("/map"); r.Body != "m=hit" {
+			t.Fatalf("/map = %q", r.Body)
+		}
+		if r := get("/show"); r.Body != empty {
+			t.Fatalf("/show after /map = %q, want %q", r.Body, empty)
+		}
+		if r := get("/up"); r.StatusCode != 200 || r.Header.Get("X-Up") != "200" {
+			t.Fatalf("/up = %s X-Up %q", r.Status, r.Header.Get("X-Up"))
+		}
+		if r := get("/show"); r.Body != empty || r.Header.Get("X-Up") != "" || r.Header.Get("X-Backend") != "" {
+			t.Fatalf("/show after /up = %q (X-Up %q X-Backend %q), want %q and no upstream headers", r.Body,
+				r.Header.Get("X-Up"), r.Header.Get("X-Backend"), empty)
+		}
+	}
+}
