@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"html"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -203,7 +204,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi o
 	if ct == "" {
 		ct = req.DefaultType
 	}
-	h.Set("Content-Type", ct)
+	h["Content-Type"] = []string{ct}
 	if req.GzipStatic {
 		if gz, gfi, ok := precompressed(r, name); ok {
 			syscall.Close(fd)
@@ -211,16 +212,91 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi o
 			h.Add("Vary", "Accept-Encoding")
 			h.Set("Content-Encoding", "gzip")
 			if req.ETag {
-				h.Set("ETag", etag(gfi))
+				h["Etag"] = []string{etag(gfi)}
 			}
 			http.ServeContent(w, r, "", gfi.ModTime(), gz)
 			return 0
 		}
 	}
-	if req.ETag {
-		h.Set("ETag", etag(fi))
+	if !plain(r, h) {
+		// ServeContent answers conditional requests and single and multiple ranges
+		if req.ETag {
+			h["Etag"] = []string{etag(fi)}
+		}
+		return serveContent(w, r, name, fd, fi, req)
 	}
-	// ServeContent answers conditional requests, single and multiple ranges and HEAD.
+	// the common case, written directly: the validators and length formatted into one string, the body read
+	// into a pooled buffer (small files) and written with the headers in one system call
+	size, mtime := fi.Size(), fi.ModTime()
+	var b [96]byte
+	vals := make([]string, 4)
+	hv := appendHTTPTime(b[:0], mtime)
+	lm := len(hv)
+	if req.ETag {
+		hv = appendETag(hv, mtime, size)
+	}
+	et := len(hv)
+	hv = strconv.AppendInt(hv, size, 10)
+	str := string(hv)
+	vals[0], vals[1], vals[2], vals[3] = str[:lm], "bytes", str[et:], str[lm:et]
+	if mtime.Unix() > 0 {
+		h["Last-Modified"] = vals[0:1:1]
+	}
+	h["Accept-Ranges"] = vals[1:2:2]
+	h["Content-Length"] = vals[2:3:3]
+	if req.ETag {
+		h["Etag"] = vals[3:4:4]
+	}
+	if r.Method == http.MethodHead {
+		syscall.Close(fd)
+		w.WriteHeader(http.StatusOK)
+		return 0
+	}
+	if size <= SmallFile {
+		var buf []byte
+		if req.Bufs != nil {
+			bp := req.Bufs.Get().(*[]byte)
+			defer req.Bufs.Put(bp)
+			buf = *bp
+		} else {
+			buf = make([]byte, size)
+		}
+		n, err := syscall.Pread(fd, buf[:size], 0)
+		syscall.Close(fd)
+		if err != nil || int64(n) != size {
+			return http.StatusInternalServerError
+		}
+		w.WriteHeader(http.StatusOK)
+		w.Write(buf[:n])
+		return 0
+	}
+	// a larger file: the *os.File reaches the connection's ReadFrom, which uses sendfile on plain TCP
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	w.WriteHeader(http.StatusOK)
+	io.CopyN(w, f, size)
+	return 0
+}
+
+// plain reports whether a GET or HEAD can be answered with the whole file without net/http's ServeContent:
+// no range, no precondition, and no Content-Encoding set by the configuration (ServeContent then omits the
+// length).
+func plain(r *http.Request, h http.Header) bool {
+	rh := r.Header
+	for _, k := range conditional {
+		if _, ok := rh[k]; ok {
+			return false
+		}
+	}
+	_, enc := h["Content-Encoding"]
+	return !enc
+}
+
+// conditional are the request headers ServeContent interprets.
+var conditional = [...]string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"}
+
+// serveContent answers through net/http's ServeContent: conditional requests, single and multiple ranges and HEAD.
+func serveContent(w http.ResponseWriter, r *http.Request, name string, fd int, fi os.FileInfo, req Request) int {
 	if fi.Size() <= SmallFile {
 		var buf []byte
 		if req.Bufs != nil {
@@ -247,7 +323,34 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi o
 
 // etag is nginx's entity tag: hex modification time and size.
 func etag(fi os.FileInfo) string {
-	return `"` + strconv.FormatInt(fi.ModTime().Unix(), 16) + "-" + strconv.FormatInt(fi.Size(), 16) + `"`
+	var b [40]byte
+	return string(appendETag(b[:0], fi.ModTime(), fi.Size()))
+}
+
+func appendETag(dst []byte, mtime time.Time, size int64) []byte {
+	dst = append(dst, '"')
+	dst = strconv.AppendInt(dst, mtime.Unix(), 16)
+	dst = append(dst, '-')
+	dst = strconv.AppendInt(dst, size, 16)
+	return append(dst, '"')
+}
+
+// appendHTTPTime appends t in HTTP's date format (http.TimeFormat), without time.Format's layout parsing.
+func appendHTTPTime(dst []byte, t time.Time) []byte {
+	const days, months = "SunMonTueWedThuFriSat", "JanFebMarAprMayJunJulAugSepOctNovDec"
+	t = t.UTC()
+	y, mo, d := t.Date()
+	hh, mm, ss := t.Clock()
+	wd := int(t.Weekday())
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(dst, http.TimeFormat)
+	}
+	dst = append(dst, days[3*wd:3*wd+3]...)
+	dst = append(dst, ',', ' ', byte('0'+d/10), byte('0'+d%10), ' ')
+	dst = append(dst, months[3*(mo-1):3*mo]...)
+	dst = append(dst, ' ', byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), ' ')
+	dst = append(dst, byte('0'+hh/10), byte('0'+hh%10), ':', byte('0'+mm/10), byte('0'+mm%10), ':', byte('0'+ss/10), byte('0'+ss%10))
+	return append(dst, " GMT"...)
 }
 
 // precompressed opens name.gz when the client accepts gzip and it exists.

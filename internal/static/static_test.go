@@ -5,7 +5,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -156,3 +158,79 @@ func TestFIFONeverRead(t *testing.T) {
 		t.Fatal("serving a FIFO blocked")
 	}
 }
+
+// TestPlainHeaders checks the direct path (no range, no precondition) answers with the headers ServeContent
+// would send, for a small file (read into a buffer), a large one (copied from the file) and HEAD.
+func TestPlainHeaders(t *testing.T) {
+	root := t.TempDir()
+	small, large := "0123456789", strings.Repeat("x", SmallFile+1)
+	os.WriteFile(filepath.Join(root, "small.txt"), []byte(small), 0o644)
+	os.WriteFile(filepath.Join(root, "large.txt"), []byte(large), 0o644)
+	mtime := time.Date(2024, 2, 29, 7, 8, 9, 0, time.UTC)
+	os.Chtimes(filepath.Join(root, "small.txt"), mtime, mtime)
+	os.Chtimes(filepath.Join(root, "large.txt"), mtime, mtime)
+	for _, tt := range []struct{ method, uri, body string }{
+		{"GET", "/small.txt", small},
+		{"GET", "/large.txt", large},
+		{"HEAD", "/small.txt", ""},
+		{"HEAD", "/large.txt", ""},
+	} {
+		size := len(small)
+		if tt.uri == "/large.txt" {
+			size = len(large)
+		}
+		w := httptest.NewRecorder()
+		if got := Serve(w, httptest.NewRequest(tt.method, tt.uri, nil), Request{Root: root, URI: tt.uri, DefaultType: "text/plain", ETag: true}); got != 0 {
+			t.Fatalf("%s %s: status %d", tt.method, tt.uri, got)
+		}
+		want := map[string]string{
+			"Content-Length": strconv.Itoa(size),
+			"Last-Modified":  "Thu, 29 Feb 2024 07:08:09 GMT",
+			"Accept-Ranges":  "bytes",
+			"Etag":           `"` + strconv.FormatInt(mtime.Unix(), 16) + "-" + strconv.FormatInt(int64(size), 16) + `"`,
+			"Content-Type":   "text/plain",
+		}
+		for k, v := range want {
+			if got := w.Header().Get(k); got != v {
+				t.Errorf("%s %s: %s %q, want %q", tt.method, tt.uri, k, got, v)
+			}
+		}
+		if w.Code != 200 || w.Body.String() != tt.body {
+			t.Errorf("%s %s: %d, %d body bytes, want 200 and %d", tt.method, tt.uri, w.Code, w.Body.Len(), len(tt.body))
+		}
+	}
+}
+
+func TestAppendHTTPTime(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Unix(0, 0), time.Date(1999, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(2026, 1, 4, 0, 0, 0, 0, time.FixedZone("x", 3600)),
+		time.Now(), time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		if got, want := string(appendHTTPTime(nil, tm)), tm.UTC().Format(http.TimeFormat); got != want {
+			t.Errorf("appendHTTPTime(%v) = %q, want %q", tm, got, want)
+		}
+	}
+}
+
+// BenchmarkServe is a 1 KiB file answered whole (the benchmark's static row, without the connection).
+func BenchmarkServe(b *testing.B) {
+	root := b.TempDir()
+	os.WriteFile(filepath.Join(root, "index.html"), []byte(strings.Repeat("<p>sluice bench</p>\n", 50)), 0o644)
+	bufs := &sync.Pool{New: func() any { b := make([]byte, SmallFile); return &b }}
+	req := Request{Root: root, URI: "/index.html", Types: map[string]string{"html": "text/html"}, ETag: true, Bufs: bufs}
+	r := httptest.NewRequest("GET", "/index.html", nil)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		clear(w.h)
+		if Serve(w, r, req) != 0 {
+			b.Fatal("not served")
+		}
+	}
+}
+
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
