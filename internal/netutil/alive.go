@@ -5,32 +5,56 @@ import (
 	"crypto/tls"
 	"net"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // Alive checks without blocking that an idle pooled connection was neither closed by the peer nor sent
 // unsolicited bytes (which would be read as the next request's response). Callers check their own read
-// buffers first.
+// buffers first. A pool that checks the same connection often keeps a Prober instead.
 func Alive(c net.Conn) bool {
+	p := NewProber(c)
+	return p == nil || p.Alive()
+}
+
+// Prober is Alive for one connection, made once so that each check costs one system call and no allocation.
+type Prober struct {
+	raw syscall.RawConn
+	fn  func(fd uintptr) bool
+	ok  bool
+	buf [1]byte
+}
+
+// NewProber returns the prober of c (for TLS, of the socket under it), or nil when c is not a socket.
+func NewProber(c net.Conn) *Prober {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return true
+		return nil
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
+		return nil
+	}
+	p := &Prober{raw: raw}
+	p.fn = func(fd uintptr) bool {
+		_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.buf[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		// nothing to read (EAGAIN) is the only healthy answer: EOF (n == 0) or pending bytes are not
+		p.ok = errno == unix.EAGAIN || errno == unix.EWOULDBLOCK
+		return true // never wait for readiness
+	}
+	return p
+}
+
+// Alive reports whether the connection is still usable (see Alive). It fails on a closed connection or one
+// whose read deadline has passed.
+func (p *Prober) Alive() bool {
+	p.ok = false
+	if p.raw.Read(p.fn) != nil {
 		return false
 	}
-	ok = false
-	raw.Read(func(fd uintptr) bool {
-		var b [1]byte
-		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		// nothing to read (EAGAIN) is the only healthy answer: EOF (n == 0) or pending bytes are not
-		ok = n < 0 && (err == unix.EAGAIN || err == unix.EWOULDBLOCK)
-		return true // never wait for readiness
-	})
-	return ok
+	return p.ok
 }

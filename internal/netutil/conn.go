@@ -5,21 +5,79 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // DeadlineWriter gives every write its own deadline D (proxy_send_timeout, fastcgi_send_timeout: the time
 // between two successful writes). D of zero leaves the deadline alone.
+//
+// On a plain socket a write that the kernel takes at once cannot time out, so it is tried first without a
+// deadline (no timer to arm and disarm per write); only a write that would block gets the deadline, which is
+// cleared again afterwards.
 type DeadlineWriter struct {
 	net.Conn
 	D time.Duration
+
+	raw  syscall.RawConn // nil: not a socket (TLS, tests), every write gets its deadline
+	fn   func(fd uintptr) bool
+	p    []byte // the write in progress on the fast path, and how much of it went out
+	n    int
+	init bool
 }
 
-func (w DeadlineWriter) Write(p []byte) (int, error) {
-	if w.D > 0 {
-		w.Conn.SetWriteDeadline(time.Now().Add(w.D))
+func (w *DeadlineWriter) Write(p []byte) (int, error) {
+	if w.D <= 0 {
+		return w.Conn.Write(p)
 	}
-	return w.Conn.Write(p)
+	if !w.init {
+		w.setup()
+	}
+	n := 0
+	if w.raw != nil {
+		w.p, w.n = p, 0
+		if w.raw.Write(w.fn) == nil {
+			n = w.n
+		}
+		w.p = nil
+		if n == len(p) {
+			return n, nil
+		}
+	}
+	w.Conn.SetWriteDeadline(time.Now().Add(w.D))
+	m, err := w.Conn.Write(p[n:])
+	if w.raw != nil {
+		w.Conn.SetWriteDeadline(time.Time{}) // the fast path must never meet an expired deadline
+	}
+	return n + m, err
+}
+
+func (w *DeadlineWriter) setup() {
+	w.init = true
+	sc, ok := w.Conn.(syscall.Conn)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	w.raw = raw
+	w.fn = func(fd uintptr) bool {
+		for w.n < len(w.p) {
+			m, err := unix.Write(int(fd), w.p[w.n:])
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || m <= 0 {
+				break // would block, or failed: the ordinary write (with its deadline) takes over
+			}
+			w.n += m
+		}
+		return true
+	}
 }
 
 // IsStale reports errors that mean a reused connection had been closed by the peer before the request.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -33,8 +34,6 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 	try := t.group.Begin(balanceKey(pr, t))
 	var at attempts
 	var resp *http.Response
-	var timer *time.Timer
-	var tctx context.Context
 	var fail failure
 	release := func() {}
 	var last time.Time
@@ -47,18 +46,12 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 			err, fail = errNoLive, failError
 			break
 		}
-		// each try has its own read timer: a timed-out try must not cancel the next one
-		c, cancel := context.WithCancelCause(ctx)
-		tm := time.AfterFunc(readTimeout, func() { cancel(errReadTimeout) })
-		if pr.body != nil {
-			pr.body.progress = func() { tm.Reset(readTimeout) }
-		}
-		out = out.WithContext(c)
+		// each try has its own read timeout, armed on its connection: a timed-out try leaves the next alone
 		out.URL.Host = peer.Addr
 		tried := time.Now()
 		last = tried
 		var connected time.Duration
-		resp, connected, err = tr.roundTrip(out)
+		resp, connected, err = tr.roundTrip(ctx, out, readTimeout)
 		took := fmtDur(time.Since(tried))
 		connect := "-"
 		if connected >= 0 {
@@ -70,13 +63,12 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 			if !rp.statusListed(status) {
 				at.add(peer.Addr, itoa3(status), connect, took, took)
 				release = try.Done(upstream.Success)
-				timer, tctx, chosen = tm, c, peer
-				defer cancel(nil)
+				chosen = peer
 				break
 			}
 			fail = failStatus
 		} else {
-			if cause := context.Cause(c); cause != nil && errors.Is(cause, errReadTimeout) {
+			if readTimedOut(err) {
 				err = errReadTimeout
 			}
 			fail = classify(err)
@@ -91,21 +83,17 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 		if err == nil && !retry {
 			// a listed status with no peer left to try: it is the answer
 			release = try.Done(upstream.Success)
-			timer, tctx, chosen = tm, c, peer
-			defer cancel(nil)
+			chosen = peer
 			break
 		}
 		try.Done(rp.outcome(ctx, pr, fail, status))()
-		tm.Stop()
 		if err == nil {
 			resp.Body.Close()
 			resp = nil
 		}
 		if !retry {
-			cancel(nil)
 			break
 		}
-		cancel(nil)
 		if err != nil {
 			pr.Log.Warn("proxy: upstream "+peer.Addr+" failed, trying next upstream: "+err.Error(), pr.V.LogAttrs()...)
 		} else {
@@ -160,10 +148,10 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 	if strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "yes") {
 		flushEach = false
 	}
-	_, err = p.stream(pr.W, resp.Body, flushEach, timer, readTimeout)
+	_, err = p.stream(pr.W, resp.Body, flushEach, nil, 0)
 	at.finish(pr.V, time.Since(last))
 	if err != nil && !errors.Is(err, io.EOF) {
-		if context.Cause(tctx) != nil && errors.Is(context.Cause(tctx), errReadTimeout) {
+		if readTimedOut(err) {
 			err = errReadTimeout
 		}
 		pr.Log.Error("proxy: upstream response body failed: "+err.Error(), pr.V.LogAttrs("upstream", t.scheme+"://"+pr.V.UpstreamAddr+t.uri)...)
@@ -172,8 +160,16 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 	}
 }
 
+// readTimedOut reports a read from the upstream that hit its deadline (proxy_read_timeout); a write that hit
+// proxy_send_timeout is not one.
+func readTimedOut(err error) bool {
+	var oe *net.OpError
+	return errors.Is(err, os.ErrDeadlineExceeded) && errors.As(err, &oe) && oe.Op == "read"
+}
+
 // stream copies the upstream body to the client through one pooled buffer, flushing every chunk when
 // flushEach, and otherwise whenever the upstream has nothing more ready; it never holds more than one buffer.
+// A non-nil timer is reset to readTimeout after every read (where the body's reads carry no deadline).
 func (p *Proxy) stream(w http.ResponseWriter, body io.Reader, flushEach bool, timer *time.Timer, readTimeout time.Duration) (int64, error) {
 	bp := p.copyBufs.Get().(*[]byte)
 	defer p.copyBufs.Put(bp)
@@ -182,7 +178,9 @@ func (p *Proxy) stream(w http.ResponseWriter, body io.Reader, flushEach bool, ti
 	var total int64
 	for {
 		n, err := body.Read(buf)
-		timer.Reset(readTimeout)
+		if timer != nil {
+			timer.Reset(readTimeout)
+		}
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return total, nil // client went away; nothing to report upstream-side

@@ -34,6 +34,8 @@ type Transport struct {
 	MaxRequests int
 	// SendTimeout bounds each write to the upstream (proxy_send_timeout); 0 = none.
 	SendTimeout time.Duration
+	// ReadTimeout bounds each read from the upstream (proxy_read_timeout) for RoundTrip; 0 = none.
+	ReadTimeout time.Duration
 
 	mu    sync.Mutex
 	idle  map[string][]*pconn // per address, oldest first
@@ -56,19 +58,63 @@ type pconn struct {
 	addr     string
 	idleAt   time.Time
 	requests int
+	probe    *netutil.Prober // nil when conn is not a socket
+	close    func()          // closes conn (made once: the client-gone hook of every exchange)
+	written  chan error      // the outcome of sending the request, one value per exchange
+	// the read deadline (proxy_read_timeout between two reads): readTimeout of the exchange in progress and
+	// the deadline now armed on conn
+	readTimeout time.Duration
+	deadline    time.Time
+}
+
+// deadlineSlack is how far an armed read deadline may lag the exact one before it is armed anew: re-arming a
+// runtime timer for every read costs more than the timeout's precision is worth (nginx's own timers run on a
+// clock cached per event-loop turn).
+const deadlineSlack = time.Millisecond
+
+// armRead sets the read deadline to now + readTimeout, unless the one armed is within deadlineSlack of it.
+func (pc *pconn) armRead() {
+	if pc.readTimeout <= 0 {
+		if !pc.deadline.IsZero() {
+			pc.conn.SetReadDeadline(time.Time{})
+			pc.deadline = time.Time{}
+		}
+		return
+	}
+	want := time.Now().Add(pc.readTimeout)
+	if d := want.Sub(pc.deadline); d < 0 || d > deadlineSlack {
+		pc.conn.SetReadDeadline(want)
+		pc.deadline = want
+	}
+}
+
+// connReader is what the pconn's bufio.Reader reads from: every read from the socket gets the read timeout.
+type connReader struct{ pc *pconn }
+
+func (r connReader) Read(p []byte) (int, error) {
+	r.pc.armRead()
+	return r.pc.conn.Read(p)
+}
+
+// extendRead restarts the read timeout now (upload progress counts as activity); it may run concurrently
+// with reads.
+func (pc *pconn) extendRead() {
+	if pc.readTimeout > 0 {
+		pc.conn.SetReadDeadline(time.Now().Add(pc.readTimeout))
+	}
 }
 
 // RoundTrip sends req to req.URL.Host and returns the response; its Body must be closed. The connection goes
 // back to the pool when the body was read to the end and both sides allow keep-alive.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, _, err := t.roundTrip(req)
+	resp, _, err := t.roundTrip(req.Context(), req, t.ReadTimeout)
 	return resp, err
 }
 
-// roundTrip is RoundTrip that also reports how long connecting took ($upstream_connect_time: 0 on a reused
-// connection; -1 when no connection could be made).
-func (t *Transport) roundTrip(req *http.Request) (*http.Response, time.Duration, error) {
-	ctx := req.Context()
+// roundTrip is RoundTrip under ctx (rather than req's: the caller need not copy the request per try) with a
+// read timeout between two reads (proxy_read_timeout: a deadline error); it also reports how long connecting
+// took ($upstream_connect_time: 0 on a reused connection; -1 when no connection could be made).
+func (t *Transport) roundTrip(ctx context.Context, req *http.Request, readTimeout time.Duration) (*http.Response, time.Duration, error) {
 	connect := time.Duration(-1)
 	addr := req.URL.Host
 	// nginx never repeats a non-idempotent request that may have reached the upstream
@@ -77,7 +123,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, time.Duration,
 		var pc *pconn
 		reused := false
 		if attempt == 0 {
-			pc, reused = t.get(addr)
+			pc, reused = t.get(addr, readTimeout)
 		}
 		if pc == nil {
 			var err error
@@ -86,6 +132,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, time.Duration,
 				return nil, connect, err
 			}
 			connect = time.Since(start)
+			pc.readTimeout = readTimeout
 		} else {
 			connect = 0
 		}
@@ -104,25 +151,17 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, time.Duration,
 
 // exchange writes req on pc and reads the response headers.
 func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request) (*http.Response, error) {
-	stop := context.AfterFunc(ctx, func() { pc.conn.Close() })
+	stop := context.AfterFunc(ctx, pc.close)
 	pc.requests++
-	written := make(chan error, 1)
-	send := func() {
-		err := req.Write(pc.bw)
-		if err == nil {
-			err = pc.bw.Flush()
-		}
-		if err != nil {
-			pc.conn.Close() // unblock the reader: the request cannot be completed
-		}
-		written <- err
+	if cb, ok := req.Body.(*clientBody); ok {
+		cb.progress = pc.extendRead
 	}
 	if req.Body == nil || req.Body == http.NoBody {
 		// headers alone fit the socket buffer: no early-response deadlock is possible, so no goroutine
-		send()
+		pc.send(req)
 	} else {
 		// a body is sent while the response is read, so an upstream answering early is seen at once
-		go send()
+		go pc.send(req)
 	}
 	resp, tokens, err := readResponse(pc.br, req)
 	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
@@ -134,7 +173,7 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request) 
 		stop()
 		pc.conn.Close()
 		select {
-		case werr := <-written:
+		case werr := <-pc.written:
 			if werr != nil {
 				err = werr
 			}
@@ -149,8 +188,23 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request) 
 		resp.Header.Del(name)
 	}
 	keep := !resp.Close && !req.Close && (t.MaxRequests == 0 || pc.requests < t.MaxRequests)
-	resp.Body = &body{ReadCloser: resp.Body, t: t, pc: pc, stop: stop, written: written, keep: keep}
+	resp.Body = &body{ReadCloser: resp.Body, t: t, pc: pc, stop: stop, keep: keep}
 	return resp, nil
+}
+
+// send writes req and reports the outcome on pc.written.
+func (pc *pconn) send(req *http.Request) {
+	var err error
+	if !writeHead(pc.bw, req) {
+		err = req.Write(pc.bw)
+	}
+	if err == nil {
+		err = pc.bw.Flush()
+	}
+	if err != nil {
+		pc.conn.Close() // unblock the reader: the request cannot be completed
+	}
+	pc.written <- err
 }
 
 // readResponse reads one response, skipping interim 1xx answers other than 101, and returns the header names
@@ -218,12 +272,11 @@ func connectionTokens(raw []byte) []string {
 // body returns the connection to the pool once the response was read to its end.
 type body struct {
 	io.ReadCloser
-	t       *Transport
-	pc      *pconn
-	stop    func() bool
-	written chan error
-	keep    bool
-	done    bool
+	t    *Transport
+	pc   *pconn
+	stop func() bool
+	keep bool
+	done bool
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -249,7 +302,7 @@ func (b *body) finish(eof bool) {
 	reuse := eof && b.keep && stopped
 	if reuse {
 		select {
-		case err := <-b.written:
+		case err := <-b.pc.written:
 			reuse = err == nil
 		default:
 			reuse = false // the request body is still being sent: the upstream answered early
@@ -281,9 +334,12 @@ func (t *Transport) dial(ctx context.Context, addr string) (*pconn, error) {
 	}
 	var w io.Writer = c
 	if t.SendTimeout > 0 {
-		w = netutil.DeadlineWriter{Conn: c, D: t.SendTimeout}
+		w = &netutil.DeadlineWriter{Conn: c, D: t.SendTimeout}
 	}
-	return &pconn{conn: c, br: bufio.NewReaderSize(c, maxHeaderBytes), bw: bufio.NewWriterSize(w, 4096), addr: addr}, nil
+	pc := &pconn{conn: c, bw: bufio.NewWriterSize(w, 4096), addr: addr, probe: netutil.NewProber(c), written: make(chan error, 1)}
+	pc.br = bufio.NewReaderSize(connReader{pc}, maxHeaderBytes)
+	pc.close = func() { c.Close() }
+	return pc, nil
 }
 
 // dialPeer connects to a peer address: ip:port, host:port, or unix:/path.
@@ -295,8 +351,8 @@ func dialPeer(ctx context.Context, addr string, timeout time.Duration) (net.Conn
 	return d.DialContext(ctx, "tcp", addr)
 }
 
-// get takes the most recently used live idle connection to addr.
-func (t *Transport) get(addr string) (*pconn, bool) {
+// get takes the most recently used live idle connection to addr, its read timeout set for the next exchange.
+func (t *Transport) get(addr string, readTimeout time.Duration) (*pconn, bool) {
 	for {
 		t.mu.Lock()
 		list := t.idle[addr]
@@ -308,7 +364,14 @@ func (t *Transport) get(addr string) (*pconn, bool) {
 		t.idle[addr] = list[:len(list)-1]
 		t.nidle--
 		t.mu.Unlock()
-		if t.IdleTimeout > 0 && time.Since(pc.idleAt) > t.IdleTimeout || !alive(pc) {
+		if t.IdleTimeout > 0 && time.Since(pc.idleAt) > t.IdleTimeout {
+			pc.conn.Close()
+			continue
+		}
+		// armed before the liveness probe, which fails on an expired deadline left from the last exchange
+		pc.readTimeout = readTimeout
+		pc.armRead()
+		if !alive(pc) {
 			pc.conn.Close()
 			continue
 		}
@@ -319,7 +382,7 @@ func (t *Transport) get(addr string) (*pconn, bool) {
 // alive checks without blocking that an idle connection was neither closed by the upstream nor sent
 // unsolicited bytes (which would be read as the next request's response).
 func alive(pc *pconn) bool {
-	return pc.br.Buffered() == 0 && netutil.Alive(pc.conn)
+	return pc.br.Buffered() == 0 && (pc.probe == nil || pc.probe.Alive())
 }
 
 func (t *Transport) put(pc *pconn) {

@@ -250,3 +250,30 @@ func TestTransportIdleLimitIsPerGroup(t *testing.T) {
 		t.Fatalf("after CloseIdle: %d", tr.nidle)
 	}
 }
+
+// proxy_read_timeout is a deadline on the connection: a silent upstream fails the exchange with a read timeout,
+// and a pooled connection idle for longer than the timeout is still reused (its old deadline is re-armed
+// before the liveness probe).
+func TestTransportReadTimeout(t *testing.T) {
+	addr, conns := rawUpstream(t, func(n int) string {
+		if n == 3 {
+			time.Sleep(300 * time.Millisecond)
+		}
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	})
+	tr := &Transport{DialTimeout: time.Second, MaxIdle: 4, ReadTimeout: 100 * time.Millisecond}
+	for i := 0; i < 2; i++ {
+		resp := get(t, tr, addr)
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		time.Sleep(150 * time.Millisecond) // longer than the read timeout: the deadline armed last has passed
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("connections = %d, want 1 (the idle one reused)", n)
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	_, err := tr.RoundTrip(req)
+	if !readTimedOut(err) {
+		t.Fatalf("silent upstream: err = %v, want a read timeout", err)
+	}
+}

@@ -1,0 +1,131 @@
+package proxy
+
+import (
+	"bufio"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// writeHead writes a request without a body straight into bw, byte for byte as (*http.Request).Write would,
+// without its formatting and transfer-writer allocations. It returns false, having written nothing, for
+// what it does not handle (a body, trailers, an unusual URL or Host): Write does those.
+func writeHead(bw *bufio.Writer, r *http.Request) bool {
+	if (r.Body != nil && r.Body != http.NoBody) || r.ContentLength != 0 || r.TransferEncoding != nil || r.Trailer != nil || r.URL == nil {
+		return false
+	}
+	u := r.URL
+	uri := u.Opaque
+	if uri == "" || uri[0] != '/' || strings.HasPrefix(uri, "//") || u.RawQuery != "" || u.ForceQuery || hasCTL(uri) {
+		return false
+	}
+	host := r.Host
+	if host == "" {
+		host = u.Host
+	}
+	if host == "" || host[0] == '[' || !ascii(host) || !httpguts.ValidHostHeader(host) {
+		return false
+	}
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	bw.WriteString(method)
+	bw.WriteByte(' ')
+	bw.WriteString(uri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	ua := "Go-http-client/1.1"
+	if v, ok := r.Header["User-Agent"]; ok {
+		ua = ""
+		if len(v) > 0 {
+			ua = v[0]
+		}
+	}
+	if ua != "" {
+		bw.WriteString("User-Agent: ")
+		writeValue(bw, ua)
+		bw.WriteString("\r\n")
+	}
+	if r.Close && !hasCloseToken(r.Header["Connection"]) {
+		bw.WriteString("Connection: close\r\n")
+	}
+	if method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	var arr [32]string
+	keys := arr[:0]
+	for k := range r.Header {
+		switch k {
+		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !httpguts.ValidHeaderFieldName(k) {
+			continue
+		}
+		for _, v := range r.Header[k] {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			writeValue(bw, v)
+			bw.WriteString("\r\n")
+		}
+	}
+	bw.WriteString("\r\n")
+	return true
+}
+
+// writeValue writes a header value as net/http does: CR and LF become spaces, then the value is trimmed.
+func writeValue(bw *bufio.Writer, v string) {
+	if strings.ContainsAny(v, "\r\n") {
+		v = strings.NewReplacer("\n", " ", "\r", " ").Replace(v)
+	}
+	bw.WriteString(textproto.TrimString(v))
+}
+
+// hasCloseToken reports whether Connection values carry the token "close" (net/http's hasToken).
+func hasCloseToken(vals []string) bool {
+	if len(vals) == 0 {
+		return false
+	}
+	v := vals[0]
+	for sp := 0; sp <= len(v)-5; sp++ {
+		if b := v[sp]; b != 'c' && b != 'C' {
+			continue
+		}
+		if !strings.EqualFold(v[sp:sp+5], "close") {
+			continue
+		}
+		if (sp == 0 || isTokenBoundary(v[sp-1])) && (sp+5 == len(v) || isTokenBoundary(v[sp+5])) {
+			return true
+		}
+	}
+	return false
+}
+
+func isTokenBoundary(b byte) bool { return b == ' ' || b == ',' || b == '\t' }
+
+func hasCTL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < ' ' || b == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
