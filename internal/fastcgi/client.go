@@ -24,8 +24,10 @@ type Client struct {
 	// IdleTimeout closes a connection idle longer than this: an idle kept connection holds a php-fpm worker.
 	IdleTimeout time.Duration
 
+	bodyBufs sync.Pool // *[]byte copy buffers for request bodies
+
 	mu    sync.Mutex
-	pools map[string]*pool
+	pools map[poolKey]*pool
 	reap  *time.Timer
 	unpin *time.Timer
 }
@@ -40,14 +42,18 @@ type Target struct {
 	KeepConn       bool          // ask the application to keep the connection, and pool it
 }
 
-func (t Target) key() string { return t.Network + ":" + t.Addr }
+// poolKey names an application address (a struct, so finding its pool builds no string per request).
+type poolKey struct{ network, addr string }
+
+func (t Target) key() poolKey { return poolKey{t.Network, t.Addr} }
 
 type conn struct {
 	nc     net.Conn
 	dw     *netutil.DeadlineWriter // its D is set per request (fastcgi_send_timeout of the location)
 	rr     *recordReader
 	rw     *recordWriter
-	key    string
+	hr     *bufio.Reader // reads the CGI header block and then the body of the current response
+	key    poolKey
 	idleAt time.Time
 }
 
@@ -182,7 +188,7 @@ func (c *Client) exchange(ctx context.Context, cn *conn, t Target, req *Call) (*
 		return nil, sent, &Error{Op: "send", Timeout: isTimeout(err), Err: err}
 	}
 	s := &stream{c: c, cn: cn, t: t, stderr: req.Stderr}
-	resp, err := readHeader(s, req.MaxHeader)
+	resp, err := readHeader(s, cn, req.MaxHeader)
 	if err != nil {
 		if s.err != nil {
 			err = s.err
@@ -205,7 +211,13 @@ func IsBodyError(err error) bool {
 }
 
 func (c *Client) sendBody(rw *recordWriter, body io.Reader) (int64, error) {
-	buf := make([]byte, 32<<10)
+	bp, _ := c.bodyBufs.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 32<<10)
+		bp = &b
+	}
+	defer c.bodyBufs.Put(bp)
+	buf := *bp
 	var total int64
 	for {
 		n, err := body.Read(buf)
@@ -224,13 +236,19 @@ func (c *Client) sendBody(rw *recordWriter, body io.Reader) (int64, error) {
 	}
 }
 
-// readHeader reads the CGI header block from STDOUT and decides the status as nginx does.
-func readHeader(s *stream, maxHeader int) (*Response, error) {
+// readHeader reads the CGI header block from STDOUT and decides the status as nginx does. The connection's
+// header reader is reset onto this response's STDOUT; the body goes on reading through it.
+func readHeader(s *stream, cn *conn, maxHeader int) (*Response, error) {
 	if maxHeader <= 0 {
 		maxHeader = 64 << 10
 	}
 	lr := &limitedReader{r: s, n: int64(maxHeader)}
-	br := bufio.NewReaderSize(lr, 4096)
+	if cn.hr == nil {
+		cn.hr = bufio.NewReaderSize(lr, 4096)
+	} else {
+		cn.hr.Reset(lr)
+	}
+	br := cn.hr
 	tp := textproto.NewReader(br)
 	mh, err := tp.ReadMIMEHeader()
 	if err != nil {
@@ -339,22 +357,28 @@ func (s *stream) finish() {
 	}
 }
 
-// body is the response body: STDOUT after the header block.
+// body is the response body: STDOUT after the header block. Once it has read to its end (eof) the connection
+// and its reader belong to the pool, and the body touches neither again.
 type body struct {
 	s      *stream
 	r      *bufio.Reader
 	closed bool
+	eof    bool
 }
 
 func (b *body) Read(p []byte) (int, error) {
 	if b.closed {
 		return 0, io.ErrClosedPipe
 	}
+	if b.eof {
+		return 0, io.EOF
+	}
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {
 		err = &Error{Op: "read body", Timeout: isTimeout(err), Err: err}
 	}
 	if err == io.EOF {
+		b.eof = true
 		b.s.finish()
 	}
 	return n, err
@@ -362,13 +386,16 @@ func (b *body) Read(p []byte) (int, error) {
 
 // buffered reports whether more body bytes are ready without waiting for the application.
 func (b *body) buffered() bool {
-	return b.r.Buffered() > 0 || len(b.s.cur) > 0 || b.s.cn != nil && b.s.cn.rr.br.Buffered() > 0
+	return !b.eof && (b.r.Buffered() > 0 || len(b.s.cur) > 0 || b.s.cn != nil && b.s.cn.rr.br.Buffered() > 0)
 }
 
 // Close ends the response; a body not read to its end closes the connection.
 func (b *body) Close() error {
 	if !b.closed {
 		b.closed = true
+		if b.eof {
+			return nil
+		}
 		if b.s.done && b.r.Buffered() == 0 && len(b.s.cur) == 0 {
 			b.s.finish()
 		} else if b.s.cn != nil {

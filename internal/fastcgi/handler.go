@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,13 +31,15 @@ type Handler struct {
 	// Upstreams holds the upstream groups (balancing, passive health) shared with proxy_pass.
 	Upstreams *upstream.Set
 
-	bufs sync.Pool
+	bufs      sync.Pool // response body copy buffers
+	paramBufs sync.Pool // encoded PARAMS (*[]byte)
 }
 
 // NewHandler returns a handler with a connection pool sized for php-fpm.
 func NewHandler(log *slog.Logger) *Handler {
 	h := &Handler{Client: &Client{MaxIdle: 32, IdleTimeout: 10 * time.Second}, Log: log}
 	h.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
+	h.paramBufs.New = func() any { b := make([]byte, 0, 2048); return &b }
 	return h
 }
 
@@ -91,7 +94,10 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		}
 	}
 
-	params, ok := h.params(fr)
+	pp := h.paramBufs.Get().(*[]byte)
+	defer h.paramBufs.Put(pp)
+	params, ok := h.params((*pp)[:0], fr)
+	*pp = params[:0] // keep what the buffer grew to
 	if !ok {
 		fr.Error(http.StatusForbidden)
 		return
@@ -257,51 +263,58 @@ func SetScriptName(v *vars.Request, c *config.LocConf) {
 	v.FastCGIScriptName, v.FastCGIPathInfo = script, info
 }
 
-// params encodes fastcgi_param values and the request headers as HTTP_* (except Proxy: httpoxy). A
+// params encodes fastcgi_param values and the request headers as HTTP_* (except Proxy: httpoxy) into dst. A
 // SCRIPT_FILENAME with a NUL or a ".." segment is refused: it would name a file outside the document root.
-func (h *Handler) params(fr *Request) ([]byte, bool) {
+// Values are evaluated into one scratch buffer and header names converted in place, so nothing is allocated
+// per parameter.
+func (h *Handler) params(dst []byte, fr *Request) ([]byte, bool) {
 	c, v, r := fr.Conf, fr.V, fr.R
-	buf := make([]byte, 0, 1024)
-	set := make(map[string]bool, len(c.FastCGIParams.V))
+	var scratch [256]byte
+	val := scratch[:0]
+	// the fastcgi_param names a request header must not repeat (usually none: fastcgi_params sets no HTTP_*)
+	var setBuf [4]string
+	set := setBuf[:0]
 	for _, p := range c.FastCGIParams.V {
-		val := p.Value.Eval(v)
-		if p.IfNotEmpty && val == "" {
+		val = p.Value.Append(val[:0], v)
+		if p.IfNotEmpty && len(val) == 0 {
 			continue
 		}
 		if p.Name == "SCRIPT_FILENAME" && !safeFilename(val) {
-			fr.Log.Error("fastcgi: refusing SCRIPT_FILENAME "+strconv.Quote(val), v.LogAttrs()...)
-			return nil, false
+			fr.Log.Error("fastcgi: refusing SCRIPT_FILENAME "+strconv.Quote(string(val)), v.LogAttrs()...)
+			return dst, false
 		}
-		set[p.Name] = true
-		buf = appendParam(buf, p.Name, val)
+		if strings.HasPrefix(p.Name, "HTTP_") {
+			set = append(set, p.Name)
+		}
+		dst = appendParamBytes(dst, p.Name, val)
 	}
 	if !c.FastCGIPassReqHeaders.Get(true) {
-		return buf, true
+		return dst, true
 	}
-	if !set["HTTP_HOST"] && r.Host != "" {
-		buf = appendParam(buf, "HTTP_HOST", r.Host)
+	if !slices.Contains(set, "HTTP_HOST") && r.Host != "" {
+		dst = appendParam(dst, "HTTP_HOST", r.Host)
 	}
+	name := scratch[:0]
 	for k, vals := range r.Header {
 		if k == "Proxy" || len(vals) == 0 {
 			continue
 		}
-		name := headerParam(k)
-		if set[name] || name == "HTTP_HOST" {
+		name = appendHeaderParam(name[:0], k)
+		if string(name) == "HTTP_HOST" || len(set) > 0 && slices.Contains(set, string(name)) {
 			continue
 		}
 		sep := ", "
 		if k == "Cookie" {
 			sep = "; "
 		}
-		buf = appendParam(buf, name, strings.Join(vals, sep))
+		dst = appendParamJoined(dst, name, vals, sep)
 	}
-	return buf, true
+	return dst, true
 }
 
-// headerParam is the CGI name of a request header: "X-Forwarded-For" -> "HTTP_X_FORWARDED_FOR".
-func headerParam(k string) string {
-	b := make([]byte, 0, 5+len(k))
-	b = append(b, "HTTP_"...)
+// appendHeaderParam appends the CGI name of a request header: "X-Forwarded-For" -> "HTTP_X_FORWARDED_FOR".
+func appendHeaderParam(dst []byte, k string) []byte {
+	dst = append(dst, "HTTP_"...)
 	for i := 0; i < len(k); i++ {
 		ch := k[i]
 		switch {
@@ -310,16 +323,16 @@ func headerParam(k string) string {
 		case ch >= 'a' && ch <= 'z':
 			ch -= 'a' - 'A'
 		}
-		b = append(b, ch)
+		dst = append(dst, ch)
 	}
-	return string(b)
+	return dst
 }
 
-func safeFilename(p string) bool {
-	if strings.IndexByte(p, 0) >= 0 {
+func safeFilename(p []byte) bool {
+	if bytes.IndexByte(p, 0) >= 0 {
 		return false
 	}
-	return !strings.Contains(p, "/../") && !strings.HasSuffix(p, "/..") && !strings.HasPrefix(p, "../")
+	return !bytes.Contains(p, []byte("/../")) && !bytes.HasSuffix(p, []byte("/..")) && !bytes.HasPrefix(p, []byte("../"))
 }
 
 // send runs the call on fastcgi_pass's address, or on the peers of its upstream group as the group's balancing

@@ -41,12 +41,12 @@ func TestSetScriptName(t *testing.T) {
 
 func TestHeaderParamAndSafeFilename(t *testing.T) {
 	for in, want := range map[string]string{"X-Forwarded-For": "HTTP_X_FORWARDED_FOR", "Accept": "HTTP_ACCEPT", "content-type": "HTTP_CONTENT_TYPE"} {
-		if got := headerParam(in); got != want {
-			t.Errorf("headerParam(%q) = %q", in, got)
+		if got := string(appendHeaderParam(nil, in)); got != want {
+			t.Errorf("appendHeaderParam(%q) = %q", in, got)
 		}
 	}
 	for p, ok := range map[string]bool{"/srv/www/index.php": true, "/srv/www/../etc/passwd": false, "/srv/www/a.php\x00.jpg": false, "/srv/www/..": false, "/srv/www/a..b.php": true} {
-		if safeFilename(p) != ok {
+		if safeFilename([]byte(p)) != ok {
 			t.Errorf("safeFilename(%q) = %v", p, !ok)
 		}
 	}

@@ -38,9 +38,9 @@ const (
 	handoverWait = 10 * time.Millisecond
 )
 
-func (c *Client) poolFor(key string) *pool {
+func (c *Client) poolFor(key poolKey) *pool {
 	if c.pools == nil {
-		c.pools = map[string]*pool{}
+		c.pools = map[poolKey]*pool{}
 	}
 	p := c.pools[key]
 	if p == nil {
@@ -52,7 +52,7 @@ func (c *Client) poolFor(key string) *pool {
 
 // get returns a kept connection for key, or nil when the caller is to dial (it must then call probed). Either
 // way the request counts as in flight until release.
-func (c *Client) get(ctx context.Context, key string) (*conn, error) {
+func (c *Client) get(ctx context.Context, key poolKey) (*conn, error) {
 	for {
 		c.mu.Lock()
 		p := c.poolFor(key)
@@ -105,7 +105,9 @@ func (c *Client) get(ctx context.Context, key string) (*conn, error) {
 			return nil, nil
 		}
 		c.mu.Unlock()
-		if !c.usable(cn) {
+		// handed over by a request that has just read its END_REQUEST: no need to probe the socket (a
+		// connection the application closed meanwhile is caught by Do's retry)
+		if cn.rr.br.Buffered() != 0 {
 			cn.nc.Close()
 			continue
 		}
@@ -121,7 +123,7 @@ func (c *Client) hold(p *pool) {
 }
 
 // release ends a request's use of the pool (its connection was put back, handed over or closed).
-func (c *Client) release(key string) {
+func (c *Client) release(key poolKey) {
 	c.mu.Lock()
 	if p := c.poolFor(key); p.inflight > 0 {
 		p.inflight--
@@ -144,7 +146,7 @@ func (c *Client) usable(cn *conn) bool {
 }
 
 // probed ends a probe: its response header arrived, or it failed.
-func (c *Client) probed(key string, counted bool) {
+func (c *Client) probed(key poolKey, counted bool) {
 	if !counted {
 		return
 	}

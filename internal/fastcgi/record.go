@@ -58,14 +58,15 @@ type record struct {
 	content []byte
 }
 
-// recordReader reads records from a connection, reusing one buffer of the largest record size.
+// recordReader reads records from a connection, reusing one buffer that grows to the largest record seen
+// (php-fpm writes records of up to 8 KiB; the protocol allows 64 KiB), so a new connection costs little.
 type recordReader struct {
 	br  *bufio.Reader
 	buf []byte
 }
 
 func newRecordReader(r io.Reader) *recordReader {
-	return &recordReader{br: bufio.NewReaderSize(r, 16<<10), buf: make([]byte, maxContent+255)}
+	return &recordReader{br: bufio.NewReaderSize(r, 8<<10), buf: make([]byte, 8<<10+8)}
 }
 
 // next reads one record. It refuses a version other than 1 and any type an application may not send to a
@@ -85,6 +86,9 @@ func (rr *recordReader) next() (record, error) {
 	case typeStdout, typeStderr, typeEndRequest, typeGetValuesResult, typeUnknownType:
 	default:
 		return record{}, fmt.Errorf("%w: unexpected record type %d", ErrProtocol, rec.typ)
+	}
+	if n+pad > len(rr.buf) {
+		rr.buf = make([]byte, n+pad)
 	}
 	if _, err := io.ReadFull(rr.br, rr.buf[:n+pad]); err != nil {
 		if err == io.EOF {
@@ -110,7 +114,7 @@ type recordWriter struct {
 }
 
 func newRecordWriter(w io.Writer) *recordWriter {
-	return &recordWriter{bw: bufio.NewWriterSize(w, 16<<10)}
+	return &recordWriter{bw: bufio.NewWriterSize(w, 8<<10)}
 }
 
 // write sends content as records of type typ, split at the 64 KiB record limit and padded to 8 bytes as the
@@ -159,6 +163,32 @@ func appendParam(dst []byte, name, value string) []byte {
 	dst = appendLen(dst, len(value))
 	dst = append(dst, name...)
 	return append(dst, value...)
+}
+
+// appendParamBytes is appendParam for a value in a byte slice.
+func appendParamBytes(dst []byte, name string, value []byte) []byte {
+	dst = appendLen(dst, len(name))
+	dst = appendLen(dst, len(value))
+	dst = append(dst, name...)
+	return append(dst, value...)
+}
+
+// appendParamJoined is appendParam for a header's values joined by sep.
+func appendParamJoined(dst, name []byte, vals []string, sep string) []byte {
+	n := len(sep) * (len(vals) - 1)
+	for _, v := range vals {
+		n += len(v)
+	}
+	dst = appendLen(dst, len(name))
+	dst = appendLen(dst, n)
+	dst = append(dst, name...)
+	for i, v := range vals {
+		if i > 0 {
+			dst = append(dst, sep...)
+		}
+		dst = append(dst, v...)
+	}
+	return dst
 }
 
 func appendLen(dst []byte, n int) []byte {

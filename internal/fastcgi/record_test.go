@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -150,4 +151,16 @@ func FuzzParams(f *testing.F) {
 			t.Fatalf("round trip of %q=%q gave %q, %v", name, value, got, err)
 		}
 	})
+}
+
+func TestAppendParamJoinedAndBytes(t *testing.T) {
+	long := strings.Repeat("v", 200) // a four-byte length
+	b := appendParamJoined(nil, []byte("HTTP_ACCEPT"), []string{"a", long, "c"}, ", ")
+	b = appendParamBytes(b, "SCRIPT_FILENAME", []byte("/srv/x.php"))
+	b = appendParamJoined(b, []byte("HTTP_COOKIE"), []string{"k=v"}, "; ")
+	got, err := parseParams(b)
+	want := [][2]string{{"HTTP_ACCEPT", "a, " + long + ", c"}, {"SCRIPT_FILENAME", "/srv/x.php"}, {"HTTP_COOKIE", "k=v"}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("parseParams = %q, %v; want %q", got, err, want)
+	}
 }
