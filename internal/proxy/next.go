@@ -17,33 +17,65 @@ import (
 )
 
 // attempts records every peer a request tried, for $upstream_addr, $upstream_status, $upstream_connect_time,
-// $upstream_header_time and $upstream_response_time (comma separated, as nginx).
+// $upstream_header_time and $upstream_response_time (comma separated, as nginx). The first try is kept
+// inline: most requests make one, and then the variables are its strings, with nothing to join.
 type attempts struct {
-	addrs, statuses, connects, headers, times []string
+	first attempt
+	more  []attempt
+	n     int
 }
 
+type attempt struct{ addr, status, connect, header, total string }
+
 func (a *attempts) add(addr, status string, connect, header, total string) {
-	a.addrs = append(a.addrs, addr)
-	a.statuses = append(a.statuses, status)
-	a.connects = append(a.connects, connect)
-	a.headers = append(a.headers, header)
-	a.times = append(a.times, total)
+	t := attempt{addr, status, connect, header, total}
+	if a.n == 0 {
+		a.first = t
+	} else {
+		a.more = append(a.more, t)
+	}
+	a.n++
+}
+
+// last is the latest try.
+func (a *attempts) last() *attempt {
+	if len(a.more) > 0 {
+		return &a.more[len(a.more)-1]
+	}
+	return &a.first
 }
 
 // set writes the variables; the last try's response time may be updated later with finish.
 func (a *attempts) set(v *vars.Request) {
-	v.UpstreamAddr = strings.Join(a.addrs, ", ")
-	v.UpstreamStatus = strings.Join(a.statuses, ", ")
-	v.UpstreamConnectTime = strings.Join(a.connects, ", ")
-	v.UpstreamHeaderTime = strings.Join(a.headers, ", ")
-	v.UpstreamResponseTime = strings.Join(a.times, ", ")
+	v.UpstreamAddr = a.join(func(t *attempt) string { return t.addr })
+	v.UpstreamStatus = a.join(func(t *attempt) string { return t.status })
+	v.UpstreamConnectTime = a.join(func(t *attempt) string { return t.connect })
+	v.UpstreamHeaderTime = a.join(func(t *attempt) string { return t.header })
+	v.UpstreamResponseTime = a.join(func(t *attempt) string { return t.total })
+}
+
+// join lists one field of every try, comma separated.
+func (a *attempts) join(field func(*attempt) string) string {
+	if a.n == 0 {
+		return ""
+	}
+	if a.n == 1 {
+		return field(&a.first)
+	}
+	var b strings.Builder
+	b.WriteString(field(&a.first))
+	for i := range a.more {
+		b.WriteString(", ")
+		b.WriteString(field(&a.more[i]))
+	}
+	return b.String()
 }
 
 // finish sets the last try's response time (when its body has been relayed).
 func (a *attempts) finish(v *vars.Request, d time.Duration) {
-	if len(a.times) > 0 {
-		a.times[len(a.times)-1] = fmtDur(d)
-		v.UpstreamResponseTime = strings.Join(a.times, ", ")
+	if a.n > 0 {
+		a.last().total = fmtDur(d)
+		v.UpstreamResponseTime = a.join(func(t *attempt) string { return t.total })
 	}
 }
 
@@ -89,9 +121,9 @@ type retryPolicy struct {
 	body    bool // the request has a body (streamed: once read, it cannot be sent again)
 }
 
-func newRetryPolicy(pr *Request, out *http.Request) *retryPolicy {
+func newRetryPolicy(pr *Request, out *http.Request) retryPolicy {
 	c := pr.Conf
-	return &retryPolicy{
+	return retryPolicy{
 		nu:      c.ProxyNextUpstream.Get(config.ProxyDefaults.NextUpstream),
 		tries:   c.ProxyNextTries.Get(0),
 		timeout: c.ProxyNextTimeout.Get(0),

@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/upstream"
+	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
 func TestRetryPolicy(t *testing.T) {
@@ -106,5 +108,35 @@ func TestOutcomeBlamesOnlyThePeer(t *testing.T) {
 		if got := rp.outcome(tc.ctx, tc.pr, tc.f, tc.status); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestFmtDur(t *testing.T) {
+	for _, d := range []time.Duration{0, 1, 499 * time.Microsecond, 499999, 500 * time.Microsecond, 500001, 1499 * time.Microsecond, 1500 * time.Microsecond, 2*time.Second + 345678*time.Microsecond} {
+		if got, want := fmtDur(d), strconv.FormatFloat(d.Seconds(), 'f', 3, 64); got != want {
+			t.Errorf("fmtDur(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// Every try is listed, comma separated, in each $upstream_* variable; a single try needs no joining.
+func TestAttemptsSet(t *testing.T) {
+	var v vars.Request
+	var at attempts
+	at.add("10.0.0.1:80", "502", "0.001", "-", "0.002")
+	at.set(&v)
+	if v.UpstreamAddr != "10.0.0.1:80" || v.UpstreamStatus != "502" || v.UpstreamConnectTime != "0.001" || v.UpstreamHeaderTime != "-" || v.UpstreamResponseTime != "0.002" {
+		t.Fatalf("one try: %q %q %q %q %q", v.UpstreamAddr, v.UpstreamStatus, v.UpstreamConnectTime, v.UpstreamHeaderTime, v.UpstreamResponseTime)
+	}
+	at.add("10.0.0.2:80", "504", "0.000", "-", "1.000")
+	at.add("10.0.0.3:80", "200", "0.000", "0.004", "0.004")
+	at.set(&v)
+	at.finish(&v, 1234*time.Millisecond)
+	if v.UpstreamAddr != "10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80" || v.UpstreamStatus != "502, 504, 200" ||
+		v.UpstreamHeaderTime != "-, -, 0.004" || v.UpstreamResponseTime != "0.002, 1.000, 1.234" {
+		t.Fatalf("three tries: %q %q %q %q", v.UpstreamAddr, v.UpstreamStatus, v.UpstreamHeaderTime, v.UpstreamResponseTime)
+	}
+	if at.last().addr != "10.0.0.3:80" {
+		t.Fatalf("last = %q", at.last().addr)
 	}
 }

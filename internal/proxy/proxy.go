@@ -175,7 +175,7 @@ func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 		pr.V.ProxyPort = "80"
 	}
 
-	out, upgrade := p.outRequest(ctx, pr, t)
+	out, upgrade := p.outRequest(pr, t)
 	if _, ok := ExtendedConnect(pr.R); ok && upgrade == "" {
 		// only WebSockets are bridged, and only where upgrades may pass: never send a CONNECT upstream
 		pr.Log.Info("proxy: extended CONNECT for "+strconv.Quote(pr.R.Header.Get(":protocol"))+" refused", pr.V.LogAttrs()...)
@@ -286,7 +286,7 @@ func canonical(raw, norm string) bool {
 }
 
 // outRequest builds the request sent upstream and says which protocol it upgrades to ("" for none).
-func (p *Proxy) outRequest(ctx context.Context, pr *Request, t *target) (*http.Request, string) {
+func (p *Proxy) outRequest(pr *Request, t *target) (*http.Request, string) {
 	r, c := pr.R, pr.Conf
 	out := &http.Request{
 		Method:     r.Method,
@@ -297,7 +297,6 @@ func (p *Proxy) outRequest(ctx context.Context, pr *Request, t *target) (*http.R
 		Header:     make(http.Header, len(r.Header)+4),
 		Host:       t.host,
 	}
-	out = out.WithContext(ctx)
 	if c.ProxyPassReqHeaders.Get(true) {
 		for k, v := range r.Header {
 			// nginx's underscores_in_headers off: X_Real_IP must not pose as X-Real-IP to CGI-style upstreams
@@ -500,4 +499,12 @@ func isDialError(err error) bool {
 	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
-func fmtDur(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }
+// fmtDur formats a duration in seconds with millisecond resolution, as nginx's $upstream_*_time. Under half
+// a millisecond (a pooled connection's connect time, most loopback exchanges) it is "0.000" without
+// formatting.
+func fmtDur(d time.Duration) string {
+	if d < 500*time.Microsecond {
+		return "0.000"
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', 3, 64)
+}

@@ -119,7 +119,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 			status = http.StatusGatewayTimeout
 		}
 		if err != errNoLive {
-			pr.Log.Error("proxy: upstream request failed: "+err.Error(), pr.V.LogAttrs("upstream", t.scheme+"://"+at.addrs[len(at.addrs)-1]+t.uri)...)
+			pr.Log.Error("proxy: upstream request failed: "+err.Error(), pr.V.LogAttrs("upstream", t.scheme+"://"+at.last().addr+t.uri)...)
 		}
 		pr.Error(status)
 		return
@@ -148,7 +148,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 	if strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "yes") {
 		flushEach = false
 	}
-	_, err = p.stream(pr.W, resp.Body, flushEach, nil, 0)
+	_, err = p.stream(pr.W, resp.Body, flushEach, resp.ContentLength, nil, 0)
 	at.finish(pr.V, time.Since(last))
 	if err != nil && !errors.Is(err, io.EOF) {
 		if readTimedOut(err) {
@@ -169,12 +169,13 @@ func readTimedOut(err error) bool {
 
 // stream copies the upstream body to the client through one pooled buffer, flushing every chunk when
 // flushEach, and otherwise whenever the upstream has nothing more ready; it never holds more than one buffer.
+// Once size bytes (the upstream's Content-Length, -1 unknown) have been copied the response is complete and
+// is not flushed here: the server sends it when the handler returns, in the same write.
 // A non-nil timer is reset to readTimeout after every read (where the body's reads carry no deadline).
-func (p *Proxy) stream(w http.ResponseWriter, body io.Reader, flushEach bool, timer *time.Timer, readTimeout time.Duration) (int64, error) {
+func (p *Proxy) stream(w http.ResponseWriter, body io.Reader, flushEach bool, size int64, timer *time.Timer, readTimeout time.Duration) (int64, error) {
 	bp := p.copyBufs.Get().(*[]byte)
 	defer p.copyBufs.Put(bp)
 	buf := *bp
-	rc := http.NewResponseController(w)
 	var total int64
 	for {
 		n, err := body.Read(buf)
@@ -186,8 +187,8 @@ func (p *Proxy) stream(w http.ResponseWriter, body io.Reader, flushEach bool, ti
 				return total, nil // client went away; nothing to report upstream-side
 			}
 			total += int64(n)
-			if flushEach || n < len(buf) {
-				if ferr := rc.Flush(); ferr != nil {
+			if (flushEach || n < len(buf)) && total != size {
+				if ferr := flush(w); ferr != nil {
 					return total, nil
 				}
 			}
@@ -197,6 +198,23 @@ func (p *Proxy) stream(w http.ResponseWriter, body io.Reader, flushEach bool, ti
 				return total, nil
 			}
 			return total, err
+		}
+	}
+}
+
+// flush is http.ResponseController's Flush without allocating the controller.
+func flush(w http.ResponseWriter) error {
+	for {
+		switch f := w.(type) {
+		case interface{ FlushError() error }:
+			return f.FlushError()
+		case http.Flusher:
+			f.Flush()
+			return nil
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = f.Unwrap()
+		default:
+			return http.ErrNotSupported
 		}
 	}
 }
@@ -362,7 +380,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		conn.SetDeadline(time.Time{}) // the timer below bounds each read instead
 		timer := time.AfterFunc(readTimeout, func() { conn.Close() })
 		defer timer.Stop()
-		if _, err := p.stream(pr.W, resp.Body, true, timer, readTimeout); err != nil {
+		if _, err := p.stream(pr.W, resp.Body, true, resp.ContentLength, timer, readTimeout); err != nil {
 			pr.Log.Error("proxy: upstream response body failed: "+err.Error(), pr.V.LogAttrs()...)
 			panic(http.ErrAbortHandler) // never present a cut-off body as complete
 		}

@@ -158,12 +158,19 @@ type Try struct {
 	n      int
 	pos    int // consistent hash: ring position
 	begun  bool
+	small  [8]bool // tried's storage for groups of up to 8 peers per tier
 }
 
 // Begin starts a request's tries.
 func (g *Group) Begin(k Key) *Try {
 	n := max(len(g.tiers[0].peers), len(g.tiers[1].peers))
-	return &Try{g: g, key: k, tried: make([]bool, n), left: g.tiers[0].tries + g.tiers[1].tries}
+	t := &Try{g: g, key: k, left: g.tiers[0].tries + g.tiers[1].tries}
+	if n <= len(t.small) {
+		t.tried = t.small[:n]
+	} else {
+		t.tried = make([]bool, n)
+	}
+	return t
 }
 
 // Left is how many more peers this request may try (before proxy_next_upstream_tries).
