@@ -48,7 +48,6 @@ func (rq *request) finish() {
 		}
 		if bp == nil {
 			bp = rq.s.lineBufs.Get().(*[]byte)
-			defer rq.s.lineBufs.Put(bp)
 		}
 		line := (*bp)[:0]
 		if lf := rq.format(t.Format); lf != nil {
@@ -57,6 +56,9 @@ func (rq *request) finish() {
 		line = append(line, '\n')
 		f.Write(line)
 		*bp = line
+	}
+	if bp != nil {
+		rq.s.lineBufs.Put(bp) // not deferred in the loop: a deferred call there is allocated per request
 	}
 }
 

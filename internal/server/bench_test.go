@@ -68,8 +68,21 @@ http {
 }
 
 // BenchmarkProxyKeepAliveServer is BenchmarkProxyKeepAlive with a raw client and a raw upstream that allocate
-// nothing per request, so allocs/op and B/op are sluice's own (server, routing, variables, proxy transport).
+// nothing per request, so allocs/op and B/op are sluice's own (server, routing, variables, proxy transport);
+// log=combined adds an access log line per request.
 func BenchmarkProxyKeepAliveServer(b *testing.B) {
+	b.Run("log=off", func(b *testing.B) { benchProxyServer(b, "off", "") })
+	b.Run("log=combined", func(b *testing.B) { benchProxyServer(b, b.TempDir()+"/access.log", "") })
+	b.Run("forwarded", func(b *testing.B) { benchProxyServer(b, "off", forwardedHeaders) })
+}
+
+// forwardedHeaders is the usual set of request headers a reverse proxy configuration adds.
+const forwardedHeaders = `proxy_set_header Host $host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;`
+
+func benchProxyServer(b *testing.B, accessLog, directives string) {
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: text/plain; charset=utf-8\r\n" +
 		"Date: Tue, 01 Dec 2026 06:00:00 GMT\r\n\r\n" + strings.Repeat("x", 100))
 	up, err := net.Listen("tcp", "127.0.0.1:0")
@@ -97,8 +110,9 @@ func BenchmarkProxyKeepAliveServer(b *testing.B) {
 			}()
 		}
 	}()
-	port := benchServer(b, `keepalive_requests 100000000;
-        location / { proxy_pass http://`+up.Addr().String()+`; }`)
+	port := benchServer(b, `access_log `+accessLog+`;
+        keepalive_requests 100000000;
+        location / { proxy_pass http://`+up.Addr().String()+`; `+directives+` }`)
 	c, err := net.Dial("tcp", "127.0.0.1:"+itoa(port))
 	if err != nil {
 		b.Fatal(err)

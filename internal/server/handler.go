@@ -17,8 +17,19 @@ import (
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
-// request is one request's state on its way through the phases.
+// request is one request's state on its way through the phases. It is pooled: see getRequest and putRequest.
 type request struct {
+	requestState
+
+	// Storage the state's pointers point into, so one pooled object carries a request's whole state.
+	vars   vars.Request
+	writer respWriter
+	proxy  proxy.Request
+	bound  boundFuncs
+}
+
+// requestState is the part of a request that starts zero for every request.
+type requestState struct {
 	s    *Server
 	snap *snapshot
 	w    *respWriter
@@ -41,12 +52,6 @@ type request struct {
 	preflight bool         // answering a CORS preflight
 	limited   bool         // limit_req/limit_conn already counted this request
 	releases  []func()     // limit_conn slots held until the request (or its tunnel) ends
-
-	// Storage the pointers above point into, so one pooled object carries a request's whole state.
-	vars   vars.Request
-	writer respWriter
-	proxy  proxy.Request
-	bound  boundFuncs
 }
 
 // boundFuncs are the request's method values handed to content handlers, made once per pooled request
@@ -81,9 +86,10 @@ func (s *Server) getRequest() *request {
 // not one that panicked, started a tunnel, was hijacked or had a body (the upstream transport may still be
 // reading a body after the handler returned).
 func (s *Server) putRequest(rq *request) {
-	b := rq.bound
-	*rq = request{}
-	rq.bound = b
+	rq.requestState = requestState{}
+	rq.vars.Reset() // keeps its scratch buffers
+	rq.writer = respWriter{}
+	rq.proxy = proxy.Request{}
 	s.requests.Put(rq)
 }
 

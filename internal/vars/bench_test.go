@@ -61,6 +61,16 @@ func BenchmarkEvalSingleVar(b *testing.B) {
 	}
 }
 
+// BenchmarkEvalComputed is `proxy_set_header X-Real-IP $remote_addr` on a reused Request: the string only.
+func BenchmarkEvalComputed(b *testing.B) {
+	tp := benchTemplate(b, "$remote_addr", NewTable())
+	r := benchRequest(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = tp.Eval(r)
+	}
+}
+
 // BenchmarkMapWebSocket evaluates the WebSocket recipe's map on a fresh request each time (no cache hit).
 func BenchmarkMapWebSocket(b *testing.B) {
 	tab := NewTable()

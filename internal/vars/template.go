@@ -121,8 +121,15 @@ func (tp *Template) Eval(r *Request) string {
 			return s
 		}
 	}
-	var buf [128]byte
-	return string(tp.Append(buf[:0], r))
+	buf := r.scratch
+	if buf == nil {
+		buf = make([]byte, 0, 128)
+	}
+	r.scratch = nil // a nested evaluation (a map's value) must not append into the buffer in use
+	buf = tp.Append(buf[:0], r)
+	s := string(buf)
+	r.scratch = buf[:0]
+	return s
 }
 
 // Escape selects how AppendEscaped escapes variable values, as log_format's escape= parameter.

@@ -134,3 +134,35 @@ func TestEscapeJSONIsValidJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalNestedAndReset: a template whose map variable evaluates templates of its own (source and value)
+// gets every part right while the outer evaluation holds the Request's buffer, and Reset clears the request
+// (user variables, map cache, fields) while the buffer is reused.
+func TestEvalNestedAndReset(t *testing.T) {
+	tab := NewTable()
+	buildMap(t, tab, "$remote_addr:$uri", "m", false, false,
+		MapEntry{"192.0.2.1:/a", "hit-$remote_port-$uri"}, MapEntry{"default", "miss-$uri"})
+	x, err := tab.Declare("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := Compile("[$remote_addr|$m|$x|$remote_port]", tab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Request{RemoteAddr: netip.MustParseAddrPort("192.0.2.1:5000"), URI: "/a"}
+	r.Set(x, "set")
+	for i := 0; i < 3; i++ { // the second and third evaluations reuse the buffer (and the map's cached value)
+		if got, want := tp.Eval(r), "[192.0.2.1|hit-5000-/a|set|5000]"; got != want {
+			t.Fatalf("evaluation %d = %q, want %q", i, got, want)
+		}
+	}
+	r.Reset()
+	if r.URI != "" || r.RemoteAddr.IsValid() {
+		t.Fatalf("Reset kept fields: %+v", r)
+	}
+	r.RemoteAddr, r.URI = netip.MustParseAddrPort("198.51.100.7:6000"), "/b"
+	if got, want := tp.Eval(r), "[198.51.100.7|miss-/b||6000]"; got != want {
+		t.Fatalf("after Reset = %q, want %q (no user variable or map value of the previous request)", got, want)
+	}
+}

@@ -62,6 +62,24 @@ type Request struct {
 
 	requestID    [32]byte
 	hasRequestID bool
+
+	// scratch is Eval's buffer, kept across Reset; nil while an evaluation holds it (a nested one, through a
+	// map, then uses its own)
+	scratch []byte
+}
+
+// maxScratch bounds the evaluation buffer a Request keeps across Reset.
+const maxScratch = 4 << 10
+
+// Reset clears r for another request, keeping its buffers: a server that pools Requests allocates them once.
+func (r *Request) Reset() {
+	more, scratch := r.more[:0], r.scratch[:0]
+	clear(more[:cap(more)])
+	if cap(scratch) > maxScratch {
+		scratch = nil
+	}
+	*r = Request{}
+	r.more, r.scratch = more, scratch
 }
 
 const inlineSlots = 4
