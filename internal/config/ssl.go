@@ -52,6 +52,13 @@ var sslDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.sc.SSL.SessionTimeout) }},
 	{Name: "ssl_session_tickets", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "on", Doc: "Resume TLS sessions with tickets.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.sc.SSL.SessionTickets) }},
+	{Name: "ssl_buffer_size", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "16k", Doc: "Size of the TLS records that carry responses. The default sends full-size (16 KiB) records, one write and one encryption per record; a smaller value is a request for a faster first byte on slow links.",
+		Diff: "a value below 16k turns on Go's dynamic record sizing (records of about one TCP segment at the start of a connection, growing to 16 KiB) rather than records of exactly that size; the socket's default server decides, as for ssl_protocols.",
+		Apply: func(p *parser, d *Directive) error {
+			v, err := p.size(d, d.Args[0])
+			p.sc.SSL.BufferSize.set(v)
+			return err
+		}},
 	{Name: "ssl_stapling", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Staples OCSP responses to handshakes, for certificate files (whose chain must hold the issuer) and `ssl_certificate acme` ones, when the certificate names an OCSP responder; responses are fetched in the background, cached under acme_storage and refreshed before they expire.",
 		Diff:  "ssl_stapling_verify and ssl_trusted_certificate are accepted and ignored: the issuer is taken from the certificate chain.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.sc.SSL.Stapling) }},
@@ -70,7 +77,6 @@ var sslDirectives = []Spec{
 	{Name: "ssl_prefer_server_ciphers", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; Go chooses the cipher order."},
 	{Name: "ssl_dhparam", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; Go has no finite-field DHE suites."},
 	{Name: "ssl_ecdh_curve", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; Go's curve preferences are used."},
-	{Name: "ssl_buffer_size", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; Go sizes TLS records dynamically."},
 	{Name: "ssl", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "Obsolete nginx form of `listen … ssl`; `ssl on` makes every listen of the server TLS.",
 		Apply: func(p *parser, d *Directive) error {
 			on, err := p.onOff(d)

@@ -106,6 +106,7 @@ type SSLConf struct {
 	Ciphers        Opt[string]
 	SessionTimeout Opt[time.Duration]
 	SessionTickets Opt[bool]
+	BufferSize     Opt[int64]  // ssl_buffer_size
 	Stapling       Opt[bool]   // ssl_stapling
 	ACMECA         Opt[string] // acme_ca: directory URL
 	ACMEEmail      Opt[string]

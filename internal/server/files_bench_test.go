@@ -16,9 +16,9 @@ import (
 	"github.com/sluice-proxy/sluice/internal/config"
 )
 
-// benchTLSServer starts a server with one HTTPS server block (an ECDSA P-256 certificate) whose locations are
-// locs, and returns its base URL and the document root (dir/www).
-func benchTLSServer(b *testing.B, locs func(dir string) string) (url, www string) {
+// benchTLSServer starts a server with one HTTPS server block (an ECDSA P-256 certificate) whose locations (and
+// other server directives) are locs, and returns its base URL and the document root (dir/www).
+func benchTLSServer(b testing.TB, locs func(dir string) string) (url, www string) {
 	b.Helper()
 	probe, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := probe.Addr().(*net.TCPAddr).Port

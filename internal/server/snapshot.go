@@ -360,6 +360,9 @@ func tlsConfig(def *config.Server, sni []certs.SNIEntry, h2 bool) (*tls.Config, 
 		MaxVersion:             maxV,
 		SessionTicketsDisabled: !ssl.SessionTickets.Get(true),
 		NextProtos:             []string{"http/1.1"},
+		// nginx's ssl_buffer_size 16k: full-size records; Go's dynamic sizing otherwise splits a response of
+		// more than ~1.2 KB into several records (writes) for the first 128 KiB of every connection
+		DynamicRecordSizingDisabled: ssl.BufferSize.Get(16<<10) >= 16<<10,
 	}
 	if h2 {
 		tc.NextProtos = []string{"h2", "http/1.1"}
