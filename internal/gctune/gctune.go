@@ -1,37 +1,115 @@
-// Package gctune sets the garbage collector's target for a proxy: a small, steady headroom over the live heap.
+// Package gctune sets the garbage collector's target for a proxy: small headroom while idle, enough headroom
+// while busy that collections stay a few per second, and memory handed back as soon as traffic stops.
 //
 // Go's default (GOGC=100) lets the heap grow to twice what is live before collecting. For a proxy holding many
 // idle connections the live heap is mostly those connections, and the doubling shows up as resident memory per
-// connection. The tuner keeps the headroom at a fifth of the live heap, but never below 4 MiB (Go's own minimum
-// heap), so a proxy with little live data (plain request traffic) collects no more often than with the default.
-// Setting GOGC in the environment turns the tuner off.
+// connection; so while idle the headroom is a fifth of the live heap, at least 4 MiB. Under load a proxy
+// allocates quickly (about 13 KB per proxied request) and a few MiB of headroom would mean dozens of collections
+// a second; so the headroom also covers what is allocated in 250 ms (at most 64 MiB): at most about four
+// collections a second, whatever the request rate. When the allocation rate drops back, the headroom shrinks
+// at once and, if the heap had grown, one forced collection returns the memory to the OS (debug.FreeOSMemory).
+// The tuner samples runtime/metrics every 100 ms and after each collection; debug.SetGCPercent does not stop
+// the world (it takes the heap lock), so retuning often is cheap. Setting GOGC in the environment turns the
+// tuner off.
 package gctune
 
 import (
 	"context"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
+	"time"
 )
 
 const (
-	// MinPercent is the headroom, in percent of the live heap, for large heaps.
-	MinPercent = 20
-	// MinHeadroom is the least headroom in bytes (Go's default minimum heap).
-	MinHeadroom = 4 << 20
-	// MaxPercent bounds the headroom of tiny heaps (Go's default).
-	MaxPercent = 100
+	// IdlePercent is the idle headroom in percent of the live heap, for large heaps.
+	IdlePercent = 20
+	// IdleHeadroom is the least headroom in bytes (Go's default minimum heap).
+	IdleHeadroom = 4 << 20
+	// Window is how much allocation the headroom covers: a collection at most every Window under load.
+	Window = 250 * time.Millisecond
+	// MaxHeadroom caps the headroom that the allocation rate asks for.
+	MaxHeadroom = 64 << 20
+	// Tick is how often the tuner samples the heap.
+	Tick = 100 * time.Millisecond
+	// freeGap is the least time between two forced collections, should traffic come in short bursts.
+	freeGap = 500 * time.Millisecond
+	// freeSlack is how far the heap held from the OS must exceed the idle goal before it is worth a forced collection.
+	freeSlack = 4 << 20
 )
 
-// Percent is the GOGC value the tuner chooses for a live heap of live bytes.
-func Percent(live uint64) int {
-	if live == 0 {
-		return MaxPercent
-	}
-	p := int(uint64(MinHeadroom) * 100 / live)
-	return min(max(p, MinPercent), MaxPercent)
+// Headroom is the GC headroom in bytes for a live heap of live bytes allocating rate bytes per second: the idle
+// headroom (a fifth of live, at least IdleHeadroom), or what is allocated in Window if that is more (at most
+// MaxHeadroom).
+func Headroom(live uint64, rate float64) uint64 {
+	idle := max(live*IdlePercent/100, IdleHeadroom)
+	busy := uint64(min(rate*Window.Seconds(), MaxHeadroom))
+	return max(idle, busy)
 }
+
+// Percent is the GOGC value that gives headroom bytes over a heap whose collection is paced on scan bytes
+// (live heap + goroutine stacks + globals: the runtime's goal is live + scan*GOGC/100). The runtime's minimum
+// heap (4 MiB at GOGC=100) scales with GOGC too, so scan counts as at least that: a small heap's goal is then
+// about the headroom, not a multiple of it.
+func Percent(scan, headroom uint64) int {
+	return int(min(max(headroom*100/max(scan, minHeap), 1), math.MaxInt32))
+}
+
+// minHeap is the runtime's minimum heap goal at GOGC=100.
+const minHeap = 4 << 20
+
+// Sample is what the tuner reads from the runtime each tick.
+type Sample struct {
+	At       time.Time
+	Allocs   uint64 // bytes allocated since the start (cumulative)
+	Live     uint64 // live heap at the end of the last collection
+	Scan     uint64 // Live plus goroutine stacks and globals
+	Retained uint64 // heap memory held from the OS: objects (live or not yet swept), free and unused spans
+}
+
+// policy is the tuner's memory between samples.
+type policy struct {
+	last     Sample
+	rate     float64 // bytes/s, follows a rise at once and halves per tick on a dip
+	busy     bool    // the allocation rate drives the headroom
+	pending  bool    // busy ended: return memory on the next quiet sample that freeGap allows
+	lastFree time.Time
+}
+
+// step takes a new sample and returns the GOGC value to use and whether to return memory to the OS now: on the
+// first quiet sample after the allocation rate stopped driving the headroom, when the heap holds well over the
+// idle goal.
+func (p *policy) step(s Sample) (percent int, free bool) {
+	idle := Headroom(s.Live, 0)
+	quiet := false
+	if !p.last.At.IsZero() && s.At.After(p.last.At) && s.Allocs >= p.last.Allocs {
+		now := float64(s.Allocs-p.last.Allocs) / s.At.Sub(p.last.At).Seconds()
+		quiet = now*Window.Seconds() <= float64(idle)/2
+		if quiet {
+			p.rate = now // traffic stopped: shrink at once
+		} else {
+			p.rate = max(now, p.rate/2)
+		}
+		wasBusy := p.busy
+		p.busy = Headroom(s.Live, p.rate) > idle
+		p.pending = p.pending || wasBusy && !p.busy
+	}
+	p.last = s
+	if p.pending && quiet && s.At.Sub(p.lastFree) >= freeGap {
+		p.pending = false
+		if s.Retained > s.Live+idle+freeSlack {
+			free = true
+			p.lastFree = s.At
+		}
+	}
+	return p.percent(s), free
+}
+
+// percent is the GOGC value for the heap of s at the current allocation rate.
+func (p *policy) percent(s Sample) int { return Percent(s.Scan, Headroom(s.Live, p.rate)) }
 
 // Enabled reports whether the tuner should run: not when the user set GOGC.
 func Enabled() bool {
@@ -39,24 +117,58 @@ func Enabled() bool {
 	return !set
 }
 
-// Run adjusts the GC percent after every collection (when the live heap is known anew) until ctx ends, so a
-// heap that grows quickly (thousands of connections opening) never runs on a stale, too generous target.
+// Run starts the tuner: it samples the heap every Tick on its own goroutine, and after every collection (when
+// the live heap is known anew, so a heap that grows quickly never runs on a stale, too generous percent), and
+// adjusts the GC percent until ctx ends.
 func Run(ctx context.Context) {
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	current := -1
-	tune := func() {
-		metrics.Read(sample)
-		if sample[0].Value.Kind() != metrics.KindUint64 {
-			return
+	t := &tuner{r: newReader(), current: -1}
+	t.tick(time.Now())
+	afterGC(ctx, t.retune)
+	go func() {
+		tick := time.NewTicker(Tick)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				t.tick(time.Now())
+			}
 		}
-		// tighten at once (a growing heap), loosen only by steps: each change stops the world briefly
-		if p := Percent(sample[0].Value.Uint64()); p < current || p >= current+5 || current < 0 {
-			debug.SetGCPercent(p)
-			current = p
-		}
+	}()
+}
+
+// tuner applies the policy; the ticker and the finalizer goroutine share it.
+type tuner struct {
+	mu      sync.Mutex
+	r       *reader
+	p       policy
+	current int
+}
+
+// tick takes a sample for the policy, sets its percent and returns memory when it says so.
+func (t *tuner) tick(now time.Time) {
+	t.mu.Lock()
+	percent, free := t.p.step(t.r.read(now))
+	t.set(percent)
+	t.mu.Unlock()
+	if free {
+		debug.FreeOSMemory() // collects with the idle goal just set, then returns the free pages
 	}
-	tune()
-	afterGC(ctx, tune)
+}
+
+// retune recomputes the percent for the live heap a collection just measured, at the current rate.
+func (t *tuner) retune() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.set(t.p.percent(t.r.read(time.Now())))
+}
+
+func (t *tuner) set(percent int) {
+	if percent != t.current {
+		debug.SetGCPercent(percent)
+		t.current = percent
+	}
 }
 
 // afterGC calls f on the finalizer goroutine after each garbage collection until ctx ends: an unreachable
@@ -74,4 +186,51 @@ func afterGC(ctx context.Context, f func()) {
 		})
 	}
 	arm()
+}
+
+// reader reads a Sample from runtime/metrics without allocating.
+type reader struct{ samples []metrics.Sample }
+
+const (
+	mAllocs = iota
+	mLive
+	mStacks
+	mGlobals
+	mObjects
+	mFree
+	mUnused
+)
+
+func newReader() *reader {
+	names := []string{
+		mAllocs:  "/gc/heap/allocs:bytes",
+		mLive:    "/gc/heap/live:bytes",
+		mStacks:  "/gc/scan/stack:bytes",
+		mGlobals: "/gc/scan/globals:bytes",
+		mObjects: "/memory/classes/heap/objects:bytes",
+		mFree:    "/memory/classes/heap/free:bytes",
+		mUnused:  "/memory/classes/heap/unused:bytes",
+	}
+	r := &reader{samples: make([]metrics.Sample, len(names))}
+	for i, n := range names {
+		r.samples[i].Name = n
+	}
+	return r
+}
+
+func (r *reader) read(now time.Time) Sample {
+	metrics.Read(r.samples)
+	v := func(i int) uint64 {
+		if r.samples[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return r.samples[i].Value.Uint64()
+	}
+	return Sample{
+		At:       now,
+		Allocs:   v(mAllocs),
+		Live:     v(mLive),
+		Scan:     v(mLive) + v(mStacks) + v(mGlobals),
+		Retained: v(mObjects) + v(mFree) + v(mUnused),
+	}
 }

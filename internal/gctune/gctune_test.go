@@ -2,55 +2,189 @@ package gctune
 
 import (
 	"context"
-	"runtime"
 	"runtime/debug"
 	"testing"
 	"time"
 )
 
-func TestPercent(t *testing.T) {
+const mib = 1 << 20
+
+func TestHeadroom(t *testing.T) {
 	tests := []struct {
+		name string
 		live uint64
-		want int
+		rate float64 // bytes/s
+		want uint64
 	}{
-		{0, 100},
-		{1 << 20, 100}, // tiny heap: Go's default
-		{4 << 20, 100}, // 4 MiB headroom = 100 %
-		{8 << 20, 50},  // 4 MiB headroom = 50 %
-		{16 << 20, 25},
-		{20 << 20, 20},  // 20 % from here on
-		{100 << 20, 20}, // 9,000 idle tunnels
-		{1 << 30, 20},
+		{"empty heap, idle", 0, 0, IdleHeadroom},
+		{"small heap, idle: the 4 MiB floor", 8 * mib, 0, 4 * mib},
+		{"large heap, idle: a fifth", 100 * mib, 0, 20 * mib},
+		{"trickle below the floor", 8 * mib, 8 * mib, 4 * mib}, // 2 MiB in 250 ms
+		{"busy: 250 ms of allocation", 8 * mib, 100 * mib, 25 * mib},
+		{"busy, large heap: the larger of the two", 200 * mib, 100 * mib, 40 * mib},
+		{"very busy: capped", 8 * mib, 1000 * mib, MaxHeadroom},
+		{"very busy, huge heap: a fifth beyond the cap", 1000 * mib, 1000 * mib, 200 * mib},
 	}
 	for _, tt := range tests {
-		if got := Percent(tt.live); got != tt.want {
-			t.Errorf("Percent(%d) = %d, want %d", tt.live, got, tt.want)
+		if got := Headroom(tt.live, tt.rate); got != tt.want {
+			t.Errorf("%s: Headroom(%d MiB, %.0f MiB/s) = %.2f MiB, want %.2f MiB", tt.name, tt.live/mib, tt.rate/mib, float64(got)/mib, float64(tt.want)/mib)
 		}
 	}
 }
 
-// TestRunFollowsTheLiveHeap: after collections with a large live heap the GC percent is the tuner's, and
-// cancelling stops it.
-func TestRunFollowsTheLiveHeap(t *testing.T) {
+func TestPercent(t *testing.T) {
+	tests := []struct {
+		scan, headroom uint64
+		want           int
+	}{
+		{0, 4 * mib, 100},       // nothing known yet: Go's default
+		{1 * mib, 4 * mib, 100}, // Go's minimum heap (4 MiB at 100 %) scales with the percent
+		{1 * mib, 64 * mib, 1600},
+		{4 * mib, 4 * mib, 100},
+		{20 * mib, 4 * mib, 20},
+		{10 * mib, 64 * mib, 640},
+		{1 << 40, 4 * mib, 1}, // never 0 (collect continuously) or negative (off)
+	}
+	for _, tt := range tests {
+		if got := Percent(tt.scan, tt.headroom); got != tt.want {
+			t.Errorf("Percent(%d, %d) = %d, want %d", tt.scan, tt.headroom, got, tt.want)
+		}
+	}
+}
+
+// TestPolicy feeds the policy samples 100 ms apart and checks the headroom it chooses and when it returns
+// memory to the OS.
+func TestPolicy(t *testing.T) {
+	const live = 10 * mib // idle headroom 4 MiB
+	type step struct {
+		alloc    uint64 // bytes allocated since the previous sample
+		retained uint64 // heap held from the OS
+		headroom uint64 // want
+		free     bool   // want
+	}
+	busy := func(alloc uint64) step { return step{alloc, 60 * mib, alloc * 10 / 4, false} } // 100 ms of alloc → 250 ms
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"idle stays small, nothing to free", []step{
+			{0, 12 * mib, 4 * mib, false},
+			{100 << 10, 12 * mib, 4 * mib, false},
+			{100 << 10, 12 * mib, 4 * mib, false},
+		}},
+		{"busy grows the headroom with the rate", []step{
+			{0, 12 * mib, 4 * mib, false},
+			busy(8 * mib), busy(12 * mib), busy(16 * mib),
+		}},
+		{"very busy is capped", []step{
+			{0, 12 * mib, 4 * mib, false},
+			{100 * mib, 80 * mib, MaxHeadroom, false},
+		}},
+		{"a dip halves the headroom, it does not drop it", []step{
+			{0, 12 * mib, 4 * mib, false},
+			busy(16 * mib),
+			{4 * mib, 60 * mib, 20 * mib, false}, // 40 MiB/s now; 160 MiB/s halved is 80 MiB/s → 20 MiB
+			busy(16 * mib),
+		}},
+		{"busy then quiet: idle headroom and one forced collection", []step{
+			{0, 12 * mib, 4 * mib, false},
+			busy(16 * mib), busy(16 * mib),
+			{0, 60 * mib, 4 * mib, true},
+			{0, 11 * mib, 4 * mib, false},
+			{0, 11 * mib, 4 * mib, false},
+		}},
+		{"busy then quiet with a small heap: nothing to free", []step{
+			{0, 12 * mib, 4 * mib, false},
+			busy(16 * mib),
+			{0, 16 * mib, 4 * mib, false}, // under 10 live + 4 headroom + 4 slack
+			{0, 16 * mib, 4 * mib, false},
+		}},
+		{"busy, moderate, then quiet: the collection waits for quiet", []step{
+			{0, 12 * mib, 4 * mib, false},
+			busy(16 * mib),
+			{1 * mib, 60 * mib, 20 * mib, false}, // halving
+			{1 * mib, 60 * mib, 10 * mib, false},
+			{1 * mib, 60 * mib, 5 * mib, false},
+			{1 * mib, 60 * mib, 4 * mib, false}, // no longer busy, but not quiet either (10 MiB/s)
+			{0, 60 * mib, 4 * mib, true},
+		}},
+		{"bursts: at most one forced collection per 500 ms", []step{
+			{0, 12 * mib, 4 * mib, false},
+			busy(16 * mib),
+			{0, 60 * mib, 4 * mib, true}, // t=300ms
+			busy(16 * mib),
+			{0, 60 * mib, 4 * mib, false}, // t=500ms: too soon
+			{0, 60 * mib, 4 * mib, false}, // t=600ms: too soon
+			{0, 60 * mib, 4 * mib, false}, // t=700ms: too soon
+			{0, 60 * mib, 4 * mib, true},  // t=800ms
+			{0, 60 * mib, 4 * mib, false}, // done once
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p policy
+			at := time.Unix(1000, 0)
+			var allocs uint64
+			for i, st := range tt.steps {
+				allocs += st.alloc
+				at = at.Add(Tick)
+				percent, free := p.step(Sample{At: at, Allocs: allocs, Live: live, Scan: live, Retained: st.retained})
+				if want := Percent(live, st.headroom); percent != want || free != st.free {
+					t.Errorf("step %d: percent %d, free %v; want %d (%.1f MiB headroom), free %v", i, percent, free, want, float64(st.headroom)/mib, st.free)
+				}
+			}
+		})
+	}
+}
+
+// heldHeap is the heap memory the process holds from the OS.
+func heldHeap() Sample { return newReader().read(time.Now()) }
+
+// TestBusyThenIdleReturnsMemory: while allocation is fast the tuner lets the heap grow past the idle goal; when
+// it stops, the heap the process holds from the OS comes back down to about the live heap (with the runtime's
+// own pacing nothing would collect the garbage of a heap that no longer allocates).
+func TestBusyThenIdleReturnsMemory(t *testing.T) {
 	old := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(old)
+	debug.FreeOSMemory()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	Run(ctx)
-	live := make([][]byte, 0, 64)
-	for range 64 {
-		live = append(live, make([]byte, 1<<20)) // 64 MiB live: 20 %
+
+	peak := churn(1500 * time.Millisecond)
+	busyPercent := debug.SetGCPercent(-1)
+	debug.SetGCPercent(busyPercent)
+	if peak < 32*mib {
+		t.Fatalf("the heap held at most %d MiB while busy; want well over 16 MiB live + the idle headroom", peak/mib)
 	}
-	want := Percent(64 << 20)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond) // the finalizer goroutine runs the tuner
-		got := debug.SetGCPercent(-1)
-		debug.SetGCPercent(got)
-		if got == want {
-			runtime.KeepAlive(live)
+
+	// idle: no allocation; the tuner's next quiet samples collect and return the memory
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		if s := heldHeap(); s.Retained < s.Live+IdleHeadroom+freeSlack {
+			t.Logf("busy: %d MiB held (GOGC %d); idle: %d MiB held, %d MiB live", peak/mib, busyPercent, s.Retained/mib, s.Live/mib)
 			return
 		}
 	}
-	t.Fatalf("GC percent never became %d with 64 MiB live", want)
+	s := heldHeap()
+	t.Fatalf("5 s after allocation stopped the heap holds %d MiB (%d MiB live); want it back under live + %d MiB", s.Retained/mib, s.Live/mib, (IdleHeadroom+freeSlack)/mib)
+}
+
+// churn keeps 16 MiB live in 1 KiB pieces and replaces them at about 200 MiB/s (a busy proxy's rate) for d,
+// and returns the most heap held meanwhile.
+func churn(d time.Duration) (peak uint64) {
+	const rate = 200 * mib
+	ring := make([][]byte, 16<<10)
+	start := time.Now()
+	for i := 0; time.Since(start) < d; i++ {
+		for j := range 1 << 10 { // 1 MiB
+			ring[(i<<10+j)%len(ring)] = make([]byte, 1<<10)
+		}
+		peak = max(peak, heldHeap().Retained)
+		if ahead := time.Duration(i+1) * time.Second / (rate / mib); ahead > time.Since(start) {
+			time.Sleep(ahead - time.Since(start))
+		}
+	}
+	return peak
 }
