@@ -46,6 +46,22 @@ func (w *respWriter) WriteHeader(code int) {
 }
 
 func (w *respWriter) Write(b []byte) (int, error) {
+	w.beforeWrite()
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// WriteString writes s without first copying it into a byte slice (net/http's writer takes strings).
+func (w *respWriter) WriteString(s string) (int, error) {
+	w.beforeWrite()
+	n, err := io.WriteString(w.ResponseWriter, s)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// beforeWrite sends the headers if they are not yet and arms send_timeout for the write that follows.
+func (w *respWriter) beforeWrite() {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -53,9 +69,6 @@ func (w *respWriter) Write(b []byte) (int, error) {
 		w.rc.SetWriteDeadline(time.Now().Add(w.sendTimeout))
 		w.deadline = true
 	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += int64(n)
-	return n, err
 }
 
 // ReadFrom lets a static file reach the connection's ReadFrom, which uses sendfile(2) on plain TCP. The file
@@ -304,7 +317,7 @@ func (rq *request) defaultPage(status int) {
 	}
 	rq.w.WriteHeader(status)
 	if rq.r.Method != http.MethodHead {
-		rq.w.Write([]byte(body))
+		rq.w.WriteString(body)
 	}
 }
 
@@ -343,7 +356,7 @@ func (rq *request) plainOnTLS() {
 	h.Set("Content-Type", "text/html")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	rq.w.WriteHeader(http.StatusBadRequest)
-	rq.w.Write([]byte(body))
+	rq.w.WriteString(body)
 	rq.log.Info("client sent plain HTTP request to HTTPS port", rq.v.LogAttrs()...)
 }
 

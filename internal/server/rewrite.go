@@ -89,11 +89,11 @@ func (rq *request) doReturn(op *config.Op) {
 		rq.special(code)
 	default:
 		h := rq.w.Header()
-		h.Set("Content-Type", rq.contentType())
-		h.Set("Content-Length", itoa(len(text)))
+		vals := []string{rq.contentType(), itoa(len(text))} // one allocation for both headers' values
+		h["Content-Type"], h["Content-Length"] = vals[0:1:1], vals[1:2:2]
 		rq.w.WriteHeader(code)
 		if rq.r.Method != http.MethodHead {
-			rq.w.Write([]byte(text))
+			rq.w.WriteString(text)
 		}
 	}
 }
