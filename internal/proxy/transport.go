@@ -211,14 +211,19 @@ func (pc *pconn) send(req *http.Request) {
 // the upstream's Connection header lists.
 func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, []string, error) {
 	for {
-		raw, err := peekHeader(br)
+		raw, n, err := peekHeader(br)
 		if err != nil {
 			return nil, nil, err
 		}
-		tokens := connectionTokens(raw)
-		resp, err := http.ReadResponse(br, req)
-		if err != nil {
-			return nil, nil, err
+		block, _ := br.Peek(n)
+		resp, tokens := parseHead(block, br, req)
+		if resp != nil {
+			br.Discard(n)
+		} else {
+			tokens = connectionTokens(raw)
+			if resp, err = http.ReadResponse(br, req); err != nil {
+				return nil, nil, err
+			}
 		}
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 			continue
@@ -227,26 +232,27 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, []string
 	}
 }
 
-// peekHeader returns the buffered bytes that contain the whole header block, without consuming them.
-func peekHeader(br *bufio.Reader) ([]byte, error) {
+// peekHeader returns the buffered bytes that contain the whole header block, without consuming them, and
+// the length of the block with the empty line that ends it.
+func peekHeader(br *bufio.Reader) ([]byte, int, error) {
 	for {
 		buf, _ := br.Peek(br.Buffered())
 		// the block ends at the first empty line, CRLF or bare LF: whichever comes first (a later one is body)
-		end := bytes.Index(buf, []byte("\r\n\r\n"))
+		end, sep := bytes.Index(buf, []byte("\r\n\r\n")), 4
 		if i := bytes.Index(buf, []byte("\n\n")); i >= 0 && (end < 0 || i < end) {
-			end = i
+			end, sep = i, 2
 		}
 		if end >= 0 {
-			return buf[:end], nil
+			return buf[:end], end + sep, nil
 		}
 		if br.Buffered() >= br.Size() {
-			return nil, errHeaderTooBig
+			return nil, 0, errHeaderTooBig
 		}
 		if _, err := br.Peek(br.Buffered() + 1); err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
-				return nil, errHeaderTooBig
+				return nil, 0, errHeaderTooBig
 			}
-			return nil, err
+			return nil, 0, err
 		}
 	}
 }
@@ -259,12 +265,7 @@ func connectionTokens(raw []byte) []string {
 		if !ok || !strings.EqualFold(string(bytes.TrimSpace(name)), "Connection") {
 			continue
 		}
-		for _, tok := range strings.Split(string(val), ",") {
-			tok = strings.TrimSpace(tok)
-			if tok != "" && !strings.EqualFold(tok, "close") && !strings.EqualFold(tok, "keep-alive") && !strings.EqualFold(tok, "upgrade") {
-				out = append(out, tok)
-			}
-		}
+		out = appendTokens(out, string(val))
 	}
 	return out
 }

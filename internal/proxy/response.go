@@ -1,0 +1,214 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// parseHead parses a response header block (block: the status line, the header lines and the empty line that
+// ends them) the way http.ReadResponse does, for the ordinary case only: CRLF or LF line ends, no folded
+// lines, a three-digit status, no Transfer-Encoding, and a body bounded by one Content-Length or absent by
+// status or method. The block becomes one string that names and values slice, instead of a string per line
+// and value. It returns nil for anything else; http.ReadResponse then reads the block (with its errors).
+// The caller consumes the block from br once it is accepted; the body reads from br.
+func parseHead(block []byte, br *bufio.Reader, req *http.Request) (*http.Response, []string) {
+	s := string(block)
+	line, rest, _ := strings.Cut(s, "\n")
+	line = strings.TrimSuffix(line, "\r")
+	proto, status, ok := strings.Cut(line, " ")
+	if !ok {
+		return nil, nil
+	}
+	status = strings.TrimLeft(status, " ")
+	if len(status) < 3 || (len(status) > 3 && status[3] != ' ') || !digit(status[0]) || !digit(status[1]) || !digit(status[2]) || strings.IndexByte(status, '\r') >= 0 {
+		return nil, nil
+	}
+	major, minor, ok := http.ParseHTTPVersion(proto)
+	if !ok {
+		return nil, nil
+	}
+	code := int(status[0]-'0')*100 + int(status[1]-'0')*10 + int(status[2]-'0')
+
+	n := strings.Count(rest, "\n")
+	h := make(http.Header, n)
+	strs := make([]string, n) // one backing array for single-valued fields, as textproto does
+	for {
+		var found bool
+		line, rest, found = strings.Cut(rest, "\n")
+		if !found {
+			return nil, nil // no line end: not a whole block
+		}
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" {
+			if rest != "" {
+				return nil, nil // the block ends here, before where it was found to end
+			}
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return nil, nil // a folded line
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || k == "" || !validName(k) || !validValue(v) {
+			return nil, nil
+		}
+		v = strings.TrimRight(strings.TrimLeft(v, " \t"), " \t")
+		if !canonicalName(k) {
+			k = http.CanonicalHeaderKey(k)
+		}
+		if vv := h[k]; vv == nil {
+			vv, strs = strs[:1:1], strs[1:]
+			vv[0] = v
+			h[k] = vv
+		} else {
+			h[k] = append(vv, v)
+		}
+	}
+	if _, ok := h["Transfer-Encoding"]; ok {
+		return nil, nil
+	}
+	if _, ok := h["Pragma"]; ok {
+		return nil, nil
+	}
+	resp := &http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: major, ProtoMinor: minor, Header: h, Request: req, ContentLength: -1}
+	cl := h["Content-Length"]
+	if len(cl) > 1 {
+		return nil, nil
+	}
+	if len(cl) == 1 {
+		n, err := strconv.ParseUint(cl[0], 10, 63)
+		if err != nil || cl[0] == "" || cl[0][0] == '+' {
+			return nil, nil
+		}
+		resp.ContentLength = int64(n)
+	}
+	noBody := req.Method == http.MethodHead || code/100 == 1 || code == http.StatusNoContent || code == http.StatusNotModified
+	if !noBody && len(cl) == 0 {
+		return nil, nil // delimited by the connection's end
+	}
+	var tokens []string
+	for _, v := range h["Connection"] {
+		tokens = appendTokens(tokens, v)
+	}
+	// net/http's shouldClose
+	conn := h["Connection"]
+	hasClose := httpguts.HeaderValuesContainsToken(conn, "close")
+	switch {
+	case major < 1:
+		resp.Close = true
+	case major == 1 && minor == 0:
+		resp.Close = hasClose || !httpguts.HeaderValuesContainsToken(conn, "keep-alive")
+	default:
+		resp.Close = hasClose
+		if hasClose {
+			delete(h, "Connection")
+		}
+	}
+	switch {
+	case noBody:
+		if req.Method != http.MethodHead {
+			resp.ContentLength = 0
+		}
+		resp.Body = http.NoBody
+	case resp.ContentLength == 0:
+		resp.Body = http.NoBody
+	default:
+		resp.Body = &lengthBody{br: br, n: resp.ContentLength}
+	}
+	return resp, tokens
+}
+
+// lengthBody is a body of known length read from the connection's reader, with net/http's body semantics:
+// the last bytes come with io.EOF, an early end of the connection is io.ErrUnexpectedEOF.
+type lengthBody struct {
+	br     *bufio.Reader
+	n      int64 // bytes left
+	eof    bool
+	closed bool
+}
+
+func (b *lengthBody) Read(p []byte) (int, error) {
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.eof || b.n <= 0 {
+		b.eof = true
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.br.Read(p)
+	b.n -= int64(n)
+	if err == io.EOF {
+		b.eof = true
+		if b.n > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	if err == nil && b.n == 0 {
+		err = io.EOF
+		b.eof = true
+	}
+	return n, err
+}
+
+// Close marks the body closed; the transport closes the connection under an unfinished body.
+func (b *lengthBody) Close() error {
+	b.closed = true
+	return nil
+}
+
+func digit(c byte) bool { return '0' <= c && c <= '9' }
+
+// validName: every byte of a header name is a token character (textproto's rule; a space before the colon,
+// which textproto lets through uncanonicalised, is left to it).
+func validName(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if !httpguts.IsTokenRune(rune(k[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// validValue: no control bytes other than tab (obs-text is allowed), as textproto.
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalName reports whether a valid header name is already in canonical form (Content-Type).
+func canonicalName(k string) bool {
+	upper := true
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
+}
+
+// appendTokens adds the header names a Connection value lists (not close, keep-alive or upgrade).
+func appendTokens(out []string, val string) []string {
+	for val != "" {
+		var tok string
+		tok, val, _ = strings.Cut(val, ",")
+		tok = strings.TrimSpace(tok)
+		if tok != "" && !strings.EqualFold(tok, "close") && !strings.EqualFold(tok, "keep-alive") && !strings.EqualFold(tok, "upgrade") {
+			out = append(out, tok)
+		}
+	}
+	return out
+}
