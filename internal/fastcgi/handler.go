@@ -32,14 +32,18 @@ type Handler struct {
 	Upstreams *upstream.Set
 
 	bufs      sync.Pool // response body copy buffers
-	paramBufs sync.Pool // encoded PARAMS (*[]byte)
+	paramBufs sync.Pool // *paramBuf
 }
+
+// paramBuf holds a request's encoded PARAMS and the scratch space for evaluating one value, reused across
+// requests (each keeps what it grew to).
+type paramBuf struct{ enc, tmp []byte }
 
 // NewHandler returns a handler with a connection pool sized for php-fpm.
 func NewHandler(log *slog.Logger) *Handler {
 	h := &Handler{Client: &Client{MaxIdle: 32, IdleTimeout: 10 * time.Second}, Log: log}
 	h.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
-	h.paramBufs.New = func() any { b := make([]byte, 0, 2048); return &b }
+	h.paramBufs.New = func() any { return &paramBuf{enc: make([]byte, 0, 2048), tmp: make([]byte, 0, 256)} }
 	return h
 }
 
@@ -94,10 +98,9 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		}
 	}
 
-	pp := h.paramBufs.Get().(*[]byte)
-	defer h.paramBufs.Put(pp)
-	params, ok := h.params((*pp)[:0], fr)
-	*pp = params[:0] // keep what the buffer grew to
+	pb := h.paramBufs.Get().(*paramBuf)
+	defer h.paramBufs.Put(pb)
+	params, ok := h.params(pb, fr)
 	if !ok {
 		fr.Error(http.StatusForbidden)
 		return
@@ -263,14 +266,14 @@ func SetScriptName(v *vars.Request, c *config.LocConf) {
 	v.FastCGIScriptName, v.FastCGIPathInfo = script, info
 }
 
-// params encodes fastcgi_param values and the request headers as HTTP_* (except Proxy: httpoxy) into dst. A
+// params encodes fastcgi_param values and the request headers as HTTP_* (except Proxy: httpoxy) into pb.enc. A
 // SCRIPT_FILENAME with a NUL or a ".." segment is refused: it would name a file outside the document root.
-// Values are evaluated into one scratch buffer and header names converted in place, so nothing is allocated
-// per parameter.
-func (h *Handler) params(dst []byte, fr *Request) ([]byte, bool) {
+// Values are evaluated into pb's scratch buffer and header names converted there, so nothing is allocated per
+// parameter.
+func (h *Handler) params(pb *paramBuf, fr *Request) ([]byte, bool) {
 	c, v, r := fr.Conf, fr.V, fr.R
-	var scratch [256]byte
-	val := scratch[:0]
+	dst, val := pb.enc[:0], pb.tmp[:0]
+	defer func() { pb.enc, pb.tmp = dst[:0], val[:0] }()
 	// the fastcgi_param names a request header must not repeat (usually none: fastcgi_params sets no HTTP_*)
 	var setBuf [4]string
 	set := setBuf[:0]
@@ -294,20 +297,19 @@ func (h *Handler) params(dst []byte, fr *Request) ([]byte, bool) {
 	if !slices.Contains(set, "HTTP_HOST") && r.Host != "" {
 		dst = appendParam(dst, "HTTP_HOST", r.Host)
 	}
-	name := scratch[:0]
 	for k, vals := range r.Header {
 		if k == "Proxy" || len(vals) == 0 {
 			continue
 		}
-		name = appendHeaderParam(name[:0], k)
-		if string(name) == "HTTP_HOST" || len(set) > 0 && slices.Contains(set, string(name)) {
+		val = appendHeaderParam(val[:0], k)
+		if string(val) == "HTTP_HOST" || len(set) > 0 && slices.Contains(set, string(val)) {
 			continue
 		}
 		sep := ", "
 		if k == "Cookie" {
 			sep = "; "
 		}
-		dst = appendParamJoined(dst, name, vals, sep)
+		dst = appendParamJoined(dst, val, vals, sep)
 	}
 	return dst, true
 }
