@@ -332,7 +332,7 @@ func machine(ts []*target, nofile uint64, pin, quick bool, rounds int, d time.Du
 	}
 	fmt.Fprintf(&b, "- mode %s: %d measured round(s) after a discarded warm-up, %s per throughput workload, %s; %s total\n", mode, rounds, d, pinning, elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "- open-file limit (soft raised to hard) %d per process: idle connections come from wsload processes of 1,000 each, from 127.0.0.10 upwards\n", nofile)
-	fmt.Fprintf(&b, "- settings: nginx 1 worker (nginx-2w: 2), HAProxy nbthread 1, Caddy defaults with 64 idle upstream connections, sluice defaults; upstream keep-alive 64 everywhere; access logs off\n")
+	fmt.Fprintf(&b, "- settings: nginx 1 worker (nginx-2w: 2), HAProxy nbthread 1, Caddy defaults with 64 idle upstream connections, sluice defaults; ssl_protocols TLSv1.2 TLSv1.3 for sluice and nginx (every peer negotiates TLS 1.3); upstream keep-alive 64 everywhere; access logs off\n")
 	if len(skipped) > 0 {
 		fmt.Fprintf(&b, "- skipped: %s\n", strings.Join(skipped, "; "))
 	}
@@ -354,7 +354,7 @@ func phpSocket(dir, sluiceBin string, e env) (string, func()) {
 		return "", none
 	}
 	sock := filepath.Join(dir, "php-fpm.sock")
-	e.PHP = sock
+	e.PHP, e.Workers = sock, 1 // worker_processes 0 is refused
 	conf := render(e, "php-check.conf", nginxConf)
 	must(os.WriteFile(filepath.Join(dir, "fastcgi_params"), []byte(fastcgiParams), 0o644))
 	if err := exec.Command(sluiceBin, "-t", "-q", "-p", dir+"/", "-c", conf).Run(); err != nil {

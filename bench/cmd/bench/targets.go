@@ -58,6 +58,7 @@ http {
         listen 127.0.0.1:{{.HTTPort}};
         ssl_certificate {{.Dir}}/cert.pem;
         ssl_certificate_key {{.Dir}}/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
 
         location /wss {
             proxy_pass http://backend;
