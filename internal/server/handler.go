@@ -114,7 +114,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq.v.RequestLength = requestLength(r)
 	rq.w.ResponseWriter, rq.w.rq, rq.w.rc = w, rq, *http.NewResponseController(w)
 	s.stats.requests.Add(1)
-	noBody := r.Body == http.NoBody
+	// HTTP/1 gives a request without a body NoBody; HTTP/2 and HTTP/3 give a stream body, empty when its length is 0
+	noBody := r.Body == nil || r.Body == http.NoBody || (r.ProtoMajor >= 2 && r.ContentLength == 0)
 	reuse := false // set once the handler returned normally and nothing else holds the request
 	defer func() {
 		if rq.detached != nil {

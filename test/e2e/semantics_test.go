@@ -969,37 +969,64 @@ http {
 	}
 }
 
-// TestSemKeepAliveStateIsPerRequest: requests on one keep-alive connection share no state (sluice reuses its
-// per-request objects): a variable set, a regex capture, a cached map value, the upstream variables and a
-// matched location's add_header of one request are gone in the next.
+// TestSemKeepAliveStateIsPerRequest: requests on one keep-alive connection (HTTP/1.1, and HTTP/2 streams) share
+// no state (sluice reuses its per-request objects): a variable set, a regex capture, a cached map value, the
+// upstream variables and a matched location's add_header of one request are gone in the next.
 func TestSemKeepAliveStateIsPerRequest(t *testing.T) {
 	t.Parallel()
+	ca := newCA(t)
 	echo := newHTTPEcho(t)
+	tlsPort := freePort(t)
 	port, _ := semStart(t, `events {}
 http {
     map $uri $mapped { /map "hit"; default ""; }
     server {
         listen {{PORT}};
+        listen {{TLSPORT}} ssl;
+        http2 on;
+        ssl_certificate     site.pem;
+        ssl_certificate_key site.key.pem;
         location ~ ^/set/(\w+)$ { set $x $1; add_header X-Set $x; return 200 "x=$x 1=$1"; }
         location = /map { return 200 "m=$mapped"; }
         location = /up { add_header X-Up $upstream_status; proxy_pass http://127.0.0.1:{{ECHO}}; }
         location = /show { return 200 "x=$x 1=$1 m=$mapped ua=$upstream_addr us=$upstream_status"; }
     }
 }
-`, nil, "ECHO", echo.Port)
-	c := rawConn(t, addr(port), nil)
-	br := bufio.NewReader(c)
-	get := func(path string) response {
-		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: sem.test\r\n\r\n", path); err != nil {
-			t.Fatalf("writing request for %s: %v", path, err)
-		}
-		r := readResponse(t, c, br, "GET")
-		if r.Close {
-			t.Fatalf("%s: connection not kept alive", path)
-		}
-		return r
-	}
+`, ca.certFiles(t, "site", ecdsaP256, "sem.test"), "ECHO", echo.Port, "TLSPORT", tlsPort)
+
+	t.Run("HTTP/1.1", func(t *testing.T) {
+		c := rawConn(t, addr(port), nil)
+		br := bufio.NewReader(c)
+		checkNoSharedState(t, func(path string) response {
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: sem.test\r\n\r\n", path); err != nil {
+				t.Fatalf("writing request for %s: %v", path, err)
+			}
+			r := readResponse(t, c, br, "GET")
+			if r.Close {
+				t.Fatalf("%s: connection not kept alive", path)
+			}
+			return r
+		})
+	})
+	t.Run("HTTP/2", func(t *testing.T) {
+		tr := &http.Transport{DialContext: dialTo(addr(tlsPort)), TLSClientConfig: ca.clientTLS(""), ForceAttemptHTTP2: true}
+		defer tr.CloseIdleConnections()
+		client := &http.Client{Transport: tr, Timeout: 15 * time.Second}
+		checkNoSharedState(t, func(path string) response {
+			req, _ := http.NewRequest(http.MethodGet, "https://sem.test"+path, nil)
+			r := do(t, client, req)
+			if r.Proto != "HTTP/2.0" {
+				t.Fatalf("%s over %s, want HTTP/2.0", path, r.Proto)
+			}
+			return r
+		})
+	})
+}
+
+// checkNoSharedState sends requests that leave state behind, each followed by one that must not see it.
+func checkNoSharedState(t *testing.T, get func(path string) response) {
+	t.Helper()
 	empty := "x= 1= m= ua= us="
 	for i := 0; i < 3; i++ {
 		if r := get("/set/abc"); r.Body != "x=abc 1=abc" || r.Header.Get("X-Set") != "abc" {
