@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"regexp"
@@ -59,8 +60,8 @@ var coreDirectives = []Spec{
 		}},
 	{Name: "location", Module: "http_core", Ctx: CtxServer | CtxLocation, Args: "1-2", Block: true, Doc: "Settings for requests whose normalised URI matches; nginx's matching order.",
 		Apply: (*parser).locationBlock},
-	{Name: "listen", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: "*:80", Doc: "Address and port to accept on, with ssl, http2, quic (a UDP socket for HTTP/3, nginx 1.25 syntax), default_server, reuseport, backlog=, ipv6only=, proxy_protocol (v1 and v2 headers).",
-		Diff:  "unix: sockets, bind, setfib, accept_filter and fastopen are not supported yet (refused with an error); deferred and so_keepalive are accepted and ignored.",
+	{Name: "listen", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: "*:80", Doc: "Address and port to accept on, with ssl, http2, quic (a UDP socket for HTTP/3, nginx 1.25 syntax), default_server, reuseport, backlog=, ipv6only=, proxy_protocol (v1 and v2 headers), so_keepalive=on|off|keepidle:keepintvl:keepcnt (TCP keep-alive probes on accepted connections; off by default, as in nginx).",
+		Diff:  "unix: sockets, bind, setfib, accept_filter and fastopen are not supported yet (refused with an error); deferred, rcvbuf and sndbuf are accepted and ignored.",
 		Apply: (*parser).listen},
 	{Name: "server_name", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: `""`, Doc: "Names of the virtual server: exact, *.wildcard, wildcard.*, .example.com, ~regex.",
 		Apply: func(p *parser, d *Directive) error {
@@ -392,7 +393,13 @@ func (p *parser) listen(d *Directive) error {
 			l.ProxyProtocol = true
 		case "quic":
 			l.QUIC = true
-		case "deferred", "so_keepalive", "rcvbuf", "sndbuf":
+		case "so_keepalive":
+			ka, err := parseSoKeepalive(v)
+			if err != nil {
+				return d.errorf("invalid so_keepalive value %q: %v", a, err)
+			}
+			l.KeepAlive = ka
+		case "deferred", "rcvbuf", "sndbuf":
 		default:
 			return d.errorf("invalid parameter %q of the \"listen\" directive", a)
 		}
@@ -402,6 +409,44 @@ func (p *parser) listen(d *Directive) error {
 	}
 	p.srv.Listens = append(p.srv.Listens, l)
 	return nil
+}
+
+// parseSoKeepalive reads listen's so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt] (times in nginx's
+// units, seconds by default; an empty field keeps the system's value, as does "on").
+func parseSoKeepalive(v string) (net.KeepAliveConfig, error) {
+	switch v {
+	case "off":
+		return net.KeepAliveConfig{}, nil
+	case "on":
+		return net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}, nil
+	}
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 {
+		return net.KeepAliveConfig{}, errors.New("want on, off or keepidle:keepintvl:keepcnt")
+	}
+	ka := net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
+	for i, f := range parts[:2] {
+		if f == "" {
+			continue
+		}
+		dur, err := ParseDuration(f)
+		if err != nil || dur < time.Second {
+			return ka, errors.New("bad time " + strconv.Quote(f))
+		}
+		if i == 0 {
+			ka.Idle = dur
+		} else {
+			ka.Interval = dur
+		}
+	}
+	if f := parts[2]; f != "" {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return ka, errors.New("bad count " + strconv.Quote(f))
+		}
+		ka.Count = n
+	}
+	return ka, nil
 }
 
 func (p *parser) errorPage(d *Directive) error {

@@ -8,6 +8,7 @@ package config
 
 import (
 	"log/slog"
+	"net"
 	"net/netip"
 	"regexp"
 	"time"
@@ -77,7 +78,9 @@ type Listen struct {
 	IPv6Only      bool // an IPv6 wildcard socket accepts IPv6 only (default on, as nginx)
 	ProxyProtocol bool // every connection starts with a PROXY protocol (v1 or v2) header
 	QUIC          bool // `listen … quic`: a UDP socket serving HTTP/3
-	Pos           Pos
+	// KeepAlive is so_keepalive: TCP keep-alive probes on accepted connections, off unless set (as nginx).
+	KeepAlive net.KeepAliveConfig
+	Pos       Pos
 }
 
 // SrvConf holds directives whose scope is the server (settable at http level and inherited).

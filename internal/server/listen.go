@@ -72,9 +72,16 @@ func network(proto string, l config.Listen) string {
 	return proto + "4"
 }
 
-// listenConfig applies the socket options of a listen directive (reuseport).
+// listenConfig applies the socket options of a listen directive (reuseport, so_keepalive: TCP keep-alive only
+// when asked for, as nginx; Go's default would cost four setsockopt calls per accepted connection).
 func listenConfig(l config.Listen) net.ListenConfig {
+	keepAlive := time.Duration(-1)
+	if l.KeepAlive.Enable {
+		keepAlive = 0
+	}
 	return net.ListenConfig{
+		KeepAlive:       keepAlive,
+		KeepAliveConfig: l.KeepAlive,
 		Control: func(network, address string, c syscall.RawConn) error {
 			var serr error
 			err := c.Control(func(fd uintptr) {
