@@ -53,6 +53,7 @@ type conn struct {
 	rr     *recordReader
 	rw     *recordWriter
 	hr     *bufio.Reader // reads the CGI header block and then the body of the current response
+	abort  func()        // unblocks the connection's reads and writes (the request's context ended)
 	key    poolKey
 	idleAt time.Time
 }
@@ -151,12 +152,13 @@ func dial(ctx context.Context, t Target) (*conn, error) {
 		return nil, err
 	}
 	dw := &netutil.DeadlineWriter{Conn: nc, D: t.SendTimeout}
-	return &conn{nc: nc, dw: dw, rr: newRecordReader(nc), rw: newRecordWriter(dw), key: t.key()}, nil
+	return &conn{nc: nc, dw: dw, rr: newRecordReader(nc), rw: newRecordWriter(dw), key: t.key(),
+		abort: func() { nc.SetDeadline(time.Unix(1, 0)) }}, nil
 }
 
 // exchange writes the request and reads up to the end of the response header. sent counts body bytes sent.
 func (c *Client) exchange(ctx context.Context, cn *conn, t Target, req *Call) (*Response, int64, error) {
-	stop := context.AfterFunc(ctx, func() { cn.nc.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, cn.abort)
 	defer stop()
 	rw := cn.rw
 	cn.dw.D = t.SendTimeout
@@ -187,8 +189,9 @@ func (c *Client) exchange(ctx context.Context, cn *conn, t Target, req *Call) (*
 		}
 		return nil, sent, &Error{Op: "send", Timeout: isTimeout(err), Err: err}
 	}
-	s := &stream{c: c, cn: cn, t: t, stderr: req.Stderr}
-	resp, err := readHeader(s, cn, req.MaxHeader)
+	rp := &reply{s: stream{c: c, cn: cn, t: t, stderr: req.Stderr}}
+	s := &rp.s
+	resp, err := readHeader(rp, cn, req.MaxHeader)
 	if err != nil {
 		if s.err != nil {
 			err = s.err
@@ -236,13 +239,23 @@ func (c *Client) sendBody(rw *recordWriter, body io.Reader) (int64, error) {
 	}
 }
 
+// reply is what reading one response needs, allocated together once per request.
+type reply struct {
+	resp Response
+	s    stream
+	lr   limitedReader
+	b    body
+}
+
 // readHeader reads the CGI header block from STDOUT and decides the status as nginx does. The connection's
 // header reader is reset onto this response's STDOUT; the body goes on reading through it.
-func readHeader(s *stream, cn *conn, maxHeader int) (*Response, error) {
+func readHeader(rp *reply, cn *conn, maxHeader int) (*Response, error) {
 	if maxHeader <= 0 {
 		maxHeader = 64 << 10
 	}
-	lr := &limitedReader{r: s, n: int64(maxHeader)}
+	s := &rp.s
+	lr := &rp.lr
+	*lr = limitedReader{r: s, n: int64(maxHeader)}
 	if cn.hr == nil {
 		cn.hr = bufio.NewReaderSize(lr, 4096)
 	} else {
@@ -261,7 +274,8 @@ func readHeader(s *stream, cn *conn, maxHeader int) (*Response, error) {
 		return nil, err
 	}
 	h := http.Header(mh)
-	resp := &Response{Status: http.StatusOK, Header: h}
+	resp := &rp.resp
+	*resp = Response{Status: http.StatusOK, Header: h}
 	if st := h.Get("Status"); st != "" {
 		code, _, _ := strings.Cut(strings.TrimSpace(st), " ")
 		n, err := strconv.Atoi(code)
@@ -275,7 +289,8 @@ func readHeader(s *stream, cn *conn, maxHeader int) (*Response, error) {
 	}
 	// what the header reader buffered beyond the blank line is the start of the body
 	lr.n = 1 << 62
-	resp.Body = &body{s: s, r: br}
+	rp.b = body{s: s, r: br}
+	resp.Body = &rp.b
 	return resp, nil
 }
 

@@ -63,6 +63,7 @@ type record struct {
 type recordReader struct {
 	br  *bufio.Reader
 	buf []byte
+	h   [headerLen]byte
 }
 
 func newRecordReader(r io.Reader) *recordReader {
@@ -72,8 +73,8 @@ func newRecordReader(r io.Reader) *recordReader {
 // next reads one record. It refuses a version other than 1 and any type an application may not send to a
 // web server; io.EOF means the stream ended cleanly between records, io.ErrUnexpectedEOF inside one.
 func (rr *recordReader) next() (record, error) {
-	var h [headerLen]byte
-	if _, err := io.ReadFull(rr.br, h[:]); err != nil {
+	h := rr.h[:]
+	if _, err := io.ReadFull(rr.br, h); err != nil {
 		return record{}, err
 	}
 	if h[0] != version1 {
@@ -110,7 +111,9 @@ func endRequest(content []byte) (appStatus uint32, protoStatus uint8) {
 
 // recordWriter writes records to a connection through a buffer; flush sends what is buffered.
 type recordWriter struct {
-	bw *bufio.Writer
+	bw      *bufio.Writer
+	h, zero [headerLen]byte // a record header being written; padding
+	body    [8]byte         // BEGIN_REQUEST's body
 }
 
 func newRecordWriter(w io.Writer) *recordWriter {
@@ -123,19 +126,19 @@ func (rw *recordWriter) write(typ uint8, content []byte) error {
 	for {
 		n := min(len(content), maxContent)
 		pad := (8 - n%8) % 8
-		h := [headerLen]byte{version1, typ}
+		h := rw.h[:]
+		h[0], h[1], h[7] = version1, typ, 0
 		binary.BigEndian.PutUint16(h[2:4], requestID)
 		binary.BigEndian.PutUint16(h[4:6], uint16(n))
 		h[6] = byte(pad)
-		if _, err := rw.bw.Write(h[:]); err != nil {
+		if _, err := rw.bw.Write(h); err != nil {
 			return err
 		}
 		if _, err := rw.bw.Write(content[:n]); err != nil {
 			return err
 		}
 		if pad > 0 {
-			var zero [8]byte
-			if _, err := rw.bw.Write(zero[:pad]); err != nil {
+			if _, err := rw.bw.Write(rw.zero[:pad]); err != nil {
 				return err
 			}
 		}
@@ -148,11 +151,11 @@ func (rw *recordWriter) write(typ uint8, content []byte) error {
 
 // begin writes BEGIN_REQUEST for the responder role, asking the application to keep the connection if keep.
 func (rw *recordWriter) begin(keep bool) error {
-	body := [8]byte{0, roleResponder}
+	rw.body = [8]byte{0, roleResponder}
 	if keep {
-		body[2] = flagKeepConn
+		rw.body[2] = flagKeepConn
 	}
-	return rw.write(typeBeginRequest, body[:])
+	return rw.write(typeBeginRequest, rw.body[:])
 }
 
 func (rw *recordWriter) flush() error { return rw.bw.Flush() }
