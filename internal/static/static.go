@@ -62,7 +62,8 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 	if req.NoSymlinks && !noLinks(req.Root, name) {
 		return http.StatusForbidden
 	}
-	fd, fi, err := openStat(name)
+	var fi statInfo
+	fd, err := openStat(name, &fi)
 	if err != nil {
 		switch {
 		case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ENAMETOOLONG), errors.Is(err, syscall.ELOOP):
@@ -94,7 +95,7 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 		syscall.Close(fd)
 		return http.StatusForbidden // a FIFO, socket or device is never read
 	}
-	return serveFile(w, r, name, fd, fi, req)
+	return serveFile(w, r, name, fd, &fi, req)
 }
 
 // SmallFile is the size up to which a file is read whole into a buffer (Request.Bufs) and written with the
@@ -103,17 +104,17 @@ const SmallFile = 64 << 10
 
 // openStat opens name for reading without blocking (a FIFO does not hang the request) and without registering
 // it with the network poller, and stats the open file: two system calls where os.Stat+os.Open take four.
-func openStat(name string) (int, os.FileInfo, error) {
+func openStat(name string, fi *statInfo) (int, error) {
 	fd, err := syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return -1, nil, err
+		return -1, err
 	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
+	if err := syscall.Fstat(fd, &fi.st); err != nil {
 		syscall.Close(fd)
-		return -1, nil, err
+		return -1, err
 	}
-	return fd, &statInfo{name: filepath.Base(name), st: st}, nil
+	fi.name = filepath.Base(name)
+	return fd, nil
 }
 
 // statInfo is os.FileInfo from an fstat.
@@ -197,14 +198,16 @@ func noLinks(root, name string) bool {
 	return true
 }
 
-func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi os.FileInfo, req Request) int {
+func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *statInfo, req Request) int {
 	h := w.Header()
 	ext := strings.ToLower(strings.TrimPrefix(path.Ext(name), "."))
 	ct := req.Types[ext]
 	if ct == "" {
 		ct = req.DefaultType
 	}
-	h["Content-Type"] = []string{ct}
+	vals := make([]string, 5) // the response's header values, one allocation
+	vals[4] = ct
+	h["Content-Type"] = vals[4:5:5]
 	if req.GzipStatic {
 		if gz, gfi, ok := precompressed(r, name); ok {
 			syscall.Close(fd)
@@ -212,7 +215,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi o
 			h.Add("Vary", "Accept-Encoding")
 			h.Set("Content-Encoding", "gzip")
 			if req.ETag {
-				h["Etag"] = []string{etag(gfi)}
+				h["Etag"] = []string{etag(gfi.ModTime(), gfi.Size())}
 			}
 			http.ServeContent(w, r, "", gfi.ModTime(), gz)
 			return 0
@@ -221,7 +224,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi o
 	if !plain(r, h) {
 		// ServeContent answers conditional requests and single and multiple ranges
 		if req.ETag {
-			h["Etag"] = []string{etag(fi)}
+			h["Etag"] = []string{etag(fi.ModTime(), fi.Size())}
 		}
 		return serveContent(w, r, name, fd, fi, req)
 	}
@@ -229,7 +232,6 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi o
 	// into a pooled buffer (small files) and written with the headers in one system call
 	size, mtime := fi.Size(), fi.ModTime()
 	var b [96]byte
-	vals := make([]string, 4)
 	hv := appendHTTPTime(b[:0], mtime)
 	lm := len(hv)
 	if req.ETag {
@@ -296,7 +298,7 @@ func plain(r *http.Request, h http.Header) bool {
 var conditional = [...]string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"}
 
 // serveContent answers through net/http's ServeContent: conditional requests, single and multiple ranges and HEAD.
-func serveContent(w http.ResponseWriter, r *http.Request, name string, fd int, fi os.FileInfo, req Request) int {
+func serveContent(w http.ResponseWriter, r *http.Request, name string, fd int, fi *statInfo, req Request) int {
 	if fi.Size() <= SmallFile {
 		var buf []byte
 		if req.Bufs != nil {
@@ -322,9 +324,9 @@ func serveContent(w http.ResponseWriter, r *http.Request, name string, fd int, f
 }
 
 // etag is nginx's entity tag: hex modification time and size.
-func etag(fi os.FileInfo) string {
+func etag(mtime time.Time, size int64) string {
 	var b [40]byte
-	return string(appendETag(b[:0], fi.ModTime(), fi.Size()))
+	return string(appendETag(b[:0], mtime, size))
 }
 
 func appendETag(dst []byte, mtime time.Time, size int64) []byte {
