@@ -17,7 +17,10 @@ func (rq *request) finish() {
 	for _, release := range rq.releases {
 		release()
 	}
-	if rq.w.deadline && !rq.w.hijacked {
+	// HTTP/1: net/http flushes the rest of the response after the handler returns and clears the deadline
+	// itself after that flush, so send_timeout (armed by the last write) still bounds the flush. Clearing it
+	// here would let a client that stops reading hold that flush, and its goroutine, forever.
+	if rq.w.deadline && !rq.w.hijacked && rq.r.ProtoMajor != 1 {
 		rq.w.rc.SetWriteDeadline(time.Time{})
 	}
 	if rq.v.Status == 0 {
