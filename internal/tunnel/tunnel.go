@@ -28,6 +28,13 @@ const (
 // split write.
 const smallBufSize = 1 << 10
 
+// drainMin is the size of a TLS read from which a direction also takes the
+// whole records TLS already holds (drain) before writing: clients send big
+// messages in many records (browsers and gorilla/websocket in 1–4 KiB ones),
+// and one write for all of them costs the upstream one wakeup instead of many.
+// Smaller reads are usually a whole small message with nothing behind it.
+const drainMin = smallBufSize / 2
+
 // Options for Run.
 type Options struct {
 	// IdleTimeout closes the tunnel when no byte moved in either direction for
@@ -282,6 +289,7 @@ type direction struct {
 	rdl, wdl  time.Duration // current read/write deadline offsets (0 = none set)
 	strictWDL bool          // dst cannot resume after a write timeout
 	stored    time.Duration // activity offset this direction last stored in t.last
+	now       time.Duration // clock offset at the end of the last write or run start: read's linger check uses it
 }
 
 func (d *direction) init(t *tunnel, src, dst net.Conn, closed, dstName string, pending []byte, pool *BufferPool, size int) {
@@ -329,6 +337,7 @@ func (d *direction) releaseBuf() {
 // has been quiet for lingerTime: then the direction parks and its goroutine
 // ends; resume starts a new one.
 func (d *direction) run() {
+	d.now = time.Since(d.t.base)
 	if len(d.pending) > 0 {
 		if !d.write(d.pending) {
 			d.finish()
@@ -338,7 +347,9 @@ func (d *direction) run() {
 	}
 	for {
 		p, err := d.read()
-		if len(p) > 0 && !d.write(p) {
+		if len(p) == 0 {
+			d.now = time.Since(d.t.base)
+		} else if !d.write(p) {
 			d.finish()
 			return
 		}
@@ -418,13 +429,11 @@ func (d *direction) releaseSmall() {
 
 // read returns the next bytes from src; the slice is valid until the next read.
 func (d *direction) read() ([]byte, error) {
-	if d.fd >= 0 && d.t.poller != nil {
-		// keep a linger deadline at least lingerTime/2 ahead
-		if now := time.Since(d.t.base); d.rdl-now < lingerTime/2 {
-			d.rdl = now + lingerTime
-			if err := d.src.SetReadDeadline(d.t.base.Add(d.rdl)); err != nil {
-				return nil, err
-			}
+	if d.lingerDue() {
+		// keep a linger deadline at least lingerTime/2 ahead (d.now: the clock at the last write)
+		d.rdl = d.now + lingerTime
+		if err := d.src.SetReadDeadline(d.t.base.Add(d.rdl)); err != nil {
+			return nil, err
 		}
 	}
 	if d.rc != nil {
@@ -449,11 +458,12 @@ func (d *direction) read() ([]byte, error) {
 			}
 		}
 		n, err := d.src.Read(d.small)
-		if n < len(d.small) || err != nil || !d.tlsSrc {
+		if n < drainMin || err != nil || !d.tlsSrc {
 			d.grow = n == len(d.small)
 			return d.small[:n], err
 		}
-		// a bigger message: continue in the big buffer with what TLS already holds
+		// a bigger message (or a big one sent in small records): continue in
+		// the big buffer with what TLS already holds, for one write
 		d.buf = d.getBuf()
 		n = copy(*d.buf, d.small[:n])
 		n, err = d.drain(*d.buf, n)
@@ -505,6 +515,12 @@ func (d *direction) drain(buf []byte, n int) (int, error) {
 	return n, err
 }
 
+// lingerDue reports whether a direction that may park must move its linger
+// deadline before it waits for bytes again.
+func (d *direction) lingerDue() bool {
+	return d.fd >= 0 && d.t.poller != nil && d.rdl-d.now < lingerTime/2
+}
+
 // aLongTimeAgo is a read deadline that has passed.
 var aLongTimeAgo = time.Unix(1, 0)
 
@@ -515,12 +531,13 @@ var aLongTimeAgo = time.Unix(1, 0)
 // a timeout) get a fresh full deadline before every write.
 func (d *direction) write(p []byte) bool {
 	t := d.t
+	now := time.Since(t.base) // the bytes have just been read
 	if t.idle > 0 {
-		d.touch(time.Since(t.base))
+		d.touch(now)
 	}
 	for len(p) > 0 {
 		if t.idle > 0 {
-			if now := time.Since(t.base); d.strictWDL || d.wdl-now < t.idle/2 {
+			if d.strictWDL || d.wdl-now < t.idle/2 {
 				d.wdl = now + t.idle
 				if err := d.dst.SetWriteDeadline(t.base.Add(d.wdl)); err != nil {
 					d.fail(d.dstName, err)
@@ -531,12 +548,13 @@ func (d *direction) write(p []byte) bool {
 		n, err := d.dst.Write(p)
 		d.n += int64(n)
 		p = p[n:]
+		now = time.Since(t.base)
 		if err == nil {
 			continue
 		}
 		// A timeout before our deadline is not ours: report it as an error.
 		if t.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-			if now := time.Since(t.base); now >= d.wdl {
+			if now >= d.wdl {
 				if !d.strictWDL && (n > 0 || now-time.Duration(t.last.Load()) < t.idle) {
 					// Progress, or the other direction is moving bytes.
 					if n > 0 {
@@ -554,8 +572,9 @@ func (d *direction) write(p []byte) bool {
 		d.fail(d.dstName, err)
 		return false
 	}
+	d.now = now
 	if t.idle > 0 {
-		d.touch(time.Since(t.base))
+		d.touch(now)
 	}
 	return true
 }
