@@ -46,3 +46,30 @@ func namedIn(connection []string, name string) bool {
 	}
 	return false
 }
+
+// first is h.Get(key) for a key already in canonical form, without canonicalising it again.
+func first(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// isHop reports whether a header name is one of hopHeaders, in any case (names parsed from the wire are
+// canonical, which the switch answers without folding).
+func isHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return !canonicalName(k) && containsFold(hopHeaders, k)
+}
+
+// hiddenDefault reports whether a header name is one of hiddenByDefault, in any case.
+func hiddenDefault(k string) bool {
+	switch k {
+	case "Date", "Server", "X-Pad", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset":
+		return true
+	}
+	return !canonicalName(k) && containsFold(hiddenByDefault, k)
+}

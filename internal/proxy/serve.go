@@ -135,17 +135,18 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 	h := pr.W.Header()
 	p.copyResponseHeader(h, resp.Header, pr)
 	setSticky(h, pr, t, chosen)
-	if resp.ContentLength >= 0 && resp.Header.Get("Content-Length") == "" && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified && pr.R.Method != http.MethodHead {
-		h.Set("Content-Length", itoa(resp.ContentLength))
+	if resp.ContentLength >= 0 && first(resp.Header, "Content-Length") == "" && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified && pr.R.Method != http.MethodHead {
+		h["Content-Length"] = []string{itoa(resp.ContentLength)}
 	}
 	if pr.Header != nil {
 		pr.Header(resp.StatusCode)
 	}
 	pr.W.WriteHeader(resp.StatusCode)
 
-	flushEach := !pr.Conf.ProxyBuffering.Get(true) || resp.Header.Get("X-Accel-Buffering") == "no" ||
-		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") || resp.ContentLength == -1
-	if strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "yes") {
+	accel := first(resp.Header, "X-Accel-Buffering")
+	flushEach := !pr.Conf.ProxyBuffering.Get(true) || accel == "no" ||
+		strings.HasPrefix(first(resp.Header, "Content-Type"), "text/event-stream") || resp.ContentLength == -1
+	if strings.EqualFold(accel, "yes") {
 		flushEach = false
 	}
 	_, err = p.stream(pr.W, resp.Body, flushEach, resp.ContentLength, nil, 0)
@@ -225,8 +226,7 @@ func (p *Proxy) copyResponseHeader(dst, src http.Header, pr *Request) {
 	pass, hide, conn := pr.Conf.ProxyPassHeaders.V, pr.Conf.ProxyHideHeaders.V, src["Connection"]
 	contentType := false
 	for k, v := range src {
-		if containsFold(hopHeaders, k) || namedIn(conn, k) || containsFold(hide, k) ||
-			(containsFold(hiddenByDefault, k) && !containsFold(pass, k)) {
+		if isHop(k) || namedIn(conn, k) || containsFold(hide, k) || (hiddenDefault(k) && !containsFold(pass, k)) {
 			continue
 		}
 		dst[k] = v
@@ -235,11 +235,11 @@ func (p *Proxy) copyResponseHeader(dst, src http.Header, pr *Request) {
 	if !contentType {
 		dst["Content-Type"] = nil // as nginx: no type invented (net/http would sniff one, e.g. text/html)
 	}
-	if loc := dst.Get("Location"); loc != "" {
-		dst.Set("Location", p.redirect(pr, loc))
+	if loc := first(dst, "Location"); loc != "" {
+		dst["Location"] = []string{p.redirect(pr, loc)}
 	}
-	if ref := dst.Get("Refresh"); ref != "" {
-		dst.Set("Refresh", p.redirect(pr, ref))
+	if ref := first(dst, "Refresh"); ref != "" {
+		dst["Refresh"] = []string{p.redirect(pr, ref)}
 	}
 }
 

@@ -66,3 +66,19 @@ func TestRemoveHopHeaders(t *testing.T) {
 		t.Fatalf("left %v", h)
 	}
 }
+
+// isHop and hiddenDefault answer as a case-insensitive search of their lists, for every spelling.
+func TestHeaderSets(t *testing.T) {
+	for _, tc := range []struct {
+		list []string
+		is   func(string) bool
+	}{{hopHeaders, isHop}, {hiddenByDefault, hiddenDefault}} {
+		for _, name := range append(append([]string{}, tc.list...), "Content-Type", "X-Real-Ip", "Dates", "Te-", "") {
+			for _, k := range []string{name, strings.ToLower(name), strings.ToUpper(name), http.CanonicalHeaderKey(name)} {
+				if got, want := tc.is(k), containsFold(tc.list, k); got != want {
+					t.Errorf("%q: %v, want %v", k, got, want)
+				}
+			}
+		}
+	}
+}
