@@ -159,6 +159,10 @@ type Try struct {
 	pos    int // consistent hash: ring position
 	begun  bool
 	small  [8]bool // tried's storage for groups of up to 8 peers per tier
+	// released has bit i set once the connection count of the i-th Done has been released (its release
+	// function is idempotent without a flag of its own)
+	released atomic.Uint64
+	dones    int
 }
 
 // Begin starts a request's tries.
@@ -254,9 +258,19 @@ func (t *Try) Done(o Outcome) (release func()) {
 		}
 	}
 	g.mu.Unlock()
-	var once atomic.Bool
+	i := t.dones
+	t.dones++
+	if i >= 64 {
+		var once atomic.Bool
+		return func() {
+			if !once.Swap(true) {
+				p.st.conns.Add(-1)
+			}
+		}
+	}
+	bit := uint64(1) << i
 	return func() {
-		if !once.Swap(true) {
+		if t.released.Or(bit)&bit == 0 {
 			p.st.conns.Add(-1)
 		}
 	}
