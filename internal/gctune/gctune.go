@@ -4,10 +4,11 @@
 // Go's default (GOGC=100) lets the heap grow to twice what is live before collecting. For a proxy holding many
 // idle connections the live heap is mostly those connections, and the doubling shows up as resident memory per
 // connection; so while idle the headroom is a fifth of the live heap, at least 4 MiB. Under load a proxy
-// allocates quickly (about 13 KB per proxied request) and a few MiB of headroom would mean dozens of collections
+// allocates quickly (several KB per proxied request) and a few MiB of headroom would mean dozens of collections
 // a second; so the headroom also covers what is allocated in 250 ms (at most 64 MiB): at most about four
-// collections a second, whatever the request rate. When the allocation rate drops back, the headroom shrinks
-// at once and, if the heap had grown, one forced collection returns the memory to the OS (debug.FreeOSMemory).
+// collections a second, whatever the request rate. When allocation stops (under 4 MiB/s), the headroom shrinks
+// at once and one forced collection returns what the activity left to the OS (debug.FreeOSMemory), unless that
+// is under 4 MiB or a tenth of the live heap: an idle proxy holds little more than its live heap.
 // The tuner samples runtime/metrics every 100 ms and after each collection; debug.SetGCPercent does not stop
 // the world (it takes the heap lock), so retuning often is cheap. Setting GOGC in the environment turns the
 // tuner off.
@@ -37,7 +38,10 @@ const (
 	Tick = 100 * time.Millisecond
 	// freeGap is the least time between two forced collections, should traffic come in short bursts.
 	freeGap = 500 * time.Millisecond
-	// freeSlack is how far the heap held from the OS must exceed the idle goal before it is worth a forced collection.
+	// QuietRate is the allocation rate (bytes/s) under which the process counts as quiet.
+	QuietRate = 4 << 20
+	// freeSlack is how far the heap held from the OS must exceed the live heap (or a tenth of it, if more) before
+	// it is worth a forced collection.
 	freeSlack = 4 << 20
 )
 
@@ -73,34 +77,30 @@ type Sample struct {
 // policy is the tuner's memory between samples.
 type policy struct {
 	last     Sample
-	rate     float64 // bytes/s, follows a rise at once and halves per tick on a dip
-	busy     bool    // the allocation rate drives the headroom
-	pending  bool    // busy ended: return memory on the next quiet sample that freeGap allows
+	rate     float64 // bytes/s, follows a rise at once and halves per sample on a dip
+	active   bool    // allocation since the last quiet sample: return memory once quiet and freeGap allows
 	lastFree time.Time
 }
 
 // step takes a new sample and returns the GOGC value to use and whether to return memory to the OS now: on the
-// first quiet sample after the allocation rate stopped driving the headroom, when the heap holds well over the
-// idle goal.
+// first quiet sample after activity, when the heap holds more than the larger of freeSlack and a tenth of the
+// live heap beyond the live heap (garbage that no quiet allocation would collect soon).
 func (p *policy) step(s Sample) (percent int, free bool) {
-	idle := Headroom(s.Live, 0)
 	quiet := false
 	if !p.last.At.IsZero() && s.At.After(p.last.At) && s.Allocs >= p.last.Allocs {
 		now := float64(s.Allocs-p.last.Allocs) / s.At.Sub(p.last.At).Seconds()
-		quiet = now*Window.Seconds() <= float64(idle)/2
+		quiet = now <= QuietRate
 		if quiet {
 			p.rate = now // traffic stopped: shrink at once
 		} else {
 			p.rate = max(now, p.rate/2)
+			p.active = true
 		}
-		wasBusy := p.busy
-		p.busy = Headroom(s.Live, p.rate) > idle
-		p.pending = p.pending || wasBusy && !p.busy
 	}
 	p.last = s
-	if p.pending && quiet && s.At.Sub(p.lastFree) >= freeGap {
-		p.pending = false
-		if s.Retained > s.Live+idle+freeSlack {
+	if p.active && quiet && s.At.Sub(p.lastFree) >= freeGap {
+		p.active = false
+		if s.Retained > s.Live+max(freeSlack, s.Live/10) {
 			free = true
 			p.lastFree = s.At
 		}

@@ -55,7 +55,6 @@ func TestPercent(t *testing.T) {
 // TestPolicy feeds the policy samples 100 ms apart and checks the headroom it chooses and when it returns
 // memory to the OS.
 func TestPolicy(t *testing.T) {
-	const live = 10 * mib // idle headroom 4 MiB
 	type step struct {
 		alloc    uint64 // bytes allocated since the previous sample
 		retained uint64 // heap held from the OS
@@ -65,41 +64,57 @@ func TestPolicy(t *testing.T) {
 	busy := func(alloc uint64) step { return step{alloc, 60 * mib, alloc * 10 / 4, false} } // 100 ms of alloc → 250 ms
 	tests := []struct {
 		name  string
+		live  uint64 // 10 MiB unless set: idle headroom 4 MiB
 		steps []step
 	}{
-		{"idle stays small, nothing to free", []step{
+		{"idle stays small, nothing to free", 0, []step{
 			{0, 12 * mib, 4 * mib, false},
 			{100 << 10, 12 * mib, 4 * mib, false},
 			{100 << 10, 12 * mib, 4 * mib, false},
 		}},
-		{"busy grows the headroom with the rate", []step{
+		{"busy grows the headroom with the rate", 0, []step{
 			{0, 12 * mib, 4 * mib, false},
 			busy(8 * mib), busy(12 * mib), busy(16 * mib),
 		}},
-		{"very busy is capped", []step{
+		{"very busy is capped", 0, []step{
 			{0, 12 * mib, 4 * mib, false},
 			{100 * mib, 80 * mib, MaxHeadroom, false},
 		}},
-		{"a dip halves the headroom, it does not drop it", []step{
+		{"a dip halves the headroom, it does not drop it", 0, []step{
 			{0, 12 * mib, 4 * mib, false},
 			busy(16 * mib),
 			{4 * mib, 60 * mib, 20 * mib, false}, // 40 MiB/s now; 160 MiB/s halved is 80 MiB/s → 20 MiB
 			busy(16 * mib),
 		}},
-		{"busy then quiet: idle headroom and one forced collection", []step{
+		{"busy then quiet: idle headroom and one forced collection", 0, []step{
 			{0, 12 * mib, 4 * mib, false},
 			busy(16 * mib), busy(16 * mib),
 			{0, 60 * mib, 4 * mib, true},
 			{0, 11 * mib, 4 * mib, false},
 			{0, 11 * mib, 4 * mib, false},
 		}},
-		{"busy then quiet with a small heap: nothing to free", []step{
+		{"busy then quiet with a small heap: nothing to free", 0, []step{
 			{0, 12 * mib, 4 * mib, false},
 			busy(16 * mib),
-			{0, 16 * mib, 4 * mib, false}, // under 10 live + 4 headroom + 4 slack
-			{0, 16 * mib, 4 * mib, false},
+			{0, 13 * mib, 4 * mib, false}, // under 10 live + 4 slack
+			{0, 13 * mib, 4 * mib, false},
 		}},
-		{"busy, moderate, then quiet: the collection waits for quiet", []step{
+		{"a large heap growing slowly, then quiet: the garbage beyond a tenth of live goes back", 80 * mib, []step{
+			{0, 82 * mib, 16 * mib, false},
+			{2 * mib, 90 * mib, 16 * mib, false}, // 20 MiB/s: active, under the idle headroom
+			{0, 89 * mib, 16 * mib, true},        // quiet, 9 MiB over live
+		}},
+		{"a large heap growing slowly, then quiet: little garbage stays", 80 * mib, []step{
+			{0, 82 * mib, 16 * mib, false},
+			{2 * mib, 87 * mib, 16 * mib, false},
+			{0, 87 * mib, 16 * mib, false}, // 7 MiB over live: under a tenth
+		}},
+		{"a trickle under the quiet rate never forces a collection", 0, []step{
+			{0, 60 * mib, 4 * mib, false},
+			{300 << 10, 60 * mib, 4 * mib, false}, // 3 MiB/s
+			{300 << 10, 60 * mib, 4 * mib, false},
+		}},
+		{"busy, moderate, then quiet: the collection waits for quiet", 0, []step{
 			{0, 12 * mib, 4 * mib, false},
 			busy(16 * mib),
 			{1 * mib, 60 * mib, 20 * mib, false}, // halving
@@ -108,7 +123,7 @@ func TestPolicy(t *testing.T) {
 			{1 * mib, 60 * mib, 4 * mib, false}, // no longer busy, but not quiet either (10 MiB/s)
 			{0, 60 * mib, 4 * mib, true},
 		}},
-		{"bursts: at most one forced collection per 500 ms", []step{
+		{"bursts: at most one forced collection per 500 ms", 0, []step{
 			{0, 12 * mib, 4 * mib, false},
 			busy(16 * mib),
 			{0, 60 * mib, 4 * mib, true}, // t=300ms
@@ -122,6 +137,10 @@ func TestPolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			live := tt.live
+			if live == 0 {
+				live = 10 * mib
+			}
 			var p policy
 			at := time.Unix(1000, 0)
 			var allocs uint64
@@ -162,13 +181,13 @@ func TestBusyThenIdleReturnsMemory(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
-		if s := heldHeap(); s.Retained < s.Live+IdleHeadroom+freeSlack {
+		if s := heldHeap(); s.Retained < s.Live+freeSlack {
 			t.Logf("busy: %d MiB held (GOGC %d); idle: %d MiB held, %d MiB live", peak/mib, busyPercent, s.Retained/mib, s.Live/mib)
 			return
 		}
 	}
 	s := heldHeap()
-	t.Fatalf("5 s after allocation stopped the heap holds %d MiB (%d MiB live); want it back under live + %d MiB", s.Retained/mib, s.Live/mib, (IdleHeadroom+freeSlack)/mib)
+	t.Fatalf("5 s after allocation stopped the heap holds %d MiB (%d MiB live); want it back under live + %d MiB", s.Retained/mib, s.Live/mib, freeSlack/mib)
 }
 
 // churn keeps 16 MiB live in 1 KiB pieces and replaces them at about 200 MiB/s (a busy proxy's rate) for d,
