@@ -107,7 +107,7 @@ var coreDirectives = []Spec{
 			}
 			return nil
 		}},
-	{Name: "types", Module: "http_core", Ctx: ctxHSL, Args: "0", Block: true, Doc: "File extension to MIME type map (the built-in mime.types is used when `include mime.types` finds no file).",
+	{Name: "types", Module: "http_core", Ctx: ctxHSL, Args: "0", Block: true, Doc: "File extension to MIME type map (the built-in mime.types is used when `include mime.types` finds no file). With no types block at all, html, gif and jpg are known, as in nginx.",
 		Apply: func(p *parser, d *Directive) error {
 			m := p.conf.Types.V
 			if !p.conf.Types.Set || m == nil {

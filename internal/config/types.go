@@ -468,6 +468,18 @@ type Opt[T any] struct {
 	Set bool
 }
 
+// MimeTypes is the extension → MIME type map in effect: the types blocks', or nginx's built-in one when no
+// types block applies (html, gif and jpg only, as ngx_http_core_module's default).
+func (c *LocConf) MimeTypes() map[string]string {
+	if c.Types.Set {
+		return c.Types.V
+	}
+	return builtinTypes
+}
+
+// builtinTypes is nginx's types map when the configuration has none (read only).
+var builtinTypes = map[string]string{"html": "text/html", "gif": "image/gif", "jpg": "image/jpeg"}
+
 // Get returns the value, or def when the directive was never set at any level.
 func (o Opt[T]) Get(def T) T {
 	if o.Set {

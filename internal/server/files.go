@@ -30,7 +30,7 @@ func (rq *request) serveStatic() {
 		Root:        rq.v.DocumentRoot,
 		URI:         uri,
 		Path:        rq.filename(uri),
-		Types:       c.Types.V,
+		Types:       c.MimeTypes(),
 		DefaultType: c.DefaultType.Get("text/plain"),
 		ETag:        c.ETag.Get(true),
 		GzipStatic:  c.GzipStatic.Get(false),

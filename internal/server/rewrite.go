@@ -138,7 +138,7 @@ func (rq *request) test(c *config.Cond) bool {
 func (rq *request) contentType() string {
 	uri := rq.v.URI
 	if i := strings.LastIndexByte(uri, '.'); i >= 0 && !strings.Contains(uri[i:], "/") {
-		if t, ok := rq.conf.Types.V[strings.ToLower(uri[i+1:])]; ok {
+		if t, ok := rq.conf.MimeTypes()[strings.ToLower(uri[i+1:])]; ok {
 			return t
 		}
 	}

@@ -175,3 +175,29 @@ func TestStatic(t *testing.T) {
 		}
 	})
 }
+
+// TestStaticBuiltinTypes: without a types block or include mime.types, nginx still knows html, gif and jpg and
+// gives everything else default_type; a site that forgot the include serves its pages as pages.
+func TestStaticBuiltinTypes(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        root html;
+    }
+}
+`, "PORT", port),
+		withFile("html/index.html", []byte("<p>home</p>")),
+		withFile("html/cat.jpg", []byte("jpeg")),
+		withFile("html/style.css", []byte("body{}")),
+	)
+	c := httpClient(addr(port), nil)
+	for path, want := range map[string]string{"/": "text/html", "/index.html": "text/html", "/cat.jpg": "image/jpeg", "/style.css": "text/plain"} {
+		r := get(t, c, "http://types.test"+path, nil)
+		if r.StatusCode != 200 || r.Header.Get("Content-Type") != want {
+			t.Errorf("%s: %d %q, want 200 %q", path, r.StatusCode, r.Header.Get("Content-Type"), want)
+		}
+	}
+}
