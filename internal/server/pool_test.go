@@ -1,0 +1,197 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/certs"
+	"github.com/sluice-proxy/sluice/internal/config"
+)
+
+// TestRequestPoolNoCrossTalk runs many concurrent requests of every kind that ends differently (proxied, with a
+// set body, a client body, returned, an internal redirect, static, an upstream that aborts mid-body, a client
+// that gives up) over HTTP/1.1 keep-alive and HTTP/2, each carrying its own id. Every answer must carry its
+// own id only: a pooled request reused while something still held it shows up as another request's id (and,
+// under -race, as a data race in the server).
+func TestRequestPoolNoCrossTalk(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/abort":
+			w.Header().Set("Content-Length", "100")
+			w.Write([]byte("partial"))
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		case "/slow":
+			time.Sleep(20 * time.Millisecond)
+		}
+		w.Header().Set("X-Up-Id", r.Header.Get("X-Id"))
+		fmt.Fprintf(w, "id=%s body=%s", r.Header.Get("X-Id"), body)
+	}))
+	defer up.Close()
+
+	probe, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := probe.Addr().(*net.TCPAddr).Port
+	probe.Close()
+	probe, _ = net.Listen("tcp", "127.0.0.1:0")
+	tlsPort := probe.Addr().(*net.TCPAddr).Port
+	probe.Close()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "www"), 0o755)
+	os.WriteFile(filepath.Join(dir, "www", "file.txt"), []byte("static"), 0o644)
+	certFile, keyFile, _, err := certs.WriteTestCerts(dir, []string{"localhost", "127.0.0.1"}, "ecdsa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := strings.TrimPrefix(up.URL, "http://")
+	conf := filepath.Join(dir, "sluice.conf")
+	os.WriteFile(conf, []byte(`events {}
+http {
+    log_format ids '$http_x_req $status $upstream_status $upstream_http_x_up_id';
+    access_log `+filepath.Join(dir, "access.log")+` ids;
+    server {
+        listen 127.0.0.1:`+itoa(port)+`;
+        listen 127.0.0.1:`+itoa(tlsPort)+` ssl;
+        http2 on;
+        ssl_certificate `+certFile+`;
+        ssl_certificate_key `+keyFile+`;
+        root `+filepath.Join(dir, "www")+`;
+        add_header X-Id $http_x_req always;
+        proxy_set_header X-Id $http_x_req;
+        location /p { proxy_pass http://`+u+`; }
+        location /slow { proxy_pass http://`+u+`; }
+        location /abort { proxy_pass http://`+u+`; }
+        location /setbody { proxy_set_body "set-$http_x_req"; proxy_pass http://`+u+`/p; }
+        location /r { return 200 "id=$http_x_req body="; }
+        location /e { error_page 404 = /r; return 404; }
+        location /file.txt { }
+    }
+}
+`), 0o644)
+	cfg, err := config.Load(conf, config.Options{Prefix: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	h1 := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 10 * time.Second}
+	h2 := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 4,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 10 * time.Second}
+	defer h1.CloseIdleConnections()
+	defer h2.CloseIdleConnections()
+	bases := []string{"http://127.0.0.1:" + itoa(port), "https://127.0.0.1:" + itoa(tlsPort)}
+	clients := []*http.Client{h1, h2}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for i := 0; i < 120; i++ {
+				id := fmt.Sprintf("g%di%d", g, i)
+				k := rng.IntN(2)
+				if err := poolRequest(clients[k], bases[k], id, rng.IntN(8)); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// poolRequest sends one request of the given kind carrying id and checks that the answer is id's.
+func poolRequest(c *http.Client, base, id string, kind int) error {
+	var req *http.Request
+	want := "id=" + id + " body="
+	switch kind {
+	case 0:
+		req = newReq(id, "GET", base+"/p?id="+id, nil)
+	case 1:
+		req = newReq(id, "POST", base+"/p?id="+id, strings.NewReader("client-"+id))
+		want += "client-" + id
+	case 2:
+		req = newReq(id, "GET", base+"/setbody?id="+id, nil)
+		want += "set-" + id
+	case 3:
+		req = newReq(id, "GET", base+"/r?id="+id, nil)
+	case 4:
+		req = newReq(id, "GET", base+"/e?id="+id, nil)
+	case 5:
+		req = newReq(id, "GET", base+"/file.txt?id="+id, nil)
+		want = "static"
+	case 6:
+		req = newReq(id, "GET", base+"/abort?id="+id, nil)
+		resp, err := c.Do(req)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil {
+				return fmt.Errorf("%s: a body cut off by the upstream arrived whole", req.URL)
+			}
+			if got := resp.Header.Get("X-Id"); got != id {
+				return fmt.Errorf("%s: X-Id %q, want %q", req.URL, got, id)
+			}
+		}
+		return nil
+	case 7:
+		req = newReq(id, "GET", base+"/slow?id="+id, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		defer cancel()
+		resp, err := c.Do(req.WithContext(ctx))
+		if err == nil {
+			io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		return nil
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %v", req.URL, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("%s: reading body: %v", req.URL, err)
+	}
+	if string(body) != want || resp.Header.Get("X-Id") != id {
+		return fmt.Errorf("%s (%s): body %q X-Id %q, want %q and %q", req.URL, resp.Proto, body, resp.Header.Get("X-Id"), want, id)
+	}
+	return nil
+}
+
+// newReq is a request carrying id in X-Req.
+func newReq(id, method, url string, body io.Reader) *http.Request {
+	req, _ := http.NewRequest(method, url, body)
+	req.Header.Set("X-Req", id)
+	return req
+}
