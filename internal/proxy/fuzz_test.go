@@ -26,7 +26,7 @@ func FuzzReadResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		br := bufio.NewReaderSize(strings.NewReader(raw), 4096)
 		req, _ := http.NewRequest("GET", "http://u/", nil)
-		resp, tokens, err := readResponse(br, req)
+		resp, tokens, err := readResponse(br, req, nil)
 		if err != nil {
 			return
 		}
@@ -89,7 +89,7 @@ func FuzzParseHead(f *testing.F) {
 			return
 		}
 		full, _ := br.Peek(n)
-		got, tokens := parseHead(full, br, req)
+		got, tokens := parseHead(full, br, req, nil)
 		if got == nil {
 			return
 		}

@@ -25,7 +25,17 @@ type attempts struct {
 	n     int
 }
 
-type attempt struct{ addr, status, connect, header, total string }
+// attempt is one try's values: address, status, connect, header and response time.
+type attempt [5]string
+
+// the fields of an attempt
+const (
+	aAddr = iota
+	aStatus
+	aConnect
+	aHeader
+	aTotal
+)
 
 func (a *attempts) add(addr, status string, connect, header, total string) {
 	t := attempt{addr, status, connect, header, total}
@@ -47,26 +57,26 @@ func (a *attempts) last() *attempt {
 
 // set writes the variables; the last try's response time may be updated later with finish.
 func (a *attempts) set(v *vars.Request) {
-	v.UpstreamAddr = a.join(func(t *attempt) string { return t.addr })
-	v.UpstreamStatus = a.join(func(t *attempt) string { return t.status })
-	v.UpstreamConnectTime = a.join(func(t *attempt) string { return t.connect })
-	v.UpstreamHeaderTime = a.join(func(t *attempt) string { return t.header })
-	v.UpstreamResponseTime = a.join(func(t *attempt) string { return t.total })
+	v.UpstreamAddr = a.join(aAddr)
+	v.UpstreamStatus = a.join(aStatus)
+	v.UpstreamConnectTime = a.join(aConnect)
+	v.UpstreamHeaderTime = a.join(aHeader)
+	v.UpstreamResponseTime = a.join(aTotal)
 }
 
 // join lists one field of every try, comma separated.
-func (a *attempts) join(field func(*attempt) string) string {
+func (a *attempts) join(f int) string {
 	if a.n == 0 {
 		return ""
 	}
 	if a.n == 1 {
-		return field(&a.first)
+		return a.first[f]
 	}
 	var b strings.Builder
-	b.WriteString(field(&a.first))
+	b.WriteString(a.first[f])
 	for i := range a.more {
 		b.WriteString(", ")
-		b.WriteString(field(&a.more[i]))
+		b.WriteString(a.more[i][f])
 	}
 	return b.String()
 }
@@ -74,8 +84,8 @@ func (a *attempts) join(field func(*attempt) string) string {
 // finish sets the last try's response time (when its body has been relayed).
 func (a *attempts) finish(v *vars.Request, d time.Duration) {
 	if a.n > 0 {
-		a.last().total = fmtDur(d)
-		v.UpstreamResponseTime = a.join(func(t *attempt) string { return t.total })
+		a.last()[aTotal] = fmtDur(d)
+		v.UpstreamResponseTime = a.join(aTotal)
 	}
 }
 

@@ -136,7 +136,7 @@ func TestAttemptsSet(t *testing.T) {
 		v.UpstreamHeaderTime != "-, -, 0.004" || v.UpstreamResponseTime != "0.002, 1.000, 1.234" {
 		t.Fatalf("three tries: %q %q %q %q", v.UpstreamAddr, v.UpstreamStatus, v.UpstreamHeaderTime, v.UpstreamResponseTime)
 	}
-	if at.last().addr != "10.0.0.3:80" {
-		t.Fatalf("last = %q", at.last().addr)
+	if at.last()[aAddr] != "10.0.0.3:80" {
+		t.Fatalf("last = %q", at.last()[aAddr])
 	}
 }

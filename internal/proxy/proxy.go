@@ -160,8 +160,9 @@ type target struct {
 // Serve proxies pr and writes the response. It never panics on a bad upstream and always logs why a request
 // failed.
 func (p *Proxy) Serve(ctx context.Context, pr *Request) {
-	t, err := p.resolve(pr)
-	if err != nil {
+	o := new(outgoing)
+	t := &o.t
+	if err := p.resolve(pr, t); err != nil {
 		pr.Log.Error("proxy: "+err.Error(), pr.V.LogAttrs()...)
 		pr.Error(http.StatusInternalServerError)
 		return
@@ -175,7 +176,7 @@ func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 		pr.V.ProxyPort = "80"
 	}
 
-	out, upgrade := p.outRequest(pr, t)
+	out, upgrade := p.outRequest(pr, o)
 	if _, ok := ExtendedConnect(pr.R); ok && upgrade == "" {
 		// only WebSockets are bridged, and only where upgrades may pass: never send a CONNECT upstream
 		pr.Log.Info("proxy: extended CONNECT for "+strconv.Quote(pr.R.Header.Get(":protocol"))+" refused", pr.V.LogAttrs()...)
@@ -189,15 +190,22 @@ func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 	p.serveHTTP(ctx, pr, t, out)
 }
 
-// resolve computes the upstream peers and the URI to send.
-func (p *Proxy) resolve(pr *Request) (*target, error) {
+// outgoing is what Serve builds for one request, allocated in one piece: where it goes and what is sent.
+type outgoing struct {
+	t   target
+	url url.URL
+	req http.Request
+}
+
+// resolve computes the upstream peers and the URI to send into t.
+func (p *Proxy) resolve(pr *Request, t *target) error {
 	pp := pr.Conf.Proxy
-	t := &target{scheme: pp.Scheme, host: pp.Host, upstream: pp.Upstream}
+	*t = target{scheme: pp.Scheme, host: pp.Host, upstream: pp.Upstream}
 	hasURI, uri := pp.HasURI, pp.URI
 	if pp.Template != nil {
 		u, err := url.Parse(pp.Template.Eval(pr.V))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("invalid proxy_pass target %q", pp.Template.Eval(pr.V))
+			return fmt.Errorf("invalid proxy_pass target %q", pp.Template.Eval(pr.V))
 		}
 		t.scheme, t.host = u.Scheme, u.Host
 		hasURI, uri = u.RawPath != "" || u.Path != "", u.RequestURI()
@@ -230,7 +238,7 @@ func (p *Proxy) resolve(pr *Request) (*target, error) {
 	if t.uri == "" {
 		t.uri = requestURI(pr, hasURI, uri)
 	}
-	return t, nil
+	return nil
 }
 
 // requestURI applies nginx's proxy_pass URI rules: with a URI part, the matched location prefix of the
@@ -285,18 +293,21 @@ func canonical(raw, norm string) bool {
 	return err == nil && dec == norm
 }
 
-// outRequest builds the request sent upstream and says which protocol it upgrades to ("" for none).
-func (p *Proxy) outRequest(pr *Request, t *target) (*http.Request, string) {
-	r, c := pr.R, pr.Conf
-	out := &http.Request{
+// outRequest builds the request sent upstream (o.req, for the target o.t) and says which protocol it upgrades
+// to ("" for none).
+func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
+	r, c, t := pr.R, pr.Conf, &o.t
+	setTargetURL(&o.url, t)
+	o.req = http.Request{
 		Method:     r.Method,
-		URL:        targetURL(t),
+		URL:        &o.url,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     make(http.Header, len(r.Header)+4),
 		Host:       t.host,
 	}
+	out := &o.req
 	if c.ProxyPassReqHeaders.Get(true) {
 		for k, v := range r.Header {
 			// nginx's underscores_in_headers off: X_Real_IP must not pose as X-Real-IP to CGI-style upstreams
@@ -371,10 +382,11 @@ func (p *Proxy) outRequest(pr *Request, t *target) (*http.Request, string) {
 	return out, upgrade
 }
 
-// targetURL is the upstream URL. The request target is kept verbatim in Opaque, except that a target starting
-// with "//" would be written as an absolute-form request line (http://evil/...), so it goes in Path instead.
-func targetURL(t *target) *url.URL {
-	u := &url.URL{Scheme: t.scheme, Host: t.host, Opaque: t.uri}
+// setTargetURL makes u the upstream URL. The request target is kept verbatim in Opaque, except that a target
+// starting with "//" would be written as an absolute-form request line (http://evil/...), so it goes in Path
+// instead.
+func setTargetURL(u *url.URL, t *target) {
+	*u = url.URL{Scheme: t.scheme, Host: t.host, Opaque: t.uri}
 	if strings.HasPrefix(t.uri, "//") {
 		path, query, _ := strings.Cut(t.uri, "?")
 		dec, err := url.PathUnescape(path)
@@ -383,7 +395,6 @@ func targetURL(t *target) *url.URL {
 		}
 		u.Opaque, u.Path, u.RawPath, u.RawQuery = "", dec, path, query
 	}
-	return u
 }
 
 // mayUpgrade: sluice tunnels upgrades by default (proxy_websocket on); with it off, the nginx magic lines

@@ -15,8 +15,9 @@ import (
 // lines, a three-digit status, no Transfer-Encoding, and a body bounded by one Content-Length or absent by
 // status or method. The block becomes one string that names and values slice, instead of a string per line
 // and value. It returns nil for anything else; http.ReadResponse then reads the block (with its errors).
-// The caller consumes the block from br once it is accepted; the body reads from br.
-func parseHead(block []byte, br *bufio.Reader, req *http.Request) (*http.Response, []string) {
+// The caller consumes the block from br once it is accepted; the body reads from br, through lb when a
+// length-bounded body is needed and lb is not nil (the caller's storage for it).
+func parseHead(block []byte, br *bufio.Reader, req *http.Request, lb *lengthBody) (*http.Response, []string) {
 	s := string(block)
 	line, rest, _ := strings.Cut(s, "\n")
 	line = strings.TrimSuffix(line, "\r")
@@ -118,7 +119,11 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request) (*http.Respons
 	case resp.ContentLength == 0:
 		resp.Body = http.NoBody
 	default:
-		resp.Body = &lengthBody{br: br, n: resp.ContentLength}
+		if lb == nil {
+			lb = new(lengthBody)
+		}
+		*lb = lengthBody{br: br, n: resp.ContentLength}
+		resp.Body = lb
 	}
 	return resp, tokens
 }

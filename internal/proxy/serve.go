@@ -119,7 +119,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 			status = http.StatusGatewayTimeout
 		}
 		if err != errNoLive {
-			pr.Log.Error("proxy: upstream request failed: "+err.Error(), pr.V.LogAttrs("upstream", t.scheme+"://"+at.last().addr+t.uri)...)
+			pr.Log.Error("proxy: upstream request failed: "+err.Error(), pr.V.LogAttrs("upstream", t.scheme+"://"+at.last()[aAddr]+t.uri)...)
 		}
 		pr.Error(status)
 		return

@@ -163,7 +163,8 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request) 
 		// a body is sent while the response is read, so an upstream answering early is seen at once
 		go pc.send(req)
 	}
-	resp, tokens, err := readResponse(pc.br, req)
+	b := &body{t: t, pc: pc, stop: stop}
+	resp, tokens, err := readResponse(pc.br, req, &b.lb)
 	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
 		// only the upgrade path may switch protocols; here the stream would be out of step for the next client
 		resp.Body.Close()
@@ -188,7 +189,8 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request) 
 		resp.Header.Del(name)
 	}
 	keep := !resp.Close && !req.Close && (t.MaxRequests == 0 || pc.requests < t.MaxRequests)
-	resp.Body = &body{ReadCloser: resp.Body, t: t, pc: pc, stop: stop, keep: keep}
+	b.ReadCloser, b.keep = resp.Body, keep
+	resp.Body = b
 	return resp, nil
 }
 
@@ -209,14 +211,14 @@ func (pc *pconn) send(req *http.Request) {
 
 // readResponse reads one response, skipping interim 1xx answers other than 101, and returns the header names
 // the upstream's Connection header lists.
-func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, []string, error) {
+func readResponse(br *bufio.Reader, req *http.Request, lb *lengthBody) (*http.Response, []string, error) {
 	for {
 		raw, n, err := peekHeader(br)
 		if err != nil {
 			return nil, nil, err
 		}
 		block, _ := br.Peek(n)
-		resp, tokens := parseHead(block, br, req)
+		resp, tokens := parseHead(block, br, req, lb)
 		if resp != nil {
 			br.Discard(n)
 		} else {
@@ -278,6 +280,7 @@ type body struct {
 	stop func() bool
 	keep bool
 	done bool
+	lb   lengthBody // the upstream body, when parseHead read the head
 }
 
 func (b *body) Read(p []byte) (int, error) {

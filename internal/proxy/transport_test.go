@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -189,7 +190,8 @@ func TestTransportRefuses101WithoutUpgrade(t *testing.T) {
 
 func TestTargetURLNeverAbsoluteForm(t *testing.T) {
 	for _, uri := range []string{"//evil.com/admin", "//evil.com/a?b=c", "/ok/path?x"} {
-		u := targetURL(&target{scheme: "http", host: "127.0.0.1:1", uri: uri})
+		var u url.URL
+		setTargetURL(&u, &target{scheme: "http", host: "127.0.0.1:1", uri: uri})
 		if got := u.RequestURI(); got != uri {
 			t.Errorf("request line target for %q = %q", uri, got)
 		}
