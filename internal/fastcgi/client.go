@@ -82,6 +82,9 @@ type Call struct {
 	// Rewind, when set, restarts Body from its beginning (a spooled body), so a request whose pooled connection
 	// turned out closed can be sent again on a new one; without it only requests without a body are.
 	Rewind func() error
+	// NonIdempotent marks a request that may change state (POST, PATCH, LOCK): once written whole to a
+	// connection it is never sent again, since the application may have acted on it (nginx's rule).
+	NonIdempotent bool
 }
 
 // Error reports where an exchange failed, so the handler can answer 502 or 504 and log nginx's wording.
@@ -98,7 +101,7 @@ func (e *Error) Unwrap() error { return e.Err }
 var ErrHeaderTooBig = errors.New("upstream sent too big header")
 
 // Do sends req to t and reads the response header. A pooled connection that turns out to be closed is
-// replaced by a fresh one when the request can be sent again.
+// replaced by a fresh one when the request can be sent again: a non-idempotent one only when writing it failed.
 func (c *Client) Do(ctx context.Context, t Target, req *Call) (*Response, error) {
 	for attempt := 0; ; attempt++ {
 		cn, reused := (*conn)(nil), false
@@ -134,6 +137,10 @@ func (c *Client) Do(ctx context.Context, t Target, req *Call) (*Response, error)
 			c.release(key)
 		}
 		if !reused || attempt > 0 || !isStale(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		if req.NonIdempotent && !sendFailed(err) {
+			// written whole: the worker may have read it and died acting on it, so it is not repeated
 			return nil, err
 		}
 		// a kept connection the application had closed (php-fpm's pm.max_requests): send again on a new one
@@ -445,6 +452,13 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// sendFailed reports an exchange that failed while writing the request (the application had closed the
+// connection and refused it): nothing of it can have been acted on.
+func sendFailed(err error) bool {
+	var fe *Error
+	return errors.As(err, &fe) && fe.Op == "send"
 }
 
 // isStale reports errors that mean a reused connection had been closed by the application before the request.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/fcgi"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -137,3 +138,102 @@ func TestClientErrors(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// rawApp is a FastCGI application written against the wire format alone: it answers each request on a
+// connection with "ok" (keeping the connection), except that answer(n) false (n counting the requests of the
+// connection from 1) reads the whole request and then closes the connection without an answer, as a worker
+// that crashed or was killed mid-request does. It counts every request it read whole.
+func rawApp(t *testing.T, answer func(n int) bool) (addr string, seen *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	seen = new(atomic.Int32)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				for n := 1; ; n++ {
+					// records until the empty STDIN that ends the request
+					for {
+						var h [8]byte
+						if _, err := io.ReadFull(c, h[:]); err != nil {
+							return
+						}
+						clen, pad := int(h[4])<<8|int(h[5]), int(h[6])
+						if _, err := io.CopyN(io.Discard, c, int64(clen+pad)); err != nil {
+							return
+						}
+						if h[1] == 5 && clen == 0 { // STDIN, empty
+							break
+						}
+					}
+					seen.Add(1)
+					if !answer(n) {
+						return
+					}
+					out := "Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nok"
+					rec := func(typ byte, content string) []byte {
+						return append([]byte{1, typ, 0, 1, byte(len(content) >> 8), byte(len(content)), 0, 0}, content...)
+					}
+					var b []byte
+					b = append(b, rec(6, out)...)
+					b = append(b, rec(6, "")...)
+					b = append(b, rec(3, "\x00\x00\x00\x00\x00\x00\x00\x00")...)
+					if _, err := c.Write(b); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), seen
+}
+
+// TestClientNeverResendsNonIdempotent: a POST that reached the application on a kept connection which then
+// closed without an answer (the worker crashed or was killed mid-request) is not sent again on a new
+// connection, as nginx never repeats a non-idempotent request that may have reached the upstream; a GET is
+// (the connection may merely have been closed by the application before the request arrived).
+func TestClientNeverResendsNonIdempotent(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		unsafe bool
+		seen   int32
+		ok     bool
+	}{
+		{"POST", true, 2, false},
+		{"GET", false, 3, true},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			addr, seen := rawApp(t, func(n int) bool { return n == 1 })
+			c := &Client{MaxIdle: 4, IdleTimeout: time.Minute}
+			target := Target{Network: "tcp", Addr: addr, KeepConn: true, ConnectTimeout: time.Second, ReadTimeout: 5 * time.Second, SendTimeout: 5 * time.Second}
+			call := func(method string, unsafe bool) error {
+				resp, err := c.Do(context.Background(), target, &Call{NonIdempotent: unsafe,
+					Params: params("REQUEST_METHOD", method, "REQUEST_URI", "/x", "SCRIPT_NAME", "/x", "SERVER_PROTOCOL", "HTTP/1.1")})
+				if err != nil {
+					return err
+				}
+				io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return nil
+			}
+			if err := call("GET", false); err != nil {
+				t.Fatal(err)
+			}
+			err := call(tc.method, tc.unsafe) // on the kept connection, which the application drops after reading it
+			if (err == nil) != tc.ok {
+				t.Fatalf("%s on the dropped connection: err = %v, want success %v", tc.method, err, tc.ok)
+			}
+			if got := seen.Load(); got != tc.seen {
+				t.Errorf("the application read %d requests, want %d (the %s sent %d times)", got, tc.seen, tc.method, got-1)
+			}
+		})
+	}
+}

@@ -121,7 +121,8 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		fr.Log.Error("FastCGI sent in stderr: "+strconv.Quote(s), v.LogAttrs("upstream", "fastcgi://"+v.UpstreamAddr)...)
 	}
 
-	creq := &Call{Params: params, Body: body, ContentLength: length, Stderr: stderr, Rewind: rewind}
+	creq := &Call{Params: params, Body: body, ContentLength: length, Stderr: stderr, Rewind: rewind,
+		NonIdempotent: fr.R.Method == http.MethodPost || fr.R.Method == http.MethodPatch || fr.R.Method == "LOCK"}
 	start := time.Now()
 	resp, release, err := h.send(ctx, fr, creq)
 	defer release()
