@@ -3,6 +3,7 @@
 package tunnel
 
 import (
+	"io"
 	"net"
 	"os"
 	"syscall"
@@ -57,6 +58,50 @@ func (d *direction) rawRead(fd uintptr) bool {
 		case syscall.EAGAIN:
 			d.releaseBuf()
 			return false
+		default:
+			d.rerr = os.NewSyscallError("read", err)
+			return true
+		}
+	}
+}
+
+// rawCopy is the RawConn.Read callback of a direction whose TCP socket
+// reports the bytes left queued with each read (TCP_INQ): the copy loop runs
+// inside it, and it returns false (wait for readability) when the socket is
+// empty, after handing the buffer back to the pool.
+//
+// When a read left nothing queued, the next round waits for readability
+// straight away instead of paying a read that fails with EAGAIN: bytes (or a
+// FIN; the kernel then reports a non-zero count) that arrive later raise a
+// readiness edge, which the runtime keeps for the wait as long as we stay
+// inside this RawConn.Read. A new Read starts by forgetting it, which is why
+// the writes happen in here, and why its first read is always real.
+func (d *direction) rawCopy(fd uintptr) bool {
+	for {
+		if d.drained {
+			d.drained = false
+			d.releaseBuf()
+			return d.lingerDue()
+		}
+		if d.buf == nil {
+			d.buf = d.getBuf()
+		}
+		n, inq, err := recvInq(int(fd), *d.buf)
+		switch err {
+		case nil:
+			if n == 0 {
+				d.rerr = io.EOF
+				return true
+			}
+			if !d.write((*d.buf)[:n]) {
+				d.wfailed = true
+				return true
+			}
+			d.drained = inq == 0
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			d.releaseBuf()
+			return d.lingerDue()
 		default:
 			d.rerr = os.NewSyscallError("read", err)
 			return true

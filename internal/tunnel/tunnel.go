@@ -234,6 +234,11 @@ func (t *tunnel) abort(reason string) {
 	if t.aborted.Swap(true) {
 		return
 	}
+	// Closing a socket waits for a RawConn.Read in progress on it, and a
+	// direction writes from inside one (rawRead): expired deadlines first end
+	// every blocked read and write, so the closes do not wait on each other.
+	t.client.SetDeadline(aLongTimeAgo)
+	t.upstream.SetDeadline(aLongTimeAgo)
 	hardClose(t.client)
 	hardClose(t.upstream)
 	for i := range t.dirs {
@@ -270,11 +275,17 @@ type direction struct {
 	grow bool    // last read filled its buffer: read into the big one next
 
 	// Plain sockets: reads go through rc so the buffer is taken only once
-	// the kernel has bytes (see rawRead).
-	rc     syscall.RawConn
-	readFn func(uintptr) bool
-	rn     int
-	rerr   error
+	// the kernel has bytes (see rawRead); with TCP_INQ the copy loop runs
+	// inside it (see rawCopy).
+	rc       syscall.RawConn
+	readFn   func(uintptr) bool
+	rn       int
+	rerr     error  // why rawRead/rawCopy stopped; nil: rawCopy moves the linger deadline
+	wfailed  bool   // rawCopy stopped on a failed write (already reported)
+	inq      bool   // reads report the bytes left queued (TCP_INQ): rawCopy
+	inRaw    bool   // inside rawCopy: abort waits until it is over (see abort)
+	deferred string // abort reason that arose inside rawCopy
+	drained  bool   // the last raw read emptied the socket: wait before reading again
 
 	// Other connections: reads start with a small buffer.
 	small  []byte
@@ -296,6 +307,12 @@ func (d *direction) init(t *tunnel, src, dst net.Conn, closed, dstName string, p
 	d.t, d.src, d.dst, d.closed, d.dstName, d.pending, d.pool, d.size = t, src, dst, closed, dstName, pending, pool, size
 	if d.rc = rawConnOf(src); d.rc != nil {
 		d.readFn = d.rawRead
+		// Copying inside RawConn.Read deepens the goroutine's stack while it
+		// waits: only directions that give their goroutine back when idle
+		// (Poller) do it.
+		if t.poller != nil && enableInq(src) {
+			d.inq, d.readFn = true, d.rawCopy
+		}
 	}
 	_, d.tlsSrc = src.(*tls.Conn)
 	d.fd = -1
@@ -348,6 +365,10 @@ func (d *direction) run() {
 	for {
 		p, err := d.read()
 		if len(p) == 0 {
+			if d.wfailed {
+				d.finish()
+				return
+			}
 			d.now = time.Since(d.t.base)
 		} else if !d.write(p) {
 			d.finish()
@@ -435,6 +456,22 @@ func (d *direction) read() ([]byte, error) {
 		if err := d.src.SetReadDeadline(d.t.base.Add(d.rdl)); err != nil {
 			return nil, err
 		}
+	}
+	if d.inq {
+		// rawCopy writes what it reads: no bytes come back, and a nil error
+		// means it stopped only to move the linger deadline
+		d.rerr, d.wfailed, d.drained = nil, false, false
+		d.inRaw = true
+		err := d.rc.Read(d.readFn)
+		d.inRaw = false
+		if d.deferred != "" {
+			d.t.abort(d.deferred)
+			d.deferred = ""
+		}
+		if err != nil {
+			return nil, err
+		}
+		return nil, d.rerr
 	}
 	if d.rc != nil {
 		d.rn, d.rerr = 0, nil
@@ -545,6 +582,10 @@ func (d *direction) write(p []byte) bool {
 				}
 			}
 		}
+		if t.aborted.Load() {
+			// after our deadline update: abort's expired deadline may be gone
+			return false
+		}
 		n, err := d.dst.Write(p)
 		d.n += int64(n)
 		p = p[n:]
@@ -565,7 +606,7 @@ func (d *direction) write(p []byte) bool {
 				// No byte moved for the idle timeout, or a connection that
 				// cannot resume after a write timeout (TLS) accepted nothing
 				// for a whole idle timeout.
-				t.abort(ReasonIdleTimeout)
+				d.abort(ReasonIdleTimeout)
 				return false
 			}
 		}
@@ -622,5 +663,17 @@ func (d *direction) eof() {
 }
 
 func (d *direction) fail(side string, err error) {
-	d.t.abort("error: " + side + ": " + err.Error())
+	d.abort("error: " + side + ": " + err.Error())
+}
+
+// abort aborts the tunnel, or, inside rawRead, has run do it once the
+// RawConn.Read is over: closing src waits for that Read to end.
+func (d *direction) abort(reason string) {
+	if d.inRaw {
+		if d.deferred == "" {
+			d.deferred = reason
+		}
+		return
+	}
+	d.t.abort(reason)
 }

@@ -457,15 +457,25 @@ func TestRunStalledReaderIdlesOut(t *testing.T) {
 		name       string
 		halfClosed bool
 		tls        bool
+		poller     bool // the proxy's setup: plain sockets are copied inside their RawConn.Read
+		toUpstream bool // the client sends and the upstream stops reading
 	}{
-		{"both directions open", false, false},
-		{"client half-closed", true, false},
-		{"TLS client, both directions open", false, true},
-		{"TLS client half-closed", true, true},
+		{"both directions open", false, false, false, false},
+		{"client half-closed", true, false, false, false},
+		{"TLS client, both directions open", false, true, false, false},
+		{"TLS client half-closed", true, true, false, false},
+		{"poller, both directions open", false, false, true, false},
+		{"poller, TLS client half-closed", true, true, true, false},
+		{"poller, stalled upstream", false, false, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fo := fixtureOpts{opt: Options{IdleTimeout: idle, Pool: NewBufferPool(0)}}
+			if tt.poller {
+				p := NewPoller() // nil where the platform has none
+				t.Cleanup(p.Close)
+				fo.async, fo.opt.Poller = true, p
+			}
 			if tt.tls {
 				fo.userConn, fo.clientConn = tlsPair(t)
 			}
@@ -475,15 +485,19 @@ func TestRunStalledReaderIdlesOut(t *testing.T) {
 				expectEOF(t, f.backend, false)
 			}
 			sendErr := make(chan error, 1)
+			sender := f.backend
+			if tt.toUpstream {
+				sender = f.user
+			}
 			go func() {
-				_, err := stream(f.backend, 1<<30, 3) // far more than socket buffers
+				_, err := stream(sender, 1<<30, 3) // far more than socket buffers
 				sendErr <- err
 			}()
 			st := f.wait(t)
 			if st.Reason != ReasonIdleTimeout {
 				t.Fatalf("reason = %q, want idle timeout", st.Reason)
 			}
-			if st.UpstreamToClient == 0 {
+			if st.UpstreamToClient+st.ClientToUpstream == 0 {
 				t.Fatal("nothing was copied before the stall")
 			}
 			if st.Duration < idle {
@@ -492,7 +506,7 @@ func TestRunStalledReaderIdlesOut(t *testing.T) {
 			select {
 			case err := <-sendErr:
 				if err == nil {
-					t.Fatal("upstream sent 1 GiB into a stalled tunnel")
+					t.Fatal("1 GiB went into a stalled tunnel")
 				}
 			case <-time.After(10 * time.Second):
 				t.Fatal("upstream writer still blocked after the tunnel closed")
