@@ -299,7 +299,9 @@ func (h *Handler) params(pb *paramBuf, fr *Request) ([]byte, bool) {
 		dst = appendParam(dst, "HTTP_HOST", r.Host)
 	}
 	for k, vals := range r.Header {
-		if k == "Proxy" || len(vals) == 0 {
+		// Proxy: httpoxy; a name with an underscore is dropped as nginx does (underscores_in_headers off), or
+		// X_Forwarded_For would reach the application as HTTP_X_FORWARDED_FOR
+		if k == "Proxy" || len(vals) == 0 || strings.IndexByte(k, '_') >= 0 {
 			continue
 		}
 		val = appendHeaderParam(val[:0], k)

@@ -379,6 +379,14 @@ func TestPHP(t *testing.T) {
 		if info["HTTP_X_CUSTOM"] != "v1" || info["HTTP_PROXY"] != nil || info["HTTP_COOKIE"] != "a=1" {
 			t.Errorf("HTTP_X_CUSTOM=%v HTTP_PROXY=%v HTTP_COOKIE=%v", info["HTTP_X_CUSTOM"], info["HTTP_PROXY"], info["HTTP_COOKIE"])
 		}
+		// a name with an underscore is dropped (nginx's underscores_in_headers off): X_Custom must not pose as
+		// X-Custom (X_Forwarded_For as X-Forwarded-For) to the application
+		r = get(t, site.client, site.base("php.test")+"/info.php", http.Header{"X_Custom": {"spoofed"}})
+		info = nil
+		json.Unmarshal([]byte(r.Body), &info)
+		if r.StatusCode != 200 || info["HTTP_X_CUSTOM"] != nil {
+			t.Errorf("X_Custom: %d HTTP_X_CUSTOM=%v, want 200 and none", r.StatusCode, info["HTTP_X_CUSTOM"])
+		}
 	})
 
 	payload := make([]byte, 3<<20)
