@@ -25,7 +25,7 @@ func RemoveHopHeaders(h http.Header) {
 		}
 	}
 	for _, name := range hopHeaders {
-		h.Del(name)
+		delete(h, name) // canonical already: Del would only canonicalise it again
 	}
 }
 

@@ -364,11 +364,11 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 		body := c.ProxySetBody.V.Eval(pr.V)
 		out.Body = io.NopCloser(strings.NewReader(body))
 		out.ContentLength = int64(len(body))
-		out.Header.Del("Transfer-Encoding")
+		delete(out.Header, "Transfer-Encoding")
 	case !c.ProxyPassReqBody.Get(true) || upgrade != "":
 		out.Body = http.NoBody
 		out.ContentLength = 0
-		out.Header.Del("Content-Length")
+		delete(out.Header, "Content-Length")
 	case r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0:
 		pr.body = &clientBody{ReadCloser: r.Body}
 		out.Body = pr.body
@@ -377,7 +377,7 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 		out.Body = http.NoBody
 	}
 	if out.ContentLength > 0 {
-		out.Header.Del("Content-Length") // the transport writes it from ContentLength
+		delete(out.Header, "Content-Length") // the transport writes it from ContentLength
 	}
 	return out, upgrade
 }
