@@ -170,18 +170,24 @@ func (t *tunnel) end() {
 }
 
 // idleCheck is the idle timer of a tunnel whose directions may park: it
-// aborts the tunnel when no byte moved for the idle timeout, and otherwise
-// fires again an idle timeout after the last movement.
+// aborts the tunnel when no byte moved for the idle timeout, or when a write
+// to a connection without write deadlines (see direction.write) has been
+// blocked that long, and otherwise fires again when one of those can be due.
 func (t *tunnel) idleCheck() {
 	now := time.Since(t.base)
-	last := time.Duration(t.last.Load())
-	if now-last >= t.idle {
+	next := time.Duration(t.last.Load()) + t.idle
+	for i := range t.dirs {
+		if w := t.dirs[i].writing.Load(); w != 0 {
+			next = min(next, time.Duration(w-1)+t.idle)
+		}
+	}
+	if now >= next {
 		t.abort(ReasonIdleTimeout)
 		return
 	}
 	t.mu.Lock()
 	if !t.final {
-		t.timer.Reset(last + t.idle - now)
+		t.timer.Reset(next - now)
 	}
 	t.mu.Unlock()
 }
@@ -299,6 +305,8 @@ type direction struct {
 
 	rdl, wdl  time.Duration // current read/write deadline offsets (0 = none set)
 	strictWDL bool          // dst cannot resume after a write timeout
+	timedWDL  bool          // strictWDL, and the idle timer watches writes instead of a deadline per write
+	writing   atomic.Int64  // timedWDL: offset+1 at which the write in progress started, 0 = none
 	stored    time.Duration // activity offset this direction last stored in t.last
 	now       time.Duration // clock offset at the end of the last write or run start: read's linger check uses it
 }
@@ -323,6 +331,7 @@ func (d *direction) init(t *tunnel, src, dst net.Conn, closed, dstName string, p
 	case *net.TCPConn, *net.UnixConn:
 	default:
 		d.strictWDL = true
+		d.timedWDL = t.poller != nil && t.idle > 0
 	}
 }
 
@@ -573,7 +582,11 @@ func (d *direction) write(p []byte) bool {
 		d.touch(now)
 	}
 	for len(p) > 0 {
-		if t.idle > 0 {
+		if d.timedWDL {
+			// no deadline to move per write (a timer update each): idleCheck
+			// aborts the tunnel if this write is still blocked after the idle timeout
+			d.writing.Store(int64(now) + 1)
+		} else if t.idle > 0 {
 			if d.strictWDL || d.wdl-now < t.idle/2 {
 				d.wdl = now + t.idle
 				if err := d.dst.SetWriteDeadline(t.base.Add(d.wdl)); err != nil {
@@ -587,6 +600,9 @@ func (d *direction) write(p []byte) bool {
 			return false
 		}
 		n, err := d.dst.Write(p)
+		if d.timedWDL {
+			d.writing.Store(0)
+		}
 		d.n += int64(n)
 		p = p[n:]
 		now = time.Since(t.base)

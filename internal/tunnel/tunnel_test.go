@@ -515,6 +515,53 @@ func TestRunStalledReaderIdlesOut(t *testing.T) {
 	}
 }
 
+// A TLS client that stops reading ends the tunnel after the idle timeout even
+// while it keeps sending: a TLS connection cannot be written to again after a
+// write timeout, so a write to it blocked for the idle timeout is the end.
+func TestRunStalledTLSReaderWhileSending(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	for _, tt := range []struct {
+		name   string
+		poller bool // writes watched by the idle timer instead of per-write deadlines
+	}{{"write deadlines", false}, {"poller", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			fo := fixtureOpts{opt: Options{IdleTimeout: idle, Pool: NewBufferPool(0)}}
+			if tt.poller {
+				p := NewPoller() // nil where the platform has none
+				t.Cleanup(p.Close)
+				fo.async, fo.opt.Poller = true, p
+			}
+			fo.userConn, fo.clientConn = tlsPair(t)
+			f := start(t, fo)
+			go io.Copy(io.Discard, f.backend)
+			go stream(f.backend, 1<<30, 3) // far more than socket buffers
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() { // the client keeps sending and never reads
+				tick := time.NewTicker(idle / 10)
+				defer tick.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+						if _, err := f.user.Write([]byte("ping")); err != nil {
+							return
+						}
+					}
+				}
+			}()
+			st := f.wait(t)
+			if st.Reason != ReasonIdleTimeout {
+				t.Fatalf("reason = %q, want idle timeout", st.Reason)
+			}
+			if st.ClientToUpstream == 0 || st.UpstreamToClient == 0 {
+				t.Fatalf("stats = %+v, want bytes both ways before the stall", st)
+			}
+		})
+	}
+}
+
 func TestRunContextCancelClosesBoth(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := start(t, fixtureOpts{ctx: ctx, opt: Options{Pool: NewBufferPool(0)}})
