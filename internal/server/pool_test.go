@@ -23,9 +23,10 @@ import (
 
 // TestRequestPoolNoCrossTalk runs many concurrent requests of every kind that ends differently (proxied, with a
 // set body, a client body, returned, an internal redirect, static, an upstream that aborts mid-body, a client
-// that gives up) over HTTP/1.1 keep-alive and HTTP/2, each carrying its own id. Every answer must carry its
-// own id only: a pooled request reused while something still held it shows up as another request's id (and,
-// under -race, as a data race in the server).
+// that gives up, a CORS answer) over HTTP/1.1 keep-alive and HTTP/2, each carrying its own id. Every answer must
+// carry its own id only: a pooled request reused while something still held it shows up as another request's id
+// (and, under -race, as a data race in the server); a CORS header on a request without CORS is leaked state,
+// and a limit_conn slot not released shows up as 503s.
 func TestRequestPoolNoCrossTalk(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -62,6 +63,7 @@ func TestRequestPoolNoCrossTalk(t *testing.T) {
 http {
     log_format ids '$http_x_req $status $upstream_status $upstream_http_x_up_id';
     access_log `+filepath.Join(dir, "access.log")+` ids;
+    limit_conn_zone $binary_remote_addr zone=perip:1m;
     server {
         listen 127.0.0.1:`+itoa(port)+`;
         listen 127.0.0.1:`+itoa(tlsPort)+` ssl;
@@ -70,6 +72,7 @@ http {
         ssl_certificate_key `+keyFile+`;
         root `+filepath.Join(dir, "www")+`;
         add_header X-Id $http_x_req always;
+        limit_conn perip 64;
         proxy_set_header X-Id $http_x_req;
         location /p { proxy_pass http://`+u+`; }
         location /slow { proxy_pass http://`+u+`; }
@@ -78,6 +81,7 @@ http {
         location /r { return 200 "id=$http_x_req body="; }
         location /e { error_page 404 = /r; return 404; }
         location /file.txt { }
+        location /cors { cors_origins https://a.test; return 200 "id=$http_x_req body="; }
     }
 }
 `), 0o644)
@@ -112,7 +116,7 @@ http {
 			for i := 0; i < 120; i++ {
 				id := fmt.Sprintf("g%di%d", g, i)
 				k := rng.IntN(2)
-				if err := poolRequest(clients[k], bases[k], id, rng.IntN(8)); err != nil {
+				if err := poolRequest(clients[k], bases[k], id, rng.IntN(10)); err != nil {
 					select {
 					case errs <- err:
 					default:
@@ -173,10 +177,21 @@ func poolRequest(c *http.Client, base, id string, kind int) error {
 			resp.Body.Close()
 		}
 		return nil
+	case 8, 9: // a CORS answer, and one without CORS sent with the same Origin
+		path := "/cors"
+		if kind == 9 {
+			path = "/r"
+		}
+		req = newReq(id, "GET", base+path+"?id="+id, nil)
+		req.Header.Set("Origin", "https://a.test")
 	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s: %v", req.URL, err)
+	}
+	if got, want := resp.Header.Get("Access-Control-Allow-Origin"), map[bool]string{true: "https://a.test"}[kind == 8]; got != want {
+		resp.Body.Close()
+		return fmt.Errorf("%s: Access-Control-Allow-Origin %q, want %q", req.URL, got, want)
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
