@@ -279,3 +279,26 @@ func TestTransportReadTimeout(t *testing.T) {
 		t.Fatalf("silent upstream: err = %v, want a read timeout", err)
 	}
 }
+
+// A GET on a pooled connection the upstream closed a moment ago (too soon for the liveness probe to be
+// asked) still succeeds: it goes out again on a fresh connection, once.
+func TestTransportGetRightAfterUpstreamClose(t *testing.T) {
+	var served atomic.Int32
+	addr, conns := rawUpstream(t, func(n int) string {
+		served.Add(1)
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + closeAfter
+	})
+	tr := &Transport{DialTimeout: time.Second, MaxIdle: 4}
+	for i := 0; i < 20; i++ {
+		resp := get(t, tr, addr)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(b) != "ok" {
+			t.Fatalf("GET %d: %q, %v", i, b, err)
+		}
+	}
+	if n := served.Load(); n != 20 {
+		t.Errorf("upstream served %d requests for 20 GETs", n)
+	}
+	t.Logf("%d connections for 20 GETs", conns.Load())
+}
