@@ -53,7 +53,7 @@ var fastcgiDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.FastCGIReadTimeout) }},
 	{Name: "fastcgi_send_timeout", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two writes to the application.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.FastCGISendTimeout) }},
-	{Name: "fastcgi_keep_conn", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Keep connections to the application open and reuse them (FCGI_KEEP_CONN); idle ones close after 10s, at most 32 per address.",
+	{Name: "fastcgi_keep_conn", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Keep connections to the application open and reuse them (FCGI_KEEP_CONN); idle ones close after 10s, at most 32 per address. POST, PATCH, LOCK and requests with a body that cannot be re-read always open a new connection, so php-fpm ending a worker (pm.max_requests) never fails them.",
 		Diff:  "default on (nginx: off, and on needs an upstream keepalive); an idle kept connection holds a php-fpm worker, so sluice keeps few and closes them soon.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.FastCGIKeepConn) }},
 	{Name: "fastcgi_intercept_errors", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Application responses with status >= 300 are replaced by error_page when one matches.",

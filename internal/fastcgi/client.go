@@ -100,18 +100,26 @@ func (e *Error) Unwrap() error { return e.Err }
 // ErrHeaderTooBig means the application's header block exceeded MaxHeader.
 var ErrHeaderTooBig = errors.New("upstream sent too big header")
 
-// Do sends req to t and reads the response header. A pooled connection that turns out to be closed is
-// replaced by a fresh one when the request can be sent again: a non-idempotent one only when writing it failed.
+// Do sends req to t and reads the response header. A non-idempotent request (POST, PATCH, LOCK) always gets a
+// new connection, which is kept afterwards like any other. A pooled connection that turns out to be closed is
+// replaced by a new one when the request can be sent again.
 func (c *Client) Do(ctx context.Context, t Target, req *Call) (*Response, error) {
 	for attempt := 0; ; attempt++ {
 		cn, reused := (*conn)(nil), false
 		key := t.key()
 		if t.KeepConn {
-			var err error
-			if cn, err = c.get(ctx, key); err != nil {
-				return nil, &Error{Op: "connect", Err: err}
+			if attempt > 0 || !req.resendable() {
+				// A request that cannot be sent twice never rides a kept connection: php-fpm closes one a few
+				// milliseconds after a worker's last response (pm.max_requests), and that close looks exactly
+				// like a worker dying on the request. A retry dials too, so it cannot meet another such close.
+				c.dialing(key)
+			} else {
+				var err error
+				if cn, err = c.get(ctx, key); err != nil {
+					return nil, &Error{Op: "connect", Err: err}
+				}
+				reused = cn != nil
 			}
-			reused = cn != nil
 		}
 		if cn == nil {
 			var err error
@@ -139,17 +147,19 @@ func (c *Client) Do(ctx context.Context, t Target, req *Call) (*Response, error)
 		if !reused || attempt > 0 || !isStale(err) || ctx.Err() != nil {
 			return nil, err
 		}
-		if req.NonIdempotent && !sendFailed(err) {
-			// written whole: the worker may have read it and died acting on it, so it is not repeated
-			return nil, err
-		}
 		// a kept connection the application had closed (php-fpm's pm.max_requests): send again on a new one
 		if sent > 0 || req.Body != nil && req.ContentLength > 0 {
-			if req.Rewind == nil || req.Rewind() != nil {
+			if req.Rewind() != nil {
 				return nil, err
 			}
 		}
 	}
+}
+
+// resendable reports whether req may be sent again after a kept connection failed under it: idempotent, and
+// without a body or with one that can be read again.
+func (req *Call) resendable() bool {
+	return !req.NonIdempotent && (req.Body == nil || req.ContentLength == 0 || req.Rewind != nil)
 }
 
 func dial(ctx context.Context, t Target) (*conn, error) {
@@ -452,13 +462,6 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// sendFailed reports an exchange that failed while writing the request (the application had closed the
-// connection and refused it): nothing of it can have been acted on.
-func sendFailed(err error) bool {
-	var fe *Error
-	return errors.As(err, &fe) && fe.Op == "send"
 }
 
 // isStale reports errors that mean a reused connection had been closed by the application before the request.

@@ -116,6 +116,16 @@ func (c *Client) get(ctx context.Context, key poolKey) (*conn, error) {
 	}
 }
 
+// dialing counts a request that dials its own connection instead of taking a kept one: in flight, and probing
+// until its response header arrives (as when get finds nothing to hand out).
+func (c *Client) dialing(key poolKey) {
+	c.mu.Lock()
+	p := c.poolFor(key)
+	p.inflight++
+	c.startProbe(p, time.Now())
+	c.mu.Unlock()
+}
+
 func (c *Client) hold(p *pool) {
 	c.mu.Lock()
 	p.inflight++

@@ -49,6 +49,12 @@ func phpFPMBinary(t *testing.T) string {
 
 func startPHPFPM(t *testing.T) *phpFPM {
 	t.Helper()
+	return startPHPFPMWith(t, "")
+}
+
+// startPHPFPMWith is startPHPFPM with extra settings for the TCP pool (pm.max_requests = 3, …).
+func startPHPFPMWith(t *testing.T, tcpPool string) *phpFPM {
+	t.Helper()
 	bin := phpFPMBinary(t)
 	dir := t.TempDir()
 	f := &phpFPM{Port: freePort(t), Sock: filepath.Join(dir, "fpm.sock"), dir: dir, done: make(chan struct{})}
@@ -68,12 +74,13 @@ pm = static
 pm.max_children = 6
 catch_workers_output = yes
 php_admin_value[post_max_size] = 16M
+%[5]s
 [unix]
 %[2]slisten = %[4]s
 pm = static
 pm.max_children = 2
 php_admin_value[post_max_size] = 16M
-`, dir, user, f.Port, f.Sock)
+`, dir, user, f.Port, f.Sock, tcpPool)
 	if err := os.WriteFile(filepath.Join(dir, "fpm.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -639,4 +646,75 @@ func body2(payload []byte, chunked bool) io.Reader {
 		return io.MultiReader(bytes.NewReader(payload))
 	}
 	return bytes.NewReader(payload)
+}
+
+// TestPHPPostsAcrossWorkerRecycling: php-fpm ends a worker after pm.max_requests and closes its connection; every
+// POST and GET still gets its answer, and each POST runs exactly once (a POST never rides a kept connection, so it
+// cannot meet one php-fpm is closing; a GET that does is sent again on a new one).
+func TestPHPPostsAcrossWorkerRecycling(t *testing.T) {
+	t.Parallel()
+	fpm := startPHPFPMWith(t, "pm.max_requests = 3")
+	logFile := filepath.Join(t.TempDir(), "runs.log")
+	port, _ := semStart(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        root html;
+        location ~ \.php$ {
+            fastcgi_pass 127.0.0.1:{{FPM}};
+            fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+            fastcgi_param REQUEST_METHOD $request_method;
+            fastcgi_param CONTENT_LENGTH $content_length;
+            fastcgi_param CONTENT_TYPE $content_type;
+            fastcgi_param RUNS_LOG {{LOG}};
+        }
+    }
+}
+`, []option{withFile("html/run.php", []byte(`<?php
+file_put_contents($_SERVER['RUNS_LOG'], file_get_contents('php://input') . "\n", FILE_APPEND | LOCK_EX);
+echo "ran";
+`))}, "FPM", fpm.Port, "LOG", logFile)
+	client := httpClient(addr(port), nil)
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	const workers, each = 4, 15
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				resp, err := client.Post(semURL(port, "/run.php"), "text/plain", strings.NewReader(id))
+				if err != nil {
+					t.Errorf("POST %s: %v", id, err)
+					failed.Add(1)
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(body) != "ran" {
+					t.Errorf("POST %s: %d %q", id, resp.StatusCode, body)
+					failed.Add(1)
+				}
+				// a GET between the POSTs rides kept connections, and is sent again when one was closing
+				if r := get(t, client, semURL(port, "/run.php"), nil); r.StatusCode != 200 || r.Body != "ran" {
+					t.Errorf("GET after %s: %d %q", id, r.StatusCode, r.Body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b, _ := os.ReadFile(logFile)
+	runs := map[string]int{}
+	for _, id := range strings.Fields(string(b)) {
+		runs[id]++
+	}
+	for id, n := range runs {
+		if n > 1 {
+			t.Errorf("POST %s ran %d times", id, n)
+		}
+	}
+	if len(runs)+int(failed.Load()) != workers*each {
+		t.Errorf("%d POSTs ran, %d failed, want %d in all", len(runs), failed.Load(), workers*each)
+	}
 }
