@@ -237,11 +237,16 @@ func (t *tunnel) setReason(r string) {
 // so abort never blocks sending close_notify to a peer that does not read.
 func (t *tunnel) abort(reason string) {
 	t.setReason(reason)
+	t.closeAll()
+}
+
+// closeAll is abort after the reason is recorded.
+func (t *tunnel) closeAll() {
 	if t.aborted.Swap(true) {
 		return
 	}
 	// Closing a socket waits for a RawConn.Read in progress on it, and a
-	// direction writes from inside one (rawRead): expired deadlines first end
+	// direction writes from inside one (rawCopy): expired deadlines first end
 	// every blocked read and write, so the closes do not wait on each other.
 	t.client.SetDeadline(aLongTimeAgo)
 	t.upstream.SetDeadline(aLongTimeAgo)
@@ -278,37 +283,39 @@ type direction struct {
 	pool *BufferPool
 	size int
 	buf  *[]byte // big buffer while held; nil when handed back
-	grow bool    // last read filled its buffer: read into the big one next
 
 	// Plain sockets: reads go through rc so the buffer is taken only once
 	// the kernel has bytes (see rawRead); with TCP_INQ the copy loop runs
 	// inside it (see rawCopy).
-	rc       syscall.RawConn
-	readFn   func(uintptr) bool
-	rn       int
-	rerr     error  // why rawRead/rawCopy stopped; nil: rawCopy moves the linger deadline
-	wfailed  bool   // rawCopy stopped on a failed write (already reported)
-	inq      bool   // reads report the bytes left queued (TCP_INQ): rawCopy
-	inRaw    bool   // inside rawCopy: abort waits until it is over (see abort)
-	deferred string // abort reason that arose inside rawCopy
-	drained  bool   // the last raw read emptied the socket: wait before reading again
+	rc     syscall.RawConn
+	readFn func(uintptr) bool
+	rn     int
+	rerr   error // why rawRead/rawCopy stopped; nil: rawCopy moves the linger deadline
 
 	// Other connections: reads start with a small buffer.
-	small  []byte
-	tlsSrc bool // src is a *tls.Conn: drain may take its buffered records
+	small []byte
 
 	// Parking (with a Poller): fd is the socket under src (-1: never parks).
-	fd         int
-	token      uint64 // the poller's name for this direction
-	registered bool   // fd is in the poller's epoll set
-	parked     atomic.Bool
+	fd    int
+	token uint64 // the poller's name for this direction
 
-	rdl, wdl  time.Duration // current read/write deadline offsets (0 = none set)
-	strictWDL bool          // dst cannot resume after a write timeout
-	timedWDL  bool          // strictWDL, and the idle timer watches writes instead of a deadline per write
-	writing   atomic.Int64  // timedWDL: offset+1 at which the write in progress started, 0 = none
-	stored    time.Duration // activity offset this direction last stored in t.last
-	now       time.Duration // clock offset at the end of the last write or run start: read's linger check uses it
+	rdl, wdl time.Duration // current read/write deadline offsets (0 = none set)
+	writing  atomic.Int64  // timedWDL: offset+1 at which the write in progress started, 0 = none
+	stored   time.Duration // activity offset this direction last stored in t.last
+	now      time.Duration // clock offset at the end of the last write or run start: read's linger check uses it
+
+	// flags, together so that they share one word of an idle tunnel's memory
+	grow       bool // last read filled its buffer: read into the big one next
+	inq        bool // reads report the bytes left queued (TCP_INQ): rawCopy
+	inRaw      bool // inside rawCopy: abort waits until it is over (see abort)
+	wfailed    bool // rawCopy stopped on a failed write (already reported)
+	deferClose bool // a failure inside rawCopy: close both sides once it is over
+	drained    bool // the last raw read emptied the socket: wait before reading again
+	tlsSrc     bool // src is a *tls.Conn: drain may take its buffered records
+	registered bool // fd is in the poller's epoll set
+	strictWDL  bool // dst cannot resume after a write timeout
+	timedWDL   bool // strictWDL, and the idle timer watches writes instead of a deadline per write
+	parked     atomic.Bool
 }
 
 func (d *direction) init(t *tunnel, src, dst net.Conn, closed, dstName string, pending []byte, pool *BufferPool, size int) {
@@ -473,9 +480,9 @@ func (d *direction) read() ([]byte, error) {
 		d.inRaw = true
 		err := d.rc.Read(d.readFn)
 		d.inRaw = false
-		if d.deferred != "" {
-			d.t.abort(d.deferred)
-			d.deferred = ""
+		if d.deferClose {
+			d.deferClose = false
+			d.t.closeAll()
 		}
 		if err != nil {
 			return nil, err
@@ -686,9 +693,8 @@ func (d *direction) fail(side string, err error) {
 // RawConn.Read is over: closing src waits for that Read to end.
 func (d *direction) abort(reason string) {
 	if d.inRaw {
-		if d.deferred == "" {
-			d.deferred = reason
-		}
+		d.t.setReason(reason)
+		d.deferClose = true
 		return
 	}
 	d.t.abort(reason)
