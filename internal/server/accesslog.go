@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/proxy"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
@@ -107,6 +108,9 @@ func (rq *request) detach() {
 		rq.v.ResponseHeader = rq.w.Header().Clone()
 	}
 	rq.w.ResponseWriter, rq.w.rc = nil, http.ResponseController{}
+	// the proxy's view of the request (its ResponseWriter, whole *http.Request and closures) is done with once
+	// the tunnel is established; kept, it would hold net/http's per-connection objects for the tunnel's life
+	rq.proxy = proxy.Request{}
 }
 
 // logsAccess reports whether the request's location writes an access log line.
