@@ -440,6 +440,9 @@ func (d *direction) finish() {
 func (d *direction) park() bool {
 	d.releaseBuf()
 	d.releaseSmall()
+	if d.tlsSrc {
+		trimTLS(d.src.(*tls.Conn)) // this goroutine is src's only reader, and it is not reading
+	}
 	d.parked.Store(true)
 	if d.t.aborted.Load() || d.t.poller.park(d) != nil {
 		// aborted meanwhile, or the poller cannot take it: read on here
