@@ -37,14 +37,85 @@ type trackerShard struct {
 	_  [48]byte // keep shards on separate cache lines
 }
 
+// tracked is one tracked tunnel and the context Track returns for it. Its AfterFunc lets a tunnel register
+// its abort directly (see newTunnel), so an idle tunnel holds no cancel context, Done channel or children map.
 type tracked struct {
-	meta     Meta
-	cancel   context.CancelFunc
-	t        *Tracker
-	shard    *trackerShard
-	id       uint64
-	peer     *atomic.Int64
-	finished atomic.Bool
+	context.Context // the parent: Value and Deadline
+	meta            Meta
+	t               *Tracker
+	shard           *trackerShard
+	id              uint64
+	peer            *atomic.Int64
+	finished        atomic.Bool
+
+	mu    sync.Mutex
+	err   error
+	ch    chan struct{} // made by the first Done
+	after []*afterFunc
+}
+
+type afterFunc struct{ f func() }
+
+func (e *tracked) Done() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ch == nil {
+		e.ch = make(chan struct{})
+		if e.err != nil {
+			close(e.ch)
+		}
+	}
+	return e.ch
+}
+
+func (e *tracked) Err() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
+}
+
+// AfterFunc runs f on its own goroutine once the context is cancelled (at once if it already is), as
+// context.AfterFunc does; stop reports whether it kept f from running.
+func (e *tracked) AfterFunc(f func()) (stop func() bool) {
+	a := &afterFunc{f: f}
+	e.mu.Lock()
+	if e.err != nil {
+		e.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	e.after = append(e.after, a)
+	e.mu.Unlock()
+	return func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for i, x := range e.after {
+			if x == a {
+				e.after = append(e.after[:i], e.after[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// cancel cancels the context: Done closes, registered functions start. Idempotent.
+func (e *tracked) cancel() {
+	e.mu.Lock()
+	if e.err != nil {
+		e.mu.Unlock()
+		return
+	}
+	e.err = context.Canceled
+	if e.ch != nil {
+		close(e.ch)
+	}
+	after := e.after
+	e.after = nil
+	e.mu.Unlock()
+	for _, a := range after {
+		go a.f()
+	}
 }
 
 // NewTracker returns an empty Tracker.
@@ -60,9 +131,12 @@ func NewTracker() *Tracker {
 // cancelled by Shutdown or CloseMatching (or at once if Shutdown already ran);
 // pass it to Run and call done when Run returns. done is idempotent.
 func (t *Tracker) Track(parent context.Context, m Meta) (ctx context.Context, done func()) {
-	ctx, cancel := context.WithCancel(parent)
 	id := t.nextID.Add(1)
-	e := &tracked{meta: m, cancel: cancel, t: t, shard: &t.shards[id%trackerShards], id: id}
+	e := &tracked{Context: parent, meta: m, t: t, shard: &t.shards[id%trackerShards], id: id}
+	if parent.Done() != nil {
+		stop := context.AfterFunc(parent, e.cancel)
+		e.after = append(e.after, &afterFunc{f: func() { stop() }}) // cancelled first: forget the parent
+	}
 	t.open.Add(1)
 	e.peer = t.peerCounter(m.Peer)
 	e.peer.Add(1)
@@ -70,11 +144,11 @@ func (t *Tracker) Track(parent context.Context, m Meta) (ctx context.Context, do
 	sh := e.shard
 	sh.mu.Lock()
 	if t.closed.Load() {
-		cancel()
+		e.cancel()
 	}
 	sh.m[id] = e
 	sh.mu.Unlock()
-	return ctx, e.done
+	return e, e.done
 }
 
 func (e *tracked) done() {
@@ -114,7 +188,7 @@ func (t *Tracker) OpenFor(peer string) int {
 // reload that removed its location or peer) and returns how many it
 // cancelled. It does not wait for them to finish.
 func (t *Tracker) CloseMatching(match func(Meta) bool) int {
-	var cancels []context.CancelFunc
+	var cancels []func()
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()

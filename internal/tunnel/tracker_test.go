@@ -216,3 +216,58 @@ func BenchmarkTrackerTrack(b *testing.B) {
 		}
 	})
 }
+
+// TestTrackContext checks the context Track returns behaves as a cancel context: Done, Err, AfterFunc (run
+// once on cancel, or not at all once stopped), cancellation by CloseMatching and by the parent, and values and
+// children derived from it.
+func TestTrackContext(t *testing.T) {
+	type key struct{}
+	tr := NewTracker()
+	parent, cancelParent := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	defer cancelParent()
+
+	a, doneA := tr.Track(parent, Meta{Peer: "a"})
+	defer doneA()
+	ran := make(chan string, 4)
+	context.AfterFunc(a, func() { ran <- "context.AfterFunc" })
+	af := a.(interface{ AfterFunc(func()) func() bool })
+	af.AfterFunc(func() { ran <- "direct" })
+	stop := af.AfterFunc(func() { ran <- "stopped one" })
+	if !stop() || stop() {
+		t.Fatal("stop: want true once, then false")
+	}
+	child, cancelChild := context.WithCancel(a)
+	defer cancelChild()
+	if a.Value(key{}) != "v" || a.Err() != nil {
+		t.Fatalf("before cancel: value %v, err %v", a.Value(key{}), a.Err())
+	}
+	if n := tr.CloseMatching(func(m Meta) bool { return m.Peer == "a" }); n != 1 {
+		t.Fatalf("CloseMatching = %d", n)
+	}
+	<-a.Done()
+	<-child.Done()
+	if a.Err() != context.Canceled {
+		t.Fatalf("err = %v", a.Err())
+	}
+	got := map[string]bool{<-ran: true, <-ran: true}
+	if !got["context.AfterFunc"] || !got["direct"] {
+		t.Fatalf("ran %v", got)
+	}
+	select {
+	case s := <-ran:
+		t.Fatalf("%s ran", s)
+	default:
+	}
+	af.AfterFunc(func() { ran <- "late" }) // registered after cancel: runs at once
+	if s := <-ran; s != "late" {
+		t.Fatalf("ran %s", s)
+	}
+
+	b, doneB := tr.Track(parent, Meta{Peer: "b"})
+	defer doneB()
+	cancelParent()
+	<-b.Done()
+	if b.Err() != context.Canceled {
+		t.Fatalf("after the parent's cancel: err = %v", b.Err())
+	}
+}

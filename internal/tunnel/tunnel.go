@@ -144,7 +144,12 @@ func newTunnel(ctx context.Context, client, upstream net.Conn, clientBuffered, u
 		t.timer = time.AfterFunc(t.idle, t.idleCheck)
 		t.mu.Unlock()
 	}
-	t.stop = context.AfterFunc(ctx, func() { t.abort(ReasonShutdown) })
+	if af, ok := ctx.(interface{ AfterFunc(func()) func() bool }); ok {
+		// a Tracker's context: register directly, without context.AfterFunc's own cancel context
+		t.stop = af.AfterFunc(func() { t.abort(ReasonShutdown) })
+	} else {
+		t.stop = context.AfterFunc(ctx, func() { t.abort(ReasonShutdown) })
+	}
 	return t
 }
 
