@@ -6,9 +6,11 @@
 // connection; so while idle the headroom is a fifth of the live heap, at least 4 MiB. Under load a proxy
 // allocates quickly (several KB per proxied request) and a few MiB of headroom would mean dozens of collections
 // a second; so the headroom also covers what is allocated in 250 ms (at most 64 MiB): at most about four
-// collections a second, whatever the request rate. When allocation stops (under 4 MiB/s), the headroom shrinks
-// at once and one forced collection returns what the activity left to the OS (debug.FreeOSMemory), unless that
-// is under 4 MiB or a tenth of the live heap: an idle proxy holds little more than its live heap.
+// collections a second, whatever the request rate. When allocation slows (under 4 MiB/s), the headroom shrinks
+// at once; when it stops (under 512 KiB/s) one forced collection returns what the activity left to the OS
+// (debug.FreeOSMemory), unless that is under 4 MiB or a tenth of the live heap: an idle proxy holds little more
+// than its live heap. Moderate traffic (a WebSocket echo allocates a few MiB/s) never forces one: a forced
+// collection of a large live heap (many idle tunnels) stalls a GOMAXPROCS=1 process for 100 ms and more.
 // The tuner samples runtime/metrics every 100 ms and after each collection; debug.SetGCPercent does not stop
 // the world (it takes the heap lock), so retuning often is cheap. Setting GOGC in the environment turns the
 // tuner off.
@@ -40,6 +42,8 @@ const (
 	freeGap = 500 * time.Millisecond
 	// QuietRate is the allocation rate (bytes/s) under which the process counts as quiet.
 	QuietRate = 4 << 20
+	// StoppedRate is the allocation rate (bytes/s) under which activity has stopped and memory may be returned.
+	StoppedRate = 512 << 10
 	// freeSlack is how far the heap held from the OS must exceed the live heap (or a tenth of it, if more) before
 	// it is worth a forced collection.
 	freeSlack = 4 << 20
@@ -78,18 +82,18 @@ type Sample struct {
 type policy struct {
 	last     Sample
 	rate     float64 // bytes/s, follows a rise at once and halves per sample on a dip
-	active   bool    // allocation since the last quiet sample: return memory once quiet and freeGap allows
+	active   bool    // allocation since memory was last returned: return it once stopped and freeGap allows
 	lastFree time.Time
 }
 
 // step takes a new sample and returns the GOGC value to use and whether to return memory to the OS now: on the
-// first quiet sample after activity, when the heap holds more than the larger of freeSlack and a tenth of the
-// live heap beyond the live heap (garbage that no quiet allocation would collect soon).
+// first sample under StoppedRate after activity, when the heap holds more than the larger of freeSlack and a
+// tenth of the live heap beyond the live heap (garbage that no quiet allocation would collect soon).
 func (p *policy) step(s Sample) (percent int, free bool) {
-	quiet := false
+	quiet, stopped := false, false
 	if !p.last.At.IsZero() && s.At.After(p.last.At) && s.Allocs >= p.last.Allocs {
 		now := float64(s.Allocs-p.last.Allocs) / s.At.Sub(p.last.At).Seconds()
-		quiet = now <= QuietRate
+		quiet, stopped = now <= QuietRate, now <= StoppedRate
 		if quiet {
 			p.rate = now // traffic stopped: shrink at once
 		} else {
@@ -98,7 +102,7 @@ func (p *policy) step(s Sample) (percent int, free bool) {
 		}
 	}
 	p.last = s
-	if p.active && quiet && s.At.Sub(p.lastFree) >= freeGap {
+	if p.active && stopped && s.At.Sub(p.lastFree) >= freeGap {
 		p.active = false
 		if s.Retained > s.Live+max(freeSlack, s.Live/10) {
 			free = true

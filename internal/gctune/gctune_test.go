@@ -114,6 +114,14 @@ func TestPolicy(t *testing.T) {
 			{300 << 10, 60 * mib, 4 * mib, false}, // 3 MiB/s
 			{300 << 10, 60 * mib, 4 * mib, false},
 		}},
+		{"a burst, then moderate traffic: no forced collection until allocation stops", 80 * mib, []step{
+			{0, 82 * mib, 16 * mib, false},
+			{8 * mib, 100 * mib, 20 * mib, false},   // 80 MiB/s: connections opening
+			{100 << 10, 100 * mib, 16 * mib, false}, // 1 MiB/s: a WebSocket echo, quiet but not stopped
+			{300 << 10, 100 * mib, 16 * mib, false}, // 3 MiB/s
+			{100 << 10, 100 * mib, 16 * mib, false},
+			{0, 100 * mib, 16 * mib, true}, // stopped
+		}},
 		{"busy, moderate, then quiet: the collection waits for quiet", 0, []step{
 			{0, 12 * mib, 4 * mib, false},
 			busy(16 * mib),
