@@ -255,21 +255,15 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 		return 0
 	}
 	if size <= SmallFile {
-		var buf []byte
-		if req.Bufs != nil {
-			bp := req.Bufs.Get().(*[]byte)
+		data, bp, ok := readSmall(fd, size, req.Bufs)
+		if bp != nil {
 			defer req.Bufs.Put(bp)
-			buf = *bp
-		} else {
-			buf = make([]byte, size)
 		}
-		n, err := syscall.Pread(fd, buf[:size], 0)
-		syscall.Close(fd)
-		if err != nil || int64(n) != size {
+		if !ok {
 			return http.StatusInternalServerError
 		}
 		w.WriteHeader(http.StatusOK)
-		w.Write(buf[:n])
+		w.Write(data)
 		return 0
 	}
 	// a larger file: the *os.File reaches the connection's ReadFrom, which uses sendfile on plain TCP
@@ -300,20 +294,14 @@ var conditional = [...]string{"Range", "If-Range", "If-Match", "If-None-Match", 
 // serveContent answers through net/http's ServeContent: conditional requests, single and multiple ranges and HEAD.
 func serveContent(w http.ResponseWriter, r *http.Request, name string, fd int, fi *statInfo, req Request) int {
 	if fi.Size() <= SmallFile {
-		var buf []byte
-		if req.Bufs != nil {
-			bp := req.Bufs.Get().(*[]byte)
+		data, bp, ok := readSmall(fd, fi.Size(), req.Bufs)
+		if bp != nil {
 			defer req.Bufs.Put(bp)
-			buf = *bp
-		} else {
-			buf = make([]byte, fi.Size())
 		}
-		n, err := syscall.Pread(fd, buf[:fi.Size()], 0)
-		syscall.Close(fd)
-		if err != nil || int64(n) != fi.Size() {
+		if !ok {
 			return http.StatusInternalServerError
 		}
-		http.ServeContent(w, r, "", fi.ModTime(), bytes.NewReader(buf[:n]))
+		http.ServeContent(w, r, "", fi.ModTime(), bytes.NewReader(data))
 		return 0
 	}
 	// a larger file: the *os.File reaches the connection's ReadFrom, which uses sendfile on plain TCP
@@ -321,6 +309,21 @@ func serveContent(w http.ResponseWriter, r *http.Request, name string, fd int, f
 	defer f.Close()
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 	return 0
+}
+
+// readSmall reads a file of size ≤ SmallFile whole and closes fd. The bytes are in a buffer borrowed from bufs
+// when it is set: bp, to be put back once they are written.
+func readSmall(fd int, size int64, bufs *sync.Pool) (data []byte, bp *[]byte, ok bool) {
+	var buf []byte
+	if bufs != nil {
+		bp = bufs.Get().(*[]byte)
+		buf = *bp
+	} else {
+		buf = make([]byte, size)
+	}
+	n, err := syscall.Pread(fd, buf[:size], 0)
+	syscall.Close(fd)
+	return buf[:max(n, 0)], bp, err == nil && int64(n) == size
 }
 
 // etag is nginx's entity tag: hex modification time and size.
