@@ -4,16 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/sluice-proxy/sluice/internal/config"
 )
 
 // BenchmarkProxyKeepAlive measures the whole request path (accept loop, routing, variables, proxy, access log
@@ -26,13 +21,8 @@ func BenchmarkProxyKeepAlive(b *testing.B) {
 	}
 	go http.Serve(up, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) }))
 	defer up.Close()
-	probe, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := probe.Addr().(*net.TCPAddr).Port
-	probe.Close()
-
-	dir := b.TempDir()
-	conf := filepath.Join(dir, "sluice.conf")
-	os.WriteFile(conf, []byte(`events {}
+	port := freePort(b)
+	startServer(b, b.TempDir(), `events {}
 http {
     access_log off;
     server {
@@ -40,19 +30,7 @@ http {
         location / { proxy_pass http://`+up.Addr().String()+`; }
     }
 }
-`), 0o644)
-	cfg, err := config.Load(conf, config.Options{Prefix: dir})
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+`)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	url := "http://127.0.0.1:" + itoa(port) + "/x"
 	b.ReportAllocs()
@@ -124,14 +102,7 @@ func benchProxyServer(b *testing.B, accessLog, directives string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := c.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		n, err := readHead(br)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(br, body[:n]); err != nil {
+		if err := roundTrip(c, br, req, body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -139,12 +110,8 @@ func benchProxyServer(b *testing.B, accessLog, directives string) {
 
 // benchServer starts sluice with one server whose body is server, returning its port.
 func benchServer(b *testing.B, server string) int {
-	probe, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := probe.Addr().(*net.TCPAddr).Port
-	probe.Close()
-	dir := b.TempDir()
-	conf := filepath.Join(dir, "sluice.conf")
-	os.WriteFile(conf, []byte(`events {}
+	port := freePort(b)
+	startServer(b, b.TempDir(), `events {}
 http {
     access_log off;
     server {
@@ -152,20 +119,22 @@ http {
         `+server+`
     }
 }
-`), 0o644)
-	cfg, err := config.Load(conf, config.Options{Prefix: dir})
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
+`)
 	return port
+}
+
+// roundTrip writes a raw request on c and reads the response (head and Content-Length body, into body) from br,
+// allocating nothing.
+func roundTrip(c net.Conn, br *bufio.Reader, req, body []byte) error {
+	if _, err := c.Write(req); err != nil {
+		return err
+	}
+	n, err := readHead(br)
+	if err != nil {
+		return err
+	}
+	_, err = io.ReadFull(br, body[:n])
+	return err
 }
 
 // readHead reads an HTTP message head without allocating and returns its Content-Length (0 when absent).
@@ -206,14 +175,7 @@ func BenchmarkReturnKeepAlive(b *testing.B) {
 			req := []byte("GET " + bc.path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				if _, err := c.Write(req); err != nil {
-					b.Fatal(err)
-				}
-				n, err := readHead(br)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := io.ReadFull(br, body[:n]); err != nil {
+				if err := roundTrip(c, br, req, body); err != nil {
 					b.Fatal(err)
 				}
 			}

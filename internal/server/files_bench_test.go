@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/tls"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/fcgi"
@@ -13,16 +12,13 @@ import (
 	"testing"
 
 	"github.com/sluice-proxy/sluice/internal/certs"
-	"github.com/sluice-proxy/sluice/internal/config"
 )
 
 // benchTLSServer starts a server with one HTTPS server block (an ECDSA P-256 certificate) whose locations (and
 // other server directives) are locs, and returns its base URL and the document root (dir/www).
 func benchTLSServer(b testing.TB, locs func(dir string) string) (url, www string) {
 	b.Helper()
-	probe, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := probe.Addr().(*net.TCPAddr).Port
-	probe.Close()
+	port := freePort(b)
 	dir := b.TempDir()
 	www = filepath.Join(dir, "www")
 	os.MkdirAll(filepath.Join(www, "static"), 0o755)
@@ -31,8 +27,7 @@ func benchTLSServer(b testing.TB, locs func(dir string) string) (url, www string
 	if err != nil {
 		b.Fatal(err)
 	}
-	conf := filepath.Join(dir, "sluice.conf")
-	os.WriteFile(conf, []byte(`events {}
+	startServer(b, dir, `events {}
 http {
     access_log off;
     server {
@@ -42,19 +37,7 @@ http {
 `+locs(dir)+`
     }
 }
-`), 0o644)
-	cfg, err := config.Load(conf, config.Options{Prefix: dir})
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
+`)
 	return "https://127.0.0.1:" + itoa(port), www
 }
 

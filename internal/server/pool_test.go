@@ -5,9 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,7 +16,6 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/certs"
-	"github.com/sluice-proxy/sluice/internal/config"
 )
 
 // TestRequestPoolNoCrossTalk runs many concurrent requests of every kind that ends differently (proxied, with a
@@ -44,12 +41,7 @@ func TestRequestPoolNoCrossTalk(t *testing.T) {
 	}))
 	defer up.Close()
 
-	probe, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := probe.Addr().(*net.TCPAddr).Port
-	probe.Close()
-	probe, _ = net.Listen("tcp", "127.0.0.1:0")
-	tlsPort := probe.Addr().(*net.TCPAddr).Port
-	probe.Close()
+	port, tlsPort := freePort(t), freePort(t)
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "www"), 0o755)
 	os.WriteFile(filepath.Join(dir, "www", "file.txt"), []byte("static"), 0o644)
@@ -58,8 +50,7 @@ func TestRequestPoolNoCrossTalk(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := strings.TrimPrefix(up.URL, "http://")
-	conf := filepath.Join(dir, "sluice.conf")
-	os.WriteFile(conf, []byte(`events {}
+	startServer(t, dir, `events {}
 http {
     log_format ids '$http_x_req $status $upstream_status $upstream_http_x_up_id';
     access_log `+filepath.Join(dir, "access.log")+` ids;
@@ -84,19 +75,7 @@ http {
         location /cors { cors_origins https://a.test; return 200 "id=$http_x_req body="; }
     }
 }
-`), 0o644)
-	cfg, err := config.Load(conf, config.Options{Prefix: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+`)
 
 	h1 := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 10 * time.Second}
 	h2 := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 4,
