@@ -223,7 +223,6 @@ func (h *Handler) stream(w http.ResponseWriter, b io.Reader, flushEach bool) err
 	bp := h.bufs.Get().(*[]byte)
 	defer h.bufs.Put(bp)
 	buf := *bp
-	rc := http.NewResponseController(w)
 	pending, _ := b.(interface{ buffered() bool })
 	for {
 		n, err := b.Read(buf)
@@ -232,7 +231,7 @@ func (h *Handler) stream(w http.ResponseWriter, b io.Reader, flushEach bool) err
 				return nil // the client went away
 			}
 			if flushEach || pending == nil || !pending.buffered() {
-				if rc.Flush() != nil {
+				if proxy.Flush(w) != nil {
 					return nil
 				}
 			}

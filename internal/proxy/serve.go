@@ -189,7 +189,7 @@ func (p *Proxy) stream(w http.ResponseWriter, body io.Reader, flushEach bool, si
 			}
 			total += int64(n)
 			if (flushEach || n < len(buf)) && total != size {
-				if ferr := flush(w); ferr != nil {
+				if ferr := Flush(w); ferr != nil {
 					return total, nil
 				}
 			}
@@ -203,8 +203,8 @@ func (p *Proxy) stream(w http.ResponseWriter, body io.Reader, flushEach bool, si
 	}
 }
 
-// flush is http.ResponseController's Flush without allocating the controller.
-func flush(w http.ResponseWriter) error {
+// Flush is http.ResponseController's Flush without allocating the controller (one per response otherwise).
+func Flush(w http.ResponseWriter) error {
 	for {
 		switch f := w.(type) {
 		case interface{ FlushError() error }:
