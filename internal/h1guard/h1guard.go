@@ -264,11 +264,13 @@ func (s *Scanner) header(l []byte) {
 	value = bytes.Trim(value, " \t")
 	switch {
 	case equalFold(name, "content-length"):
+		// a second Content-Length is refused even with the same value, as nginx does: net/http would fold
+		// identical ones, a front proxy may frame by either
 		n, ok := parseLength(value)
-		if !ok {
+		if s.clSeen {
+			s.fail(400, `duplicate header line: "Content-Length"`)
+		} else if !ok {
 			s.fail(400, `invalid "Content-Length" header`)
-		} else if s.clSeen && n != s.cl {
-			s.fail(400, `duplicate header line: "Content-Length" with another value`)
 		}
 		s.clSeen, s.cl = true, n
 	case equalFold(name, "transfer-encoding"):

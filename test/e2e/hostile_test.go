@@ -84,6 +84,8 @@ http {
 		// request hidden in the "body" a CL-framing front proxy saw is never read
 		{"Content-Length and Transfer-Encoding", "POST / HTTP/1.1\r\n" + host + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n" + host + "\r\n", 400, true},
 		{"two differing Content-Lengths", "POST / HTTP/1.1\r\n" + host + "Content-Length: 4\r\nContent-Length: 5\r\n\r\nabcde", 400, true},
+		// net/http folds identical ones into one; nginx refuses any second Content-Length
+		{"two identical Content-Lengths", "POST /dupcl HTTP/1.1\r\n" + host + "Content-Length: 4\r\nContent-Length: 4\r\n\r\nabcd", 400, true},
 		{"Content-Length list", "POST / HTTP/1.1\r\n" + host + "Content-Length: 4, 5\r\n\r\nabcde", 400, true},
 		{"negative Content-Length", "POST / HTTP/1.1\r\n" + host + "Content-Length: -1\r\n\r\n", 400, true},
 		{"unknown transfer coding", "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501, true},
@@ -131,6 +133,9 @@ http {
 	for _, seen := range echo.all() {
 		if seen.URI == "/smuggled" || seen.Header.Get("Transfer-Encoding") != "" && seen.Header.Get("Content-Length") != "" {
 			t.Errorf("the upstream saw a smuggled or ambiguous request: %s %v", seen.URI, seen.Header)
+		}
+		if seen.URI == "/dupcl" {
+			t.Errorf("the upstream saw a request with two Content-Length headers: %v", seen.Header)
 		}
 		if seen.URI == "/fold" {
 			t.Errorf("a folded header reached the upstream as %q", seen.Header.Values("X-Fold"))
@@ -182,6 +187,7 @@ http {
 			"access forbidden by rule", // refused URIs log at info, as in nginx
 			`client sent "Content-Length" and "Transfer-Encoding" headers at the same time while reading client request headers, client: 127.0.0.1:`,
 			"client sent invalid header line (obs-fold) while reading client request headers",
+			`client sent duplicate header line: "Content-Length" while reading client request headers, client: 127.0.0.1:`,
 		} {
 			if !eventually(5*time.Second, func() bool { return strings.Contains(s.Log(), line) }) {
 				t.Errorf("no %q log line:\n%s", line, s.Log())
