@@ -8,7 +8,6 @@
 package static
 
 import (
-	"bytes"
 	"errors"
 	"html"
 	"io"
@@ -226,7 +225,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 		if req.ETag {
 			h["Etag"] = []string{etag(fi.ModTime(), fi.Size())}
 		}
-		return serveContent(w, r, name, fd, fi, req)
+		return serveContent(w, r, name, fd, fi)
 	}
 	// the common case, written directly: the validators and length formatted into one string, the body read
 	// into a pooled buffer (small files) and written with the headers in one system call
@@ -292,16 +291,11 @@ func plain(r *http.Request, h http.Header) bool {
 var conditional = [...]string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"}
 
 // serveContent answers through net/http's ServeContent: conditional requests, single and multiple ranges and HEAD.
-func serveContent(w http.ResponseWriter, r *http.Request, name string, fd int, fi *statInfo, req Request) int {
+func serveContent(w http.ResponseWriter, r *http.Request, name string, fd int, fi *statInfo) int {
 	if fi.Size() <= SmallFile {
-		data, bp, ok := readSmall(fd, fi.Size(), req.Bufs)
-		if bp != nil {
-			defer req.Bufs.Put(bp)
-		}
-		if !ok {
-			return http.StatusInternalServerError
-		}
-		http.ServeContent(w, r, "", fi.ModTime(), bytes.NewReader(data))
+		// read on demand: a 304 or 412 reads nothing, a range only its bytes
+		defer syscall.Close(fd)
+		http.ServeContent(w, r, "", fi.ModTime(), &fileReader{fd: fd, size: fi.Size()})
 		return 0
 	}
 	// a larger file: the *os.File reaches the connection's ReadFrom, which uses sendfile on plain TCP
@@ -309,6 +303,48 @@ func serveContent(w http.ResponseWriter, r *http.Request, name string, fd int, f
 	defer f.Close()
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 	return 0
+}
+
+// fileReader is an io.ReadSeeker over the first size bytes of an open file that reads with pread at its own
+// offset: seeking costs no system call. A file that shrank since its fstat reads io.ErrUnexpectedEOF.
+type fileReader struct {
+	fd        int
+	size, off int64
+}
+
+func (f *fileReader) Read(p []byte) (int, error) {
+	if f.off >= f.size {
+		return 0, io.EOF
+	}
+	if rest := f.size - f.off; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := syscall.Pread(f.fd, p, f.off)
+	for err == syscall.EINTR {
+		n, err = syscall.Pread(f.fd, p, f.off)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	f.off += int64(n)
+	return n, nil
+}
+
+func (f *fileReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += f.off
+	case io.SeekEnd:
+		offset += f.size
+	}
+	if offset < 0 {
+		return 0, errors.New("static: seek before the start of the file")
+	}
+	f.off = offset
+	return offset, nil
 }
 
 // readSmall reads a file of size ≤ SmallFile whole and closes fd. The bytes are in a buffer borrowed from bufs

@@ -1,6 +1,9 @@
 package static
 
 import (
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -234,3 +237,92 @@ type discardWriter struct{ h http.Header }
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(int)             {}
+
+// TestRangesRead checks ranges and revalidation of a small file, served from the file on demand: each range
+// gets its bytes, a multipart answer has every part, and a 304 has no body.
+func TestRangesRead(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "a.txt"), []byte("0123456789"), 0o644)
+	serve := func(hdr, val string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/a.txt", nil)
+		r.Header.Set(hdr, val)
+		w := httptest.NewRecorder()
+		if got := Serve(w, r, Request{Root: root, URI: "/a.txt", DefaultType: "text/plain"}); got != 0 {
+			t.Fatalf("%s: %s: status %d", hdr, val, got)
+		}
+		return w
+	}
+	for _, tt := range []struct{ rng, body string }{{"bytes=2-4", "234"}, {"bytes=-3", "789"}, {"bytes=7-", "789"}, {"bytes=0-", "0123456789"}} {
+		if w := serve("Range", tt.rng); w.Code != 206 || w.Body.String() != tt.body {
+			t.Errorf("%s: %d %q, want 206 %q", tt.rng, w.Code, w.Body.String(), tt.body)
+		}
+	}
+	w := serve("Range", "bytes=0-1,8-9")
+	_, params, err := mime.ParseMediaType(w.Header().Get("Content-Type"))
+	if w.Code != 206 || err != nil {
+		t.Fatalf("multiple ranges: %d %q", w.Code, w.Header().Get("Content-Type"))
+	}
+	var parts []string
+	mr := multipart.NewReader(w.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(p)
+		parts = append(parts, p.Header.Get("Content-Range")+" "+string(b))
+	}
+	if got := strings.Join(parts, ", "); got != "bytes 0-1/10 01, bytes 8-9/10 89" {
+		t.Errorf("multiple ranges: parts %q", got)
+	}
+	if w := serve("If-Modified-Since", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)); w.Code != 304 || w.Body.Len() != 0 {
+		t.Errorf("If-Modified-Since: %d with %d body bytes, want 304 and none", w.Code, w.Body.Len())
+	}
+}
+
+func TestFileReader(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("0123456789")
+	for _, tt := range []struct {
+		name         string
+		size, offset int64
+		whence       int
+		want         string
+		err          error
+	}{
+		{"whole", 10, 0, io.SeekStart, "0123456789", io.EOF},
+		{"from start", 10, 3, io.SeekStart, "3456789", io.EOF},
+		{"from end", 10, -2, io.SeekEnd, "89", io.EOF},
+		{"prefix of the file", 4, 1, io.SeekStart, "123", io.EOF},
+		{"file shrank", 12, 8, io.SeekStart, "89", io.ErrUnexpectedEOF},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &fileReader{fd: int(f.Fd()), size: tt.size}
+			if _, err := r.Seek(tt.offset, tt.whence); err != nil {
+				t.Fatal(err)
+			}
+			var got []byte
+			buf := make([]byte, 3)
+			for {
+				n, err := r.Read(buf)
+				got = append(got, buf[:n]...)
+				if err != nil {
+					if err != tt.err {
+						t.Errorf("error %v, want %v", err, tt.err)
+					}
+					break
+				}
+			}
+			if string(got) != tt.want {
+				t.Errorf("read %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if _, err := (&fileReader{size: 10}).Seek(-11, io.SeekEnd); err == nil {
+		t.Error("seek before the start: no error")
+	}
+}
