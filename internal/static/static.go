@@ -62,7 +62,7 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 		return http.StatusForbidden
 	}
 	var fi statInfo
-	fd, err := openStat(name, &fi)
+	fd, err := openStat(name, 0, &fi)
 	if err != nil {
 		switch {
 		case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ENAMETOOLONG), errors.Is(err, syscall.ELOOP):
@@ -103,8 +103,9 @@ const SmallFile = 64 << 10
 
 // openStat opens name for reading without blocking (a FIFO does not hang the request) and without registering
 // it with the network poller, and stats the open file: two system calls where os.Stat+os.Open take four.
-func openStat(name string, fi *statInfo) (int, error) {
-	fd, err := syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
+// flags are added to the open's (O_NOFOLLOW).
+func openStat(name string, flags int, fi *statInfo) (int, error) {
+	fd, err := syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK|flags, 0)
 	if err != nil {
 		return -1, err
 	}
@@ -199,6 +200,29 @@ func noLinks(root, name string) bool {
 
 func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *statInfo, req Request) int {
 	h := w.Header()
+	direct := plain(r, h)
+	var gfi statInfo
+	if req.GzipStatic && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		// name.gz in the file's place: the same answers, validators and length, with the encoding; under
+		// disable_symlinks a link there is refused as nginx does (its directory was checked with name's)
+		nofollow := 0
+		if req.NoSymlinks {
+			nofollow = syscall.O_NOFOLLOW
+		}
+		gfd, err := openStat(name+".gz", nofollow, &gfi)
+		switch {
+		case req.NoSymlinks && errors.Is(err, syscall.ELOOP):
+			syscall.Close(fd)
+			return http.StatusForbidden
+		case err == nil && !gfi.Mode().IsRegular():
+			syscall.Close(gfd)
+		case err == nil:
+			syscall.Close(fd)
+			fd, fi = gfd, &gfi
+			h.Add("Vary", "Accept-Encoding")
+			h["Content-Encoding"] = []string{"gzip"}
+		}
+	}
 	ext := strings.ToLower(strings.TrimPrefix(path.Ext(name), "."))
 	ct := req.Types[ext]
 	if ct == "" {
@@ -207,20 +231,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 	vals := make([]string, 5) // the response's header values, one allocation
 	vals[4] = ct
 	h["Content-Type"] = vals[4:5:5]
-	if req.GzipStatic {
-		if gz, gfi, ok := precompressed(r, name); ok {
-			syscall.Close(fd)
-			defer gz.Close()
-			h.Add("Vary", "Accept-Encoding")
-			h.Set("Content-Encoding", "gzip")
-			if req.ETag {
-				h["Etag"] = []string{etag(gfi.ModTime(), gfi.Size())}
-			}
-			http.ServeContent(w, r, "", gfi.ModTime(), gz)
-			return 0
-		}
-	}
-	if !plain(r, h) {
+	if !direct {
 		// ServeContent answers conditional requests and single and multiple ranges
 		if req.ETag {
 			h["Etag"] = []string{etag(fi.ModTime(), fi.Size())}
@@ -275,7 +286,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 
 // plain reports whether a GET or HEAD can be answered with the whole file without net/http's ServeContent:
 // no range, no precondition, and no Content-Encoding set by the configuration (ServeContent then omits the
-// length).
+// length). A gzip_static answer is plain too: its Content-Encoding is set after this check.
 func plain(r *http.Request, h http.Header) bool {
 	rh := r.Header
 	for _, k := range conditional {
@@ -392,23 +403,6 @@ func appendHTTPTime(dst []byte, t time.Time) []byte {
 	dst = append(dst, ' ', byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), ' ')
 	dst = append(dst, byte('0'+hh/10), byte('0'+hh%10), ':', byte('0'+mm/10), byte('0'+mm%10), ':', byte('0'+ss/10), byte('0'+ss%10))
 	return append(dst, " GMT"...)
-}
-
-// precompressed opens name.gz when the client accepts gzip and it exists.
-func precompressed(r *http.Request, name string) (*os.File, os.FileInfo, bool) {
-	if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		return nil, nil, false
-	}
-	f, err := os.Open(name + ".gz")
-	if err != nil {
-		return nil, nil, false
-	}
-	fi, err := f.Stat()
-	if err != nil || fi.IsDir() {
-		f.Close()
-		return nil, nil, false
-	}
-	return f, fi, true
 }
 
 func acceptsGzip(ae string) bool {

@@ -326,3 +326,68 @@ func TestFileReader(t *testing.T) {
 		t.Error("seek before the start: no error")
 	}
 }
+
+// TestGzipStatic checks name.gz answers in the file's place with its own length and validators, for whole,
+// HEAD, conditional and range requests, and that a .gz that is not a regular file is never opened for reading.
+func TestGzipStatic(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "app.js"), []byte("plain javascript"), 0o644)
+	os.WriteFile(filepath.Join(root, "app.js.gz"), []byte("gzipped js"), 0o644)
+	os.WriteFile(filepath.Join(root, "dir.js"), []byte("plain"), 0o644)
+	os.MkdirAll(filepath.Join(root, "dir.js.gz"), 0o755)
+	os.WriteFile(filepath.Join(root, "pipe.js"), []byte("plain"), 0o644)
+	fifo := syscall.Mkfifo(filepath.Join(root, "pipe.js.gz"), 0o644) == nil
+	os.WriteFile(filepath.Join(root, "link.js"), []byte("plain"), 0o644)
+	outside := filepath.Join(t.TempDir(), "secret.gz")
+	os.WriteFile(outside, []byte("outside the root"), 0o644)
+	os.Symlink(outside, filepath.Join(root, "link.js.gz"))
+	mtime := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	os.Chtimes(filepath.Join(root, "app.js.gz"), mtime, mtime)
+	gzTag := `"` + strconv.FormatInt(mtime.Unix(), 16) + `-a"`
+	for _, tt := range []struct {
+		name, method, uri string
+		hdr               map[string]string
+		noSymlinks        bool
+		status            int // returned status (0: written)
+		code              int
+		body              string
+		want              map[string]string // response headers ("" = absent)
+	}{
+		{"whole", "GET", "/app.js", nil, false, 0, 200, "gzipped js", map[string]string{"Content-Encoding": "gzip", "Content-Length": "10",
+			"Vary": "Accept-Encoding", "Etag": gzTag, "Last-Modified": "Tue, 04 Mar 2025 05:06:07 GMT", "Content-Type": "application/javascript"}},
+		{"head", "HEAD", "/app.js", nil, false, 0, 200, "", map[string]string{"Content-Encoding": "gzip", "Content-Length": "10"}},
+		{"not accepted", "GET", "/app.js", map[string]string{"Accept-Encoding": "br"}, false, 0, 200, "plain javascript",
+			map[string]string{"Content-Encoding": "", "Vary": "", "Content-Length": "16"}},
+		{"revalidated", "GET", "/app.js", map[string]string{"If-None-Match": gzTag}, false, 0, 304, "", map[string]string{"Etag": gzTag}},
+		{"range", "GET", "/app.js", map[string]string{"Range": "bytes=0-6"}, false, 0, 206, "gzipped", map[string]string{"Content-Encoding": "gzip"}},
+		{"directory .gz", "GET", "/dir.js", nil, false, 0, 200, "plain", map[string]string{"Content-Encoding": ""}},
+		{"fifo .gz", "GET", "/pipe.js", nil, false, 0, 200, "plain", map[string]string{"Content-Encoding": ""}},
+		{"symlinked .gz followed", "GET", "/link.js", nil, false, 0, 200, "outside the root", map[string]string{"Content-Encoding": "gzip"}},
+		{"symlinked .gz refused", "GET", "/link.js", nil, true, 403, 0, "", map[string]string{"Content-Encoding": "", "Content-Type": ""}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.uri == "/pipe.js" && !fifo {
+				t.Skip("no FIFO")
+			}
+			r := httptest.NewRequest(tt.method, tt.uri, nil)
+			r.Header.Set("Accept-Encoding", "gzip, deflate")
+			for k, v := range tt.hdr {
+				r.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			req := Request{Root: root, URI: tt.uri, Types: map[string]string{"js": "application/javascript"}, ETag: true, GzipStatic: true,
+				NoSymlinks: tt.noSymlinks}
+			if got := Serve(w, r, req); got != tt.status {
+				t.Fatalf("status %d, want %d", got, tt.status)
+			}
+			if tt.status == 0 && (w.Code != tt.code || w.Body.String() != tt.body) {
+				t.Errorf("%d %q, want %d %q", w.Code, w.Body.String(), tt.code, tt.body)
+			}
+			for k, v := range tt.want {
+				if got := w.Header().Get(k); got != v {
+					t.Errorf("%s: %q, want %q", k, got, v)
+				}
+			}
+		})
+	}
+}
