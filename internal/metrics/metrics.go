@@ -270,21 +270,44 @@ type PeerCount struct{ Requests, Failures uint64 }
 // PeerCounts reads the per-peer upstream counters (for the status page).
 func (m *Metrics) PeerCounts() map[string]PeerCount {
 	out := map[string]PeerCount{}
-	read := func(v *prometheus.CounterVec, set func(*PeerCount, uint64)) {
-		ch := make(chan prometheus.Metric, 16)
-		go func() { v.Collect(ch); close(ch) }()
-		for mt := range ch {
-			var d dto.Metric
-			if mt.Write(&d) != nil || len(d.Label) == 0 || d.Counter == nil {
-				continue
+	eachPeer(m.attempts, func(peer string, n uint64) {
+		pc := out[peer]
+		pc.Requests = n
+		out[peer] = pc
+	})
+	eachPeer(m.failures, func(peer string, n uint64) {
+		pc := out[peer]
+		pc.Failures = n
+		out[peer] = pc
+	})
+	return out
+}
+
+// RetainPeers deletes the per-peer series of every peer keep rejects: after a reload, those of peers the new
+// configuration no longer has, which would otherwise be reported forever. Kept peers keep their counts.
+func (m *Metrics) RetainPeers(keep func(peer string) bool) {
+	for _, v := range []*prometheus.CounterVec{m.attempts, m.failures} {
+		var gone []string
+		eachPeer(v, func(peer string, _ uint64) {
+			if !keep(peer) {
+				gone = append(gone, peer)
 			}
-			peer := d.Label[0].GetValue()
-			pc := out[peer]
-			set(&pc, uint64(d.Counter.GetValue()))
-			out[peer] = pc
+		})
+		for _, peer := range gone {
+			v.DeleteLabelValues(peer)
 		}
 	}
-	read(m.attempts, func(p *PeerCount, n uint64) { p.Requests = n })
-	read(m.failures, func(p *PeerCount, n uint64) { p.Failures = n })
-	return out
+}
+
+// eachPeer calls f with the peer label and value of every series of a per-peer counter.
+func eachPeer(v *prometheus.CounterVec, f func(peer string, n uint64)) {
+	ch := make(chan prometheus.Metric, 16)
+	go func() { v.Collect(ch); close(ch) }()
+	for mt := range ch {
+		var d dto.Metric
+		if mt.Write(&d) != nil || len(d.Label) == 0 || d.Counter == nil {
+			continue
+		}
+		f(d.Label[0].GetValue(), uint64(d.Counter.GetValue()))
+	}
 }

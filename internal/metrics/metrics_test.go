@@ -84,3 +84,23 @@ sluice_config_last_reload_successful 0
 		t.Error(err)
 	}
 }
+
+// TestRetainPeers: the series of rejected peers are gone from both per-peer counters; kept peers keep counting.
+func TestRetainPeers(t *testing.T) {
+	m := New("test", Sources{})
+	m.Upstream("a:1, b:2", "502, 200")
+	m.Upstream("c:3", "504")
+	m.Upstream("a:1", "200")
+	m.RetainPeers(func(peer string) bool { return peer == "a:1" })
+	want := map[string]PeerCount{"a:1": {Requests: 2, Failures: 1}}
+	if got := m.PeerCounts(); len(got) != 1 || got["a:1"] != want["a:1"] {
+		t.Errorf("after RetainPeers: %v, want %v", got, want)
+	}
+	if n := testutil.CollectAndCount(m.attempts) + testutil.CollectAndCount(m.failures); n != 2 {
+		t.Errorf("%d per-peer series left, want 2 (a:1's)", n)
+	}
+	m.Upstream("a:1", "200")
+	if got := m.PeerCounts()["a:1"]; got.Requests != 3 {
+		t.Errorf("a:1 counts %d requests after one more, want 3", got.Requests)
+	}
+}

@@ -221,15 +221,7 @@ func (p *Proxy) resolve(pr *Request, t *target) error {
 	}
 	if t.group == nil {
 		t.upstream = nil
-		addr := t.host
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			port := "80"
-			if t.scheme == "https" {
-				port = "443"
-			}
-			addr = net.JoinHostPort(strings.Trim(addr, "[]"), port)
-		}
-		t.group = p.ups.Implicit(addr, pp.Template == nil)
+		t.group = p.ups.Implicit(config.PeerAddr(t.scheme, t.host), pp.Template == nil)
 	}
 	// nginx omits the default port from $proxy_host
 	if h, port, err := net.SplitHostPort(t.host); err == nil && ((t.scheme == "http" && port == "80") || (t.scheme == "https" && port == "443")) {

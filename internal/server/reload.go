@@ -54,6 +54,7 @@ func (s *Server) reload(cfg *config.Config) error {
 	s.closeDropped(snap)
 	s.startACME(snap)
 	s.install(snap)
+	s.retainPeerMetrics(cfg)
 	s.serve(snap, a)
 	if d := cfg.WorkerShutdownTimeout; d > 0 {
 		time.AfterFunc(d, func() {
@@ -67,6 +68,24 @@ func (s *Server) reload(cfg *config.Config) error {
 		})
 	}
 	return nil
+}
+
+// retainPeerMetrics deletes the per-peer metrics of peers cfg no longer has: every name $upstream_addr can
+// carry under cfg is kept (balancer peers as resolved, group names, proxy_pass and fastcgi_pass addresses).
+func (s *Server) retainPeerMetrics(cfg *config.Config) {
+	live := map[string]bool{}
+	for _, a := range cfg.PassAddrs() {
+		live[a] = true
+	}
+	if cfg.HTTP != nil {
+		for name := range cfg.HTTP.Upstreams {
+			live[name] = true
+		}
+	}
+	for _, p := range s.proxy.Upstreams().Snapshot() {
+		live[p.Addr] = true
+	}
+	s.metrics.RetainPeers(func(peer string) bool { return live[peer] })
 }
 
 func (s *Server) recordReload(err error) {

@@ -223,3 +223,71 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("stub_status: accepts %d handled %d requests %d; want every connection and request counted", accepts, handled, requests)
 	}
 }
+
+// TestMetricsReloadDropsRemovedPeers: a reload that removes upstream peers (one from a group, one proxy_pass
+// address) deletes their per-peer series, and the peer that stays keeps its counts.
+func TestMetricsReloadDropsRemovedPeers(t *testing.T) {
+	t.Parallel()
+	a, b, direct := newHTTPEcho(t), newHTTPEcho(t), newHTTPEcho(t)
+	const conf = `events {}
+http {
+    access_log off;
+    upstream grp {
+        server 127.0.0.1:{{A}};
+        {{B}}
+    }
+    server {
+        listen 127.0.0.1:{{P}};
+        location /up { proxy_pass http://grp; }
+        {{DIRECT}}
+        location = /metrics { metrics; }
+    }
+}
+`
+	p := freePort(t)
+	before := fill(t, conf, "P", p, "A", a.Port, "B", fmt.Sprintf("server 127.0.0.1:%d;", b.Port),
+		"DIRECT", fmt.Sprintf("location /direct { proxy_pass http://127.0.0.1:%d; }", direct.Port))
+	s := start(t, before)
+	c := httpClient(addr(p), nil)
+	for _, path := range []string{"/up/1", "/up/2", "/up/3", "/up/4", "/direct/1", "/direct/2", "/direct/3"} {
+		if r := get(t, c, fmt.Sprintf("http://127.0.0.1:%d%s", p, path), nil); r.StatusCode != 200 {
+			t.Fatalf("GET %s: %s", path, r.Status)
+		}
+	}
+	requests := func(fams map[string]*dto.MetricFamily, port int) (float64, bool) {
+		return value(fams, "sluice_upstream_requests_total", map[string]string{"peer": addr(port)})
+	}
+	fams := scrape(t, p)
+	kept, _ := requests(fams, a.Port)
+	for _, port := range []int{a.Port, b.Port, direct.Port} {
+		if n, ok := requests(fams, port); !ok || n == 0 {
+			t.Fatalf("before the reload: sluice_upstream_requests_total{peer=%q} = %v (found %v), want > 0", addr(port), n, ok)
+		}
+	}
+
+	after := fill(t, conf, "P", p, "A", a.Port, "B", "", "DIRECT", "")
+	if err := os.WriteFile(s.Conf, []byte(after), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runSluice(t, "-p", s.Prefix+"/", "-c", s.Conf, "-s", "reload"); code != 0 {
+		t.Fatalf("reload: %d %s", code, out)
+	}
+	fams = scrape(t, p)
+	if n, ok := requests(fams, a.Port); !ok || n != kept {
+		t.Errorf("the peer that stayed: sluice_upstream_requests_total = %v (found %v), want %v (not reset)", n, ok, kept)
+	}
+	for _, port := range []int{b.Port, direct.Port} {
+		for _, name := range []string{"sluice_upstream_requests_total", "sluice_upstream_failures_total", "sluice_upstream_peer_up"} {
+			if n, ok := value(fams, name, map[string]string{"peer": addr(port)}); ok {
+				t.Errorf("removed peer %s still reported: %s = %v", addr(port), name, n)
+			}
+		}
+	}
+	// the kept peer goes on counting from where it was
+	if r := get(t, c, fmt.Sprintf("http://127.0.0.1:%d/up/5", p), nil); r.StatusCode != 200 {
+		t.Fatalf("GET /up/5 after the reload: %s", r.Status)
+	}
+	if n, _ := requests(scrape(t, p), a.Port); n != kept+1 {
+		t.Errorf("after one more request the kept peer counts %v, want %v", n, kept+1)
+	}
+}

@@ -1,0 +1,57 @@
+package config
+
+import (
+	"net"
+	"strings"
+)
+
+// PeerAddr is the address proxy_pass sends to when its host names no upstream block, as $upstream_addr
+// reports it: host:port as written, with the scheme's default port when none is.
+func PeerAddr(scheme, host string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	port := "80"
+	if scheme == "https" {
+		port = "443"
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), port)
+}
+
+// PassAddrs lists the addresses the proxy_pass and fastcgi_pass directives of c name directly (not an upstream
+// block, no variables), as $upstream_addr reports them, each once.
+func (c *Config) PassAddrs() []string {
+	if c.HTTP == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	add := func(lc *LocConf) {
+		var a string
+		switch {
+		case lc == nil:
+			return
+		case lc.Proxy != nil && lc.Proxy.Upstream == nil && lc.Proxy.Template == nil:
+			a = PeerAddr(lc.Proxy.Scheme, lc.Proxy.Host)
+		case lc.FastCGI != nil && lc.FastCGI.Upstream == nil:
+			a = lc.FastCGI.Addr
+		default:
+			return
+		}
+		if !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	var locs func([]*Location)
+	locs = func(ls []*Location) {
+		for _, l := range ls {
+			add(l.Conf)
+			locs(l.Children)
+		}
+	}
+	for _, srv := range c.HTTP.Servers {
+		locs(srv.Locations)
+	}
+	return out
+}
