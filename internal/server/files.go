@@ -14,8 +14,12 @@ import (
 // then the file itself, a listing, or the error status.
 func (rq *request) serveStatic() {
 	c, uri := rq.conf, rq.v.URI
+	name := rq.v.RequestFilename // content() has mapped the URI already in an alias location
+	if name == "" {
+		name = rq.filename(uri)
+	}
 	if strings.HasSuffix(uri, "/") && (c.Dotfiles.Get(false) || !static.Hidden(uri)) {
-		if idx := static.FindIndex(rq.filename(uri), rq.indexFiles()); idx != "" {
+		if idx := static.FindIndex(name, rq.indexFiles()); idx != "" {
 			// nginx's index module: an internal redirect to the index file's URI, which may match another location
 			if strings.HasPrefix(idx, "/") {
 				uri = ""
@@ -29,7 +33,7 @@ func (rq *request) serveStatic() {
 	status := static.Serve(rq.w, rq.r, static.Request{
 		Root:        rq.v.DocumentRoot,
 		URI:         uri,
-		Path:        rq.filename(uri),
+		Path:        name,
 		Types:       c.MimeTypes(),
 		DefaultType: c.DefaultType.Get("text/plain"),
 		ETag:        c.ETag.Get(true),
@@ -45,7 +49,7 @@ func (rq *request) serveStatic() {
 		rq.redirect(status, rq.w.Header().Get("Location")) // a directory without its slash
 	case http.StatusNotFound, http.StatusForbidden:
 		if status == http.StatusForbidden || c.LogNotFound.Get(true) {
-			rq.log.Error("open() "+strconv.Quote(rq.filename(uri))+" failed", rq.v.LogAttrs()...)
+			rq.log.Error("open() "+strconv.Quote(name)+" failed", rq.v.LogAttrs()...)
 		}
 		rq.special(status)
 	default:

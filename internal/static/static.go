@@ -23,6 +23,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Request says what to serve.
@@ -105,7 +106,7 @@ const SmallFile = 64 << 10
 // it with the network poller, and stats the open file: two system calls where os.Stat+os.Open take four.
 // flags are added to the open's (O_NOFOLLOW).
 func openStat(name string, flags int, fi *statInfo) (int, error) {
-	fd, err := syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK|flags, 0)
+	fd, err := open(name, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK|flags)
 	if err != nil {
 		return -1, err
 	}
@@ -115,6 +116,21 @@ func openStat(name string, flags int, fi *statInfo) (int, error) {
 	}
 	fi.name = filepath.Base(name)
 	return fd, nil
+}
+
+// open is syscall.Open with the C string of a usual path on the stack instead of the heap.
+func open(name string, flags int) (int, error) {
+	var path [256]byte
+	if len(name) >= len(path) || strings.IndexByte(name, 0) >= 0 {
+		return syscall.Open(name, flags, 0) // a long path, or EINVAL
+	}
+	copy(path[:], name) // the rest is zero: NUL-terminated
+	dirfd := -0x64      // AT_FDCWD: name is absolute or relative to the working directory, as syscall.Open's
+	fd, _, errno := syscall.Syscall6(syscall.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(&path[0])), uintptr(flags), 0, 0, 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), nil
 }
 
 // statInfo is os.FileInfo from an fstat.
@@ -228,7 +244,8 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 	if ct == "" {
 		ct = req.DefaultType
 	}
-	vals := make([]string, 5) // the response's header values, one allocation
+	hv := new(headerVals)
+	vals := hv.vals[:]
 	vals[4] = ct
 	h["Content-Type"] = vals[4:5:5]
 	if !direct {
@@ -238,18 +255,17 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 		}
 		return serveContent(w, r, name, fd, fi)
 	}
-	// the common case, written directly: the validators and length formatted into one string, the body read
-	// into a pooled buffer (small files) and written with the headers in one system call
+	// the common case, written directly: the validators and length formatted into the values' text, the body
+	// read into a pooled buffer (small files) and written with the headers in one system call
 	size, mtime := fi.Size(), fi.ModTime()
-	var b [96]byte
-	hv := appendHTTPTime(b[:0], mtime)
-	lm := len(hv)
+	text := appendHTTPTime(hv.text[:0], mtime)
+	lm := len(text)
 	if req.ETag {
-		hv = appendETag(hv, mtime, size)
+		text = appendETag(text, mtime, size)
 	}
-	et := len(hv)
-	hv = strconv.AppendInt(hv, size, 10)
-	str := string(hv)
+	et := len(text)
+	text = strconv.AppendInt(text, size, 10)
+	str := unsafe.String(unsafe.SliceData(text), len(text)) // text is not written again
 	vals[0], vals[1], vals[2], vals[3] = str[:lm], "bytes", str[et:], str[lm:et]
 	if mtime.Unix() > 0 {
 		h["Last-Modified"] = vals[0:1:1]
@@ -282,6 +298,13 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 	w.WriteHeader(http.StatusOK)
 	io.CopyN(w, f, size)
 	return 0
+}
+
+// headerVals holds a response's header values and the text of the formatted ones, so that they cost one
+// allocation.
+type headerVals struct {
+	vals [5]string // Last-Modified, Accept-Ranges, Content-Length, ETag, Content-Type
+	text [96]byte  // a date (29 bytes), an ETag (at most 35) and a length (at most 19)
 }
 
 // plain reports whether a GET or HEAD can be answered with the whole file without net/http's ServeContent:
