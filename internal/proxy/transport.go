@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -61,39 +62,105 @@ type pconn struct {
 	probe    *netutil.Prober // nil when conn is not a socket
 	close    func()          // closes conn (made once: the client-gone hook of every exchange)
 	written  chan error      // the outcome of sending the request, one value per exchange
-	// the read deadline (proxy_read_timeout between two reads): readTimeout of the exchange in progress and
-	// the deadline now armed on conn
+	// the read deadline (proxy_read_timeout between two reads): readTimeout of the exchange in progress, what
+	// is left of it for the next read after a quick wait ran out (0: all of it), and the deadline now armed
 	readTimeout time.Duration
+	left        time.Duration
 	deadline    time.Time
+	// client-gone detection of the exchange in progress: its context, until watched (nil once watched or
+	// when there is nothing to watch), and the stop of the watch armed on it
+	ctx  context.Context
+	stop func() bool
 }
+
+// quickWait is how long a read from the upstream may wait before the exchange watches for its client going
+// away. Watching costs a callback registered on the request's context (and a read on the client's socket
+// by the server), so the exchanges that are answered at once, nearly all of them, go without.
+const quickWait = 5 * time.Millisecond
 
 // deadlineSlack is how far an armed read deadline may lag the exact one before it is armed anew: re-arming a
 // runtime timer for every read costs more than the timeout's precision is worth (nginx's own timers run on a
 // clock cached per event-loop turn).
 const deadlineSlack = time.Millisecond
 
-// armRead sets the read deadline to now + readTimeout, unless the one armed is within deadlineSlack of it.
-func (pc *pconn) armRead() {
-	if pc.readTimeout <= 0 {
+// armRead sets the read deadline to now + d (0: none), unless the one armed is within deadlineSlack of it.
+func (pc *pconn) armRead(d time.Duration) {
+	if d <= 0 {
 		if !pc.deadline.IsZero() {
 			pc.conn.SetReadDeadline(time.Time{})
 			pc.deadline = time.Time{}
 		}
 		return
 	}
-	want := time.Now().Add(pc.readTimeout)
-	if d := want.Sub(pc.deadline); d < 0 || d > deadlineSlack {
+	want := time.Now().Add(d)
+	if diff := want.Sub(pc.deadline); diff < 0 || diff > deadlineSlack {
 		pc.conn.SetReadDeadline(want)
 		pc.deadline = want
 	}
 }
 
 // connReader is what the pconn's bufio.Reader reads from: every read from the socket gets the read timeout.
+// Until the exchange watches its client, a read first waits quickWait at most; when that runs out, the
+// watch is armed and the read goes on for what is left of the read timeout.
 type connReader struct{ pc *pconn }
 
 func (r connReader) Read(p []byte) (int, error) {
-	r.pc.armRead()
-	return r.pc.conn.Read(p)
+	pc := r.pc
+	if pc.ctx == nil {
+		return pc.read(p)
+	}
+	wait := quickWait
+	if pc.readTimeout > 0 && pc.readTimeout <= wait {
+		wait = pc.readTimeout // the whole timeout: running out is the answer
+		pc.watched()
+	}
+	pc.armRead(wait)
+	n, err := pc.conn.Read(p)
+	if n == 0 && pc.ctx != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		// the upstream is slow to answer: from now on a client that goes away aborts the request
+		pc.watch()
+		if pc.readTimeout > 0 {
+			pc.left = pc.readTimeout - wait
+		}
+		return pc.read(p)
+	}
+	return n, err
+}
+
+// read is one read under the read timeout.
+func (pc *pconn) read(p []byte) (int, error) {
+	d := pc.readTimeout
+	if pc.left > 0 {
+		d = pc.left
+	}
+	pc.armRead(d)
+	n, err := pc.conn.Read(p)
+	if n > 0 {
+		pc.left = 0
+	}
+	return n, err
+}
+
+// watch arms client-gone detection for the exchange in progress: when its context ends, the connection is
+// closed, which ends the exchange (nginx's proxy_ignore_client_abort off).
+func (pc *pconn) watch() {
+	pc.stop = context.AfterFunc(pc.ctx, pc.close)
+	pc.ctx = nil
+}
+
+// watched marks the exchange as needing no watch.
+func (pc *pconn) watched() { pc.ctx = nil }
+
+// unwatch ends the exchange's client-gone detection; it reports false when the detection fired (the
+// connection is closed or about to be).
+func (pc *pconn) unwatch() bool {
+	pc.ctx = nil
+	if pc.stop == nil {
+		return true
+	}
+	stopped := pc.stop()
+	pc.stop = nil
+	return stopped
 }
 
 // extendRead restarts the read timeout now (upload progress counts as activity); it may run concurrently
@@ -151,8 +218,8 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, readTimeou
 
 // exchange writes req on pc and reads the response headers.
 func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request) (*http.Response, error) {
-	stop := context.AfterFunc(ctx, pc.close)
 	pc.requests++
+	pc.left, pc.ctx, pc.stop = 0, ctx, nil
 	if cb, ok := req.Body.(*clientBody); ok {
 		cb.progress = pc.extendRead
 	}
@@ -160,10 +227,12 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request) 
 		// headers alone fit the socket buffer: no early-response deadlock is possible, so no goroutine
 		pc.send(req)
 	} else {
-		// a body is sent while the response is read, so an upstream answering early is seen at once
+		// a body is sent while the response is read, so an upstream answering early is seen at once; the
+		// client is watched from the start (reads and the upload's progress both set the read deadline)
+		pc.watch()
 		go pc.send(req)
 	}
-	b := &body{t: t, pc: pc, stop: stop}
+	b := &body{t: t, pc: pc}
 	resp, tokens, err := readResponse(pc.br, req, &b.lb)
 	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
 		// only the upgrade path may switch protocols; here the stream would be out of step for the next client
@@ -171,7 +240,7 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request) 
 		err = errSwitched
 	}
 	if err != nil {
-		stop()
+		pc.unwatch()
 		pc.conn.Close()
 		select {
 		case werr := <-pc.written:
@@ -277,7 +346,6 @@ type body struct {
 	io.ReadCloser
 	t    *Transport
 	pc   *pconn
-	stop func() bool
 	keep bool
 	done bool
 	lb   lengthBody // the upstream body, when parseHead read the head
@@ -302,7 +370,7 @@ func (b *body) finish(eof bool) {
 		return
 	}
 	b.done = true
-	stopped := b.stop()
+	stopped := b.pc.unwatch()
 	reuse := eof && b.keep && stopped
 	if reuse {
 		select {
@@ -381,10 +449,13 @@ func (t *Transport) get(addr string, readTimeout time.Duration, replayable bool)
 			pc.conn.Close()
 			continue
 		}
-		// armed before the liveness probe, which fails on an expired deadline left from the last exchange
 		pc.readTimeout = readTimeout
-		pc.armRead()
-		if !alive(pc, !replayable || idle >= probeAfter) {
+		probe := !replayable || idle >= probeAfter
+		if probe && !pc.deadline.IsZero() && !pc.deadline.After(time.Now()) {
+			// the liveness probe fails on an expired deadline left from the last exchange
+			pc.armRead(0)
+		}
+		if !alive(pc, probe) {
 			pc.conn.Close()
 			continue
 		}
