@@ -52,6 +52,10 @@ var errSwitched = errors.New("upstream switched protocols without an upgrade req
 // errHeaderTooBig is returned for upstream response headers over maxHeaderBytes.
 var errHeaderTooBig = errors.New("upstream sent too big header")
 
+// errLengthAndChunked is a response framed two ways at once (the stuff of response smuggling); nginx answers
+// 502 rather than pick one.
+var errLengthAndChunked = errors.New(`upstream sent "Content-Length" and "Transfer-Encoding" headers at the same time`)
+
 type pconn struct {
 	conn     net.Conn
 	br       *bufio.Reader
@@ -291,6 +295,9 @@ func readResponse(br *bufio.Reader, req *http.Request, lb *lengthBody) (*http.Re
 		if resp != nil {
 			br.Discard(n)
 		} else {
+			if hasField(raw, "Transfer-Encoding") && hasField(raw, "Content-Length") {
+				return nil, nil, errLengthAndChunked
+			}
 			tokens = connectionTokens(raw)
 			if resp, err = http.ReadResponse(br, req); err != nil {
 				return nil, nil, err
@@ -331,14 +338,30 @@ func peekHeader(br *bufio.Reader) ([]byte, int, error) {
 // connectionTokens lists the header names in the raw header block's Connection fields.
 func connectionTokens(raw []byte) []string {
 	var out []string
-	for _, line := range bytes.Split(raw, []byte("\n")) {
-		name, val, ok := bytes.Cut(line, []byte(":"))
-		if !ok || !strings.EqualFold(string(bytes.TrimSpace(name)), "Connection") {
-			continue
-		}
+	for val := range fields(raw, "Connection") {
 		out = appendTokens(out, string(val))
 	}
 	return out
+}
+
+// hasField reports whether the raw header block has a field name.
+func hasField(raw []byte, name string) bool {
+	for range fields(raw, name) {
+		return true
+	}
+	return false
+}
+
+// fields yields the values of the raw header block's fields name (in any case).
+func fields(raw []byte, name string) func(yield func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for line := range bytes.SplitSeq(raw, []byte("\n")) {
+			k, val, ok := bytes.Cut(line, []byte(":"))
+			if ok && strings.EqualFold(string(bytes.TrimSpace(k)), name) && !yield(val) {
+				return
+			}
+		}
+	}
 }
 
 // body returns the connection to the pool once the response was read to its end.

@@ -188,6 +188,43 @@ func TestTransportRefuses101WithoutUpgrade(t *testing.T) {
 	}
 }
 
+// A response with both Content-Length and Transfer-Encoding (in any case and order) is refused, whatever its
+// status; one with either alone is read.
+func TestTransportRefusesLengthAndChunked(t *testing.T) {
+	for _, tc := range []struct {
+		head string
+		ok   bool
+	}{
+		{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", false},
+		{"HTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n", false},
+		{"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\nContent-Length: 5\n\n", false},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Transfer-Encoding: chunked\r\n\r\n", true},
+	} {
+		body := "5\r\nhello\r\n0\r\n\r\n"
+		if strings.Contains(tc.head, "X-Transfer") {
+			body = "hello"
+		}
+		addr, _ := rawUpstream(t, func(int) string { return tc.head + body })
+		tr := &Transport{DialTimeout: time.Second}
+		req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !tc.ok {
+				t.Errorf("%q: read %q, want an error", tc.head, b)
+			} else if string(b) != "hello" {
+				t.Errorf("%q: body %q, want hello", tc.head, b)
+			}
+			continue
+		}
+		if tc.ok || err != errLengthAndChunked {
+			t.Errorf("%q: %v", tc.head, err)
+		}
+	}
+}
+
 func TestTargetURLNeverAbsoluteForm(t *testing.T) {
 	for _, uri := range []string{"//evil.com/admin", "//evil.com/a?b=c", "/ok/path?x"} {
 		var u url.URL

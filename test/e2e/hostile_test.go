@@ -373,3 +373,27 @@ http {
 		})
 	}
 }
+
+// A response framed both by Content-Length and by Transfer-Encoding could be read either way by whoever is
+// downstream; as nginx, sluice takes neither: 502 and the nginx-worded error line.
+func TestUpstreamLengthAndChunked(t *testing.T) {
+	t.Parallel()
+	up := newRawBackend(t, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+	port, s := semStart(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        location / { proxy_pass http://127.0.0.1:{{UP}}; }
+    }
+}
+`, nil, "UP", up.Port)
+	r := semGet(t, port, "/", "")
+	if r.StatusCode != http.StatusBadGateway || strings.Contains(r.Body, "hello") {
+		t.Errorf("GET / = %d %q, want 502 without the upstream's body", r.StatusCode, r.Body)
+	}
+	if !eventually(3*time.Second, func() bool {
+		return strings.Contains(s.Log(), `upstream sent "Content-Length" and "Transfer-Encoding" headers at the same time`)
+	}) {
+		t.Errorf("no error line naming both headers:\n%s", s.Log())
+	}
+}
