@@ -71,3 +71,18 @@ func BenchmarkTransportKeepAlive(b *testing.B) {
 		resp.Body.Close()
 	}
 }
+
+// BenchmarkParseHead is the upstream response head parser on a usual small head (what echoback and most
+// application servers send for a small body).
+func BenchmarkParseHead(b *testing.B) {
+	head := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Tue, 01 Dec 2026 06:00:00 GMT\r\nContent-Length: 100\r\n\r\n")
+	req, _ := http.NewRequest("GET", "http://u/", nil)
+	br := bufio.NewReader(bytes.NewReader(nil))
+	var lb lengthBody
+	b.ReportAllocs()
+	for b.Loop() {
+		if resp, _ := parseHead(head, br, req, &lb); resp == nil {
+			b.Fatal("not parsed")
+		}
+	}
+}

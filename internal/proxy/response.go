@@ -35,9 +35,15 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, lb *lengthBody
 	}
 	code := int(status[0]-'0')*100 + int(status[1]-'0')*10 + int(status[2]-'0')
 
-	n := strings.Count(rest, "\n")
-	h := make(http.Header, n)
-	strs := make([]string, n) // one backing array for single-valued fields, as textproto does
+	// the fields are gathered first (names compared in a small array, not looked up in the map) and the map
+	// is filled once; the response and the single values' backing array are one allocation
+	var names [maxFields]string
+	var values [maxFields][]string
+	ra := new(respAlloc)
+	strs := ra.strs[:]
+	nf := 0
+	var cl []string
+	var conn []string
 	for {
 		var found bool
 		line, rest, found = strings.Cut(rest, "\n")
@@ -58,26 +64,44 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, lb *lengthBody
 		if !ok || k == "" || !validName(k) || !validValue(v) {
 			return nil, nil
 		}
-		v = strings.TrimRight(strings.TrimLeft(v, " \t"), " \t")
+		v = trimOWS(v)
 		if !canonicalName(k) {
 			k = http.CanonicalHeaderKey(k)
 		}
-		if vv := h[k]; vv == nil {
-			vv, strs = strs[:1:1], strs[1:]
-			vv[0] = v
-			h[k] = vv
+		switch k {
+		case "Transfer-Encoding", "Pragma":
+			return nil, nil
+		}
+		i := 0
+		for i < nf && names[i] != k {
+			i++
+		}
+		if i == maxFields {
+			return nil, nil // more distinct fields than the array holds: ReadResponse reads them
+		}
+		if i == nf {
+			if len(strs) == 0 {
+				strs = make([]string, strings.Count(rest, "\n")+1)
+			}
+			names[i], values[i], strs = k, strs[:1:1], strs[1:]
+			values[i][0] = v
+			nf++
 		} else {
-			h[k] = append(vv, v)
+			values[i] = append(values[i], v)
+		}
+		switch k {
+		case "Content-Length":
+			cl = values[i]
+		case "Connection":
+			conn = values[i]
 		}
 	}
-	if _, ok := h["Transfer-Encoding"]; ok {
-		return nil, nil
+	h := make(http.Header, nf)
+	for i := range nf {
+		h[names[i]] = values[i]
 	}
-	if _, ok := h["Pragma"]; ok {
-		return nil, nil
-	}
-	resp := &http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: major, ProtoMinor: minor, Header: h, Request: req, ContentLength: -1}
-	cl := h["Content-Length"]
+	resp := &ra.resp
+	*resp = http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: major, ProtoMinor: minor, Header: h, Request: req, ContentLength: -1}
 	if len(cl) > 1 {
 		return nil, nil
 	}
@@ -93,11 +117,10 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, lb *lengthBody
 		return nil, nil // delimited by the connection's end
 	}
 	var tokens []string
-	for _, v := range h["Connection"] {
+	for _, v := range conn {
 		tokens = appendTokens(tokens, v)
 	}
 	// net/http's shouldClose
-	conn := h["Connection"]
 	hasClose := httpguts.HeaderValuesContainsToken(conn, "close")
 	switch {
 	case major < 1:
@@ -126,6 +149,17 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, lb *lengthBody
 		resp.Body = lb
 	}
 	return resp, tokens
+}
+
+// maxFields is how many distinct header fields parseHead gathers; a response with more is left to
+// http.ReadResponse.
+const maxFields = 32
+
+// respAlloc is what parseHead allocates for a response in one piece: the response, and the backing array of
+// the values of its first fields.
+type respAlloc struct {
+	resp http.Response
+	strs [6]string
 }
 
 // lengthBody is a body of known length read from the connection's reader, with net/http's body semantics:
@@ -167,6 +201,17 @@ func (b *lengthBody) Read(p []byte) (int, error) {
 func (b *lengthBody) Close() error {
 	b.closed = true
 	return nil
+}
+
+// trimOWS removes the spaces and tabs around a field value.
+func trimOWS(v string) string {
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return v
 }
 
 func digit(c byte) bool { return '0' <= c && c <= '9' }
