@@ -124,8 +124,8 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	creq := &Call{Params: params, Body: body, ContentLength: length, Stderr: stderr, Rewind: rewind,
 		NonIdempotent: fr.R.Method == http.MethodPost || fr.R.Method == http.MethodPatch || fr.R.Method == "LOCK"}
 	start := time.Now()
-	resp, release, err := h.send(ctx, fr, creq)
-	defer release()
+	resp, hold, err := h.send(ctx, fr, creq)
+	defer hold.End()
 	headerDone = true
 	v.UpstreamHeaderTime = fmtDur(time.Since(start))
 	if err != nil {
@@ -341,8 +341,8 @@ func safeFilename(p []byte) bool {
 
 // send runs the call on fastcgi_pass's address, or on the peers of its upstream group as the group's balancing
 // and passive health decide, going on to the next peer only when connecting failed (nothing was sent) and
-// fastcgi_next_upstream allows it. release ends the chosen peer's connection count.
-func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response, func(), error) {
+// fastcgi_next_upstream allows it. The hold is on the chosen peer's connection count.
+func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response, upstream.Hold, error) {
 	c, v := fr.Conf, fr.V
 	t := Target{KeepConn: c.FastCGIKeepConn.Get(true),
 		ConnectTimeout: c.FastCGIConnectTimeout.Get(config.FastCGIDefaults.ConnectTimeout),
@@ -360,7 +360,7 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 		if err == nil {
 			v.UpstreamStatus = strconv.Itoa(resp.Status)
 		}
-		return resp, func() {}, err
+		return resp, upstream.Hold{}, err
 	}
 	next := c.FastCGINextUpstream.Get([]string{"error", "timeout"})
 	try := g.Begin(upstream.Key{Client: v.RemoteAddr.Addr()})
@@ -371,7 +371,7 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 		if peer == nil {
 			addrs = append(addrs, fp.Upstream.Name)
 			statuses = append(statuses, "502")
-			return nil, func() {}, &Error{Op: "connect", Err: errors.New("no live upstreams")}
+			return nil, upstream.Hold{}, &Error{Op: "connect", Err: errors.New("no live upstreams")}
 		}
 		t.Network, t.Addr = peer.Network()
 		addrs = append(addrs, peer.Addr)
@@ -384,14 +384,14 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 		var fe *Error
 		connect := errors.As(err, &fe) && fe.Op == "connect"
 		if IsBodyError(err) || ctx.Err() != nil {
-			try.Done(upstream.Success)()
-			return nil, func() {}, err
+			try.Done(upstream.Success).End()
+			return nil, upstream.Hold{}, err
 		}
-		try.Done(upstream.Failed)()
+		try.Done(upstream.Failed).End()
 		statuses = append(statuses, "502")
 		retry := connect && (fe.Timeout && containsFold(next, "timeout") || !fe.Timeout && containsFold(next, "error"))
 		if !retry || try.Left() == 0 {
-			return nil, func() {}, err
+			return nil, upstream.Hold{}, err
 		}
 		fr.Log.Warn("fastcgi: connect() to "+peer.Addr+" failed, trying next upstream: "+err.Error(), v.LogAttrs()...)
 	}

@@ -53,7 +53,7 @@ func TestRetryPolicy(t *testing.T) {
 		if got := rp.next(context.Background(), try, tc.f, tc.n, tc.sent); got != tc.want {
 			t.Errorf("%s: next = %v, want %v", tc.name, got, tc.want)
 		}
-		try.Done(upstream.Success)()
+		try.Done(upstream.Success).End()
 	}
 	// proxy_next_upstream_timeout
 	rp := &retryPolicy{nu: def, timeout: time.Millisecond, start: time.Now().Add(-time.Second), method: "GET"}

@@ -187,14 +187,17 @@ func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 		p.serveUpgrade(ctx, pr, t, out)
 		return
 	}
-	p.serveHTTP(ctx, pr, t, out)
+	p.serveHTTP(ctx, pr, o)
 }
 
-// outgoing is what Serve builds for one request, allocated in one piece: where it goes and what is sent.
+// outgoing is what Serve builds for one request, allocated in one piece: where it goes, what is sent, the
+// walk over the upstream's peers and the response body's wrapper.
 type outgoing struct {
-	t   target
-	url url.URL
-	req http.Request
+	t    target
+	url  url.URL
+	req  http.Request
+	try  upstream.Try
+	body body
 }
 
 // resolve computes the upstream peers and the URI to send into t.
@@ -324,24 +327,30 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 		asWebSocketUpgrade(out)
 	}
 	host := t.host
-	for _, hs := range c.ProxySetHeaders.V {
+	sets := c.ProxySetHeaders.V
+	var vals []string // the values set, one backing array for all
+	if len(sets) > 0 {
+		vals = make([]string, 0, len(sets))
+	}
+	for _, hs := range sets {
 		name := http.CanonicalHeaderKey(hs.Name)
-		val := hs.Value.Eval(pr.V)
 		switch name {
 		case "Connection", "Upgrade", "Keep-Alive", "Te", "Transfer-Encoding", "Proxy-Connection":
 			// hop-by-hop: sluice decides these (see docs/nginx-differences.md)
 			continue
 		case "Host":
-			if val != "" {
+			if val := hs.Value.Eval(pr.V); val != "" {
 				host = val
 			}
 			continue
 		}
+		val := hs.Value.Eval(pr.V)
 		if val == "" {
 			delete(out.Header, name)
 			continue
 		}
-		out.Header[name] = []string{val}
+		vals = append(vals, val)
+		out.Header[name] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	out.Host = host
 	if upgrade != "" {

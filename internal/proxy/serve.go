@@ -22,7 +22,8 @@ import (
 var errNoLive = errors.New("no live upstreams")
 
 // serveHTTP forwards an ordinary request through the pooled transport and streams the response back.
-func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http.Request) {
+func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
+	t, out := &o.t, &o.req
 	tr, err := p.transport(pr, t)
 	if err != nil {
 		pr.Log.Error("proxy: upstream TLS settings: "+err.Error(), pr.V.LogAttrs()...)
@@ -31,11 +32,12 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 	}
 	readTimeout := pr.Conf.ProxyReadTimeout.Get(config.ProxyDefaults.ReadTimeout)
 	rp := newRetryPolicy(pr, out)
-	try := t.group.Begin(balanceKey(pr, t))
+	try := &o.try
+	t.group.Start(try, balanceKey(pr, t))
 	var at attempts
 	var resp *http.Response
 	var fail failure
-	release := func() {}
+	var hold upstream.Hold
 	var last time.Time
 	var chosen *upstream.Peer
 	for n := 1; ; n++ {
@@ -51,7 +53,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 		tried := time.Now()
 		last = tried
 		var connected time.Duration
-		resp, connected, err = tr.roundTrip(ctx, out, readTimeout)
+		resp, connected, err = tr.roundTrip(ctx, out, readTimeout, &o.body)
 		took := fmtDur(time.Since(tried))
 		connect := "-"
 		if connected >= 0 {
@@ -62,7 +64,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 			status = resp.StatusCode
 			if !rp.statusListed(status) {
 				at.add(peer.Addr, itoa3(status), connect, took, took)
-				release = try.Done(upstream.Success)
+				hold = try.Done(upstream.Success)
 				chosen = peer
 				break
 			}
@@ -82,11 +84,11 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 		retry := rp.next(ctx, try, fail, n, sent) && (pr.body == nil || pr.body.err == nil)
 		if err == nil && !retry {
 			// a listed status with no peer left to try: it is the answer
-			release = try.Done(upstream.Success)
+			hold = try.Done(upstream.Success)
 			chosen = peer
 			break
 		}
-		try.Done(rp.outcome(ctx, pr, fail, status))()
+		try.Done(rp.outcome(ctx, pr, fail, status)).End()
 		if err == nil {
 			resp.Body.Close()
 			resp = nil
@@ -100,7 +102,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, t *target, out *http
 			pr.Log.Warn("proxy: upstream "+peer.Addr+" answered "+itoa3(status)+", trying next upstream", pr.V.LogAttrs()...)
 		}
 	}
-	defer release()
+	defer hold.End()
 	at.set(pr.V)
 	if resp == nil {
 		if pr.body != nil && pr.body.err != nil {
@@ -335,7 +337,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		if err == nil && !retry {
 			break // a listed status with no peer left: it is the answer
 		}
-		try.Done(rp.outcome(ctx, pr, fail, status))()
+		try.Done(rp.outcome(ctx, pr, fail, status)).End()
 		if err == nil {
 			resp.Body.Close()
 			conn.Close()
@@ -357,14 +359,14 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		pr.Log.Warn("proxy: upstream "+peer.Addr+" failed, trying next upstream", pr.V.LogAttrs()...)
 	}
 	// the peer's connection count is held for the tunnel's whole life (least_conn counts open WebSockets)
-	release := try.Done(upstream.Success)
+	hold := try.Done(upstream.Success)
 	at.set(pr.V)
 	pr.V.UpstreamHeader = resp.Header
 	addrs := []string{peer.Addr}
 
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// a refusal: relay it as an ordinary response; the client connection goes on as HTTP
-		defer release()
+		defer hold.End()
 		defer conn.Close()
 		defer resp.Body.Close()
 		h := pr.W.Header()
@@ -389,7 +391,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	tunnelled := false
 	defer func() {
 		if !tunnelled {
-			release()
+			hold.End()
 		}
 	}()
 	if err := tunnel.CheckResponse(out.Header, resp); err != nil {
@@ -464,7 +466,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	run := func(finished func()) {
 		tunnel.Start(tctx, client, conn, clientBuffered, upstreamBuffered, tunnel.Options{IdleTimeout: idle, Pool: p.bufs, Poller: p.poller}, func(stats tunnel.Stats) {
 			done()
-			release()
+			hold.End()
 			v.BodyBytesSent = stats.UpstreamToClient
 			v.UpstreamResponseTime = fmtDur(time.Since(start))
 			log.Info("proxy: tunnel closed: "+stats.Reason, v.LogAttrs("upstream", target)...)

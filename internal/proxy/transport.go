@@ -178,14 +178,15 @@ func (pc *pconn) extendRead() {
 // RoundTrip sends req to req.URL.Host and returns the response; its Body must be closed. The connection goes
 // back to the pool when the body was read to the end and both sides allow keep-alive.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, _, err := t.roundTrip(req.Context(), req, t.ReadTimeout)
+	resp, _, err := t.roundTrip(req.Context(), req, t.ReadTimeout, nil)
 	return resp, err
 }
 
 // roundTrip is RoundTrip under ctx (rather than req's: the caller need not copy the request per try) with a
 // read timeout between two reads (proxy_read_timeout: a deadline error); it also reports how long connecting
-// took ($upstream_connect_time: 0 on a reused connection; -1 when no connection could be made).
-func (t *Transport) roundTrip(ctx context.Context, req *http.Request, readTimeout time.Duration) (*http.Response, time.Duration, error) {
+// took ($upstream_connect_time: 0 on a reused connection; -1 when no connection could be made). The response
+// body's wrapper is b, storage of the caller's for one response at a time (nil: allocated).
+func (t *Transport) roundTrip(ctx context.Context, req *http.Request, readTimeout time.Duration, b *body) (*http.Response, time.Duration, error) {
 	connect := time.Duration(-1)
 	addr := req.URL.Host
 	// nginx never repeats a non-idempotent request that may have reached the upstream
@@ -207,7 +208,7 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, readTimeou
 		} else {
 			connect = 0
 		}
-		resp, err := t.exchange(ctx, pc, req)
+		resp, err := t.exchange(ctx, pc, req, b)
 		if err == nil {
 			return resp, connect, nil
 		}
@@ -220,8 +221,8 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, readTimeou
 	}
 }
 
-// exchange writes req on pc and reads the response headers.
-func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request) (*http.Response, error) {
+// exchange writes req on pc and reads the response headers; b (nil: allocated) becomes the response body.
+func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request, b *body) (*http.Response, error) {
 	pc.requests++
 	pc.left, pc.ctx, pc.stop = 0, ctx, nil
 	if cb, ok := req.Body.(*clientBody); ok {
@@ -236,7 +237,10 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request) 
 		pc.watch()
 		go pc.send(req)
 	}
-	b := &body{t: t, pc: pc}
+	if b == nil {
+		b = new(body)
+	}
+	*b = body{t: t, pc: pc}
 	resp, tokens, err := readResponse(pc.br, req, &b.lb)
 	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
 		// only the upgrade path may switch protocols; here the stream would be out of step for the next client

@@ -167,14 +167,20 @@ type Try struct {
 
 // Begin starts a request's tries.
 func (g *Group) Begin(k Key) *Try {
+	t := new(Try)
+	g.Start(t, k)
+	return t
+}
+
+// Start starts a request's tries in t, storage of the caller's (Begin without its allocation).
+func (g *Group) Start(t *Try, k Key) {
 	n := max(len(g.tiers[0].peers), len(g.tiers[1].peers))
-	t := &Try{g: g, key: k, left: g.tiers[0].tries + g.tiers[1].tries}
+	*t = Try{g: g, key: k, left: g.tiers[0].tries + g.tiers[1].tries}
 	if n <= len(t.small) {
 		t.tried = t.small[:n]
 	} else {
 		t.tried = make([]bool, n)
 	}
-	return t
 }
 
 // Left is how many more peers this request may try (before proxy_next_upstream_tries).
@@ -223,19 +229,19 @@ func (t *Try) sticky(now time.Time) *Peer {
 	return nil
 }
 
-// Done records how the current try ended (nginx's peer.free) and returns the function that releases its
-// connection count: call it at once, or when a request or tunnel that keeps using the peer ends.
-func (t *Try) Done(o Outcome) (release func()) {
+// Done records how the current try ended (nginx's peer.free) and returns the hold on its connection count:
+// end it at once, or when a request or tunnel that keeps using the peer ends.
+func (t *Try) Done(o Outcome) Hold {
 	p := t.cur
 	if p == nil {
-		return func() {}
+		return Hold{}
 	}
 	t.cur = nil
 	g := t.g
-	g.mu.Lock()
 	if g.single() {
-		t.left = 0
+		t.left = 0 // never failed, never retried: nothing to record
 	} else {
+		g.mu.Lock()
 		if o == Failed {
 			now := g.now()
 			p.st.fails++
@@ -256,23 +262,35 @@ func (t *Try) Done(o Outcome) (release func()) {
 		if t.left > 0 {
 			t.left--
 		}
+		g.mu.Unlock()
 	}
-	g.mu.Unlock()
 	i := t.dones
 	t.dones++
 	if i >= 64 {
-		var once atomic.Bool
-		return func() {
-			if !once.Swap(true) {
-				p.st.conns.Add(-1)
-			}
-		}
+		return Hold{p: p, once: new(atomic.Bool)}
 	}
-	bit := uint64(1) << i
-	return func() {
-		if t.released.Or(bit)&bit == 0 {
-			p.st.conns.Add(-1)
+	return Hold{p: p, t: t, bit: uint64(1) << i}
+}
+
+// Hold is a try's share of its peer's connection count (least_conn, max_conns), from Done until End. The
+// zero Hold holds nothing.
+type Hold struct {
+	p    *Peer
+	t    *Try         // whose released bit marks the end (the first 64 tries of a request)
+	bit  uint64       //
+	once *atomic.Bool // the end, for later tries
+}
+
+// End releases the hold; ending it again does nothing.
+func (h Hold) End() {
+	switch {
+	case h.p == nil:
+	case h.t != nil:
+		if h.t.released.Or(h.bit)&h.bit == 0 {
+			h.p.st.conns.Add(-1)
 		}
+	case !h.once.Swap(true):
+		h.p.st.conns.Add(-1)
 	}
 }
 

@@ -67,7 +67,7 @@ func pick(g *Group, k Key) string {
 	if p == nil {
 		return "-"
 	}
-	t.Done(Success)()
+	t.Done(Success).End()
 	return p.Name
 }
 
@@ -108,11 +108,11 @@ func TestPassiveHealthAndBackup(t *testing.T) {
 	if p := tr.Next(); p.Name != "a" {
 		t.Fatalf("first pick %s", p.Name)
 	}
-	tr.Done(Failed)()
+	tr.Done(Failed).End()
 	if p := tr.Next(); p.Name != "b" {
 		t.Fatalf("after a failed, got %s", p.Name)
 	}
-	tr.Done(Success)()
+	tr.Done(Success).End()
 	// a is out for fail_timeout (max_fails=1)
 	if got := seq(g, 3); got != "b b b" {
 		t.Fatalf("with a down: %q", got)
@@ -120,11 +120,11 @@ func TestPassiveHealthAndBackup(t *testing.T) {
 	// b fails too: only the backup is left
 	tr = g.Begin(Key{})
 	tr.Next()
-	tr.Done(Failed)()
+	tr.Done(Failed).End()
 	if p := tr.Next(); p == nil || p.Name != "c" {
 		t.Fatalf("all primaries down: want backup c, got %v", p)
 	}
-	tr.Done(Success)()
+	tr.Done(Success).End()
 	if got := seq(g, 2); got != "c c" {
 		t.Fatalf("backup only: %q", got)
 	}
@@ -145,7 +145,7 @@ func TestAllDown(t *testing.T) {
 	for range 2 {
 		tr := g.Begin(Key{})
 		tr.Next()
-		tr.Done(Failed)()
+		tr.Done(Failed).End()
 	}
 	// nginx: this request gets "no live upstreams" and every peer is marked live again for the next ones
 	if p := g.Begin(Key{}).Next(); p != nil {
@@ -158,7 +158,7 @@ func TestAllDown(t *testing.T) {
 	g1 := group(s, ups("", "solo"))
 	tr := g1.Begin(Key{})
 	tr.Next()
-	tr.Done(Failed)()
+	tr.Done(Failed).End()
 	if tr.Left() != 0 {
 		t.Fatalf("single peer must not be retried")
 	}
@@ -177,7 +177,7 @@ func TestMaxConns(t *testing.T) {
 	if p := t3.Next(); p != nil {
 		t.Fatalf("third got %s over max_conns", p.Name)
 	}
-	t1.Done(Success)()
+	t1.Done(Success).End()
 	if t3.Next() == nil {
 		t.Fatal("a released peer must be usable")
 	}
@@ -186,7 +186,7 @@ func TestMaxConns(t *testing.T) {
 func TestLeastConn(t *testing.T) {
 	s, _ := newTestSet()
 	g := group(s, ups("least_conn", "a", "b", "c"))
-	var held []func()
+	var held []Hold
 	counts := map[string]int{}
 	for range 30 {
 		tr := g.Begin(Key{})
@@ -199,8 +199,8 @@ func TestLeastConn(t *testing.T) {
 	}
 	// close three tunnels on b: the next three go to b
 	for _, i := range []int{1, 4, 7} {
-		held[i]()
-		held[i]() // release is idempotent
+		held[i].End()
+		held[i].End() // ending is idempotent
 	}
 	if got := seq(g, 1); got != "b" {
 		t.Fatalf("least loaded: %q", got)
@@ -215,15 +215,15 @@ func TestStateSurvivesReload(t *testing.T) {
 	g := group(s, ups("least_conn", "a", "b"))
 	tr := g.Begin(Key{})
 	p := tr.Next()
-	release := tr.Done(Success)
+	hold := tr.Done(Success)
 	tr2 := g.Begin(Key{})
 	tr2.Next()
-	tr2.Done(Failed)()
+	tr2.Done(Failed).End()
 	g2 := group(s, ups("least_conn", "a", "b", "c"))
 	if got := g2.Peers()[p.index].Conns(); got != 1 {
 		t.Fatalf("conns after reload %d", got)
 	}
-	release()
+	hold.End()
 	if got := g2.Peers()[p.index].Conns(); got != 0 {
 		t.Fatalf("release after reload: %d", got)
 	}
@@ -323,7 +323,7 @@ func TestHashKey(t *testing.T) {
 func TestRandomTwo(t *testing.T) {
 	s, _ := newTestSet()
 	g := group(s, ups("random two least_conn", "a", "b", "c"))
-	var held []func()
+	var held []Hold
 	for range 300 {
 		tr := g.Begin(Key{})
 		tr.Next()
@@ -335,7 +335,7 @@ func TestRandomTwo(t *testing.T) {
 		}
 	}
 	for _, h := range held {
-		h()
+		h.End()
 	}
 }
 
@@ -355,10 +355,10 @@ func TestSticky(t *testing.T) {
 	}
 	tr := g.Begin(Key{})
 	for tr.Next() != b {
-		tr.Done(Success)()
+		tr.Done(Success).End()
 		tr = g.Begin(Key{})
 	}
-	tr.Done(Failed)()
+	tr.Done(Failed).End()
 	if got := pick(g, Key{Sticky: b.ID}); got == "b" {
 		t.Fatal("sticky to a failed peer")
 	}
@@ -377,10 +377,10 @@ func TestSlowStart(t *testing.T) {
 	// a fails and is out for fail_timeout
 	tr := g.Begin(Key{})
 	for tr.Next().Name != "a" {
-		tr.Done(Success)()
+		tr.Done(Success).End()
 		tr = g.Begin(Key{})
 	}
-	tr.Done(Failed)()
+	tr.Done(Failed).End()
 	clk.t = clk.t.Add(11 * time.Second)
 	// a is tried again and succeeds: it recovers with weight 1 of 10
 	for pick(g, Key{}) != "a" {
@@ -426,4 +426,40 @@ func TestDrainedOnReload(t *testing.T) {
 	if len(d) != 2 || d[0].Addr != "b" || d[1].Addr != "c" || s.Serving("u", "b") || !s.Serving("u", "a") {
 		t.Fatalf("drained %v", d)
 	}
+}
+
+// Every hold a request's tries take ends once, however often End is called, past the 64 tries whose ends a
+// Try records itself too.
+func TestHoldEndsOnce(t *testing.T) {
+	s, _ := newTestSet()
+	var names []string
+	for i := range 70 {
+		names = append(names, fmt.Sprintf("p%d", i))
+	}
+	g := group(s, ups("least_conn", names...))
+	tr := g.Begin(Key{})
+	var holds []Hold
+	for range 70 {
+		if tr.Next() == nil {
+			t.Fatalf("no peer after %d tries", len(holds))
+		}
+		holds = append(holds, tr.Done(Next))
+	}
+	conns := func() (n int64) {
+		for _, p := range g.Peers() {
+			n += p.Conns()
+		}
+		return n
+	}
+	if n := conns(); n != 70 {
+		t.Fatalf("%d connections counted, want 70", n)
+	}
+	for _, h := range holds {
+		h.End()
+		h.End()
+	}
+	if n := conns(); n != 0 {
+		t.Fatalf("%d connections counted after every hold ended (twice), want 0", n)
+	}
+	Hold{}.End() // the zero hold holds nothing
 }
