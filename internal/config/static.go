@@ -38,7 +38,7 @@ var staticDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ETag) }},
 	{Name: "expires", Module: "http_headers", Ctx: ctxHSL | CtxIf, Args: "1-2", Default: "off", Doc: "Adds Expires and Cache-Control: max-age to 2xx/3xx responses: a time, -time (no-cache), epoch, max, modified time, off.",
 		Apply: (*parser).expires},
-	{Name: "gzip_static", Module: "http_gzip_static", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Serves file.gz (Content-Encoding: gzip, Vary: Accept-Encoding) to clients that accept gzip, when it exists next to file.",
+	{Name: "gzip_static", Module: "http_gzip_static", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Serves file.gz in the place of file (Content-Encoding: gzip, Vary: Accept-Encoding, its own length and validators) to clients that accept gzip, when it is a regular file; file itself need not exist, as in nginx.",
 		Diff: "\"always\" is treated as on.",
 		Apply: func(p *parser, d *Directive) error {
 			if d.Args[0] == "always" {

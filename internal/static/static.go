@@ -62,6 +62,9 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 	if req.NoSymlinks && !noLinks(req.Root, name) {
 		return http.StatusForbidden
 	}
+	if status, ok := precompressed(w, r, name, req); ok {
+		return status
+	}
 	var fi statInfo
 	fd, err := openStat(name, 0, &fi)
 	if err != nil {
@@ -95,7 +98,32 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 		syscall.Close(fd)
 		return http.StatusForbidden // a FIFO, socket or device is never read
 	}
-	return serveFile(w, r, name, fd, &fi, req)
+	return serveFile(w, r, name, fd, &fi, req, false)
+}
+
+// precompressed answers with name.gz in the file's place, as nginx's gzip_static: when the client accepts gzip
+// and it is a regular file, whether or not name exists. Under disable_symlinks a link there gets 403 (its
+// directory was checked with name's). ok false means name itself is to be served.
+func precompressed(w http.ResponseWriter, r *http.Request, name string, req Request) (status int, ok bool) {
+	if !req.GzipStatic || strings.HasSuffix(req.URI, "/") || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		return 0, false
+	}
+	nofollow := 0
+	if req.NoSymlinks {
+		nofollow = syscall.O_NOFOLLOW
+	}
+	var fi statInfo
+	fd, err := openStat(name+".gz", nofollow, &fi)
+	switch {
+	case req.NoSymlinks && errors.Is(err, syscall.ELOOP):
+		return http.StatusForbidden, true
+	case err != nil:
+		return 0, false
+	case !fi.Mode().IsRegular():
+		syscall.Close(fd)
+		return 0, false
+	}
+	return serveFile(w, r, name, fd, &fi, req, true), true
 }
 
 // SmallFile is the size up to which a file is read whole into a buffer (Request.Bufs) and written with the
@@ -214,30 +242,13 @@ func noLinks(root, name string) bool {
 	return true
 }
 
-func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *statInfo, req Request) int {
+// serveFile answers with the open regular file fd (name, or with gzipped its name.gz) and closes it.
+func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *statInfo, req Request, gzipped bool) int {
 	h := w.Header()
 	direct := plain(r, h)
-	var gfi statInfo
-	if req.GzipStatic && acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		// name.gz in the file's place: the same answers, validators and length, with the encoding; under
-		// disable_symlinks a link there is refused as nginx does (its directory was checked with name's)
-		nofollow := 0
-		if req.NoSymlinks {
-			nofollow = syscall.O_NOFOLLOW
-		}
-		gfd, err := openStat(name+".gz", nofollow, &gfi)
-		switch {
-		case req.NoSymlinks && errors.Is(err, syscall.ELOOP):
-			syscall.Close(fd)
-			return http.StatusForbidden
-		case err == nil && !gfi.Mode().IsRegular():
-			syscall.Close(gfd)
-		case err == nil:
-			syscall.Close(fd)
-			fd, fi = gfd, &gfi
-			h.Add("Vary", "Accept-Encoding")
-			h["Content-Encoding"] = []string{"gzip"}
-		}
+	if gzipped {
+		h.Add("Vary", "Accept-Encoding")
+		h["Content-Encoding"] = []string{"gzip"}
 	}
 	ext := strings.ToLower(strings.TrimPrefix(path.Ext(name), "."))
 	ct := req.Types[ext]

@@ -329,7 +329,8 @@ func TestFileReader(t *testing.T) {
 }
 
 // TestGzipStatic checks name.gz answers in the file's place with its own length and validators, for whole,
-// HEAD, conditional and range requests, and that a .gz that is not a regular file is never opened for reading.
+// HEAD, conditional and range requests, also without name (as nginx), and that a .gz that is not a regular file
+// is never read.
 func TestGzipStatic(t *testing.T) {
 	root := t.TempDir()
 	os.WriteFile(filepath.Join(root, "app.js"), []byte("plain javascript"), 0o644)
@@ -339,6 +340,7 @@ func TestGzipStatic(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "pipe.js"), []byte("plain"), 0o644)
 	fifo := syscall.Mkfifo(filepath.Join(root, "pipe.js.gz"), 0o644) == nil
 	os.WriteFile(filepath.Join(root, "link.js"), []byte("plain"), 0o644)
+	os.WriteFile(filepath.Join(root, "only.js.gz"), []byte("only gzipped"), 0o644)
 	outside := filepath.Join(t.TempDir(), "secret.gz")
 	os.WriteFile(outside, []byte("outside the root"), 0o644)
 	os.Symlink(outside, filepath.Join(root, "link.js.gz"))
@@ -364,6 +366,8 @@ func TestGzipStatic(t *testing.T) {
 		{"directory .gz", "GET", "/dir.js", nil, false, 0, 200, "plain", map[string]string{"Content-Encoding": ""}},
 		{"fifo .gz", "GET", "/pipe.js", nil, false, 0, 200, "plain", map[string]string{"Content-Encoding": ""}},
 		{"symlinked .gz followed", "GET", "/link.js", nil, false, 0, 200, "outside the root", map[string]string{"Content-Encoding": "gzip"}},
+		{"without the original", "GET", "/only.js", nil, false, 0, 200, "only gzipped", map[string]string{"Content-Encoding": "gzip"}},
+		{"without the original, not accepted", "GET", "/only.js", map[string]string{"Accept-Encoding": "identity"}, false, 404, 0, "", nil},
 		{"symlinked .gz refused", "GET", "/link.js", nil, true, 403, 0, "", map[string]string{"Content-Encoding": "", "Content-Type": ""}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
