@@ -107,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.test || o.dump {
 		name := confName(o)
 		if err == nil {
-			_, err = server.New(cfg, slog.New(slog.DiscardHandler))
+			err = server.Check(cfg) // as nginx -t: nothing is created (run as root, files would be root's)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "sluice: [emerg] %v\nsluice: configuration file %s test failed\n", err, name)

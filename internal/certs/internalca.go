@@ -37,10 +37,19 @@ type InternalCA struct {
 	key  crypto.Signer
 	pem  []byte
 	now  func() time.Time // the clock leaves are issued and checked by (tests move it)
+	// dry: nothing is written; a root not made yet and the certificates issued live in memory only
+	dry bool
 }
 
 // LoadInternalCA returns the CA kept in dir, creating its root (ECDSA P-256, valid ten years) on first use.
-func LoadInternalCA(dir string) (*InternalCA, error) {
+func LoadInternalCA(dir string) (*InternalCA, error) { return loadInternalCA(dir, false) }
+
+// CheckInternalCA returns the CA kept in dir as LoadInternalCA does, but writes nothing: a root not made yet is
+// made in memory, and so are the certificates it issues. For checking a configuration (sluice -t, run as root,
+// must not leave files the server cannot read).
+func CheckInternalCA(dir string) (*InternalCA, error) { return loadInternalCA(dir, true) }
+
+func loadInternalCA(dir string, dry bool) (*InternalCA, error) {
 	certFile, keyFile := filepath.Join(dir, internalRootCert), filepath.Join(dir, internalRootKey)
 	if c, err := Load(certFile, keyFile); err == nil {
 		if c.Leaf.IsCA && time.Now().Before(c.Leaf.NotAfter) {
@@ -48,13 +57,10 @@ func LoadInternalCA(dir string) (*InternalCA, error) {
 			if err != nil {
 				return nil, err
 			}
-			return &InternalCA{dir: dir, root: c.Leaf, key: c.PrivateKey.(crypto.Signer), pem: pemBytes, now: time.Now}, nil
+			return &InternalCA{dir: dir, root: c.Leaf, key: c.PrivateKey.(crypto.Signer), pem: pemBytes, now: time.Now, dry: dry}, nil
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("certs: internal CA in %s: %w (remove the directory to make a new one)", dir, err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
 	}
 	key, err := newKey("ecdsa")
 	if err != nil {
@@ -84,18 +90,24 @@ func LoadInternalCA(dir string) (*InternalCA, error) {
 	if err != nil {
 		return nil, err
 	}
+	ca := &InternalCA{dir: dir, root: root, key: key, pem: encodeCerts(der), now: time.Now, dry: dry}
+	if dry {
+		return ca, nil
+	}
 	keyPEM, err := encodeKey(key)
 	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	certPEM := encodeCerts(der)
-	if err := writeFileAtomic(certFile, certPEM, 0o644); err != nil {
+	if err := writeFileAtomic(certFile, ca.pem, 0o644); err != nil {
 		return nil, err
 	}
-	return &InternalCA{dir: dir, root: root, key: key, pem: certPEM, now: time.Now}, nil
+	return ca, nil
 }
 
 // RootPEM is the CA certificate in PEM, for clients to trust.
@@ -130,14 +142,18 @@ func (ca *InternalCA) Certificate(names []string) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	// the chain holds the leaf only: clients trust the root itself
+	certPEM := encodeCerts(der)
+	if ca.dry {
+		return parsePair(certFile, certPEM, keyFile, keyPEM)
+	}
 	if err := os.MkdirAll(filepath.Dir(stem), 0o700); err != nil {
 		return nil, err
 	}
 	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	// the chain holds the leaf only: clients trust the root itself
-	if err := writeFileAtomic(certFile, encodeCerts(der), 0o644); err != nil {
+	if err := writeFileAtomic(certFile, certPEM, 0o644); err != nil {
 		return nil, err
 	}
 	return Load(certFile, keyFile)

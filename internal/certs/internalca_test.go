@@ -86,3 +86,74 @@ func TestInternalCASourceRenews(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCheckWritesNothing: CheckInternalCA and CheckSelfSigned give working certificates without writing a file;
+// an existing CA is the one checked (its root signs what it issues); a broken one is an error.
+func TestCheckWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	caDir := filepath.Join(dir, "ca")
+	empty := func() {
+		t.Helper()
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Fatalf("a check wrote into %s: %v", dir, ents)
+		}
+	}
+	ca, err := CheckInternalCA(caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ca.Certificate([]string{"a.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Leaf.CheckSignatureFrom(ca.root) != nil || !coversNames(c.Leaf, []string{"a.test"}) {
+		t.Error("the in-memory CA issued a certificate it did not sign or without the name")
+	}
+	if _, err := CheckSelfSigned(dir, []string{"localhost", "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	empty()
+
+	// files kept by a serving process are read, not replaced
+	kept, err := LoadInternalCA(caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued, err := kept.Certificate([]string{"a.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, _, err := SelfSigned(dir, []string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca, err = CheckInternalCA(caDir); err != nil || !bytes.Equal(ca.RootPEM(), kept.RootPEM()) {
+		t.Fatalf("CheckInternalCA of an existing CA: %v, same root %v", err, err == nil && bytes.Equal(ca.RootPEM(), kept.RootPEM()))
+	}
+	if c, err = ca.Certificate([]string{"a.test"}); err != nil || !bytes.Equal(c.Certificate[0], issued.Certificate[0]) {
+		t.Errorf("CheckInternalCA did not reuse the kept certificate (%v)", err)
+	}
+	pem, _ := os.ReadFile(certFile)
+	if c, err = CheckSelfSigned(dir, []string{"localhost"}); err != nil || !bytes.Contains(pem, encodeCerts(c.Certificate[0])) {
+		t.Errorf("CheckSelfSigned did not reuse the kept certificate (%v)", err)
+	}
+	// a name the kept certificate lacks: issued in memory, the files stay as they were
+	before, _ := os.ReadDir(filepath.Join(caDir, "issued"))
+	if _, err := ca.Certificate([]string{"new.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CheckSelfSigned(dir, []string{"localhost", "new.test"}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadDir(filepath.Join(caDir, "issued"))
+	if now, _ := os.ReadFile(certFile); len(before) != len(after) || !bytes.Equal(now, pem) {
+		t.Errorf("a check wrote: issued %d files before, %d after; self-signed changed %v", len(before), len(after), !bytes.Equal(now, pem))
+	}
+
+	if err := os.WriteFile(filepath.Join(caDir, internalRootCert), []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CheckInternalCA(caDir); err == nil {
+		t.Error("CheckInternalCA accepted a broken CA")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -41,40 +42,72 @@ func SelfSigned(dir string, names []string) (certFile, keyFile string, err error
 	if len(names) == 0 {
 		return "", "", errNoNames
 	}
-	certFile = filepath.Join(dir, selfSignedCertName)
-	keyFile = filepath.Join(dir, selfSignedKeyName)
-	now := time.Now()
-	if c, err := Load(certFile, keyFile); err == nil && now.Add(selfSignedMargin).Before(c.Leaf.NotAfter) && coversNames(c.Leaf, names) {
+	certFile, keyFile = filepath.Join(dir, selfSignedCertName), filepath.Join(dir, selfSignedKeyName)
+	if keptSelfSigned(certFile, keyFile, names) != nil {
 		return certFile, keyFile, nil
 	}
-
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", "", err
 	}
-	key, err := newKey("ecdsa")
-	if err != nil {
-		return "", "", err
-	}
-	tmpl, err := leafTemplate(names, now.Add(-time.Hour), now.Add(selfSignedValidity), key)
-	if err != nil {
-		return "", "", err
-	}
-	tmpl.Subject.Organization = []string{"sluice self-signed"}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return "", "", fmt.Errorf("certs: creating self-signed certificate: %w", err)
-	}
-	keyPEM, err := encodeKey(key)
+	certPEM, keyPEM, err := newSelfSigned(names)
 	if err != nil {
 		return "", "", err
 	}
 	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
 		return "", "", err
 	}
-	if err := writeFileAtomic(certFile, encodeCerts(der), 0o644); err != nil {
+	if err := writeFileAtomic(certFile, certPEM, 0o644); err != nil {
 		return "", "", err
 	}
 	return certFile, keyFile, nil
+}
+
+// CheckSelfSigned returns the certificate SelfSigned would give for names without writing anything: the one kept
+// in dir while it is good, else a new one made in memory. For checking a configuration (sluice -t, run as root,
+// must not leave files the server cannot read).
+func CheckSelfSigned(dir string, names []string) (*tls.Certificate, error) {
+	if len(names) == 0 {
+		return nil, errNoNames
+	}
+	if c := keptSelfSigned(filepath.Join(dir, selfSignedCertName), filepath.Join(dir, selfSignedKeyName), names); c != nil {
+		return c, nil
+	}
+	certPEM, keyPEM, err := newSelfSigned(names)
+	if err != nil {
+		return nil, err
+	}
+	return parsePair(selfSignedCertName, certPEM, selfSignedKeyName, keyPEM)
+}
+
+// keptSelfSigned is the certificate kept in the files if it loads, carries every name and is not near expiry.
+func keptSelfSigned(certFile, keyFile string, names []string) *tls.Certificate {
+	c, err := Load(certFile, keyFile)
+	if err != nil || !time.Now().Add(selfSignedMargin).Before(c.Leaf.NotAfter) || !coversNames(c.Leaf, names) {
+		return nil
+	}
+	return c
+}
+
+// newSelfSigned makes a self-signed certificate for names and returns it and its key in PEM.
+func newSelfSigned(names []string) (certPEM, keyPEM []byte, err error) {
+	key, err := newKey("ecdsa")
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	tmpl, err := leafTemplate(names, now.Add(-time.Hour), now.Add(selfSignedValidity), key)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl.Subject.Organization = []string{"sluice self-signed"}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certs: creating self-signed certificate: %w", err)
+	}
+	if keyPEM, err = encodeKey(key); err != nil {
+		return nil, nil, err
+	}
+	return encodeCerts(der), keyPEM, nil
 }
 
 // coversNames reports whether every name is among c's subject alternative names.

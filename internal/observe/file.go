@@ -1,10 +1,13 @@
 package observe
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -34,7 +37,7 @@ type File struct {
 // bufSize > 0 buffers up to that many bytes (nginx access_log buffer=); flush > 0 additionally writes buffered
 // data once it is that old (flush=). flush is ignored without a buffer, where every Write is written at once.
 func OpenFile(path string, bufSize int, flush time.Duration) (*File, error) {
-	out, err := openOutput(path)
+	out, err := openOutput(path, false)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +211,7 @@ func canonicalPath(path string) string {
 	return filepath.Clean(path)
 }
 
-func openOutput(path string) (*output, error) {
+func openOutput(path string, check bool) (*output, error) {
 	switch canonicalPath(path) {
 	case "off":
 		return &output{discard: true, refs: 1}, nil
@@ -218,6 +221,9 @@ func openOutput(path string) (*output, error) {
 		return &output{std: true, f: os.Stdout, refs: 1}, nil
 	}
 	p := filepath.Clean(path)
+	if check {
+		return checkLogFile(p)
+	}
 	f, err := openLogFile(p)
 	if err != nil {
 		return nil, err
@@ -230,6 +236,29 @@ func openLogFile(path string) (*os.File, error) {
 		return nil, err
 	}
 	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+}
+
+// checkLogFile opens path for appending if it exists; if not, it creates nothing and checks that the nearest
+// existing parent is a directory, so that serving could create it (see NewCheckFiles).
+func checkLogFile(path string) (*output, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err == nil {
+		return &output{path: path, f: f, refs: 1}, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		switch {
+		case err == nil && !fi.IsDir():
+			return nil, &os.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
+		case err == nil:
+			return &output{discard: true, refs: 1}, nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, err
+		}
+	}
 }
 
 func (o *output) write(p []byte) (int, error) {

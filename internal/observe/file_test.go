@@ -574,3 +574,45 @@ func BenchmarkFileWrite(b *testing.B) {
 		})
 	}
 }
+
+// TestCheckFiles: a checking set opens an existing file for appending and creates no file or directory; a path
+// under a regular file is still an error.
+func TestCheckFiles(t *testing.T) {
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "old.log")
+	if err := os.WriteFile(existing, []byte("kept\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notDir := filepath.Join(dir, "file")
+	os.WriteFile(notDir, nil, 0o644)
+	for _, c := range []struct {
+		path string
+		ok   bool
+	}{
+		{existing, true},
+		{filepath.Join(dir, "new.log"), true},
+		{filepath.Join(dir, "a", "b", "new.log"), true},
+		{filepath.Join(notDir, "x.log"), false},
+		{filepath.Join(notDir, "a", "x.log"), false},
+		{dir, false}, // a directory is no log file
+	} {
+		fs := NewCheckFiles()
+		f, err := fs.Open(c.path, 0, 0)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: error %v, want ok %v", c.path, err, c.ok)
+		}
+		if err == nil {
+			if _, err := f.Write([]byte("line\n")); err != nil {
+				t.Errorf("%s: write: %v", c.path, err)
+			}
+		}
+		fs.CloseAll()
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Errorf("a checking set created files: %v", ents)
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "kept\nline\n" {
+		t.Errorf("existing file holds %q, want the line appended", b)
+	}
+}

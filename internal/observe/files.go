@@ -21,9 +21,10 @@ import (
 //
 // A Files is safe for concurrent use. The zero value is an empty set ready to use.
 type Files struct {
-	mu   sync.Mutex
-	reg  *registry
-	held map[fileKey]*File
+	mu    sync.Mutex
+	reg   *registry
+	held  map[fileKey]*File
+	check bool // see NewCheckFiles
 }
 
 // registry holds the files and descriptors shared by a Files and the sets derived from it with Next.
@@ -55,6 +56,14 @@ func NewFiles() *Files {
 	return &Files{}
 }
 
+// NewCheckFiles returns a set for checking a configuration: Open opens an existing file for appending, as
+// serving would, but creates neither a missing file nor its directories (sluice -t run as root must not leave
+// files the server cannot write); a missing file's nearest existing parent must be a directory. What is written
+// to a missing file is discarded.
+func NewCheckFiles() *Files {
+	return &Files{check: true}
+}
+
 func (fs *Files) init() {
 	if fs.reg == nil {
 		fs.reg = &registry{outs: make(map[string]*output), files: make(map[fileKey]*File)}
@@ -70,7 +79,7 @@ func (fs *Files) Next() *Files {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	fs.init()
-	return &Files{reg: fs.reg, held: make(map[fileKey]*File)}
+	return &Files{reg: fs.reg, held: make(map[fileKey]*File), check: fs.check}
 }
 
 // Open returns the File for path with the given buffer parameters (see OpenFile), opening it unless this set or
@@ -94,7 +103,7 @@ func (fs *Files) Open(path string, bufSize int, flush time.Duration) (*File, err
 		out := r.outs[key.path]
 		if out == nil {
 			var err error
-			if out, err = openOutput(path); err != nil {
+			if out, err = openOutput(path, fs.check); err != nil {
 				return nil, err
 			}
 			r.outs[key.path] = out

@@ -16,11 +16,12 @@ type ReloadResult struct {
 }
 
 // Check compiles cfg as a reload would (certificates, log files, listen conflicts) without binding or serving,
-// so a signalling process can refuse a broken configuration before the running one sees it.
+// so a signalling process (or sluice -t) can refuse a broken configuration before a running one sees it. It
+// creates no file: certificates sluice would make are made in memory, log files are not created.
 func Check(cfg *config.Config) error {
-	files := observe.NewFiles()
+	files := observe.NewCheckFiles()
 	defer files.CloseAll()
-	_, err := build(cfg, files, nil)
+	_, err := build(cfg, files, nil, true)
 	return err
 }
 
@@ -39,7 +40,7 @@ func (s *Server) Reload(load func() (*config.Config, error)) error {
 }
 
 func (s *Server) reload(cfg *config.Config) error {
-	snap, err := build(cfg, s.files, s.snap.Load())
+	snap, err := build(cfg, s.files, s.snap.Load(), false)
 	if err != nil {
 		return err
 	}

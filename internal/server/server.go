@@ -98,7 +98,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	})
 	s.fastcgi = fastcgi.NewHandler(log)
 	s.fastcgi.Upstreams = s.proxy.Upstreams() // one balancing state per group for proxy_pass and fastcgi_pass
-	snap, err := build(cfg, s.files, nil)
+	snap, err := build(cfg, s.files, nil, false)
 	if err != nil {
 		return nil, err
 	}

@@ -95,7 +95,8 @@ func (s *snapshot) groupFor(bound string, local string) *group {
 // build compiles a configuration into a snapshot: certificates are loaded and log files opened here, so every
 // error surfaces before anything changes. Limit zones of prev (the running snapshot, or nil) that keep their
 // name and size keep their state.
-func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot, error) {
+// build compiles cfg into a snapshot; with dry (a check) it writes no certificate or CA files.
+func build(cfg *config.Config, files *observe.Files, prev *snapshot, dry bool) (*snapshot, error) {
 	snap := &snapshot{cfg: cfg, groups: map[string]*group{}, bind: map[string]config.Listen{}, accessLogs: map[string]*observe.File{},
 		zones: access.NewZones(), zoneKeys: map[string]*vars.Template{}}
 	snap.locations = locationNames(cfg)
@@ -190,12 +191,12 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot) (*snapshot,
 						continue
 					}
 					if cp.Internal {
-						if get, err = internalSource(cfg, m.srv, cp); err != nil {
+						if get, err = internalSource(cfg, m.srv, cp, dry); err != nil {
 							return nil, err
 						}
 						continue
 					}
-					c, err := loadCert(cfg, m.srv, cp)
+					c, err := loadCert(cfg, m.srv, cp, dry)
 					if err != nil {
 						return nil, err
 					}
@@ -281,7 +282,7 @@ func family(host string) string {
 	return "4"
 }
 
-func loadCert(cfg *config.Config, srv *config.Server, cp config.CertPair) (*tls.Certificate, error) {
+func loadCert(cfg *config.Config, srv *config.Server, cp config.CertPair, dry bool) (*tls.Certificate, error) {
 	certFile, keyFile := cp.Cert, cp.Key
 	if cp.SelfSigned {
 		names := []string{"localhost", "127.0.0.1", "::1"}
@@ -290,8 +291,16 @@ func loadCert(cfg *config.Config, srv *config.Server, cp config.CertPair) (*tls.
 				names = append(names, strings.TrimPrefix(n, "."))
 			}
 		}
+		dir := filepath.Join(cfg.Prefix, "certs")
 		var err error
-		certFile, keyFile, err = certs.SelfSigned(filepath.Join(cfg.Prefix, "certs"), names)
+		if dry {
+			var c *tls.Certificate
+			if c, err = certs.CheckSelfSigned(dir, names); err == nil {
+				return c, nil
+			}
+		} else {
+			certFile, keyFile, err = certs.SelfSigned(dir, names)
+		}
 		if err != nil {
 			return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "cannot create self-signed certificate: " + err.Error()}
 		}
@@ -305,8 +314,12 @@ func loadCert(cfg *config.Config, srv *config.Server, cp config.CertPair) (*tls.
 
 // internalSource is the certificate source of a server with ssl_certificate internal: issued by the internal CA
 // now, replaced near expiry while running.
-func internalSource(cfg *config.Config, srv *config.Server, cp config.CertPair) (func(*tls.ClientHelloInfo) (*tls.Certificate, error), error) {
-	ca, err := certs.LoadInternalCA(InternalCADir(cfg.Prefix))
+func internalSource(cfg *config.Config, srv *config.Server, cp config.CertPair, dry bool) (func(*tls.ClientHelloInfo) (*tls.Certificate, error), error) {
+	load := certs.LoadInternalCA
+	if dry {
+		load = certs.CheckInternalCA
+	}
+	ca, err := load(InternalCADir(cfg.Prefix))
 	if err != nil {
 		return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "internal CA: " + err.Error()}
 	}
