@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Request says what to serve.
@@ -59,16 +61,15 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 		return http.StatusNotFound
 	}
 	name := req.path()
-	if req.NoSymlinks && !noLinks(req.Root, name) {
-		return http.StatusForbidden
-	}
 	if status, ok := precompressed(w, r, name, req); ok {
 		return status
 	}
 	var fi statInfo
-	fd, err := openStat(name, 0, &fi)
+	fd, err := req.openStat(name, &fi)
 	if err != nil {
 		switch {
+		case req.NoSymlinks && (errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EXDEV)):
+			return http.StatusForbidden // a symbolic link below the root, or a name outside it
 		case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ENAMETOOLONG), errors.Is(err, syscall.ELOOP):
 			return http.StatusNotFound
 		case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
@@ -102,18 +103,14 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 }
 
 // precompressed answers with name.gz in the file's place, as nginx's gzip_static: when the client accepts gzip
-// and it is a regular file, whether or not name exists. Under disable_symlinks a link there gets 403 (its
-// directory was checked with name's). ok false means name itself is to be served.
+// and it is a regular file, whether or not name exists. Under disable_symlinks a link there gets 403.
+// ok false means name itself is to be served.
 func precompressed(w http.ResponseWriter, r *http.Request, name string, req Request) (status int, ok bool) {
 	if !req.GzipStatic || strings.HasSuffix(req.URI, "/") || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		return 0, false
 	}
-	nofollow := 0
-	if req.NoSymlinks {
-		nofollow = syscall.O_NOFOLLOW
-	}
 	var fi statInfo
-	fd, err := openStat(name+".gz", nofollow, &fi)
+	fd, err := req.openStat(name+".gz", &fi)
 	switch {
 	case req.NoSymlinks && errors.Is(err, syscall.ELOOP):
 		return http.StatusForbidden, true
@@ -132,9 +129,16 @@ const SmallFile = 64 << 10
 
 // openStat opens name for reading without blocking (a FIFO does not hang the request) and without registering
 // it with the network poller, and stats the open file: two system calls where os.Stat+os.Open take four.
-// flags are added to the open's (O_NOFOLLOW).
-func openStat(name string, flags int, fi *statInfo) (int, error) {
-	fd, err := open(name, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK|flags)
+// Under disable_symlinks a symbolic link below Root fails with ELOOP.
+func (req *Request) openStat(name string, fi *statInfo) (int, error) {
+	const flags = syscall.O_RDONLY | syscall.O_CLOEXEC | syscall.O_NONBLOCK
+	var fd int
+	var err error
+	if req.NoSymlinks {
+		fd, err = openBelow(req.Root, name, flags)
+	} else {
+		fd, err = open(name, flags)
+	}
 	if err != nil {
 		return -1, err
 	}
@@ -159,6 +163,32 @@ func open(name string, flags int) (int, error) {
 		return -1, errno
 	}
 	return int(fd), nil
+}
+
+// openBelow opens name, a path below root, with no symbolic link between root and the file (ELOOP; a name
+// outside root gets EXDEV): one openat2 from root that resolves no link, so none can be swapped in between a
+// check and the open. Without openat2 (Linux before 5.6, or a seccomp filter) the links are checked first.
+func openBelow(root, name string, flags int) (int, error) {
+	rel, ok := strings.CutPrefix(name, root)
+	if !ok || rel != "" && rel[0] != '/' {
+		return -1, syscall.EXDEV
+	}
+	if rel = strings.TrimLeft(rel, "/"); rel == "" {
+		return open(name, flags) // a regex location's alias names the file itself
+	}
+	dir, err := open(root+"/", unix.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC)
+	if err != nil {
+		return -1, err
+	}
+	fd, err := unix.Openat2(dir, rel, &unix.OpenHow{Flags: uint64(flags), Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH})
+	syscall.Close(dir)
+	if err == unix.ENOSYS || err == unix.EPERM {
+		if !noLinks(root, name) {
+			return -1, syscall.ELOOP
+		}
+		return open(name, flags)
+	}
+	return fd, err
 }
 
 // statInfo is os.FileInfo from an fstat.
@@ -219,7 +249,7 @@ func Hidden(uri string) bool {
 	return false
 }
 
-// noLinks reports whether no component of name below root is a symbolic link.
+// noLinks reports whether no component of name below root is a symbolic link (openBelow without openat2).
 func noLinks(root, name string) bool {
 	rel, err := filepath.Rel(root, name)
 	if err != nil || strings.HasPrefix(rel, "..") {

@@ -1,6 +1,7 @@
 package static
 
 import (
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -391,6 +392,54 @@ func TestGzipStatic(t *testing.T) {
 			for k, v := range tt.want {
 				if got := w.Header().Get(k); got != v {
 					t.Errorf("%s: %q, want %q", k, got, v)
+				}
+			}
+		})
+	}
+}
+
+// TestOpenBelow checks disable_symlinks' open: no symbolic link between the root and the file, whether a
+// directory or the file itself, while the root may be reached through one; and the check of kernels without
+// openat2 (noLinks) agrees.
+func TestOpenBelow(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "www")
+	os.MkdirAll(filepath.Join(root, "dir"), 0o755)
+	os.WriteFile(filepath.Join(root, "dir", "a.txt"), []byte("a"), 0o644)
+	os.WriteFile(filepath.Join(base, "outside.txt"), []byte("outside"), 0o644)
+	os.Symlink(filepath.Join(root, "dir"), filepath.Join(root, "linkdir"))
+	os.Symlink(filepath.Join(root, "dir", "a.txt"), filepath.Join(root, "link.txt"))
+	os.Symlink(filepath.Join(base, "outside.txt"), filepath.Join(root, "out.txt"))
+	os.Symlink(root, filepath.Join(base, "rootlink"))
+	os.Symlink("dir", filepath.Join(root, "rellink")) // relative: stays below the root
+	for _, tt := range []struct {
+		name, root, path string
+		err              error // nil: opened
+	}{
+		{"file", root, root + "/dir/a.txt", nil},
+		{"directory", root, root + "/dir", nil},
+		{"root through a link", base + "/rootlink", base + "/rootlink/dir/a.txt", nil},
+		{"the root itself", root + "/dir/a.txt", root + "/dir/a.txt", nil},
+		{"linked directory", root, root + "/linkdir/a.txt", syscall.ELOOP},
+		{"linked file", root, root + "/link.txt", syscall.ELOOP},
+		{"relative link", root, root + "/rellink/a.txt", syscall.ELOOP},
+		{"link out of the root", root, root + "/out.txt", syscall.ELOOP},
+		{"missing", root, root + "/dir/missing.txt", syscall.ENOENT},
+		{"outside the root", root, base + "/outside.txt", syscall.EXDEV},
+		{"sibling with the root's prefix", root, root + "2/a.txt", syscall.EXDEV},
+		{"dot-dot", root, root + "/dir/../../outside.txt", syscall.EXDEV},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fd, err := openBelow(tt.root, tt.path, syscall.O_RDONLY|syscall.O_CLOEXEC)
+			if err == nil {
+				syscall.Close(fd)
+			}
+			if !errors.Is(err, tt.err) && !(tt.err == nil && err == nil) {
+				t.Errorf("openBelow: %v, want %v", err, tt.err)
+			}
+			if tt.err != syscall.EXDEV {
+				if got, want := noLinks(tt.root, tt.path), tt.err != syscall.ELOOP; got != want {
+					t.Errorf("noLinks: %v, want %v", got, want)
 				}
 			}
 		})
