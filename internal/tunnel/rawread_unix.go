@@ -80,8 +80,7 @@ func (d *direction) rawCopy(fd uintptr) bool {
 	for {
 		if d.drained {
 			d.drained = false
-			d.releaseBuf()
-			return d.lingerDue()
+			return d.waitReadable()
 		}
 		if d.buf == nil {
 			d.buf = d.getBuf()
@@ -100,8 +99,7 @@ func (d *direction) rawCopy(fd uintptr) bool {
 			d.drained = inq == 0
 		case syscall.EINTR:
 		case syscall.EAGAIN:
-			d.releaseBuf()
-			return d.lingerDue()
+			return d.waitReadable()
 		default:
 			d.rerr = os.NewSyscallError("read", err)
 			return true

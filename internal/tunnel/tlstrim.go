@@ -49,3 +49,15 @@ func trimTLS(c *tls.Conn) bool {
 	}
 	return true
 }
+
+// tlsHoldsInput reports whether c holds bytes it read from its transport and not yet returned (decrypted
+// input, or record bytes), or true when this Go's crypto/tls cannot be looked into. Like trimTLS it must run
+// where no Read on c can be in progress.
+func tlsHoldsInput(c *tls.Conn) bool {
+	offs, ok := tlsInputOffsets()
+	if !ok {
+		return true
+	}
+	base := unsafe.Pointer(c)
+	return (*bytes.Buffer)(unsafe.Add(base, offs[0])).Len() > 0 || (*bytes.Reader)(unsafe.Add(base, offs[1])).Len() > 0
+}

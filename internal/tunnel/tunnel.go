@@ -124,8 +124,8 @@ func newTunnel(ctx context.Context, client, upstream net.Conn, clientBuffered, u
 		size = DefaultBufferSize
 	}
 	c2u, u2c := &t.dirs[0], &t.dirs[1]
-	c2u.init(t, client, upstream, ReasonClientClosed, "upstream", clientBuffered, opt.Pool, size)
-	u2c.init(t, upstream, client, ReasonUpstreamClosed, "client", upstreamBuffered, opt.Pool, size)
+	c2u.init(t, client, upstream, clientBuffered, opt.Pool, size)
+	u2c.init(t, upstream, client, upstreamBuffered, opt.Pool, size)
 	t.running.Store(2)
 
 	// Replace deadlines left by the caller; writes get theirs lazily before
@@ -251,7 +251,7 @@ func (t *tunnel) closeAll() {
 		return
 	}
 	// Closing a socket waits for a RawConn.Read in progress on it, and a
-	// direction writes from inside one (rawCopy): expired deadlines first end
+	// direction writes from inside one (rawCopy, tlsCopy): expired deadlines first end
 	// every blocked read and write, so the closes do not wait on each other.
 	t.client.SetDeadline(aLongTimeAgo)
 	t.upstream.SetDeadline(aLongTimeAgo)
@@ -280,8 +280,6 @@ func hardClose(c net.Conn) {
 type direction struct {
 	t        *tunnel
 	src, dst net.Conn
-	closed   string // reason when src reaches EOF
-	dstName  string
 	pending  []byte
 	n        int64 // bytes written to dst
 
@@ -291,14 +289,16 @@ type direction struct {
 
 	// Plain sockets: reads go through rc so the buffer is taken only once
 	// the kernel has bytes (see rawRead); with TCP_INQ the copy loop runs
-	// inside it (see rawCopy).
+	// inside it (see rawCopy), also for TLS over TCP (rc is then the socket
+	// under the TLS connection; see tlsCopy).
 	rc     syscall.RawConn
 	readFn func(uintptr) bool
 	rn     int
-	rerr   error // why rawRead/rawCopy stopped; nil: rawCopy moves the linger deadline
+	rerr   error // why rawRead/rawCopy/tlsCopy stopped (nil after a failed write: wfailed)
 
 	// Other connections: reads start with a small buffer.
 	small []byte
+	tin   inqConn // a TLS src's transport while tlsCopy reads it
 
 	// Parking (with a Poller): fd is the socket under src (-1: never parks).
 	fd    int
@@ -311,10 +311,10 @@ type direction struct {
 
 	// flags, together so that they share one word of an idle tunnel's memory
 	grow       bool // last read filled its buffer: read into the big one next
-	inq        bool // reads report the bytes left queued (TCP_INQ): rawCopy
-	inRaw      bool // inside rawCopy: abort waits until it is over (see abort)
-	wfailed    bool // rawCopy stopped on a failed write (already reported)
-	deferClose bool // a failure inside rawCopy: close both sides once it is over
+	inq        bool // reads report the bytes left queued (TCP_INQ): rawCopy or tlsCopy
+	inRaw      bool // inside rawCopy/tlsCopy: abort waits until it is over (see abort)
+	wfailed    bool // rawCopy/tlsCopy stopped on a failed write (already reported)
+	deferClose bool // a failure inside rawCopy/tlsCopy: close both sides once it is over
 	drained    bool // the last raw read emptied the socket: wait before reading again
 	tlsSrc     bool // src is a *tls.Conn: drain may take its buffered records
 	registered bool // fd is in the poller's epoll set
@@ -323,8 +323,10 @@ type direction struct {
 	parked     atomic.Bool
 }
 
-func (d *direction) init(t *tunnel, src, dst net.Conn, closed, dstName string, pending []byte, pool *BufferPool, size int) {
-	d.t, d.src, d.dst, d.closed, d.dstName, d.pending, d.pool, d.size = t, src, dst, closed, dstName, pending, pool, size
+func (d *direction) init(t *tunnel, src, dst net.Conn, pending []byte, pool *BufferPool, size int) {
+	d.t, d.src, d.dst, d.pending, d.pool, d.size = t, src, dst, pending, pool, size
+	tc, tlsSrc := src.(*tls.Conn)
+	d.tlsSrc = tlsSrc
 	if d.rc = rawConnOf(src); d.rc != nil {
 		d.readFn = d.rawRead
 		// Copying inside RawConn.Read deepens the goroutine's stack while it
@@ -333,8 +335,11 @@ func (d *direction) init(t *tunnel, src, dst net.Conn, closed, dstName string, p
 		if t.poller != nil && enableInq(src) {
 			d.inq, d.readFn = true, d.rawCopy
 		}
+	} else if tlsSrc && t.poller != nil {
+		if d.rc = d.tin.under(tc); d.rc != nil {
+			d.inq, d.readFn = true, d.tlsCopy
+		}
 	}
-	_, d.tlsSrc = src.(*tls.Conn)
 	d.fd = -1
 	if t.poller != nil {
 		d.fd = socketFD(src)
@@ -347,11 +352,29 @@ func (d *direction) init(t *tunnel, src, dst net.Conn, closed, dstName string, p
 	}
 }
 
+// up reports whether d is the client-to-upstream direction.
+func (d *direction) up() bool { return d == &d.t.dirs[0] }
+
 func (d *direction) srcName() string {
-	if d.dstName == "client" {
+	if d.up() {
+		return "client"
+	}
+	return "upstream"
+}
+
+func (d *direction) dstName() string {
+	if d.up() {
 		return "upstream"
 	}
 	return "client"
+}
+
+// closed is the tunnel's Reason when src reaches EOF.
+func (d *direction) closed() string {
+	if d.up() {
+		return ReasonClientClosed
+	}
+	return ReasonUpstreamClosed
 }
 
 func (d *direction) getBuf() *[]byte {
@@ -482,8 +505,7 @@ func (d *direction) read() ([]byte, error) {
 		}
 	}
 	if d.inq {
-		// rawCopy writes what it reads: no bytes come back, and a nil error
-		// means it stopped only to move the linger deadline
+		// rawCopy and tlsCopy write what they read: no bytes come back
 		d.rerr, d.wfailed, d.drained = nil, false, false
 		d.inRaw = true
 		err := d.rc.Read(d.readFn)
@@ -510,6 +532,13 @@ func (d *direction) read() ([]byte, error) {
 		}
 		return (*d.buf)[:d.rn], nil
 	}
+	return d.readConn()
+}
+
+// readConn reads src through its own Read (TLS, wrappers): small reads use
+// the small buffer, big ones the pool's. The slice is valid until the next
+// read.
+func (d *direction) readConn() ([]byte, error) {
 	if d.buf == nil && !d.grow {
 		if d.small == nil {
 			if d.pool != nil {
@@ -551,6 +580,16 @@ func (d *direction) drain(buf []byte, n int) (int, error) {
 	if n == len(buf) {
 		return n, nil
 	}
+	if d.inq {
+		// inside tlsCopy: the transport fails with errDrained instead of waiting
+		var err error
+		for n < len(buf) && err == nil {
+			var m int
+			m, err = d.src.Read(buf[n:])
+			n += m
+		}
+		return n, err
+	}
 	if err := d.src.SetReadDeadline(aLongTimeAgo); err != nil {
 		return n, nil
 	}
@@ -582,6 +621,23 @@ func (d *direction) lingerDue() bool {
 	return d.fd >= 0 && d.t.poller != nil && d.rdl-d.now < lingerTime/2
 }
 
+// waitReadable is what rawCopy and tlsCopy return once src is drained: false,
+// to wait for readability within the same RawConn.Read (which keeps a
+// readiness edge that came after the last read), with the buffer handed back
+// and the linger deadline moved if it is due. Moving the deadline here, not
+// in a new RawConn.Read, spares the read into EAGAIN a new one starts with.
+func (d *direction) waitReadable() bool {
+	d.releaseBuf()
+	if d.lingerDue() {
+		d.rdl = d.now + lingerTime
+		if err := d.src.SetReadDeadline(d.t.base.Add(d.rdl)); err != nil {
+			d.rerr = err
+			return true
+		}
+	}
+	return false
+}
+
 // aLongTimeAgo is a read deadline that has passed.
 var aLongTimeAgo = time.Unix(1, 0)
 
@@ -605,7 +661,7 @@ func (d *direction) write(p []byte) bool {
 			if d.strictWDL || d.wdl-now < t.idle/2 {
 				d.wdl = now + t.idle
 				if err := d.dst.SetWriteDeadline(t.base.Add(d.wdl)); err != nil {
-					d.fail(d.dstName, err)
+					d.fail(d.dstName(), err)
 					return false
 				}
 			}
@@ -641,7 +697,7 @@ func (d *direction) write(p []byte) bool {
 				return false
 			}
 		}
-		d.fail(d.dstName, err)
+		d.fail(d.dstName(), err)
 		return false
 	}
 	d.now = now
@@ -684,13 +740,13 @@ func (d *direction) readTimedOut() bool {
 
 // eof propagates EOF from src as a half-close of dst.
 func (d *direction) eof() {
-	d.t.setReason(d.closed)
+	d.t.setReason(d.closed())
 	if cw, ok := d.dst.(interface{ CloseWrite() error }); ok {
 		if cw.CloseWrite() == nil {
 			return
 		}
 	}
-	d.t.abort(d.closed)
+	d.t.abort(d.closed())
 }
 
 func (d *direction) fail(side string, err error) {

@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	mrand "math/rand/v2"
@@ -638,10 +639,20 @@ func testCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 // client side) over loopback TCP.
 func tlsPair(t testing.TB) (user, server *tls.Conn) {
 	t.Helper()
+	return tlsPairOver(t, nil)
+}
+
+// tlsPairOver is tlsPair with the user's TCP connection wrapped by wrapUser (nil: not wrapped).
+func tlsPairOver(t testing.TB, wrapUser func(*net.TCPConn) net.Conn) (user, server *tls.Conn) {
+	t.Helper()
 	cert, roots := testCert(t)
 	a, b := tcpPair(t)
+	var ua net.Conn = a
+	if wrapUser != nil {
+		ua = wrapUser(a)
+	}
 	server = tls.Server(b, &tls.Config{Certificates: []tls.Certificate{cert}})
-	user = tls.Client(a, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+	user = tls.Client(ua, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
 	errc := make(chan error, 1)
 	go func() { errc <- server.Handshake() }()
 	if err := user.Handshake(); err != nil {
@@ -653,9 +664,26 @@ func tlsPair(t testing.TB) (user, server *tls.Conn) {
 	return user, server
 }
 
+// TestRunTLSClient: a TLS client side carries big streams both ways and half-closes, read by goroutines and,
+// with a Poller, inside the socket's RawConn.Read (tlsCopy, where the platform has TCP_INQ).
 func TestRunTLSClient(t *testing.T) {
+	for _, withPoller := range []bool{false, true} {
+		t.Run(fmt.Sprintf("poller=%v", withPoller), func(t *testing.T) {
+			opt := Options{Pool: NewBufferPool(0), IdleTimeout: 10 * time.Second}
+			if withPoller {
+				if opt.Poller = NewPoller(); opt.Poller == nil {
+					t.Skip("no poller on this platform")
+				}
+				defer opt.Poller.Close()
+			}
+			testRunTLSClient(t, opt)
+		})
+	}
+}
+
+func testRunTLSClient(t *testing.T, opt Options) {
 	user, server := tlsPair(t)
-	f := start(t, fixtureOpts{userConn: user, clientConn: server, opt: Options{Pool: NewBufferPool(0), IdleTimeout: 10 * time.Second}})
+	f := start(t, fixtureOpts{userConn: user, clientConn: server, opt: opt})
 	const size = 8 << 20
 
 	// Both ways at once, then the client half-closes first.
