@@ -137,6 +137,17 @@ func roundTrip(c net.Conn, br *bufio.Reader, req, body []byte) error {
 	return err
 }
 
+// rawClient connects to the server on port for a raw keep-alive client: the connection (closed when b ends),
+// its reader and a body buffer for roundTrip.
+func rawClient(b *testing.B, port int) (net.Conn, *bufio.Reader, []byte) {
+	c, err := net.Dial("tcp", "127.0.0.1:"+itoa(port))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c, bufio.NewReaderSize(c, 4096), make([]byte, 4096)
+}
+
 // readHead reads an HTTP message head without allocating and returns its Content-Length (0 when absent).
 func readHead(br *bufio.Reader) (int, error) {
 	n := 0
@@ -163,13 +174,7 @@ func BenchmarkReturnKeepAlive(b *testing.B) {
         location ~ ^/img/(?<name>[a-z]+)\.(png|jpg)$ { add_header X-Name $name; return 200 "img $1 $name"; }
         location = /exact { return 200 "exact"; }
         location ^~ /static/ { return 200 "static"; }`)
-	c, err := net.Dial("tcp", "127.0.0.1:"+itoa(port))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReaderSize(c, 4096)
-	body := make([]byte, 4096)
+	c, br, body := rawClient(b, port)
 	for _, bc := range []struct{ name, path string }{{"prefix", "/x"}, {"regex", "/img/cat.png"}, {"normalised", "/a/b/../c/%7Euser/./d"}} {
 		b.Run(bc.name, func(b *testing.B) {
 			req := []byte("GET " + bc.path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"crypto/tls"
 	"io"
 	"net"
@@ -130,13 +129,7 @@ func BenchmarkStaticKeepAlive(b *testing.B) {
 	port := benchServer(b, `keepalive_requests 100000000;
         location /static/ { alias `+www+`/; }
         location = /ret { return 200 "hello\n"; }`)
-	c, err := net.Dial("tcp", "127.0.0.1:"+itoa(port))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReaderSize(c, 4096)
-	body := make([]byte, 4096)
+	c, br, body := rawClient(b, port)
 	for _, bc := range []struct {
 		name, path, header string
 		status             int

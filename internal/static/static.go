@@ -152,13 +152,13 @@ func (req *Request) openStat(name string, fi *statInfo) (int, error) {
 
 // open is syscall.Open with the C string of a usual path on the stack instead of the heap.
 func open(name string, flags int) (int, error) {
-	var path [256]byte
-	if len(name) >= len(path) || strings.IndexByte(name, 0) >= 0 {
+	var cpath [256]byte
+	if len(name) >= len(cpath) || strings.IndexByte(name, 0) >= 0 {
 		return syscall.Open(name, flags, 0) // a long path, or EINVAL
 	}
-	copy(path[:], name) // the rest is zero: NUL-terminated
-	dirfd := -0x64      // AT_FDCWD: name is absolute or relative to the working directory, as syscall.Open's
-	fd, _, errno := syscall.Syscall6(syscall.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(&path[0])), uintptr(flags), 0, 0, 0)
+	copy(cpath[:], name) // the rest is zero: NUL-terminated
+	dirfd := -0x64       // AT_FDCWD: name is absolute or relative to the working directory, as syscall.Open's
+	fd, _, errno := syscall.Syscall6(syscall.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(&cpath[0])), uintptr(flags), 0, 0, 0)
 	if errno != 0 {
 		return -1, errno
 	}
