@@ -103,8 +103,8 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 }
 
 // precompressed answers with name.gz in the file's place, as nginx's gzip_static: when the client accepts gzip
-// and it is a regular file, whether or not name exists. Under disable_symlinks a link there gets 403.
-// ok false means name itself is to be served.
+// and it is a regular file, whether or not name exists. A .gz that cannot be opened (under disable_symlinks: a
+// link) is passed over as nginx does, and name answers. ok false means name itself is to be served.
 func precompressed(w http.ResponseWriter, r *http.Request, name string, req Request) (status int, ok bool) {
 	if !req.GzipStatic || strings.HasSuffix(req.URI, "/") || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		return 0, false
@@ -112,8 +112,6 @@ func precompressed(w http.ResponseWriter, r *http.Request, name string, req Requ
 	var fi statInfo
 	fd, err := req.openStat(name+".gz", &fi)
 	switch {
-	case req.NoSymlinks && errors.Is(err, syscall.ELOOP):
-		return http.StatusForbidden, true
 	case err != nil:
 		return 0, false
 	case !fi.Mode().IsRegular():
