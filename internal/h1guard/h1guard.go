@@ -7,8 +7,10 @@ package h1guard
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 )
@@ -428,6 +430,11 @@ type Conn struct {
 	// the server's ConnState hook; a new connection starts idle.
 	idle    atomic.Bool
 	pending atomic.Pointer[Violation] // a refused head not yet answered: an earlier request's response comes first
+	// OnWriteTimeout, if set, is called with the connection under the guard the first time a write to the client
+	// fails on its deadline (send_timeout), including net/http's own flush after a handler returned, which no
+	// handler sees fail.
+	OnWriteTimeout func(c net.Conn)
+	timedOut       atomic.Bool
 }
 
 // Wrap guards c; maxHead is the head limit net/http enforces (its MaxHeaderBytes).
@@ -502,7 +509,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 			c.pending.Store(v)
 		}
 	}
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	if err != nil && c.OnWriteTimeout != nil && errors.Is(err, os.ErrDeadlineExceeded) && !c.timedOut.Swap(true) {
+		c.OnWriteTimeout(c.Conn)
+	}
+	return n, err
 }
 
 // Unwrap returns the connection under the guard, for a tunnel once net/http has handed the connection over.

@@ -1,8 +1,10 @@
 package h1guard
 
 import (
+	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -299,4 +301,32 @@ func FuzzScan(f *testing.F) {
 			t.Fatalf("holds a %d-byte line", len(s.line))
 		}
 	})
+}
+
+// TestConnWriteTimeout: a write to a client that stopped reading fails on its deadline and is reported once,
+// with the connection under the guard; other write errors are not reported as timeouts.
+func TestConnWriteTimeout(t *testing.T) {
+	_, server, _ := pair(t)
+	var reported []net.Conn
+	server.OnWriteTimeout = func(c net.Conn) { reported = append(reported, c) }
+	server.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	chunk := make([]byte, 64<<10)
+	var err error
+	for i := 0; i < 1<<12 && err == nil; i++ { // the client never reads: its window and our buffer fill
+		_, err = server.Write(chunk)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write error %v, want the deadline's", err)
+	}
+	server.Write(chunk)
+	if len(reported) != 1 || reported[0] != server.Conn {
+		t.Fatalf("reported %d times (%v), want once with the connection under the guard", len(reported), reported)
+	}
+
+	_, other, _ := pair(t)
+	other.OnWriteTimeout = func(net.Conn) { t.Error("a write on a closed connection was reported as a timeout") }
+	other.Conn.Close()
+	if _, err := other.Write([]byte("x")); err == nil {
+		t.Fatal("write on a closed connection succeeded")
+	}
 }

@@ -17,7 +17,14 @@ func (s *Server) guard(c net.Conn, g *group) net.Conn {
 	if g != nil {
 		maxHead = g.maxHeaderBytes
 	}
-	return h1guard.Wrap(c, maxHead, s.refuseHead)
+	gc := h1guard.Wrap(c, maxHead, s.refuseHead)
+	gc.OnWriteTimeout = s.sendTimedOut
+	return gc
+}
+
+// sendTimedOut logs a write to the client that waited send_timeout, as nginx does (the connection then closes).
+func (s *Server) sendTimedOut(c net.Conn) {
+	s.log.Info("client timed out (110: Connection timed out) while sending response to client, client: " + c.RemoteAddr().String())
 }
 
 // refuseHead answers a refused request head as nginx does (its error page, Connection: close) and logs it at

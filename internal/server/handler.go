@@ -113,6 +113,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.initVars(rq.v, r, ci)
 	rq.v.RequestLength = requestLength(r)
 	rq.w.ResponseWriter, rq.w.rq, rq.w.rc = w, rq, *http.NewResponseController(w)
+	rq.w.sendTimeout = defaultSendTimeout // until a server or location has its own
 	s.stats.requests.Add(1)
 	// HTTP/1 gives a request without a body NoBody; HTTP/2 and HTTP/3 give a stream body, empty when its length is 0
 	noBody := r.Body == nil || r.Body == http.NoBody || (r.ProtoMajor >= 2 && r.ContentLength == 0)
@@ -283,7 +284,6 @@ func (rq *request) content() {
 			rq.r.Body = http.MaxBytesReader(rq.w, rq.r.Body, max)
 		}
 	}
-	rq.w.sendTimeout = c.SendTimeout.Get(60 * time.Second)
 	if d := c.ClientBodyTimeout.Get(60 * time.Second); d > 0 && rq.r.Body != nil && rq.r.Body != http.NoBody && !stream {
 		tb := &timedBody{ReadCloser: rq.r.Body, rc: rq.w.rc, d: d, done: &rq.w.finished}
 		rq.r.Body = tb
@@ -340,9 +340,11 @@ func (rq *request) content() {
 }
 
 // enterLocation sets the variables that depend on the chosen location ($document_root, and for fastcgi_pass
-// $fastcgi_script_name and $fastcgi_path_info, which `set` in the location may read).
+// $fastcgi_script_name and $fastcgi_path_info, which `set` in the location may read) and its send_timeout,
+// which bounds every response from here on (return and rewrite redirects included).
 func (rq *request) enterLocation() {
 	rq.v.DocumentRoot, rq.v.RequestFilename = rq.root(), ""
+	rq.w.sendTimeout = rq.conf.SendTimeout.Get(defaultSendTimeout)
 	if rq.conf.Handler == config.HandlerFastCGI {
 		fastcgi.SetScriptName(rq.v, rq.conf)
 	}
@@ -350,6 +352,7 @@ func (rq *request) enterLocation() {
 
 func (rq *request) useServer(srv *config.Server) {
 	rq.srv, rq.conf = srv, srv.Loc
+	rq.w.sendTimeout = srv.Loc.SendTimeout.Get(defaultSendTimeout) // a return or redirect before any location
 	if len(srv.Names) > 0 {
 		rq.v.ServerName = srv.Names[0]
 	}

@@ -14,6 +14,9 @@ import (
 	"github.com/sluice-proxy/sluice/internal/h1guard"
 )
 
+// defaultSendTimeout is nginx's send_timeout default.
+const defaultSendTimeout = 60 * time.Second
+
 // respWriter records what was sent (for $status, $body_bytes_sent and the access log) and applies add_header
 // just before the headers go out, when the status is known.
 type respWriter struct {
