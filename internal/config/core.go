@@ -136,7 +136,7 @@ var coreDirectives = []Spec{
 	{Name: "send_timeout", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two writes of the response to the client.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.SendTimeout) }},
 	{Name: "keepalive_timeout", Module: "http_core", Ctx: ctxHSL | CtxUpstream, Args: "1-2", Default: "75s (upstream: 60s)", Doc: "How long an idle keep-alive client connection stays open (0 disables keep-alive); in upstream, how long an idle upstream connection is kept.",
-		Diff: "the second argument (Keep-Alive: timeout= header) is accepted and ignored.",
+		Diff: "the second argument (Keep-Alive: timeout= header) is accepted and ignored; in a location it is not applied yet (the server's value is used).",
 		Apply: func(p *parser, d *Directive) error {
 			if p.ups != nil {
 				v, err := p.duration(d, d.Args[0])
@@ -146,6 +146,7 @@ var coreDirectives = []Spec{
 			return p.setDur(d, &p.conf.KeepaliveTimeout)
 		}},
 	{Name: "keepalive_requests", Module: "http_core", Ctx: ctxHSL | CtxUpstream, Args: "1", Default: "1000", Doc: "Requests served on one keep-alive connection (client, or upstream in an upstream block) before it is closed.",
+		Diff: "in a location it is not applied yet (the server's value is used).",
 		Apply: func(p *parser, d *Directive) error {
 			n, err := strconv.Atoi(d.Args[0])
 			if err != nil || n < 0 {
@@ -206,6 +207,7 @@ var coreDirectives = []Spec{
 			return err
 		}},
 	{Name: "merge_slashes", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "on", Doc: "Merge repeated slashes in the URI before matching.",
+		Diff: "off is not applied yet: repeated slashes are always merged, so that what location matching sees is what is sent upstream.",
 		Apply: func(p *parser, d *Directive) error {
 			v, err := p.onOff(d)
 			p.sc.MergeSlashes.set(v)
