@@ -48,6 +48,10 @@ func newHoldingUpstream(t *testing.T) *holdingUpstream {
 						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfast")
 						continue
 					}
+					if r.URL.Path == "/midbody" {
+						// the head and the start of the body, then the rest is held back
+						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nstart")
+					}
 					held := time.Now()
 					u.held <- r.URL.Path
 					// wait for sluice to give up on the request: the read ends with EOF (or a reset) then
@@ -60,6 +64,55 @@ func newHoldingUpstream(t *testing.T) *holdingUpstream {
 		}
 	}()
 	return u
+}
+
+// A client that goes away while the upstream is slow to send the rest of a body it started aborts the
+// upstream request too: sluice is not writing to the client then, only the client-gone watch notices.
+func TestProxyClientAbortMidBody(t *testing.T) {
+	t.Parallel()
+	up := newHoldingUpstream(t)
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        location / {
+            proxy_pass http://127.0.0.1:{{UP}};
+            proxy_read_timeout 30s;
+        }
+    }
+}
+`, "PORT", port, "UP", up.Port))
+	c, err := net.Dial("tcp", addr(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /midbody HTTP/1.1\r\nHost: a\r\n\r\n")
+	select {
+	case <-up.held:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request did not reach the upstream")
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 5)
+	if _, err := io.ReadFull(resp.Body, b); err != nil || string(b) != "start" {
+		t.Fatalf("body start %q, %v", b, err)
+	}
+	time.Sleep(50 * time.Millisecond) // well past any short first wait for the rest
+	c.Close()
+	select {
+	case d := <-up.closed:
+		if d > 10*time.Second {
+			t.Errorf("upstream connection closed %v after the client left, want at once", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("sluice kept the upstream request open 10 s after its client went away mid-body (proxy_read_timeout is 30 s)")
+	}
 }
 
 // A client that goes away while the upstream has not answered yet aborts the upstream request (nginx's
