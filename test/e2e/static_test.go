@@ -3,6 +3,9 @@ package e2e
 import (
 	"bytes"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -26,6 +29,7 @@ http {
         location = /fail { return 502; }
         location /protected/ { internal; }
         location /dl/ { try_files $uri /protected/file.txt; }
+        location /nolinks/ { disable_symlinks on; }
     }
 }
 `
@@ -50,8 +54,20 @@ func TestStatic(t *testing.T) {
 		withFile("html/app/real.txt", []byte("real")),
 		withFile("pictures/cat.txt", []byte("meow")),
 		withFile("html/protected/file.txt", []byte("members only")),
+		withFile("html/nolinks/real.txt", []byte("real")),
+		withFile("html/nolinks/sub/in.txt", []byte("in")),
 	)
-	_ = s
+	html := filepath.Join(s.Prefix, "html")
+	for link, target := range map[string]string{
+		"followed.txt":     "style.css",
+		"nolinks/link.txt": "real.txt",
+		"nolinks/linkdir":  "sub",
+		"nolinks/conf.txt": filepath.Join(s.Prefix, "conf", "sluice.conf"),
+	} {
+		if err := os.Symlink(target, filepath.Join(html, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c := httpClient(addr(port), nil)
 	base := "http://static.test"
 	hget := func(path string, hdr http.Header) response {
@@ -136,7 +152,7 @@ func TestStatic(t *testing.T) {
 
 	t.Run("gzip_static", func(t *testing.T) {
 		r := hget("/gz/app.js", http.Header{"Accept-Encoding": {"gzip"}})
-		if r.Body != string(gz) || r.Header.Get("Content-Encoding") != "gzip" || r.Header.Get("Vary") != "Accept-Encoding" {
+		if r.Body != string(gz) || r.Header.Get("Content-Encoding") != "gzip" || r.Header.Get("Vary") != "Accept-Encoding" || r.ContentLength != int64(len(gz)) {
 			t.Errorf("with gzip: %q %v", r.Body, r.Header)
 		}
 		r = hget("/gz/app.js", http.Header{"Accept-Encoding": {"identity"}})
@@ -163,6 +179,22 @@ func TestStatic(t *testing.T) {
 		}
 		if r := hget("/dl/anything", nil); r.StatusCode != 200 || r.Body != "members only" {
 			t.Errorf("through try_files: %d %q", r.StatusCode, r.Body)
+		}
+	})
+
+	t.Run("disable_symlinks", func(t *testing.T) {
+		for path, want := range map[string]string{
+			"/followed.txt": "200 body{color:red}", "/nolinks/real.txt": "200 real", "/nolinks/sub/in.txt": "200 in",
+			"/nolinks/link.txt": "403", "/nolinks/linkdir/in.txt": "403", "/nolinks/conf.txt": "403",
+		} {
+			r := hget(path, nil)
+			got := strconv.Itoa(r.StatusCode)
+			if r.StatusCode == 200 {
+				got += " " + r.Body
+			}
+			if got != want {
+				t.Errorf("%s: %q, want %q", path, got, want)
+			}
 		}
 	})
 
