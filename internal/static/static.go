@@ -172,7 +172,8 @@ func openBelow(root, name string, flags int) (int, error) {
 		return -1, syscall.EXDEV
 	}
 	if rel = strings.TrimLeft(rel, "/"); rel == "" {
-		return open(name, flags) // a regex location's alias names the file itself
+		// a regex location's alias names the file itself: it may not be a link either (ELOOP)
+		return open(name, flags|syscall.O_NOFOLLOW)
 	}
 	dir, err := open(root+"/", unix.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC)
 	if err != nil {
@@ -252,6 +253,10 @@ func noLinks(root, name string) bool {
 	rel, err := filepath.Rel(root, name)
 	if err != nil || strings.HasPrefix(rel, "..") {
 		return false
+	}
+	if rel == "." {
+		fi, err := os.Lstat(name) // the root is the file (a regex location's alias): not a link either
+		return err != nil || fi.Mode()&fs.ModeSymlink == 0
 	}
 	p := root
 	for _, part := range strings.Split(rel, string(filepath.Separator)) {

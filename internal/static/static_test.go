@@ -31,6 +31,13 @@ func TestServe(t *testing.T) {
 	os.WriteFile(filepath.Join(root, ".git", "config"), []byte("[core]"), 0o644)
 	os.WriteFile(filepath.Join(root, ".well-known", "acme"), []byte("token"), 0o644)
 	os.Symlink(filepath.Join(root, "dir"), filepath.Join(root, "link"))
+	os.Symlink(filepath.Join(root, "style.css"), filepath.Join(root, "linked.css"))
+	// a regex location's alias names the file itself: it is Root and Path
+	aliasFile := func(name string) func(*Request) {
+		return func(r *Request) {
+			r.NoSymlinks, r.Root, r.Path = true, filepath.Join(root, name), filepath.Join(root, name)
+		}
+	}
 	types := map[string]string{"html": "text/html", "css": "text/css"}
 	tests := []struct {
 		name, method, uri string
@@ -63,6 +70,8 @@ func TestServe(t *testing.T) {
 		{"gzip_static refused q=0", "GET", "/style.css", map[string]string{"Accept-Encoding": "gzip;q=0"}, func(r *Request) { r.GzipStatic = true }, 0, 200, "body{}", "text/css", ""},
 		{"symlink followed", "GET", "/link/main.html", nil, nil, 0, 200, "dir main", "text/html", ""},
 		{"symlink refused", "GET", "/link/main.html", nil, func(r *Request) { r.NoSymlinks = true }, 403, 0, "", "", ""},
+		{"regex alias file", "GET", "/css/style.css", nil, aliasFile("style.css"), 0, 200, "body{}", "text/css", ""},
+		{"regex alias file, a link, refused", "GET", "/css/linked.css", nil, aliasFile("linked.css"), 403, 0, "", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -423,6 +432,7 @@ func TestOpenBelow(t *testing.T) {
 		{"directory", root, root + "/dir", nil},
 		{"root through a link", base + "/rootlink", base + "/rootlink/dir/a.txt", nil},
 		{"the root itself", root + "/dir/a.txt", root + "/dir/a.txt", nil},
+		{"the root itself, a link", root + "/link.txt", root + "/link.txt", syscall.ELOOP}, // a regex location's alias
 		{"linked directory", root, root + "/linkdir/a.txt", syscall.ELOOP},
 		{"linked file", root, root + "/link.txt", syscall.ELOOP},
 		{"relative link", root, root + "/rellink/a.txt", syscall.ELOOP},
