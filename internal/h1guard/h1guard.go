@@ -510,11 +510,31 @@ func (c *Conn) Write(p []byte) (int, error) {
 		}
 	}
 	n, err := c.Conn.Write(p)
+	c.wrote(err)
+	return n, err
+}
+
+// ReadFrom lets net/http's response.ReadFrom reach the socket's (sendfile(2) for a static file on plain TCP).
+// A connection that cannot, or an answer the guard must watch (one to an upgrade request), goes through Write.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	rf, ok := c.Conn.(io.ReaderFrom)
+	if !ok || c.awaiting.Load() {
+		return io.Copy(writerOnly{c}, r)
+	}
+	n, err := rf.ReadFrom(r)
+	c.wrote(err)
+	return n, err
+}
+
+// wrote reports a write that failed on its deadline to OnWriteTimeout, once.
+func (c *Conn) wrote(err error) {
 	if err != nil && c.OnWriteTimeout != nil && errors.Is(err, os.ErrDeadlineExceeded) && !c.timedOut.Swap(true) {
 		c.OnWriteTimeout(c.Conn)
 	}
-	return n, err
 }
+
+// writerOnly hides ReadFrom, so io.Copy uses Write.
+type writerOnly struct{ io.Writer }
 
 // Unwrap returns the connection under the guard, for a tunnel once net/http has handed the connection over.
 func (c *Conn) Unwrap() net.Conn { return c.Conn }

@@ -1,6 +1,7 @@
 package h1guard
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -328,5 +329,44 @@ func TestConnWriteTimeout(t *testing.T) {
 	other.Conn.Close()
 	if _, err := other.Write([]byte("x")); err == nil {
 		t.Fatal("write on a closed connection succeeded")
+	}
+}
+
+// TestConnReadFrom: a file sent through the guard (net/http's response.ReadFrom for a static file) reaches the
+// client whole by the socket's own ReadFrom (sendfile on TCP); a client that stops reading makes it fail on its
+// deadline, reported like a Write's.
+func TestConnReadFrom(t *testing.T) {
+	client, server, _ := pair(t)
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	path := t.TempDir() + "/f"
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := make(chan []byte)
+	go func() { b, _ := io.ReadAll(io.LimitReader(client, int64(len(data)))); got <- b }()
+	if n, err := server.ReadFrom(&io.LimitedReader{R: f, N: int64(len(data))}); n != int64(len(data)) || err != nil {
+		t.Fatalf("ReadFrom = %d, %v; want %d, nil", n, err, len(data))
+	}
+	if b := <-got; !bytes.Equal(b, data) {
+		t.Fatalf("the client got %d bytes, not the file's %d", len(b), len(data))
+	}
+
+	reported := 0
+	server.OnWriteTimeout = func(net.Conn) { reported++ }
+	server.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	for i := 0; i < 64 && err == nil; i++ { // the client no longer reads
+		f.Seek(0, io.SeekStart)
+		_, err = server.ReadFrom(&io.LimitedReader{R: f, N: int64(len(data))})
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) || reported != 1 {
+		t.Fatalf("ReadFrom to a client that stopped reading: %v, reported %d times; want the deadline's error, once", err, reported)
 	}
 }
