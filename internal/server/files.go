@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 
@@ -74,19 +73,30 @@ func (rq *request) filename(uri string) string {
 	return rq.v.DocumentRoot + uri
 }
 
+// fileRoot is the directory filename maps URIs below: the alias in an alias location, else $document_root.
+func (rq *request) fileRoot() string {
+	if a := rq.conf.Alias; a.Set && rq.loc != nil {
+		return strings.TrimSuffix(a.V.Eval(rq.v), "/")
+	}
+	return rq.v.DocumentRoot
+}
+
 // tryFiles runs try_files: the first argument naming an existing file (or, ending in "/", a directory) becomes
 // the URI the location's handler serves; otherwise the last argument decides: =code, @named location, or an
 // internal redirect to a URI. It reports whether the request was answered.
 func (rq *request) tryFiles() bool {
 	ts := rq.conf.TryFiles.V
+	root, noLinks := "", rq.conf.NoSymlinks.Get(false)
+	if noLinks {
+		root = rq.fileRoot()
+	}
 	for _, t := range ts[:len(ts)-1] {
 		val := t.Eval(rq.v)
 		if val == "" || !strings.HasPrefix(val, "/") || strings.Contains(val, "/../") || strings.HasSuffix(val, "/..") || strings.IndexByte(val, 0) >= 0 {
 			continue
 		}
-		dir := strings.HasSuffix(val, "/")
-		fi, err := os.Stat(rq.filename(val))
-		if err != nil || fi.IsDir() != dir {
+		isDir, ok := static.Exists(root, rq.filename(val), noLinks)
+		if !ok || isDir != strings.HasSuffix(val, "/") {
 			continue
 		}
 		if !rq.conf.Dotfiles.Get(false) && static.Hidden(val) {

@@ -227,11 +227,31 @@ func FindIndex(dir string, names []string) string {
 		if strings.HasPrefix(idx, "/") {
 			return idx
 		}
-		if fi, err := os.Stat(filepath.Join(dir, idx)); err == nil && !fi.IsDir() {
+		if isDir, ok := Exists("", filepath.Join(dir, idx), false); ok && !isDir {
 			return idx
 		}
 	}
 	return ""
+}
+
+// Exists reports whether name exists and whether it is a directory, as try_files tests its arguments: under
+// disable_symlinks (noSymlinks) a name reached through a symbolic link below root does not exist, as in nginx.
+func Exists(root, name string, noSymlinks bool) (isDir, ok bool) {
+	var st syscall.Stat_t
+	if noSymlinks {
+		fd, err := openBelow(root, name, unix.O_PATH|syscall.O_CLOEXEC)
+		if err != nil {
+			return false, false
+		}
+		err = syscall.Fstat(fd, &st)
+		syscall.Close(fd)
+		if err != nil {
+			return false, false
+		}
+	} else if syscall.Stat(name, &st) != nil {
+		return false, false
+	}
+	return st.Mode&syscall.S_IFMT == syscall.S_IFDIR, true
 }
 
 // Hidden reports whether a URI has a segment starting with "." (other than /.well-known/).

@@ -458,3 +458,31 @@ func TestOpenBelow(t *testing.T) {
 		})
 	}
 }
+
+func TestExists(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "dir"), 0o755)
+	os.WriteFile(filepath.Join(root, "dir", "a.txt"), []byte("a"), 0o644)
+	os.Symlink("dir", filepath.Join(root, "linkdir"))
+	fifo := syscall.Mkfifo(filepath.Join(root, "pipe"), 0o644) == nil
+	for _, tt := range []struct {
+		name            string
+		noSymlinks      bool
+		wantDir, wantOK bool
+	}{
+		{"/dir/a.txt", false, false, true},
+		{"/dir", false, true, true},
+		{"/dir/", true, true, true},
+		{"/", true, true, true},
+		{"/missing", false, false, false},
+		{"/linkdir/a.txt", false, false, true},
+		{"/linkdir/a.txt", true, false, false},
+		{"/linkdir", true, false, false},
+		{"/pipe", true, false, fifo}, // not opened for reading: no hang
+	} {
+		isDir, ok := Exists(root, root+tt.name, tt.noSymlinks)
+		if isDir != tt.wantDir || ok != tt.wantOK {
+			t.Errorf("Exists(%s, noSymlinks %v) = %v, %v; want %v, %v", tt.name, tt.noSymlinks, isDir, ok, tt.wantDir, tt.wantOK)
+		}
+	}
+}

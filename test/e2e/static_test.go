@@ -30,6 +30,7 @@ http {
         location /protected/ { internal; }
         location /dl/ { try_files $uri /protected/file.txt; }
         location /nolinks/ { disable_symlinks on; }
+        location /nltry/ { disable_symlinks on; try_files $uri /nolinks/real.txt; }
     }
 }
 `
@@ -63,6 +64,7 @@ func TestStatic(t *testing.T) {
 		"nolinks/link.txt": "real.txt",
 		"nolinks/linkdir":  "sub",
 		"nolinks/conf.txt": filepath.Join(s.Prefix, "conf", "sluice.conf"),
+		"nltry":            "nolinks",
 	} {
 		if err := os.Symlink(target, filepath.Join(html, link)); err != nil {
 			t.Fatal(err)
@@ -186,6 +188,7 @@ func TestStatic(t *testing.T) {
 		for path, want := range map[string]string{
 			"/followed.txt": "200 body{color:red}", "/nolinks/real.txt": "200 real", "/nolinks/sub/in.txt": "200 in",
 			"/nolinks/link.txt": "403", "/nolinks/linkdir/in.txt": "403", "/nolinks/conf.txt": "403",
+			"/nltry/sub/in.txt": "200 real", // try_files passes over a file reached through a link, as nginx
 		} {
 			r := hget(path, nil)
 			got := strconv.Itoa(r.StatusCode)
