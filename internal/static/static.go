@@ -245,8 +245,8 @@ func Exists(root, name string, noSymlinks bool) (isDir, ok bool) {
 		}
 		err = syscall.Fstat(fd, &st)
 		syscall.Close(fd)
-		if err != nil {
-			return false, false
+		if err != nil || st.Mode&syscall.S_IFMT == syscall.S_IFLNK {
+			return false, false // O_PATH|O_NOFOLLOW (a regex location's alias) opens a link itself
 		}
 	} else if syscall.Stat(name, &st) != nil {
 		return false, false

@@ -481,6 +481,12 @@ func TestExists(t *testing.T) {
 		{"/pipe", true, false, fifo}, // not opened for reading: no hang
 	} {
 		isDir, ok := Exists(root, root+tt.name, tt.noSymlinks)
+		if tt.name == "/linkdir" && tt.noSymlinks {
+			// a regex location's alias: the root is the name itself
+			if isDir, ok := Exists(root+tt.name, root+tt.name, true); isDir || ok {
+				t.Errorf("Exists(%s as its own root) = %v, %v; want false, false", tt.name, isDir, ok)
+			}
+		}
 		if isDir != tt.wantDir || ok != tt.wantOK {
 			t.Errorf("Exists(%s, noSymlinks %v) = %v, %v; want %v, %v", tt.name, tt.noSymlinks, isDir, ok, tt.wantDir, tt.wantOK)
 		}
