@@ -299,6 +299,40 @@ func (m *Metrics) RetainPeers(keep func(peer string) bool) {
 	}
 }
 
+// RetainLocations deletes the per-location series (requests, durations, bytes) of every server and location
+// pair keep rejects: after a reload, those of locations the new configuration no longer has. Kept ones keep
+// their counts; a request still finishing under a deleted pair is not counted.
+func (m *Metrics) RetainLocations(keep func(server, location string) bool) {
+	gone := map[[2]string]bool{}
+	ch := make(chan prometheus.Metric, 16)
+	go func() { m.duration.Collect(ch); close(ch) }() // every recorded request has a duration
+	for mt := range ch {
+		var d dto.Metric
+		if mt.Write(&d) != nil {
+			continue
+		}
+		var pair [2]string
+		for _, l := range d.Label {
+			switch l.GetName() {
+			case "server":
+				pair[0] = l.GetValue()
+			case "location":
+				pair[1] = l.GetValue()
+			}
+		}
+		if !keep(pair[0], pair[1]) {
+			gone[pair] = true
+		}
+	}
+	for pair := range gone {
+		l := prometheus.Labels{"server": pair[0], "location": pair[1]}
+		m.requests.DeletePartialMatch(l)
+		m.duration.DeletePartialMatch(l)
+		m.bytesIn.DeletePartialMatch(l)
+		m.bytesOut.DeletePartialMatch(l)
+	}
+}
+
 // eachPeer calls f with the peer label and value of every series of a per-peer counter.
 func eachPeer(v *prometheus.CounterVec, f func(peer string, n uint64)) {
 	ch := make(chan prometheus.Metric, 16)

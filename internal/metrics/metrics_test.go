@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sluice-proxy/sluice/internal/tunnel"
@@ -102,5 +103,28 @@ func TestRetainPeers(t *testing.T) {
 	m.Upstream("a:1", "200")
 	if got := m.PeerCounts()["a:1"]; got.Requests != 3 {
 		t.Errorf("a:1 counts %d requests after one more, want 3", got.Requests)
+	}
+}
+
+// TestRetainLocations: every per-location series of a rejected server and location pair is gone; kept pairs keep
+// their counts.
+func TestRetainLocations(t *testing.T) {
+	m := New("test", Sources{})
+	m.Request("a", "/keep", 200, time.Millisecond, 10, 20)
+	m.Request("a", "/keep", 404, time.Millisecond, 10, 20)
+	m.Request("a", "/gone", 200, time.Millisecond, 10, 20)
+	m.Request("b", "/keep", 502, time.Millisecond, 10, 0)
+	m.RetainLocations(func(server, location string) bool { return server == "a" && location == "/keep" })
+	for _, c := range []struct {
+		name string
+		v    prometheus.Collector
+		want int
+	}{{"requests", m.requests, 2}, {"duration", m.duration, 1}, {"bytes in", m.bytesIn, 1}, {"bytes out", m.bytesOut, 1}} {
+		if n := testutil.CollectAndCount(c.v); n != c.want {
+			t.Errorf("%s: %d series left, want %d (a /keep's)", c.name, n, c.want)
+		}
+	}
+	if n := testutil.ToFloat64(m.requests.WithLabelValues("a", "/keep", "2xx")); n != 1 {
+		t.Errorf("a /keep 2xx = %v after RetainLocations, want 1", n)
 	}
 }

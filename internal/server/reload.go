@@ -55,7 +55,7 @@ func (s *Server) reload(cfg *config.Config) error {
 	s.closeDropped(snap)
 	s.startACME(snap)
 	s.install(snap)
-	s.retainPeerMetrics(cfg)
+	s.retainMetrics(cfg)
 	s.serve(snap, a)
 	if d := cfg.WorkerShutdownTimeout; d > 0 {
 		time.AfterFunc(d, func() {
@@ -71,9 +71,10 @@ func (s *Server) reload(cfg *config.Config) error {
 	return nil
 }
 
-// retainPeerMetrics deletes the per-peer metrics of peers cfg no longer has: every name $upstream_addr can
-// carry under cfg is kept (balancer peers as resolved, group names, proxy_pass and fastcgi_pass addresses).
-func (s *Server) retainPeerMetrics(cfg *config.Config) {
+// retainMetrics deletes the metrics series of peers and locations cfg no longer has. Every name $upstream_addr
+// can carry under cfg is kept (balancer peers as resolved, group names, proxy_pass and fastcgi_pass addresses),
+// and every server and location pair locationMetrics can label.
+func (s *Server) retainMetrics(cfg *config.Config) {
 	live := map[string]bool{}
 	for _, a := range cfg.PassAddrs() {
 		live[a] = true
@@ -87,6 +88,22 @@ func (s *Server) retainPeerMetrics(cfg *config.Config) {
 		live[p.Addr] = true
 	}
 	s.metrics.RetainPeers(func(peer string) bool { return live[peer] })
+
+	locs := map[[2]string]bool{{"", ""}: true} // answered before a server was chosen
+	label := func(srv *config.Server) string {
+		if len(srv.Names) > 0 {
+			return srv.Names[0] // as locationMetrics labels it
+		}
+		return ""
+	}
+	eachLocation(cfg, func(srv *config.Server, l *config.Location) {
+		name := ""
+		if l != nil {
+			name = l.Name()
+		}
+		locs[[2]string{label(srv), name}] = true
+	})
+	s.metrics.RetainLocations(func(server, location string) bool { return locs[[2]string{server, location}] })
 }
 
 func (s *Server) recordReload(err error) {
@@ -119,18 +136,28 @@ func orphaned(m tunnel.Meta, old, next *snapshot) bool {
 // locationNames lists every location name of a configuration (all servers, nested locations included).
 func locationNames(cfg *config.Config) map[string]bool {
 	names := map[string]bool{}
-	if cfg.HTTP == nil {
-		return names
-	}
-	var walk func([]*config.Location)
-	walk = func(ls []*config.Location) {
-		for _, l := range ls {
+	eachLocation(cfg, func(_ *config.Server, l *config.Location) {
+		if l != nil {
 			names[l.Name()] = true
-			walk(l.Children)
 		}
+	})
+	return names
+}
+
+// eachLocation calls f with every server of cfg (l nil) and each of its locations, nested ones included.
+func eachLocation(cfg *config.Config, f func(srv *config.Server, l *config.Location)) {
+	if cfg.HTTP == nil {
+		return
 	}
 	for _, srv := range cfg.HTTP.Servers {
+		f(srv, nil)
+		var walk func([]*config.Location)
+		walk = func(ls []*config.Location) {
+			for _, l := range ls {
+				f(srv, l)
+				walk(l.Children)
+			}
+		}
 		walk(srv.Locations)
 	}
-	return names
 }

@@ -225,7 +225,8 @@ func TestMetrics(t *testing.T) {
 }
 
 // TestMetricsReloadDropsRemovedPeers: a reload that removes upstream peers (one from a group, one proxy_pass
-// address) deletes their per-peer series, and the peer that stays keeps its counts.
+// address, with the location that named it) deletes their per-peer series and the location's series, and the
+// peer and location that stay keep their counts.
 func TestMetricsReloadDropsRemovedPeers(t *testing.T) {
 	t.Parallel()
 	a, b, direct := newHTTPEcho(t), newHTTPEcho(t), newHTTPEcho(t)
@@ -273,6 +274,14 @@ http {
 		t.Fatalf("reload: %d %s", code, out)
 	}
 	fams = scrape(t, p)
+	if n, ok := value(fams, "sluice_http_requests_total", map[string]string{"location": "/up"}); !ok || n != 4 {
+		t.Errorf("the location that stayed: sluice_http_requests_total = %v (found %v), want 4", n, ok)
+	}
+	for _, name := range []string{"sluice_http_requests_total", "sluice_http_request_duration_seconds", "sluice_http_response_bytes_total"} {
+		if n, ok := value(fams, name, map[string]string{"location": "/direct"}); ok {
+			t.Errorf("removed location /direct still reported: %s = %v", name, n)
+		}
+	}
 	if n, ok := requests(fams, a.Port); !ok || n != kept {
 		t.Errorf("the peer that stayed: sluice_upstream_requests_total = %v (found %v), want %v (not reset)", n, ok, kept)
 	}
