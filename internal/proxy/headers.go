@@ -17,15 +17,22 @@ var hopHeaders = []string{
 // run on the headers as received, before sluice adds its own, so that a client's "Connection: X-Real-IP"
 // cannot strip a header the configuration sets.
 func RemoveHopHeaders(h http.Header) {
-	for _, v := range h["Connection"] {
-		for _, name := range strings.Split(v, ",") {
+	removeNamed(h, h["Connection"])
+	for _, name := range hopHeaders {
+		delete(h, name) // canonical already: Del would only canonicalise it again
+	}
+}
+
+// removeNamed deletes the headers that Connection header values name.
+func removeNamed(h http.Header, connection []string) {
+	for _, v := range connection {
+		for v != "" {
+			var name string
+			name, v, _ = strings.Cut(v, ",")
 			if name = textproto.TrimString(name); name != "" {
 				h.Del(name)
 			}
 		}
-	}
-	for _, name := range hopHeaders {
-		delete(h, name) // canonical already: Del would only canonicalise it again
 	}
 }
 

@@ -305,14 +305,15 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 	out := &o.req
 	if c.ProxyPassReqHeaders.Get(true) {
 		for k, v := range r.Header {
-			// nginx's underscores_in_headers off: X_Real_IP must not pose as X-Real-IP to CGI-style upstreams
-			if strings.IndexByte(k, '_') < 0 {
-				out.Header[k] = v
+			// hop-by-hop headers stay behind, and Expect: 100-continue is answered by sluice's own server when
+			// the body is read; nginx's underscores_in_headers off: X_Real_IP must not pose as X-Real-IP to
+			// CGI-style upstreams
+			if isHop(k) || k == "Expect" || strings.IndexByte(k, '_') >= 0 {
+				continue
 			}
+			out.Header[k] = v
 		}
-		RemoveHopHeaders(out.Header)
-		// 100-continue is answered by sluice's own server when the body is read
-		delete(out.Header, "Expect")
+		removeNamed(out.Header, r.Header["Connection"])
 	}
 	// the upstream sees "User-Agent" only when the client sent one
 	if _, ok := out.Header["User-Agent"]; !ok {
