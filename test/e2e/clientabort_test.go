@@ -180,7 +180,7 @@ http {
 						t.Fatalf("GET /fast = %q", b)
 					}
 				}
-				time.Sleep(50 * time.Millisecond) // well past any short first wait for the answer
+				time.Sleep(150 * time.Millisecond) // past the first wait for the answer, when the client is not yet watched
 			} else {
 				time.Sleep(200 * time.Millisecond)
 			}
