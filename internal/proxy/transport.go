@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/netutil"
@@ -75,6 +76,18 @@ type pconn struct {
 	// when there is nothing to watch), and the stop of the watch armed on it
 	ctx  context.Context
 	stop func() bool
+	// a request head sent from inside the first read of its response (sendHead): the socket (nil when conn
+	// is not a plain one), the function its RawConn.Read runs (made once), the head's bytes, the head not
+	// yet written, and the read in progress
+	raw   syscall.RawConn
+	rawFn func(fd uintptr) bool
+	hbuf  bytes.Buffer
+	hw    *bufio.Writer // writes into hbuf
+	head  []byte
+	rp    []byte
+	rn    int
+	rerr  error
+	werr  error
 }
 
 // quickWait is how long a read from the upstream may wait before the exchange watches for its client going
@@ -122,7 +135,7 @@ func (r connReader) Read(p []byte) (int, error) {
 		pc.watched()
 	}
 	pc.armRead(wait)
-	n, err := pc.conn.Read(p)
+	n, err := pc.sockRead(p)
 	if n == 0 && pc.ctx != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		// the upstream is slow to answer: from now on a client that goes away aborts the request
 		pc.watch()
@@ -141,11 +154,119 @@ func (pc *pconn) read(p []byte) (int, error) {
 		d = pc.left
 	}
 	pc.armRead(d)
-	n, err := pc.conn.Read(p)
+	n, err := pc.sockRead(p)
 	if n > 0 {
 		pc.left = 0
 	}
 	return n, err
+}
+
+// sendHead prepares a request without a body to be written from inside the first read of its response,
+// when conn is a plain socket and writeHead can write the request; it reports whether it did. The read
+// then waits for the answer without first trying in vain: the poller's readiness, reset when a read
+// begins, is kept from before the write (a read begun after it would find nothing, the upstream has seldom
+// answered that soon, and only then wait: a system call per exchange).
+func (pc *pconn) sendHead(req *http.Request) bool {
+	if pc.raw == nil {
+		return false
+	}
+	pc.hbuf.Reset()
+	if !writeHead(pc.hw, req) {
+		return false
+	}
+	pc.hw.Flush()
+	pc.head = pc.hbuf.Bytes()
+	return true
+}
+
+// sockRead reads from conn, first writing the request head sendHead left, if any.
+func (pc *pconn) sockRead(p []byte) (int, error) {
+	if pc.head == nil {
+		return pc.conn.Read(p)
+	}
+	pc.rp, pc.rn, pc.rerr, pc.werr = p, 0, nil, nil
+	err := pc.raw.Read(pc.rawFn)
+	n, rerr := pc.rn, pc.rerr
+	pc.rp, pc.rerr = nil, nil
+	if pc.head != nil && err != nil {
+		// the read could not begin: its deadline passed first (its goroutine waited that long to run) or
+		// the connection was closed. Nothing was written; the head waits for the next read.
+		if oe, ok := err.(*net.OpError); ok {
+			oe.Op = "read" // as conn.Read reports it
+		}
+		return 0, err
+	}
+	if pc.head != nil {
+		// not (all) written: the write failed, or it would block, and the rest goes out the ordinary way
+		// (with proxy_send_timeout)
+		rest := pc.head
+		pc.head = nil
+		if pc.werr == nil {
+			if _, err = pc.bw.Write(rest); err == nil {
+				err = pc.bw.Flush()
+			}
+		} else {
+			err = pc.opError("write", pc.werr)
+		}
+		pc.werr = nil
+		pc.written <- err
+		if err != nil {
+			pc.conn.Close()
+			return 0, err
+		}
+		return pc.conn.Read(p)
+	}
+	switch {
+	case err != nil: // the deadline, or a closed connection
+		if oe, ok := err.(*net.OpError); ok {
+			oe.Op = "read" // as conn.Read reports it
+		}
+		return 0, err
+	case rerr != nil:
+		return 0, pc.opError("read", rerr)
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// writeThenRead is pc.rawFn: it writes what is left of the head, then waits for the answer (returning false
+// has RawConn.Read wait for readiness) and reads it.
+func (pc *pconn) writeThenRead(fd uintptr) bool {
+	for len(pc.head) > 0 {
+		n, err := syscall.Write(int(fd), pc.head)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			if err != syscall.EAGAIN {
+				pc.werr = err
+			}
+			return true
+		}
+		pc.head = pc.head[n:]
+	}
+	if pc.head != nil {
+		pc.head = nil
+		pc.written <- nil
+		return false
+	}
+	for {
+		n, err := syscall.Read(int(fd), pc.rp)
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		pc.rn, pc.rerr = n, err
+		return true
+	}
+}
+
+// opError wraps a system call's error as conn's own methods do.
+func (pc *pconn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: pc.conn.LocalAddr().Network(), Source: pc.conn.LocalAddr(), Addr: pc.conn.RemoteAddr(), Err: os.NewSyscallError(op, err)}
 }
 
 // watch arms client-gone detection for the exchange in progress: when its context ends, the connection is
@@ -233,7 +354,9 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request, 
 	}
 	if req.Body == nil || req.Body == http.NoBody {
 		// headers alone fit the socket buffer: no early-response deadlock is possible, so no goroutine
-		pc.send(req)
+		if !pc.sendHead(req) {
+			pc.send(req)
+		}
 	} else {
 		// a body is sent while the response is read, so an upstream answering early is seen at once; the
 		// client is watched from the start (reads and the upload's progress both set the read deadline)
@@ -253,6 +376,10 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request, 
 	if err != nil {
 		pc.unwatch()
 		pc.conn.Close()
+		if pc.head != nil { // never sent (no read was made)
+			pc.head = nil
+			pc.written <- err
+		}
 		select {
 		case werr := <-pc.written:
 			if werr != nil {
@@ -441,6 +568,12 @@ func (t *Transport) dial(ctx context.Context, addr string) (*pconn, error) {
 	pc := &pconn{conn: c, bw: bufio.NewWriterSize(w, 4096), addr: addr, probe: netutil.NewProber(c), written: make(chan error, 1)}
 	pc.br = bufio.NewReaderSize(connReader{pc}, maxHeaderBytes)
 	pc.close = func() { c.Close() }
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			pc.raw, pc.rawFn = raw, pc.writeThenRead
+			pc.hw = bufio.NewWriterSize(&pc.hbuf, 1024)
+		}
+	}
 	return pc, nil
 }
 

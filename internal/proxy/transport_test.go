@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -60,6 +61,7 @@ func rawUpstream(t *testing.T, reply func(n int) string) (addr string, conns *at
 func get(t *testing.T, tr *Transport, addr string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	req.URL.Opaque = "/" // as the proxy sends it (setTargetURL): writeHead writes the request
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
@@ -314,6 +316,105 @@ func TestTransportReadTimeout(t *testing.T) {
 	_, err := tr.RoundTrip(req)
 	if !readTimedOut(err) {
 		t.Fatalf("silent upstream: err = %v, want a read timeout", err)
+	}
+}
+
+// Exchanges on one kept-alive connection whose answers come at once or late, small or larger than the read
+// buffer, all read whole (the request head is written from inside the first read of the answer).
+func TestTransportMixedAnswersOnOneConnection(t *testing.T) {
+	sizes := []int{0, 1, 100, 16 << 10, 16<<10 - 40, 40000, 5, 70000, 2}
+	addr, conns := rawUpstream(t, func(n int) string {
+		size := sizes[(n-1)%len(sizes)]
+		if n%3 == 0 {
+			time.Sleep(2 * time.Millisecond) // the read waits for the answer
+		}
+		interim := ""
+		if n%4 == 0 {
+			interim = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+		}
+		return interim + "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n" + strings.Repeat("b", size)
+	})
+	tr := &Transport{DialTimeout: time.Second, MaxIdle: 4, ReadTimeout: 5 * time.Second, SendTimeout: 5 * time.Second}
+	for i := range 3 * len(sizes) {
+		resp := get(t, tr, addr)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := sizes[i%len(sizes)]; err != nil || len(b) != want {
+			t.Fatalf("exchange %d: %d bytes (%v), want %d", i+1, len(b), err, want)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
+
+// A request head larger than the socket buffers, to an upstream slow to read it, is written whole: what
+// does not go out at once goes out under proxy_send_timeout.
+func TestTransportHugeHead(t *testing.T) {
+	addr, _ := rawUpstream(t, func(n int) string {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // a proxy in front of the upstream that starts reading late
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		time.Sleep(300 * time.Millisecond)
+		u, err := net.Dial("tcp", addr)
+		if err != nil {
+			return
+		}
+		defer u.Close()
+		go io.Copy(u, c)
+		io.Copy(c, u)
+	}()
+	tr := &Transport{DialTimeout: time.Second, MaxIdle: 4, ReadTimeout: 20 * time.Second, SendTimeout: 20 * time.Second}
+	req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/", nil)
+	req.URL.Opaque = "/"
+	big := strings.Repeat("v", 8<<20)
+	req.Header.Set("X-Big", big)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "ok" {
+		t.Fatalf("body %q", b)
+	}
+}
+
+// A read whose deadline passes before it can begin (here a read timeout of 1 ns; under load, a goroutine not
+// scheduled in time) fails as a read timeout, having written nothing, and the transport goes on working.
+func TestTransportDeadlineBeforeHeadWritten(t *testing.T) {
+	var served atomic.Int32
+	addr, _ := rawUpstream(t, func(n int) string {
+		served.Add(1)
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	})
+	tr := &Transport{DialTimeout: time.Second, MaxIdle: 4, ReadTimeout: time.Nanosecond}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	req.URL.Opaque = "/"
+	for range 3 {
+		if _, err := tr.RoundTrip(req); !readTimedOut(err) {
+			t.Fatalf("err = %v, want a read timeout", err)
+		}
+	}
+	tr.ReadTimeout = time.Second
+	resp := get(t, tr, addr)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "ok" {
+		t.Fatalf("body %q", b)
+	}
+	if n := served.Load(); n != 1 {
+		t.Errorf("upstream served %d requests, want 1 (the timed-out ones were never written)", n)
 	}
 }
 

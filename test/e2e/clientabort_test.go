@@ -103,7 +103,7 @@ http {
 	if _, err := io.ReadFull(resp.Body, b); err != nil || string(b) != "start" {
 		t.Fatalf("body start %q, %v", b, err)
 	}
-	time.Sleep(50 * time.Millisecond) // well past any short first wait for the rest
+	time.Sleep(50 * time.Millisecond) // within the first wait for the rest: the watch, armed when it runs out, finds the client gone
 	c.Close()
 	select {
 	case d := <-up.closed:
