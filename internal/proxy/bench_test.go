@@ -49,6 +49,7 @@ func BenchmarkTransportKeepAlive(b *testing.B) {
 	}()
 	tr := &Transport{DialTimeout: time.Second, MaxIdle: 4, SendTimeout: time.Minute, ReadTimeout: time.Minute}
 	req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/x", nil)
+	req.URL.Opaque = "/x" // as the proxy sends it (setTargetURL)
 	req.Header.Set("User-Agent", "bench")
 	req.Header.Set("Accept", "*/*")
 	req.Header.Set("X-Forwarded-For", "127.0.0.1")
