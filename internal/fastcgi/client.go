@@ -416,8 +416,8 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// buffered reports whether more body bytes are ready without waiting for the application.
-func (b *body) buffered() bool {
+// Ready reports whether more body bytes are ready without waiting for the application (proxy.Ready).
+func (b *body) Ready() bool {
 	return !b.eof && (b.r.Buffered() > 0 || len(b.s.cur) > 0 || b.s.cn != nil && b.s.cn.rr.br.Buffered() > 0)
 }
 

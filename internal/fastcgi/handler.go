@@ -217,32 +217,13 @@ func (h *Handler) fail(fr *Request, err error) {
 	fr.Error(status)
 }
 
-// stream copies the response body to the client through one pooled buffer, flushing after every read when
-// flushEach and otherwise whenever the application has nothing more ready.
+// stream is proxy.Stream through one of h's pooled buffers: flushing after every read when flushEach, and
+// otherwise whenever the application has nothing more ready (the body's Ready).
 func (h *Handler) stream(w http.ResponseWriter, b io.Reader, flushEach bool) error {
 	bp := h.bufs.Get().(*[]byte)
 	defer h.bufs.Put(bp)
-	buf := *bp
-	pending, _ := b.(interface{ buffered() bool })
-	for {
-		n, err := b.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return nil // the client went away
-			}
-			if flushEach || pending == nil || !pending.buffered() {
-				if proxy.Flush(w) != nil {
-					return nil
-				}
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	_, err := proxy.Stream(w, b, *bp, flushEach, -1)
+	return err
 }
 
 // scriptName sets $fastcgi_script_name and $fastcgi_path_info for the current URI.

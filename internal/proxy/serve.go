@@ -151,7 +151,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	if strings.EqualFold(accel, "yes") {
 		flushEach = false
 	}
-	_, err = p.stream(pr.W, resp.Body, flushEach, resp.ContentLength, nil, 0)
+	_, err = p.stream(pr.W, resp.Body, flushEach, resp.ContentLength)
 	at.finish(pr.V, time.Since(last))
 	if err != nil && !errors.Is(err, io.EOF) {
 		if readTimedOut(err) {
@@ -170,27 +170,31 @@ func readTimedOut(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded) && errors.As(err, &oe) && oe.Op == "read"
 }
 
-// stream copies the upstream body to the client through one pooled buffer, flushing every chunk when
-// flushEach, and otherwise whenever the upstream has nothing more ready; it never holds more than one buffer.
-// Once size bytes (the upstream's Content-Length, -1 unknown) have been copied the response is complete and
-// is not flushed here: the server sends it when the handler returns, in the same write.
-// A non-nil timer is reset to readTimeout after every read (where the body's reads carry no deadline).
-func (p *Proxy) stream(w http.ResponseWriter, body io.Reader, flushEach bool, size int64, timer *time.Timer, readTimeout time.Duration) (int64, error) {
-	bp := p.copyBufs.Get().(*[]byte)
-	defer p.copyBufs.Put(bp)
-	buf := *bp
+// Ready is a response body that can tell whether more of it can be read without waiting for the upstream
+// (fastcgi's records); Stream flushes when nothing more is ready.
+type Ready interface{ Ready() bool }
+
+// Stream copies an upstream response body to the client through buf: the one copy loop of the proxy and
+// fastcgi handlers. It flushes after every read when flushEach, and otherwise whenever the upstream has
+// nothing more ready: body's Ready when it has one, else a read shorter than buf. Once size bytes (the
+// upstream's Content-Length, -1 unknown) are copied the response is complete and is not flushed here: the
+// server sends it when the handler returns, in the same write. A client gone away ends the copy without an
+// error; a failed read returns its error (io.EOF is the end, not an error).
+func Stream(w http.ResponseWriter, body io.Reader, buf []byte, flushEach bool, size int64) (int64, error) {
+	ready, _ := body.(Ready)
 	var total int64
 	for {
 		n, err := body.Read(buf)
-		if timer != nil {
-			timer.Reset(readTimeout)
-		}
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return total, nil // client went away; nothing to report upstream-side
 			}
 			total += int64(n)
-			if (flushEach || n < len(buf)) && total != size {
+			more := n == len(buf)
+			if ready != nil {
+				more = err == nil && ready.Ready()
+			}
+			if (flushEach || !more) && total != size {
 				if ferr := Flush(w); ferr != nil {
 					return total, nil
 				}
@@ -203,6 +207,26 @@ func (p *Proxy) stream(w http.ResponseWriter, body io.Reader, flushEach bool, si
 			return total, err
 		}
 	}
+}
+
+// stream is Stream through one of p's pooled buffers.
+func (p *Proxy) stream(w http.ResponseWriter, body io.Reader, flushEach bool, size int64) (int64, error) {
+	bp := p.copyBufs.Get().(*[]byte)
+	defer p.copyBufs.Put(bp)
+	return Stream(w, body, *bp, flushEach, size)
+}
+
+// timedBody restarts a timer after every read from r (the timer bounds each read).
+type timedBody struct {
+	r     io.Reader
+	timer *time.Timer
+	d     time.Duration
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.timer.Reset(b.d)
+	return n, err
 }
 
 // Flush is http.ResponseController's Flush without allocating the controller (one per response otherwise).
@@ -382,7 +406,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		conn.SetDeadline(time.Time{}) // the timer below bounds each read instead
 		timer := time.AfterFunc(readTimeout, func() { conn.Close() })
 		defer timer.Stop()
-		if _, err := p.stream(pr.W, resp.Body, true, resp.ContentLength, timer, readTimeout); err != nil {
+		if _, err := p.stream(pr.W, &timedBody{resp.Body, timer, readTimeout}, true, resp.ContentLength); err != nil {
 			pr.Log.Error("proxy: upstream response body failed: "+err.Error(), pr.V.LogAttrs()...)
 			panic(http.ErrAbortHandler) // never present a cut-off body as complete
 		}
