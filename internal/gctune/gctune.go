@@ -12,7 +12,9 @@
 // than its live heap. Moderate traffic (a WebSocket echo allocates a few MiB/s) never forces one: a forced
 // collection of a large live heap (many idle tunnels) stalls a GOMAXPROCS=1 process for 100 ms and more.
 // The tuner samples runtime/metrics every 100 ms and after each collection; debug.SetGCPercent does not stop
-// the world (it takes the heap lock), so retuning often is cheap. Setting GOGC in the environment turns the
+// the world (it takes the heap lock), so retuning often is cheap. Once allocation has stopped and nothing is left
+// to return, the ticker sleeps until the next collection (which any new allocation brings within the idle
+// headroom), so an idle process does not wake ten times a second. Setting GOGC in the environment turns the
 // tuner off.
 package gctune
 
@@ -24,6 +26,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -83,6 +86,7 @@ type policy struct {
 	last     Sample
 	rate     float64 // bytes/s, follows a rise at once and halves per sample on a dip
 	active   bool    // allocation since memory was last returned: return it once stopped and freeGap allows
+	stopped  bool    // the last sample allocated under StoppedRate
 	lastFree time.Time
 }
 
@@ -102,6 +106,7 @@ func (p *policy) step(s Sample) (percent int, free bool) {
 		}
 	}
 	p.last = s
+	p.stopped = stopped
 	if p.active && stopped && s.At.Sub(p.lastFree) >= freeGap {
 		p.active = false
 		if s.Retained > s.Live+max(freeSlack, s.Live/10) {
@@ -111,6 +116,10 @@ func (p *policy) step(s Sample) (percent int, free bool) {
 	}
 	return p.percent(s), free
 }
+
+// idle reports whether sampling may stop until the next collection: allocation has stopped and no memory waits
+// to be returned. Any allocation brings a collection within the idle headroom, and that wakes the sampler.
+func (p *policy) idle() bool { return p.stopped && !p.active }
 
 // percent is the GOGC value for the heap of s at the current allocation rate.
 func (p *policy) percent(s Sample) int { return Percent(s.Scan, Headroom(s.Live, p.rate)) }
@@ -123,23 +132,16 @@ func Enabled() bool {
 
 // Run starts the tuner: it samples the heap every Tick on its own goroutine, and after every collection (when
 // the live heap is known anew, so a heap that grows quickly never runs on a stale, too generous percent), and
-// adjusts the GC percent until ctx ends.
-func Run(ctx context.Context) {
-	t := &tuner{r: newReader(), current: -1}
+// adjusts the GC percent until ctx ends. While the process does not allocate, the sampling goroutine sleeps
+// until a collection wakes it.
+func Run(ctx context.Context) { start(ctx) }
+
+func start(ctx context.Context) *tuner {
+	t := &tuner{r: newReader(), current: -1, wake: make(chan struct{}, 1)}
 	t.tick(time.Now())
 	afterGC(ctx, t.retune)
-	go func() {
-		tick := time.NewTicker(Tick)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				t.tick(time.Now())
-			}
-		}
-	}()
+	go t.loop(ctx)
+	return t
 }
 
 // tuner applies the policy; the ticker and the finalizer goroutine share it.
@@ -148,17 +150,52 @@ type tuner struct {
 	r       *reader
 	p       policy
 	current int
+
+	wake  chan struct{} // a collection happened: wakes a sleeping loop (capacity 1, never blocks the sender)
+	ticks atomic.Int64  // samples taken by loop, so tests can see it sleep
 }
 
-// tick takes a sample for the policy, sets its percent and returns memory when it says so.
-func (t *tuner) tick(now time.Time) {
+// loop samples every Tick, and sleeps while the policy is idle until a collection wakes it.
+func (t *tuner) loop(ctx context.Context) {
+	timer := time.NewTimer(Tick)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-timer.C:
+			if t.tick(now) {
+				select { // drop a wake-up from a collection while awake
+				case <-t.wake:
+				default:
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.wake:
+				}
+				// The sample just after waking measures the rate over the whole sleep; it only sets the
+				// baseline, the next one (Tick later) sees the rate of what woke us.
+				t.tick(time.Now())
+			}
+			timer.Reset(Tick)
+		}
+	}
+}
+
+// tick takes a sample for the policy, sets its percent and returns memory when it says so. It reports whether
+// the policy is idle.
+func (t *tuner) tick(now time.Time) (idle bool) {
+	t.ticks.Add(1)
 	t.mu.Lock()
 	percent, free := t.p.step(t.r.read(now))
 	t.set(percent)
+	idle = t.p.idle()
 	t.mu.Unlock()
 	if free {
 		debug.FreeOSMemory() // collects with the idle goal just set, then returns the free pages
 	}
+	return idle
 }
 
 // retune recomputes the percent for the live heap a collection just measured, at the current rate.
@@ -166,6 +203,10 @@ func (t *tuner) retune() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.set(t.p.percent(t.r.read(time.Now())))
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (t *tuner) set(percent int) {

@@ -215,3 +215,35 @@ func churn(d time.Duration) (peak uint64) {
 	}
 	return peak
 }
+
+// TestIdleSleeps: once allocation stops the sampler stops waking (it used to tick ten times a second for ever);
+// allocation brings a collection, which wakes it, and it sleeps again when allocation stops.
+func TestIdleSleeps(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tu := start(ctx)
+
+	// quietSecond waits (up to 20 s) for a second in which the sampler took at most one sample.
+	quietSecond := func(when string) {
+		t.Helper()
+		var last int64
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+			n := tu.ticks.Load()
+			time.Sleep(time.Second)
+			if last = tu.ticks.Load() - n; last <= 1 {
+				return
+			}
+		}
+		t.Fatalf("%s: the sampler still took %d samples a second after 20 s without allocation", when, last)
+	}
+	quietSecond("idle")
+
+	before := tu.ticks.Load()
+	churn(500 * time.Millisecond)
+	if n := tu.ticks.Load() - before; n < 2 {
+		t.Fatalf("the sampler took %d samples during 500 ms of allocation at 200 MiB/s; want it awake", n)
+	}
+	quietSecond("idle again")
+}
