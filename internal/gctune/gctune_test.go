@@ -236,7 +236,10 @@ func TestIdleSleeps(t *testing.T) {
 				return
 			}
 		}
-		t.Fatalf("%s: the sampler still took %d samples a second after 20 s without allocation", when, last)
+		tu.mu.Lock()
+		p := tu.p
+		tu.mu.Unlock()
+		t.Fatalf("%s: the sampler still took %d samples a second after 20 s without allocation (rate %.0f B/s, stopped %v, active %v)", when, last, p.rate, p.stopped, p.active)
 	}
 	quietSecond("idle")
 
