@@ -72,6 +72,7 @@ type pconn struct {
 	readTimeout time.Duration
 	left        time.Duration
 	deadline    time.Time
+	extended    bool // extendRead may have moved the deadline from the one recorded
 	// client-gone detection of the exchange in progress: its context, until watched (nil once watched or
 	// when there is nothing to watch), and the stop of the watch armed on it
 	ctx  context.Context
@@ -90,8 +91,8 @@ type pconn struct {
 	werr  error
 }
 
-// quickWait is how long a read from the upstream may wait before the exchange watches for its client going
-// away. Watching costs a callback registered on the request's context (and a read on the client's socket
+// quickWait is how long a read from the upstream may wait at least (twice that at most) before the exchange
+// watches for its client going away. Watching costs a callback registered on the request's context (and a read on the client's socket
 // by the server), so the exchanges that are answered soon, nearly all of them, go without. It is well above
 // the time a ready answer may wait for its goroutine to be scheduled on a saturated server (at 5 ms, one
 // exchange in eight under wrk -c50 on two busy cores ran out), and short against anything a client would
@@ -102,6 +103,10 @@ const quickWait = 100 * time.Millisecond
 // runtime timer for every read costs more than the timeout's precision is worth (nginx's own timers run on a
 // clock cached per event-loop turn).
 const deadlineSlack = time.Millisecond
+
+// pastDeadline stands for a read deadline armed but not known (extendRead moved it): being past, it is
+// re-armed (or cleared) at the next occasion.
+var pastDeadline = time.Unix(1, 0)
 
 // armRead sets the read deadline to now + d (0: none), unless the one armed is within deadlineSlack of it.
 func (pc *pconn) armRead(d time.Duration) {
@@ -129,18 +134,24 @@ func (r connReader) Read(p []byte) (int, error) {
 	if pc.ctx == nil {
 		return pc.read(p)
 	}
-	wait := quickWait
-	if pc.readTimeout > 0 && pc.readTimeout <= wait {
-		wait = pc.readTimeout // the whole timeout: running out is the answer
-		pc.watched()
+	if pc.readTimeout > 0 && pc.readTimeout <= 2*quickWait {
+		pc.watched() // the whole timeout is the wait: running out is the answer
+		return pc.read(p)
 	}
-	pc.armRead(wait)
+	// the quick wait need not be exact: any deadline between quickWait and twice that from now will do, so
+	// a connection busy with one exchange after another re-arms its runtime timer once per quickWait, not
+	// for every read (nor is it cleared between exchanges: see put)
+	start := time.Now()
+	if d := pc.deadline.Sub(start); d < quickWait || d > 2*quickWait {
+		pc.deadline = start.Add(2 * quickWait)
+		pc.conn.SetReadDeadline(pc.deadline)
+	}
 	n, err := pc.sockRead(p)
 	if n == 0 && pc.ctx != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		// the upstream is slow to answer: from now on a client that goes away aborts the request
 		pc.watch()
 		if pc.readTimeout > 0 {
-			pc.left = pc.readTimeout - wait
+			pc.left = max(pc.readTimeout-time.Since(start), time.Nanosecond)
 		}
 		return pc.read(p)
 	}
@@ -351,6 +362,7 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request, 
 	pc.left, pc.ctx, pc.stop = 0, ctx, nil
 	if cb, ok := req.Body.(*clientBody); ok {
 		cb.progress = pc.extendRead
+		pc.extended = true
 	}
 	if req.Body == nil || req.Body == http.NoBody {
 		// headers alone fit the socket buffer: no early-response deadlock is possible, so no goroutine
@@ -613,8 +625,11 @@ func (t *Transport) get(addr string, readTimeout time.Duration, replayable bool)
 			continue
 		}
 		pc.readTimeout = readTimeout
-		// the connection has no deadline (put cleared it), so the probe cannot fail on an expired one
-		if !alive(pc, !replayable || idle >= probeAfter) {
+		probe := !replayable || idle >= probeAfter
+		if probe && !pc.deadline.IsZero() && pc.deadline.Before(pc.idleAt.Add(idle+time.Millisecond)) {
+			pc.armRead(0) // a read deadline passed (or about to) would fail the probe
+		}
+		if !alive(pc, probe) {
 			pc.conn.Close()
 			continue
 		}
@@ -632,9 +647,11 @@ func alive(pc *pconn, probe bool) bool {
 func (t *Transport) put(pc *pconn) {
 	now := time.Now()
 	pc.idleAt = now
-	// an idle connection is not read: a deadline left armed would only fire (a runtime timer's work per
-	// exchange, where clearing it is a flag), and fail the liveness probe once past
-	pc.armRead(0)
+	// the read deadline stays armed: an idle connection is not read, the next exchange re-arms it only when
+	// it is not of use (connReader.Read), and get clears one that has passed before probing
+	if pc.extended {
+		pc.deadline, pc.extended = pastDeadline, false // not the one armed: have the next read re-arm it
+	}
 	var evict []*pconn
 	t.mu.Lock()
 	if t.idle == nil {
