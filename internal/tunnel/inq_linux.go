@@ -29,14 +29,14 @@ func enableInq(c net.Conn) bool {
 }
 
 // recvInq reads like read(2) and also returns the bytes left in the socket's queue (TCP_CM_INQ; -1 when the
-// kernel did not say).
+// kernel did not say). The socket is non-blocking, so it is a raw system call (see sockWriter).
 func recvInq(fd int, p []byte) (n, inq int, err error) {
 	var cmsg [32]byte // room for one cmsghdr with an int
 	iov := unix.Iovec{Base: &p[0]}
 	iov.SetLen(len(p))
 	msg := unix.Msghdr{Iov: &iov, Iovlen: 1, Control: &cmsg[0]}
 	msg.SetControllen(len(cmsg))
-	r, _, e := syscall.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), 0)
+	r, _, e := syscall.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), 0)
 	if e != 0 {
 		return 0, -1, e
 	}

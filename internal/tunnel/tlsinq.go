@@ -28,9 +28,10 @@ var tlsConnOffset = sync.OnceValues(func() (uintptr, bool) {
 // has read of a record: the direction then waits for readability in the same RawConn.Read. Outside it, it is
 // the connection it wraps.
 type inqConn struct {
-	net.Conn       // the transport crypto/tls had: writes, deadlines, Close
-	fd       int32 // the socket while inside the direction's RawConn.Read, else -1
-	empty    bool  // the last read left the socket's queue empty
+	net.Conn             // the transport crypto/tls had: deadlines, Close
+	sw       *sockWriter // writes: the socket's raw writer
+	fd       int32       // the socket while inside the direction's RawConn.Read, else -1
+	empty    bool        // the last read left the socket's queue empty
 }
 
 // errDrained is inqConn's read error once the socket's queue is empty.
@@ -71,6 +72,9 @@ func (c *inqConn) Read(p []byte) (int, error) {
 	}
 }
 
+// Write writes to the socket with raw send(2) calls (see sockWriter); crypto/tls writes through here.
+func (c *inqConn) Write(p []byte) (int, error) { return c.sw.Write(p) }
+
 // NetConn is the transport under the wrapper (an idle direction finds the socket to wait on through it).
 func (c *inqConn) NetConn() net.Conn { return c.Conn }
 
@@ -91,8 +95,12 @@ func (c *inqConn) under(tc *tls.Conn) syscall.RawConn {
 	if err != nil {
 		return nil
 	}
+	sw := newSockWriter(tcp)
+	if sw == nil {
+		return nil
+	}
 	field := (*net.Conn)(unsafe.Add(unsafe.Pointer(tc), off))
-	c.Conn, c.fd = *field, -1
+	c.Conn, c.sw, c.fd = *field, sw, -1
 	*field = c
 	return rc
 }

@@ -283,6 +283,7 @@ type direction struct {
 	pending  []byte
 	n        int64 // bytes written to dst
 
+	sw   *sockWriter // dst's raw writer when dst is a TCP socket (nil: dst.Write)
 	pool *BufferPool
 	size int
 	buf  *[]byte // big buffer while held; nil when handed back
@@ -339,6 +340,9 @@ func (d *direction) init(t *tunnel, src, dst net.Conn, pending []byte, pool *Buf
 		if d.rc = d.tin.under(tc); d.rc != nil {
 			d.inq, d.readFn = true, d.tlsCopy
 		}
+	}
+	if t.poller != nil {
+		d.sw = newSockWriter(dst)
 	}
 	d.fd = -1
 	if t.poller != nil {
@@ -670,7 +674,13 @@ func (d *direction) write(p []byte) bool {
 			// after our deadline update: abort's expired deadline may be gone
 			return false
 		}
-		n, err := d.dst.Write(p)
+		var n int
+		var err error
+		if d.sw != nil {
+			n, err = d.sw.Write(p)
+		} else {
+			n, err = d.dst.Write(p)
+		}
 		if d.timedWDL {
 			d.writing.Store(0)
 		}
