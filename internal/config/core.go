@@ -161,8 +161,8 @@ var coreDirectives = []Spec{
 		}},
 	{Name: "client_header_timeout", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "60s", Doc: "Timeout for reading the request line and headers.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.sc.ClientHeaderTimeout) }},
-	{Name: "large_client_header_buffers", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "2", Default: "4 8k", Doc: "Limit on request line and header size: number × size bytes in all; larger requests get 431.",
-		Diff: "sluice enforces the product as a total header limit rather than per-line buffers; too-large headers get 431 (nginx: 400/414).",
+	{Name: "large_client_header_buffers", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "2", Default: "4 8k", Doc: "Limit on request line and header size: number × size bytes in all; a longer request line gets 414, a larger head 400 (Request Header Or Cookie Too Large).",
+		Diff: "sluice enforces the product as a total head limit rather than per-line buffers.",
 		Apply: func(p *parser, d *Directive) error {
 			n, err := strconv.Atoi(d.Args[0])
 			if err != nil || n <= 0 {

@@ -17,7 +17,7 @@ import (
 
 // Violation is why a request head was refused and the status nginx answers it with.
 type Violation struct {
-	Status int    // 400, 501 or 505
+	Status int    // 400, 414, 494 (nginx's 400 "Request Header Or Cookie Too Large"), 501 or 505
 	Reason string // completes nginx's "client sent …": `invalid header line`
 }
 
@@ -59,8 +59,8 @@ type Scanner struct {
 	broken *Violation
 }
 
-// NewScanner returns a scanner expecting a request head; maxHead bounds a head as net/http's MaxHeaderBytes
-// (+4096, net/http's own slack) does.
+// NewScanner returns a scanner expecting a request head; maxHead bounds a head (large_client_header_buffers'
+// size; +4096 of slack, net/http's figure).
 func NewScanner(maxHead int) *Scanner { return &Scanner{maxHead: maxHead + 4096} }
 
 // Scan follows p, the next bytes from the client. It returns the first violation found or nil, and with a
@@ -147,9 +147,13 @@ func (s *Scanner) account(n int) bool {
 	}
 	if s.head > limit {
 		if s.st == stHead {
-			// net/http answers 431 before it passes this much; a head it read partly ahead of its count is
-			// refused here, so no head escapes the guard
-			s.fail(431, "too long header")
+			// nginx: a request line longer than the buffer is a 414, a longer head a 400 "Request Header Or
+			// Cookie Too Large" (its 494)
+			if !s.reqLine {
+				s.fail(414, "too long URI")
+			} else {
+				s.fail(494, "too long header line")
+			}
 		} else {
 			s.breakBody()
 		}
@@ -442,6 +446,17 @@ func Wrap(c net.Conn, maxHead int, refuse Refuser) *Conn {
 	g := &Conn{Conn: c, refuse: refuse, s: NewScanner(maxHead)}
 	g.idle.Store(true)
 	return g
+}
+
+// Pending reports whether a refused head waits to be answered: the next Read answers it without waiting for
+// the socket.
+func (c *Conn) Pending() bool { return c.pending.Load() != nil }
+
+// SetMaxHead sets the head limit for the heads that follow (a reload may change it).
+func (c *Conn) SetMaxHead(n int) {
+	c.mu.Lock()
+	c.s.maxHead = n + 4096
+	c.mu.Unlock()
 }
 
 // SetIdle records whether net/http is between requests (http.StateIdle) or serving one.

@@ -121,15 +121,24 @@ func TestScanKeep(t *testing.T) {
 	}
 }
 
-// TestScanLimits: the scanner never holds more than a head's limit: a longer head is refused with 431 (net/http
-// answers it so before passing this much, unless it read part of it ahead); a broken chunked body stops the
-// scanning, and the connection is refused if a head is ever read after it.
+// TestScanLimits: the scanner never holds more than a head's limit: an over-long request line is refused with
+// 414, a longer head with nginx's 494 (400 "Request Header Or Cookie Too Large"); a broken chunked body stops
+// the scanning, and the connection is refused if a head is ever read after it.
 func TestScanLimits(t *testing.T) {
-	s := NewScanner(1024)
 	long := strings.Repeat("a", 1024+4096+1)
-	if v, _ := s.Scan([]byte("GET /" + long)); v == nil || v.Status != 431 || cap(s.line) > 8<<10 {
-		t.Fatalf("violation %v with a %d-byte line buffer after an over-long head", v, cap(s.line))
+	for _, tc := range []struct {
+		head   string
+		status int
+	}{
+		{"GET /" + long, 414},
+		{"GET / HTTP/1.1\r\nX-Long: " + long, 494},
+	} {
+		s := NewScanner(1024)
+		if v, _ := s.Scan([]byte(tc.head)); v == nil || v.Status != tc.status || cap(s.line) > 8<<10 {
+			t.Fatalf("%.20q: violation %v with a %d-byte line buffer after an over-long head, want %d", tc.head, v, cap(s.line), tc.status)
+		}
 	}
+	var s *Scanner
 	for _, body := range []string{"1;" + long, "zz\r\n", "3\r\nabcX\r\n", "3\r\nabc\n"} {
 		s = NewScanner(1024)
 		if v, _ := s.Scan([]byte("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + body)); v != nil {

@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"log"
 	"net"
 	"net/http"
 	"time"
@@ -23,8 +24,9 @@ import (
 // (test/e2e h2_test.go): concurrent streams (http2_max_concurrent_streams), header list size (hs.MaxHeaderBytes,
 // from large_client_header_buffers), HPACK table sizes, frame size and receive windows. x/net/http2 also bounds
 // handlers queued by streams reset before they finish (rapid reset) and header bytes across CONTINUATION frames.
-func (l *listener) configureHTTP2(hs *http.Server, g *group) error {
-	h2 := &http2.Server{
+func (hs *httpServer) configureHTTP2(g *group, errLog *log.Logger) error {
+	hs.base = &http.Server{MaxHeaderBytes: g.maxHeaderBytes, ErrorLog: errLog}
+	hs.h2 = &http2.Server{
 		MaxConcurrentStreams:         uint32(g.h2MaxStreams),
 		MaxReadFrameSize:             16 << 10, // the protocol's minimum: larger frames from a client are a FRAME_SIZE_ERROR
 		MaxDecoderHeaderTableSize:    4 << 10,
@@ -34,21 +36,26 @@ func (l *listener) configureHTTP2(hs *http.Server, g *group) error {
 		WriteByteTimeout:             60 * time.Second, // a client that stops reading (zero window) is dropped
 		PingTimeout:                  15 * time.Second,
 	}
-	if err := http2.ConfigureServer(hs, h2); err != nil { // also registers h2's graceful shutdown with hs
-		return err
+	return http2.ConfigureServer(hs.base, hs.h2) // registers h2's graceful shutdown (GOAWAY) with base
+}
+
+// serveH2 serves an HTTP/2 connection (ALPN h2) until it closes; ctx carries the connection's connInfo.
+func (l *listener) serveH2(c *tls.Conn, ctx context.Context) {
+	hs := l.hs
+	if hs.h2 == nil {
+		c.Close()
+		return
 	}
-	hs.TLSNextProto["h2"] = func(hs *http.Server, c *tls.Conn, h http.Handler) {
-		var conn net.Conn = c
-		if g := l.srv.snap.Load().groupFor(l.addr, c.LocalAddr().String()); g == nil || !g.extConnect {
-			conn = &hideXConnect{Conn: c}
-		}
-		var ctx context.Context
-		if bc, ok := h.(interface{ BaseContext() context.Context }); ok {
-			ctx = bc.BaseContext() // carries ConnContext's connInfo
-		}
-		h2.ServeConn(conn, &http2.ServeConnOpts{Context: ctx, Handler: h, BaseConfig: hs})
+	var conn net.Conn = c
+	if g := l.srv.snap.Load().groupFor(l.addr, c.LocalAddr().String()); g == nil || !g.extConnect {
+		conn = &hideXConnect{Conn: c}
 	}
-	return nil
+	hs.h1.Hand(c, func() {
+		l.srv.connState(c, http.StateNew)
+		l.srv.connState(c, http.StateActive)
+		defer l.srv.connState(c, http.StateClosed)
+		hs.h2.ServeConn(conn, &http2.ServeConnOpts{Context: ctx, Handler: l.srv, BaseConfig: hs.base})
+	})
 }
 
 // HTTP/2 frame constants for hideXConnect (RFC 9113 §4.1, §6.5; RFC 8441 §3).

@@ -23,30 +23,23 @@ import (
 // listener is one bound socket. It outlives configuration snapshots: a reload reconciles the set of listeners
 // (keep, add, close) instead of re-binding, so no connection is refused during a reload.
 type listener struct {
-	addr string
-	ln   net.Listener
-	srv  *Server
-	// conns hands classified connections (TLS or plain) to the http.Server serving this socket.
-	conns  chan net.Conn
-	served chan struct{} // closed when the http.Server's Serve loop on this socket has returned
+	addr   string
+	ln     net.Listener
+	srv    *Server
+	hs     *httpServer   // serves the classified connections
 	closed chan struct{} // closed once the socket is closed and every accepted connection was handed over
-	// pending counts connections accepted but not yet handed to the http.Server, so closing the socket (graceful
-	// stop, binary upgrade) never drops one that the kernel had already given us.
+	// pending counts connections accepted but not yet handed to hs, so closing the socket (graceful stop,
+	// binary upgrade) never drops one that the kernel had already given us.
 	pending sync.WaitGroup
 	// abort ends the hand-over at once (fast stop): connections still being classified are closed.
 	abort     context.Context
 	abortFunc context.CancelFunc
-	// meta carries each delivered connection's id to ConnContext: an HTTP/2 connection must reach net/http as
-	// the *tls.Conn itself (it hands it to the HTTP/2 server by ALPN only for that type), so nothing can be
-	// wrapped around it.
-	meta sync.Map // net.Conn -> connMeta
 }
 
 type connMeta struct {
 	id        uint64
 	onTLSPort bool
-	// tls is the state of an HTTP/1.x TLS connection delivered inside the framing guard: net/http sets
-	// Request.TLS only for a bare *tls.Conn, so ServeHTTP sets it from here.
+	// tls is the state of an HTTP/1.x TLS connection (delivered inside the framing guard): Request.TLS.
 	tls     *tls.ConnectionState
 	proxied netip.AddrPort // the client address of a PROXY protocol header (zero without one)
 	// localKey is the connection's local address as a string, the key groupFor looks up first
@@ -97,16 +90,6 @@ func listenConfig(l config.Listen) net.ListenConfig {
 	}
 }
 
-// Accept returns the next connection classified by the accept loop.
-func (l *listener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
 // Close stops accepting; connections already accepted are still handed over (acceptLoop closes l.closed after).
 func (l *listener) Close() error { return l.ln.Close() }
 
@@ -142,14 +125,20 @@ func (l *listener) acceptLoop() {
 		}
 		delay = 0
 		l.pending.Add(1)
-		go l.classify(c)
+		go func() {
+			c, m, ok := l.classify(c)
+			l.pending.Done()
+			if ok {
+				l.serveConn(c, m)
+			}
+		}()
 	}
 }
 
 // classify decides whether a connection on this socket speaks TLS. On a TLS socket, a first byte that is not a
-// TLS handshake record means a plain HTTP request sent to an HTTPS port, which gets nginx's 400 answer.
-func (l *listener) classify(c net.Conn) {
-	defer l.pending.Done()
+// TLS handshake record means a plain HTTP request sent to an HTTPS port, which gets nginx's 400 answer. It
+// returns the connection to serve, false when there is none (closed).
+func (l *listener) classify(c net.Conn) (net.Conn, connMeta, bool) {
 	stop := context.AfterFunc(l.abort, func() { c.SetDeadline(time.Now()) })
 	defer stop()
 	snap := l.srv.snap.Load()
@@ -162,12 +151,11 @@ func (l *listener) classify(c net.Conn) {
 		if c, meta.proxied, err = readProxyHeader(c, g.headerTimeout); err != nil {
 			l.srv.log.Info("broken PROXY protocol header from " + c.RemoteAddr().String() + ": " + err.Error())
 			c.Close()
-			return
+			return nil, meta, false
 		}
 	}
 	if g == nil || !g.ssl {
-		l.deliver(l.srv.guard(c, g), meta)
-		return
+		return l.srv.guard(c, g), meta, true
 	}
 	c.SetReadDeadline(time.Now().Add(g.handshakeTimeout))
 	var first [1]byte
@@ -175,13 +163,12 @@ func (l *listener) classify(c net.Conn) {
 	c.SetReadDeadline(time.Time{})
 	if err != nil {
 		c.Close()
-		return
+		return nil, meta, false
 	}
 	pc := &peekedConn{Conn: c, pending: first[:]}
 	if first[0] != 0x16 {
 		meta.onTLSPort = true
-		l.deliver(pc, meta)
-		return
+		return pc, meta, true
 	}
 	// the handshake runs here, on the connection's own goroutine, so its result is counted; net/http finds it done
 	tc := tls.Server(pc, g.tlsConfig)
@@ -192,16 +179,15 @@ func (l *listener) classify(c net.Conn) {
 	if err != nil {
 		l.srv.log.Info("TLS handshake error from " + c.RemoteAddr().String() + ": " + err.Error())
 		c.Close()
-		return
+		return nil, meta, false
 	}
 	if st := tc.ConnectionState(); st.NegotiatedProtocol != "h2" {
 		// HTTP/1.x over TLS gets the framing guard; HTTP/2 needs the *tls.Conn itself (net/http hands it to
 		// the HTTP/2 server by ALPN) and has no such framing
 		meta.tls = &st
-		l.deliver(l.srv.guard(tc, g), meta)
-		return
+		return l.srv.guard(tc, g), meta, true
 	}
-	l.deliver(tc, meta)
+	return tc, meta, true
 }
 
 // readProxyHeader reads the PROXY protocol (v1 or v2) header that must start a connection on a
@@ -229,14 +215,22 @@ func readProxyHeader(c net.Conn, timeout time.Duration) (net.Conn, netip.AddrPor
 	return pc, netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
 }
 
-func (l *listener) deliver(c net.Conn, m connMeta) {
-	l.meta.Store(c, m)
-	select {
-	case l.conns <- c:
-	case <-l.abort.Done():
-		l.meta.Delete(c)
+// serveConn serves a classified connection until it closes: HTTP/2 (a *tls.Conn that chose h2) or HTTP/1.x.
+func (l *listener) serveConn(c net.Conn, m connMeta) {
+	if l.abort.Err() != nil {
 		c.Close()
+		return
 	}
+	ci := &connInfo{connMeta: m, listener: l, local: c.LocalAddr()}
+	if ci.localKey == "" {
+		ci.localKey = ci.local.String()
+	}
+	ctx := context.WithValue(context.Background(), connInfoKey{}, ci)
+	if tc, ok := c.(*tls.Conn); ok {
+		l.serveH2(tc, ctx)
+		return
+	}
+	l.hs.h1.ServeConn(ctx, c, m.tls)
 }
 
 // peekedConn replays the bytes read while classifying (the first TLS byte, what followed a PROXY header).

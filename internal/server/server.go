@@ -4,7 +4,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"log"
 	"log/slog"
@@ -15,9 +14,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http2"
+
 	"github.com/sluice-proxy/sluice/internal/acme"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/fastcgi"
+	"github.com/sluice-proxy/sluice/internal/h1"
+	"github.com/sluice-proxy/sluice/internal/h1guard"
 	"github.com/sluice-proxy/sluice/internal/metrics"
 	"github.com/sluice-proxy/sluice/internal/observe"
 	"github.com/sluice-proxy/sluice/internal/proxy"
@@ -61,7 +64,7 @@ type Server struct {
 	listeners map[string]*listener
 	acme      *acme.Manager // ssl_certificate acme; created on first use, outlives snapshots
 	quic      map[string]*quicListener
-	servers   map[string]*http.Server
+	servers   map[string]*httpServer
 	active    sync.WaitGroup
 
 	// inherited are listening sockets passed by the process this one replaces (binary upgrade), by address.
@@ -79,7 +82,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		tracker:   tunnel.NewTracker(),
 		listeners: map[string]*listener{},
 		quic:      map[string]*quicListener{},
-		servers:   map[string]*http.Server{},
+		servers:   map[string]*httpServer{},
 	}
 	s.host, _ = os.Hostname()
 	s.serverHeader = [2][]string{{"sluice"}, {"sluice/" + Version}}
@@ -271,51 +274,66 @@ func (s *Server) closeDropped(snap *snapshot) {
 // finds its listen group (TLS or not) in the current snapshot. s.mu is held.
 func (s *Server) serve(snap *snapshot, a added) {
 	for addr, ln := range a.tcp {
-		l := &listener{addr: addr, ln: ln, srv: s, conns: make(chan net.Conn), closed: make(chan struct{}), served: make(chan struct{})}
+		l := &listener{addr: addr, ln: ln, srv: s, closed: make(chan struct{})}
 		l.abort, l.abortFunc = context.WithCancel(context.Background())
 		g := snap.groups[addr]
-		hs := &http.Server{
-			Handler:           s,
-			ReadHeaderTimeout: g.headerTimeout,
-			IdleTimeout:       g.idleTimeout,
-			MaxHeaderBytes:    g.maxHeaderBytes,
-			ErrorLog:          log.New(errorLogWriter{s.log}, "", 0),
-			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-				ci := &connInfo{listener: l, local: c.LocalAddr()}
-				if m, ok := l.meta.LoadAndDelete(c); ok {
-					ci.connMeta = m.(connMeta)
-				}
-				if ci.localKey == "" {
-					ci.localKey = ci.local.String()
-				}
-				return context.WithValue(ctx, connInfoKey{}, ci)
-			},
-			ConnState: s.connState,
-		}
-		if g.idleTimeout == 0 {
-			hs.SetKeepAlivesEnabled(false) // keepalive_timeout 0
-		}
+		hs := &httpServer{h1: &h1.Server{Handler: s, Limits: l.limits, ConnState: s.connState, Refuse: s.refuse, Log: s.log}}
 		if g.ssl {
-			// net/http enables HTTP/2 on *tls.Conn connections only when "h2" is listed here; ALPN itself is
-			// negotiated with the snapshot's tls.Config of the connection.
-			hs.TLSConfig = &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
-			if err := l.configureHTTP2(hs, g); err != nil {
+			if err := hs.configureHTTP2(g, log.New(errorLogWriter{s.log}, "", 0)); err != nil {
 				s.log.Error("HTTP/2 on " + addr + ": " + err.Error())
 			}
 		}
+		l.hs = hs
 		s.listeners[addr] = l
 		s.servers[addr] = hs
-		go l.acceptLoop()
 		s.active.Add(1)
 		go func() {
 			defer s.active.Done()
-			defer close(l.served)
-			if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-				s.log.Error("serving " + addr + ": " + err.Error())
-			}
+			l.acceptLoop()
 		}()
 	}
 	s.serveQUIC(snap, a.udp)
+}
+
+// httpServer serves one listening socket's connections: HTTP/1.x with our own loop, HTTP/2 with x/net/http2.
+type httpServer struct {
+	h1 *h1.Server
+	// base carries the HTTP/2 server's settings (header size, error log) and its graceful shutdown (GOAWAY on
+	// Shutdown); it serves nothing itself
+	base *http.Server
+	//lint:ignore SA1019 x/net/http2 serves each connection with its own settings (see configureHTTP2)
+	h2 *http2.Server
+}
+
+// Shutdown ends keep-alive, tells HTTP/2 clients to go away, and waits for the connections to close.
+func (hs *httpServer) Shutdown(ctx context.Context) error {
+	if hs.base != nil {
+		hs.base.Shutdown(ctx) // returns at once: it tracks no connection, but starts HTTP/2's GOAWAY
+	}
+	return hs.h1.Shutdown(ctx)
+}
+
+// Close closes every connection.
+func (hs *httpServer) Close() error {
+	if hs.base != nil {
+		hs.base.Close()
+	}
+	return hs.h1.Close()
+}
+
+// limits are the current configuration's limits for a connection, read before each request so a reload
+// applies to connections on kept sockets.
+func (l *listener) limits(ctx context.Context, c net.Conn) h1.Limits {
+	lim := h1.Limits{HeaderTimeout: 60 * time.Second, IdleTimeout: 75 * time.Second, MaxHeaderBytes: http.DefaultMaxHeaderBytes}
+	if ci, ok := ctx.Value(connInfoKey{}).(*connInfo); ok {
+		if g := l.srv.snap.Load().groupFor(l.addr, ci.localKey); g != nil {
+			lim = h1.Limits{HeaderTimeout: g.headerTimeout, IdleTimeout: g.idleTimeout, MaxHeaderBytes: g.maxHeaderBytes}
+		}
+	}
+	if gc, ok := c.(*h1guard.Conn); ok {
+		gc.SetMaxHead(lim.MaxHeaderBytes)
+	}
+	return lim
 }
 
 // ReopenLogs reopens every log file (USR1, for logrotate).
@@ -324,16 +342,15 @@ func (s *Server) ReopenLogs() error { return s.files.ReopenAll() }
 // Shutdown stops accepting, lets in-flight requests and open tunnels finish, and returns when they have or
 // when ctx ends (then everything still open is closed).
 //
-// No connection the kernel accepted is dropped: net/http's Shutdown closes a connection whose first request
-// arrives after it began, so the sockets are closed first, every accepted connection is handed over, keep-alive
-// ends, and Shutdown starts only once no connection is still waiting for its first request (at most 5 s, the
-// point where net/http treats such a connection as idle anyway).
+// No connection the kernel accepted is dropped: the sockets are closed first, every accepted connection is
+// handed over, then keep-alive ends: idle connections close, a connection still waiting for its first request
+// may send it for 5 s (see h1.Server.Shutdown).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stop()
 	s.mu.Lock()
 	servers := s.servers
 	listeners := s.listeners
-	s.servers = map[string]*http.Server{}
+	s.servers = map[string]*httpServer{}
 	s.listeners = map[string]*listener{}
 	quics := s.takeQUIC()
 	s.mu.Unlock()
@@ -351,23 +368,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for _, l := range listeners {
 		select {
-		case <-l.served:
+		case <-l.closed:
 		case <-ctx.Done():
-		}
-	}
-	for _, hs := range servers {
-		hs.SetKeepAlivesEnabled(false)
-	}
-	newConns := time.NewTimer(5 * time.Second)
-	defer newConns.Stop()
-wait:
-	for s.stats.reading.Load() > 0 {
-		select {
-		case <-newConns.C:
-			break wait
-		case <-ctx.Done():
-			break wait
-		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	var firstErr error
@@ -404,7 +406,7 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	servers := s.servers
 	listeners := s.listeners
-	s.servers = map[string]*http.Server{}
+	s.servers = map[string]*httpServer{}
 	s.listeners = map[string]*listener{}
 	quics := s.takeQUIC()
 	s.mu.Unlock()

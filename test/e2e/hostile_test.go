@@ -112,8 +112,8 @@ http {
 		{"encoded dots", "GET /x/%2e%2E/admin HTTP/1.1\r\n" + host + "\r\n", 403, false},
 		{"above the root", "GET /../admin HTTP/1.1\r\n" + host + "\r\n", 400, true},
 		{"dot segment with parameter", "GET /x/..;/admin HTTP/1.1\r\n" + host + "\r\n", 400, true},
-		{"header block over large_client_header_buffers", "GET / HTTP/1.1\r\n" + host + "X-Big: " + big + "\r\n\r\n", 431, true},
-		{"request line over large_client_header_buffers", "GET /" + big + " HTTP/1.1\r\n" + host + "\r\n", 431, true},
+		{"header block over large_client_header_buffers", "GET / HTTP/1.1\r\n" + host + "X-Big: " + big + "\r\n\r\n", 400, true},
+		{"request line over large_client_header_buffers", "GET /" + big + " HTTP/1.1\r\n" + host + "\r\n", 414, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,474 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/sys/unix"
+)
+
+// conn is one client connection and the state its loop keeps between requests.
+type conn struct {
+	srv    *Server
+	rwc    net.Conn
+	base   context.Context
+	tls    *tls.ConnectionState
+	remote string
+	since  time.Time
+	state  atomic.Int32
+	br     *bufio.Reader
+
+	headLimit bool  // reading a head: reads are bounded by remain
+	remain    int64 // bytes a head may still take from the socket
+	tooLarge  bool
+
+	// the client-gone watch: a read of one byte on the idle socket while a handler runs (see reqCtx)
+	watchMu   sync.Mutex
+	watchDone chan struct{}
+	watchByte [1]byte
+	hasByte   bool // watchByte holds the first byte of the next request
+
+	raw syscall.RawConn // the plain TCP socket under the framing guard, waited on while idle (nil: other kinds)
+
+	hdr     http.Header // the response header map, cleared for each request
+	buf     []byte      // a small response's body, held until its length is known
+	hijack  bool
+	scratch [32]byte
+}
+
+// connReader is what the connection's bufio.Reader reads from: it bounds a head and replays the byte the
+// client-gone watch read.
+type connReader struct{ c *conn }
+
+var errTooLarge = errors.New("request head too large")
+
+func (r connReader) Read(p []byte) (int, error) {
+	c := r.c
+	if c.hasByte {
+		c.hasByte = false
+		p[0] = c.watchByte[0]
+		return 1, nil
+	}
+	if !c.headLimit {
+		return c.rwc.Read(p)
+	}
+	if c.remain <= 0 {
+		c.tooLarge = true
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > c.remain {
+		p = p[:c.remain]
+	}
+	n, err := c.rwc.Read(p)
+	c.remain -= int64(n)
+	return n, err
+}
+
+// rawSocket returns the plain TCP socket directly under c's wrapper, nil for anything else (TLS, a wrapper
+// replaying bytes it read).
+func rawSocket(c net.Conn) syscall.RawConn {
+	u, ok := c.(interface{ Unwrap() net.Conn })
+	if !ok {
+		return nil
+	}
+	tc, ok := u.Unwrap().(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// pending reports whether c's wrapper has something to say without the socket (a refusal of a head it read).
+func pending(c net.Conn) bool {
+	p, ok := c.(interface{ Pending() bool })
+	return ok && p.Pending()
+}
+
+// waitReadable waits until the socket has bytes (or its end, an error, the read deadline) without reading
+// them. The first check peeks without blocking: the poller's readiness is reset when the wait begins, so bytes
+// already there would not wake it.
+func waitReadable(rc syscall.RawConn) error {
+	var b [1]byte
+	checked := false
+	return rc.Read(func(fd uintptr) bool {
+		if checked {
+			return true
+		}
+		checked = true
+		_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		return errno != unix.EAGAIN && errno != unix.EINTR
+	})
+}
+
+func (c *conn) setState(st http.ConnState) {
+	if h := c.srv.ConnState; h != nil {
+		h(c.rwc, st)
+	}
+}
+
+// serve is the connection's loop: wait for a request, read its head, serve it, until either side closes.
+func (c *conn) serve() {
+	s := c.srv
+	c.setState(http.StateNew)
+	c.br = s.getReader(c)
+	defer func() {
+		if p := recover(); p != nil && p != http.ErrAbortHandler && s.Log != nil {
+			// a handler's panic ends its connection, as in net/http
+			s.Log.Error(fmt.Sprintf("panic serving %s: %v\n%s", c.remote, p, debug.Stack()))
+		}
+		s.untrack(c)
+		if c.br != nil {
+			c.br.Reset(nil)
+			s.readers.Put(c.br)
+			c.br = nil
+		}
+		if c.hijack {
+			c.setState(http.StateHijacked)
+			return
+		}
+		c.rwc.Close()
+		c.setState(http.StateClosed)
+	}()
+	first := true
+	for {
+		lim := s.Limits(c.base, c.rwc)
+		if !c.await(lim, first) {
+			return
+		}
+		req, err := c.readRequest(lim)
+		if err != nil {
+			c.refuse(err)
+			return
+		}
+		c.setState(http.StateActive)
+		if !c.serveRequest(req, lim) {
+			return
+		}
+		first = false
+		c.setState(http.StateIdle)
+		if !c.state.CompareAndSwap(stActive, stIdle) {
+			return // closed by Shutdown or Close
+		}
+		if s.shutdown.Load() {
+			return
+		}
+	}
+}
+
+// await waits for the first byte of a request: keepalive_timeout between requests, client_header_timeout for
+// the first. It then sets the head's deadline (client_header_timeout).
+func (c *conn) await(lim Limits, first bool) bool {
+	if first {
+		c.rwc.SetReadDeadline(deadline(lim.HeaderTimeout))
+	} else if c.br.Buffered() == 0 && !c.hasByte {
+		c.rwc.SetReadDeadline(deadline(lim.IdleTimeout))
+		if c.raw != nil && !pending(c.rwc) {
+			// an idle keep-alive connection holds no read buffer: it waits for readability without one
+			c.br.Reset(nil)
+			c.srv.readers.Put(c.br)
+			c.br = nil
+			err := waitReadable(c.raw)
+			c.br = c.srv.getReader(c)
+			if err != nil {
+				return false
+			}
+		}
+	}
+	if _, err := c.br.Peek(1); err != nil {
+		return false
+	}
+	from := stIdle
+	if first {
+		from = stNew
+	}
+	if !c.state.CompareAndSwap(from, stActive) {
+		return false
+	}
+	if !first {
+		c.rwc.SetReadDeadline(deadline(lim.HeaderTimeout))
+	}
+	return true
+}
+
+func deadline(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
+}
+
+// refusal is a request head refused after parsing.
+type refusal Refusal
+
+func (r *refusal) Error() string { return r.Reason }
+
+// readRequest reads and checks one request head.
+func (c *conn) readRequest(lim Limits) (*http.Request, error) {
+	c.headLimit, c.remain, c.tooLarge = true, int64(lim.MaxHeaderBytes)+8192, false
+	req, err := http.ReadRequest(c.br)
+	c.headLimit = false
+	if err != nil {
+		if c.tooLarge {
+			return nil, &refusal{494, "too long header line"}
+		}
+		return nil, err
+	}
+	c.rwc.SetReadDeadline(time.Time{})
+	switch {
+	case req.Host == "" && req.ProtoAtLeast(1, 1) && req.Method != http.MethodConnect:
+		return nil, &refusal{400, `HTTP/1.1 request without "Host" header`}
+	case !httpguts.ValidHostHeader(req.Host):
+		return nil, &refusal{400, "invalid host header"}
+	}
+	return req, nil
+}
+
+// refuse answers a head that could not be served (nothing for a client that went away or timed out).
+func (c *conn) refuse(err error) {
+	var r *refusal
+	switch {
+	case errors.As(err, &r):
+	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed):
+		return
+	case strings.Contains(err.Error(), "too many Host headers"):
+		r = &refusal{400, `duplicate header line: "Host"`}
+	case strings.Contains(err.Error(), "transfer encoding"):
+		r = &refusal{501, `unknown "Transfer-Encoding"`}
+	case strings.Contains(err.Error(), "Content-Length"):
+		r = &refusal{400, `invalid "Content-Length" header`}
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) {
+			return
+		}
+		r = &refusal{400, "invalid request"}
+	}
+	if c.srv.Refuse != nil {
+		c.srv.Refuse(c.rwc, Refusal(*r))
+	}
+}
+
+// maxDrain is how much of a body the handler left unread is read and dropped to keep the connection
+// (net/http's figure); a longer rest closes the connection.
+const maxDrain = 256 << 10
+
+// serveRequest runs the handler for req and completes its response; it reports whether the connection may
+// carry another request.
+func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
+	s := c.srv
+	w := &response{c: c, cl: -1}
+	req.RemoteAddr = c.remote
+	req.TLS = c.tls
+	w.ctx.Context, w.ctx.c, w.ctx.b = c.base, c, &w.body
+	req = req.WithContext(&w.ctx)
+	w.req = req
+	if c.hdr == nil {
+		c.hdr = make(http.Header, 8)
+	} else {
+		clear(c.hdr)
+	}
+	w.header = c.hdr
+	c.buf = c.buf[:0]
+	w.head = req.Method == http.MethodHead
+	w.body.w = w
+	if req.Body != nil && req.Body != http.NoBody {
+		w.body.r = req.Body
+		w.body.cl = req.ContentLength
+		w.expect = req.ProtoAtLeast(1, 1) && req.ContentLength != 0 && hasToken(req.Header.Get("Expect"), "100-continue")
+		req.Body = &w.body
+	} else {
+		w.body.done.Store(true)
+		w.body.pipelined.Store(c.br.Buffered() > 0 || c.hasByte)
+	}
+	w.closeAfter = req.Close || lim.IdleTimeout <= 0 || s.shutdown.Load()
+	s.Handler.ServeHTTP(w, req)
+	c.stopWatch()
+	w.ctx.cancel()
+	if w.hijacked {
+		return false
+	}
+	w.finish(lim)
+	return !w.closeAfter
+}
+
+// hasToken reports whether the comma-separated list v holds token (case-insensitively).
+func hasToken(v, token string) bool {
+	for v != "" {
+		var t string
+		t, v, _ = strings.Cut(v, ",")
+		if strings.EqualFold(strings.TrimSpace(t), token) {
+			return true
+		}
+	}
+	return false
+}
+
+// watch starts the client-gone watch for x, when the socket carries nothing the handler may still read.
+func (c *conn) watch(x *reqCtx, b *body) {
+	x.wanted.Store(true) // the body's end starts the watch if it cannot start now
+	if !b.done.Load() || b.pipelined.Load() {
+		return
+	}
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if c.watchDone != nil || c.hijack {
+		return
+	}
+	done := make(chan struct{})
+	c.watchDone = done
+	go func() {
+		defer close(done)
+		n, err := c.rwc.Read(c.watchByte[:])
+		if n == 1 {
+			c.hasByte = true // the next request began: the client is still there
+			return
+		}
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			x.cancel()
+		}
+	}()
+}
+
+// stopWatch ends the client-gone watch, if any, before the connection reads again or is handed over.
+func (c *conn) stopWatch() {
+	c.watchMu.Lock()
+	done := c.watchDone
+	c.watchDone = nil
+	c.watchMu.Unlock()
+	if done == nil {
+		return
+	}
+	c.rwc.SetReadDeadline(time.Unix(1, 0))
+	<-done
+	c.rwc.SetReadDeadline(time.Time{})
+}
+
+// reqCtx is a request's context: the connection's values, cancelled when the handler returns or, once
+// something waits on Done, when the client closes the connection. Only waiting arms the watch (a read on the
+// socket), so a request nobody watches costs no goroutine.
+type reqCtx struct {
+	context.Context
+	c    *conn
+	b    *body
+	mu   sync.Mutex
+	done chan struct{}
+	err  error
+	// wanted: something waits on Done; the watch starts once the body was read
+	wanted atomic.Bool
+}
+
+func (x *reqCtx) Done() <-chan struct{} {
+	x.mu.Lock()
+	if x.done == nil {
+		x.done = make(chan struct{})
+		if x.err != nil {
+			close(x.done)
+		} else {
+			defer x.c.watch(x, x.b)
+		}
+	}
+	d := x.done
+	x.mu.Unlock()
+	return d
+}
+
+func (x *reqCtx) Err() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.err
+}
+
+func (x *reqCtx) cancel() {
+	x.mu.Lock()
+	if x.err == nil {
+		x.err = context.Canceled
+		if x.done != nil {
+			close(x.done)
+		}
+	}
+	x.mu.Unlock()
+}
+
+// body is a request body as the handler reads it: it sends 100 Continue on the first read when the client
+// expects it, records the end, and refuses reads once the handler returned.
+type body struct {
+	w         *response
+	r         io.ReadCloser
+	mu        sync.Mutex
+	cl        int64 // declared length (-1: chunked)
+	n         int64 // bytes read
+	closed    bool
+	done      atomic.Bool // read to the end
+	pipelined atomic.Bool // at the end, more bytes were buffered (a pipelined request)
+	read      bool        // the handler read from it
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.done.Load() {
+		return 0, io.EOF
+	}
+	b.read = true
+	if b.w.expect {
+		b.w.sendContinue()
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if err == io.EOF || b.cl >= 0 && b.n >= b.cl {
+		b.pipelined.Store(b.w.c.br.Buffered() > 0)
+		b.done.Store(true)
+		if x := &b.w.ctx; x.wanted.Load() && !b.closed {
+			b.w.c.watch(x, b)
+		}
+	}
+	return n, err
+}
+
+func (b *body) Close() error { return nil }
+
+// drain reads and drops what the handler left of the body (at most maxDrain); it reports whether the body
+// ended, so the connection can carry another request.
+func (b *body) drain(lim Limits) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	if b.done.Load() {
+		return true
+	}
+	if b.w.expect && !b.w.continued {
+		return false // the client waits for 100 Continue before sending the body: nothing to drain
+	}
+	if !b.read {
+		b.w.c.rwc.SetReadDeadline(deadline(lim.HeaderTimeout))
+	}
+	n, err := io.CopyN(io.Discard, b.r, maxDrain+1)
+	if err == io.EOF && n <= maxDrain {
+		b.done.Store(true)
+		b.w.c.rwc.SetReadDeadline(time.Time{})
+		return true
+	}
+	return false
+}

@@ -1,0 +1,202 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serve starts a Server with h on a loopback socket and returns its address.
+func serve(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: h, Limits: func(context.Context, net.Conn) Limits {
+		return Limits{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, MaxHeaderBytes: 8 << 10}
+	}, Refuse: func(c net.Conn, r Refusal) {
+		io.WriteString(c, "HTTP/1.1 "+http.StatusText(r.Status)+"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	}}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.ServeConn(context.Background(), wrapped{c}, nil) // as under the framing guard: idle waits need no buffer
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); s.Close() })
+	return ln.Addr().String()
+}
+
+// wrapped stands for the framing guard around a socket.
+type wrapped struct{ net.Conn }
+
+func (w wrapped) Unwrap() net.Conn { return w.Conn }
+
+// TestIdleKeepAlive: requests that arrive after the connection went idle (its read buffer released) are served,
+// and so is one whose bytes came in before the wait began.
+func TestIdleKeepAlive(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.URL.Path) })
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i, path := range []string{"/a", "/b", "/c"} {
+		if i == 2 {
+			// the first request alone, then the second before the server can have finished the first
+			io.WriteString(c, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+			time.Sleep(10 * time.Millisecond)
+		}
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		wants := []string{path}
+		if i == 2 {
+			wants = []string{"/x", path}
+		}
+		for _, want := range wants {
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", want, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if string(b) != want {
+				t.Fatalf("got %q, want %q", b, want)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// exchange sends raw on a new connection and reads everything until the server closes or 1 s passes.
+func exchange(t *testing.T, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, raw)
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
+// TestFraming: what goes on the wire for each kind of response.
+func TestFraming(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/small":
+			io.WriteString(w, "hello")
+		case "/big":
+			w.Write([]byte(strings.Repeat("x", 3000)))
+		case "/flush":
+			io.WriteString(w, "a")
+			w.(http.Flusher).Flush()
+		case "/204":
+			w.WriteHeader(204)
+		case "/body":
+			b, _ := io.ReadAll(r.Body)
+			io.WriteString(w, "got "+string(b))
+		case "/close":
+			w.Header().Set("Connection", "close")
+			io.WriteString(w, "bye")
+		}
+	})
+	for _, tc := range []struct {
+		name, raw string
+		want      []string // in order
+		not       []string
+	}{
+		{"small gets Content-Length", "GET /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 200 OK\r\n", "Content-Length: 5\r\n", "\r\n\r\nhello"}, []string{"chunked"}},
+		{"big is chunked", "GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Transfer-Encoding: chunked\r\n", "\r\nbb8\r\n", "0\r\n\r\n"}, []string{"Content-Length"}},
+		{"flushed is chunked", "GET /flush HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Transfer-Encoding: chunked\r\n", "1\r\na\r\n0\r\n\r\n"}, nil},
+		{"HTTP/1.0 closes and is not chunked", "GET /big HTTP/1.0\r\n\r\n", []string{"HTTP/1.0 200 OK\r\n"}, []string{"chunked", "keep-alive"}},
+		{"HEAD has no body", "HEAD /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Content-Length: 5\r\n"}, []string{"hello"}},
+		{"204 has no length", "GET /204 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 204 No Content\r\n"}, []string{"Content-Length", "chunked"}},
+		{"pipelined answers in order", "GET /small HTTP/1.1\r\nHost: a\r\n\r\nGET /close HTTP/1.1\r\nHost: a\r\n\r\n", []string{"hello", "Connection: close\r\n", "bye"}, nil},
+		{"Content-Length body", "POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc", []string{"got abc"}, nil},
+		{"chunked body with trailer", "POST /body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", []string{"got abc"}, nil},
+		{"100-continue when the body is read", "POST /body HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi", []string{"HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 200 OK", "got hi"}, nil},
+		{"no 100-continue when the body is not read", "POST /small HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", []string{"HTTP/1.1 200 OK", "Connection: close\r\n"}, []string{"100 Continue"}},
+		{"unread body is drained for the next request", "POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /close HTTP/1.1\r\nHost: a\r\n\r\n", []string{"hello", "bye"}, nil},
+		{"two Host headers", "GET /small HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", []string{"HTTP/1.1 Bad Request"}, []string{"hello"}},
+		{"no Host in HTTP/1.1", "GET /small HTTP/1.1\r\n\r\n", []string{"HTTP/1.1 Bad Request"}, []string{"hello"}},
+		{"unknown transfer coding", "POST /body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", []string{"HTTP/1.1 Not Implemented"}, nil},
+		{"HTTP/1.0 keep-alive", "GET /small HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /close HTTP/1.0\r\n\r\n", []string{"Connection: keep-alive\r\n", "hello", "bye"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := exchange(t, addr, tc.raw)
+			rest := got
+			for _, w := range tc.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("%q not found (in order) in %q", w, got)
+				}
+				rest = rest[i+len(w):]
+			}
+			for _, n := range tc.not {
+				if strings.Contains(got, n) {
+					t.Errorf("%q found in %q", n, got)
+				}
+			}
+		})
+	}
+}
+
+// TestClientGone: a handler waiting on its context learns that the client closed the connection.
+func TestClientGone(t *testing.T) {
+	gone := make(chan error, 1)
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			gone <- r.Context().Err()
+		case <-time.After(5 * time.Second):
+			gone <- nil
+		}
+	})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
+	c.Close()
+	if err := <-gone; err != context.Canceled {
+		t.Fatalf("context error %v, want context.Canceled", err)
+	}
+}
+
+// TestHijack: the hijacker gets the bytes the client sent beyond the request.
+func TestHijack(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		b, _ := brw.Reader.Peek(brw.Reader.Buffered())
+		io.WriteString(c, "early:"+string(b))
+	})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: x\r\n\r\nhello")
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	b, _ := io.ReadAll(bufio.NewReader(c))
+	if string(b) != "early:hello" {
+		t.Fatalf("got %q", b)
+	}
+}

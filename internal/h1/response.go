@@ -1,0 +1,447 @@
+package h1
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// smallBody is how much body a response holds before its head goes out, so a small complete response gets a
+// Content-Length instead of chunks (net/http's figure).
+const smallBody = 2048
+
+// response is the http.ResponseWriter of one request. It frames the body by Content-Length when the handler
+// set one or finished within smallBody, by chunks on HTTP/1.1 otherwise, by closing on HTTP/1.0.
+type response struct {
+	c      *conn
+	req    *http.Request
+	ctx    reqCtx
+	body   body
+	header http.Header
+	bw     *bufio.Writer // holds the head and body until flushed; from the head on
+
+	status      int
+	wroteHeader bool
+	headSent    bool // the head is in bw
+	head        bool // a HEAD request: no body goes out
+	cl          int64
+	written     int64
+	chunked     bool
+	closeAfter  bool
+	hijacked    bool
+	wdeadline   bool
+	err         error
+
+	expect    bool // the client expects 100 Continue before it sends the body
+	continued bool
+	mu        sync.Mutex // the head against 100 Continue, which a body read may send from another goroutine
+}
+
+func (w *response) Header() http.Header { return w.header }
+
+func (w *response) WriteHeader(code int) {
+	if w.hijacked || w.wroteHeader {
+		return
+	}
+	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
+		w.interim(code)
+		return
+	}
+	w.wroteHeader, w.status = true, code
+	if v := w.header.Get("Content-Length"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+			w.cl = n
+		} else {
+			delete(w.header, "Content-Length")
+		}
+	}
+}
+
+// interim writes a 1xx head at once.
+func (w *response) interim(code int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if code == http.StatusContinue {
+		if w.continued {
+			return
+		}
+		w.continued = true
+	}
+	bw := w.writer()
+	w.statusLine(bw, code)
+	w.writeHeader(bw)
+	bw.WriteString("\r\n")
+	w.fail(bw.Flush())
+}
+
+// sendContinue answers Expect: 100-continue on the body's first read, unless the response began.
+func (w *response) sendContinue() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.continued || w.headSent {
+		return
+	}
+	w.continued = true
+	_, err := io.WriteString(w.c.rwc, "HTTP/1.1 100 Continue\r\n\r\n")
+	w.fail(err)
+}
+
+func (w *response) writer() *bufio.Writer {
+	if w.bw == nil {
+		w.bw = w.c.srv.getWriter(w.c.rwc)
+	}
+	return w.bw
+}
+
+func (w *response) fail(err error) {
+	if err != nil && w.err == nil {
+		w.err = err
+		w.closeAfter = true
+	}
+}
+
+// bodyAllowed reports whether the status has a body (RFC 9110 §6.4.1).
+func (w *response) bodyAllowed() bool {
+	return !(w.status >= 100 && w.status <= 199 || w.status == 204 || w.status == 304)
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.bodyAllowed() {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.head {
+		w.written += int64(len(p))
+		return len(p), nil
+	}
+	if !w.headSent {
+		if len(w.c.buf)+len(p) <= smallBody {
+			w.c.buf = append(w.c.buf, p...)
+			w.written += int64(len(p))
+			return len(p), nil
+		}
+		w.sendHead(false, p)
+	}
+	return w.writeBody(p)
+}
+
+func (w *response) WriteString(s string) (int, error) {
+	if !w.headSent && w.wroteHeader && !w.head && len(w.c.buf)+len(s) <= smallBody && w.bodyAllowed() && !w.hijacked {
+		w.c.buf = append(w.c.buf, s...)
+		w.written += int64(len(s))
+		return len(s), nil
+	}
+	return w.Write([]byte(s))
+}
+
+// writeBody writes body bytes after the head.
+func (w *response) writeBody(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.cl >= 0 && w.written+int64(len(p)) > w.cl {
+		p = p[:w.cl-w.written]
+		n, _ := w.writeBody(p)
+		return n, http.ErrContentLength
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	bw := w.bw
+	if w.chunked {
+		bw.Write(strconv.AppendInt(w.c.scratch[:0], int64(len(p)), 16))
+		bw.WriteString("\r\n")
+	}
+	n, err := bw.Write(p)
+	if w.chunked && err == nil {
+		_, err = bw.WriteString("\r\n")
+	}
+	w.written += int64(n)
+	w.fail(err)
+	return n, err
+}
+
+// sendHead puts the head into the writer, deciding the framing: final means the handler has returned and
+// c.buf is the whole body. The held body follows it. next, if any, is the body's next write (sniffed for a
+// Content-Type when nothing was held).
+func (w *response) sendHead(final bool, next []byte) {
+	w.mu.Lock()
+	w.headSent = true
+	w.mu.Unlock()
+	h := w.header
+	req := w.req
+	delete(h, "Transfer-Encoding")
+	allowed := w.bodyAllowed()
+	_, typed := h["Content-Type"] // a nil value: no Content-Type, and none sniffed (net/http's convention)
+	if sniff := w.c.buf; !typed && allowed && h["Content-Encoding"] == nil {
+		if len(sniff) == 0 {
+			sniff = next
+		}
+		if len(sniff) > 0 {
+			h["Content-Type"] = []string{http.DetectContentType(sniff)}
+		}
+	}
+	if w.cl < 0 && allowed {
+		switch {
+		case final && (!w.head || w.written > 0):
+			w.cl = w.written
+			h["Content-Length"] = []string{strconv.FormatInt(w.cl, 10)}
+		case w.head:
+		case req.ProtoAtLeast(1, 1):
+			w.chunked = true
+		default:
+			w.closeAfter = true // HTTP/1.0: the body ends when the connection closes
+		}
+	}
+	if !w.closeAfter && hasToken(h.Get("Connection"), "close") {
+		w.closeAfter = true
+	}
+	if w.closeAfter {
+		if req.ProtoAtLeast(1, 1) && !hasToken(h.Get("Connection"), "close") {
+			h["Connection"] = []string{"close"}
+		} else if !req.ProtoAtLeast(1, 1) {
+			delete(h, "Connection")
+		}
+	} else if !req.ProtoAtLeast(1, 1) {
+		h["Connection"] = []string{"keep-alive"}
+	}
+	bw := w.writer()
+	w.statusLine(bw, w.status)
+	w.writeHeader(bw)
+	if h["Date"] == nil {
+		bw.WriteString("Date: ")
+		bw.WriteString(w.c.srv.date())
+		bw.WriteString("\r\n")
+	}
+	if w.chunked {
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	bw.WriteString("\r\n")
+	if len(w.c.buf) > 0 {
+		buf := w.c.buf
+		w.written -= int64(len(buf))
+		w.writeBody(buf)
+		w.c.buf = buf[:0]
+	}
+}
+
+func (w *response) statusLine(bw *bufio.Writer, code int) {
+	if w.req.ProtoAtLeast(1, 1) {
+		bw.WriteString("HTTP/1.1 ")
+	} else {
+		bw.WriteString("HTTP/1.0 ")
+	}
+	if code == 200 {
+		bw.WriteString("200 OK\r\n")
+		return
+	}
+	bw.Write(strconv.AppendInt(w.c.scratch[:0], int64(code), 10))
+	bw.WriteByte(' ')
+	bw.WriteString(http.StatusText(code))
+	bw.WriteString("\r\n")
+}
+
+// headerValueCleaner replaces the line breaks a header value must not carry, as net/http does.
+var headerValueCleaner = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ")
+
+func (w *response) writeHeader(bw *bufio.Writer) {
+	for k, vs := range w.header {
+		if !validName(k) {
+			continue
+		}
+		for _, v := range vs {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			if strings.ContainsAny(v, "\r\n") {
+				v = headerValueCleaner.Replace(v)
+			}
+			bw.WriteString(strings.TrimSpace(v))
+			bw.WriteString("\r\n")
+		}
+	}
+}
+
+func validName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c <= ' ' || c == ':' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// finish completes the response after the handler returned: the head if it was not sent, the last chunk,
+// the flush; the rest of an unread request body is drained, or the connection closes.
+func (w *response) finish(lim Limits) {
+	c := w.c
+	if !w.body.drain(lim) {
+		w.closeAfter = true
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.headSent {
+		w.sendHead(true, nil)
+	}
+	if w.chunked && w.err == nil {
+		w.bw.WriteString("0\r\n\r\n")
+	}
+	if w.cl >= 0 && w.written < w.cl && !w.head && w.bodyAllowed() {
+		w.closeAfter = true // the body fell short of its length: the client must see the end
+	}
+	if w.bw != nil {
+		w.fail(w.bw.Flush())
+		w.bw.Reset(nil)
+		c.srv.writers.Put(w.bw)
+		w.bw = nil
+	}
+	if w.wdeadline {
+		c.rwc.SetWriteDeadline(time.Time{})
+	}
+	if w.err != nil {
+		w.closeAfter = true
+	}
+}
+
+// FlushError sends what is buffered to the client (http.ResponseController.Flush).
+func (w *response) FlushError() error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.headSent {
+		w.sendHead(false, nil)
+	}
+	if w.err != nil {
+		return w.err
+	}
+	err := w.bw.Flush()
+	w.fail(err)
+	return err
+}
+
+func (w *response) Flush() { w.FlushError() }
+
+// SetWriteDeadline bounds the writes to the client (send_timeout); the deadline is cleared after the
+// response.
+func (w *response) SetWriteDeadline(t time.Time) error {
+	w.wdeadline = !t.IsZero()
+	return w.c.rwc.SetWriteDeadline(t)
+}
+
+// SetReadDeadline bounds the reads of the request body (client_body_timeout).
+func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+
+// EnableFullDuplex allows reading the body while writing the response, which this writer always does.
+func (w *response) EnableFullDuplex() error { return nil }
+
+// ReadFrom sends a body of declared length from src with the connection's ReadFrom (sendfile(2) for a file on
+// plain TCP); anything else goes through Write.
+func (w *response) ReadFrom(src io.Reader) (int64, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	rf, ok := w.c.rwc.(io.ReaderFrom)
+	if !ok || w.cl < 0 || w.head || !w.bodyAllowed() || w.hijacked || !w.headSent && !hasKey(w.header, "Content-Type") {
+		return io.Copy(writerOnly{w}, src)
+	}
+	if !w.headSent {
+		w.sendHead(false, nil)
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if err := w.bw.Flush(); err != nil {
+		w.fail(err)
+		return 0, err
+	}
+	left := w.cl - w.written
+	n, err := rf.ReadFrom(io.LimitReader(src, left))
+	w.written += n
+	w.fail(err)
+	return n, err
+}
+
+func hasKey(h http.Header, k string) bool {
+	_, ok := h[k]
+	return ok
+}
+
+// writerOnly hides ReadFrom, so io.Copy uses Write.
+type writerOnly struct{ io.Writer }
+
+// Hijack hands the connection over (a WebSocket tunnel): the socket under any request-framing wrapper, with
+// the bytes the client sent beyond the request.
+func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	c := w.c
+	if w.headSent && w.bw != nil {
+		if err := w.bw.Flush(); err != nil {
+			return nil, nil, err
+		}
+	}
+	c.stopWatch()
+	c.watchMu.Lock()
+	c.hijack = true
+	c.watchMu.Unlock()
+	w.hijacked = true
+	c.state.Store(stClosed)
+	raw := c.rwc
+	if u, ok := raw.(interface{ Unwrap() net.Conn }); ok {
+		raw = u.Unwrap()
+	}
+	var rest []byte
+	if c.hasByte {
+		rest = append(rest, c.watchByte[0])
+		c.hasByte = false
+	}
+	if n := c.br.Buffered(); n > 0 {
+		b, _ := c.br.Peek(n)
+		rest = append(rest, b...)
+	}
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(rest), raw), max(len(rest), 16))
+	if len(rest) > 0 {
+		br.Peek(len(rest))
+	}
+	if w.bw != nil {
+		w.bw.Reset(nil)
+		c.srv.writers.Put(w.bw)
+		w.bw = nil
+	}
+	return raw, bufio.NewReadWriter(br, bufio.NewWriterSize(raw, 1024)), nil
+}
+
+// date is the Date header's value, formatted once a second.
+func (s *Server) date() string {
+	now := time.Now()
+	sec := now.Unix()
+	if d := s.dateCache.Load(); d != nil && d.sec == sec {
+		return d.s
+	}
+	d := &dateLine{sec: sec, s: now.UTC().Format(http.TimeFormat)}
+	s.dateCache.Store(d)
+	return d.s
+}
+
+type dateLine struct {
+	sec int64
+	s   string
+}
