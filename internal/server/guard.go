@@ -24,8 +24,11 @@ func (s *Server) guard(c net.Conn, g *group) net.Conn {
 }
 
 // sendTimedOut logs a write to the client that waited send_timeout, as nginx does (the connection then closes).
-func (s *Server) sendTimedOut(c net.Conn) {
-	s.log.Info("client timed out (110: Connection timed out) while sending response to client, client: " + c.RemoteAddr().String())
+func (s *Server) sendTimedOut(c net.Conn) { s.logSendTimeout(c.RemoteAddr().String()) }
+
+// logSendTimeout logs nginx's line for a response write to client that waited send_timeout.
+func (s *Server) logSendTimeout(client string) {
+	s.log.Info("client timed out (110: Connection timed out) while sending response to client, client: " + client)
 }
 
 // refuseHead answers a refused request head as nginx does (its error page, Connection: close) and logs it at

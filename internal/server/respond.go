@@ -24,6 +24,8 @@ type respWriter struct {
 	rc          http.ResponseController
 	sendTimeout time.Duration // send_timeout: the longest a single write may block
 	deadline    bool          // a write deadline was set and must be cleared after the response
+	writeBy     time.Time     // HTTP/2 and later: when the pending write's send_timeout runs out
+	timedOut    bool          // the send_timeout of a stream was logged
 	rq          *request
 	status      int
 	bytes       int64
@@ -52,6 +54,9 @@ func (w *respWriter) Write(b []byte) (int, error) {
 	w.beforeWrite()
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
+	if err != nil {
+		w.writeFailed()
+	}
 	return n, err
 }
 
@@ -60,6 +65,9 @@ func (w *respWriter) WriteString(s string) (int, error) {
 	w.beforeWrite()
 	n, err := io.WriteString(w.ResponseWriter, s)
 	w.bytes += int64(n)
+	if err != nil {
+		w.writeFailed()
+	}
 	return n, err
 }
 
@@ -69,9 +77,28 @@ func (w *respWriter) beforeWrite() {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.sendTimeout > 0 {
-		w.rc.SetWriteDeadline(time.Now().Add(w.sendTimeout))
-		w.deadline = true
+		w.armSendTimeout()
 	}
+}
+
+// armSendTimeout gives the next write send_timeout to complete.
+func (w *respWriter) armSendTimeout() {
+	by := time.Now().Add(w.sendTimeout)
+	err := w.rc.SetWriteDeadline(by)
+	w.deadline = true
+	if err == nil && w.rq.r.ProtoMajor != 1 {
+		w.writeBy = by
+	}
+}
+
+// writeFailed logs a write to an HTTP/2 stream that failed because it waited send_timeout, as nginx does;
+// the stream is reset. (An HTTP/1 connection's guard sees its own write time out and logs it there.)
+func (w *respWriter) writeFailed() {
+	if w.timedOut || w.writeBy.IsZero() || time.Now().Before(w.writeBy) {
+		return
+	}
+	w.timedOut = true
+	w.rq.s.logSendTimeout(w.rq.r.RemoteAddr)
 }
 
 // ReadFrom lets a static file reach the connection's ReadFrom, which uses sendfile(2) on plain TCP. The file
@@ -92,8 +119,7 @@ func (w *respWriter) ReadFrom(src io.Reader) (int64, error) {
 	var total int64
 	for lr.N > 0 {
 		if w.sendTimeout > 0 {
-			w.rc.SetWriteDeadline(time.Now().Add(w.sendTimeout))
-			w.deadline = true
+			w.armSendTimeout()
 		}
 		n := min(lr.N, slice)
 		m, err := rf.ReadFrom(&io.LimitedReader{R: lr.R, N: n})
@@ -101,6 +127,7 @@ func (w *respWriter) ReadFrom(src io.Reader) (int64, error) {
 		total += m
 		w.bytes += m
 		if err != nil {
+			w.writeFailed()
 			return total, err
 		}
 		if m < n {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -111,5 +112,69 @@ http {
 	}
 	if !regexp.MustCompile(`\[info\] .*client timed out \(110: Connection timed out\) while sending response to client, client: 127\.0\.0\.1`).MatchString(s.Log()) {
 		t.Errorf("no nginx-style log line for the timeout:\n%s", s.Log())
+	}
+}
+
+// TestSendTimeoutHTTP2: an HTTP/2 client that stops reading (and so stops granting flow-control window) gets
+// the stream reset once a write to it has waited send_timeout, and the same nginx line as HTTP/1 is logged,
+// for a static file and a proxied body; the connection goes on serving other streams.
+func TestSendTimeoutHTTP2(t *testing.T) {
+	t.Parallel()
+	const bigSize = 32 << 20
+	up := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(bigSize))
+		chunk := bytes.Repeat([]byte("u"), 64<<10)
+		for n := 0; n < bigSize; n += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	port, s := semStart(t, `events {}
+error_log stderr info;
+http {
+    send_timeout 1s;
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        http2 on;
+        ssl_certificate self-signed;
+        root html;
+        location = /small { return 200 "small"; }
+        location /up { proxy_pass http://127.0.0.1:{{UP}}; }
+    }
+}
+`, []option{withFile("html/big.bin", bytes.Repeat([]byte("b"), bigSize))}, "UP", up.Port)
+	tr := h2Transport(addr(port), &tls.Config{InsecureSkipVerify: true})
+	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	line := regexp.MustCompile(`\[info\] .*client timed out \(110: Connection timed out\) while sending response to client, client: 127\.0\.0\.1`)
+	for _, path := range []string{"/big.bin", "/up"} {
+		t.Run(path, func(t *testing.T) {
+			logged := len(line.FindAllString(s.Log(), -1))
+			resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d%s", port, path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+				t.Fatalf("got %s %d, want HTTP/2 200", resp.Proto, resp.StatusCode)
+			}
+			// not reading: the client's stream window (4 MiB) fills and the server's write waits
+			if !eventually(15*time.Second, func() bool { return len(line.FindAllString(s.Log(), -1)) > logged }) {
+				t.Fatalf("no nginx-style \"client timed out\" line within 15s of an HTTP/2 client that stopped reading (send_timeout 1s):\n%s", s.Log())
+			}
+			n, err := io.Copy(io.Discard, resp.Body)
+			if err == nil || n >= bigSize {
+				t.Errorf("read %d bytes, %v; want the stream reset before the whole answer", n, err)
+			}
+		})
+	}
+	r, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/small", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 200 || string(body) != "small" {
+		t.Fatalf("GET /small after the timeouts: %d %q", r.StatusCode, body)
 	}
 }
