@@ -21,9 +21,6 @@ func PeerAddr(scheme, host string) string {
 // PassAddrs lists the addresses the proxy_pass and fastcgi_pass directives of c name directly (not an upstream
 // block, no variables), as $upstream_addr reports them, each once.
 func (c *Config) PassAddrs() []string {
-	if c.HTTP == nil {
-		return nil
-	}
 	seen := map[string]bool{}
 	var out []string
 	add := func(lc *LocConf) {
@@ -43,15 +40,33 @@ func (c *Config) PassAddrs() []string {
 			out = append(out, a)
 		}
 	}
+	c.eachLocConf(add)
+	return out
+}
+
+// PassesByVariable reports whether a proxy_pass of c has variables in its target: resolved per request, it
+// may reach peers that no directive names.
+func (c *Config) PassesByVariable() bool {
+	found := false
+	c.eachLocConf(func(lc *LocConf) {
+		found = found || lc != nil && lc.Proxy != nil && lc.Proxy.Template != nil
+	})
+	return found
+}
+
+// eachLocConf calls f with the configuration of every location of every server, nested ones included.
+func (c *Config) eachLocConf(f func(*LocConf)) {
+	if c.HTTP == nil {
+		return
+	}
 	var locs func([]*Location)
 	locs = func(ls []*Location) {
 		for _, l := range ls {
-			add(l.Conf)
+			f(l.Conf)
 			locs(l.Children)
 		}
 	}
 	for _, srv := range c.HTTP.Servers {
 		locs(srv.Locations)
 	}
-	return out
 }

@@ -55,7 +55,7 @@ func (s *Server) reload(cfg *config.Config) error {
 	s.closeDropped(snap)
 	s.startACME(snap)
 	s.install(snap)
-	s.retainMetrics(cfg)
+	s.retainMetrics(old.cfg, cfg)
 	s.serve(snap, a)
 	if d := cfg.WorkerShutdownTimeout; d > 0 {
 		time.AfterFunc(d, func() {
@@ -73,21 +73,23 @@ func (s *Server) reload(cfg *config.Config) error {
 
 // retainMetrics deletes the metrics series of peers and locations cfg no longer has. Every name $upstream_addr
 // can carry under cfg is kept (balancer peers as resolved, group names, proxy_pass and fastcgi_pass addresses),
-// and every server and location pair locationMetrics can label.
-func (s *Server) retainMetrics(cfg *config.Config) {
-	live := map[string]bool{}
-	for _, a := range cfg.PassAddrs() {
-		live[a] = true
-	}
-	if cfg.HTTP != nil {
-		for name := range cfg.HTTP.Upstreams {
-			live[name] = true
-		}
-	}
+// and every server and location pair locationMetrics can label. While cfg has a proxy_pass with variables,
+// whose peers are known only per request, every peer that prev did not name either is kept too: a reload that
+// keeps such a location must not reset its peers' counts.
+func (s *Server) retainMetrics(prev, cfg *config.Config) {
+	live := namedPeers(cfg)
 	for _, p := range s.proxy.Upstreams().Snapshot() {
 		live[p.Addr] = true
 	}
-	s.metrics.RetainPeers(func(peer string) bool { return live[peer] })
+	keep := func(peer string) bool { return live[peer] }
+	if cfg.PassesByVariable() {
+		named := map[string]bool{}
+		if prev != nil {
+			named = namedPeers(prev)
+		}
+		keep = func(peer string) bool { return live[peer] || !named[peer] }
+	}
+	s.metrics.RetainPeers(keep)
 
 	locs := map[[2]string]bool{{"", ""}: true} // answered before a server was chosen
 	label := func(srv *config.Server) string {
@@ -104,6 +106,27 @@ func (s *Server) retainMetrics(cfg *config.Config) {
 		locs[[2]string{label(srv), name}] = true
 	})
 	s.metrics.RetainLocations(func(server, location string) bool { return locs[[2]string{server, location}] })
+}
+
+// namedPeers is every peer name cfg writes down: proxy_pass and fastcgi_pass addresses, upstream groups and
+// their servers (as written and as resolved at load time).
+func namedPeers(cfg *config.Config) map[string]bool {
+	named := map[string]bool{}
+	for _, a := range cfg.PassAddrs() {
+		named[a] = true
+	}
+	if cfg.HTTP != nil {
+		for name, u := range cfg.HTTP.Upstreams {
+			named[name] = true
+			for _, srv := range u.Servers {
+				named[srv.Addr] = true
+				for _, a := range srv.Addrs {
+					named[a] = true
+				}
+			}
+		}
+	}
+	return named
 }
 
 func (s *Server) recordReload(err error) {

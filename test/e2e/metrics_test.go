@@ -300,3 +300,59 @@ http {
 		t.Errorf("after one more request the kept peer counts %v, want %v", n, kept+1)
 	}
 }
+
+// TestMetricsReloadKeepsVariablePassPeers: the peers of a proxy_pass with variables are known only per
+// request; a reload that keeps that location keeps their counts (they were deleted on every reload), and one
+// that removes it deletes them.
+func TestMetricsReloadKeepsVariablePassPeers(t *testing.T) {
+	t.Parallel()
+	a := newHTTPEcho(t)
+	const conf = `events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:{{P}};
+        {{VAR}}
+        location = /metrics { metrics; }
+        {{EXTRA}}
+    }
+}
+`
+	p := freePort(t)
+	varLoc := "location /var { proxy_pass http://127.0.0.1:$arg_port; }"
+	s := start(t, fill(t, conf, "P", p, "VAR", varLoc, "EXTRA", ""))
+	c := httpClient(addr(p), nil)
+	for i := range 3 {
+		if r := get(t, c, fmt.Sprintf("http://127.0.0.1:%d/var/%d?port=%d", p, i, a.Port), nil); r.StatusCode != 200 {
+			t.Fatalf("GET /var/%d: %s", i, r.Status)
+		}
+	}
+	peer := map[string]string{"peer": addr(a.Port)}
+	if n, ok := value(scrape(t, p), "sluice_upstream_requests_total", peer); !ok || n != 3 {
+		t.Fatalf("before the reload: sluice_upstream_requests_total{peer=%q} = %v (found %v), want 3", addr(a.Port), n, ok)
+	}
+	reload := func(conf string) {
+		t.Helper()
+		if err := os.WriteFile(s.Conf, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code, out := runSluice(t, "-p", s.Prefix+"/", "-c", s.Conf, "-s", "reload"); code != 0 {
+			t.Fatalf("reload: %d %s", code, out)
+		}
+	}
+	// -s reload returns once the signal is sent: wait for the new configuration to answer
+	reload(fill(t, conf, "P", p, "VAR", varLoc, "EXTRA", `location = /new { return 200 "new"; }`))
+	if !eventually(15*time.Second, func() bool { return get(t, c, fmt.Sprintf("http://127.0.0.1:%d/new", p), nil).StatusCode == 200 }) {
+		t.Fatal("the reloaded configuration did not answer /new within 15s")
+	}
+	if n, ok := value(scrape(t, p), "sluice_upstream_requests_total", peer); !ok || n != 3 {
+		t.Errorf("after a reload that kept /var: sluice_upstream_requests_total{peer=%q} = %v (found %v), want 3 (not reset)", addr(a.Port), n, ok)
+	}
+	reload(fill(t, conf, "P", p, "VAR", "", "EXTRA", `location = /new { return 200 "new"; }`))
+	if !eventually(15*time.Second, func() bool { return get(t, c, fmt.Sprintf("http://127.0.0.1:%d/var/x", p), nil).StatusCode == 404 }) {
+		t.Fatal("the reload that removed /var did not take effect within 15s")
+	}
+	if n, ok := value(scrape(t, p), "sluice_upstream_requests_total", peer); ok {
+		t.Errorf("after /var was removed its peer is still reported: %v", n)
+	}
+}
