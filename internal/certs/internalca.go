@@ -29,7 +29,7 @@ const (
 )
 
 // InternalCA is a local certificate authority for development (ssl_certificate internal): its root is made once
-// and kept in a directory under the prefix (0700, key 0600); users trust it once (sluice ca-cert prints it) and every
+// and kept in a directory under the prefix (0700, key 0600; made as root, owned by the prefix's owner); users trust it once (sluice ca-cert prints it) and every
 // name served with it verifies.
 type InternalCA struct {
 	dir  string
@@ -98,13 +98,17 @@ func loadInternalCA(dir string, dry bool) (*InternalCA, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	own, err := mkdirOwned(dir)
+	if err != nil {
 		return nil, err
 	}
 	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
 		return nil, err
 	}
 	if err := writeFileAtomic(certFile, ca.pem, 0o644); err != nil {
+		return nil, err
+	}
+	if err := own.chown(keyFile, certFile); err != nil {
 		return nil, err
 	}
 	return ca, nil
@@ -147,13 +151,17 @@ func (ca *InternalCA) Certificate(names []string) (*tls.Certificate, error) {
 	if ca.dry {
 		return parsePair(certFile, certPEM, keyFile, keyPEM)
 	}
-	if err := os.MkdirAll(filepath.Dir(stem), 0o700); err != nil {
+	own, err := mkdirOwned(filepath.Dir(stem))
+	if err != nil {
 		return nil, err
 	}
 	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
 		return nil, err
 	}
 	if err := writeFileAtomic(certFile, certPEM, 0o644); err != nil {
+		return nil, err
+	}
+	if err := own.chown(keyFile, certFile); err != nil {
 		return nil, err
 	}
 	return Load(certFile, keyFile)

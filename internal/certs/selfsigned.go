@@ -46,7 +46,8 @@ func SelfSigned(dir string, names []string) (certFile, keyFile string, err error
 	if keptSelfSigned(certFile, keyFile, names) != nil {
 		return certFile, keyFile, nil
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	own, err := mkdirOwned(dir)
+	if err != nil {
 		return "", "", err
 	}
 	certPEM, keyPEM, err := newSelfSigned(names)
@@ -57,6 +58,9 @@ func SelfSigned(dir string, names []string) (certFile, keyFile string, err error
 		return "", "", err
 	}
 	if err := writeFileAtomic(certFile, certPEM, 0o644); err != nil {
+		return "", "", err
+	}
+	if err := own.chown(keyFile, certFile); err != nil {
 		return "", "", err
 	}
 	return certFile, keyFile, nil

@@ -160,6 +160,19 @@ func TestCheckAsRootThenServeAsUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run sluice as another user")
 	}
+	for _, tc := range []struct {
+		name string
+		args func(prefix, conf string) []string // what root runs first
+	}{
+		{"sluice -t", func(prefix, conf string) []string { return []string{"-t", "-p", prefix + "/", "-c", conf} }},
+		// the CA is made for real: its files belong to the prefix's owner, who runs the server
+		{"sluice ca-cert", func(prefix, _ string) []string { return []string{"ca-cert", "-p", prefix + "/"} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkAsRootThenServeAsUser(t, tc.args) })
+	}
+}
+
+func checkAsRootThenServeAsUser(t *testing.T, rootArgs func(prefix, conf string) []string) {
 	t.Parallel()
 	const uid, gid = 65534, 65534 // nobody
 	// a directory tree the user can reach (t.TempDir's parents are root's, mode 0700)
@@ -191,8 +204,8 @@ func TestCheckAsRootThenServeAsUser(t *testing.T) {
 	if err := os.Chown(prefix, uid, gid); err != nil {
 		t.Fatal(err)
 	}
-	if code, out := runSluice(t, "-t", "-p", prefix+"/", "-c", confPath); code != 0 {
-		t.Fatalf("sluice -t as root exited %d: %s", code, out)
+	if code, out := runSluice(t, rootArgs(prefix, confPath)...); code != 0 {
+		t.Fatalf("sluice %v as root exited %d: %s", rootArgs(prefix, confPath), code, out)
 	}
 
 	out := &syncBuffer{}
