@@ -41,6 +41,7 @@ func (rq *request) serveStatic() {
 		NoSymlinks:  c.NoSymlinks.Get(false),
 		Autoindex:   c.Autoindex.Get(false),
 		Bufs:        &rq.s.fileBufs,
+		Validators:  &rq.s.validators,
 	})
 	switch status {
 	case 0:

@@ -57,6 +57,10 @@ type Server struct {
 	// fileBufs holds static.SmallFile-sized buffers: small files are read into one and written with the headers.
 	fileBufs sync.Pool
 	host     string
+
+	// validators keeps the formatted Last-Modified, ETag and Content-Length of recently served files.
+	validators static.Validators
+
 	// serverHeader are the Server header's values: without and with the version (server_tokens).
 	serverHeader [2][]string
 

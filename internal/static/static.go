@@ -42,6 +42,8 @@ type Request struct {
 	Autoindex   bool // list directories without an index file
 	// Bufs, when set, lends SmallFile-sized buffers (*[]byte) for small files.
 	Bufs *sync.Pool
+	// Validators, when set, keeps the formatted Last-Modified, ETag and Content-Length of recent files.
+	Validators *Validators
 }
 
 func (req *Request) path() string {
@@ -308,36 +310,32 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 	if ct == "" {
 		ct = req.DefaultType
 	}
-	hv := new(headerVals)
-	vals := hv.vals[:]
-	vals[4] = ct
-	h["Content-Type"] = vals[4:5:5]
 	if !direct {
 		// ServeContent answers conditional requests and single and multiple ranges
+		h["Content-Type"] = []string{ct}
 		if req.ETag {
 			h["Etag"] = []string{etag(fi.ModTime(), fi.Size())}
 		}
 		return serveContent(w, r, name, fd, fi)
 	}
-	// the common case, written directly: the validators and length formatted into the values' text, the body
-	// read into a pooled buffer (small files) and written with the headers in one system call
+	// the common case, written directly: the validators and length formatted once per file version (or per
+	// request without req.Validators), the body read into a pooled buffer (small files) and written with the
+	// headers in one system call
 	size, mtime := fi.Size(), fi.ModTime()
-	text := appendHTTPTime(hv.text[:0], mtime)
-	lm := len(text)
-	if req.ETag {
-		text = appendETag(text, mtime, size)
+	var vs *validators
+	if req.Validators != nil {
+		vs = req.Validators.get(mtime, size, ct)
+	} else {
+		vs = newValidators(mtime, size, ct)
 	}
-	et := len(text)
-	text = strconv.AppendInt(text, size, 10)
-	str := unsafe.String(unsafe.SliceData(text), len(text)) // text is not written again
-	vals[0], vals[1], vals[2], vals[3] = str[:lm], "bytes", str[et:], str[lm:et]
+	h["Content-Type"] = vs.ctype
 	if mtime.Unix() > 0 {
-		h["Last-Modified"] = vals[0:1:1]
+		h["Last-Modified"] = vs.lastModified
 	}
-	h["Accept-Ranges"] = vals[1:2:2]
-	h["Content-Length"] = vals[2:3:3]
+	h["Accept-Ranges"] = vs.acceptRanges
+	h["Content-Length"] = vs.length
 	if req.ETag {
-		h["Etag"] = vals[3:4:4]
+		h["Etag"] = vs.etag
 	}
 	if r.Method == http.MethodHead {
 		syscall.Close(fd)
@@ -362,13 +360,6 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 	w.WriteHeader(http.StatusOK)
 	io.CopyN(w, f, size)
 	return 0
-}
-
-// headerVals holds a response's header values and the text of the formatted ones, so that they cost one
-// allocation.
-type headerVals struct {
-	vals [5]string // Last-Modified, Accept-Ranges, Content-Length, ETag, Content-Type
-	text [96]byte  // a date (29 bytes), an ETag (at most 35) and a length (at most 19)
 }
 
 // plain reports whether a GET or HEAD can be answered with the whole file without net/http's ServeContent:

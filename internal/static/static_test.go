@@ -231,7 +231,7 @@ func BenchmarkServe(b *testing.B) {
 	os.WriteFile(filepath.Join(root, "index.html"), []byte(strings.Repeat("<p>sluice bench</p>\n", 50)), 0o644)
 	bufs := &sync.Pool{New: func() any { b := make([]byte, SmallFile); return &b }}
 	req := Request{Root: root, URI: "/index.html", Path: filepath.Join(root, "index.html"), Types: map[string]string{"html": "text/html"},
-		ETag: true, Bufs: bufs} // Path as the server passes it
+		ETag: true, Bufs: bufs, Validators: new(Validators)} // Path and the pools as the server passes them
 	r := httptest.NewRequest("GET", "/index.html", nil)
 	w := &discardWriter{h: http.Header{}}
 	b.ReportAllocs()
