@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/tunnel"
 )
 
 // listener is one bound socket. It outlives configuration snapshots: a reload reconciles the set of listeners
@@ -171,7 +172,7 @@ func (l *listener) classify(c net.Conn) (net.Conn, connMeta, bool) {
 		return pc, meta, true
 	}
 	// the handshake runs here, on the connection's own goroutine, so its result is counted; net/http finds it done
-	tc := tls.Server(pc, g.tlsConfig)
+	tc := tls.Server(tunnel.NewTLSTransport(pc), g.tlsConfig) // a tunnel over it then reads and writes the socket itself
 	c.SetDeadline(time.Now().Add(g.handshakeTimeout))
 	err = tc.Handshake()
 	c.SetDeadline(time.Time{})

@@ -5,24 +5,16 @@ import (
 	"io"
 	"net"
 	"os"
-	"reflect"
-	"sync"
 	"syscall"
-	"unsafe"
 )
 
-// tlsConnOffset locates crypto/tls.Conn's transport (the unexported conn field) by name and type, once. ok is
-// false when this Go's crypto/tls has no such field: TLS directions then read through crypto/tls as before.
-var tlsConnOffset = sync.OnceValues(func() (uintptr, bool) {
-	sf, ok := reflect.TypeFor[tls.Conn]().FieldByName("conn")
-	if !ok || sf.Type != reflect.TypeFor[net.Conn]() || len(sf.Index) != 1 {
-		return 0, false
-	}
-	return sf.Offset, true
-})
+// NewTLSTransport wraps c, the connection a TLS server connection is about to run over (tls.Server(
+// NewTLSTransport(c), cfg)), so that a tunnel over that TLS connection later reads and writes its socket
+// directly (see inqConn). Until then, and for connections that never become tunnels, it is c.
+func NewTLSTransport(c net.Conn) net.Conn { return &inqConn{Conn: c, fd: -1} }
 
-// inqConn is the transport a direction puts under its source *tls.Conn so that, like a plain one (rawCopy),
-// it never pays a read that fails with EAGAIN. Inside the direction's RawConn.Read (fd >= 0) a read is a
+// inqConn is the transport under a TLS client side (NewTLSTransport) that lets a tunnel direction read it like
+// a plain socket (rawCopy): it never pays a read that fails with EAGAIN. Inside the direction's RawConn.Read (fd >= 0) a read is a
 // recvmsg on the socket that also reports the bytes still queued (TCP_INQ), and once a read left the queue
 // empty the next one fails at once with errDrained, a temporary error after which crypto/tls keeps what it
 // has read of a record: the direction then waits for readability in the same RawConn.Read. Outside it, it is
@@ -72,37 +64,40 @@ func (c *inqConn) Read(p []byte) (int, error) {
 	}
 }
 
-// Write writes to the socket with raw send(2) calls (see sockWriter); crypto/tls writes through here.
-func (c *inqConn) Write(p []byte) (int, error) { return c.sw.Write(p) }
+// Write writes to the socket with raw send(2) calls (see sockWriter) once a tunnel owns the connection.
+func (c *inqConn) Write(p []byte) (int, error) {
+	if c.sw != nil {
+		return c.sw.Write(p)
+	}
+	return c.Conn.Write(p)
+}
 
 // NetConn is the transport under the wrapper (an idle direction finds the socket to wait on through it).
 func (c *inqConn) NetConn() net.Conn { return c.Conn }
 
-// under puts c under tc when tc is over a TCP socket (directly or through wrappers that expose NetConn and,
-// after the handshake, hold no unread byte) that accepts TCP_INQ, and returns that socket's RawConn;
-// otherwise it changes nothing and returns nil. It must run before anything else uses tc concurrently: a
-// tunnel calls it before its directions start.
-func (c *inqConn) under(tc *tls.Conn) syscall.RawConn {
-	off, ok := tlsConnOffset()
+// inqTransport returns tc's transport when it is an inqConn (NewTLSTransport) over a TCP socket (directly or
+// through wrappers that expose NetConn and, after the handshake, hold no unread byte) that accepts TCP_INQ,
+// with that socket's RawConn, after switching its writes to raw sends; otherwise nil. It must run before
+// anything else uses tc concurrently: a tunnel calls it before its directions start.
+func inqTransport(tc *tls.Conn) (*inqConn, syscall.RawConn) {
+	ic, ok := tc.NetConn().(*inqConn)
 	if !ok {
-		return nil
+		return nil, nil
 	}
-	tcp, ok := underTCP(tc.NetConn())
+	tcp, ok := underTCP(ic.Conn)
 	if !ok || !enableInq(tcp) {
-		return nil
+		return nil, nil
 	}
 	rc, err := tcp.SyscallConn()
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	sw := newSockWriter(tcp)
 	if sw == nil {
-		return nil
+		return nil, nil
 	}
-	field := (*net.Conn)(unsafe.Add(unsafe.Pointer(tc), off))
-	c.Conn, c.sw, c.fd = *field, sw, -1
-	*field = c
-	return rc
+	ic.sw, ic.fd = sw, -1
+	return ic, rc
 }
 
 func underTCP(c net.Conn) (*net.TCPConn, bool) {
@@ -122,7 +117,7 @@ func underTCP(c net.Conn) (*net.TCPConn, bool) {
 // tlsCopy is the RawConn.Read callback of a direction whose source is a *tls.Conn with d.tin under it:
 // rawCopy's loop, reading through crypto/tls.
 func (d *direction) tlsCopy(fd uintptr) bool {
-	ic := &d.tin
+	ic := d.tin
 	ic.fd, ic.empty = int32(fd), false // the first read of each round is real (see rawCopy)
 	for {
 		p, err := d.readConn()

@@ -49,7 +49,7 @@ func TestTLSRecordsAcrossSegments(t *testing.T) {
 		opt: Options{Pool: NewBufferPool(0), Poller: newPoller(t), IdleTimeout: 10 * time.Second}})
 	exchange(t, f.backend, f.user, "started") // the directions are running: the transport is in place
 	if _, ok := server.NetConn().(*inqConn); !ok {
-		t.Fatalf("transport under the TLS client side is %T, want *inqConn: crypto/tls's conn field not found in this Go version?", server.NetConn())
+		t.Fatalf("transport under the TLS client side is %T, want *inqConn (NewTLSTransport)", server.NetConn())
 	}
 	hc.hold = true
 	records := func(sizes ...int) (held, want []byte) {

@@ -299,7 +299,7 @@ type direction struct {
 
 	// Other connections: reads start with a small buffer.
 	small []byte
-	tin   inqConn // a TLS src's transport while tlsCopy reads it
+	tin   *inqConn // a TLS src's transport (NewTLSTransport) when tlsCopy reads it
 
 	// Parking (with a Poller): fd is the socket under src (-1: never parks).
 	fd    int
@@ -337,7 +337,7 @@ func (d *direction) init(t *tunnel, src, dst net.Conn, pending []byte, pool *Buf
 			d.inq, d.readFn = true, d.rawCopy
 		}
 	} else if tlsSrc && t.poller != nil {
-		if d.rc = d.tin.under(tc); d.rc != nil {
+		if d.tin, d.rc = inqTransport(tc); d.rc != nil {
 			d.inq, d.readFn = true, d.tlsCopy
 		}
 	}

@@ -651,7 +651,7 @@ func tlsPairOver(t testing.TB, wrapUser func(*net.TCPConn) net.Conn) (user, serv
 	if wrapUser != nil {
 		ua = wrapUser(a)
 	}
-	server = tls.Server(b, &tls.Config{Certificates: []tls.Certificate{cert}})
+	server = tls.Server(NewTLSTransport(b), &tls.Config{Certificates: []tls.Certificate{cert}})
 	user = tls.Client(ua, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
 	errc := make(chan error, 1)
 	go func() { errc <- server.Handshake() }()
