@@ -50,7 +50,7 @@ type Server struct {
 	others    map[net.Conn]struct{} // connections of other protocols (HTTP/2) served through Hand
 	wg        sync.WaitGroup
 	shutdown  atomic.Bool
-	closed    bool // Close was called: no connection is taken any more
+	closed    bool // Shutdown or Close was called: no connection is taken any more
 	dateCache atomic.Pointer[dateLine]
 	// readers and writers are the connections' buffers: a writer is held only while a response is written
 	readers, writers sync.Pool
@@ -130,6 +130,11 @@ const newConnGrace = 5 * time.Second
 // Close).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdown.Store(true)
+	// no connection is taken from here on: a WaitGroup must not be added to while Wait runs (a connection
+	// handed over after its listener closed, e.g. at the end of a TLS handshake, is closed as net/http does)
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
