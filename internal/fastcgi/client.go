@@ -168,6 +168,7 @@ func dial(ctx context.Context, t Target) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	nc = netutil.NewSocket(nc)
 	dw := &netutil.DeadlineWriter{Conn: nc, D: t.SendTimeout}
 	return &conn{nc: nc, dw: dw, rr: newRecordReader(nc), rw: newRecordWriter(dw), key: t.key(),
 		abort: func() { nc.SetDeadline(time.Unix(1, 0)) }}, nil

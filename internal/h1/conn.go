@@ -20,6 +20,8 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/sys/unix"
+
+	"github.com/sluice-proxy/sluice/internal/netutil"
 )
 
 // conn is one client connection and the state its loop keeps between requests.
@@ -43,7 +45,10 @@ type conn struct {
 	watchByte [1]byte
 	hasByte   bool // watchByte holds the first byte of the next request
 
-	raw syscall.RawConn // the plain TCP socket under the framing guard, waited on while idle (nil: other kinds)
+	raw     syscall.RawConn // the plain TCP socket under the framing guard, waited on while idle (nil: other kinds)
+	peekFn  func(fd uintptr) bool
+	peeked  bool // waitReadable's first check is done
+	peekBuf [1]byte
 
 	hdr     http.Header // the response header map, cleared for each request
 	buf     []byte      // a small response's body, held until its length is known
@@ -86,7 +91,7 @@ func rawSocket(c net.Conn) syscall.RawConn {
 	if !ok {
 		return nil
 	}
-	tc, ok := u.Unwrap().(*net.TCPConn)
+	tc, ok := netutil.TCP(u.Unwrap())
 	if !ok {
 		return nil
 	}
@@ -106,17 +111,22 @@ func pending(c net.Conn) bool {
 // waitReadable waits until the socket has bytes (or its end, an error, the read deadline) without reading
 // them. The first check peeks without blocking: the poller's readiness is reset when the wait begins, so bytes
 // already there would not wake it.
-func waitReadable(rc syscall.RawConn) error {
-	var b [1]byte
-	checked := false
-	return rc.Read(func(fd uintptr) bool {
-		if checked {
-			return true
-		}
-		checked = true
-		_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
-		return errno != unix.EAGAIN && errno != unix.EINTR
-	})
+func (c *conn) waitReadable() error {
+	if c.peekFn == nil {
+		c.peekFn = c.peek
+	}
+	c.peeked = false
+	return c.raw.Read(c.peekFn)
+}
+
+// peek is waitReadable's RawConn.Read callback.
+func (c *conn) peek(fd uintptr) bool {
+	if c.peeked {
+		return true
+	}
+	c.peeked = true
+	_, _, errno := syscall.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	return errno != unix.EAGAIN && errno != unix.EINTR
 }
 
 func (c *conn) setState(st http.ConnState) {
@@ -186,7 +196,7 @@ func (c *conn) await(lim Limits, first bool) bool {
 			c.br.Reset(nil)
 			c.srv.readers.Put(c.br)
 			c.br = nil
-			err := waitReadable(c.raw)
+			err := c.waitReadable()
 			c.br = c.srv.getReader(c)
 			if err != nil {
 				return false

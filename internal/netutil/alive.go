@@ -41,7 +41,7 @@ func NewProber(c net.Conn) *Prober {
 	}
 	p := &Prober{raw: raw}
 	p.fn = func(fd uintptr) bool {
-		_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.buf[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		_, _, errno := syscall.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.buf[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
 		// nothing to read (EAGAIN) is the only healthy answer: EOF (n == 0) or pending bytes are not
 		p.ok = errno == unix.EAGAIN || errno == unix.EWOULDBLOCK
 		return true // never wait for readiness

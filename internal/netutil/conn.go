@@ -67,11 +67,11 @@ func (w *DeadlineWriter) setup() {
 	w.raw = raw
 	w.fn = func(fd uintptr) bool {
 		for w.n < len(w.p) {
-			m, err := unix.Write(int(fd), w.p[w.n:])
-			if err == unix.EINTR {
+			m, e := RawWrite(fd, w.p[w.n:])
+			if e == unix.EINTR {
 				continue
 			}
-			if err != nil || m <= 0 {
+			if e != 0 || m <= 0 {
 				break // would block, or failed: the ordinary write (with its deadline) takes over
 			}
 			w.n += m

@@ -245,13 +245,13 @@ func (pc *pconn) sockRead(p []byte) (int, error) {
 // has RawConn.Read wait for readiness) and reads it.
 func (pc *pconn) writeThenRead(fd uintptr) bool {
 	for len(pc.head) > 0 {
-		n, err := syscall.Write(int(fd), pc.head)
-		if err == syscall.EINTR {
+		n, e := netutil.RawWrite(fd, pc.head)
+		if e == syscall.EINTR {
 			continue
 		}
-		if err != nil || n <= 0 {
-			if err != syscall.EAGAIN {
-				pc.werr = err
+		if e != 0 || n <= 0 {
+			if e != syscall.EAGAIN {
+				pc.werr = e
 			}
 			return true
 		}
@@ -263,14 +263,17 @@ func (pc *pconn) writeThenRead(fd uintptr) bool {
 		return false
 	}
 	for {
-		n, err := syscall.Read(int(fd), pc.rp)
-		switch err {
+		n, e := netutil.RawRead(fd, pc.rp)
+		switch e {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
 			return false
+		case 0:
+			pc.rn, pc.rerr = n, nil
+		default:
+			pc.rn, pc.rerr = 0, e
 		}
-		pc.rn, pc.rerr = n, err
 		return true
 	}
 }
@@ -595,7 +598,11 @@ func dialPeer(ctx context.Context, addr string, timeout time.Duration) (net.Conn
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		return d.DialContext(ctx, "unix", path)
 	}
-	return d.DialContext(ctx, "tcp", addr)
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return netutil.NewSocket(c), nil
 }
 
 // probeAfter is how long a pooled connection must have been idle before a request that can be sent again

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/netutil"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 )
 
@@ -125,6 +126,7 @@ func (l *listener) acceptLoop() {
 			continue
 		}
 		delay = 0
+		c = netutil.NewSocket(c)
 		l.pending.Add(1)
 		go func() {
 			c, m, ok := l.classify(c)

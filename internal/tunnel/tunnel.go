@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/netutil"
 )
 
 // Reasons reported in Stats.Reason. Errors are reported as "error: " followed
@@ -112,6 +114,13 @@ func Start(ctx context.Context, client, upstream net.Conn, clientBuffered, upstr
 const lingerTime = 250 * time.Millisecond
 
 func newTunnel(ctx context.Context, client, upstream net.Conn, clientBuffered, upstreamBuffered []byte, opt Options, finished func(Stats)) *tunnel {
+	// a tunnel reads and writes plain sockets itself: it wants the *net.TCPConn under a netutil.Socket
+	if tc, ok := netutil.TCP(client); ok {
+		client = tc
+	}
+	if tc, ok := netutil.TCP(upstream); ok {
+		upstream = tc
+	}
 	t := &tunnel{client: client, upstream: upstream, base: time.Now(), finished: finished, poller: opt.Poller}
 	if opt.IdleTimeout > 0 {
 		t.idle = opt.IdleTimeout

@@ -1,0 +1,165 @@
+package netutil
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pair returns a Socket and the plain TCP connection at its other end, over loopback.
+func pair(t *testing.T) (*Socket, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			peer <- nil
+			return
+		}
+		peer <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := <-peer
+	if p == nil {
+		t.Fatal("accept failed")
+	}
+	s, ok := NewSocket(c).(*Socket)
+	if !ok {
+		t.Fatalf("NewSocket(%T) is not a *Socket", c)
+	}
+	t.Cleanup(func() { s.Close(); p.Close() })
+	return s, p
+}
+
+// TestSocketBytes: what one side writes arrives whole and in order at the other, in both directions at once,
+// also when a write is far larger than the socket buffers (so it waits for writability midway).
+func TestSocketBytes(t *testing.T) {
+	for _, size := range []int{1, 100, 64 << 10, 8 << 20} {
+		s, p := pair(t)
+		up := make([]byte, size)
+		down := make([]byte, size)
+		rand.Read(up)
+		rand.Read(down)
+		errc := make(chan error, 3)
+		go func() { _, err := s.Write(up); errc <- err }()
+		go func() { _, err := p.Write(down); errc <- err }()
+		var gotUp []byte
+		go func() {
+			b := make([]byte, size)
+			_, err := io.ReadFull(p, b)
+			gotUp = b
+			errc <- err
+		}()
+		gotDown := make([]byte, size)
+		if _, err := io.ReadFull(s, gotDown); err != nil {
+			t.Fatalf("size %d: socket read: %v", size, err)
+		}
+		for range 3 {
+			if err := <-errc; err != nil {
+				t.Fatalf("size %d: %v", size, err)
+			}
+		}
+		if !bytes.Equal(gotUp, up) || !bytes.Equal(gotDown, down) {
+			t.Fatalf("size %d: bytes differ", size)
+		}
+	}
+}
+
+// TestSocketEnds: the ends a caller must tell apart look as they do on a net.Conn.
+func TestSocketEnds(t *testing.T) {
+	t.Run("peer closed: EOF", func(t *testing.T) {
+		s, p := pair(t)
+		p.Write([]byte("last"))
+		p.Close()
+		b, err := io.ReadAll(s)
+		if err != nil || string(b) != "last" {
+			t.Fatalf("ReadAll = %q, %v; want \"last\", nil", b, err)
+		}
+		if n, err := s.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+			t.Fatalf("read after EOF = %d, %v", n, err)
+		}
+	})
+	t.Run("read deadline", func(t *testing.T) {
+		s, _ := pair(t)
+		s.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		_, err := s.Read(make([]byte, 8))
+		var ne net.Error
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("read past deadline: %v, want a timeout", err)
+		}
+		if !strings.HasPrefix(err.Error(), "read tcp ") {
+			t.Fatalf("error %q does not read as net.Conn's", err)
+		}
+	})
+	t.Run("write deadline on a full socket", func(t *testing.T) {
+		s, _ := pair(t) // the peer never reads
+		s.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+		n, err := s.Write(make([]byte, 64<<20))
+		if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 || n == 64<<20 {
+			t.Fatalf("write to a full socket = %d, %v; want part of it and a timeout", n, err)
+		}
+	})
+	t.Run("closed while reading", func(t *testing.T) {
+		s, _ := pair(t)
+		errc := make(chan error, 1)
+		go func() { _, err := s.Read(make([]byte, 8)); errc <- err }()
+		time.Sleep(20 * time.Millisecond)
+		s.Close()
+		select {
+		case err := <-errc:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("read on a closed socket: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close did not end a blocked read")
+		}
+	})
+	t.Run("peer gone: write fails", func(t *testing.T) {
+		s, p := pair(t)
+		p.(*net.TCPConn).SetLinger(0) // reset, not FIN
+		p.Close()
+		var err error
+		for i := 0; i < 100 && err == nil; i++ {
+			_, err = s.Write([]byte("x"))
+			time.Sleep(time.Millisecond)
+		}
+		if err == nil || !strings.HasPrefix(err.Error(), "write tcp ") {
+			t.Fatalf("write to a reset connection: %v", err)
+		}
+	})
+}
+
+// TestSocketUnwrap: the TCP connection stays reachable (tunnels and sendfile want it), other connections
+// are left alone.
+func TestSocketUnwrap(t *testing.T) {
+	s, _ := pair(t)
+	if tc, ok := TCP(s); !ok || tc != s.TCPConn || s.NetConn() != net.Conn(s.TCPConn) {
+		t.Fatal("TCP/NetConn do not return the wrapped connection")
+	}
+	if tc, ok := TCP(s.TCPConn); !ok || tc != s.TCPConn {
+		t.Fatal("TCP of a *net.TCPConn is not itself")
+	}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if NewSocket(a) != a {
+		t.Fatal("NewSocket wrapped a pipe")
+	}
+	if _, ok := TCP(a); ok {
+		t.Fatal("TCP found a socket in a pipe")
+	}
+}

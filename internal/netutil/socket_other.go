@@ -1,0 +1,39 @@
+//go:build !linux
+
+package netutil
+
+import (
+	"net"
+	"syscall"
+)
+
+// NewSocket returns c: raw socket calls are made on Linux only.
+func NewSocket(c net.Conn) net.Conn { return c }
+
+// TCP returns the *net.TCPConn of c when c is one.
+func TCP(c net.Conn) (*net.TCPConn, bool) {
+	tc, ok := c.(*net.TCPConn)
+	return tc, ok
+}
+
+// RawRead is read(2) on a non-blocking descriptor.
+func RawRead(fd uintptr, p []byte) (int, syscall.Errno) {
+	n, err := syscall.Read(int(fd), p)
+	return errno(n, err)
+}
+
+// RawWrite is write(2) on a non-blocking descriptor.
+func RawWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+	n, err := syscall.Write(int(fd), p)
+	return errno(n, err)
+}
+
+func errno(n int, err error) (int, syscall.Errno) {
+	if err == nil {
+		return n, 0
+	}
+	if e, ok := err.(syscall.Errno); ok {
+		return 0, e
+	}
+	return 0, syscall.EIO
+}
