@@ -27,10 +27,11 @@ import (
 	"github.com/sluice-proxy/sluice/internal/static"
 	"github.com/sluice-proxy/sluice/internal/statuspage"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
+	"github.com/sluice-proxy/sluice/internal/version"
 )
 
 // Version is sluice's version, shown in the Server header and by -v.
-const Version = "0.1.0"
+const Version = version.Version
 
 // Server serves one configuration at a time and can swap it.
 type Server struct {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/version"
 )
 
 type kind uint8
@@ -84,6 +86,7 @@ const (
 	kFastCGIScriptName
 	kFastCGIPathInfo
 	kPid
+	kNginxVersion
 )
 
 // builtins maps each built-in name to its kind. Read-only.
@@ -145,6 +148,7 @@ var builtins = map[string]kind{
 	"fastcgi_script_name":       kFastCGIScriptName,
 	"fastcgi_path_info":         kFastCGIPathInfo,
 	"pid":                       kPid,
+	"nginx_version":             kNginxVersion,
 }
 
 // prefixes lists the prefix variables, longest first where one prefix starts another.
@@ -212,6 +216,9 @@ func (r *Request) str(v *Var) (s string, found, ok bool) {
 		return h, true, true
 	case kHostname:
 		return r.Hostname, true, true
+	case kNginxVersion:
+		// nginx's stock fastcgi_params sends SERVER_SOFTWARE nginx/$nginx_version: the file works unchanged
+		return version.Version, true, true
 	case kArgs:
 		return r.Args, r.Args != "", true
 	case kIsArgs:

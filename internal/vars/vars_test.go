@@ -136,6 +136,7 @@ func TestBuiltins(t *testing.T) {
 		{"fastcgi_path_info", ""},
 		{"binary_remote_addr", "\xc0\x00\x02\x0a"},
 		{"pid", strconv.Itoa(os.Getpid())},
+		{"nginx_version", "0.1.0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/version"
 )
 
 // phpFPM is a real php-fpm (Debian's package) started by a test, with one pool on a loopback port and one on
@@ -174,7 +176,7 @@ var phpFiles = map[string]string{
 	"html/info.php": `<?php
 header("Content-Type: application/json");
 $keys = ["REQUEST_METHOD","QUERY_STRING","REQUEST_URI","SCRIPT_NAME","SCRIPT_FILENAME","DOCUMENT_ROOT","PATH_INFO","HTTPS",
-  "CONTENT_LENGTH","CONTENT_TYPE","SERVER_PROTOCOL","REMOTE_ADDR","HTTP_HOST","HTTP_X_CUSTOM","HTTP_PROXY","HTTP_COOKIE","REQUEST_SCHEME"];
+  "CONTENT_LENGTH","CONTENT_TYPE","SERVER_PROTOCOL","REMOTE_ADDR","HTTP_HOST","HTTP_X_CUSTOM","HTTP_PROXY","HTTP_COOKIE","REQUEST_SCHEME","SERVER_SOFTWARE"];
 $out = [];
 foreach ($keys as $k) { $out[$k] = $_SERVER[$k] ?? null; }
 $out["GET"] = $_GET;
@@ -222,6 +224,38 @@ echo "front controller: uri=", $_SERVER["REQUEST_URI"], " script=", $_SERVER["SC
 	"html/headers.php":        `<?php header("X-Hidden: 1"); header("X-Kept: 1"); header("X-Accel-Buffering: no"); echo "h";`,
 	"html/tools/pathinfo.php": `<?php echo "script=", $_SERVER["SCRIPT_NAME"], " path_info=", $_SERVER["PATH_INFO"] ?? "", " filename=", $_SERVER["SCRIPT_FILENAME"];`,
 }
+
+// debianFastCGIParams is Debian 12's /etc/nginx/fastcgi_params (its comments left out): many sites include
+// that file rather than their own copy, and it names $nginx_version.
+const debianFastCGIParams = `
+fastcgi_param  QUERY_STRING       $query_string;
+fastcgi_param  REQUEST_METHOD     $request_method;
+fastcgi_param  CONTENT_TYPE       $content_type;
+fastcgi_param  CONTENT_LENGTH     $content_length;
+
+fastcgi_param  SCRIPT_NAME        $fastcgi_script_name;
+fastcgi_param  REQUEST_URI        $request_uri;
+fastcgi_param  DOCUMENT_URI       $document_uri;
+fastcgi_param  DOCUMENT_ROOT      $document_root;
+fastcgi_param  SERVER_PROTOCOL    $server_protocol;
+fastcgi_param  REQUEST_SCHEME     $scheme;
+fastcgi_param  HTTPS              $https if_not_empty;
+
+fastcgi_param  GATEWAY_INTERFACE  CGI/1.1;
+fastcgi_param  SERVER_SOFTWARE    nginx/$nginx_version;
+
+fastcgi_param  REMOTE_ADDR        $remote_addr;
+fastcgi_param  REMOTE_PORT        $remote_port;
+fastcgi_param  REMOTE_USER        $remote_user;
+fastcgi_param  SERVER_ADDR        $server_addr;
+fastcgi_param  SERVER_PORT        $server_port;
+fastcgi_param  SERVER_NAME        $server_name;
+
+# PHP only, required if PHP was built with --enable-force-cgi-redirect
+fastcgi_param  REDIRECT_STATUS    200;
+
+fastcgi_param  HTTP_HOST        $host;
+`
 
 // phpConf is the issue's PHP block unchanged, with the usual front controller, on server php.test; a second
 // server (strict.test) uses the recommended block (try_files $uri =404), the unix socket, split_path_info and
@@ -317,7 +351,8 @@ http {
         client_body_buffer_size 64k;
         location ~ \.php$ {
             fastcgi_pass 127.0.0.1:{{COUNTED}};
-            include fastcgi.conf;
+            fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+            include debian_fastcgi_params;
         }
     }
 }
@@ -341,7 +376,8 @@ func startPHPSite(t *testing.T) *phpSite {
 	certPEM, keyPEM := ca.issue(t, ecdsaP256, "php.test", "strict.test", "counted.test", "group.test", "opts.test")
 	port := freePort(t)
 	conf := fill(t, phpConf, "PORT", port, "FPM", fpm.Port, "SOCK", fpm.Sock, "COUNTED", counter.Port, "DEAD", freePort(t))
-	opts := []option{withFile("conf/cert.pem", certPEM), withFile("conf/key.pem", keyPEM)}
+	opts := []option{withFile("conf/cert.pem", certPEM), withFile("conf/key.pem", keyPEM),
+		withFile("conf/debian_fastcgi_params", []byte(debianFastCGIParams))}
 	for name, body := range phpFiles {
 		opts = append(opts, withFile(name, []byte(body)))
 	}
@@ -376,6 +412,21 @@ func TestPHP(t *testing.T) {
 		}
 		if g, _ := info["GET"].(map[string]any); g["b"] != "two" {
 			t.Errorf("$_GET = %v", info["GET"])
+		}
+	})
+
+	t.Run("Debian's stock fastcgi_params", func(t *testing.T) {
+		r := site.get(t, "counted.test", "/info.php?x=1")
+		var info map[string]any
+		if err := json.Unmarshal([]byte(r.Body), &info); err != nil || r.StatusCode != 200 {
+			t.Fatalf("%d %q: %v", r.StatusCode, r.Body, err)
+		}
+		want := map[string]any{"SERVER_SOFTWARE": "nginx/" + version.Version, "SCRIPT_NAME": "/info.php", "QUERY_STRING": "x=1",
+			"HTTP_HOST": "counted.test", "HTTPS": "on", "SCRIPT_FILENAME": site.sluice.Prefix + "/html/info.php"}
+		for k, v := range want {
+			if info[k] != v {
+				t.Errorf("%s = %v, want %v", k, info[k], v)
+			}
 		}
 	})
 
