@@ -50,6 +50,7 @@ func (t Target) key() poolKey { return poolKey{t.Network, t.Addr} }
 type conn struct {
 	nc     net.Conn
 	dw     *netutil.DeadlineWriter // its D is set per request (fastcgi_send_timeout of the location)
+	hf     *netutil.HeadFirst      // reads the connection; the end of a request is written from its first read
 	rr     *recordReader
 	rw     *recordWriter
 	hr     *bufio.Reader // reads the CGI header block and then the body of the current response
@@ -170,7 +171,8 @@ func dial(ctx context.Context, t Target) (*conn, error) {
 	}
 	nc = netutil.NewSocket(nc)
 	dw := &netutil.DeadlineWriter{Conn: nc, D: t.SendTimeout}
-	return &conn{nc: nc, dw: dw, rr: newRecordReader(nc), rw: newRecordWriter(dw), key: t.key(),
+	hf := netutil.NewHeadFirst(nc, dw)
+	return &conn{nc: nc, dw: dw, hf: hf, rr: newRecordReader(hf), rw: newRecordWriter(dw), key: t.key(),
 		abort: func() { nc.SetDeadline(time.Unix(1, 0)) }}, nil
 }
 
@@ -198,7 +200,11 @@ func (c *Client) exchange(ctx context.Context, cn *conn, t Target, req *Call) (*
 		err = rw.write(typeStdin, nil)
 	}
 	if err == nil {
-		err = rw.flush()
+		// what is still buffered (all of a request without a body) goes out from inside the first read of the
+		// answer, which then does not try before php-fpm can have answered
+		if held := rw.flushHeld(); held != nil && !cn.hf.Defer(held) {
+			_, err = cn.dw.Write(held)
+		}
 	}
 	if err != nil {
 		var be *bodyError

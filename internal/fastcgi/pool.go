@@ -152,7 +152,9 @@ func (c *Client) startProbe(p *pool, now time.Time) {
 }
 
 func (c *Client) usable(cn *conn) bool {
-	return !(c.IdleTimeout > 0 && time.Since(cn.idleAt) > c.IdleTimeout) && cn.rr.br.Buffered() == 0 && netutil.Alive(cn.nc)
+	// a connection that can carry its request in its first read is checked there (HeadFirst), not here
+	return !(c.IdleTimeout > 0 && time.Since(cn.idleAt) > c.IdleTimeout) && cn.rr.br.Buffered() == 0 &&
+		(cn.hf.CanDefer() || netutil.Alive(cn.nc))
 }
 
 // probed ends a probe: its response header arrived, or it failed.

@@ -112,12 +112,40 @@ func endRequest(content []byte) (appStatus uint32, protoStatus uint8) {
 // recordWriter writes records to a connection through a buffer; flush sends what is buffered.
 type recordWriter struct {
 	bw      *bufio.Writer
+	out     holdWriter
 	h, zero [headerLen]byte // a record header being written; padding
 	body    [8]byte         // BEGIN_REQUEST's body
 }
 
 func newRecordWriter(w io.Writer) *recordWriter {
-	return &recordWriter{bw: bufio.NewWriterSize(w, 8<<10)}
+	rw := &recordWriter{out: holdWriter{w: w}}
+	rw.bw = bufio.NewWriterSize(&rw.out, 8<<10)
+	return rw
+}
+
+// holdWriter is where the buffer goes: the connection, or, while held, nowhere (the last flush is kept).
+type holdWriter struct {
+	w    io.Writer
+	hold bool
+	held []byte
+}
+
+func (h *holdWriter) Write(p []byte) (int, error) {
+	if h.hold {
+		h.held = p
+		return len(p), nil
+	}
+	return h.w.Write(p)
+}
+
+// flushHeld empties the buffer without writing it and returns what it held (nil when empty), for the caller to
+// send another way. The bytes are the buffer's: they stay valid until the next write.
+func (rw *recordWriter) flushHeld() []byte {
+	rw.out.hold, rw.out.held = true, nil
+	rw.bw.Flush() // cannot fail: holdWriter takes everything
+	held := rw.out.held
+	rw.out.hold, rw.out.held = false, nil
+	return held
 }
 
 // write sends content as records of type typ, split at the 64 KiB record limit and padded to 8 bytes as the
