@@ -124,8 +124,14 @@ func TestHeadFirstHalfClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // the FIN has arrived
-	// the poller has seen the FIN's readiness before the read: a plain read would consume it here
+	// wait until the FIN has arrived (a probe reads nothing; it also resets the poller's readiness, as the
+	// read of a new exchange would)
+	for end := time.Now().Add(5 * time.Second); Alive(c); {
+		if time.Now().After(end) {
+			t.Fatal("the peer's FIN did not arrive")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	h := NewHeadFirst(NewSocket(c), c)
 	if !h.Defer([]byte("request")) {
 		t.Fatal("Defer refused a socket")
