@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +200,86 @@ func TestHijack(t *testing.T) {
 	b, _ := io.ReadAll(bufio.NewReader(c))
 	if string(b) != "early:hello" {
 		t.Fatalf("got %q", b)
+	}
+}
+
+// fileConn is a socket under the framing guard that reports what its ReadFrom was given.
+type fileConn struct {
+	net.Conn
+	got chan io.Reader
+}
+
+func (c fileConn) Unwrap() net.Conn { return c.Conn }
+
+func (c fileConn) ReadFrom(r io.Reader) (int64, error) {
+	select {
+	case c.got <- r:
+	default:
+	}
+	return c.Conn.(*net.TCPConn).ReadFrom(r)
+}
+
+// TestReadFromFile: a file body sent through the response's ReadFrom (as the static handler does, in a
+// LimitedReader) reaches the socket's ReadFrom as one LimitedReader around the *os.File, the shape the kernel's
+// sendfile(2) is used for, and arrives whole.
+func TestReadFromFile(t *testing.T) {
+	const size = 1 << 20
+	body := strings.Repeat("0123456789abcdef", size/16)
+	path := t.TempDir() + "/f"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan io.Reader, 1)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer f.Close()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		io.Copy(w, &io.LimitedReader{R: f, N: size})
+	}), Limits: func(context.Context, net.Conn) Limits {
+		return Limits{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, MaxHeaderBytes: 8 << 10}
+	}}
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			s.ServeConn(context.Background(), fileConn{c, got}, nil)
+		}
+	}()
+	defer s.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /f HTTP/1.1\r\nHost: a\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || string(b) != body {
+		t.Fatalf("body: %d bytes, %v; want %d equal bytes", len(b), err, size)
+	}
+	select {
+	case r := <-got:
+		lr, ok := r.(*io.LimitedReader)
+		if !ok {
+			t.Fatalf("the socket's ReadFrom got %T, want *io.LimitedReader", r)
+		}
+		if _, ok := lr.R.(*os.File); !ok {
+			t.Fatalf("the socket's ReadFrom got a LimitedReader around %T, want *os.File", lr.R)
+		}
+	default:
+		t.Fatal("the body did not go through the socket's ReadFrom")
 	}
 }

@@ -372,7 +372,16 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 		return 0, err
 	}
 	left := w.cl - w.written
-	n, err := rf.ReadFrom(io.LimitReader(src, left))
+	var n int64
+	var err error
+	if lr, ok := src.(*io.LimitedReader); ok {
+		// one LimitedReader directly around the file, the shape sendfile(2) is used for: a second one around
+		// it would hide the *os.File and the socket's ReadFrom would copy through a buffer
+		n, err = rf.ReadFrom(&io.LimitedReader{R: lr.R, N: min(lr.N, left)})
+		lr.N -= n
+	} else {
+		n, err = rf.ReadFrom(io.LimitReader(src, left))
+	}
 	w.written += n
 	w.fail(err)
 	return n, err
