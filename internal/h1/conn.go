@@ -45,6 +45,7 @@ type conn struct {
 	watchByte [1]byte
 	hasByte   bool // watchByte holds the first byte of the next request
 
+	cstate  http.ConnState  // the state last reported to ConnState (-1: none yet)
 	raw     syscall.RawConn // the plain TCP socket under the framing guard, waited on while idle (nil: other kinds)
 	peekFn  func(fd uintptr) bool
 	peeked  bool // waitReadable's first check is done
@@ -131,8 +132,9 @@ func (c *conn) peek(fd uintptr) bool {
 
 func (c *conn) setState(st http.ConnState) {
 	if h := c.srv.ConnState; h != nil {
-		h(c.rwc, st)
+		h(c.rwc, c.cstate, st)
 	}
+	c.cstate = st
 }
 
 // serve is the connection's loop: wait for a request, read its head, serve it, until either side closes.

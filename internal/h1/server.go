@@ -38,8 +38,9 @@ type Server struct {
 	// Limits returns the current limits for a connection (its base context and socket); called before each
 	// request.
 	Limits func(ctx context.Context, c net.Conn) Limits
-	// ConnState, if set, is told of each connection's state changes as net/http's hook is.
-	ConnState func(net.Conn, http.ConnState)
+	// ConnState, if set, is told of each connection's state changes, as net/http's hook is, with the state
+	// the connection leaves (-1 for a new one).
+	ConnState func(c net.Conn, from, to http.ConnState)
 	// Refuse answers and logs a refused request on the connection (which is closed afterwards).
 	Refuse func(c net.Conn, r Refusal)
 	// Log, if set, gets a handler's panic (other than http.ErrAbortHandler) with its stack.
@@ -67,7 +68,7 @@ const (
 // ServeConn serves c until it closes. ctx is the base of every request's context; tlsState, when not nil,
 // is c's TLS state (Request.TLS).
 func (s *Server) ServeConn(ctx context.Context, c net.Conn, tlsState *tls.ConnectionState) {
-	cn := &conn{srv: s, rwc: c, base: ctx, tls: tlsState, remote: c.RemoteAddr().String(), since: time.Now(), raw: rawSocket(c)}
+	cn := &conn{srv: s, rwc: c, base: ctx, tls: tlsState, remote: c.RemoteAddr().String(), since: time.Now(), raw: rawSocket(c), cstate: -1}
 	if !s.track(cn) {
 		c.Close()
 		return

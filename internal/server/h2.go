@@ -51,9 +51,9 @@ func (l *listener) serveH2(c *tls.Conn, ctx context.Context) {
 		conn = &hideXConnect{Conn: c}
 	}
 	hs.h1.Hand(c, func() {
-		l.srv.connState(c, http.StateNew)
-		l.srv.connState(c, http.StateActive)
-		defer l.srv.connState(c, http.StateClosed)
+		l.srv.connState(c, -1, http.StateNew)
+		l.srv.connState(c, http.StateNew, http.StateActive)
+		defer l.srv.connState(c, http.StateActive, http.StateClosed)
 		hs.h2.ServeConn(conn, &http2.ServeConnOpts{Context: ctx, Handler: l.srv, BaseConfig: hs.base})
 	})
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 
 	"github.com/sluice-proxy/sluice/internal/h1guard"
@@ -15,7 +14,6 @@ import (
 type connStats struct {
 	accepted, handled, requests atomic.Uint64
 	reading, writing, waiting   atomic.Int64
-	state                       sync.Map // net.Conn -> *atomic.Int32 (its last http.ConnState)
 }
 
 func (cs *connStats) counter(st http.ConnState) *atomic.Int64 {
@@ -30,39 +28,20 @@ func (cs *connStats) counter(st http.ConnState) *atomic.Int64 {
 	return nil
 }
 
-// connState is net/http's ConnState hook.
-func (s *Server) connState(c net.Conn, st http.ConnState) {
+// connState is the connection loops' state hook: a connection went from state from (-1: it is new) to to.
+// Each loop knows its connection's last state, so the counters need no per-connection record.
+func (s *Server) connState(c net.Conn, from, to http.ConnState) {
 	if g, ok := c.(*h1guard.Conn); ok {
-		g.SetIdle(st == http.StateNew || st == http.StateIdle) // a refused head is answered only between requests
+		g.SetIdle(to == http.StateNew || to == http.StateIdle) // a refused head is answered only between requests
 	}
 	cs := &s.stats
-	if st == http.StateNew {
-		v := new(atomic.Int32)
-		v.Store(int32(st))
-		cs.state.Store(c, v)
-		cs.reading.Add(1)
-		return
-	}
-	var prev http.ConnState
-	switch st {
-	case http.StateHijacked, http.StateClosed:
-		v, ok := cs.state.LoadAndDelete(c)
-		if !ok {
-			return
-		}
-		prev = http.ConnState(v.(*atomic.Int32).Load())
-	default:
-		v, ok := cs.state.Load(c)
-		if !ok {
-			return
-		}
-		prev = http.ConnState(v.(*atomic.Int32).Swap(int32(st)))
-		if n := cs.counter(st); n != nil {
-			n.Add(1)
+	if from >= 0 {
+		if n := cs.counter(from); n != nil {
+			n.Add(-1)
 		}
 	}
-	if n := cs.counter(prev); n != nil {
-		n.Add(-1)
+	if n := cs.counter(to); n != nil {
+		n.Add(1)
 	}
 }
 

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -355,4 +358,78 @@ http {
 	if n, ok := value(scrape(t, p), "sluice_upstream_requests_total", peer); ok {
 		t.Errorf("after /var was removed its peer is still reported: %v", n)
 	}
+}
+
+// TestStubStatusStates: stub_status counts each connection in the state nginx would: one that has sent nothing
+// yet is reading, idle keep-alive connections are waiting, the connection asking is writing; connections that
+// close leave the counts.
+func TestStubStatusStates(t *testing.T) {
+	t.Parallel()
+	p := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:{{P}};
+        location = /stub { stub_status; }
+        location / { return 200 "ok"; }
+    }
+}
+`, "P", p))
+	stub := func() (reading, writing, waiting int) {
+		t.Helper()
+		c, err := net.Dial("tcp", addr(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /stub HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		m := regexp.MustCompile(`Reading: (\d+) Writing: (\d+) Waiting: (\d+)`).FindStringSubmatch(string(b))
+		if m == nil {
+			t.Fatalf("stub_status answer %q", b)
+		}
+		reading, _ = strconv.Atoi(m[1])
+		writing, _ = strconv.Atoi(m[2])
+		waiting, _ = strconv.Atoi(m[3])
+		return
+	}
+	var conns []net.Conn
+	for i := 0; i < 3; i++ { // three idle keep-alive connections
+		c, err := net.Dial("tcp", addr(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	silent, err := net.Dial("tcp", addr(p)) // connected, nothing sent
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns = append(conns, silent)
+	want := func(r, w, i int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			gr, gw, gi := stub()
+			if gr == r && gw == w && gi == i {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Reading %d Writing %d Waiting %d; want %d %d %d", gr, gw, gi, r, w, i)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	want(1, 1, 3)
+	for _, c := range conns {
+		c.Close()
+	}
+	want(0, 1, 0)
 }
