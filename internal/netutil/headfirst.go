@@ -84,8 +84,9 @@ func (h *HeadFirst) Read(p []byte) (int, error) {
 		return 0, h.opError("write", os.NewSyscallError("write", werr))
 	}
 	if h.stale != nil {
-		h.head = nil
-		return 0, h.stale
+		err := h.stale
+		h.head, h.stale = nil, nil
+		return 0, err
 	}
 	if h.head != nil {
 		// the rest of the head would block: it goes out the ordinary way, then the read waits as usual
