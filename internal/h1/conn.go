@@ -16,10 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
-	"golang.org/x/sys/unix"
 
 	"github.com/sluice-proxy/sluice/internal/netutil"
 )
@@ -45,11 +43,10 @@ type conn struct {
 	watchByte [1]byte
 	hasByte   bool // watchByte holds the first byte of the next request
 
-	cstate  http.ConnState  // the state last reported to ConnState (-1: none yet)
-	raw     syscall.RawConn // the plain TCP socket under the framing guard, waited on while idle (nil: other kinds)
-	peekFn  func(fd uintptr) bool
-	peeked  bool // waitReadable's first check is done
-	peekBuf [1]byte
+	cstate http.ConnState  // the state last reported to ConnState (-1: none yet)
+	raw    syscall.RawConn // the plain TCP socket under the framing guard, waited on while idle (nil: other kinds)
+	peekFn func(fd uintptr) bool
+	peeked bool // waitReadable's first check is done
 
 	hdr     http.Header // the response header map, cleared for each request
 	buf     []byte      // a small response's body, held until its length is known
@@ -126,8 +123,8 @@ func (c *conn) peek(fd uintptr) bool {
 		return true
 	}
 	c.peeked = true
-	_, _, errno := syscall.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
-	return errno != unix.EAGAIN && errno != unix.EINTR
+	_, errno := netutil.Peek(fd)
+	return errno != syscall.EAGAIN && errno != syscall.EINTR
 }
 
 func (c *conn) setState(st http.ConnState) {

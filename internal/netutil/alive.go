@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"net"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,7 +22,6 @@ type Prober struct {
 	raw syscall.RawConn
 	fn  func(fd uintptr) bool
 	ok  bool
-	buf [1]byte
 }
 
 // NewProber returns the prober of c (for TLS, of the socket under it), or nil when c is not a socket.
@@ -41,7 +39,7 @@ func NewProber(c net.Conn) *Prober {
 	}
 	p := &Prober{raw: raw}
 	p.fn = func(fd uintptr) bool {
-		_, _, errno := syscall.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.buf[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		_, errno := Peek(fd)
 		// nothing to read (EAGAIN) is the only healthy answer: EOF (n == 0) or pending bytes are not
 		p.ok = errno == unix.EAGAIN || errno == unix.EWOULDBLOCK
 		return true // never wait for readiness

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // DeadlineWriter gives every write its own deadline D (proxy_send_timeout, fastcgi_send_timeout: the time
@@ -66,16 +64,9 @@ func (w *DeadlineWriter) setup() {
 	}
 	w.raw = raw
 	w.fn = func(fd uintptr) bool {
-		for w.n < len(w.p) {
-			m, e := RawWrite(fd, w.p[w.n:])
-			if e == unix.EINTR {
-				continue
-			}
-			if e != 0 || m <= 0 {
-				break // would block, or failed: the ordinary write (with its deadline) takes over
-			}
-			w.n += m
-		}
+		// what would block, or failed, is left to the ordinary write (with its deadline)
+		n, _ := RawWriteAll(fd, w.p[w.n:])
+		w.n += n
 		return true
 	}
 }

@@ -6,9 +6,6 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // HeadFirst reads an upstream socket (TCP or unix) with raw system calls, and can carry a request that the next
@@ -77,7 +74,7 @@ func (h *HeadFirst) Read(p []byte) (int, error) {
 	h.p = nil
 	if err != nil {
 		h.head = nil
-		return 0, h.opError("read", unwrapOp(err))
+		return 0, h.opError("read", err)
 	}
 	if werr != 0 {
 		h.head = nil
@@ -112,8 +109,7 @@ func (h *HeadFirst) step(fd uintptr) bool {
 	if h.head != nil {
 		if !h.peeked {
 			h.peeked = true
-			var b [1]byte
-			r, _, e := syscall.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+			r, e := Peek(fd)
 			switch {
 			case e == syscall.EAGAIN:
 			case e != 0:
@@ -127,22 +123,17 @@ func (h *HeadFirst) step(fd uintptr) bool {
 				return true
 			}
 		}
-		for len(h.head) > 0 {
-			n, e := RawWrite(fd, h.head)
-			switch e {
-			case 0:
-				h.head = h.head[n:]
-				continue
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return true
-			}
-			h.werr = e
+		n, e := RawWriteAll(fd, h.head)
+		h.head = h.head[n:]
+		switch e {
+		case 0:
+			h.head = nil
+			return false // the answer cannot be there yet: wait for it
+		case syscall.EAGAIN:
 			return true
 		}
-		h.head = nil
-		return false // the answer cannot be there yet: wait for it
+		h.werr = e
+		return true
 	}
 	for {
 		n, e := RawRead(fd, h.p)
@@ -157,14 +148,4 @@ func (h *HeadFirst) step(fd uintptr) bool {
 	}
 }
 
-func (h *HeadFirst) opError(op string, err error) error {
-	return &net.OpError{Op: op, Net: h.conn.LocalAddr().Network(), Source: h.conn.LocalAddr(), Addr: h.conn.RemoteAddr(), Err: err}
-}
-
-// unwrapOp returns the error inside a RawConn's *net.OpError (which names the operation "raw-read").
-func unwrapOp(err error) error {
-	if oe, ok := err.(*net.OpError); ok {
-		return oe.Err
-	}
-	return err
-}
+func (h *HeadFirst) opError(op string, err error) error { return opError(h.conn, op, err) }

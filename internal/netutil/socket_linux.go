@@ -48,6 +48,15 @@ func NewSocket(c net.Conn) net.Conn {
 	return s
 }
 
+// RawWriter returns a writer of raw send(2) calls for c when it is a *net.TCPConn (its Socket), else nil: for
+// code that reads the socket itself but writes through a Write method (a tunnel).
+func RawWriter(c net.Conn) io.Writer {
+	if s, ok := NewSocket(c).(*Socket); ok {
+		return s
+	}
+	return nil
+}
+
 // TCP returns the *net.TCPConn of c when c is one or a Socket.
 func TCP(c net.Conn) (*net.TCPConn, bool) {
 	switch c := c.(type) {
@@ -95,12 +104,7 @@ func (s *Socket) Write(p []byte) (int, error) {
 }
 
 // opError names a failure as net.Conn's Read and Write do ("read tcp a->b: …").
-func (s *Socket) opError(op string, err error) error {
-	if oe, ok := err.(*net.OpError); ok {
-		err = oe.Err // RawConn's own wrapping says "raw-read"
-	}
-	return &net.OpError{Op: op, Net: "tcp", Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: err}
-}
+func (s *Socket) opError(op string, err error) error { return opError(s.TCPConn, op, err) }
 
 // RawRead is read(2) on a non-blocking descriptor as a raw system call (see Socket): call it only inside a
 // RawConn's Read or Write, which keep fd open. p must not be empty.
@@ -140,18 +144,14 @@ func (s *Socket) read(fd uintptr) bool {
 // write is the RawConn.Write callback: it writes all of s.w.p, returning false (wait until writable) when the
 // socket's buffer is full.
 func (s *Socket) write(fd uintptr) bool {
-	for s.w.n < len(s.w.p) {
-		r, e := RawWrite(fd, s.w.p[s.w.n:])
-		switch e {
-		case 0:
-			s.w.n += r
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return false
-		default:
-			s.w.err = s.opError("write", os.NewSyscallError("write", e))
-			return true
-		}
+	n, e := RawWriteAll(fd, s.w.p[s.w.n:])
+	s.w.n += n
+	switch e {
+	case 0:
+		return true
+	case syscall.EAGAIN:
+		return false
 	}
+	s.w.err = s.opError("write", os.NewSyscallError("write", e))
 	return true
 }

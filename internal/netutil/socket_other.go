@@ -3,12 +3,16 @@
 package netutil
 
 import (
+	"io"
 	"net"
 	"syscall"
 )
 
 // NewSocket returns c: raw socket calls are made on Linux only.
 func NewSocket(c net.Conn) net.Conn { return c }
+
+// RawWriter returns nil: raw socket writes are made on Linux only.
+func RawWriter(net.Conn) io.Writer { return nil }
 
 // TCP returns the *net.TCPConn of c when c is one.
 func TCP(c net.Conn) (*net.TCPConn, bool) {

@@ -244,18 +244,15 @@ func (pc *pconn) sockRead(p []byte) (int, error) {
 // writeThenRead is pc.rawFn: it writes what is left of the head, then waits for the answer (returning false
 // has RawConn.Read wait for readiness) and reads it.
 func (pc *pconn) writeThenRead(fd uintptr) bool {
-	for len(pc.head) > 0 {
-		n, e := netutil.RawWrite(fd, pc.head)
-		if e == syscall.EINTR {
-			continue
-		}
-		if e != 0 || n <= 0 {
+	if len(pc.head) > 0 {
+		n, e := netutil.RawWriteAll(fd, pc.head)
+		pc.head = pc.head[n:]
+		if e != 0 {
 			if e != syscall.EAGAIN {
 				pc.werr = e
 			}
 			return true
 		}
-		pc.head = pc.head[n:]
 	}
 	if pc.head != nil {
 		pc.head = nil

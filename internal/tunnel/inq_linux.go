@@ -29,7 +29,7 @@ func enableInq(c net.Conn) bool {
 }
 
 // recvInq reads like read(2) and also returns the bytes left in the socket's queue (TCP_CM_INQ; -1 when the
-// kernel did not say). The socket is non-blocking, so it is a raw system call (see sockWriter).
+// kernel did not say). The socket is non-blocking, so it is a raw system call (see netutil.Socket).
 func recvInq(fd int, p []byte) (n, inq int, err error) {
 	var cmsg [32]byte // room for one cmsghdr with an int
 	iov := unix.Iovec{Base: &p[0]}

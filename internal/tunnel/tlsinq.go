@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"syscall"
+
+	"github.com/sluice-proxy/sluice/internal/netutil"
 )
 
 // NewTLSTransport wraps c, the connection a TLS server connection is about to run over (tls.Server(
@@ -20,10 +22,10 @@ func NewTLSTransport(c net.Conn) net.Conn { return &inqConn{Conn: c, fd: -1} }
 // has read of a record: the direction then waits for readability in the same RawConn.Read. Outside it, it is
 // the connection it wraps.
 type inqConn struct {
-	net.Conn             // the transport crypto/tls had: deadlines, Close
-	sw       *sockWriter // writes: the socket's raw writer
-	fd       int32       // the socket while inside the direction's RawConn.Read, else -1
-	empty    bool        // the last read left the socket's queue empty
+	net.Conn           // the transport crypto/tls had: deadlines, Close
+	sw       io.Writer // writes: the socket's raw writer (netutil.RawWriter)
+	fd       int32     // the socket while inside the direction's RawConn.Read, else -1
+	empty    bool      // the last read left the socket's queue empty
 }
 
 // errDrained is inqConn's read error once the socket's queue is empty.
@@ -64,7 +66,7 @@ func (c *inqConn) Read(p []byte) (int, error) {
 	}
 }
 
-// Write writes to the socket with raw send(2) calls (see sockWriter) once a tunnel owns the connection.
+// Write writes to the socket with raw send(2) calls (netutil.RawWriter) once a tunnel owns the connection.
 func (c *inqConn) Write(p []byte) (int, error) {
 	if c.sw != nil {
 		return c.sw.Write(p)
@@ -92,7 +94,7 @@ func inqTransport(tc *tls.Conn) (*inqConn, syscall.RawConn) {
 	if err != nil {
 		return nil, nil
 	}
-	sw := newSockWriter(tcp)
+	sw := netutil.RawWriter(tcp)
 	if sw == nil {
 		return nil, nil
 	}

@@ -292,7 +292,7 @@ type direction struct {
 	pending  []byte
 	n        int64 // bytes written to dst
 
-	sw   *sockWriter // dst's raw writer when dst is a TCP socket (nil: dst.Write)
+	sw   io.Writer // dst's raw writer when dst is a TCP socket (netutil.RawWriter; nil: dst.Write)
 	pool *BufferPool
 	size int
 	buf  *[]byte // big buffer while held; nil when handed back
@@ -351,7 +351,7 @@ func (d *direction) init(t *tunnel, src, dst net.Conn, pending []byte, pool *Buf
 		}
 	}
 	if t.poller != nil {
-		d.sw = newSockWriter(dst)
+		d.sw = netutil.RawWriter(dst)
 	}
 	d.fd = -1
 	if t.poller != nil {
