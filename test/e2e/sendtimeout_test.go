@@ -38,6 +38,22 @@ func stalledClient(t *testing.T, port int, raw string) net.Conn {
 	return c
 }
 
+// sendTimeoutLine is nginx's log line for a client that stopped reading for send_timeout.
+var sendTimeoutLine = regexp.MustCompile(`\[info\] .*client timed out \(110: Connection timed out\) while sending response to client, client: 127\.0\.0\.1`)
+
+// bigBackend answers every request with size bytes, written in 64 KiB pieces until the client stops taking them.
+func bigBackend(t *testing.T, size int) *backend {
+	return newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		chunk := bytes.Repeat([]byte("u"), 64<<10)
+		for n := 0; n < size; n += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+}
+
 // TestSendTimeout: a client that asks for responses and stops reading is disconnected once a write to it has
 // waited send_timeout, with nginx's "client timed out" at info, whether the write that stalls is the handler's
 // (a large static file, a large proxied body) or net/http's flush after the handler returned (small pipelined
@@ -47,15 +63,7 @@ func TestSendTimeout(t *testing.T) {
 	t.Parallel()
 	const bigSize = 32 << 20
 	small := strings.Repeat("s", 1000)
-	up := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", fmt.Sprint(bigSize))
-		chunk := bytes.Repeat([]byte("u"), 64<<10)
-		for n := 0; n < bigSize; n += len(chunk) {
-			if _, err := w.Write(chunk); err != nil {
-				return
-			}
-		}
-	}))
+	up := bigBackend(t, bigSize)
 	port, s := semStart(t, `events {}
 error_log stderr info;
 http {
@@ -110,7 +118,7 @@ http {
 	}) {
 		t.Errorf("connections still writing after the timeouts: %s", semGet(t, port, "/stub", "").Body)
 	}
-	if !regexp.MustCompile(`\[info\] .*client timed out \(110: Connection timed out\) while sending response to client, client: 127\.0\.0\.1`).MatchString(s.Log()) {
+	if !sendTimeoutLine.MatchString(s.Log()) {
 		t.Errorf("no nginx-style log line for the timeout:\n%s", s.Log())
 	}
 }
@@ -121,15 +129,7 @@ http {
 func TestSendTimeoutHTTP2(t *testing.T) {
 	t.Parallel()
 	const bigSize = 32 << 20
-	up := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", fmt.Sprint(bigSize))
-		chunk := bytes.Repeat([]byte("u"), 64<<10)
-		for n := 0; n < bigSize; n += len(chunk) {
-			if _, err := w.Write(chunk); err != nil {
-				return
-			}
-		}
-	}))
+	up := bigBackend(t, bigSize)
 	port, s := semStart(t, `events {}
 error_log stderr info;
 http {
@@ -146,10 +146,9 @@ http {
 `, []option{withFile("html/big.bin", bytes.Repeat([]byte("b"), bigSize))}, "UP", up.Port)
 	tr := h2Transport(addr(port), &tls.Config{InsecureSkipVerify: true})
 	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
-	line := regexp.MustCompile(`\[info\] .*client timed out \(110: Connection timed out\) while sending response to client, client: 127\.0\.0\.1`)
 	for _, path := range []string{"/big.bin", "/up"} {
 		t.Run(path, func(t *testing.T) {
-			logged := len(line.FindAllString(s.Log(), -1))
+			logged := len(sendTimeoutLine.FindAllString(s.Log(), -1))
 			resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d%s", port, path))
 			if err != nil {
 				t.Fatal(err)
@@ -159,7 +158,7 @@ http {
 				t.Fatalf("got %s %d, want HTTP/2 200", resp.Proto, resp.StatusCode)
 			}
 			// not reading: the client's stream window (4 MiB) fills and the server's write waits
-			if !eventually(15*time.Second, func() bool { return len(line.FindAllString(s.Log(), -1)) > logged }) {
+			if !eventually(15*time.Second, func() bool { return len(sendTimeoutLine.FindAllString(s.Log(), -1)) > logged }) {
 				t.Fatalf("no nginx-style \"client timed out\" line within 15s of an HTTP/2 client that stopped reading (send_timeout 1s):\n%s", s.Log())
 			}
 			n, err := io.Copy(io.Discard, resp.Body)
