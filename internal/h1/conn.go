@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -33,7 +34,11 @@ type conn struct {
 	state  atomic.Int32
 	br     *bufio.Reader
 
-	headLimit bool  // reading a head: reads are bounded by remain
+	headLimit bool // reading a head: reads are bounded by remain
+	// staleRead: the read deadline of the last head (keepalive_timeout or client_header_timeout) is still
+	// armed; it is cleared only before a read that is not a head's (one timer operation saved per request,
+	// since the next wait for a request sets its own)
+	staleRead atomic.Bool
 	remain    int64 // bytes a head may still take from the socket
 	tooLarge  bool
 
@@ -43,8 +48,9 @@ type conn struct {
 	watchByte [1]byte
 	hasByte   bool // watchByte holds the first byte of the next request
 
-	cstate http.ConnState  // the state last reported to ConnState (-1: none yet)
-	raw    syscall.RawConn // the plain TCP socket under the framing guard, waited on while idle (nil: other kinds)
+	cstate http.ConnState         // the state last reported to ConnState (-1: none yet)
+	raw    syscall.RawConn        // the plain TCP socket under the framing guard, waited on while idle (nil: other kinds)
+	wt     netutil.WriteTimeouter // the socket under any wrappers, when it arms write timeouts itself
 	peekFn func(fd uintptr) bool
 	peeked bool // waitReadable's first check is done
 
@@ -68,6 +74,7 @@ func (r connReader) Read(p []byte) (int, error) {
 		return 1, nil
 	}
 	if !c.headLimit {
+		c.clearStaleRead()
 		return c.rwc.Read(p)
 	}
 	if c.remain <= 0 {
@@ -189,6 +196,7 @@ func (c *conn) await(lim Limits, first bool) bool {
 	if first {
 		c.rwc.SetReadDeadline(deadline(lim.HeaderTimeout))
 	} else if c.br.Buffered() == 0 && !c.hasByte {
+		c.staleRead.Store(false)
 		c.rwc.SetReadDeadline(deadline(lim.IdleTimeout))
 		if c.raw != nil && !pending(c.rwc) {
 			// an idle keep-alive connection holds no read buffer: it waits for readability without one
@@ -212,10 +220,24 @@ func (c *conn) await(lim Limits, first bool) bool {
 	if !c.state.CompareAndSwap(from, stActive) {
 		return false
 	}
-	if !first {
+	if !first && !c.headBuffered() {
+		// the head's deadline, unless all of it is already here (the common case: no timer to arm)
 		c.rwc.SetReadDeadline(deadline(lim.HeaderTimeout))
 	}
 	return true
+}
+
+// headBuffered reports whether the buffer holds a complete head (up to its empty line).
+func (c *conn) headBuffered() bool {
+	b, _ := c.br.Peek(c.br.Buffered())
+	return bytes.Contains(b, []byte("\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
+}
+
+// clearStaleRead clears the read deadline left armed after the last head, before a read that is not a head's.
+func (c *conn) clearStaleRead() {
+	if c.staleRead.Load() && c.staleRead.Swap(false) {
+		c.rwc.SetReadDeadline(time.Time{})
+	}
 }
 
 func deadline(d time.Duration) time.Time {
@@ -241,7 +263,7 @@ func (c *conn) readRequest(lim Limits) (*http.Request, error) {
 		}
 		return nil, err
 	}
-	c.rwc.SetReadDeadline(time.Time{})
+	c.staleRead.Store(true) // cleared before the handler's first read of the socket (clearStaleRead)
 	switch {
 	case req.Host == "" && req.ProtoAtLeast(1, 1) && req.Method != http.MethodConnect:
 		return nil, &refusal{400, `HTTP/1.1 request without "Host" header`}
@@ -342,6 +364,7 @@ func (c *conn) watch(x *reqCtx, b *body) {
 	if c.watchDone != nil || c.hijack {
 		return
 	}
+	c.clearStaleRead()
 	done := make(chan struct{})
 	c.watchDone = done
 	go func() {
@@ -471,6 +494,7 @@ func (b *body) drain(lim Limits) bool {
 		return false // the client waits for 100 Continue before sending the body: nothing to drain
 	}
 	if !b.read {
+		b.w.c.staleRead.Store(false)
 		b.w.c.rwc.SetReadDeadline(deadline(lim.HeaderTimeout))
 	}
 	n, err := io.CopyN(io.Discard, b.r, maxDrain+1)

@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -345,8 +346,21 @@ func (w *response) SetWriteDeadline(t time.Time) error {
 	return w.c.rwc.SetWriteDeadline(t)
 }
 
+// SetWriteTimeout gives every write to the client that would block d to complete (send_timeout); the socket
+// arms it only then. It fails when the connection is not over a socket that can (the caller sets deadlines).
+func (w *response) SetWriteTimeout(d time.Duration) error {
+	if w.c.wt == nil || w.hijacked {
+		return errors.ErrUnsupported
+	}
+	w.c.wt.SetWriteTimeout(d)
+	return nil
+}
+
 // SetReadDeadline bounds the reads of the request body (client_body_timeout).
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.staleRead.Store(false)
+	return w.c.rwc.SetReadDeadline(t)
+}
 
 // EnableFullDuplex allows reading the body while writing the response, which this writer always does.
 func (w *response) EnableFullDuplex() error { return nil }
@@ -408,6 +422,10 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		}
 	}
 	c.stopWatch()
+	if c.wt != nil {
+		c.wt.SetWriteTimeout(0) // a tunnel times its writes itself
+	}
+	c.clearStaleRead()
 	c.watchMu.Lock()
 	c.hijack = true
 	c.watchMu.Unlock()

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/netutil"
 )
 
 // Limits are the per-request settings of a connection, read before each request so a reload applies them to
@@ -68,7 +70,8 @@ const (
 // ServeConn serves c until it closes. ctx is the base of every request's context; tlsState, when not nil,
 // is c's TLS state (Request.TLS).
 func (s *Server) ServeConn(ctx context.Context, c net.Conn, tlsState *tls.ConnectionState) {
-	cn := &conn{srv: s, rwc: c, base: ctx, tls: tlsState, remote: c.RemoteAddr().String(), since: time.Now(), raw: rawSocket(c), cstate: -1}
+	cn := &conn{srv: s, rwc: c, base: ctx, tls: tlsState, remote: c.RemoteAddr().String(), since: time.Now(), raw: rawSocket(c), cstate: -1,
+		wt: netutil.WriteTimeoutOf(c)}
 	if !s.track(cn) {
 		c.Close()
 		return

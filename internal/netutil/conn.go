@@ -76,3 +76,27 @@ func IsStale(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, ErrUnsolicited) ||
 		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe")
 }
+
+// WriteTimeouter is a connection that arms a write timeout only when a write would block (Socket).
+type WriteTimeouter interface {
+	SetWriteTimeout(d time.Duration)
+}
+
+// WriteTimeoutOf returns the WriteTimeouter under c's wrappers (a framing guard, TLS, a connection replaying
+// peeked bytes), found through their Unwrap or NetConn methods; nil when there is none.
+func WriteTimeoutOf(c net.Conn) WriteTimeouter {
+	for i := 0; i < 8 && c != nil; i++ {
+		if wt, ok := c.(WriteTimeouter); ok {
+			return wt
+		}
+		switch u := c.(type) {
+		case interface{ Unwrap() net.Conn }:
+			c = u.Unwrap()
+		case interface{ NetConn() net.Conn }:
+			c = u.NetConn()
+		default:
+			return nil
+		}
+	}
+	return nil
+}

@@ -4,7 +4,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -18,10 +20,16 @@ import (
 // net.Conn's does, under the same deadlines; closing works as for the connection it wraps.
 //
 // Reads and writes may run concurrently with each other, as on net.Conn; two reads (or two writes) may not.
+//
+// A write timeout (SetWriteTimeout) is armed only when a write would block, so a write the kernel takes at
+// once costs no runtime timer.
 type Socket struct {
 	*net.TCPConn
 	rc   syscall.RawConn
 	r, w rawOp
+	wto  atomic.Int64 // SetWriteTimeout's duration (0: none)
+	// explicit: SetWriteDeadline or SetDeadline set a deadline, which governs writes instead of the timeout
+	explicit atomic.Bool
 }
 
 // rawOp is one read or write in progress: its buffer, how much of it was done, and its error.
@@ -30,6 +38,8 @@ type rawOp struct {
 	n   int
 	err error
 	fn  func(fd uintptr) bool
+	// blocked: the write would block and a timeout is to be armed before waiting (writes only)
+	blocked bool
 }
 
 // NewSocket wraps c when it is a *net.TCPConn; any other connection is returned as it is.
@@ -92,7 +102,19 @@ func (s *Socket) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	s.w.p, s.w.n, s.w.err = p, 0, nil
+	s.w.blocked = s.wto.Load() > 0 && !s.explicit.Load() // the callback returns at EAGAIN instead of waiting
 	err := s.rc.Write(s.w.fn)
+	armed := false
+	if err == nil && s.w.blocked && s.w.n < len(p) && s.w.err == nil {
+		// the socket's buffer is full: from now on the write may wait at most the timeout
+		s.w.blocked, armed = false, true
+		s.TCPConn.SetWriteDeadline(time.Now().Add(time.Duration(s.wto.Load())))
+		err = s.rc.Write(s.w.fn)
+	}
+	s.w.blocked = false
+	if armed && !s.explicit.Load() {
+		s.TCPConn.SetWriteDeadline(time.Time{})
+	}
 	n := s.w.n
 	if err == nil {
 		err = s.w.err
@@ -101,6 +123,21 @@ func (s *Socket) Write(p []byte) (int, error) {
 	}
 	s.w.p, s.w.err = nil, nil
 	return n, err
+}
+
+// SetWriteTimeout gives every later write that would block d to complete, counted from the moment it would
+// block (send_timeout: the time between two successful writes); 0 turns it off. A deadline set with
+// SetWriteDeadline or SetDeadline governs instead while it is set.
+func (s *Socket) SetWriteTimeout(d time.Duration) { s.wto.Store(int64(max(d, 0))) }
+
+func (s *Socket) SetWriteDeadline(t time.Time) error {
+	s.explicit.Store(!t.IsZero())
+	return s.TCPConn.SetWriteDeadline(t)
+}
+
+func (s *Socket) SetDeadline(t time.Time) error {
+	s.explicit.Store(!t.IsZero())
+	return s.TCPConn.SetDeadline(t)
 }
 
 // opError names a failure as net.Conn's Read and Write do ("read tcp a->b: …").
@@ -150,7 +187,7 @@ func (s *Socket) write(fd uintptr) bool {
 	case 0:
 		return true
 	case syscall.EAGAIN:
-		return false
+		return s.w.blocked
 	}
 	s.w.err = s.opError("write", os.NewSyscallError("write", e))
 	return true

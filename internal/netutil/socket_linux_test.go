@@ -164,3 +164,67 @@ func TestSocketUnwrap(t *testing.T) {
 		t.Fatal("TCP found a socket in a pipe")
 	}
 }
+
+// TestSocketWriteTimeout: with a write timeout, a write the peer does not take fails once it has waited the
+// timeout; a write the kernel takes at once leaves no deadline behind (a later write after the timeout's span
+// still succeeds); an explicit deadline governs while it is set; a peer that reads slowly but steadily keeps a
+// large write going.
+func TestSocketWriteTimeout(t *testing.T) {
+	t.Run("stalled peer", func(t *testing.T) {
+		s, _ := pair(t)
+		s.SetWriteTimeout(200 * time.Millisecond)
+		start := time.Now()
+		n, err := s.Write(make([]byte, 64<<20))
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("write to a peer that never reads: n=%d err=%v, want a deadline error", n, err)
+		}
+		if d := time.Since(start); d < 150*time.Millisecond || d > 5*time.Second {
+			t.Fatalf("the write failed after %v, want about the 200ms timeout", d)
+		}
+		if n <= 0 {
+			t.Fatalf("n=%d: the socket buffers took nothing", n)
+		}
+	})
+	t.Run("no deadline left behind", func(t *testing.T) {
+		s, p := pair(t)
+		s.SetWriteTimeout(50 * time.Millisecond)
+		go io.Copy(io.Discard, p)
+		for i := 0; i < 3; i++ {
+			if _, err := s.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(80 * time.Millisecond)
+		}
+		// a write that waited (and armed the timeout) clears it when it completes
+		if _, err := s.Write(make([]byte, 32<<20)); err != nil {
+			t.Fatalf("a large write to a reading peer: %v", err)
+		}
+		time.Sleep(80 * time.Millisecond)
+		if _, err := s.Write([]byte("again")); err != nil {
+			t.Fatalf("a write after the timeout's span: %v", err)
+		}
+	})
+	t.Run("explicit deadline governs", func(t *testing.T) {
+		s, _ := pair(t)
+		s.SetWriteTimeout(time.Hour)
+		s.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		start := time.Now()
+		_, err := s.Write(make([]byte, 64<<20))
+		if !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) > 5*time.Second {
+			t.Fatalf("err=%v after %v, want the explicit deadline's error", err, time.Since(start))
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		s, p := pair(t)
+		s.SetWriteTimeout(0)
+		done := make(chan error, 1)
+		go func() { _, err := s.Write(make([]byte, 64<<20)); done <- err }()
+		select {
+		case err := <-done:
+			t.Fatalf("a write to a stalled peer without a timeout returned: %v", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		p.Close()
+		<-done
+	})
+}

@@ -24,6 +24,8 @@ type respWriter struct {
 	rc          http.ResponseController
 	sendTimeout time.Duration // send_timeout: the longest a single write may block
 	deadline    bool          // a write deadline was set and must be cleared after the response
+	lazyFor     time.Duration // the send_timeout handed to the connection, which arms it when a write would block
+	lazySet     bool          // lazyFor was handed over
 	writeBy     time.Time     // HTTP/2 and later: when the pending write's send_timeout runs out
 	timedOut    bool          // the send_timeout of a stream was logged
 	rq          *request
@@ -76,13 +78,44 @@ func (w *respWriter) beforeWrite() {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
+	w.armSendTimeout()
+}
+
+// armSendTimeout gives the next write send_timeout to complete. An HTTP/1 connection over a socket is given
+// the timeout once and arms it only when a write would block (no runtime timer for the writes the kernel
+// takes at once: nearly all); elsewhere each write gets a deadline.
+func (w *respWriter) armSendTimeout() {
+	if w.lazySet && w.lazyFor == w.sendTimeout {
+		return
+	}
+	if w.rq.r.ProtoMajor == 1 {
+		if wt := writeTimeouter(w.ResponseWriter); wt != nil && wt.SetWriteTimeout(w.sendTimeout) == nil {
+			w.lazyFor, w.lazySet = w.sendTimeout, true
+			return
+		}
+	}
 	if w.sendTimeout > 0 {
-		w.armSendTimeout()
+		w.setWriteDeadline()
 	}
 }
 
-// armSendTimeout gives the next write send_timeout to complete.
-func (w *respWriter) armSendTimeout() {
+// writeTimeouter returns the writer under w's wrappers that can take a lazily armed write timeout, or nil.
+func writeTimeouter(w http.ResponseWriter) interface{ SetWriteTimeout(time.Duration) error } {
+	for i := 0; i < 8; i++ {
+		if wt, ok := w.(interface{ SetWriteTimeout(time.Duration) error }); ok {
+			return wt
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
+}
+
+// setWriteDeadline sets the connection's write deadline send_timeout from now.
+func (w *respWriter) setWriteDeadline() {
 	by := time.Now().Add(w.sendTimeout)
 	err := w.rc.SetWriteDeadline(by)
 	w.deadline = true
@@ -119,7 +152,7 @@ func (w *respWriter) ReadFrom(src io.Reader) (int64, error) {
 	var total int64
 	for lr.N > 0 {
 		if w.sendTimeout > 0 {
-			w.armSendTimeout()
+			w.setWriteDeadline() // sendfile(2) is not the socket's Write: it gets a deadline per slice
 		}
 		n := min(lr.N, slice)
 		m, err := rf.ReadFrom(&io.LimitedReader{R: lr.R, N: n})

@@ -276,20 +276,38 @@ http {
 	t.Run("slow headers", func(t *testing.T) {
 		c := rawConn(t, addr(port), nil)
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: h.test\r\n")
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			if _, err := io.WriteString(c, "X-Drip: 1\r\n"); err != nil {
-				return // closed by sluice
-			}
-			c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-			var b [1]byte
-			if _, err := c.Read(b[:]); err != nil && !isTimeout(err) {
-				return
-			} else if err == nil {
-				t.Fatalf("got a response byte %q to an unfinished request", b[0])
-			}
+		if !dripUntilClosed(t, c, 10*time.Second) {
+			t.Error("a client dripping headers kept the connection for 10s (client_header_timeout 1s)")
 		}
-		t.Error("a client dripping headers kept the connection for 10s (client_header_timeout 1s)")
+	})
+	t.Run("slow headers after a request", func(t *testing.T) {
+		// the second head on a kept-alive connection gets client_header_timeout too (its deadline is armed
+		// only when the head does not arrive whole)
+		c := rawConn(t, addr(port), nil)
+		rs := rawExchange(t, c, "GET / HTTP/1.1\r\nHost: h.test\r\n\r\n", "GET")
+		if rs[0].StatusCode != 200 {
+			t.Fatalf("status %d", rs[0].StatusCode)
+		}
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: h.test\r\n")
+		if !dripUntilClosed(t, c, 10*time.Second) {
+			t.Error("a client dripping its second request's headers kept the connection for 10s (client_header_timeout 1s)")
+		}
+	})
+	t.Run("body in pauses after a request", func(t *testing.T) {
+		// the head's deadline (1s) must not reach a body that arrives in pauses shorter than
+		// client_body_timeout but longer than the head's deadline in all
+		c := rawConn(t, addr(port), nil)
+		rawExchange(t, c, "GET / HTTP/1.1\r\nHost: h.test\r\n\r\n", "GET")
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: h.test\r\nContent-Length: 6\r\n\r\n")
+		for _, part := range []string{"ab", "cd", "ef"} {
+			time.Sleep(600 * time.Millisecond)
+			io.WriteString(c, part)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		r := readResponse(t, c, bufio.NewReader(c), "POST")
+		if r.StatusCode != 200 {
+			t.Errorf("status %d, want 200: %q", r.StatusCode, r.Body)
+		}
 	})
 	t.Run("idle keep-alive", func(t *testing.T) {
 		c := rawConn(t, addr(port), nil)
@@ -312,6 +330,26 @@ http {
 			}
 		})
 	}
+}
+
+// dripUntilClosed sends a header line every 300ms on c, whose request head is unfinished, until sluice closes
+// the connection (true) or for d (false); a response byte fails the test.
+func dripUntilClosed(t *testing.T, c net.Conn, d time.Duration) bool {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if _, err := io.WriteString(c, "X-Drip: 1\r\n"); err != nil {
+			return true
+		}
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		var b [1]byte
+		if _, err := c.Read(b[:]); err != nil && !isTimeout(err) {
+			return true
+		} else if err == nil {
+			t.Fatalf("got a response byte %q to an unfinished request", b[0])
+		}
+	}
+	return false
 }
 
 // TestServerTokens: server_tokens off hides the version in the Server header and on error pages.
