@@ -54,8 +54,9 @@ type conn struct {
 	peekFn func(fd uintptr) bool
 	peeked bool // waitReadable's first check is done
 
-	hdr     http.Header // the response header map, cleared for each request
-	buf     []byte      // a small response's body, held until its length is known
+	tmpl    http.Request // the request parseHead fills, copied by WithContext and cleared
+	hdr     http.Header  // the response header map, cleared for each request
+	buf     []byte       // a small response's body, held until its length is known
 	hijack  bool
 	scratch [32]byte
 }
@@ -255,7 +256,17 @@ func (r *refusal) Error() string { return r.Reason }
 // readRequest reads and checks one request head.
 func (c *conn) readRequest(lim Limits) (*http.Request, error) {
 	c.headLimit, c.remain, c.tooLarge = true, int64(lim.MaxHeaderBytes)+8192, false
-	req, err := http.ReadRequest(c.br)
+	var req *http.Request
+	var err error
+	if parseHead(c.br, &c.tmpl) {
+		req = &c.tmpl
+		req.Body = http.NoBody
+		if req.ContentLength > 0 {
+			req.Body = &lengthBody{br: c.br, remain: req.ContentLength}
+		}
+	} else {
+		req, err = http.ReadRequest(c.br)
+	}
 	c.headLimit = false
 	if err != nil {
 		if c.tooLarge {
@@ -311,6 +322,7 @@ func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 	req.TLS = c.tls
 	w.ctx.Context, w.ctx.c, w.ctx.b = c.base, c, &w.body
 	req = req.WithContext(&w.ctx)
+	c.tmpl = http.Request{} // the fast path's request lives on in the copy only
 	w.req = req
 	if c.hdr == nil {
 		c.hdr = make(http.Header, 8)

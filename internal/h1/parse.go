@@ -1,0 +1,253 @@
+package h1
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// parseHead parses the ordinary request heads (origin-form URI, HTTP/1.0 or 1.1, CRLF lines, no
+// Transfer-Encoding, at most one Host and one Content-Length) straight from the connection's buffer into a
+// Request, with one string for the whole head and one slice for every header value. It reports false, having
+// consumed nothing, for anything else, which http.ReadRequest then parses: the fast path never accepts a head
+// http.ReadRequest refuses, and yields the same Request for those it takes (FuzzParseHead checks both).
+//
+// net/http's parse was 12% of the CPU of a proxied request: a textproto reader, a string per line and a
+// []string per header, a Request and a context copy of it.
+func parseHead(br *bufio.Reader, tmpl *http.Request) bool {
+	end := -1
+	var b []byte
+	for {
+		b, _ = br.Peek(br.Buffered())
+		if end = headEnd(b); end >= 0 {
+			break
+		}
+		if br.Buffered() == br.Size() {
+			return false // longer than the buffer: net/http reads it in pieces
+		}
+		if _, err := br.Peek(br.Buffered() + 1); err != nil {
+			return false // the error is http.ReadRequest's to report
+		}
+	}
+	if !parseHeadBytes(b[:end], tmpl) {
+		return false
+	}
+	br.Discard(end)
+	return true
+}
+
+// headEnd returns the length of the head at the start of b, its final empty line included, or -1.
+func headEnd(b []byte) int {
+	i := bytes.Index(b, []byte("\r\n\r\n"))
+	if i < 0 {
+		return -1
+	}
+	return i + 4
+}
+
+// parseHeadBytes parses head (a whole head, ending in an empty line) into r; false: not a head the fast path
+// takes.
+func parseHeadBytes(head []byte, r *http.Request) bool {
+	s := string(head) // the one copy: every string of the Request is a part of it
+	line, rest, _ := strings.Cut(s, "\r\n")
+	method, rest1, ok1 := strings.Cut(line, " ")
+	uri, proto, ok2 := strings.Cut(rest1, " ")
+	if !ok1 || !ok2 || !validMethod(method) || len(uri) == 0 || uri[0] != '/' || !validURI(uri) {
+		return false
+	}
+	var minor int
+	switch proto {
+	case "HTTP/1.1":
+		minor = 1
+	case "HTTP/1.0":
+	default:
+		return false
+	}
+	u, err := url.ParseRequestURI(uri)
+	if err != nil {
+		return false
+	}
+	// count the header lines first, so every value can share one backing array as in textproto
+	n := strings.Count(rest, "\r\n") - 1
+	if n < 0 {
+		return false
+	}
+	h := make(http.Header, n)
+	vals := make([]string, n)
+	host, hosts, cl, cls := "", 0, int64(0), 0
+	pragmaNoCache := false
+	for rest != "\r\n" {
+		var l string
+		l, rest, _ = strings.Cut(rest, "\r\n")
+		colon := strings.IndexByte(l, ':')
+		if colon <= 0 {
+			return false
+		}
+		name, value := l[:colon], trimOWS(l[colon+1:])
+		if !httpguts.ValidHeaderFieldName(name) || !validValue(value) {
+			return false
+		}
+		if !canonical(name) {
+			name = textproto.CanonicalMIMEHeaderKey(name)
+		}
+		switch name {
+		case "Host":
+			hosts++
+			host = value
+			continue
+		case "Content-Length":
+			cls++
+			v, ok := parseLength(value)
+			if !ok {
+				return false
+			}
+			cl = v
+		case "Transfer-Encoding":
+			return false
+		case "Pragma":
+			pragmaNoCache = pragmaNoCache || value == "no-cache"
+		}
+		vs := h[name]
+		if vs == nil && len(vals) > 0 {
+			vs, vals = vals[:1:1], vals[1:]
+			vs[0] = value
+		} else {
+			vs = append(vs, value)
+		}
+		h[name] = vs
+	}
+	if hosts > 1 || cls > 1 {
+		return false
+	}
+	if pragmaNoCache && h["Cache-Control"] == nil {
+		h["Cache-Control"] = []string{"no-cache"} // net/http's fixPragmaCacheControl
+	}
+	*r = http.Request{
+		Method:        method,
+		URL:           u,
+		Proto:         proto,
+		ProtoMajor:    1,
+		ProtoMinor:    minor,
+		Header:        h,
+		ContentLength: cl,
+		Host:          host,
+		RequestURI:    uri,
+		Close:         shouldClose(minor, h["Connection"]),
+	}
+	return true
+}
+
+// shouldClose is net/http's reading of a request's Connection header.
+func shouldClose(minor int, conn []string) bool {
+	hasClose := httpguts.HeaderValuesContainsToken(conn, "close")
+	if minor == 0 {
+		return hasClose || !httpguts.HeaderValuesContainsToken(conn, "keep-alive")
+	}
+	return hasClose
+}
+
+// validMethod reports whether m is a token.
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		if !httpguts.IsTokenRune(rune(m[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// validURI reports whether the request target holds only visible ASCII (anything else goes to net/http).
+func validURI(u string) bool {
+	for i := 0; i < len(u); i++ {
+		if c := u[i]; c <= ' ' || c >= 0x7f || c == '#' {
+			return false
+		}
+	}
+	return true
+}
+
+// validValue reports whether v is a header value the fast path takes: no control characters but tab.
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// canonical reports whether name is already in canonical MIME form (Upper-Case-Words), so it needs no copy.
+func canonical(name string) bool {
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
+}
+
+// trimOWS trims the optional white space around a header value.
+func trimOWS(v string) string {
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return v
+}
+
+// parseLength parses a Content-Length value: decimal digits only, as net/http requires.
+func parseLength(v string) (int64, bool) {
+	if v == "" || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// lengthBody is a request body of declared length read from the connection's buffer.
+type lengthBody struct {
+	br     *bufio.Reader
+	remain int64
+}
+
+func (b *lengthBody) Read(p []byte) (int, error) {
+	if b.remain <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.remain {
+		p = p[:b.remain]
+	}
+	n, err := b.br.Read(p)
+	b.remain -= int64(n)
+	if err == io.EOF {
+		if b.remain > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+	} else if err == nil && b.remain == 0 {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (b *lengthBody) Close() error { return nil }
