@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 )
 
 // parseHead parses the ordinary request heads (origin-form URI, HTTP/1.0 or 1.1, CRLF lines, no
@@ -58,7 +60,7 @@ func parseHeadBytes(head []byte, r *http.Request) bool {
 	line, rest, _ := strings.Cut(s, "\r\n")
 	method, rest1, ok1 := strings.Cut(line, " ")
 	uri, proto, ok2 := strings.Cut(rest1, " ")
-	if !ok1 || !ok2 || !validMethod(method) || len(uri) == 0 || uri[0] != '/' || !validURI(uri) {
+	if !ok1 || !ok2 || !httpsyntax.Token(method) || len(uri) == 0 || uri[0] != '/' || !validURI(uri) {
 		return false
 	}
 	var minor int
@@ -89,11 +91,11 @@ func parseHeadBytes(head []byte, r *http.Request) bool {
 		if colon <= 0 {
 			return false
 		}
-		name, value := l[:colon], trimOWS(l[colon+1:])
-		if !httpguts.ValidHeaderFieldName(name) || !validValue(value) {
+		name, value := l[:colon], httpsyntax.TrimOWS(l[colon+1:])
+		if !httpsyntax.Token(name) || !httpsyntax.Value(value) {
 			return false
 		}
-		if !canonical(name) {
+		if !httpsyntax.Canonical(name) {
 			name = textproto.CanonicalMIMEHeaderKey(name)
 		}
 		switch name {
@@ -152,19 +154,6 @@ func shouldClose(minor int, conn []string) bool {
 	return hasClose
 }
 
-// validMethod reports whether m is a token.
-func validMethod(m string) bool {
-	if m == "" {
-		return false
-	}
-	for i := 0; i < len(m); i++ {
-		if !httpguts.IsTokenRune(rune(m[i])) {
-			return false
-		}
-	}
-	return true
-}
-
 // validURI reports whether the request target holds only visible ASCII (anything else goes to net/http).
 func validURI(u string) bool {
 	for i := 0; i < len(u); i++ {
@@ -173,40 +162,6 @@ func validURI(u string) bool {
 		}
 	}
 	return true
-}
-
-// validValue reports whether v is a header value the fast path takes: no control characters but tab.
-func validValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// canonical reports whether name is already in canonical MIME form (Upper-Case-Words), so it needs no copy.
-func canonical(name string) bool {
-	upper := true
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			return false
-		}
-		upper = c == '-'
-	}
-	return true
-}
-
-// trimOWS trims the optional white space around a header value.
-func trimOWS(v string) string {
-	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
-		v = v[1:]
-	}
-	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
-		v = v[:len(v)-1]
-	}
-	return v
 }
 
 // parseLength parses a Content-Length value: decimal digits only, as net/http requires.

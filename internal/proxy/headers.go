@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 )
 
 // hopHeaders are the hop-by-hop headers of RFC 9110 §7.6.1 (plus the de-facto Proxy-Connection and
@@ -69,7 +71,7 @@ func isHop(k string) bool {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
 		return true
 	}
-	return !canonicalName(k) && containsFold(hopHeaders, k)
+	return !httpsyntax.Canonical(k) && containsFold(hopHeaders, k)
 }
 
 // hiddenDefault reports whether a header name is one of hiddenByDefault, in any case.
@@ -78,5 +80,5 @@ func hiddenDefault(k string) bool {
 	case "Date", "Server", "X-Pad", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset":
 		return true
 	}
-	return !canonicalName(k) && containsFold(hiddenByDefault, k)
+	return !httpsyntax.Canonical(k) && containsFold(hiddenByDefault, k)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 )
 
 // parseHead parses a response header block (block: the status line, the header lines and the empty line that
@@ -61,11 +63,11 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, lb *lengthBody
 			return nil, nil // a folded line
 		}
 		k, v, ok := strings.Cut(line, ":")
-		if !ok || k == "" || !validName(k) || !validValue(v) {
+		if !ok || k == "" || !httpsyntax.Token(k) || !httpsyntax.Value(v) {
 			return nil, nil
 		}
-		v = trimOWS(v)
-		if !canonicalName(k) {
+		v = httpsyntax.TrimOWS(v)
+		if !httpsyntax.Canonical(k) {
 			k = http.CanonicalHeaderKey(k)
 		}
 		switch k {
@@ -203,52 +205,7 @@ func (b *lengthBody) Close() error {
 	return nil
 }
 
-// trimOWS removes the spaces and tabs around a field value.
-func trimOWS(v string) string {
-	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
-		v = v[1:]
-	}
-	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
-		v = v[:len(v)-1]
-	}
-	return v
-}
-
 func digit(c byte) bool { return '0' <= c && c <= '9' }
-
-// validName: every byte of a header name is a token character (textproto's rule; a space before the colon,
-// which textproto lets through uncanonicalised, is left to it).
-func validName(k string) bool {
-	for i := 0; i < len(k); i++ {
-		if !httpguts.IsTokenRune(rune(k[i])) {
-			return false
-		}
-	}
-	return true
-}
-
-// validValue: no control bytes other than tab (obs-text is allowed), as textproto.
-func validValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// canonicalName reports whether a valid header name is already in canonical form (Content-Type).
-func canonicalName(k string) bool {
-	upper := true
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			return false
-		}
-		upper = c == '-'
-	}
-	return true
-}
 
 // appendTokens adds the header names a Connection value lists (not close, keep-alive or upgrade).
 func appendTokens(out []string, val string) []string {

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 )
 
 // websocketGUID is the fixed suffix of RFC 6455 §1.3.
@@ -94,7 +96,7 @@ func hasToken(values []string, tok string) bool {
 		for v != "" {
 			var elem string
 			elem, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(trimOWS(elem), tok) {
+			if strings.EqualFold(httpsyntax.TrimOWS(elem), tok) {
 				return true
 			}
 		}
@@ -108,21 +110,10 @@ func firstProtocol(values []string) string {
 		for v != "" {
 			var elem string
 			elem, v, _ = strings.Cut(v, ",")
-			if elem = trimOWS(elem); elem != "" && !strings.EqualFold(elem, "h2c") {
+			if elem = httpsyntax.TrimOWS(elem); elem != "" && !strings.EqualFold(elem, "h2c") {
 				return elem
 			}
 		}
 	}
 	return ""
-}
-
-// trimOWS trims HTTP optional whitespace (spaces and tabs).
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }

@@ -1,0 +1,55 @@
+// Package httpsyntax holds the small checks of HTTP/1 field syntax (RFC 9110 §5) that sluice's own head
+// parsers (requests in h1, responses in proxy) and the tunnel's handshake share, with textproto's rules so
+// they accept exactly what net/http would.
+package httpsyntax
+
+import "golang.org/x/net/http/httpguts"
+
+// Token reports whether s is a non-empty token: a method, or a header name (a space before the colon is
+// not one).
+func Token(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !httpguts.IsTokenRune(rune(s[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// Value reports whether v is a field value without control bytes other than tab (obs-text is allowed).
+func Value(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Canonical reports whether a valid header name is already in canonical MIME form (Content-Type), so it can
+// be used as it is, without textproto.CanonicalMIMEHeaderKey's copy.
+func Canonical(k string) bool {
+	upper := true
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
+}
+
+// TrimOWS trims the optional white space (spaces and tabs) around a field value.
+func TrimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
