@@ -55,7 +55,7 @@ func (w *response) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader, w.status = true, code
-	if v := w.header.Get("Content-Length"); v != "" {
+	if v := first(w.header, "Content-Length"); v != "" {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
 			w.cl = n
 		} else {
@@ -205,11 +205,12 @@ func (w *response) sendHead(final bool, next []byte) {
 			w.closeAfter = true // HTTP/1.0: the body ends when the connection closes
 		}
 	}
-	if !w.closeAfter && hasToken(h.Get("Connection"), "close") {
+	connClose := hasToken(first(h, "Connection"), "close")
+	if !w.closeAfter && connClose {
 		w.closeAfter = true
 	}
 	if w.closeAfter {
-		if req.ProtoAtLeast(1, 1) && !hasToken(h.Get("Connection"), "close") {
+		if req.ProtoAtLeast(1, 1) && !connClose {
 			h["Connection"] = []string{"close"}
 		} else if !req.ProtoAtLeast(1, 1) {
 			delete(h, "Connection")
@@ -262,15 +263,40 @@ func (w *response) writeHeader(bw *bufio.Writer) {
 			continue
 		}
 		for _, v := range vs {
+			v, clean := plainValue(v)
+			if !clean {
+				v = strings.TrimSpace(headerValueCleaner.Replace(v))
+			}
+			// one line, appended in the writer's own free space when it fits (a single copy, no per-part call)
+			if n := len(k) + len(v) + 4; n <= bw.Available() {
+				b := bw.AvailableBuffer()
+				b = append(b, k...)
+				b = append(b, ": "...)
+				b = append(b, v...)
+				b = append(b, "\r\n"...)
+				bw.Write(b)
+				continue
+			}
 			bw.WriteString(k)
 			bw.WriteString(": ")
-			if strings.ContainsAny(v, "\r\n") {
-				v = headerValueCleaner.Replace(v)
-			}
-			bw.WriteString(strings.TrimSpace(v))
+			bw.WriteString(v)
 			bw.WriteString("\r\n")
 		}
 	}
+}
+
+// plainValue returns v without surrounding white space, and false when v holds a line break (the caller
+// cleans it as net/http does); one pass over v instead of a search for each case.
+func plainValue(v string) (string, bool) {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '\r' || c == '\n' {
+			return v, false
+		}
+	}
+	if len(v) > 0 && (v[0] <= ' ' || v[len(v)-1] <= ' ') {
+		v = strings.TrimSpace(v)
+	}
+	return v, true
 }
 
 func validName(k string) bool {
@@ -399,6 +425,14 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	w.written += n
 	w.fail(err)
 	return n, err
+}
+
+// first is h's first value for the canonical key k (Header.Get without canonicalising k).
+func first(h http.Header, k string) string {
+	if vs := h[k]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
 }
 
 func hasKey(h http.Header, k string) bool {
