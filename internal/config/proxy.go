@@ -163,9 +163,12 @@ func (p *parser) proxyPass(d *Directive) error {
 		if strings.HasPrefix(host, "unix:") {
 			return d.errorf("proxy_pass to unix sockets is not supported yet")
 		}
-		pp.Host = host
+		pp.Host, pp.ProxyHost = host, host
 		if h, port, err := net.SplitHostPort(host); err == nil {
-			_, pp.Port = h, port
+			pp.Port = port
+			if pp.Scheme == "http" && port == "80" || pp.Scheme == "https" && port == "443" {
+				pp.ProxyHost = h
+			}
 		}
 		if pp.HasURI && p.loc != nil {
 			switch {

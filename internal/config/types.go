@@ -330,10 +330,12 @@ type ProxyPass struct {
 	Scheme   string         // "http" or "https"
 	Host     string         // host[:port] as written, or upstream name
 	Port     string
-	HasURI   bool   // a URI part was given (even "/")
-	URI      string // the URI part
-	Upstream *Upstream
-	Pos      Pos
+	// ProxyHost is $proxy_host: Host without the scheme's default port (nginx omits it)
+	ProxyHost string
+	HasURI    bool   // a URI part was given (even "/")
+	URI       string // the URI part
+	Upstream  *Upstream
+	Pos       Pos
 }
 
 // HeaderSet is one proxy_set_header.

@@ -168,7 +168,9 @@ func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 		return
 	}
 	pr.V.ProxyHost = t.host
-	if _, port, err := net.SplitHostPort(t.host); err == nil {
+	if pp := pr.Conf.Proxy; pp.Template == nil && pp.Port != "" {
+		pr.V.ProxyPort = pp.Port // known since the configuration was read
+	} else if _, port, err := net.SplitHostPort(t.host); pp.Template != nil && err == nil {
 		pr.V.ProxyPort = port
 	} else if t.scheme == "https" {
 		pr.V.ProxyPort = "443"
@@ -227,7 +229,9 @@ func (p *Proxy) resolve(pr *Request, t *target) error {
 		t.group = p.ups.Implicit(config.PeerAddr(t.scheme, t.host), pp.Template == nil)
 	}
 	// nginx omits the default port from $proxy_host
-	if h, port, err := net.SplitHostPort(t.host); err == nil && ((t.scheme == "http" && port == "80") || (t.scheme == "https" && port == "443")) {
+	if pp.Template == nil {
+		t.host = pp.ProxyHost
+	} else if h, port, err := net.SplitHostPort(t.host); err == nil && ((t.scheme == "http" && port == "80") || (t.scheme == "https" && port == "443")) {
 		t.host = h
 	}
 	if t.uri == "" {
