@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"net/textproto"
 	"regexp"
 	"strconv"
 	"strings"
@@ -30,7 +31,7 @@ var proxyDirectives = []Spec{
 			if err != nil {
 				return err
 			}
-			add(&p.conf.ProxySetHeaders, HeaderSet{Name: d.Args[0], Value: t})
+			add(&p.conf.ProxySetHeaders, HeaderSet{Name: d.Args[0], Key: textproto.CanonicalMIMEHeaderKey(d.Args[0]), Value: t})
 			return nil
 		}},
 	{Name: "proxy_hide_header", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Response header from the upstream not passed to the client.",

@@ -341,6 +341,7 @@ type ProxyPass struct {
 // HeaderSet is one proxy_set_header.
 type HeaderSet struct {
 	Name  string
+	Key   string // Name in canonical form (the header map's key), worked out once
 	Value *vars.Template
 }
 

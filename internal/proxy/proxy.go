@@ -338,7 +338,7 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 		vals = make([]string, 0, len(sets))
 	}
 	for _, hs := range sets {
-		name := http.CanonicalHeaderKey(hs.Name)
+		name := hs.Key
 		switch name {
 		case "Connection", "Upgrade", "Keep-Alive", "Te", "Transfer-Encoding", "Proxy-Connection":
 			// hop-by-hop: sluice decides these (see docs/nginx-differences.md)
