@@ -35,6 +35,7 @@ type conn struct {
 	br     *bufio.Reader
 
 	headLimit bool // reading a head: reads are bounded by remain
+	headLen   int  // the length of the buffered head headBuffered found (0: none)
 	// staleRead: the read deadline of the last head (keepalive_timeout or client_header_timeout) is still
 	// armed; it is cleared only before a read that is not a head's (one timer operation saved per request,
 	// since the next wait for a request sets its own)
@@ -228,9 +229,14 @@ func (c *conn) await(lim Limits, first bool) bool {
 	return true
 }
 
-// headBuffered reports whether the buffer holds a complete head (up to its empty line).
+// headBuffered reports whether the buffer holds a complete head (up to its empty line); the length of a
+// CRLF head found is kept for parseHead (headLen), which need not search again.
 func (c *conn) headBuffered() bool {
 	b, _ := c.br.Peek(c.br.Buffered())
+	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+		c.headLen = i + 4
+		return true
+	}
 	return bytes.Contains(b, []byte("\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
 }
 
@@ -258,7 +264,9 @@ func (c *conn) readRequest(lim Limits) (*http.Request, error) {
 	c.headLimit, c.remain, c.tooLarge = true, int64(lim.MaxHeaderBytes)+8192, false
 	var req *http.Request
 	var err error
-	if parseHead(c.br, &c.tmpl) {
+	hint := c.headLen
+	c.headLen = 0
+	if parseHead(c.br, &c.tmpl, hint) {
 		req = &c.tmpl
 		req.Body = http.NoBody
 		if req.ContentLength > 0 {

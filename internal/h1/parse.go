@@ -22,10 +22,16 @@ import (
 //
 // net/http's parse was 12% of the CPU of a proxied request: a textproto reader, a string per line and a
 // []string per header, a Request and a context copy of it.
-func parseHead(br *bufio.Reader, tmpl *http.Request) bool {
+//
+// hint, when not 0, is the head's length as already found in the buffer.
+func parseHead(br *bufio.Reader, tmpl *http.Request, hint int) bool {
 	end := -1
 	var b []byte
-	for {
+	if hint > 0 && hint <= br.Buffered() {
+		b, _ = br.Peek(br.Buffered())
+		end = hint
+	}
+	for end < 0 {
 		b, _ = br.Peek(br.Buffered())
 		if end = headEnd(b); end >= 0 {
 			break
@@ -43,6 +49,33 @@ func parseHead(br *bufio.Reader, tmpl *http.Request) bool {
 	br.Discard(end)
 	return true
 }
+
+// plainURL is url.ParseRequestURI's result for an origin-form target whose path holds only characters that
+// need no escaping (so Path is the path as sent and RawPath is empty), without its parse; false for others.
+func plainURL(uri string) (*url.URL, bool) {
+	path, query, hasQuery := strings.Cut(uri, "?")
+	for i := 0; i < len(path); i++ {
+		if !plainPathByte[path[i]] {
+			return nil, false
+		}
+	}
+	return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}, true
+}
+
+// plainPathByte marks the bytes url.URL keeps unescaped in a path: unreserved characters and the reserved ones
+// RFC 3986 allows in a path segment (but not !'()*, which url.URL.EscapedPath escapes).
+var plainPathByte = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~/$&+,:;=@" {
+		t[c] = true
+	}
+	return t
+}()
 
 // headEnd returns the length of the head at the start of b, its final empty line included, or -1.
 func headEnd(b []byte) int {
@@ -71,9 +104,12 @@ func parseHeadBytes(head []byte, r *http.Request) bool {
 	default:
 		return false
 	}
-	u, err := url.ParseRequestURI(uri)
-	if err != nil {
-		return false
+	u, ok := plainURL(uri)
+	if !ok {
+		var err error
+		if u, err = url.ParseRequestURI(uri); err != nil {
+			return false
+		}
 	}
 	// count the header lines first, so every value can share one backing array as in textproto
 	n := strings.Count(rest, "\r\n") - 1
