@@ -298,9 +298,9 @@ http {
 		// client_body_timeout but longer than the head's deadline in all
 		c := rawConn(t, addr(port), nil)
 		rawExchange(t, c, "GET / HTTP/1.1\r\nHost: h.test\r\n\r\n", "GET")
-		io.WriteString(c, "POST / HTTP/1.1\r\nHost: h.test\r\nContent-Length: 6\r\n\r\n")
-		for _, part := range []string{"ab", "cd", "ef"} {
-			time.Sleep(600 * time.Millisecond)
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: h.test\r\nContent-Length: 8\r\n\r\n")
+		for _, part := range []string{"ab", "cd", "ef", "gh"} {
+			time.Sleep(400 * time.Millisecond) // well inside client_body_timeout; 1.6s in all, past the head's 1s
 			io.WriteString(c, part)
 		}
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
