@@ -233,8 +233,8 @@ func (c *conn) await(lim Limits, first bool) bool {
 // CRLF head found is kept for parseHead (headLen), which need not search again.
 func (c *conn) headBuffered() bool {
 	b, _ := c.br.Peek(c.br.Buffered())
-	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
-		c.headLen = i + 4
+	if end := headEnd(b); end >= 0 {
+		c.headLen = end
 		return true
 	}
 	return bytes.Contains(b, []byte("\n\r\n")) || bytes.Contains(b, []byte("\n\n"))

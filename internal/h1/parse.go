@@ -141,7 +141,7 @@ func parseHeadBytes(head []byte, r *http.Request) bool {
 			continue
 		case "Content-Length":
 			cls++
-			v, ok := parseLength(value)
+			v, ok := httpsyntax.Length(value)
 			if !ok {
 				return false
 			}
@@ -198,22 +198,6 @@ func validURI(u string) bool {
 		}
 	}
 	return true
-}
-
-// parseLength parses a Content-Length value: decimal digits only, as net/http requires.
-func parseLength(v string) (int64, bool) {
-	if v == "" || len(v) > 18 {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }
 
 // lengthBody is a request body of declared length read from the connection's buffer.

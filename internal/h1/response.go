@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 )
 
 // smallBody is how much body a response holds before its head goes out, so a small complete response gets a
@@ -55,7 +57,7 @@ func (w *response) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader, w.status = true, code
-	if v := first(w.header, "Content-Length"); v != "" {
+	if v := httpsyntax.First(w.header, "Content-Length"); v != "" {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
 			w.cl = n
 		} else {
@@ -205,7 +207,7 @@ func (w *response) sendHead(final bool, next []byte) {
 			w.closeAfter = true // HTTP/1.0: the body ends when the connection closes
 		}
 	}
-	connClose := hasToken(first(h, "Connection"), "close")
+	connClose := hasToken(httpsyntax.First(h, "Connection"), "close")
 	if !w.closeAfter && connClose {
 		w.closeAfter = true
 	}
@@ -425,14 +427,6 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	w.written += n
 	w.fail(err)
 	return n, err
-}
-
-// first is h's first value for the canonical key k (Header.Get without canonicalising k).
-func first(h http.Header, k string) string {
-	if vs := h[k]; len(vs) > 0 {
-		return vs[0]
-	}
-	return ""
 }
 
 func hasKey(h http.Header, k string) bool {

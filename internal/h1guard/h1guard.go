@@ -13,6 +13,8 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 )
 
 // Violation is why a request head was refused and the status nginx answers it with.
@@ -272,7 +274,7 @@ func (s *Scanner) header(l []byte) {
 	case equalFold(name, "content-length"):
 		// a second Content-Length is refused even with the same value, as nginx does: net/http would fold
 		// identical ones, a front proxy may frame by either
-		n, ok := parseLength(value)
+		n, ok := httpsyntax.Length(value)
 		if s.clSeen {
 			s.fail(400, `duplicate header line: "Content-Length"`)
 		} else if !ok {
@@ -377,20 +379,6 @@ func (s *Scanner) Answered(p []byte) (bool, *Violation) {
 
 // Guarding reports whether the scanner still follows the stream.
 func (s *Scanner) Guarding() bool { return s.st != stOff }
-
-func parseLength(v []byte) (int64, bool) {
-	if len(v) == 0 || len(v) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range v {
-		if !isDigit(c) {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 

@@ -1,9 +1,13 @@
 // Package httpsyntax holds the small checks of HTTP/1 field syntax (RFC 9110 §5) that sluice's own head
-// parsers (requests in h1, responses in proxy) and the tunnel's handshake share, with textproto's rules so
-// they accept exactly what net/http would.
+// parsers (requests in h1, responses in proxy), the framing guard and the tunnel's handshake share, with
+// textproto's rules so they accept exactly what net/http would, and the header-map lookup they share.
 package httpsyntax
 
-import "golang.org/x/net/http/httpguts"
+import (
+	"net/http"
+
+	"golang.org/x/net/http/httpguts"
+)
 
 // Token reports whether s is a non-empty token: a method, or a header name (a space before the colon is
 // not one).
@@ -52,4 +56,29 @@ func TrimOWS(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// Length parses a Content-Length value: one to eighteen decimal digits, nothing else (no sign, no space),
+// as net/http requires.
+func Length[T string | []byte](v T) (int64, bool) {
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// First is h.Get(key) for a key already in canonical form, without canonicalising it again.
+func First(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

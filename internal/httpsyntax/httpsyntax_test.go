@@ -1,6 +1,7 @@
 package httpsyntax
 
 import (
+	"net/http"
 	"net/textproto"
 	"testing"
 )
@@ -39,5 +40,31 @@ func TestSyntax(t *testing.T) {
 		if got := TrimOWS(in); got != want {
 			t.Errorf("TrimOWS(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestLength(t *testing.T) {
+	for v, want := range map[string]int64{"0": 0, "13": 13, "007": 7, "999999999999999999": 999999999999999999} {
+		if n, ok := Length(v); !ok || n != want {
+			t.Errorf("Length(%q) = %d, %v; want %d", v, n, ok, want)
+		}
+		if n, ok := Length([]byte(v)); !ok || n != want {
+			t.Errorf("Length([]byte %q) = %d, %v; want %d", v, n, ok, want)
+		}
+	}
+	for _, v := range []string{"", "+1", "-1", " 1", "1 ", "0x1", "1e3", "1234567890123456789"} {
+		if _, ok := Length(v); ok {
+			t.Errorf("Length(%q) accepted", v)
+		}
+	}
+}
+
+func TestFirst(t *testing.T) {
+	h := http.Header{"Connection": {"close", "x"}, "Empty": {}}
+	if got := First(h, "Connection"); got != "close" {
+		t.Errorf("First = %q", got)
+	}
+	if First(h, "Empty") != "" || First(h, "Missing") != "" || First(h, "connection") != "" {
+		t.Error("First found a value that is not there under that canonical key")
 	}
 }

@@ -56,14 +56,6 @@ func namedIn(connection []string, name string) bool {
 	return false
 }
 
-// first is h.Get(key) for a key already in canonical form, without canonicalising it again.
-func first(h http.Header, key string) string {
-	if v := h[key]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
 // isHop reports whether a header name is one of hopHeaders, in any case (names parsed from the wire are
 // canonical, which the switch answers without folding).
 func isHop(k string) bool {

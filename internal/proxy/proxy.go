@@ -168,15 +168,19 @@ func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 		return
 	}
 	pr.V.ProxyHost = t.host
-	if pp := pr.Conf.Proxy; pp.Template == nil && pp.Port != "" {
-		pr.V.ProxyPort = pp.Port // known since the configuration was read
-	} else if _, port, err := net.SplitHostPort(t.host); pp.Template != nil && err == nil {
-		pr.V.ProxyPort = port
-	} else if t.scheme == "https" {
-		pr.V.ProxyPort = "443"
-	} else {
-		pr.V.ProxyPort = "80"
+	port := ""
+	if pp := pr.Conf.Proxy; pp.Template == nil {
+		port = pp.Port // known since the configuration was read ("" when proxy_pass names none)
+	} else if _, pt, err := net.SplitHostPort(t.host); err == nil {
+		port = pt
 	}
+	if port == "" {
+		port = "80"
+		if t.scheme == "https" {
+			port = "443"
+		}
+	}
+	pr.V.ProxyPort = port
 
 	out, upgrade := p.outRequest(pr, o)
 	if _, ok := ExtendedConnect(pr.R); ok && upgrade == "" {

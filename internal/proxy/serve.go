@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 	"github.com/sluice-proxy/sluice/internal/upstream"
 )
@@ -137,7 +138,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	h := pr.W.Header()
 	p.copyResponseHeader(h, resp.Header, pr)
 	setSticky(h, pr, t, chosen)
-	if resp.ContentLength >= 0 && first(resp.Header, "Content-Length") == "" && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified && pr.R.Method != http.MethodHead {
+	if resp.ContentLength >= 0 && httpsyntax.First(resp.Header, "Content-Length") == "" && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified && pr.R.Method != http.MethodHead {
 		h["Content-Length"] = []string{itoa(resp.ContentLength)}
 	}
 	if pr.Header != nil {
@@ -145,9 +146,9 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	}
 	pr.W.WriteHeader(resp.StatusCode)
 
-	accel := first(resp.Header, "X-Accel-Buffering")
+	accel := httpsyntax.First(resp.Header, "X-Accel-Buffering")
 	flushEach := !pr.Conf.ProxyBuffering.Get(true) || accel == "no" ||
-		strings.HasPrefix(first(resp.Header, "Content-Type"), "text/event-stream") || resp.ContentLength == -1
+		strings.HasPrefix(httpsyntax.First(resp.Header, "Content-Type"), "text/event-stream") || resp.ContentLength == -1
 	if strings.EqualFold(accel, "yes") {
 		flushEach = false
 	}
@@ -261,10 +262,10 @@ func (p *Proxy) copyResponseHeader(dst, src http.Header, pr *Request) {
 	if !contentType {
 		dst["Content-Type"] = nil // as nginx: no type invented (net/http would sniff one, e.g. text/html)
 	}
-	if loc := first(dst, "Location"); loc != "" {
+	if loc := httpsyntax.First(dst, "Location"); loc != "" {
 		dst["Location"] = []string{p.redirect(pr, loc)}
 	}
-	if ref := first(dst, "Refresh"); ref != "" {
+	if ref := httpsyntax.First(dst, "Refresh"); ref != "" {
 		dst["Refresh"] = []string{p.redirect(pr, ref)}
 	}
 }
