@@ -38,8 +38,10 @@ type rawOp struct {
 	n   int
 	err error
 	fn  func(fd uintptr) bool
-	// blocked: the write would block and a timeout is to be armed before waiting (writes only)
+	// blocked: a write timeout applies, so the callback stops at EAGAIN to (re-)arm it (writes only)
 	blocked bool
+	// armed: the timeout is armed; the callback stops again only after a wait that made progress
+	armed bool
 }
 
 // NewSocket wraps c when it is a *net.TCPConn; any other connection is returned as it is.
@@ -103,15 +105,17 @@ func (s *Socket) Write(p []byte) (int, error) {
 	}
 	s.w.p, s.w.n, s.w.err = p, 0, nil
 	s.w.blocked = s.wto.Load() > 0 && !s.explicit.Load() // the callback returns at EAGAIN instead of waiting
+	s.w.armed = false
 	err := s.rc.Write(s.w.fn)
-	armed := false
-	if err == nil && s.w.blocked && s.w.n < len(p) && s.w.err == nil {
-		// the socket's buffer is full: from now on the write may wait at most the timeout
-		s.w.blocked, armed = false, true
+	for err == nil && s.w.blocked && s.w.n < len(p) && s.w.err == nil {
+		// the socket's buffer is full: the write may wait at most the timeout for room, counted again after
+		// every wait that let some bytes out (send_timeout is the time between two successful writes)
+		s.w.armed = true
 		s.TCPConn.SetWriteDeadline(time.Now().Add(time.Duration(s.wto.Load())))
 		err = s.rc.Write(s.w.fn)
 	}
-	s.w.blocked = false
+	armed := s.w.armed
+	s.w.blocked, s.w.armed = false, false
 	if armed && !s.explicit.Load() {
 		s.TCPConn.SetWriteDeadline(time.Time{})
 	}
@@ -187,7 +191,8 @@ func (s *Socket) write(fd uintptr) bool {
 	case 0:
 		return true
 	case syscall.EAGAIN:
-		return s.w.blocked
+		// with a timeout: stop to arm it before the first wait, and to re-arm it after a wait that made progress
+		return s.w.blocked && (!s.w.armed || n > 0)
 	}
 	s.w.err = s.opError("write", os.NewSyscallError("write", e))
 	return true

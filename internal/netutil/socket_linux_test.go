@@ -167,8 +167,8 @@ func TestSocketUnwrap(t *testing.T) {
 
 // TestSocketWriteTimeout: with a write timeout, a write the peer does not take fails once it has waited the
 // timeout; a write the kernel takes at once leaves no deadline behind (a later write after the timeout's span
-// still succeeds); an explicit deadline governs while it is set; a peer that reads slowly but steadily keeps a
-// large write going.
+// still succeeds); a peer that reads slowly but steadily keeps a large write going; an explicit deadline
+// governs while it is set.
 func TestSocketWriteTimeout(t *testing.T) {
 	t.Run("stalled peer", func(t *testing.T) {
 		s, _ := pair(t)
@@ -187,21 +187,54 @@ func TestSocketWriteTimeout(t *testing.T) {
 	})
 	t.Run("no deadline left behind", func(t *testing.T) {
 		s, p := pair(t)
-		s.SetWriteTimeout(50 * time.Millisecond)
+		s.SetWriteTimeout(100 * time.Millisecond)
 		go io.Copy(io.Discard, p)
 		for i := 0; i < 3; i++ {
 			if _, err := s.Write([]byte("hello")); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(80 * time.Millisecond)
+			time.Sleep(150 * time.Millisecond)
 		}
 		// a write that waited (and armed the timeout) clears it when it completes
 		if _, err := s.Write(make([]byte, 32<<20)); err != nil {
 			t.Fatalf("a large write to a reading peer: %v", err)
 		}
-		time.Sleep(80 * time.Millisecond)
+		time.Sleep(150 * time.Millisecond)
 		if _, err := s.Write([]byte("again")); err != nil {
 			t.Fatalf("a write after the timeout's span: %v", err)
+		}
+	})
+	t.Run("slow steady peer", func(t *testing.T) {
+		// the peer takes 64 KiB every 20ms: the whole write lasts far longer than the timeout, but no wait
+		// for room does, so it succeeds (the timeout is counted again after every wait that made progress)
+		s, p := pair(t)
+		s.SetWriteTimeout(300 * time.Millisecond)
+		s.TCPConn.SetWriteBuffer(64 << 10)
+		p.(*net.TCPConn).SetReadBuffer(64 << 10)
+		const size = 2 << 20
+		got := make(chan int64, 1)
+		go func() {
+			var n int64
+			buf := make([]byte, 64<<10)
+			for n < size {
+				m, err := p.Read(buf)
+				n += int64(m)
+				if err != nil {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			got <- n
+		}()
+		start := time.Now()
+		if n, err := s.Write(make([]byte, size)); err != nil {
+			t.Fatalf("a large write to a slow but steady reader failed after %v: n=%d err=%v", time.Since(start), n, err)
+		}
+		if d := time.Since(start); d < 300*time.Millisecond {
+			t.Fatalf("the write took %v, not longer than the timeout: the test proves nothing", d)
+		}
+		if n := <-got; n != size {
+			t.Fatalf("the peer read %d bytes, want %d", n, size)
 		}
 	})
 	t.Run("explicit deadline governs", func(t *testing.T) {
