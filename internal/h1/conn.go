@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -49,11 +48,11 @@ type conn struct {
 	watchByte [1]byte
 	hasByte   bool // watchByte holds the first byte of the next request
 
-	cstate http.ConnState         // the state last reported to ConnState (-1: none yet)
-	raw    syscall.RawConn        // the plain TCP socket under the framing guard, waited on while idle (nil: other kinds)
-	wt     netutil.WriteTimeouter // the socket under any wrappers, when it arms write timeouts itself
-	peekFn func(fd uintptr) bool
-	peeked bool // waitReadable's first check is done
+	cstate         http.ConnState         // the state last reported to ConnState (-1: none yet)
+	sock           awaiter                // the plain TCP socket under the framing guard, waited on while idle (nil: other kinds)
+	wt             netutil.WriteTimeouter // the socket under any wrappers, when it arms write timeouts itself
+	ahead          *[]byte                // the buffer sock reads ahead into while the connection awaits a request
+	idleFn, doneFn func()                 // sock.Await's callbacks: give back the reader, give back ahead
 
 	tmpl    http.Request // the request parseHead fills, copied by WithContext and cleared
 	hdr     http.Header  // the response header map, cleared for each request
@@ -91,22 +90,21 @@ func (r connReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// rawSocket returns the plain TCP socket directly under c's wrapper, nil for anything else (TLS, a wrapper
-// replaying bytes it read).
-func rawSocket(c net.Conn) syscall.RawConn {
+// awaiter is the plain TCP socket under the framing guard (netutil.Socket on Linux): it waits for a
+// connection's next request holding no buffer, and reads what is already there in one system call.
+type awaiter interface {
+	Await(buf []byte, idle, done func()) error
+}
+
+// sockUnder returns the socket directly under c's wrapper when it can await (plain TCP), nil for anything else
+// (TLS, a wrapper replaying bytes it read).
+func sockUnder(c net.Conn) awaiter {
 	u, ok := c.(interface{ Unwrap() net.Conn })
 	if !ok {
 		return nil
 	}
-	tc, ok := netutil.TCP(u.Unwrap())
-	if !ok {
-		return nil
-	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
+	a, _ := u.Unwrap().(awaiter)
+	return a
 }
 
 // pending reports whether c's wrapper has something to say without the socket (a refusal of a head it read).
@@ -115,25 +113,30 @@ func pending(c net.Conn) bool {
 	return ok && p.Pending()
 }
 
-// waitReadable waits until the socket has bytes (or its end, an error, the read deadline) without reading
-// them. The first check peeks without blocking: the poller's readiness is reset when the wait begins, so bytes
-// already there would not wake it.
-func (c *conn) waitReadable() error {
-	if c.peekFn == nil {
-		c.peekFn = c.peek
+// awaitIdle waits on the socket for the next request. The connection's reader goes back to the pool while it
+// waits (an idle keep-alive connection holds no read buffer), and the socket's first check reads into a pooled
+// buffer that the reader then takes the bytes from.
+func (c *conn) awaitIdle() error {
+	if c.idleFn == nil {
+		c.idleFn, c.doneFn = c.releaseReader, c.releaseAhead
 	}
-	c.peeked = false
-	return c.raw.Read(c.peekFn)
+	c.ahead = c.srv.getAhead()
+	err := c.sock.Await(*c.ahead, c.idleFn, c.doneFn)
+	if c.br == nil {
+		c.br = c.srv.getReader(c)
+	}
+	return err
 }
 
-// peek is waitReadable's RawConn.Read callback.
-func (c *conn) peek(fd uintptr) bool {
-	if c.peeked {
-		return true
-	}
-	c.peeked = true
-	_, errno := netutil.Peek(fd)
-	return errno != syscall.EAGAIN && errno != syscall.EINTR
+func (c *conn) releaseReader() {
+	c.br.Reset(nil)
+	c.srv.readers.Put(c.br)
+	c.br = nil
+}
+
+func (c *conn) releaseAhead() {
+	c.srv.ahead.Put(c.ahead)
+	c.ahead = nil
 }
 
 func (c *conn) setState(st http.ConnState) {
@@ -200,14 +203,8 @@ func (c *conn) await(lim Limits, first bool) bool {
 	} else if c.br.Buffered() == 0 && !c.hasByte {
 		c.staleRead.Store(false)
 		c.rwc.SetReadDeadline(deadline(lim.IdleTimeout))
-		if c.raw != nil && !pending(c.rwc) {
-			// an idle keep-alive connection holds no read buffer: it waits for readability without one
-			c.br.Reset(nil)
-			c.srv.readers.Put(c.br)
-			c.br = nil
-			err := c.waitReadable()
-			c.br = c.srv.getReader(c)
-			if err != nil {
+		if c.sock != nil && !pending(c.rwc) {
+			if err := c.awaitIdle(); err != nil {
 				return false
 			}
 		}

@@ -55,8 +55,9 @@ type Server struct {
 	shutdown  atomic.Bool
 	closed    bool // Shutdown or Close was called: no connection is taken any more
 	dateCache atomic.Pointer[dateLine]
-	// readers and writers are the connections' buffers: a writer is held only while a response is written
-	readers, writers sync.Pool
+	// readers and writers are the connections' buffers: a writer is held only while a response is written;
+	// ahead holds the buffers a socket reads ahead into while its connection awaits a request (see awaitIdle)
+	readers, writers, ahead sync.Pool
 }
 
 // Conn states kept for Shutdown.
@@ -70,7 +71,7 @@ const (
 // ServeConn serves c until it closes. ctx is the base of every request's context; tlsState, when not nil,
 // is c's TLS state (Request.TLS).
 func (s *Server) ServeConn(ctx context.Context, c net.Conn, tlsState *tls.ConnectionState) {
-	cn := &conn{srv: s, rwc: c, base: ctx, tls: tlsState, remote: c.RemoteAddr().String(), since: time.Now(), raw: rawSocket(c), cstate: -1,
+	cn := &conn{srv: s, rwc: c, base: ctx, tls: tlsState, remote: c.RemoteAddr().String(), since: time.Now(), sock: sockUnder(c), cstate: -1,
 		wt: netutil.WriteTimeoutOf(c)}
 	if !s.track(cn) {
 		c.Close()
@@ -195,6 +196,14 @@ func (s *Server) getReader(c *conn) *bufio.Reader {
 		return br
 	}
 	return bufio.NewReaderSize(connReader{c}, 4096)
+}
+
+func (s *Server) getAhead() *[]byte {
+	if b, ok := s.ahead.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 4096) // the reader's size: one Read hands all of it to an empty reader
+	return &b
 }
 
 func (s *Server) getWriter(c net.Conn) *bufio.Writer {

@@ -28,6 +28,12 @@ type Socket struct {
 	rc   syscall.RawConn
 	r, w rawOp
 	wto  atomic.Int64 // SetWriteTimeout's duration (0: none)
+	// what Await read ahead, handed out by the next Reads: its bytes (pre), or the read's end or error (preErr);
+	// preDone gives the buffer back once they are out
+	pre     []byte
+	preErr  error
+	preDone func()
+	aw      awaitOp
 	// explicit: SetWriteDeadline or SetDeadline set a deadline, which governs writes instead of the timeout
 	explicit atomic.Bool
 }
@@ -87,6 +93,9 @@ func (s *Socket) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if s.pre != nil || s.preErr != nil {
+		return s.readAhead(p)
+	}
 	s.r.p, s.r.n, s.r.err = p, 0, nil
 	err := s.rc.Read(s.r.fn)
 	n := s.r.n
@@ -127,6 +136,84 @@ func (s *Socket) Write(p []byte) (int, error) {
 	}
 	s.w.p, s.w.err = nil, nil
 	return n, err
+}
+
+// awaitOp is one Await in progress.
+type awaitOp struct {
+	buf        []byte
+	idle, done func()
+	waited     bool
+	fn         func(fd uintptr) bool
+}
+
+// Await waits until the socket can be read (bytes, the peer's end, an error) or the read deadline passes,
+// without holding a buffer while it waits. Its first check is a read into buf: bytes already there (the usual
+// case on a busy keep-alive connection) are what the next Reads return, so they cost one read(2) where a peek
+// and a read would cost two. done is called once buf is free again: at once when nothing was there, else when
+// the Reads have handed out its bytes. Before waiting, idle is called (to give back buffers: a waiting socket
+// should hold none). The error is the wait's (a deadline, a closed socket); the read's own end or error is
+// returned by the next Read.
+func (s *Socket) Await(buf []byte, idle, done func()) error {
+	if s.aw.fn == nil {
+		s.aw.fn = s.await
+	}
+	s.aw.buf, s.aw.idle, s.aw.done, s.aw.waited = buf, idle, done, false
+	err := s.rc.Read(s.aw.fn)
+	if !s.aw.waited && s.pre == nil {
+		done() // the read found nothing to keep (its end or error is kept in preErr) or never ran
+	}
+	s.aw = awaitOp{fn: s.aw.fn}
+	if err != nil {
+		return s.opError("read", err)
+	}
+	return nil
+}
+
+// await is Await's RawConn.Read callback: the first call reads ahead; after a wait the socket is readable.
+func (s *Socket) await(fd uintptr) bool {
+	if s.aw.waited {
+		return true
+	}
+	for {
+		n, e := RawRead(fd, s.aw.buf)
+		switch e {
+		case 0:
+			if n == 0 {
+				s.preErr = io.EOF
+			} else {
+				s.pre, s.preDone = s.aw.buf[:n], s.aw.done
+			}
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			s.aw.waited = true
+			s.aw.done()
+			s.aw.idle()
+			return false
+		default:
+			s.preErr = s.opError("read", os.NewSyscallError("read", e))
+			return true
+		}
+	}
+}
+
+// readAhead hands out what Await read ahead.
+func (s *Socket) readAhead(p []byte) (int, error) {
+	if s.pre == nil {
+		err := s.preErr
+		s.preErr = nil
+		return 0, err
+	}
+	n := copy(p, s.pre)
+	s.pre = s.pre[n:]
+	if len(s.pre) == 0 {
+		s.pre = nil
+		done := s.preDone
+		s.preDone = nil
+		done()
+	}
+	return n, nil
 }
 
 // SetWriteTimeout gives every later write that would block d to complete, counted from the moment it would

@@ -261,3 +261,74 @@ func TestSocketWriteTimeout(t *testing.T) {
 		<-done
 	})
 }
+
+// TestSocketAwait: bytes already there are read ahead and handed out by the next Reads (buf given back after
+// them, no wait, no idle call); with nothing there the buffer is given back and idle called before the wait,
+// which ends when bytes arrive; the peer's end and the read deadline are reported.
+func TestSocketAwait(t *testing.T) {
+	type calls struct{ idle, done int }
+	await := func(s *Socket, buf []byte) (*calls, error) {
+		c := new(calls)
+		err := s.Await(buf, func() { c.idle++ }, func() { c.done++ })
+		return c, err
+	}
+	t.Run("bytes there", func(t *testing.T) {
+		s, p := pair(t)
+		p.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+		time.Sleep(50 * time.Millisecond)
+		c, err := await(s, make([]byte, 8))
+		if err != nil || c.idle != 0 || c.done != 0 {
+			t.Fatalf("err=%v calls=%+v, want no wait and the buffer kept", err, *c)
+		}
+		got := make([]byte, 5)
+		n, err := s.Read(got)
+		if string(got[:n]) != "GET /" || err != nil || c.done != 0 {
+			t.Fatalf("first read %q %v (done %d), want the first 5 bytes read ahead, buffer still held", got[:n], err, c.done)
+		}
+		n, err = s.Read(got)
+		if string(got[:n]) != " HT" || err != nil || c.done != 1 {
+			t.Fatalf("second read %q %v (done %d), want the rest of the 8 read ahead, then the buffer given back", got[:n], err, c.done)
+		}
+		rest := make([]byte, 64)
+		n, _ = s.Read(rest)
+		if string(rest[:n]) != "TP/1.1\r\n\r\n" {
+			t.Fatalf("the socket's own read gave %q", rest[:n])
+		}
+	})
+	t.Run("wait for bytes", func(t *testing.T) {
+		s, p := pair(t)
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			p.Write([]byte("x"))
+		}()
+		start := time.Now()
+		c, err := await(s, make([]byte, 8))
+		if err != nil || c.idle != 1 || c.done != 1 || time.Since(start) < 80*time.Millisecond {
+			t.Fatalf("err=%v calls=%+v after %v, want one wait with idle and done called", err, *c, time.Since(start))
+		}
+		b := make([]byte, 4)
+		if n, err := s.Read(b); n != 1 || b[0] != 'x' || err != nil {
+			t.Fatalf("read after the wait: %q %v", b[:n], err)
+		}
+	})
+	t.Run("peer's end", func(t *testing.T) {
+		s, p := pair(t)
+		p.Close()
+		time.Sleep(50 * time.Millisecond)
+		c, err := await(s, make([]byte, 8))
+		if err != nil || c.done != 1 || c.idle != 0 {
+			t.Fatalf("err=%v calls=%+v, want the end found at once and the buffer given back", err, *c)
+		}
+		if n, err := s.Read(make([]byte, 4)); n != 0 || err != io.EOF {
+			t.Fatalf("read after the end: %d %v, want EOF", n, err)
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		s, _ := pair(t)
+		s.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		c, err := await(s, make([]byte, 8))
+		if !errors.Is(err, os.ErrDeadlineExceeded) || c.done != 1 || c.idle != 1 {
+			t.Fatalf("err=%v calls=%+v, want the deadline's error after one wait", err, *c)
+		}
+	})
+}

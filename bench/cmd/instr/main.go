@@ -30,6 +30,7 @@ import (
 func main() {
 	n := flag.Int("n", 300, "requests per connection in the counted phase")
 	c := flag.Int("c", 10, "keep-alive connections")
+	keep := flag.String("keep", "", "copy each counted callgrind profile into this directory (for callgrind_annotate)")
 	flag.Parse()
 	for _, tool := range []string{"valgrind", "callgrind_control", "callgrind_annotate", "nginx"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -73,7 +74,7 @@ func main() {
 		must(os.WriteFile(conf, []byte(config(dir, t.name, t.port)), 0o644))
 		counts[t.name] = map[string]int64{}
 		for _, p := range paths {
-			counts[t.name][p.label] = count(dir, t.name, t.cmd(conf), t.port, p.path, *c, *n)
+			counts[t.name][p.label] = count(dir, t.name, t.cmd(conf), t.port, p.path, *c, *n, *keep)
 		}
 	}
 	fmt.Printf("\nuser-space instructions per request (callgrind, %d keep-alive connections x %d requests, plain HTTP)\n\n", *c, *n)
@@ -106,8 +107,8 @@ http {
 var totals = regexp.MustCompile(`([0-9,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS|([0-9,]+)\s+PROGRAM TOTALS`)
 
 // count starts cmd under callgrind, warms it up, counts the instructions of c*n requests to path and returns
-// the count per request.
-func count(dir, name string, cmd *exec.Cmd, port int, path string, c, n int) int64 {
+// the count per request. With keep set, the profile is copied there as NAME-PATH.callgrind.
+func count(dir, name string, cmd *exec.Cmd, port int, path string, c, n int, keep string) int64 {
 	out := filepath.Join(dir, name+".callgrind")
 	args := append([]string{"--tool=callgrind", "--callgrind-out-file=" + out, cmd.Path}, cmd.Args[1:]...)
 	vg := exec.Command("valgrind", args...)
@@ -147,6 +148,14 @@ func count(dir, name string, cmd *exec.Cmd, port int, path string, c, n int) int
 	}
 	ann, err := exec.Command("callgrind_annotate", newest).Output()
 	must(err)
+	if keep != "" {
+		prof, err := os.ReadFile(newest)
+		must(err)
+		must(os.MkdirAll(keep, 0o755))
+		dst := filepath.Join(keep, name+"-"+strings.Trim(strings.ReplaceAll(path, "/", "_"), "_")+".callgrind")
+		must(os.WriteFile(dst, prof, 0o644))
+		fmt.Printf("%s %s: profile kept in %s\n", name, path, dst)
+	}
 	m := totals.FindSubmatch(ann)
 	if m == nil {
 		fatalf("%s: no PROGRAM TOTALS in callgrind_annotate's output", name)
