@@ -35,6 +35,7 @@ type Proxy struct {
 	bufs     *tunnel.BufferPool
 	poller   *tunnel.Poller // parks idle tunnels' directions (nil where the platform has none)
 	copyBufs sync.Pool
+	outs     sync.Pool // *outgoing of finished requests without a body, their header maps kept (see Serve)
 	ups      *upstream.Set
 	mu       sync.Mutex
 	pools    map[poolKey]*Transport
@@ -160,7 +161,10 @@ type target struct {
 // Serve proxies pr and writes the response. It never panics on a bad upstream and always logs why a request
 // failed.
 func (p *Proxy) Serve(ctx context.Context, pr *Request) {
-	o := new(outgoing)
+	o, _ := p.outs.Get().(*outgoing)
+	if o == nil {
+		o = new(outgoing)
+	}
 	t := &o.t
 	if err := p.resolve(pr, t); err != nil {
 		pr.Log.Error("proxy: "+err.Error(), pr.V.LogAttrs()...)
@@ -194,11 +198,28 @@ func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 		return
 	}
 	p.serveHTTP(ctx, pr, o)
+	if out.Body == http.NoBody {
+		// nothing refers to o any more: no goroutine sends a body, the upstream body is finished (a failed one
+		// panics past this), and the response header is the transport's, not o's
+		p.putOutgoing(o)
+	}
+}
+
+// putOutgoing keeps o for the next request, with its header map cleared unless it grew large.
+func (p *Proxy) putOutgoing(o *outgoing) {
+	h := o.req.Header
+	if len(h) > 32 {
+		h = nil
+	}
+	clear(h)
+	*o = outgoing{hdr: h}
+	p.outs.Put(o)
 }
 
 // outgoing is what Serve builds for one request, allocated in one piece: where it goes, what is sent, the
 // walk over the upstream's peers and the response body's wrapper.
 type outgoing struct {
+	hdr  http.Header // a cleared map to reuse for req.Header
 	t    target
 	url  url.URL
 	req  http.Request
@@ -307,10 +328,14 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     make(http.Header, len(r.Header)+4),
+		Header:     o.hdr,
 		Host:       t.host,
 	}
 	out := &o.req
+	if o.hdr == nil {
+		out.Header = make(http.Header, len(r.Header)+4)
+	}
+	o.hdr = nil
 	if c.ProxyPassReqHeaders.Get(true) {
 		for k, v := range r.Header {
 			// hop-by-hop headers stay behind, and Expect: 100-continue is answered by sluice's own server when

@@ -22,7 +22,8 @@ import (
 // set body, a client body, returned, an internal redirect, static, an upstream that aborts mid-body, a client
 // that gives up, a CORS answer) over HTTP/1.1 keep-alive and HTTP/2, each carrying its own id. Every answer must
 // carry its own id only: a pooled request reused while something still held it shows up as another request's id
-// (and, under -race, as a data race in the server); a CORS header on a request without CORS is leaked state,
+// (and, under -race, as a data race in the server), and so does a header of another request's reaching the
+// upstream (a reused outgoing header map not cleared); a CORS header on a request without CORS is leaked state,
 // and a limit_conn slot not released shows up as 503s.
 func TestRequestPoolNoCrossTalk(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -37,6 +38,12 @@ func TestRequestPoolNoCrossTalk(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		w.Header().Set("X-Up-Id", r.Header.Get("X-Id"))
+		for k := range r.Header {
+			// each client request carries a header of its own: another one here came from a reused request
+			if strings.HasPrefix(k, "X-Own-") && k != http.CanonicalHeaderKey("X-Own-"+r.Header.Get("X-Id")) {
+				fmt.Fprintf(w, "leaked %s ", k)
+			}
+		}
 		fmt.Fprintf(w, "id=%s body=%s", r.Header.Get("X-Id"), body)
 	}))
 	defer up.Close()
@@ -183,9 +190,10 @@ func poolRequest(c *http.Client, base, id string, kind int) error {
 	return nil
 }
 
-// newReq is a request carrying id in X-Req.
+// newReq is a request carrying id in X-Req and a header named for id (X-Own-id).
 func newReq(id, method, url string, body io.Reader) *http.Request {
 	req, _ := http.NewRequest(method, url, body)
 	req.Header.Set("X-Req", id)
+	req.Header.Set("X-Own-"+id, "1")
 	return req
 }
