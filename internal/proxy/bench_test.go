@@ -79,10 +79,10 @@ func BenchmarkParseHead(b *testing.B) {
 	head := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Tue, 01 Dec 2026 06:00:00 GMT\r\nContent-Length: 100\r\n\r\n")
 	req, _ := http.NewRequest("GET", "http://u/", nil)
 	br := bufio.NewReader(bytes.NewReader(nil))
-	var lb lengthBody
+	var st respStore
 	b.ReportAllocs()
 	for b.Loop() {
-		if resp, _ := parseHead(head, br, req, &lb); resp == nil {
+		if resp, _ := parseHead(head, br, req, &st); resp == nil {
 			b.Fatal("not parsed")
 		}
 	}

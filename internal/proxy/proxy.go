@@ -35,7 +35,6 @@ type Proxy struct {
 	bufs     *tunnel.BufferPool
 	poller   *tunnel.Poller // parks idle tunnels' directions (nil where the platform has none)
 	copyBufs sync.Pool
-	outs     sync.Pool // *outgoing of finished requests without a body, their header maps kept (see Serve)
 	ups      *upstream.Set
 	mu       sync.Mutex
 	pools    map[poolKey]*Transport
@@ -110,6 +109,8 @@ type Request struct {
 	// returns at once; finished runs when the tunnel has closed.
 	Detach func(start func(finished func()))
 	Log    *slog.Logger
+	// State, when set, is storage kept by the caller across requests (see State); nil allocates it.
+	State *State
 
 	body *clientBody // the client's body as sent upstream, to tell client errors from upstream ones
 }
@@ -161,8 +162,11 @@ type target struct {
 // Serve proxies pr and writes the response. It never panics on a bad upstream and always logs why a request
 // failed.
 func (p *Proxy) Serve(ctx context.Context, pr *Request) {
-	o, _ := p.outs.Get().(*outgoing)
-	if o == nil {
+	var o *outgoing
+	if st := pr.State; st != nil && !st.used {
+		st.used = true // the first proxying of a request only: an error page proxied from inside it gets its own
+		o = &st.out
+	} else {
 		o = new(outgoing)
 	}
 	t := &o.t
@@ -198,22 +202,34 @@ func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 		return
 	}
 	p.serveHTTP(ctx, pr, o)
-	if out.Body == http.NoBody {
-		// nothing refers to o any more: no goroutine sends a body, the upstream body is finished (a failed one
-		// panics past this), and the response header is the transport's, not o's
-		p.putOutgoing(o)
-	}
 }
 
-// putOutgoing keeps o for the next request, with its header map cleared unless it grew large.
-func (p *Proxy) putOutgoing(o *outgoing) {
-	h := o.req.Header
+// State is the storage a proxied request fills: the request sent upstream and the upstream's response, with
+// their header maps. The caller keeps it with its own per-request state and reuses it, so that a request
+// allocates none of it; it calls Reset once nothing can reach the request any more (the access log is
+// written, no tunnel, no body still being sent).
+type State struct {
+	used bool // a Serve of this request has it
+	out  outgoing
+}
+
+// Reset makes s ready for the next request, keeping its header maps cleared unless they grew large.
+func (s *State) Reset() {
+	reqHdr, respHdr := s.out.req.Header, s.out.body.st.hdr
+	if reqHdr == nil {
+		reqHdr = s.out.hdr // a request that was never built
+	}
+	*s = State{}
+	s.out.hdr, s.out.body.st.hdr = small(reqHdr), small(respHdr)
+}
+
+// small clears h and returns it, or nil when it grew past the usual number of fields (a map keeps its size).
+func small(h http.Header) http.Header {
 	if len(h) > 32 {
-		h = nil
+		return nil
 	}
 	clear(h)
-	*o = outgoing{hdr: h}
-	p.outs.Put(o)
+	return h
 }
 
 // outgoing is what Serve builds for one request, allocated in one piece: where it goes, what is sent, the

@@ -17,9 +17,9 @@ import (
 // lines, a three-digit status, no Transfer-Encoding, and a body bounded by one Content-Length or absent by
 // status or method. The block becomes one string that names and values slice, instead of a string per line
 // and value. It returns nil for anything else; http.ReadResponse then reads the block (with its errors).
-// The caller consumes the block from br once it is accepted; the body reads from br, through lb when a
-// length-bounded body is needed and lb is not nil (the caller's storage for it).
-func parseHead(block []byte, br *bufio.Reader, req *http.Request, lb *lengthBody) (*http.Response, []string) {
+// The caller consumes the block from br once it is accepted; the response, its header map and its body live in
+// st (the caller's storage, reused across responses; nil: a new one).
+func parseHead(block []byte, br *bufio.Reader, req *http.Request, st *respStore) (*http.Response, []string) {
 	s := string(block)
 	line, rest, _ := strings.Cut(s, "\n")
 	line = strings.TrimSuffix(line, "\r")
@@ -38,11 +38,15 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, lb *lengthBody
 	code := int(status[0]-'0')*100 + int(status[1]-'0')*10 + int(status[2]-'0')
 
 	// the fields are gathered first (names compared in a small array, not looked up in the map) and the map
-	// is filled once; the response and the single values' backing array are one allocation
+	// is filled once
 	var names [maxFields]string
 	var values [maxFields][]string
-	ra := new(respAlloc)
-	strs := ra.strs[:]
+	if st == nil {
+		st = new(respStore)
+	}
+	// the values' backing array is the response's own, never the store's: the client's response header
+	// holds these slices until it is written, which can be after the store went to another request
+	var strs []string
 	nf := 0
 	var cl []string
 	var conn []string
@@ -98,11 +102,17 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, lb *lengthBody
 			conn = values[i]
 		}
 	}
-	h := make(http.Header, nf)
+	h := st.hdr
+	if h == nil {
+		h = make(http.Header, nf)
+		st.hdr = h
+	} else {
+		clear(h) // the previous response's (an interim one, or one an earlier request was done with)
+	}
 	for i := range nf {
 		h[names[i]] = values[i]
 	}
-	resp := &ra.resp
+	resp := &st.resp
 	*resp = http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: major, ProtoMinor: minor, Header: h, Request: req, ContentLength: -1}
 	if len(cl) > 1 {
 		return nil, nil
@@ -144,11 +154,8 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, lb *lengthBody
 	case resp.ContentLength == 0:
 		resp.Body = http.NoBody
 	default:
-		if lb == nil {
-			lb = new(lengthBody)
-		}
-		*lb = lengthBody{br: br, n: resp.ContentLength}
-		resp.Body = lb
+		st.lb = lengthBody{br: br, n: resp.ContentLength}
+		resp.Body = &st.lb
 	}
 	return resp, tokens
 }
@@ -157,11 +164,12 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, lb *lengthBody
 // http.ReadResponse.
 const maxFields = 32
 
-// respAlloc is what parseHead allocates for a response in one piece: the response, and the backing array of
-// the values of its first fields.
-type respAlloc struct {
+// respStore is what parseHead fills for a response, in one piece: the response, its body and its header map.
+// The map is kept (cleared) when the store is reused.
+type respStore struct {
 	resp http.Response
-	strs [6]string
+	lb   lengthBody
+	hdr  http.Header
 }
 
 // lengthBody is a body of known length read from the connection's reader, with net/http's body semantics:

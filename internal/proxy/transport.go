@@ -378,8 +378,10 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request, 
 	if b == nil {
 		b = new(body)
 	}
+	hdr := b.st.hdr
 	*b = body{t: t, pc: pc}
-	resp, tokens, err := readResponse(pc.br, req, &b.lb)
+	b.st.hdr = hdr
+	resp, tokens, err := readResponse(pc.br, req, &b.st)
 	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
 		// only the upgrade path may switch protocols; here the stream would be out of step for the next client
 		resp.Body.Close()
@@ -430,14 +432,14 @@ func (pc *pconn) send(req *http.Request) {
 
 // readResponse reads one response, skipping interim 1xx answers other than 101, and returns the header names
 // the upstream's Connection header lists.
-func readResponse(br *bufio.Reader, req *http.Request, lb *lengthBody) (*http.Response, []string, error) {
+func readResponse(br *bufio.Reader, req *http.Request, st *respStore) (*http.Response, []string, error) {
 	for {
 		raw, n, err := peekHeader(br)
 		if err != nil {
 			return nil, nil, err
 		}
 		block, _ := br.Peek(n)
-		resp, tokens := parseHead(block, br, req, lb)
+		resp, tokens := parseHead(block, br, req, st)
 		if resp != nil {
 			br.Discard(n)
 		} else {
@@ -517,7 +519,7 @@ type body struct {
 	pc   *pconn
 	keep bool
 	done bool
-	lb   lengthBody // the upstream body, when parseHead read the head
+	st   respStore // the response, when parseHead read its head
 }
 
 func (b *body) Read(p []byte) (int, error) {

@@ -111,6 +111,7 @@ func (rq *request) detach() {
 	// the proxy's view of the request (its ResponseWriter, whole *http.Request and closures) is done with once
 	// the tunnel is established; kept, it would hold net/http's per-connection objects for the tunnel's life
 	rq.proxy = proxy.Request{}
+	rq.proxyState = nil
 }
 
 // logsAccess reports whether the request's location writes an access log line.

@@ -26,6 +26,9 @@ type request struct {
 	writer respWriter
 	proxy  proxy.Request
 	bound  boundFuncs
+	// the proxy's storage, made on the first proxied request and kept across requests (not inside the
+	// request, so that a tunnel, which keeps its request for its whole life, can drop it: see detach)
+	proxyState *proxy.State
 }
 
 // requestState is the part of a request that starts zero for every request.
@@ -90,6 +93,9 @@ func (s *Server) putRequest(rq *request) {
 	rq.vars.Reset() // keeps its scratch buffers
 	rq.writer = respWriter{}
 	rq.proxy = proxy.Request{}
+	if rq.proxyState != nil {
+		rq.proxyState.Reset()
+	}
 	s.requests.Put(rq)
 }
 
@@ -315,6 +321,11 @@ func (rq *request) content() {
 			Intercept: rq.bound.intercepts,
 			Detach:    rq.bound.detach,
 			Log:       rq.log,
+			State:     rq.proxyState,
+		}
+		if rq.proxyState == nil {
+			rq.proxyState = new(proxy.State)
+			rq.proxy.State = rq.proxyState
 		}
 		rq.s.proxy.Serve(rq.r.Context(), &rq.proxy)
 	case config.HandlerFastCGI:
