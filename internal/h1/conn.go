@@ -56,6 +56,7 @@ type conn struct {
 
 	tmpl    http.Request // the request parseHead fills, copied by WithContext and cleared
 	hdr     http.Header  // the response header map, cleared for each request
+	reqHdr  http.Header  // the last request's header map, cleared, for the next one
 	buf     []byte       // a small response's body, held until its length is known
 	hijack  bool
 	scratch [32]byte
@@ -263,6 +264,7 @@ func (c *conn) readRequest(lim Limits) (*http.Request, error) {
 	var err error
 	hint := c.headLen
 	c.headLen = 0
+	c.tmpl.Header, c.reqHdr = c.reqHdr, nil
 	if parseHead(c.br, &c.tmpl, hint) {
 		req = &c.tmpl
 		req.Body = http.NoBody
@@ -270,6 +272,7 @@ func (c *conn) readRequest(lim Limits) (*http.Request, error) {
 			req.Body = &lengthBody{br: c.br, remain: req.ContentLength}
 		}
 	} else {
+		c.reqHdr, c.tmpl.Header = c.tmpl.Header, nil
 		req, err = http.ReadRequest(c.br)
 	}
 	c.headLimit = false
@@ -355,6 +358,12 @@ func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 		return false
 	}
 	w.finish(lim)
+	if h := req.Header; h != nil && len(h) <= 32 {
+		// the next request's header fills this map: nothing can reach this request any more (a hijacked
+		// connection, whose tunnel may keep it, returned above), and its values are not the map's
+		clear(h)
+		c.reqHdr = h
+	}
 	return !w.closeAfter
 }
 

@@ -87,7 +87,7 @@ func headEnd(b []byte) int {
 }
 
 // parseHeadBytes parses head (a whole head, ending in an empty line) into r; false: not a head the fast path
-// takes.
+// takes. A header map in r is cleared and filled instead of a new one made.
 func parseHeadBytes(head []byte, r *http.Request) bool {
 	s := string(head) // the one copy: every string of the Request is a part of it
 	line, rest, _ := strings.Cut(s, "\r\n")
@@ -116,7 +116,12 @@ func parseHeadBytes(head []byte, r *http.Request) bool {
 	if n < 0 {
 		return false
 	}
-	h := make(http.Header, n)
+	h := r.Header // a cleared map the connection reuses, if it has one
+	if h == nil {
+		h = make(http.Header, n)
+	} else if len(h) > 0 {
+		clear(h)
+	}
 	vals := make([]string, n)
 	host, hosts, cl, cls := "", 0, int64(0), 0
 	pragmaNoCache := false
