@@ -133,14 +133,17 @@ type retryPolicy struct {
 
 func newRetryPolicy(pr *Request, out *http.Request) retryPolicy {
 	c := pr.Conf
-	return retryPolicy{
+	r := retryPolicy{
 		nu:      c.ProxyNextUpstream.Get(config.ProxyDefaults.NextUpstream),
 		tries:   c.ProxyNextTries.Get(0),
 		timeout: c.ProxyNextTimeout.Get(0),
-		start:   time.Now(),
 		method:  out.Method,
 		body:    out.Body != nil && out.Body != http.NoBody,
 	}
+	if r.timeout > 0 {
+		r.start = time.Now() // a clock read only for proxy_next_upstream_timeout
+	}
+	return r
 }
 
 // statusListed reports whether proxy_next_upstream lists an upstream status.

@@ -51,7 +51,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		}
 		// each try has its own read timeout, armed on its connection: a timed-out try leaves the next alone
 		out.URL.Host = peer.Addr
-		tried := time.Now()
+		tried := try.At()
 		last = tried
 		var connected time.Duration
 		resp, connected, err = tr.roundTrip(ctx, out, readTimeout, &o.body)
@@ -335,7 +335,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 			pr.Error(http.StatusBadGateway)
 			return
 		}
-		tried := time.Now()
+		tried := try.At()
 		var connected time.Duration
 		conn, br, resp, connected, err = p.handshake(ctx, pr, t, out, peer.Addr, connectTimeout, readTimeout)
 		took := fmtDur(time.Since(tried))

@@ -152,6 +152,7 @@ type Try struct {
 	tried []bool
 	left  int
 	cur   *Peer
+	at    time.Time // when Next chose cur
 	// policy scratch: hashes and the hash policies' own try counters (nginx's tries > 20 fallback)
 	hash   uint32
 	rehash int
@@ -183,6 +184,9 @@ func (g *Group) Start(t *Try, k Key) {
 	}
 }
 
+// At is the time the last Next chose its peer, for the caller to time the try by (one clock read less).
+func (t *Try) At() time.Time { return t.at }
+
 // Left is how many more peers this request may try (before proxy_next_upstream_tries).
 func (t *Try) Left() int { return t.left }
 
@@ -203,7 +207,7 @@ func (t *Try) Next() *Peer {
 	if p == nil {
 		return nil
 	}
-	t.cur = p
+	t.cur, t.at = p, now
 	t.tried[p.index] = true
 	if now.Sub(p.st.checked) > p.FailTimeout {
 		p.st.checked = now
