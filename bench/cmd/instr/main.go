@@ -1,6 +1,7 @@
 // Command instr counts the user-space instructions sluice and nginx spend per request, under valgrind's
 // callgrind, for the same requests on the same nginx-syntax configuration: a proxied keep-alive GET (to
-// echoback) and a 1 KiB static file, both over plain HTTP. Unlike req/s or CPU time on a shared 2-core VM
+// echoback) and a 1 KiB static file over plain HTTP, and the proxied GET over HTTPS (TLS 1.3, the handshakes
+// made before counting). Unlike req/s or CPU time on a shared 2-core VM
 // (±30% between runs), the count repeats to within a percent, so it shows what a change to the request path
 // is worth. Kernel work (the system calls) is not counted; callgrind runs the program on one thread at a
 // time, so scheduling differs from a real run.
@@ -11,9 +12,17 @@ package main
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -43,6 +52,7 @@ func main() {
 	must(os.Chmod(dir, 0o755))
 	must(os.MkdirAll(filepath.Join(dir, "www/static"), 0o755))
 	must(os.WriteFile(filepath.Join(dir, "www/static/1k.txt"), []byte(strings.Repeat("0123456789abcdef", 64)), 0o644))
+	writeCert(dir)
 	for _, p := range [][2]string{{"sluice", "./cmd/sluice"}, {"echoback", "./bench/cmd/echoback"}} {
 		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, p[0]), p[1])
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -67,17 +77,20 @@ func main() {
 			return exec.Command("nginx", "-c", conf, "-p", dir, "-g", "daemon off; master_process off;")
 		}},
 	}
-	paths := []struct{ label, path string }{{"proxied GET (100 B body)", "/"}, {"static 1 KiB file", "/static/1k.txt"}}
+	paths := []struct {
+		label, path string
+		tls         bool
+	}{{"proxied GET (100 B body)", "/", false}, {"static 1 KiB file", "/static/1k.txt", false}, {"proxied GET over HTTPS", "/", true}}
 	counts := map[string]map[string]int64{}
 	for _, t := range targets {
 		conf := filepath.Join(dir, t.name+".conf")
 		must(os.WriteFile(conf, []byte(config(dir, t.name, t.port)), 0o644))
 		counts[t.name] = map[string]int64{}
 		for _, p := range paths {
-			counts[t.name][p.label] = count(dir, t.name, t.cmd(conf), t.port, p.path, *c, *n, *keep)
+			counts[t.name][p.label] = count(dir, t.name, t.cmd(conf), t.port, p.path, p.tls, *c, *n, *keep)
 		}
 	}
-	fmt.Printf("\nuser-space instructions per request (callgrind, %d keep-alive connections x %d requests, plain HTTP)\n\n", *c, *n)
+	fmt.Printf("\nuser-space instructions per request (callgrind, %d keep-alive connections x %d requests)\n\n", *c, *n)
 	fmt.Println("| request | sluice | nginx | sluice/nginx |")
 	fmt.Println("|---|---|---|---|")
 	for _, p := range paths {
@@ -86,7 +99,8 @@ func main() {
 	}
 }
 
-// config is the one configuration both servers read (worker_processes 1, upstream keep-alive, no logs).
+// config is the one configuration both servers read (worker_processes 1, upstream keep-alive, no logs); the
+// HTTPS listener is on port+100.
 func config(dir, name string, port int) string {
 	return fmt.Sprintf(`worker_processes 1;
 pid %[1]s/%[2]s.pid;
@@ -97,18 +111,36 @@ http {
     upstream be { server 127.0.0.1:18180; keepalive 64; }
     server {
         listen 127.0.0.1:%[3]d;
+        listen 127.0.0.1:%[4]d ssl;
+        ssl_certificate %[1]s/cert.pem;
+        ssl_certificate_key %[1]s/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
         location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }
         location /static/ { root %[1]s/www; }
     }
 }
-`, dir, name, port)
+`, dir, name, port, port+100)
+}
+
+// writeCert writes a self-signed ECDSA P-256 certificate and its key as dir/cert.pem and dir/key.pem.
+func writeCert(dir string) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), DNSNames: []string{"localhost"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	must(err)
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	must(err)
+	must(os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600))
 }
 
 var totals = regexp.MustCompile(`([0-9,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS|([0-9,]+)\s+PROGRAM TOTALS`)
 
 // count starts cmd under callgrind, warms it up, counts the instructions of c*n requests to path and returns
-// the count per request. With keep set, the profile is copied there as NAME-PATH.callgrind.
-func count(dir, name string, cmd *exec.Cmd, port int, path string, c, n int, keep string) int64 {
+// the count per request. With keep set, the profile is copied there as NAME-PATH.callgrind (NAME-PATH-tls).
+func count(dir, name string, cmd *exec.Cmd, port int, path string, tls bool, c, n int, keep string) int64 {
 	out := filepath.Join(dir, name+".callgrind")
 	args := append([]string{"--tool=callgrind", "--callgrind-out-file=" + out, cmd.Path}, cmd.Args[1:]...)
 	vg := exec.Command("valgrind", args...)
@@ -130,10 +162,15 @@ func count(dir, name string, cmd *exec.Cmd, port int, path string, c, n int, kee
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	load(addr, path, c, 20) // warm-up: pools, buffers, the upstream's keep-alive connections
+	target := addr
+	if tls {
+		target = "127.0.0.1:" + strconv.Itoa(port+100)
+	}
+	load(dial(target, tls, c), path, 20) // warm-up: pools, buffers, the upstream's keep-alive connections
+	conns := dial(target, tls, c)        // connected (and handshaken) before the count starts
 	pid := strconv.Itoa(vg.Process.Pid)
 	must(exec.Command("callgrind_control", "-z", pid).Run())
-	load(addr, path, c, n)
+	load(conns, path, n)
 	must(exec.Command("callgrind_control", "-d", pid).Run())
 	files, _ := filepath.Glob(out + "*")
 	var newest string
@@ -152,7 +189,11 @@ func count(dir, name string, cmd *exec.Cmd, port int, path string, c, n int, kee
 		prof, err := os.ReadFile(newest)
 		must(err)
 		must(os.MkdirAll(keep, 0o755))
-		dst := filepath.Join(keep, name+"-"+strings.Trim(strings.ReplaceAll(path, "/", "_"), "_")+".callgrind")
+		base := name + "-" + strings.Trim(strings.ReplaceAll(path, "/", "_"), "_")
+		if tls {
+			base += "-tls"
+		}
+		dst := filepath.Join(keep, base+".callgrind")
 		must(os.WriteFile(dst, prof, 0o644))
 		fmt.Printf("%s %s: profile kept in %s\n", name, path, dst)
 	}
@@ -163,19 +204,33 @@ func count(dir, name string, cmd *exec.Cmd, port int, path string, c, n int, kee
 	s := string(m[1]) + string(m[2])
 	total, err := strconv.ParseInt(strings.ReplaceAll(s, ",", ""), 10, 64)
 	must(err)
-	fmt.Printf("%s %s: %d instructions in %d requests\n", name, path, total, c*n)
+	fmt.Printf("%s %s (tls %v): %d instructions in %d requests\n", name, path, tls, total, c*n)
 	return total / int64(c*n)
 }
 
-// load sends n keep-alive GETs for path on each of c connections and checks every answer is a 200.
-func load(addr, path string, c, n int) {
+// dial opens c connections to addr (TLS 1.3 when tls, handshake done), each with its reader.
+func dial(addr string, useTLS bool, c int) []net.Conn {
+	conns := make([]net.Conn, c)
+	for i := range conns {
+		conn, err := net.Dial("tcp", addr)
+		must(err)
+		if useTLS {
+			tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+			must(tc.Handshake())
+			conn = tc
+		}
+		conns[i] = conn
+	}
+	return conns
+}
+
+// load sends n keep-alive GETs for path on each connection, checks every answer is a 200 and closes them.
+func load(conns []net.Conn, path string, n int) {
 	var wg sync.WaitGroup
-	for i := 0; i < c; i++ {
+	for _, conn := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn, err := net.Dial("tcp", addr)
-			must(err)
 			defer conn.Close()
 			br := bufio.NewReader(conn)
 			req := "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: instr\r\nAccept: */*\r\n\r\n"
