@@ -269,9 +269,9 @@ func (s *Scanner) header(l []byte) {
 			return
 		}
 	}
-	value = bytes.Trim(value, " \t")
 	switch {
 	case equalFold(name, "content-length"):
+		value = httpsyntax.TrimOWS(value) // (bytes.Trim builds its cutset per call)
 		// a second Content-Length is refused even with the same value, as nginx does: net/http would fold
 		// identical ones, a front proxy may frame by either
 		n, ok := httpsyntax.Length(value)
@@ -282,6 +282,7 @@ func (s *Scanner) header(l []byte) {
 		}
 		s.clSeen, s.cl = true, n
 	case equalFold(name, "transfer-encoding"):
+		value = httpsyntax.TrimOWS(value)
 		if s.teSeen {
 			s.fail(400, `duplicate header line: "Transfer-Encoding"`)
 		} else if !equalFold(value, "chunked") {

@@ -48,7 +48,7 @@ func Canonical(k string) bool {
 }
 
 // TrimOWS trims the optional white space (spaces and tabs) around a field value.
-func TrimOWS(s string) string {
+func TrimOWS[T string | []byte](s T) T {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]
 	}

@@ -84,7 +84,7 @@ func writeHead(bw *bufio.Writer, r *http.Request) bool {
 
 // writeValue writes a header value as net/http does: CR and LF become spaces, then the value is trimmed.
 func writeValue(bw *bufio.Writer, v string) {
-	if strings.ContainsAny(v, "\r\n") {
+	if strings.IndexByte(v, '\r') >= 0 || strings.IndexByte(v, '\n') >= 0 { // (ContainsAny builds a set per call)
 		v = strings.NewReplacer("\n", " ", "\r", " ").Replace(v)
 	}
 	bw.WriteString(textproto.TrimString(v))

@@ -412,7 +412,9 @@ func (s *Server) initVars(v *vars.Request, r *http.Request, ci *connInfo) {
 	v.HTTP, v.Start, v.ConnID, v.Hostname, v.TLS, v.HTTP2 = r, time.Now(), ci.id, s.host, r.TLS, r.ProtoMajor == 2
 	v.ConnRequests = int(ci.requests.Load()) + 1
 	v.ProxyProtocolAddr = ci.proxied
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+	if ci.remote.IsValid() {
+		v.RemoteAddr = ci.remote
+	} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		v.RemoteAddr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	if ci.local != nil {

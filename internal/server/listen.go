@@ -225,6 +225,10 @@ func (l *listener) serveConn(c net.Conn, m connMeta) {
 		return
 	}
 	ci := &connInfo{connMeta: m, listener: l, local: c.LocalAddr()}
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		ci.remote = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
 	if ci.localKey == "" {
 		ci.localKey = ci.local.String()
 	}
@@ -268,6 +272,9 @@ type connInfo struct {
 	requests atomic.Int64
 	listener *listener
 	local    net.Addr
+	// remote is the connection's peer address, which every request on it has as RemoteAddr (parsed once per
+	// connection, not once per request); zero where the server learns it per request (QUIC)
+	remote netip.AddrPort
 }
 
 type connInfoKey struct{}
