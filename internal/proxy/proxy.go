@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
@@ -38,6 +39,7 @@ type Proxy struct {
 	ups      *upstream.Set
 	mu       sync.Mutex
 	pools    map[poolKey]*Transport
+	gen      atomic.Uint64 // counts SetUpstreams: a route kept from before is stale
 }
 
 type poolKey struct {
@@ -80,6 +82,7 @@ func (p *Proxy) SetUpstreams(u map[string]*config.Upstream) {
 	old := p.pools
 	p.pools = map[poolKey]*Transport{}
 	p.mu.Unlock()
+	p.gen.Add(1) // the routes that States keep are stale
 	for _, tr := range old {
 		tr.CloseIdle()
 	}
@@ -211,15 +214,36 @@ func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 type State struct {
 	used bool // a Serve of this request has it
 	out  outgoing
+	rt   resolved // kept across requests
 }
 
-// Reset makes s ready for the next request, keeping its header maps cleared unless they grew large.
+// resolved is what the proxy_pass (without variables) of one location resolves to under one set of upstreams:
+// its peer group and, for plain HTTP, its pooled transport. A State keeps the last one, so a request to the
+// location its state served before skips two locked map lookups.
+type resolved struct {
+	gen   uint64 // Proxy.gen when it was found
+	conf  *config.LocConf
+	group *upstream.Group
+	up    *config.Upstream
+	tr    *Transport // nil until found (https transports are not kept: proxy_ssl_name may vary)
+}
+
+// kept returns pr's kept route when it is the one for pr's location and still current, else nil.
+func (p *Proxy) kept(pr *Request) *resolved {
+	if st := pr.State; st != nil && st.rt.conf == pr.Conf && st.rt.group != nil && st.rt.gen == p.gen.Load() {
+		return &st.rt
+	}
+	return nil
+}
+
+// Reset makes s ready for the next request, keeping its header maps cleared unless they grew large, and its
+// route.
 func (s *State) Reset() {
 	reqHdr, respHdr := s.out.req.Header, s.out.body.st.hdr
 	if reqHdr == nil {
 		reqHdr = s.out.hdr // a request that was never built
 	}
-	*s = State{}
+	*s = State{rt: s.rt}
 	s.out.hdr, s.out.body.st.hdr = small(reqHdr), small(respHdr)
 }
 
@@ -248,7 +272,11 @@ func (p *Proxy) resolve(pr *Request, t *target) error {
 	pp := pr.Conf.Proxy
 	*t = target{scheme: pp.Scheme, host: pp.Host, upstream: pp.Upstream}
 	hasURI, uri := pp.HasURI, pp.URI
-	if pp.Template != nil {
+	gen := p.gen.Load() // before the lookups: a reload during them leaves the route stale
+	kept := p.kept(pr)
+	if kept != nil && pp.Template == nil {
+		t.group, t.upstream = kept.group, kept.up
+	} else if pp.Template != nil {
 		u, err := url.Parse(pp.Template.Eval(pr.V))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("invalid proxy_pass target %q", pp.Template.Eval(pr.V))
@@ -268,6 +296,9 @@ func (p *Proxy) resolve(pr *Request, t *target) error {
 	if t.group == nil {
 		t.upstream = nil
 		t.group = p.ups.Implicit(config.PeerAddr(t.scheme, t.host), pp.Template == nil)
+	}
+	if kept == nil && pp.Template == nil && pr.State != nil {
+		pr.State.rt = resolved{gen: gen, conf: pr.Conf, group: t.group, up: t.upstream}
 	}
 	// nginx omits the default port from $proxy_host
 	if pp.Template == nil {
@@ -466,6 +497,10 @@ func (p *Proxy) mayUpgrade(pr *Request) bool {
 // and connect timeout; https pools are per location, since proxy_ssl_* may differ.
 func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 	c := pr.Conf
+	rt := p.kept(pr)
+	if rt != nil && rt.tr != nil {
+		return rt.tr, nil
+	}
 	key := poolKey{scheme: t.scheme, upstream: t.upstream, connect: c.ProxyConnectTimeout.Get(config.ProxyDefaults.ConnectTimeout),
 		send: c.ProxySendTimeout.Get(config.ProxyDefaults.SendTimeout)}
 	if t.scheme == "https" {
@@ -474,6 +509,9 @@ func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if tr, ok := p.pools[key]; ok {
+		if rt != nil && t.scheme == "http" && c.Proxy.Template == nil {
+			rt.tr = tr
+		}
 		return tr, nil
 	}
 	tr := &Transport{

@@ -47,6 +47,11 @@ func TestRequestPoolNoCrossTalk(t *testing.T) {
 		fmt.Fprintf(w, "id=%s body=%s", r.Header.Get("X-Id"), body)
 	}))
 	defer up.Close()
+	// a second upstream, for a location whose route a pooled request must not take from another's
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "other id=%s body=", r.Header.Get("X-Id"))
+	}))
+	defer other.Close()
 
 	port, tlsPort := freePort(t), freePort(t)
 	dir := t.TempDir()
@@ -73,6 +78,7 @@ http {
         limit_conn perip 64;
         proxy_set_header X-Id $http_x_req;
         location /p { proxy_pass http://`+u+`; }
+        location /other { proxy_pass http://`+strings.TrimPrefix(other.URL, "http://")+`; }
         location /slow { proxy_pass http://`+u+`; }
         location /abort { proxy_pass http://`+u+`; }
         location /setbody { proxy_set_body "set-$http_x_req"; proxy_pass http://`+u+`/p; }
@@ -102,7 +108,7 @@ http {
 			for i := 0; i < 120; i++ {
 				id := fmt.Sprintf("g%di%d", g, i)
 				k := rng.IntN(2)
-				if err := poolRequest(clients[k], bases[k], id, rng.IntN(10)); err != nil {
+				if err := poolRequest(clients[k], bases[k], id, rng.IntN(11)); err != nil {
 					select {
 					case errs <- err:
 					default:
@@ -163,6 +169,9 @@ func poolRequest(c *http.Client, base, id string, kind int) error {
 			resp.Body.Close()
 		}
 		return nil
+	case 10: // another upstream
+		req = newReq(id, "GET", base+"/other?id="+id, nil)
+		want = "other id=" + id + " body="
 	case 8, 9: // a CORS answer, and one without CORS sent with the same Origin
 		path := "/cors"
 		if kind == 9 {
