@@ -63,7 +63,7 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 		return http.StatusNotFound
 	}
 	name := req.path()
-	if status, ok := precompressed(w, r, name, req); ok {
+	if status, ok := precompressed(w, r, name, &req); ok {
 		return status
 	}
 	var fi statInfo
@@ -83,7 +83,7 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 	case fi.IsDir() && strings.HasSuffix(req.URI, "/"):
 		syscall.Close(fd)
 		if req.Autoindex {
-			return listing(w, r, name, req)
+			return listing(w, r, name, &req)
 		}
 		return http.StatusForbidden // a directory without index (autoindex off)
 	case fi.IsDir():
@@ -101,13 +101,13 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 		syscall.Close(fd)
 		return http.StatusForbidden // a FIFO, socket or device is never read
 	}
-	return serveFile(w, r, name, fd, &fi, req, false)
+	return serveFile(w, r, name, fd, &fi, &req, false)
 }
 
 // precompressed answers with name.gz in the file's place, as nginx's gzip_static: when the client accepts gzip
 // and it is a regular file, whether or not name exists. A .gz that cannot be opened (under disable_symlinks: a
 // link) is passed over as nginx does, and name answers. ok false means name itself is to be served.
-func precompressed(w http.ResponseWriter, r *http.Request, name string, req Request) (status int, ok bool) {
+func precompressed(w http.ResponseWriter, r *http.Request, name string, req *Request) (status int, ok bool) {
 	if !req.GzipStatic || strings.HasSuffix(req.URI, "/") || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		return 0, false
 	}
@@ -298,7 +298,7 @@ func noLinks(root, name string) bool {
 }
 
 // serveFile answers with the open regular file fd (name, or with gzipped its name.gz) and closes it.
-func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *statInfo, req Request, gzipped bool) int {
+func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *statInfo, req *Request, gzipped bool) int {
 	h := w.Header()
 	direct := plain(r, h)
 	if gzipped {
@@ -519,7 +519,7 @@ func qZero(params string) bool {
 }
 
 // listing writes a simple HTML index of dir (autoindex on), directories first, names escaped.
-func listing(w http.ResponseWriter, r *http.Request, dir string, req Request) int {
+func listing(w http.ResponseWriter, r *http.Request, dir string, req *Request) int {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return http.StatusForbidden

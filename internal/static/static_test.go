@@ -492,3 +492,37 @@ func TestExists(t *testing.T) {
 		}
 	}
 }
+
+// TestPlain: a request with any header ServeContent interprets is not plain, among few fields or many; a
+// Content-Encoding set by the configuration makes the answer not plain either.
+func TestPlain(t *testing.T) {
+	many := func(extra ...string) http.Header {
+		h := http.Header{}
+		for i := range 8 {
+			h.Set("X-Field-"+strconv.Itoa(i), "v")
+		}
+		for _, k := range extra {
+			h.Set(k, "v")
+		}
+		return h
+	}
+	for _, tc := range []struct {
+		name  string
+		req   http.Header
+		resp  http.Header
+		plain bool
+	}{
+		{"few, none", http.Header{"Accept": {"*/*"}, "If-Unknown": {"x"}}, http.Header{}, true},
+		{"few, Range", http.Header{"Range": {"bytes=0-1"}}, http.Header{}, false},
+		{"few, If-None-Match", http.Header{"Accept": {"*/*"}, "If-None-Match": {`"x"`}}, http.Header{}, false},
+		{"few, If-Unmodified-Since", http.Header{"If-Unmodified-Since": {"x"}}, http.Header{}, false},
+		{"many, none", many("If-Unknown"), http.Header{}, true},
+		{"many, If-Range", many("If-Range"), http.Header{}, false},
+		{"many, If-Modified-Since", many("If-Modified-Since"), http.Header{}, false},
+		{"encoded", http.Header{}, http.Header{"Content-Encoding": {"gzip"}}, false},
+	} {
+		if got := plain(&http.Request{Header: tc.req}, tc.resp); got != tc.plain {
+			t.Errorf("%s: plain = %v, want %v", tc.name, got, tc.plain)
+		}
+	}
+}
