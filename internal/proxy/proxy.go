@@ -221,7 +221,8 @@ type State struct {
 // its peer group and, for plain HTTP, its pooled transport. A State keeps the last one, so a request to the
 // location its state served before skips two locked map lookups.
 type resolved struct {
-	gen   uint64 // Proxy.gen when it was found
+	gen   uint64 // Proxy.gen when it was found (the transports)
+	ugen  uint64 // the upstream Set's Gen (the groups)
 	conf  *config.LocConf
 	group *upstream.Group
 	up    *config.Upstream
@@ -230,7 +231,7 @@ type resolved struct {
 
 // kept returns pr's kept route when it is the one for pr's location and still current, else nil.
 func (p *Proxy) kept(pr *Request) *resolved {
-	if st := pr.State; st != nil && st.rt.conf == pr.Conf && st.rt.group != nil && st.rt.gen == p.gen.Load() {
+	if st := pr.State; st != nil && st.rt.conf == pr.Conf && st.rt.group != nil && st.rt.gen == p.gen.Load() && st.rt.ugen == p.ups.Gen() {
 		return &st.rt
 	}
 	return nil
@@ -272,7 +273,7 @@ func (p *Proxy) resolve(pr *Request, t *target) error {
 	pp := pr.Conf.Proxy
 	*t = target{scheme: pp.Scheme, host: pp.Host, upstream: pp.Upstream}
 	hasURI, uri := pp.HasURI, pp.URI
-	gen := p.gen.Load() // before the lookups: a reload during them leaves the route stale
+	gen, ugen := p.gen.Load(), p.ups.Gen() // before the lookups: a change during them leaves the route stale
 	kept := p.kept(pr)
 	if kept != nil && pp.Template == nil {
 		t.group, t.upstream = kept.group, kept.up
@@ -298,7 +299,7 @@ func (p *Proxy) resolve(pr *Request, t *target) error {
 		t.group = p.ups.Implicit(config.PeerAddr(t.scheme, t.host), pp.Template == nil)
 	}
 	if kept == nil && pp.Template == nil && pr.State != nil {
-		pr.State.rt = resolved{gen: gen, conf: pr.Conf, group: t.group, up: t.upstream}
+		pr.State.rt = resolved{gen: gen, ugen: ugen, conf: pr.Conf, group: t.group, up: t.upstream}
 	}
 	// nginx omits the default port from $proxy_host
 	if pp.Template == nil {

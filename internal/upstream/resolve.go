@@ -110,6 +110,7 @@ func (s *Set) resolveLoop(ctx context.Context, g *Group, r *config.Resolver) {
 		g.stop()
 		s.activate(next)
 		s.groups[g.Name] = next
+		s.gen.Add(1)
 		s.mu.Unlock()
 		s.log.Info("upstream re-resolved", "upstream", g.Name, "peers", len(next.Peers()))
 		return // the new generation runs its own loop

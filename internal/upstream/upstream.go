@@ -306,7 +306,12 @@ type Set struct {
 	mu       sync.Mutex
 	groups   map[string]*Group
 	implicit map[string]*Group // proxy_pass addresses without an upstream block
+	gen      atomic.Uint64     // counts the changes of groups (Update, re-resolution): see Gen
 }
+
+// Gen counts the times a group was replaced (by Update or by re-resolving a name): a group kept from an earlier
+// Gen may be out of date.
+func (s *Set) Gen() uint64 { return s.gen.Load() }
 
 // NewSet returns an empty Set.
 func NewSet(log *slog.Logger) *Set {
@@ -365,6 +370,7 @@ func (s *Set) Update(ups map[string]*config.Upstream) []Drained {
 	}
 	s.groups = groups
 	s.implicit = map[string]*Group{}
+	s.gen.Add(1)
 	return drained
 }
 
