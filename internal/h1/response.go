@@ -261,7 +261,7 @@ var headerValueCleaner = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ")
 
 func (w *response) writeHeader(bw *bufio.Writer) {
 	for k, vs := range w.header {
-		if !validName(k) {
+		if !httpsyntax.NameSafe(k) {
 			continue
 		}
 		for _, v := range vs {
@@ -290,27 +290,13 @@ func (w *response) writeHeader(bw *bufio.Writer) {
 // plainValue returns v without surrounding white space, and false when v holds a line break (the caller
 // cleans it as net/http does); one pass over v instead of a search for each case.
 func plainValue(v string) (string, bool) {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c == '\r' || c == '\n' {
-			return v, false
-		}
+	if httpsyntax.LineBreak(v) {
+		return v, false
 	}
 	if len(v) > 0 && (v[0] <= ' ' || v[len(v)-1] <= ' ') {
 		v = strings.TrimSpace(v)
 	}
 	return v, true
-}
-
-func validName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if c := k[i]; c <= ' ' || c == ':' || c >= 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // finish completes the response after the handler returned: the head if it was not sent, the last chunk,

@@ -263,11 +263,9 @@ func (s *Scanner) header(l []byte) {
 		}
 	}
 	value := l[colon+1:]
-	for _, c := range value {
-		if c < ' ' && c != '\t' || c == 0x7f {
-			s.fail(400, "invalid header value")
-			return
-		}
+	if !httpsyntax.Value(value) {
+		s.fail(400, "invalid header value")
+		return
 	}
 	switch {
 	case equalFold(name, "content-length"):

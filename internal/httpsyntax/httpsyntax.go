@@ -24,14 +24,71 @@ func Token(s string) bool {
 }
 
 // Value reports whether v is a field value without control bytes other than tab (obs-text is allowed).
-func Value(v string) bool {
-	for i := 0; i < len(v); i++ {
+func Value[T string | []byte](v T) bool {
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		if x := word(v, i); below(x, ' ') || has(x, 0x7f) {
+			break // a control byte or a tab in these eight: the loop below tells which
+		}
+	}
+	for ; i < len(v); i++ {
 		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
 			return false
 		}
 	}
 	return true
 }
+
+// NameSafe reports whether k can be written as a field name without breaking the head it is written in: not
+// empty, no space or control byte, no colon, nothing from DEL up (net/http writes no other names either).
+func NameSafe(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ { // (names are short: eight bytes at a time gains nothing here)
+		if c := k[i]; c <= ' ' || c == ':' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// LineBreak reports whether v holds a CR or an LF (a value that must be cleaned before it is written).
+func LineBreak(v string) bool {
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		if x := word(v, i); has(x, '\r') || has(x, '\n') {
+			return true
+		}
+	}
+	for ; i < len(v); i++ {
+		if c := v[i]; c == '\r' || c == '\n' {
+			return true
+		}
+	}
+	return false
+}
+
+// Eight bytes at a time (SWAR): Value and LineBreak test a word for a byte below or equal to a value with a
+// few arithmetic operations instead of one comparison per byte (values such as User-Agent or Cookie run to
+// hundreds of bytes); each test is exact for the word as a whole (it may not tell which byte).
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// word is s[i:i+8] as a little-endian word (the compiler makes the eight loads one).
+func word[T string | []byte](s T, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// below reports whether a byte of x is less than n (n <= 128).
+func below(x, n uint64) bool { return (x-ones*n)&^x&highs != 0 }
+
+// has reports whether a byte of x equals b.
+func has(x, b uint64) bool { return below(x^(ones*b), 1) }
 
 // Canonical reports whether a valid header name is already in canonical MIME form (Content-Type), so it can
 // be used as it is, without textproto.CanonicalMIMEHeaderKey's copy.

@@ -1,0 +1,110 @@
+package httpsyntax
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// The byte-at-a-time definitions the word-at-a-time checks must agree with.
+func refValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func refNameSafe(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c <= ' ' || c == ':' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func refLineBreak(v string) bool { return strings.ContainsAny(v, "\r\n") }
+
+func checkSWAR(t *testing.T, s string) {
+	t.Helper()
+	if got, want := Value(s), refValue(s); got != want {
+		t.Fatalf("Value(%q) = %v, want %v", s, got, want)
+	}
+	if got, want := Value([]byte(s)), refValue(s); got != want {
+		t.Fatalf("Value([]byte(%q)) = %v, want %v", s, got, want)
+	}
+	if got, want := NameSafe(s), refNameSafe(s); got != want {
+		t.Fatalf("NameSafe(%q) = %v, want %v", s, got, want)
+	}
+	if got, want := LineBreak(s), refLineBreak(s); got != want {
+		t.Fatalf("LineBreak(%q) = %v, want %v", s, got, want)
+	}
+}
+
+// TestSWAR: every byte value at every position of strings up to three words long (in the word part and the
+// tail), next to bytes that carry or borrow in the word arithmetic (0x00, 0x7f, 0x80, 0xff), and random
+// strings, give the answers of the byte-at-a-time definitions.
+func TestSWAR(t *testing.T) {
+	for _, fill := range []byte{'a', 0x00, 0x7f, 0x80, 0xff, ' ', '\t'} {
+		for n := 0; n <= 24; n++ {
+			for p := 0; p < n; p++ {
+				for b := 0; b < 256; b++ {
+					s := []byte(strings.Repeat("a", n))
+					if p > 0 {
+						s[p-1] = fill
+					}
+					s[p] = byte(b)
+					checkSWAR(t, string(s))
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		s := make([]byte, rng.IntN(40))
+		for i := range s {
+			s[i] = byte(rng.IntN(256))
+			if rng.IntN(4) > 0 {
+				s[i] = byte(' ' + rng.IntN(95)) // mostly printable, so the words pass and the tail decides
+			}
+		}
+		checkSWAR(t, string(s))
+	}
+}
+
+func FuzzSWAR(f *testing.F) {
+	for _, s := range []string{"", "Content-Type", "text/html; charset=utf-8", "a\r\nb", "x\x7fy", "tab\there", "\xff\x00\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { checkSWAR(t, s) })
+}
+
+// BenchmarkValue compares Value with the byte-at-a-time loop on a browser's long field values.
+func BenchmarkValue(b *testing.B) {
+	long := []string{
+		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+		"text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8",
+		"session=8f14e45fceea167a5a36dedd4bea2543; theme=dark; _ga=GA1.1.123456789.1700000000; consent=yes",
+	}
+	for _, f := range []struct {
+		name string
+		fn   func(string) bool
+	}{{"words", Value[string]}, {"bytes", refValue}} {
+		b.Run(f.name, func(b *testing.B) {
+			ok := true
+			for b.Loop() {
+				for _, v := range long {
+					ok = f.fn(v) && ok
+				}
+			}
+			if !ok {
+				b.Fatal("a valid value refused")
+			}
+		})
+	}
+}
