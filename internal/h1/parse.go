@@ -133,10 +133,11 @@ func parseHeadBytes(head []byte, r *http.Request) bool {
 			return false
 		}
 		name, value := l[:colon], httpsyntax.TrimOWS(l[colon+1:])
-		if !httpsyntax.Token(name) || !httpsyntax.Value(value) {
+		token, canonical := httpsyntax.NameForm(name)
+		if !token || !httpsyntax.Value(value) {
 			return false
 		}
-		if !httpsyntax.Canonical(name) {
+		if !canonical {
 			name = textproto.CanonicalMIMEHeaderKey(name)
 		}
 		switch name {

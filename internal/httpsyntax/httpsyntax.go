@@ -90,19 +90,49 @@ func below(x, n uint64) bool { return (x-ones*n)&^x&highs != 0 }
 // has reports whether a byte of x equals b.
 func has(x, b uint64) bool { return below(x^(ones*b), 1) }
 
-// Canonical reports whether a valid header name is already in canonical MIME form (Content-Type), so it can
-// be used as it is, without textproto.CanonicalMIMEHeaderKey's copy.
-func Canonical(k string) bool {
-	upper := true
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			return false
-		}
-		upper = c == '-'
+// NameForm reports whether k is a token (a valid field name) and, if it is, whether it is already in
+// canonical MIME form (Content-Type), so it can be used as it is, without textproto.CanonicalMIMEHeaderKey's
+// copy. One pass over a table answers both.
+func NameForm(k string) (token, canonical bool) {
+	if k == "" {
+		return false, false
 	}
-	return true
+	want, bad := uint8(cLower), uint8(0) // want: the case that is wrong here (lower at the start, after '-')
+	for i := 0; i < len(k); i++ {
+		cl := nameClass[k[i]]
+		if cl&cToken == 0 {
+			return false, false
+		}
+		bad |= cl & want
+		want = cUpper >> (cl >> 2 & 1) // cLower after a dash, else cUpper
+	}
+	return true, bad == 0
 }
+
+// nameClass classes the bytes of a field name for NameForm.
+var nameClass = func() (t [256]uint8) {
+	for c := range 128 {
+		if httpguts.IsTokenRune(rune(c)) {
+			t[c] |= cToken
+		}
+		switch {
+		case 'a' <= c && c <= 'z':
+			t[c] |= cLower
+		case 'A' <= c && c <= 'Z':
+			t[c] |= cUpper
+		case c == '-':
+			t[c] |= cDash
+		}
+	}
+	return t
+}()
+
+const (
+	cLower = 1 << iota
+	cUpper
+	cDash // (NameForm relies on its being 4)
+	cToken
+)
 
 // TrimOWS trims the optional white space (spaces and tabs) around a field value.
 func TrimOWS[T string | []byte](s T) T {

@@ -1,6 +1,7 @@
 package httpsyntax
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"net/textproto"
 	"testing"
@@ -30,9 +31,13 @@ func TestSyntax(t *testing.T) {
 		if got := Value(tc.s); got != tc.value {
 			t.Errorf("Value(%q) = %v", tc.s, got)
 		}
-		if Token(tc.s) {
-			if got, want := Canonical(tc.s), textproto.CanonicalMIMEHeaderKey(tc.s) == tc.s; got != want || got != tc.canonic {
-				t.Errorf("Canonical(%q) = %v, textproto says %v", tc.s, got, want)
+		token, canonical := NameForm(tc.s)
+		if token != tc.token {
+			t.Errorf("NameForm(%q) token = %v", tc.s, token)
+		}
+		if token {
+			if want := textproto.CanonicalMIMEHeaderKey(tc.s) == tc.s; canonical != want || canonical != tc.canonic {
+				t.Errorf("NameForm(%q) canonical = %v, textproto says %v", tc.s, canonical, want)
 			}
 		}
 	}
@@ -66,5 +71,26 @@ func TestFirst(t *testing.T) {
 	}
 	if First(h, "Empty") != "" || First(h, "Missing") != "" || First(h, "connection") != "" {
 		t.Error("First found a value that is not there under that canonical key")
+	}
+}
+
+// TestNameForm: over random names from letters of both cases, digits, '-', '_' and bytes that are no token's,
+// NameForm agrees with Token and with textproto's canonical form.
+func TestNameForm(t *testing.T) {
+	const alphabet = "aZz-_0Ax-:é \x00\x7f"
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200000 {
+		b := make([]byte, rng.IntN(12))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		k := string(b)
+		token, canonical := NameForm(k)
+		if token != Token(k) {
+			t.Fatalf("NameForm(%q) token = %v, Token says %v", k, token, Token(k))
+		}
+		if token && canonical != (textproto.CanonicalMIMEHeaderKey(k) == k) {
+			t.Fatalf("NameForm(%q) canonical = %v, textproto gives %q", k, canonical, textproto.CanonicalMIMEHeaderKey(k))
+		}
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
-
-	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 )
 
 // hopHeaders are the hop-by-hop headers of RFC 9110 §7.6.1 (plus the de-facto Proxy-Connection and
@@ -57,13 +55,13 @@ func namedIn(connection []string, name string) bool {
 }
 
 // isHop reports whether a header name is one of hopHeaders, in any case (names parsed from the wire are
-// canonical, which the switch answers without folding).
+// canonical, which the switch answers without folding; a name of another length is not one either).
 func isHop(k string) bool {
 	switch k {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
 		return true
 	}
-	return !httpsyntax.Canonical(k) && containsFold(hopHeaders, k)
+	return lengthIn(hopLengths, k) && containsFold(hopHeaders, k)
 }
 
 // hiddenDefault reports whether a header name is one of hiddenByDefault, in any case.
@@ -72,5 +70,19 @@ func hiddenDefault(k string) bool {
 	case "Date", "Server", "X-Pad", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset":
 		return true
 	}
-	return !httpsyntax.Canonical(k) && containsFold(hiddenByDefault, k)
+	return lengthIn(hiddenLengths, k) && containsFold(hiddenByDefault, k)
 }
+
+// The lengths of the names in hopHeaders and hiddenByDefault, as bit sets: most names differ in length from
+// all of them, and are answered without comparing (or folding) a byte.
+var hopLengths, hiddenLengths = lengths(hopHeaders), lengths(hiddenByDefault)
+
+func lengths(names []string) (set uint64) {
+	for _, n := range names {
+		set |= 1 << len(n)
+	}
+	return set
+}
+
+// lengthIn reports whether k's length is in the set.
+func lengthIn(set uint64, k string) bool { return len(k) < 64 && set&(1<<len(k)) != 0 }

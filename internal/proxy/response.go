@@ -67,11 +67,12 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, st *respStore)
 			return nil, nil // a folded line
 		}
 		k, v, ok := strings.Cut(line, ":")
-		if !ok || k == "" || !httpsyntax.Token(k) || !httpsyntax.Value(v) {
+		token, canonical := httpsyntax.NameForm(k)
+		if !ok || !token || !httpsyntax.Value(v) {
 			return nil, nil
 		}
 		v = httpsyntax.TrimOWS(v)
-		if !httpsyntax.Canonical(k) {
+		if !canonical {
 			k = http.CanonicalHeaderKey(k)
 		}
 		switch k {

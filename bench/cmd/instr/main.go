@@ -40,6 +40,7 @@ func main() {
 	n := flag.Int("n", 300, "requests per connection in the counted phase")
 	c := flag.Int("c", 10, "keep-alive connections")
 	keep := flag.String("keep", "", "copy each counted callgrind profile into this directory (for callgrind_annotate)")
+	nogc := flag.Bool("nogc", false, "run sluice with GOGC=off: no collections, so two builds' counts differ by their code only")
 	flag.Parse()
 	for _, tool := range []string{"valgrind", "callgrind_control", "callgrind_annotate", "nginx"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -71,6 +72,9 @@ func main() {
 			cmd := exec.Command(filepath.Join(dir, "sluice"), "-c", conf, "-p", dir, "-e", filepath.Join(dir, "sluice.err"))
 			// callgrind does not survive Go's preemption signals
 			cmd.Env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1")
+			if *nogc {
+				cmd.Env = append(cmd.Env, "GOGC=off")
+			}
 			return cmd
 		}},
 		{"nginx", 18192, func(conf string) *exec.Cmd {
