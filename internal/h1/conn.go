@@ -54,12 +54,13 @@ type conn struct {
 	ahead          *[]byte                // the buffer sock reads ahead into while the connection awaits a request
 	idleFn, doneFn func()                 // sock.Await's callbacks: give back the reader, give back ahead
 
-	tmpl    http.Request // the request parseHead fills, copied by WithContext and cleared
-	hdr     http.Header  // the response header map, cleared for each request
-	reqHdr  http.Header  // the last request's header map, cleared, for the next one
-	buf     []byte       // a small response's body, held until its length is known
-	hijack  bool
-	scratch [32]byte
+	tmpl     http.Request // the request parseHead fills, copied by WithContext and cleared
+	hdr      http.Header  // the response header map, cleared for each request
+	reqHdr   http.Header  // the last request's header map, cleared, for the next one
+	headRead int          // the length of the head parseHead read (0: net/http read it)
+	buf      []byte       // a small response's body, held until its length is known
+	hijack   bool
+	scratch  [32]byte
 }
 
 // connReader is what the connection's bufio.Reader reads from: it bounds a head and replays the byte the
@@ -265,7 +266,7 @@ func (c *conn) readRequest(lim Limits) (*http.Request, error) {
 	hint := c.headLen
 	c.headLen = 0
 	c.tmpl.Header, c.reqHdr = c.reqHdr, nil
-	if parseHead(c.br, &c.tmpl, hint) {
+	if c.headRead = parseHead(c.br, &c.tmpl, hint); c.headRead > 0 {
 		req = &c.tmpl
 		req.Body = http.NoBody
 		if req.ContentLength > 0 {
@@ -328,7 +329,7 @@ func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 	w := &response{c: c, cl: -1}
 	req.RemoteAddr = c.remote
 	req.TLS = c.tls
-	w.ctx.Context, w.ctx.c, w.ctx.b = c.base, c, &w.body
+	w.ctx.Context, w.ctx.c, w.ctx.b, w.ctx.head = c.base, c, &w.body, c.headRead
 	req = req.WithContext(&w.ctx)
 	c.tmpl = http.Request{} // the fast path's request lives on in the copy only
 	w.req = req
@@ -432,7 +433,12 @@ type reqCtx struct {
 	err  error
 	// wanted: something waits on Done; the watch starts once the body was read
 	wanted atomic.Bool
+	head   int // the head's length on the wire, when known
 }
+
+// HeadLength is the length of the request's head as it came on the wire (request line, header lines and the
+// empty line), 0 when not known: $request_length without counting the parsed fields again.
+func (x *reqCtx) HeadLength() int { return x.head }
 
 func (x *reqCtx) Done() <-chan struct{} {
 	x.mu.Lock()

@@ -325,3 +325,40 @@ func TestReadFromFile(t *testing.T) {
 		t.Fatal("the body did not go through the socket's ReadFrom")
 	}
 }
+
+// TestHeadLength: the request's context tells the head's length on the wire (for $request_length) when the
+// fast parser read it, and 0 when net/http did.
+func TestHeadLength(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		h, ok := r.Context().(interface{ HeadLength() int })
+		if !ok {
+			io.WriteString(w, "none")
+			return
+		}
+		io.WriteString(w, strconv.Itoa(h.HeadLength()))
+	})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	plain := "GET /a?b=c HTTP/1.1\r\nHost: a\r\nX-Long: " + strings.Repeat("v", 300) + "\r\n\r\n"
+	for _, tc := range []struct{ req, want string }{
+		{plain, strconv.Itoa(len(plain))},
+		{"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", "0"},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", strconv.Itoa(len("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))},
+	} {
+		io.WriteString(c, tc.req)
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != tc.want {
+			t.Fatalf("%q: head length %s, want %s", tc.req[:20], b, tc.want)
+		}
+	}
+}

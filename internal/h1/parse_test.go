@@ -17,7 +17,7 @@ func checkAgainstReadRequest(t *testing.T, data []byte) bool {
 	t.Helper()
 	br := bufio.NewReaderSize(bytes.NewReader(data), 4096)
 	var got http.Request
-	if !parseHead(br, &got, 0) {
+	if parseHead(br, &got, 0) == 0 {
 		return false
 	}
 	want, err := http.ReadRequest(bufio.NewReaderSize(bytes.NewReader(data), 64<<10))
@@ -145,7 +145,7 @@ func BenchmarkParseHead(b *testing.B) {
 			rd.Reset(head)
 			br.Reset(rd)
 			var r http.Request
-			if !parseHead(br, &r, 0) {
+			if parseHead(br, &r, 0) == 0 {
 				b.Fatal("not taken")
 			}
 		}

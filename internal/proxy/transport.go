@@ -463,13 +463,8 @@ func readResponse(br *bufio.Reader, req *http.Request, st *respStore) (*http.Res
 func peekHeader(br *bufio.Reader) ([]byte, int, error) {
 	for {
 		buf, _ := br.Peek(br.Buffered())
-		// the block ends at the first empty line, CRLF or bare LF: whichever comes first (a later one is body)
-		end, sep := bytes.Index(buf, []byte("\r\n\r\n")), 4
-		if i := bytes.Index(buf, []byte("\n\n")); i >= 0 && (end < 0 || i < end) {
-			end, sep = i, 2
-		}
-		if end >= 0 {
-			return buf[:end], end + sep, nil
+		if end, n := blankLine(buf); end >= 0 {
+			return buf[:end], n, nil
 		}
 		if br.Buffered() >= br.Size() {
 			return nil, 0, errHeaderTooBig
@@ -479,6 +474,25 @@ func peekHeader(br *bufio.Reader) ([]byte, int, error) {
 				return nil, 0, errHeaderTooBig
 			}
 			return nil, 0, err
+		}
+	}
+}
+
+// blankLine finds the empty line that ends a header block: the first "\r\n\r\n" or "\n\n", whichever comes
+// first (a later one is body). It returns the block's length without that line and with it, or -1. One walk
+// from line end to line end, where two searches would each cover the whole buffer, body included.
+func blankLine(buf []byte) (end, n int) {
+	for i := 0; ; {
+		j := bytes.IndexByte(buf[i:], '\n')
+		if j < 0 {
+			return -1, 0
+		}
+		i += j + 1 // the start of the next line
+		switch {
+		case i < len(buf) && buf[i] == '\n':
+			return i - 1, i + 1 // "\n\n"
+		case i+1 < len(buf) && buf[i] == '\r' && buf[i+1] == '\n' && i >= 2 && buf[i-2] == '\r':
+			return i - 2, i + 2 // "\r\n\r\n"
 		}
 	}
 }

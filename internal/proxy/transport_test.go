@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -439,4 +440,32 @@ func TestTransportGetRightAfterUpstreamClose(t *testing.T) {
 		t.Errorf("upstream served %d requests for 20 GETs", n)
 	}
 	t.Logf("%d connections for 20 GETs", conns.Load())
+}
+
+// TestBlankLine: blankLine finds what searching for "\r\n\r\n" and "\n\n" and taking the earlier finds, over
+// every string of up to eight bytes from CR, LF and one other byte.
+func TestBlankLine(t *testing.T) {
+	ref := func(buf []byte) (int, int) {
+		end, sep := bytes.Index(buf, []byte("\r\n\r\n")), 4
+		if i := bytes.Index(buf, []byte("\n\n")); i >= 0 && (end < 0 || i < end) {
+			end, sep = i, 2
+		}
+		if end < 0 {
+			return -1, 0
+		}
+		return end, end + sep
+	}
+	var walk func(b []byte)
+	walk = func(b []byte) {
+		e, n := blankLine(b)
+		if we, wn := ref(b); e != we || n != wn {
+			t.Fatalf("blankLine(%q) = %d, %d; want %d, %d", b, e, n, we, wn)
+		}
+		if len(b) < 8 {
+			for _, c := range []byte("\r\nx") {
+				walk(append(b[:len(b):len(b)], c))
+			}
+		}
+	}
+	walk(nil)
 }

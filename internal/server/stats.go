@@ -67,8 +67,12 @@ func (s *Server) tunnels() []metrics.Tunnel {
 	return out
 }
 
-// requestLength is $request_length as far as the header tells: request line, headers and the declared body.
+// requestLength is $request_length: the head as read (from HTTP/1, which knows it) or as far as the parsed
+// header tells (request line, headers), and the declared body.
 func requestLength(r *http.Request) int64 {
+	if h, ok := r.Context().(interface{ HeadLength() int }); ok && h.HeadLength() > 0 {
+		return int64(h.HeadLength()) + max(r.ContentLength, 0)
+	}
 	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4 + 2
 	if r.Host != "" {
 		n += len("Host: ") + len(r.Host) + 2
