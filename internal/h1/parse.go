@@ -90,10 +90,11 @@ func headEnd(b []byte) int {
 // takes. A header map in r is cleared and filled instead of a new one made.
 func parseHeadBytes(head []byte, r *http.Request) bool {
 	s := string(head) // the one copy: every string of the Request is a part of it
-	line, rest, _ := strings.Cut(s, "\r\n")
-	method, rest1, ok1 := strings.Cut(line, " ")
-	uri, proto, ok2 := strings.Cut(rest1, " ")
-	if !ok1 || !ok2 || !httpsyntax.Token(method) || len(uri) == 0 || uri[0] != '/' || !validURI(uri) {
+	line, rest, _ := httpsyntax.CutByte(s, '\n')
+	line, cr := strings.CutSuffix(line, "\r")
+	method, rest1, ok1 := httpsyntax.CutByte(line, ' ')
+	uri, proto, ok2 := httpsyntax.CutByte(rest1, ' ')
+	if !cr || !ok1 || !ok2 || !httpsyntax.Token(method) || len(uri) == 0 || uri[0] != '/' || !validURI(uri) {
 		return false
 	}
 	var minor int
@@ -127,10 +128,12 @@ func parseHeadBytes(head []byte, r *http.Request) bool {
 	pragmaNoCache := false
 	for rest != "\r\n" {
 		var l string
-		l, rest, _ = strings.Cut(rest, "\r\n")
+		var cr bool
+		l, rest, _ = httpsyntax.CutByte(rest, '\n')
+		l, cr = strings.CutSuffix(l, "\r")
 		colon := strings.IndexByte(l, ':')
-		if colon <= 0 {
-			return false
+		if !cr || colon <= 0 {
+			return false // a bare LF, or no name
 		}
 		name, value := l[:colon], httpsyntax.TrimOWS(l[colon+1:])
 		token, canonical := httpsyntax.NameForm(name)

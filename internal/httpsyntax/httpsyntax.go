@@ -5,6 +5,7 @@ package httpsyntax
 
 import (
 	"net/http"
+	"strings"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -133,6 +134,15 @@ const (
 	cDash // (NameForm relies on its being 4)
 	cToken
 )
+
+// CutByte is strings.Cut for a one-byte separator, without strings.Index's choice of search (the head
+// parsers cut every line this way).
+func CutByte(s string, c byte) (before, after string, found bool) {
+	if i := strings.IndexByte(s, c); i >= 0 {
+		return s[:i], s[i+1:], true
+	}
+	return s, "", false
+}
 
 // TrimOWS trims the optional white space (spaces and tabs) around a field value.
 func TrimOWS[T string | []byte](s T) T {

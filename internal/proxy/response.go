@@ -21,9 +21,9 @@ import (
 // st (the caller's storage, reused across responses; nil: a new one).
 func parseHead(block []byte, br *bufio.Reader, req *http.Request, st *respStore) (*http.Response, []string) {
 	s := string(block)
-	line, rest, _ := strings.Cut(s, "\n")
+	line, rest, _ := httpsyntax.CutByte(s, '\n')
 	line = strings.TrimSuffix(line, "\r")
-	proto, status, ok := strings.Cut(line, " ")
+	proto, status, ok := httpsyntax.CutByte(line, ' ')
 	if !ok {
 		return nil, nil
 	}
@@ -52,7 +52,7 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, st *respStore)
 	var conn []string
 	for {
 		var found bool
-		line, rest, found = strings.Cut(rest, "\n")
+		line, rest, found = httpsyntax.CutByte(rest, '\n')
 		if !found {
 			return nil, nil // no line end: not a whole block
 		}
@@ -66,7 +66,7 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, st *respStore)
 		if line[0] == ' ' || line[0] == '\t' {
 			return nil, nil // a folded line
 		}
-		k, v, ok := strings.Cut(line, ":")
+		k, v, ok := httpsyntax.CutByte(line, ':')
 		token, canonical := httpsyntax.NameForm(k)
 		if !ok || !token || !httpsyntax.Value(v) {
 			return nil, nil
