@@ -66,7 +66,12 @@ type pconn struct {
 	requests int
 	probe    *netutil.Prober // nil when conn is not a socket
 	close    func()          // closes conn (made once: the client-gone hook of every exchange)
-	written  chan error      // the outcome of sending the request, one value per exchange
+	// the outcome of sending the request, once per exchange: on written when a goroutine sends it (async: a
+	// request with a body), else in sendErr once sendDone (no channel operations on the common path)
+	written  chan error
+	async    bool
+	sendDone bool
+	sendErr  error
 	// the read deadline (proxy_read_timeout between two reads): readTimeout of the exchange in progress, what
 	// is left of it for the next read after a quick wait ran out (0: all of it), and the deadline now armed
 	readTimeout time.Duration
@@ -220,7 +225,7 @@ func (pc *pconn) sockRead(p []byte) (int, error) {
 			err = pc.opError("write", pc.werr)
 		}
 		pc.werr = nil
-		pc.written <- err
+		pc.sent(err)
 		if err != nil {
 			pc.conn.Close()
 			return 0, err
@@ -256,7 +261,7 @@ func (pc *pconn) writeThenRead(fd uintptr) bool {
 	}
 	if pc.head != nil {
 		pc.head = nil
-		pc.written <- nil
+		pc.sent(nil)
 		return false
 	}
 	for {
@@ -364,7 +369,9 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request, 
 		cb.progress = pc.extendRead
 		pc.extended = true
 	}
-	if req.Body == nil || req.Body == http.NoBody {
+	pc.sendDone, pc.sendErr = false, nil
+	pc.async = req.Body != nil && req.Body != http.NoBody
+	if !pc.async {
 		// headers alone fit the socket buffer: no early-response deadlock is possible, so no goroutine
 		if !pc.sendHead(req) {
 			pc.send(req)
@@ -392,14 +399,11 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request, 
 		pc.conn.Close()
 		if pc.head != nil { // never sent (no read was made)
 			pc.head = nil
-			pc.written <- err
+			pc.sent(err)
 		}
-		select {
-		case werr := <-pc.written:
-			if werr != nil {
-				err = werr
-			}
-		default: // still sending (a slow client body): the read error is the answer
+		// unless still sending (a slow client body), where the read error is the answer
+		if done, werr := pc.sendResult(); done && werr != nil {
+			err = werr
 		}
 		if ctx.Err() != nil {
 			err = context.Cause(ctx)
@@ -415,7 +419,30 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request, 
 	return resp, nil
 }
 
-// send writes req and reports the outcome on pc.written.
+// sent reports the outcome of sending the exchange's request.
+func (pc *pconn) sent(err error) {
+	if pc.async {
+		pc.written <- err
+		return
+	}
+	pc.sendErr, pc.sendDone = err, true
+}
+
+// sendResult returns whether sending the exchange's request has ended (not while a body is still going out)
+// and its outcome.
+func (pc *pconn) sendResult() (done bool, err error) {
+	if !pc.async {
+		return pc.sendDone, pc.sendErr
+	}
+	select {
+	case err := <-pc.written:
+		return true, err
+	default:
+		return false, nil
+	}
+}
+
+// send writes req and reports the outcome (sent).
 func (pc *pconn) send(req *http.Request) {
 	var err error
 	if !writeHead(pc.bw, req) {
@@ -427,7 +454,7 @@ func (pc *pconn) send(req *http.Request) {
 	if err != nil {
 		pc.conn.Close() // unblock the reader: the request cannot be completed
 	}
-	pc.written <- err
+	pc.sent(err)
 }
 
 // readResponse reads one response, skipping interim 1xx answers other than 101, and returns the header names
@@ -558,12 +585,9 @@ func (b *body) finish(eof bool) {
 	stopped := b.pc.unwatch()
 	reuse := eof && b.keep && stopped
 	if reuse {
-		select {
-		case err := <-b.pc.written:
-			reuse = err == nil
-		default:
-			reuse = false // the request body is still being sent: the upstream answered early
-		}
+		// not while the request body is still being sent (the upstream answered early)
+		done, err := b.pc.sendResult()
+		reuse = done && err == nil
 	}
 	if !reuse {
 		b.pc.conn.Close()
