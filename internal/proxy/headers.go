@@ -57,20 +57,26 @@ func namedIn(connection []string, name string) bool {
 // isHop reports whether a header name is one of hopHeaders, in any case (names parsed from the wire are
 // canonical, which the switch answers without folding; a name of another length is not one either).
 func isHop(k string) bool {
+	if !lengthIn(hopLengths, k) {
+		return false
+	}
 	switch k {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
 		return true
 	}
-	return lengthIn(hopLengths, k) && containsFold(hopHeaders, k)
+	return containsFold(hopHeaders, k)
 }
 
 // hiddenDefault reports whether a header name is one of hiddenByDefault, in any case.
 func hiddenDefault(k string) bool {
+	if !lengthIn(hiddenLengths, k) {
+		return false
+	}
 	switch k {
 	case "Date", "Server", "X-Pad", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset":
 		return true
 	}
-	return lengthIn(hiddenLengths, k) && containsFold(hiddenByDefault, k)
+	return containsFold(hiddenByDefault, k)
 }
 
 // The lengths of the names in hopHeaders and hiddenByDefault, as bit sets: most names differ in length from

@@ -557,9 +557,11 @@ func peekAll(br *bufio.Reader) []byte {
 	return append([]byte(nil), b...)
 }
 
+// containsFold reports whether list holds s in any case (names of other lengths are passed over unfolded:
+// every header name meets a list or two on its way through).
 func containsFold(list []string, s string) bool {
 	for _, x := range list {
-		if strings.EqualFold(x, s) {
+		if len(x) == len(s) && strings.EqualFold(x, s) {
 			return true
 		}
 	}
