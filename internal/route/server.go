@@ -193,6 +193,61 @@ func (ix *ServerIndex[T]) Select(host string) (T, []string, []string) {
 // brackets), one trailing dot is dropped, ASCII letters are lower-cased; "..", "/", NUL, spaces
 // and control characters make the host invalid, and so does an empty name.
 func CleanHost(host string) (string, bool) {
+	if name, ok := plainHost(host); ok {
+		return name, true
+	}
+	return cleanHost(host)
+}
+
+// plainHost is CleanHost for the usual Host value, in one pass over a table: lower-case letters, digits and
+// '-' in labels separated by single dots, then an optional port of digits. false: not such a value, and
+// cleanHost decides.
+func plainHost(host string) (string, bool) {
+	i, dot := 0, true // dot: the last byte was a dot (a leading dot is not plain)
+	for ; i < len(host); i++ {
+		c := host[i]
+		if c == '.' {
+			if dot {
+				return "", false
+			}
+			dot = true
+			continue
+		}
+		if !hostByte[c] {
+			break
+		}
+		dot = false
+	}
+	if i == 0 || dot {
+		return "", false // empty, or a trailing dot
+	}
+	if i < len(host) {
+		if host[i] != ':' {
+			return "", false
+		}
+		for _, c := range []byte(host[i+1:]) {
+			if c < '0' || c > '9' {
+				return "", false
+			}
+		}
+	}
+	return host[:i], true
+}
+
+// hostByte marks the bytes of a plain host name's labels.
+var hostByte = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	t['-'] = true
+	return t
+}()
+
+// cleanHost is CleanHost for any value.
+func cleanHost(host string) (string, bool) {
 	const (
 		usual = iota
 		literal

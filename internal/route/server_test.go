@@ -2,6 +2,7 @@ package route
 
 import (
 	"errors"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -322,5 +323,37 @@ func BenchmarkSelect(b *testing.B) {
 				ix.Select(host)
 			}
 		})
+	}
+}
+
+// TestPlainHost: where the table-driven pass takes a Host value, it answers as the full check does; over random
+// values from the bytes that matter to either (letters of both cases, digits, dots, colons, brackets, slash,
+// space).
+func TestPlainHost(t *testing.T) {
+	const alphabet = "aZ09-.:[]/ x"
+	rng := rand.New(rand.NewPCG(5, 6))
+	taken := 0
+	for range 300000 {
+		b := make([]byte, rng.IntN(14))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		host := string(b)
+		name, ok := plainHost(host)
+		if !ok {
+			continue
+		}
+		taken++
+		if wn, wok := cleanHost(host); name != wn || !wok {
+			t.Fatalf("plainHost(%q) = %q, true; cleanHost says %q, %v", host, name, wn, wok)
+		}
+	}
+	for _, host := range []string{"example.com", "127.0.0.1:8080", "a-b.c", "x:"} {
+		if _, ok := plainHost(host); !ok {
+			t.Errorf("plainHost(%q) not taken", host)
+		}
+	}
+	if taken < 1000 {
+		t.Fatalf("only %d values took the plain pass: the comparison proves little", taken)
 	}
 }
