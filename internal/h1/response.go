@@ -269,20 +269,7 @@ func (w *response) writeHeader(bw *bufio.Writer) {
 			if !clean {
 				v = strings.TrimSpace(headerValueCleaner.Replace(v))
 			}
-			// one line, appended in the writer's own free space when it fits (a single copy, no per-part call)
-			if n := len(k) + len(v) + 4; n <= bw.Available() {
-				b := bw.AvailableBuffer()
-				b = append(b, k...)
-				b = append(b, ": "...)
-				b = append(b, v...)
-				b = append(b, "\r\n"...)
-				bw.Write(b)
-				continue
-			}
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
+			httpsyntax.WriteField(bw, k, v)
 		}
 	}
 }

@@ -4,6 +4,7 @@
 package httpsyntax
 
 import (
+	"bufio"
 	"net/http"
 	"strings"
 
@@ -134,6 +135,24 @@ const (
 	cDash // (NameForm relies on its being 4)
 	cToken
 )
+
+// WriteField writes the field line "k: v\r\n" into bw: one append into the writer's free space when it fits
+// (a single copy, no call per part), else part by part.
+func WriteField(bw *bufio.Writer, k, v string) {
+	if n := len(k) + len(v) + 4; n <= bw.Available() {
+		b := bw.AvailableBuffer()
+		b = append(b, k...)
+		b = append(b, ": "...)
+		b = append(b, v...)
+		b = append(b, "\r\n"...)
+		bw.Write(b)
+		return
+	}
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	bw.WriteString(v)
+	bw.WriteString("\r\n")
+}
 
 // CutByte is strings.Cut for a one-byte separator, without strings.Index's choice of search (the head
 // parsers cut every line this way).

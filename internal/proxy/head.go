@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 )
 
 // writeHead writes a request without a body straight into bw, byte for byte as (*http.Request).Write would,
@@ -33,12 +35,23 @@ func writeHead(bw *bufio.Writer, r *http.Request) bool {
 	if method == "" {
 		method = http.MethodGet
 	}
-	bw.WriteString(method)
-	bw.WriteByte(' ')
-	bw.WriteString(uri)
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(host)
-	bw.WriteString("\r\n")
+	if len(method)+len(uri)+len(host)+len(" HTTP/1.1\r\nHost: \r\n")+1 <= bw.Available() {
+		b := bw.AvailableBuffer() // the request line and Host in one copy
+		b = append(b, method...)
+		b = append(b, ' ')
+		b = append(b, uri...)
+		b = append(b, " HTTP/1.1\r\nHost: "...)
+		b = append(b, host...)
+		b = append(b, "\r\n"...)
+		bw.Write(b)
+	} else {
+		bw.WriteString(method)
+		bw.WriteByte(' ')
+		bw.WriteString(uri)
+		bw.WriteString(" HTTP/1.1\r\nHost: ")
+		bw.WriteString(host)
+		bw.WriteString("\r\n")
+	}
 	ua := "Go-http-client/1.1"
 	if v, ok := r.Header["User-Agent"]; ok {
 		ua = ""
@@ -47,9 +60,7 @@ func writeHead(bw *bufio.Writer, r *http.Request) bool {
 		}
 	}
 	if ua != "" {
-		bw.WriteString("User-Agent: ")
-		writeValue(bw, ua)
-		bw.WriteString("\r\n")
+		writeField(bw, "User-Agent", ua)
 	}
 	if r.Close && !hasCloseToken(r.Header["Connection"]) {
 		bw.WriteString("Connection: close\r\n")
@@ -72,22 +83,20 @@ func writeHead(bw *bufio.Writer, r *http.Request) bool {
 			continue
 		}
 		for _, v := range r.Header[k] {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			writeValue(bw, v)
-			bw.WriteString("\r\n")
+			writeField(bw, k, v)
 		}
 	}
 	bw.WriteString("\r\n")
 	return true
 }
 
-// writeValue writes a header value as net/http does: CR and LF become spaces, then the value is trimmed.
-func writeValue(bw *bufio.Writer, v string) {
-	if strings.IndexByte(v, '\r') >= 0 || strings.IndexByte(v, '\n') >= 0 { // (ContainsAny builds a set per call)
+// writeField writes a header line with its value as net/http writes it: CR and LF become spaces, then the
+// value is trimmed.
+func writeField(bw *bufio.Writer, k, v string) {
+	if httpsyntax.LineBreak(v) {
 		v = strings.NewReplacer("\n", " ", "\r", " ").Replace(v)
 	}
-	bw.WriteString(textproto.TrimString(v))
+	httpsyntax.WriteField(bw, k, textproto.TrimString(v))
 }
 
 // hasCloseToken reports whether Connection values carry the token "close" (net/http's hasToken).

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -36,6 +37,8 @@ func TestWriteHeadMatchesRequestWrite(t *testing.T) {
 		{"IPv6 Host", "GET", "/", "[::1]:80", false, hdr{"User-Agent": {""}}, false},
 		{"non-ASCII Host", "GET", "/", "bücher.example", false, hdr{"User-Agent": {""}}, false},
 		{"control byte in target", "GET", "/a\x01", "app", false, hdr{"User-Agent": {""}}, false},
+		// longer than the writer's free space: the lines go out part by part
+		{"long target and value", "GET", "/" + strings.Repeat("a", 5000), "app", false, hdr{"X-Long": {strings.Repeat("v", 5000)}, "User-Agent": {strings.Repeat("u", 4100)}}, true},
 		{"many headers", "GET", "/", "app", false, func() hdr {
 			h := hdr{"User-Agent": {""}}
 			for i := 0; i < 40; i++ {
