@@ -95,30 +95,44 @@ func TestHeaderMapReuse(t *testing.T) {
 		slices.Sort(names)
 		io.WriteString(w, strings.Join(names, " "))
 	})
+	for _, tc := range keptAlive(t, addr, []string{
+		"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-B: 2\r\nX-B: 3\r\n\r\n", "X-A=1 X-B=2,3",
+		"GET / HTTP/1.1\r\nHost: a\r\nX-C: 4\r\n\r\n", "X-C=4",
+		"POST / HTTP/1.1\r\nHost: a\r\nX-D: 5\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", "X-D=5",
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "",
+		"GET / HTTP/1.1\r\nHost: a\r\nX-B: 6\r\n\r\n", "X-B=6",
+	}) {
+		if tc.got != tc.want {
+			t.Errorf("%q: the handler saw %q, want %q", tc.req, tc.got, tc.want)
+		}
+	}
+}
+
+// exchanged is one request keptAlive sent, the body it was answered with and the body wanted.
+type exchanged struct{ req, got, want string }
+
+// keptAlive sends each raw request of pairs (request, wanted body) on one connection, in turn, and returns
+// the answers' bodies with them.
+func keptAlive(t *testing.T, addr string, pairs []string) []exchanged {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	br := bufio.NewReader(c)
-	for _, tc := range []struct{ req, want string }{
-		{"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-B: 2\r\nX-B: 3\r\n\r\n", "X-A=1 X-B=2,3"},
-		{"GET / HTTP/1.1\r\nHost: a\r\nX-C: 4\r\n\r\n", "X-C=4"},
-		{"POST / HTTP/1.1\r\nHost: a\r\nX-D: 5\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", "X-D=5"},
-		{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", ""},
-		{"GET / HTTP/1.1\r\nHost: a\r\nX-B: 6\r\n\r\n", "X-B=6"},
-	} {
-		io.WriteString(c, tc.req)
+	var out []exchanged
+	for i := 0; i+1 < len(pairs); i += 2 {
+		io.WriteString(c, pairs[i])
 		c.SetReadDeadline(time.Now().Add(2 * time.Second))
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
-		if string(b) != tc.want {
-			t.Fatalf("%q: the handler saw %q, want %q", tc.req, b, tc.want)
-		}
+		out = append(out, exchanged{pairs[i], string(b), pairs[i+1]})
 	}
+	return out
 }
 
 // exchange sends raw on a new connection and reads everything until the server closes or 1 s passes.
@@ -338,27 +352,15 @@ func TestHeadLength(t *testing.T) {
 		}
 		io.WriteString(w, strconv.Itoa(h.HeadLength()))
 	})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
 	plain := "GET /a?b=c HTTP/1.1\r\nHost: a\r\nX-Long: " + strings.Repeat("v", 300) + "\r\n\r\n"
-	for _, tc := range []struct{ req, want string }{
-		{plain, strconv.Itoa(len(plain))},
-		{"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", "0"},
-		{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", strconv.Itoa(len("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))},
-	} {
-		io.WriteString(c, tc.req)
-		c.SetReadDeadline(time.Now().Add(2 * time.Second))
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		if string(b) != tc.want {
-			t.Fatalf("%q: head length %s, want %s", tc.req[:20], b, tc.want)
+	short := "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+	for _, tc := range keptAlive(t, addr, []string{
+		plain, strconv.Itoa(len(plain)),
+		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", "0",
+		short, strconv.Itoa(len(short)),
+	}) {
+		if tc.got != tc.want {
+			t.Errorf("%.20q: head length %s, want %s", tc.req, tc.got, tc.want)
 		}
 	}
 }
