@@ -57,6 +57,7 @@ type conn struct {
 	tmpl     http.Request // the request parseHead fills, copied by WithContext and cleared
 	hdr      http.Header  // the response header map, cleared for each request
 	reqHdr   http.Header  // the last request's header map, cleared, for the next one
+	next     *response    // the response of the request being read (readRequest makes it, serveRequest takes it)
 	headRead int          // the length of the head parseHead read (0: net/http read it)
 	buf      []byte       // a small response's body, held until its length is known
 	hijack   bool
@@ -266,7 +267,8 @@ func (c *conn) readRequest(lim Limits) (*http.Request, error) {
 	hint := c.headLen
 	c.headLen = 0
 	c.tmpl.Header, c.reqHdr = c.reqHdr, nil
-	if c.headRead = parseHead(c.br, &c.tmpl, hint); c.headRead > 0 {
+	c.next = new(response) // made here, so the parse can use its storage (see reqStore)
+	if c.headRead = parseHead(c.br, &c.tmpl, hint, &c.next.st); c.headRead > 0 {
 		req = &c.tmpl
 		req.Body = http.NoBody
 		if req.ContentLength > 0 {
@@ -326,7 +328,9 @@ const maxDrain = 256 << 10
 // carry another request.
 func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 	s := c.srv
-	w := &response{c: c, cl: -1}
+	w := c.next
+	c.next = nil
+	w.c, w.cl = c, -1
 	req.RemoteAddr = c.remote
 	req.TLS = c.tls
 	w.ctx.Context, w.ctx.c, w.ctx.b, w.ctx.head = c.base, c, &w.body, c.headRead

@@ -24,7 +24,9 @@ import (
 // []string per header, a Request and a context copy of it.
 //
 // hint, when not 0, is the head's length as already found in the buffer.
-func parseHead(br *bufio.Reader, tmpl *http.Request, hint int) int {
+//
+// st, when not nil, is storage for the URL and the first values (the request's own: see reqStore).
+func parseHead(br *bufio.Reader, tmpl *http.Request, hint int, st *reqStore) int {
 	end := -1
 	var b []byte
 	if hint > 0 && hint <= br.Buffered() {
@@ -43,7 +45,7 @@ func parseHead(br *bufio.Reader, tmpl *http.Request, hint int) int {
 			return 0 // the error is http.ReadRequest's to report
 		}
 	}
-	if !parseHeadBytes(b[:end], tmpl) {
+	if !parseHeadBytes(b[:end], tmpl, st) {
 		return 0
 	}
 	br.Discard(end)
@@ -52,14 +54,25 @@ func parseHead(br *bufio.Reader, tmpl *http.Request, hint int) int {
 
 // plainURL is url.ParseRequestURI's result for an origin-form target whose path holds only characters that
 // need no escaping (so Path is the path as sent and RawPath is empty), without its parse; false for others.
-func plainURL(uri string) (*url.URL, bool) {
-	path, query, hasQuery := strings.Cut(uri, "?")
+func plainURL(uri string, u *url.URL) (*url.URL, bool) {
+	path, query, hasQuery := httpsyntax.CutByte(uri, '?')
 	for i := 0; i < len(path); i++ {
 		if !plainPathByte[path[i]] {
 			return nil, false
 		}
 	}
-	return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}, true
+	if u == nil {
+		u = new(url.URL)
+	}
+	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	return u, true
+}
+
+// reqStore is storage for what the fast path would otherwise allocate per request: the URL and the backing
+// array of the first values. It lives in the request's response (one allocation), as long as the request.
+type reqStore struct {
+	url  url.URL
+	vals [8]string
 }
 
 // plainPathByte marks the bytes url.URL keeps unescaped in a path: unreserved characters and the reserved ones
@@ -87,8 +100,9 @@ func headEnd(b []byte) int {
 }
 
 // parseHeadBytes parses head (a whole head, ending in an empty line) into r; false: not a head the fast path
-// takes. A header map in r is cleared and filled instead of a new one made.
-func parseHeadBytes(head []byte, r *http.Request) bool {
+// takes. A header map in r is cleared and filled instead of a new one made; st (nil: none) holds the URL and
+// the first values.
+func parseHeadBytes(head []byte, r *http.Request, st *reqStore) bool {
 	s := string(head) // the one copy: every string of the Request is a part of it
 	line, rest, _ := httpsyntax.CutByte(s, '\n')
 	line, cr := strings.CutSuffix(line, "\r")
@@ -105,7 +119,11 @@ func parseHeadBytes(head []byte, r *http.Request) bool {
 	default:
 		return false
 	}
-	u, ok := plainURL(uri)
+	var su *url.URL
+	if st != nil {
+		su = &st.url
+	}
+	u, ok := plainURL(uri, su)
 	if !ok {
 		var err error
 		if u, err = url.ParseRequestURI(uri); err != nil {
@@ -123,7 +141,12 @@ func parseHeadBytes(head []byte, r *http.Request) bool {
 	} else if len(h) > 0 {
 		clear(h)
 	}
-	vals := make([]string, n)
+	var vals []string
+	if st != nil && n <= len(st.vals) {
+		vals = st.vals[:n]
+	} else {
+		vals = make([]string, n)
+	}
 	host, hosts, cl, cls := "", 0, int64(0), 0
 	pragmaNoCache := false
 	for rest != "\r\n" {

@@ -17,7 +17,7 @@ func checkAgainstReadRequest(t *testing.T, data []byte) bool {
 	t.Helper()
 	br := bufio.NewReaderSize(bytes.NewReader(data), 4096)
 	var got http.Request
-	if parseHead(br, &got, 0) == 0 {
+	if parseHead(br, &got, 0, new(reqStore)) == 0 { // the storage the server passes
 		return false
 	}
 	want, err := http.ReadRequest(bufio.NewReaderSize(bytes.NewReader(data), 64<<10))
@@ -112,7 +112,7 @@ func TestParseHead(t *testing.T) {
 		if !took {
 			br := bufio.NewReaderSize(strings.NewReader(s), 4096)
 			var r http.Request
-			parseHead(br, &r, 0)
+			parseHead(br, &r, 0, nil)
 			if rest, _ := io.ReadAll(br); string(rest) != s {
 				t.Errorf("a head left to net/http was consumed: %q left of %q", rest, s)
 			}
@@ -145,7 +145,7 @@ func BenchmarkParseHead(b *testing.B) {
 			rd.Reset(head)
 			br.Reset(rd)
 			var r http.Request
-			if parseHead(br, &r, 0) == 0 {
+			if parseHead(br, &r, 0, nil) == 0 {
 				b.Fatal("not taken")
 			}
 		}

@@ -44,6 +44,8 @@ type response struct {
 	expect    bool // the client expects 100 Continue before it sends the body
 	continued bool
 	mu        sync.Mutex // the head against 100 Continue, which a body read may send from another goroutine
+
+	st reqStore // the request's URL and first values, when the fast path parsed it
 }
 
 func (w *response) Header() http.Header { return w.header }
