@@ -194,6 +194,9 @@ func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 	pr.V.ProxyPort = port
 
 	out, upgrade := p.outRequest(pr, o)
+	if st := pr.State; st != nil && o == &st.out && out.Body != nil && out.Body != http.NoBody {
+		st.sent = true
+	}
 	if _, ok := ExtendedConnect(pr.R); ok && upgrade == "" {
 		// only WebSockets are bridged, and only where upgrades may pass: never send a CONNECT upstream
 		pr.Log.Info("proxy: extended CONNECT for "+strconv.Quote(pr.R.Header.Get(":protocol"))+" refused", pr.V.LogAttrs()...)
@@ -213,6 +216,9 @@ func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 // written, no tunnel, no body still being sent).
 type State struct {
 	used bool // a Serve of this request has it
+	// sent: the request went upstream with a body (proxy_set_body on a bodiless request, too), which the
+	// transport writes from its own goroutine; that goroutine may outlive the request, so s is not reused
+	sent bool
 	out  outgoing
 	rt   resolved // kept across requests
 }
@@ -237,8 +243,12 @@ func (p *Proxy) kept(pr *Request) *resolved {
 	return nil
 }
 
+// Reusable reports whether s may serve another request (after Reset): not when a goroutine of the transport
+// may still be sending its request.
+func (s *State) Reusable() bool { return !s.sent }
+
 // Reset makes s ready for the next request, keeping its header maps cleared unless they grew large, and its
-// route.
+// route. Only a Reusable State may be reset.
 func (s *State) Reset() {
 	reqHdr, respHdr := s.out.req.Header, s.out.body.st.hdr
 	if reqHdr == nil {

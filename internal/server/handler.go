@@ -93,8 +93,12 @@ func (s *Server) putRequest(rq *request) {
 	rq.vars.Reset() // keeps its scratch buffers
 	rq.writer = respWriter{}
 	rq.proxy = proxy.Request{}
-	if rq.proxyState != nil {
-		rq.proxyState.Reset()
+	if ps := rq.proxyState; ps != nil {
+		if ps.Reusable() {
+			ps.Reset()
+		} else {
+			rq.proxyState = nil // still in use by the transport's sending goroutine: the next request makes its own
+		}
 	}
 	s.requests.Put(rq)
 }

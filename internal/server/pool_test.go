@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -205,4 +206,69 @@ func newReq(id, method, url string, body io.Reader) *http.Request {
 	req.Header.Set("X-Req", id)
 	req.Header.Set("X-Own-"+id, "1")
 	return req
+}
+
+// TestSetBodyEarlyAnswer: with proxy_set_body a request without a body of its own goes upstream with one,
+// written by the transport's goroutine; an upstream that answers before reading it ends the exchange while
+// that goroutine is still writing. The pooled request must not hand its proxy state to the next request
+// meanwhile: the race detector sees the goroutine reading a header map the next request fills (without it,
+// Go can stop the process: concurrent map iteration and map write).
+func TestSetBodyEarlyAnswer(t *testing.T) {
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	go func() {
+		for {
+			c, err := up.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				// answer at once, before the body (larger than the socket buffers) has been read
+				io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy")
+				time.Sleep(50 * time.Millisecond)
+			}()
+		}
+	}()
+	port := freePort(t)
+	startServer(t, t.TempDir(), `events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:`+itoa(port)+`;
+        location /x {
+            proxy_set_body "`+strings.Repeat("b", 4<<20)+`";
+            proxy_set_header X-Req $http_x_req;
+            proxy_pass http://`+up.Addr().String()+`;
+        }
+    }
+}
+`)
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 10 * time.Second}
+	defer c.CloseIdleConnections()
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				req := newReq(fmt.Sprintf("g%di%d", g, i), "GET", "http://127.0.0.1:"+itoa(port)+"/x", nil)
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusServiceUnavailable {
+					t.Errorf("status %d, want the upstream's 503", resp.StatusCode)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
