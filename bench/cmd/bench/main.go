@@ -146,26 +146,45 @@ func main() {
 		for range round % len(order) {
 			order = append(order[1:], order[0])
 		}
-		for _, t := range order {
-			s := sample{}
-			warm := round == 0
-			label := fmt.Sprintf("round %d/%d %-9s", round, *rounds, t.Name)
-			if warm {
-				label = fmt.Sprintf("warm-up   %-9s", t.Name)
-			}
-			fmt.Printf("%s …", label)
-			errs := runTarget(r, t, confs[t.Name], proxyCPUs, s, warm, php != "" && t.PHP)
-			if warm {
+		if round == 0 {
+			// a short pass on every target, discarded: binaries, page cache and the CPUs warm
+			for _, t := range order {
+				fmt.Printf("warm-up   %-9s …", t.Name)
+				errs := warmUp(r, t, confs[t.Name], proxyCPUs)
 				fmt.Printf(" done (discarded)\n")
-			} else {
+				for _, err := range errs {
+					fmt.Printf("   %s: %v\n", t.Name, err)
+				}
+			}
+			continue
+		}
+		// each phase runs on every target in turn, so the figures a ratio compares are taken a minute or so
+		// apart rather than at either end of a round of several minutes (this VM's speed drifts over minutes)
+		samples := map[string]sample{}
+		for _, ph := range phases(r) {
+			for _, t := range order {
+				if ph.applies != nil && !ph.applies(t, php != "") {
+					continue
+				}
+				s := samples[t.Name]
+				if s == nil {
+					s = sample{}
+					samples[t.Name] = s
+				}
+				fmt.Printf("round %d/%d %-6s %-9s …", round, *rounds, ph.name, t.Name)
+				errs := runPhase(r, t, confs[t.Name], proxyCPUs, ph, s)
+				fmt.Printf(" %s\n", s.brief(ph.keys...))
+				for _, err := range errs {
+					fmt.Printf("   %s: %v\n", t.Name, err)
+				}
+				if *verbose {
+					fmt.Println("  ", s)
+				}
+			}
+		}
+		for _, t := range order {
+			if s := samples[t.Name]; s != nil {
 				res.add(round, t.Name, s)
-				fmt.Printf(" %s\n", s.brief())
-			}
-			for _, err := range errs {
-				fmt.Printf("   %s: %v\n", t.Name, err)
-			}
-			if *verbose {
-				fmt.Println("  ", s)
 			}
 		}
 	}
@@ -200,8 +219,54 @@ connection that exchanged one message; CPU is the proxy's user+system time per m
 Run it yourself with ` + "`make bench`" + ` (or ` + "`make bench-quick`" + `).
 `
 
-// runTarget starts t fresh and runs every workload on it.
-func runTarget(r *runner, t *target, conf, cpus string, s sample, warm, php bool) []error {
+// phase is a group of workloads that a round runs on every target in turn.
+type phase struct {
+	name    string
+	keys    []string                       // the sample keys it fills that the progress line shows
+	applies func(t *target, php bool) bool // nil: every target
+	warm    func(r *runner, pid int) error // a short pass of the same work, not measured (nil: none)
+	run     func(r *runner, t *target, pid int, s sample) error
+}
+
+// phases are the workloads of a measured round, in order.
+func phases(r *runner) []phase {
+	https := fmt.Sprintf("https://127.0.0.1:%d/", r.e.TLSPort)
+	http := fmt.Sprintf("http://127.0.0.1:%d/", r.e.HTTPort)
+	static := fmt.Sprintf("https://127.0.0.1:%d/static/index.html", r.e.TLSPort)
+	php := fmt.Sprintf("https://127.0.0.1:%d/hello.php", r.e.TLSPort)
+	wrkPhase := func(name, url string, extra ...string) phase {
+		return phase{name: name, keys: []string{name + ".rps", name + ".cpu"},
+			warm: func(r *runner, pid int) error { return r.wrkWarm(pid, url, extra...) },
+			run:  func(r *runner, _ *target, pid int, s sample) error { return r.wrk(pid, name, url, s, extra...) }}
+	}
+	ps := []phase{
+		{name: "idle", keys: []string{"mem@1000", "mem@3000", "mem@9000"},
+			run: func(r *runner, _ *target, pid int, s sample) error { return r.idle(pid, s) }}, // warms itself
+		{name: "ws", keys: []string{"ws64.msgs", "ws64.cpu", "ws16k.mbs"},
+			warm: func(r *runner, pid int) error {
+				if _, _, err := r.echo(pid, 50, 64, 300*time.Millisecond); err != nil {
+					return err
+				}
+				_, _, err := r.echo(pid, 50, 16<<10, 300*time.Millisecond)
+				return err
+			},
+			run: func(r *runner, _ *target, pid int, s sample) error { return r.wsEcho(pid, s) }},
+		wrkPhase("https", https),
+		wrkPhase("http", http),
+		wrkPhase("hs", https, "-H", "Connection: close"),
+	}
+	if r.extras {
+		st := wrkPhase("static", static)
+		st.applies = func(t *target, _ bool) bool { return t.Static }
+		ph := wrkPhase("php", php)
+		ph.applies = func(t *target, php bool) bool { return php && t.PHP }
+		ps = append(ps, st, ph)
+	}
+	return ps
+}
+
+// runPhase starts t fresh, warms it with a short pass of the phase's work and measures the phase into s.
+func runPhase(r *runner, t *target, conf, cpus string, ph phase, s sample) []error {
 	p, err := t.start(r.e, conf, cpus)
 	if err != nil {
 		return []error{err}
@@ -209,33 +274,34 @@ func runTarget(r *runner, t *target, conf, cpus string, s sample, warm, php bool
 	defer p.stop()
 	pid := p.cmd.Process.Pid
 	var errs []error
-	note := func(err error) {
-		if err != nil {
+	if ph.warm != nil {
+		if err := ph.warm(r, pid); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if warm {
-		// a short pass so code paths, pools and caches are warm; nothing is kept
-		_, _, err := r.echo(pid, 50, 64, 300*time.Millisecond)
-		note(err)
-		_, _, err = r.echo(pid, 50, 16<<10, 300*time.Millisecond)
-		note(err)
-		note(r.wrk(pid, "https", fmt.Sprintf("https://127.0.0.1:%d/", r.e.TLSPort), s))
-		return errs
+	if err := ph.run(r, t, pid, s); err != nil {
+		errs = append(errs, err)
 	}
-	note(r.idle(pid, s))
-	note(r.wsEcho(pid, s))
-	note(r.wrk(pid, "https", fmt.Sprintf("https://127.0.0.1:%d/", r.e.TLSPort), s))
-	note(r.wrk(pid, "http", fmt.Sprintf("http://127.0.0.1:%d/", r.e.HTTPort), s))
-	note(r.wrk(pid, "hs", fmt.Sprintf("https://127.0.0.1:%d/", r.e.TLSPort), s, "-H", "Connection: close"))
-	if !r.extras {
-		return errs
+	return errs
+}
+
+// warmUp starts t fresh and gives it a short pass of echo and HTTPS work, measuring nothing: the warm-up
+// round.
+func warmUp(r *runner, t *target, conf, cpus string) []error {
+	p, err := t.start(r.e, conf, cpus)
+	if err != nil {
+		return []error{err}
 	}
-	if t.Static {
-		note(r.wrk(pid, "static", fmt.Sprintf("https://127.0.0.1:%d/static/index.html", r.e.TLSPort), s))
+	defer p.stop()
+	pid := p.cmd.Process.Pid
+	var errs []error
+	for _, size := range []int{64, 16 << 10} {
+		if _, _, err := r.echo(pid, 50, size, 300*time.Millisecond); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if php {
-		note(r.wrk(pid, "php", fmt.Sprintf("https://127.0.0.1:%d/hello.php", r.e.TLSPort), s))
+	if err := r.wrkWarm(pid, fmt.Sprintf("https://127.0.0.1:%d/", r.e.TLSPort)); err != nil {
+		errs = append(errs, err)
 	}
 	return errs
 }

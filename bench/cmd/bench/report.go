@@ -181,9 +181,12 @@ func (res *results) markdown() string {
 }
 
 // brief is a one-line summary of a sample for progress output.
-func (s sample) brief() string {
+func (s sample) brief(keys ...string) string {
+	if len(keys) == 0 {
+		keys = []string{"mem@1000", "mem@3000", "mem@9000", "ws64.msgs", "ws64.cpu", "ws16k.mbs", "https.rps", "http.rps", "hs.rps"}
+	}
 	var parts []string
-	for _, k := range []string{"mem@1000", "mem@3000", "mem@9000", "ws64.msgs", "ws64.cpu", "ws16k.mbs", "https.rps", "http.rps", "hs.rps"} {
+	for _, k := range keys {
 		if v, ok := s[k]; ok {
 			parts = append(parts, k+"="+num(v))
 		}

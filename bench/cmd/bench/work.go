@@ -158,6 +158,13 @@ var (
 	wrkBad  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
 )
 
+// wrkWarm runs wrk for a second against url, measuring nothing: a fresh proxy's pools and connections warm.
+func (r *runner) wrkWarm(pid int, url string, extra ...string) error {
+	w := *r
+	w.d = time.Second
+	return w.wrk(pid, "warm", url, sample{}, extra...)
+}
+
 // wrk runs wrk -t1 -c50 against url and records req/s and proxy CPU per request under key.
 func (r *runner) wrk(pid int, key, url string, s sample, extra ...string) error {
 	args := append([]string{"-t1", "-c50", "-d" + strconv.Itoa(max(1, int(r.d.Seconds()))) + "s"}, extra...)
