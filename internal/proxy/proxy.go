@@ -160,6 +160,7 @@ type target struct {
 	group    *upstream.Group
 	upstream *config.Upstream // the upstream block, nil for a proxy_pass address
 	uri      string           // request target sent upstream
+	rt       *resolved        // the route kept for this location (proxy_pass without variables), when kept
 }
 
 // Serve proxies pr and writes the response. It never panics on a bad upstream and always logs why a request
@@ -283,11 +284,8 @@ func (p *Proxy) resolve(pr *Request, t *target) error {
 	pp := pr.Conf.Proxy
 	*t = target{scheme: pp.Scheme, host: pp.Host, upstream: pp.Upstream}
 	hasURI, uri := pp.HasURI, pp.URI
-	gen, ugen := p.gen.Load(), p.ups.Gen() // before the lookups: a change during them leaves the route stale
-	kept := p.kept(pr)
-	if kept != nil && pp.Template == nil {
-		t.group, t.upstream = kept.group, kept.up
-	} else if pp.Template != nil {
+	var gen, ugen uint64
+	if pp.Template != nil {
 		u, err := url.Parse(pp.Template.Eval(pr.V))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("invalid proxy_pass target %q", pp.Template.Eval(pr.V))
@@ -301,15 +299,21 @@ func (p *Proxy) resolve(pr *Request, t *target) error {
 			// with variables, a URI in proxy_pass is the complete URI sent (nginx)
 			t.uri = uri
 		}
-	} else if t.upstream != nil {
-		t.group = p.ups.Group(t.upstream.Name)
+	} else if kept := p.kept(pr); kept != nil {
+		t.group, t.upstream, t.rt = kept.group, kept.up, kept
+	} else {
+		gen, ugen = p.gen.Load(), p.ups.Gen() // before the lookups: a change during them leaves the route stale
+		if t.upstream != nil {
+			t.group = p.ups.Group(t.upstream.Name)
+		}
 	}
 	if t.group == nil {
 		t.upstream = nil
 		t.group = p.ups.Implicit(config.PeerAddr(t.scheme, t.host), pp.Template == nil)
 	}
-	if kept == nil && pp.Template == nil && pr.State != nil {
+	if t.rt == nil && pp.Template == nil && pr.State != nil {
 		pr.State.rt = resolved{gen: gen, ugen: ugen, conf: pr.Conf, group: t.group, up: t.upstream}
+		t.rt = &pr.State.rt
 	}
 	// nginx omits the default port from $proxy_host
 	if pp.Template == nil {
@@ -508,9 +512,8 @@ func (p *Proxy) mayUpgrade(pr *Request) bool {
 // and connect timeout; https pools are per location, since proxy_ssl_* may differ.
 func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 	c := pr.Conf
-	rt := p.kept(pr)
-	if rt != nil && rt.tr != nil {
-		return rt.tr, nil
+	if t.rt != nil && t.rt.tr != nil {
+		return t.rt.tr, nil // the route kept for this location (see resolve) knows its transport
 	}
 	key := poolKey{scheme: t.scheme, upstream: t.upstream, connect: c.ProxyConnectTimeout.Get(config.ProxyDefaults.ConnectTimeout),
 		send: c.ProxySendTimeout.Get(config.ProxyDefaults.SendTimeout)}
@@ -520,8 +523,8 @@ func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if tr, ok := p.pools[key]; ok {
-		if rt != nil && t.scheme == "http" && c.Proxy.Template == nil {
-			rt.tr = tr
+		if t.rt != nil && t.scheme == "http" {
+			t.rt.tr = tr
 		}
 		return tr, nil
 	}

@@ -319,6 +319,9 @@ func (rq *request) content() {
 	}
 	switch c.Handler {
 	case config.HandlerProxy:
+		if rq.proxyState == nil {
+			rq.proxyState = new(proxy.State)
+		}
 		rq.proxy = proxy.Request{
 			W: rq.w, R: rq.r, V: rq.v, Loc: rq.loc, Conf: c, URIChanged: rq.uriChanged,
 			Error:     rq.bound.special,
@@ -326,10 +329,6 @@ func (rq *request) content() {
 			Detach:    rq.bound.detach,
 			Log:       rq.log,
 			State:     rq.proxyState,
-		}
-		if rq.proxyState == nil {
-			rq.proxyState = new(proxy.State)
-			rq.proxy.State = rq.proxyState
 		}
 		rq.s.proxy.Serve(rq.r.Context(), &rq.proxy)
 	case config.HandlerFastCGI:
