@@ -243,14 +243,8 @@ func phases(r *runner) []phase {
 		{name: "idle", keys: []string{"mem@1000", "mem@3000", "mem@9000"},
 			run: func(r *runner, _ *target, pid int, s sample) error { return r.idle(pid, s) }}, // warms itself
 		{name: "ws", keys: []string{"ws64.msgs", "ws64.cpu", "ws16k.mbs"},
-			warm: func(r *runner, pid int) error {
-				if _, _, err := r.echo(pid, 50, 64, 300*time.Millisecond); err != nil {
-					return err
-				}
-				_, _, err := r.echo(pid, 50, 16<<10, 300*time.Millisecond)
-				return err
-			},
-			run: func(r *runner, _ *target, pid int, s sample) error { return r.wsEcho(pid, s) }},
+			warm: (*runner).warmEcho,
+			run:  func(r *runner, _ *target, pid int, s sample) error { return r.wsEcho(pid, s) }},
 		wrkPhase("https", https),
 		wrkPhase("http", http),
 		wrkPhase("hs", https, "-H", "Connection: close"),
@@ -288,22 +282,9 @@ func runPhase(r *runner, t *target, conf, cpus string, ph phase, s sample) []err
 // warmUp starts t fresh and gives it a short pass of echo and HTTPS work, measuring nothing: the warm-up
 // round.
 func warmUp(r *runner, t *target, conf, cpus string) []error {
-	p, err := t.start(r.e, conf, cpus)
-	if err != nil {
-		return []error{err}
-	}
-	defer p.stop()
-	pid := p.cmd.Process.Pid
-	var errs []error
-	for _, size := range []int{64, 16 << 10} {
-		if _, _, err := r.echo(pid, 50, size, 300*time.Millisecond); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := r.wrkWarm(pid, fmt.Sprintf("https://127.0.0.1:%d/", r.e.TLSPort)); err != nil {
-		errs = append(errs, err)
-	}
-	return errs
+	https := fmt.Sprintf("https://127.0.0.1:%d/", r.e.TLSPort)
+	return runPhase(r, t, conf, cpus, phase{name: "warm-up", warm: (*runner).warmEcho,
+		run: func(r *runner, _ *target, pid int, _ sample) error { return r.wrkWarm(pid, https) }}, sample{})
 }
 
 func names(ts []*target) []string {

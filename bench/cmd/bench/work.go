@@ -131,6 +131,16 @@ func (r *runner) idle(pid int, s sample) error {
 	return nil
 }
 
+// warmEcho runs both echo workloads briefly, measuring nothing.
+func (r *runner) warmEcho(pid int) error {
+	for _, size := range []int{64, 16 << 10} {
+		if _, _, err := r.echo(pid, 50, size, 300*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // wsEcho runs the 64 B and 16 KiB echo workloads.
 func (r *runner) wsEcho(pid int, s sample) error {
 	res, cpu, err := r.echo(pid, 50, 64, r.d)
