@@ -63,34 +63,21 @@ const forwardedHeaders = `proxy_set_header Host $host;
 func benchProxyServer(b *testing.B, accessLog, directives string) {
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: text/plain; charset=utf-8\r\n" +
 		"Date: Tue, 01 Dec 2026 06:00:00 GMT\r\n\r\n" + strings.Repeat("x", 100))
-	up, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer up.Close()
-	go func() {
+	up := rawUpstream(b, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
 		for {
-			c, err := up.Accept()
-			if err != nil {
+			if _, err := readHead(br); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					if _, err := readHead(br); err != nil {
-						return
-					}
-					if _, err := c.Write(resp); err != nil {
-						return
-					}
-				}
-			}()
+			if _, err := c.Write(resp); err != nil {
+				return
+			}
 		}
-	}()
+	})
 	port := benchServer(b, `access_log `+accessLog+`;
         keepalive_requests 100000000;
-        location / { proxy_pass http://`+up.Addr().String()+`; `+directives+` }`)
+        location / { proxy_pass http://`+up+`; `+directives+` }`)
 	c, err := net.Dial("tcp", "127.0.0.1:"+itoa(port))
 	if err != nil {
 		b.Fatal(err)

@@ -214,25 +214,12 @@ func newReq(id, method, url string, body io.Reader) *http.Request {
 // meanwhile: the race detector sees the goroutine reading a header map the next request fills (without it,
 // Go can stop the process: concurrent map iteration and map write).
 func TestSetBodyEarlyAnswer(t *testing.T) {
-	up, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
-	go func() {
-		for {
-			c, err := up.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				// answer at once, before the body (larger than the socket buffers) has been read
-				io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy")
-				time.Sleep(50 * time.Millisecond)
-			}()
-		}
-	}()
+	up := rawUpstream(t, func(c net.Conn) {
+		defer c.Close()
+		// answer at once, before the body (larger than the socket buffers) has been read
+		io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy")
+		time.Sleep(50 * time.Millisecond)
+	})
 	port := freePort(t)
 	startServer(t, t.TempDir(), `events {}
 http {
@@ -242,7 +229,7 @@ http {
         location /x {
             proxy_set_body "`+strings.Repeat("b", 4<<20)+`";
             proxy_set_header X-Req $http_x_req;
-            proxy_pass http://`+up.Addr().String()+`;
+            proxy_pass http://`+up+`;
         }
     }
 }

@@ -42,3 +42,24 @@ func startServer(tb testing.TB, dir, conf string) {
 	}
 	tb.Cleanup(func() { s.Close() })
 }
+
+// rawUpstream serves each connection accepted on a loopback port with serve (which closes it) until the test
+// ends, and returns the address: an upstream that answers exactly as a test needs.
+func rawUpstream(tb testing.TB, serve func(c net.Conn)) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serve(c)
+		}
+	}()
+	return ln.Addr().String()
+}
