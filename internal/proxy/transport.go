@@ -40,8 +40,15 @@ type Transport struct {
 	ReadTimeout time.Duration
 
 	mu    sync.Mutex
-	idle  map[string][]*pconn // per address, oldest first
-	nidle int                 // idle connections over all addresses
+	idle  map[string]*idleList // per address
+	nidle int                  // idle connections over all addresses
+}
+
+// idleList is the idle connections to one address, oldest first. A connection keeps the list it goes back
+// to (pconn.list), so putting it back costs no lookup; CloseIdle drops the lists, marking them gone.
+type idleList struct {
+	conns []*pconn
+	gone  bool
 }
 
 // maxHeaderBytes is the largest upstream response header accepted (nginx: "upstream sent too big header").
@@ -62,6 +69,7 @@ type pconn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	addr     string
+	list     *idleList // where put keeps it (nil until its first put)
 	idleAt   time.Time
 	requests int
 	probe    *netutil.Prober // nil when conn is not a socket
@@ -654,13 +662,14 @@ const probeAfter = time.Millisecond
 func (t *Transport) get(addr string, readTimeout time.Duration, replayable bool) (*pconn, bool) {
 	for {
 		t.mu.Lock()
-		list := t.idle[addr]
-		if len(list) == 0 {
+		l := t.idle[addr]
+		if l == nil || len(l.conns) == 0 {
 			t.mu.Unlock()
 			return nil, false
 		}
-		pc := list[len(list)-1]
-		t.idle[addr] = list[:len(list)-1]
+		pc := l.conns[len(l.conns)-1]
+		l.conns[len(l.conns)-1] = nil
+		l.conns = l.conns[:len(l.conns)-1]
 		t.nidle--
 		t.mu.Unlock()
 		idle := time.Since(pc.idleAt)
@@ -698,28 +707,33 @@ func (t *Transport) put(pc *pconn) {
 	}
 	var evict []*pconn
 	t.mu.Lock()
-	if t.idle == nil {
-		t.idle = map[string][]*pconn{}
+	l := pc.list
+	if l == nil || l.gone {
+		if t.idle == nil {
+			t.idle = map[string]*idleList{}
+		}
+		if l = t.idle[pc.addr]; l == nil {
+			l = &idleList{}
+			t.idle[pc.addr] = l
+		}
+		pc.list = l
 	}
-	list := t.idle[pc.addr]
 	// drop connections idle too long
-	for len(list) > 0 && t.IdleTimeout > 0 && now.Sub(list[0].idleAt) > t.IdleTimeout {
-		evict = append(evict, list[0])
-		list = list[1:]
+	for len(l.conns) > 0 && t.IdleTimeout > 0 && now.Sub(l.conns[0].idleAt) > t.IdleTimeout {
+		evict = append(evict, l.popOldest())
 		t.nidle--
 	}
-	t.idle[pc.addr] = append(list, pc)
+	l.conns = append(l.conns, pc)
 	t.nidle++
 	// beyond the pool size, the least recently used connection of any address goes
 	for t.nidle > max(t.MaxIdle, 1) {
-		oldest := ""
-		for addr, l := range t.idle {
-			if len(l) > 0 && (oldest == "" || l[0].idleAt.Before(t.idle[oldest][0].idleAt)) {
-				oldest = addr
+		var oldest *idleList
+		for _, o := range t.idle {
+			if len(o.conns) > 0 && (oldest == nil || o.conns[0].idleAt.Before(oldest.conns[0].idleAt)) {
+				oldest = o
 			}
 		}
-		evict = append(evict, t.idle[oldest][0])
-		t.idle[oldest] = t.idle[oldest][1:]
+		evict = append(evict, oldest.popOldest())
 		t.nidle--
 	}
 	t.mu.Unlock()
@@ -732,13 +746,23 @@ func (t *Transport) put(pc *pconn) {
 func (t *Transport) CloseIdle() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for addr, list := range t.idle {
-		for _, pc := range list {
+	for addr, l := range t.idle {
+		for _, pc := range l.conns {
 			pc.conn.Close()
 		}
+		l.conns, l.gone = nil, true
 		delete(t.idle, addr)
 	}
 	t.nidle = 0
+}
+
+// popOldest takes the list's oldest connection out, moving the rest down so the array is reused.
+func (l *idleList) popOldest() *pconn {
+	pc := l.conns[0]
+	n := copy(l.conns, l.conns[1:])
+	l.conns[n] = nil
+	l.conns = l.conns[:n]
+	return pc
 }
 
 // isStale reports errors that mean a reused connection had been closed by the upstream before the request.

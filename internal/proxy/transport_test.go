@@ -273,7 +273,7 @@ func TestTransportIdleLimitIsPerGroup(t *testing.T) {
 	mk := func(addr string) *pconn {
 		c1, c2 := net.Pipe()
 		t.Cleanup(func() { c1.Close(); c2.Close() })
-		return &pconn{conn: c1, addr: addr}
+		return &pconn{conn: c1, br: bufio.NewReader(c1), addr: addr}
 	}
 	a1, a2, b1 := mk("a"), mk("a"), mk("b")
 	tr.put(a1)
@@ -281,8 +281,8 @@ func TestTransportIdleLimitIsPerGroup(t *testing.T) {
 	tr.put(a2)
 	time.Sleep(time.Millisecond)
 	tr.put(b1)
-	if tr.nidle != 2 || len(tr.idle["a"]) != 1 || tr.idle["a"][0] != a2 || len(tr.idle["b"]) != 1 {
-		t.Fatalf("idle %d: a=%d b=%d; want the oldest (a1) evicted", tr.nidle, len(tr.idle["a"]), len(tr.idle["b"]))
+	if tr.nidle != 2 || len(tr.idle["a"].conns) != 1 || tr.idle["a"].conns[0] != a2 || len(tr.idle["b"].conns) != 1 {
+		t.Fatalf("idle %d: a=%d b=%d; want the oldest (a1) evicted", tr.nidle, len(tr.idle["a"].conns), len(tr.idle["b"].conns))
 	}
 	if _, err := a1.conn.Write([]byte("x")); err == nil {
 		t.Error("the evicted connection is still open")
@@ -290,6 +290,18 @@ func TestTransportIdleLimitIsPerGroup(t *testing.T) {
 	tr.CloseIdle()
 	if tr.nidle != 0 {
 		t.Fatalf("after CloseIdle: %d", tr.nidle)
+	}
+	// a connection in use during CloseIdle (a reload) goes back to a list the pool still has, not the one
+	// CloseIdle dropped
+	c := mk("c")
+	tr.put(c)
+	if got, _ := tr.get("c", 0, true); got != c {
+		t.Fatal("get did not return the connection put")
+	}
+	tr.CloseIdle()
+	tr.put(c)
+	if got, _ := tr.get("c", 0, true); got != c {
+		t.Fatal("a connection put back after CloseIdle is lost to the pool")
 	}
 }
 
