@@ -36,7 +36,12 @@ type Socket struct {
 	aw      awaitOp
 	// explicit: SetWriteDeadline or SetDeadline set a deadline, which governs writes instead of the timeout
 	explicit atomic.Bool
+	rdl      atomic.Int64 // the read deadline armed (Unix nanoseconds; 0: none), see SetReadDeadline
 }
+
+// lazyDeadline is how much later than the armed read deadline a new one may be and still leave it armed:
+// nginx's NGX_TIMER_LAZY_DELAY.
+const lazyDeadline = int64(300 * time.Millisecond)
 
 // rawOp is one read or write in progress: its buffer, how much of it was done, and its error.
 type rawOp struct {
@@ -228,7 +233,31 @@ func (s *Socket) SetWriteDeadline(t time.Time) error {
 
 func (s *Socket) SetDeadline(t time.Time) error {
 	s.explicit.Store(!t.IsZero())
+	s.rdl.Store(unixNano(t))
 	return s.TCPConn.SetDeadline(t)
+}
+
+// SetReadDeadline sets the read deadline, except that a deadline at most 300 ms and at most an eighth of its
+// timeout later than the one armed leaves that one armed, as nginx leaves a timer within 300 ms of its new
+// expiry (NGX_TIMER_LAZY_DELAY). A keep-alive connection arms keepalive_timeout again for every request, and
+// moving a runtime timer cost 650 of the 37k instructions of a proxied request. The deadline then passes at
+// most that much early; never late, and a deadline that has passed is always re-armed.
+func (s *Socket) SetReadDeadline(t time.Time) error {
+	n := unixNano(t)
+	if armed := s.rdl.Load(); n != 0 && armed != 0 && n >= armed && n-armed <= lazyDeadline &&
+		n-armed <= int64(time.Until(t)/8) {
+		return nil
+	}
+	s.rdl.Store(n)
+	return s.TCPConn.SetReadDeadline(t)
+}
+
+// unixNano is t in Unix nanoseconds, 0 for the zero time (no deadline).
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // opError names a failure as net.Conn's Read and Write do ("read tcp a->b: …").

@@ -332,3 +332,87 @@ func TestSocketAwait(t *testing.T) {
 		}
 	})
 }
+
+// TestSocketLazyReadDeadline: a read deadline slightly later than the armed one leaves that one armed (as
+// nginx's timers do), but a much later one, an earlier one and no deadline always take effect.
+func TestSocketLazyReadDeadline(t *testing.T) {
+	isTimeout := func(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+	t.Run("slightly later keeps the armed one", func(t *testing.T) {
+		s, _ := pair(t)
+		first := time.Now().Add(10 * time.Second)
+		s.SetReadDeadline(first)
+		s.SetReadDeadline(first.Add(100 * time.Millisecond))
+		if got := s.rdl.Load(); got != first.UnixNano() {
+			t.Fatalf("armed %v, want the first deadline kept", time.Unix(0, got))
+		}
+		later := first.Add(time.Second)
+		s.SetReadDeadline(later)
+		if got := s.rdl.Load(); got != later.UnixNano() {
+			t.Fatalf("armed %v, want the deadline 1s later armed", time.Unix(0, got))
+		}
+	})
+	t.Run("a short timeout moves by an eighth at most", func(t *testing.T) {
+		s, _ := pair(t)
+		first := time.Now().Add(400 * time.Millisecond)
+		s.SetReadDeadline(first)
+		s.SetReadDeadline(first.Add(100 * time.Millisecond)) // 100ms > 500ms/8
+		if got := s.rdl.Load(); got != first.Add(100*time.Millisecond).UnixNano() {
+			t.Fatalf("armed %v, want the later deadline of a 500ms timeout armed", time.Unix(0, got))
+		}
+	})
+	t.Run("much later takes effect", func(t *testing.T) {
+		s, p := pair(t)
+		s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		s.SetReadDeadline(time.Now().Add(time.Minute))
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			p.Write([]byte("x"))
+		}()
+		b := make([]byte, 1)
+		if n, err := s.Read(b); n != 1 || err != nil {
+			t.Fatalf("read %d %v: the deadline 50ms away was not replaced by the one a minute away", n, err)
+		}
+	})
+	t.Run("earlier takes effect", func(t *testing.T) {
+		s, _ := pair(t)
+		s.SetReadDeadline(time.Now().Add(time.Hour))
+		s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Read(make([]byte, 1))
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !isTimeout(err) {
+				t.Fatalf("read: %v, want a timeout", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the read did not time out: the earlier deadline was not armed")
+		}
+	})
+	t.Run("passed deadline is re-armed", func(t *testing.T) {
+		s, p := pair(t)
+		s.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, err := s.Read(make([]byte, 1)); !isTimeout(err) {
+			t.Fatalf("read: %v, want a timeout", err)
+		}
+		s.SetReadDeadline(time.Now().Add(20*time.Millisecond + time.Millisecond))
+		p.Write([]byte("x"))
+		if n, err := s.Read(make([]byte, 1)); n != 1 || err != nil {
+			t.Fatalf("read %d %v after re-arming a passed deadline", n, err)
+		}
+	})
+	t.Run("zero clears", func(t *testing.T) {
+		s, p := pair(t)
+		s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		s.SetReadDeadline(time.Time{})
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			p.Write([]byte("x"))
+		}()
+		if n, err := s.Read(make([]byte, 1)); n != 1 || err != nil {
+			t.Fatalf("read %d %v: the deadline was not cleared", n, err)
+		}
+	})
+}
