@@ -216,8 +216,12 @@ func newReq(id, method, url string, body io.Reader) *http.Request {
 func TestSetBodyEarlyAnswer(t *testing.T) {
 	up := rawUpstream(t, func(c net.Conn) {
 		defer c.Close()
-		// answer at once, before the body (larger than the socket buffers) has been read
-		io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy")
+		// a small receive buffer keeps the body (4 MiB) from fitting in the socket buffers: some machines
+		// allow 32 MiB of them on loopback, and the sender then finished before the answer came
+		c.(*net.TCPConn).SetReadBuffer(32 << 10)
+		// answer at once, before the body has been read; Connection: close, since this upstream answers one
+		// request per connection
+		io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy")
 		time.Sleep(50 * time.Millisecond)
 	})
 	port := freePort(t)
