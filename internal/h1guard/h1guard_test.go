@@ -3,6 +3,7 @@ package h1guard
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -378,4 +379,41 @@ func TestConnReadFrom(t *testing.T) {
 	if !errors.Is(err, os.ErrDeadlineExceeded) || reported != 1 {
 		t.Fatalf("ReadFrom to a client that stopped reading: %v, reported %d times; want the deadline's error, once", err, reported)
 	}
+}
+
+// FuzzFastHead: scanning with fastHead gives the same answer (violation, bytes kept) and leaves the scanner
+// in the same state as the line-by-line scan alone, fed the same stream in the same pieces.
+func FuzzFastHead(f *testing.F) {
+	for _, tc := range scanCases {
+		f.Add(tc.in, uint16(len(tc.in)))
+	}
+	f.Add("GET /a?b=c HTTP/1.0\r\nContent-Length: 3\r\nHost: x\r\n\r\nabc", uint16(9))
+	f.Add("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", uint16(100))
+	f.Add("GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n", uint16(100))
+	f.Add("GET / HTTP/1.1\r\nX: "+strings.Repeat("v", 300)+"\r\n\r\n", uint16(500))
+	f.Fuzz(func(t *testing.T, in string, at uint16) {
+		split := int(at) % (len(in) + 1)
+		fast, slow := NewScanner(256), NewScanner(256)
+		slow.slow = true
+		for _, piece := range []string{in[:split], in[split:]} {
+			fv, fk := fast.Scan([]byte(piece))
+			sv, sk := slow.Scan([]byte(piece))
+			if (fv == nil) != (sv == nil) || fv != nil && (*fv != *sv || fk != sk) {
+				t.Fatalf("piece %q: fast %v %d, line by line %v %d", piece, fv, fk, sv, sk)
+			}
+			if fv != nil {
+				return
+			}
+		}
+		if !bytes.Equal(fast.line, slow.line) {
+			t.Fatalf("partial line: fast %q, line by line %q", fast.line, slow.line)
+		}
+		fast.slow, fast.line, slow.line = true, nil, nil // (slow is the one difference meant)
+		if fast.broken != nil && slow.broken != nil && *fast.broken == *slow.broken {
+			fast.broken = slow.broken // the same violation, made twice
+		}
+		if fmt.Sprintf("%+v", *fast) != fmt.Sprintf("%+v", *slow) {
+			t.Fatalf("state after %q:\nfast         %+v\nline by line %+v", in, *fast, *slow)
+		}
+	})
 }
