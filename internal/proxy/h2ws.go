@@ -35,14 +35,14 @@ func ExtendedConnect(r *http.Request) (string, bool) {
 // handshake (RFC 8441 §5): GET with Upgrade: websocket and a fresh Sec-WebSocket-Key, which CheckResponse then
 // verifies the upstream's Accept against. Sec-WebSocket-Version, -Protocol and -Extensions pass as the client
 // sent them.
-func asWebSocketUpgrade(out *http.Request) {
+func asWebSocketUpgrade(out *http.Request, hl *headerList) {
 	out.Method = http.MethodGet
-	delete(out.Header, ":protocol")
+	hl.del(":protocol")
 	var key [16]byte
 	rand.Read(key[:])
-	out.Header["Sec-Websocket-Key"] = []string{base64.StdEncoding.EncodeToString(key[:])}
-	if out.Header.Get("Sec-Websocket-Version") == "" {
-		out.Header["Sec-Websocket-Version"] = []string{"13"}
+	hl.set("Sec-Websocket-Key", []string{base64.StdEncoding.EncodeToString(key[:])})
+	if v, _ := hl.get("Sec-Websocket-Version"); len(v) == 0 || v[0] == "" {
+		hl.set("Sec-Websocket-Version", []string{"13"})
 	}
 }
 

@@ -13,9 +13,10 @@ import (
 )
 
 // writeHead writes a request without a body straight into bw, byte for byte as (*http.Request).Write would,
-// without its formatting and transfer-writer allocations. It returns false, having written nothing, for
-// what it does not handle (a body, trailers, an unusual URL or Host): Write does those.
-func writeHead(bw *bufio.Writer, r *http.Request) bool {
+// without its formatting and transfer-writer allocations. Its header is hl, or r.Header when hl is nil. It
+// returns false, having written nothing, for what it does not handle (a body, trailers, an unusual URL or
+// Host): Write does those.
+func writeHead(bw *bufio.Writer, r *http.Request, hl *headerList) bool {
 	if (r.Body != nil && r.Body != http.NoBody) || r.ContentLength != 0 || r.TransferEncoding != nil || r.Trailer != nil || r.URL == nil {
 		return false
 	}
@@ -52,8 +53,15 @@ func writeHead(bw *bufio.Writer, r *http.Request) bool {
 		bw.WriteString(host)
 		bw.WriteString("\r\n")
 	}
+	if hl == nil {
+		var arr [32]field
+		hl = &headerList{kv: arr[:0]}
+		for k, v := range r.Header {
+			hl.add(k, v)
+		}
+	}
 	ua := "Go-http-client/1.1"
-	if v, ok := r.Header["User-Agent"]; ok {
+	if v, ok := hl.get("User-Agent"); ok {
 		ua = ""
 		if len(v) > 0 {
 			ua = v[0]
@@ -62,28 +70,24 @@ func writeHead(bw *bufio.Writer, r *http.Request) bool {
 	if ua != "" {
 		writeField(bw, "User-Agent", ua)
 	}
-	if r.Close && !hasCloseToken(r.Header["Connection"]) {
+	if conn, _ := hl.get("Connection"); r.Close && !hasCloseToken(conn) {
 		bw.WriteString("Connection: close\r\n")
 	}
 	if method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
 		bw.WriteString("Content-Length: 0\r\n")
 	}
-	var arr [32]string
-	keys := arr[:0]
-	for k := range r.Header {
-		switch k {
+	// sorted by name, as net/http writes a map (the list is the request's: sorting it changes nothing else)
+	slices.SortFunc(hl.kv, func(a, b field) int { return strings.Compare(a.name, b.name) })
+	for _, f := range hl.kv {
+		switch f.name {
 		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
 			continue
 		}
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if !httpguts.ValidHeaderFieldName(k) {
+		if !httpguts.ValidHeaderFieldName(f.name) {
 			continue
 		}
-		for _, v := range r.Header[k] {
-			writeField(bw, k, v)
+		for _, v := range f.vals {
+			writeField(bw, f.name, v)
 		}
 	}
 	bw.WriteString("\r\n")

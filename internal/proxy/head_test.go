@@ -54,7 +54,7 @@ func TestWriteHeadMatchesRequestWrite(t *testing.T) {
 			werr := req.Write(&want)
 			var got bytes.Buffer
 			bw := bufio.NewWriter(&got)
-			fast := writeHead(bw, req)
+			fast := writeHead(bw, req, nil)
 			bw.Flush()
 			if fast != tc.fast {
 				t.Fatalf("fast path = %v, want %v", fast, tc.fast)
@@ -70,6 +70,20 @@ func TestWriteHeadMatchesRequestWrite(t *testing.T) {
 			}
 			if got.String() != want.String() {
 				t.Fatalf("writeHead wrote\n%q\nRequest.Write\n%q", got.String(), want.String())
+			}
+			// the same request with its header as a list (as the proxy builds it) is written the same
+			var hl headerList
+			for k, v := range tc.h {
+				hl.add(k, v)
+			}
+			got.Reset()
+			bw.Reset(&got)
+			if !writeHead(bw, req, &hl) {
+				t.Fatal("fast path refused the header list")
+			}
+			bw.Flush()
+			if got.String() != want.String() {
+				t.Fatalf("writeHead from a list wrote\n%q\nRequest.Write\n%q", got.String(), want.String())
 			}
 		})
 	}

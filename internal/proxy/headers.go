@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"iter"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -25,12 +26,21 @@ func RemoveHopHeaders(h http.Header) {
 
 // removeNamed deletes the headers that Connection header values name.
 func removeNamed(h http.Header, connection []string) {
-	for _, v := range connection {
-		for v != "" {
-			var name string
-			name, v, _ = strings.Cut(v, ",")
-			if name = textproto.TrimString(name); name != "" {
-				h.Del(name)
+	for name := range namedTokens(connection) {
+		h.Del(name)
+	}
+}
+
+// namedTokens yields the comma-separated names of Connection header values, trimmed, empty ones left out.
+func namedTokens(connection []string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, v := range connection {
+			for v != "" {
+				var name string
+				name, v, _ = strings.Cut(v, ",")
+				if name = textproto.TrimString(name); name != "" && !yield(name) {
+					return
+				}
 			}
 		}
 	}
@@ -42,13 +52,9 @@ var hiddenByDefault = []string{"Date", "Server", "X-Pad", "X-Accel-Expires", "X-
 
 // namedIn reports whether a Connection header's comma-separated tokens name the header name.
 func namedIn(connection []string, name string) bool {
-	for _, v := range connection {
-		for v != "" {
-			var tok string
-			tok, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(textproto.TrimString(tok), name) {
-				return true
-			}
+	for tok := range namedTokens(connection) {
+		if strings.EqualFold(tok, name) {
+			return true
 		}
 	}
 	return false

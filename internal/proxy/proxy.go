@@ -248,15 +248,16 @@ func (p *Proxy) kept(pr *Request) *resolved {
 // may still be sending its request.
 func (s *State) Reusable() bool { return !s.sent }
 
-// Reset makes s ready for the next request, keeping its header maps cleared unless they grew large, and its
-// route. Only a Reusable State may be reset.
+// Reset makes s ready for the next request, keeping its header list and map cleared unless they grew large,
+// and its route. Only a Reusable State may be reset.
 func (s *State) Reset() {
-	reqHdr, respHdr := s.out.req.Header, s.out.body.st.hdr
-	if reqHdr == nil {
-		reqHdr = s.out.hdr // a request that was never built
-	}
+	hl, respHdr := s.out.hl, s.out.body.st.hdr
 	*s = State{rt: s.rt}
-	s.out.hdr, s.out.body.st.hdr = small(reqHdr), small(respHdr)
+	if cap(hl.kv) <= 64 {
+		hl.reset()
+		s.out.hl = hl
+	}
+	s.out.body.st.hdr = small(respHdr)
 }
 
 // small clears h and returns it, or nil when it grew past the usual number of fields (a map keeps its size).
@@ -271,7 +272,7 @@ func small(h http.Header) http.Header {
 // outgoing is what Serve builds for one request, allocated in one piece: where it goes, what is sent, the
 // walk over the upstream's peers and the response body's wrapper.
 type outgoing struct {
-	hdr  http.Header // a cleared map to reuse for req.Header
+	hl   headerList // req's header (req.Header is made from it only where net/http writes the request)
 	t    target
 	url  url.URL
 	req  http.Request
@@ -390,14 +391,10 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     o.hdr,
 		Host:       t.host,
 	}
-	out := &o.req
-	if o.hdr == nil {
-		out.Header = make(http.Header, len(r.Header)+4)
-	}
-	o.hdr = nil
+	out, hl := &o.req, &o.hl
+	hl.reset()
 	if c.ProxyPassReqHeaders.Get(true) {
 		for k, v := range r.Header {
 			// hop-by-hop headers stay behind, and Expect: 100-continue is answered by sluice's own server when
@@ -406,13 +403,15 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 			if isHop(k) || k == "Expect" || strings.IndexByte(k, '_') >= 0 {
 				continue
 			}
-			out.Header[k] = v
+			hl.add(k, v)
 		}
-		removeNamed(out.Header, r.Header["Connection"])
+		if conn := r.Header["Connection"]; conn != nil {
+			hl.removeNamed(conn)
+		}
 	}
 	// the upstream sees "User-Agent" only when the client sent one
-	if _, ok := out.Header["User-Agent"]; !ok {
-		out.Header["User-Agent"] = []string{""}
+	if _, ok := hl.get("User-Agent"); !ok {
+		hl.add("User-Agent", []string{""})
 	}
 
 	upgrade := ""
@@ -420,7 +419,7 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 		upgrade = proto
 	} else if proto, ok := ExtendedConnect(r); ok && proto == "websocket" && p.mayUpgrade(pr) {
 		upgrade = proto
-		asWebSocketUpgrade(out)
+		asWebSocketUpgrade(out, hl)
 	}
 	host := t.host
 	sets := c.ProxySetHeaders.V
@@ -442,16 +441,16 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 		}
 		val := hs.Value.Eval(pr.V)
 		if val == "" {
-			delete(out.Header, name)
+			hl.del(name)
 			continue
 		}
 		vals = append(vals, val)
-		out.Header[name] = vals[len(vals)-1 : len(vals) : len(vals)]
+		hl.set(name, vals[len(vals)-1:len(vals):len(vals)])
 	}
 	out.Host = host
 	if upgrade != "" {
-		out.Header["Connection"] = []string{"Upgrade"}
-		out.Header["Upgrade"] = []string{upgrade} // only the protocol chosen: never pass h2c along
+		hl.set("Connection", []string{"Upgrade"})
+		hl.set("Upgrade", []string{upgrade}) // only the protocol chosen: never pass h2c along
 	} else if c.ProxyHTTPVersion.Get("1.1") == "1.0" {
 		out.Close = true
 	}
@@ -461,11 +460,11 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 		body := c.ProxySetBody.V.Eval(pr.V)
 		out.Body = io.NopCloser(strings.NewReader(body))
 		out.ContentLength = int64(len(body))
-		delete(out.Header, "Transfer-Encoding")
+		hl.del("Transfer-Encoding")
 	case !c.ProxyPassReqBody.Get(true) || upgrade != "":
 		out.Body = http.NoBody
 		out.ContentLength = 0
-		delete(out.Header, "Content-Length")
+		hl.del("Content-Length")
 	case r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0:
 		pr.body = &clientBody{ReadCloser: r.Body}
 		out.Body = pr.body
@@ -474,7 +473,10 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 		out.Body = http.NoBody
 	}
 	if out.ContentLength > 0 {
-		delete(out.Header, "Content-Length") // the transport writes it from ContentLength
+		hl.del("Content-Length") // the transport writes it from ContentLength
+	}
+	if upgrade != "" {
+		out.Header = hl.header() // the handshake is written by net/http
 	}
 	return out, upgrade
 }

@@ -54,7 +54,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		tried := try.At()
 		last = tried
 		var connected time.Duration
-		resp, connected, err = tr.roundTrip(ctx, out, readTimeout, &o.body)
+		resp, connected, err = tr.roundTrip(ctx, out, &o.hl, readTimeout, &o.body)
 		took := fmtDur(time.Since(tried))
 		connect := "-"
 		if connected >= 0 {

@@ -190,12 +190,12 @@ func (pc *pconn) read(p []byte) (int, error) {
 // then waits for the answer without first trying in vain: the poller's readiness, reset when a read
 // begins, is kept from before the write (a read begun after it would find nothing, the upstream has seldom
 // answered that soon, and only then wait: a system call per exchange).
-func (pc *pconn) sendHead(req *http.Request) bool {
+func (pc *pconn) sendHead(req *http.Request, hl *headerList) bool {
 	if pc.raw == nil {
 		return false
 	}
 	pc.hbuf.Reset()
-	if !writeHead(pc.hw, req) {
+	if !writeHead(pc.hw, req, hl) {
 		return false
 	}
 	pc.hw.Flush()
@@ -326,15 +326,16 @@ func (pc *pconn) extendRead() {
 // RoundTrip sends req to req.URL.Host and returns the response; its Body must be closed. The connection goes
 // back to the pool when the body was read to the end and both sides allow keep-alive.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, _, err := t.roundTrip(req.Context(), req, t.ReadTimeout, nil)
+	resp, _, err := t.roundTrip(req.Context(), req, nil, t.ReadTimeout, nil)
 	return resp, err
 }
 
 // roundTrip is RoundTrip under ctx (rather than req's: the caller need not copy the request per try) with a
 // read timeout between two reads (proxy_read_timeout: a deadline error); it also reports how long connecting
 // took ($upstream_connect_time: 0 on a reused connection; -1 when no connection could be made). The response
-// body's wrapper is b, storage of the caller's for one response at a time (nil: allocated).
-func (t *Transport) roundTrip(ctx context.Context, req *http.Request, readTimeout time.Duration, b *body) (*http.Response, time.Duration, error) {
+// body's wrapper is b, storage of the caller's for one response at a time (nil: allocated). hl, when not nil,
+// is req's header (req.Header is then nil, or made from hl).
+func (t *Transport) roundTrip(ctx context.Context, req *http.Request, hl *headerList, readTimeout time.Duration, b *body) (*http.Response, time.Duration, error) {
 	connect := time.Duration(-1)
 	addr := req.URL.Host
 	// nginx never repeats a non-idempotent request that may have reached the upstream
@@ -356,7 +357,7 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, readTimeou
 		} else {
 			connect = 0
 		}
-		resp, err := t.exchange(ctx, pc, req, b)
+		resp, err := t.exchange(ctx, pc, req, hl, b)
 		if err == nil {
 			return resp, connect, nil
 		}
@@ -369,8 +370,9 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, readTimeou
 	}
 }
 
-// exchange writes req on pc and reads the response headers; b (nil: allocated) becomes the response body.
-func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request, b *body) (*http.Response, error) {
+// exchange writes req (its header: hl, see roundTrip) on pc and reads the response headers; b (nil: allocated)
+// becomes the response body.
+func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request, hl *headerList, b *body) (*http.Response, error) {
 	pc.requests++
 	pc.left, pc.ctx, pc.stop = 0, ctx, nil
 	if cb, ok := req.Body.(*clientBody); ok {
@@ -381,14 +383,17 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request, 
 	pc.async = req.Body != nil && req.Body != http.NoBody
 	if !pc.async {
 		// headers alone fit the socket buffer: no early-response deadlock is possible, so no goroutine
-		if !pc.sendHead(req) {
-			pc.send(req)
+		if !pc.sendHead(req, hl) {
+			pc.send(req, hl)
 		}
 	} else {
 		// a body is sent while the response is read, so an upstream answering early is seen at once; the
 		// client is watched from the start (reads and the upload's progress both set the read deadline)
 		pc.watch()
-		go pc.send(req)
+		if req.Header == nil && hl != nil {
+			req.Header = hl.header() // net/http writes it (before the goroutine: a retry reads the request)
+		}
+		go pc.send(req, nil)
 	}
 	if b == nil {
 		b = new(body)
@@ -450,10 +455,13 @@ func (pc *pconn) sendResult() (done bool, err error) {
 	}
 }
 
-// send writes req and reports the outcome (sent).
-func (pc *pconn) send(req *http.Request) {
+// send writes req (its header: hl, see roundTrip) and reports the outcome (sent).
+func (pc *pconn) send(req *http.Request, hl *headerList) {
 	var err error
-	if !writeHead(pc.bw, req) {
+	if !writeHead(pc.bw, req, hl) {
+		if req.Header == nil && hl != nil {
+			req.Header = hl.header() // net/http writes what writeHead does not
+		}
 		err = req.Write(pc.bw)
 	}
 	if err == nil {
