@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/netutil"
 )
 
@@ -233,7 +234,7 @@ func (c *conn) await(lim Limits, first bool) bool {
 // CRLF head found is kept for parseHead (headLen), which need not search again.
 func (c *conn) headBuffered() bool {
 	b, _ := c.br.Peek(c.br.Buffered())
-	if end := headEnd(b); end >= 0 {
+	if end := httpsyntax.HeadEnd(b); end >= 0 {
 		c.headLen = end
 		return true
 	}

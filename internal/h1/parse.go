@@ -2,7 +2,6 @@ package h1
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"net/http"
 	"net/textproto"
@@ -35,7 +34,7 @@ func parseHead(br *bufio.Reader, tmpl *http.Request, hint int, st *reqStore) int
 	}
 	for end < 0 {
 		b, _ = br.Peek(br.Buffered())
-		if end = headEnd(b); end >= 0 {
+		if end = httpsyntax.HeadEnd(b); end >= 0 {
 			break
 		}
 		if br.Buffered() == br.Size() {
@@ -90,14 +89,6 @@ var plainPathByte = func() (t [256]bool) {
 	return t
 }()
 
-// headEnd returns the length of the head at the start of b, its final empty line included, or -1.
-func headEnd(b []byte) int {
-	i := bytes.Index(b, []byte("\r\n\r\n"))
-	if i < 0 {
-		return -1
-	}
-	return i + 4
-}
 
 // parseHeadBytes parses head (a whole head, ending in an empty line) into r; false: not a head the fast path
 // takes. A header map in r is cleared and filled instead of a new one made; st (nil: none) holds the URL and

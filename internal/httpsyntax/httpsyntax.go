@@ -5,6 +5,7 @@ package httpsyntax
 
 import (
 	"bufio"
+	"math/bits"
 	"net/http"
 	"strings"
 
@@ -81,9 +82,9 @@ const (
 
 // word is s[i:i+8] as a little-endian word (the compiler makes the eight loads one).
 func word[T string | []byte](s T, i int) uint64 {
-	_ = s[i+7]
-	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	w := s[i : i+8] // (indexing s[i+1] and on checked each index apart, which kept the loads apart too)
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 }
 
 // below reports whether a byte of x is less than n (n <= 128).
@@ -91,6 +92,31 @@ func below(x, n uint64) bool { return (x-ones*n)&^x&highs != 0 }
 
 // has reports whether a byte of x equals b.
 func has(x, b uint64) bool { return below(x^(ones*b), 1) }
+
+// HeadEnd returns the length of the head that starts b, up to and including its first "\r\n\r\n", or -1 when
+// b holds none (bytes.Index's answer, plus 4). It looks at eight bytes at a time for the line feeds and checks
+// only around them: a head's "\r\n" line ends made bytes.Index stop at every line (600 instructions for a
+// short head, a sixth of that here).
+func HeadEnd(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		// the high bit of every byte equal to '\n' (and, above a first one, possibly of a '\v' after it,
+		// which the check below skips)
+		z := word(b, i) ^ (ones * '\n')
+		for m := (z - ones) &^ z & highs; m != 0; m &= m - 1 {
+			j := i + bits.TrailingZeros64(m)/8
+			if b[j] == '\n' && j >= 1 && j+2 < len(b) && b[j-1] == '\r' && b[j+1] == '\r' && b[j+2] == '\n' {
+				return j + 3
+			}
+		}
+	}
+	for j := i; j < len(b); j++ {
+		if b[j] == '\n' && j >= 1 && j+2 < len(b) && b[j-1] == '\r' && b[j+1] == '\r' && b[j+2] == '\n' {
+			return j + 3
+		}
+	}
+	return -1
+}
 
 // NameForm reports whether k is a token (a valid field name) and, if it is, whether it is already in
 // canonical MIME form (Content-Type), so it can be used as it is, without textproto.CanonicalMIMEHeaderKey's

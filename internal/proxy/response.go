@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -119,11 +118,11 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, st *respStore)
 		return nil, nil
 	}
 	if len(cl) == 1 {
-		n, err := strconv.ParseUint(cl[0], 10, 63)
-		if err != nil || cl[0] == "" || cl[0][0] == '+' {
+		n, ok := httpsyntax.Length(cl[0]) // (more than 18 digits: left to ReadResponse)
+		if !ok {
 			return nil, nil
 		}
-		resp.ContentLength = int64(n)
+		resp.ContentLength = n
 	}
 	noBody := req.Method == http.MethodHead || code/100 == 1 || code == http.StatusNoContent || code == http.StatusNotModified
 	if !noBody && len(cl) == 0 {
