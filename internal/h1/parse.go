@@ -89,7 +89,6 @@ var plainPathByte = func() (t [256]bool) {
 	return t
 }()
 
-
 // parseHeadBytes parses head (a whole head, ending in an empty line) into r; false: not a head the fast path
 // takes. A header map in r is cleared and filled instead of a new one made; st (nil: none) holds the URL and
 // the first values.
