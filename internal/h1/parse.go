@@ -51,6 +51,9 @@ func parseHead(br *bufio.Reader, tmpl *http.Request, hint int, st *reqStore) int
 	return end
 }
 
+// maxNames is how many distinct field names parseHeadBytes takes; a head with more goes to ReadRequest.
+const maxNames = 32
+
 // plainURL is url.ParseRequestURI's result for an origin-form target whose path holds only characters that
 // need no escaping (so Path is the path as sent and RawPath is empty), without its parse; false for others.
 func plainURL(uri string, u *url.URL) (*url.URL, bool) {
@@ -139,6 +142,11 @@ func parseHeadBytes(head []byte, r *http.Request, st *reqStore) bool {
 	}
 	host, hosts, cl, cls := "", 0, int64(0), 0
 	pragmaNoCache := false
+	// the fields gathered here and put in the map once each at the end: a lookup before every assignment (for
+	// a repeated name) cost as much as the assignment
+	var names [maxNames]string
+	var slots [maxNames][]string
+	nf := 0
 	for rest != "\r\n" {
 		var l string
 		var cr bool
@@ -173,19 +181,39 @@ func parseHeadBytes(head []byte, r *http.Request, st *reqStore) bool {
 		case "Pragma":
 			pragmaNoCache = pragmaNoCache || value == "no-cache"
 		}
-		vs := h[name]
-		if vs == nil && len(vals) > 0 {
-			vs, vals = vals[:1:1], vals[1:]
-			vs[0] = value
-		} else {
-			vs = append(vs, value)
+		i := 0
+		for i < nf && (len(names[i]) != len(name) || names[i] != name) {
+			i++
 		}
-		h[name] = vs
+		switch {
+		case i < nf:
+			slots[i] = append(slots[i], value)
+		case nf == maxNames:
+			return false // more distinct names than gathered here: ReadRequest parses the head
+		case len(vals) > 0:
+			names[nf], slots[nf], vals = name, vals[:1:1], vals[1:]
+			slots[nf][0] = value
+			nf++
+		default:
+			names[nf], slots[nf] = name, []string{value}
+			nf++
+		}
 	}
 	if hosts > 1 || cls > 1 {
 		return false
 	}
-	if pragmaNoCache && h["Cache-Control"] == nil {
+	var connection []string
+	cacheControl := false
+	for i := range nf {
+		h[names[i]] = slots[i]
+		switch names[i] {
+		case "Connection":
+			connection = slots[i]
+		case "Cache-Control":
+			cacheControl = true
+		}
+	}
+	if pragmaNoCache && !cacheControl {
 		h["Cache-Control"] = []string{"no-cache"} // net/http's fixPragmaCacheControl
 	}
 	*r = http.Request{
@@ -198,7 +226,7 @@ func parseHeadBytes(head []byte, r *http.Request, st *reqStore) bool {
 		ContentLength: cl,
 		Host:          host,
 		RequestURI:    uri,
-		Close:         shouldClose(minor, h["Connection"]),
+		Close:         shouldClose(minor, connection),
 	}
 	return true
 }

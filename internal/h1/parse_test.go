@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -53,6 +54,18 @@ func checkAgainstReadRequest(t *testing.T, data []byte) bool {
 	return true
 }
 
+// manyFields is n header lines of distinct names, repeated once each (a second value per name).
+func manyFields(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "X-F%d: a\r\n", i)
+	}
+	for i := range n {
+		fmt.Fprintf(&b, "X-F%d: b\r\n", i)
+	}
+	return b.String()
+}
+
 // headSeeds are heads the fast path takes (true) or leaves to net/http (false).
 var headSeeds = []struct {
 	head string
@@ -98,6 +111,9 @@ var headSeeds = []struct {
 	{"GET /a;b=c/@:$&+,=~ HTTP/1.1\r\nHost: h\r\n\r\n", true},
 	{"GET /q?a=%zz&b=[1]|{x} HTTP/1.1\r\nHost: h\r\n\r\n", true},
 	{"GET /p[1]|{x}^` HTTP/1.1\r\nHost: h\r\n\r\n", true},
+	{"GET / HTTP/1.1\r\nHost: h\r\n" + manyFields(32) + "\r\n", true}, // as many names as the fast path gathers
+	{"GET / HTTP/1.1\r\nHost: h\r\n" + manyFields(33) + "\r\n", false},
+	{"GET / HTTP/1.1\r\nPragma: no-cache\r\ncache-control: max-age=0\r\nConnection: close\r\nconnection: x\r\n\r\n", true},
 }
 
 // TestParseHead: the ordinary heads take the fast path, with the Request http.ReadRequest makes; the others
