@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
-	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 	"github.com/sluice-proxy/sluice/internal/upstream"
 )
@@ -136,9 +135,9 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	}
 
 	h := pr.W.Header()
-	p.copyResponseHeader(h, resp.Header, pr)
+	uf := p.copyResponseHeader(h, resp.Header, pr)
 	setSticky(h, pr, t, chosen)
-	if resp.ContentLength >= 0 && httpsyntax.First(resp.Header, "Content-Length") == "" && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified && pr.R.Method != http.MethodHead {
+	if resp.ContentLength >= 0 && !uf.contentLength && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified && pr.R.Method != http.MethodHead {
 		h["Content-Length"] = []string{itoa(resp.ContentLength)}
 	}
 	if pr.Header != nil {
@@ -146,9 +145,9 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	}
 	pr.W.WriteHeader(resp.StatusCode)
 
-	accel := httpsyntax.First(resp.Header, "X-Accel-Buffering")
+	accel := uf.accelBuffer
 	flushEach := !pr.Conf.ProxyBuffering.Get(true) || accel == "no" ||
-		strings.HasPrefix(httpsyntax.First(resp.Header, "Content-Type"), "text/event-stream") || resp.ContentLength == -1
+		strings.HasPrefix(uf.contentType, "text/event-stream") || resp.ContentLength == -1
 	if strings.EqualFold(accel, "yes") {
 		flushEach = false
 	}
@@ -247,27 +246,64 @@ func Flush(w http.ResponseWriter) error {
 	}
 }
 
+// upstreamFields are the fields of an upstream response that the proxy reads after copying them, noted by
+// copyResponseHeader's walk over them (a lookup each cost as much as copying a field).
+type upstreamFields struct {
+	contentLength           bool   // the upstream sent a Content-Length
+	contentType, accelBuffer string // Content-Type, X-Accel-Buffering ("" when absent)
+}
+
 // copyResponseHeader copies upstream response headers minus hop-by-hop and hidden ones, applying proxy_redirect.
-func (p *Proxy) copyResponseHeader(dst, src http.Header, pr *Request) {
+func (p *Proxy) copyResponseHeader(dst, src http.Header, pr *Request) upstreamFields {
 	// filtered while copying (no clone of the upstream's map: this runs for every response)
 	pass, hide, conn := pr.Conf.ProxyPassHeaders.V, pr.Conf.ProxyHideHeaders.V, src["Connection"]
+	had := len(dst) > 0 // fields set before (the Location to rewrite may be one of them)
+	var uf upstreamFields
+	var loc, ref []string
 	contentType := false
 	for k, v := range src {
+		switch k {
+		case "Content-Length":
+			uf.contentLength = len(v) > 0 && v[0] != ""
+		case "Content-Type":
+			uf.contentType = first(v)
+		case "X-Accel-Buffering":
+			uf.accelBuffer = first(v)
+		}
 		if isHop(k) || namedIn(conn, k) || containsFold(hide, k) || (hiddenDefault(k) && !containsFold(pass, k)) {
 			continue
 		}
 		dst[k] = v
-		contentType = contentType || k == "Content-Type"
+		switch k {
+		case "Content-Type":
+			contentType = true
+		case "Location":
+			loc = v
+		case "Refresh":
+			ref = v
+		}
 	}
 	if !contentType {
 		dst["Content-Type"] = nil // as nginx: no type invented (net/http would sniff one, e.g. text/html)
 	}
-	if loc := httpsyntax.First(dst, "Location"); loc != "" {
-		dst["Location"] = []string{p.redirect(pr, loc)}
+	if had {
+		loc, ref = dst["Location"], dst["Refresh"]
 	}
-	if ref := httpsyntax.First(dst, "Refresh"); ref != "" {
-		dst["Refresh"] = []string{p.redirect(pr, ref)}
+	if l := first(loc); l != "" {
+		dst["Location"] = []string{p.redirect(pr, l)}
 	}
+	if r := first(ref); r != "" {
+		dst["Refresh"] = []string{p.redirect(pr, r)}
+	}
+	return uf
+}
+
+// first is a field's first value, "" when it has none.
+func first(v []string) string {
+	if len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // redirect applies proxy_redirect to a Location/Refresh value.
