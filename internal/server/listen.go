@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/netutil"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 )
@@ -275,6 +276,10 @@ type connInfo struct {
 	// remote is the connection's peer address, which every request on it has as RemoteAddr (parsed once per
 	// connection, not once per request); zero where the server learns it per request (QUIC)
 	remote netip.AddrPort
+	// the limits the last request on the connection had, and the snapshot they were read from: a request after
+	// a reload reads them again (only the connection's goroutine reads and writes these)
+	limSnap *snapshot
+	lim     h1.Limits
 }
 
 type connInfoKey struct{}

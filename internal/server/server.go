@@ -330,10 +330,16 @@ func (hs *httpServer) Close() error {
 // applies to connections on kept sockets.
 func (l *listener) limits(ctx context.Context, c net.Conn) h1.Limits {
 	lim := h1.Limits{HeaderTimeout: 60 * time.Second, IdleTimeout: 75 * time.Second, MaxHeaderBytes: http.DefaultMaxHeaderBytes}
-	if ci, ok := ctx.Value(connInfoKey{}).(*connInfo); ok {
-		if g := l.srv.snap.Load().groupFor(l.addr, ci.localKey); g != nil {
+	ci, ok := ctx.Value(connInfoKey{}).(*connInfo)
+	if ok {
+		snap := l.srv.snap.Load()
+		if ci.limSnap == snap {
+			return ci.lim // as for the request before (the guard has its head limit)
+		}
+		if g := snap.groupFor(l.addr, ci.localKey); g != nil {
 			lim = h1.Limits{HeaderTimeout: g.headerTimeout, IdleTimeout: g.idleTimeout, MaxHeaderBytes: g.maxHeaderBytes}
 		}
+		ci.limSnap, ci.lim = snap, lim
 	}
 	if gc, ok := c.(*h1guard.Conn); ok {
 		gc.SetMaxHead(lim.MaxHeaderBytes)

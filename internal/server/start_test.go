@@ -1,11 +1,16 @@
 package server
 
 import (
+	"bufio"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
 )
@@ -62,4 +67,78 @@ func rawUpstream(tb testing.TB, serve func(c net.Conn)) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// TestLimitsFollowReload: a kept-alive connection's requests after a reload have the head limits of the new
+// configuration (the limits a connection read are kept only until a reload); the request it was already
+// waiting for when the reload came has those it waited under.
+func TestLimitsFollowReload(t *testing.T) {
+	dir, port := t.TempDir(), freePort(t)
+	path := filepath.Join(dir, "sluice.conf")
+	write := func(buffers string) {
+		conf := `events {}
+http {
+    access_log off;
+    large_client_header_buffers ` + buffers + `;
+    server {
+        listen 127.0.0.1:` + itoa(port) + `;
+        location / { return 200 "ok"; }
+    }
+}
+`
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load := func() (*config.Config, error) { return config.Load(path, config.Options{Prefix: dir}) }
+	write("4 64k")
+	cfg, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c, err := net.Dial("tcp", "127.0.0.1:"+itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	req := "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("x", 20000) + "\r\n\r\n"
+	status := func() int {
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status(); got != 200 {
+		t.Fatalf("20 KB head under 4 64k buffers: %d", got)
+	}
+	if got := status(); got != 200 {
+		t.Fatalf("second request: %d", got)
+	}
+	write("4 4k")
+	if err := s.Reload(load); err != nil {
+		t.Fatal(err)
+	}
+	// the connection was already waiting for its next request under the limits it had read
+	if got := status(); got != 200 {
+		t.Fatalf("the request the connection awaited during the reload: %d, want 200", got)
+	}
+	if got := status(); got != 400 {
+		t.Fatalf("20 KB head after a reload to 4 4k buffers: %d, want 400", got)
+	}
 }
