@@ -73,6 +73,14 @@ type Metrics struct {
 
 type peerCounters struct{ attempts, failures prometheus.Counter }
 
+// PeerCache keeps one peer's counters between calls of Upstream, valid while the peer table is the one they
+// came from (RetainPeers and a new peer replace it). Each caller keeps its own.
+type PeerCache struct {
+	peers *map[string]peerCounters
+	addr  string
+	pc    peerCounters
+}
+
 // New registers sluice's metrics, reading src at collection time.
 func New(version string, src Sources) *Metrics {
 	reg := prometheus.NewRegistry()
@@ -173,8 +181,21 @@ func (l *Location) Request(status int, d time.Duration, in, out int64) {
 
 // Upstream records the attempts of one proxied request from $upstream_addr and $upstream_status ("a, b" and
 // "502, 200"): every attempt but the last failed and was retried; the last failed if its status is 502 or 504.
-func (m *Metrics) Upstream(addrs, statuses string) {
+// cache (nil: none) keeps the last peer's counters for the next call.
+func (m *Metrics) Upstream(addrs, statuses string, cache *PeerCache) {
 	if addrs == "" {
+		return
+	}
+	if cache != nil && strings.IndexByte(addrs, ',') < 0 {
+		// one attempt (most requests): its counters from the cache when it is the cached peer's
+		peers := m.peers.Load()
+		if cache.peers != peers || cache.addr != addrs || peers == nil {
+			cache.pc, cache.addr, cache.peers = m.peer(addrs), addrs, m.peers.Load()
+		}
+		cache.pc.attempts.Inc()
+		if statuses == "502" || statuses == "504" {
+			cache.pc.failures.Inc()
+		}
 		return
 	}
 	for {

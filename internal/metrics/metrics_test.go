@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestUpstream(t *testing.T) {
 		{"", "", nil, nil, nil, 0},
 	} {
 		m := New("test", Sources{})
-		m.Upstream(c.addrs, c.statuses)
+		m.Upstream(c.addrs, c.statuses, nil)
 		for peer, want := range c.attempts {
 			if got := testutil.ToFloat64(m.attempts.WithLabelValues(peer)); got != want {
 				t.Errorf("%q %q: attempts[%s] = %v, want %v", c.addrs, c.statuses, peer, got, want)
@@ -89,9 +90,9 @@ sluice_config_last_reload_successful 0
 // TestRetainPeers: the series of rejected peers are gone from both per-peer counters; kept peers keep counting.
 func TestRetainPeers(t *testing.T) {
 	m := New("test", Sources{})
-	m.Upstream("a:1, b:2", "502, 200")
-	m.Upstream("c:3", "504")
-	m.Upstream("a:1", "200")
+	m.Upstream("a:1, b:2", "502, 200", nil)
+	m.Upstream("c:3", "504", nil)
+	m.Upstream("a:1", "200", nil)
 	m.RetainPeers(func(peer string) bool { return peer == "a:1" })
 	want := map[string]PeerCount{"a:1": {Requests: 2, Failures: 1}}
 	if got := m.PeerCounts(); len(got) != 1 || got["a:1"] != want["a:1"] {
@@ -100,9 +101,31 @@ func TestRetainPeers(t *testing.T) {
 	if n := testutil.CollectAndCount(m.attempts) + testutil.CollectAndCount(m.failures); n != 2 {
 		t.Errorf("%d per-peer series left, want 2 (a:1's)", n)
 	}
-	m.Upstream("a:1", "200")
+	m.Upstream("a:1", "200", nil)
 	if got := m.PeerCounts()["a:1"]; got.Requests != 3 {
 		t.Errorf("a:1 counts %d requests after one more, want 3", got.Requests)
+	}
+}
+
+// TestUpstreamCache: a caller's cached peer counts as the uncached call would, also across a new peer and
+// across RetainPeers dropping the cached peer's series.
+func TestUpstreamCache(t *testing.T) {
+	m := New("test", Sources{})
+	var c PeerCache
+	m.Upstream("a:1", "200", &c)
+	m.Upstream("a:1", "502", &c)
+	m.Upstream("b:2", "200", &c) // another peer: a new entry in the table
+	m.Upstream("b:2", "504", &c)
+	m.Upstream("a:1, b:2", "502, 200", &c)
+	want := map[string]PeerCount{"a:1": {Requests: 3, Failures: 2}, "b:2": {Requests: 3, Failures: 1}}
+	if got := m.PeerCounts(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("counts %v, want %v", got, want)
+	}
+	m.RetainPeers(func(peer string) bool { return peer == "a:1" }) // b:2, the cached peer, is dropped
+	m.Upstream("a:1", "200", nil)                                  // another caller fills the table again
+	m.Upstream("b:2", "200", &c)
+	if got := m.PeerCounts()["b:2"]; got.Requests != 1 {
+		t.Fatalf("b:2 after its series was dropped and one more request: %+v, want 1 request", got)
 	}
 }
 

@@ -249,7 +249,7 @@ func Flush(w http.ResponseWriter) error {
 // upstreamFields are the fields of an upstream response that the proxy reads after copying them, noted by
 // copyResponseHeader's walk over them (a lookup each cost as much as copying a field).
 type upstreamFields struct {
-	contentLength           bool   // the upstream sent a Content-Length
+	contentLength            bool   // the upstream sent a Content-Length
 	contentType, accelBuffer string // Content-Type, X-Accel-Buffering ("" when absent)
 }
 

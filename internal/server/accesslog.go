@@ -72,8 +72,12 @@ func (rq *request) record() {
 	d := time.Since(rq.v.Start)
 	rq.s.done.requests.Add(1)
 	rq.s.done.nanos.Add(uint64(d))
-	rq.snap.locationMetrics(rq.s.metrics, rq.srv, rq.loc).Request(rq.v.Status, d, rq.v.RequestLength, rq.v.BodyBytesSent)
-	rq.s.metrics.Upstream(rq.v.UpstreamAddr, rq.v.UpstreamStatus)
+	sc := &rq.series
+	if sc.m == nil || sc.snap != rq.snap || sc.srv != rq.srv || sc.loc != rq.loc {
+		*sc = seriesCache{rq.snap, rq.srv, rq.loc, rq.snap.locationMetrics(rq.s.metrics, rq.srv, rq.loc)}
+	}
+	sc.m.Request(rq.v.Status, d, rq.v.RequestLength, rq.v.BodyBytesSent)
+	rq.s.metrics.Upstream(rq.v.UpstreamAddr, rq.v.UpstreamStatus, &rq.peer)
 }
 
 // format returns the named log format; "combined" is predefined.

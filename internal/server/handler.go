@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/access"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/fastcgi"
+	"github.com/sluice-proxy/sluice/internal/metrics"
 	"github.com/sluice-proxy/sluice/internal/proxy"
 	"github.com/sluice-proxy/sluice/internal/route"
 	"github.com/sluice-proxy/sluice/internal/vars"
@@ -29,6 +30,18 @@ type request struct {
 	// the proxy's storage, made on the first proxied request and kept across requests (not inside the
 	// request, so that a tunnel, which keeps its request for its whole life, can drop it: see detach)
 	proxyState *proxy.State
+	// the metrics series the last request recorded in, kept across requests: most requests a pooled request
+	// serves in a row go to the same location and peer
+	series seriesCache
+	peer   metrics.PeerCache
+}
+
+// seriesCache is the metrics series of one server and location in one snapshot.
+type seriesCache struct {
+	snap *snapshot
+	srv  *config.Server
+	loc  *config.Location
+	m    *metrics.Location
 }
 
 // requestState is the part of a request that starts zero for every request.
