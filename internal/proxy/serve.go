@@ -593,11 +593,11 @@ func peekAll(br *bufio.Reader) []byte {
 	return append([]byte(nil), b...)
 }
 
-// containsFold reports whether list holds s in any case (names of other lengths are passed over unfolded:
-// every header name meets a list or two on its way through).
+// containsFold reports whether list holds s in any case (names of another length or first letter are passed
+// over unfolded: every header name meets a list or two on its way through).
 func containsFold(list []string, s string) bool {
 	for _, x := range list {
-		if len(x) == len(s) && strings.EqualFold(x, s) {
+		if len(x) == len(s) && len(s) > 0 && x[0]|0x20 == s[0]|0x20 && strings.EqualFold(x, s) {
 			return true
 		}
 	}
