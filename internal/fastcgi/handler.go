@@ -127,7 +127,9 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	resp, hold, err := h.send(ctx, fr, creq)
 	defer hold.End()
 	headerDone = true
-	v.UpstreamHeaderTime = fmtDur(time.Since(start))
+	if !v.NoUpstreamTimes {
+		v.UpstreamHeaderTime = vars.Seconds(time.Since(start))
+	}
 	if err != nil {
 		v.UpstreamResponseTime = v.UpstreamHeaderTime
 		h.fail(fr, err)
@@ -180,11 +182,15 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	fr.W.WriteHeader(resp.Status)
 	if fr.R.Method == http.MethodHead || resp.Status == http.StatusNotModified || resp.Status == http.StatusNoContent {
 		io.Copy(io.Discard, resp.Body) // read to END_REQUEST so the connection can be kept
-		v.UpstreamResponseTime = fmtDur(time.Since(start))
+		if !v.NoUpstreamTimes {
+			v.UpstreamResponseTime = vars.Seconds(time.Since(start))
+		}
 		return
 	}
 	err = h.stream(fr.W, resp.Body, flushEach)
-	v.UpstreamResponseTime = fmtDur(time.Since(start))
+	if !v.NoUpstreamTimes {
+		v.UpstreamResponseTime = vars.Seconds(time.Since(start))
+	}
 	if err != nil {
 		fr.Log.Error("fastcgi: upstream response body failed: "+err.Error(), v.LogAttrs("upstream", "fastcgi://"+v.UpstreamAddr)...)
 		panic(http.ErrAbortHandler) // never present a cut-off body as complete
@@ -386,8 +392,6 @@ func containsFold(list []string, s string) bool {
 	}
 	return false
 }
-
-func fmtDur(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }
 
 // spooled is a chunked request body read whole before the request is sent: in memory up to a limit, the rest
 // in an unlinked temporary file.

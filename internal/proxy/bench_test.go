@@ -87,11 +87,3 @@ func BenchmarkParseHead(b *testing.B) {
 		}
 	}
 }
-
-// BenchmarkFmtDur is one $upstream_*_time value of an exchange that took a few milliseconds.
-func BenchmarkFmtDur(b *testing.B) {
-	b.ReportAllocs()
-	for b.Loop() {
-		_ = fmtDur(2*time.Millisecond + 345678)
-	}
-}

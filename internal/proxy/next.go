@@ -23,6 +23,24 @@ type attempts struct {
 	first attempt
 	more  []attempt
 	n     int
+	// noTimes: nothing reads the times (vars.Request.NoUpstreamTimes), so since leaves them empty
+	noTimes bool
+}
+
+// since is the time since t as $upstream_*_time gives it, "" when nothing reads those (no clock read then).
+func (a *attempts) since(t time.Time) string {
+	if a.noTimes {
+		return ""
+	}
+	return vars.Seconds(time.Since(t))
+}
+
+// dur is d as $upstream_*_time gives it, "" when nothing reads those.
+func (a *attempts) dur(d time.Duration) string {
+	if a.noTimes {
+		return ""
+	}
+	return vars.Seconds(d)
 }
 
 // attempt is one try's values: address, status, connect, header and response time.
@@ -81,10 +99,10 @@ func (a *attempts) join(f int) string {
 	return b.String()
 }
 
-// finish sets the last try's response time (when its body has been relayed).
-func (a *attempts) finish(v *vars.Request, d time.Duration) {
-	if a.n > 0 {
-		a.last()[aTotal] = fmtDur(d)
+// finish sets the last try's response time, counted from start (when its body has been relayed).
+func (a *attempts) finish(v *vars.Request, start time.Time) {
+	if a.n > 0 && !a.noTimes {
+		a.last()[aTotal] = vars.Seconds(time.Since(start))
 		v.UpstreamResponseTime = a.join(aTotal)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"testing"
 	"time"
 
@@ -111,20 +110,6 @@ func TestOutcomeBlamesOnlyThePeer(t *testing.T) {
 	}
 }
 
-func TestFmtDur(t *testing.T) {
-	ds := []time.Duration{0, 1, 499 * time.Microsecond, 499999, 500 * time.Microsecond, 500001, 1499 * time.Microsecond,
-		1500 * time.Microsecond, 2*time.Second + 345678*time.Microsecond, 1000*time.Second + 500*time.Microsecond,
-		999999999, 59999500000, 61 * time.Minute, 100*time.Hour + 1}
-	for d := time.Duration(0); d < 3*time.Second; d += 999_983 { // every millisecond digit, from either side
-		ds = append(ds, d, d+500*time.Microsecond, d+499_999, d+500_001)
-	}
-	for _, d := range ds {
-		if got, want := fmtDur(d), strconv.FormatFloat(d.Seconds(), 'f', 3, 64); got != want {
-			t.Errorf("fmtDur(%v) = %q, want %q", d, got, want)
-		}
-	}
-}
-
 // Every try is listed, comma separated, in each $upstream_* variable; a single try needs no joining.
 func TestAttemptsSet(t *testing.T) {
 	var v vars.Request
@@ -137,12 +122,24 @@ func TestAttemptsSet(t *testing.T) {
 	at.add("10.0.0.2:80", "504", "0.000", "-", "1.000")
 	at.add("10.0.0.3:80", "200", "0.000", "0.004", "0.004")
 	at.set(&v)
-	at.finish(&v, 1234*time.Millisecond)
+	at.finish(&v, time.Now().Add(-1234*time.Millisecond))
 	if v.UpstreamAddr != "10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80" || v.UpstreamStatus != "502, 504, 200" ||
 		v.UpstreamHeaderTime != "-, -, 0.004" || v.UpstreamResponseTime != "0.002, 1.000, 1.234" {
 		t.Fatalf("three tries: %q %q %q %q", v.UpstreamAddr, v.UpstreamStatus, v.UpstreamHeaderTime, v.UpstreamResponseTime)
 	}
 	if at.last()[aAddr] != "10.0.0.3:80" {
 		t.Fatalf("last = %q", at.last()[aAddr])
+	}
+	// when nothing reads the times they are not formatted (and the clock is not read for them)
+	quiet := attempts{noTimes: true}
+	if s, d := quiet.since(time.Now().Add(-time.Second)), quiet.dur(time.Second); s != "" || d != "" {
+		t.Fatalf("noTimes: since %q, dur %q", s, d)
+	}
+	quiet.add("10.0.0.1:80", "200", "", "", "")
+	v = vars.Request{}
+	quiet.set(&v)
+	quiet.finish(&v, time.Now().Add(-time.Second))
+	if v.UpstreamAddr != "10.0.0.1:80" || v.UpstreamResponseTime != "" {
+		t.Fatalf("noTimes: addr %q, response time %q", v.UpstreamAddr, v.UpstreamResponseTime)
 	}
 }

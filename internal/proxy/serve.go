@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 	"github.com/sluice-proxy/sluice/internal/upstream"
+	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
 // errNoLive: every peer of the group is down, failed or at max_conns (nginx's "no live upstreams").
@@ -34,7 +35,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	rp := newRetryPolicy(pr, out)
 	try := &o.try
 	t.group.Start(try, balanceKey(pr, t))
-	var at attempts
+	at := attempts{noTimes: pr.V.NoUpstreamTimes}
 	var resp *http.Response
 	var fail failure
 	var hold upstream.Hold
@@ -54,10 +55,10 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		last = tried
 		var connected time.Duration
 		resp, connected, err = tr.roundTrip(ctx, out, &o.hl, readTimeout, &o.body)
-		took := fmtDur(time.Since(tried))
+		took := at.since(tried)
 		connect := "-"
 		if connected >= 0 {
-			connect = fmtDur(connected)
+			connect = at.dur(connected)
 		}
 		status := 0
 		if err == nil {
@@ -152,7 +153,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		flushEach = false
 	}
 	_, err = p.stream(pr.W, resp.Body, flushEach, resp.ContentLength)
-	at.finish(pr.V, time.Since(last))
+	at.finish(pr.V, last)
 	if err != nil && !errors.Is(err, io.EOF) {
 		if readTimedOut(err) {
 			err = errReadTimeout
@@ -356,7 +357,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	readTimeout := c.ProxyReadTimeout.Get(config.ProxyDefaults.ReadTimeout)
 	rp := newRetryPolicy(pr, out)
 	try := t.group.Begin(balanceKey(pr, t))
-	var at attempts
+	at := attempts{noTimes: pr.V.NoUpstreamTimes}
 	var conn net.Conn
 	var br *bufio.Reader
 	var resp *http.Response
@@ -374,12 +375,12 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		tried := try.At()
 		var connected time.Duration
 		conn, br, resp, connected, err = p.handshake(ctx, pr, t, out, peer.Addr, connectTimeout, readTimeout)
-		took := fmtDur(time.Since(tried))
+		took := at.since(tried)
 		fail, status := failStatus, 0
 		if err == nil {
 			status = resp.StatusCode
 			if status == http.StatusSwitchingProtocols || !rp.statusListed(status) {
-				at.add(peer.Addr, itoa3(status), fmtDur(connected), took, took)
+				at.add(peer.Addr, itoa3(status), at.dur(connected), took, took)
 				break
 			}
 		} else {
@@ -391,7 +392,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		}
 		connect := "-"
 		if connected > 0 {
-			connect = fmtDur(connected)
+			connect = at.dur(connected)
 		}
 		at.add(peer.Addr, statusText(fail, status), connect, hdr, took)
 		retry := rp.next(ctx, try, fail, n, connected > 0)
@@ -529,7 +530,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 			done()
 			hold.End()
 			v.BodyBytesSent = stats.UpstreamToClient
-			v.UpstreamResponseTime = fmtDur(time.Since(start))
+			v.UpstreamResponseTime = vars.Seconds(time.Since(start))
 			log.Info("proxy: tunnel closed: "+stats.Reason, v.LogAttrs("upstream", target)...)
 			finished()
 		})

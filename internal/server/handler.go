@@ -134,6 +134,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq := s.getRequest()
 	rq.s, rq.snap, rq.r, rq.ci, rq.log = s, snap, r, ci, s.log
 	s.initVars(rq.v, r, ci)
+	rq.v.NoUpstreamTimes = snap.noUpstreamTimes
 	rq.v.RequestLength = requestLength(r)
 	rq.w.ResponseWriter, rq.w.rq, rq.w.rc = w, rq, *http.NewResponseController(w)
 	rq.w.sendTimeout = defaultSendTimeout // until a server or location has its own

@@ -30,6 +30,8 @@ type snapshot struct {
 	bind       map[string]config.Listen
 	accessLogs map[string]*observe.File
 	combined   *config.LogFormat
+	// noUpstreamTimes: no template of the configuration reads $upstream_*_time (see vars.Request)
+	noUpstreamTimes bool
 	// defaultRoot is the document root without a root directive: the prefix's html directory.
 	defaultRoot string
 	locations   map[string]bool           // every location name, to find tunnels a reload orphaned
@@ -118,6 +120,7 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot, dry bool) (
 		snap.zoneKeys[z.Name] = z.Key
 	}
 	snap.combined = compileCombined(h.Vars)
+	snap.noUpstreamTimes = !h.Vars.UpstreamTimes() // every template is compiled by now
 	type member struct {
 		srv *config.Server
 		l   config.Listen

@@ -49,6 +49,9 @@ type Request struct {
 	ProxyPort         string               // $proxy_port
 
 	UpstreamAddr, UpstreamStatus, UpstreamResponseTime, UpstreamConnectTime, UpstreamHeaderTime string
+	// NoUpstreamTimes: no template reads the three times above (Table.UpstreamTimes), so a handler may leave
+	// them unset rather than format them
+	NoUpstreamTimes bool
 
 	UpstreamHeader http.Header // $upstream_http_NAME
 	ResponseHeader http.Header // $sent_http_NAME
@@ -174,7 +177,13 @@ type userVar struct {
 // values may name any declared variable) and attach it with DeclareMap.
 type Table struct {
 	users map[string]*userVar
+	// upstreamTimes: a template reads $upstream_connect_time, _header_time or _response_time
+	upstreamTimes bool
 }
+
+// UpstreamTimes reports whether a template compiled against t reads $upstream_connect_time,
+// $upstream_header_time or $upstream_response_time; when none does, the handlers need not format them.
+func (t *Table) UpstreamTimes() bool { return t.upstreamTimes }
 
 // NewTable returns a Table that knows the built-in variables.
 func NewTable() *Table {
@@ -273,6 +282,10 @@ func validName(s string) bool {
 func (t *Table) Lookup(name string) (Var, bool) {
 	low := strings.ToLower(name)
 	if k, ok := builtins[low]; ok {
+		switch k {
+		case kUpstreamResponseTime, kUpstreamConnectTime, kUpstreamHeaderTime:
+			t.upstreamTimes = true
+		}
 		return Var{kind: k, name: low}, true
 	}
 	if u := t.users[low]; u != nil {

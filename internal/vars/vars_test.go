@@ -426,3 +426,22 @@ func TestDeclareErrors(t *testing.T) {
 		t.Errorf("declared $http_foo is not the user variable")
 	}
 }
+
+// TestTableUpstreamTimes: the table notes whether any template reads $upstream_*_time (any case).
+func TestTableUpstreamTimes(t *testing.T) {
+	tab := NewTable()
+	for _, s := range []string{"$remote_addr $upstream_addr $upstream_status", "$upstream_http_server", `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"`} {
+		if _, err := Compile(s, tab); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tab.UpstreamTimes() {
+		t.Fatal("no template reads the times, yet the table says one does")
+	}
+	if _, err := Compile("took ${UPSTREAM_HEADER_TIME}", tab); err != nil {
+		t.Fatal(err)
+	}
+	if !tab.UpstreamTimes() {
+		t.Fatal("a template reads $upstream_header_time, yet the table says none does")
+	}
+}
