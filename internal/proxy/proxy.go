@@ -251,11 +251,12 @@ func (s *State) Reusable() bool { return !s.sent }
 // Reset makes s ready for the next request, keeping its header list and map cleared unless they grew large,
 // and its route. Only a Reusable State may be reset.
 func (s *State) Reset() {
-	hl, respHdr := s.out.hl, s.out.body.st.hdr
+	hl, vals, respHdr := s.out.hl, s.out.vals, s.out.body.st.hdr
 	*s = State{rt: s.rt}
-	if cap(hl.kv) <= 64 {
+	if cap(hl.kv) <= 64 && cap(vals) <= 64 {
 		hl.reset()
-		s.out.hl = hl
+		clear(vals)
+		s.out.hl, s.out.vals = hl, vals[:0]
 	}
 	s.out.body.st.hdr = small(respHdr)
 }
@@ -273,6 +274,7 @@ func small(h http.Header) http.Header {
 // walk over the upstream's peers and the response body's wrapper.
 type outgoing struct {
 	hl   headerList // req's header (req.Header is made from it only where net/http writes the request)
+	vals []string   // storage of proxy_set_header's values
 	t    target
 	url  url.URL
 	req  http.Request
@@ -423,10 +425,7 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 	}
 	host := t.host
 	sets := c.ProxySetHeaders.V
-	var vals []string // the values set, one backing array for all
-	if len(sets) > 0 {
-		vals = make([]string, 0, len(sets))
-	}
+	vals := o.vals[:0] // the values set, one backing array for all (kept for the next request)
 	for _, hs := range sets {
 		name := hs.Key
 		switch name {
@@ -447,6 +446,7 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 		vals = append(vals, val)
 		hl.set(name, vals[len(vals)-1:len(vals):len(vals)])
 	}
+	o.vals = vals
 	out.Host = host
 	if upgrade != "" {
 		hl.set("Connection", []string{"Upgrade"})
