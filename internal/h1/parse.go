@@ -147,19 +147,13 @@ func parseHeadBytes(head []byte, r *http.Request, st *reqStore) bool {
 	var names [maxNames]string
 	var slots [maxNames][]string
 	nf := 0
-	for rest != "\r\n" {
-		var l string
-		var cr bool
-		l, rest, _ = httpsyntax.CutByte(rest, '\n')
-		l, cr = strings.CutSuffix(l, "\r")
-		colon := strings.IndexByte(l, ':')
-		if !cr || colon <= 0 {
-			return false // a bare LF, or no name
+	for {
+		name, value, next, canonical, end, ok := httpsyntax.NextField(rest, false)
+		if !ok {
+			return false // a bare LF, no name, a bad name or value
 		}
-		name, value := l[:colon], httpsyntax.TrimOWS(l[colon+1:])
-		token, canonical := httpsyntax.NameForm(name)
-		if !token || !httpsyntax.Value(value) {
-			return false
+		if rest = next; end {
+			break
 		}
 		if !canonical {
 			name = textproto.CanonicalMIMEHeaderKey(name)

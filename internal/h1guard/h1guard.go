@@ -179,29 +179,19 @@ func (s *Scanner) fastHead(p []byte) int {
 	off := i + 1
 	clSeen, cl := false, int64(0)
 	for {
-		j := bytes.IndexByte(p[off:], '\n')
-		if j < 1 || p[off+j-1] != '\r' || off+j+1 > s.maxHead {
+		name, value, rest, _, end, ok := httpsyntax.NextField(p[off:], false)
+		if !ok || len(p)-len(rest) > s.maxHead {
 			return 0
 		}
-		if j == 1 {
-			off += 2
+		if off = len(p) - len(rest); end {
 			break
 		}
-		l := p[off : off+j-1]
-		off += j + 1
-		k := 0
-		for k < len(l) && tokenTable[l[k]] {
-			k++
-		}
-		if k == 0 || k == len(l) || l[k] != ':' || !httpsyntax.Value(l[k+1:]) {
-			return 0
-		}
-		switch name := l[:k]; len(name) {
+		switch len(name) {
 		case len("content-length"):
 			if !equalFold(name, "content-length") {
 				break
 			}
-			n, ok := httpsyntax.Length(httpsyntax.TrimOWS(l[k+1:]))
+			n, ok := httpsyntax.Length(value)
 			if clSeen || !ok {
 				return 0
 			}

@@ -137,6 +137,68 @@ func NameForm(k string) (token, canonical bool) {
 	return true, bad == 0
 }
 
+// NextField takes the field line at the start of s: a token name, a colon, the value (optional white space
+// around it) and the line end, CRLF (or a bare LF, when lf is set). It returns the name, whether it is
+// already canonical (NameForm), the value without the white space around it and what follows the line. On
+// the empty line that ends a head, end is set (name and value empty). ok is false for anything else: a
+// folded line, no colon, a name that is not a token, a control byte in the value, no line end in s; the
+// caller then leaves the head to a parser that names the fault. One pass over the line: the name's bytes
+// through the class table up to the colon, the value's eight at a time up to the line end.
+func NextField[T string | []byte](s T, lf bool) (name, value, rest T, canonical, end, ok bool) {
+	if len(s) > 0 && (s[0] == '\r' || s[0] == '\n') {
+		switch {
+		case len(s) >= 2 && s[0] == '\r' && s[1] == '\n':
+			return name, value, s[2:], false, true, true
+		case lf && s[0] == '\n':
+			return name, value, s[1:], false, true, true
+		}
+		return
+	}
+	i := 0
+	want, bad := uint8(cLower), uint8(0) // as in NameForm
+	for ; i < len(s); i++ {
+		cl := nameClass[s[i]]
+		if cl&cToken == 0 {
+			break
+		}
+		bad |= cl & want
+		want = cUpper >> (cl >> 2 & 1)
+	}
+	if i == 0 || i == len(s) || s[i] != ':' {
+		return
+	}
+	j := i + 1
+	for j+8 <= len(s) {
+		x := word(s, j)
+		z := x ^ (ones * 0x7f)
+		// the high bit of each byte below ' ' or equal to DEL; the lowest one set is exact (a borrow only
+		// marks bytes above it)
+		if m := ((x - ones*' ')&^x | (z-ones)&^z) & highs; m != 0 {
+			j += bits.TrailingZeros64(m) / 8
+			if s[j] != '\t' {
+				break
+			}
+			j++ // a tab belongs to the value
+			continue
+		}
+		j += 8
+	}
+	for ; j < len(s); j++ {
+		if c := s[j]; c < ' ' && c != '\t' || c == 0x7f {
+			break
+		}
+	}
+	switch {
+	case j+1 < len(s) && s[j] == '\r' && s[j+1] == '\n':
+		rest = s[j+2:]
+	case lf && j < len(s) && s[j] == '\n':
+		rest = s[j+1:]
+	default:
+		return
+	}
+	return s[:i], TrimOWS(s[i+1 : j]), rest, bad == 0, false, true
+}
+
 // nameClass classes the bytes of a field name for NameForm.
 var nameClass = func() (t [256]uint8) {
 	for c := range 128 {

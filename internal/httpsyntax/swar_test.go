@@ -127,3 +127,100 @@ func BenchmarkValue(b *testing.B) {
 		})
 	}
 }
+
+// refNextField is NextField as the parsers did it before it: cut the line, then the name, then check each.
+func refNextField(s string, lf bool) (name, value, rest string, canonical, end, ok bool) {
+	line, rest, found := strings.Cut(s, "\n")
+	if !found {
+		return "", "", "", false, false, false
+	}
+	line, cr := strings.CutSuffix(line, "\r")
+	if !cr && !lf {
+		return "", "", "", false, false, false
+	}
+	if line == "" {
+		return "", "", rest, false, true, true
+	}
+	k, v, found := strings.Cut(line, ":")
+	token, canon := NameForm(k)
+	if !found || !token || !refValue(v) {
+		return "", "", "", false, false, false
+	}
+	return k, TrimOWS(v), rest, canon, false, true
+}
+
+func checkNextField(t *testing.T, s string) {
+	t.Helper()
+	for _, lf := range []bool{false, true} {
+		n, v, r, c, e, ok := NextField(s, lf)
+		rn, rv, rr, rc, re, rok := refNextField(s, lf)
+		if ok != rok || ok && (n != rn || v != rv || r != rr || c != rc || e != re) {
+			t.Fatalf("NextField(%q, lf=%v) = %q %q %q %v %v %v, want %q %q %q %v %v %v", s, lf, n, v, r, c, e, ok, rn, rv, rr, rc, re, rok)
+		}
+		bn, bv, br, bc, be, bok := NextField([]byte(s), lf)
+		if bok != ok || string(bn) != n || string(bv) != v || string(br) != r || bc != c || be != e {
+			t.Fatalf("NextField([]byte(%q), lf=%v) differs from the string form", s, lf)
+		}
+	}
+}
+
+// TestNextField: the one-pass field line parse agrees with cutting and checking part by part, on field lines
+// built from the bytes that matter (line ends, colons, white space, controls, case, dashes) and random ones.
+func TestNextField(t *testing.T) {
+	for _, s := range []string{"", "\r\n", "\n", "\r", "Host: a\r\n", "Host: a\n", "content-type:  text/html \t\r\nX: y\r\n", "X-A:\r\n\r\n",
+		" X: folded\r\n", "X : y\r\n", "X(: y\r\n", ": y\r\n", "X: a\rb\r\n", "X: a\x00\r\n", "X: a\x7f\r\n", "X: tab\there\r\n",
+		"X: " + strings.Repeat("v", 20) + "\r\n", "X: " + strings.Repeat("v", 20) + "\tw\r\nY: z\r\n", "X: \xff\xfe\r\n", "X: no end"} {
+		checkNextField(t, s)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := "\r\n:\t -aZz0\x00\x7f\x80Xy"
+	for range 300000 {
+		b := make([]byte, rng.IntN(30))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		checkNextField(t, string(b))
+	}
+}
+
+func FuzzNextField(f *testing.F) {
+	for _, s := range []string{"Host: a\r\n\r\n", "X-Y:  z \r\nA: b\n", " fold\r\n", "a\x00: b\r\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { checkNextField(t, s) })
+}
+
+// BenchmarkNextField walks a browser's request head field by field, as the parsers do, against cutting and
+// checking each part in turn.
+func BenchmarkNextField(b *testing.B) {
+	head := "Host: example.org\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/120.0\r\n" +
+		"Accept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\n" +
+		"Cookie: session=0123456789abcdef0123456789abcdef\r\nConnection: keep-alive\r\n\r\n"
+	b.Run("one pass", func(b *testing.B) {
+		for b.Loop() {
+			for rest := head; ; {
+				_, _, next, _, end, ok := NextField(rest, false)
+				if !ok {
+					b.Fatal("refused")
+				}
+				if rest = next; end {
+					break
+				}
+			}
+		}
+	})
+	b.Run("parts", func(b *testing.B) { // what the parsers did before NextField
+		for b.Loop() {
+			for rest := head; rest != "\r\n"; {
+				var l string
+				l, rest, _ = CutByte(rest, '\n')
+				l, _ = strings.CutSuffix(l, "\r")
+				k, v, _ := CutByte(l, ':')
+				if token, _ := NameForm(k); !token || !Value(v) {
+					b.Fatal("refused")
+				}
+				_ = TrimOWS(v)
+			}
+		}
+	})
+}

@@ -50,27 +50,16 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, st *respStore)
 	var cl []string
 	var conn []string
 	for {
-		var found bool
-		line, rest, found = httpsyntax.CutByte(rest, '\n')
-		if !found {
-			return nil, nil // no line end: not a whole block
+		k, v, next, canonical, end, ok := httpsyntax.NextField(rest, true)
+		if !ok {
+			return nil, nil // no line end (not a whole block), a folded line, a bad name or value
 		}
-		line = strings.TrimSuffix(line, "\r")
-		if line == "" {
+		if rest = next; end {
 			if rest != "" {
 				return nil, nil // the block ends here, before where it was found to end
 			}
 			break
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return nil, nil // a folded line
-		}
-		k, v, ok := httpsyntax.CutByte(line, ':')
-		token, canonical := httpsyntax.NameForm(k)
-		if !ok || !token || !httpsyntax.Value(v) {
-			return nil, nil
-		}
-		v = httpsyntax.TrimOWS(v)
 		if !canonical {
 			k = http.CanonicalHeaderKey(k)
 		}
