@@ -173,7 +173,7 @@ func NextField[T string | []byte](s T, lf bool) (name, value, rest T, canonical,
 		z := x ^ (ones * 0x7f)
 		// the high bit of each byte below ' ' or equal to DEL; the lowest one set is exact (a borrow only
 		// marks bytes above it)
-		if m := ((x - ones*' ')&^x | (z-ones)&^z) & highs; m != 0 {
+		if m := ((x-ones*' ')&^x | (z-ones)&^z) & highs; m != 0 {
 			j += bits.TrailingZeros64(m) / 8
 			if s[j] != '\t' {
 				break
