@@ -399,17 +399,21 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 	out, hl := &o.req, &o.hl
 	hl.reset()
 	if c.ProxyPassReqHeaders.Get(true) {
+		var conn []string
 		for k, v := range r.Header {
 			// hop-by-hop headers stay behind, and Expect: 100-continue is answered by sluice's own server when
 			// the body is read; nginx's underscores_in_headers off: X_Real_IP must not pose as X-Real-IP to
 			// CGI-style upstreams
 			if isHop(k) || k == "Expect" || strings.IndexByte(k, '_') >= 0 {
+				if k == "Connection" {
+					conn = v
+				}
 				continue
 			}
 			hl.add(k, v)
 		}
-		if conn := r.Header["Connection"]; conn != nil {
-			hl.removeNamed(conn)
+		if conn != nil {
+			hl.removeNamed(conn) // the fields it names go too, found now that all are in the list
 		}
 	}
 	// the upstream sees "User-Agent" only when the client sent one
