@@ -168,6 +168,12 @@ func TestFraming(t *testing.T) {
 		case "/close":
 			w.Header().Set("Connection", "close")
 			io.WriteString(w, "bye")
+		case "/te":
+			w.Header().Set("Transfer-Encoding", "gzip") // sluice frames the body: never passed on
+			io.WriteString(w, "hello")
+		case "/date":
+			w.Header().Set("Date", "Sun, 06 Nov 1994 08:49:37 GMT")
+			io.WriteString(w, "hello")
 		}
 	})
 	for _, tc := range []struct {
@@ -190,6 +196,8 @@ func TestFraming(t *testing.T) {
 		{"two Host headers", "GET /small HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", []string{"HTTP/1.1 Bad Request"}, []string{"hello"}},
 		{"no Host in HTTP/1.1", "GET /small HTTP/1.1\r\n\r\n", []string{"HTTP/1.1 Bad Request"}, []string{"hello"}},
 		{"unknown transfer coding", "POST /body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", []string{"HTTP/1.1 Not Implemented"}, nil},
+		{"handler's Transfer-Encoding dropped", "GET /te HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Content-Length: 5\r\n", "\r\n\r\nhello"}, []string{"gzip", "chunked"}},
+		{"handler's Date kept, no second", "GET /date HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n", "hello"}, []string{time.Now().UTC().Format(" 2006 ")}}, // no Date of its own
 		{"HTTP/1.0 keep-alive", "GET /small HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /close HTTP/1.0\r\n\r\n", []string{"Connection: keep-alive\r\n", "hello", "bye"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -60,7 +60,9 @@ func (w *response) WriteHeader(code int) {
 	}
 	w.wroteHeader, w.status = true, code
 	if v := httpsyntax.First(w.header, "Content-Length"); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+		if n, ok := httpsyntax.Length(v); ok {
+			w.cl = n // (digits only: the usual value, read without ParseInt's generality)
+		} else if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
 			w.cl = n
 		} else {
 			delete(w.header, "Content-Length")
@@ -186,7 +188,6 @@ func (w *response) sendHead(final bool, next []byte) {
 	w.mu.Unlock()
 	h := w.header
 	req := w.req
-	delete(h, "Transfer-Encoding")
 	allowed := w.bodyAllowed()
 	_, typed := h["Content-Type"] // a nil value: no Content-Type, and none sniffed (net/http's convention)
 	if sniff := w.c.buf; !typed && allowed && h["Content-Encoding"] == nil {
@@ -224,8 +225,11 @@ func (w *response) sendHead(final bool, next []byte) {
 	}
 	bw := w.writer()
 	w.statusLine(bw, w.status)
-	w.writeHeader(bw)
-	if h["Date"] == nil {
+	dated, te := w.writeHeader(bw) // (noted while writing: two lookups fewer)
+	if te {
+		delete(h, "Transfer-Encoding") // sluice frames the body itself
+	}
+	if !dated {
 		bw.WriteString("Date: ")
 		bw.WriteString(w.c.srv.date())
 		bw.WriteString("\r\n")
@@ -261,8 +265,17 @@ func (w *response) statusLine(bw *bufio.Writer, code int) {
 // headerValueCleaner replaces the line breaks a header value must not carry, as net/http does.
 var headerValueCleaner = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ")
 
-func (w *response) writeHeader(bw *bufio.Writer) {
+// writeHeader writes the header's fields, except Transfer-Encoding (the framing is sluice's); it reports
+// whether there is a Date field with a value and whether there was a Transfer-Encoding field.
+func (w *response) writeHeader(bw *bufio.Writer) (dated, te bool) {
 	for k, vs := range w.header {
+		switch k {
+		case "Transfer-Encoding":
+			te = true
+			continue
+		case "Date":
+			dated = dated || vs != nil
+		}
 		if !httpsyntax.NameSafe(k) {
 			continue
 		}
@@ -274,6 +287,7 @@ func (w *response) writeHeader(bw *bufio.Writer) {
 			httpsyntax.WriteField(bw, k, v)
 		}
 	}
+	return dated, te
 }
 
 // plainValue returns v without surrounding white space, and false when v holds a line break (the caller
