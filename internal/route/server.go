@@ -155,6 +155,11 @@ func (ix *ServerIndex[T]) Select(host string) (T, []string, []string) {
 	if !ok && host != "" {
 		return ix.values[ix.def], nil, nil
 	}
+	return ix.SelectClean(name)
+}
+
+// SelectClean is Select for a name CleanHost already returned (the caller had it cleaned to check it).
+func (ix *ServerIndex[T]) SelectClean(name string) (T, []string, []string) {
 	if i, ok := ix.exact[name]; ok {
 		return ix.values[i], nil, nil
 	}

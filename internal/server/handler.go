@@ -192,7 +192,7 @@ func (rq *request) serve() {
 		rq.special(http.StatusBadRequest)
 		return
 	}
-	srv, caps, names := g.index.Select(host)
+	srv, caps, names := g.index.SelectClean(host)
 	rq.useServer(srv)
 	if caps != nil {
 		rq.v.Captures, rq.v.CaptureNames = caps, names
