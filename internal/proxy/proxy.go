@@ -398,15 +398,18 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 	}
 	out, hl := &o.req, &o.hl
 	hl.reset()
+	var conn, upg []string // the client's Connection and Upgrade values
 	if c.ProxyPassReqHeaders.Get(true) {
-		var conn []string
 		for k, v := range r.Header {
 			// hop-by-hop headers stay behind, and Expect: 100-continue is answered by sluice's own server when
 			// the body is read; nginx's underscores_in_headers off: X_Real_IP must not pose as X-Real-IP to
 			// CGI-style upstreams
 			if isHop(k) || k == "Expect" || strings.IndexByte(k, '_') >= 0 {
-				if k == "Connection" {
+				switch k {
+				case "Connection":
 					conn = v
+				case "Upgrade":
+					upg = v
 				}
 				continue
 			}
@@ -415,6 +418,8 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 		if conn != nil {
 			hl.removeNamed(conn) // the fields it names go too, found now that all are in the list
 		}
+	} else {
+		conn, upg = r.Header["Connection"], r.Header["Upgrade"]
 	}
 	// the upstream sees "User-Agent" only when the client sent one
 	if _, ok := hl.get("User-Agent"); !ok {
@@ -422,7 +427,7 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 	}
 
 	upgrade := ""
-	if proto, ok := tunnel.RequestedProtocol(r.Header, r.ProtoMajor, r.ProtoMinor); ok && p.mayUpgrade(pr) {
+	if proto, ok := tunnel.RequestedProtocolOf(conn, upg, r.ProtoMajor, r.ProtoMinor); ok && p.mayUpgrade(pr) {
 		upgrade = proto
 	} else if proto, ok := ExtendedConnect(r); ok && proto == "websocket" && p.mayUpgrade(pr) {
 		upgrade = proto

@@ -40,10 +40,19 @@ func RequestedProtocol(h http.Header, protoMajor, protoMinor int) (string, bool)
 	if protoMajor != 1 || protoMinor < 1 {
 		return "", false
 	}
-	if !hasToken(h["Connection"], "upgrade") {
+	return RequestedProtocolOf(h["Connection"], h["Upgrade"], protoMajor, protoMinor)
+}
+
+// RequestedProtocolOf is RequestedProtocol for a request's Connection and Upgrade values, for a caller that
+// has them at hand (the proxy, which walks the request's fields anyway).
+func RequestedProtocolOf(connection, upgrade []string, protoMajor, protoMinor int) (string, bool) {
+	if protoMajor != 1 || protoMinor < 1 {
 		return "", false
 	}
-	p := firstProtocol(h["Upgrade"])
+	if !hasToken(connection, "upgrade") {
+		return "", false
+	}
+	p := firstProtocol(upgrade)
 	if p == "" {
 		return "", false
 	}
