@@ -196,6 +196,22 @@ func (b *lengthBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// buffered returns the rest of the body when the reader holds all of it already (a small response arrives
+// with its head), without consuming it (see consume); nil otherwise.
+func (b *lengthBody) buffered() []byte {
+	if b.closed || b.eof || b.n <= 0 || int64(b.br.Buffered()) < b.n {
+		return nil
+	}
+	p, _ := b.br.Peek(int(b.n))
+	return p
+}
+
+// consume ends a body whose rest buffered returned.
+func (b *lengthBody) consume() {
+	b.br.Discard(int(b.n))
+	b.n, b.eof = 0, true
+}
+
 // Close marks the body closed; the transport closes the connection under an unfinished body.
 func (b *lengthBody) Close() error {
 	b.closed = true

@@ -210,11 +210,17 @@ func Stream(w http.ResponseWriter, body io.Reader, buf []byte, flushEach bool, s
 	}
 }
 
-// stream is Stream through one of p's pooled buffers.
-func (p *Proxy) stream(w http.ResponseWriter, body io.Reader, flushEach bool, size int64) (int64, error) {
+// stream is Stream through one of p's pooled buffers; an upstream body the transport holds whole already is
+// written from there.
+func (p *Proxy) stream(w http.ResponseWriter, r io.Reader, flushEach bool, size int64) (int64, error) {
+	if b, ok := r.(*body); ok {
+		if n, done, _ := b.writeBuffered(w); done {
+			return int64(n), nil // all of it: nothing to flush before the response ends (a write error: the client went away)
+		}
+	}
 	bp := p.copyBufs.Get().(*[]byte)
 	defer p.copyBufs.Put(bp)
-	return Stream(w, body, *bp, flushEach, size)
+	return Stream(w, r, *bp, flushEach, size)
 }
 
 // timedBody restarts a timer after every read from r (the timer bounds each read).

@@ -592,6 +592,24 @@ func (b *body) Close() error {
 	return nil
 }
 
+// writeBuffered writes the rest of the body to w straight from the connection's read buffer when all of it
+// is there (the usual small response), then releases the connection as reading the body to its end does:
+// no copy buffer, no read calls. It reports false, having done nothing, otherwise. The error is w's.
+func (b *body) writeBuffered(w io.Writer) (int, bool, error) {
+	lb, ok := b.ReadCloser.(*lengthBody)
+	if !ok || b.done {
+		return 0, false, nil
+	}
+	p := lb.buffered()
+	if p == nil {
+		return 0, false, nil
+	}
+	n, err := w.Write(p) // before the bytes leave the buffer: the connection is not reused until finish
+	lb.consume()
+	b.finish(true)
+	return n, true, err
+}
+
 // finish releases the connection: back to the pool after a complete exchange, closed otherwise.
 func (b *body) finish(eof bool) {
 	if b.done {

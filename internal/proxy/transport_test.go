@@ -481,3 +481,43 @@ func TestBlankLine(t *testing.T) {
 	}
 	walk(nil)
 }
+
+// TestWriteBuffered: a response body the connection's reader holds whole is written from there, byte for byte,
+// and the connection goes back to the pool (the next exchange reuses it); a larger one is left to reading.
+func TestWriteBuffered(t *testing.T) {
+	small := strings.Repeat("s", 100)
+	large := strings.Repeat("L", 64<<10) // more than the reader's buffer
+	addr, conns := rawUpstream(t, func(n int) string {
+		body := small
+		if n == 3 {
+			body = large
+		}
+		return "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	})
+	tr := &Transport{MaxIdle: 4}
+	for i, want := range []string{small, small, large} {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := resp.Body.(*body)
+		var got bytes.Buffer
+		n, done, err := b.writeBuffered(&got)
+		if want == large {
+			if done || n != 0 || got.Len() != 0 {
+				t.Fatalf("a body larger than the buffer was written from it (%d bytes)", n)
+			}
+			rest, _ := io.ReadAll(resp.Body)
+			if string(rest) != large {
+				t.Fatalf("the large body read %d bytes", len(rest))
+			}
+		} else if !done || err != nil || n != len(want) || got.String() != want {
+			t.Fatalf("exchange %d: done %v, %d bytes, %v", i+1, done, n, err)
+		}
+		resp.Body.Close()
+	}
+	if c := conns.Load(); c != 1 {
+		t.Fatalf("%d connections for three exchanges: a body written from the buffer did not release its connection", c)
+	}
+}
