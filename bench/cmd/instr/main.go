@@ -62,6 +62,7 @@ func main() {
 		must(cmd.Run())
 	}
 	echo := exec.Command(filepath.Join(dir, "echoback"), "-addr", "127.0.0.1:18180")
+	echo.SysProcAttr = diesWithUs()
 	must(echo.Start())
 	defer echo.Process.Kill()
 
@@ -174,6 +175,7 @@ func count(dir, name string, cmd *exec.Cmd, port int, path string, tls bool, c, 
 	args := append([]string{"--tool=callgrind", "--callgrind-out-file=" + out, cmd.Path}, cmd.Args[1:]...)
 	vg := exec.Command("valgrind", args...)
 	vg.Env = cmd.Env
+	vg.SysProcAttr = diesWithUs()
 	must(vg.Start())
 	defer func() {
 		vg.Process.Signal(syscall.SIGKILL)
@@ -278,6 +280,10 @@ func load(conns []net.Conn, path string, n int) {
 	}
 	wg.Wait()
 }
+
+// diesWithUs has the kernel kill a child when instr exits, also through fatalf's os.Exit (which runs no
+// deferred kill): a server left behind holds its port, and the next count measures it instead.
+func diesWithUs() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} }
 
 func must(err error) {
 	if err != nil {
