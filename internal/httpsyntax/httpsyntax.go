@@ -118,28 +118,9 @@ func HeadEnd(b []byte) int {
 	return -1
 }
 
-// NameForm reports whether k is a token (a valid field name) and, if it is, whether it is already in
-// canonical MIME form (Content-Type), so it can be used as it is, without textproto.CanonicalMIMEHeaderKey's
-// copy. One pass over a table answers both.
-func NameForm(k string) (token, canonical bool) {
-	if k == "" {
-		return false, false
-	}
-	want, bad := uint8(cLower), uint8(0) // want: the case that is wrong here (lower at the start, after '-')
-	for i := 0; i < len(k); i++ {
-		cl := nameClass[k[i]]
-		if cl&cToken == 0 {
-			return false, false
-		}
-		bad |= cl & want
-		want = cUpper >> (cl >> 2 & 1) // cLower after a dash, else cUpper
-	}
-	return true, bad == 0
-}
-
 // NextField takes the field line at the start of s: a token name, a colon, the value (optional white space
 // around it) and the line end, CRLF (or a bare LF, when lf is set). It returns the name, whether it is
-// already canonical (NameForm), the value without the white space around it and what follows the line. On
+// already canonical (as textproto.CanonicalMIMEHeaderKey would make it: used as it is, no copy), the value without the white space around it and what follows the line. On
 // the empty line that ends a head, end is set (name and value empty). ok is false for anything else: a
 // folded line, no colon, a name that is not a token, a control byte in the value, no line end in s; the
 // caller then leaves the head to a parser that names the fault. One pass over the line: the name's bytes
@@ -155,14 +136,14 @@ func NextField[T string | []byte](s T, lf bool) (name, value, rest T, canonical,
 		return
 	}
 	i := 0
-	want, bad := uint8(cLower), uint8(0) // as in NameForm
+	want, bad := uint8(cLower), uint8(0) // want: the case that is wrong here (lower at the start, after '-')
 	for ; i < len(s); i++ {
 		cl := nameClass[s[i]]
 		if cl&cToken == 0 {
 			break
 		}
 		bad |= cl & want
-		want = cUpper >> (cl >> 2 & 1)
+		want = cUpper >> (cl >> 2 & 1) // cLower after a dash, else cUpper
 	}
 	if i == 0 || i == len(s) || s[i] != ':' {
 		return
@@ -199,7 +180,7 @@ func NextField[T string | []byte](s T, lf bool) (name, value, rest T, canonical,
 	return s[:i], TrimOWS(s[i+1 : j]), rest, bad == 0, false, true
 }
 
-// nameClass classes the bytes of a field name for NameForm.
+// nameClass classes the bytes of a field name for NextField.
 var nameClass = func() (t [256]uint8) {
 	for c := range 128 {
 		if httpguts.IsTokenRune(rune(c)) {
@@ -220,7 +201,7 @@ var nameClass = func() (t [256]uint8) {
 const (
 	cLower = 1 << iota
 	cUpper
-	cDash // (NameForm relies on its being 4)
+	cDash // (NextField relies on its being 4)
 	cToken
 )
 

@@ -31,13 +31,13 @@ func TestSyntax(t *testing.T) {
 		if got := Value(tc.s); got != tc.value {
 			t.Errorf("Value(%q) = %v", tc.s, got)
 		}
-		token, canonical := NameForm(tc.s)
+		token, canonical := nameForm(tc.s)
 		if token != tc.token {
-			t.Errorf("NameForm(%q) token = %v", tc.s, token)
+			t.Errorf("nameForm(%q) token = %v", tc.s, token)
 		}
 		if token {
 			if want := textproto.CanonicalMIMEHeaderKey(tc.s) == tc.s; canonical != want || canonical != tc.canonic {
-				t.Errorf("NameForm(%q) canonical = %v, textproto says %v", tc.s, canonical, want)
+				t.Errorf("nameForm(%q) canonical = %v, textproto says %v", tc.s, canonical, want)
 			}
 		}
 	}
@@ -74,23 +74,38 @@ func TestFirst(t *testing.T) {
 	}
 }
 
+// nameForm reports whether k is a token (a valid field name) and, if it is, whether it is canonical, as
+// NextField finds them for a field line named k.
+func nameForm(k string) (token, canonical bool) {
+	name, _, _, canonical, _, ok := NextField(k+": v\r\n", false)
+	if !ok || name != k {
+		return false, false
+	}
+	return true, canonical
+}
+
+// randomString is up to max bytes drawn from alphabet.
+func randomString(rng *rand.Rand, alphabet string, max int) string {
+	b := make([]byte, rng.IntN(max))
+	for i := range b {
+		b[i] = alphabet[rng.IntN(len(alphabet))]
+	}
+	return string(b)
+}
+
 // TestNameForm: over random names from letters of both cases, digits, '-', '_' and bytes that are no token's,
-// NameForm agrees with Token and with textproto's canonical form.
+// NextField's name agrees with Token and with textproto's canonical form.
 func TestNameForm(t *testing.T) {
 	const alphabet = "aZz-_0Ax-:é \x00\x7f"
 	rng := rand.New(rand.NewPCG(3, 4))
 	for range 200000 {
-		b := make([]byte, rng.IntN(12))
-		for i := range b {
-			b[i] = alphabet[rng.IntN(len(alphabet))]
-		}
-		k := string(b)
-		token, canonical := NameForm(k)
+		k := randomString(rng, alphabet, 12)
+		token, canonical := nameForm(k)
 		if token != Token(k) {
-			t.Fatalf("NameForm(%q) token = %v, Token says %v", k, token, Token(k))
+			t.Fatalf("nameForm(%q) token = %v, Token says %v", k, token, Token(k))
 		}
 		if token && canonical != (textproto.CanonicalMIMEHeaderKey(k) == k) {
-			t.Fatalf("NameForm(%q) canonical = %v, textproto gives %q", k, canonical, textproto.CanonicalMIMEHeaderKey(k))
+			t.Fatalf("nameForm(%q) canonical = %v, textproto gives %q", k, canonical, textproto.CanonicalMIMEHeaderKey(k))
 		}
 	}
 }
