@@ -234,7 +234,7 @@ func (c *conn) await(lim Limits, first bool) bool {
 // CRLF head found is kept for parseHead (headLen), which need not search again.
 func (c *conn) headBuffered() bool {
 	b, _ := c.br.Peek(c.br.Buffered())
-	if end := httpsyntax.HeadEnd(b); end >= 0 {
+	if end := httpsyntax.HeadEnd(b, false); end >= 0 {
 		c.headLen = end
 		return true
 	}

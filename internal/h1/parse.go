@@ -34,7 +34,7 @@ func parseHead(br *bufio.Reader, tmpl *http.Request, hint int, st *reqStore) int
 	}
 	for end < 0 {
 		b, _ = br.Peek(br.Buffered())
-		if end = httpsyntax.HeadEnd(b); end >= 0 {
+		if end = httpsyntax.HeadEnd(b, false); end >= 0 {
 			break
 		}
 		if br.Buffered() == br.Size() {

@@ -5,6 +5,7 @@ package httpsyntax
 
 import (
 	"bufio"
+	"bytes"
 	"math/bits"
 	"net/http"
 	"strings"
@@ -93,29 +94,34 @@ func below(x, n uint64) bool { return (x-ones*n)&^x&highs != 0 }
 // has reports whether a byte of x equals b.
 func has(x, b uint64) bool { return below(x^(ones*b), 1) }
 
-// HeadEnd returns the length of the head that starts b, up to and including its first "\r\n\r\n", or -1 when
-// b holds none (bytes.Index's answer, plus 4). It looks at eight bytes at a time for the line feeds and checks
-// only around them: a head's "\r\n" line ends made bytes.Index stop at every line (600 instructions for a
-// short head, a sixth of that here).
-func HeadEnd(b []byte) int {
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		// the high bit of every byte equal to '\n' (and, above a first one, possibly of a '\v' after it,
-		// which the check below skips)
-		z := word(b, i) ^ (ones * '\n')
-		for m := (z - ones) &^ z & highs; m != 0; m &= m - 1 {
-			j := i + bits.TrailingZeros64(m)/8
-			if b[j] == '\n' && j >= 1 && j+2 < len(b) && b[j-1] == '\r' && b[j+1] == '\r' && b[j+2] == '\n' {
-				return j + 3
-			}
+// HeadEnd returns the length of the head that starts b, up to and including the empty line that ends it,
+// or -1 when b holds none: the first "\r\n\r\n" (bytes.Index's answer, plus 4), or with lf also the first
+// "\n\n" if that comes earlier (a response head may end its lines with bare LFs). It walks from line feed to
+// line feed (bytes.IndexByte, many bytes a step) and checks only around them: bytes.Index for "\r\n\r\n"
+// stopped at every CR and compared there (600 instructions for a short head).
+func HeadEnd(b []byte, lf bool) int {
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if n := blankAt(b, i, lf); n > 0 {
+			return n
 		}
 	}
-	for j := i; j < len(b); j++ {
-		if b[j] == '\n' && j >= 1 && j+2 < len(b) && b[j-1] == '\r' && b[j+1] == '\r' && b[j+2] == '\n' {
-			return j + 3
-		}
+}
+
+// blankAt is HeadEnd's check at b[j]: when it is the line feed before an empty line, the head's length.
+func blankAt(b []byte, j int, lf bool) int {
+	switch {
+	case b[j] != '\n':
+	case lf && j+1 < len(b) && b[j+1] == '\n':
+		return j + 2
+	case j >= 1 && j+2 < len(b) && b[j-1] == '\r' && b[j+1] == '\r' && b[j+2] == '\n':
+		return j + 3
 	}
-	return -1
+	return 0
 }
 
 // NextField takes the field line at the start of s: a token name, a colon, the value (optional white space

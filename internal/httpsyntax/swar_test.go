@@ -31,11 +31,15 @@ func refNameSafe(k string) bool {
 
 func refLineBreak(v string) bool { return strings.ContainsAny(v, "\r\n") }
 
-func refHeadEnd(b string) int {
-	if i := strings.Index(b, "\r\n\r\n"); i >= 0 {
-		return i + 4
+func refHeadEnd(b string, lf bool) int {
+	end := strings.Index(b, "\r\n\r\n")
+	if end >= 0 {
+		end += 4
 	}
-	return -1
+	if i := strings.Index(b, "\n\n"); lf && i >= 0 && (end < 0 || i+2 < end) {
+		end = i + 2 // the earlier empty line
+	}
+	return end
 }
 
 func checkSWAR(t *testing.T, s string) {
@@ -52,8 +56,10 @@ func checkSWAR(t *testing.T, s string) {
 	if got, want := LineBreak(s), refLineBreak(s); got != want {
 		t.Fatalf("LineBreak(%q) = %v, want %v", s, got, want)
 	}
-	if got, want := HeadEnd([]byte(s)), refHeadEnd(s); got != want {
-		t.Fatalf("HeadEnd(%q) = %d, want %d", s, got, want)
+	for _, lf := range []bool{false, true} {
+		if got, want := HeadEnd([]byte(s), lf), refHeadEnd(s, lf); got != want {
+			t.Fatalf("HeadEnd(%q, %v) = %d, want %d", s, lf, got, want)
+		}
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/netutil"
 )
 
@@ -522,22 +523,16 @@ func peekHeader(br *bufio.Reader) ([]byte, int, error) {
 }
 
 // blankLine finds the empty line that ends a header block: the first "\r\n\r\n" or "\n\n", whichever comes
-// first (a later one is body). It returns the block's length without that line and with it, or -1. One walk
-// from line end to line end, where two searches would each cover the whole buffer, body included.
+// first (a later one is body). It returns the block's length without that line and with it, or -1.
 func blankLine(buf []byte) (end, n int) {
-	for i := 0; ; {
-		j := bytes.IndexByte(buf[i:], '\n')
-		if j < 0 {
-			return -1, 0
-		}
-		i += j + 1 // the start of the next line
-		switch {
-		case i < len(buf) && buf[i] == '\n':
-			return i - 1, i + 1 // "\n\n"
-		case i+1 < len(buf) && buf[i] == '\r' && buf[i+1] == '\n' && i >= 2 && buf[i-2] == '\r':
-			return i - 2, i + 2 // "\r\n\r\n"
-		}
+	n = httpsyntax.HeadEnd(buf, true)
+	switch {
+	case n < 0:
+		return -1, 0
+	case buf[n-2] == '\n': // "\n\n"
+		return n - 2, n
 	}
+	return n - 4, n // "\r\n\r\n"
 }
 
 // connectionTokens lists the header names in the raw header block's Connection fields.
