@@ -127,9 +127,7 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	resp, hold, err := h.send(ctx, fr, creq)
 	defer hold.End()
 	headerDone = true
-	if !v.NoUpstreamTimes {
-		v.UpstreamHeaderTime = vars.Seconds(time.Since(start))
-	}
+	v.UpstreamHeaderTime = v.UpstreamSince(start)
 	if err != nil {
 		v.UpstreamResponseTime = v.UpstreamHeaderTime
 		h.fail(fr, err)
@@ -182,15 +180,11 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	fr.W.WriteHeader(resp.Status)
 	if fr.R.Method == http.MethodHead || resp.Status == http.StatusNotModified || resp.Status == http.StatusNoContent {
 		io.Copy(io.Discard, resp.Body) // read to END_REQUEST so the connection can be kept
-		if !v.NoUpstreamTimes {
-			v.UpstreamResponseTime = vars.Seconds(time.Since(start))
-		}
+		v.UpstreamResponseTime = v.UpstreamSince(start)
 		return
 	}
 	err = h.stream(fr.W, resp.Body, flushEach)
-	if !v.NoUpstreamTimes {
-		v.UpstreamResponseTime = vars.Seconds(time.Since(start))
-	}
+	v.UpstreamResponseTime = v.UpstreamSince(start)
 	if err != nil {
 		fr.Log.Error("fastcgi: upstream response body failed: "+err.Error(), v.LogAttrs("upstream", "fastcgi://"+v.UpstreamAddr)...)
 		panic(http.ErrAbortHandler) // never present a cut-off body as complete

@@ -12,7 +12,6 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
-	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
 // ExtendedConnect returns the protocol (lower-cased) of an HTTP/2 or HTTP/3 extended CONNECT request
@@ -76,7 +75,7 @@ func (p *Proxy) serveStreamTunnel(pr *Request, t *target, conn net.Conn, resp *h
 	stats := tunnel.Run(tctx, stream, conn, nil, upstreamBuffered, tunnel.Options{IdleTimeout: idle, Pool: p.bufs})
 	done()
 	pr.V.BodyBytesSent = stats.UpstreamToClient
-	pr.V.UpstreamResponseTime = vars.Seconds(time.Since(start))
+	pr.V.UpstreamResponseTime = pr.V.UpstreamSince(start)
 	pr.Log.Info("proxy: tunnel closed: "+stats.Reason, pr.V.LogAttrs("upstream", "http://"+pr.V.UpstreamAddr+t.uri)...)
 }
 

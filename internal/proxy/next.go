@@ -23,24 +23,6 @@ type attempts struct {
 	first attempt
 	more  []attempt
 	n     int
-	// noTimes: nothing reads the times (vars.Request.NoUpstreamTimes), so since leaves them empty
-	noTimes bool
-}
-
-// since is the time since t as $upstream_*_time gives it, "" when nothing reads those (no clock read then).
-func (a *attempts) since(t time.Time) string {
-	if a.noTimes {
-		return ""
-	}
-	return vars.Seconds(time.Since(t))
-}
-
-// dur is d as $upstream_*_time gives it, "" when nothing reads those.
-func (a *attempts) dur(d time.Duration) string {
-	if a.noTimes {
-		return ""
-	}
-	return vars.Seconds(d)
 }
 
 // attempt is one try's values: address, status, connect, header and response time.
@@ -101,8 +83,8 @@ func (a *attempts) join(f int) string {
 
 // finish sets the last try's response time, counted from start (when its body has been relayed).
 func (a *attempts) finish(v *vars.Request, start time.Time) {
-	if a.n > 0 && !a.noTimes {
-		a.last()[aTotal] = vars.Seconds(time.Since(start))
+	if a.n > 0 && !v.NoUpstreamTimes {
+		a.last()[aTotal] = v.UpstreamSince(start)
 		v.UpstreamResponseTime = a.join(aTotal)
 	}
 }

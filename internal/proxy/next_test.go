@@ -131,15 +131,15 @@ func TestAttemptsSet(t *testing.T) {
 		t.Fatalf("last = %q", at.last()[aAddr])
 	}
 	// when nothing reads the times they are not formatted (and the clock is not read for them)
-	quiet := attempts{noTimes: true}
-	if s, d := quiet.since(time.Now().Add(-time.Second)), quiet.dur(time.Second); s != "" || d != "" {
-		t.Fatalf("noTimes: since %q, dur %q", s, d)
+	v = vars.Request{NoUpstreamTimes: true}
+	if s, d := v.UpstreamSince(time.Now().Add(-time.Second)), v.UpstreamTime(time.Second); s != "" || d != "" {
+		t.Fatalf("NoUpstreamTimes: since %q, time %q", s, d)
 	}
+	var quiet attempts
 	quiet.add("10.0.0.1:80", "200", "", "", "")
-	v = vars.Request{}
 	quiet.set(&v)
 	quiet.finish(&v, time.Now().Add(-time.Second))
 	if v.UpstreamAddr != "10.0.0.1:80" || v.UpstreamResponseTime != "" {
-		t.Fatalf("noTimes: addr %q, response time %q", v.UpstreamAddr, v.UpstreamResponseTime)
+		t.Fatalf("NoUpstreamTimes: addr %q, response time %q", v.UpstreamAddr, v.UpstreamResponseTime)
 	}
 }

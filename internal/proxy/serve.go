@@ -16,7 +16,6 @@ import (
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 	"github.com/sluice-proxy/sluice/internal/upstream"
-	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
 // errNoLive: every peer of the group is down, failed or at max_conns (nginx's "no live upstreams").
@@ -35,7 +34,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	rp := newRetryPolicy(pr, out)
 	try := &o.try
 	t.group.Start(try, balanceKey(pr, t))
-	at := attempts{noTimes: pr.V.NoUpstreamTimes}
+	var at attempts
 	var resp *http.Response
 	var fail failure
 	var hold upstream.Hold
@@ -55,10 +54,10 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		last = tried
 		var connected time.Duration
 		resp, connected, err = tr.roundTrip(ctx, out, &o.hl, readTimeout, &o.body)
-		took := at.since(tried)
+		took := pr.V.UpstreamSince(tried)
 		connect := "-"
 		if connected >= 0 {
-			connect = at.dur(connected)
+			connect = pr.V.UpstreamTime(connected)
 		}
 		status := 0
 		if err == nil {
@@ -363,7 +362,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	readTimeout := c.ProxyReadTimeout.Get(config.ProxyDefaults.ReadTimeout)
 	rp := newRetryPolicy(pr, out)
 	try := t.group.Begin(balanceKey(pr, t))
-	at := attempts{noTimes: pr.V.NoUpstreamTimes}
+	var at attempts
 	var conn net.Conn
 	var br *bufio.Reader
 	var resp *http.Response
@@ -381,12 +380,12 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		tried := try.At()
 		var connected time.Duration
 		conn, br, resp, connected, err = p.handshake(ctx, pr, t, out, peer.Addr, connectTimeout, readTimeout)
-		took := at.since(tried)
+		took := pr.V.UpstreamSince(tried)
 		fail, status := failStatus, 0
 		if err == nil {
 			status = resp.StatusCode
 			if status == http.StatusSwitchingProtocols || !rp.statusListed(status) {
-				at.add(peer.Addr, itoa3(status), at.dur(connected), took, took)
+				at.add(peer.Addr, itoa3(status), pr.V.UpstreamTime(connected), took, took)
 				break
 			}
 		} else {
@@ -398,7 +397,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		}
 		connect := "-"
 		if connected > 0 {
-			connect = at.dur(connected)
+			connect = pr.V.UpstreamTime(connected)
 		}
 		at.add(peer.Addr, statusText(fail, status), connect, hdr, took)
 		retry := rp.next(ctx, try, fail, n, connected > 0)
@@ -536,7 +535,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 			done()
 			hold.End()
 			v.BodyBytesSent = stats.UpstreamToClient
-			v.UpstreamResponseTime = vars.Seconds(time.Since(start))
+			v.UpstreamResponseTime = v.UpstreamSince(start)
 			log.Info("proxy: tunnel closed: "+stats.Reason, v.LogAttrs("upstream", target)...)
 			finished()
 		})

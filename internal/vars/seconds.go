@@ -5,6 +5,22 @@ import (
 	"time"
 )
 
+// UpstreamTime is d as $upstream_*_time give it, "" when no template reads those (NoUpstreamTimes).
+func (r *Request) UpstreamTime(d time.Duration) string {
+	if r.NoUpstreamTimes {
+		return ""
+	}
+	return Seconds(d)
+}
+
+// UpstreamSince is UpstreamTime of the time since start; without a reader the clock is not read.
+func (r *Request) UpstreamSince(start time.Time) string {
+	if r.NoUpstreamTimes {
+		return ""
+	}
+	return Seconds(time.Since(start))
+}
+
 // Seconds formats a duration in seconds with millisecond resolution, as nginx's $upstream_*_time. Under half
 // a millisecond (a pooled connection's connect time, most loopback exchanges) it is "0.000" without
 // formatting; otherwise the milliseconds are written as integers, which rounds as strconv.FormatFloat of the
