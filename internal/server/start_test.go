@@ -27,8 +27,8 @@ func freePort(tb testing.TB) int {
 }
 
 // startServer writes conf to dir/sluice.conf, starts a server on it (prefix dir, logs discarded) and closes it
-// when the test ends.
-func startServer(tb testing.TB, dir, conf string) {
+// when the test ends; it returns the server (to reload it, see TestLimitsFollowReload).
+func startServer(tb testing.TB, dir, conf string) *Server {
 	tb.Helper()
 	path := filepath.Join(dir, "sluice.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
@@ -46,6 +46,7 @@ func startServer(tb testing.TB, dir, conf string) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.Close() })
+	return s
 }
 
 // rawUpstream serves each connection accepted on a loopback port with serve (which closes it) until the test
@@ -75,8 +76,8 @@ func rawUpstream(tb testing.TB, serve func(c net.Conn)) string {
 func TestLimitsFollowReload(t *testing.T) {
 	dir, port := t.TempDir(), freePort(t)
 	path := filepath.Join(dir, "sluice.conf")
-	write := func(buffers string) {
-		conf := `events {}
+	conf := func(buffers string) string {
+		return `events {}
 http {
     access_log off;
     large_client_header_buffers ` + buffers + `;
@@ -86,24 +87,8 @@ http {
     }
 }
 `
-		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
-	load := func() (*config.Config, error) { return config.Load(path, config.Options{Prefix: dir}) }
-	write("4 64k")
-	cfg, err := load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := startServer(t, dir, conf("4 64k"))
 	c, err := net.Dial("tcp", "127.0.0.1:"+itoa(port))
 	if err != nil {
 		t.Fatal(err)
@@ -130,8 +115,10 @@ http {
 	if got := status(); got != 200 {
 		t.Fatalf("second request: %d", got)
 	}
-	write("4 4k")
-	if err := s.Reload(load); err != nil {
+	if err := os.WriteFile(path, []byte(conf("4 4k")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(func() (*config.Config, error) { return config.Load(path, config.Options{Prefix: dir}) }); err != nil {
 		t.Fatal(err)
 	}
 	// the connection was already waiting for its next request under the limits it had read
