@@ -61,7 +61,7 @@ func (f *headerList) del(name string) {
 	}
 }
 
-// removeNamed removes the headerList a Connection header names.
+// removeNamed removes the fields a Connection header names.
 func (f *headerList) removeNamed(connection []string) {
 	for name := range namedTokens(connection) {
 		f.del(textproto.CanonicalMIMEHeaderKey(name))

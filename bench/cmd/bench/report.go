@@ -180,11 +180,8 @@ func (res *results) markdown() string {
 	return b.String()
 }
 
-// brief is a one-line summary of a sample for progress output.
+// brief is a one-line summary of a sample for progress output: the figures named by keys.
 func (s sample) brief(keys ...string) string {
-	if len(keys) == 0 {
-		keys = []string{"mem@1000", "mem@3000", "mem@9000", "ws64.msgs", "ws64.cpu", "ws16k.mbs", "https.rps", "http.rps", "hs.rps"}
-	}
 	var parts []string
 	for _, k := range keys {
 		if v, ok := s[k]; ok {
