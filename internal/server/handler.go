@@ -2,7 +2,6 @@ package server
 
 import (
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -434,12 +433,7 @@ func (s *Server) initVars(v *vars.Request, r *http.Request, ci *connInfo) {
 	} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		v.RemoteAddr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
-	if ci.local != nil {
-		if ta, ok := ci.local.(*net.TCPAddr); ok {
-			ap := ta.AddrPort()
-			v.LocalAddr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		}
-	}
+	v.LocalAddr = ci.local
 }
 
 func addrOf(ci *connInfo) string {

@@ -225,13 +225,16 @@ func (l *listener) serveConn(c net.Conn, m connMeta) {
 		c.Close()
 		return
 	}
-	ci := &connInfo{connMeta: m, listener: l, local: c.LocalAddr()}
+	ci := &connInfo{connMeta: m, listener: l}
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		ap := ta.AddrPort()
-		ci.remote = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		ci.remote = unmapped(ta)
+	}
+	local := c.LocalAddr()
+	if ta, ok := local.(*net.TCPAddr); ok {
+		ci.local = unmapped(ta)
 	}
 	if ci.localKey == "" {
-		ci.localKey = ci.local.String()
+		ci.localKey = local.String()
 	}
 	ctx := context.WithValue(context.Background(), connInfoKey{}, ci)
 	if tc, ok := c.(*tls.Conn); ok {
@@ -272,10 +275,10 @@ type connInfo struct {
 	connMeta
 	requests atomic.Int64
 	listener *listener
-	local    net.Addr
-	// remote is the connection's peer address, which every request on it has as RemoteAddr (parsed once per
-	// connection, not once per request); zero where the server learns it per request (QUIC)
-	remote netip.AddrPort
+	// remote and local are the connection's addresses, which every request on it has as $remote_addr and
+	// $server_addr (converted once per connection, not once per request); zero where the server learns the
+	// remote one per request and has no local one (QUIC)
+	remote, local netip.AddrPort
 	// the limits the last request on the connection had, and the snapshot they were read from: a request after
 	// a reload reads them again (only the connection's goroutine reads and writes these)
 	limSnap *snapshot
@@ -283,3 +286,9 @@ type connInfo struct {
 }
 
 type connInfoKey struct{}
+
+// unmapped is a TCP address as a netip.AddrPort, an IPv4-mapped IPv6 address as the IPv4 one.
+func unmapped(ta *net.TCPAddr) netip.AddrPort {
+	ap := ta.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}

@@ -43,8 +43,8 @@ func (s *Server) serveQUIC(snap *snapshot, added map[string]net.PacketConn) {
 			ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
 				s.stats.accepted.Add(1)
 				s.stats.handled.Add(1)
-				ci := &connInfo{listener: pl, local: quicAddr{c.LocalAddr()}}
-				ci.localKey = ci.local.String()
+				ci := &connInfo{listener: pl}
+				ci.localKey = quicAddr{c.LocalAddr()}.String()
 				ci.id = s.connSeq.Add(1)
 				return context.WithValue(ctx, connInfoKey{}, ci)
 			},
