@@ -59,6 +59,7 @@ type conn struct {
 	hdr      http.Header  // the response header map, cleared for each request
 	reqHdr   http.Header  // the last request's header map, cleared, for the next one
 	next     *response    // the response of the request being read (readRequest makes it, serveRequest takes it)
+	spare    *response    // the last response, when nothing can reach it any more (see reusable), for the next request
 	headRead int          // the length of the head parseHead read (0: net/http read it)
 	buf      []byte       // a small response's body, held until its length is known
 	hijack   bool
@@ -268,7 +269,13 @@ func (c *conn) readRequest(lim Limits) (*http.Request, error) {
 	hint := c.headLen
 	c.headLen = 0
 	c.tmpl.Header, c.reqHdr = c.reqHdr, nil
-	c.next = new(response) // made here, so the parse can use its storage (see reqStore)
+	// made here, so the parse can use its storage (see reqStore)
+	if c.next = c.spare; c.next != nil {
+		c.spare = nil
+		c.next.recycle()
+	} else {
+		c.next = new(response)
+	}
 	if c.headRead = parseHead(c.br, &c.tmpl, hint, &c.next.st); c.headRead > 0 {
 		req = &c.tmpl
 		req.Body = http.NoBody
@@ -335,9 +342,14 @@ func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 	req.RemoteAddr = c.remote
 	req.TLS = c.tls
 	w.ctx.Context, w.ctx.c, w.ctx.b, w.ctx.head = c.base, c, &w.body, c.headRead
-	req = req.WithContext(&w.ctx)
+	if w.req != nil && req.Context() == context.Context(&w.ctx) {
+		*w.req = *req // a reused response: the parse started from its base, so the context is already w's
+		req = w.req
+	} else {
+		req = req.WithContext(&w.ctx)
+		w.req = req
+	}
 	c.tmpl = http.Request{} // the fast path's request lives on in the copy only
-	w.req = req
 	if c.hdr == nil {
 		c.hdr = make(http.Header, 8)
 	} else {
@@ -364,11 +376,20 @@ func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 		return false
 	}
 	w.finish(lim)
+	if w.ctx.watched() {
+		return !w.closeAfter // something may still hold the request (see watched)
+	}
 	if h := req.Header; h != nil && len(h) <= 32 {
-		// the next request's header fills this map: nothing can reach this request any more (a hijacked
-		// connection, whose tunnel may keep it, returned above), and its values are not the map's
+		// the next request's header fills this map: nothing can reach this request any more, and its
+		// values are not the map's
 		clear(h)
 		c.reqHdr = h
+	}
+	if w.body.r == nil {
+		if w.st.base == nil {
+			w.st.base = new(http.Request).WithContext(&w.ctx)
+		}
+		c.spare = w
 	}
 	return !w.closeAfter
 }

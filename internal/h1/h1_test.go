@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,6 +106,66 @@ func TestHeaderMapReuse(t *testing.T) {
 	}) {
 		if tc.got != tc.want {
 			t.Errorf("%q: the handler saw %q, want %q", tc.req, tc.got, tc.want)
+		}
+	}
+}
+
+// TestResponseReuse: a kept-alive connection serves its next request with the last request's objects (the
+// response and the *http.Request) only when nothing can still reach them: not after a request whose
+// context was watched (here by a goroutine that outlives its handler and reads its request later), nor after
+// one with a body. A reused request starts clean: its own fields, a live context.
+func TestResponseReuse(t *testing.T) {
+	type seen struct {
+		req *http.Request
+		err error
+	}
+	var mu sync.Mutex
+	var got []seen
+	late := make(chan string, 1)
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		got = append(got, seen{r, r.Context().Err()})
+		mu.Unlock()
+		if r.URL.Path == "/watch" {
+			done := r.Context().Done()
+			go func() {
+				<-done
+				time.Sleep(100 * time.Millisecond) // the next request is being served meanwhile
+				late <- r.URL.Path + " " + r.Header.Get("X-N") + " " + fmt.Sprint(r.Context().Err())
+			}()
+		}
+		io.WriteString(w, r.URL.Path+" "+r.Header.Get("X-N"))
+	})
+	var pairs []string
+	for i, path := range []string{"/a", "/b", "/watch", "/c", "/post", "/d"} {
+		n := fmt.Sprint(i)
+		req := "GET " + path + " HTTP/1.1\r\nHost: a\r\nX-N: " + n + "\r\n\r\n"
+		if path == "/post" {
+			req = "POST " + path + " HTTP/1.1\r\nHost: a\r\nX-N: " + n + "\r\nContent-Length: 2\r\n\r\nok"
+		}
+		pairs = append(pairs, req, path+" "+n)
+	}
+	for _, tc := range keptAlive(t, addr, pairs) {
+		if tc.got != tc.want {
+			t.Errorf("%q: the handler saw %q, want %q", tc.req, tc.got, tc.want)
+		}
+	}
+	if s := <-late; s != "/watch 2 context canceled" {
+		t.Errorf("a goroutine holding the watched request read %q later, want %q", s, "/watch 2 context canceled")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, s := range got {
+		if s.err != nil {
+			t.Errorf("request %d began with its context done: %v", i, s.err)
+		}
+	}
+	// the request objects: reused after /a and /b (and /c), new after the watched one and after the body
+	wantSame := []bool{true, true, false, true, false}
+	for i, same := range wantSame {
+		if (got[i].req == got[i+1].req) != same {
+			t.Errorf("requests %d and %d share their *http.Request: %v, want %v", i, i+1, !same, same)
 		}
 	}
 }

@@ -72,9 +72,12 @@ func plainURL(uri string, u *url.URL) (*url.URL, bool) {
 
 // reqStore is storage for what the fast path would otherwise allocate per request: the URL and the backing
 // array of the first values. It lives in the request's response (one allocation), as long as the request.
+// base, when set, is a zero request whose context is that response's: a parse starts from it, so that a
+// response the connection reuses hands its parsed request to the handler without WithContext's copy.
 type reqStore struct {
 	url  url.URL
 	vals [8]string
+	base *http.Request
 }
 
 // plainPathByte marks the bytes url.URL keeps unescaped in a path: unreserved characters and the reserved ones
@@ -210,18 +213,14 @@ func parseHeadBytes(head []byte, r *http.Request, st *reqStore) bool {
 	if pragmaNoCache && !cacheControl {
 		h["Cache-Control"] = []string{"no-cache"} // net/http's fixPragmaCacheControl
 	}
-	*r = http.Request{
-		Method:        method,
-		URL:           u,
-		Proto:         proto,
-		ProtoMajor:    1,
-		ProtoMinor:    minor,
-		Header:        h,
-		ContentLength: cl,
-		Host:          host,
-		RequestURI:    uri,
-		Close:         shouldClose(minor, connection),
+	if st != nil && st.base != nil {
+		*r = *st.base // zero but for the context (see reqStore)
+	} else {
+		*r = http.Request{}
 	}
+	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = method, u, proto, 1, minor
+	r.Header, r.ContentLength, r.Host, r.RequestURI = h, cl, host, uri
+	r.Close = shouldClose(minor, connection)
 	return true
 }
 
