@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -208,6 +209,13 @@ func (c *conn) await(lim Limits, first bool) bool {
 	} else if c.br.Buffered() == 0 && !c.hasByte {
 		c.staleRead.Store(false)
 		c.rwc.SetReadDeadline(deadline(lim.IdleTimeout))
+		// Let the goroutines that are ready run first. A client that waits for each response rarely has
+		// its next request here yet, so reading now mostly fails (EAGAIN) and parks the goroutine until the
+		// poller wakes it: a system call and two trips through the scheduler. After the others have run,
+		// the request has often arrived and the first read takes it. nginx gets the same from its event
+		// loop, which reads a socket only once the poller reported it. With nothing else ready this costs
+		// a trip through the scheduler. On 2 cores under wrk -c50: read(2) per proxied request 2.92 -> 2.18.
+		runtime.Gosched()
 		if c.sock != nil && !pending(c.rwc) {
 			if err := c.awaitIdle(); err != nil {
 				return false
