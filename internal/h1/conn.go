@@ -60,7 +60,7 @@ type conn struct {
 	hdr      http.Header  // the response header map, cleared for each request
 	reqHdr   http.Header  // the last request's header map, cleared, for the next one
 	next     *response    // the response of the request being read (readRequest makes it, serveRequest takes it)
-	spare    *response    // the last response, when nothing can reach it any more (see reusable), for the next request
+	spare    *response    // the last response, when nothing can reach it any more (see watched), for the next request
 	headRead int          // the length of the head parseHead read (0: net/http read it)
 	buf      []byte       // a small response's body, held until its length is known
 	hijack   bool
