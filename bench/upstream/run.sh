@@ -5,9 +5,15 @@
 #   2. least_conn balance: ~3000 WebSockets opened over time (batches of 500, a third of the first batches
 #      closed on the way) through sluice to 3 peers; max/min open per peer.
 # Usage: bench/upstream/run.sh   (from the repository root; needs wrk and nginx: apt-get install -y wrk nginx)
+#   PIN=1 pins the proxies to CPU 1 and the backends and wrk to CPU 0, as `make bench BENCHFLAGS=-pin` does
+#   (unpinned, the three backends' threads and wrk preempt the proxy on both cores).
 set -euo pipefail
 ROUNDS=${ROUNDS:-3}
 DUR=${DUR:-10s}
+cpu0=() cpu1=() # command prefixes: taskset execs the command, so $! stays the process to kill
+if [ -n "${PIN:-}" ]; then
+	cpu0=(taskset -c 0) cpu1=(taskset -c 1)
+fi
 cd "$(dirname "$0")/../.."
 work=$(mktemp -d)
 pids=()
@@ -18,7 +24,7 @@ go build -o "$work/sluice" ./cmd/sluice
 go build -o "$work/echoback" ./bench/cmd/echoback
 go build -o "$work/wsload" ./bench/cmd/wsload
 for i in 1 2 3; do
-	"$work/echoback" -addr 127.0.0.1:1908$i & pids+=($!)
+	"${cpu0[@]}" "$work/echoback" -addr 127.0.0.1:1908$i & pids+=($!)
 done
 
 conf() { # $1 port, $2 balancing line
@@ -57,19 +63,19 @@ CONF
 mkdir -p "$work/logs"
 conf 19090 "" > "$work/sluice.conf"
 conf 19091 "" > "$work/nginx.conf"
-"$work/sluice" -p "$work/" -c "$work/sluice.conf" -e "$work/sluice.err" & sluice_pid=$!
-nginx -p "$work/" -c "$work/nginx.conf" -g 'daemon off;' 2>"$work/nginx.stderr" & nginx_pid=$!
+"${cpu1[@]}" "$work/sluice" -p "$work/" -c "$work/sluice.conf" -e "$work/sluice.err" & sluice_pid=$!
+"${cpu1[@]}" nginx -p "$work/" -c "$work/nginx.conf" -g 'daemon off;' 2>"$work/nginx.stderr" & nginx_pid=$!
 pids+=("$sluice_pid" "$nginx_pid")
 sleep 1
 
-echo "== req/s through a 3-peer upstream (keepalive 64), wrk -t1 -c50 -d$DUR"
+echo "== req/s through a 3-peer upstream (keepalive 64), wrk -t1 -c50 -d$DUR${PIN:+, proxies on CPU 1, backends and wrk on CPU 0}"
 for r in $(seq 1 "$ROUNDS"); do
 	order="sluice:19090 nginx:19091"
 	[ $((r % 2)) = 0 ] && order="nginx:19091 sluice:19090"
 	for t in $order; do
 		name=${t%%:*}
 		port=${t##*:}
-		rps=$(wrk -t1 -c50 -d"$DUR" "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}')
+		rps=$("${cpu0[@]}" wrk -t1 -c50 -d"$DUR" "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}')
 		echo "round $r $name $rps"
 	done
 done
