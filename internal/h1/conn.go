@@ -277,10 +277,9 @@ func (c *conn) readRequest(lim Limits) (*http.Request, error) {
 	hint := c.headLen
 	c.headLen = 0
 	c.tmpl.Header, c.reqHdr = c.reqHdr, nil
-	// made here, so the parse can use its storage (see reqStore)
+	// made here, so the parse can use its storage (see reqStore); a spare one was cleared when kept
 	if c.next = c.spare; c.next != nil {
 		c.spare = nil
-		c.next.recycle()
 	} else {
 		c.next = new(response)
 	}
@@ -384,8 +383,9 @@ func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 		return false
 	}
 	w.finish(lim)
+	keep := !w.closeAfter
 	if w.ctx.watched() {
-		return !w.closeAfter // something may still hold the request (see watched)
+		return keep // something may still hold the request (see watched)
 	}
 	if h := req.Header; h != nil && len(h) <= 32 {
 		// the next request's header fills this map: nothing can reach this request any more, and its
@@ -397,9 +397,10 @@ func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 		if w.st.base == nil {
 			w.st.base = new(http.Request).WithContext(&w.ctx)
 		}
+		w.recycle() // now, not when reused: an idle connection holds nothing of its last request
 		c.spare = w
 	}
-	return !w.closeAfter
+	return keep
 }
 
 // hasToken reports whether the comma-separated list v holds token (case-insensitively).

@@ -8,12 +8,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
+	"weak"
 
 	"github.com/sluice-proxy/sluice/internal/netutil"
 )
@@ -167,6 +170,35 @@ func TestResponseReuse(t *testing.T) {
 		if (got[i].req == got[i+1].req) != same {
 			t.Errorf("requests %d and %d share their *http.Request: %v, want %v", i, i+1, !same, same)
 		}
+	}
+}
+
+// TestIdleHoldsNothing: an idle kept-alive connection holds nothing of its last request. Once the response is
+// out, the request's head (reached here through one of its header values) can be collected, though the
+// connection keeps the request's objects for its next request.
+func TestIdleHoldsNothing(t *testing.T) {
+	held := make(chan weak.Pointer[byte], 1)
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		held <- weak.Make(unsafe.StringData(r.Header.Get("X-Big")))
+		io.WriteString(w, "ok")
+	})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: "+strings.Repeat("x", 3000)+"\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+		t.Fatal(err)
+	}
+	head := <-held
+	for i := 0; i < 50 && head.Value() != nil; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if head.Value() != nil {
+		t.Error("an idle connection still holds its last request's head")
 	}
 }
 

@@ -50,23 +50,26 @@ type response struct {
 
 func (w *response) Header() http.Header { return w.header }
 
-// watched reports whether something asked for the context's Done: a client watch, an AfterFunc, a context
-// derived from it, which is how anything that outlives a request holds on to it. When nothing did, nothing can
-// reach the request once its handler has returned and the response is complete (a connection handed over
-// returns before), so the connection reuses its header map, and, when it had no body (a transport's goroutine
-// may still be reading one), the response and the *http.Request (recycle): two allocations, about 0.8 KiB, per
-// keep-alive request.
+// watched reports whether something asked for the context's Done before the handler returned: a client
+// watch, an AfterFunc, a context derived from it. That is how anything that outlives a request holds on to it,
+// and code that keeps a request or its context past its handler must do one of these while the handler runs.
+// When nothing did, nothing can reach the request once its handler has returned and the response is complete
+// (a connection handed over returns before), so the connection reuses its header map, and, when it had no
+// body (a transport's goroutine may still be reading one), the response and the *http.Request (recycle): two
+// allocations, about 0.8 KiB, per keep-alive request.
 func (x *reqCtx) watched() bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return x.done != nil
 }
 
-// recycle clears w for the connection's next request, keeping the request object it handed out and the base
-// its parse starts from.
+// recycle clears w and the request it handed out for the connection's next request, keeping that request
+// object (now zero but for its context) and the base its parse starts from. It drops every reference to the
+// request's head (strings, URL, header map), which would otherwise stay in memory while the connection idles.
 func (w *response) recycle() {
 	req, base := w.req, w.st.base
 	*w = response{}
+	*req = *base
 	w.req, w.st.base = req, base
 }
 
