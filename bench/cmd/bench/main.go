@@ -411,10 +411,12 @@ func phpSocket(dir, sluiceBin string, e env) (string, func()) {
 	fpmConf := filepath.Join(dir, "php-fpm.conf")
 	must(os.WriteFile(fpmConf, []byte(fmt.Sprintf("[global]\nerror_log = %s/php-fpm.log\ndaemonize = no\n[www]\nuser = root\ngroup = root\nlisten = %s\nlisten.mode = 0666\npm = static\npm.max_children = 4\n", dir, sock)), 0o644))
 	cmd := exec.Command(fpm, "-R", "-F", "-y", fpmConf)
+	// its own process group, ended whole: killing the master alone left its workers running
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return "", none
 	}
-	stop := func() { cmd.Process.Kill(); cmd.Wait() }
+	stop := (&proc{cmd: cmd}).stop
 	for range 100 {
 		if _, err := os.Stat(sock); err == nil {
 			return sock, stop

@@ -267,7 +267,7 @@ func (t *target) start(e env, conf, cpus string) (*proc, error) {
 	return p, nil
 }
 
-// stop ends the proxy's process group and waits for it.
+// stop ends the process group (a proxy's, php-fpm's) and waits for it.
 func (p *proc) stop() {
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 	done := make(chan struct{})
@@ -278,5 +278,7 @@ func (p *proc) stop() {
 		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}
-	p.log.Close()
+	if p.log != nil {
+		p.log.Close()
+	}
 }
