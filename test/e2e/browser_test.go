@@ -32,7 +32,7 @@ func TestBrowserWelcomePage(t *testing.T) {
 }
 
 // chromiumContext starts headless Chromium (skipping the test where it is not installed, outside CI) and returns
-// a context for chromedp.Run that ends after 40 s or with the test.
+// a context for chromedp.Run, with the browser started, that ends after 40 s or with the test.
 func chromiumContext(t *testing.T) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
@@ -59,6 +59,12 @@ func chromiumContext(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 40*time.Second)
 	t.Cleanup(cancelTimeout)
+	// Start the browser now. Left to the test's first Run, a browser that failed to start was started again by
+	// the next Run on the same context (a test's diagnostics after a failure), and chromedp v0.14 then panics
+	// ("close of closed channel" in ExecAllocator.Allocate), hiding the failure and every other test's result.
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("starting %s: %v", chromiumPath, err)
+	}
 	return ctx
 }
 
