@@ -41,6 +41,25 @@ func chromiumContext(t *testing.T) context.Context {
 		}
 		t.Fatalf("%s not found in CI: %v", chromiumPath, err)
 	}
+	// Start the browser now. Left to the test's first Run, a browser that failed to start was started again by
+	// the next Run on the same context (a test's diagnostics after a failure), and chromedp v0.14 then panics
+	// ("close of closed channel" in ExecAllocator.Allocate), hiding the failure and every other test's result.
+	// A start that fails is tried once more, with a new browser, before the test fails.
+	var err error
+	for attempt := 1; attempt <= 2; attempt++ {
+		var ctx context.Context
+		if ctx, err = startChromium(t); err == nil {
+			return ctx
+		}
+		t.Logf("starting %s (attempt %d): %v", chromiumPath, attempt, err)
+	}
+	t.Fatalf("%s did not start: %v", chromiumPath, err)
+	return nil
+}
+
+// startChromium starts one headless Chromium; its context ends after 40 s, with the test, or at once when the
+// start failed.
+func startChromium(t *testing.T) (context.Context, error) {
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Flag("headless", true),
@@ -59,13 +78,13 @@ func chromiumContext(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 40*time.Second)
 	t.Cleanup(cancelTimeout)
-	// Start the browser now. Left to the test's first Run, a browser that failed to start was started again by
-	// the next Run on the same context (a test's diagnostics after a failure), and chromedp v0.14 then panics
-	// ("close of closed channel" in ExecAllocator.Allocate), hiding the failure and every other test's result.
 	if err := chromedp.Run(ctx); err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
+		cancelTimeout()
+		cancel()
+		cancelAlloc()
+		return nil, err
 	}
-	return ctx
+	return ctx, nil
 }
 
 // profileDir is a browser profile directory removed after the test. Chromium's helper processes may still be
