@@ -393,7 +393,7 @@ func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 		clear(h)
 		c.reqHdr = h
 	}
-	if w.body.r == nil {
+	if w.body.r == nil && keep {
 		if w.st.base == nil {
 			w.st.base = new(http.Request).WithContext(&w.ctx)
 		}
