@@ -126,11 +126,12 @@ func blankAt(b []byte, j int, lf bool) int {
 
 // NextField takes the field line at the start of s: a token name, a colon, the value (optional white space
 // around it) and the line end, CRLF (or a bare LF, when lf is set). It returns the name, whether it is
-// already canonical (as textproto.CanonicalMIMEHeaderKey would make it: used as it is, no copy), the value without the white space around it and what follows the line. On
-// the empty line that ends a head, end is set (name and value empty). ok is false for anything else: a
-// folded line, no colon, a name that is not a token, a control byte in the value, no line end in s; the
-// caller then leaves the head to a parser that names the fault. One pass over the line: the name's bytes
-// through the class table up to the colon, the value's eight at a time up to the line end.
+// already canonical (as textproto.CanonicalMIMEHeaderKey would make it: used as it is, no copy), the value
+// without the white space around it and what follows the line. On the empty line that ends a head, end is
+// set (name and value empty). ok is false for anything else: a folded line, no colon, a name that is not a
+// token, a control byte in the value, no line end in s; the caller then leaves the head to a parser that
+// names the fault. One pass over the line: the name's bytes through the class table up to the colon, the
+// value's eight at a time up to the line end.
 func NextField[T string | []byte](s T, lf bool) (name, value, rest T, canonical, end, ok bool) {
 	if len(s) > 0 && (s[0] == '\r' || s[0] == '\n') {
 		switch {

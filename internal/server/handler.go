@@ -431,7 +431,7 @@ func (s *Server) initVars(v *vars.Request, r *http.Request, ci *connInfo) {
 	if ci.remote.IsValid() {
 		v.RemoteAddr = ci.remote
 	} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		v.RemoteAddr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		v.RemoteAddr = unmapped(ap)
 	}
 	v.LocalAddr = ci.local
 }

@@ -227,11 +227,11 @@ func (l *listener) serveConn(c net.Conn, m connMeta) {
 	}
 	ci := &connInfo{connMeta: m, listener: l}
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		ci.remote = unmapped(ta)
+		ci.remote = unmapped(ta.AddrPort())
 	}
 	local := c.LocalAddr()
 	if ta, ok := local.(*net.TCPAddr); ok {
-		ci.local = unmapped(ta)
+		ci.local = unmapped(ta.AddrPort())
 	}
 	if ci.localKey == "" {
 		ci.localKey = local.String()
@@ -287,8 +287,7 @@ type connInfo struct {
 
 type connInfoKey struct{}
 
-// unmapped is a TCP address as a netip.AddrPort, an IPv4-mapped IPv6 address as the IPv4 one.
-func unmapped(ta *net.TCPAddr) netip.AddrPort {
-	ap := ta.AddrPort()
+// unmapped is ap with an IPv4-mapped IPv6 address as the IPv4 one.
+func unmapped(ap netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }

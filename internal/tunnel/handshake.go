@@ -37,9 +37,6 @@ func AcceptKey(key string) string {
 // HTTP/2 requests return false. When Upgrade lists several protocols the first
 // one other than h2c is returned; CheckResponse accepts any of them.
 func RequestedProtocol(h http.Header, protoMajor, protoMinor int) (string, bool) {
-	if protoMajor != 1 || protoMinor < 1 {
-		return "", false
-	}
 	return RequestedProtocolOf(h["Connection"], h["Upgrade"], protoMajor, protoMinor)
 }
 
