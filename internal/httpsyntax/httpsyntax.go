@@ -150,7 +150,7 @@ func NextField[T string | []byte](s T, lf bool) (name, value, rest T, canonical,
 			break
 		}
 		bad |= cl & want
-		want = cUpper >> (cl >> 2 & 1) // cLower after a dash, else cUpper
+		want = cl >> cNextShift
 	}
 	if i == 0 || i == len(s) || s[i] != ':' {
 		return
@@ -198,18 +198,24 @@ var nameClass = func() (t [256]uint8) {
 			t[c] |= cLower
 		case 'A' <= c && c <= 'Z':
 			t[c] |= cUpper
-		case c == '-':
-			t[c] |= cDash
 		}
+		next := uint8(cUpper) // the case that is wrong after c: upper, but lower after a dash
+		if c == '-' {
+			next = cLower
+		}
+		t[c] |= next << cNextShift
 	}
 	return t
 }()
 
+// nameClass bits: the case of a letter, whether the byte is a token character, and (from cNextShift up) the
+// case that is wrong for the byte after it, so that NextField's loop needs one shift to carry it.
 const (
 	cLower = 1 << iota
 	cUpper
-	cDash // (NextField relies on its being 4)
 	cToken
+
+	cNextShift = 4
 )
 
 // WriteField writes the field line "k: v\r\n" into bw: one append into the writer's free space when it fits
