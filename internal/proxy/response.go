@@ -38,8 +38,16 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, st *respStore)
 
 	// the fields are gathered first (names compared in a small array, not looked up in the map) and the map
 	// is filled once
-	var names [maxFields]string
-	var values [maxFields][]string
+	// (most heads have a few fields: their arrays are small, as zeroing the large ones cost 450 instructions)
+	lines := strings.Count(rest, "\n")
+	var names8 [8]string
+	var values8 [8][]string
+	names, values := names8[:], values8[:]
+	if lines > len(names8) {
+		var namesMax [maxFields]string
+		var valuesMax [maxFields][]string
+		names, values = namesMax[:], valuesMax[:]
+	}
 	if st == nil {
 		st = new(respStore)
 	}
@@ -71,12 +79,12 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, st *respStore)
 		for i < nf && names[i] != k {
 			i++
 		}
-		if i == maxFields {
+		if i == len(names) {
 			return nil, nil // more distinct fields than the array holds: ReadResponse reads them
 		}
 		if i == nf {
 			if len(strs) == 0 {
-				strs = make([]string, strings.Count(rest, "\n")+1)
+				strs = make([]string, lines)
 			}
 			names[i], values[i], strs = k, strs[:1:1], strs[1:]
 			values[i][0] = v
