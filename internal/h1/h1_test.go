@@ -466,3 +466,58 @@ func TestHeadLength(t *testing.T) {
 		}
 	}
 }
+
+// TestResponseHeadSizes: heads that fit the writer's free space and heads that do not (one long value, many
+// fields, after a pipelined response filled part of the buffer) arrive whole, with their interim 103 fields.
+func TestResponseHeadSizes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fields int
+		size   int
+	}{{"small", 2, 10}, {"long value", 1, 9000}, {"many fields", 40, 200}} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/hint" {
+					w.Header().Set("Link", "</a.css>; rel=preload")
+					w.WriteHeader(http.StatusEarlyHints)
+				}
+				for i := range tc.fields {
+					w.Header().Set(fmt.Sprintf("X-F%d", i), strings.Repeat(strconv.Itoa(i%10), tc.size))
+				}
+				w.WriteHeader(http.StatusCreated)
+				io.WriteString(w, "body")
+			})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /hint HTTP/1.1\r\nHost: a\r\n\r\n")
+			br := bufio.NewReader(c)
+			for _, path := range []string{"/a", "/hint"} {
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("%s: %v", path, err)
+				}
+				if path == "/hint" {
+					if resp.StatusCode != http.StatusEarlyHints || resp.Header.Get("Link") != "</a.css>; rel=preload" {
+						t.Fatalf("interim: %d %q", resp.StatusCode, resp.Header)
+					}
+					if resp, err = http.ReadResponse(br, nil); err != nil {
+						t.Fatal(err)
+					}
+				}
+				body, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != http.StatusCreated || string(body) != "body" || resp.Header.Get("Date") == "" {
+					t.Fatalf("%s: %d %q %q", path, resp.StatusCode, body, resp.Header.Get("Date"))
+				}
+				for i := range tc.fields {
+					if got, want := resp.Header.Get(fmt.Sprintf("X-F%d", i)), strings.Repeat(strconv.Itoa(i%10), tc.size); got != want {
+						t.Fatalf("%s: X-F%d is %d bytes, want %d", path, i, len(got), len(want))
+					}
+				}
+			}
+		})
+	}
+}

@@ -104,9 +104,8 @@ func (w *response) interim(code int) {
 		w.continued = true
 	}
 	bw := w.writer()
-	w.statusLine(bw, code)
-	w.writeHeader(bw)
-	bw.WriteString("\r\n")
+	b, _, _ := w.appendHeader(w.appendStatusLine(bw.AvailableBuffer(), code))
+	bw.Write(append(b, "\r\n"...))
 	w.fail(bw.Flush())
 }
 
@@ -246,21 +245,21 @@ func (w *response) sendHead(final bool, next []byte) {
 	} else if !req.ProtoAtLeast(1, 1) {
 		h["Connection"] = []string{"keep-alive"}
 	}
+	// the head is appended in the writer's free space and written with one Write (a Write or WriteString
+	// per piece cost about 60 instructions each); a head larger than that space is appended to a new array
 	bw := w.writer()
-	w.statusLine(bw, w.status)
-	dated, te := w.writeHeader(bw) // (noted while writing: two lookups fewer)
+	b := w.appendStatusLine(bw.AvailableBuffer(), w.status)
+	b, dated, te := w.appendHeader(b) // (noted while writing: two lookups fewer)
 	if te {
 		delete(h, "Transfer-Encoding") // sluice frames the body itself
 	}
 	if !dated {
-		bw.WriteString("Date: ")
-		bw.WriteString(w.c.srv.date())
-		bw.WriteString("\r\n")
+		b = append(b, w.c.srv.dateLine()...)
 	}
 	if w.chunked {
-		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
-	bw.WriteString("\r\n")
+	bw.Write(append(b, "\r\n"...))
 	if len(w.c.buf) > 0 {
 		buf := w.c.buf
 		w.written -= int64(len(buf))
@@ -269,28 +268,27 @@ func (w *response) sendHead(final bool, next []byte) {
 	}
 }
 
-func (w *response) statusLine(bw *bufio.Writer, code int) {
+func (w *response) appendStatusLine(b []byte, code int) []byte {
 	if w.req.ProtoAtLeast(1, 1) {
-		bw.WriteString("HTTP/1.1 ")
+		b = append(b, "HTTP/1.1 "...)
 	} else {
-		bw.WriteString("HTTP/1.0 ")
+		b = append(b, "HTTP/1.0 "...)
 	}
 	if code == 200 {
-		bw.WriteString("200 OK\r\n")
-		return
+		return append(b, "200 OK\r\n"...)
 	}
-	bw.Write(strconv.AppendInt(w.c.scratch[:0], int64(code), 10))
-	bw.WriteByte(' ')
-	bw.WriteString(http.StatusText(code))
-	bw.WriteString("\r\n")
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(code)...)
+	return append(b, "\r\n"...)
 }
 
 // headerValueCleaner replaces the line breaks a header value must not carry, as net/http does.
 var headerValueCleaner = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ")
 
-// writeHeader writes the header's fields, except Transfer-Encoding (the framing is sluice's); it reports
+// appendHeader appends the header's fields, except Transfer-Encoding (the framing is sluice's); it reports
 // whether there is a Date field with a value and whether there was a Transfer-Encoding field.
-func (w *response) writeHeader(bw *bufio.Writer) (dated, te bool) {
+func (w *response) appendHeader(b []byte) (_ []byte, dated, te bool) {
 	for k, vs := range w.header {
 		switch k {
 		case "Transfer-Encoding":
@@ -307,10 +305,10 @@ func (w *response) writeHeader(bw *bufio.Writer) (dated, te bool) {
 			if !clean {
 				v = strings.TrimSpace(headerValueCleaner.Replace(v))
 			}
-			httpsyntax.WriteField(bw, k, v)
+			b = httpsyntax.AppendField(b, k, v)
 		}
 	}
-	return dated, te
+	return b, dated, te
 }
 
 // plainValue returns v without surrounding white space, and false when v holds a line break (the caller
@@ -496,14 +494,14 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return raw, bufio.NewReadWriter(br, bufio.NewWriterSize(raw, 1024)), nil
 }
 
-// date is the Date header's value, formatted once a second.
-func (s *Server) date() string {
+// dateLine is the Date field's line ("Date: …\r\n"), formatted once a second.
+func (s *Server) dateLine() string {
 	now := time.Now()
 	sec := now.Unix()
 	if d := s.dateCache.Load(); d != nil && d.sec == sec {
 		return d.s
 	}
-	d := &dateLine{sec: sec, s: now.UTC().Format(http.TimeFormat)}
+	d := &dateLine{sec: sec, s: "Date: " + now.UTC().Format(http.TimeFormat) + "\r\n"}
 	s.dateCache.Store(d)
 	return d.s
 }

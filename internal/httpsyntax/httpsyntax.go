@@ -222,18 +222,21 @@ const (
 // (a single copy, no call per part), else part by part.
 func WriteField(bw *bufio.Writer, k, v string) {
 	if n := len(k) + len(v) + 4; n <= bw.Available() {
-		b := bw.AvailableBuffer()
-		b = append(b, k...)
-		b = append(b, ": "...)
-		b = append(b, v...)
-		b = append(b, "\r\n"...)
-		bw.Write(b)
+		bw.Write(AppendField(bw.AvailableBuffer(), k, v))
 		return
 	}
 	bw.WriteString(k)
 	bw.WriteString(": ")
 	bw.WriteString(v)
 	bw.WriteString("\r\n")
+}
+
+// AppendField appends the field line "k: v\r\n" to b.
+func AppendField(b []byte, k, v string) []byte {
+	b = append(b, k...)
+	b = append(b, ": "...)
+	b = append(b, v...)
+	return append(b, "\r\n"...)
 }
 
 // CutByte is strings.Cut for a one-byte separator, without strings.Index's choice of search (the head
