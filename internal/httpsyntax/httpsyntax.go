@@ -4,7 +4,6 @@
 package httpsyntax
 
 import (
-	"bufio"
 	"bytes"
 	"math/bits"
 	"net/http"
@@ -217,19 +216,6 @@ const (
 
 	cNextShift = 4
 )
-
-// WriteField writes the field line "k: v\r\n" into bw: one append into the writer's free space when it fits
-// (a single copy, no call per part), else part by part.
-func WriteField(bw *bufio.Writer, k, v string) {
-	if n := len(k) + len(v) + 4; n <= bw.Available() {
-		bw.Write(AppendField(bw.AvailableBuffer(), k, v))
-		return
-	}
-	bw.WriteString(k)
-	bw.WriteString(": ")
-	bw.WriteString(v)
-	bw.WriteString("\r\n")
-}
 
 // AppendField appends the field line "k: v\r\n" to b.
 func AppendField(b []byte, k, v string) []byte {
