@@ -197,11 +197,26 @@ func TestACME(t *testing.T) {
 	})
 
 	t.Run("renewed when short-lived", func(t *testing.T) {
-		pb := newPebble(t, 30*time.Second)
-		port := freePort(t)
-		conf := fill(t, acmeConf, "CA", pb.dirURL, "STORAGE", filepath.Join(t.TempDir(), "acme"), "RENEW", "1s", "HTTP", freePort(t), "PORT", port)
-		start(t, conf, append(files, withFile("conf/pebble-root.pem", pb.rootCA))...)
-		first := waitCert(t, addr(port), "acme.test", pb.roots, 30*time.Second)
+		var pb *pebble
+		var port int
+		var first *x509.Certificate
+		for try := 1; ; try++ {
+			pb = newPebble(t, 30*time.Second)
+			port = freePort(t)
+			conf := fill(t, acmeConf, "CA", pb.dirURL, "STORAGE", filepath.Join(t.TempDir(), "acme"), "RENEW", "1s", "HTTP", freePort(t), "PORT", port)
+			s := start(t, conf, append(files, withFile("conf/pebble-root.pem", pb.rootCA))...)
+			first = waitCert(t, addr(port), "acme.test", pb.roots, 30*time.Second)
+			if !pebbleLosesOrder(first) || try == 3 {
+				break
+			}
+			// Pebble v2.10.1 files a certificate's order under the hex of SerialNumber.Bytes() and looks it up
+			// under the hex of the serial's DER content, which has a leading zero byte when the top bit is set:
+			// the renewal's "replaces" then fails with "could not find an order" (serverInternal) at every
+			// attempt. Let's Encrypt's CA is not affected. About one serial in 250 (a 63-bit random serial
+			// below 2^56 with its top bit set); seen on CI on 2026-12-02.
+			t.Logf("serial %x: pebble cannot renew it (leading zero in DER); new CA and sluice", first.SerialNumber)
+			s.stop()
+		}
 		var renewed *x509.Certificate
 		if !eventually(40*time.Second, func() bool {
 			leaf, err := servedCert(addr(port), "acme.test", pb.roots)
@@ -315,4 +330,11 @@ http {
 			}
 		})
 	}
+}
+
+// pebbleLosesOrder reports whether the certificate's serial is one pebble v2.10.1 cannot find the order of
+// when a renewal names it (see "renewed when short-lived"): its DER content starts with a zero byte.
+func pebbleLosesOrder(c *x509.Certificate) bool {
+	b := c.SerialNumber.Bytes()
+	return len(b) > 0 && b[0]&0x80 != 0
 }
