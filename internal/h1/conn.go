@@ -100,6 +100,7 @@ func (r connReader) Read(p []byte) (int, error) {
 // connection's next request holding no buffer, and reads what is already there in one system call.
 type awaiter interface {
 	Await(buf []byte, idle, done func()) error
+	SetReadTimeout(d time.Duration) error // (one clock read, where SetReadDeadline(deadline(d)) takes two)
 }
 
 // sockUnder returns the socket directly under c's wrapper when it can await (plain TCP), nil for anything else
@@ -208,7 +209,7 @@ func (c *conn) await(lim Limits, first bool) bool {
 		c.rwc.SetReadDeadline(deadline(lim.HeaderTimeout))
 	} else if c.br.Buffered() == 0 && !c.hasByte {
 		c.staleRead.Store(false)
-		c.rwc.SetReadDeadline(deadline(lim.IdleTimeout))
+		c.setReadTimeout(lim.IdleTimeout)
 		// Let the goroutines that are ready run first. A client that waits for each response rarely has
 		// its next request here yet, so reading now mostly fails (EAGAIN) and parks the goroutine until the
 		// poller wakes it: a system call and two trips through the scheduler. After the others have run,
@@ -234,7 +235,7 @@ func (c *conn) await(lim Limits, first bool) bool {
 	}
 	if !first && !c.headBuffered() {
 		// the head's deadline, unless all of it is already here (the common case: no timer to arm)
-		c.rwc.SetReadDeadline(deadline(lim.HeaderTimeout))
+		c.setReadTimeout(lim.HeaderTimeout)
 	}
 	return true
 }
@@ -255,6 +256,15 @@ func (c *conn) clearStaleRead() {
 	if c.staleRead.Load() && c.staleRead.Swap(false) {
 		c.rwc.SetReadDeadline(time.Time{})
 	}
+}
+
+// setReadTimeout sets the connection's read deadline d from now (none for d <= 0).
+func (c *conn) setReadTimeout(d time.Duration) {
+	if c.sock != nil {
+		c.sock.SetReadTimeout(d)
+		return
+	}
+	c.rwc.SetReadDeadline(deadline(d))
 }
 
 func deadline(d time.Duration) time.Time {

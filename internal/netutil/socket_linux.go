@@ -243,9 +243,22 @@ func (s *Socket) SetDeadline(t time.Time) error {
 // moving a runtime timer cost 650 of the 37k instructions of a proxied request. The deadline then passes at
 // most that much early; never late, and a deadline that has passed is always re-armed.
 func (s *Socket) SetReadDeadline(t time.Time) error {
+	return s.setReadDeadline(t, time.Until(t))
+}
+
+// SetReadTimeout is SetReadDeadline(time.Now().Add(d)), or no deadline for d <= 0, with one clock read where
+// that would take two.
+func (s *Socket) SetReadTimeout(d time.Duration) error {
+	if d <= 0 {
+		return s.setReadDeadline(time.Time{}, 0)
+	}
+	return s.setReadDeadline(time.Now().Add(d), d)
+}
+
+// setReadDeadline is SetReadDeadline with t's distance from now, d, known.
+func (s *Socket) setReadDeadline(t time.Time, d time.Duration) error {
 	n := unixNano(t)
-	if armed := s.rdl.Load(); n != 0 && armed != 0 && n >= armed && n-armed <= lazyDeadline &&
-		n-armed <= int64(time.Until(t)/8) {
+	if armed := s.rdl.Load(); n != 0 && armed != 0 && n >= armed && n-armed <= lazyDeadline && n-armed <= int64(d/8) {
 		return nil
 	}
 	s.rdl.Store(n)

@@ -334,36 +334,54 @@ func TestSocketAwait(t *testing.T) {
 }
 
 // TestSocketLazyReadDeadline: a read deadline slightly later than the armed one leaves that one armed (as
-// nginx's timers do), but a much later one, an earlier one and no deadline always take effect.
+// nginx's timers do), but a much later one, an earlier one and no deadline always take effect; set as a
+// deadline or as a timeout (SetReadTimeout, which h1 uses).
 func TestSocketLazyReadDeadline(t *testing.T) {
+	for _, setter := range []struct {
+		name string
+		set  func(s *Socket, t time.Time)
+	}{
+		{"deadline", func(s *Socket, t time.Time) { s.SetReadDeadline(t) }},
+		{"timeout", func(s *Socket, t time.Time) { s.SetReadTimeout(time.Until(t)) }},
+	} {
+		t.Run(setter.name, func(t *testing.T) { testLazyReadDeadline(t, setter.set) })
+	}
+}
+
+func testLazyReadDeadline(t *testing.T, set func(s *Socket, t time.Time)) {
 	isTimeout := func(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+	near := func(got int64, want time.Time) bool { // (a timeout is converted to a deadline a moment later)
+		d := time.Duration(got - want.UnixNano())
+		return d > -time.Millisecond && d < 50*time.Millisecond
+	}
 	t.Run("slightly later keeps the armed one", func(t *testing.T) {
 		s, _ := pair(t)
 		first := time.Now().Add(10 * time.Second)
-		s.SetReadDeadline(first)
-		s.SetReadDeadline(first.Add(100 * time.Millisecond))
-		if got := s.rdl.Load(); got != first.UnixNano() {
+		set(s, first)
+		armed := s.rdl.Load()
+		set(s, first.Add(100*time.Millisecond))
+		if got := s.rdl.Load(); got != armed || !near(got, first) {
 			t.Fatalf("armed %v, want the first deadline kept", time.Unix(0, got))
 		}
 		later := first.Add(time.Second)
-		s.SetReadDeadline(later)
-		if got := s.rdl.Load(); got != later.UnixNano() {
+		set(s, later)
+		if got := s.rdl.Load(); !near(got, later) {
 			t.Fatalf("armed %v, want the deadline 1s later armed", time.Unix(0, got))
 		}
 	})
 	t.Run("a short timeout moves by an eighth at most", func(t *testing.T) {
 		s, _ := pair(t)
 		first := time.Now().Add(400 * time.Millisecond)
-		s.SetReadDeadline(first)
-		s.SetReadDeadline(first.Add(100 * time.Millisecond)) // 100ms > 500ms/8
-		if got := s.rdl.Load(); got != first.Add(100*time.Millisecond).UnixNano() {
+		set(s, first)
+		set(s, first.Add(100*time.Millisecond)) // 100ms > 500ms/8
+		if got := s.rdl.Load(); !near(got, first.Add(100*time.Millisecond)) {
 			t.Fatalf("armed %v, want the later deadline of a 500ms timeout armed", time.Unix(0, got))
 		}
 	})
 	t.Run("much later takes effect", func(t *testing.T) {
 		s, p := pair(t)
-		s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-		s.SetReadDeadline(time.Now().Add(time.Minute))
+		set(s, time.Now().Add(50*time.Millisecond))
+		set(s, time.Now().Add(time.Minute))
 		go func() {
 			time.Sleep(300 * time.Millisecond)
 			p.Write([]byte("x"))
@@ -375,8 +393,8 @@ func TestSocketLazyReadDeadline(t *testing.T) {
 	})
 	t.Run("earlier takes effect", func(t *testing.T) {
 		s, _ := pair(t)
-		s.SetReadDeadline(time.Now().Add(time.Hour))
-		s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		set(s, time.Now().Add(time.Hour))
+		set(s, time.Now().Add(50*time.Millisecond))
 		done := make(chan error, 1)
 		go func() {
 			_, err := s.Read(make([]byte, 1))
@@ -393,11 +411,11 @@ func TestSocketLazyReadDeadline(t *testing.T) {
 	})
 	t.Run("passed deadline is re-armed", func(t *testing.T) {
 		s, p := pair(t)
-		s.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		set(s, time.Now().Add(20*time.Millisecond))
 		if _, err := s.Read(make([]byte, 1)); !isTimeout(err) {
 			t.Fatalf("read: %v, want a timeout", err)
 		}
-		s.SetReadDeadline(time.Now().Add(20*time.Millisecond + time.Millisecond))
+		set(s, time.Now().Add(20*time.Millisecond+time.Millisecond))
 		p.Write([]byte("x"))
 		if n, err := s.Read(make([]byte, 1)); n != 1 || err != nil {
 			t.Fatalf("read %d %v after re-arming a passed deadline", n, err)
@@ -405,8 +423,8 @@ func TestSocketLazyReadDeadline(t *testing.T) {
 	})
 	t.Run("zero clears", func(t *testing.T) {
 		s, p := pair(t)
-		s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-		s.SetReadDeadline(time.Time{})
+		set(s, time.Now().Add(50*time.Millisecond))
+		set(s, time.Time{})
 		go func() {
 			time.Sleep(200 * time.Millisecond)
 			p.Write([]byte("x"))
