@@ -180,6 +180,27 @@ func TestNextField(t *testing.T) {
 	for range 300000 {
 		checkNextField(t, randomString(rng, alphabet, 30))
 	}
+	// names long enough for the eight-byte scan, with the bytes at the edges of its letter, digit and dash
+	// ranges, and those ranges with the high bit set
+	names := "aAzZ09-@[`{/:.,_~\xc1\xe1\xad\xb0\xda"
+	for range 300000 {
+		checkNextField(t, randomString(rng, names, 20)+": v\r\n")
+	}
+	// canonical names (words of letters and digits joined by dashes) and the same with one byte's case flipped
+	for range 100000 {
+		var b []byte
+		for w := rng.IntN(4); w >= 0; w-- {
+			b = append(b, "Xx0"[rng.IntN(3)])
+			b = append(b, randomString(rng, "abcxyz019", 9)...)
+			if w > 0 {
+				b = append(b, '-')
+			}
+		}
+		if len(b) > 0 && rng.IntN(2) == 0 {
+			b[rng.IntN(len(b))] ^= 0x20 // (a dash becomes '\r', a digit a control: refused alike)
+		}
+		checkNextField(t, string(b)+": v\r\n")
+	}
 }
 
 func FuzzNextField(f *testing.F) {
