@@ -254,7 +254,7 @@ func (w *response) sendHead(final bool, next []byte) {
 		delete(h, "Transfer-Encoding") // sluice frames the body itself
 	}
 	if !dated {
-		b = append(b, w.c.srv.dateLine()...)
+		b = append(b, w.c.srv.dateField()...)
 	}
 	if w.chunked {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
@@ -494,8 +494,8 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return raw, bufio.NewReadWriter(br, bufio.NewWriterSize(raw, 1024)), nil
 }
 
-// dateLine is the Date field's line ("Date: …\r\n"), formatted once a second.
-func (s *Server) dateLine() string {
+// dateField is the Date field's line ("Date: …\r\n"), formatted once a second.
+func (s *Server) dateField() string {
 	now := time.Now()
 	sec := now.Unix()
 	if d := s.dateCache.Load(); d != nil && d.sec == sec {
