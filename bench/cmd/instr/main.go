@@ -181,10 +181,15 @@ func count(dir, name string, cmd *exec.Cmd, port int, path string, tls bool, c, 
 		vg.Process.Signal(syscall.SIGKILL)
 		vg.Wait()
 	}()
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	target := "127.0.0.1:" + strconv.Itoa(port)
+	if tls {
+		target = "127.0.0.1:" + strconv.Itoa(port+100)
+	}
+	// wait for the listener counted (the TLS one is opened after the plain one: waiting for the plain one
+	// alone once had the first TLS dial refused)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if conn, err := net.Dial("tcp", addr); err == nil {
+		if conn, err := net.Dial("tcp", target); err == nil {
 			conn.Close()
 			break
 		}
@@ -192,10 +197,6 @@ func count(dir, name string, cmd *exec.Cmd, port int, path string, tls bool, c, 
 			fatalf("%s did not start under valgrind", name)
 		}
 		time.Sleep(200 * time.Millisecond)
-	}
-	target := addr
-	if tls {
-		target = "127.0.0.1:" + strconv.Itoa(port+100)
 	}
 	load(dial(target, tls, c), path, 20) // warm-up: pools, buffers, the upstream's keep-alive connections
 	conns := dial(target, tls, c)        // connected (and handshaken) before the count starts
