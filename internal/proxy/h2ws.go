@@ -51,7 +51,7 @@ func asWebSocketUpgrade(out *http.Request, hl *headerList) {
 // the stream lives as long as the handler.
 func (p *Proxy) serveStreamTunnel(pr *Request, t *target, conn net.Conn, resp *http.Response, upstreamBuffered []byte, start time.Time, peer string) {
 	h := pr.W.Header()
-	p.copyResponseHeader(h, resp.Header, pr)
+	p.copyResponseHeader(h, resp.Header, nil, pr)
 	h.Del("Sec-Websocket-Accept") // HTTP/1.1 handshake detail; an HTTP/2 client has no key to check it against
 	h.Del("Content-Length")
 	if pr.Header != nil {

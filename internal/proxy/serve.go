@@ -135,7 +135,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	}
 
 	h := pr.W.Header()
-	uf := p.copyResponseHeader(h, resp.Header, pr)
+	uf := p.copyResponseHeader(h, resp.Header, o.body.st.fieldsOf(resp), pr)
 	setSticky(h, pr, t, chosen)
 	if resp.ContentLength >= 0 && !uf.contentLength && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified && pr.R.Method != http.MethodHead {
 		h["Content-Length"] = []string{itoa(resp.ContentLength)}
@@ -260,36 +260,22 @@ type upstreamFields struct {
 }
 
 // copyResponseHeader copies upstream response headers minus hop-by-hop and hidden ones, applying proxy_redirect.
-func (p *Proxy) copyResponseHeader(dst, src http.Header, pr *Request) upstreamFields {
+// list, when not nil, holds src's fields in the order they came (respStore.fieldsOf), walked instead of src.
+func (p *Proxy) copyResponseHeader(dst, src http.Header, list []field, pr *Request) upstreamFields {
 	// filtered while copying (no clone of the upstream's map: this runs for every response)
-	pass, hide, conn := pr.Conf.ProxyPassHeaders.V, pr.Conf.ProxyHideHeaders.V, src["Connection"]
+	c := respCopy{dst: dst, pass: pr.Conf.ProxyPassHeaders.V, hide: pr.Conf.ProxyHideHeaders.V, conn: src["Connection"]}
 	had := len(dst) > 0 // fields set before (the Location to rewrite may be one of them)
-	var uf upstreamFields
-	var loc, ref []string
-	contentType := false
-	for k, v := range src {
-		switch k {
-		case "Content-Length":
-			uf.contentLength = len(v) > 0 && v[0] != ""
-		case "Content-Type":
-			uf.contentType = first(v)
-		case "X-Accel-Buffering":
-			uf.accelBuffer = first(v)
+	if list != nil {
+		for _, f := range list {
+			c.field(f.name, f.vals)
 		}
-		if isHop(k) || namedIn(conn, k) || containsFold(hide, k) || (hiddenDefault(k) && !containsFold(pass, k)) {
-			continue
-		}
-		dst[k] = v
-		switch k {
-		case "Content-Type":
-			contentType = true
-		case "Location":
-			loc = v
-		case "Refresh":
-			ref = v
+	} else {
+		for k, v := range src {
+			c.field(k, v)
 		}
 	}
-	if !contentType {
+	loc, ref := c.loc, c.ref
+	if !c.contentType {
 		dst["Content-Type"] = nil // as nginx: no type invented (net/http would sniff one, e.g. text/html)
 	}
 	if had {
@@ -301,7 +287,40 @@ func (p *Proxy) copyResponseHeader(dst, src http.Header, pr *Request) upstreamFi
 	if r := first(ref); r != "" {
 		dst["Refresh"] = []string{p.redirect(pr, r)}
 	}
-	return uf
+	return c.uf
+}
+
+// respCopy is copyResponseHeader's walk over the upstream's fields: the filter and what it notes on the way.
+type respCopy struct {
+	dst              http.Header
+	pass, hide, conn []string
+	uf               upstreamFields
+	loc, ref         []string
+	contentType      bool
+}
+
+// field copies one upstream field k: v unless it is hop-by-hop, named by Connection, or hidden.
+func (c *respCopy) field(k string, v []string) {
+	switch k {
+	case "Content-Length":
+		c.uf.contentLength = len(v) > 0 && v[0] != ""
+	case "Content-Type":
+		c.uf.contentType = first(v)
+	case "X-Accel-Buffering":
+		c.uf.accelBuffer = first(v)
+	}
+	if isHop(k) || namedIn(c.conn, k) || containsFold(c.hide, k) || (hiddenDefault(k) && !containsFold(c.pass, k)) {
+		return
+	}
+	c.dst[k] = v
+	switch k {
+	case "Content-Type":
+		c.contentType = true
+	case "Location":
+		c.loc = v
+	case "Refresh":
+		c.ref = v
+	}
 }
 
 // first is a field's first value, "" when it has none.
@@ -437,7 +456,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		defer conn.Close()
 		defer resp.Body.Close()
 		h := pr.W.Header()
-		p.copyResponseHeader(h, resp.Header, pr)
+		p.copyResponseHeader(h, resp.Header, nil, pr)
 		setSticky(h, pr, t, peer)
 		if resp.ContentLength >= 0 {
 			h.Set("Content-Length", itoa(resp.ContentLength))
