@@ -206,7 +206,7 @@ func (c *conn) serve() {
 // the first. It then sets the head's deadline (client_header_timeout).
 func (c *conn) await(lim Limits, first bool) bool {
 	if first {
-		c.rwc.SetReadDeadline(deadline(lim.HeaderTimeout))
+		c.setReadTimeout(lim.HeaderTimeout)
 	} else if c.br.Buffered() == 0 && !c.hasByte {
 		c.staleRead.Store(false)
 		c.setReadTimeout(lim.IdleTimeout)
@@ -572,7 +572,7 @@ func (b *body) drain(lim Limits) bool {
 	}
 	if !b.read {
 		b.w.c.staleRead.Store(false)
-		b.w.c.rwc.SetReadDeadline(deadline(lim.HeaderTimeout))
+		b.w.c.setReadTimeout(lim.HeaderTimeout)
 	}
 	n, err := io.CopyN(io.Discard, b.r, maxDrain+1)
 	if err == io.EOF && n <= maxDrain {

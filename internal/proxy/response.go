@@ -173,6 +173,10 @@ type respStore struct {
 	fields headerList
 }
 
+// reuse returns an empty store that keeps st's reusable storage, the header map and the field list's array
+// (neither cleared: parseHead clears them before it fills them).
+func (st *respStore) reuse() respStore { return respStore{hdr: st.hdr, fields: st.fields} }
+
 // fieldsOf returns the header of resp as a list when parseHead read it into st: copyResponseHeader walks the
 // list instead of the map (a map walk costs a random start and a step per field: about 450 instructions for
 // a response of three fields). The list and resp.Header hold the same fields, and nothing changes the map

@@ -399,9 +399,7 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request, 
 	if b == nil {
 		b = new(body)
 	}
-	hdr, fields := b.st.hdr, b.st.fields
-	*b = body{t: t, pc: pc}
-	b.st.hdr, b.st.fields = hdr, fields
+	*b = body{t: t, pc: pc, st: b.st.reuse()}
 	resp, tokens, err := readResponse(pc.br, req, &b.st)
 	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
 		// only the upgrade path may switch protocols; here the stream would be out of step for the next client
