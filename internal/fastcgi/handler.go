@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/proxy"
 	"github.com/sluice-proxy/sluice/internal/upstream"
 	"github.com/sluice-proxy/sluice/internal/vars"
@@ -211,7 +212,7 @@ func (h *Handler) fail(fr *Request, err error) {
 		err = errors.New("upstream timed out (" + fe.Op + ")")
 	}
 	if v.UpstreamStatus == "" {
-		v.UpstreamStatus = strconv.Itoa(status)
+		v.UpstreamStatus = httpsyntax.Status(status)
 	}
 	fr.Log.Error("fastcgi: "+err.Error(), v.LogAttrs("upstream", "fastcgi://"+v.UpstreamAddr)...)
 	fr.Error(status)

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"math/bits"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -269,3 +270,20 @@ func First(h http.Header, key string) string {
 	}
 	return ""
 }
+
+// Status returns the decimal form of a status code. Codes 100–599 come from a table built once, so
+// recording $upstream_status for every request allocates nothing (strconv.Itoa allocates above 99).
+func Status(code int) string {
+	if code >= 100 && code < 100+len(statusStrings) {
+		return statusStrings[code-100]
+	}
+	return strconv.Itoa(code)
+}
+
+// statusStrings holds "100" to "599"; it is never written after it is built.
+var statusStrings = func() (t [500]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(100 + i)
+	}
+	return t
+}()

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"testing"
 )
 
@@ -107,5 +108,16 @@ func TestNameForm(t *testing.T) {
 		if token && canonical != (textproto.CanonicalMIMEHeaderKey(k) == k) {
 			t.Fatalf("nameForm(%q) canonical = %v, textproto gives %q", k, canonical, textproto.CanonicalMIMEHeaderKey(k))
 		}
+	}
+}
+
+func TestStatus(t *testing.T) {
+	for _, code := range []int{-1, 0, 99, 100, 101, 200, 404, 499, 599, 600, 999, 1000} {
+		if got, want := Status(code), strconv.Itoa(code); got != want {
+			t.Errorf("Status(%d) = %q, want %q", code, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = Status(502) }); n != 0 {
+		t.Errorf("Status(502) allocates %v times", n)
 	}
 }

@@ -7,11 +7,11 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/upstream"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
@@ -234,7 +234,7 @@ func setSticky(h http.Header, pr *Request, t *target, peer *upstream.Peer) {
 
 func statusText(f failure, status int) string {
 	if f == failStatus {
-		return strconv.Itoa(status)
+		return httpsyntax.Status(status)
 	}
 	if f == failTimeout {
 		return "504"

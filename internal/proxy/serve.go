@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 	"github.com/sluice-proxy/sluice/internal/upstream"
 )
@@ -63,7 +64,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		if err == nil {
 			status = resp.StatusCode
 			if !rp.statusListed(status) {
-				at.add(peer.Addr, itoa3(status), connect, took, took)
+				at.add(peer.Addr, httpsyntax.Status(status), connect, took, took)
 				hold = try.Done(upstream.Success)
 				chosen = peer
 				break
@@ -99,7 +100,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		if err != nil {
 			pr.Log.Warn("proxy: upstream "+peer.Addr+" failed, trying next upstream: "+err.Error(), pr.V.LogAttrs()...)
 		} else {
-			pr.Log.Warn("proxy: upstream "+peer.Addr+" answered "+itoa3(status)+", trying next upstream", pr.V.LogAttrs()...)
+			pr.Log.Warn("proxy: upstream "+peer.Addr+" answered "+httpsyntax.Status(status)+", trying next upstream", pr.V.LogAttrs()...)
 		}
 	}
 	defer hold.End()
@@ -404,7 +405,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		if err == nil {
 			status = resp.StatusCode
 			if status == http.StatusSwitchingProtocols || !rp.statusListed(status) {
-				at.add(peer.Addr, itoa3(status), pr.V.UpstreamTime(connected), took, took)
+				at.add(peer.Addr, httpsyntax.Status(status), pr.V.UpstreamTime(connected), took, took)
 				break
 			}
 		} else {
@@ -630,5 +631,3 @@ func containsFold(list []string, s string) bool {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-func itoa3(n int) string { return strconv.Itoa(n) }
