@@ -1,7 +1,8 @@
 // Command instr counts the user-space instructions sluice and nginx spend per request, under valgrind's
 // callgrind, for the same requests on the same nginx-syntax configuration: a proxied keep-alive GET (to
-// echoback) and a 1 KiB static file over plain HTTP, and the proxied GET over HTTPS (TLS 1.3, the handshakes
-// made before counting). Unlike req/s or CPU time on a shared 2-core VM
+// echoback) and a 1 KiB static file over plain HTTP, the proxied GET over HTTPS (TLS 1.3, the handshakes
+// made before counting), and per 64 B message echoed through a wss tunnel (TLS 1.3 to the proxy, plain ws to
+// echoback; the upgrades made before counting). Unlike req/s or CPU time on a shared 2-core VM
 // (±30% between runs), the count repeats to within a percent, so it shows what a change to the request path
 // is worth. Kernel work (the system calls) is not counted; callgrind runs the program on one thread at a
 // time, so scheduling differs from a real run.
@@ -12,6 +13,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -25,6 +27,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +37,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 func main() {
@@ -42,7 +47,7 @@ func main() {
 	keep := flag.String("keep", "", "copy each counted callgrind profile into this directory (for callgrind_annotate)")
 	nogc := flag.Bool("nogc", false, "run sluice with GOGC=off: no collections, so two builds' counts differ by their code only")
 	only := flag.String("only", "", "count only this server (sluice or nginx), for a quicker before/after of one build")
-	rows := flag.String("rows", "proxy,static,https", "the requests to count, comma separated")
+	rows := flag.String("rows", "proxy,static,https,wss", "the requests to count, comma separated")
 	flag.Parse()
 	for _, tool := range []string{"valgrind", "callgrind_control", "callgrind_annotate", "nginx"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -85,16 +90,18 @@ func main() {
 			return exec.Command("nginx", "-c", conf, "-p", dir, "-g", "daemon off; master_process off;")
 		}},
 	}
-	paths := []struct {
-		label, path string
-		tls         bool
-	}{{"proxied GET (100 B body)", "/", false}, {"static 1 KiB file", "/static/1k.txt", false}, {"proxied GET over HTTPS", "/", true}}
+	paths := []work{
+		{"proxy", "proxied GET (100 B body)", "/", false, false},
+		{"static", "static 1 KiB file", "/static/1k.txt", false, false},
+		{"https", "proxied GET over HTTPS", "/", true, false},
+		{"wss", "wss echo, per 64 B message", "/wss", true, true},
+	}
 	want := map[string]bool{}
 	for _, r := range strings.Split(*rows, ",") {
 		want[strings.TrimSpace(r)] = true
 	}
-	for i, key := range []string{"proxy", "static", "https"} {
-		if !want[key] {
+	for i, p := range paths {
+		if !want[p.key] {
 			paths[i].path = ""
 		}
 	}
@@ -110,10 +117,10 @@ func main() {
 			if p.path == "" {
 				continue
 			}
-			counts[t.name][p.label] = count(dir, t.name, t.cmd(conf), t.port, p.path, p.tls, *c, *n, *keep)
+			counts[t.name][p.label] = count(dir, t.name, t.cmd(conf), t.port, p, *c, *n, *keep)
 		}
 	}
-	fmt.Printf("\nuser-space instructions per request (callgrind, %d keep-alive connections x %d requests)\n\n", *c, *n)
+	fmt.Printf("\nuser-space instructions per request or message (callgrind, %d keep-alive connections x %d requests or messages)\n\n", *c, *n)
 	fmt.Println("| request | sluice | nginx | sluice/nginx |")
 	fmt.Println("|---|---|---|---|")
 	for _, p := range paths {
@@ -147,6 +154,13 @@ http {
         ssl_protocols TLSv1.2 TLSv1.3;
         location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }
         location /static/ { root %[1]s/www; }
+        location /wss {
+            proxy_pass http://be;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 1h;
+        }
     }
 }
 `, dir, name, port, port+100)
@@ -168,9 +182,17 @@ func writeCert(dir string) {
 
 var totals = regexp.MustCompile(`([0-9,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS|([0-9,]+)\s+PROGRAM TOTALS`)
 
-// count starts cmd under callgrind, warms it up, counts the instructions of c*n requests to path and returns
-// the count per request. With keep set, the profile is copied there as NAME-PATH.callgrind (NAME-PATH-tls).
-func count(dir, name string, cmd *exec.Cmd, port int, path string, tls bool, c, n int, keep string) int64 {
+// count starts cmd under callgrind, warms it up, counts the instructions of c*n requests to path (or of c*n
+// messages echoed on c WebSockets) and returns the count per request or message. With keep set, the profile is copied there as NAME-PATH.callgrind (NAME-PATH-tls).
+// work is one row: what is requested, and how.
+type work struct {
+	key, label, path string
+	tls              bool
+	ws               bool // a WebSocket upgrade, then messages echoed
+}
+
+func count(dir, name string, cmd *exec.Cmd, port int, w work, c, n int, keep string) int64 {
+	path, tls := w.path, w.tls
 	out := filepath.Join(dir, name+".callgrind")
 	args := append([]string{"--tool=callgrind", "--callgrind-out-file=" + out, cmd.Path}, cmd.Args[1:]...)
 	vg := exec.Command("valgrind", args...)
@@ -198,12 +220,20 @@ func count(dir, name string, cmd *exec.Cmd, port int, path string, tls bool, c, 
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	load(dial(target, tls, c), path, 20) // warm-up: pools, buffers, the upstream's keep-alive connections
-	conns := dial(target, tls, c)        // connected (and handshaken) before the count starts
 	pid := strconv.Itoa(vg.Process.Pid)
-	must(exec.Command("callgrind_control", "-z", pid).Run())
-	load(conns, path, n)
-	must(exec.Command("callgrind_control", "-d", pid).Run())
+	if w.ws {
+		echo(upgrade(dial(target, tls, c), path), 20) // warm-up
+		conns := upgrade(dial(target, tls, c), path)  // upgraded before the count starts
+		must(exec.Command("callgrind_control", "-z", pid).Run())
+		echo(conns, n)
+		must(exec.Command("callgrind_control", "-d", pid).Run())
+	} else {
+		load(dial(target, tls, c), path, 20) // warm-up: pools, buffers, the upstream's keep-alive connections
+		conns := dial(target, tls, c)        // connected (and handshaken) before the count starts
+		must(exec.Command("callgrind_control", "-z", pid).Run())
+		load(conns, path, n)
+		must(exec.Command("callgrind_control", "-d", pid).Run())
+	}
 	files, _ := filepath.Glob(out + "*")
 	var newest string
 	var when time.Time
@@ -275,6 +305,42 @@ func load(conns []net.Conn, path string, n int) {
 				resp.Body.Close()
 				if resp.StatusCode != 200 {
 					fatalf("GET %s: status %d", path, resp.StatusCode)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// upgrade opens a WebSocket on each connection (gorilla's client, as bench/cmd/wsload; NewClient would start a
+// second TLS session over the connection for a wss URL).
+func upgrade(conns []net.Conn, path string) []*websocket.Conn {
+	ws := make([]*websocket.Conn, len(conns))
+	for i, conn := range conns {
+		u := &url.URL{Scheme: "ws", Host: "127.0.0.1", Path: path} // ws: the connection is TLS already
+		c, resp, err := websocket.NewClient(conn, u, nil, 1024, 1024)
+		must(err)
+		resp.Body.Close()
+		ws[i] = c
+	}
+	return ws
+}
+
+// echo sends n 64-byte messages on each WebSocket, one at a time, checks every echo and closes them.
+func echo(conns []*websocket.Conn, n int) {
+	msg := []byte(strings.Repeat("0123456789abcdef", 4))
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			for j := 0; j < n; j++ {
+				must(c.WriteMessage(websocket.BinaryMessage, msg))
+				_, got, err := c.ReadMessage()
+				must(err)
+				if !bytes.Equal(got, msg) {
+					fatalf("wss echo: got %q", got)
 				}
 			}
 		}()
