@@ -22,6 +22,7 @@ func TestCopyResponseHeaderList(t *testing.T) {
 	for _, fields := range []string{
 		"Content-Type: text/plain\r\nContent-Length: 2\r\nDate: x\r\nServer: up\r\n",
 		"Connection: keep-alive, X-Foo\r\nKeep-Alive: timeout=5\r\nX-Foo: a\r\nX-Kept: b\r\nX-Kept: c\r\nContent-Length: 0\r\n",
+		"X-Foo: a\r\nX-Kept: b\r\nConnection: X-Foo\r\nContent-Length: 0\r\n", // named before Connection comes
 		"X-Secret: s\r\nX-Accel-Buffering: no\r\nX-Accel-Expires: 1\r\nLocation: /there\r\nRefresh: 1; url=/x\r\nContent-Length: 0\r\n",
 		"Transfer-Encoding2: x\r\nTe: y\r\nTrailer: z\r\nUpgrade: w\r\nProxy-Authenticate: v\r\nContent-Length: 0\r\n",
 	} {

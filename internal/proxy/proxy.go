@@ -251,7 +251,7 @@ func (s *State) Reusable() bool { return !s.sent }
 // Reset makes s ready for the next request, keeping its header list and map cleared unless they grew large,
 // and its route. Only a Reusable State may be reset.
 func (s *State) Reset() {
-	hl, vals, st, rt := s.out.hl, s.out.vals, s.out.body.st.reuse(), s.rt
+	hl, vals, k, rt := s.out.hl, s.out.vals, s.out.body.st.kept(), s.rt
 	*s = State{} // (State{rt: s.rt} built a second State and copied it: twice the work)
 	s.rt = rt
 	if cap(hl.kv) <= 64 && cap(vals) <= 64 {
@@ -259,13 +259,13 @@ func (s *State) Reset() {
 		clear(vals)
 		s.out.hl, s.out.vals = hl, vals[:0]
 	}
-	st.hdr = small(st.hdr)
-	if cap(st.fields.kv) <= maxFields {
-		st.fields.reset()
+	k.hdr = small(k.hdr)
+	if cap(k.fields.kv) <= maxFields {
+		k.fields.reset()
 	} else {
-		st.fields = headerList{}
+		k.fields = headerList{}
 	}
-	s.out.body.st = st
+	s.out.body.st.restore(k)
 }
 
 // small clears h and returns it, or nil when it grew past the usual number of fields (a map keeps its size).

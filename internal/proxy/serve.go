@@ -264,13 +264,22 @@ type upstreamFields struct {
 // list, when not nil, holds src's fields in the order they came (respStore.fieldsOf), walked instead of src.
 func (p *Proxy) copyResponseHeader(dst, src http.Header, list []field, pr *Request) upstreamFields {
 	// filtered while copying (no clone of the upstream's map: this runs for every response)
-	c := respCopy{dst: dst, pass: pr.Conf.ProxyPassHeaders.V, hide: pr.Conf.ProxyHideHeaders.V, conn: src["Connection"]}
+	c := respCopy{dst: dst, pass: pr.Conf.ProxyPassHeaders.V, hide: pr.Conf.ProxyHideHeaders.V}
 	had := len(dst) > 0 // fields set before (the Location to rewrite may be one of them)
 	if list != nil {
+		// the Connection values are needed before the walk (a field it names may come first); found in the
+		// short list, not looked up in the map (about 140 instructions)
+		for _, f := range list {
+			if f.name == "Connection" {
+				c.conn = f.vals
+				break
+			}
+		}
 		for _, f := range list {
 			c.field(f.name, f.vals)
 		}
 	} else {
+		c.conn = src["Connection"]
 		for k, v := range src {
 			c.field(k, v)
 		}

@@ -399,7 +399,9 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request, 
 	if b == nil {
 		b = new(body)
 	}
-	*b = body{t: t, pc: pc, st: b.st.reuse()}
+	k := b.st.kept()
+	*b = body{t: t, pc: pc}
+	b.st.restore(k)
 	resp, tokens, err := readResponse(pc.br, req, &b.st)
 	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
 		// only the upgrade path may switch protocols; here the stream would be out of step for the next client
