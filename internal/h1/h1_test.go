@@ -268,31 +268,48 @@ func TestFraming(t *testing.T) {
 		case "/date":
 			w.Header().Set("Date", "Sun, 06 Nov 1994 08:49:37 GMT")
 			io.WriteString(w, "hello")
+		case "/untyped":
+			w.Header()["Content-Type"] = nil // net/http's convention: no Content-Type, none sniffed
+			io.WriteString(w, "<html>hello</html>")
+		case "/gzip":
+			w.Header().Set("Content-Encoding", "gzip") // an encoded body is not sniffed
+			w.Write([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0})
+		case "/keep":
+			w.Header().Set("Connection", "keep-alive") // passed as set on a kept HTTP/1.1 connection
+			io.WriteString(w, "kept")
 		}
 	})
 	for _, tc := range []struct {
 		name, raw string
 		want      []string // in order
 		not       []string
+		once      []string // each exactly once
 	}{
-		{"small gets Content-Length", "GET /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 200 OK\r\n", "Content-Length: 5\r\n", "\r\n\r\nhello"}, []string{"chunked"}},
-		{"big is chunked", "GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Transfer-Encoding: chunked\r\n", "\r\nbb8\r\n", "0\r\n\r\n"}, []string{"Content-Length"}},
-		{"flushed is chunked", "GET /flush HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Transfer-Encoding: chunked\r\n", "1\r\na\r\n0\r\n\r\n"}, nil},
-		{"HTTP/1.0 closes and is not chunked", "GET /big HTTP/1.0\r\n\r\n", []string{"HTTP/1.0 200 OK\r\n"}, []string{"chunked", "keep-alive"}},
-		{"HEAD has no body", "HEAD /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Content-Length: 5\r\n"}, []string{"hello"}},
-		{"204 has no length", "GET /204 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 204 No Content\r\n"}, []string{"Content-Length", "chunked"}},
-		{"pipelined answers in order", "GET /small HTTP/1.1\r\nHost: a\r\n\r\nGET /close HTTP/1.1\r\nHost: a\r\n\r\n", []string{"hello", "Connection: close\r\n", "bye"}, nil},
-		{"Content-Length body", "POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc", []string{"got abc"}, nil},
-		{"chunked body with trailer", "POST /body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", []string{"got abc"}, nil},
-		{"100-continue when the body is read", "POST /body HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi", []string{"HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 200 OK", "got hi"}, nil},
-		{"no 100-continue when the body is not read", "POST /small HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", []string{"HTTP/1.1 200 OK", "Connection: close\r\n"}, []string{"100 Continue"}},
-		{"unread body is drained for the next request", "POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /close HTTP/1.1\r\nHost: a\r\n\r\n", []string{"hello", "bye"}, nil},
-		{"two Host headers", "GET /small HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", []string{"HTTP/1.1 Bad Request"}, []string{"hello"}},
-		{"no Host in HTTP/1.1", "GET /small HTTP/1.1\r\n\r\n", []string{"HTTP/1.1 Bad Request"}, []string{"hello"}},
-		{"unknown transfer coding", "POST /body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", []string{"HTTP/1.1 Not Implemented"}, nil},
-		{"handler's Transfer-Encoding dropped", "GET /te HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Content-Length: 5\r\n", "\r\n\r\nhello"}, []string{"gzip", "chunked"}},
-		{"handler's Date kept, no second", "GET /date HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n", "hello"}, []string{time.Now().UTC().Format(" 2006 ")}}, // no Date of its own
-		{"HTTP/1.0 keep-alive", "GET /small HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /close HTTP/1.0\r\n\r\n", []string{"Connection: keep-alive\r\n", "hello", "bye"}, nil},
+		{"small gets Content-Length", "GET /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 200 OK\r\n", "Content-Length: 5\r\n", "\r\n\r\nhello"}, []string{"chunked"}, nil},
+		{"big is chunked", "GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Transfer-Encoding: chunked\r\n", "\r\nbb8\r\n", "0\r\n\r\n"}, []string{"Content-Length"}, nil},
+		{"flushed is chunked", "GET /flush HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Transfer-Encoding: chunked\r\n", "1\r\na\r\n0\r\n\r\n"}, nil, nil},
+		{"HTTP/1.0 closes and is not chunked", "GET /big HTTP/1.0\r\n\r\n", []string{"HTTP/1.0 200 OK\r\n"}, []string{"chunked", "keep-alive"}, nil},
+		{"HEAD has no body", "HEAD /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Content-Length: 5\r\n"}, []string{"hello"}, nil},
+		{"204 has no length", "GET /204 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 204 No Content\r\n"}, []string{"Content-Length", "chunked"}, nil},
+		{"pipelined answers in order", "GET /small HTTP/1.1\r\nHost: a\r\n\r\nGET /close HTTP/1.1\r\nHost: a\r\n\r\n", []string{"hello", "Connection: close\r\n", "bye"}, nil, nil},
+		{"Content-Length body", "POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc", []string{"got abc"}, nil, nil},
+		{"chunked body with trailer", "POST /body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", []string{"got abc"}, nil, nil},
+		{"100-continue when the body is read", "POST /body HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi", []string{"HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 200 OK", "got hi"}, nil, nil},
+		{"no 100-continue when the body is not read", "POST /small HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", []string{"HTTP/1.1 200 OK", "Connection: close\r\n"}, []string{"100 Continue"}, nil},
+		{"unread body is drained for the next request", "POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /close HTTP/1.1\r\nHost: a\r\n\r\n", []string{"hello", "bye"}, nil, nil},
+		{"two Host headers", "GET /small HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", []string{"HTTP/1.1 Bad Request"}, []string{"hello"}, nil},
+		{"no Host in HTTP/1.1", "GET /small HTTP/1.1\r\n\r\n", []string{"HTTP/1.1 Bad Request"}, []string{"hello"}, nil},
+		{"unknown transfer coding", "POST /body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", []string{"HTTP/1.1 Not Implemented"}, nil, nil},
+		{"handler's Transfer-Encoding dropped", "GET /te HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Content-Length: 5\r\n", "\r\n\r\nhello"}, []string{"gzip", "chunked"}, nil},
+		{"handler's Date kept, no second", "GET /date HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n", "hello"}, []string{time.Now().UTC().Format(" 2006 ")}, nil}, // no Date of its own
+		{"HTTP/1.0 keep-alive", "GET /small HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /close HTTP/1.0\r\n\r\n", []string{"Connection: keep-alive\r\n", "hello", "bye"}, nil, nil},
+		{"type sniffed", "GET /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Content-Type: text/plain; charset=utf-8\r\n", "\r\n\r\nhello"}, nil, []string{"Content-Type", "Connection: close\r\n"}},
+		{"nil type not sniffed", "GET /untyped HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"<html>"}, []string{"Content-Type"}, nil},
+		{"encoded body not sniffed", "GET /gzip HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Content-Encoding: gzip\r\n"}, []string{"Content-Type"}, nil},
+		{"handler's close once", "GET /close HTTP/1.1\r\nHost: a\r\n\r\n", []string{"Connection: close\r\n", "bye"}, nil, []string{"Connection"}},
+		{"handler's Connection on a kept connection", "GET /keep HTTP/1.1\r\nHost: a\r\n\r\nGET /close HTTP/1.1\r\nHost: a\r\n\r\n", []string{"Connection: keep-alive\r\n", "kept", "Connection: close\r\n", "bye"}, nil, nil},
+		{"HTTP/1.0 keep-alive once", "GET /keep HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", []string{"HTTP/1.0 200 OK\r\n", "kept"}, nil, []string{"Connection: keep-alive\r\n"}},
+		{"HTTP/1.0 close drops Connection", "GET /keep HTTP/1.0\r\n\r\n", []string{"HTTP/1.0 200 OK\r\n", "kept"}, []string{"Connection"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := exchange(t, addr, tc.raw)
@@ -307,6 +324,11 @@ func TestFraming(t *testing.T) {
 			for _, n := range tc.not {
 				if strings.Contains(got, n) {
 					t.Errorf("%q found in %q", n, got)
+				}
+			}
+			for _, o := range tc.once {
+				if n := strings.Count(got, o); n != 1 {
+					t.Errorf("%q found %d times in %q, want once", o, n, got)
 				}
 			}
 		})
