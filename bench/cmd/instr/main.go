@@ -27,7 +27,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -312,13 +311,13 @@ func load(conns []net.Conn, path string, n int) {
 	wg.Wait()
 }
 
-// upgrade opens a WebSocket on each connection (gorilla's client, as bench/cmd/wsload; NewClient would start a
-// second TLS session over the connection for a wss URL).
+// upgrade opens a WebSocket on each connection (gorilla's client, as bench/cmd/wsload). The URL is ws: the
+// connection is TLS already, and a wss URL would start a second TLS session over it.
 func upgrade(conns []net.Conn, path string) []*websocket.Conn {
 	ws := make([]*websocket.Conn, len(conns))
 	for i, conn := range conns {
-		u := &url.URL{Scheme: "ws", Host: "127.0.0.1", Path: path} // ws: the connection is TLS already
-		c, resp, err := websocket.NewClient(conn, u, nil, 1024, 1024)
+		d := websocket.Dialer{NetDial: func(string, string) (net.Conn, error) { return conn, nil }}
+		c, resp, err := d.Dial("ws://127.0.0.1"+path, nil)
 		must(err)
 		resp.Body.Close()
 		ws[i] = c
