@@ -37,7 +37,7 @@ var upstreamDirectives = []Spec{
 			p.http.Upstreams[name] = u
 			return nil
 		}},
-	{Name: "keepalive", Module: "http_upstream", Ctx: CtxUpstream, Args: "1", Doc: "Idle keep-alive connections kept for the whole upstream group (over all its peers, least recently used closed first). Without it sluice still keeps up to 128.",
+	{Name: "keepalive", Module: "http_upstream", Ctx: CtxUpstream, Args: "1", Doc: "Idle keep-alive connections kept for the whole upstream group (over all its peers, least recently used closed first). Without it sluice still keeps up to 128. While the pool closes connections for want of room (more requests in flight than N), a request that finds no idle connection waits up to 5 ms for one a finishing request hands over before it dials.",
 		Apply: func(p *parser, d *Directive) error {
 			n, err := strconv.Atoi(d.Args[0])
 			if err != nil || n < 1 {

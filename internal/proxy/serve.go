@@ -579,11 +579,15 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	<-closed
 }
 
+// tunnelKeepAlive is the TCP keep-alive period of a tunnel's upstream connection (Go's net.Dialer default is
+// 15 s; sluice's was 30 s for every upstream connection).
+const tunnelKeepAlive = 30 * time.Second
+
 // handshake connects to addr and exchanges the upgrade request for the upstream's response head. connected
 // is how long connecting took (0 when it failed: nothing was sent).
 func (p *Proxy) handshake(ctx context.Context, pr *Request, t *target, out *http.Request, addr string, connectTimeout, readTimeout time.Duration) (conn net.Conn, br *bufio.Reader, resp *http.Response, connected time.Duration, err error) {
 	start := time.Now()
-	conn, err = dialPeer(ctx, addr, connectTimeout)
+	conn, err = dialPeer(ctx, addr, connectTimeout, tunnelKeepAlive)
 	if err != nil {
 		return nil, nil, nil, 0, err
 	}

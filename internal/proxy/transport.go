@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,18 +40,36 @@ type Transport struct {
 	SendTimeout time.Duration
 	// ReadTimeout bounds each read from the upstream (proxy_read_timeout) for RoundTrip; 0 = none.
 	ReadTimeout time.Duration
+	// HandoffWait is how long a request waits for a connection put back while the pool churns (see
+	// churnWindow); 0 = handoffWait.
+	HandoffWait time.Duration
 
 	mu    sync.Mutex
 	idle  map[string]*idleList // per address
 	nidle int                  // idle connections over all addresses
+	// overflowAt is when put last closed a connection for want of room (more idle than MaxIdle): the pool
+	// churns, and a request that finds no idle connection waits a moment for one (see await)
+	overflowAt time.Time
 }
 
 // idleList is the idle connections to one address, oldest first. A connection keeps the list it goes back
 // to (pconn.list), so putting it back costs no lookup; CloseIdle drops the lists, marking them gone.
 type idleList struct {
-	conns []*pconn
-	gone  bool
+	conns   []*pconn
+	waiters []chan *pconn // requests waiting for a connection put back (await), oldest first
+	gone    bool
 }
+
+// While the pool churns (put closed a connection for want of room within churnWindow), a request that finds
+// no idle connection waits up to handoffWait for one that an exchange puts back, instead of dialling. With
+// more requests in flight than keepalive N keeps (wrk -c200 against keepalive 64), nearly a third of the
+// requests dialled a new connection, and put closed as many: a TCP handshake and teardown each, for no gain.
+// nginx churns too, but less, since its event loop reads a response as soon as it arrives; a goroutine
+// holds its connection while it waits to run. The pool still keeps at most MaxIdle idle connections.
+const (
+	churnWindow = time.Second
+	handoffWait = 5 * time.Millisecond
+)
 
 // maxHeaderBytes is the largest upstream response header accepted (nginx: "upstream sent too big header").
 const maxHeaderBytes = 16 << 10
@@ -345,7 +364,9 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, hl *header
 		var pc *pconn
 		reused := false
 		if attempt == 0 {
-			pc, reused = t.get(addr, readTimeout, replayable)
+			if pc, reused = t.get(addr, readTimeout, replayable); pc == nil {
+				pc, reused = t.await(ctx, addr, readTimeout, replayable)
+			}
 		}
 		if pc == nil {
 			var err error
@@ -627,7 +648,7 @@ func (b *body) finish(eof bool) {
 }
 
 func (t *Transport) dial(ctx context.Context, addr string) (*pconn, error) {
-	c, err := dialPeer(ctx, addr, t.DialTimeout)
+	c, err := dialPeer(ctx, addr, t.DialTimeout, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -658,9 +679,13 @@ func (t *Transport) dial(ctx context.Context, addr string) (*pconn, error) {
 	return pc, nil
 }
 
-// dialPeer connects to a peer address: ip:port, host:port, or unix:/path.
-func dialPeer(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
-	d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+// dialPeer connects to a peer address: ip:port, host:port, or unix:/path. keepAlive is the TCP keep-alive
+// period, negative for none: a tunnel's connection gets one (a backend host that vanished is noticed on an
+// idle tunnel), a pooled HTTP connection does not, as nginx's (proxy_socket_keepalive off): its four
+// setsockopt(2) calls were a third of the system calls a new upstream connection cost, and a pool churns
+// connections when more requests are in flight than keepalive N keeps.
+func dialPeer(ctx context.Context, addr string, timeout, keepAlive time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout, KeepAlive: keepAlive}
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		return d.DialContext(ctx, "unix", path)
 	}
@@ -693,22 +718,90 @@ func (t *Transport) get(addr string, readTimeout time.Duration, replayable bool)
 		l.conns = l.conns[:len(l.conns)-1]
 		t.nidle--
 		t.mu.Unlock()
-		idle := time.Since(pc.idleAt)
-		if t.IdleTimeout > 0 && idle > t.IdleTimeout {
-			pc.conn.Close()
-			continue
+		if t.revive(pc, readTimeout, replayable) {
+			return pc, true
 		}
-		pc.readTimeout = readTimeout
-		probe := !replayable || idle >= probeAfter
-		if probe && !pc.deadline.IsZero() && pc.deadline.Before(pc.idleAt.Add(idle+time.Millisecond)) {
-			pc.armRead(0) // a read deadline passed (or about to) would fail the probe
-		}
-		if !alive(pc, probe) {
-			pc.conn.Close()
-			continue
-		}
-		return pc, true
 	}
+}
+
+// revive readies a connection taken from the pool (or handed over by put) for an exchange: its read timeout
+// set, checked alive (see probeAfter); one idle too long or found dead is closed, and false returned.
+func (t *Transport) revive(pc *pconn, readTimeout time.Duration, replayable bool) bool {
+	idle := time.Since(pc.idleAt)
+	if t.IdleTimeout > 0 && idle > t.IdleTimeout {
+		pc.conn.Close()
+		return false
+	}
+	pc.readTimeout = readTimeout
+	probe := !replayable || idle >= probeAfter
+	if probe && !pc.deadline.IsZero() && pc.deadline.Before(pc.idleAt.Add(idle+time.Millisecond)) {
+		pc.armRead(0) // a read deadline passed (or about to) would fail the probe
+	}
+	if !alive(pc, probe) {
+		pc.conn.Close()
+		return false
+	}
+	return true
+}
+
+// await waits, while the pool churns (see churnWindow), up to HandoffWait for a connection to addr that an
+// exchange puts back; nil (dial one) when the pool does not churn, none came, or ctx ended.
+func (t *Transport) await(ctx context.Context, addr string, readTimeout time.Duration, replayable bool) (*pconn, bool) {
+	t.mu.Lock()
+	if t.overflowAt.IsZero() || time.Since(t.overflowAt) > churnWindow {
+		t.mu.Unlock()
+		return nil, false
+	}
+	l := t.list(addr)
+	ch := make(chan *pconn, 1) // put never blocks on it
+	l.waiters = append(l.waiters, ch)
+	t.mu.Unlock()
+	wait := t.HandoffWait
+	if wait <= 0 {
+		wait = handoffWait
+	}
+	timer := time.NewTimer(wait)
+	select {
+	case pc := <-ch:
+		timer.Stop()
+		if t.revive(pc, readTimeout, replayable) {
+			return pc, true
+		}
+		return nil, false
+	case <-timer.C:
+	case <-ctx.Done():
+		timer.Stop()
+	}
+	t.mu.Lock()
+	if i := slices.Index(l.waiters, ch); i >= 0 {
+		l.waiters = slices.Delete(l.waiters, i, i+1)
+	}
+	t.mu.Unlock()
+	select {
+	case pc := <-ch: // handed over as the wait ended
+		if ctx.Err() != nil {
+			t.put(pc) // another request's to take
+			return nil, false
+		}
+		if t.revive(pc, readTimeout, replayable) {
+			return pc, true
+		}
+	default:
+	}
+	return nil, false
+}
+
+// list returns the idle list of addr, made when it has none; t.mu is held.
+func (t *Transport) list(addr string) *idleList {
+	if t.idle == nil {
+		t.idle = map[string]*idleList{}
+	}
+	l := t.idle[addr]
+	if l == nil {
+		l = &idleList{}
+		t.idle[addr] = l
+	}
+	return l
 }
 
 // alive checks without blocking that an idle connection was neither closed by the upstream nor sent
@@ -730,14 +823,18 @@ func (t *Transport) put(pc *pconn) {
 	t.mu.Lock()
 	l := pc.list
 	if l == nil || l.gone {
-		if t.idle == nil {
-			t.idle = map[string]*idleList{}
-		}
-		if l = t.idle[pc.addr]; l == nil {
-			l = &idleList{}
-			t.idle[pc.addr] = l
-		}
+		l = t.list(pc.addr)
 		pc.list = l
+	}
+	if len(l.waiters) > 0 {
+		// a request is waiting for a connection (await): it takes this one, which is not idle at all
+		ch := l.waiters[0]
+		n := copy(l.waiters, l.waiters[1:])
+		l.waiters[n] = nil
+		l.waiters = l.waiters[:n]
+		ch <- pc // under the lock (it has room: never blocks), so a waiter that no longer finds itself listed finds pc
+		t.mu.Unlock()
+		return
 	}
 	// drop connections idle too long
 	for len(l.conns) > 0 && t.IdleTimeout > 0 && now.Sub(l.conns[0].idleAt) > t.IdleTimeout {
@@ -747,6 +844,9 @@ func (t *Transport) put(pc *pconn) {
 	l.conns = append(l.conns, pc)
 	t.nidle++
 	// beyond the pool size, the least recently used connection of any address goes
+	if t.nidle > max(t.MaxIdle, 1) {
+		t.overflowAt = now
+	}
 	for t.nidle > max(t.MaxIdle, 1) {
 		var oldest *idleList
 		for _, o := range t.idle {

@@ -521,3 +521,134 @@ func TestWriteBuffered(t *testing.T) {
 		t.Fatalf("%d connections for three exchanges: a body written from the buffer did not release its connection", c)
 	}
 }
+
+// heldUpstream answers every request with "ok", holding the ones hold picks until release is closed; it counts
+// the requests that arrived and the connections it accepted.
+func heldUpstream(t *testing.T, hold func(n int32) bool, release <-chan struct{}) (addr string, arrived, conns *atomic.Int32) {
+	arrived = new(atomic.Int32)
+	addr, conns = rawUpstream(t, func(int) string {
+		if hold(arrived.Add(1)) {
+			<-release
+		}
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	})
+	return addr, arrived, conns
+}
+
+// getAsync runs get in a goroutine; the channel gets the body.
+func getAsync(t *testing.T, tr *Transport, addr string) <-chan string {
+	done := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+		req.URL.Opaque = "/"
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	return done
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func (t *Transport) waiting(addr string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if l := t.idle[addr]; l != nil {
+		return len(l.waiters)
+	}
+	return 0
+}
+
+// churningPool returns a transport with keepalive 1 that has just closed a connection for want of room (two
+// requests at once), to an upstream that holds the third request's answer until release is closed.
+func churningPool(t *testing.T, wait time.Duration) (tr *Transport, addr string, arrived, conns *atomic.Int32, release chan struct{}) {
+	t.Helper()
+	both, release := make(chan struct{}), make(chan struct{})
+	addr, arrived, conns = heldUpstream(t, func(n int32) bool {
+		if n <= 2 {
+			<-both
+			return false
+		}
+		return n == 3
+	}, release)
+	tr = &Transport{DialTimeout: time.Second, MaxIdle: 1, HandoffWait: wait}
+	a, b := getAsync(t, tr, addr), getAsync(t, tr, addr)
+	waitFor(t, "two requests at the upstream", func() bool { return arrived.Load() == 2 })
+	close(both)
+	if x, y := <-a, <-b; x != "ok" || y != "ok" {
+		t.Fatalf("bodies %q, %q", x, y)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections after two requests at once, want 2", n)
+	}
+	return tr, addr, arrived, conns, release
+}
+
+// A pool that closed a connection for want of room (keepalive 1, two requests at once) churns: a request
+// that then finds no idle connection waits for the one an exchange puts back instead of dialling; a pool that
+// does not churn dials at once; a wait that runs out dials.
+func TestTransportHandsOverWhileChurning(t *testing.T) {
+	t.Run("handed over", func(t *testing.T) {
+		tr, addr, arrived, conns, release := churningPool(t, 10*time.Second)
+		held := getAsync(t, tr, addr) // takes the one idle connection; the upstream holds its answer
+		waitFor(t, "the held request at the upstream", func() bool { return arrived.Load() == 3 })
+		waiter := getAsync(t, tr, addr)
+		waitFor(t, "a request waiting for a connection", func() bool { return tr.waiting(addr) == 1 })
+		close(release)
+		if x, y := <-held, <-waiter; x != "ok" || y != "ok" {
+			t.Fatalf("bodies %q, %q", x, y)
+		}
+		if n := conns.Load(); n != 2 {
+			t.Errorf("%d connections, want 2: the waiting request was to ride the held one's", n)
+		}
+	})
+	t.Run("no churn, no wait", func(t *testing.T) {
+		release := make(chan struct{})
+		addr, arrived, conns := heldUpstream(t, func(n int32) bool { return n == 1 }, release)
+		tr := &Transport{DialTimeout: time.Second, MaxIdle: 1, HandoffWait: 10 * time.Second}
+		held := getAsync(t, tr, addr)
+		waitFor(t, "the held request at the upstream", func() bool { return arrived.Load() == 1 })
+		select {
+		case body := <-getAsync(t, tr, addr):
+			if body != "ok" || conns.Load() != 2 {
+				t.Errorf("body %q over %d connections, want ok over 2", body, conns.Load())
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a request waited for a busy connection in a pool that does not churn")
+		}
+		close(release)
+		if body := <-held; body != "ok" {
+			t.Errorf("held request's body %q", body)
+		}
+	})
+	t.Run("wait runs out", func(t *testing.T) {
+		tr, addr, arrived, conns, release := churningPool(t, 20*time.Millisecond)
+		defer close(release)
+		getAsync(t, tr, addr)
+		waitFor(t, "the held request at the upstream", func() bool { return arrived.Load() == 3 })
+		start := time.Now()
+		select {
+		case body := <-getAsync(t, tr, addr):
+			if body != "ok" || conns.Load() != 3 || time.Since(start) < 20*time.Millisecond {
+				t.Errorf("body %q over %d connections after %v, want ok over 3 after the 20ms wait", body, conns.Load(), time.Since(start))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the wait for a connection did not run out")
+		}
+		if n := tr.waiting(addr); n != 0 {
+			t.Errorf("%d waiters left listed", n)
+		}
+	})
+}
