@@ -745,7 +745,7 @@ func (t *Transport) revive(pc *pconn, readTimeout time.Duration, replayable bool
 }
 
 // await waits, while the pool churns (see churnWindow), up to HandoffWait for a connection to addr that an
-// exchange puts back; nil (dial one) when the pool does not churn, none came, or ctx ended.
+// exchange puts back; nil (dial one) when the pool does not churn or none came.
 func (t *Transport) await(ctx context.Context, addr string, readTimeout time.Duration, replayable bool) (*pconn, bool) {
 	t.mu.Lock()
 	if t.overflowAt.IsZero() || time.Since(t.overflowAt) > churnWindow {
@@ -760,6 +760,8 @@ func (t *Transport) await(ctx context.Context, addr string, readTimeout time.Dur
 	if wait <= 0 {
 		wait = handoffWait
 	}
+	// (not ctx.Done: asking the client connection's context for it has h1 watch the connection, a read of
+	// its own; a client gone during the short wait is found by the exchange)
 	timer := time.NewTimer(wait)
 	select {
 	case pc := <-ch:
@@ -769,8 +771,6 @@ func (t *Transport) await(ctx context.Context, addr string, readTimeout time.Dur
 		}
 		return nil, false
 	case <-timer.C:
-	case <-ctx.Done():
-		timer.Stop()
 	}
 	t.mu.Lock()
 	if i := slices.Index(l.waiters, ch); i >= 0 {
