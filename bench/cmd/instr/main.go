@@ -30,7 +30,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,8 +46,9 @@ func main() {
 	nogc := flag.Bool("nogc", false, "run sluice with GOGC=off: no collections, so two builds' counts differ by their code only")
 	only := flag.String("only", "", "count only this server (sluice or nginx), for a quicker before/after of one build")
 	rows := flag.String("rows", "proxy,static,https,wss", "the requests to count, comma separated")
+	cache := flag.Bool("cache", false, "simulate the caches too (callgrind --cache-sim=yes) and print data-cache misses per request")
 	flag.Parse()
-	for _, tool := range []string{"valgrind", "callgrind_control", "callgrind_annotate", "nginx"} {
+	for _, tool := range []string{"valgrind", "callgrind_control", "nginx"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			fatalf("%s not found (apt-get install -y valgrind nginx)", tool)
 		}
@@ -104,19 +104,23 @@ func main() {
 			paths[i].path = ""
 		}
 	}
-	counts := map[string]map[string]int64{}
+	counts := map[string]map[string]map[string]int64{} // target, row, event
+	vgArgs := []string{"--tool=callgrind"}
+	if *cache {
+		vgArgs = append(vgArgs, "--cache-sim=yes")
+	}
 	for _, t := range targets {
 		if *only != "" && t.name != *only {
 			continue
 		}
 		conf := filepath.Join(dir, t.name+".conf")
 		must(os.WriteFile(conf, []byte(config(dir, t.name, t.port)), 0o644))
-		counts[t.name] = map[string]int64{}
+		counts[t.name] = map[string]map[string]int64{}
 		for _, p := range paths {
 			if p.path == "" {
 				continue
 			}
-			counts[t.name][p.label] = count(dir, t.name, t.cmd(conf), t.port, p, *c, *n, *keep)
+			counts[t.name][p.label] = count(dir, t.name, t.cmd(conf), vgArgs, t.port, p, *c, *n, *keep)
 		}
 	}
 	fmt.Printf("\nuser-space instructions per request or message (callgrind, %d keep-alive connections x %d requests or messages)\n\n", *c, *n)
@@ -126,12 +130,27 @@ func main() {
 		if p.path == "" {
 			continue
 		}
-		s, g := counts["sluice"][p.label], counts["nginx"][p.label]
+		s, g := counts["sluice"][p.label]["Ir"], counts["nginx"][p.label]["Ir"]
 		ratio := "-"
 		if s > 0 && g > 0 {
 			ratio = fmt.Sprintf("%.2f×", float64(s)/float64(g))
 		}
 		fmt.Printf("| %s | %d | %d | %s |\n", p.label, s, g, ratio)
+	}
+	if !*cache {
+		return
+	}
+	// D1: first-level data-cache misses (reads and writes); LL: last-level misses of data
+	miss := func(ev map[string]int64, a, b string) int64 { return ev[a] + ev[b] }
+	fmt.Printf("\nsimulated data-cache misses per request or message (callgrind --cache-sim=yes: D1 first level, LL last level)\n\n")
+	fmt.Println("| request | sluice D1 | nginx D1 | sluice LL | nginx LL |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, p := range paths {
+		if p.path == "" {
+			continue
+		}
+		s, g := counts["sluice"][p.label], counts["nginx"][p.label]
+		fmt.Printf("| %s | %d | %d | %d | %d |\n", p.label, miss(s, "D1mr", "D1mw"), miss(g, "D1mr", "D1mw"), miss(s, "DLmr", "DLmw"), miss(g, "DLmr", "DLmw"))
 	}
 }
 
@@ -179,8 +198,6 @@ func writeCert(dir string) {
 	must(os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600))
 }
 
-var totals = regexp.MustCompile(`([0-9,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS|([0-9,]+)\s+PROGRAM TOTALS`)
-
 // count starts cmd under callgrind, warms it up, counts the instructions of c*n requests to path (or of c*n
 // messages echoed on c WebSockets) and returns the count per request or message. With keep set, the profile is copied there as NAME-PATH.callgrind (NAME-PATH-tls).
 // work is one row: what is requested, and how.
@@ -190,10 +207,10 @@ type work struct {
 	ws               bool // a WebSocket upgrade, then messages echoed
 }
 
-func count(dir, name string, cmd *exec.Cmd, port int, w work, c, n int, keep string) int64 {
+func count(dir, name string, cmd *exec.Cmd, vgArgs []string, port int, w work, c, n int, keep string) map[string]int64 {
 	path, tls := w.path, w.tls
 	out := filepath.Join(dir, name+".callgrind")
-	args := append([]string{"--tool=callgrind", "--callgrind-out-file=" + out, cmd.Path}, cmd.Args[1:]...)
+	args := append(append(vgArgs[:len(vgArgs):len(vgArgs)], "--callgrind-out-file="+out, cmd.Path), cmd.Args[1:]...)
 	vg := exec.Command("valgrind", args...)
 	vg.Env = cmd.Env
 	vg.SysProcAttr = diesWithUs()
@@ -244,11 +261,9 @@ func count(dir, name string, cmd *exec.Cmd, port int, w work, c, n int, keep str
 	if newest == "" {
 		fatalf("%s: callgrind wrote no profile", name)
 	}
-	ann, err := exec.Command("callgrind_annotate", newest).Output()
+	prof, err := os.ReadFile(newest)
 	must(err)
 	if keep != "" {
-		prof, err := os.ReadFile(newest)
-		must(err)
 		must(os.MkdirAll(keep, 0o755))
 		base := name + "-" + strings.Trim(strings.ReplaceAll(path, "/", "_"), "_")
 		if tls {
@@ -258,15 +273,26 @@ func count(dir, name string, cmd *exec.Cmd, port int, w work, c, n int, keep str
 		must(os.WriteFile(dst, prof, 0o644))
 		fmt.Printf("%s %s: profile kept in %s\n", name, path, dst)
 	}
-	m := totals.FindSubmatch(ann)
-	if m == nil {
-		fatalf("%s: no PROGRAM TOTALS in callgrind_annotate's output", name)
+	// the profile names its events ("events: Ir D1mr …") and sums them over the program ("summary: …")
+	var events, sums []string
+	for _, line := range strings.Split(string(prof), "\n") {
+		if f, ok := strings.CutPrefix(line, "events:"); ok {
+			events = strings.Fields(f)
+		} else if f, ok := strings.CutPrefix(line, "summary:"); ok {
+			sums = strings.Fields(f)
+		}
 	}
-	s := string(m[1]) + string(m[2])
-	total, err := strconv.ParseInt(strings.ReplaceAll(s, ",", ""), 10, 64)
-	must(err)
-	fmt.Printf("%s %s (tls %v): %d instructions in %d requests\n", name, path, tls, total, c*n)
-	return total / int64(c*n)
+	if len(events) == 0 || len(events) != len(sums) {
+		fatalf("%s: no events and summary in %s", name, newest)
+	}
+	per := map[string]int64{}
+	for i, e := range events {
+		v, err := strconv.ParseInt(sums[i], 10, 64)
+		must(err)
+		per[e] = v / int64(c*n)
+	}
+	fmt.Printf("%s %s (tls %v): %s instructions in %d requests\n", name, path, tls, sums[0], c*n)
+	return per
 }
 
 // dial opens c connections to addr (TLS 1.3 when tls, handshake done), each with its reader.
