@@ -247,6 +247,9 @@ func phases(r *runner) []phase {
 			run:  func(r *runner, _ *target, pid int, s sample) error { return r.wsEcho(pid, s) }},
 		wrkPhase("https", https),
 		wrkPhase("http", http),
+		// more clients than the upstream keep-alive pool keeps (64): every proxy closes and opens upstream
+		// connections as the number of requests in flight swings around it
+		wrkPhase("http200", http, "-c200"),
 		wrkPhase("hs", https, "-H", "Connection: close"),
 	}
 	if r.extras {

@@ -39,6 +39,8 @@ func (res *results) metrics() []metric {
 		metric{"https.cpu", "proxy CPU per HTTPS request", "µs", true},
 		metric{"http.rps", "HTTP keep-alive GET (wrk -t1 -c50)", "req/s", false},
 		metric{"http.cpu", "proxy CPU per HTTP request", "µs", true},
+		metric{"http200.rps", "HTTP keep-alive GET, 200 clients (wrk -t1 -c200; upstream keepalive 64)", "req/s", false},
+		metric{"http200.cpu", "proxy CPU per HTTP request, 200 clients", "µs", true},
 		metric{"hs.rps", "new TLS connections (Connection: close)", "conn/s", false},
 		metric{"hs.cpu", "proxy CPU per new TLS connection", "µs", true},
 		metric{"static.rps", "static 1 KiB file over HTTPS", "req/s", false},
@@ -210,6 +212,7 @@ func (res *results) chart(path string) error {
 		{"https.rps", "HTTPS\nreq/s", false},
 		{"https.cpu", "CPU per\nHTTPS req", true},
 		{"http.rps", "HTTP\nreq/s", false},
+		{"http200.rps", "HTTP, 200\nclients req/s", false},
 		{"hs.rps", "new TLS\nconn/s", false},
 	}
 	p := plot.New()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -175,9 +176,14 @@ func (r *runner) wrkWarm(pid int, url string, extra ...string) error {
 	return w.wrk(pid, "warm", url, sample{}, extra...)
 }
 
-// wrk runs wrk -t1 -c50 against url and records req/s and proxy CPU per request under key.
+// wrk runs wrk -t1 -c50 (or the -cN among extra) against url and records req/s and proxy CPU per request
+// under key.
 func (r *runner) wrk(pid int, key, url string, s sample, extra ...string) error {
-	args := append([]string{"-t1", "-c50", "-d" + strconv.Itoa(max(1, int(r.d.Seconds()))) + "s"}, extra...)
+	args := []string{"-t1", "-d" + strconv.Itoa(max(1, int(r.d.Seconds()))) + "s"}
+	if !slices.ContainsFunc(extra, func(a string) bool { return strings.HasPrefix(a, "-c") }) {
+		args = append(args, "-c50")
+	}
+	args = append(args, extra...)
 	args = append(args, url)
 	before := treeUsage(pid).cpu
 	out, err := r.command("wrk", args...).CombinedOutput()
