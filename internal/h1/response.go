@@ -245,7 +245,7 @@ func (w *response) sendHead(final bool, next []byte) {
 			b = httpsyntax.AppendField(b, "Content-Type", ct)
 		}
 	}
-	connClose := hasToken(first(f.conn), "close")
+	connClose := hasToken(httpsyntax.FirstOf(f.conn), "close")
 	if !w.closeAfter && connClose {
 		w.closeAfter = true
 	}
@@ -276,14 +276,6 @@ func (w *response) sendHead(final bool, next []byte) {
 	}
 }
 
-// first is a field's first value, "" when it has none.
-func first(vs []string) string {
-	if len(vs) > 0 {
-		return vs[0]
-	}
-	return ""
-}
-
 func (w *response) appendStatusLine(b []byte, code int) []byte {
 	if w.req.ProtoAtLeast(1, 1) {
 		b = append(b, "HTTP/1.1 "...)
@@ -302,16 +294,14 @@ func (w *response) appendStatusLine(b []byte, code int) []byte {
 // headerValueCleaner replaces the line breaks a header value must not carry, as net/http does.
 var headerValueCleaner = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ")
 
-// appendHeader appends the header's fields, except Transfer-Encoding (the framing is sluice's); it reports
-// whether there is a Date field with a value and whether there was a Transfer-Encoding field.
 // noted is what appendHeader saw of the fields that sendHead decides on.
 type noted struct {
 	dated, te, typed, encoded bool     // Date (not nil), Transfer-Encoding, Content-Type (even nil), Content-Encoding (not nil)
 	conn                      []string // the Connection values, not written
 }
 
-// appendHeader appends the header's fields but Transfer-Encoding and Connection, and notes what sendHead
-// needs of them.
+// appendHeader appends the header's fields but Transfer-Encoding (the framing is sluice's) and Connection
+// (sendHead decides it), and notes what sendHead needs of them.
 func (w *response) appendHeader(b []byte) (_ []byte, f noted) {
 	for k, vs := range w.header {
 		switch k {

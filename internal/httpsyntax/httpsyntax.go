@@ -264,9 +264,12 @@ func Length[T string | []byte](v T) (int64, bool) {
 }
 
 // First is h.Get(key) for a key already in canonical form, without canonicalising it again.
-func First(h http.Header, key string) string {
-	if v := h[key]; len(v) > 0 {
-		return v[0]
+func First(h http.Header, key string) string { return FirstOf(h[key]) }
+
+// FirstOf is a field's first value, "" when it has none.
+func FirstOf(vs []string) string {
+	if len(vs) > 0 {
+		return vs[0]
 	}
 	return ""
 }

@@ -291,10 +291,10 @@ func (p *Proxy) copyResponseHeader(dst, src http.Header, list []field, pr *Reque
 	if had {
 		loc, ref = dst["Location"], dst["Refresh"]
 	}
-	if l := first(loc); l != "" {
+	if l := httpsyntax.FirstOf(loc); l != "" {
 		dst["Location"] = []string{p.redirect(pr, l)}
 	}
-	if r := first(ref); r != "" {
+	if r := httpsyntax.FirstOf(ref); r != "" {
 		dst["Refresh"] = []string{p.redirect(pr, r)}
 	}
 	return c.uf
@@ -315,9 +315,9 @@ func (c *respCopy) field(k string, v []string) {
 	case "Content-Length":
 		c.uf.contentLength = len(v) > 0 && v[0] != ""
 	case "Content-Type":
-		c.uf.contentType = first(v)
+		c.uf.contentType = httpsyntax.FirstOf(v)
 	case "X-Accel-Buffering":
-		c.uf.accelBuffer = first(v)
+		c.uf.accelBuffer = httpsyntax.FirstOf(v)
 	}
 	if isHop(k) || namedIn(c.conn, k) || containsFold(c.hide, k) || (hiddenDefault(k) && !containsFold(c.pass, k)) {
 		return
@@ -331,14 +331,6 @@ func (c *respCopy) field(k string, v []string) {
 	case "Refresh":
 		c.ref = v
 	}
-}
-
-// first is a field's first value, "" when it has none.
-func first(v []string) string {
-	if len(v) > 0 {
-		return v[0]
-	}
-	return ""
 }
 
 // redirect applies proxy_redirect to a Location/Refresh value.
