@@ -49,11 +49,40 @@ func TestCopyResponseHeaderList(t *testing.T) {
 			t.Errorf("%q: hop-by-hop, named or hidden field copied: %v", fields, viaList)
 		}
 	}
-	// a field count that differs from the map's (an HTTP/1.1 "Connection: close" is deleted from the map, as
-	// net/http does) gives no list: the map is walked
+	// an HTTP/1.1 "Connection: close" leaves the map, as net/http deletes it, and the list with it: the two
+	// still agree, so the list is walked
 	var st respStore
-	resp, _ := parseHead([]byte("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"), bufio.NewReader(strings.NewReader("")), &http.Request{Method: http.MethodGet}, &st)
-	if resp == nil || st.fieldsOf(resp) != nil {
-		t.Errorf("Connection: close: resp %v, list %v; want a response and no list", resp, st.fieldsOf(resp))
+	resp, _ := parseHead([]byte("HTTP/1.1 200 OK\r\nConnection: close\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n"), bufio.NewReader(strings.NewReader("")), &http.Request{Method: http.MethodGet}, &st)
+	if resp == nil || len(st.fieldsOf(resp)) != 2 || resp.Header["Connection"] != nil || st.fields.Values("Connection") != nil {
+		t.Errorf("Connection: close: resp %v, list %v; want a response, no Connection, a list of two", resp, st.fieldsOf(resp))
+	}
+}
+
+// TestParseHeadListOnly: a store whose caller reads the list gets no header map, and its list answers for
+// the header ($upstream_http_NAME) as the map does for a store that makes one.
+func TestParseHeadListOnly(t *testing.T) {
+	block := []byte("HTTP/1.1 200 OK\r\nX-Up: a\r\nset-cookie: 1\r\nSet-Cookie: 2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+	var withMap, listed respStore
+	listed.listOnly = true
+	req := &http.Request{Method: http.MethodGet}
+	mresp, _ := parseHead(block, bufio.NewReader(strings.NewReader("")), req, &withMap)
+	lresp, _ := parseHead(block, bufio.NewReader(strings.NewReader("")), req, &listed)
+	if mresp == nil || lresp == nil {
+		t.Fatal("parseHead refused the block")
+	}
+	if lresp.Header != nil || listed.hdr != nil {
+		t.Errorf("list only: a header map was made: %v", lresp.Header)
+	}
+	if listed.fieldsOf(lresp) == nil {
+		t.Error("list only: no list")
+	}
+	if _, ok := withMap.header(mresp).(http.Header); !ok {
+		t.Error("with a map: the header is not the map")
+	}
+	for _, name := range []string{"X-Up", "Set-Cookie", "Connection", "Content-Length", "X-None"} {
+		want := mresp.Header[name]
+		if got := listed.header(lresp).Values(name); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: list %q, map %q", name, got, want)
+		}
 	}
 }

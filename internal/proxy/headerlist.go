@@ -40,6 +40,12 @@ func (f *headerList) get(name string) ([]string, bool) {
 	return nil, false
 }
 
+// Values returns the values of name, which is canonical (vars.Fields, for $upstream_http_NAME).
+func (f *headerList) Values(name string) []string {
+	vals, _ := f.get(name)
+	return vals
+}
+
 // add appends a field known not to be in f.
 func (f *headerList) add(name string, vals []string) { f.kv = append(f.kv, field{name, vals}) }
 

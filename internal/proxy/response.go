@@ -9,6 +9,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
+	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
 // parseHead parses a response header block (block: the status line, the header lines and the empty line that
@@ -99,17 +100,21 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, st *respStore)
 			conn = values[i]
 		}
 	}
-	h := st.hdr
-	if h == nil {
-		h = make(http.Header, nf)
-		st.hdr = h
-	} else {
-		clear(h) // the previous response's (an interim one, or one an earlier request was done with)
-	}
 	st.fields.reset()
 	for i := range nf {
-		h[names[i]] = values[i]
 		st.fields.add(names[i], values[i])
+	}
+	var h http.Header // nil when the caller reads the list (listOnly)
+	if !st.listOnly {
+		if h = st.hdr; h == nil {
+			h = make(http.Header, nf)
+			st.hdr = h
+		} else {
+			clear(h) // the previous response's (an interim one, or one an earlier request was done with)
+		}
+		for i := range nf {
+			h[names[i]] = values[i]
+		}
 	}
 	resp := &st.resp
 	*resp = http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: major, ProtoMinor: minor, Header: h, Request: req, ContentLength: -1}
@@ -142,6 +147,7 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, st *respStore)
 		resp.Close = hasClose
 		if hasClose {
 			delete(h, "Connection")
+			st.fields.del("Connection")
 		}
 	}
 	switch {
@@ -171,6 +177,10 @@ type respStore struct {
 	lb     lengthBody
 	hdr    http.Header
 	fields headerList
+	// listOnly: the caller reads the header through the list alone (fieldsOf, Fields), so parseHead leaves
+	// resp.Header nil instead of filling a map with the same fields (about 450 instructions a response, and
+	// the map's clearing touched memory the list does not)
+	listOnly bool
 }
 
 // respKeep is what a store keeps when it is reused for another response: its header map and its field
@@ -192,10 +202,19 @@ func (st *respStore) restore(k respKeep) { st.hdr, st.fields = k.hdr, k.fields }
 // a response of three fields). The list and resp.Header hold the same fields, and nothing changes the map
 // between the parse and the copy; nil for a response read by http.ReadResponse.
 func (st *respStore) fieldsOf(resp *http.Response) []field {
-	if resp != &st.resp || len(st.fields.kv) != len(resp.Header) {
+	if resp != &st.resp || (!st.listOnly && len(st.fields.kv) != len(resp.Header)) {
 		return nil
 	}
 	return st.fields.kv
+}
+
+// header returns resp's header for $upstream_http_NAME: the list when parseHead read resp into st, else
+// resp's map.
+func (st *respStore) header(resp *http.Response) vars.Fields {
+	if resp == &st.resp && st.listOnly {
+		return &st.fields
+	}
+	return resp.Header
 }
 
 // lengthBody is a body of known length read from the connection's reader, with net/http's body semantics:

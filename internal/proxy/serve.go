@@ -128,7 +128,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		return
 	}
 	defer resp.Body.Close()
-	pr.V.UpstreamHeader = resp.Header
+	pr.V.UpstreamHeader = o.body.st.header(resp)
 
 	if pr.Intercept != nil && resp.StatusCode >= 300 && pr.Intercept(resp.StatusCode) {
 		pr.Error(resp.StatusCode)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"os"
 	"slices"
 	"strings"
@@ -417,12 +418,15 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request, 
 		}
 		go pc.send(req, nil)
 	}
+	// a caller's own body (serveHTTP's) reads the header through its list; RoundTrip's callers get a map
+	listOnly := b != nil
 	if b == nil {
 		b = new(body)
 	}
 	k := b.st.kept()
 	*b = body{t: t, pc: pc}
 	b.st.restore(k)
+	b.st.listOnly = listOnly
 	resp, tokens, err := readResponse(pc.br, req, &b.st)
 	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
 		// only the upgrade path may switch protocols; here the stream would be out of step for the next client
@@ -446,7 +450,11 @@ func (t *Transport) exchange(ctx context.Context, pc *pconn, req *http.Request, 
 		return nil, err
 	}
 	for _, name := range tokens {
-		resp.Header.Del(name)
+		name = textproto.CanonicalMIMEHeaderKey(name)
+		delete(resp.Header, name)
+		if resp == &b.st.resp {
+			b.st.fields.del(name) // the list stays the header (fieldsOf)
+		}
 	}
 	keep := !resp.Close && !req.Close && (t.MaxRequests == 0 || pc.requests < t.MaxRequests)
 	b.ReadCloser, b.keep = resp.Body, keep

@@ -176,11 +176,11 @@ func (r *Request) str(v *Var) (s string, found, ok bool) {
 		}
 		return "", false, true
 	case kHTTP:
-		return headerStr(r.header(), v.arg, r.HTTP, v.arg == "Transfer-Encoding")
+		return headerStr(r.header()[v.arg], r.HTTP, v.arg == "Transfer-Encoding")
 	case kSentHTTP:
-		return headerStr(r.ResponseHeader, v.arg, nil, false)
+		return headerStr(r.ResponseHeader[v.arg], nil, false)
 	case kUpstreamHTTP:
-		return headerStr(r.UpstreamHeader, v.arg, nil, false)
+		return headerStr(r.upstreamHeader(v.arg), nil, false)
 	case kHTTPHost:
 		if r.HTTP == nil || r.HTTP.Host == "" {
 			return "", false, true
@@ -342,7 +342,7 @@ func (r *Request) appendVar(dst []byte, v *Var) ([]byte, bool) {
 	case kSentHTTP:
 		return appendJoined(dst, r.ResponseHeader[v.arg], ", "), true
 	case kUpstreamHTTP:
-		return appendJoined(dst, r.UpstreamHeader[v.arg], ", "), true
+		return appendJoined(dst, r.upstreamHeader(v.arg), ", "), true
 	case kHTTPCookie:
 		return appendJoined(dst, r.header()["Cookie"], "; "), true
 	case kRemoteAddr:
@@ -520,10 +520,18 @@ func (r *Request) user(u *userVar) (string, bool) {
 	return "", false
 }
 
-// headerStr returns a header's value when it has exactly one; several values need appendVar to join them.
-// For Transfer-Encoding, which Go moves out of the header map, it falls back to req.TransferEncoding.
-func headerStr(h http.Header, key string, req *http.Request, te bool) (string, bool, bool) {
-	vals := h[key]
+// upstreamHeader returns the upstream response's values of the canonical name (none without a response).
+func (r *Request) upstreamHeader(name string) []string {
+	if r.UpstreamHeader == nil {
+		return nil
+	}
+	return r.UpstreamHeader.Values(name)
+}
+
+// headerStr returns a header's value from its field's values when it has exactly one; several values need
+// appendVar to join them. For Transfer-Encoding, which Go moves out of the header map, it falls back to
+// req.TransferEncoding.
+func headerStr(vals []string, req *http.Request, te bool) (string, bool, bool) {
 	switch len(vals) {
 	case 0:
 		if te && req != nil && len(req.TransferEncoding) > 0 {

@@ -53,7 +53,7 @@ type Request struct {
 	// them unset rather than format them
 	NoUpstreamTimes bool
 
-	UpstreamHeader http.Header // $upstream_http_NAME
+	UpstreamHeader Fields      // $upstream_http_NAME (nil: no upstream answered)
 	ResponseHeader http.Header // $sent_http_NAME
 
 	FastCGIScriptName string // $fastcgi_script_name; empty means URI
@@ -69,6 +69,12 @@ type Request struct {
 	// scratch is Eval's buffer, kept across Reset; nil while an evaluation holds it (a nested one, through a
 	// map, then uses its own)
 	scratch []byte
+}
+
+// Fields is a header read by field name: an http.Header, or a parser's list of fields read without building
+// a map of them.
+type Fields interface {
+	Values(name string) []string
 }
 
 // maxScratch bounds the evaluation buffer a Request keeps across Reset.
