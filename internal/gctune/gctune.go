@@ -7,9 +7,11 @@
 // allocates quickly (several KB per proxied request) and a few MiB of headroom would mean dozens of collections
 // a second; so the headroom also covers what is allocated in 250 ms (at most 64 MiB): at most about four
 // collections a second, whatever the request rate. When allocation slows (under 4 MiB/s), the headroom shrinks
-// at once; when it stops (under 512 KiB/s) one forced collection returns what the activity left to the OS
-// (debug.FreeOSMemory), unless that is under 4 MiB or a tenth of the live heap: an idle proxy holds little more
-// than its live heap. Moderate traffic (a WebSocket echo allocates a few MiB/s) never forces one: a forced
+// at once; when it has stopped (under 512 KiB/s) for Settle, one forced collection returns what the activity left
+// to the OS (debug.FreeOSMemory), unless that is under 4 MiB or a tenth of the live heap: an idle proxy holds
+// little more than its live heap. The wait lets connections that just went quiet let go of what they held while
+// active (a WebSocket tunnel parks after 250 ms): collected any earlier, their buffers would still be live, and
+// would become garbage that no collection comes for while the process stays idle. Moderate traffic (a WebSocket echo allocates a few MiB/s) never forces one: a forced
 // collection of a large live heap (many idle tunnels) stalls a GOMAXPROCS=1 process for 100 ms and more.
 // The tuner samples runtime/metrics every 100 ms and after each collection; debug.SetGCPercent does not stop
 // the world (it takes the heap lock), so retuning often is cheap. Once allocation has stopped and nothing is left
@@ -41,8 +43,9 @@ const (
 	MaxHeadroom = 64 << 20
 	// Tick is how often the tuner samples the heap.
 	Tick = 100 * time.Millisecond
-	// freeGap is the least time between two forced collections, should traffic come in short bursts.
-	freeGap = 500 * time.Millisecond
+	// Settle is how long allocation must have stopped before memory is returned: longer than a WebSocket tunnel
+	// takes to park (250 ms), so that a burst of new tunnels has let go of its buffers.
+	Settle = 500 * time.Millisecond
 	// QuietRate is the allocation rate (bytes/s) under which the process counts as quiet.
 	QuietRate = 4 << 20
 	// StoppedRate is the allocation rate (bytes/s) under which activity has stopped and memory may be returned.
@@ -83,16 +86,17 @@ type Sample struct {
 
 // policy is the tuner's memory between samples.
 type policy struct {
-	last     Sample
-	rate     float64 // bytes/s, follows a rise at once and halves per sample on a dip
-	active   bool    // allocation since memory was last returned: return it once stopped and freeGap allows
-	stopped  bool    // the last sample allocated under StoppedRate
-	lastFree time.Time
+	last    Sample
+	rate    float64   // bytes/s, follows a rise at once and halves per sample on a dip
+	active  bool      // allocation since memory was last returned: return it once stopped for Settle
+	stopped bool      // the last sample allocated under StoppedRate
+	stopAt  time.Time // the first sample of the current run of stopped samples
 }
 
-// step takes a new sample and returns the GOGC value to use and whether to return memory to the OS now: on the
-// first sample under StoppedRate after activity, when the heap holds more than the larger of freeSlack and a
-// tenth of the live heap beyond the live heap (garbage that no quiet allocation would collect soon).
+// step takes a new sample and returns the GOGC value to use and whether to return memory to the OS now: after
+// activity, on the first sample Settle into a run of samples under StoppedRate, when the heap holds more than the
+// larger of freeSlack and a tenth of the live heap beyond the live heap (garbage that no quiet allocation would
+// collect soon). Two forced collections are therefore at least Settle apart, however traffic comes in bursts.
 func (p *policy) step(s Sample) (percent int, free bool) {
 	quiet, stopped := false, false
 	if !p.last.At.IsZero() && s.At.After(p.last.At) && s.Allocs >= p.last.Allocs {
@@ -107,12 +111,14 @@ func (p *policy) step(s Sample) (percent int, free bool) {
 	}
 	p.last = s
 	p.stopped = stopped
-	if p.active && stopped && s.At.Sub(p.lastFree) >= freeGap {
+	if !stopped {
+		p.stopAt = time.Time{}
+	} else if p.stopAt.IsZero() {
+		p.stopAt = s.At
+	}
+	if p.active && stopped && s.At.Sub(p.stopAt) >= Settle {
 		p.active = false
-		if s.Retained > s.Live+max(freeSlack, s.Live/10) {
-			free = true
-			p.lastFree = s.At
-		}
+		free = s.Retained > s.Live+max(freeSlack, s.Live/10)
 	}
 	return p.percent(s), free
 }

@@ -3,6 +3,7 @@ package gctune
 import (
 	"context"
 	"runtime/debug"
+	"slices"
 	"testing"
 	"time"
 )
@@ -62,6 +63,15 @@ func TestPolicy(t *testing.T) {
 		free     bool   // want
 	}
 	busy := func(alloc uint64) step { return step{alloc, 60 * mib, alloc * 10 / 4, false} } // 100 ms of alloc → 250 ms
+	// settling is the stopped samples before Settle has passed: nothing is returned yet.
+	settling := func(retained, headroom uint64) []step {
+		var ss []step
+		for at := time.Duration(0); at < Settle; at += Tick {
+			ss = append(ss, step{0, retained, headroom, false})
+		}
+		return ss
+	}
+	join := func(parts ...[]step) []step { return slices.Concat(parts...) }
 	tests := []struct {
 		name  string
 		live  uint64 // 10 MiB unless set: idle headroom 4 MiB
@@ -86,29 +96,36 @@ func TestPolicy(t *testing.T) {
 			{4 * mib, 60 * mib, 20 * mib, false}, // 40 MiB/s now; 160 MiB/s halved is 80 MiB/s → 20 MiB
 			busy(16 * mib),
 		}},
-		{"busy then quiet: idle headroom and one forced collection", 0, []step{
-			{0, 12 * mib, 4 * mib, false},
-			busy(16 * mib), busy(16 * mib),
-			{0, 60 * mib, 4 * mib, true},
-			{0, 11 * mib, 4 * mib, false},
-			{0, 11 * mib, 4 * mib, false},
-		}},
+		{"busy then quiet: idle headroom, and one forced collection once quiet for Settle", 0, join(
+			[]step{{0, 12 * mib, 4 * mib, false}, busy(16 * mib), busy(16 * mib)},
+			settling(60*mib, 4*mib),
+			[]step{
+				{0, 60 * mib, 4 * mib, true},
+				{0, 11 * mib, 4 * mib, false},
+				{0, 11 * mib, 4 * mib, false},
+			})},
 		{"busy then quiet with a small heap: nothing to free", 0, []step{
 			{0, 12 * mib, 4 * mib, false},
 			busy(16 * mib),
 			{0, 13 * mib, 4 * mib, false}, // under 10 live + 4 slack
 			{0, 13 * mib, 4 * mib, false},
 		}},
-		{"a large heap growing slowly, then quiet: the garbage beyond a tenth of live goes back", 80 * mib, []step{
-			{0, 82 * mib, 16 * mib, false},
-			{2 * mib, 90 * mib, 16 * mib, false}, // 20 MiB/s: active, under the idle headroom
-			{0, 89 * mib, 16 * mib, true},        // quiet, 9 MiB over live
-		}},
-		{"a large heap growing slowly, then quiet: little garbage stays", 80 * mib, []step{
-			{0, 82 * mib, 16 * mib, false},
-			{2 * mib, 87 * mib, 16 * mib, false},
-			{0, 87 * mib, 16 * mib, false}, // 7 MiB over live: under a tenth
-		}},
+		{"a large heap growing slowly, then quiet: the garbage beyond a tenth of live goes back", 80 * mib, join(
+			[]step{
+				{0, 82 * mib, 16 * mib, false},
+				{2 * mib, 90 * mib, 16 * mib, false}, // 20 MiB/s: active, under the idle headroom
+			},
+			settling(89*mib, 16*mib),
+			[]step{{0, 89 * mib, 16 * mib, true}}, // quiet, 9 MiB over live
+		)},
+		{"a large heap growing slowly, then quiet: little garbage stays", 80 * mib, join(
+			[]step{
+				{0, 82 * mib, 16 * mib, false},
+				{2 * mib, 87 * mib, 16 * mib, false},
+			},
+			settling(87*mib, 16*mib),
+			[]step{{0, 87 * mib, 16 * mib, false}}, // 7 MiB over live: under a tenth
+		)},
 		{"a trickle under the quiet rate never forces a collection", 0, []step{
 			{0, 60 * mib, 4 * mib, false},
 			{300 << 10, 60 * mib, 4 * mib, false}, // 3 MiB/s
@@ -120,7 +137,12 @@ func TestPolicy(t *testing.T) {
 			{100 << 10, 100 * mib, 16 * mib, false}, // 1 MiB/s: a WebSocket echo, quiet but not stopped
 			{300 << 10, 100 * mib, 16 * mib, false}, // 3 MiB/s
 			{100 << 10, 100 * mib, 16 * mib, false},
-			{0, 100 * mib, 16 * mib, true}, // stopped
+			{0, 100 * mib, 16 * mib, false}, // stopped
+			{0, 100 * mib, 16 * mib, false},
+			{0, 100 * mib, 16 * mib, false},
+			{0, 100 * mib, 16 * mib, false},
+			{0, 100 * mib, 16 * mib, false},
+			{0, 100 * mib, 16 * mib, true}, // stopped for Settle
 		}},
 		{"busy, moderate, then quiet: the collection waits for quiet", 0, []step{
 			{0, 12 * mib, 4 * mib, false},
@@ -129,19 +151,25 @@ func TestPolicy(t *testing.T) {
 			{1 * mib, 60 * mib, 10 * mib, false},
 			{1 * mib, 60 * mib, 5 * mib, false},
 			{1 * mib, 60 * mib, 4 * mib, false}, // no longer busy, but not quiet either (10 MiB/s)
+			{0, 60 * mib, 4 * mib, false},
+			{0, 60 * mib, 4 * mib, false},
+			{0, 60 * mib, 4 * mib, false},
+			{0, 60 * mib, 4 * mib, false},
+			{0, 60 * mib, 4 * mib, false},
 			{0, 60 * mib, 4 * mib, true},
 		}},
-		{"bursts: at most one forced collection per 500 ms", 0, []step{
-			{0, 12 * mib, 4 * mib, false},
-			busy(16 * mib),
-			{0, 60 * mib, 4 * mib, true}, // t=300ms
-			busy(16 * mib),
-			{0, 60 * mib, 4 * mib, false}, // t=500ms: too soon
-			{0, 60 * mib, 4 * mib, false}, // t=600ms: too soon
-			{0, 60 * mib, 4 * mib, false}, // t=700ms: too soon
-			{0, 60 * mib, 4 * mib, true},  // t=800ms
-			{0, 60 * mib, 4 * mib, false}, // done once
-		}},
+		{"bursts closer than Settle: one forced collection, after the last", 0, join(
+			[]step{{0, 12 * mib, 4 * mib, false}, busy(16 * mib)},
+			settling(60*mib, 4*mib)[:3], // a pause shorter than Settle
+			[]step{busy(16 * mib)},
+			settling(60*mib, 4*mib)[:4],
+			[]step{busy(16 * mib)},
+			settling(60*mib, 4*mib),
+			[]step{
+				{0, 60 * mib, 4 * mib, true},
+				{0, 60 * mib, 4 * mib, false}, // done once
+			},
+		)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -79,7 +79,7 @@ func (r *runner) idle(pid int, s sample) error {
 	if _, _, err := r.echo(pid, 50, 64, 300*time.Millisecond); err != nil {
 		return err
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(time.Second) // sluice returns memory 0.5–0.6 s after allocation stops (internal/gctune)
 	base := treeUsage(pid).rss
 	type holder struct {
 		cmd   *exec.Cmd
@@ -118,7 +118,7 @@ func (r *runner) idle(pid int, s sample) error {
 				return fmt.Errorf("idle connections at %d: %v", lvl, err)
 			}
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(1500 * time.Millisecond) // the tunnels park (250 ms), then sluice returns the garbage
 		rss := treeUsage(pid).rss
 		s[fmt.Sprintf("mem@%d", lvl)] = float64(rss-base) / float64(lvl) / 1024
 		if r.scaling {
