@@ -45,7 +45,7 @@ var mainDirectives = []Spec{
 
 // coreDirectives are nginx's ngx_http_core_module directives that sluice implements.
 var coreDirectives = []Spec{
-	{Name: "server", Module: "http_core", Ctx: CtxHTTP | CtxUpstream, Args: "0+", Either: true, Doc: "A virtual server (in http), or a peer (in upstream): ADDRESS [weight=N] [max_fails=N] [fail_timeout=T] [max_conns=N] [backup] [down] [slow_start=T] [resolve]; ADDRESS is ip:port, host:port (every address the name resolves to at load time is a peer; with resolve, re-resolved through the resolver while running) or unix:/path. slow_start (as NGINX Plus) ramps a recovered peer's weight up from 1 over T (round robin and least_conn).",
+	{Name: "server", Module: "http_core", Ctx: CtxHTTP | CtxUpstream, Args: "0+", Either: true, Doc: "A virtual server (in http), or a peer (in upstream): ADDRESS [weight=N] [max_fails=N] [fail_timeout=T] [max_conns=N] [backup] [down] [slow_start=T] [resolve]; ADDRESS is ip:port, host:port (every address the name resolves to at load time is a peer; with resolve, re-resolved through the resolver while running) or unix:/path. slow_start (as NGINX Plus) ramps a recovered peer's weight up from 1 over T (round robin and least_conn; under least_conn, while a peer ramps up, peers are ranked by (connections+1)/current weight, as HAProxy does, so the returning peer takes its share of new connections rather than all of them).",
 		Apply: func(p *parser, d *Directive) error {
 			if p.ups != nil {
 				return p.upstreamServer(d)

@@ -121,7 +121,10 @@ func (p *Peer) gain(now time.Time) int {
 }
 
 // leastConn is nginx's least_conn: the peer with the fewest connections relative to its weight; ties are
-// broken by smooth weighted round robin. Requests in flight and open tunnels both count.
+// broken by smooth weighted round robin. Requests in flight and open tunnels both count. While a peer is in its
+// slow_start, peers are ranked by (connections+1) / current weight instead, as HAProxy's leastconn does:
+// connections/weight ranks a returning peer with none first whatever its weight, so it would take every new
+// connection until it caught up with the others, which is what slow_start is there to prevent.
 type leastConn struct{}
 
 func (leastConn) Pick(t *Try, now time.Time) *Peer {
@@ -140,17 +143,39 @@ func (leastConn) Pick(t *Try, now time.Time) *Peer {
 	}
 }
 
+// load is a peer's standing for least_conn: connections over weight, compared as a fraction. ramp is set while
+// a candidate peer is in its slow start (see leastConn).
+func (p *Peer) load(now time.Time, ramp bool) (conns, weight int64) {
+	if ramp {
+		return p.st.conns.Load() + 1, int64(p.weightAt(now))
+	}
+	return p.st.conns.Load(), int64(p.Weight)
+}
+
 func fewest(t *Try, now time.Time) *Peer {
 	peers := t.g.tiers[t.tier].peers
+	ramp := false
+	for _, p := range peers {
+		if p.SlowStart > 0 && !t.tried[p.index] && p.available(now) && p.weightAt(now) < p.Weight {
+			ramp = true
+			break
+		}
+	}
 	var best *Peer
+	var bc, bw int64
 	many := false
 	for _, p := range peers {
 		if t.tried[p.index] || !p.available(now) {
 			continue
 		}
-		if best == nil || p.st.conns.Load()*int64(best.Weight) < best.st.conns.Load()*int64(p.Weight) {
-			best, many = p, false
-		} else if p.st.conns.Load()*int64(best.Weight) == best.st.conns.Load()*int64(p.Weight) {
+		c, w := p.load(now, ramp)
+		if best == nil {
+			best, bc, bw = p, c, w
+			continue
+		}
+		if c*bw < bc*w {
+			best, bc, bw, many = p, c, w, false
+		} else if c*bw == bc*w {
 			many = true
 		}
 	}
@@ -162,7 +187,7 @@ func fewest(t *Try, now time.Time) *Peer {
 		if t.tried[p.index] || !p.available(now) {
 			continue
 		}
-		if p.st.conns.Load()*int64(first.Weight) != first.st.conns.Load()*int64(p.Weight) {
+		if c, w := p.load(now, ramp); c*bw != bc*w {
 			continue
 		}
 		total += p.gain(now)

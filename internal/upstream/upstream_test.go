@@ -407,6 +407,48 @@ func TestSlowStart(t *testing.T) {
 	}
 }
 
+// TestSlowStartLeastConn: under least_conn a peer back from a failure, with no connections, does not take every
+// new connection while its weight ramps up; once slow_start is over it catches up as nginx's least_conn would.
+func TestSlowStartLeastConn(t *testing.T) {
+	s, clk := newTestSet()
+	g := group(s, ups("least_conn", "a 10 slow_start=10s", "b 10", "c 10"))
+	var held []Hold
+	open := func(n int) map[string]int {
+		got := map[string]int{}
+		for range n {
+			tr := g.Begin(Key{})
+			p := tr.Next()
+			got[p.Name]++
+			held = append(held, tr.Done(Success))
+		}
+		return got
+	}
+	// a fails and is out for fail_timeout; b and c take ten connections
+	tr := g.Begin(Key{})
+	if p := tr.Next(); p.Name != "a" {
+		t.Fatalf("first pick %s", p.Name)
+	}
+	tr.Done(Failed).End()
+	if got := open(10); got["a"] != 0 || got["b"] != 5 || got["c"] != 5 {
+		t.Fatalf("while a is out: %v", got)
+	}
+	clk.t = clk.t.Add(11 * time.Second)
+	if got := pick(g, Key{}); got != "a" { // a, with no connections, is tried and recovers
+		t.Fatalf("after fail_timeout: %s", got)
+	}
+	if got := open(10); got["a"] > 2 {
+		t.Fatalf("right after recovery a took %d of 10 new connections (%v), want 2 at most", got["a"], got)
+	}
+	clk.t = clk.t.Add(10 * time.Second)
+	// slow_start is over: a, far behind, takes new connections until it has caught up
+	if got := open(10); got["a"] < 8 {
+		t.Fatalf("after slow_start a took %d of 10 (%v), want it to catch up", got["a"], got)
+	}
+	for _, h := range held {
+		h.End()
+	}
+}
+
 func TestDrainedOnReload(t *testing.T) {
 	s, _ := newTestSet()
 	u := ups("", "a", "b", "c")
