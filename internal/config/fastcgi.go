@@ -159,6 +159,12 @@ func (p *parser) resolveFastCGI(lc *LocConf) error {
 		return nil
 	}
 	if u, ok := p.cfg.HTTP.Upstreams[fp.Addr]; ok {
+		if u.HealthCheck != nil {
+			// its HTTP probes would fail against every FastCGI peer and take them all out
+			e := fp.Pos.errorf("upstream %q has a health_check, which probes over HTTP, but fastcgi_pass speaks FastCGI to it", fp.Raw)
+			e.Hint = "remove health_check from the upstream block; a peer whose connections fail is still taken out for fail_timeout (max_fails)"
+			return e
+		}
 		fp.Upstream = u
 		return nil
 	}

@@ -112,3 +112,23 @@ func TestExpiresValues(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthCheckProtocol: a health_check probes in the protocol its group is proxied with: TLS for https://, and
+// a group used by fastcgi_pass, whose HTTP probes would fail against every peer, is refused.
+func TestHealthCheckProtocol(t *testing.T) {
+	const ups = "events {}\nhttp { upstream php { server 127.0.0.1:9000; health_check; }\nupstream web { server 127.0.0.1:8443; health_check; }\nserver { listen 8080;\n"
+	_, err := load(t, ups+"location ~ \\.php$ { fastcgi_pass php; } } }", nil)
+	if err == nil || !strings.Contains(err.Error(), "sluice.conf:5") || !strings.Contains(err.Error(), "health_check") {
+		t.Errorf("fastcgi_pass to a group with a health_check: error %v, want one at sluice.conf:5 naming health_check", err)
+	}
+	cfg, err := load(t, ups+"location / { proxy_pass https://web; } location /plain { proxy_pass http://php; } } }", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc := cfg.HTTP.Upstreams["web"].HealthCheck; !hc.TLS {
+		t.Error("a group proxied with https:// is probed without TLS")
+	}
+	if hc := cfg.HTTP.Upstreams["php"].HealthCheck; hc.TLS {
+		t.Error("a group proxied with http:// is probed with TLS")
+	}
+}

@@ -176,6 +176,9 @@ func (p *parser) resolveProxy(lc *LocConf) error {
 	}
 	if u, ok := p.cfg.HTTP.Upstreams[pp.Host]; ok {
 		pp.Upstream = u
+		if u.HealthCheck != nil && pp.Scheme == "https" {
+			u.HealthCheck.TLS = true // the peers speak TLS, so must the probes
+		}
 		return nil
 	}
 	if _, _, err := net.SplitHostPort(pp.Host); err != nil {

@@ -407,8 +407,9 @@ type HealthCheck struct {
 	Interval, Timeout  time.Duration
 	Fails, Passes      int
 	URI                string
-	Port               int // 0: the peer's own port
-	StatusLo, StatusHi int // match_status range
+	Port               int  // 0: the peer's own port
+	StatusLo, StatusHi int  // match_status range
+	TLS                bool // probe over TLS: a location proxies to the group with https://
 }
 
 // UpstreamServer is one server line of an upstream block.

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -83,7 +84,8 @@ func (g *Group) checkLoop(ctx context.Context, hc *config.HealthCheck) {
 	}
 }
 
-// probe sends GET uri to the peer (on the check's port if set) and reports whether the status matched.
+// probe sends GET uri to the peer (on the check's port if set), over TLS when the group is proxied to with
+// https://, and reports whether the status matched.
 func probe(ctx context.Context, hc *config.HealthCheck, p *Peer) bool {
 	network, address := p.Network()
 	host := "localhost"
@@ -110,7 +112,16 @@ func probe(ctx context.Context, hc *config.HealthCheck, p *Peer) bool {
 		DisableKeepAlives: true,
 	}
 	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+hc.URI, nil)
+	scheme := "http"
+	if hc.TLS {
+		// as nginx's proxy_ssl_verify off (its default): the probe asks whether the peer answers, not who it is
+		scheme = "https"
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+		if net.ParseIP(host) == nil {
+			tr.TLSClientConfig.ServerName = host
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+host+hc.URI, nil)
 	if err != nil {
 		return false
 	}

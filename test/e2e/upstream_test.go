@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -483,6 +484,58 @@ func TestUpstreamActiveHealthCheck(t *testing.T) {
 		return true
 	}) {
 		t.Fatal("a was never taken out after failing its health checks")
+	}
+}
+
+// TestUpstreamHealthCheckTLS: a group proxied to with https:// is probed over TLS, so its healthy peers stay in
+// (plain HTTP probes would fail against them all and every request would get 502), and a peer whose check
+// fails over TLS is still taken out.
+func TestUpstreamHealthCheckTLS(t *testing.T) {
+	t.Parallel()
+	var userHits [2]atomic.Int64
+	var probes atomic.Int64
+	mk := func(i int, healthy bool, name string) string {
+		up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/healthz" {
+				probes.Add(1)
+				if !healthy {
+					w.WriteHeader(503)
+				}
+				return
+			}
+			userHits[i].Add(1)
+			io.WriteString(w, name)
+		}))
+		t.Cleanup(up.Close)
+		return up.Listener.Addr().String()
+	}
+	a, b := mk(0, true, "a"), mk(1, false, "b")
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    upstream pool {
+        server {{A}};
+        server {{B}};
+        health_check interval=100ms fails=2 passes=2 uri=/healthz timeout=1s;
+    }
+    server {
+        listen {{PORT}};
+        location / {
+            proxy_pass https://pool;
+        }
+    }
+}
+`, "PORT", port, "A", a, "B", b))
+	for range 6 {
+		if status, body, _ := fetch(t, http.DefaultClient, "GET", fmt.Sprintf("http://127.0.0.1:%d/", port), nil); status != 200 || body != "a" {
+			t.Fatalf("got %d %q, want a (b fails its check)", status, body)
+		}
+	}
+	if n := userHits[1].Load(); n != 0 {
+		t.Fatalf("the unhealthy peer got %d user requests", n)
+	}
+	if probes.Load() < 2 {
+		t.Fatalf("%d probes reached the peers over TLS", probes.Load())
 	}
 }
 
