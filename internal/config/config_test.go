@@ -112,6 +112,8 @@ func TestErrors(t *testing.T) {
 		{"bad on/off", "http {\n proxy_buffering maybe;\n}\n", []string{`it must be "on" or "off"`, "sluice.conf:2"}},
 		{"bad time", "http {\n proxy_read_timeout 5x;\n}\n", []string{"invalid value", "sluice.conf:2"}},
 		{"resolve without resolver", "http {\n upstream u {\n  server app.test:80 resolve;\n }\n}\n", []string{"no resolver defined to resolve app.test:80", "sluice.conf:3"}},
+		{"resolver ipv6=maybe", "http {\n resolver 127.0.0.1 ipv6=maybe;\n}\n", []string{`invalid parameter "ipv6=maybe"`, "sluice.conf:2"}},
+		{"resolver with both families off", "http {\n resolver 127.0.0.1 ipv4=off ipv6=off;\n}\n", []string{`"ipv4" and "ipv6" cannot both be "off"`, "sluice.conf:2"}},
 		{"backup with hash", "http {\n upstream u {\n  hash $uri;\n  server 127.0.0.1:1 backup;\n }\n}\n", []string{"backup", "sluice.conf:4"}},
 		{"bad health_check", "http {\n upstream u {\n  server 127.0.0.1:1;\n  health_check interval=0;\n }\n}\n", []string{"invalid parameter \"interval=0\"", "sluice.conf:4"}},
 		{"bad next_upstream", "http {\n server {\n  proxy_next_upstream error http_418;\n }\n}\n", []string{"http_418", "sluice.conf:3"}},

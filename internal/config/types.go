@@ -397,9 +397,10 @@ type Sticky struct {
 
 // Resolver is a resolver directive: DNS servers (host:port) and how long answers are used.
 type Resolver struct {
-	Addrs []string
-	Valid time.Duration
-	Pos   Pos
+	Addrs          []string
+	Valid          time.Duration
+	NoIPv4, NoIPv6 bool // ipv4=off, ipv6=off: leave out A or AAAA answers
+	Pos            Pos
 }
 
 // HealthCheck is an upstream block's active health check (sluice only).

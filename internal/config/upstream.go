@@ -89,8 +89,8 @@ var upstreamDirectives = []Spec{
 			p.ups.DrainTimeout = t
 			return nil
 		}},
-	{Name: "resolver", Module: "http_core", Ctx: ctxHSL | CtxUpstream, Args: "1+", Doc: "resolver ADDRESS ... [valid=T]: DNS servers used to re-resolve upstream servers marked resolve, every valid (default 30s). In http or an upstream block; in server and location it is accepted and not used (proxy_pass names resolve through the system resolver).",
-		Diff:  "answers are re-queried every valid (default 30s) rather than after each record's TTL; ipv6= and status_zone= are accepted.",
+	{Name: "resolver", Module: "http_core", Ctx: ctxHSL | CtxUpstream, Args: "1+", Doc: "resolver ADDRESS ... [valid=T] [ipv4=off] [ipv6=off]: DNS servers used to re-resolve upstream servers marked resolve, every valid (default 30s); ipv6=off leaves out AAAA answers (IPv6 peers), ipv4=off A answers. In http or an upstream block; in server and location it is accepted and not used (proxy_pass names resolve through the system resolver).",
+		Diff:  "answers are re-queried every valid (default 30s) rather than after each record's TTL; status_zone= is accepted and ignored.",
 		Apply: (*parser).resolver},
 	{Name: "map", Module: "http_map", Ctx: CtxHTTP, Args: "2", Block: true, Doc: "Defines a variable whose value depends on another (default, hostnames, volatile, ~regex keys).",
 		Apply: (*parser).mapBlock},
@@ -107,7 +107,16 @@ func (p *parser) resolver(d *Directive) error {
 				return d.errorf("invalid parameter %q", a)
 			}
 			r.Valid = t
-		case ok && (k == "ipv6" || k == "ipv4" || k == "status_zone"):
+		case ok && (k == "ipv4" || k == "ipv6"):
+			if v != "on" && v != "off" {
+				return d.errorf("invalid parameter %q", a)
+			}
+			if k == "ipv4" {
+				r.NoIPv4 = v == "off"
+			} else {
+				r.NoIPv6 = v == "off"
+			}
+		case ok && k == "status_zone":
 		case ok:
 			return d.errorf("invalid parameter %q", a)
 		default:
@@ -120,6 +129,9 @@ func (p *parser) resolver(d *Directive) error {
 	}
 	if len(r.Addrs) == 0 {
 		return d.errorf("no address in \"resolver\" directive")
+	}
+	if r.NoIPv4 && r.NoIPv6 {
+		return d.errorf("\"ipv4\" and \"ipv6\" cannot both be \"off\"")
 	}
 	switch {
 	case p.ups != nil:

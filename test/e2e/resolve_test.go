@@ -13,7 +13,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// dnsServer is a loopback DNS server answering A queries for one name with a list the test changes.
+// dnsServer is a loopback DNS server answering A and AAAA queries for one name with a list the test changes.
 type dnsServer struct {
 	addr string
 	mu   sync.Mutex
@@ -32,10 +32,19 @@ func newDNSServer(t *testing.T, name string, ips ...string) *dnsServer {
 		m := new(dns.Msg)
 		m.SetReply(q)
 		m.Authoritative = true
-		if len(q.Question) == 1 && q.Question[0].Qtype == dns.TypeA && strings.EqualFold(q.Question[0].Name, dns.Fqdn(name)) {
+		if len(q.Question) == 1 && strings.EqualFold(q.Question[0].Name, dns.Fqdn(name)) {
 			d.mu.Lock()
-			for _, ip := range d.ips {
-				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: net.ParseIP(ip)})
+			for _, s := range d.ips {
+				ip := net.ParseIP(s)
+				hdr := dns.RR_Header{Name: q.Question[0].Name, Class: dns.ClassINET, Ttl: 1}
+				switch {
+				case q.Question[0].Qtype == dns.TypeA && ip.To4() != nil:
+					hdr.Rrtype = dns.TypeA
+					m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: ip})
+				case q.Question[0].Qtype == dns.TypeAAAA && ip.To4() == nil:
+					hdr.Rrtype = dns.TypeAAAA
+					m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr, AAAA: ip})
+				}
 			}
 			d.mu.Unlock()
 		} else if !strings.EqualFold(q.Question[0].Name, dns.Fqdn(name)) {
@@ -115,5 +124,34 @@ func TestUpstreamResolve(t *testing.T) {
 		return seen["ip1"] && seen["ip2"]
 	}) {
 		t.Fatalf("with two addresses only %v served", seen)
+	}
+}
+
+// TestUpstreamResolveIPv6Off: resolver ipv6=off leaves the name's AAAA answer out of the peers. The name also
+// resolves to ::1, where nothing listens on the port: without ipv6=off a request tries [::1] (and goes on to
+// 127.0.0.1), with it no request ever does.
+func TestUpstreamResolveIPv6Off(t *testing.T) {
+	t.Parallel()
+	bport := twinBackends(t)
+	d := newDNSServer(t, "app.test", "127.0.0.1", "::1")
+	tried := func(resolver string) map[string]bool {
+		_, port := startPool(t, fmt.Sprintf("resolver %s %s; server app.test:%d resolve;", d.addr, resolver, bport), "")
+		seen := map[string]bool{}
+		for range 6 {
+			status, body, h := fetch(t, http.DefaultClient, "GET", fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
+			if status != 200 || body != "ip1" {
+				t.Fatalf("resolver %s: got %d %q, want ip1", resolver, status, body)
+			}
+			for _, a := range strings.Split(h.Get("X-Upstream-Addr"), ", ") {
+				seen[a] = true
+			}
+		}
+		return seen
+	}
+	if seen := tried("valid=1h"); !seen[fmt.Sprintf("[::1]:%d", bport)] {
+		t.Fatalf("without ipv6=off the AAAA peer was never tried (tried %v): the test would prove nothing", seen)
+	}
+	if seen := tried("valid=1h ipv6=off"); len(seen) != 1 || !seen[fmt.Sprintf("127.0.0.1:%d", bport)] {
+		t.Fatalf("with ipv6=off the peers tried were %v, want only 127.0.0.1:%d", seen, bport)
 	}
 }
