@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
 // Reference renders the configuration reference (docs/configuration.md) from the directive tables, so the
@@ -43,6 +45,13 @@ func (r *Registry) Reference() string {
 			}
 			b.WriteString("\n")
 		}
+	}
+	b.WriteString("## Variables\n\n")
+	b.WriteString("Built-in variables, usable wherever a directive takes variables (log_format, add_header, proxy_set_header,\n")
+	b.WriteString("return, map, if, …); `map` and `set` define more. NAME stands for a header, cookie or argument name.\n\n")
+	b.WriteString("| variable | value |\n|---|---|\n")
+	for _, d := range vars.Docs() {
+		fmt.Fprintf(&b, "| `$%s` | %s |\n", d.Name, strings.ReplaceAll(d.Text, "|", "\\|"))
 	}
 	return b.String()
 }

@@ -445,3 +445,31 @@ func TestTableUpstreamTimes(t *testing.T) {
 		t.Fatal("a template reads $upstream_header_time, yet the table says none does")
 	}
 }
+
+// TestDocsCoverBuiltins: every built-in variable and prefix family has exactly one entry in the reference.
+func TestDocsCoverBuiltins(t *testing.T) {
+	documented := map[string]int{}
+	for _, d := range Docs() {
+		documented[d.Name]++
+		if d.Text == "" {
+			t.Errorf("$%s has no text", d.Name)
+		}
+	}
+	want := map[string]bool{}
+	for name := range builtins {
+		want[name] = true
+	}
+	for _, p := range prefixes {
+		want[p.prefix+"NAME"] = true
+	}
+	for name := range want {
+		if documented[name] != 1 {
+			t.Errorf("$%s is documented %d times, want once", name, documented[name])
+		}
+	}
+	for name := range documented {
+		if !want[name] {
+			t.Errorf("$%s is documented but is not a variable", name)
+		}
+	}
+}

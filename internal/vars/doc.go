@@ -1,0 +1,77 @@
+package vars
+
+// Doc is one variable's entry in the configuration reference.
+type Doc struct {
+	Name string // without the $; a prefix family ends in NAME
+	Text string
+}
+
+// Docs lists the built-in variables and the prefix families, with what each holds, for the configuration
+// reference (docs/configuration.md). TestDocsCoverBuiltins keeps it in step with the variables themselves.
+func Docs() []Doc { return append([]Doc(nil), docs...) }
+
+var docs = []Doc{
+	{"remote_addr", "The client's address (after set_real_ip_from/real_ip_header, the address they name)."},
+	{"remote_port", "The client's port."},
+	{"binary_remote_addr", "The client's address in binary form (4 or 16 bytes), the usual key of limit_req_zone and limit_conn_zone."},
+	{"realip_remote_addr", "The address of the connection's peer, before real_ip_header changed $remote_addr."},
+	{"realip_remote_port", "The port of the connection's peer, before real_ip_header."},
+	{"proxy_protocol_addr", "The client address a PROXY protocol header gave (listen … proxy_protocol); empty otherwise."},
+	{"proxy_protocol_port", "The client port a PROXY protocol header gave."},
+	{"server_addr", "The address the connection came in on."},
+	{"server_port", "The port the connection came in on."},
+	{"server_name", "The first name of the server block that took the request."},
+	{"server_protocol", "The request's protocol: HTTP/1.0, HTTP/1.1 or HTTP/2.0."},
+	{"host", "The request's host: from the request line, else the Host header (lower-cased, without the port), else the server name."},
+	{"hostname", "The machine's host name."},
+	{"args", "The query string (after ?), as sent."},
+	{"query_string", "Same as $args."},
+	{"is_args", "\"?\" when the request has a query string, empty otherwise."},
+	{"request_uri", "The original request URI with its query string, as the client sent it (not normalised)."},
+	{"uri", "The current URI, normalised (decoded, dots and double slashes resolved) and changed by rewrite or an internal redirect."},
+	{"document_uri", "Same as $uri."},
+	{"document_root", "The root or alias directory of the current request."},
+	{"realpath_root", "$document_root with symbolic links resolved."},
+	{"request_filename", "The file the current URI maps to, from root or alias."},
+	{"request_method", "The request method (GET, POST, …)."},
+	{"request", "The full request line, as sent."},
+	{"scheme", "http or https."},
+	{"https", "\"on\" on a TLS connection, empty otherwise."},
+	{"status", "The response status."},
+	{"body_bytes_sent", "Bytes of response body sent to the client."},
+	{"bytes_sent", "Bytes sent to the client, headers included."},
+	{"request_length", "Bytes of the request: request line, headers and body."},
+	{"request_time", "Seconds since the first byte of the request was read, with millisecond resolution."},
+	{"time_local", "Local time in the common log format."},
+	{"time_iso8601", "Local time in ISO 8601 format."},
+	{"msec", "Current time in seconds, with millisecond resolution."},
+	{"request_id", "A unique identifier of the request: 32 random hexadecimal digits."},
+	{"connection", "The connection's serial number."},
+	{"connection_requests", "How many requests the connection has carried, this one included."},
+	{"content_type", "The request's Content-Type header."},
+	{"content_length", "The request's Content-Length header."},
+	{"remote_user", "The user name from Basic authentication."},
+	{"proxy_host", "proxy_pass's host and port (the port left out when it is the scheme's default): the default Host sent upstream."},
+	{"proxy_port", "proxy_pass's port (the scheme's default when none was given)."},
+	{"proxy_add_x_forwarded_for", "The request's X-Forwarded-For with $remote_addr appended, or $remote_addr alone."},
+	{"upstream_addr", "The address of every peer tried for the request (ip:port or unix:/path), comma separated, in order, as nginx lists them (\"10.0.0.1:8080, 10.0.0.2:8080\" after a retry); the group's name when no peer could be tried."},
+	{"upstream_status", "The status of every try, comma separated: the peer's status, or 502 for a try that failed (504 when it timed out)."},
+	{"upstream_response_time", "Seconds each try took, up to the end of the response body, comma separated, with millisecond resolution; a tunnel's try ends with the tunnel."},
+	{"upstream_connect_time", "Seconds each try took to connect (TLS handshake included), comma separated; - when it did not connect."},
+	{"upstream_header_time", "Seconds each try took to the end of the response header, comma separated; - when there was none."},
+	{"ssl_protocol", "The TLS version of the connection (TLSv1.2, TLSv1.3)."},
+	{"ssl_cipher", "The TLS cipher suite of the connection."},
+	{"ssl_server_name", "The server name the client asked for (SNI)."},
+	{"ssl_alpn_protocol", "The protocol agreed by ALPN (h2, http/1.1)."},
+	{"ssl_session_reused", "\"r\" when the TLS session was resumed, \".\" otherwise."},
+	{"http2", "\"h2\" for HTTP/2 over TLS, \"h2c\" for cleartext HTTP/2, empty otherwise."},
+	{"fastcgi_script_name", "The script part of the URI (after fastcgi_split_path_info, with fastcgi_index for a URI ending in /)."},
+	{"fastcgi_path_info", "The path info captured by fastcgi_split_path_info."},
+	{"pid", "The process id of sluice."},
+	{"nginx_version", "sluice's version (nginx's stock fastcgi_params sends it as SERVER_SOFTWARE)."},
+	{"http_NAME", "A request header: NAME in lower case with dashes as underscores ($http_user_agent); repeated headers are joined with \", \" (Cookie with \"; \")."},
+	{"sent_http_NAME", "A response header as sent to the client."},
+	{"upstream_http_NAME", "A header of the upstream's response."},
+	{"cookie_NAME", "The value of the cookie NAME."},
+	{"arg_NAME", "The value of the query argument NAME."},
+}
