@@ -456,8 +456,12 @@ func TestDrainedOnReload(t *testing.T) {
 	group(s, u)
 	u2 := ups("", "a", "c down")
 	u2.DrainTimeout = time.Second
-	s.Update(map[string]*config.Upstream{"u": u2})
+	// b removed and c marked down: both drain, a keeps serving
 	d := s.Update(map[string]*config.Upstream{"u": u2})
+	if len(d) != 2 || d[0].Addr != "b" || d[1].Addr != "c" || s.Serving("u", "b") || s.Serving("u", "c") || !s.Serving("u", "a") {
+		t.Fatalf("removing b and marking c down drained %v", d)
+	}
+	d = s.Update(map[string]*config.Upstream{"u": u2})
 	if len(d) != 0 {
 		t.Fatalf("an unchanged reload drained %v", d)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,14 @@ func newPeer(t *testing.T, name string) *peer {
 					return
 				}
 			}
+		case strings.HasPrefix(r.URL.Path, "/fail/"):
+			// /fail/CODE/NAME: the peer called NAME answers CODE, the others answer normally
+			code, who, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/fail/"), "/")
+			n, _ := strconv.Atoi(code)
+			if who == name || who == "all" {
+				w.WriteHeader(n)
+			}
+			io.WriteString(w, name)
 		case strings.HasPrefix(r.URL.Path, "/drop"):
 			io.Copy(io.Discard, r.Body)
 			conn, _, err := http.NewResponseController(w).Hijack()
@@ -184,6 +193,64 @@ func TestUpstreamNextUpstream(t *testing.T) {
 	}
 	if seen["a"] != 2 || seen["b"] != 2 {
 		t.Errorf("after the failure: %v", seen)
+	}
+}
+
+// TestUpstreamNextUpstreamStatus: proxy_next_upstream http_500 sends the request on when a peer answers 500,
+// proxy_next_upstream_tries bounds the tries, and without http_500 the 500 goes to the client.
+func TestUpstreamNextUpstreamStatus(t *testing.T) {
+	t.Parallel()
+	_, servers := newPeers(t, "a", "b", "c")
+	_, port := startPool(t, servers, "proxy_next_upstream error http_500; proxy_next_upstream_tries 2;")
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	// round robin starts at a, which answers 500: b answers
+	status, body, h := fetch(t, http.DefaultClient, "GET", url+"/fail/500/a", nil)
+	if status != 200 || body != "b" || h.Get("X-Upstream-Status") != "500, 200" {
+		t.Fatalf("got %d %q after %q, want b's 200 after a's 500", status, body, h.Get("X-Upstream-Status"))
+	}
+	// every peer answers 500: two tries, then the last 500 goes to the client
+	status, _, h = fetch(t, http.DefaultClient, "GET", url+"/fail/500/all", nil)
+	if status != 500 || h.Get("X-Upstream-Status") != "500, 500" {
+		t.Fatalf("all failing: got %d after %q, want 500 after two tries", status, h.Get("X-Upstream-Status"))
+	}
+	// a 503 is not in the list: it is the answer
+	status, _, h = fetch(t, http.DefaultClient, "GET", url+"/fail/503/all", nil)
+	if status != 503 || strings.Contains(h.Get("X-Upstream-Status"), ",") {
+		t.Fatalf("503: got %d after %q, want one try", status, h.Get("X-Upstream-Status"))
+	}
+	// the default (error timeout) passes a 500 on to the client
+	_, port2 := startPool(t, servers, "")
+	status, _, h = fetch(t, http.DefaultClient, "GET", fmt.Sprintf("http://127.0.0.1:%d/fail/500/all", port2), nil)
+	if status != 500 || h.Get("X-Upstream-Status") != "500" {
+		t.Fatalf("default proxy_next_upstream: got %d after %q, want one try", status, h.Get("X-Upstream-Status"))
+	}
+}
+
+// TestUpstreamMaxConns: a peer at max_conns (an open WebSocket tunnel counts) gets no new requests until one ends.
+func TestUpstreamMaxConns(t *testing.T) {
+	t.Parallel()
+	a, b := newPeer(t, "a"), newPeer(t, "b")
+	_, port := startPool(t, fmt.Sprintf("server %s max_conns=1; server %s;", addr(a.Port), addr(b.Port)), "")
+	c, resp, err := wsDialer(addr(port), nil).Dial(fmt.Sprintf("ws://127.0.0.1:%d/ws", port), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := resp.Header.Get("X-Backend"); got != "a" {
+		t.Fatalf("the first tunnel went to %q, want a", got)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	for range 4 {
+		if _, body, _ := fetch(t, http.DefaultClient, "GET", url, nil); body != "b" {
+			t.Fatalf("with a's one connection taken by a tunnel a request went to %q", body)
+		}
+	}
+	c.Close()
+	if !eventually(3*time.Second, func() bool {
+		_, body, _ := fetch(t, http.DefaultClient, "GET", url, nil)
+		return body == "a"
+	}) {
+		t.Fatal("a never took requests again after its tunnel closed")
 	}
 }
 
@@ -662,6 +729,49 @@ func TestUpstreamDrainOnReload(t *testing.T) {
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("the drained tunnel was not closed within 5 s of a 1 s drain timeout")
 	}
+	echoOnce(t, tunnels["a"], websocket.TextMessage, "a stays")
+}
+
+// TestUpstreamDownKeepsTunnels: a peer marked down by a reload, with no proxy_tunnel_drain_timeout, gets no new
+// requests, and its open WebSocket tunnel stays until it closes.
+func TestUpstreamDownKeepsTunnels(t *testing.T) {
+	t.Parallel()
+	a, b := newPeer(t, "a"), newPeer(t, "b")
+	port := freePort(t)
+	conf := func(servers string) string {
+		return fill(t, upstreamConf, "PORT", port, "SERVERS", servers, "LOC", "")
+	}
+	s := start(t, conf(fmt.Sprintf("server %s; server %s;", addr(a.Port), addr(b.Port))))
+	d := wsDialer(addr(port), nil)
+	tunnels := map[string]*websocket.Conn{}
+	for range 2 {
+		c, resp, err := d.Dial(fmt.Sprintf("ws://127.0.0.1:%d/ws", port), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		tunnels[resp.Header.Get("X-Backend")] = c
+	}
+	if tunnels["a"] == nil || tunnels["b"] == nil {
+		t.Fatalf("round robin opened %v", tunnels)
+	}
+	if err := os.WriteFile(s.Conf, []byte(conf(fmt.Sprintf("server %s; server %s down;", addr(a.Port), addr(b.Port)))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Signal(syscall.SIGHUP)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	if !eventually(3*time.Second, func() bool {
+		for range 4 {
+			if _, body, _ := fetch(t, http.DefaultClient, "GET", url, nil); body != "a" {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("the peer marked down still gets new requests")
+	}
+	time.Sleep(1500 * time.Millisecond) // longer than the drain timeout the test above uses
+	echoOnce(t, tunnels["b"], websocket.TextMessage, "b is down, its tunnel is not")
 	echoOnce(t, tunnels["a"], websocket.TextMessage, "a stays")
 }
 
