@@ -13,6 +13,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # the PROXY protocol end-to-end test puts a real HAProxy (send-proxy, send-proxy-v2) in front of sluice
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+# the upstream parity test runs the same groups under a real nginx and compares the peers each picks
+command -v nginx >/dev/null 2>&1 || ls /usr/sbin/nginx >/dev/null 2>&1 || need+=(nginx)
 # the PHP end-to-end tests start a real php-fpm (Debian installs it as /usr/sbin/php-fpmX.Y)
 command -v php-fpm >/dev/null 2>&1 || ls /usr/sbin/php-fpm* >/dev/null 2>&1 || need+=(php-fpm)
 if [ ${#need[@]} -gt 0 ]; then
