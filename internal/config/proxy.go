@@ -87,7 +87,7 @@ var proxyDirectives = []Spec{
 	{Name: "proxy_ssl_protocols", Module: "http_proxy", Ctx: ctxHSL, Args: "1+", Default: "TLSv1.2 TLSv1.3", Doc: "TLS versions toward https:// upstreams.",
 		Apply: func(p *parser, d *Directive) error { p.conf.ProxySSLProtocols.set(d.Args); return nil }},
 	{Name: "proxy_next_upstream", Module: "http_proxy", Ctx: ctxHSL, Args: "1+", Default: "error timeout", Doc: "When a request goes on to the next peer: error, timeout, invalid_header, http_500, http_502, http_503, http_504, http_403, http_404, http_429, non_idempotent, off. A non-idempotent request (POST, LOCK, PATCH) is never passed on once sent unless non_idempotent is listed.",
-		Diff:  "request bodies are streamed, not buffered: a request with a body goes on to the next peer only when the connection to the previous one could not be made (nothing of the body was read).",
+		Diff:  "request bodies are streamed, not buffered: once a try has read any of a request body, the request goes on to the next peer only if the body was at most client_body_buffer_size (16k), whose copy is kept while it streams; a larger one goes on only when the connection to the previous peer could not be made.",
 		Apply: (*parser).proxyNextUpstream},
 	{Name: "proxy_next_upstream_tries", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "0", Doc: "Most peers tried for one request (0: no limit).",
 		Apply: func(p *parser, d *Directive) error {
@@ -107,6 +107,10 @@ var proxyDirectives = []Spec{
 		Diff:  "sluice only; nginx applies proxy_read_timeout (60s) to tunnels, which cuts idle WebSockets.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ProxyTunnelTimeout) }},
 }
+
+// ClientBodyBufferDefault is client_body_buffer_size's default (nginx's on 64-bit): how much of a request body
+// is held in memory, by FastCGI for a chunked body and by the proxy to send a body to a next peer.
+const ClientBodyBufferDefault = 16 << 10
 
 // ProxyDefaults are the values of proxy directives that were never set.
 var ProxyDefaults = struct {

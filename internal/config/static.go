@@ -73,8 +73,8 @@ var staticDirectives = []Spec{
 		}},
 	{Name: "log_not_found", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Log a static file that was not found (404) in the error log.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.LogNotFound) }},
-	{Name: "client_body_buffer_size", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "16k", Doc: "A chunked request body for a FastCGI application is held in memory up to this size, then spooled to a temporary file (php-fpm needs CONTENT_LENGTH).",
-		Diff: "bodies of known length always stream; proxied bodies always stream.",
+	{Name: "client_body_buffer_size", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "16k", Doc: "A chunked request body for a FastCGI application is held in memory up to this size, then spooled to a temporary file (php-fpm needs CONTENT_LENGTH). A proxied request body up to this size is kept in memory while it streams to the upstream, so that proxy_next_upstream can send it to the next peer.",
+		Diff: "bodies of known length stream to FastCGI; proxied bodies always stream (a copy of one up to this size is kept for a next peer), where nginx reads the whole body first, into memory or a temporary file.",
 		Apply: func(p *parser, d *Directive) error {
 			v, err := p.size(d, d.Args[0])
 			p.conf.ClientBodyBufferSize.set(v)

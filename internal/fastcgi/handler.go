@@ -83,7 +83,7 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		if fr.R.ContentLength >= 0 {
 			body, length = fr.R.Body, fr.R.ContentLength
 		} else {
-			sp, err := spool(fr.R.Body, c.ClientBodyBufferSize.Get(16<<10), h.TempDir)
+			sp, err := spool(fr.R.Body, c.ClientBodyBufferSize.Get(config.ClientBodyBufferDefault), h.TempDir)
 			if err != nil {
 				if sp != nil {
 					sp.Close()

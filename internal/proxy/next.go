@@ -128,7 +128,15 @@ type retryPolicy struct {
 	timeout time.Duration // proxy_next_upstream_timeout, 0 = no limit
 	start   time.Time
 	method  string
-	body    bool // the request has a body (streamed: once read, it cannot be sent again)
+	body    bool        // the request has a body (streamed: once read, it can be sent again only if kept)
+	rewind  func() bool // set when the body is kept: makes it readable again for the next try
+}
+
+// mayResend reports whether a request with a body could go to another peer once sent, so that keeping the
+// body is worth it: proxy_next_upstream is not off, and the method may be repeated.
+func (r *retryPolicy) mayResend() bool {
+	on := r.nu.Error || r.nu.Timeout || r.nu.InvalidHeader || len(r.nu.Status) > 0
+	return on && (!nonIdempotent(r.method) || r.nu.NonIdempotent)
 }
 
 func newRetryPolicy(pr *Request, out *http.Request) retryPolicy {
@@ -156,7 +164,7 @@ func (r *retryPolicy) outcome(ctx context.Context, pr *Request, f failure, statu
 	if f == failStatus && (status == http.StatusForbidden || status == http.StatusNotFound) {
 		return upstream.Next
 	}
-	if ctx.Err() != nil || (pr.body != nil && pr.body.err != nil) {
+	if ctx.Err() != nil || pr.body.readErr() != nil {
 		return upstream.Next
 	}
 	return upstream.Failed
@@ -185,7 +193,8 @@ func (r *retryPolicy) next(ctx context.Context, try *upstream.Try, f failure, n 
 	case sent && nonIdempotent(r.method) && !r.nu.NonIdempotent:
 		return false
 	case sent && r.body:
-		return false // the body was (partly) consumed by the failed try
+		// the failed try consumed the body: it goes again only if it was kept whole
+		return r.rewind != nil && r.rewind()
 	}
 	return true
 }

@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
@@ -141,5 +143,44 @@ func TestAttemptsSet(t *testing.T) {
 	quiet.finish(&v, time.Now().Add(-time.Second))
 	if v.UpstreamAddr != "10.0.0.1:80" || v.UpstreamResponseTime != "" {
 		t.Fatalf("NoUpstreamTimes: addr %q, response time %q", v.UpstreamAddr, v.UpstreamResponseTime)
+	}
+}
+
+// TestClientBodyRewind: a body read to its end within the limit reads again from the start; one over the limit,
+// not read to its end, or not kept, does not.
+func TestClientBodyRewind(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		body  string
+		limit int
+		read  int // bytes read before the rewind; -1: to the end
+		want  bool
+	}{
+		{"kept whole", "hello, world", 16, -1, true},
+		{"exactly the limit", "0123456789abcdef", 16, -1, true},
+		{"over the limit", "0123456789abcdefg", 16, -1, false},
+		{"not read to its end", "hello, world", 16, 5, false},
+		{"not kept", "hello, world", 0, -1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &clientBody{ReadCloser: io.NopCloser(strings.NewReader(tc.body))}
+			b.keepUpTo(tc.limit)
+			if tc.read < 0 {
+				io.Copy(io.Discard, iotest.OneByteReader(b))
+			} else {
+				io.CopyN(io.Discard, b, int64(tc.read))
+			}
+			if got := b.rewind(); got != tc.want {
+				t.Fatalf("rewind = %v, want %v", got, tc.want)
+			}
+			if !tc.want {
+				return
+			}
+			b.Close() // as net/http does after a try: a replay has nothing to close
+			again, err := io.ReadAll(b)
+			if err != nil || string(again) != tc.body {
+				t.Fatalf("after rewind read %q, %v; want %q", again, err, tc.body)
+			}
+		})
 	}
 }

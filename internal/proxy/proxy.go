@@ -119,22 +119,91 @@ type Request struct {
 }
 
 // clientBody records the first error reading the client's request body, so a failed exchange is blamed on the
-// client (413, 408, 400) rather than on the upstream (502).
+// client (413, 408, 400) rather than on the upstream (502). A body up to keepUpTo's limit is also kept as it is
+// read, so that proxy_next_upstream can send it to the next peer once a try has consumed it (nginx buffers
+// every body; here a larger one streams and is not sent twice). The sending goroutine of one try and the
+// request's goroutine share it, hence the lock; a try's sender has stopped reading once the body's end was seen.
 type clientBody struct {
 	io.ReadCloser
-	err      error
 	progress func() // upload progress counts as activity for proxy_read_timeout
+
+	mu        sync.Mutex
+	err       error
+	limit     int    // keep the body while it is at most this long; 0: do not keep it
+	kept      []byte // what has been read, while within limit
+	over      bool   // more than limit was read: it cannot be replayed
+	eof       bool   // the client's body has been read to its end
+	replaying bool   // reads come from kept (rewind)
+	pos       int    // the next byte of kept to replay
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.replaying {
+		n := copy(p, b.kept[b.pos:])
+		b.pos += n
+		b.mu.Unlock()
+		if n == 0 {
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+	b.mu.Unlock()
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 && b.progress != nil {
 		b.progress()
 	}
-	if err != nil && !errors.Is(err, io.EOF) && b.err == nil {
+	b.mu.Lock()
+	if n > 0 && b.limit > 0 && !b.over {
+		if len(b.kept)+n <= b.limit {
+			b.kept = append(b.kept, p[:n]...)
+		} else {
+			b.over, b.kept = true, nil
+		}
+	}
+	if errors.Is(err, io.EOF) {
+		b.eof = true
+	} else if err != nil && b.err == nil {
 		b.err = err
 	}
+	b.mu.Unlock()
 	return n, err
+}
+
+// Close closes the client's body, once: a replay has nothing left to close.
+func (b *clientBody) Close() error {
+	b.mu.Lock()
+	replaying := b.replaying
+	b.mu.Unlock()
+	if replaying {
+		return nil
+	}
+	return b.ReadCloser.Close()
+}
+
+// readErr is the first error reading the client's body; nil if none, or if there is no body (b nil).
+func (b *clientBody) readErr() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// keepUpTo keeps a body of at most limit bytes as it is read, for rewind.
+func (b *clientBody) keepUpTo(limit int) { b.limit = limit }
+
+// rewind makes the body read again from its start, for the next try; false when it was not kept whole (too
+// long, not kept, or not yet read to its end, in which case a sender may still be reading it).
+func (b *clientBody) rewind() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.limit == 0 || b.over || !b.eof || b.err != nil {
+		return false
+	}
+	b.replaying, b.pos = true, 0
+	return true
 }
 
 // ClientBodyStatus maps a request body error to nginx's status.

@@ -35,6 +35,11 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	rp := newRetryPolicy(pr, out)
 	try := &o.try
 	t.group.Start(try, balanceKey(pr, t))
+	if pr.body != nil && try.Left() > 1 && rp.mayResend() {
+		// kept while it is sent, so the next peer can have it too
+		pr.body.keepUpTo(int(pr.Conf.ClientBodyBufferSize.Get(config.ClientBodyBufferDefault)))
+		rp.rewind = pr.body.rewind
+	}
 	var at attempts
 	var resp *http.Response
 	var fail failure
@@ -82,7 +87,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		}
 		at.add(peer.Addr, statusText(fail, status), connect, hdr, took)
 		sent := err == nil || !isDialError(err)
-		retry := rp.next(ctx, try, fail, n, sent) && (pr.body == nil || pr.body.err == nil)
+		retry := rp.next(ctx, try, fail, n, sent) && pr.body.readErr() == nil
 		if err == nil && !retry {
 			// a listed status with no peer left to try: it is the answer
 			hold = try.Done(upstream.Success)
@@ -106,9 +111,9 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	defer hold.End()
 	at.set(pr.V)
 	if resp == nil {
-		if pr.body != nil && pr.body.err != nil {
-			status := ClientBodyStatus(pr.body.err)
-			pr.Log.Error("proxy: reading the client request body failed: "+pr.body.err.Error(), pr.V.LogAttrs()...)
+		if berr := pr.body.readErr(); berr != nil {
+			status := ClientBodyStatus(berr)
+			pr.Log.Error("proxy: reading the client request body failed: "+berr.Error(), pr.V.LogAttrs()...)
 			pr.Error(status)
 			return
 		}

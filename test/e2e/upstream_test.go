@@ -61,13 +61,15 @@ func newPeer(t *testing.T, name string) *peer {
 				}
 			}
 		case strings.HasPrefix(r.URL.Path, "/fail/"):
-			// /fail/CODE/NAME: the peer called NAME answers CODE, the others answer normally
+			// /fail/CODE/NAME: the peer called NAME answers CODE, the others answer normally; all of them read
+			// the body first, and answer their name followed by it
+			body, _ := io.ReadAll(r.Body)
 			code, who, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/fail/"), "/")
 			n, _ := strconv.Atoi(code)
 			if who == name || who == "all" {
 				w.WriteHeader(n)
 			}
-			io.WriteString(w, name)
+			io.WriteString(w, name+string(body))
 		case strings.HasPrefix(r.URL.Path, "/drop"):
 			io.Copy(io.Discard, r.Body)
 			conn, _, err := http.NewResponseController(w).Hijack()
@@ -223,6 +225,45 @@ func TestUpstreamNextUpstreamStatus(t *testing.T) {
 	status, _, h = fetch(t, http.DefaultClient, "GET", fmt.Sprintf("http://127.0.0.1:%d/fail/500/all", port2), nil)
 	if status != 500 || h.Get("X-Upstream-Status") != "500" {
 		t.Fatalf("default proxy_next_upstream: got %d after %q, want one try", status, h.Get("X-Upstream-Status"))
+	}
+}
+
+// TestUpstreamResendBody: a request body up to client_body_buffer_size is kept while it is sent, so a try that
+// consumed it can be repeated on the next peer, as nginx (which buffers bodies) does: a PUT after a 500, a POST
+// only with non_idempotent; a larger body is not sent twice.
+func TestUpstreamResendBody(t *testing.T) {
+	t.Parallel()
+	_, servers := newPeers(t, "a", "b")
+	send := func(port int, method, body string) (int, string, string) {
+		req, _ := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d/fail/500/a", port), strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		got, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(got), resp.Header.Get("X-Upstream-Status")
+	}
+	small, large := strings.Repeat("s", 10<<10), strings.Repeat("L", 20<<10)
+	// a fresh pool for each case: round robin starts at a, whose 500 also takes it out for fail_timeout
+	for _, tc := range []struct {
+		loc, method, body string
+		resent            bool
+	}{
+		{"proxy_next_upstream error http_500;", "PUT", small, true},
+		{"proxy_next_upstream error http_500;", "POST", small, false}, // non_idempotent not set
+		{"proxy_next_upstream error http_500 non_idempotent;", "POST", small, true},
+		{"proxy_next_upstream error http_500;", "PUT", large, false}, // over client_body_buffer_size 16k
+		{"proxy_next_upstream error http_500 non_idempotent; client_body_buffer_size 64k;", "POST", large, true},
+	} {
+		_, port := startPool(t, servers, tc.loc)
+		status, body, ups := send(port, tc.method, tc.body)
+		if tc.resent && (status != 200 || body != "b"+tc.body || ups != "500, 200") {
+			t.Errorf("%s %d bytes with %q: %d (%d bytes) after %q, want b's 200 with the whole body after a's 500", tc.method, len(tc.body), tc.loc, status, len(body), ups)
+		}
+		if !tc.resent && (status != 500 || ups != "500") {
+			t.Errorf("%s %d bytes with %q: %d after %q, want a's 500 after one try", tc.method, len(tc.body), tc.loc, status, ups)
+		}
 	}
 }
 
