@@ -816,6 +816,35 @@ func TestUpstreamDownKeepsTunnels(t *testing.T) {
 	echoOnce(t, tunnels["a"], websocket.TextMessage, "a stays")
 }
 
+// TestUpstreamKeepaliveTimeout: an idle pooled upstream connection is reused within the upstream block's
+// keepalive_timeout and closed after it, so the next request opens a new one.
+func TestUpstreamKeepaliveTimeout(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var remotes []string
+	b := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		remotes = append(remotes, r.RemoteAddr)
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	_, port := startPool(t, fmt.Sprintf("server %s; keepalive 4; keepalive_timeout 300ms;", addr(b.Port)), "")
+	get := func() {
+		if status, _, _ := fetch(t, http.DefaultClient, "GET", fmt.Sprintf("http://127.0.0.1:%d/", port), nil); status != 200 {
+			t.Fatalf("status %d", status)
+		}
+	}
+	get()
+	get() // at once: the pooled connection
+	time.Sleep(time.Second)
+	get() // after keepalive_timeout: a new one
+	mu.Lock()
+	defer mu.Unlock()
+	if len(remotes) != 3 || remotes[0] != remotes[1] || remotes[2] == remotes[1] {
+		t.Fatalf("upstream connections %v: want the second request on the first's connection, the third on a new one", remotes)
+	}
+}
+
 func TestUpstreamKeepalive(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
