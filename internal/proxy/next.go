@@ -129,14 +129,14 @@ type retryPolicy struct {
 	start   time.Time
 	method  string
 	body    bool        // the request has a body (streamed: once read, it can be sent again only if kept)
-	rewind  func() bool // set when the body is kept: makes it readable again for the next try
+	rewind  func() bool // set when the body is kept: gives the next try a reader of the whole body
 }
 
 // mayResend reports whether a request with a body could go to another peer once sent, so that keeping the
 // body is worth it: proxy_next_upstream is not off, and the method may be repeated.
 func (r *retryPolicy) mayResend() bool {
 	on := r.nu.Error || r.nu.Timeout || r.nu.InvalidHeader || len(r.nu.Status) > 0
-	return on && (!nonIdempotent(r.method) || r.nu.NonIdempotent)
+	return on && r.tries != 1 && (!nonIdempotent(r.method) || r.nu.NonIdempotent)
 }
 
 func newRetryPolicy(pr *Request, out *http.Request) retryPolicy {

@@ -4,6 +4,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -120,35 +121,23 @@ type Request struct {
 
 // clientBody records the first error reading the client's request body, so a failed exchange is blamed on the
 // client (413, 408, 400) rather than on the upstream (502). A body up to keepUpTo's limit is also kept as it is
-// read, so that proxy_next_upstream can send it to the next peer once a try has consumed it (nginx buffers
-// every body; here a larger one streams and is not sent twice). The sending goroutine of one try and the
-// request's goroutine share it, hence the lock; a try's sender has stopped reading once the body's end was seen.
+// read, so that proxy_next_upstream can send a copy to the next peer once a try has consumed it (nginx buffers
+// every body; here a larger one streams and is not sent twice). A failed try's sending goroutine may still make
+// a last read (net/http checks for bytes past Content-Length) while the request's goroutine rewinds, hence the
+// lock, and each rewind hands out a reader of its own, so no late read moves another try's position.
 type clientBody struct {
 	io.ReadCloser
 	progress func() // upload progress counts as activity for proxy_read_timeout
 
-	mu        sync.Mutex
-	err       error
-	limit     int    // keep the body while it is at most this long; 0: do not keep it
-	kept      []byte // what has been read, while within limit
-	over      bool   // more than limit was read: it cannot be replayed
-	eof       bool   // the client's body has been read to its end
-	replaying bool   // reads come from kept (rewind)
-	pos       int    // the next byte of kept to replay
+	mu    sync.Mutex
+	err   error
+	limit int    // keep the body while it is at most this long; 0: do not keep it
+	kept  []byte // what has been read, while within limit
+	over  bool   // more than limit was read: it cannot be sent again
+	eof   bool   // the client's body has been read to its end: kept no longer changes
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
-	b.mu.Lock()
-	if b.replaying {
-		n := copy(p, b.kept[b.pos:])
-		b.pos += n
-		b.mu.Unlock()
-		if n == 0 {
-			return 0, io.EOF
-		}
-		return n, nil
-	}
-	b.mu.Unlock()
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 && b.progress != nil {
 		b.progress()
@@ -170,17 +159,6 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Close closes the client's body, once: a replay has nothing left to close.
-func (b *clientBody) Close() error {
-	b.mu.Lock()
-	replaying := b.replaying
-	b.mu.Unlock()
-	if replaying {
-		return nil
-	}
-	return b.ReadCloser.Close()
-}
-
 // readErr is the first error reading the client's body; nil if none, or if there is no body (b nil).
 func (b *clientBody) readErr() error {
 	if b == nil {
@@ -194,16 +172,15 @@ func (b *clientBody) readErr() error {
 // keepUpTo keeps a body of at most limit bytes as it is read, for rewind.
 func (b *clientBody) keepUpTo(limit int) { b.limit = limit }
 
-// rewind makes the body read again from its start, for the next try; false when it was not kept whole (too
-// long, not kept, or not yet read to its end, in which case a sender may still be reading it).
-func (b *clientBody) rewind() bool {
+// rewind returns a new reader of the whole body, for the next try; false when it was not kept whole (too long,
+// not kept, or not yet read to its end by the client's upload).
+func (b *clientBody) rewind() (io.ReadCloser, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.limit == 0 || b.over || !b.eof || b.err != nil {
-		return false
+		return nil, false
 	}
-	b.replaying, b.pos = true, 0
-	return true
+	return io.NopCloser(bytes.NewReader(b.kept)), true
 }
 
 // ClientBodyStatus maps a request body error to nginx's status.

@@ -35,10 +35,17 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	rp := newRetryPolicy(pr, out)
 	try := &o.try
 	t.group.Start(try, balanceKey(pr, t))
-	if pr.body != nil && try.Left() > 1 && rp.mayResend() {
-		// kept while it is sent, so the next peer can have it too
-		pr.body.keepUpTo(int(pr.Conf.ClientBodyBufferSize.Get(config.ClientBodyBufferDefault)))
-		rp.rewind = pr.body.rewind
+	if limit := pr.Conf.ClientBodyBufferSize.Get(config.ClientBodyBufferDefault); pr.body != nil && out.ContentLength <= limit &&
+		try.Left() > 1 && rp.mayResend() {
+		// kept while it is sent, so the next peer can have it too (a chunked body: while it stays within limit)
+		pr.body.keepUpTo(int(limit))
+		rp.rewind = func() bool {
+			rc, ok := pr.body.rewind()
+			if ok {
+				out.Body = rc
+			}
+			return ok
+		}
 	}
 	var at attempts
 	var resp *http.Response
