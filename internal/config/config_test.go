@@ -273,3 +273,23 @@ func TestUnescape(t *testing.T) {
 		}
 	}
 }
+
+func TestResolverAllows(t *testing.T) {
+	for _, tc := range []struct {
+		r    Resolver
+		addr string
+		want bool
+	}{
+		{Resolver{}, "10.0.0.1:80", true},
+		{Resolver{}, "[::1]:80", true},
+		{Resolver{NoIPv6: true}, "10.0.0.1:80", true},
+		{Resolver{NoIPv6: true}, "[2001:db8::1]:80", false},
+		{Resolver{NoIPv6: true}, "[::ffff:10.0.0.1]:80", true},
+		{Resolver{NoIPv4: true}, "10.0.0.1:80", false},
+		{Resolver{NoIPv4: true}, "[::1]:80", true},
+	} {
+		if got := tc.r.Allows(tc.addr); got != tc.want {
+			t.Errorf("%+v Allows(%s) = %v, want %v", tc.r, tc.addr, got, tc.want)
+		}
+	}
+}

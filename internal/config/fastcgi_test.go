@@ -131,4 +131,15 @@ func TestHealthCheckProtocol(t *testing.T) {
 	if hc := cfg.HTTP.Upstreams["php"].HealthCheck; hc.TLS {
 		t.Error("a group proxied with http:// is probed with TLS")
 	}
+	// scheme= decides, whatever proxy_pass says
+	cfg, err = load(t, "events {}\nhttp { upstream web { server 127.0.0.1:8443; health_check port=8080 scheme=http; }\nserver { listen 8080;\nlocation / { proxy_pass https://web; } } }", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.Upstreams["web"].HealthCheck.TLS {
+		t.Error("scheme=http probes with TLS")
+	}
+	if _, err := load(t, "events {}\nhttp { upstream web { server 127.0.0.1:8443; health_check scheme=ftp; } }", nil); err == nil || !strings.Contains(err.Error(), "scheme=ftp") {
+		t.Errorf("scheme=ftp: error %v", err)
+	}
 }

@@ -176,7 +176,7 @@ func (p *parser) resolveProxy(lc *LocConf) error {
 	}
 	if u, ok := p.cfg.HTTP.Upstreams[pp.Host]; ok {
 		pp.Upstream = u
-		if u.HealthCheck != nil && pp.Scheme == "https" {
+		if u.HealthCheck != nil && !u.HealthCheck.SchemeSet && pp.Scheme == "https" {
 			u.HealthCheck.TLS = true // the peers speak TLS, so must the probes
 		}
 		return nil

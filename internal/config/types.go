@@ -403,6 +403,18 @@ type Resolver struct {
 	Pos            Pos
 }
 
+// Allows reports whether the resolver's ipv4= and ipv6= let a peer have the address addr (ip:port).
+func (r *Resolver) Allows(addr string) bool {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return true
+	}
+	if ap.Addr().Unmap().Is4() {
+		return !r.NoIPv4
+	}
+	return !r.NoIPv6
+}
+
 // HealthCheck is an upstream block's active health check (sluice only).
 type HealthCheck struct {
 	Interval, Timeout  time.Duration
@@ -410,7 +422,8 @@ type HealthCheck struct {
 	URI                string
 	Port               int  // 0: the peer's own port
 	StatusLo, StatusHi int  // match_status range
-	TLS                bool // probe over TLS: a location proxies to the group with https://
+	TLS                bool // probe over TLS: scheme=https, or a location proxies to the group with https://
+	SchemeSet          bool // scheme= was given: TLS does not follow proxy_pass
 }
 
 // UpstreamServer is one server line of an upstream block.

@@ -71,8 +71,8 @@ var upstreamDirectives = []Spec{
 			p.ups.PolicyArgs = d.Args
 			return p.setPolicy(d, "random")
 		}},
-	{Name: "health_check", Module: "sluice", Ctx: CtxUpstream, Args: "0+", Default: "interval=5s fails=3 passes=2 uri=/health timeout=2s match_status=200-399",
-		Doc:   "Active health checks: every peer is probed with GET uri (on port=N if given) every interval; fails failed probes in a row take it out, passes good ones bring it back. A new peer takes requests only after its first probe passed (start and reload wait for it, at most timeout). Peers marked down are not probed. The probes speak TLS when a location proxies to the group with https:// (without verifying the certificate, as proxy_ssl_verify's default; the peer's host name is sent as SNI), plain HTTP otherwise; a group used by fastcgi_pass cannot have a health_check (the configuration is refused). While every peer of the group fails its check, requests to it get 502, as in NGINX Plus; passive failures (max_fails) differ, see upstream.",
+	{Name: "health_check", Module: "sluice", Ctx: CtxUpstream, Args: "0+", Default: "interval=5s fails=3 passes=2 uri=/health timeout=2s match_status=200-399 (scheme: as proxy_pass)",
+		Doc:   "Active health checks: every peer is probed with GET uri (on port=N if given) every interval; fails failed probes in a row take it out, passes good ones bring it back. A new peer takes requests only after its first probe passed (start and reload wait for it, at most timeout). Peers marked down are not probed. The probes speak TLS when a location proxies to the group with https://, plain HTTP otherwise; scheme=http or scheme=https says which instead (scheme=http for a plain status port next to a TLS one, with port=). Over TLS the certificate is not verified, as proxy_ssl_verify's default, and the peer's host name is sent as SNI; a group used by fastcgi_pass cannot have a health_check (the configuration is refused). While every peer of the group fails its check, requests to it get 502, as in NGINX Plus; passive failures (max_fails) differ, see upstream.",
 		Diff:  "sluice only (NGINX Plus has health_check in a location); here it belongs to the upstream block, so every location using the group shares one prober.",
 		Apply: (*parser).healthCheck},
 	{Name: "sticky", Module: "sluice", Ctx: CtxUpstream, Args: "2+", Doc: "sticky cookie NAME [expires=T|max] [path=/] [domain=D] [secure] [httponly] [samesite=strict|lax|none]: the first response sets a cookie naming the peer (an opaque id, not its address); later requests and WebSocket upgrades carrying it go to that peer while it is available, otherwise balancing picks another and the cookie is replaced.",
@@ -226,6 +226,11 @@ func (p *parser) healthCheck(d *Directive) error {
 			if hc.Port < 1 || hc.Port > 65535 {
 				err = strconv.ErrRange
 			}
+		case "scheme":
+			if v != "http" && v != "https" {
+				err = strconv.ErrSyntax
+			}
+			hc.TLS, hc.SchemeSet = v == "https", true
 		case "match_status":
 			lo, hi, found := strings.Cut(v, "-")
 			hc.StatusLo, err = strconv.Atoi(lo)

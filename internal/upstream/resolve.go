@@ -70,7 +70,8 @@ func resolveServers(ctx context.Context, u *config.Upstream, prev *Group) []conf
 		}
 		ips, err := lookup(ctx, u.Resolver, host)
 		if err != nil {
-			sv.Addrs = prevAddrs(prev, sv.Addr)
+			// keep what was known, but not an address family ipv4=off or ipv6=off has turned off since
+			sv.Addrs = slices.DeleteFunc(prevAddrs(prev, sv.Addr), func(a string) bool { return !u.Resolver.Allows(a) })
 			continue
 		}
 		sv.Addrs = nil
