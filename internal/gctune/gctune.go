@@ -7,7 +7,7 @@
 // allocates quickly (several KB per proxied request) and a few MiB of headroom would mean dozens of collections
 // a second; so the headroom also covers what is allocated in 250 ms (at most 64 MiB): at most about four
 // collections a second, whatever the request rate. When allocation slows (under 4 MiB/s), the headroom shrinks
-// at once; when it has stopped (under 512 KiB/s) for Settle, one forced collection returns what the activity left
+// at once; when it has stopped (under 512 KiB/s), Settle after the last busy moment, one forced collection returns what the activity left
 // to the OS (debug.FreeOSMemory), unless that is under 4 MiB or a tenth of the live heap: an idle proxy holds
 // little more than its live heap. The wait lets connections that just went quiet let go of what they held while
 // active (a WebSocket tunnel parks after 250 ms): collected any earlier, their buffers would still be live, and
@@ -43,8 +43,8 @@ const (
 	MaxHeadroom = 64 << 20
 	// Tick is how often the tuner samples the heap.
 	Tick = 100 * time.Millisecond
-	// Settle is how long allocation must have stopped before memory is returned: longer than a WebSocket tunnel
-	// takes to park (250 ms), so that a burst of new tunnels has let go of its buffers.
+	// Settle is how long after the last busy sample memory is returned: longer than a WebSocket tunnel takes to
+	// park (250 ms), so that a burst of new tunnels has let go of its buffers.
 	Settle = 500 * time.Millisecond
 	// QuietRate is the allocation rate (bytes/s) under which the process counts as quiet.
 	QuietRate = 4 << 20
@@ -90,13 +90,15 @@ type policy struct {
 	rate    float64   // bytes/s, follows a rise at once and halves per sample on a dip
 	active  bool      // allocation since memory was last returned: return it once stopped for Settle
 	stopped bool      // the last sample allocated under StoppedRate
-	stopAt  time.Time // the first sample of the current run of stopped samples
+	busyAt  time.Time // the last sample that allocated over QuietRate
 }
 
 // step takes a new sample and returns the GOGC value to use and whether to return memory to the OS now: after
-// activity, on the first sample Settle into a run of samples under StoppedRate, when the heap holds more than the
-// larger of freeSlack and a tenth of the live heap beyond the live heap (garbage that no quiet allocation would
-// collect soon). Two forced collections are therefore at least Settle apart, however traffic comes in bursts.
+// activity, on the first sample under StoppedRate more than Settle after the last busy one (over QuietRate), when
+// the heap holds more than the larger of freeSlack and a tenth of the live heap beyond the live heap (garbage
+// that no quiet allocation would collect soon). Allocation between the two rates (a health check, a trickle of
+// messages) neither counts as activity nor restarts the wait. Two forced collections are at least Settle apart,
+// however traffic comes in bursts.
 func (p *policy) step(s Sample) (percent int, free bool) {
 	quiet, stopped := false, false
 	if !p.last.At.IsZero() && s.At.After(p.last.At) && s.Allocs >= p.last.Allocs {
@@ -106,17 +108,12 @@ func (p *policy) step(s Sample) (percent int, free bool) {
 			p.rate = now // traffic stopped: shrink at once
 		} else {
 			p.rate = max(now, p.rate/2)
-			p.active = true
+			p.active, p.busyAt = true, s.At
 		}
 	}
 	p.last = s
 	p.stopped = stopped
-	if !stopped {
-		p.stopAt = time.Time{}
-	} else if p.stopAt.IsZero() {
-		p.stopAt = s.At
-	}
-	if p.active && stopped && s.At.Sub(p.stopAt) >= Settle {
+	if p.active && stopped && s.At.Sub(p.busyAt) > Settle {
 		p.active = false
 		free = s.Retained > s.Live+max(freeSlack, s.Live/10)
 	}

@@ -137,12 +137,10 @@ func TestPolicy(t *testing.T) {
 			{100 << 10, 100 * mib, 16 * mib, false}, // 1 MiB/s: a WebSocket echo, quiet but not stopped
 			{300 << 10, 100 * mib, 16 * mib, false}, // 3 MiB/s
 			{100 << 10, 100 * mib, 16 * mib, false},
-			{0, 100 * mib, 16 * mib, false}, // stopped
-			{0, 100 * mib, 16 * mib, false},
-			{0, 100 * mib, 16 * mib, false},
-			{0, 100 * mib, 16 * mib, false},
-			{0, 100 * mib, 16 * mib, false},
-			{0, 100 * mib, 16 * mib, true}, // stopped for Settle
+			{0, 100 * mib, 16 * mib, false}, // stopped, 400 ms after the burst
+			{0, 100 * mib, 16 * mib, false}, // 500 ms
+			{0, 100 * mib, 16 * mib, true},  // past Settle
+			{0, 100 * mib, 16 * mib, false}, // once
 		}},
 		{"busy, moderate, then quiet: the collection waits for quiet", 0, []step{
 			{0, 12 * mib, 4 * mib, false},
@@ -158,6 +156,18 @@ func TestPolicy(t *testing.T) {
 			{0, 60 * mib, 4 * mib, false},
 			{0, 60 * mib, 4 * mib, true},
 		}},
+		{"after a burst, a small periodic allocation between the rates does not put the collection off", 0, join(
+			[]step{{0, 12 * mib, 4 * mib, false}, busy(16 * mib)},
+			[]step{
+				{0, 60 * mib, 4 * mib, false},
+				{100 << 10, 60 * mib, 4 * mib, false}, // 1 MiB/s: a TLS health check, say
+				{0, 60 * mib, 4 * mib, false},
+				{100 << 10, 60 * mib, 4 * mib, false},
+				{0, 60 * mib, 4 * mib, false},
+				{100 << 10, 60 * mib, 4 * mib, false}, // past Settle, but not stopped
+				{0, 60 * mib, 4 * mib, true},
+			},
+		)},
 		{"bursts closer than Settle: one forced collection, after the last", 0, join(
 			[]step{{0, 12 * mib, 4 * mib, false}, busy(16 * mib)},
 			settling(60*mib, 4*mib)[:3], // a pause shorter than Settle
