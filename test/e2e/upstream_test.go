@@ -722,14 +722,9 @@ func TestUpstreamStickyCookie(t *testing.T) {
 	}
 }
 
-func TestUpstreamDrainOnReload(t *testing.T) {
-	t.Parallel()
-	a, b := newPeer(t, "a"), newPeer(t, "b")
-	port := freePort(t)
-	conf := func(servers string) string {
-		return fill(t, upstreamConf, "PORT", port, "SERVERS", servers+" proxy_tunnel_drain_timeout 1s;", "LOC", "")
-	}
-	s := start(t, conf(fmt.Sprintf("server %s; server %s;", addr(a.Port), addr(b.Port))))
+// tunnelsToAB opens two WebSocket tunnels through the pool on port, which round robin sends to peers a and b.
+func tunnelsToAB(t *testing.T, port int) map[string]*websocket.Conn {
+	t.Helper()
 	d := wsDialer(addr(port), nil)
 	tunnels := map[string]*websocket.Conn{}
 	for range 2 {
@@ -743,21 +738,38 @@ func TestUpstreamDrainOnReload(t *testing.T) {
 	if tunnels["a"] == nil || tunnels["b"] == nil {
 		t.Fatalf("round robin opened %v", tunnels)
 	}
-	// b is removed by a reload: no new requests, but its open tunnel keeps working until the drain time is up
-	if err := os.WriteFile(s.Conf, []byte(conf(fmt.Sprintf("server %s;", addr(a.Port)))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	reloadedAt := time.Now()
-	s.Signal(syscall.SIGHUP)
+	return tunnels
+}
+
+// eventuallyOnlyA reports whether, within 3 s, four requests in a row to the pool on port are answered by a.
+func eventuallyOnlyA(t *testing.T, port int) bool {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	if !eventually(3*time.Second, func() bool {
+	return eventually(3*time.Second, func() bool {
 		for range 4 {
 			if _, body, _ := fetch(t, http.DefaultClient, "GET", url, nil); body != "a" {
 				return false
 			}
 		}
 		return true
-	}) {
+	})
+}
+
+func TestUpstreamDrainOnReload(t *testing.T) {
+	t.Parallel()
+	a, b := newPeer(t, "a"), newPeer(t, "b")
+	port := freePort(t)
+	conf := func(servers string) string {
+		return fill(t, upstreamConf, "PORT", port, "SERVERS", servers+" proxy_tunnel_drain_timeout 1s;", "LOC", "")
+	}
+	s := start(t, conf(fmt.Sprintf("server %s; server %s;", addr(a.Port), addr(b.Port))))
+	tunnels := tunnelsToAB(t, port)
+	// b is removed by a reload: no new requests, but its open tunnel keeps working until the drain time is up
+	if err := os.WriteFile(s.Conf, []byte(conf(fmt.Sprintf("server %s;", addr(a.Port)))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reloadedAt := time.Now()
+	s.Signal(syscall.SIGHUP)
+	if !eventuallyOnlyA(t, port) {
 		t.Fatal("the removed peer still gets new requests")
 	}
 	if time.Since(reloadedAt) < 800*time.Millisecond {
@@ -783,32 +795,12 @@ func TestUpstreamDownKeepsTunnels(t *testing.T) {
 		return fill(t, upstreamConf, "PORT", port, "SERVERS", servers, "LOC", "")
 	}
 	s := start(t, conf(fmt.Sprintf("server %s; server %s;", addr(a.Port), addr(b.Port))))
-	d := wsDialer(addr(port), nil)
-	tunnels := map[string]*websocket.Conn{}
-	for range 2 {
-		c, resp, err := d.Dial(fmt.Sprintf("ws://127.0.0.1:%d/ws", port), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		tunnels[resp.Header.Get("X-Backend")] = c
-	}
-	if tunnels["a"] == nil || tunnels["b"] == nil {
-		t.Fatalf("round robin opened %v", tunnels)
-	}
+	tunnels := tunnelsToAB(t, port)
 	if err := os.WriteFile(s.Conf, []byte(conf(fmt.Sprintf("server %s; server %s down;", addr(a.Port), addr(b.Port)))), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s.Signal(syscall.SIGHUP)
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	if !eventually(3*time.Second, func() bool {
-		for range 4 {
-			if _, body, _ := fetch(t, http.DefaultClient, "GET", url, nil); body != "a" {
-				return false
-			}
-		}
-		return true
-	}) {
+	if !eventuallyOnlyA(t, port) {
 		t.Fatal("the peer marked down still gets new requests")
 	}
 	time.Sleep(1500 * time.Millisecond) // longer than the drain timeout the test above uses
