@@ -292,4 +292,12 @@ func TestResolverAllows(t *testing.T) {
 			t.Errorf("%+v Allows(%s) = %v, want %v", tc.r, tc.addr, got, tc.want)
 		}
 	}
+	for _, tc := range []struct {
+		r    Resolver
+		want string
+	}{{Resolver{}, "ip"}, {Resolver{NoIPv6: true}, "ip4"}, {Resolver{NoIPv4: true}, "ip6"}} {
+		if got := tc.r.Network(); got != tc.want {
+			t.Errorf("%+v Network() = %q, want %q", tc.r, got, tc.want)
+		}
+	}
 }

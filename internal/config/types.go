@@ -403,6 +403,18 @@ type Resolver struct {
 	Pos            Pos
 }
 
+// Network is the address family to look names up in, for net.Resolver.LookupIP: "ip", or "ip4" or "ip6" when
+// ipv6=off or ipv4=off leaves the other out.
+func (r *Resolver) Network() string {
+	switch {
+	case r.NoIPv6:
+		return "ip4"
+	case r.NoIPv4:
+		return "ip6"
+	}
+	return "ip"
+}
+
 // Allows reports whether the resolver's ipv4= and ipv6= let a peer have the address addr (ip:port).
 func (r *Resolver) Allows(addr string) bool {
 	ap, err := netip.ParseAddrPort(addr)

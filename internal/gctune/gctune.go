@@ -7,11 +7,12 @@
 // allocates quickly (several KB per proxied request) and a few MiB of headroom would mean dozens of collections
 // a second; so the headroom also covers what is allocated in 250 ms (at most 64 MiB): at most about four
 // collections a second, whatever the request rate. When allocation slows (under 4 MiB/s), the headroom shrinks
-// at once; when it has stopped (under 512 KiB/s), Settle after the last busy moment, one forced collection returns what the activity left
-// to the OS (debug.FreeOSMemory), unless that is under 4 MiB or a tenth of the live heap: an idle proxy holds
-// little more than its live heap. The wait lets connections that just went quiet let go of what they held while
-// active (a WebSocket tunnel parks after 250 ms): collected any earlier, their buffers would still be live, and
-// would become garbage that no collection comes for while the process stays idle. Moderate traffic (a WebSocket echo allocates a few MiB/s) never forces one: a forced
+// at once; when it has stopped (under 512 KiB/s), Settle after the last busy moment, one forced collection
+// returns what the activity left to the OS (debug.FreeOSMemory), unless that is under 4 MiB or a tenth of the
+// live heap: an idle proxy holds little more than its live heap. The wait lets connections that just went quiet
+// let go of what they held while active (a WebSocket tunnel parks after 250 ms): collected any earlier, their
+// buffers would still be live, and would become garbage that no collection comes for while the process stays
+// idle. Moderate traffic (a WebSocket echo allocates a few MiB/s) never forces one: a forced
 // collection of a large live heap (many idle tunnels) stalls a GOMAXPROCS=1 process for 100 ms and more.
 // The tuner samples runtime/metrics every 100 ms and after each collection; debug.SetGCPercent does not stop
 // the world (it takes the heap lock), so retuning often is cheap. Once allocation has stopped and nothing is left
@@ -88,7 +89,7 @@ type Sample struct {
 type policy struct {
 	last    Sample
 	rate    float64   // bytes/s, follows a rise at once and halves per sample on a dip
-	active  bool      // allocation since memory was last returned: return it once stopped for Settle
+	active  bool      // allocation since memory was last returned: return it once stopped, Settle after busyAt
 	stopped bool      // the last sample allocated under StoppedRate
 	busyAt  time.Time // the last sample that allocated over QuietRate
 }

@@ -35,17 +35,8 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	rp := newRetryPolicy(pr, out)
 	try := &o.try
 	t.group.Start(try, balanceKey(pr, t))
-	if limit := pr.Conf.ClientBodyBufferSize.Get(config.ClientBodyBufferDefault); pr.body != nil && out.ContentLength <= limit &&
-		try.Left() > 1 && rp.mayResend() {
-		// kept while it is sent, so the next peer can have it too (a chunked body: while it stays within limit)
-		pr.body.keepUpTo(int(limit))
-		rp.rewind = func() bool {
-			rc, ok := pr.body.rewind()
-			if ok {
-				out.Body = rc
-			}
-			return ok
-		}
+	if pr.body != nil {
+		keepBody(pr, out, try, &rp)
 	}
 	var at attempts
 	var resp *http.Response
@@ -648,3 +639,20 @@ func containsFold(list []string, s string) bool {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// keepBody keeps a request body of at most client_body_buffer_size while it is sent, when a retry could use it
+// (a chunked body: while it stays within the limit), and lets the retry policy hand the next try a copy.
+func keepBody(pr *Request, out *http.Request, try *upstream.Try, rp *retryPolicy) {
+	limit := pr.Conf.ClientBodyBufferSize.Get(config.ClientBodyBufferDefault)
+	if out.ContentLength > limit || try.Left() <= 1 || !rp.mayResend() {
+		return
+	}
+	pr.body.keepUpTo(int(limit))
+	rp.rewind = func() bool {
+		rc, ok := pr.body.rewind()
+		if ok {
+			out.Body = rc
+		}
+		return ok
+	}
+}

@@ -24,13 +24,6 @@ func hasResolve(u *config.Upstream) bool {
 // lookup resolves host through the configured DNS servers (tried in order), leaving out the address family
 // that ipv4=off or ipv6=off turned off.
 func lookup(ctx context.Context, r *config.Resolver, host string) ([]string, error) {
-	family := "ip"
-	switch {
-	case r.NoIPv6:
-		family = "ip4"
-	case r.NoIPv4:
-		family = "ip6"
-	}
 	var err error
 	for _, server := range r.Addrs {
 		res := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -38,7 +31,7 @@ func lookup(ctx context.Context, r *config.Resolver, host string) ([]string, err
 			return d.DialContext(ctx, network, server)
 		}}
 		var found []net.IP
-		if found, err = res.LookupIP(ctx, family, host); err == nil {
+		if found, err = res.LookupIP(ctx, r.Network(), host); err == nil {
 			ips := make([]string, len(found))
 			for i, ip := range found {
 				ips[i] = ip.String()
