@@ -1,5 +1,5 @@
 # The two commands of the quick start: `make run` and `make test`.
-.PHONY: run test build bench bench-quick docs h2spec fuzz
+.PHONY: run test build bench bench-quick pgo docs h2spec fuzz
 
 build:
 	go build -o bin/sluice ./cmd/sluice
@@ -24,6 +24,11 @@ bench:
 # The same in under two minutes: 1 s workloads, 1k/3k idle connections.
 bench-quick:
 	go run ./bench/cmd/bench -quick $(BENCHFLAGS)
+
+# Regenerates cmd/sluice/default.pgo, the CPU profile that go build uses for profile-guided optimisation: the
+# benchmark's workloads run through sluice alone, and the profiles of its processes are merged. See bench/README.md.
+pgo:
+	go run ./bench/cmd/bench -targets sluice -rounds 2 -d 3s -levels 1000,3000 -pin -readme "" -out "$$(mktemp -d)" -pgo cmd/sluice/default.pgo
 
 # HTTP/2 conformance: h2spec (pinned in tools/h2spec) against sluice's TLS listener. Result: docs/security.md.
 h2spec:

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -128,6 +129,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return serve(o, cfg, stderr)
+}
+
+// startCPUProfile writes a CPU profile of the whole run to file (the SLUICE_CPUPROFILE environment variable), for
+// the profile-guided build (cmd/sluice/default.pgo, see bench/cmd/pgo); it returns the function that ends it,
+// nil when file is empty or cannot be written.
+func startCPUProfile(file string, stderr io.Writer) func() {
+	if file == "" {
+		return nil
+	}
+	f, err := os.Create(file)
+	if err == nil {
+		if err = pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice: [warn] SLUICE_CPUPROFILE: %v\n", err)
+		return nil
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // prefixOf is the prefix directory: -p, $SLUICE_PREFIX, or the user's data directory.
@@ -297,6 +321,9 @@ func errorLogger(o options, cfg *config.Config, files *observe.Files) (*slog.Log
 
 func serve(o options, cfg *config.Config, stderr io.Writer) int {
 	raiseFileLimit()
+	if stop := startCPUProfile(os.Getenv("SLUICE_CPUPROFILE"), stderr); stop != nil {
+		defer stop()
+	}
 	if gctune.Enabled() {
 		// small GC headroom while idle (idle connections stay cheap in RSS), more while allocating fast
 		ctx, stop := context.WithCancel(context.Background())

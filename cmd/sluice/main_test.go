@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -54,5 +56,35 @@ func TestCores(t *testing.T) {
 		if n != tt.want || from != tt.wantFrom {
 			t.Errorf("cores(%d, %q) = %d, %q; want %d, %q", tt.workers, tt.env, n, from, tt.want, tt.wantFrom)
 		}
+	}
+}
+
+// TestCPUProfile checks the SLUICE_CPUPROFILE hook that `make pgo` relies on: a profile that go build can read
+// (gzip-compressed protobuf) once the run ends, and a warning instead of a profile when the file cannot be made.
+func TestCPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	var warn strings.Builder
+	if stop := startCPUProfile("", &warn); stop != nil {
+		t.Fatal("a profile started without SLUICE_CPUPROFILE")
+	}
+	file := filepath.Join(dir, "cpu.pprof")
+	stop := startCPUProfile(file, &warn)
+	if stop == nil {
+		t.Fatalf("no profile: %s", warn.String())
+	}
+	stop()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("profile is not gzip data: % x", b[:min(len(b), 8)])
+	}
+	if stop := startCPUProfile(filepath.Join(dir, "missing", "cpu.pprof"), &warn); stop != nil {
+		stop()
+		t.Fatal("a profile started in a directory that does not exist")
+	}
+	if !strings.Contains(warn.String(), "SLUICE_CPUPROFILE") {
+		t.Fatalf("no warning for an unwritable profile: %q", warn.String())
 	}
 }

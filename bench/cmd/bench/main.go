@@ -10,6 +10,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -40,6 +42,7 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the work directory (configurations, logs)")
 	readme := flag.String("readme", "README.md", "file whose <!-- bench:start --> … <!-- bench:end --> part gets the new table (\"\" = none)")
 	verbose := flag.Bool("v", false, "print every sample as it is measured")
+	pgo := flag.String("pgo", "", "also write the CPU profiles of every sluice process, merged, to this file (make pgo: cmd/sluice/default.pgo)")
 	flag.Parse()
 	if *quick {
 		set := map[string]bool{}
@@ -127,6 +130,14 @@ func main() {
 		}
 		ts = append(ts, t)
 	}
+	var profiles []string
+	if *pgo != "" {
+		ts[0].Env = func(e env) []string { // ts[0] is sluice
+			f := filepath.Join(e.Dir, fmt.Sprintf("sluice-%d.pprof", len(profiles)+1))
+			profiles = append(profiles, f)
+			return []string{"SLUICE_CPUPROFILE=" + f}
+		}
+	}
 	php, stopPHP := phpSocket(dir, bins["sluice"], e)
 	defer stopPHP()
 	e.PHP = php
@@ -189,6 +200,12 @@ func main() {
 		}
 	}
 	elapsed := time.Since(started)
+	if *pgo != "" {
+		if err := mergeProfiles(*pgo, profiles); err != nil {
+			fatalf("-pgo: %v", err)
+		}
+		fmt.Printf("wrote %s from %d sluice profiles\n", *pgo, len(profiles))
+	}
 
 	meta := machine(ts, nofile, *pin, *quick, *rounds, *dur, skipped, elapsed)
 	table := res.markdown()
@@ -210,6 +227,21 @@ func main() {
 			fmt.Println("updated", *readme)
 		}
 	}
+}
+
+// mergeProfiles merges the CPU profiles files into one at out, the form go build reads as default.pgo (go tool
+// pprof -proto).
+func mergeProfiles(out string, files []string) error {
+	if len(files) == 0 {
+		return errors.New("no sluice profile was written")
+	}
+	var b, errb bytes.Buffer
+	cmd := exec.Command("go", append([]string{"tool", "pprof", "-proto"}, files...)...)
+	cmd.Stdout, cmd.Stderr = &b, &errb
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go tool pprof: %v: %s", err, errb.String())
+	}
+	return os.WriteFile(out, b.Bytes(), 0o644)
 }
 
 const legend = `Each cell is the median over the measured rounds with the range in brackets; ratio columns are
