@@ -131,6 +131,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return serve(o, cfg, stderr)
 }
 
+// cpuProfileEnv names the file startCPUProfile writes to.
+const cpuProfileEnv = "SLUICE_CPUPROFILE"
+
 // startCPUProfile writes a CPU profile of the whole run to file (the SLUICE_CPUPROFILE environment variable), for
 // the profile-guided build (cmd/sluice/default.pgo, see bench/cmd/pgo); it returns the function that ends it,
 // nil when file is empty or cannot be written.
@@ -145,7 +148,7 @@ func startCPUProfile(file string, stderr io.Writer) func() {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "sluice: [warn] SLUICE_CPUPROFILE: %v\n", err)
+		fmt.Fprintf(stderr, "sluice: [warn] %s: %v\n", cpuProfileEnv, err)
 		return nil
 	}
 	return func() {
@@ -321,7 +324,9 @@ func errorLogger(o options, cfg *config.Config, files *observe.Files) (*slog.Log
 
 func serve(o options, cfg *config.Config, stderr io.Writer) int {
 	raiseFileLimit()
-	if stop := startCPUProfile(os.Getenv("SLUICE_CPUPROFILE"), stderr); stop != nil {
+	prof := os.Getenv(cpuProfileEnv)
+	os.Unsetenv(cpuProfileEnv) // a process started by a binary upgrade must not truncate the file being written
+	if stop := startCPUProfile(prof, stderr); stop != nil {
 		defer stop()
 	}
 	if gctune.Enabled() {
