@@ -135,7 +135,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 const cpuProfileEnv = "SLUICE_CPUPROFILE"
 
 // startCPUProfile writes a CPU profile of the whole run to file (the SLUICE_CPUPROFILE environment variable), for
-// the profile-guided build (cmd/sluice/default.pgo, see bench/cmd/pgo); it returns the function that ends it,
+// the profile-guided build (cmd/sluice/default.pgo: make pgo, bench -pgo); it returns the function that ends it,
 // nil when file is empty or cannot be written.
 func startCPUProfile(file string, stderr io.Writer) func() {
 	if file == "" {
