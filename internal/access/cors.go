@@ -33,8 +33,10 @@ func ParseOrigins(list []string) (*Origins, error) {
 			continue
 		}
 		u, err := url.Parse(s)
+		// (an empty query or fragment, "https://x?" or "http://x#", parses to none: refused by its character,
+		// since Match never takes an origin with one)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?# \t") {
 			return nil, fmt.Errorf("invalid origin %q: want scheme://host[:port], e.g. https://app.example.org", s)
 		}
 		host := strings.ToLower(u.Host)
