@@ -32,7 +32,7 @@ func TestOrigins(t *testing.T) {
 			t.Errorf("Match(%q) = %v, want %v", origin, got, want)
 		}
 	}
-	for _, bad := range []string{"app.example.org", "https://app.example.org/x", "https://a*.example.org", "https://*.*.example.org", "ftp://x", "https://u@x", "http://0#", "https://x?", "https://x #"} {
+	for _, bad := range []string{"app.example.org", "https://app.example.org/x", "https://a*.example.org", "https://*.*.example.org", "ftp://x", "https://u@x", "http://0#", "https://x?", "https://x #", "http://%80", "https://b%C3%BCcher.example", "https://bücher.example"} {
 		if _, err := ParseOrigins([]string{bad}); err == nil {
 			t.Errorf("ParseOrigins(%q) accepted", bad)
 		}

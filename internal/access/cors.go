@@ -40,6 +40,10 @@ func ParseOrigins(list []string) (*Origins, error) {
 			return nil, fmt.Errorf("invalid origin %q: want scheme://host[:port], e.g. https://app.example.org", s)
 		}
 		host := strings.ToLower(u.Host)
+		if !originHost(host) {
+			// a browser's Origin names the host in ASCII (an IDN in its xn-- form), never %-escaped
+			return nil, fmt.Errorf("invalid origin %q: the host may hold only letters, digits and .-_ (an international name in its xn-- form), a [IPv6] address and a :port", s)
+		}
 		if strings.Contains(host, "*") {
 			rest, ok := strings.CutPrefix(host, "*.")
 			if !ok || strings.Contains(rest, "*") || rest == "" {
@@ -57,6 +61,20 @@ func ParseOrigins(list []string) (*Origins, error) {
 		o.exact[u.Scheme+"://"+host] = true
 	}
 	return o, nil
+}
+
+// originHost reports whether host (lower case, with its port) is made of the characters a browser's Origin
+// header can hold there, or a wildcard.
+func originHost(host string) bool {
+	for i := 0; i < len(host); i++ {
+		switch c := host[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case c == '.', c == '-', c == '_', c == ':', c == '[', c == ']', c == '*':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Match reports whether the Origin header value origin is in the list. "null" and malformed origins never
