@@ -36,7 +36,7 @@ func ParseOrigins(list []string) (*Origins, error) {
 		// (an empty query or fragment, "https://x?" or "http://x#", parses to none: refused by its character,
 		// since Match never takes an origin with one)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?# \t") {
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#") {
 			return nil, fmt.Errorf("invalid origin %q: want scheme://host[:port], e.g. https://app.example.org", s)
 		}
 		host := strings.ToLower(u.Host)
