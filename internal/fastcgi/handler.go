@@ -276,8 +276,8 @@ func (h *Handler) params(pb *paramBuf, fr *Request) ([]byte, bool) {
 	if !c.FastCGIPassReqHeaders.Get(true) {
 		return dst, true
 	}
-	if !slices.Contains(set, "HTTP_HOST") && r.Host != "" {
-		dst = appendParam(dst, "HTTP_HOST", r.Host)
+	if h, ok := vars.HostHeader(r); ok && !slices.Contains(set, "HTTP_HOST") {
+		dst = appendParam(dst, "HTTP_HOST", h)
 	}
 	for k, vals := range r.Header {
 		// Proxy: httpoxy; a name with an underscore is dropped as nginx does (underscores_in_headers off), or

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -65,6 +66,11 @@ type conn struct {
 	buf      []byte       // a small response's body, held until its length is known
 	hijack   bool
 	scratch  [32]byte
+
+	// rec is a copy of a head net/http reads, kept while recording when its target may be in absolute form
+	// (see recordHead)
+	rec       []byte
+	recording bool
 }
 
 // connReader is what the connection's bufio.Reader reads from: it bounds a head and replays the byte the
@@ -74,6 +80,14 @@ type connReader struct{ c *conn }
 var errTooLarge = errors.New("request head too large")
 
 func (r connReader) Read(p []byte) (int, error) {
+	n, err := r.read(p)
+	if c := r.c; c.recording {
+		c.rec = append(c.rec, p[:n]...)
+	}
+	return n, err
+}
+
+func (r connReader) read(p []byte) (int, error) {
 	c := r.c
 	if c.hasByte {
 		c.hasByte = false
@@ -284,8 +298,17 @@ func (c *conn) readRequest(lim Limits) (*http.Request, error) {
 	c.headLimit, c.remain, c.tooLarge = true, int64(lim.MaxHeaderBytes)+8192, false
 	var req *http.Request
 	var err error
+	var rec []byte // the head as read, when recordHead kept it
 	hint := c.headLen
 	c.headLen = 0
+	if b, _ := c.br.Peek(1); len(b) == 1 && b[0] == '\r' {
+		// empty lines before the request line (a client's CRLF after a POST body) are skipped, as nginx and
+		// RFC 9112 §2.2 do; the guard has refused anything else there
+		for b, _ = c.br.Peek(2); len(b) == 2 && b[0] == '\r' && b[1] == '\n'; b, _ = c.br.Peek(2) {
+			c.br.Discard(2)
+			hint = 0
+		}
+	}
 	c.tmpl.Header, c.reqHdr = c.reqHdr, nil
 	// made here, so the parse can use its storage (see reqStore); a spare one was cleared when kept
 	if c.next = c.spare; c.next != nil {
@@ -301,7 +324,9 @@ func (c *conn) readRequest(lim Limits) (*http.Request, error) {
 		}
 	} else {
 		c.reqHdr, c.tmpl.Header = c.tmpl.Header, nil
+		c.recordHead()
 		req, err = http.ReadRequest(c.br)
+		rec, c.rec, c.recording = c.rec, nil, false
 	}
 	c.headLimit = false
 	if err != nil {
@@ -311,6 +336,11 @@ func (c *conn) readRequest(lim Limits) (*http.Request, error) {
 		return nil, err
 	}
 	c.staleRead.Store(true) // cleared before the handler's first read of the socket (clearStaleRead)
+	if t := req.RequestURI; t == "" || t[0] != '/' && t != "*" {
+		if r := notOriginForm(req, rec); r != nil {
+			return nil, r
+		}
+	}
 	switch {
 	case req.Host == "" && req.ProtoAtLeast(1, 1) && req.Method != http.MethodConnect:
 		return nil, &refusal{400, `HTTP/1.1 request without "Host" header`}
@@ -318,6 +348,59 @@ func (c *conn) readRequest(lim Limits) (*http.Request, error) {
 		return nil, &refusal{400, "invalid host header"}
 	}
 	return req, nil
+}
+
+// recordHead starts recording the head net/http is about to read (rec) unless its target is in origin form
+// ("/…"): for an absolute-form target ReadRequest takes the Host from the target and drops the Host header,
+// which notOriginForm then finds in the copy. Such requests are rare, so only they pay for the copy.
+func (c *conn) recordHead() {
+	b, _ := c.br.Peek(c.br.Buffered())
+	if sp := bytes.IndexByte(b, ' '); sp >= 0 && sp+1 < len(b) && b[sp+1] == '/' {
+		return
+	}
+	c.rec, c.recording = append([]byte(nil), b...), true
+}
+
+// notOriginForm checks a request whose target is not a path, as nginx does: CONNECT's authority form
+// ("example.com:443") and userinfo in an absolute-form target are refused, and for an absolute-form target
+// ("http://a.example/x") the Host header, which net/http dropped, is restored from rec under Header["Host"] (an empty
+// list when there was none; see vars.HostHeader) and required in HTTP/1.1.
+func notOriginForm(req *http.Request, rec []byte) *refusal {
+	if req.URL.Scheme == "" || req.URL.Host == "" || req.URL.User != nil {
+		// an authority-form CONNECT, "a:b", "http:///x", userinfo
+		return &refusal{400, "invalid request"}
+	}
+	host, ok := hostField(rec)
+	if !ok {
+		if req.ProtoAtLeast(1, 1) {
+			return &refusal{400, `HTTP/1.1 request without "Host" header`}
+		}
+		req.Header["Host"] = []string{}
+		return nil
+	}
+	if !httpguts.ValidHostHeader(host) {
+		return &refusal{400, "invalid host header"}
+	}
+	req.Header["Host"] = []string{host}
+	return nil
+}
+
+// hostField returns the value of the Host field in head, a whole request head as the guard let it through
+// (CRLF lines, at most one Host: ReadRequest refused more).
+func hostField(head []byte) (string, bool) {
+	_, rest, ok := bytes.Cut(head, []byte("\n"))
+	for ok && len(rest) > 0 {
+		var name, value []byte
+		var end bool
+		name, value, rest, _, end, ok = httpsyntax.NextField(rest, false)
+		if end {
+			break
+		}
+		if ok && len(name) == 4 && strings.EqualFold(string(name), "Host") {
+			return string(value), true
+		}
+	}
+	return "", false
 }
 
 // refuse answers a head that could not be served (nothing for a client that went away or timed out).
@@ -334,8 +417,10 @@ func (c *conn) refuse(err error) {
 	case strings.Contains(err.Error(), "Content-Length"):
 		r = &refusal{400, `invalid "Content-Length" header`}
 	default:
+		// a target ReadRequest cannot parse is a *url.Error, which is also a net.Error: it gets its 400
+		var ue *url.Error
 		var ne net.Error
-		if errors.As(err, &ne) {
+		if !errors.As(err, &ue) && errors.As(err, &ne) {
 			return
 		}
 		r = &refusal{400, "invalid request"}

@@ -159,7 +159,7 @@ func (s *Scanner) fastHead(p []byte) int {
 	}
 	l := p[:i-1]
 	sp := 0
-	for sp < len(l) && tokenTable[l[sp]] {
+	for sp < len(l) && methodTable[l[sp]] {
 		sp++
 	}
 	rest := l[min(sp+1, len(l)):]
@@ -293,8 +293,8 @@ func (s *Scanner) requestLine(l []byte) {
 	}
 	method, target, version := l[:sp], l[sp+1:last], l[last+1:]
 	for _, c := range method {
-		if !isToken(c) {
-			s.fail(400, "invalid request")
+		if !methodTable[c] {
+			s.fail(400, "invalid method")
 			return
 		}
 	}
@@ -466,6 +466,17 @@ var tokenTable = func() (t [256]bool) {
 	for _, c := range "!#$%&'*+-.^_`|~" {
 		t[c] = true
 	}
+	return t
+}()
+
+// methodTable marks the bytes nginx takes in a method: upper-case letters, '_' and '-'. A method in another
+// case ("get") is refused as nginx refuses it: an upstream that compares methods without case would take it
+// for the GET that sluice's method rules (limit_except, CORS) did not see.
+var methodTable = func() (t [256]bool) {
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	t['_'], t['-'] = true, true
 	return t
 }()
 

@@ -196,6 +196,14 @@ func (rq *request) serve() {
 	if caps != nil {
 		rq.v.Captures, rq.v.CaptureNames = caps, names
 	}
+	if r.Method == http.MethodTrace || r.Method == http.MethodConnect && !isExtendedConnect(r) {
+		// refused before any location sees them, as nginx does: sluice is no forward proxy, and TRACE would
+		// echo credentials back (HTTP/2 and HTTP/3 extended CONNECT, RFC 8441, are WebSockets and go on)
+		rq.log.Info("client sent "+r.Method+" method", rq.v.LogAttrs()...)
+		rq.w.Header().Set("Connection", "close")
+		rq.special(http.StatusMethodNotAllowed)
+		return
+	}
 	if n := rq.conf.KeepaliveRequests.Get(1000); n > 0 && ci.requests.Add(1) >= int64(n) {
 		rq.w.Header().Set("Connection", "close")
 	}
@@ -462,4 +470,10 @@ func hasDotParam(uri string) bool {
 		return false // most URIs: one quick scan, not two searches
 	}
 	return strings.Contains(uri, "/..;") || strings.Contains(uri, "/.;")
+}
+
+// isExtendedConnect reports whether r is an HTTP/2 or HTTP/3 extended CONNECT (a WebSocket on such a connection).
+func isExtendedConnect(r *http.Request) bool {
+	_, ok := proxy.ExtendedConnect(r)
+	return ok
 }

@@ -182,10 +182,13 @@ func (r *Request) str(v *Var) (s string, found, ok bool) {
 	case kUpstreamHTTP:
 		return headerStr(r.upstreamHeader(v.arg), nil, false)
 	case kHTTPHost:
-		if r.HTTP == nil || r.HTTP.Host == "" {
+		if r.HTTP == nil {
 			return "", false, true
 		}
-		return r.HTTP.Host, true, true
+		if h, ok := HostHeader(r.HTTP); ok {
+			return h, true, true
+		}
+		return "", false, true
 	case kHTTPCookie:
 		vals := r.header()["Cookie"]
 		switch len(vals) {
@@ -468,6 +471,20 @@ func (r *Request) realip() netip.AddrPort {
 		return r.RealipRemoteAddr
 	}
 	return r.RemoteAddr
+}
+
+// HostHeader is the request's Host header as the client sent it ($http_host, FastCGI's HTTP_HOST). net/http
+// keeps it in Request.Host, except for an HTTP/1 absolute-form target ("GET http://a/ HTTP/1.1"), where
+// Request.Host is the target's authority ($host) and internal/h1 keeps the header, or its absence (an empty
+// list), under Header["Host"].
+func HostHeader(r *http.Request) (string, bool) {
+	if v, ok := r.Header["Host"]; ok {
+		if len(v) == 0 {
+			return "", false
+		}
+		return v[0], true
+	}
+	return r.Host, r.Host != ""
 }
 
 // rawHost is $host before lower-casing: the request's host (URI authority or Host header) without port or

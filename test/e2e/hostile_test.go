@@ -61,7 +61,10 @@ http {
     large_client_header_buffers 4 1k;
     server {
         listen {{PORT}};
-        location / { proxy_pass http://127.0.0.1:{{ECHO}}; }
+        location / {
+            proxy_set_header X-Http-Host $http_host;
+            proxy_pass http://127.0.0.1:{{ECHO}};
+        }
         location /admin { deny all; proxy_pass http://127.0.0.1:{{ECHO}}; }
         location ~ ^/inj/(.*)$ {
             proxy_set_header X-Injected-Value $1;
@@ -114,6 +117,17 @@ http {
 		{"dot segment with parameter", "GET /x/..;/admin HTTP/1.1\r\n" + host + "\r\n", 400, true},
 		{"header block over large_client_header_buffers", "GET / HTTP/1.1\r\n" + host + "X-Big: " + big + "\r\n\r\n", 400, true},
 		{"request line over large_client_header_buffers", "GET /" + big + " HTTP/1.1\r\n" + host + "\r\n", 414, true},
+		// as nginx answers them
+		{"bad escape in the target", "GET /a%zz HTTP/1.1\r\n" + host + "\r\n", 400, true},
+		{"target neither a path nor absolute", "GET exact HTTP/1.1\r\n" + host + "\r\n", 400, true},
+		{"lower-case method", "get / HTTP/1.1\r\n" + host + "\r\n", 400, true},
+		{"mixed-case method", "Get / HTTP/1.1\r\n" + host + "\r\n", 400, true},
+		{"TRACE", "TRACE / HTTP/1.1\r\n" + host + "\r\n", 405, true},
+		{"CONNECT to a path", "CONNECT /c HTTP/1.1\r\n" + host + "\r\n", 405, true},
+		{"CONNECT to an authority", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 400, true},
+		{"absolute-form without Host in HTTP/1.1", "GET http://other.example/abs HTTP/1.1\r\n\r\n", 400, true},
+		{"userinfo in an absolute-form target", "GET http://u:pw@other.example/ui HTTP/1.1\r\n" + host + "\r\n", 400, true},
+		{"empty lines before the request line", "\r\n\r\nGET / HTTP/1.1\r\n" + host + "\r\n", 200, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,6 +177,46 @@ http {
 			t.Errorf("the connection stayed open after the 400 (%v)", err)
 		}
 	})
+	t.Run("CRLF after a body", func(t *testing.T) {
+		// a client that ends a POST body with a CRLF it did not count keeps its connection, as in nginx
+		c := rawConn(t, addr(port), nil)
+		io.WriteString(c, "POST /first HTTP/1.1\r\n"+host+"Content-Length: 3\r\n\r\nabc\r\nGET /after HTTP/1.1\r\n"+host+"\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		for i, want := range []string{"/first", "/after"} {
+			resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+			if err != nil {
+				t.Fatalf("response %d: %v", i+1, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 {
+				t.Fatalf("response %d: status %d, want 200", i+1, resp.StatusCode)
+			}
+			if seen := decodeSeen(t, string(body)); seen.URI != want {
+				t.Errorf("response %d: the upstream saw %s, want %s", i+1, seen.URI, want)
+			}
+		}
+	})
+	t.Run("absolute-form target", func(t *testing.T) {
+		// $host is the target's authority, $http_host the Host header as sent (none: empty), as in nginx
+		for _, tc := range []struct{ raw, httpHost string }{
+			{"GET http://abs.example:9/ov HTTP/1.1\r\n" + host + "\r\n", "h.test"},
+			{"GET HTTP://Other.Example/uc HTTP/1.1\r\nHost: h.test:8080\r\n\r\n", "h.test:8080"},
+			{"GET http://other.example/a10 HTTP/1.0\r\n\r\n", ""},
+		} {
+			r, _ := exchange(t, port, tc.raw)
+			if r == nil || r.StatusCode != 200 {
+				t.Fatalf("%q: %v, want 200", tc.raw, r)
+			}
+			seen := decodeSeen(t, r.Body)
+			if got := seen.Header.Get("X-Http-Host"); got != tc.httpHost {
+				t.Errorf("%q: $http_host %q, want %q", tc.raw, got, tc.httpHost)
+			}
+			if seen.URI == "" || seen.URI[0] != '/' {
+				t.Errorf("%q: the upstream got the target %q, want a path", tc.raw, seen.URI)
+			}
+		}
+	})
 	t.Run("CRLF from a variable never splits a header", func(t *testing.T) {
 		for _, target := range []string{"/inj/a%0d%0aX-Evil:%201", "/inj/a%0aX-Evil:%201", "/inj/a%0dX-Evil:%201"} {
 			r, _ := exchange(t, port, "GET "+target+" HTTP/1.1\r\n"+host+"\r\n")
@@ -188,6 +242,10 @@ http {
 			`client sent "Content-Length" and "Transfer-Encoding" headers at the same time while reading client request headers, client: 127.0.0.1:`,
 			"client sent invalid header line (obs-fold) while reading client request headers",
 			`client sent duplicate header line: "Content-Length" while reading client request headers, client: 127.0.0.1:`,
+			"client sent invalid method while reading client request headers",
+			"client sent invalid request while reading client request headers", // the bad escape
+			"client sent TRACE method",
+			`client sent HTTP/1.1 request without "Host" header`,
 		} {
 			if !eventually(5*time.Second, func() bool { return strings.Contains(s.Log(), line) }) {
 				t.Errorf("no %q log line:\n%s", line, s.Log())
