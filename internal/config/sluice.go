@@ -59,6 +59,8 @@ var ignoredDirectives = []Spec{
 	{Name: "proxy_max_temp_file_size", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; responses are never spooled to disk."},
 	{Name: "proxy_temp_path", Module: "http_proxy", Ctx: ctxHSL, Args: "1-4", Ignored: true, Doc: "Accepted."},
 	{Name: "client_body_temp_path", Module: "http_core", Ctx: ctxHSL, Args: "1-4", Ignored: true, Doc: "Accepted."},
+	{Name: "uwsgi_temp_path", Module: "http_uwsgi", Ctx: ctxHSL, Args: "1-4", Ignored: true, Doc: "Accepted (configurations written for nginx set every temp path; uwsgi_pass is not supported)."},
+	{Name: "scgi_temp_path", Module: "http_scgi", Ctx: ctxHSL, Args: "1-4", Ignored: true, Doc: "Accepted (as uwsgi_temp_path; scgi_pass is not supported)."},
 	{Name: "gzip", Module: "http_gzip", Ctx: ctxHSL | CtxIf, Args: "1", Ignored: true, Doc: "Accepted; compression is not implemented yet (responses pass as the upstream sent them)."},
 	{Name: "gzip_types", Module: "http_gzip", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see gzip)."},
 	{Name: "gzip_vary", Module: "http_gzip", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (see gzip)."},

@@ -2,6 +2,7 @@ package fastcgi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -335,19 +336,32 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 	if fp.Upstream != nil && h.Upstreams != nil {
 		g = h.Upstreams.Group(fp.Upstream.Name)
 	}
+	// an earlier upstream pass of this request (before an internal redirect) stays in front, " : " between
+	prevAddr, prevStatus := v.UpstreamAddr, v.UpstreamStatus
+	chain := func(prev, cur string) string {
+		if prevAddr == "" {
+			return cur
+		}
+		return cmp.Or(prev, "-") + " : " + cur
+	}
 	if g == nil {
 		t.Network, t.Addr = fp.Network, fp.Addr
 		v.UpstreamAddr = fp.Addr
 		resp, err := h.Client.Do(ctx, t, call)
 		if err == nil {
-			v.UpstreamStatus = strconv.Itoa(resp.Status)
+			v.UpstreamStatus = chain(prevStatus, strconv.Itoa(resp.Status))
+		} else if prevAddr != "" {
+			v.UpstreamStatus = chain(prevStatus, "-")
 		}
+		v.UpstreamAddr = chain(prevAddr, fp.Addr)
 		return resp, upstream.Hold{}, err
 	}
 	next := c.FastCGINextUpstream.Get([]string{"error", "timeout"})
 	try := g.Begin(upstream.Key{Client: v.RemoteAddr.Addr()})
 	var addrs, statuses []string
-	defer func() { v.UpstreamAddr, v.UpstreamStatus = strings.Join(addrs, ", "), strings.Join(statuses, ", ") }()
+	defer func() {
+		v.UpstreamAddr, v.UpstreamStatus = chain(prevAddr, strings.Join(addrs, ", ")), chain(prevStatus, strings.Join(statuses, ", "))
+	}()
 	for {
 		peer := try.Next()
 		if peer == nil {
@@ -375,7 +389,7 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 		if !retry || try.Left() == 0 {
 			return nil, upstream.Hold{}, err
 		}
-		fr.Log.Warn("fastcgi: connect() to "+peer.Addr+" failed, trying next upstream: "+err.Error(), v.LogAttrs()...)
+		fr.Log.Error("fastcgi: connect() to "+peer.Addr+" failed, trying next upstream: "+err.Error(), v.LogAttrs()...)
 	}
 }
 

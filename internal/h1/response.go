@@ -287,7 +287,7 @@ func (w *response) appendStatusLine(b []byte, code int) []byte {
 	}
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
-	b = append(b, http.StatusText(code)...)
+	b = append(b, httpsyntax.Reason(code)...) // nginx's phrases: "Gateway Time-out", "Not Allowed"
 	return append(b, "\r\n"...)
 }
 

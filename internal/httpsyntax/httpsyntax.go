@@ -290,3 +290,36 @@ var statusStrings = func() (t [500]string) {
 	}
 	return t
 }()
+
+// Reason is nginx's reason phrase for code (ngx_http_status_lines): "Moved Temporarily" for 302, "Not Allowed"
+// for 405, "Gateway Time-out" for 504, …, and "" for a code nginx has none for (its status line is then "418 ").
+// 1xx codes, which nginx never writes itself, get net/http's.
+func Reason(code int) string {
+	if code < 200 || code >= len(reasons) {
+		return http.StatusText(code)
+	}
+	return reasons[code]
+}
+
+// reasons is nginxReasons indexed by code (no map lookup per response).
+var reasons = func() (t [600]string) {
+	for code, r := range nginxReasons {
+		t[code] = r
+	}
+	return t
+}()
+
+// nginxReasons are nginx 1.22's status lines, by code.
+var nginxReasons = map[int]string{
+	200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 206: "Partial Content",
+	301: "Moved Permanently", 302: "Moved Temporarily", 303: "See Other", 304: "Not Modified",
+	307: "Temporary Redirect", 308: "Permanent Redirect",
+	400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
+	405: "Not Allowed", 406: "Not Acceptable", 408: "Request Time-out", 409: "Conflict", 410: "Gone",
+	411: "Length Required", 412: "Precondition Failed", 413: "Request Entity Too Large",
+	414: "Request-URI Too Large", 415: "Unsupported Media Type", 416: "Requested Range Not Satisfiable",
+	421: "Misdirected Request", 429: "Too Many Requests",
+	500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
+	503: "Service Temporarily Unavailable", 504: "Gateway Time-out", 505: "HTTP Version Not Supported",
+	507: "Insufficient Storage",
+}

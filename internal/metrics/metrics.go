@@ -180,13 +180,14 @@ func (l *Location) Request(status int, d time.Duration, in, out int64) {
 }
 
 // Upstream records the attempts of one proxied request from $upstream_addr and $upstream_status ("a, b" and
-// "502, 200"): every attempt but the last failed and was retried; the last failed if its status is 502 or 504.
-// cache (nil: none) keeps the last peer's counters for the next call.
+// "502, 200"): every attempt but the last of a pass failed and was retried; the last failed if its status is
+// 502 or 504. Passes after internal redirects are joined with " : " ("a, b : c"). cache (nil: none) keeps the
+// last peer's counters for the next call.
 func (m *Metrics) Upstream(addrs, statuses string, cache *PeerCache) {
 	if addrs == "" {
 		return
 	}
-	if cache != nil && strings.IndexByte(addrs, ',') < 0 {
+	if cache != nil && strings.IndexByte(addrs, ',') < 0 && strings.IndexByte(addrs, ' ') < 0 {
 		// one attempt (most requests): its counters from the cache when it is the cached peer's
 		peers := m.peers.Load()
 		if cache.peers != peers || cache.addr != addrs || peers == nil {
@@ -198,22 +199,34 @@ func (m *Metrics) Upstream(addrs, statuses string, cache *PeerCache) {
 		}
 		return
 	}
-	for {
-		a, restA, more := strings.Cut(addrs, ", ")
-		st, restS, _ := strings.Cut(statuses, ", ")
+	for addrs != "" {
+		a, retried, restA := cutAttempt(addrs)
+		st, _, restS := cutAttempt(statuses)
 		addrs, statuses = restA, restS
 		pc := m.peer(a)
 		pc.attempts.Inc()
-		if more {
+		switch {
+		case retried:
 			pc.failures.Inc()
 			m.retries.Inc()
-			continue
-		}
-		if st == "502" || st == "504" {
+		case st == "502" || st == "504":
 			pc.failures.Inc()
 		}
-		return
 	}
+}
+
+// cutAttempt splits the first entry off a $upstream_* list: retried reports that a ", " (a retry within the
+// same pass) follows it, rather than " : " (a later pass) or the end.
+func cutAttempt(s string) (first string, retried bool, rest string) {
+	i := strings.Index(s, ", ")
+	j := strings.Index(s, " : ")
+	switch {
+	case i >= 0 && (j < 0 || i < j):
+		return s[:i], true, s[i+2:]
+	case j >= 0:
+		return s[:j], false, s[j+3:]
+	}
+	return s, false, ""
 }
 
 // peer returns the counters of the peer at addr, from the cache when it has them.

@@ -35,6 +35,9 @@ func TestUpstream(t *testing.T) {
 		{"a:1", "404", map[string]float64{"a:1": 1}, map[string]float64{"a:1": 0}, nil, 0},
 		{"a:1, b:2", "502, 200", map[string]float64{"a:1": 1, "b:2": 1}, map[string]float64{"a:1": 1, "b:2": 0}, nil, 1},
 		{"a:1, b:2, c:3", "502, 504, 504", map[string]float64{"c:3": 1}, map[string]float64{"a:1": 1, "b:2": 1, "c:3": 1}, nil, 2},
+		// a pass after an internal redirect (error_page): its first peer is no retry of the earlier pass's last
+		{"a:1, b:2 : c:3", "502, 500 : 200", map[string]float64{"a:1": 1, "b:2": 1, "c:3": 1}, map[string]float64{"a:1": 1, "b:2": 0, "c:3": 0}, nil, 1},
+		{"a:1 : c:3", "502 : 502", map[string]float64{"a:1": 1, "c:3": 1}, map[string]float64{"a:1": 1, "c:3": 1}, nil, 0},
 		{"", "", nil, nil, nil, 0},
 	} {
 		m := New("test", Sources{})

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -23,6 +24,9 @@ type attempts struct {
 	first attempt
 	more  []attempt
 	n     int
+	// chain holds the values of an earlier upstream pass of the same request (see follow)
+	chain   attempt
+	chained bool
 }
 
 // attempt is one try's values: address, status, connect, header and response time.
@@ -55,6 +59,17 @@ func (a *attempts) last() *attempt {
 	return &a.first
 }
 
+// follow makes these tries a new group after an earlier upstream pass of the same request, whose values v
+// holds (an internal redirect after proxying: error_page with proxy_intercept_errors, or after a failed
+// pass): nginx lists each pass's tries and joins the passes with " : ".
+func (a *attempts) follow(v *vars.Request) {
+	if v.UpstreamAddr == "" {
+		return
+	}
+	a.chained = true
+	a.chain = attempt{v.UpstreamAddr, v.UpstreamStatus, v.UpstreamConnectTime, v.UpstreamHeaderTime, v.UpstreamResponseTime}
+}
+
 // set writes the variables; the last try's response time may be updated later with finish.
 func (a *attempts) set(v *vars.Request) {
 	v.UpstreamAddr = a.join(aAddr)
@@ -69,10 +84,14 @@ func (a *attempts) join(f int) string {
 	if a.n == 0 {
 		return ""
 	}
-	if a.n == 1 {
+	if a.n == 1 && !a.chained {
 		return a.first[f]
 	}
 	var b strings.Builder
+	if a.chained {
+		b.WriteString(cmp.Or(a.chain[f], "-"))
+		b.WriteString(" : ")
+	}
 	b.WriteString(a.first[f])
 	for i := range a.more {
 		b.WriteString(", ")
@@ -241,9 +260,14 @@ func setSticky(h http.Header, pr *Request, t *target, peer *upstream.Peer) {
 	h.Add("Set-Cookie", c.String())
 }
 
-func statusText(f failure, status int) string {
+// statusText is $upstream_status for a failed try: the status it answered, 504 for a timeout, 502 for an
+// error, "-" when the client went away first (no answer came).
+func statusText(clientGone bool, f failure, status int) string {
 	if f == failStatus {
 		return httpsyntax.Status(status)
+	}
+	if clientGone {
+		return "-"
 	}
 	if f == failTimeout {
 		return "504"

@@ -39,6 +39,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		keepBody(pr, out, try, &rp)
 	}
 	var at attempts
+	at.follow(pr.V)
 	var resp *http.Response
 	var fail failure
 	var hold upstream.Hold
@@ -48,7 +49,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		peer := try.Next()
 		if peer == nil {
 			pr.Log.Error("proxy: no live upstreams while connecting to upstream", pr.V.LogAttrs("upstream", t.group.Name)...)
-			at.add(t.group.Name, "502", "-", "-", "-")
+			at.add(t.group.Name, "502", "-", "-", "0.000")
 			err, fail = errNoLive, failError
 			break
 		}
@@ -83,7 +84,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		if err == nil {
 			hdr = took
 		}
-		at.add(peer.Addr, statusText(fail, status), connect, hdr, took)
+		at.add(peer.Addr, statusText(pr.R.Context().Err() != nil, fail, status), connect, hdr, took)
 		sent := err == nil || !isDialError(err)
 		retry := rp.next(ctx, try, fail, n, sent) && pr.body.readErr() == nil
 		if err == nil && !retry {
@@ -101,7 +102,8 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 			break
 		}
 		if err != nil {
-			pr.Log.Warn("proxy: upstream "+peer.Addr+" failed, trying next upstream: "+err.Error(), pr.V.LogAttrs()...)
+			// at error, as nginx logs a failed try: with the default error_log level a dead peer is seen
+			pr.Log.Error("proxy: upstream "+peer.Addr+" failed, trying next upstream: "+err.Error(), pr.V.LogAttrs()...)
 		} else {
 			pr.Log.Warn("proxy: upstream "+peer.Addr+" answered "+httpsyntax.Status(status)+", trying next upstream", pr.V.LogAttrs()...)
 		}
@@ -387,6 +389,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	rp := newRetryPolicy(pr, out)
 	try := t.group.Begin(balanceKey(pr, t))
 	var at attempts
+	at.follow(pr.V)
 	var conn net.Conn
 	var br *bufio.Reader
 	var resp *http.Response
@@ -396,7 +399,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 	for n := 1; ; n++ {
 		if peer = try.Next(); peer == nil {
 			pr.Log.Error("proxy: no live upstreams while connecting to upstream", pr.V.LogAttrs("upstream", t.group.Name)...)
-			at.add(t.group.Name, "502", "-", "-", "-")
+			at.add(t.group.Name, "502", "-", "-", "0.000")
 			at.set(pr.V)
 			pr.Error(http.StatusBadGateway)
 			return
@@ -423,7 +426,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		if connected > 0 {
 			connect = pr.V.UpstreamTime(connected)
 		}
-		at.add(peer.Addr, statusText(fail, status), connect, hdr, took)
+		at.add(peer.Addr, statusText(pr.R.Context().Err() != nil, fail, status), connect, hdr, took)
 		retry := rp.next(ctx, try, fail, n, connected > 0)
 		if err == nil && !retry {
 			break // a listed status with no peer left: it is the answer
@@ -447,7 +450,11 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 			pr.Error(status)
 			return
 		}
-		pr.Log.Warn("proxy: upstream "+peer.Addr+" failed, trying next upstream", pr.V.LogAttrs()...)
+		if err != nil {
+			pr.Log.Error("proxy: upstream "+peer.Addr+" failed, trying next upstream: "+err.Error(), pr.V.LogAttrs()...)
+		} else {
+			pr.Log.Warn("proxy: upstream "+peer.Addr+" answered "+httpsyntax.Status(status)+", trying next upstream", pr.V.LogAttrs()...)
+		}
 	}
 	// the peer's connection count is held for the tunnel's whole life (least_conn counts open WebSockets)
 	hold := try.Done(upstream.Success)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/h1guard"
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 )
 
 // guard wraps a plain HTTP/1.x connection in the request-framing guard: heads with ambiguous framing
@@ -35,13 +36,13 @@ func (s *Server) logSendTimeout(client string) {
 // info, as nginx logs client errors. The page and Server header carry no version (server_tokens is a
 // per-server setting and no server is chosen yet).
 func (s *Server) refuseHead(c net.Conn, v h1guard.Violation) {
-	body := errorPageBody(v.Status, "", false)
+	body, _ := errorPage(v.Status, false)
 	status := v.Status
 	if status == 494 {
 		status = http.StatusBadRequest // nginx's "Request Header Or Cookie Too Large" goes out as a 400
 	}
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	c.Write([]byte("HTTP/1.1 " + statusLine(status) + "\r\nServer: sluice\r\nDate: " +
+	c.Write([]byte("HTTP/1.1 " + strconv.Itoa(status) + " " + httpsyntax.Reason(status) + "\r\nServer: sluice\r\nDate: " +
 		time.Now().UTC().Format(http.TimeFormat) + "\r\nContent-Type: text/html\r\nContent-Length: " +
 		strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body))
 	s.log.Info("client sent " + v.Reason + " while reading client request headers, client: " + c.RemoteAddr().String())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/h1guard"
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 )
 
 // defaultSendTimeout is nginx's send_timeout default.
@@ -369,7 +370,19 @@ func (rq *request) defaultPage(status int) {
 		rq.w.WriteHeader(status)
 		return
 	}
-	body := errorPageBody(status, "", rq.conf == nil || rq.conf.ServerTokens.Get(true))
+	body, ok := errorPage(status, rq.conf == nil || rq.conf.ServerTokens.Get(true))
+	if status >= 494 && status <= 497 {
+		status = http.StatusBadRequest // nginx's own codes go out as 400, with their pages
+	}
+	if !ok {
+		// nginx has no page for this code (2xx, 418, 422, …): an empty body, typed as nginx types it for 2xx
+		if status < 300 && rq.conf != nil {
+			h.Set("Content-Type", rq.contentType())
+		}
+		h.Set("Content-Length", "0")
+		rq.w.WriteHeader(status)
+		return
+	}
 	h.Set("Content-Type", "text/html")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if status >= 400 && status != 404 && status != 401 && status != 403 && status != 405 && status != 416 && status != 429 {
@@ -384,37 +397,61 @@ func (rq *request) defaultPage(status int) {
 	}
 }
 
-// errorPageBody renders nginx's default error page for status, with an optional explanatory line.
-func errorPageBody(status int, detail string, tokens bool) string {
-	text := statusLine(status)
+// errorPage renders nginx's page for status; false when nginx has none (2xx, and codes such as 418 or 422:
+// their answer has an empty body). tokens puts the version in the signature (server_tokens).
+func errorPage(status int, tokens bool) (string, bool) {
+	if !nginxPage(status) {
+		return "", false
+	}
 	sig := "sluice"
 	if tokens {
 		sig += "/" + Version
 	}
-	if detail != "" {
-		detail = "<center>" + detail + "</center>\r\n"
+	title, head, detail := statusLine(status), statusLine(status), ""
+	if status >= 494 && status <= 497 {
+		// nginx's pages for its own codes: a 400 page, titled and explained by the reason
+		head, detail = "400 Bad Request", "<center>"+strings.TrimPrefix(title, "400 ")+"</center>\r\n"
 	}
-	return "<html>\r\n<head><title>" + text + "</title></head>\r\n<body>\r\n<center><h1>" + text + "</h1></center>\r\n" + detail + "<hr><center>" + sig + "</center>\r\n</body>\r\n</html>\r\n"
+	return "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + head + "</h1></center>\r\n" + detail + "<hr><center>" + sig + "</center>\r\n</body>\r\n</html>\r\n", true
 }
 
-func statusLine(status int) string {
-	t := http.StatusText(status)
-	switch status {
-	case 494:
-		return "400 Request Header Or Cookie Too Large" // nginx's page for a 494 shows 400
-	case 495:
-		t = "The SSL certificate error"
-	case 496:
-		t = "No required SSL certificate was sent"
-	case 497:
-		t = "The plain HTTP request was sent to HTTPS port"
+// nginxPage reports whether nginx 1.22 has a built-in page for status (ngx_http_error_pages).
+func nginxPage(status int) bool {
+	switch {
+	case status == 301, status == 302, status == 303, status == 307, status == 308:
+		return true
+	case status >= 400 && status <= 416:
+		return status != 407
+	case status == 421, status == 429, status >= 494 && status <= 497:
+		return true
+	case status >= 500 && status <= 505, status == 507:
+		return true
 	}
-	return strconv.Itoa(status) + " " + t
+	return false
+}
+
+// statusLine is the title of nginx's page for status: its status line, except where the page says otherwise.
+func statusLine(status int) string {
+	switch status {
+	case 302:
+		return "302 Found"
+	case 401:
+		return "401 Authorization Required"
+	case 494:
+		return "400 Request Header Or Cookie Too Large" // nginx's pages for 494–497 show 400
+	case 495:
+		return "400 The SSL certificate error"
+	case 496:
+		return "400 No required SSL certificate was sent"
+	case 497:
+		return "400 The plain HTTP request was sent to HTTPS port"
+	}
+	return strconv.Itoa(status) + " " + httpsyntax.Reason(status)
 }
 
 // plainOnTLS answers a plain HTTP request on a TLS port as nginx does: 400 with its explanatory page.
 func (rq *request) plainOnTLS() {
-	body := errorPageBody(http.StatusBadRequest, "The plain HTTP request was sent to HTTPS port", true)
+	body, _ := errorPage(497, true)
 	h := rq.w.Header()
 	h.Set("Content-Type", "text/html")
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,6 +124,11 @@ func fetch(t *testing.T, c *http.Client, method, url string, body io.Reader) (in
 	return resp.StatusCode, string(b), resp.Header
 }
 
+// upstreamVarHeaders show a response's $upstream_* variables in X-Upstream-* headers.
+const upstreamVarHeaders = `        add_header X-Upstream-Addr $upstream_addr always;
+        add_header X-Upstream-Status $upstream_status always;
+        add_header X-Upstream-Times "$upstream_connect_time|$upstream_header_time|$upstream_response_time" always;`
+
 const upstreamConf = `events {}
 http {
     upstream pool {
@@ -130,9 +136,7 @@ http {
     }
     server {
         listen {{PORT}};
-        add_header X-Upstream-Addr $upstream_addr always;
-        add_header X-Upstream-Status $upstream_status always;
-        add_header X-Upstream-Times "$upstream_connect_time|$upstream_header_time|$upstream_response_time" always;
+` + upstreamVarHeaders + `
         location / {
             proxy_pass http://pool;
 {{LOC}}
@@ -165,7 +169,7 @@ func TestUpstreamNextUpstream(t *testing.T) {
 	t.Parallel()
 	a, b := newPeer(t, "a"), newPeer(t, "b")
 	dead := freePort(t)
-	_, port := startPool(t, fmt.Sprintf("server %s; server %s; server %s;", addr(dead), addr(a.Port), addr(b.Port)), "")
+	s, port := startPool(t, fmt.Sprintf("server %s; server %s; server %s;", addr(dead), addr(a.Port), addr(b.Port)), "")
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 
 	// the dead peer costs no failed request: the next one answers, and the variables list both
@@ -178,6 +182,17 @@ func TestUpstreamNextUpstream(t *testing.T) {
 	}
 	if got := h.Get("X-Upstream-Status"); got != "502, 200" {
 		t.Errorf("$upstream_status %q, want \"502, 200\"", got)
+	}
+	// logged at error, as nginx logs a failed try: seen with the default error_log level
+	if want := "[error]"; !eventually(5*time.Second, func() bool {
+		for _, l := range strings.Split(s.Log(), "\n") {
+			if strings.Contains(l, addr(dead)+" failed, trying next upstream") && strings.Contains(l, want) {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Errorf("no %s line for the refused peer:\n%s", want, s.Log())
 	}
 	// connect, header and response times per try: the refused peer has no connect or header time
 	times := strings.Split(h.Get("X-Upstream-Times"), "|")
@@ -863,5 +878,79 @@ func TestUpstreamKeepalive(t *testing.T) {
 		if n != 3 {
 			t.Errorf("connection %s carried %d requests, want keepalive_requests 3", r, n)
 		}
+	}
+}
+
+// TestUpstreamVarsAcrossPasses: the $upstream_* variables as nginx writes them when a request uses upstreams
+// more than once (an error_page after proxy_intercept_errors: the passes joined with " : "), when a group has no
+// live peer (its name, 502 and a response time of 0.000), and when the client leaves before any answer ("-").
+func TestUpstreamVarsAcrossPasses(t *testing.T) {
+	t.Parallel()
+	a, b := newPeer(t, "a"), newPeer(t, "b")
+	dead := freePort(t)
+	slow := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(3 * time.Second):
+		}
+	}))
+	port := freePort(t)
+	s := start(t, fill(t, `events {}
+http {
+    log_format up "$uri $status [$upstream_addr] [$upstream_status]";
+    access_log logs/up.log up;
+    upstream pool { server {{DEAD}}; server {{A}}; }
+    upstream downpool { server {{B}} down; }
+    server {
+        listen {{PORT}};
+{{VARS}}
+        location / {
+            proxy_intercept_errors on;
+            error_page 500 = @fallback;
+            proxy_pass http://pool;
+        }
+        location @fallback { proxy_pass http://{{B}}; }
+        location /down/ { proxy_pass http://downpool; }
+        location /slow/ { proxy_pass http://{{SLOW}}; }
+    }
+}
+`, "PORT", port, "DEAD", addr(dead), "A", addr(a.Port), "B", addr(b.Port), "SLOW", addr(slow.Port), "VARS", upstreamVarHeaders))
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+
+	// the refused peer, a's 500 (intercepted), then b in the fallback location
+	status, body, h := fetch(t, http.DefaultClient, "GET", url+"/fail/500/a", nil)
+	if status != 200 || body != "b" {
+		t.Fatalf("got %d %q, want b's answer from the fallback", status, body)
+	}
+	if got, want := h.Get("X-Upstream-Addr"), addr(dead)+", "+addr(a.Port)+" : "+addr(b.Port); got != want {
+		t.Errorf("$upstream_addr %q, want %q", got, want)
+	}
+	if got, want := h.Get("X-Upstream-Status"), "502, 500 : 200"; got != want {
+		t.Errorf("$upstream_status %q, want %q", got, want)
+	}
+	if times := strings.Split(h.Get("X-Upstream-Times"), "|"); len(times) != 3 || strings.Count(times[0], " : ") != 1 || strings.Count(times[2], " : ") != 1 || !strings.HasPrefix(times[0], "-, ") {
+		t.Errorf("$upstream_connect_time|header|response = %q, want two passes", h.Get("X-Upstream-Times"))
+	}
+
+	// every peer down: the group's name, 502, 0.000
+	status, _, h = fetch(t, http.DefaultClient, "GET", url+"/down/x", nil)
+	if status != 502 || h.Get("X-Upstream-Addr") != "downpool" || h.Get("X-Upstream-Status") != "502" || h.Get("X-Upstream-Times") != "-|-|0.000" {
+		t.Errorf("no live peer: %d %q %q %q, want 502 downpool 502 -|-|0.000", status, h.Get("X-Upstream-Addr"),
+			h.Get("X-Upstream-Status"), h.Get("X-Upstream-Times"))
+	}
+
+	// the client gives up while the upstream thinks: 499, and no upstream status
+	c := &http.Client{Timeout: 300 * time.Millisecond}
+	if _, err := c.Get(url + "/slow/x"); err == nil {
+		t.Fatal("the slow upstream answered within 300ms")
+	}
+	logPath := filepath.Join(s.Prefix, "logs", "up.log")
+	want := fmt.Sprintf("/slow/x 499 [%s] [-]", addr(slow.Port))
+	if !eventually(5*time.Second, func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), want)
+	}) {
+		b, _ := os.ReadFile(logPath)
+		t.Errorf("access log has no %q:\n%s", want, b)
 	}
 }

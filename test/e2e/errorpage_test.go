@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBuiltinResponsesAsNginx: `return CODE;` gets nginx 1.22's status line and built-in page, as observed from
+// nginx itself: its reason phrases ("Gateway Time-out", "Not Allowed", none for 418), its page titles ("302
+// Found", "401 Authorization Required"), a 400 page for its own codes 494–497, and an empty body for codes it
+// has no page for.
+func TestBuiltinResponsesAsNginx(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		code       int
+		statusLine string
+		title      string // "": no page, an empty body
+	}{
+		{200, "200 OK", ""},
+		{203, "203 ", ""},
+		{302, "302 Moved Temporarily", "302 Found"},
+		{401, "401 Unauthorized", "401 Authorization Required"},
+		{405, "405 Not Allowed", "405 Not Allowed"},
+		{407, "407 ", ""},
+		{413, "413 Request Entity Too Large", "413 Request Entity Too Large"},
+		{414, "414 Request-URI Too Large", "414 Request-URI Too Large"},
+		{416, "416 Requested Range Not Satisfiable", "416 Requested Range Not Satisfiable"},
+		{418, "418 ", ""},
+		{422, "422 ", ""},
+		{494, "400 Bad Request", "400 Request Header Or Cookie Too Large"},
+		{497, "400 Bad Request", "400 The plain HTTP request was sent to HTTPS port"},
+		{503, "503 Service Temporarily Unavailable", "503 Service Temporarily Unavailable"},
+		{504, "504 Gateway Time-out", "504 Gateway Time-out"},
+		{506, "506 ", ""},
+		{507, "507 Insufficient Storage", "507 Insufficient Storage"},
+	}
+	var locs strings.Builder
+	for _, c := range cases {
+		fmt.Fprintf(&locs, "        location = /%d { return %d; }\n", c.code, c.code)
+	}
+	port := freePort(t)
+	start(t, fill(t, "events {}\nhttp {\n    server {\n        listen {{PORT}};\n{{LOCS}}    }\n}\n", "PORT", port, "LOCS", locs.String()))
+	titleRE := regexp.MustCompile(`<title>([^<]*)</title>`)
+	for _, c := range cases {
+		t.Run(fmt.Sprint(c.code), func(t *testing.T) {
+			conn := rawConn(t, addr(port), nil)
+			fmt.Fprintf(conn, "GET /%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", c.code)
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(conn)
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSuffix(line, "\r\n"); got != "HTTP/1.1 "+c.statusLine {
+				t.Errorf("status line %q, want %q", got, "HTTP/1.1 "+c.statusLine)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(io.MultiReader(strings.NewReader("HTTP/1.1 200 OK\r\n"), br)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			title := ""
+			if m := titleRE.FindSubmatch(body); m != nil {
+				title = string(m[1])
+			}
+			if title != c.title {
+				t.Errorf("page title %q, want %q (body %q)", title, c.title, body)
+			}
+			if c.title == "" && (len(body) != 0 || resp.Header.Get("Content-Length") != "0") {
+				t.Errorf("body %q (Content-Length %q), want none", body, resp.Header.Get("Content-Length"))
+			}
+		})
+	}
+}
