@@ -67,11 +67,21 @@ var rewriteDirectives = []Spec{
 			if err := p.tab.AddCaptureNames(re); err != nil {
 				return d.errorf("%v", err)
 			}
-			t, err := p.compile(d, d.Args[1])
+			// the replacement's first "?" starts its arguments; a final "?" drops the request's own
+			repl, argsPart, hasArgs := strings.Cut(d.Args[1], "?")
+			t, err := p.compile(d, repl)
 			if err != nil {
 				return err
 			}
 			op := Op{Kind: OpRewrite, Re: re, Val: t, Pos: d.Pos}
+			if hasArgs {
+				op.DropArgs = strings.HasSuffix(argsPart, "?") || argsPart == ""
+				if argsPart = strings.TrimSuffix(argsPart, "?"); argsPart != "" {
+					if op.Args, err = p.compile(d, argsPart); err != nil {
+						return err
+					}
+				}
+			}
 			if len(d.Args) == 3 {
 				op.Flag = d.Args[2]
 				switch op.Flag {

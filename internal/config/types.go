@@ -455,16 +455,19 @@ type UpstreamServer struct {
 
 // Op is one rewrite-module statement, run in order in the server or location rewrite phase.
 type Op struct {
-	Kind   OpKind
-	Var    vars.Index     // set
-	Val    *vars.Template // set value, return text/URL, rewrite replacement
-	Code   int            // return code; rewrite: 301/302 for redirect/permanent
-	Re     *regexp.Regexp // rewrite regex
-	Flag   string         // rewrite flag: last, break, redirect, permanent, ""
-	Cond   *Cond          // if
-	Then   []Op           // if body
-	IfConf *LocConf       // if body's location-scope directives (add_header …), merged from the enclosing block
-	Pos    Pos
+	Kind OpKind
+	Var  vars.Index     // set
+	Val  *vars.Template // set value, return text/URL, rewrite replacement (up to its "?")
+	Args *vars.Template // rewrite: the replacement's arguments (after its "?"; nil: none)
+	// DropArgs: the rewrite replacement ends in "?" (or is "…?" alone): the request's arguments are not kept
+	DropArgs bool
+	Code     int            // return code; rewrite: 301/302 for redirect/permanent
+	Re       *regexp.Regexp // rewrite regex
+	Flag     string         // rewrite flag: last, break, redirect, permanent, ""
+	Cond     *Cond          // if
+	Then     []Op           // if body
+	IfConf   *LocConf       // if body's location-scope directives (add_header …), merged from the enclosing block
+	Pos      Pos
 }
 
 // OpKind says what an Op does.

@@ -92,12 +92,18 @@ func (rq *request) tryFiles() bool {
 		root = rq.fileRoot()
 	}
 	for _, t := range ts[:len(ts)-1] {
+		// as nginx: an argument written with a final "/" ($uri/) tests for a directory, and that "/" is not
+		// part of the URI it yields, so "/dir" found as a directory gets the static handler's 301 to "/dir/"
+		testDir := strings.HasSuffix(t.String(), "/")
 		val := t.Eval(rq.v)
+		if testDir && len(val) > 1 {
+			val = val[:len(val)-1]
+		}
 		if val == "" || !strings.HasPrefix(val, "/") || strings.Contains(val, "/../") || strings.HasSuffix(val, "/..") || strings.IndexByte(val, 0) >= 0 {
 			continue
 		}
 		isDir, ok := static.Exists(root, rq.filename(val), noLinks)
-		if !ok || isDir != strings.HasSuffix(val, "/") {
+		if !ok || isDir != testDir {
 			continue
 		}
 		if !rq.conf.Dotfiles.Get(false) && static.Hidden(val) {

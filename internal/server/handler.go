@@ -57,6 +57,7 @@ type requestState struct {
 	loc        *config.Location // nil when no location matched
 	conf       *config.LocConf  // the location's settings (or the server's)
 	uriChanged bool
+	rewritten  bool                  // a rewrite without a flag changed the URI in the current location's rewrite phase
 	detached   func(finished func()) // a tunnel to start once ServeHTTP has returned
 	redirects  int                   // internal redirects (rewrite last, error_page), bounded as nginx does
 	errorPage  bool
@@ -230,7 +231,7 @@ func (rq *request) serve() {
 	rq.v.URI, rq.v.Args = uri, r.URL.RawQuery
 
 	// 5. Server-level rewrite statements.
-	if done, _ := rq.exec(srv.Ops); done {
+	if rq.exec(srv.Ops) == flowDone {
 		return
 	}
 	rq.findAndServe()
@@ -286,12 +287,16 @@ func (rq *request) serveLocation(l *config.Location) {
 // with `last`, its access phase and content handler. It reports whether the location must be searched again.
 func (rq *request) locationPhase() (again bool) {
 	if rq.loc != nil && len(rq.loc.Ops) > 0 {
-		done, again := rq.exec(rq.loc.Ops)
-		if done {
+		rq.rewritten = false
+		switch rq.exec(rq.loc.Ops) {
+		case flowDone:
 			return false
-		}
-		if again {
+		case flowLast:
 			return true
+		case flowNext:
+			if rq.rewritten {
+				return true // a rewrite without a flag: the phase is over, search with the new URI
+			}
 		}
 	}
 	if rq.access() {
@@ -379,6 +384,18 @@ func (rq *request) content() {
 // which bounds every response from here on (return and rewrite redirects included).
 func (rq *request) enterLocation() {
 	rq.v.DocumentRoot, rq.v.RequestFilename = rq.root(), ""
+	rq.v.Alias, rq.v.AliasFrom, rq.v.AliasTo = false, "", ""
+	if a := rq.conf.Alias; a.Set && rq.loc != nil {
+		// $request_filename and $document_root follow the alias from the rewrite phase on (if -e
+		// $request_filename), as in nginx
+		to := a.V.Eval(rq.v)
+		rq.v.DocumentRoot, rq.v.Alias, rq.v.AliasTo = strings.TrimSuffix(to, "/"), true, to
+		switch rq.loc.Modifier {
+		case route.Regex, route.RegexCaseless:
+		default:
+			rq.v.AliasFrom = rq.loc.Pattern
+		}
+	}
 	rq.w.sendTimeout = rq.conf.SendTimeout.Get(defaultSendTimeout)
 	if rq.conf.Handler == config.HandlerFastCGI {
 		fastcgi.SetScriptName(rq.v, rq.conf)

@@ -6,51 +6,83 @@ import (
 	"strings"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
-// exec runs rewrite-module statements in order (nginx's rewrite phase): done means a response was produced,
-// again that `rewrite … last` changed the URI and the location must be searched anew.
-func (rq *request) exec(ops []config.Op) (done, again bool) {
+// flow is where the rewrite statements leave a request.
+type flow uint8
+
+const (
+	flowNext  flow = iota // on to the statements after them
+	flowDone              // a response was produced (return, a redirect)
+	flowLast              // rewrite … last: stop, and search the locations with the new URI
+	flowBreak             // break, rewrite … break: stop, and stay in this location
+)
+
+// exec runs rewrite-module statements in order (nginx's rewrite phase). A rewrite without a flag changes the
+// URI and goes on (rq.rewritten records it: the location phase then searches the locations again, as nginx
+// does once the phase ends); break and last stop every statement left, including those around an `if`.
+func (rq *request) exec(ops []config.Op) flow {
 	for i := range ops {
 		op := &ops[i]
 		switch op.Kind {
 		case config.OpSet:
 			rq.v.Set(op.Var, op.Val.Eval(rq.v))
 		case config.OpBreak:
-			return false, false
+			return flowBreak
 		case config.OpReturn:
 			rq.doReturn(op)
-			return true, false
+			return flowDone
 		case config.OpRewrite:
 			m := op.Re.FindStringSubmatch(rq.v.URI)
 			if m == nil {
 				continue
 			}
 			rq.v.Captures, rq.v.CaptureNames = m, op.Re.SubexpNames()
-			target := op.Val.Eval(rq.v)
-			if op.Code != 0 {
-				if !strings.HasSuffix(target, "?") && rq.v.Args != "" && !strings.Contains(target, "?") {
-					target += "?" + rq.v.Args
-				}
-				rq.redirect(op.Code, strings.TrimSuffix(target, "?"))
-				return true, false
+			// As nginx: when the request's path came %-escaped (or with a "+"), captures are escaped again where
+			// they land in arguments or in a redirect's path; an internal path takes them decoded.
+			quoted := rq.quotedURI()
+			var path string
+			if quoted && op.Code != 0 {
+				path = rq.evalEscaped(op.Val, m, redirectPathEscape)
+			} else {
+				path = op.Val.Eval(rq.v)
 			}
-			path, args, hasArgs := strings.Cut(target, "?")
+			args, hasArgs := "", op.Args != nil
 			if hasArgs {
-				if args != "" && rq.v.Args != "" {
-					args += "&" + rq.v.Args
-				} else if args == "" {
-					args = ""
+				if quoted {
+					args = rq.evalEscaped(op.Args, m, argsEscape)
+				} else {
+					args = op.Args.Eval(rq.v)
 				}
+			}
+			keepArgs := !op.DropArgs
+			if keepArgs && rq.v.Args != "" {
+				if hasArgs && args != "" {
+					args += "&" + rq.v.Args
+				} else {
+					args, hasArgs = rq.v.Args, true
+				}
+			}
+			if op.Code != 0 {
+				if hasArgs && args != "" {
+					path += "?" + args
+				}
+				rq.redirect(op.Code, path)
+				return flowDone
+			}
+			if hasArgs || !keepArgs {
 				rq.v.Args = args
 			}
 			rq.v.URI, rq.uriChanged = path, true
 			switch op.Flag {
 			case "last":
-				return false, true
+				return flowLast
 			case "break":
-				return false, false
+				rq.rewritten = false // nginx: the URI stays in this location
+				return flowBreak
 			}
+			rq.rewritten = true
 		case config.OpIf:
 			if !rq.test(op.Cond) {
 				continue
@@ -58,12 +90,71 @@ func (rq *request) exec(ops []config.Op) (done, again bool) {
 			if op.IfConf != nil && op.IfConf.AddHeaders.Set {
 				rq.conf = withAddHeaders(rq.conf, op.IfConf)
 			}
-			if done, again := rq.exec(op.Then); done || again {
-				return done, again
+			if f := rq.exec(op.Then); f != flowNext {
+				return f
 			}
 		}
 	}
-	return false, false
+	return flowNext
+}
+
+// quotedURI reports whether the request's path holds a %-escape or a "+" (nginx's quoted_uri, plus_in_uri).
+func (rq *request) quotedURI() bool {
+	p, _, _ := strings.Cut(rq.r.RequestURI, "?")
+	return strings.ContainsAny(p, "%+")
+}
+
+// evalEscaped evaluates t with the captures m escaped by esc (m stays the request's captures).
+func (rq *request) evalEscaped(t *vars.Template, m []string, esc *[256]bool) string {
+	e := make([]string, len(m))
+	for i, c := range m {
+		e[i] = escapeBytes(c, esc)
+	}
+	rq.v.Captures = e
+	out := t.Eval(rq.v)
+	rq.v.Captures = m
+	return out
+}
+
+// escapeBytes %-escapes (upper-case hex) the bytes of s that esc marks.
+func escapeBytes(s string, esc *[256]bool) string {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if esc[s[i]] {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; esc[c] {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		} else {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// The bytes nginx 1.22 escapes in captures (observed from it): in arguments, and in a redirect's path.
+var argsEscape, redirectPathEscape = escapeSet(`"#%&+;?<>\^` + "`{|}"), escapeSet(`"#%`)
+
+// escapeSet marks the bytes of s, control bytes, space, DEL and every byte from 0x80.
+func escapeSet(s string) *[256]bool {
+	var t [256]bool
+	for c := 0; c <= ' '; c++ {
+		t[c] = true
+	}
+	for c := 0x7f; c < 256; c++ {
+		t[c] = true
+	}
+	for i := 0; i < len(s); i++ {
+		t[s[i]] = true
+	}
+	return &t
 }
 
 // withAddHeaders returns a copy of conf carrying the add_header of a matched `if` body.

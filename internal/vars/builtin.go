@@ -242,6 +242,9 @@ func (r *Request) str(v *Var) (s string, found, ok bool) {
 		if r.RequestFilename != "" {
 			return r.RequestFilename, true, true
 		}
+		if r.Alias {
+			return r.aliasFilename(), true, true
+		}
 		return "", true, false
 	case kRequestMethod:
 		if r.HTTP == nil {
@@ -390,6 +393,9 @@ func (r *Request) appendVar(dst []byte, v *Var) ([]byte, bool) {
 		}
 		return append(dst, p...), true
 	case kRequestFilename:
+		if r.Alias {
+			return append(dst, r.aliasFilename()...), true
+		}
 		return append(append(dst, r.DocumentRoot...), r.URI...), true
 	case kRequest:
 		if r.HTTP == nil {
@@ -485,6 +491,18 @@ func HostHeader(r *http.Request) (string, bool) {
 		return v[0], true
 	}
 	return r.Host, r.Host != ""
+}
+
+// aliasFilename is $request_filename in an alias location: the alias in place of the location's prefix (the
+// alias alone in a regex location), as nginx maps it.
+func (r *Request) aliasFilename() string {
+	if r.AliasFrom == "" {
+		return r.AliasTo
+	}
+	if rest, ok := strings.CutPrefix(r.URI, r.AliasFrom); ok {
+		return r.AliasTo + rest
+	}
+	return r.DocumentRoot + r.URI
 }
 
 // rawHost is $host before lower-casing: the request's host (URI authority or Host header) without port or

@@ -37,16 +37,21 @@ type Request struct {
 	URI               string               // $uri / $document_uri: the current normalised URI
 	Args              string               // $args / $query_string (current; `set $args` changes it)
 	DocumentRoot      string               // $document_root
-	RequestFilename   string               // $request_filename; empty means DocumentRoot+URI
-	Captures          []string             // $0..$9 from the last regex match; [0] is the whole match
-	CaptureNames      []string             // regexp.SubexpNames() for Captures: named captures are variables too
-	Status            int                  // $status (response status)
-	BodyBytesSent     int64                // $body_bytes_sent
-	BytesSent         int64                // $bytes_sent
-	RequestLength     int64                // $request_length
-	RemoteUser        string               // $remote_user
-	ProxyHost         string               // $proxy_host
-	ProxyPort         string               // $proxy_port
+	RequestFilename   string               // $request_filename; empty means DocumentRoot+URI, or the alias mapping
+	// Alias maps $request_filename in an alias location before its content handler runs (if -e
+	// $request_filename): AliasTo in place of the prefix AliasFrom, or AliasTo alone in a regex location
+	// (AliasFrom empty).
+	Alias              bool
+	AliasFrom, AliasTo string
+	Captures           []string // $0..$9 from the last regex match; [0] is the whole match
+	CaptureNames       []string // regexp.SubexpNames() for Captures: named captures are variables too
+	Status             int      // $status (response status)
+	BodyBytesSent      int64    // $body_bytes_sent
+	BytesSent          int64    // $bytes_sent
+	RequestLength      int64    // $request_length
+	RemoteUser         string   // $remote_user
+	ProxyHost          string   // $proxy_host
+	ProxyPort          string   // $proxy_port
 
 	UpstreamAddr, UpstreamStatus, UpstreamResponseTime, UpstreamConnectTime, UpstreamHeaderTime string
 	// NoUpstreamTimes: no template reads the three times above (Table.UpstreamTimes), so a handler may leave

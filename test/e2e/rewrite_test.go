@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestRewriteAsNginx: rewrite-phase behaviour as observed from nginx 1.22 on the same configuration.
+func TestRewriteAsNginx(t *testing.T) {
+	t.Parallel()
+	www := t.TempDir()
+	for name, body := range map[string]string{"hello.txt": "hello\n", "dir/index.html": "index\n"} {
+		p := filepath.Join(www, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        root {{WWW}};
+        location /v/ { return 200 "v uri=$uri args=$args\n"; }
+        location /flagless/ { rewrite ^ /v/from-flagless; }
+        location /multi/ { rewrite ^/multi/(.*)$ /multi2/$1; rewrite ^/multi2/(.*)$ /v/m-$1; }
+        location /flagbreak/ { rewrite ^ /v/x; break; }
+        location /ifbreak/ { if ($arg_b) { rewrite ^ /v/ifbreak break; } return 200 "no\n"; }
+        location /argsq/ { rewrite ^/argsq/(.*)$ /v/argsq?x=$1? last; }
+        location /dropargs/ { rewrite ^ /v/dropped? last; }
+        location /args/ { rewrite ^/args/(.*)$ /v/args?x=$1 last; }
+        location /redirargs/ { rewrite ^/redirargs/(.*)$ /target?y=$1 redirect; }
+        location /redir/ { rewrite ^/redir/(.*)$ /dest/$1 redirect; }
+        location /al/ {
+            alias {{WWW}}/;
+            if (!-e $request_filename) { return 404 "nope $request_filename\n"; }
+        }
+        location /tf/ { alias {{WWW}}/; try_files $uri $uri/ =418; }
+    }
+}
+`, "PORT", port, "WWW", www))
+	c := httpClient(addr(port), nil)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for _, tc := range []struct {
+		path     string
+		status   int
+		body     string // "" with a Location: not checked
+		location string
+	}{
+		// a rewrite without a flag: the other statements run, then the locations are searched again
+		{"/flagless/x?k=v", 200, "v uri=/v/from-flagless args=k=v\n", ""},
+		{"/multi/abc", 200, "v uri=/v/m-abc args=\n", ""},
+		// break keeps the request in its location, also from inside an if (a file lookup: none)
+		{"/flagbreak/x", 404, "", ""},
+		{"/ifbreak/x?b=1", 404, "", ""},
+		{"/ifbreak/x", 200, "no\n", ""},
+		// a final "?" drops the request's arguments; without it they follow the replacement's
+		{"/argsq/abc?q=1", 200, "v uri=/v/argsq args=x=abc\n", ""},
+		{"/dropargs/x?q=1", 200, "v uri=/v/dropped args=\n", ""},
+		{"/args/abc?q=1", 200, "v uri=/v/args args=x=abc&q=1\n", ""},
+		{"/redirargs/abc?q=1", 302, "", base + "/target?y=abc&q=1"},
+		// captures from an escaped path are escaped again in arguments and in a redirect's path
+		{"/args/a%26b", 200, "v uri=/v/args args=x=a%26b\n", ""},
+		{"/args/a%20b%2Bc", 200, "v uri=/v/args args=x=a%20b%2Bc\n", ""},
+		{"/redir/a%20b", 302, "", base + "/dest/a%20b"},
+		{"/redir/a%26b%3F", 302, "", base + "/dest/a&b?"},
+		{"/redir/%C3%BC%25", 302, "", base + "/dest/%C3%BC%25"},
+		// $request_filename maps through alias in the rewrite phase
+		{"/al/hello.txt", 200, "hello\n", ""},
+		{"/al/missing", 404, "nope " + www + "/missing\n", ""},
+		// try_files $uri/ finds a directory: the static handler's redirect to the slash
+		{"/tf/dir", 301, "", base + "/tf/dir/"},
+		{"/tf/dir/", 200, "index\n", ""},
+		{"/tf/hello.txt", 200, "hello\n", ""},
+	} {
+		resp, err := c.Get(base + tc.path)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: status %d, want %d (body %q)", tc.path, resp.StatusCode, tc.status, body)
+			continue
+		}
+		if tc.body != "" && string(body) != tc.body {
+			t.Errorf("%s: body %q, want %q", tc.path, body, tc.body)
+		}
+		if tc.location != "" && resp.Header.Get("Location") != tc.location {
+			t.Errorf("%s: Location %q, want %q", tc.path, resp.Header.Get("Location"), tc.location)
+		}
+	}
+}
