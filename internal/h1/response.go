@@ -30,6 +30,7 @@ type response struct {
 	bw     *bufio.Writer // holds the head and body until flushed; from the head on
 
 	status      int
+	reason      string // the final status line's reason phrase, when SetReason set one (a proxied response's)
 	wroteHeader bool
 	headSent    bool // the head is in bw
 	head        bool // a HEAD request: no body goes out
@@ -49,6 +50,10 @@ type response struct {
 }
 
 func (w *response) Header() http.Header { return w.header }
+
+// SetReason sets the reason phrase of the final status line (before WriteHeader): a proxy relays its
+// upstream's, as nginx does. Without one, sluice writes nginx's phrase for the code.
+func (w *response) SetReason(reason string) { w.reason = reason }
 
 // watched reports whether something asked for the context's Done before the handler returned: a client
 // watch, an AfterFunc, a context derived from it. That is how anything that outlives a request holds on to it,
@@ -287,7 +292,11 @@ func (w *response) appendStatusLine(b []byte, code int) []byte {
 	}
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
-	b = append(b, httpsyntax.Reason(code)...) // nginx's phrases: "Gateway Time-out", "Not Allowed"
+	if w.reason != "" && code >= 200 {
+		b = append(b, w.reason...)
+	} else {
+		b = append(b, httpsyntax.Reason(code)...) // nginx's phrases: "Gateway Time-out", "Not Allowed"
+	}
 	return append(b, "\r\n"...)
 }
 

@@ -78,6 +78,11 @@ func (f *headerList) removeNamed(connection []string) {
 func (f *headerList) header() http.Header {
 	h := make(http.Header, len(f.kv))
 	for _, kv := range f.kv {
+		if prev, ok := h[kv.name]; ok {
+			// a name listed twice (two proxy_set_header lines): both values go out
+			h[kv.name] = append(prev[:len(prev):len(prev)], kv.vals...)
+			continue
+		}
 		h[kv.name] = kv.vals
 	}
 	return h

@@ -488,7 +488,7 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 	host := t.host
 	sets := c.ProxySetHeaders.V
 	vals := o.vals[:0] // the values set, one backing array for all (kept for the next request)
-	for _, hs := range sets {
+	for i, hs := range sets {
 		name := hs.Key
 		switch name {
 		case "Connection", "Upgrade", "Keep-Alive", "Te", "Transfer-Encoding", "Proxy-Connection":
@@ -501,12 +501,20 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 			continue
 		}
 		val := hs.Value.Eval(pr.V)
-		if val == "" {
+		again := setBefore(sets[:i], name) // a second line for a name adds a field, as in nginx
+		switch {
+		case val == "" && again:
+		case val == "" && name == "User-Agent":
+			hl.set(name, []string{""}) // present and empty: no default User-Agent is written either
+		case val == "":
 			hl.del(name)
-			continue
+		case again:
+			vals = append(vals, val)
+			hl.add(name, vals[len(vals)-1:len(vals):len(vals)])
+		default:
+			vals = append(vals, val)
+			hl.set(name, vals[len(vals)-1:len(vals):len(vals)])
 		}
-		vals = append(vals, val)
-		hl.set(name, vals[len(vals)-1:len(vals):len(vals)])
 	}
 	o.vals = vals
 	out.Host = host
@@ -675,4 +683,14 @@ func upstreamTLS(c *config.LocConf, name string) (*tls.Config, error) {
 func isDialError(err error) bool {
 	var oe *net.OpError
 	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+// setBefore reports whether sets has a line for name.
+func setBefore(sets []config.HeaderSet, name string) bool {
+	for _, hs := range sets {
+		if hs.Key == name {
+			return true
+		}
+	}
+	return false
 }

@@ -149,6 +149,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	if pr.Header != nil {
 		pr.Header(resp.StatusCode)
 	}
+	setReason(pr.W, resp)
 	pr.W.WriteHeader(resp.StatusCode)
 
 	accel := uf.accelBuffer
@@ -476,6 +477,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		if pr.Header != nil {
 			pr.Header(resp.StatusCode)
 		}
+		setReason(pr.W, resp)
 		pr.W.WriteHeader(resp.StatusCode)
 		conn.SetDeadline(time.Time{}) // the timer below bounds each read instead
 		timer := time.AfterFunc(readTimeout, func() { conn.Close() })
@@ -662,4 +664,20 @@ func keepBody(pr *Request, out *http.Request, try *upstream.Try, rp *retryPolicy
 		}
 		return ok
 	}
+}
+
+// setReason relays the upstream's reason phrase to an HTTP/1 client, as nginx relays the upstream's status
+// line ("302 Found" stays "302 Found"); one holding a control byte is not relayed.
+func setReason(w http.ResponseWriter, resp *http.Response) {
+	rs, ok := w.(interface{ SetReason(string) })
+	if !ok || len(resp.Status) < 5 {
+		return
+	}
+	r := resp.Status[4:]
+	for i := 0; i < len(r); i++ {
+		if c := r[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return
+		}
+	}
+	rs.SetReason(r)
 }

@@ -145,8 +145,8 @@ func unhex(c byte) (byte, bool) {
 }
 
 // EscapePath re-encodes a normalised path for sending upstream (escape only what must be escaped
-// in a path: space, %, ?, #, control chars, non-ASCII bytes), so that what is sent matches what
-// was matched. This is the set nginx's ngx_escape_uri(NGX_ESCAPE_URI) escapes for proxy_pass.
+// in a path: see pathEscape), so that what is sent matches what was matched. This is the set nginx
+// escapes for proxy_pass.
 // A path with nothing to escape is returned as is, without allocating.
 func EscapePath(p string) string {
 	n := 0
@@ -174,6 +174,16 @@ func EscapePath(p string) string {
 	return b.String()
 }
 
-func mustEscape(c byte) bool {
-	return c <= ' ' || c >= 0x7f || c == '%' || c == '?' || c == '#'
-}
+func mustEscape(c byte) bool { return pathEscape[c] }
+
+// pathEscape marks the bytes nginx 1.22 escapes in a decoded path it sends upstream (observed from it): control
+// bytes, space, DEL, bytes from 0x80, the double quote and #%?<>\^`{|}.
+var pathEscape = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c <= ' ' || c >= 0x7f
+	}
+	for _, c := range "\"#%?<>\\^`{|}" {
+		t[c] = true
+	}
+	return t
+}()

@@ -96,6 +96,8 @@ func TestEscapePath(t *testing.T) {
 		{"/t\x01\x7f", "/t%01%7F"},
 		{"/caf\xc3\xa9", "/caf%C3%A9"},
 		{"/keep/-._~!$&'()*+,;=:@", "/keep/-._~!$&'()*+,;=:@"},
+		// as nginx 1.22 sends them upstream
+		{"/a\"<>\\^`{|}b", "/a%22%3C%3E%5C%5E%60%7B%7C%7Db"},
 	}
 	for _, tt := range tests {
 		if got := EscapePath(tt.in); got != tt.want {

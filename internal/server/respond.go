@@ -48,9 +48,19 @@ func (w *respWriter) WriteHeader(code int) {
 	if code >= 200 || code == http.StatusSwitchingProtocols {
 		w.wroteHeader = true
 		w.status = code
+		if w.rq.v.Status == 0 {
+			w.rq.v.Status = code // $status in add_header, as nginx
+		}
 		w.rq.addHeaders(code)
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// SetReason passes a proxied response's reason phrase to the HTTP/1 writer (HTTP/2 and HTTP/3 have none).
+func (w *respWriter) SetReason(reason string) {
+	if rs, ok := w.ResponseWriter.(interface{ SetReason(string) }); ok {
+		rs.SetReason(reason)
+	}
 }
 
 func (w *respWriter) Write(b []byte) (int, error) {
@@ -238,11 +248,14 @@ func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // unless `always`).
 func (rq *request) addHeaders(status int) {
 	h := rq.w.Header()
-	// shared read-only values (capacity 1: an Add appends to a copy), not a new slice per response
-	if rq.conf == nil || rq.conf.ServerTokens.Get(true) {
-		h["Server"] = rq.s.serverHeader[1]
-	} else {
-		h["Server"] = rq.s.serverHeader[0]
+	// shared read-only values (capacity 1: an Add appends to a copy), not a new slice per response; an
+	// upstream's Server passed on by proxy_pass_header (or fastcgi_pass_header) stays, as in nginx
+	if _, passed := h["Server"]; !passed {
+		if rq.conf == nil || rq.conf.ServerTokens.Get(true) {
+			h["Server"] = rq.s.serverHeader[1]
+		} else {
+			h["Server"] = rq.s.serverHeader[0]
+		}
 	}
 	rq.corsHeaders(h)
 	if rq.conf == nil {

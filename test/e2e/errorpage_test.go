@@ -78,3 +78,47 @@ func TestBuiltinResponsesAsNginx(t *testing.T) {
 		})
 	}
 }
+
+// TestProxiedStatusLine: a proxied response keeps its upstream's reason phrase, as nginx relays the upstream's
+// status line, and $status is the status being sent when add_header evaluates it.
+func TestProxiedStatusLine(t *testing.T) {
+	t.Parallel()
+	up := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var code int
+		fmt.Sscanf(strings.TrimPrefix(r.URL.Path, "/"), "%d", &code)
+		w.WriteHeader(code) // net/http's phrases: "Found", "Service Unavailable"
+	}))
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        add_header X-St $status always;
+        location / { proxy_pass http://127.0.0.1:{{UP}}; }
+        location = /ret { return 200 "x"; }
+    }
+}
+`, "PORT", port, "UP", up.Port))
+	for _, tc := range []struct{ path, line, st string }{
+		{"/302", "HTTP/1.1 302 Found", "302"},
+		{"/503", "HTTP/1.1 503 Service Unavailable", "503"},
+		{"/ret", "HTTP/1.1 200 OK", "200"},
+	} {
+		conn := rawConn(t, addr(port), nil)
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", tc.path)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(conn)
+		line, _ := br.ReadString('\n')
+		if got := strings.TrimSuffix(line, "\r\n"); got != tc.line {
+			t.Errorf("%s: status line %q, want %q", tc.path, got, tc.line)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(io.MultiReader(strings.NewReader("HTTP/1.1 200 OK\r\n"), br)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("X-St"); got != tc.st {
+			t.Errorf("%s: add_header $status %q, want %q", tc.path, got, tc.st)
+		}
+	}
+}

@@ -1,0 +1,68 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+)
+
+// TestProxyHeadersAsNginx: request and response headers around proxy_pass as nginx 1.22 sends them: a
+// header set twice goes out twice, an emptied User-Agent goes out not at all (no Go default), a decoded path
+// is escaped as nginx escapes it, and proxy_pass_header Server passes the upstream's Server header on.
+func TestProxyHeadersAsNginx(t *testing.T) {
+	t.Parallel()
+	echo := newHTTPEcho(t)
+	named := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", "upstream-server/1.0")
+		io.WriteString(w, "ok")
+	}))
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        location /dup/ { proxy_set_header X-Dup a; proxy_set_header X-Dup b; proxy_pass http://127.0.0.1:{{ECHO}}; }
+        location /noua/ { proxy_set_header User-Agent ""; proxy_pass http://127.0.0.1:{{ECHO}}; }
+        location /uri/ { proxy_pass http://127.0.0.1:{{ECHO}}/dst/; }
+        location /passsrv/ { proxy_pass_header Server; proxy_pass http://127.0.0.1:{{NAMED}}; }
+        location /hidesrv/ { proxy_pass http://127.0.0.1:{{NAMED}}; }
+    }
+}
+`, "PORT", port, "ECHO", echo.Port, "NAMED", named.Port))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	get := func(path string, h http.Header) (*http.Response, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+
+	_, body := get("/dup/x", nil)
+	if got := decodeSeen(t, body).Header.Values("X-Dup"); len(got) != 2 || got[0] != "a" || got[1] != "b" {
+		t.Errorf("proxy_set_header twice: the upstream got X-Dup %q, want [a b]", got)
+	}
+	_, body = get("/noua/x", http.Header{"User-Agent": {"curl/8"}})
+	if got, ok := decodeSeen(t, body).Header["User-Agent"]; ok {
+		t.Errorf("proxy_set_header User-Agent \"\": the upstream got User-Agent %q, want none", got)
+	}
+	_, body = get("/uri/a%22b%7Cc", nil)
+	if got := decodeSeen(t, body).URI; got != "/dst/a%22b%7Cc" {
+		t.Errorf("the upstream got %q, want /dst/a%%22b%%7Cc", got)
+	}
+	resp, _ := get("/passsrv/x", nil)
+	if got := resp.Header.Get("Server"); got != "upstream-server/1.0" {
+		t.Errorf("proxy_pass_header Server: the client got Server %q", got)
+	}
+	resp, _ = get("/hidesrv/x", nil)
+	if got := resp.Header.Get("Server"); got == "upstream-server/1.0" {
+		t.Errorf("without proxy_pass_header the upstream's Server %q reached the client", got)
+	}
+}
