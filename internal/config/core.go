@@ -213,6 +213,12 @@ var coreDirectives = []Spec{
 			p.sc.MergeSlashes.set(v)
 			return err
 		}},
+	{Name: "absolute_redirect", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Redirects sluice sends (return, rewrite … redirect, error_page with a URI, the `/dir` → `/dir/` redirect, a Location proxy_redirect rewrote) carry an absolute URL; off leaves a relative one as it is.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.AbsoluteRedirect) }},
+	{Name: "port_in_redirect", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "An absolute redirect names the port the request arrived on, unless it is the scheme's default.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.PortInRedirect) }},
+	{Name: "server_name_in_redirect", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "An absolute redirect names the server's first server_name instead of the request's host ($host).",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ServerNameInRedirect) }},
 	{Name: "server_tokens", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Show the version in the Server header and error pages (off: \"sluice\" only).",
 		Apply: func(p *parser, d *Directive) error {
 			if d.Args[0] == "build" {

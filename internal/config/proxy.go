@@ -243,6 +243,12 @@ func (p *parser) proxyRedirect(d *Directive) error {
 			return d.errorf("invalid regex %q: %v", r.From, err)
 		}
 		r.FromRe = re
+	} else if strings.Contains(r.From, "$") {
+		ft, err := p.compile(d, r.From)
+		if err != nil {
+			return err
+		}
+		r.FromT = ft
 	}
 	t, err := p.compile(d, d.Args[1])
 	if err != nil {

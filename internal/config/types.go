@@ -196,6 +196,9 @@ type LocConf struct {
 	DefaultType  Opt[string]
 	Types        Opt[map[string]string]
 	ServerTokens Opt[bool]
+	// redirects sluice writes (return, rewrite, error_page, /dir → /dir/): absolute URL, with the port, with
+	// the server's name instead of the request's host
+	AbsoluteRedirect, PortInRedirect, ServerNameInRedirect Opt[bool]
 
 	AddHeaders  Opt[[]AddHeader]
 	ErrorPages  Opt[[]ErrorPage]
@@ -363,6 +366,7 @@ type ErrorPage struct {
 type Redirect struct {
 	Default bool
 	From    string
+	FromT   *vars.Template // From with variables ($proxy_host); nil: From is literal
 	FromRe  *regexp.Regexp
 	To      *vars.Template
 }

@@ -106,6 +106,9 @@ type Request struct {
 	Error func(status int)
 	// Intercept reports whether an upstream status should be replaced by an error page (proxy_intercept_errors).
 	Intercept func(status int) bool
+	// Absolute, if set, makes a Location that proxy_redirect rewrote to a path absolute, as nginx's header
+	// filter does (absolute_redirect, port_in_redirect); an upstream's own relative Location stays as sent.
+	Absolute func(target string) string
 	// Header applies the location's add_header set before the response headers are written.
 	Header func(status int)
 	// Detach, when set, takes an established tunnel to start after the handler has returned, so the HTTP

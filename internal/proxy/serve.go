@@ -301,7 +301,8 @@ func (p *Proxy) copyResponseHeader(dst, src http.Header, list []field, pr *Reque
 		dst["Location"] = []string{p.redirect(pr, l)}
 	}
 	if r := httpsyntax.FirstOf(ref); r != "" {
-		dst["Refresh"] = []string{p.redirect(pr, r)}
+		r, _ = p.rewriteRedirect(pr, r) // (nginx makes only Location absolute)
+		dst["Refresh"] = []string{r}
 	}
 	return c.uf
 }
@@ -341,9 +342,18 @@ func (c *respCopy) field(k string, v []string) {
 
 // redirect applies proxy_redirect to a Location/Refresh value.
 func (p *Proxy) redirect(pr *Request, v string) string {
+	out, ok := p.rewriteRedirect(pr, v)
+	if ok && strings.HasPrefix(out, "/") && !strings.HasPrefix(out, "//") && pr.Absolute != nil {
+		out = pr.Absolute(out)
+	}
+	return out
+}
+
+// rewriteRedirect applies the first proxy_redirect rule that matches v; false when none did.
+func (p *Proxy) rewriteRedirect(pr *Request, v string) (string, bool) {
 	rules := pr.Conf.ProxyRedirect
 	if rules.Set && len(rules.V) == 0 {
-		return v // off
+		return v, false // off
 	}
 	list := rules.V
 	if !rules.Set {
@@ -366,19 +376,28 @@ func (p *Proxy) redirect(pr *Request, v string) string {
 				if !pp.HasURI {
 					to = "/"
 				}
-				return to + v[len(from):]
+				return to + v[len(from):], true
 			}
 		case r.FromRe != nil:
-			if m := r.FromRe.FindStringSubmatchIndex(v); m != nil {
-				return string(r.FromRe.ExpandString(nil, r.To.Eval(pr.V), v, m))
+			// the replacement takes the regex's captures ($1), and replaces the whole value, as in nginx
+			if m := r.FromRe.FindStringSubmatch(v); m != nil {
+				caps, names := pr.V.Captures, pr.V.CaptureNames
+				pr.V.Captures, pr.V.CaptureNames = m, r.FromRe.SubexpNames()
+				out := r.To.Eval(pr.V)
+				pr.V.Captures, pr.V.CaptureNames = caps, names
+				return out, true
 			}
 		default:
-			if strings.HasPrefix(v, r.From) {
-				return r.To.Eval(pr.V) + v[len(r.From):]
+			from := r.From
+			if r.FromT != nil {
+				from = r.FromT.Eval(pr.V) // variables in the "from" part ($proxy_host)
+			}
+			if from != "" && strings.HasPrefix(v, from) {
+				return r.To.Eval(pr.V) + v[len(from):], true
 			}
 		}
 	}
-	return v
+	return v, false
 }
 
 // serveUpgrade dials the upstream, forwards the upgrade request, and opens a tunnel only when the upstream

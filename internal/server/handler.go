@@ -77,6 +77,7 @@ type boundFuncs struct {
 	intercepts func(status int) bool
 	detach     func(start func(finished func()))
 	redirect   func(uri string)
+	absolute   func(target string) string
 }
 
 // newRequest is the pool's constructor.
@@ -87,6 +88,7 @@ func newRequest() any {
 		intercepts: rq.intercepts,
 		detach:     func(start func(func())) { rq.detached = start },
 		redirect:   rq.accelRedirect,
+		absolute:   rq.absolute,
 	}
 	return rq
 }
@@ -353,6 +355,7 @@ func (rq *request) content() {
 			Error:     rq.bound.special,
 			Intercept: rq.bound.intercepts,
 			Detach:    rq.bound.detach,
+			Absolute:  rq.bound.absolute,
 			Log:       rq.log,
 			State:     rq.proxyState,
 		}

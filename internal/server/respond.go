@@ -487,21 +487,19 @@ func (rq *request) redirect(code int, target string) {
 // request's host name (without the client's port) and the port the connection arrived on, unless it is the
 // scheme's default.
 func (rq *request) absolute(target string) string {
+	c := rq.conf
+	if c != nil && !c.AbsoluteRedirect.Get(true) {
+		return target
+	}
 	scheme, defPort := "http", uint16(80)
 	if rq.r.TLS != nil {
 		scheme, defPort = "https", 443
 	}
-	host := rq.r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-		if strings.Contains(host, ":") {
-			host = "[" + host + "]"
-		}
-	}
-	if host == "" {
+	host := rq.v.HostName() // nginx's validated host: lower-cased, no port, no trailing dot
+	if host == "" || c != nil && c.ServerNameInRedirect.Get(false) && rq.v.ServerName != "" {
 		host = rq.v.ServerName
 	}
-	if p := rq.v.LocalAddr.Port(); p != 0 && p != defPort {
+	if p := rq.v.LocalAddr.Port(); p != 0 && p != defPort && (c == nil || c.PortInRedirect.Get(true)) {
 		host += ":" + strconv.Itoa(int(p))
 	}
 	return scheme + "://" + host + target

@@ -505,6 +505,10 @@ func (r *Request) aliasFilename() string {
 	return r.DocumentRoot + r.URI
 }
 
+// HostName is $host: the request's host (URI authority or Host header) lower-cased, without port or trailing
+// dot, else the server name.
+func (r *Request) HostName() string { return strings.ToLower(r.rawHost()) }
+
 // rawHost is $host before lower-casing: the request's host (URI authority or Host header) without port or
 // trailing dot, else the server name.
 func (r *Request) rawHost() string {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -92,6 +93,57 @@ http {
 		}
 		if tc.location != "" && resp.Header.Get("Location") != tc.location {
 			t.Errorf("%s: Location %q, want %q", tc.path, resp.Header.Get("Location"), tc.location)
+		}
+	}
+}
+
+// TestRedirectsAsNginx: the Location of redirects sluice writes, as nginx 1.22 writes it for the same
+// configuration and a request with "Host: EXAMPLE.test.": the host lower-cased without its trailing dot,
+// absolute_redirect, port_in_redirect, server_name_in_redirect, and proxy_redirect with a variable in its
+// "from" part, with regex captures, and by default, the result made absolute like nginx's own redirects.
+func TestRedirectsAsNginx(t *testing.T) {
+	t.Parallel()
+	var upPort int
+	up := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, fmt.Sprintf("http://127.0.0.1:%d/up/new", upPort), http.StatusFound)
+	}))
+	upPort = up.Port
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        server_name main.test;
+        location /def/ { proxy_pass http://127.0.0.1:{{UP}}/up/; }
+        location /var/ { proxy_redirect http://$proxy_host/up/ /explvar/; proxy_pass http://127.0.0.1:{{UP}}/up/; }
+        location /re/ { proxy_redirect ~^http://[^/]+/up/(.*)$ /explre/$1; proxy_pass http://127.0.0.1:{{UP}}/up/; }
+        location /relr/ { absolute_redirect off; return 302 /target; }
+        location /noport/ { port_in_redirect off; return 302 /target; }
+        location /sname/ { server_name_in_redirect on; return 302 /target; }
+        location /host/ { return 302 /target; }
+    }
+}
+`, "PORT", port, "UP", up.Port))
+	c := httpClient(addr(port), nil)
+	p := fmt.Sprint(port)
+	for path, want := range map[string]string{
+		"/def/x":    "http://example.test:" + p + "/def/new",
+		"/var/x":    "http://example.test:" + p + "/explvar/new",
+		"/re/x":     "http://example.test:" + p + "/explre/new",
+		"/relr/x":   "/target",
+		"/noport/x": "http://example.test/target",
+		"/sname/x":  "http://main.test:" + p + "/target",
+		"/host/x":   "http://example.test:" + p + "/target",
+	} {
+		req, _ := http.NewRequest("GET", "http://127.0.0.1:"+p+path, nil)
+		req.Host = "EXAMPLE.test."
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Location"); got != want {
+			t.Errorf("%s: Location %q, want %q", path, got, want)
 		}
 	}
 }
