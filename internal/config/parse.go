@@ -210,10 +210,11 @@ func (p *parser) expand(b *Block) []*Directive {
 			}
 			continue
 		}
-		if d.Directive == "include" {
+		if d.Directive == "include" && (len(d.Args) != 1 || strings.ContainsAny(d.Args[0], "*?[")) {
 			// a glob that matched nothing: nginx accepts it silently.
 			continue
 		}
+		// any other include crossplane left alone is in a block it does not parse (map): the block reads it
 		args := make([]string, len(d.Args))
 		for i, a := range d.Args {
 			args[i] = unescape(a)

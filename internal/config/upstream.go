@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -333,6 +335,24 @@ func resolveServer(d *Directive, s *UpstreamServer) error {
 	return nil
 }
 
+// includeEntries reads the file an include inside a map block names, as directives (one entry each).
+func (p *parser) includeEntries(e *Directive) ([]*Directive, error) {
+	name := e.Args[0]
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(p.confDir, name)
+	}
+	payload, err := p.parseFile(name)
+	if err != nil {
+		var ce *Error
+		if errors.As(err, &ce) && ce.Line == 0 {
+			return nil, e.errorf("%s: %s", name, ce.Msg)
+		}
+		return nil, err
+	}
+	c := payload.Config[0]
+	return p.expand(&Block{raw: c.Parsed, file: c.File, configs: payload.Config}), nil
+}
+
 func (p *parser) mapBlock(d *Directive) error {
 	src, err := p.compile(d, d.Args[0])
 	if err != nil {
@@ -344,7 +364,9 @@ func (p *parser) mapBlock(d *Directive) error {
 	}
 	var entries []vars.MapEntry
 	hostnames, volatile := false, false
-	for _, e := range p.body(d) {
+	body := p.body(d)
+	for i := 0; i < len(body); i++ {
+		e := body[i]
 		switch {
 		case e.Name == "hostnames" && len(e.Args) == 0:
 			hostnames = true
@@ -352,8 +374,14 @@ func (p *parser) mapBlock(d *Directive) error {
 		case e.Name == "volatile" && len(e.Args) == 0:
 			volatile = true
 			continue
-		case e.Name == "include":
-			return e.errorf("include inside map is not supported")
+		case e.Name == "include" && len(e.Args) == 1:
+			// a file of entries, as nginx reads it in place (relative to the configuration's directory)
+			inc, err := p.includeEntries(e)
+			if err != nil {
+				return err
+			}
+			body = append(body[:i+1:i+1], append(inc, body[i+1:]...)...)
+			continue
 		case len(e.Args) != 1:
 			return e.errorf("invalid number of the map parameters")
 		}

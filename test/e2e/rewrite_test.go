@@ -147,3 +147,34 @@ http {
 		}
 	}
 }
+
+// TestMapInclude: a map block reads the entries of an include in place, relative to the configuration's
+// directory, as nginx does (sluice dropped them silently).
+func TestMapInclude(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    map $uri $mapped {
+        default dflt;
+        include map-entries.conf;
+        /after after;
+    }
+    server {
+        listen {{PORT}};
+        location / { return 200 "$mapped"; }
+    }
+}
+`, "PORT", port), withFile("conf/map-entries.conf", []byte("/inc/a included-a;\n~^/re/ from-regex;\n")))
+	for path, want := range map[string]string{"/inc/a": "included-a", "/re/x": "from-regex", "/after": "after", "/other": "dflt"} {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != want {
+			t.Errorf("%s: $mapped %q, want %q", path, b, want)
+		}
+	}
+}
