@@ -125,7 +125,7 @@ func TestErrors(t *testing.T) {
 		{"realip in location", "http {\n server {\n  location / { set_real_ip_from 10.0.0.0/8; }\n }\n}\n", []string{"not allowed here", "sluice.conf:3"}},
 		{"auth_basic without file", "http {\n server {\n  location / { auth_basic x; }\n }\n}\n", []string{"auth_basic without auth_basic_user_file", "sluice.conf:3"}},
 		{"missing map include", "http {\n map $uri $m {\n  default a;\n  include nosuch-map.conf;\n }\n}\n", []string{"nosuch-map.conf", "sluice.conf:4"}},
-				{"missing htpasswd", "http {\n server {\n  auth_basic_user_file nosuch.htpasswd;\n }\n}\n", []string{"nosuch.htpasswd", "sluice.conf:3"}},
+		{"missing htpasswd", "http {\n server {\n  auth_basic_user_file nosuch.htpasswd;\n }\n}\n", []string{"nosuch.htpasswd", "sluice.conf:3"}},
 		{"unknown limit zone", "http {\n server {\n  location / { limit_req zone=nope; }\n }\n}\n", []string{`unknown zone "nope"`, "sluice.conf:3"}},
 		{"limit_req_zone without rate", "http {\n limit_req_zone $binary_remote_addr zone=one:1m;\n}\n", []string{"invalid number of arguments", "sluice.conf:2"}},
 		{"bad rate", "http {\n limit_req_zone $binary_remote_addr zone=one:1m rate=5/s;\n}\n", []string{"invalid rate", "sluice.conf:2"}},
