@@ -62,7 +62,8 @@ type conn struct {
 // Response is the application's answer. Body streams STDOUT after the CGI headers; it must be closed, and a
 // connection goes back to the pool only when the body was read to END_REQUEST.
 type Response struct {
-	Status int // from the Status header; 302 for a Location without Status; 200 otherwise
+	Status int    // from the Status header; 302 for a Location without Status; 200 otherwise
+	Reason string // the reason phrase of the Status header ("" without one)
 	Header http.Header
 	Body   io.ReadCloser
 	// Reused says the request ran on a pooled connection.
@@ -301,12 +302,12 @@ func readHeader(rp *reply, cn *conn, maxHeader int) (*Response, error) {
 	resp := &rp.resp
 	*resp = Response{Status: http.StatusOK, Header: h}
 	if st := h.Get("Status"); st != "" {
-		code, _, _ := strings.Cut(strings.TrimSpace(st), " ")
+		code, reason, _ := strings.Cut(strings.TrimSpace(st), " ")
 		n, err := strconv.Atoi(code)
 		if err != nil || n < 100 || n > 999 {
 			return nil, fmt.Errorf("upstream sent invalid status %q", st)
 		}
-		resp.Status = n
+		resp.Status, resp.Reason = n, strings.TrimSpace(reason)
 		h.Del("Status")
 	} else if h.Get("Location") != "" {
 		resp.Status = http.StatusFound

@@ -69,7 +69,7 @@ type Request struct {
 var hiddenByDefault = []string{"Status", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset"}
 
 // accelKept are the application's headers an X-Accel-Redirect response passes to the final response.
-var accelKept = []string{"Set-Cookie", "Content-Disposition", "Cache-Control", "Expires"}
+var accelKept = []string{"Content-Type", "Set-Cookie", "Content-Disposition", "Cache-Control", "Expires"}
 
 // Serve runs the request through the application and streams its answer to the client.
 func (h *Handler) Serve(ctx context.Context, fr *Request) {
@@ -174,11 +174,14 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	for k, vv := range resp.Header {
 		hdr[k] = vv
 	}
-	if _, ok := resp.Header["Content-Type"]; !ok {
-		hdr["Content-Type"] = nil // no type invented by sniffing
+	if ct := resp.Header["Content-Type"]; len(ct) == 0 || ct[0] == "" {
+		hdr["Content-Type"] = nil // none (an empty one is none, as in nginx), and no type invented by sniffing
 	}
 	flushEach := !c.FastCGIBuffering.Get(true) || strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "no") ||
 		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	if rs, ok := fr.W.(interface{ SetReason(string) }); ok && resp.Reason != "" && printable(resp.Reason) {
+		rs.SetReason(resp.Reason) // the application's "Status: 299 Custom Thing", as nginx relays it
+	}
 	fr.W.WriteHeader(resp.Status)
 	if fr.R.Method == http.MethodHead || resp.Status == http.StatusNotModified || resp.Status == http.StatusNoContent {
 		io.Copy(io.Discard, resp.Body) // read to END_REQUEST so the connection can be kept
@@ -346,14 +349,16 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 	}
 	if g == nil {
 		t.Network, t.Addr = fp.Network, fp.Addr
-		v.UpstreamAddr = fp.Addr
+		if v.UpstreamAddr = fp.Addr; fp.Network == "unix" {
+			v.UpstreamAddr = "unix:" + fp.Addr // as nginx writes it (peers of an upstream block keep it too)
+		}
 		resp, err := h.Client.Do(ctx, t, call)
 		if err == nil {
 			v.UpstreamStatus = chain(prevStatus, strconv.Itoa(resp.Status))
 		} else if prevAddr != "" {
 			v.UpstreamStatus = chain(prevStatus, "-")
 		}
-		v.UpstreamAddr = chain(prevAddr, fp.Addr)
+		v.UpstreamAddr = chain(prevAddr, v.UpstreamAddr)
 		return resp, upstream.Hold{}, err
 	}
 	next := c.FastCGINextUpstream.Get([]string{"error", "timeout"})
@@ -391,6 +396,16 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 		}
 		fr.Log.Error("fastcgi: connect() to "+peer.Addr+" failed, trying next upstream: "+err.Error(), v.LogAttrs()...)
 	}
+}
+
+// printable reports whether s holds no control byte (a reason phrase safe to relay).
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func containsFold(list []string, s string) bool {

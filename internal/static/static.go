@@ -312,7 +312,9 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 	}
 	if !direct {
 		// ServeContent answers conditional requests and single and multiple ranges
-		h["Content-Type"] = []string{ct}
+		if _, preset := h["Content-Type"]; !preset {
+			h["Content-Type"] = []string{ct}
+		}
 		if req.ETag {
 			h["Etag"] = []string{etag(fi.ModTime(), fi.Size())}
 		}
@@ -328,7 +330,10 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 	} else {
 		vs = newValidators(mtime, size, ct)
 	}
-	h["Content-Type"] = vs.ctype
+	if _, preset := h["Content-Type"]; !preset {
+		// (an X-Accel-Redirect keeps the application's type, as in nginx)
+		h["Content-Type"] = vs.ctype
+	}
 	if mtime.Unix() > 0 {
 		h["Last-Modified"] = vs.lastModified
 	}

@@ -204,7 +204,8 @@ header("Location: /landing");
 sleep(3);
 echo "late";
 `,
-	"html/accel.php":            `<?php header("X-Accel-Redirect: /protected/secret.txt"); header("Content-Disposition: attachment; filename=s.txt"); echo "not this";`,
+	"html/accel.php":            `<?php header("X-Accel-Redirect: /protected/secret.txt"); header("Content-Disposition: attachment; filename=s.txt"); header("Content-Type: text/x-from-php"); echo "not this";`,
+	"html/reason.php":           `<?php header("Status: 299 Custom Thing"); header("Content-Type:"); echo "custom";`,
 	"html/protected/secret.txt": "members only\n",
 	"html/sleep1.php":           `<?php sleep(1); echo "rested";`,
 	"html/stderr.php": `<?php
@@ -308,6 +309,7 @@ http {
         location ~ \.php$ {
             try_files $uri =404;
             fastcgi_pass unix:{{SOCK}};
+            add_header X-Upstream-Addr $upstream_addr always;
             fastcgi_read_timeout 1s;
             fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
             include fastcgi_params;
@@ -501,8 +503,32 @@ func TestPHP(t *testing.T) {
 		if r.StatusCode != 200 || r.Body != "members only\n" || r.Header.Get("Content-Disposition") != "attachment; filename=s.txt" || r.Header.Get("X-Accel-Redirect") != "" {
 			t.Errorf("%d %q %v", r.StatusCode, r.Body, r.Header)
 		}
+		// the application's Content-Type goes with the file, as in nginx
+		if got := r.Header.Get("Content-Type"); !strings.HasPrefix(got, "text/x-from-php") { // (PHP adds a charset)
+			t.Errorf("Content-Type %q, want the application's text/x-from-php", got)
+		}
 		if r := site.get(t, "php.test", "/protected/secret.txt"); r.StatusCode != 404 {
 			t.Errorf("internal location reached directly: %d %q", r.StatusCode, r.Body)
+		}
+	})
+
+	t.Run("status line and headers as nginx relays them", func(t *testing.T) {
+		// the application's reason phrase is relayed, an empty Content-Type is none, and $upstream_addr
+		// names the socket as nginx does ("unix:/…")
+		req, _ := http.NewRequest("GET", site.base("strict.test")+"/reason.php", nil) // fastcgi_pass unix:
+		resp, err := site.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Status != "299 Custom Thing" {
+			t.Errorf("status %q, want the application's \"299 Custom Thing\"", resp.Status)
+		}
+		if ct, ok := resp.Header["Content-Type"]; ok {
+			t.Errorf("Content-Type %q sent, want none", ct)
+		}
+		if got := resp.Header.Get("X-Upstream-Addr"); got != "unix:"+site.fpm.Sock {
+			t.Errorf("$upstream_addr %q, want unix:%s", got, site.fpm.Sock)
 		}
 	})
 
