@@ -288,7 +288,7 @@ func TestFraming(t *testing.T) {
 		{"small gets Content-Length", "GET /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 200 OK\r\n", "Content-Length: 5\r\n", "\r\n\r\nhello"}, []string{"chunked"}, nil},
 		{"big is chunked", "GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Transfer-Encoding: chunked\r\n", "\r\nbb8\r\n", "0\r\n\r\n"}, []string{"Content-Length"}, nil},
 		{"flushed is chunked", "GET /flush HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Transfer-Encoding: chunked\r\n", "1\r\na\r\n0\r\n\r\n"}, nil, nil},
-		{"HTTP/1.0 closes and is not chunked", "GET /big HTTP/1.0\r\n\r\n", []string{"HTTP/1.0 200 OK\r\n"}, []string{"chunked", "keep-alive"}, nil},
+		{"HTTP/1.0 closes and is not chunked", "GET /big HTTP/1.0\r\n\r\n", []string{"HTTP/1.1 200 OK\r\n", "Connection: close\r\n"}, []string{"chunked", "keep-alive"}, nil},
 		{"HEAD has no body", "HEAD /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Content-Length: 5\r\n"}, []string{"hello"}, nil},
 		{"204 has no length", "GET /204 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 204 No Content\r\n"}, []string{"Content-Length", "chunked"}, nil},
 		{"pipelined answers in order", "GET /small HTTP/1.1\r\nHost: a\r\n\r\nGET /close HTTP/1.1\r\nHost: a\r\n\r\n", []string{"hello", "Connection: close\r\n", "bye"}, nil, nil},
@@ -308,8 +308,8 @@ func TestFraming(t *testing.T) {
 		{"encoded body not sniffed", "GET /gzip HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Content-Encoding: gzip\r\n"}, []string{"Content-Type"}, nil},
 		{"handler's close once", "GET /close HTTP/1.1\r\nHost: a\r\n\r\n", []string{"Connection: close\r\n", "bye"}, nil, []string{"Connection"}},
 		{"handler's Connection on a kept connection", "GET /keep HTTP/1.1\r\nHost: a\r\n\r\nGET /close HTTP/1.1\r\nHost: a\r\n\r\n", []string{"Connection: keep-alive\r\n", "kept", "Connection: close\r\n", "bye"}, nil, nil},
-		{"HTTP/1.0 keep-alive once", "GET /keep HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", []string{"HTTP/1.0 200 OK\r\n", "kept"}, nil, []string{"Connection: keep-alive\r\n"}},
-		{"HTTP/1.0 close drops Connection", "GET /keep HTTP/1.0\r\n\r\n", []string{"HTTP/1.0 200 OK\r\n", "kept"}, []string{"Connection"}, nil},
+		{"HTTP/1.0 keep-alive once", "GET /keep HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", []string{"HTTP/1.1 200 OK\r\n", "kept"}, nil, []string{"Connection: keep-alive\r\n"}},
+		{"HTTP/1.0 close says so", "GET /keep HTTP/1.0\r\n\r\n", []string{"HTTP/1.1 200 OK\r\n", "kept"}, []string{"keep-alive"}, []string{"Connection: close\r\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := exchange(t, addr, tc.raw)

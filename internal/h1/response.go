@@ -259,7 +259,9 @@ func (w *response) sendHead(final bool, next []byte) {
 		h["Connection"] = []string{"close"}
 		b = append(b, "Connection: close\r\n"...)
 	case w.closeAfter && !req.ProtoAtLeast(1, 1):
-		delete(h, "Connection")
+		// an HTTP/1.1 status line (below) makes the close explicit for the HTTP/1.0 client, as nginx does
+		h["Connection"] = []string{"close"}
+		b = append(b, "Connection: close\r\n"...)
 	case !w.closeAfter && !req.ProtoAtLeast(1, 1):
 		h["Connection"] = []string{"keep-alive"}
 		b = append(b, "Connection: keep-alive\r\n"...)
@@ -281,12 +283,10 @@ func (w *response) sendHead(final bool, next []byte) {
 	}
 }
 
+// appendStatusLine appends the status line: HTTP/1.1 also to an HTTP/1.0 client, the highest version sluice
+// speaks (RFC 9110 §6.2), as nginx answers; the 1.0 client's framing and Connection rules still apply.
 func (w *response) appendStatusLine(b []byte, code int) []byte {
-	if w.req.ProtoAtLeast(1, 1) {
-		b = append(b, "HTTP/1.1 "...)
-	} else {
-		b = append(b, "HTTP/1.0 "...)
-	}
+	b = append(b, "HTTP/1.1 "...)
 	if code == 200 {
 		return append(b, "200 OK\r\n"...)
 	}
