@@ -319,6 +319,12 @@ func (rq *request) special(status int) {
 		rq.v.Status = 444
 		panic(http.ErrAbortHandler)
 	}
+	switch status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusRequestURITooLong, 495, 496, 497,
+		http.StatusInternalServerError, http.StatusNotImplemented:
+		// nginx ends the connection after these, also when an error_page answers them
+		rq.w.Header().Set("Connection", "close")
+	}
 	if !rq.errorPage && rq.conf != nil {
 		for _, ep := range rq.conf.ErrorPages.V {
 			for _, c := range ep.Codes {
@@ -398,11 +404,8 @@ func (rq *request) defaultPage(status int) {
 	}
 	h.Set("Content-Type", "text/html")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	if status >= 400 && status != 404 && status != 401 && status != 403 && status != 405 && status != 416 && status != 429 {
-		// nginx closes the connection after errors that may leave the request stream in an unknown state
-		if status == http.StatusBadRequest || status == http.StatusRequestTimeout || status == http.StatusRequestEntityTooLarge || status == http.StatusRequestURITooLong || status == 431 {
-			h.Set("Connection", "close")
-		}
+	if status == http.StatusRequestTimeout || status == 431 {
+		h.Set("Connection", "close") // (special has set it for nginx's own list)
 	}
 	rq.w.WriteHeader(status)
 	if rq.r.Method != http.MethodHead {

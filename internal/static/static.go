@@ -56,15 +56,20 @@ func (req *Request) path() string {
 // Serve writes the file for req.URI and returns 0, or returns the status for the caller's error page handling
 // (404, 403, 405; for a directory without its trailing slash 301, with Location set).
 func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	// as nginx: methods other than GET, HEAD and POST are refused at once; a POST only once the file is found
+	// (404 for a missing one, which an error_page for 404 then answers)
+	post := r.Method == http.MethodPost
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !post {
 		return http.StatusMethodNotAllowed
 	}
 	if !req.Dotfiles && Hidden(req.URI) {
 		return http.StatusNotFound
 	}
 	name := req.path()
-	if status, ok := precompressed(w, r, name, &req); ok {
-		return status
+	if !post {
+		if status, ok := precompressed(w, r, name, &req); ok {
+			return status
+		}
 	}
 	var fi statInfo
 	fd, err := req.openStat(name, &fi)
@@ -82,7 +87,7 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 	switch {
 	case fi.IsDir() && strings.HasSuffix(req.URI, "/"):
 		syscall.Close(fd)
-		if req.Autoindex {
+		if req.Autoindex && !post {
 			return listing(w, r, name, &req)
 		}
 		return http.StatusForbidden // a directory without index (autoindex off)
@@ -100,6 +105,9 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 	case !fi.Mode().IsRegular():
 		syscall.Close(fd)
 		return http.StatusForbidden // a FIFO, socket or device is never read
+	case post:
+		syscall.Close(fd)
+		return http.StatusMethodNotAllowed
 	}
 	return serveFile(w, r, name, fd, &fi, &req, false)
 }

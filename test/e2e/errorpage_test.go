@@ -122,3 +122,46 @@ http {
 		}
 	}
 }
+
+// TestStaticMethodsAsNginx: the static handler refuses methods in nginx's order (PUT at once, POST only for a
+// file that exists, so a POST to a missing one is a 404 that error_page answers), and a 500 ends the connection
+// as nginx ends it, also when an error_page answers it.
+func TestStaticMethodsAsNginx(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        root html;
+        error_page 404 /404.html;
+        location = /boom { return 500; }
+        location = /boom-page { error_page 500 /404.html; return 500; }
+    }
+}
+`, "PORT", port), withFile("html/there.txt", []byte("there\n")), withFile("html/404.html", []byte("custom 404\n")))
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		body         string
+		closed       bool
+	}{
+		{"POST", "/missing", 404, "custom 404\n", false},
+		{"POST", "/there.txt", 405, "", false},
+		{"PUT", "/missing", 405, "", false},
+		{"GET", "/there.txt", 200, "there\n", false},
+		{"GET", "/boom", 500, "", true},
+		{"GET", "/boom-page", 500, "custom 404\n", true},
+	} {
+		r, closed := exchange(t, port, tc.method+" "+tc.path+" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+		if r == nil {
+			t.Fatalf("%s %s: no response", tc.method, tc.path)
+		}
+		if r.StatusCode != tc.status || tc.body != "" && r.Body != tc.body {
+			t.Errorf("%s %s: %d %q, want %d %q", tc.method, tc.path, r.StatusCode, r.Body, tc.status, tc.body)
+		}
+		if closed != tc.closed {
+			t.Errorf("%s %s: connection closed %v, want %v", tc.method, tc.path, closed, tc.closed)
+		}
+	}
+}
