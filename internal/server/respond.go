@@ -44,6 +44,13 @@ func (w *respWriter) WriteHeader(code int) {
 	}
 	if w.forceStatus != 0 && code >= 200 {
 		code = w.forceStatus
+		if code != http.StatusOK {
+			// a file served as an error page: nginx's range filter offers ranges on 200s only
+			delete(w.Header(), "Accept-Ranges")
+		}
+	}
+	if code != http.StatusOK && code != http.StatusPartialContent && code != http.StatusNotModified {
+		delete(w.Header(), "Last-Modified") // nginx sends it with 200, 206 and 304 only
 	}
 	if code >= 200 || code == http.StatusSwitchingProtocols {
 		w.wroteHeader = true

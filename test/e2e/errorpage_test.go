@@ -163,5 +163,9 @@ http {
 		if closed != tc.closed {
 			t.Errorf("%s %s: connection closed %v, want %v", tc.method, tc.path, closed, tc.closed)
 		}
+		if tc.status != 200 && (r.Header.Get("Last-Modified") != "" || r.Header.Get("Accept-Ranges") != "") {
+			t.Errorf("%s %s: a %d with Last-Modified %q, Accept-Ranges %q (nginx sends them with 200s)", tc.method, tc.path,
+				tc.status, r.Header.Get("Last-Modified"), r.Header.Get("Accept-Ranges"))
+		}
 	}
 }
