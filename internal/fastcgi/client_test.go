@@ -246,3 +246,47 @@ func TestClientNeverResendsNonIdempotent(t *testing.T) {
 		})
 	}
 }
+
+// TestClientIdleFollowsConcurrency: sequential POSTs, each on a connection of its own, leave one idle connection
+// rather than one per POST (each would hold a php-fpm worker), while concurrent requests keep theirs.
+func TestClientIdleFollowsConcurrency(t *testing.T) {
+	release := make(chan struct{})
+	addr := startApp(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			<-release
+		}
+		io.WriteString(w, "ok")
+	}))
+	c := &Client{MaxIdle: 32, IdleTimeout: time.Minute}
+	target := Target{Network: "tcp", Addr: addr, KeepConn: true, ConnectTimeout: time.Second, ReadTimeout: 5 * time.Second, SendTimeout: 5 * time.Second}
+	call := func(method, uri string) {
+		resp, err := c.Do(context.Background(), target, &Call{NonIdempotent: method == "POST",
+			Params: params("REQUEST_METHOD", method, "REQUEST_URI", uri, "SCRIPT_NAME", uri, "SERVER_PROTOCOL", "HTTP/1.1")})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	call("GET", "/")
+	for range 10 {
+		call("POST", "/")
+	}
+	if n := c.Idle(); n != 1 {
+		t.Errorf("after a GET and 10 sequential POSTs: %d idle connections, want 1", n)
+	}
+	// four at once: each finishes while the others are in flight, and all four are kept
+	done := make(chan struct{})
+	for range 4 {
+		go func() { call("GET", "/wait"); done <- struct{}{} }()
+	}
+	time.Sleep(200 * time.Millisecond) // all four reach the application
+	close(release)
+	for range 4 {
+		<-done
+	}
+	if n := c.Idle(); n < 2 {
+		t.Errorf("after four concurrent requests: %d idle connections, want several", n)
+	}
+}

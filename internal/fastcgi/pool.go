@@ -204,6 +204,13 @@ func (c *Client) put(cn *conn) {
 		c.mu.Unlock()
 		return
 	}
+	if len(p.idle) >= p.inflight {
+		// no more idle connections than requests in flight (this one included): each POST dials its own
+		// connection, and keeping every one would pin a php-fpm worker per POST until the idle timeout
+		c.mu.Unlock()
+		cn.nc.Close()
+		return
+	}
 	if c.reap == nil && c.IdleTimeout > 0 {
 		c.reap = time.AfterFunc(c.IdleTimeout, c.reapIdle)
 	}
