@@ -277,8 +277,20 @@ func (rq *request) addHeaders(status int) {
 		setExpires(h, rq.conf.Expires.V, time.Now())
 	}
 	for _, ah := range rq.conf.AddHeaders.V { // the location's, or a matched `if` body's
-		if ok || ah.Always {
-			if v := ah.Value.Eval(rq.v); v != "" {
+		if !ok && !ah.Always {
+			continue
+		}
+		v := ah.Value.Eval(rq.v)
+		switch http.CanonicalHeaderKey(ah.Name) {
+		case "Etag", "Last-Modified":
+			// as nginx: these replace the response's own (a file's), and an empty value removes it
+			if v == "" {
+				delete(h, http.CanonicalHeaderKey(ah.Name))
+			} else {
+				h[http.CanonicalHeaderKey(ah.Name)] = []string{v}
+			}
+		default:
+			if v != "" {
 				h.Add(ah.Name, v)
 			}
 		}

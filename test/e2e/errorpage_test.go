@@ -137,9 +137,16 @@ http {
         error_page 404 /404.html;
         location = /boom { return 500; }
         location = /boom-page { error_page 500 /404.html; return 500; }
+        location = /custom.txt { add_header ETag '"custom"'; add_header Last-Modified ""; }
     }
 }
-`, "PORT", port), withFile("html/there.txt", []byte("there\n")), withFile("html/404.html", []byte("custom 404\n")))
+`, "PORT", port), withFile("html/there.txt", []byte("there\n")), withFile("html/404.html", []byte("custom 404\n")),
+		withFile("html/custom.txt", []byte("custom\n")))
+	// add_header ETag and Last-Modified replace the file's own; an empty value removes it (as nginx)
+	if r, _ := exchange(t, port, "GET /custom.txt HTTP/1.1\r\nHost: x\r\n\r\n"); r == nil || len(r.Header.Values("Etag")) != 1 ||
+		r.Header.Get("Etag") != `"custom"` || r.Header.Get("Last-Modified") != "" {
+		t.Errorf("add_header ETag/Last-Modified: %v", r)
+	}
 	for _, tc := range []struct {
 		method, path string
 		status       int
