@@ -18,6 +18,9 @@ import (
 type DeadlineWriter struct {
 	net.Conn
 	D time.Duration
+	// Err is the last write's error: a caller whose own error hides it (net/http reports a failed body write
+	// as a body read error) can still tell a timeout.
+	Err error
 
 	raw  syscall.RawConn // nil: not a socket (TLS, tests), every write gets its deadline
 	fn   func(fd uintptr) bool
@@ -48,6 +51,9 @@ func (w *DeadlineWriter) Write(p []byte) (int, error) {
 	m, err := w.Conn.Write(p[n:])
 	if w.raw != nil {
 		w.Conn.SetWriteDeadline(time.Time{}) // the fast path must never meet an expired deadline
+	}
+	if err != nil {
+		w.Err = err
 	}
 	return n + m, err
 }

@@ -98,6 +98,7 @@ type pconn struct {
 	// the outcome of sending the request, once per exchange: on written when a goroutine sends it (async: a
 	// request with a body), else in sendErr once sendDone (no channel operations on the common path)
 	written  chan error
+	dw       *netutil.DeadlineWriter // the writer under bw, when proxy_send_timeout is set
 	async    bool
 	sendDone bool
 	sendErr  error
@@ -497,10 +498,15 @@ func (pc *pconn) send(req *http.Request, hl *headerList) {
 	if err == nil {
 		err = pc.bw.Flush()
 	}
+	if err != nil && pc.dw != nil && pc.dw.Err != nil {
+		err = pc.dw.Err // net/http reports a failed body write as a body read error: keep the timeout visible
+	}
+	// the outcome first, then the close that wakes the reader: it finds why (a proxy_send_timeout is a timeout,
+	// 504, not the read error the close causes)
+	pc.sent(err)
 	if err != nil {
 		pc.conn.Close() // unblock the reader: the request cannot be completed
 	}
-	pc.sent(err)
 }
 
 // readResponse reads one response, skipping interim 1xx answers other than 101, and returns the header names
@@ -672,10 +678,12 @@ func (t *Transport) dial(ctx context.Context, addr string) (*pconn, error) {
 		c = tc
 	}
 	var w io.Writer = c
+	var dw *netutil.DeadlineWriter
 	if t.SendTimeout > 0 {
-		w = &netutil.DeadlineWriter{Conn: c, D: t.SendTimeout}
+		dw = &netutil.DeadlineWriter{Conn: c, D: t.SendTimeout}
+		w = dw
 	}
-	pc := &pconn{conn: c, bw: bufio.NewWriterSize(w, 4096), addr: addr, probe: netutil.NewProber(c), written: make(chan error, 1)}
+	pc := &pconn{conn: c, bw: bufio.NewWriterSize(w, 4096), dw: dw, addr: addr, probe: netutil.NewProber(c), written: make(chan error, 1)}
 	pc.br = bufio.NewReaderSize(connReader{pc}, maxHeaderBytes)
 	pc.close = func() { c.Close() }
 	if sc, ok := c.(syscall.Conn); ok {

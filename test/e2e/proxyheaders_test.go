@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 )
@@ -64,5 +66,44 @@ http {
 	resp, _ = get("/hidesrv/x", nil)
 	if got := resp.Header.Get("Server"); got == "upstream-server/1.0" {
 		t.Errorf("without proxy_pass_header the upstream's Server %q reached the client", got)
+	}
+}
+
+// TestProxySendTimeout: an upstream that stops reading the request body answers the client 504 after
+// proxy_send_timeout, as nginx ("upstream timed out … while sending request"); it was a 502.
+func TestProxySendTimeout(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() }) // accepted, never read
+		}
+	}()
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    client_max_body_size 64m;
+    server {
+        listen {{PORT}};
+        location / { proxy_send_timeout 1s; proxy_read_timeout 30s; proxy_pass http://{{UP}}; }
+    }
+}
+`, "PORT", port, "UP", ln.Addr().String()))
+	body := bytes.NewReader(make([]byte, 48<<20)) // far more than the socket buffers hold
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/", port), "application/octet-stream", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Errorf("status %d, want 504", resp.StatusCode)
 	}
 }
