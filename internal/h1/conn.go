@@ -65,6 +65,7 @@ type conn struct {
 	headRead int          // the length of the head parseHead read (0: net/http read it)
 	buf      []byte       // a small response's body, held until its length is known
 	hijack   bool
+	linger   bool // the connection closes while the client may still send: lingerClose
 	scratch  [32]byte
 
 	// rec is a copy of a head net/http reads, kept while recording when its target may be in absolute form
@@ -187,6 +188,9 @@ func (c *conn) serve() {
 			c.setState(http.StateHijacked)
 			return
 		}
+		if c.linger {
+			c.lingerClose()
+		}
 		c.rwc.Close()
 		c.setState(http.StateClosed)
 	}()
@@ -198,7 +202,7 @@ func (c *conn) serve() {
 		}
 		req, err := c.readRequest(lim)
 		if err != nil {
-			c.refuse(err)
+			c.linger = c.refuse(err)
 			return
 		}
 		c.setState(http.StateActive)
@@ -403,13 +407,14 @@ func hostField(head []byte) (string, bool) {
 	return "", false
 }
 
-// refuse answers a head that could not be served (nothing for a client that went away or timed out).
-func (c *conn) refuse(err error) {
+// refuse answers a head that could not be served (nothing for a client that went away or timed out); it
+// reports whether it answered.
+func (c *conn) refuse(err error) bool {
 	var r *refusal
 	switch {
 	case errors.As(err, &r):
 	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed):
-		return
+		return false
 	case strings.Contains(err.Error(), "too many Host headers"):
 		r = &refusal{400, `duplicate header line: "Host"`}
 	case strings.Contains(err.Error(), "transfer encoding"):
@@ -421,12 +426,42 @@ func (c *conn) refuse(err error) {
 		var ue *url.Error
 		var ne net.Error
 		if !errors.As(err, &ue) && errors.As(err, &ne) {
-			return
+			return false
 		}
 		r = &refusal{400, "invalid request"}
 	}
 	if c.srv.Refuse != nil {
 		c.srv.Refuse(c.rwc, Refusal(*r))
+	}
+	return true
+}
+
+// Lingering close, as nginx's lingering_close: how long the client's further bytes are read and dropped
+// after the last response (lingering_time), and how long a single read may wait (lingering_timeout).
+const (
+	lingeringTime    = 30 * time.Second
+	lingeringTimeout = 5 * time.Second
+)
+
+// lingerClose ends a connection whose client may still be sending (an unread request body, a refused head):
+// closing with unread bytes makes the kernel reset the connection, and a reset can destroy the response the
+// client has not read yet (the 413 for an upload). The response is out; a FIN says nothing more comes, and
+// what the client still sends is read and dropped until it closes, or for lingeringTime at most.
+func (c *conn) lingerClose() {
+	cw, ok := c.rwc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	buf := make([]byte, 4096)
+	end := time.Now().Add(lingeringTime)
+	for {
+		d := min(lingeringTimeout, time.Until(end))
+		if d <= 0 || c.rwc.SetReadDeadline(time.Now().Add(d)) != nil {
+			return
+		}
+		if _, err := c.rwc.Read(buf); err != nil {
+			return
+		}
 	}
 }
 
@@ -479,6 +514,7 @@ func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 	}
 	w.finish(lim)
 	keep := !w.closeAfter
+	c.linger = !keep && !w.body.done.Load() // the client may still be sending the body
 	if w.ctx.watched() {
 		return keep // something may still hold the request (see watched)
 	}

@@ -107,3 +107,32 @@ http {
 		t.Errorf("status %d, want 504", resp.StatusCode)
 	}
 }
+
+// TestLingeringClose: the answer to an upload sluice will not read (413 for a body over client_max_body_size)
+// reaches a client that is still sending it: the connection lingers, reading and dropping the rest, instead of
+// closing with unread bytes, which makes the kernel reset it and can destroy the response (nginx's
+// lingering_close).
+func TestLingeringClose(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        client_max_body_size 1k;
+        location / { return 200 "ok"; }
+        location /up { proxy_pass http://127.0.0.1:1; }
+    }
+}
+`, "PORT", port))
+	for i := range 5 {
+		resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/up", port), "application/octet-stream", bytes.NewReader(make([]byte, 16<<20)))
+		if err != nil {
+			t.Fatalf("upload %d: %v (the 413 was lost)", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("upload %d: status %d, want 413", i, resp.StatusCode)
+		}
+	}
+}
