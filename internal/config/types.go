@@ -199,6 +199,9 @@ type LocConf struct {
 	// redirects sluice writes (return, rewrite, error_page, /dir → /dir/): absolute URL, with the port, with
 	// the server's name instead of the request's host
 	AbsoluteRedirect, PortInRedirect, ServerNameInRedirect Opt[bool]
+	// HasResolver: a resolver directive applies here (http, server or location); proxy_pass with variables
+	// resolves a host name at request time only then, as nginx
+	HasResolver Opt[bool]
 
 	AddHeaders  Opt[[]AddHeader]
 	ErrorPages  Opt[[]ErrorPage]

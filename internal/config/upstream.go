@@ -91,8 +91,8 @@ var upstreamDirectives = []Spec{
 			p.ups.DrainTimeout = t
 			return nil
 		}},
-	{Name: "resolver", Module: "http_core", Ctx: ctxHSL | CtxUpstream, Args: "1+", Doc: "resolver ADDRESS ... [valid=T] [ipv4=off] [ipv6=off]: DNS servers used to re-resolve upstream servers marked resolve, every valid (default 30s); ipv6=off leaves out AAAA answers (IPv6 peers), ipv4=off A answers. In http or an upstream block; in server and location it is accepted and not used (proxy_pass names resolve through the system resolver).",
-		Diff:  "answers are re-queried every valid (default 30s) rather than after each record's TTL; status_zone= is accepted and ignored.",
+	{Name: "resolver", Module: "http_core", Ctx: ctxHSL | CtxUpstream, Args: "1+", Doc: "resolver ADDRESS ... [valid=T] [ipv4=off] [ipv6=off]: DNS servers used to re-resolve upstream servers marked resolve, every valid (default 30s); ipv6=off leaves out AAAA answers (IPv6 peers), ipv4=off A answers. In http or an upstream block. At any level (http, server, location) it also lets proxy_pass with variables connect to a host name made at request time, as in nginx; without one such a request gets 502 (\"no resolver defined\"), so a client's Host cannot steer sluice to any name it likes.",
+		Diff:  "answers are re-queried every valid (default 30s) rather than after each record's TTL; status_zone= is accepted and ignored; names in proxy_pass with variables are looked up through the system resolver, not the listed servers.",
 		Apply: (*parser).resolver},
 	{Name: "map", Module: "http_map", Ctx: CtxHTTP, Args: "2", Block: true, Doc: "Defines a variable whose value depends on another (default, hostnames, volatile, ~regex keys).",
 		Apply: (*parser).mapBlock},
@@ -140,6 +140,9 @@ func (p *parser) resolver(d *Directive) error {
 		p.ups.Resolver = r
 	case p.srv == nil && p.http != nil:
 		p.http.Resolver = r
+	}
+	if p.ups == nil && p.conf != nil {
+		p.conf.HasResolver.set(true)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -225,7 +226,11 @@ func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 	t := &o.t
 	if err := p.resolve(pr, t); err != nil {
 		pr.Log.Error("proxy: "+err.Error(), pr.V.LogAttrs()...)
-		pr.Error(http.StatusInternalServerError)
+		status := http.StatusInternalServerError
+		if _, ok := err.(errNoResolver); ok {
+			status = http.StatusBadGateway // nginx's answer
+		}
+		pr.Error(status)
 		return
 	}
 	pr.V.ProxyHost = t.host
@@ -338,6 +343,12 @@ type outgoing struct {
 	body body
 }
 
+// errNoResolver is a proxy_pass target whose host name, made from variables, would need a lookup where no
+// resolver directive applies.
+type errNoResolver struct{ host string }
+
+func (e errNoResolver) Error() string { return "no resolver defined to resolve " + e.host }
+
 // resolve computes the upstream peers and the URI to send into t.
 func (p *Proxy) resolve(pr *Request, t *target) error {
 	pp := pr.Conf.Proxy
@@ -353,6 +364,10 @@ func (p *Proxy) resolve(pr *Request, t *target) error {
 		hasURI, uri = u.RawPath != "" || u.Path != "", u.RequestURI()
 		if g := p.ups.Group(u.Host); g != nil {
 			t.group, t.upstream = g, g.Conf
+		} else if _, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err != nil && !pr.Conf.HasResolver.Get(false) {
+			// as nginx: a name made at request time (often from the client's Host) is looked up only where a
+			// resolver is configured
+			return errNoResolver{u.Hostname()}
 		}
 		if hasURI {
 			// with variables, a URI in proxy_pass is the complete URI sent (nginx)

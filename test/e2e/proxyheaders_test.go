@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestProxyHeadersAsNginx: request and response headers around proxy_pass as nginx 1.22 sends them: a
@@ -134,5 +136,39 @@ http {
 		if resp.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Fatalf("upload %d: status %d, want 413", i, resp.StatusCode)
 		}
+	}
+}
+
+// TestProxyPassVariablesNeedResolver: proxy_pass with variables connects to a host name made at request time
+// (here from the client's Host) only where a resolver is configured, as nginx: without one the answer is 502
+// ("no resolver defined"), so a client cannot steer sluice to any name it likes; an IP address needs none.
+func TestProxyPassVariablesNeedResolver(t *testing.T) {
+	t.Parallel()
+	echo := newHTTPEcho(t)
+	port := freePort(t)
+	s := start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        location /byhost/ { proxy_pass http://$host:{{ECHO}}; }
+        location /byip/ { set $up 127.0.0.1; proxy_pass http://$up:{{ECHO}}; }
+        location /resolved/ { resolver 127.0.0.1; proxy_pass http://$host:{{ECHO}}; }
+    }
+}
+`, "PORT", port, "ECHO", echo.Port))
+	for path, want := range map[string]int{"/byhost/x": 502, "/byip/x": 200, "/resolved/x": 200} {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
+		req.Host = "localhost"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s with Host: localhost: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	if !eventually(5*time.Second, func() bool { return strings.Contains(s.Log(), "no resolver defined to resolve localhost") }) {
+		t.Errorf("no log line for the refused name:\n%s", s.Log())
 	}
 }
