@@ -124,6 +124,7 @@ func TestErrors(t *testing.T) {
 		{"bad allow", "http {\n server {\n  allow 10.0.0.300;\n }\n}\n", []string{`invalid parameter "10.0.0.300"`, "sluice.conf:3"}},
 		{"realip in location", "http {\n server {\n  location / { set_real_ip_from 10.0.0.0/8; }\n }\n}\n", []string{"not allowed here", "sluice.conf:3"}},
 		{"auth_basic without file", "http {\n server {\n  location / { auth_basic x; }\n }\n}\n", []string{"auth_basic without auth_basic_user_file", "sluice.conf:3"}},
+		{"ignore_invalid_headers off", "http {\n ignore_invalid_headers off;\n}\n", []string{"not supported", "sluice.conf:2"}},
 		{"missing map include", "http {\n map $uri $m {\n  default a;\n  include nosuch-map.conf;\n }\n}\n", []string{"nosuch-map.conf", "sluice.conf:4"}},
 		{"missing htpasswd", "http {\n server {\n  auth_basic_user_file nosuch.htpasswd;\n }\n}\n", []string{"nosuch.htpasswd", "sluice.conf:3"}},
 		{"unknown limit zone", "http {\n server {\n  location / { limit_req zone=nope; }\n }\n}\n", []string{`unknown zone "nope"`, "sluice.conf:3"}},

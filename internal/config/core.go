@@ -213,6 +213,19 @@ var coreDirectives = []Spec{
 			p.sc.MergeSlashes.set(v)
 			return err
 		}},
+	{Name: "underscores_in_headers", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Pass request headers whose names contain an underscore (api_key) to upstreams and FastCGI applications; off drops them, so that X_Real_IP cannot pose as X-Real-IP.",
+		Diff:  "such headers are not visible as $http_ variables either way.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.UnderscoresInHeaders) }},
+	{Name: "ignore_invalid_headers", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "on", Doc: "Accepted with on. A header name that is not a token is refused with 400 (see docs/security.md); off, which would pass such names on, is refused.",
+		Apply: func(p *parser, d *Directive) error {
+			v, err := p.onOff(d)
+			if err == nil && !v {
+				return d.errorf("\"ignore_invalid_headers off\" is not supported: sluice refuses a request whose header name is not a token (400)")
+			}
+			return err
+		}},
+	{Name: "proxy_headers_hash_max_size", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (nginx's hash table sizing; sluice needs none)."},
+	{Name: "proxy_headers_hash_bucket_size", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (nginx's hash table sizing; sluice needs none)."},
 	{Name: "absolute_redirect", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Redirects sluice sends (return, rewrite … redirect, error_page with a URI, the `/dir` → `/dir/` redirect, a Location proxy_redirect rewrote) carry an absolute URL; off leaves a relative one as it is.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.AbsoluteRedirect) }},
 	{Name: "port_in_redirect", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "An absolute redirect names the port the request arrived on, unless it is the scheme's default.",

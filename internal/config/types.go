@@ -202,6 +202,8 @@ type LocConf struct {
 	// HasResolver: a resolver directive applies here (http, server or location); proxy_pass with variables
 	// resolves a host name at request time only then, as nginx
 	HasResolver Opt[bool]
+	// UnderscoresInHeaders: request header names with "_" are passed to upstreams and FastCGI (off: dropped)
+	UnderscoresInHeaders Opt[bool]
 
 	AddHeaders  Opt[[]AddHeader]
 	ErrorPages  Opt[[]ErrorPage]

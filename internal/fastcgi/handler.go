@@ -283,10 +283,11 @@ func (h *Handler) params(pb *paramBuf, fr *Request) ([]byte, bool) {
 	if h, ok := vars.HostHeader(r); ok && !slices.Contains(set, "HTTP_HOST") {
 		dst = appendParam(dst, "HTTP_HOST", h)
 	}
+	underscores := c.UnderscoresInHeaders.Get(false)
 	for k, vals := range r.Header {
 		// Proxy: httpoxy; a name with an underscore is dropped as nginx does (underscores_in_headers off), or
 		// X_Forwarded_For would reach the application as HTTP_X_FORWARDED_FOR
-		if k == "Proxy" || len(vals) == 0 || strings.IndexByte(k, '_') >= 0 {
+		if k == "Proxy" || len(vals) == 0 || !underscores && strings.IndexByte(k, '_') >= 0 {
 			continue
 		}
 		val = appendHeaderParam(val[:0], k)

@@ -470,11 +470,12 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 	hl.reset()
 	var conn, upg []string // the client's Connection and Upgrade values
 	if c.ProxyPassReqHeaders.Get(true) {
+		underscores := c.UnderscoresInHeaders.Get(false)
 		for k, v := range r.Header {
 			// hop-by-hop headers stay behind, and Expect: 100-continue is answered by sluice's own server when
 			// the body is read; nginx's underscores_in_headers off: X_Real_IP must not pose as X-Real-IP to
 			// CGI-style upstreams
-			if isHop(k) || k == "Expect" || strings.IndexByte(k, '_') >= 0 {
+			if isHop(k) || k == "Expect" || !underscores && strings.IndexByte(k, '_') >= 0 {
 				switch k {
 				case "Connection":
 					conn = v

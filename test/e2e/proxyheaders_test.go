@@ -21,7 +21,7 @@ func TestProxyHeadersAsNginx(t *testing.T) {
 		w.Header().Set("Server", "upstream-server/1.0")
 		io.WriteString(w, "ok")
 	}))
-	port := freePort(t)
+	port, port2 := freePort(t), freePort(t)
 	start(t, fill(t, `events {}
 http {
     server {
@@ -32,8 +32,13 @@ http {
         location /passsrv/ { proxy_pass_header Server; proxy_pass http://127.0.0.1:{{NAMED}}; }
         location /hidesrv/ { proxy_pass http://127.0.0.1:{{NAMED}}; }
     }
+    server {
+        listen {{PORT2}};
+        underscores_in_headers on;
+        location / { proxy_pass http://127.0.0.1:{{ECHO}}; }
+    }
 }
-`, "PORT", port, "ECHO", echo.Port, "NAMED", named.Port))
+`, "PORT", port, "PORT2", port2, "ECHO", echo.Port, "NAMED", named.Port))
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	get := func(path string, h http.Header) (*http.Response, string) {
 		req, _ := http.NewRequest("GET", base+path, nil)
@@ -68,6 +73,22 @@ http {
 	resp, _ = get("/hidesrv/x", nil)
 	if got := resp.Header.Get("Server"); got == "upstream-server/1.0" {
 		t.Errorf("without proxy_pass_header the upstream's Server %q reached the client", got)
+	}
+	// a header name with "_" is dropped unless underscores_in_headers is on (as nginx)
+	_, body = get("/dup/x", http.Header{"Api_key": {"k1"}})
+	if got := decodeSeen(t, body).Header.Get("Api_key"); got != "" {
+		t.Errorf("underscores_in_headers off: the upstream got Api_key %q", got)
+	}
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/x", port2), nil)
+	req.Header["Api_key"] = []string{"k2"}
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := io.ReadAll(r2.Body)
+	r2.Body.Close()
+	if got := decodeSeen(t, string(b2)).Header.Get("Api_key"); got != "k2" {
+		t.Errorf("underscores_in_headers on: the upstream got Api_key %q, want k2", got)
 	}
 }
 
