@@ -178,6 +178,9 @@ func (c *conn) serve() {
 			// a handler's panic ends its connection, as in net/http
 			s.Log.Error(fmt.Sprintf("panic serving %s: %v\n%s", c.remote, p, debug.Stack()))
 		}
+		if c.linger && !c.hijack {
+			c.lingerClose() // still tracked: Close ends it
+		}
 		s.untrack(c)
 		if c.br != nil {
 			c.br.Reset(nil)
@@ -187,9 +190,6 @@ func (c *conn) serve() {
 		if c.hijack {
 			c.setState(http.StateHijacked)
 			return
-		}
-		if c.linger {
-			c.lingerClose()
 		}
 		c.rwc.Close()
 		c.setState(http.StateClosed)

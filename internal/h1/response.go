@@ -287,7 +287,7 @@ func (w *response) sendHead(final bool, next []byte) {
 // speaks (RFC 9110 §6.2), as nginx answers; the 1.0 client's framing and Connection rules still apply.
 func (w *response) appendStatusLine(b []byte, code int) []byte {
 	b = append(b, "HTTP/1.1 "...)
-	if code == 200 {
+	if code == 200 && w.reason == "" {
 		return append(b, "200 OK\r\n"...)
 	}
 	b = strconv.AppendInt(b, int64(code), 10)
@@ -364,7 +364,11 @@ func plainValue(v string) (string, bool) {
 // the flush; the rest of an unread request body is drained, or the connection closes.
 func (w *response) finish(lim Limits) {
 	c := w.c
-	if !w.body.drain(lim) {
+	if w.closeAfter || !w.headSent && hasToken(httpsyntax.FirstOf(w.header["Connection"]), "close") {
+		// the connection ends after this response: no need to read the rest of the body first (the answer
+		// would wait for it); it goes out now, and lingerClose reads and drops what still comes
+		w.closeAfter = true
+	} else if !w.body.drain(lim) {
 		w.closeAfter = true
 	}
 	if !w.wroteHeader {

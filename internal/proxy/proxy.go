@@ -100,7 +100,8 @@ type Request struct {
 	V    *vars.Request
 	Loc  *config.Location
 	Conf *config.LocConf
-	// URIChanged is true when rewrite changed $uri (nginx then passes the changed URI whole).
+	// URIChanged is true when rewrite … break changed $uri in this location (nginx then passes the changed URI
+	// whole; after other changes, which search the locations again, a URI part replaces the prefix as usual).
 	URIChanged bool
 	// Error produces the special response for status (error_page or the default page). It is not called once
 	// response headers were sent.

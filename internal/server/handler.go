@@ -57,11 +57,14 @@ type requestState struct {
 	loc        *config.Location // nil when no location matched
 	conf       *config.LocConf  // the location's settings (or the server's)
 	uriChanged bool
-	rewritten  bool                  // a rewrite without a flag changed the URI in the current location's rewrite phase
-	detached   func(finished func()) // a tunnel to start once ServeHTTP has returned
-	redirects  int                   // internal redirects (rewrite last, error_page), bounded as nginx does
-	errorPage  bool
-	internal   bool // reached by an internal redirect: `internal` locations may serve it
+	rewritten  bool // a rewrite without a flag changed the URI in the current location's rewrite phase
+	// rewriteBreak: rewrite … break changed the URI in this location (nginx's valid_location off): proxy_pass
+	// sends that URI whole instead of putting its URI part in place of the location's prefix
+	rewriteBreak bool
+	detached     func(finished func()) // a tunnel to start once ServeHTTP has returned
+	redirects    int                   // internal redirects (rewrite last, error_page), bounded as nginx does
+	errorPage    bool
+	internal     bool // reached by an internal redirect: `internal` locations may serve it
 
 	// access phase state
 	cors      *access.CORS // the CORS policy that applies to the response
@@ -203,7 +206,9 @@ func (rq *request) serve() {
 		// refused before any location sees them, as nginx does: sluice is no forward proxy, and TRACE would
 		// echo credentials back (HTTP/2 and HTTP/3 extended CONNECT, RFC 8441, are WebSockets and go on)
 		rq.log.Info("client sent "+r.Method+" method", rq.v.LogAttrs()...)
-		rq.w.Header().Set("Connection", "close")
+		if r.ProtoMajor == 1 {
+			rq.w.Header().Set("Connection", "close")
+		}
 		rq.special(http.StatusMethodNotAllowed)
 		return
 	}
@@ -288,6 +293,7 @@ func (rq *request) serveLocation(l *config.Location) {
 // locationPhase runs the current location's rewrite statements and, unless they answered or changed the URI
 // with `last`, its access phase and content handler. It reports whether the location must be searched again.
 func (rq *request) locationPhase() (again bool) {
+	rq.rewriteBreak = false
 	if rq.loc != nil && len(rq.loc.Ops) > 0 {
 		rq.rewritten = false
 		switch rq.exec(rq.loc.Ops) {
@@ -351,7 +357,7 @@ func (rq *request) content() {
 			rq.proxyState = new(proxy.State)
 		}
 		rq.proxy = proxy.Request{
-			W: rq.w, R: rq.r, V: rq.v, Loc: rq.loc, Conf: c, URIChanged: rq.uriChanged,
+			W: rq.w, R: rq.r, V: rq.v, Loc: rq.loc, Conf: c, URIChanged: rq.rewriteBreak,
 			Error:     rq.bound.special,
 			Intercept: rq.bound.intercepts,
 			Detach:    rq.bound.detach,

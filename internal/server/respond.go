@@ -34,7 +34,8 @@ type respWriter struct {
 	bytes       int64
 	wroteHeader bool
 	hijacked    bool
-	forceStatus int // error_page =code: the status the final response carries
+	forceStatus int    // error_page =code: the status the final response carries
+	reason      string // a proxied response's reason phrase (SetReason)
 	finished    atomic.Bool
 }
 
@@ -52,6 +53,11 @@ func (w *respWriter) WriteHeader(code int) {
 	if code != http.StatusOK && code != http.StatusPartialContent && code != http.StatusNotModified {
 		delete(w.Header(), "Last-Modified") // nginx sends it with 200, 206 and 304 only
 	}
+	if w.reason != "" && w.forceStatus == 0 {
+		if rs, ok := w.ResponseWriter.(interface{ SetReason(string) }); ok {
+			rs.SetReason(w.reason)
+		}
+	}
 	if code >= 200 || code == http.StatusSwitchingProtocols {
 		w.wroteHeader = true
 		w.status = code
@@ -63,12 +69,9 @@ func (w *respWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// SetReason passes a proxied response's reason phrase to the HTTP/1 writer (HTTP/2 and HTTP/3 have none).
-func (w *respWriter) SetReason(reason string) {
-	if rs, ok := w.ResponseWriter.(interface{ SetReason(string) }); ok {
-		rs.SetReason(reason)
-	}
-}
+// SetReason keeps a proxied response's reason phrase for the HTTP/1 writer (HTTP/2 and HTTP/3 have none);
+// WriteHeader passes it on unless an error_page has replaced the status (nginx then writes its own phrase).
+func (w *respWriter) SetReason(reason string) { w.reason = reason }
 
 func (w *respWriter) Write(b []byte) (int, error) {
 	w.beforeWrite()
@@ -341,8 +344,11 @@ func (rq *request) special(status int) {
 	switch status {
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusRequestURITooLong, 495, 496, 497,
 		http.StatusInternalServerError, http.StatusNotImplemented:
-		// nginx ends the connection after these, also when an error_page answers them
-		rq.w.Header().Set("Connection", "close")
+		// nginx ends the connection after these, also when an error_page answers them; HTTP/2 and HTTP/3
+		// streams end alone (the header would make x/net/http2 shut the whole connection down)
+		if rq.r.ProtoMajor == 1 {
+			rq.w.Header().Set("Connection", "close")
+		}
 	}
 	if !rq.errorPage && rq.conf != nil {
 		for _, ep := range rq.conf.ErrorPages.V {

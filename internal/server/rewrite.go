@@ -79,7 +79,7 @@ func (rq *request) exec(ops []config.Op) flow {
 			case "last":
 				return flowLast
 			case "break":
-				rq.rewritten = false // nginx: the URI stays in this location
+				rq.rewritten, rq.rewriteBreak = false, true // nginx: the URI stays in this location, sent whole
 				return flowBreak
 			}
 			rq.rewritten = true

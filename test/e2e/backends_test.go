@@ -297,3 +297,27 @@ func newRawBackend(t *testing.T, response string) *rawBackend {
 	}()
 	return b
 }
+
+// rawUpstream listens on loopback and runs serve on each connection (closed when serve returns), for
+// upstreams that answer what net/http cannot write or that misbehave; it returns the address.
+func rawUpstream(t *testing.T, serve func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,46 +24,34 @@ type holdingUpstream struct {
 
 func newHoldingUpstream(t *testing.T) *holdingUpstream {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	u := &holdingUpstream{Port: ln.Addr().(*net.TCPAddr).Port, held: make(chan string, 8), closed: make(chan time.Duration, 8)}
-	go func() {
+	u := &holdingUpstream{held: make(chan string, 8), closed: make(chan time.Duration, 8)}
+	a := rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			r, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					r, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					_, berr := io.Copy(io.Discard, r.Body)
-					if r.URL.Path == "/fast" && berr == nil {
-						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfast")
-						continue
-					}
-					if r.URL.Path == "/midbody" {
-						// the head and the start of the body, then the rest is held back
-						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nstart")
-					}
-					held := time.Now()
-					u.held <- r.URL.Path
-					// wait for sluice to give up on the request: the read ends with EOF (or a reset) then
-					c.SetReadDeadline(time.Now().Add(20 * time.Second))
-					io.Copy(io.Discard, c)
-					u.closed <- time.Since(held)
-					return
-				}
-			}()
+			_, berr := io.Copy(io.Discard, r.Body)
+			if r.URL.Path == "/fast" && berr == nil {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfast")
+				continue
+			}
+			if r.URL.Path == "/midbody" {
+				// the head and the start of the body, then the rest is held back
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nstart")
+			}
+			held := time.Now()
+			u.held <- r.URL.Path
+			// wait for sluice to give up on the request: the read ends with EOF (or a reset) then
+			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			io.Copy(io.Discard, c)
+			u.closed <- time.Since(held)
+			return
 		}
-	}()
+	})
+	_, port, _ := net.SplitHostPort(a)
+	u.Port, _ = strconv.Atoi(port)
 	return u
 }
 

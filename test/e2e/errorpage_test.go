@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -83,6 +84,16 @@ func TestBuiltinResponsesAsNginx(t *testing.T) {
 // status line, and $status is the status being sent when add_header evaluates it.
 func TestProxiedStatusLine(t *testing.T) {
 	t.Parallel()
+	// raw answers every request with a reason phrase net/http cannot write
+	raw := rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 Fine Thing\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
 	up := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var code int
 		fmt.Sscanf(strings.TrimPrefix(r.URL.Path, "/"), "%d", &code)
@@ -96,13 +107,20 @@ http {
         add_header X-St $status always;
         location / { proxy_pass http://127.0.0.1:{{UP}}; }
         location = /ret { return 200 "x"; }
+        location /ep/ { error_page 404 /pe/x; return 404; }
+        location /pe/ { proxy_pass http://127.0.0.1:{{UP}}/200/; }
+        location /fine/ { proxy_pass http://{{RAW}}; }
     }
 }
-`, "PORT", port, "UP", up.Port))
+`, "PORT", port, "UP", up.Port, "RAW", raw))
 	for _, tc := range []struct{ path, line, st string }{
 		{"/302", "HTTP/1.1 302 Found", "302"},
 		{"/503", "HTTP/1.1 503 Service Unavailable", "503"},
 		{"/ret", "HTTP/1.1 200 OK", "200"},
+		{"/fine/x", "HTTP/1.1 200 Fine Thing", "200"},
+		// an error_page that proxies: the page's status with nginx's phrase, not the upstream's (and the
+		// proxy_pass URI part replaces the prefix after the internal redirect, as nginx)
+		{"/ep/x", "HTTP/1.1 404 Not Found", "404"},
 	} {
 		conn := rawConn(t, addr(port), nil)
 		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", tc.path)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -96,20 +97,10 @@ http {
 // proxy_send_timeout, as nginx ("upstream timed out … while sending request"); it was a 502.
 func TestProxySendTimeout(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() }) // accepted, never read
-		}
-	}()
+	// an upstream that accepts and never reads
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	up := rawUpstream(t, func(net.Conn) { <-done })
 	port := freePort(t)
 	start(t, fill(t, `events {}
 http {
@@ -119,7 +110,7 @@ http {
         location / { proxy_send_timeout 1s; proxy_read_timeout 30s; proxy_pass http://{{UP}}; }
     }
 }
-`, "PORT", port, "UP", ln.Addr().String()))
+`, "PORT", port, "UP", up))
 	body := bytes.NewReader(make([]byte, 48<<20)) // far more than the socket buffers hold
 	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/", port), "application/octet-stream", body)
 	if err != nil {
@@ -148,6 +139,13 @@ http {
     }
 }
 `, "PORT", port))
+	// a client that sent part of its body and waits: the 413 comes at once, not after the body's timeout
+	c := rawConn(t, addr(port), nil)
+	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n"+strings.Repeat("x", 1000))
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("partial upload: %v %v, want a 413 at once", resp, err)
+	}
 	for i := range 5 {
 		resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/up", port), "application/octet-stream", bytes.NewReader(make([]byte, 16<<20)))
 		if err != nil {
@@ -191,5 +189,36 @@ http {
 	}
 	if !eventually(5*time.Second, func() bool { return strings.Contains(s.Log(), "no resolver defined to resolve localhost") }) {
 		t.Errorf("no log line for the refused name:\n%s", s.Log())
+	}
+}
+
+// TestProxyPassURIAfterChanges: a proxy_pass URI part replaces the location's prefix also after an internal
+// redirect or a rewrite that searched the locations again; only rewrite … break sends the changed URI whole
+// (answers observed from nginx 1.22).
+func TestProxyPassURIAfterChanges(t *testing.T) {
+	t.Parallel()
+	echo := newHTTPEcho(t)
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        location /ep2/ { error_page 404 /pe2/page; return 404; }
+        location /pe2/ { proxy_pass http://127.0.0.1:{{ECHO}}/dst/; }
+        location /rb/ { rewrite ^/rb/(.*)$ /changed/$1 break; proxy_pass http://127.0.0.1:{{ECHO}}/dst/; }
+        location /fl/ { rewrite ^/fl/(.*)$ /pe2/$1; }
+    }
+}
+`, "PORT", port, "ECHO", echo.Port))
+	for path, want := range map[string]string{"/ep2/x": "/dst/page", "/rb/x": "/changed/x", "/fl/abc": "/dst/abc"} {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := decodeSeen(t, string(b)).URI; got != want {
+			t.Errorf("%s: the upstream got %q, want %q", path, got, want)
+		}
 	}
 }
