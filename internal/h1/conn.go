@@ -448,6 +448,8 @@ const (
 // client has not read yet (the 413 for an upload). The response is out; a FIN says nothing more comes, and
 // what the client still sends is read and dropped until it closes, or for lingeringTime at most.
 func (c *conn) lingerClose() {
+	// the response is out: to Shutdown the connection is idle (closeIdle closes it, which ends the reads)
+	c.state.Store(stIdle)
 	cw, ok := c.rwc.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil {
 		return
