@@ -213,7 +213,7 @@ var coreDirectives = []Spec{
 			p.sc.MergeSlashes.set(v)
 			return err
 		}},
-	{Name: "underscores_in_headers", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Pass request headers whose names contain an underscore (api_key) to upstreams and FastCGI applications; off drops them, so that X_Real_IP cannot pose as X-Real-IP.",
+	{Name: "underscores_in_headers", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Pass request headers whose names contain an underscore (api_key) to upstreams and FastCGI applications; off drops them, so that X_Real_IP cannot pose as X-Real-IP. With on, an upstream that maps _ to - (CGI, WSGI) may take Transfer_Encoding or Content_Length for framing headers: turn it on only for upstreams that keep the two apart.",
 		Diff:  "such headers are not visible as $http_ variables either way.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.UnderscoresInHeaders) }},
 	{Name: "ignore_invalid_headers", Module: "http_core", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "on", Doc: "Accepted with on. A header name that is not a token is refused with 400 (see docs/security.md); off, which would pass such names on, is refused.",

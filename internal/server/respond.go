@@ -283,18 +283,18 @@ func (rq *request) addHeaders(status int) {
 		if !ok && !ah.Always {
 			continue
 		}
-		v := ah.Value.Eval(rq.v)
-		switch http.CanonicalHeaderKey(ah.Name) {
+		v, key := ah.Value.Eval(rq.v), http.CanonicalHeaderKey(ah.Name) // (no copy for a canonical name)
+		switch key {
 		case "Etag", "Last-Modified":
 			// as nginx: these replace the response's own (a file's), and an empty value removes it
 			if v == "" {
-				delete(h, http.CanonicalHeaderKey(ah.Name))
+				delete(h, key)
 			} else {
-				h[http.CanonicalHeaderKey(ah.Name)] = []string{v}
+				h[key] = []string{v}
 			}
 		default:
 			if v != "" {
-				h.Add(ah.Name, v)
+				h[key] = append(h[key], v)
 			}
 		}
 	}
