@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"testing"
 	"time"
@@ -265,7 +266,10 @@ http {
         listen {{PORT}} ssl;
         http2 on;
         ssl_certificate self-signed;
+        client_max_body_size 1k;
         location / { return 200 "$scheme $ssl_protocol"; }
+        location /boom { return 500; }
+        location /up { proxy_pass http://127.0.0.1:1; }
     }
 }
 `, nil)
@@ -307,6 +311,44 @@ http {
 		resp.Body.Close()
 		if resp.ProtoMajor != 2 || !strings.HasPrefix(string(body), "https ") {
 			t.Errorf("%s %q, want HTTP/2 and https", resp.Proto, body)
+		}
+	})
+	t.Run("HTTP/2 stream errors keep the connection", func(t *testing.T) {
+		// a 500 ends an HTTP/1 connection (as nginx), but over HTTP/2 only its stream: the next request reuses
+		// the connection
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"}, ForceAttemptHTTP2: true}
+		defer tr.CloseIdleConnections()
+		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		var reused []bool
+		for _, path := range []string{"/boom", "/"} {
+			req, _ := http.NewRequest("GET", "https://"+addr(port)+path, nil)
+			req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+				GotConn: func(i httptrace.GotConnInfo) { reused = append(reused, i.Reused) }}))
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.ProtoMajor != 2 {
+				t.Fatalf("%s: %s, want HTTP/2", path, resp.Proto)
+			}
+		}
+		if len(reused) != 2 || !reused[1] {
+			t.Errorf("the request after a 500 used a new connection (reused %v)", reused)
+		}
+	})
+	t.Run("413 over TLS reaches a client still uploading", func(t *testing.T) {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"}}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Post("https://"+addr(port)+"/up",
+			"application/octet-stream", bytes.NewReader(make([]byte, 16<<20)))
+		if err != nil {
+			t.Fatalf("the 413 was lost: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("status %d, want 413", resp.StatusCode)
 		}
 	})
 	if !eventually(5*time.Second, func() bool { return strings.Contains(s.Log(), "client sent invalid header line (obs-fold)") }) {
