@@ -48,6 +48,10 @@ var proxyDirectives = []Spec{
 			p.conf.ProxySetBody.set(t)
 			return err
 		}},
+	{Name: "proxy_cookie_domain", Module: "http_proxy", Ctx: ctxHSL, Args: "1-2", Default: "off", Doc: "Rewrites the domain attribute of the upstream's Set-Cookie headers: off, or DOMAIN REPLACEMENT (a case-insensitive exact match, a leading dot in the cookie kept; ~regex, whose captures the replacement may use). Variables are allowed; the first rule that matches applies, and a level with its own rules does not inherit others.",
+		Apply: func(p *parser, d *Directive) error { return p.cookieRewrite(d, &p.conf.ProxyCookieDomain, true) }},
+	{Name: "proxy_cookie_path", Module: "http_proxy", Ctx: ctxHSL, Args: "1-2", Default: "off", Doc: "Rewrites the path attribute of the upstream's Set-Cookie headers: off, or PATH REPLACEMENT (the matching prefix is replaced; ~regex or ~*regex replace the whole value and may use captures). Variables are allowed; the first rule that matches applies.",
+		Apply: func(p *parser, d *Directive) error { return p.cookieRewrite(d, &p.conf.ProxyCookiePath, false) }},
 	{Name: "proxy_redirect", Module: "http_proxy", Ctx: ctxHSL, Args: "1-2", Default: "default", Doc: "Rewrites Location and Refresh headers of upstream redirects: default, off, or from to.",
 		Apply: (*parser).proxyRedirect},
 	{Name: "proxy_connect_timeout", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout for connecting to the upstream.",
@@ -218,6 +222,58 @@ func (p *parser) proxyNextUpstream(d *Directive) error {
 	return nil
 }
 
+// cookieRewrite parses proxy_cookie_domain and proxy_cookie_path: off, or a rule (see rewriteRule; a domain
+// regex is caseless, as in nginx).
+func (p *parser) cookieRewrite(d *Directive, o *Opt[[]CookieRewrite], domain bool) error {
+	if len(d.Args) == 1 {
+		if d.Args[0] != "off" {
+			return d.errorf("invalid parameter %q of the %q directive", d.Args[0], d.Name)
+		}
+		*o = Opt[[]CookieRewrite]{Set: true}
+		return nil
+	}
+	r, err := p.rewriteRule(d, domain)
+	if err != nil {
+		return err
+	}
+	add(o, r)
+	return nil
+}
+
+// rewriteRule parses the FROM REPLACEMENT of proxy_redirect and proxy_cookie_*: FROM is literal, has variables,
+// or is a regex (~, or ~* without case; caseless makes every regex caseless) whose captures REPLACEMENT may use.
+func (p *parser) rewriteRule(d *Directive, caseless bool) (CookieRewrite, error) {
+	r := CookieRewrite{From: d.Args[0]}
+	if rest, ok := strings.CutPrefix(r.From, "~"); ok {
+		if r2, ok := strings.CutPrefix(rest, "*"); ok {
+			rest, caseless = r2, true
+		}
+		if caseless {
+			rest = "(?i)" + rest
+		}
+		re, err := regexp.Compile(rest)
+		if err != nil {
+			return r, d.errorf("invalid regex %q: %v", r.From, err)
+		}
+		if err := p.tab.AddCaptureNames(re); err != nil {
+			return r, d.errorf("%v", err)
+		}
+		r.FromRe = re
+	} else if strings.Contains(r.From, "$") {
+		ft, err := p.compile(d, r.From)
+		if err != nil {
+			return r, err
+		}
+		r.FromT = ft
+	}
+	t, err := p.compile(d, d.Args[1])
+	if err != nil {
+		return r, err
+	}
+	r.To = t
+	return r, nil
+}
+
 func (p *parser) proxyRedirect(d *Directive) error {
 	if len(d.Args) == 1 {
 		switch d.Args[0] {
@@ -230,31 +286,10 @@ func (p *parser) proxyRedirect(d *Directive) error {
 		}
 		return d.errorf("invalid parameter %q of the \"proxy_redirect\" directive", d.Args[0])
 	}
-	r := Redirect{From: d.Args[0]}
-	if strings.HasPrefix(r.From, "~*") {
-		re, err := regexp.Compile("(?i)" + r.From[2:])
-		if err != nil {
-			return d.errorf("invalid regex %q: %v", r.From, err)
-		}
-		r.FromRe = re
-	} else if strings.HasPrefix(r.From, "~") {
-		re, err := regexp.Compile(r.From[1:])
-		if err != nil {
-			return d.errorf("invalid regex %q: %v", r.From, err)
-		}
-		r.FromRe = re
-	} else if strings.Contains(r.From, "$") {
-		ft, err := p.compile(d, r.From)
-		if err != nil {
-			return err
-		}
-		r.FromT = ft
-	}
-	t, err := p.compile(d, d.Args[1])
+	r, err := p.rewriteRule(d, false)
 	if err != nil {
 		return err
 	}
-	r.To = t
-	add(&p.conf.ProxyRedirect, r)
+	add(&p.conf.ProxyRedirect, Redirect{From: r.From, FromT: r.FromT, FromRe: r.FromRe, To: r.To})
 	return nil
 }

@@ -220,6 +220,8 @@ type LocConf struct {
 	ProxySetHeaders        Opt[[]HeaderSet]
 	ProxyHideHeaders       Opt[[]string]
 	ProxyPassHeaders       Opt[[]string]
+	ProxyCookieDomain      Opt[[]CookieRewrite] // set with no rule: off
+	ProxyCookiePath        Opt[[]CookieRewrite]
 	ProxyPassReqHeaders    Opt[bool]
 	ProxyPassReqBody       Opt[bool]
 	ProxyRedirect          Opt[[]Redirect] // nil value with Set = off
@@ -368,6 +370,15 @@ type ErrorPage struct {
 }
 
 // Redirect is one proxy_redirect rule.
+// CookieRewrite is a proxy_cookie_domain or proxy_cookie_path rule: From (literal, or with variables in
+// FromT) or FromRe, and the replacement To.
+type CookieRewrite struct {
+	From   string
+	FromT  *vars.Template
+	FromRe *regexp.Regexp
+	To     *vars.Template
+}
+
 type Redirect struct {
 	Default bool
 	From    string

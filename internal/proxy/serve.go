@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 	"github.com/sluice-proxy/sluice/internal/upstream"
+	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
 // errNoLive: every peer of the group is down, failed or at max_conns (nginx's "no live upstreams").
@@ -294,6 +296,7 @@ func (p *Proxy) copyResponseHeader(dst, src http.Header, list []field, pr *Reque
 	if !c.contentType {
 		dst["Content-Type"] = nil // as nginx: no type invented (net/http would sniff one, e.g. text/html)
 	}
+	rewriteCookies(dst, pr)
 	if had {
 		loc, ref = dst["Location"], dst["Refresh"]
 	}
@@ -349,6 +352,99 @@ func (p *Proxy) redirect(pr *Request, v string) string {
 	return out
 }
 
+// evalCaptures evaluates t with the captures m of re in place of the request's ($1 is re's).
+func evalCaptures(pr *Request, t *vars.Template, m []string, re *regexp.Regexp) string {
+	caps, names := pr.V.Captures, pr.V.CaptureNames
+	pr.V.Captures, pr.V.CaptureNames = m, re.SubexpNames()
+	out := t.Eval(pr.V)
+	pr.V.Captures, pr.V.CaptureNames = caps, names
+	return out
+}
+
+// rewriteCookies applies proxy_cookie_domain and proxy_cookie_path to the upstream's Set-Cookie values (a new
+// slice: the values may be the upstream response's).
+func rewriteCookies(h http.Header, pr *Request) {
+	domains, paths := pr.Conf.ProxyCookieDomain.V, pr.Conf.ProxyCookiePath.V
+	sc := h["Set-Cookie"]
+	if len(sc) == 0 || len(domains) == 0 && len(paths) == 0 {
+		return
+	}
+	out := make([]string, len(sc))
+	for i, c := range sc {
+		out[i] = rewriteCookie(c, domains, paths, pr)
+	}
+	h["Set-Cookie"] = out
+}
+
+// rewriteCookie rewrites the first domain and the first path attribute of one Set-Cookie value, as nginx: a
+// domain matches exactly (without case, a leading dot kept aside), a path by prefix; a regex rule replaces the
+// whole value. The first matching rule applies.
+func rewriteCookie(c string, domains, paths []config.CookieRewrite, pr *Request) string {
+	var b strings.Builder
+	rest := c
+	doneDomain, donePath := len(domains) == 0, len(paths) == 0
+	for {
+		i := strings.IndexByte(rest, ';')
+		if i < 0 {
+			b.WriteString(rest)
+			return b.String()
+		}
+		b.WriteString(rest[:i+1])
+		rest = rest[i+1:]
+		j := strings.IndexByte(rest, ';')
+		attr := rest
+		if j >= 0 {
+			attr = rest[:j]
+		}
+		name, val, ok := strings.Cut(attr, "=")
+		trimmed := strings.TrimSpace(name)
+		switch {
+		case ok && !doneDomain && strings.EqualFold(trimmed, "domain"):
+			doneDomain = true
+			dot := ""
+			if strings.HasPrefix(val, ".") {
+				dot, val = ".", val[1:]
+			}
+			if nv, hit := cookieRule(val, domains, pr, true); hit {
+				attr = name + "=" + dot + nv
+			}
+		case ok && !donePath && strings.EqualFold(trimmed, "path"):
+			donePath = true
+			if nv, hit := cookieRule(val, paths, pr, false); hit {
+				attr = name + "=" + nv
+			}
+		}
+		b.WriteString(attr)
+		if j < 0 {
+			return b.String()
+		}
+		rest = rest[j:]
+	}
+}
+
+// cookieRule applies the first rule of rules that matches v.
+func cookieRule(v string, rules []config.CookieRewrite, pr *Request, domain bool) (string, bool) {
+	for _, r := range rules {
+		if r.FromRe != nil {
+			if m := r.FromRe.FindStringSubmatch(v); m != nil {
+				return evalCaptures(pr, r.To, m, r.FromRe), true
+			}
+			continue
+		}
+		from := r.From
+		if r.FromT != nil {
+			from = r.FromT.Eval(pr.V)
+		}
+		switch {
+		case domain && strings.EqualFold(v, from):
+			return r.To.Eval(pr.V), true
+		case !domain && from != "" && strings.HasPrefix(v, from):
+			return r.To.Eval(pr.V) + v[len(from):], true
+		}
+	}
+	return v, false
+}
+
 // rewriteRedirect applies the first proxy_redirect rule that matches v; false when none did.
 func (p *Proxy) rewriteRedirect(pr *Request, v string) (string, bool) {
 	rules := pr.Conf.ProxyRedirect
@@ -381,11 +477,7 @@ func (p *Proxy) rewriteRedirect(pr *Request, v string) (string, bool) {
 		case r.FromRe != nil:
 			// the replacement takes the regex's captures ($1), and replaces the whole value, as in nginx
 			if m := r.FromRe.FindStringSubmatch(v); m != nil {
-				caps, names := pr.V.Captures, pr.V.CaptureNames
-				pr.V.Captures, pr.V.CaptureNames = m, r.FromRe.SubexpNames()
-				out := r.To.Eval(pr.V)
-				pr.V.Captures, pr.V.CaptureNames = caps, names
-				return out, true
+				return evalCaptures(pr, r.To, m, r.FromRe), true
 			}
 		default:
 			from := r.From

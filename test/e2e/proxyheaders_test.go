@@ -222,3 +222,40 @@ http {
 		}
 	}
 }
+
+// TestProxyCookieRewrite: proxy_cookie_domain and proxy_cookie_path rewrite the upstream's Set-Cookie
+// attributes as nginx 1.22 does (every expected value below was observed from it on the same configuration).
+func TestProxyCookieRewrite(t *testing.T) {
+	t.Parallel()
+	up := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Set-Cookie"] = []string{"a=1; Domain=Backend.Internal; Path=/two/x; HttpOnly",
+			"b=2; path=/TWO/y; domain=.backend.internal", "c=3; Path=/other"}
+		io.WriteString(w, "ok")
+	}))
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        location /d/ { proxy_cookie_domain backend.internal example.org; proxy_cookie_path /two/ /; proxy_pass http://127.0.0.1:{{UP}}; }
+        location /re/ { proxy_cookie_domain ~^(.+)\.internal$ $1.example.com; proxy_cookie_path ~*^/two/(.*)$ /app/$1; proxy_pass http://127.0.0.1:{{UP}}; }
+        location /off/ { proxy_cookie_path off; proxy_pass http://127.0.0.1:{{UP}}; }
+    }
+}
+`, "PORT", port, "UP", up.Port))
+	for path, want := range map[string][]string{
+		"/d/x": {"a=1; Domain=example.org; Path=/x; HttpOnly", "b=2; path=/TWO/y; domain=.example.org", "c=3; Path=/other"},
+		"/re/x": {"a=1; Domain=Backend.example.com; Path=/app/x; HttpOnly", "b=2; path=/app/y; domain=.backend.example.com",
+			"c=3; Path=/other"},
+		"/off/x": {"a=1; Domain=Backend.Internal; Path=/two/x; HttpOnly", "b=2; path=/TWO/y; domain=.backend.internal", "c=3; Path=/other"},
+	} {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header["Set-Cookie"]; strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: Set-Cookie\n%s\nwant\n%s", path, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
