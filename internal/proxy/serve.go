@@ -365,8 +365,11 @@ func evalCaptures(pr *Request, t *vars.Template, m []string, re *regexp.Regexp) 
 // slice: the values may be the upstream response's).
 func rewriteCookies(h http.Header, pr *Request) {
 	domains, paths := pr.Conf.ProxyCookieDomain.V, pr.Conf.ProxyCookiePath.V
+	if len(domains) == 0 && len(paths) == 0 {
+		return // (no map lookup per response without rules)
+	}
 	sc := h["Set-Cookie"]
-	if len(sc) == 0 || len(domains) == 0 && len(paths) == 0 {
+	if len(sc) == 0 {
 		return
 	}
 	out := make([]string, len(sc))
