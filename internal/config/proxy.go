@@ -31,7 +31,11 @@ var proxyDirectives = []Spec{
 			if err != nil {
 				return err
 			}
-			add(&p.conf.ProxySetHeaders, HeaderSet{Name: d.Args[0], Key: textproto.CanonicalMIMEHeaderKey(d.Args[0]), Value: t})
+			hs := HeaderSet{Name: d.Args[0], Key: textproto.CanonicalMIMEHeaderKey(d.Args[0]), Value: t}
+			for _, prev := range p.conf.ProxySetHeaders.V {
+				hs.Again = hs.Again || prev.Key == hs.Key
+			}
+			add(&p.conf.ProxySetHeaders, hs)
 			return nil
 		}},
 	{Name: "proxy_hide_header", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Response header from the upstream not passed to the client.",

@@ -353,11 +353,13 @@ type HeaderSet struct {
 	Name  string
 	Key   string // Name in canonical form (the header map's key), worked out once
 	Value *vars.Template
+	Again bool // an earlier line of the same list sets Key too: this one adds a field (nginx)
 }
 
 // AddHeader is one add_header.
 type AddHeader struct {
 	Name   string
+	Key    string // Name in canonical form, worked out once
 	Value  *vars.Template
 	Always bool
 }

@@ -179,7 +179,7 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	}
 	flushEach := !c.FastCGIBuffering.Get(true) || strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "no") ||
 		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	if rs, ok := fr.W.(interface{ SetReason(string) }); ok && resp.Reason != "" && printable(resp.Reason) {
+	if rs, ok := fr.W.(interface{ SetReason(string) }); ok && resp.Reason != "" && httpsyntax.Value(resp.Reason) {
 		rs.SetReason(resp.Reason) // the application's "Status: 299 Custom Thing", as nginx relays it
 	}
 	fr.W.WriteHeader(resp.Status)
@@ -342,12 +342,10 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 	}
 	// an earlier upstream pass of this request (before an internal redirect) stays in front, " : " between
 	prevAddr, prevStatus := v.UpstreamAddr, v.UpstreamStatus
-	chain := func(prev, cur string) string {
-		if prevAddr == "" {
-			return cur
-		}
-		return cmp.Or(prev, "-") + " : " + cur
+	if prevAddr != "" {
+		prevStatus = cmp.Or(prevStatus, "-") // (a pass that got no status)
 	}
+	chain := vars.AfterPass
 	if g == nil {
 		t.Network, t.Addr = fp.Network, fp.Addr
 		if v.UpstreamAddr = fp.Addr; fp.Network == "unix" {
@@ -397,16 +395,6 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 		}
 		fr.Log.Error("fastcgi: connect() to "+peer.Addr+" failed, trying next upstream: "+err.Error(), v.LogAttrs()...)
 	}
-}
-
-// printable reports whether s holds no control byte (a reason phrase safe to relay).
-func printable(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 func containsFold(list []string, s string) bool {

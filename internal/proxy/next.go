@@ -84,20 +84,20 @@ func (a *attempts) join(f int) string {
 	if a.n == 0 {
 		return ""
 	}
-	if a.n == 1 && !a.chained {
-		return a.first[f]
+	list := a.first[f]
+	if a.n > 1 {
+		var b strings.Builder
+		b.WriteString(list)
+		for i := range a.more {
+			b.WriteString(", ")
+			b.WriteString(a.more[i][f])
+		}
+		list = b.String()
 	}
-	var b strings.Builder
 	if a.chained {
-		b.WriteString(cmp.Or(a.chain[f], "-"))
-		b.WriteString(" : ")
+		return vars.AfterPass(cmp.Or(a.chain[f], "-"), list)
 	}
-	b.WriteString(a.first[f])
-	for i := range a.more {
-		b.WriteString(", ")
-		b.WriteString(a.more[i][f])
-	}
-	return b.String()
+	return list
 }
 
 // finish sets the last try's response time, counted from start (when its body has been relayed).

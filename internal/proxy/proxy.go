@@ -508,7 +508,7 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 	host := t.host
 	sets := c.ProxySetHeaders.V
 	vals := o.vals[:0] // the values set, one backing array for all (kept for the next request)
-	for i, hs := range sets {
+	for _, hs := range sets {
 		name := hs.Key
 		switch name {
 		case "Connection", "Upgrade", "Keep-Alive", "Te", "Transfer-Encoding", "Proxy-Connection":
@@ -521,7 +521,7 @@ func (p *Proxy) outRequest(pr *Request, o *outgoing) (*http.Request, string) {
 			continue
 		}
 		val := hs.Value.Eval(pr.V)
-		again := setBefore(sets[:i], name) // a second line for a name adds a field, as in nginx
+		again := hs.Again // a second line for a name adds a field, as in nginx
 		switch {
 		case val == "" && again:
 		case val == "" && name == "User-Agent":
@@ -703,14 +703,4 @@ func upstreamTLS(c *config.LocConf, name string) (*tls.Config, error) {
 func isDialError(err error) bool {
 	var oe *net.OpError
 	return errors.As(err, &oe) && oe.Op == "dial"
-}
-
-// setBefore reports whether sets has a line for name.
-func setBefore(sets []config.HeaderSet, name string) bool {
-	for _, hs := range sets {
-		if hs.Key == name {
-			return true
-		}
-	}
-	return false
 }

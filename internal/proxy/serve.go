@@ -787,11 +787,7 @@ func setReason(w http.ResponseWriter, resp *http.Response) {
 	if !ok || len(resp.Status) < 5 {
 		return
 	}
-	r := resp.Status[4:]
-	for i := 0; i < len(r); i++ {
-		if c := r[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return
-		}
+	if r := resp.Status[4:]; httpsyntax.Value(r) {
+		rs.SetReason(r)
 	}
-	rs.SetReason(r)
 }

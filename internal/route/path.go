@@ -148,22 +148,25 @@ func unhex(c byte) (byte, bool) {
 // in a path: see pathEscape), so that what is sent matches what was matched. This is the set nginx
 // escapes for proxy_pass.
 // A path with nothing to escape is returned as is, without allocating.
-func EscapePath(p string) string {
+func EscapePath(p string) string { return Escape(p, pathEscape) }
+
+// Escape %-escapes (upper-case hex) the bytes of s that set marks; s itself when none is.
+func Escape(s string, set *[256]bool) string {
 	n := 0
-	for i := 0; i < len(p); i++ {
-		if mustEscape(p[i]) {
+	for i := 0; i < len(s); i++ {
+		if set[s[i]] {
 			n++
 		}
 	}
 	if n == 0 {
-		return p
+		return s
 	}
 	const hex = "0123456789ABCDEF"
 	var b strings.Builder
-	b.Grow(len(p) + 2*n)
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if mustEscape(c) {
+	b.Grow(len(s) + 2*n)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if set[c] {
 			b.WriteByte('%')
 			b.WriteByte(hex[c>>4])
 			b.WriteByte(hex[c&15])
@@ -174,16 +177,19 @@ func EscapePath(p string) string {
 	return b.String()
 }
 
-func mustEscape(c byte) bool { return pathEscape[c] }
-
-// pathEscape marks the bytes nginx 1.22 escapes in a decoded path it sends upstream (observed from it): control
-// bytes, space, DEL, bytes from 0x80, the double quote and #%?<>\^`{|}.
-var pathEscape = func() (t [256]bool) {
+// EscapeSet marks the bytes of extra, control bytes, space, DEL and every byte from 0x80: the sets nginx
+// escapes, which differ only in the printable bytes they add.
+func EscapeSet(extra string) *[256]bool {
+	var t [256]bool
 	for c := 0; c < 256; c++ {
 		t[c] = c <= ' ' || c >= 0x7f
 	}
-	for _, c := range "\"#%?<>\\^`{|}" {
-		t[c] = true
+	for i := 0; i < len(extra); i++ {
+		t[extra[i]] = true
 	}
-	return t
-}()
+	return &t
+}
+
+// pathEscape marks the bytes nginx 1.22 escapes in a decoded path it sends upstream (observed from it): control
+// bytes, space, DEL, bytes from 0x80, the double quote and #%?<>\^`{|}.
+var pathEscape = EscapeSet("\"#%?<>\\^`{|}")

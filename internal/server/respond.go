@@ -283,7 +283,7 @@ func (rq *request) addHeaders(status int) {
 		if !ok && !ah.Always {
 			continue
 		}
-		v, key := ah.Value.Eval(rq.v), http.CanonicalHeaderKey(ah.Name) // (no copy for a canonical name)
+		v, key := ah.Value.Eval(rq.v), ah.Key
 		switch key {
 		case "Etag", "Last-Modified":
 			// as nginx: these replace the response's own (a file's), and an empty value removes it

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/route"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
@@ -108,7 +109,7 @@ func (rq *request) quotedURI() bool {
 func (rq *request) evalEscaped(t *vars.Template, m []string, esc *[256]bool) string {
 	e := make([]string, len(m))
 	for i, c := range m {
-		e[i] = escapeBytes(c, esc)
+		e[i] = route.Escape(c, esc)
 	}
 	rq.v.Captures = e
 	out := t.Eval(rq.v)
@@ -116,46 +117,8 @@ func (rq *request) evalEscaped(t *vars.Template, m []string, esc *[256]bool) str
 	return out
 }
 
-// escapeBytes %-escapes (upper-case hex) the bytes of s that esc marks.
-func escapeBytes(s string, esc *[256]bool) string {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if esc[s[i]] {
-			n++
-		}
-	}
-	if n == 0 {
-		return s
-	}
-	const hex = "0123456789ABCDEF"
-	b := make([]byte, 0, len(s)+2*n)
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; esc[c] {
-			b = append(b, '%', hex[c>>4], hex[c&15])
-		} else {
-			b = append(b, c)
-		}
-	}
-	return string(b)
-}
-
 // The bytes nginx 1.22 escapes in captures (observed from it): in arguments, and in a redirect's path.
-var argsEscape, redirectPathEscape = escapeSet(`"#%&+;?<>\^` + "`{|}"), escapeSet(`"#%`)
-
-// escapeSet marks the bytes of s, control bytes, space, DEL and every byte from 0x80.
-func escapeSet(s string) *[256]bool {
-	var t [256]bool
-	for c := 0; c <= ' '; c++ {
-		t[c] = true
-	}
-	for c := 0x7f; c < 256; c++ {
-		t[c] = true
-	}
-	for i := 0; i < len(s); i++ {
-		t[s[i]] = true
-	}
-	return &t
-}
+var argsEscape, redirectPathEscape = route.EscapeSet(`"#%&+;?<>\^` + "`{|}"), route.EscapeSet(`"#%`)
 
 // withAddHeaders returns a copy of conf carrying the add_header of a matched `if` body.
 func withAddHeaders(conf, ifc *config.LocConf) *config.LocConf {

@@ -505,6 +505,15 @@ func (r *Request) aliasFilename() string {
 	return r.DocumentRoot + r.URI
 }
 
+// AfterPass joins the value of an $upstream_* variable from an earlier upstream pass of the request (before
+// an internal redirect; "" for none) and the current pass's, " : " between them, as nginx lists them.
+func AfterPass(prev, cur string) string {
+	if prev == "" {
+		return cur
+	}
+	return prev + " : " + cur
+}
+
 // HostName is $host: the request's host (URI authority or Host header) lower-cased, without port or trailing
 // dot, else the server name.
 func (r *Request) HostName() string { return strings.ToLower(r.rawHost()) }
