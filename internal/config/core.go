@@ -148,9 +148,9 @@ var coreDirectives = []Spec{
 	{Name: "keepalive_requests", Module: "http_core", Ctx: ctxHSL | CtxUpstream, Args: "1", Default: "1000", Doc: "Requests served on one keep-alive connection (client, or upstream in an upstream block) before it is closed.",
 		Diff: "in a location it is not applied yet (the server's value is used).",
 		Apply: func(p *parser, d *Directive) error {
-			n, err := strconv.Atoi(d.Args[0])
-			if err != nil || n < 0 {
-				return d.errorf("invalid value %q in \"keepalive_requests\" directive", d.Args[0])
+			n, err := count(d)
+			if err != nil {
+				return err
 			}
 			if p.ups != nil {
 				p.ups.KeepaliveRequests = n

@@ -98,14 +98,7 @@ var proxyDirectives = []Spec{
 		Diff:  "request bodies are streamed, not buffered: once a try has read any of a request body, the request goes on to the next peer only if the body was at most client_body_buffer_size (16k), whose copy is kept while it streams; a larger one goes on only when the connection to the previous peer could not be made.",
 		Apply: (*parser).proxyNextUpstream},
 	{Name: "proxy_next_upstream_tries", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "0", Doc: "Most peers tried for one request (0: no limit).",
-		Apply: func(p *parser, d *Directive) error {
-			n, err := strconv.Atoi(d.Args[0])
-			if err != nil || n < 0 {
-				return d.errorf("invalid value %q in \"proxy_next_upstream_tries\" directive", d.Args[0])
-			}
-			p.conf.ProxyNextTries.set(n)
-			return nil
-		}},
+		Apply: func(p *parser, d *Directive) error { return p.setCount(d, &p.conf.ProxyNextTries) }},
 	{Name: "proxy_next_upstream_timeout", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "0", Doc: "Time after which a request is no longer passed on to the next peer (0: no limit).",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ProxyNextTimeout) }},
 	{Name: "proxy_websocket", Module: "sluice", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Tunnel WebSocket upgrades to proxied locations even without the Upgrade/Connection proxy_set_header lines.",
@@ -131,6 +124,25 @@ var ProxyDefaults = struct {
 func add[T any](o *Opt[[]T], v ...T) {
 	o.V = append(o.V, v...)
 	o.Set = true
+}
+
+// setCount sets o to the directive's argument, a number ≥ 0.
+func (p *parser) setCount(d *Directive, o *Opt[int]) error {
+	n, err := count(d)
+	if err != nil {
+		return err
+	}
+	o.set(n)
+	return nil
+}
+
+// count reads the directive's argument as a number ≥ 0.
+func count(d *Directive) (int, error) {
+	n, err := strconv.Atoi(d.Args[0])
+	if err != nil || n < 0 {
+		return 0, d.errorf("invalid value %q in \"%s\" directive", d.Args[0], d.Name)
+	}
+	return n, nil
 }
 
 func (p *parser) setBool(d *Directive, o *Opt[bool]) error {

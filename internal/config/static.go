@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/sluice-proxy/sluice/internal/route"
+	"github.com/sluice-proxy/sluice/internal/static"
 )
 
 // staticDirectives are the file-serving directives (nginx's core, autoindex, headers and gzip_static modules).
@@ -34,8 +35,19 @@ var staticDirectives = []Spec{
 	{Name: "autoindex", Module: "http_autoindex", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "A request ending in \"/\" with no index file gets an HTML listing of the directory.",
 		Diff:  "autoindex_format, autoindex_exact_size and autoindex_localtime are not supported; the listing omits dotfiles unless serve_dotfiles is on.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.Autoindex) }},
-	{Name: "etag", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Send an ETag (nginx's \"mtime-size\" form) for static files and honour If-None-Match.",
+	{Name: "etag", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Send an ETag (nginx's \"mtime-size\" form) for static files; If-None-Match, If-Match and If-Range compare with it.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ETag) }},
+	{Name: "if_modified_since", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "exact", Doc: "How a static file's If-Modified-Since is compared: exact (304 only for the file's own time), before (304 for that time or a later one), off (ignored).",
+		Apply: func(p *parser, d *Directive) error {
+			v, ok := static.ParseIMS(d.Args[0])
+			if !ok {
+				return d.errorf("invalid value %q in \"if_modified_since\" directive, it must be \"off\", \"exact\" or \"before\"", d.Args[0])
+			}
+			p.conf.IMS.set(v)
+			return nil
+		}},
+	{Name: "max_ranges", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "unlimited", Doc: "The most byte ranges one request for a static file may ask for; a request for more gets the whole file. 0 turns range requests off (no Accept-Ranges).",
+		Apply: func(p *parser, d *Directive) error { return p.setCount(d, &p.conf.MaxRanges) }},
 	{Name: "expires", Module: "http_headers", Ctx: ctxHSL | CtxIf, Args: "1-2", Default: "off", Doc: "Adds Expires and Cache-Control: max-age to 2xx/3xx responses: a time, -time (no-cache), epoch, max, modified time, off.",
 		Apply: (*parser).expires},
 	{Name: "gzip_static", Module: "http_gzip_static", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Serves file.gz in the place of file (Content-Encoding: gzip, Vary: Accept-Encoding, its own length and validators) to clients that accept gzip, when it is a regular file; file itself need not exist, as in nginx.",

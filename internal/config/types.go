@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/access"
 	"github.com/sluice-proxy/sluice/internal/route"
+	"github.com/sluice-proxy/sluice/internal/static"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
@@ -285,6 +286,8 @@ type LocConf struct {
 	Alias       Opt[*vars.Template]
 	Autoindex   Opt[bool]
 	ETag        Opt[bool]
+	IMS         Opt[static.IMS] // if_modified_since
+	MaxRanges   Opt[int]        // max_ranges
 	Expires     Opt[Expires]
 	GzipStatic  Opt[bool]
 	Dotfiles    Opt[bool]

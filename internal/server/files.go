@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/route"
 	"github.com/sluice-proxy/sluice/internal/static"
 )
@@ -42,6 +43,12 @@ func (rq *request) serveStatic() {
 		Autoindex:   c.Autoindex.Get(false),
 		Bufs:        &rq.s.fileBufs,
 		Validators:  &rq.s.validators,
+		Parts:       &rq.s.byteranges,
+
+		IfModifiedSince: c.IMS.Get(static.IMSExact),
+		MaxRanges:       maxRanges(c.MaxRanges),
+		// nginx's not_modified and range filters see 200s only: not an error page's own status
+		NoConditions: rq.w.forceStatus != 0 && rq.w.forceStatus != http.StatusOK,
 	})
 	switch status {
 	case 0:
@@ -55,6 +62,17 @@ func (rq *request) serveStatic() {
 	default:
 		rq.special(status)
 	}
+}
+
+// maxRanges is static.Request's MaxRanges for max_ranges: 0 when not set (no limit), -1 for 0 (ranges off).
+func maxRanges(o config.Opt[int]) int {
+	switch {
+	case !o.Set:
+		return 0
+	case o.V == 0:
+		return -1
+	}
+	return o.V
 }
 
 // filename maps a URI to the file system: root + URI, or with alias the alias in place of the location's

@@ -406,7 +406,7 @@ func (rq *request) runErrorPage(ep config.ErrorPage, status int) {
 func (rq *request) defaultPage(status int) {
 	h := rq.w.Header()
 	for k := range h {
-		if k != "Connection" && k != "Location" && k != "Www-Authenticate" {
+		if k != "Connection" && k != "Location" && k != "Www-Authenticate" && (k != "Content-Range" || status != http.StatusRequestedRangeNotSatisfiable) {
 			delete(h, k)
 		}
 	}

@@ -61,6 +61,8 @@ type Server struct {
 
 	// validators keeps the formatted Last-Modified, ETag and Content-Length of recently served files.
 	validators static.Validators
+	// byteranges numbers the boundaries of multipart/byteranges answers.
+	byteranges atomic.Uint64
 
 	// serverHeader are the Server header's values: without and with the version (server_tokens).
 	serverHeader [2][]string

@@ -9,9 +9,11 @@ package static
 
 import (
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"io/fs"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -44,6 +47,17 @@ type Request struct {
 	Bufs *sync.Pool
 	// Validators, when set, keeps the formatted Last-Modified, ETag and Content-Length of recent files.
 	Validators *Validators
+	// IfModifiedSince is if_modified_since: how If-Modified-Since compares with the file's time.
+	IfModifiedSince IMS
+	// MaxRanges is max_ranges: when positive, the most ranges one request may ask for (more get the whole
+	// file); 0 sets no limit, as nginx's default; negative (max_ranges 0) turns range requests off, and
+	// Accept-Ranges with them.
+	MaxRanges int
+	// NoConditions: the answer is an error page (error_page), whose status is not 200; preconditions and
+	// ranges do not apply to it, as nginx's filters apply to 200 only.
+	NoConditions bool
+	// Parts, when set, numbers multipart/byteranges boundaries, as nginx's process-wide counter.
+	Parts *atomic.Uint64
 }
 
 func (req *Request) path() string {
@@ -305,38 +319,66 @@ func noLinks(root, name string) bool {
 	return true
 }
 
-// serveFile answers with the open regular file fd (name, or with gzipped its name.gz) and closes it.
+// serveFile answers with the open regular file fd (name, or with gzipped its name.gz) and closes it. A
+// request with conditional headers goes through nginx's not_modified and range filters first: 304, 412
+// (returned, for the caller's error_page handling), 206 with one range or multipart/byteranges, or 416
+// (returned, with Content-Range set).
 func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *statInfo, req *Request, gzipped bool) int {
+	body := fileBody{fd: fd, name: name, bufs: req.Bufs}
+	defer body.close()
 	h := w.Header()
-	direct := plain(r, h)
-	if gzipped {
-		h.Add("Vary", "Accept-Encoding")
-		h["Content-Encoding"] = []string{"gzip"}
-	}
 	ext := strings.ToLower(strings.TrimPrefix(path.Ext(name), "."))
 	ct := req.Types[ext]
 	if ct == "" {
 		ct = req.DefaultType
 	}
-	if !direct {
-		// ServeContent answers conditional requests and single and multiple ranges
-		if _, preset := h["Content-Type"]; !preset {
-			h["Content-Type"] = []string{ct}
-		}
-		if req.ETag {
-			h["Etag"] = []string{etag(fi.ModTime(), fi.Size())}
-		}
-		return serveContent(w, r, name, fd, fi)
-	}
-	// the common case, written directly: the validators and length formatted once per file version (or per
-	// request without req.Validators), the body read into a pooled buffer (small files) and written with the
-	// headers in one system call
+	// the validators and length formatted once per file version (or per request without req.Validators)
 	size, mtime := fi.Size(), fi.ModTime()
 	var vs *validators
 	if req.Validators != nil {
 		vs = req.Validators.get(mtime, size, ct)
 	} else {
 		vs = newValidators(mtime, size, ct)
+	}
+	etag := ""
+	if req.ETag {
+		etag = vs.etag[0]
+	}
+	cond := !req.NoConditions && isConditional(r.Header)
+	var rs []byteRange
+	if cond {
+		switch status := req.precondition(r.Header, mtime.Unix(), etag); status {
+		case http.StatusPreconditionFailed:
+			return status
+		case http.StatusNotModified:
+			// as nginx: the validators, no type, length or coding
+			if gzipped {
+				h.Add("Vary", "Accept-Encoding")
+			}
+			h["Last-Modified"] = vs.lastModified
+			if req.ETag {
+				h["Etag"] = vs.etag
+			}
+			delete(h, "Content-Encoding")
+			w.WriteHeader(http.StatusNotModified)
+			return 0
+		}
+		if req.MaxRanges >= 0 {
+			limit := req.MaxRanges
+			if limit == 0 {
+				limit = math.MaxInt32 // nginx's default
+			}
+			var res int
+			if rs, res = ranges(r.Header, size, mtime.Unix(), etag, limit); res == rangeNotSatisfiable {
+				// nothing else is set: an error_page answering the 416 sets its own headers
+				h["Content-Range"] = []string{"bytes */" + strconv.FormatInt(size, 10)}
+				return http.StatusRequestedRangeNotSatisfiable
+			}
+		}
+	}
+	if gzipped {
+		h.Add("Vary", "Accept-Encoding")
+		h["Content-Encoding"] = []string{"gzip"}
 	}
 	if _, preset := h["Content-Type"]; !preset {
 		// (an X-Accel-Redirect keeps the application's type, as in nginx)
@@ -345,123 +387,126 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 	if mtime.Unix() > 0 {
 		h["Last-Modified"] = vs.lastModified
 	}
-	h["Accept-Ranges"] = vs.acceptRanges
-	h["Content-Length"] = vs.length
 	if req.ETag {
 		h["Etag"] = vs.etag
 	}
-	if r.Method == http.MethodHead {
-		syscall.Close(fd)
-		w.WriteHeader(http.StatusOK)
-		return 0
+	if rs != nil {
+		return partial(w, r, &body, rs, size, req.Parts)
 	}
-	if size <= SmallFile {
-		data, bp, ok := readSmall(fd, size, req.Bufs)
-		if bp != nil {
-			defer req.Bufs.Put(bp)
-		}
-		if !ok {
+	if req.MaxRanges >= 0 {
+		h["Accept-Ranges"] = vs.acceptRanges
+	}
+	h["Content-Length"] = vs.length
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		if !body.copy(w, 0, size) {
 			return http.StatusInternalServerError
 		}
-		w.WriteHeader(http.StatusOK)
-		w.Write(data)
-		return 0
 	}
-	// a larger file: the *os.File reaches the connection's ReadFrom, which uses sendfile on plain TCP
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	w.WriteHeader(http.StatusOK)
-	io.CopyN(w, f, size)
 	return 0
 }
 
-// plain reports whether a GET or HEAD can be answered with the whole file without net/http's ServeContent:
-// no range, no precondition, and no Content-Encoding set by the configuration (ServeContent then omits the
-// length). A gzip_static answer is plain too: its Content-Encoding is set after this check.
-func plain(r *http.Request, h http.Header) bool {
-	rh := r.Header
-	for _, k := range conditional {
-		if _, ok := rh[k]; ok {
-			return false
+// partial answers 206 with the ranges rs of the file: one as the body with Content-Range, several as
+// multipart/byteranges with nginx's layout and a boundary numbered from parts.
+func partial(w http.ResponseWriter, r *http.Request, body *fileBody, rs []byteRange, size int64, parts *atomic.Uint64) int {
+	h := w.Header()
+	var buf [64]byte
+	if len(rs) == 1 {
+		h["Content-Range"] = []string{string(contentRange(buf[:0], rs[0], size))}
+		h["Content-Length"] = []string{strconv.FormatInt(rs[0].end-rs[0].start, 10)}
+		w.WriteHeader(http.StatusPartialContent)
+		if r.Method != http.MethodHead {
+			body.copy(w, rs[0].start, rs[0].end-rs[0].start)
+		}
+		return 0
+	}
+	var n uint64
+	if parts != nil {
+		n = parts.Add(1)
+	}
+	boundary := fmt.Sprintf("%020d", n)
+	ctype := h.Get("Content-Type")
+	heads := make([]string, len(rs))
+	length := int64(len("\r\n--") + len(boundary) + len("--\r\n"))
+	for i, rg := range rs {
+		heads[i] = "\r\n--" + boundary + "\r\nContent-Type: " + ctype + "\r\nContent-Range: " + string(contentRange(buf[:0], rg, size)) + "\r\n\r\n"
+		length += int64(len(heads[i])) + rg.end - rg.start
+	}
+	h["Content-Type"] = []string{"multipart/byteranges; boundary=" + boundary}
+	h["Content-Length"] = []string{strconv.FormatInt(length, 10)}
+	w.WriteHeader(http.StatusPartialContent)
+	if r.Method == http.MethodHead {
+		return 0
+	}
+	for i, rg := range rs {
+		if _, err := io.WriteString(w, heads[i]); err != nil {
+			return 0
+		}
+		if !body.copy(w, rg.start, rg.end-rg.start) {
+			return 0
 		}
 	}
-	_, enc := h["Content-Encoding"]
-	return !enc
-}
-
-// conditional are the request headers ServeContent interprets.
-var conditional = [...]string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"}
-
-// serveContent answers through net/http's ServeContent: conditional requests, single and multiple ranges and HEAD.
-func serveContent(w http.ResponseWriter, r *http.Request, name string, fd int, fi *statInfo) int {
-	if fi.Size() <= SmallFile {
-		// read on demand: a 304 or 412 reads nothing, a range only its bytes
-		defer syscall.Close(fd)
-		http.ServeContent(w, r, "", fi.ModTime(), &fileReader{fd: fd, size: fi.Size()})
-		return 0
-	}
-	// a larger file: the *os.File reaches the connection's ReadFrom, which uses sendfile on plain TCP
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	http.ServeContent(w, r, "", fi.ModTime(), f)
+	io.WriteString(w, "\r\n--"+boundary+"--\r\n")
 	return 0
 }
 
-// fileReader is an io.ReadSeeker over the first size bytes of an open file that reads with pread at its own
-// offset: seeking costs no system call. A file that shrank since its fstat reads io.ErrUnexpectedEOF.
-type fileReader struct {
-	fd        int
-	size, off int64
+// fileBody writes sections of an open file: a small one read into a buffer borrowed from bufs (so it leaves
+// with the headers in one system call), a larger one through the connection's ReadFrom, which uses sendfile on
+// plain TCP.
+type fileBody struct {
+	fd   int
+	name string
+	f    *os.File // made for the first large section; it owns fd from then on
+	bufs *sync.Pool
 }
 
-func (f *fileReader) Read(p []byte) (int, error) {
-	if f.off >= f.size {
-		return 0, io.EOF
+// copy writes n bytes from off; false when the file could not be read (it shrank, or a read failed) before
+// anything was written.
+func (b *fileBody) copy(w io.Writer, off, n int64) bool {
+	if n <= SmallFile {
+		data, bp, ok := readSmall(b.fd, off, n, b.bufs)
+		if bp != nil {
+			defer b.bufs.Put(bp)
+		}
+		if !ok {
+			return false
+		}
+		w.Write(data)
+		return true
 	}
-	if rest := f.size - f.off; int64(len(p)) > rest {
-		p = p[:rest]
+	if b.f == nil {
+		b.f = os.NewFile(uintptr(b.fd), b.name)
 	}
-	n, err := syscall.Pread(f.fd, p, f.off)
-	for err == syscall.EINTR {
-		n, err = syscall.Pread(f.fd, p, f.off)
+	if _, err := b.f.Seek(off, io.SeekStart); err != nil {
+		return false
 	}
-	if err != nil {
-		return 0, err
-	}
-	if n == 0 {
-		return 0, io.ErrUnexpectedEOF
-	}
-	f.off += int64(n)
-	return n, nil
+	io.CopyN(w, b.f, n)
+	return true
 }
 
-func (f *fileReader) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekCurrent:
-		offset += f.off
-	case io.SeekEnd:
-		offset += f.size
+func (b *fileBody) close() {
+	if b.f != nil {
+		b.f.Close()
+		return
 	}
-	if offset < 0 {
-		return 0, errors.New("static: seek before the start of the file")
-	}
-	f.off = offset
-	return offset, nil
+	syscall.Close(b.fd)
 }
 
-// readSmall reads a file of size ≤ SmallFile whole and closes fd. The bytes are in a buffer borrowed from bufs
-// when it is set: bp, to be put back once they are written.
-func readSmall(fd int, size int64, bufs *sync.Pool) (data []byte, bp *[]byte, ok bool) {
+// readSmall reads n ≤ SmallFile bytes of fd from off. The bytes are in a buffer borrowed from bufs when it is
+// set: bp, to be put back once they are written.
+func readSmall(fd int, off, n int64, bufs *sync.Pool) (data []byte, bp *[]byte, ok bool) {
 	var buf []byte
 	if bufs != nil {
 		bp = bufs.Get().(*[]byte)
 		buf = *bp
 	} else {
-		buf = make([]byte, size)
+		buf = make([]byte, n)
 	}
-	n, err := syscall.Pread(fd, buf[:size], 0)
-	syscall.Close(fd)
-	return buf[:max(n, 0)], bp, err == nil && int64(n) == size
+	got, err := syscall.Pread(fd, buf[:n], off)
+	for err == syscall.EINTR {
+		got, err = syscall.Pread(fd, buf[:n], off)
+	}
+	return buf[:max(got, 0)], bp, err == nil && int64(got) == n
 }
 
 // etag is nginx's entity tag: hex modification time and size.
