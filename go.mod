@@ -18,6 +18,7 @@ require (
 )
 
 require (
+	github.com/klauspost/compress v1.18.0
 	github.com/miekg/dns v1.1.73
 	github.com/quic-go/quic-go v0.65.0
 )

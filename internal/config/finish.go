@@ -127,6 +127,7 @@ func (p *parser) finishServer(s *Server) error {
 			if err := p.resolveProxy(l.Conf); err != nil && perr == nil {
 				perr = err
 			}
+			finishGzip(l.Conf)
 			if err := p.finishAccess(l.Conf, l.Pos); err != nil && perr == nil {
 				perr = err
 			}
@@ -139,6 +140,7 @@ func (p *parser) finishServer(s *Server) error {
 		return out
 	}
 	p.mergeIfConfs(s.Ops, s.Loc)
+	finishGzip(s.Loc)
 	if err := p.finishAccess(s.Loc, s.Pos); err != nil {
 		return err
 	}
@@ -163,6 +165,7 @@ func (p *parser) mergeIfConfs(ops []Op, outer *LocConf) {
 	for i := range ops {
 		if ops[i].Kind == OpIf {
 			mergeOpts(ops[i].IfConf, outer)
+			finishGzip(ops[i].IfConf)
 			p.mergeIfConfs(ops[i].Then, ops[i].IfConf)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/access"
+	"github.com/sluice-proxy/sluice/internal/compress"
 	"github.com/sluice-proxy/sluice/internal/route"
 	"github.com/sluice-proxy/sluice/internal/static"
 	"github.com/sluice-proxy/sluice/internal/vars"
@@ -294,9 +295,20 @@ type LocConf struct {
 	NoSymlinks  Opt[bool]
 	LogNotFound Opt[bool]
 
+	Gzip            Opt[bool]
+	GzipTypes       Opt[[]string]
+	GzipLevel       Opt[int]
+	GzipMinLength   Opt[int64]
+	GzipVary        Opt[bool]
+	GzipHTTP10      Opt[bool] // gzip_http_version 1.0
+	GzipProxied     Opt[compress.Proxied]
+	GzipDisable     Opt[[]*regexp.Regexp]
+	GzipDisableMSIE Opt[bool] // gzip_disable msie6
+
 	// compiled once merged (finish.go)
-	CORS      *access.CORS    // nil without cors_origins
-	WSOrigins *access.Origins // websocket_origins, else cors_origins; nil: upgrades from any origin
+	GzipFilter *compress.Gzip  // nil with gzip off
+	CORS       *access.CORS    // nil without cors_origins
+	WSOrigins  *access.Origins // websocket_origins, else cors_origins; nil: upgrades from any origin
 }
 
 // NextUpstream is proxy_next_upstream: the conditions under which a request goes on to the next peer.

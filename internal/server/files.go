@@ -44,6 +44,7 @@ func (rq *request) serveStatic() {
 		Bufs:        &rq.s.fileBufs,
 		Validators:  &rq.s.validators,
 		Parts:       &rq.s.byteranges,
+		Gzip:        c.GzipFilter,
 
 		IfModifiedSince: c.IMS.Get(static.IMSExact),
 		MaxRanges:       maxRanges(c.MaxRanges),

@@ -161,6 +161,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	rq.serve()
+	rq.w.endGzip(true)
 	reuse = noBody && rq.detached == nil && !rq.w.hijacked
 }
 

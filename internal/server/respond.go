@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/sluice-proxy/sluice/internal/compress"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/h1guard"
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
@@ -37,6 +40,9 @@ type respWriter struct {
 	forceStatus int    // error_page =code: the status the final response carries
 	reason      string // a proxied response's reason phrase (SetReason)
 	finished    atomic.Bool
+	gz          *gzip.Writer // the body is compressed through it (gzip)
+	gzLevel     int
+	gzIn        int64 // bytes given to gz, for $gzip_ratio
 }
 
 func (w *respWriter) WriteHeader(code int) {
@@ -65,8 +71,77 @@ func (w *respWriter) WriteHeader(code int) {
 			w.rq.v.Status = code // $status in add_header, as nginx
 		}
 		w.rq.addHeaders(code)
+		if w.rq.conf != nil && w.rq.conf.GzipFilter != nil {
+			w.startGzip(w.rq.conf.GzipFilter, code)
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// gzipCoding is the shared Content-Encoding value of compressed responses (read only).
+var gzipCoding = []string{"gzip"}
+
+// startGzip is nginx's gzip header filter, run after add_header: a response gzip may compress gets Vary
+// (gzip_vary) and, when the client takes gzip, is compressed from here on: no Content-Length (the body is
+// chunked, or ends with the connection), no Accept-Ranges, and a weak ETag. A HEAD gets the same head.
+func (w *respWriter) startGzip(g *compress.Gzip, code int) {
+	h := w.Header()
+	if !g.Compressible(code, h) {
+		return
+	}
+	if g.Vary {
+		h.Add("Vary", "Accept-Encoding")
+	}
+	if !g.Accepts(w.rq.r, h) {
+		return
+	}
+	h["Content-Encoding"] = gzipCoding
+	delete(h, "Content-Length")
+	delete(h, "Accept-Ranges")
+	compress.WeakETag(h)
+	if w.rq.r.Method != http.MethodHead {
+		w.gz, w.gzLevel = w.rq.s.gzips.Get(rawWriter{w}, g.Level), g.Level
+	}
+}
+
+// endGzip writes the end of a compressed body (after a handler that returned normally) and gives the writer
+// back; after a failed response (abort) it only gives it back.
+func (w *respWriter) endGzip(complete bool) {
+	if w.gz == nil {
+		return
+	}
+	if complete {
+		w.gz.Close()
+		w.rq.v.GzipRatio = gzipRatio(w.gzIn, w.bytes)
+	}
+	w.rq.s.gzips.Put(w.gz, w.gzLevel)
+	w.gz = nil
+}
+
+// gzipRatio formats $gzip_ratio as nginx does: in/out with two decimals, rounded half up.
+func gzipRatio(in, out int64) string {
+	if out <= 0 {
+		return ""
+	}
+	whole, frac := in/out, in*100/out%100
+	if in*1000/out%10 > 4 {
+		if frac++; frac > 99 {
+			whole, frac = whole+1, 0
+		}
+	}
+	return strconv.FormatInt(whole, 10) + "." + string([]byte{byte('0' + frac/10), byte('0' + frac%10)})
+}
+
+// rawWriter writes compressed bytes to the connection, counting them ($body_bytes_sent counts what was sent).
+type rawWriter struct{ w *respWriter }
+
+func (r rawWriter) Write(b []byte) (int, error) {
+	n, err := r.w.ResponseWriter.Write(b)
+	r.w.bytes += int64(n)
+	if err != nil {
+		r.w.writeFailed()
+	}
+	return n, err
 }
 
 // SetReason keeps a proxied response's reason phrase for the HTTP/1 writer (HTTP/2 and HTTP/3 have none);
@@ -75,6 +150,10 @@ func (w *respWriter) SetReason(reason string) { w.reason = reason }
 
 func (w *respWriter) Write(b []byte) (int, error) {
 	w.beforeWrite()
+	if w.gz != nil {
+		w.gzIn += int64(len(b))
+		return w.gz.Write(b)
+	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	if err != nil {
@@ -86,6 +165,10 @@ func (w *respWriter) Write(b []byte) (int, error) {
 // WriteString writes s without first copying it into a byte slice (net/http's writer takes strings).
 func (w *respWriter) WriteString(s string) (int, error) {
 	w.beforeWrite()
+	if w.gz != nil {
+		w.gzIn += int64(len(s))
+		return w.gz.Write([]byte(s))
+	}
 	n, err := io.WriteString(w.ResponseWriter, s)
 	w.bytes += int64(n)
 	if err != nil {
@@ -163,7 +246,7 @@ func (w *respWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
 	lr, limited := src.(*io.LimitedReader)
-	if !ok || !limited || lr.N < 64<<10 {
+	if !ok || !limited || lr.N < 64<<10 || w.gz != nil {
 		// a small file goes out with the headers in one write; sendfile would cost a second system call
 		bp := w.rq.s.fileBufs.Get().(*[]byte)
 		defer w.rq.s.fileBufs.Put(bp)
@@ -198,6 +281,9 @@ type writerOnly struct{ io.Writer }
 func (w *respWriter) Flush() {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.gz != nil {
+		w.gz.Flush() // what was written so far leaves now, decodable (a sync flush)
 	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()

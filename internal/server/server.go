@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/sluice-proxy/sluice/internal/acme"
+	"github.com/sluice-proxy/sluice/internal/compress"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/fastcgi"
 	"github.com/sluice-proxy/sluice/internal/h1"
@@ -61,6 +62,8 @@ type Server struct {
 
 	// validators keeps the formatted Last-Modified, ETag and Content-Length of recently served files.
 	validators static.Validators
+	// gzips lends the gzip writers of compressed responses.
+	gzips compress.Writers
 	// byteranges numbers the boundaries of multipart/byteranges answers.
 	byteranges atomic.Uint64
 

@@ -29,6 +29,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sluice-proxy/sluice/internal/compress"
 )
 
 // Request says what to serve.
@@ -58,6 +60,9 @@ type Request struct {
 	NoConditions bool
 	// Parts, when set, numbers multipart/byteranges boundaries, as nginx's process-wide counter.
 	Parts *atomic.Uint64
+	// Gzip is the location's gzip filter (nil with gzip off): a file it will compress is sent whole, as in
+	// nginx, whose range filter sees no length once gzip has taken it.
+	Gzip *compress.Gzip
 }
 
 func (req *Request) path() string {
@@ -130,7 +135,7 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 // and it is a regular file, whether or not name exists. A .gz that cannot be opened (under disable_symlinks: a
 // link) is passed over as nginx does, and name answers. ok false means name itself is to be served.
 func precompressed(w http.ResponseWriter, r *http.Request, name string, req *Request) (status int, ok bool) {
-	if !req.GzipStatic || strings.HasSuffix(req.URI, "/") || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if !req.GzipStatic || strings.HasSuffix(req.URI, "/") || !compress.AcceptsGzip(r.Header.Get("Accept-Encoding")) {
 		return 0, false
 	}
 	var fi statInfo
@@ -363,7 +368,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 			w.WriteHeader(http.StatusNotModified)
 			return 0
 		}
-		if req.MaxRanges >= 0 {
+		if req.MaxRanges >= 0 && !req.compressed(r, h, gzipped, size, vs.ctype[0]) {
 			limit := req.MaxRanges
 			if limit == 0 {
 				limit = math.MaxInt32 // nginx's default
@@ -404,6 +409,17 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 		}
 	}
 	return 0
+}
+
+// compressed reports whether the gzip filter will compress this file's 200 (not a .gz of gzip_static's).
+func (req *Request) compressed(r *http.Request, h http.Header, gzipped bool, size int64, ctype string) bool {
+	if req.Gzip == nil || gzipped {
+		return false
+	}
+	if ct, preset := h["Content-Type"]; preset && len(ct) > 0 {
+		ctype = ct[0]
+	}
+	return req.Gzip.Fits(ctype, size) && req.Gzip.Accepts(r, h)
 }
 
 // partial answers 206 with the ranges rs of the file: one as the body with Content-Range, several as
@@ -539,41 +555,6 @@ func appendHTTPTime(dst []byte, t time.Time) []byte {
 	dst = append(dst, ' ', byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), ' ')
 	dst = append(dst, byte('0'+hh/10), byte('0'+hh%10), ':', byte('0'+mm/10), byte('0'+mm%10), ':', byte('0'+ss/10), byte('0'+ss%10))
 	return append(dst, " GMT"...)
-}
-
-// acceptsGzip reports whether an Accept-Encoding value accepts gzip: its first gzip coding without q=0. It
-// allocates nothing (it runs for every request where gzip_static is on).
-func acceptsGzip(ae string) bool {
-	for ae != "" {
-		var part string
-		part, ae, _ = strings.Cut(ae, ",")
-		coding, params, _ := strings.Cut(part, ";")
-		if strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-			return !qZero(strings.TrimSpace(params))
-		}
-	}
-	return false
-}
-
-// qZero reports whether params, its spaces left out, is q=0 with at most three decimals.
-func qZero(params string) bool {
-	var b [len("q=0.000")]byte
-	n := 0
-	for i := 0; i < len(params); i++ {
-		if params[i] == ' ' {
-			continue
-		}
-		if n == len(b) {
-			return false
-		}
-		b[n] = params[i]
-		n++
-	}
-	switch string(b[:n]) {
-	case "q=0", "q=0.0", "q=0.00", "q=0.000":
-		return true
-	}
-	return false
 }
 
 // listing writes a simple HTML index of dir (autoindex on), directories first, names escaped.

@@ -43,36 +43,3 @@ func TestValidators(t *testing.T) {
 		}
 	}
 }
-
-// TestAcceptsGzip is gzip_static's reading of Accept-Encoding: the first gzip coding decides, q=0 (spaces
-// aside, up to three decimals) refuses it; no allocation.
-func TestAcceptsGzip(t *testing.T) {
-	for _, tt := range []struct {
-		ae   string
-		want bool
-	}{
-		{"", false},
-		{"gzip", true},
-		{"GZIP", true},
-		{"br, gzip", true},
-		{" br ,\tgzip ", true},
-		{"gzip,", true},
-		{"gzip;q=0", false},
-		{"gzip; q = 0.000", false},
-		{"gzip;\tq=0.0", false},
-		{"gzip;q=0.0000", true},
-		{"gzip;q=0.5", true},
-		{"gzip;q=0;x=1", true},
-		{"gzip;q=0, gzip", false},
-		{"x-gzip", false},
-		{"deflate, br", false},
-		{"gzipx", false},
-	} {
-		if got := acceptsGzip(tt.ae); got != tt.want {
-			t.Errorf("acceptsGzip(%q) = %v, want %v", tt.ae, got, tt.want)
-		}
-		if n := testing.AllocsPerRun(10, func() { acceptsGzip(tt.ae) }); n != 0 {
-			t.Errorf("acceptsGzip(%q): %v allocations", tt.ae, n)
-		}
-	}
-}

@@ -85,6 +85,7 @@ const (
 	kHTTP2
 	kFastCGIScriptName
 	kFastCGIPathInfo
+	kGzipRatio
 	kPid
 	kNginxVersion
 )
@@ -147,6 +148,7 @@ var builtins = map[string]kind{
 	"http2":                     kHTTP2,
 	"fastcgi_script_name":       kFastCGIScriptName,
 	"fastcgi_path_info":         kFastCGIPathInfo,
+	"gzip_ratio":                kGzipRatio,
 	"pid":                       kPid,
 	"nginx_version":             kNginxVersion,
 }
@@ -329,6 +331,8 @@ func (r *Request) str(v *Var) (s string, found, ok bool) {
 		return r.URI, true, true
 	case kFastCGIPathInfo:
 		return r.FastCGIPathInfo, true, true
+	case kGzipRatio:
+		return r.GzipRatio, r.GzipRatio != "", true
 	}
 	return "", false, false
 }

@@ -63,6 +63,7 @@ type Request struct {
 
 	FastCGIScriptName string // $fastcgi_script_name; empty means URI
 	FastCGIPathInfo   string // $fastcgi_path_info
+	GzipRatio         string // $gzip_ratio: uncompressed / compressed size, "3.52"; empty when not compressed
 
 	// User variables (set, map cache) by Index: the first few inline, so most requests need no extra allocation.
 	small [inlineSlots]slot
