@@ -124,6 +124,14 @@ func TestErrors(t *testing.T) {
 		{"bad allow", "http {\n server {\n  allow 10.0.0.300;\n }\n}\n", []string{`invalid parameter "10.0.0.300"`, "sluice.conf:3"}},
 		{"realip in location", "http {\n server {\n  location / { set_real_ip_from 10.0.0.0/8; }\n }\n}\n", []string{"not allowed here", "sluice.conf:3"}},
 		{"auth_basic without file", "http {\n server {\n  location / { auth_basic x; }\n }\n}\n", []string{"auth_basic without auth_basic_user_file", "sluice.conf:3"}},
+		{"proxy_bind transparent", "http {\n proxy_bind 127.0.0.2 transparent;\n}\n", []string{`transparent" is not supported`, "CAP_NET_ADMIN", "sluice.conf:2"}},
+		{"proxy_bind host name", "http {\n proxy_bind localhost;\n}\n", []string{`invalid address "localhost"`, "sluice.conf:2"}},
+		{"proxy_cookie_flags without flags", "http {\n proxy_cookie_flags one;\n}\n", []string{`invalid parameter "one"`, "sluice.conf:2"}},
+		{"proxy_cookie_flags unknown flag", "http {\n proxy_cookie_flags one secure bogus;\n}\n", []string{`invalid parameter "bogus"`, "sluice.conf:2"}},
+		{"proxy_cookie_flags after off", "http {\n proxy_cookie_flags off;\n proxy_cookie_flags a secure;\n}\n", []string{"is duplicate", "sluice.conf:3"}},
+		{"proxy_cookie_flags too many", "http {\n proxy_cookie_flags a secure httponly samesite=lax nosecure;\n}\n", []string{"invalid number of arguments", "sluice.conf:2"}},
+		{"proxy_limit_rate", "http {\n proxy_limit_rate 1.5k;\n}\n", []string{"invalid value", "sluice.conf:2"}},
+		{"proxy_method with a space", "http {\n proxy_method \"GET X\";\n}\n", []string{`invalid method "GET X"`, "sluice.conf:2"}},
 		{"ignore_invalid_headers off", "http {\n ignore_invalid_headers off;\n}\n", []string{"not supported", "sluice.conf:2"}},
 		{"missing map include", "http {\n map $uri $m {\n  default a;\n  include nosuch-map.conf;\n }\n}\n", []string{"nosuch-map.conf", "sluice.conf:4"}},
 		{"missing htpasswd", "http {\n server {\n  auth_basic_user_file nosuch.htpasswd;\n }\n}\n", []string{"nosuch.htpasswd", "sluice.conf:3"}},
@@ -301,5 +309,72 @@ func TestResolverAllows(t *testing.T) {
 		if got := tc.r.Network(); got != tc.want {
 			t.Errorf("%+v Network() = %q, want %q", tc.r, got, tc.want)
 		}
+	}
+}
+
+// TestProxyDirectives: what proxy_method, proxy_bind, proxy_cookie_flags, proxy_limit_rate and the on/off
+// proxy directives compile to, and how a location inherits them.
+func TestProxyDirectives(t *testing.T) {
+	cfg, err := load(t, `http {
+    proxy_cookie_flags one httponly samesite=LAX;
+    proxy_cookie_flags ~^t $arg_f nosecure;
+    proxy_limit_rate 20k;
+    server {
+        listen 8080;
+        location /a { proxy_method POST; proxy_bind 127.0.0.2; proxy_pass http://127.0.0.1:1; }
+        location /b { proxy_method $arg_m; proxy_bind [::1]:5000; proxy_cookie_flags off; proxy_pass http://127.0.0.1:1; }
+        location /c { proxy_bind $arg_b; proxy_ignore_client_abort on; proxy_socket_keepalive on; proxy_ssl_session_reuse off; proxy_limit_rate 0; proxy_pass http://127.0.0.1:1; }
+        location /d { proxy_bind off; proxy_pass http://127.0.0.1:1; }
+    }
+}
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	locs := map[string]*LocConf{}
+	for _, l := range cfg.HTTP.Servers[0].Locations {
+		locs[l.Pattern] = l.Conf
+	}
+	a, b, c, d := locs["/a"], locs["/b"], locs["/c"], locs["/d"]
+	if m := a.ProxyMethod.V; m == nil || !m.IsConst() || m.String() != "POST" {
+		t.Errorf("/a proxy_method = %v", m)
+	}
+	if m := b.ProxyMethod.V; m == nil || m.IsConst() {
+		t.Errorf("/b proxy_method = %v, want a template with variables", m)
+	}
+	if c.ProxyMethod.V != nil {
+		t.Errorf("/c proxy_method set without the directive")
+	}
+	for _, tc := range []struct {
+		name string
+		b    *Bind
+		want string // Addr's String(); "$" a template; "" none
+	}{{"/a", a.ProxyBind.V, "127.0.0.2:0"}, {"/b", b.ProxyBind.V, "[::1]:5000"}, {"/c", c.ProxyBind.V, "$"}, {"/d", d.ProxyBind.V, ""}} {
+		got := ""
+		switch {
+		case tc.b == nil:
+		case tc.b.Template != nil:
+			got = "$"
+		default:
+			got = tc.b.Addr.String()
+		}
+		if got != tc.want {
+			t.Errorf("%s proxy_bind = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if fl := a.ProxyCookieFlags.V; len(fl) != 2 || fl[0].Cookie.From != "one" || fl[0].Flags != CookieHTTPOnly|CookieSameSiteLax ||
+		fl[1].Cookie.FromRe == nil || !fl[1].Cookie.FromRe.MatchString("Tx") || fl[1].Flags != CookieNoSecure || len(fl[1].Vars) != 1 {
+		t.Errorf("inherited proxy_cookie_flags = %+v", fl)
+	}
+	if !b.ProxyCookieFlags.Set || len(b.ProxyCookieFlags.V) != 0 {
+		t.Errorf("proxy_cookie_flags off = %+v", b.ProxyCookieFlags)
+	}
+	if a.ProxyLimitRate.V != 20<<10 || c.ProxyLimitRate.V != 0 {
+		t.Errorf("proxy_limit_rate = %d, %d", a.ProxyLimitRate.V, c.ProxyLimitRate.V)
+	}
+	if a.ProxyIgnoreClientAbort.Get(false) || !c.ProxyIgnoreClientAbort.Get(false) || !c.ProxySocketKeepalive.Get(false) ||
+		!a.ProxySSLSessionReuse.Get(true) || c.ProxySSLSessionReuse.Get(true) {
+		t.Errorf("on/off directives: /a %+v %+v; /c %+v %+v %+v", a.ProxyIgnoreClientAbort, a.ProxySSLSessionReuse,
+			c.ProxyIgnoreClientAbort, c.ProxySocketKeepalive, c.ProxySSLSessionReuse)
 	}
 }

@@ -2,12 +2,14 @@ package config
 
 import (
 	"net"
+	"net/netip"
 	"net/textproto"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/route"
 )
 
@@ -56,6 +58,9 @@ var proxyDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.cookieRewrite(d, &p.conf.ProxyCookieDomain, true) }},
 	{Name: "proxy_cookie_path", Module: "http_proxy", Ctx: ctxHSL, Args: "1-2", Default: "off", Doc: "Rewrites the path attribute of the upstream's Set-Cookie headers: off, or PATH REPLACEMENT (the matching prefix is replaced; ~regex or ~*regex replace the whole value and may use captures). Variables are allowed; the first rule that matches applies.",
 		Apply: func(p *parser, d *Directive) error { return p.cookieRewrite(d, &p.conf.ProxyCookiePath, false) }},
+	{Name: "proxy_cookie_flags", Module: "http_proxy", Ctx: ctxHSL, Args: "1-4", Default: "off", Doc: "Adds or removes flags of the upstream's Set-Cookie headers: off, or COOKIE FLAG... with the flags secure, httponly, samesite=strict, samesite=lax, samesite=none, nosecure, nohttponly, nosamesite. COOKIE is a name (without case; variables allowed) or a ~regex (without case); the first rule whose cookie matches applies, and a level with its own rules does not inherit others. A changed Set-Cookie is written again with \"; \" between its attributes, as nginx does.",
+		Diff:  "an unknown flag written without variables is refused at load (nginx accepts it and ignores it).",
+		Apply: (*parser).cookieFlags},
 	{Name: "proxy_redirect", Module: "http_proxy", Ctx: ctxHSL, Args: "1-2", Default: "default", Doc: "Rewrites Location and Refresh headers of upstream redirects: default, off, or from to.",
 		Apply: (*parser).proxyRedirect},
 	{Name: "proxy_connect_timeout", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout for connecting to the upstream.",
@@ -101,6 +106,38 @@ var proxyDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setCount(d, &p.conf.ProxyNextTries) }},
 	{Name: "proxy_next_upstream_timeout", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "0", Doc: "Time after which a request is no longer passed on to the next peer (0: no limit).",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ProxyNextTimeout) }},
+	{Name: "proxy_method", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "The method sent upstream instead of the client's; variables are allowed.",
+		Diff: "a value that is not an HTTP token (empty, or with a space) is not sent: refused at load when it has no variables, else the request gets 500 and the error log says why; nginx sends it as it is. A POST or PUT made from a bodiless request carries Content-Length: 0 (nginx sends none).",
+		Apply: func(p *parser, d *Directive) error {
+			t, err := p.compile(d, d.Args[0])
+			if err != nil {
+				return err
+			}
+			if t.IsConst() && !httpsyntax.Token(t.String()) {
+				return d.errorf("invalid method %q in \"proxy_method\" directive", d.Args[0])
+			}
+			p.conf.ProxyMethod.set(t)
+			return nil
+		}},
+	{Name: "proxy_ignore_client_abort", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "on: a client that closes its connection does not end the request to the upstream, which goes on to its end; the response is logged as usual.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyIgnoreClientAbort) }},
+	{Name: "proxy_socket_keepalive", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "on: SO_KEEPALIVE on connections to upstreams, with the system's probe timings.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxySocketKeepalive) }},
+	{Name: "proxy_bind", Module: "http_proxy", Ctx: ctxHSL, Args: "1-2", Default: "off", Doc: "Local address (an IP address, with a port if wanted) that connections to upstreams are made from, or off; variables are allowed (an empty value binds nothing, an invalid one is logged and binds nothing).",
+		Diff:  "transparent is refused: binding a non-local address needs CAP_NET_ADMIN and routing set up for it.",
+		Apply: (*parser).proxyBind},
+	{Name: "proxy_ssl_session_reuse", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Resume TLS sessions with https:// upstreams (sessions are kept per location and upstream name).",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxySSLSessionReuse) }},
+	{Name: "proxy_limit_rate", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "0", Doc: "Limits the speed of reading the upstream's response, in bytes per second, per request (0: no limit). As in nginx it applies only while the response is buffered (proxy_buffering on, no X-Accel-Buffering: no).",
+		Diff: "the response streams through as it is read; nothing is held beyond the usual small buffer.",
+		Apply: func(p *parser, d *Directive) error {
+			n, err := ParseSize(d.Args[0])
+			if err != nil {
+				return d.errorf("\"proxy_limit_rate\" directive invalid value %q", d.Args[0])
+			}
+			p.conf.ProxyLimitRate.set(n)
+			return nil
+		}},
 	{Name: "proxy_websocket", Module: "sluice", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Tunnel WebSocket upgrades to proxied locations even without the Upgrade/Connection proxy_set_header lines.",
 		Diff:  "sluice only; nginx tunnels only when the magic lines are present.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyWebsocket) }},
@@ -256,12 +293,27 @@ func (p *parser) cookieRewrite(d *Directive, o *Opt[[]CookieRewrite], domain boo
 	return nil
 }
 
-// rewriteRule parses the FROM REPLACEMENT of proxy_redirect and proxy_cookie_*: FROM is literal, has variables,
-// or is a regex (~, or ~* without case; caseless makes every regex caseless) whose captures REPLACEMENT may use.
+// rewriteRule parses the FROM REPLACEMENT of proxy_redirect and proxy_cookie_*: FROM is a pattern (see pattern)
+// whose regex captures REPLACEMENT may use.
 func (p *parser) rewriteRule(d *Directive, caseless bool) (CookieRewrite, error) {
-	r := CookieRewrite{From: d.Args[0]}
+	r, err := p.pattern(d, d.Args[0], caseless, true)
+	if err != nil {
+		return r, err
+	}
+	t, err := p.compile(d, d.Args[1])
+	if err != nil {
+		return r, err
+	}
+	r.To = t
+	return r, nil
+}
+
+// pattern parses what a rule matches: literal, with variables, or a regex (~; with star, ~* is one without
+// case; caseless makes every regex caseless). The result has no replacement.
+func (p *parser) pattern(d *Directive, from string, caseless, star bool) (CookieRewrite, error) {
+	r := CookieRewrite{From: from}
 	if rest, ok := strings.CutPrefix(r.From, "~"); ok {
-		if r2, ok := strings.CutPrefix(rest, "*"); ok {
+		if r2, ok := strings.CutPrefix(rest, "*"); ok && star {
 			rest, caseless = r2, true
 		}
 		if caseless {
@@ -282,12 +334,116 @@ func (p *parser) rewriteRule(d *Directive, caseless bool) (CookieRewrite, error)
 		}
 		r.FromT = ft
 	}
-	t, err := p.compile(d, d.Args[1])
-	if err != nil {
-		return r, err
-	}
-	r.To = t
 	return r, nil
+}
+
+// cookieFlags parses proxy_cookie_flags: off, or COOKIE FLAG... (a cookie regex is caseless and ~* is no
+// special form, as in nginx). Flags without variables are known now: an unknown one is refused; one with
+// variables is looked up for each response, where an unknown value is ignored (nginx's debug log).
+func (p *parser) cookieFlags(d *Directive) error {
+	o := &p.conf.ProxyCookieFlags
+	if len(d.Args) == 1 {
+		if d.Args[0] != "off" {
+			return d.errorf("invalid parameter %q", d.Args[0])
+		}
+		if o.Set {
+			return p.dup(d)
+		}
+		*o = Opt[[]CookieFlags]{Set: true}
+		return nil
+	}
+	if o.Set && len(o.V) == 0 {
+		return p.dup(d) // after off
+	}
+	m, err := p.pattern(d, d.Args[0], true, false)
+	if err != nil {
+		return err
+	}
+	cf := CookieFlags{Cookie: m}
+	for _, a := range d.Args[1:] {
+		t, err := p.compile(d, a)
+		if err != nil {
+			return err
+		}
+		if !t.IsConst() {
+			cf.Vars = append(cf.Vars, t)
+			continue
+		}
+		f := ParseCookieFlag(a)
+		if f == 0 {
+			return d.errorf("invalid parameter %q", a)
+		}
+		cf.Flags |= f
+	}
+	add(o, cf)
+	return nil
+}
+
+// proxyBind parses proxy_bind: off, an IP address (with a port), or a value with variables; transparent is
+// refused.
+func (p *parser) proxyBind(d *Directive) error {
+	if len(d.Args) == 2 {
+		if d.Args[1] != "transparent" {
+			return d.errorf("invalid parameter %q", d.Args[1])
+		}
+		e := d.errorf("\"proxy_bind ... transparent\" is not supported")
+		e.Hint = "binding to a non-local address needs CAP_NET_ADMIN (IP_TRANSPARENT) and policy routing for the replies; sluice does not do it"
+		return e
+	}
+	a := d.Args[0]
+	if a == "off" {
+		p.conf.ProxyBind.set(nil)
+		return nil
+	}
+	t, err := p.compile(d, a)
+	if err != nil {
+		return err
+	}
+	if !t.IsConst() {
+		p.conf.ProxyBind.set(&Bind{Template: t})
+		return nil
+	}
+	addr, ok := ParseBind(a)
+	if !ok {
+		return d.errorf("invalid address %q", a)
+	}
+	p.conf.ProxyBind.set(&Bind{Addr: addr})
+	return nil
+}
+
+// ParseBind parses a proxy_bind address: an IP address, or IP:port ([v6]:port); no host names (nginx's
+// ngx_parse_addr_port).
+func ParseBind(s string) (*net.TCPAddr, bool) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return net.TCPAddrFromAddrPort(ap), true
+	}
+	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil && a.Zone() == "" {
+		return &net.TCPAddr{IP: a.AsSlice()}, true
+	}
+	return nil, false
+}
+
+// ParseCookieFlag returns the bits of one proxy_cookie_flags flag (without case), 0 for an unknown one.
+func ParseCookieFlag(s string) CookieFlag {
+	switch strings.ToLower(s) {
+	case "secure":
+		return CookieSecure
+	case "nosecure":
+		return CookieNoSecure
+	case "httponly":
+		return CookieHTTPOnly
+	case "nohttponly":
+		return CookieNoHTTPOnly
+	case "samesite=strict":
+		return CookieSameSiteStrict
+	case "samesite=lax":
+		return CookieSameSiteLax
+	case "samesite=none":
+		return CookieSameSiteNone
+	case "nosamesite":
+		return CookieNoSameSite
+	}
+	return 0
 }
 
 func (p *parser) proxyRedirect(d *Directive) error {

@@ -224,6 +224,13 @@ type LocConf struct {
 	ProxyPassHeaders       Opt[[]string]
 	ProxyCookieDomain      Opt[[]CookieRewrite] // set with no rule: off
 	ProxyCookiePath        Opt[[]CookieRewrite]
+	ProxyCookieFlags       Opt[[]CookieFlags] // set with no rule: off
+	ProxyMethod            Opt[*vars.Template]
+	ProxyIgnoreClientAbort Opt[bool]
+	ProxySocketKeepalive   Opt[bool]
+	ProxyBind              Opt[*Bind] // nil value: off
+	ProxySSLSessionReuse   Opt[bool]
+	ProxyLimitRate         Opt[int64] // bytes per second; 0: no limit
 	ProxyPassReqHeaders    Opt[bool]
 	ProxyPassReqBody       Opt[bool]
 	ProxyRedirect          Opt[[]Redirect] // nil value with Set = off
@@ -386,7 +393,6 @@ type ErrorPage struct {
 	URI      *vars.Template
 }
 
-// Redirect is one proxy_redirect rule.
 // CookieRewrite is a proxy_cookie_domain or proxy_cookie_path rule: From (literal, or with variables in
 // FromT) or FromRe, and the replacement To.
 type CookieRewrite struct {
@@ -396,6 +402,38 @@ type CookieRewrite struct {
 	To     *vars.Template
 }
 
+// CookieFlags is one proxy_cookie_flags rule: the cookie it applies to (Cookie's From, FromT or FromRe; its To
+// is nil) and the flags, those without variables in Flags, the others evaluated per response.
+type CookieFlags struct {
+	Cookie CookieRewrite
+	Flags  CookieFlag
+	Vars   []*vars.Template
+}
+
+// CookieFlag is a set of proxy_cookie_flags flags, as nginx's bits: each names the attribute it acts on and
+// what it does; where a rule has both, adding wins over removing, strict over lax over none.
+type CookieFlag uint16
+
+// The proxy_cookie_flags flags.
+const (
+	CookieSecure CookieFlag = 1 << iota
+	CookieNoSecure
+	CookieHTTPOnly
+	CookieNoHTTPOnly
+	CookieSameSiteStrict
+	CookieSameSiteLax
+	CookieSameSiteNone
+	CookieNoSameSite
+)
+
+// Bind is proxy_bind: the local address of connections to upstreams (Addr), or a value with variables that
+// gives it per request (Template).
+type Bind struct {
+	Addr     *net.TCPAddr
+	Template *vars.Template
+}
+
+// Redirect is one proxy_redirect rule.
 type Redirect struct {
 	Default bool
 	From    string

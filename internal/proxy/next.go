@@ -164,7 +164,7 @@ func newRetryPolicy(pr *Request, out *http.Request) retryPolicy {
 		nu:      c.ProxyNextUpstream.Get(config.ProxyDefaults.NextUpstream),
 		tries:   c.ProxyNextTries.Get(0),
 		timeout: c.ProxyNextTimeout.Get(0),
-		method:  out.Method,
+		method:  pr.R.Method, // the client's, as nginx, also where proxy_method sends another
 		body:    out.Body != nil && out.Body != http.NoBody,
 	}
 	if r.timeout > 0 {

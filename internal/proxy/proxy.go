@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/route"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 	"github.com/sluice-proxy/sluice/internal/upstream"
@@ -51,6 +52,8 @@ type poolKey struct {
 	send     time.Duration
 	tls      *config.LocConf
 	name     string // proxy_ssl_name for https pools
+	bind     string // proxy_bind's address ("": none)
+	keep     bool   // proxy_socket_keepalive
 }
 
 // New returns a Proxy that tracks tunnels in tr.
@@ -250,6 +253,14 @@ func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 	pr.V.ProxyPort = port
 
 	out, upgrade := p.outRequest(pr, o)
+	if mt := pr.Conf.ProxyMethod.V; mt != nil {
+		// proxy_method; a value from variables that is no method is not sent (nginx would send it as it is)
+		if out.Method = mt.Eval(pr.V); !httpsyntax.Token(out.Method) {
+			pr.Log.Error("proxy: invalid proxy_method "+strconv.Quote(out.Method), pr.V.LogAttrs()...)
+			pr.Error(http.StatusInternalServerError)
+			return
+		}
+	}
 	if st := pr.State; st != nil && o == &st.out && out.Body != nil && out.Body != http.NoBody {
 		st.sent = true
 	}
@@ -612,10 +623,20 @@ func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 	if t.scheme == "https" {
 		key.tls, key.name = c, sslName(pr, t)
 	}
+	key.keep = c.ProxySocketKeepalive.Get(false)
+	var local *net.TCPAddr
+	keep := t.rt != nil && t.scheme == "http" // the transport can be the location's route's
+	if b := c.ProxyBind.V; b != nil {
+		local = bindAddr(pr)
+		if local != nil {
+			key.bind = local.String()
+		}
+		keep = keep && b.Template == nil // with variables it is the request's
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if tr, ok := p.pools[key]; ok {
-		if t.rt != nil && t.scheme == "http" {
+		if keep {
 			t.rt.tr = tr
 		}
 		return tr, nil
@@ -626,6 +647,8 @@ func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 		MaxIdle:     128, // at least the client concurrency we expect: a smaller pool churns connections
 		IdleTimeout: 60 * time.Second,
 		MaxRequests: 1000,
+		KeepAlive:   key.keep,
+		LocalAddr:   local,
 	}
 	if u := t.upstream; u != nil {
 		if u.Keepalive > 0 {
@@ -641,10 +664,50 @@ func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 		if err != nil {
 			return nil, err
 		}
+		if c.ProxySSLSessionReuse.Get(true) {
+			tc.ClientSessionCache = tls.NewLRUClientSessionCache(0) // the pool's connections resume its sessions
+		}
 		tr.TLS = tc
 	}
+	if len(p.pools) >= maxPools {
+		// request-made keys (proxy_bind or proxy_ssl_name from variables, https to names from variables) can
+		// be as many as clients choose: start over rather than grow without bound. A transport still in use
+		// keeps working; its idle connections are closed.
+		p.Log.Warn("proxy: more than " + strconv.Itoa(maxPools) + " upstream connection pools; closing their idle connections")
+		for _, old := range p.pools {
+			old.CloseIdle()
+		}
+		clear(p.pools)
+	}
 	p.pools[key] = tr
+	if keep {
+		t.rt.tr = tr
+	}
 	return tr, nil
+}
+
+// maxPools bounds the transports p keeps (see transport).
+const maxPools = 256
+
+// bindAddr is proxy_bind's address for pr, nil for none: off, an empty value, or one that is no address (logged
+// as nginx logs it, and the connection is made from no particular address).
+func bindAddr(pr *Request) *net.TCPAddr {
+	b := pr.Conf.ProxyBind.V
+	switch {
+	case b == nil:
+		return nil
+	case b.Template == nil:
+		return b.Addr
+	}
+	v := b.Template.Eval(pr.V)
+	if v == "" {
+		return nil
+	}
+	a, ok := config.ParseBind(v)
+	if !ok {
+		pr.Log.Error("proxy: invalid local address "+strconv.Quote(v), pr.V.LogAttrs()...)
+	}
+	return a
 }
 
 // sslName is proxy_ssl_name for this request (default $proxy_host without a port).

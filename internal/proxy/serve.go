@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
@@ -34,6 +35,11 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		return
 	}
 	readTimeout := pr.Conf.ProxyReadTimeout.Get(config.ProxyDefaults.ReadTimeout)
+	if pr.Conf.ProxyIgnoreClientAbort.Get(false) {
+		// the exchange goes on when the client leaves (nothing watches it); writing to a client that has gone
+		// fails, and that ends it, as in nginx
+		ctx = context.WithoutCancel(ctx)
+	}
 	rp := newRetryPolicy(pr, out)
 	try := &o.try
 	t.group.Start(try, balanceKey(pr, t))
@@ -125,8 +131,11 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 			return
 		}
 		status := http.StatusBadGateway
-		if fail == failTimeout {
+		switch {
+		case fail == failTimeout:
 			status = http.StatusGatewayTimeout
+		case pr.Conf.ProxyBind.V != nil && errors.Is(err, syscall.EADDRNOTAVAIL):
+			status = http.StatusInternalServerError // proxy_bind to an address not of this host: nginx's 500
 		}
 		if err != errNoLive {
 			pr.Log.Error("proxy: upstream request failed: "+err.Error(), pr.V.LogAttrs("upstream", t.scheme+"://"+at.last()[aAddr]+t.uri)...)
@@ -160,7 +169,12 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	if strings.EqualFold(accel, "yes") {
 		flushEach = false
 	}
-	_, err = p.stream(pr.W, resp.Body, flushEach, resp.ContentLength)
+	var src io.Reader = resp.Body
+	if rate := pr.Conf.ProxyLimitRate.V; rate > 0 && pr.Conf.ProxyBuffering.Get(true) && !strings.EqualFold(accel, "no") {
+		// as nginx, proxy_limit_rate applies to buffered responses only
+		src = newRateLimited(resp.Body, rate)
+	}
+	_, err = p.stream(pr.W, src, flushEach, resp.ContentLength)
 	at.finish(pr.V, last)
 	if err != nil && !errors.Is(err, io.EOF) {
 		if readTimedOut(err) {
@@ -241,6 +255,33 @@ type timedBody struct {
 func (b *timedBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.timer.Reset(b.d)
+	return n, err
+}
+
+// rateLimited reads at most rate bytes a second on average (proxy_limit_rate): each read waits until the
+// bytes read before it are due, so the response streams at the rate, in pieces of a tenth of a second's worth
+// (nginx reads a buffer, then waits for as long as its bytes take at the rate).
+type rateLimited struct {
+	r     io.Reader
+	rate  float64 // bytes per second
+	chunk int     // most bytes one read takes
+	n     int64   // bytes read
+	start time.Time
+}
+
+func newRateLimited(r io.Reader, rate int64) *rateLimited {
+	return &rateLimited{r: r, rate: float64(rate), chunk: int(min(max(rate/10, 1<<10), 32<<10)), start: time.Now()}
+}
+
+func (l *rateLimited) Read(p []byte) (int, error) {
+	if wait := time.Until(l.start.Add(time.Duration(float64(l.n) / l.rate * float64(time.Second)))); wait > 0 {
+		time.Sleep(wait)
+	}
+	if len(p) > l.chunk {
+		p = p[:l.chunk]
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
 	return n, err
 }
 
@@ -361,11 +402,11 @@ func evalCaptures(pr *Request, t *vars.Template, m []string, re *regexp.Regexp) 
 	return out
 }
 
-// rewriteCookies applies proxy_cookie_domain and proxy_cookie_path to the upstream's Set-Cookie values (a new
-// slice: the values may be the upstream response's).
+// rewriteCookies applies proxy_cookie_domain, proxy_cookie_path and proxy_cookie_flags to the upstream's
+// Set-Cookie values (a new slice: the values may be the upstream response's).
 func rewriteCookies(h http.Header, pr *Request) {
-	domains, paths := pr.Conf.ProxyCookieDomain.V, pr.Conf.ProxyCookiePath.V
-	if len(domains) == 0 && len(paths) == 0 {
+	c := pr.Conf
+	if len(c.ProxyCookieDomain.V) == 0 && len(c.ProxyCookiePath.V) == 0 && len(c.ProxyCookieFlags.V) == 0 {
 		return // (no map lookup per response without rules)
 	}
 	sc := h["Set-Cookie"]
@@ -373,56 +414,160 @@ func rewriteCookies(h http.Header, pr *Request) {
 		return
 	}
 	out := make([]string, len(sc))
-	for i, c := range sc {
-		out[i] = rewriteCookie(c, domains, paths, pr)
+	for i, v := range sc {
+		out[i] = rewriteCookie(v, pr)
 	}
 	h["Set-Cookie"] = out
 }
 
-// rewriteCookie rewrites the first domain and the first path attribute of one Set-Cookie value, as nginx: a
-// domain matches exactly (without case, a leading dot kept aside), a path by prefix; a regex rule replaces the
-// whole value. The first matching rule applies.
-func rewriteCookie(c string, domains, paths []config.CookieRewrite, pr *Request) string {
-	var b strings.Builder
-	rest := c
-	doneDomain, donePath := len(domains) == 0, len(paths) == 0
-	for {
-		i := strings.IndexByte(rest, ';')
-		if i < 0 {
-			b.WriteString(rest)
-			return b.String()
-		}
-		b.WriteString(rest[:i+1])
-		rest = rest[i+1:]
-		j := strings.IndexByte(rest, ';')
-		attr := rest
-		if j >= 0 {
-			attr = rest[:j]
-		}
-		name, val, ok := strings.Cut(attr, "=")
-		trimmed := strings.TrimSpace(name)
+// cookieAttr is one attribute of a Set-Cookie value (the first is the cookie's name and value); del marks one
+// proxy_cookie_flags removed, hasVal one written with "=".
+type cookieAttr struct {
+	key, val    string
+	hasVal, del bool
+}
+
+// rewriteCookie rewrites one Set-Cookie value as nginx does: split at ";" into attributes (spaces around
+// names and values trimmed), every domain attribute matched without case (a leading dot kept aside), every
+// path by prefix, a regex rule replacing the whole value; the first proxy_cookie_flags rule whose cookie
+// matches edits the flags. When a rule applied, the value is written again with "; " between the attributes;
+// otherwise it is returned as it came. A value whose first part has no "=" is not a cookie and stays.
+func rewriteCookie(v string, pr *Request) string {
+	var arr [8]cookieAttr
+	attrs := parseCookie(v, arr[:0])
+	if !attrs[0].hasVal {
+		return v
+	}
+	c := pr.Conf
+	domains, paths := c.ProxyCookieDomain.V, c.ProxyCookiePath.V
+	changed := false
+	for i := 1; i < len(attrs); i++ {
+		a := &attrs[i]
 		switch {
-		case ok && !doneDomain && strings.EqualFold(trimmed, "domain"):
-			doneDomain = true
-			dot := ""
+		case !a.hasVal:
+		case len(domains) > 0 && strings.EqualFold(a.key, "domain"):
+			dot, val := "", a.val
 			if strings.HasPrefix(val, ".") {
 				dot, val = ".", val[1:]
 			}
 			if nv, hit := cookieRule(val, domains, pr, true); hit {
-				attr = name + "=" + dot + nv
+				a.val, changed = dot+nv, true
 			}
-		case ok && !donePath && strings.EqualFold(trimmed, "path"):
-			donePath = true
-			if nv, hit := cookieRule(val, paths, pr, false); hit {
-				attr = name + "=" + nv
+		case len(paths) > 0 && strings.EqualFold(a.key, "path"):
+			if nv, hit := cookieRule(a.val, paths, pr, false); hit {
+				a.val, changed = nv, true
 			}
 		}
-		b.WriteString(attr)
-		if j < 0 {
-			return b.String()
-		}
-		rest = rest[j:]
 	}
+	if len(c.ProxyCookieFlags.V) > 0 {
+		if f := cookieFlagsFor(attrs[0].key, c.ProxyCookieFlags.V, pr); f != 0 {
+			attrs, changed = editCookieFlags(attrs, f), true
+		}
+	}
+	if !changed {
+		return v
+	}
+	var b strings.Builder
+	for i, a := range attrs {
+		if a.del {
+			continue
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(a.key)
+		if a.hasVal {
+			b.WriteByte('=')
+			b.WriteString(a.val)
+		}
+	}
+	return b.String()
+}
+
+// parseCookie splits a Set-Cookie value into its attributes, appended to attrs.
+func parseCookie(v string, attrs []cookieAttr) []cookieAttr {
+	for {
+		part, rest, more := strings.Cut(v, ";")
+		k, val, hasVal := strings.Cut(part, "=")
+		attrs = append(attrs, cookieAttr{key: strings.Trim(k, " "), val: strings.Trim(val, " "), hasVal: hasVal})
+		if !more {
+			return attrs
+		}
+		v = rest
+	}
+}
+
+// cookieFlagsFor returns the flags of the first proxy_cookie_flags rule whose cookie matches name (without
+// case), 0 when none does; flags from variables with an unknown value count for nothing.
+func cookieFlagsFor(name string, rules []config.CookieFlags, pr *Request) config.CookieFlag {
+	for i := range rules {
+		r := &rules[i]
+		switch m := &r.Cookie; {
+		case m.FromRe != nil:
+			if !m.FromRe.MatchString(name) {
+				continue
+			}
+		case m.FromT != nil:
+			if !strings.EqualFold(m.FromT.Eval(pr.V), name) {
+				continue
+			}
+		case !strings.EqualFold(m.From, name):
+			continue
+		}
+		f := r.Flags
+		for _, t := range r.Vars {
+			f |= config.ParseCookieFlag(t.Eval(pr.V))
+		}
+		return f
+	}
+	return 0
+}
+
+// editCookieFlags applies flags to a cookie's attributes as nginx's proxy_cookie_flags: an attribute present
+// is kept (a SameSite of another value is replaced) or removed; a flag to add that is absent is appended as
+// Secure, HttpOnly or SameSite=Strict|Lax|None.
+func editCookieFlags(attrs []cookieAttr, f config.CookieFlag) []cookieAttr {
+	sameSite := ""
+	switch {
+	case f&config.CookieSameSiteStrict != 0:
+		sameSite = "Strict"
+	case f&config.CookieSameSiteLax != 0:
+		sameSite = "Lax"
+	case f&config.CookieSameSiteNone != 0:
+		sameSite = "None"
+	}
+	secure, httpOnly := f&config.CookieSecure != 0, f&config.CookieHTTPOnly != 0
+	for i := 1; i < len(attrs); i++ {
+		a := &attrs[i]
+		switch {
+		case strings.EqualFold(a.key, "secure"):
+			a.del = !secure && f&config.CookieNoSecure != 0
+			secure = false
+		case strings.EqualFold(a.key, "httponly"):
+			a.del = !httpOnly && f&config.CookieNoHTTPOnly != 0
+			httpOnly = false
+		case strings.EqualFold(a.key, "samesite"):
+			switch {
+			case sameSite != "":
+				if !a.hasVal || !strings.EqualFold(a.val, sameSite) {
+					*a = cookieAttr{key: "SameSite", val: sameSite, hasVal: true}
+				}
+				sameSite = ""
+			case f&config.CookieNoSameSite != 0:
+				a.del = true
+			}
+		}
+	}
+	if secure {
+		attrs = append(attrs, cookieAttr{key: "Secure"})
+	}
+	if httpOnly {
+		attrs = append(attrs, cookieAttr{key: "HttpOnly"})
+	}
+	if sameSite != "" {
+		attrs = append(attrs, cookieAttr{key: "SameSite", val: sameSite, hasVal: true})
+	}
+	return attrs
 }
 
 // cookieRule applies the first rule of rules that matches v.
@@ -705,18 +850,23 @@ const tunnelKeepAlive = 30 * time.Second
 // is how long connecting took (0 when it failed: nothing was sent).
 func (p *Proxy) handshake(ctx context.Context, pr *Request, t *target, out *http.Request, addr string, connectTimeout, readTimeout time.Duration) (conn net.Conn, br *bufio.Reader, resp *http.Response, connected time.Duration, err error) {
 	start := time.Now()
-	conn, err = dialPeer(ctx, addr, connectTimeout, tunnelKeepAlive)
+	d := net.Dialer{Timeout: connectTimeout, KeepAlive: tunnelKeepAlive}
+	if a := bindAddr(pr); a != nil {
+		d.LocalAddr = a
+	}
+	conn, err = dialPeer(ctx, addr, d)
 	if err != nil {
 		return nil, nil, nil, 0, err
 	}
 	connected = max(time.Since(start), time.Microsecond)
 	if t.scheme == "https" {
-		tc, terr := upstreamTLS(pr.Conf, sslName(pr, t))
+		// the pool's TLS settings, so that a tunnel resumes the sessions of the location's requests
+		tr, terr := p.transport(pr, t)
 		if terr != nil {
 			conn.Close()
 			return nil, nil, nil, connected, terr
 		}
-		conn = tls.Client(conn, tc)
+		conn = tls.Client(conn, tr.TLS)
 	}
 	conn.SetDeadline(time.Now().Add(readTimeout))
 	out.URL.Host = addr

@@ -41,6 +41,10 @@ type Transport struct {
 	SendTimeout time.Duration
 	// ReadTimeout bounds each read from the upstream (proxy_read_timeout) for RoundTrip; 0 = none.
 	ReadTimeout time.Duration
+	// KeepAlive sets SO_KEEPALIVE on connections, with the system's probe timings (proxy_socket_keepalive).
+	KeepAlive bool
+	// LocalAddr, when set, is the address connections are made from (proxy_bind).
+	LocalAddr *net.TCPAddr
 	// HandoffWait is how long a request waits for a connection put back while the pool churns (see
 	// churnWindow); 0 = handoffWait.
 	HandoffWait time.Duration
@@ -662,7 +666,14 @@ func (b *body) finish(eof bool) {
 }
 
 func (t *Transport) dial(ctx context.Context, addr string) (*pconn, error) {
-	c, err := dialPeer(ctx, addr, t.DialTimeout, -1)
+	d := net.Dialer{Timeout: t.DialTimeout, KeepAlive: -1}
+	if t.KeepAlive {
+		d.KeepAliveConfig = systemKeepAlive
+	}
+	if t.LocalAddr != nil {
+		d.LocalAddr = t.LocalAddr
+	}
+	c, err := dialPeer(ctx, addr, d)
 	if err != nil {
 		return nil, err
 	}
@@ -695,14 +706,18 @@ func (t *Transport) dial(ctx context.Context, addr string) (*pconn, error) {
 	return pc, nil
 }
 
-// dialPeer connects to a peer address: ip:port, host:port, or unix:/path. keepAlive is the TCP keep-alive
-// period, negative for none: a tunnel's connection gets one (a backend host that vanished is noticed on an
-// idle tunnel), a pooled HTTP connection does not, as nginx's (proxy_socket_keepalive off): its four
-// setsockopt(2) calls were a third of the system calls a new upstream connection cost, and a pool churns
-// connections when more requests are in flight than keepalive N keeps.
-func dialPeer(ctx context.Context, addr string, timeout, keepAlive time.Duration) (net.Conn, error) {
-	d := net.Dialer{Timeout: timeout, KeepAlive: keepAlive}
+// systemKeepAlive is proxy_socket_keepalive on: SO_KEEPALIVE alone, the probes' timings left to the system
+// (net.ipv4.tcp_keepalive_*), as nginx sets it.
+var systemKeepAlive = net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
+
+// dialPeer connects to a peer address: ip:port, host:port, or unix:/path, with d's timeout, keep-alive and
+// local address (not for unix:). A tunnel's connection gets keep-alive (a backend host that vanished is
+// noticed on an idle tunnel), a pooled HTTP connection does not unless proxy_socket_keepalive is on, as
+// nginx's: its four setsockopt(2) calls were a third of the system calls a new upstream connection cost, and
+// a pool churns connections when more requests are in flight than keepalive N keeps.
+func dialPeer(ctx context.Context, addr string, d net.Dialer) (net.Conn, error) {
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		d.LocalAddr = nil
 		return d.DialContext(ctx, "unix", path)
 	}
 	c, err := d.DialContext(ctx, "tcp", addr)

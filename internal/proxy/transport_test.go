@@ -4,14 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/tunnel"
 )
 
 // closeAfter, at the end of a reply, makes rawUpstream close the connection right after writing it.
@@ -651,4 +658,74 @@ func TestTransportHandsOverWhileChurning(t *testing.T) {
 			t.Errorf("%d waiters left listed", n)
 		}
 	})
+}
+
+// TestTransportSocketOptions: proxy_socket_keepalive sets SO_KEEPALIVE on the socket to the upstream (read back
+// with getsockopt(2) on the real connection; off leaves it unset, as nginx), and proxy_bind makes the
+// connection from its address (the upstream sees it).
+func TestTransportSocketOptions(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	remotes := make(chan string, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			remotes <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+			c.Close()
+		}
+	}()
+	for _, tc := range []struct {
+		keepAlive bool
+		local     *net.TCPAddr
+		wantKA    int
+		wantFrom  string
+	}{
+		{false, nil, 0, "127.0.0.1"},
+		{true, nil, 1, "127.0.0.1"},
+		{true, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, 1, "127.0.0.2"},
+	} {
+		tr := &Transport{DialTimeout: time.Second, KeepAlive: tc.keepAlive, LocalAddr: tc.local}
+		pc, err := tr.dial(t.Context(), ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := pc.conn.(syscall.Conn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ka, serr := -1, error(nil)
+		raw.Control(func(fd uintptr) { ka, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE) })
+		pc.conn.Close()
+		if serr != nil {
+			t.Fatal(serr)
+		}
+		if ka != tc.wantKA {
+			t.Errorf("KeepAlive %v: SO_KEEPALIVE = %d, want %d", tc.keepAlive, ka, tc.wantKA)
+		}
+		if from := <-remotes; from != tc.wantFrom {
+			t.Errorf("LocalAddr %v: the upstream saw %s, want %s", tc.local, from, tc.wantFrom)
+		}
+	}
+}
+
+// TestPoolsBounded: keys that requests can make without end (here distinct send timeouts stand in for
+// proxy_bind or proxy_ssl_name from variables) never hold more than maxPools transports.
+func TestPoolsBounded(t *testing.T) {
+	p := New(tunnel.NewTracker(), slog.New(slog.DiscardHandler))
+	for i := range 3 * maxPools {
+		conf := &config.LocConf{}
+		conf.ProxySendTimeout.V, conf.ProxySendTimeout.Set = time.Duration(i+1)*time.Millisecond, true
+		if _, err := p.transport(&Request{Conf: conf}, &target{scheme: "http"}); err != nil {
+			t.Fatal(err)
+		}
+		if len(p.pools) > maxPools {
+			t.Fatalf("%d pools after %d keys", len(p.pools), i+1)
+		}
+	}
 }
