@@ -99,7 +99,8 @@ var fastcgiDirectives = []Spec{
 	{Name: "fastcgi_cache_methods", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
 	{Name: "fastcgi_cache_lock", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
 	{Name: "fastcgi_cache_min_uses", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
-	{Name: "fastcgi_ignore_headers", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted; X-Accel-Redirect is always followed and caching headers are not used (no cache yet)."},
+	{Name: "fastcgi_ignore_headers", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Doc: "Application response fields not acted on: X-Accel-Redirect (the response is passed as it is) and X-Accel-Buffering; the others nginx knows are accepted (they steer nginx's cache, which sluice does not have).",
+		Apply: func(p *parser, d *Directive) error { return p.ignoreHeaders(d, &p.conf.FastCGIIgnoreHeaders) }},
 	{Name: "fastcgi_ignore_client_abort", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; a client that goes away ends the request to the application (off)."},
 	{Name: "fastcgi_request_buffering", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; a body of known length streams to the application, a chunked one is spooled (php-fpm needs CONTENT_LENGTH)."},
 }

@@ -42,6 +42,8 @@ var proxyDirectives = []Spec{
 		}},
 	{Name: "proxy_hide_header", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Response header from the upstream not passed to the client.",
 		Apply: func(p *parser, d *Directive) error { add(&p.conf.ProxyHideHeaders, d.Args[0]); return nil }},
+	{Name: "proxy_ignore_headers", Module: "http_proxy", Ctx: ctxHSL, Args: "1+", Doc: "Upstream response fields not acted on: X-Accel-Redirect (the response is passed as it is) and X-Accel-Buffering; X-Accel-Expires, X-Accel-Limit-Rate, X-Accel-Charset, Expires, Cache-Control, Set-Cookie and Vary are accepted (they steer nginx's cache, which sluice does not have).",
+		Apply: func(p *parser, d *Directive) error { return p.ignoreHeaders(d, &p.conf.ProxyIgnoreHeaders) }},
 	{Name: "proxy_pass_header", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Passes a response header that is hidden by default (Server, Date, X-Accel-*).",
 		Apply: func(p *parser, d *Directive) error { add(&p.conf.ProxyPassHeaders, d.Args[0]); return nil }},
 	{Name: "proxy_pass_request_headers", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Pass the client's request headers upstream.",
@@ -161,6 +163,26 @@ var ProxyDefaults = struct {
 func add[T any](o *Opt[[]T], v ...T) {
 	o.V = append(o.V, v...)
 	o.Set = true
+}
+
+// ignoreHeaders reads proxy_ignore_headers or fastcgi_ignore_headers (names without case, as nginx).
+func (p *parser) ignoreHeaders(d *Directive, o *Opt[IgnoreHeaders]) error {
+	names := map[string]IgnoreHeaders{
+		"x-accel-redirect": IgnoreAccelRedirect, "x-accel-expires": IgnoreAccelExpires,
+		"x-accel-limit-rate": IgnoreAccelLimitRate, "x-accel-buffering": IgnoreAccelBuffering,
+		"x-accel-charset": IgnoreAccelCharset, "expires": IgnoreExpires, "cache-control": IgnoreCacheControl,
+		"set-cookie": IgnoreSetCookie, "vary": IgnoreVary,
+	}
+	var v IgnoreHeaders
+	for _, a := range d.Args {
+		f, ok := names[strings.ToLower(a)]
+		if !ok {
+			return d.errorf("invalid value %q in \"%s\" directive", a, d.Name)
+		}
+		v |= f
+	}
+	o.set(v)
+	return nil
 }
 
 // setCount sets o to the directive's argument, a number ≥ 0.

@@ -221,6 +221,7 @@ type LocConf struct {
 	ProxyHTTPVersion       Opt[string]
 	ProxySetHeaders        Opt[[]HeaderSet]
 	ProxyHideHeaders       Opt[[]string]
+	ProxyIgnoreHeaders     Opt[IgnoreHeaders]
 	ProxyPassHeaders       Opt[[]string]
 	ProxyCookieDomain      Opt[[]CookieRewrite] // set with no rule: off
 	ProxyCookiePath        Opt[[]CookieRewrite]
@@ -283,6 +284,7 @@ type LocConf struct {
 	FastCGIKeepConn        Opt[bool]
 	FastCGIInterceptErrors Opt[bool]
 	FastCGIHideHeaders     Opt[[]string]
+	FastCGIIgnoreHeaders   Opt[IgnoreHeaders]
 	FastCGIPassHeaders     Opt[[]string]
 	FastCGIBuffering       Opt[bool]
 	FastCGICatchStderr     Opt[[]string]
@@ -317,6 +319,21 @@ type LocConf struct {
 	CORS       *access.CORS    // nil without cors_origins
 	WSOrigins  *access.Origins // websocket_origins, else cors_origins; nil: upgrades from any origin
 }
+
+// IgnoreHeaders is proxy_ignore_headers (fastcgi_ignore_headers): upstream response fields not acted on.
+type IgnoreHeaders uint16
+
+const (
+	IgnoreAccelRedirect IgnoreHeaders = 1 << iota
+	IgnoreAccelExpires
+	IgnoreAccelLimitRate
+	IgnoreAccelBuffering
+	IgnoreAccelCharset
+	IgnoreExpires
+	IgnoreCacheControl
+	IgnoreSetCookie
+	IgnoreVary
+)
 
 // NextUpstream is proxy_next_upstream: the conditions under which a request goes on to the next peer.
 type NextUpstream struct {

@@ -68,9 +68,6 @@ type Request struct {
 // them (Status is consumed as the response status).
 var hiddenByDefault = []string{"Status", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset"}
 
-// accelKept are the application's headers an X-Accel-Redirect response passes to the final response.
-var accelKept = []string{"Content-Type", "Set-Cookie", "Content-Disposition", "Cache-Control", "Expires"}
-
 // Serve runs the request through the application and streams its answer to the client.
 func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	c, v := fr.Conf, fr.V
@@ -143,17 +140,17 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		fr.Error(http.StatusBadGateway)
 		return
 	}
-	if target := resp.Header.Get("X-Accel-Redirect"); target != "" && fr.Redirect != nil &&
-		(strings.HasPrefix(target, "/") || strings.HasPrefix(target, "@")) {
+	ignore := c.FastCGIIgnoreHeaders.V
+	if target, ok := resp.Header["X-Accel-Redirect"]; ok && fr.Redirect != nil && ignore&config.IgnoreAccelRedirect == 0 {
 		// nginx's X-Accel-Redirect: the application chose a file or location to serve instead; these of its
 		// headers go with the final response
-		for _, k := range accelKept {
+		for _, k := range proxy.AccelKept {
 			if vv, ok := resp.Header[k]; ok {
 				fr.W.Header()[k] = vv
 			}
 		}
 		resp.Body.Close()
-		fr.Redirect(target)
+		fr.Redirect(httpsyntax.FirstOf(target))
 		return
 	}
 	if fr.Intercept != nil && resp.Status >= 300 && fr.Intercept(resp.Status) {
@@ -177,7 +174,7 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	if ct := resp.Header["Content-Type"]; len(ct) == 0 || ct[0] == "" {
 		hdr["Content-Type"] = nil // none (an empty one is none, as in nginx), and no type invented by sniffing
 	}
-	flushEach := !c.FastCGIBuffering.Get(true) || strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "no") ||
+	flushEach := !c.FastCGIBuffering.Get(true) || ignore&config.IgnoreAccelBuffering == 0 && strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "no") ||
 		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	if rs, ok := fr.W.(interface{ SetReason(string) }); ok && resp.Reason != "" && httpsyntax.Value(resp.Reason) {
 		rs.SetReason(resp.Reason) // the application's "Status: 299 Custom Thing", as nginx relays it

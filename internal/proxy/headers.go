@@ -60,6 +60,10 @@ func namedIn(connection []string, name string) bool {
 	return false
 }
 
+// AccelKept are the upstream's fields an X-Accel-Redirect response passes on to the response the redirect
+// ends in (nginx's upstream headers marked "redirect").
+var AccelKept = []string{"Content-Type", "Set-Cookie", "Content-Disposition", "Cache-Control", "Expires"}
+
 // isHop reports whether a header name is one of hopHeaders, in any case (names parsed from the wire are
 // canonical, which the switch answers without folding; a name of another length is not one either).
 func isHop(k string) bool {

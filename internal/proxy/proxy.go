@@ -114,6 +114,8 @@ type Request struct {
 	// Absolute, if set, makes a Location that proxy_redirect rewrote to a path absolute, as nginx's header
 	// filter does (absolute_redirect, port_in_redirect); an upstream's own relative Location stays as sent.
 	Absolute func(target string) string
+	// Redirect performs an internal redirect to target (X-Accel-Redirect from the upstream); nil: not followed.
+	Redirect func(target string)
 	// Header applies the location's add_header set before the response headers are written.
 	Header func(status int)
 	// Detach, when set, takes an established tunnel to start after the handler has returned, so the HTTP

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -153,6 +154,27 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 
 	h := pr.W.Header()
 	uf := p.copyResponseHeader(h, resp.Header, o.body.st.fieldsOf(resp), pr)
+	ignore := pr.Conf.ProxyIgnoreHeaders.V
+	if uf.accel && pr.Redirect != nil && ignore&config.IgnoreAccelRedirect == 0 {
+		// nginx's X-Accel-Redirect: the upstream chose a file or location to serve instead; of its fields only
+		// AccelKept go on to that response
+		for _, f := range o.body.st.fieldsOf(resp) { // (the fields are here, or in the map, or both)
+			if !slices.Contains(AccelKept, f.name) {
+				delete(h, f.name)
+			}
+		}
+		for k := range resp.Header {
+			if !slices.Contains(AccelKept, k) {
+				delete(h, k)
+			}
+		}
+		resp.Body.Close()
+		pr.Redirect(uf.accelRedirect)
+		return
+	}
+	if ignore&config.IgnoreAccelBuffering != 0 {
+		uf.accelBuffer = ""
+	}
 	setSticky(h, pr, t, chosen)
 	if resp.ContentLength >= 0 && !uf.contentLength && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified && pr.R.Method != http.MethodHead {
 		h["Content-Length"] = []string{itoa(resp.ContentLength)}
@@ -307,6 +329,8 @@ func Flush(w http.ResponseWriter) error {
 type upstreamFields struct {
 	contentLength            bool   // the upstream sent a Content-Length
 	contentType, accelBuffer string // Content-Type, X-Accel-Buffering ("" when absent)
+	accelRedirect            string // X-Accel-Redirect
+	accel                    bool   // the upstream sent X-Accel-Redirect (empty or not)
 }
 
 // copyResponseHeader copies upstream response headers minus hop-by-hop and hidden ones, applying proxy_redirect.
@@ -369,6 +393,8 @@ func (c *respCopy) field(k string, v []string) {
 		c.uf.contentType = httpsyntax.FirstOf(v)
 	case "X-Accel-Buffering":
 		c.uf.accelBuffer = httpsyntax.FirstOf(v)
+	case "X-Accel-Redirect":
+		c.uf.accelRedirect, c.uf.accel = httpsyntax.FirstOf(v), true
 	}
 	if isHop(k) || namedIn(c.conn, k) || containsFold(c.hide, k) || (hiddenDefault(k) && !containsFold(c.pass, k)) {
 		return

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -63,6 +64,22 @@ func (rq *request) serveStatic() {
 	default:
 		rq.special(status)
 	}
+}
+
+// unsafePath reports whether path (raw or %-decoded) has a ".." segment or a NUL.
+func unsafePath(path string) bool {
+	if dec, err := url.PathUnescape(path); err == nil && dec != path && unsafePath(dec) {
+		return true
+	}
+	if strings.IndexByte(path, 0) >= 0 {
+		return true
+	}
+	for _, seg := range strings.Split(path, "/") {
+		if seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // maxRanges is static.Request's MaxRanges for max_ranges: 0 when not set (no limit), -1 for 0 (ranges off).
@@ -170,11 +187,22 @@ func (rq *request) internalRedirect(target string) {
 	rq.findAndServe()
 }
 
-// accelRedirect follows an application's X-Accel-Redirect: a GET (HEAD stays HEAD) without body to target.
+// accelRedirect follows an upstream's X-Accel-Redirect: to a named location as the request is, to a URI as a
+// GET (HEAD stays HEAD), without body either way. A URI that is empty, relative, or has a ".." segment or a
+// NUL (also %-encoded) gets 404, as nginx's unsafe-URI check (and its search for a location) answer it.
 func (rq *request) accelRedirect(target string) {
+	rq.r.Body, rq.r.ContentLength = http.NoBody, 0
+	if strings.HasPrefix(target, "@") {
+		rq.internalRedirect(target)
+		return
+	}
+	if path, _, _ := strings.Cut(target, "?"); !strings.HasPrefix(path, "/") || unsafePath(path) {
+		rq.log.Error("unsafe URI "+strconv.Quote(target)+" was detected", rq.v.LogAttrs()...)
+		rq.special(http.StatusNotFound)
+		return
+	}
 	if rq.r.Method != http.MethodHead {
 		rq.r.Method = http.MethodGet
 	}
-	rq.r.Body, rq.r.ContentLength = http.NoBody, 0
 	rq.internalRedirect(target)
 }

@@ -363,6 +363,7 @@ func (rq *request) content() {
 			Intercept: rq.bound.intercepts,
 			Detach:    rq.bound.detach,
 			Absolute:  rq.bound.absolute,
+			Redirect:  rq.bound.redirect,
 			Log:       rq.log,
 			State:     rq.proxyState,
 		}

@@ -144,7 +144,11 @@ func (rq *request) doReturn(op *config.Op) {
 	default:
 		h := rq.w.Header()
 		vals := []string{rq.contentType(), itoa(len(text))} // one allocation for both headers' values
-		h["Content-Type"], h["Content-Length"] = vals[0:1:1], vals[1:2:2]
+		if _, preset := h["Content-Type"]; !preset {
+			// (an X-Accel-Redirect to here keeps the upstream's type, as nginx's return does)
+			h["Content-Type"] = vals[0:1:1]
+		}
+		h["Content-Length"] = vals[1:2:2]
 		rq.w.WriteHeader(code)
 		if rq.r.Method != http.MethodHead {
 			rq.w.WriteString(text)
