@@ -88,6 +88,35 @@ var accessDirectives = []Spec{
 		Diff:  "unix: is not supported.",
 		Apply: func(p *parser, d *Directive) error { return p.rule(d, false) }},
 
+	{Name: "auth_request", Module: "http_auth_request", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Authorises each request by a subrequest to this URI (a location of the same server, usually internal and proxying to an authentication service): a 2xx lets the request on, 401 and 403 are the answer (401 with the subrequest's WWW-Authenticate), anything else is a 500. The subrequest is a GET with the request's headers and without its body; its response body is dropped.",
+		Diff: "the subrequest carries no Content-Length, Transfer-Encoding, Expect, Upgrade or Connection from the request (nginx passes them on, hence the usual proxy_pass_request_body off; proxy_set_header Content-Length \"\";), and is never upgraded to a tunnel.",
+		Apply: func(p *parser, d *Directive) error {
+			if d.Args[0] == "off" {
+				p.conf.AuthRequest.set("")
+				return nil
+			}
+			if !strings.HasPrefix(d.Args[0], "/") {
+				return d.errorf("invalid URI %q in \"auth_request\" directive, it must start with \"/\"", d.Args[0])
+			}
+			p.conf.AuthRequest.set(d.Args[0])
+			return nil
+		}},
+	{Name: "auth_request_set", Module: "http_auth_request", Ctx: ctxHSL, Args: "2", Doc: "Sets a variable once the auth_request subrequest has answered, to a value evaluated in the subrequest ($upstream_http_x_user, $upstream_status, …), for the rest of the request and its error pages.",
+		Apply: func(p *parser, d *Directive) error {
+			if !strings.HasPrefix(d.Args[0], "$") {
+				return d.errorf("invalid variable name %q", d.Args[0])
+			}
+			idx, err := p.tab.Declare(strings.TrimPrefix(d.Args[0], "$"))
+			if err != nil {
+				return d.errorf("%v", err)
+			}
+			t, err := p.compile(d, d.Args[1])
+			if err != nil {
+				return err
+			}
+			add(&p.conf.AuthRequestSet, AuthSet{Var: idx, Val: t})
+			return nil
+		}},
 	{Name: "satisfy", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "all", Doc: "all: a request must pass both allow/deny and auth_basic; any: a matching allow rule or valid credentials suffice (a failure then answers 401 so the browser asks for credentials).",
 		Apply: func(p *parser, d *Directive) error {
 			switch d.Args[0] {

@@ -264,6 +264,8 @@ type LocConf struct {
 	WebSocketOrigins Opt[*access.Origins]
 	Access           Opt[[]access.Rule]  // allow/deny in order
 	SatisfyAny       Opt[bool]           // satisfy any: allow/deny or auth_basic suffices
+	AuthRequest      Opt[string]         // auth_request URI ("" for off)
+	AuthRequestSet   Opt[[]AuthSet]      // auth_request_set
 	AuthBasic        Opt[*vars.Template] // realm; nil V = off
 	AuthUserFile     Opt[*access.UserFile]
 	LimitReqs        Opt[[]LimitReq]
@@ -318,6 +320,12 @@ type LocConf struct {
 	GzipFilter *compress.Gzip  // nil with gzip off
 	CORS       *access.CORS    // nil without cors_origins
 	WSOrigins  *access.Origins // websocket_origins, else cors_origins; nil: upgrades from any origin
+}
+
+// AuthSet is one auth_request_set: a variable given a value evaluated in the auth subrequest.
+type AuthSet struct {
+	Var vars.Index
+	Val *vars.Template
 }
 
 // IgnoreHeaders is proxy_ignore_headers (fastcgi_ignore_headers): upstream response fields not acted on.

@@ -86,3 +86,24 @@ func TestParseHeadListOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestParseHeadNoContentWithLength: a 204 that declares a body is answered without one, and its connection is
+// not reused (what the upstream writes after the head would be read as the next response); a 304's length is
+// the representation's and keeps the connection.
+func TestParseHeadNoContentWithLength(t *testing.T) {
+	for _, tc := range []struct {
+		head  string
+		close bool
+	}{
+		{"HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n", true},
+		{"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", false},
+		{"HTTP/1.1 204 No Content\r\n\r\n", false},
+		{"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", false},
+	} {
+		var st respStore
+		resp, _ := parseHead([]byte(tc.head), bufio.NewReader(strings.NewReader("")), &http.Request{Method: http.MethodGet}, &st)
+		if resp == nil || resp.Close != tc.close || resp.Body != http.NoBody {
+			t.Errorf("%q: %v, want Close %v and no body", tc.head, resp, tc.close)
+		}
+	}
+}

@@ -150,6 +150,11 @@ func parseHead(block []byte, br *bufio.Reader, req *http.Request, st *respStore)
 			st.fields.del("Connection")
 		}
 	}
+	if code == http.StatusNoContent && resp.ContentLength > 0 {
+		// a 204 has no body (RFC 9110 §15.3.5) but this upstream declared one: whatever it writes after the
+		// head would be read as the next response on this connection, so the connection is not reused
+		resp.Close = true
+	}
 	switch {
 	case noBody:
 		if req.Method != http.MethodHead {

@@ -29,6 +29,9 @@ func (rq *request) realIP() {
 // preflight answer and WebSocket origin check, then basic authentication. It reports whether the request goes
 // on to the content handler; when it does not, the request has been answered.
 func (rq *request) access() bool {
+	if rq.subrequest {
+		return true // nginx runs no access phase for subrequests
+	}
 	c := rq.conf
 	if rq.cors == nil {
 		rq.cors = c.CORS // the policy of the location that admitted the request also covers its error pages
@@ -41,7 +44,8 @@ func (rq *request) access() bool {
 	}
 	allowed, matched := access.Check(c.Access.V, rq.v.RemoteAddr.Addr())
 	satisfyAny := c.SatisfyAny.V
-	if matched && !allowed && (!satisfyAny || c.AuthBasic.V == nil) {
+	authRequest := c.AuthRequest.V
+	if matched && !allowed && (!satisfyAny || c.AuthBasic.V == nil && authRequest == "") {
 		rq.log.Error("access forbidden by rule", rq.v.LogAttrs()...)
 		rq.special(http.StatusForbidden)
 		return false
@@ -64,14 +68,57 @@ func (rq *request) access() bool {
 			}
 		}
 	}
-	if c.AuthBasic.V != nil && !(satisfyAny && matched && allowed) {
-		return rq.authBasic()
+	if satisfyAny && matched && allowed {
+		return true
+	}
+	// nginx's access handlers in their order (allow/deny, auth_basic, auth_request): with satisfy all the first
+	// refusal is the answer; with satisfy any the first that grants lets the request on, and if none does the
+	// refusal is 401 when any asked for credentials, else 403
+	refused := 0
+	if matched && !allowed {
+		refused = http.StatusForbidden
+	}
+	if c.AuthBasic.V != nil {
+		if rq.authBasic() {
+			if satisfyAny {
+				return true
+			}
+		} else {
+			if !satisfyAny {
+				rq.special(http.StatusUnauthorized)
+				return false
+			}
+			refused = http.StatusUnauthorized
+		}
+	}
+	if authRequest != "" {
+		switch status := rq.authRequest(authRequest); status {
+		case 0:
+			if satisfyAny {
+				return true
+			}
+		case http.StatusUnauthorized, http.StatusForbidden:
+			if !satisfyAny {
+				rq.special(status)
+				return false
+			}
+			if refused != http.StatusUnauthorized {
+				refused = status
+			}
+		default:
+			rq.special(status)
+			return false
+		}
+	}
+	if refused != 0 {
+		rq.special(refused)
+		return false
 	}
 	return true
 }
 
-// authBasic checks HTTP basic credentials against auth_basic_user_file; a missing or wrong one gets 401 with
-// the realm.
+// authBasic checks HTTP basic credentials against auth_basic_user_file; a missing or wrong one sets
+// WWW-Authenticate with the realm for the 401 the caller answers.
 func (rq *request) authBasic() bool {
 	c := rq.conf
 	user, pass, ok := rq.r.BasicAuth()
@@ -86,7 +133,6 @@ func (rq *request) authBasic() bool {
 	}
 	realm := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(c.AuthBasic.V.Eval(rq.v))
 	rq.w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
-	rq.special(http.StatusUnauthorized)
 	return false
 }
 

@@ -65,6 +65,7 @@ type requestState struct {
 	redirects    int                   // internal redirects (rewrite last, error_page), bounded as nginx does
 	errorPage    bool
 	internal     bool // reached by an internal redirect: `internal` locations may serve it
+	subrequest   bool // an auth_request subrequest: no access phase of its own, not logged
 
 	// access phase state
 	cors      *access.CORS // the CORS policy that applies to the response
