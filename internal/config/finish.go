@@ -123,6 +123,7 @@ func (p *parser) finishServer(s *Server) error {
 		var out []*route.Location[*Location]
 		for _, l := range ls {
 			mergeOpts(l.Conf, parent)
+			compileLinger(l.Conf)
 			p.mergeIfConfs(l.Ops, l.Conf)
 			if err := p.resolveProxy(l.Conf); err != nil && perr == nil {
 				perr = err
@@ -138,6 +139,7 @@ func (p *parser) finishServer(s *Server) error {
 		}
 		return out
 	}
+	compileLinger(s.Loc)
 	p.mergeIfConfs(s.Ops, s.Loc)
 	if err := p.finishAccess(s.Loc, s.Pos); err != nil {
 		return err
@@ -163,6 +165,7 @@ func (p *parser) mergeIfConfs(ops []Op, outer *LocConf) {
 	for i := range ops {
 		if ops[i].Kind == OpIf {
 			mergeOpts(ops[i].IfConf, outer)
+			ops[i].IfConf.Linger = outer.Linger // (lingering_* are not allowed in if)
 			p.mergeIfConfs(ops[i].Then, ops[i].IfConf)
 		}
 	}

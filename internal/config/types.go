@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/access"
+	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/route"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
@@ -215,6 +216,9 @@ type LocConf struct {
 	SendTimeout       Opt[time.Duration]
 	KeepaliveTimeout  Opt[time.Duration]
 	KeepaliveRequests Opt[int]
+	LingeringClose    Opt[h1.LingerMode]
+	LingeringTime     Opt[time.Duration]
+	LingeringTimeout  Opt[time.Duration]
 
 	ProxyHTTPVersion       Opt[string]
 	ProxySetHeaders        Opt[[]HeaderSet]
@@ -294,6 +298,7 @@ type LocConf struct {
 	// compiled once merged (finish.go)
 	CORS      *access.CORS    // nil without cors_origins
 	WSOrigins *access.Origins // websocket_origins, else cors_origins; nil: upgrades from any origin
+	Linger    *h1.Linger      // lingering_close, lingering_time, lingering_timeout; nil: none set (nginx's defaults)
 }
 
 // NextUpstream is proxy_next_upstream: the conditions under which a request goes on to the next peer.

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/sluice-proxy/sluice/internal/h1guard"
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/netutil"
 )
@@ -65,7 +66,8 @@ type conn struct {
 	headRead int          // the length of the head parseHead read (0: net/http read it)
 	buf      []byte       // a small response's body, held until its length is known
 	hijack   bool
-	linger   bool // the connection closes while the client may still send: lingerClose
+	linger   bool    // the connection closes while the client may still send: lingerClose
+	lingerBy *Linger // the settings that decide linger (the location's, through SetLinger; nil: nginx's defaults)
 	scratch  [32]byte
 
 	// rec is a copy of a head net/http reads, kept while recording when its target may be in absolute form
@@ -202,7 +204,10 @@ func (c *conn) serve() {
 		}
 		req, err := c.readRequest(lim)
 		if err != nil {
-			c.linger = c.refuse(err)
+			// a refused head is answered by the default server's settings, as in nginx (no server was chosen)
+			c.lingerBy = lim.Linger
+			answered, more := c.refuse(err)
+			c.linger = answered && c.lingers(false, more)
 			return
 		}
 		c.setState(http.StateActive)
@@ -241,7 +246,7 @@ func (c *conn) await(lim Limits, first bool) bool {
 			}
 		}
 	}
-	if _, err := c.br.Peek(1); err != nil {
+	if _, err := c.br.Peek(1); err != nil && !refused(err) {
 		return false
 	}
 	from := stIdle
@@ -407,14 +412,26 @@ func hostField(head []byte) (string, bool) {
 	return "", false
 }
 
+// refused reports whether err is the framing guard's refusal of the head being read.
+func refused(err error) bool {
+	var v *h1guard.Violation
+	return errors.As(err, &v)
+}
+
 // refuse answers a head that could not be served (nothing for a client that went away or timed out); it
-// reports whether it answered.
-func (c *conn) refuse(err error) bool {
+// reports whether it answered, and whether the client may still be sending (more bytes than the refused
+// part are here: lingering_close on lingers then, as nginx does).
+func (c *conn) refuse(err error) (answered, more bool) {
 	var r *refusal
+	var v *h1guard.Violation
+	more = c.hasByte || c.br != nil && c.br.Buffered() > 0
 	switch {
+	case errors.As(err, &v):
+		// the framing guard refused it: nothing of it was passed on
+		r, more = &refusal{v.Status, v.Reason}, v.More
 	case errors.As(err, &r):
 	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed):
-		return false
+		return false, false
 	case strings.Contains(err.Error(), "too many Host headers"):
 		r = &refusal{400, `duplicate header line: "Host"`}
 	case strings.Contains(err.Error(), "transfer encoding"):
@@ -426,42 +443,63 @@ func (c *conn) refuse(err error) bool {
 		var ue *url.Error
 		var ne net.Error
 		if !errors.As(err, &ue) && errors.As(err, &ne) {
-			return false
+			return false, false
 		}
 		r = &refusal{400, "invalid request"}
 	}
 	if c.srv.Refuse != nil {
 		c.srv.Refuse(c.rwc, Refusal(*r))
 	}
-	return true
+	return true, more
 }
 
-// Lingering close, as nginx's lingering_close: how long the client's further bytes are read and dropped
-// after the last response (lingering_time), and how long a single read may wait (lingering_timeout).
-const (
-	lingeringTime    = 30 * time.Second
-	lingeringTimeout = 5 * time.Second
-)
+// lingers reports whether a connection that closes after its response reads and drops what the client still
+// sends first. A request body left unread always is, for lingering_time and lingering_timeout, as nginx
+// discards (reads and drops) the body of a request it answered without reading it, whatever lingering_close
+// says (observed from nginx 1.22: lingering_close off and a 413 to an upload still read it for lingering_time).
+// Otherwise lingering_close (c.lingerBy) decides, as in nginx's ngx_http_finalize_connection: never with off,
+// always with always, and with on (the default) when more bytes than the request are here (pipelined requests,
+// the rest of a refused head).
+func (c *conn) lingers(unreadBody, more bool) bool {
+	if unreadBody {
+		return true
+	}
+	mode, _, _ := c.lingerBy.values()
+	switch mode {
+	case LingerOff:
+		return false
+	case LingerAlways:
+		return true
+	}
+	return more
+}
 
 // lingerClose ends a connection whose client may still be sending (an unread request body, a refused head):
 // closing with unread bytes makes the kernel reset the connection, and a reset can destroy the response the
 // client has not read yet (the 413 for an upload). The response is out; a FIN says nothing more comes, and
-// what the client still sends is read and dropped until it closes, or for lingeringTime at most.
+// what the client still sends is read and dropped until it closes, for lingering_time at most and
+// lingering_timeout per read.
 func (c *conn) lingerClose() {
 	// the response is out: to Shutdown the connection is idle (closeIdle closes it, which ends the reads)
 	c.state.Store(stIdle)
+	_, total, each := c.lingerBy.values()
 	cw, ok := c.rwc.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil {
 		return
 	}
+	// the socket under the framing guard (or TLS under it): what comes now is dropped unparsed
+	r := c.rwc
+	if u, ok := r.(interface{ Unwrap() net.Conn }); ok {
+		r = u.Unwrap()
+	}
 	buf := make([]byte, 4096)
-	end := time.Now().Add(lingeringTime)
+	end := time.Now().Add(total)
 	for {
-		d := min(lingeringTimeout, time.Until(end))
-		if d <= 0 || c.rwc.SetReadDeadline(time.Now().Add(d)) != nil {
+		d := min(each, time.Until(end))
+		if d <= 0 || r.SetReadDeadline(time.Now().Add(d)) != nil {
 			return
 		}
-		if _, err := c.rwc.Read(buf); err != nil {
+		if _, err := r.Read(buf); err != nil {
 			return
 		}
 	}
@@ -478,6 +516,7 @@ func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 	w := c.next
 	c.next = nil
 	w.c, w.cl = c, -1
+	c.lingerBy = nil // nginx's defaults unless the handler sets its location's (SetLinger)
 	req.RemoteAddr = c.remote
 	req.TLS = c.tls
 	w.ctx.Context, w.ctx.c, w.ctx.b, w.ctx.head = c.base, c, &w.body, c.headRead
@@ -516,7 +555,7 @@ func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 	}
 	w.finish(lim)
 	keep := !w.closeAfter
-	c.linger = !keep && !w.body.done.Load() // the client may still be sending the body
+	c.linger = !keep && c.lingers(!w.body.done.Load(), c.hasByte || c.br.Buffered() > 0)
 	if w.ctx.watched() {
 		return keep // something may still hold the request (see watched)
 	}

@@ -51,6 +51,10 @@ type response struct {
 
 func (w *response) Header() http.Header { return w.header }
 
+// SetLinger sets how the connection closes if it closes after this response (the location's lingering_close,
+// lingering_time and lingering_timeout); l is kept, not copied. Without it nginx's defaults apply.
+func (w *response) SetLinger(l *Linger) { w.c.lingerBy = l }
+
 // SetReason sets the reason phrase of the final status line (before WriteHeader): a proxy relays its
 // upstream's, as nginx does. Without one, sluice writes nginx's phrase for the code.
 func (w *response) SetReason(reason string) { w.reason = reason }

@@ -17,14 +17,18 @@ import (
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 )
 
-// Violation is why a request head was refused and the status nginx answers it with.
+// Violation is why a request head was refused and the status nginx answers it with. It is the error a
+// guarded connection's Read returns once the server reads the refused head (the server answers it).
 type Violation struct {
 	Status int    // 400, 414, 494 (nginx's 400 "Request Header Or Cookie Too Large"), 501 or 505
 	Reason string // completes nginx's "client sent …": `invalid header line`
+	// More: the client sent more than the refused part (bytes after the line found wrong, or a line cut off
+	// at the limit), so it may still be sending (lingering_close on lingers, as nginx does for a refused
+	// request whose buffer holds more)
+	More bool
 }
 
-// Refuser answers a refused head on the raw connection (the guard closes it afterwards) and logs it.
-type Refuser func(c net.Conn, v Violation)
+func (v *Violation) Error() string { return "client sent " + v.Reason }
 
 type state uint8
 
@@ -143,6 +147,7 @@ func (s *Scanner) Scan(p []byte) (*Violation, int) {
 	if s.violated == nil {
 		return nil, 0
 	}
+	s.violated.More = s.violated.More || len(p) > 0
 	return s.violated, start
 }
 
@@ -228,6 +233,7 @@ func (s *Scanner) account(n int) bool {
 			} else {
 				s.fail(494, "too long header line")
 			}
+			s.violated.More = true // the line goes on
 		} else {
 			s.breakBody()
 		}
@@ -496,7 +502,6 @@ func equalFold(b []byte, s string) bool {
 // Conn guards the request stream of one HTTP/1.x connection.
 type Conn struct {
 	net.Conn
-	refuse   Refuser
 	mu       sync.Mutex // the scanner: net/http's background read runs while a handler writes
 	s        *Scanner
 	awaiting atomic.Bool // the scanner waits for an upgrade's answer (checked by Write without the lock)
@@ -511,14 +516,14 @@ type Conn struct {
 	timedOut       atomic.Bool
 }
 
-// Wrap guards c; maxHead is the head limit net/http enforces (its MaxHeaderBytes).
-func Wrap(c net.Conn, maxHead int, refuse Refuser) *Conn {
-	g := &Conn{Conn: c, refuse: refuse, s: NewScanner(maxHead)}
+// Wrap guards c; maxHead is the head limit the server enforces (its MaxHeaderBytes).
+func Wrap(c net.Conn, maxHead int) *Conn {
+	g := &Conn{Conn: c, s: NewScanner(maxHead)}
 	g.idle.Store(true)
 	return g
 }
 
-// Pending reports whether a refused head waits to be answered: the next Read answers it without waiting for
+// Pending reports whether a refused head waits to be answered: the next Read returns it without waiting for
 // the socket.
 func (c *Conn) Pending() bool { return c.pending.Load() != nil }
 
@@ -532,8 +537,9 @@ func (c *Conn) SetMaxHead(n int) {
 // SetIdle records whether net/http is between requests (http.StateIdle) or serving one.
 func (c *Conn) SetIdle(idle bool) { c.idle.Store(idle) }
 
-// Read passes the client's bytes on after scanning them. A refused head is answered and the connection closed
-// once the requests before it were answered; net/http sees the end of the stream, never the refused head.
+// Read passes the client's bytes on after scanning them. A refused head is never passed on: once the requests
+// before it were answered, every Read returns its *Violation, which the server answers before it closes the
+// connection.
 func (c *Conn) Read(p []byte) (int, error) {
 	if c.pending.Load() != nil {
 		return c.refuseWhenIdle(p)
@@ -564,18 +570,16 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return c.refuseWhenIdle(p)
 }
 
-// refuseWhenIdle answers the pending refusal once net/http reads the next head. A read before that is
-// net/http's background read during a response: it waits on the socket as a real one would (net/http ends it
-// with a deadline), discarding what the client sends after the refused head.
+// refuseWhenIdle returns the pending refusal once the server reads the next head. A read before that is a
+// read during a response (the server's watch for a client gone): it waits on the socket as a real one would
+// (the server ends it with a deadline), discarding what the client sends after the refused head.
 func (c *Conn) refuseWhenIdle(p []byte) (int, error) {
 	for !c.idle.Load() {
 		if _, err := c.Conn.Read(p); err != nil {
 			return 0, err
 		}
 	}
-	c.refuse(c.Conn, *c.pending.Load())
-	c.Conn.Close()
-	return 0, io.EOF
+	return 0, c.pending.Load()
 }
 
 // Write passes the server's bytes on; the first answer to an upgrade request tells the scanner whether a

@@ -19,7 +19,7 @@ func (s *Server) guard(c net.Conn, g *group) net.Conn {
 	if g != nil {
 		maxHead = g.maxHeaderBytes
 	}
-	gc := h1guard.Wrap(c, maxHead, s.refuseHead)
+	gc := h1guard.Wrap(c, maxHead)
 	gc.OnWriteTimeout = s.sendTimedOut
 	return gc
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/access"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/fastcgi"
+	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/metrics"
 	"github.com/sluice-proxy/sluice/internal/proxy"
 	"github.com/sluice-proxy/sluice/internal/route"
@@ -155,6 +156,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			start(rq.finish) // returns at once; an idle tunnel holds no goroutine
 			return
 		}
+		if rq.conf != nil && rq.conf.Linger != nil && r.ProtoMajor == 1 {
+			rq.setLinger(w)
+		}
 		rq.finish()
 		if reuse {
 			s.putRequest(rq)
@@ -162,6 +166,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	rq.serve()
 	reuse = noBody && rq.detached == nil && !rq.w.hijacked
+}
+
+// setLinger hands the HTTP/1 connection the lingering_* settings of the location that answered, which decide
+// how it closes if it closes after this response (as nginx's ngx_http_finalize_connection reads them).
+func (rq *request) setLinger(w http.ResponseWriter) {
+	if lw, ok := w.(interface{ SetLinger(*h1.Linger) }); ok {
+		lw.SetLinger(rq.conf.Linger)
+	}
 }
 
 // serve runs the phases up to the content handler (everything but the log phase).
