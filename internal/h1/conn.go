@@ -68,7 +68,10 @@ type conn struct {
 	hijack   bool
 	linger   bool    // the connection closes while the client may still send: lingerClose
 	lingerBy *Linger // the settings that decide linger (the location's, through SetLinger; nil: nginx's defaults)
-	scratch  [32]byte
+	// headerTimeout is the request's client_header_timeout, which bounds the drain of a body the handler left
+	// (for Complete, which finishes the response before the handler returns)
+	headerTimeout time.Duration
+	scratch       [32]byte
 
 	// rec is a copy of a head net/http reads, kept while recording when its target may be in absolute form
 	// (see recordHead)
@@ -517,6 +520,7 @@ func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 	c.next = nil
 	w.c, w.cl = c, -1
 	c.lingerBy = nil // nginx's defaults unless the handler sets its location's (SetLinger)
+	c.headerTimeout = lim.HeaderTimeout
 	req.RemoteAddr = c.remote
 	req.TLS = c.tls
 	w.ctx.Context, w.ctx.c, w.ctx.b, w.ctx.head = c.base, c, &w.body, c.headRead
@@ -553,7 +557,9 @@ func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 	if w.hijacked {
 		return false
 	}
-	w.finish(lim)
+	if !w.finished {
+		w.finish(lim.HeaderTimeout)
+	}
 	keep := !w.closeAfter
 	c.linger = !keep && c.lingers(!w.body.done.Load(), c.hasByte || c.br.Buffered() > 0)
 	if w.ctx.watched() {
@@ -722,7 +728,7 @@ func (b *body) Close() error { return nil }
 
 // drain reads and drops what the handler left of the body (at most maxDrain); it reports whether the body
 // ended, so the connection can carry another request.
-func (b *body) drain(lim Limits) bool {
+func (b *body) drain(headerTimeout time.Duration) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
@@ -734,7 +740,7 @@ func (b *body) drain(lim Limits) bool {
 	}
 	if !b.read {
 		b.w.c.staleRead.Store(false)
-		b.w.c.setReadTimeout(lim.HeaderTimeout)
+		b.w.c.setReadTimeout(headerTimeout)
 	}
 	n, err := io.CopyN(io.Discard, b.r, maxDrain+1)
 	if err == io.EOF && n <= maxDrain {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -630,4 +631,54 @@ func send(t *testing.T, addr, raw string) net.Conn {
 	t.Cleanup(func() { c.Close() })
 	io.WriteString(c, raw)
 	return c
+}
+
+// TestComplete: Complete ends the response before the handler returns and reports the bytes written for it,
+// exactly what the client reads (nginx's $bytes_sent): head and body, chunked framing, a 100 Continue, a
+// file sent by ReadFrom; the handler returning afterwards adds nothing.
+func TestComplete(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, make([]byte, 100<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan int64, 1)
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/small":
+			io.WriteString(w, "hello")
+		case "/chunked":
+			for range 3 {
+				w.Write(make([]byte, 3000))
+				w.(http.Flusher).Flush()
+			}
+		case "/continue":
+			io.Copy(io.Discard, r.Body)
+			io.WriteString(w, "read")
+		case "/file":
+			f, _ := os.Open(file)
+			defer f.Close()
+			w.Header().Set("Content-Length", strconv.Itoa(100<<10))
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.(io.ReaderFrom).ReadFrom(io.LimitReader(f, 100<<10))
+		case "/none":
+			w.WriteHeader(http.StatusNoContent)
+		}
+		sent <- w.(interface{ Complete() int64 }).Complete()
+	})
+	for _, tc := range []struct{ name, raw string }{
+		{"small", "GET /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+		{"HEAD", "HEAD /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+		{"chunked", "GET /chunked HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+		{"HTTP/1.0", "GET /chunked HTTP/1.0\r\n\r\n"},
+		{"100 Continue", "POST /continue HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"},
+		{"file", "GET /file HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+		{"204", "GET /none HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := exchange(t, addr, tc.raw)
+			if n := <-sent; n != int64(len(got)) {
+				t.Errorf("Complete reported %d bytes, the client read %d: %.200q", n, len(got), got)
+			}
+		})
+	}
 }

@@ -71,7 +71,10 @@ type requestState struct {
 	cors      *access.CORS // the CORS policy that applies to the response
 	preflight bool         // answering a CORS preflight
 	limited   bool         // limit_req/limit_conn already counted this request
-	releases  []func()     // limit_conn slots held until the request (or its tunnel) ends
+	// headBytes is what $bytes_sent counts beside the body where the writer cannot report it: a tunnel's 101
+	// head (detach), an HTTP/2 or HTTP/3 head's estimated size (bytesSent)
+	headBytes int64
+	releases  []func() // limit_conn slots held until the request (or its tunnel) ends
 }
 
 // boundFuncs are the request's method values handed to content handlers, made once per pooled request

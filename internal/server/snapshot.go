@@ -33,6 +33,8 @@ type snapshot struct {
 	combined   *config.LogFormat
 	// noUpstreamTimes: no template of the configuration reads $upstream_*_time (see vars.Request)
 	noUpstreamTimes bool
+	// bytesSent: a template reads $bytes_sent (an HTTP/2 or HTTP/3 head's size is estimated only then)
+	bytesSent bool
 	// defaultRoot is the document root without a root directive: the prefix's html directory.
 	defaultRoot string
 	locations   map[string]bool           // every location name, to find tunnels a reload orphaned
@@ -123,6 +125,7 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot, dry bool) (
 	}
 	snap.combined = compileCombined(h.Vars)
 	snap.noUpstreamTimes = !h.Vars.UpstreamTimes() // every template is compiled by now
+	snap.bytesSent = h.Vars.BytesSent()
 	type member struct {
 		srv *config.Server
 		l   config.Listen

@@ -190,11 +190,16 @@ type Table struct {
 	users map[string]*userVar
 	// upstreamTimes: a template reads $upstream_connect_time, _header_time or _response_time
 	upstreamTimes bool
+	bytesSent     bool // a template reads $bytes_sent
 }
 
 // UpstreamTimes reports whether a template compiled against t reads $upstream_connect_time,
 // $upstream_header_time or $upstream_response_time; when none does, the handlers need not format them.
 func (t *Table) UpstreamTimes() bool { return t.upstreamTimes }
+
+// BytesSent reports whether a template compiled against t reads $bytes_sent; when none does, the server need
+// not estimate an HTTP/2 or HTTP/3 response head's size for it.
+func (t *Table) BytesSent() bool { return t.bytesSent }
 
 // NewTable returns a Table that knows the built-in variables.
 func NewTable() *Table {
@@ -296,6 +301,8 @@ func (t *Table) Lookup(name string) (Var, bool) {
 		switch k {
 		case kUpstreamResponseTime, kUpstreamConnectTime, kUpstreamHeaderTime:
 			t.upstreamTimes = true
+		case kBytesSent:
+			t.bytesSent = true
 		}
 		return Var{kind: k, name: low}, true
 	}
