@@ -73,6 +73,10 @@ type conn struct {
 	headerTimeout time.Duration
 	scratch       [32]byte
 
+	// refLine is the request line of a head net/http reads, copied before it reads it: a refusal's Line when
+	// its error says nothing more
+	refLine string
+
 	// rec is a copy of a head net/http reads, kept while recording when its target may be in absolute form
 	// (see recordHead)
 	rec       []byte
@@ -337,29 +341,46 @@ func (c *conn) readRequest(lim Limits) (*http.Request, error) {
 	} else {
 		c.reqHdr, c.tmpl.Header = c.tmpl.Header, nil
 		c.recordHead()
+		c.refLine = firstLine(c.br)
 		req, err = http.ReadRequest(c.br)
 		rec, c.rec, c.recording = c.rec, nil, false
 	}
 	c.headLimit = false
 	if err != nil {
 		if c.tooLarge {
-			return nil, &refusal{494, "too long header line"}
+			return nil, &refusal{Status: 494, Reason: "too long header line"}
 		}
 		return nil, err
 	}
 	c.staleRead.Store(true) // cleared before the handler's first read of the socket (clearStaleRead)
 	if t := req.RequestURI; t == "" || t[0] != '/' && t != "*" {
 		if r := notOriginForm(req, rec); r != nil {
-			return nil, r
+			return nil, r.of(req)
 		}
 	}
 	switch {
 	case req.Host == "" && req.ProtoAtLeast(1, 1) && req.Method != http.MethodConnect:
-		return nil, &refusal{400, `HTTP/1.1 request without "Host" header`}
+		return nil, (&refusal{Status: 400, Reason: `HTTP/1.1 request without "Host" header`}).of(req)
 	case !httpguts.ValidHostHeader(req.Host):
-		return nil, &refusal{400, "invalid host header"}
+		return nil, (&refusal{Status: 400, Reason: "invalid host header"}).of(req)
 	}
 	return req, nil
+}
+
+// of completes a refusal of a parsed request with its request line and header, for the access log.
+func (r *refusal) of(req *http.Request) *refusal {
+	r.Line, r.Header = req.Method+" "+req.RequestURI+" "+req.Proto, req.Header
+	return r
+}
+
+// firstLine returns a copy of the request line at the start of br's buffer, as far as it is there (without
+// its line end).
+func firstLine(br *bufio.Reader) string {
+	b, _ := br.Peek(br.Buffered())
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	return string(bytes.TrimSuffix(b, []byte("\r")))
 }
 
 // recordHead starts recording the head net/http is about to read (rec) unless its target is in origin form
@@ -380,18 +401,18 @@ func (c *conn) recordHead() {
 func notOriginForm(req *http.Request, rec []byte) *refusal {
 	if req.URL.Scheme == "" || req.URL.Host == "" || req.URL.User != nil {
 		// an authority-form CONNECT, "a:b", "http:///x", userinfo
-		return &refusal{400, "invalid request"}
+		return &refusal{Status: 400, Reason: "invalid request"}
 	}
 	host, ok := hostField(rec)
 	if !ok {
 		if req.ProtoAtLeast(1, 1) {
-			return &refusal{400, `HTTP/1.1 request without "Host" header`}
+			return &refusal{Status: 400, Reason: `HTTP/1.1 request without "Host" header`}
 		}
 		req.Header["Host"] = []string{}
 		return nil
 	}
 	if !httpguts.ValidHostHeader(host) {
-		return &refusal{400, "invalid host header"}
+		return &refusal{Status: 400, Reason: "invalid host header"}
 	}
 	req.Header["Host"] = []string{host}
 	return nil
@@ -415,6 +436,24 @@ func hostField(head []byte) (string, bool) {
 	return "", false
 }
 
+// parseRefused splits the head the framing guard refused, as far as it read it, into its request line and
+// header fields.
+func parseRefused(head []byte) (string, http.Header) {
+	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
+	var h http.Header
+	for len(rest) > 0 {
+		var l []byte
+		l, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		if name, value, ok := bytes.Cut(l, []byte(":")); ok {
+			if h == nil {
+				h = http.Header{}
+			}
+			h.Add(string(name), string(bytes.TrimSpace(value)))
+		}
+	}
+	return string(line), h
+}
+
 // refused reports whether err is the framing guard's refusal of the head being read.
 func refused(err error) bool {
 	var v *h1guard.Violation
@@ -431,16 +470,17 @@ func (c *conn) refuse(err error) (answered, more bool) {
 	switch {
 	case errors.As(err, &v):
 		// the framing guard refused it: nothing of it was passed on
-		r, more = &refusal{v.Status, v.Reason}, v.More
+		r, more = &refusal{Status: v.Status, Reason: v.Reason}, v.More
+		r.Line, r.Header = parseRefused(v.Head)
 	case errors.As(err, &r):
 	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed):
 		return false, false
 	case strings.Contains(err.Error(), "too many Host headers"):
-		r = &refusal{400, `duplicate header line: "Host"`}
+		r = &refusal{Status: 400, Reason: `duplicate header line: "Host"`}
 	case strings.Contains(err.Error(), "transfer encoding"):
-		r = &refusal{501, `unknown "Transfer-Encoding"`}
+		r = &refusal{Status: 501, Reason: `unknown "Transfer-Encoding"`}
 	case strings.Contains(err.Error(), "Content-Length"):
-		r = &refusal{400, `invalid "Content-Length" header`}
+		r = &refusal{Status: 400, Reason: `invalid "Content-Length" header`}
 	default:
 		// a target ReadRequest cannot parse is a *url.Error, which is also a net.Error: it gets its 400
 		var ue *url.Error
@@ -448,10 +488,13 @@ func (c *conn) refuse(err error) (answered, more bool) {
 		if !errors.As(err, &ue) && errors.As(err, &ne) {
 			return false, false
 		}
-		r = &refusal{400, "invalid request"}
+		r = &refusal{Status: 400, Reason: "invalid request"}
+	}
+	if r.Line == "" {
+		r.Line = c.refLine
 	}
 	if c.srv.Refuse != nil {
-		c.srv.Refuse(c.rwc, Refusal(*r))
+		c.srv.Refuse(c.base, c.rwc, Refusal(*r))
 	}
 	return true, more
 }

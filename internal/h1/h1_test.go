@@ -37,7 +37,7 @@ func serveWith(t *testing.T, h http.HandlerFunc, linger *Linger) string {
 	}
 	s := &Server{Handler: h, Limits: func(context.Context, net.Conn) Limits {
 		return Limits{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, MaxHeaderBytes: 8 << 10, Linger: linger}
-	}, Refuse: func(c net.Conn, r Refusal) {
+	}, Refuse: func(_ context.Context, c net.Conn, r Refusal) {
 		io.WriteString(c, "HTTP/1.1 "+strconv.Itoa(r.Status)+" "+http.StatusText(r.Status)+"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 	}}
 	go func() {

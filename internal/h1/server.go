@@ -66,6 +66,10 @@ func (l *Linger) values() (LingerMode, time.Duration, time.Duration) {
 type Refusal struct {
 	Status int
 	Reason string
+	// Line is the request line as it was read ("" when nothing of it is known) and Header the header fields read
+	// before the refusal (nil: none): what nginx's access log line shows of a refused request.
+	Line   string
+	Header http.Header
 }
 
 // Server serves HTTP/1.x connections with one handler.
@@ -77,8 +81,9 @@ type Server struct {
 	// ConnState, if set, is told of each connection's state changes, as net/http's hook is, with the state
 	// the connection leaves (-1 for a new one).
 	ConnState func(c net.Conn, from, to http.ConnState)
-	// Refuse answers and logs a refused request on the connection (which is closed afterwards).
-	Refuse func(c net.Conn, r Refusal)
+	// Refuse answers and logs a refused request on the connection (which is closed afterwards); ctx is the
+	// connection's base context.
+	Refuse func(ctx context.Context, c net.Conn, r Refusal)
 	// Log, if set, gets a handler's panic (other than http.ErrAbortHandler) with its stack.
 	Log *slog.Logger
 

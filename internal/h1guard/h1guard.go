@@ -26,6 +26,10 @@ type Violation struct {
 	// at the limit), so it may still be sending (lingering_close on lingers, as nginx does for a refused
 	// request whose buffer holds more)
 	More bool
+	// Head is the refused head as far as it was read and accepted: the request line as sent (also one the
+	// scanner refused), then the header lines before the one refused, CRLF-terminated. nginx's access log line
+	// for the refused request shows that much of it ($request, $http_*).
+	Head []byte
 }
 
 func (v *Violation) Error() string { return "client sent " + v.Reason }
@@ -50,7 +54,8 @@ type Scanner struct {
 	head     int   // bytes of the current head so far
 	remain   int64 // body or chunk bytes still to skip (chunk data: including its CRLF)
 	line     []byte
-	reqLine  bool // the request line was seen
+	text     []byte // the current head's lines so far, kept by the line-by-line scan for a refusal (Violation.Head)
+	reqLine  bool   // the request line was seen
 	http10   bool
 	tunnel   bool // Upgrade header or CONNECT: the response may switch protocols
 	clSeen   bool
@@ -229,6 +234,7 @@ func (s *Scanner) account(n int) bool {
 			// nginx: a request line longer than the buffer is a 414, a longer head a 400 "Request Header Or
 			// Cookie Too Large" (its 494)
 			if !s.reqLine {
+				s.keep(s.line) // as much of the request line as was read
 				s.fail(414, "too long URI")
 			} else {
 				s.fail(494, "too long header line")
@@ -250,7 +256,12 @@ func (s *Scanner) breakBody() {
 }
 
 func (s *Scanner) fail(status int, reason string) {
-	s.violated = &Violation{Status: status, Reason: reason}
+	s.violated = &Violation{Status: status, Reason: reason, Head: s.text}
+}
+
+// keep adds a line (without its CRLF) of the current head to text, for a refusal's Violation.Head.
+func (s *Scanner) keep(l []byte) {
+	s.text = append(append(s.text, l...), '\r', '\n')
 }
 
 // lineDone handles one complete line (ending in LF) of a head, a chunk size or a trailer.
@@ -278,6 +289,7 @@ func (s *Scanner) lineDone(l []byte) {
 		}
 		if !s.reqLine {
 			if len(l) > 0 { // empty lines before a request line are skipped, as nginx and RFC 9112 §2.2 do
+				s.keep(l) // (also a refused one: nginx logs it as sent)
 				s.requestLine(l)
 			}
 			return
@@ -287,6 +299,9 @@ func (s *Scanner) lineDone(l []byte) {
 			return
 		}
 		s.header(l)
+		if s.violated == nil {
+			s.keep(l)
+		}
 	}
 }
 
@@ -394,7 +409,11 @@ func (s *Scanner) endHead() {
 // next starts on what follows a request: the next head, or the wait for an upgrade's answer.
 func (s *Scanner) next() {
 	tunnel := s.tunnel
-	*s = Scanner{maxHead: s.maxHead, line: s.line[:0], connect: s.connect && tunnel, slow: s.slow}
+	text := s.text[:0]
+	if cap(text) > 1024 {
+		text = nil // an idle connection keeps no large copy
+	}
+	*s = Scanner{maxHead: s.maxHead, line: s.line[:0], text: text, connect: s.connect && tunnel, slow: s.slow}
 	if tunnel {
 		s.st = stAwait
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -233,6 +234,7 @@ func TestScanMore(t *testing.T) {
 		{"GET / HTTP/1.1\r\nX: a\r\n b\r\n", false},
 		{"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", true},
 		{"get / HTTP/1.1\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: u\r\nX: a\r\n b\r\n", false},
 		{"get / HTTP/1.1\r\nHost: a\r\n\r\n", true},
 		{"GET /" + strings.Repeat("a", 8<<10) + " HTTP/1.1\r\n", true}, // 414: the line goes on
 	} {
@@ -412,7 +414,7 @@ func FuzzFastHead(f *testing.F) {
 		for _, piece := range []string{in[:split], in[split:]} {
 			fv, fk := fast.Scan([]byte(piece))
 			sv, sk := slow.Scan([]byte(piece))
-			if (fv == nil) != (sv == nil) || fv != nil && (*fv != *sv || fk != sk) {
+			if (fv == nil) != (sv == nil) || fv != nil && (!reflect.DeepEqual(fv, sv) || fk != sk) {
 				t.Fatalf("piece %q: fast %v %d, line by line %v %d", piece, fv, fk, sv, sk)
 			}
 			if fv != nil {
@@ -422,12 +424,32 @@ func FuzzFastHead(f *testing.F) {
 		if !bytes.Equal(fast.line, slow.line) {
 			t.Fatalf("partial line: fast %q, line by line %q", fast.line, slow.line)
 		}
-		fast.slow, fast.line, slow.line = true, nil, nil // (slow is the one difference meant)
-		if fast.broken != nil && slow.broken != nil && *fast.broken == *slow.broken {
+		if !bytes.Equal(fast.text, slow.text) {
+			t.Fatalf("head so far: fast %q, line by line %q", fast.text, slow.text)
+		}
+		fast.slow, fast.line, slow.line, fast.text, slow.text = true, nil, nil, nil, nil // (slow is the one difference meant)
+		if fast.broken != nil && slow.broken != nil && reflect.DeepEqual(fast.broken, slow.broken) {
 			fast.broken = slow.broken // the same violation, made twice
 		}
 		if fmt.Sprintf("%+v", *fast) != fmt.Sprintf("%+v", *slow) {
 			t.Fatalf("state after %q:\nfast         %+v\nline by line %+v", in, *fast, *slow)
 		}
 	})
+}
+
+// TestScanHead: a refusal carries the head as far as it was read and accepted (the request line also when it
+// is the refused part): what nginx's access log line shows of a refused request.
+func TestScanHead(t *testing.T) {
+	for _, tc := range []struct{ in, head string }{
+		{"hello\r\n\r\n", "hello\r\n"},
+		{"get / HTTP/1.1\r\nHost: a\r\n\r\n", "get / HTTP/1.1\r\n"},
+		{"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: u\r\nX: a\r\n b\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: u\r\nX: a\r\n"},
+		{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n"},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nX: a\r\n b\r\n", "GET /2 HTTP/1.1\r\nX: a\r\n"},
+	} {
+		v, _ := NewScanner(1024).Scan([]byte(tc.in))
+		if v == nil || string(v.Head) != tc.head {
+			t.Errorf("%q: refusal %+v, want the head %q", tc.in, v, tc.head)
+		}
+	}
 }

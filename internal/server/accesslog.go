@@ -39,6 +39,11 @@ func (rq *request) finish() {
 		rq.v.ResponseHeader = rq.w.Header()
 	}
 	rq.record()
+	rq.writeAccessLog()
+}
+
+// writeAccessLog writes the request's access log lines (those of its location, or of its server's level).
+func (rq *request) writeAccessLog() {
 	if rq.conf == nil {
 		return
 	}

@@ -50,8 +50,11 @@ type Request struct {
 	BytesSent          int64    // $bytes_sent
 	RequestLength      int64    // $request_length
 	RemoteUser         string   // $remote_user
-	ProxyHost          string   // $proxy_host
-	ProxyPort          string   // $proxy_port
+	// RequestLine, when set, is $request as the client sent it: a request refused before it was parsed
+	// ("hello", "GET /a%zz HTTP/1.1"), which nginx logs as read
+	RequestLine string
+	ProxyHost   string // $proxy_host
+	ProxyPort   string // $proxy_port
 
 	UpstreamAddr, UpstreamStatus, UpstreamResponseTime, UpstreamConnectTime, UpstreamHeaderTime string
 	// NoUpstreamTimes: no template reads the three times above (Table.UpstreamTimes), so a handler may leave

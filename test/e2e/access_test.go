@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,6 +23,8 @@ import (
 	apr1 "github.com/GehirnInc/crypt/apr1_crypt"
 	proxyproto "github.com/pires/go-proxyproto"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sluice-proxy/sluice/internal/version"
 )
 
 // TestRealIP: only trusted peers change $remote_addr (X-Forwarded-For with and without recursion, X-Real-IP);
@@ -516,6 +519,7 @@ http {
 		"GET /up HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 		"HEAD /head HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 		"GET /old HTTP/1.0\r\n\r\n",
+		"GET /nf%zz HTTP/1.1\r\nHost: x\r\n\r\n", // refused before a server was chosen (TestRefusedRequestsLogged)
 	} {
 		c := rawConn(t, addr(port), nil)
 		io.WriteString(c, raw)
@@ -530,7 +534,7 @@ http {
 		wire = append(wire, len(got))
 	}
 	requests := []string{"GET /first HTTP/1.1 200", "GET /second HTTP/1.1 200", "GET /up HTTP/1.1 200", "HEAD /head HTTP/1.1 200",
-		"GET /old HTTP/1.0 200"}
+		"GET /old HTTP/1.0 200", "GET /nf%zz HTTP/1.1 400"}
 	logged := map[string][2]int64{}
 	if !eventually(5*time.Second, func() bool {
 		data, _ := os.ReadFile(filepath.Join(s.Prefix, "logs", "bs.log"))
@@ -569,5 +573,89 @@ http {
 	}) {
 		data, _ := os.ReadFile(filepath.Join(s.Prefix, "logs", "bs.log"))
 		t.Errorf("HTTP/2: no line with an estimated head (10 to 999 bytes) before the 3-byte body:\n%s", data)
+	}
+}
+
+// TestRefusedRequestsLogged: a request refused before a server was chosen (a malformed request line, a bad
+// %-escape, a missing Host, a framing violation) gets an access log line, as in nginx: in the log of the
+// server its Host header chose when that header came before the refusal, else of the default server of the
+// address; $request is the request line as the client sent it, the header fields read before the refusal are
+// known ($http_user_agent), and the server's server_tokens shapes the page. Every line was observed from nginx
+// 1.22 on the same configuration; the only difference is the page's signature ("nginx/1.22.1" or "nginx",
+// sluice's "sluice/VERSION" or "sluice"), whose length the body size follows.
+func TestRefusedRequestsLogged(t *testing.T) {
+	t.Parallel()
+	port, quiet := freePort(t), freePort(t)
+	s := start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        server_name first.test;
+        access_log logs/first.log;
+        location / { return 200 "ok\n"; }
+    }
+    server {
+        listen {{PORT}};
+        server_name second.test;
+        access_log logs/second.log;
+        location / { return 200 "two\n"; }
+    }
+    server {
+        listen {{QUIET}};
+        server_tokens off;
+        access_log logs/third.log;
+        location / { return 200 "three\n"; }
+    }
+}
+`, "PORT", port, "QUIET", quiet))
+	for _, raw := range []string{
+		"GET /a%zz HTTP/1.1\r\nHost: second.test\r\nUser-Agent: ua1\r\n\r\n",
+		"hello\r\n\r\n",
+		"GET / HTTP/1.1\r\nUser-Agent: ua2\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: second.test\r\nUser-Agent: ua3\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: second.test\r\nUser-Agent: ua4\r\nX-Fold: a\r\n b\r\n\r\n",
+		"get / HTTP/1.1\r\nHost: second.test\r\n\r\n",
+		"GET exact HTTP/1.1\r\nHost: second.test\r\n\r\n",
+	} {
+		if r, closed := exchange(t, port, raw); r == nil || r.StatusCode != 400 || !closed {
+			t.Errorf("%q: %v (closed %v), want 400 and a close", raw, r, closed)
+		}
+	}
+	if r, _ := exchange(t, quiet, "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n"); r == nil || r.Header.Get("Server") != "sluice" {
+		t.Errorf("server_tokens off: %v, want Server: sluice", r)
+	}
+	// nginx's 400 page is 157 bytes with "nginx/1.22.1", 150 with "nginx" (server_tokens off)
+	on := strconv.Itoa(157 - len("nginx/1.22.1") + len("sluice/"+version.Version))
+	off := strconv.Itoa(150 - len("nginx") + len("sluice"))
+	want := map[string][]string{
+		"first.log": {
+			`"GET /a%zz HTTP/1.1" 400 ` + on + ` "-" "-"`, // refused at the request line: no header is known
+			`"hello" 400 ` + on + ` "-" "-"`,
+			`"GET / HTTP/1.1" 400 ` + on + ` "-" "ua2"`,
+			`"get / HTTP/1.1" 400 ` + on + ` "-" "-"`,
+			`"GET exact HTTP/1.1" 400 ` + on + ` "-" "-"`,
+		},
+		"second.log": { // refused after the Host header: that server's log
+			`"POST / HTTP/1.1" 400 ` + on + ` "-" "ua3"`,
+			`"GET / HTTP/1.1" 400 ` + on + ` "-" "ua4"`,
+		},
+		"third.log": {`"GET /a%zz HTTP/1.1" 400 ` + off + ` "-" "-"`},
+	}
+	prefix := regexp.MustCompile(`^127\.0\.0\.1 - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] `)
+	for name, lines := range want {
+		var got []string
+		eventually(5*time.Second, func() bool {
+			data, _ := os.ReadFile(filepath.Join(s.Prefix, "logs", name))
+			got = nil
+			for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+				if l != "" {
+					got = append(got, prefix.ReplaceAllString(l, ""))
+				}
+			}
+			return len(got) >= len(lines)
+		})
+		if !slices.Equal(got, lines) {
+			t.Errorf("logs/%s:\n%s\nwant (as nginx 1.22, with sluice's page):\n%s", name, strings.Join(got, "\n"), strings.Join(lines, "\n"))
+		}
 	}
 }
