@@ -91,6 +91,9 @@ func (rq *request) bytesSent() int64 {
 		return rq.v.BodyBytesSent
 	}
 	if c, ok := rq.w.ResponseWriter.(completer); ok {
+		if !rq.served {
+			return rq.v.BodyBytesSent // a panic: the connection closes with what went out
+		}
 		return c.Complete()
 	}
 	if rq.w.ResponseWriter != nil && rq.r.ProtoMajor >= 2 && rq.snap.bytesSent {

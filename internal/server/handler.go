@@ -71,6 +71,9 @@ type requestState struct {
 	cors      *access.CORS // the CORS policy that applies to the response
 	preflight bool         // answering a CORS preflight
 	limited   bool         // limit_req/limit_conn already counted this request
+	// served: the phases returned, without a panic (return 444 panics to close the connection unanswered): only
+	// then may the log phase complete the HTTP/1 response
+	served bool
 	// headBytes is what $bytes_sent counts beside the body where the writer cannot report it: a tunnel's 101
 	// head (detach), an HTTP/2 or HTTP/3 head's estimated size (bytesSent)
 	headBytes int64
@@ -168,6 +171,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	rq.serve()
+	rq.served = true
 	reuse = noBody && rq.detached == nil && !rq.w.hijacked
 }
 
