@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/h1"
 )
 
 // write creates files under a temporary prefix and returns the path of conf/sluice.conf.
@@ -234,6 +236,58 @@ func TestInheritance(t *testing.T) {
 	}
 	if got, rt := names("/replace/nested"); strings.Join(got, ",") != "X-C" || rt != 7*time.Second {
 		t.Errorf("/replace/nested inherits from its parent location: %v, %v", got, rt)
+	}
+}
+
+// TestLingering: lingering_close, lingering_time and lingering_timeout inherit from http to server to location
+// (and into if blocks) and make one value per level; no setting anywhere leaves it nil (nginx's defaults).
+func TestLingering(t *testing.T) {
+	cfg, err := load(t, `http {
+    lingering_time 10s;
+    server {
+        listen 8080;
+        lingering_close always;
+        location /a { lingering_timeout 1s; if ($arg_x) { return 200; } }
+        location /b { lingering_close off; }
+    }
+    server { listen 8081; location / { } }
+}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.HTTP.Servers[0]
+	location := func(path string) *Location {
+		m, ok := s.Matcher.Match(path)
+		if !ok {
+			t.Fatalf("%s: no location", path)
+		}
+		return m.Loc.Value
+	}
+	loc := func(path string) *LocConf { return location(path).Conf }
+	for _, tc := range []struct {
+		name string
+		got  *h1.Linger
+		want h1.Linger
+	}{
+		{"server", s.Loc.Linger, h1.Linger{Mode: h1.LingerAlways, Time: 10 * time.Second, Timeout: 5 * time.Second}},
+		{"/a", loc("/a").Linger, h1.Linger{Mode: h1.LingerAlways, Time: 10 * time.Second, Timeout: time.Second}},
+		{"/a's if", location("/a").Ops[0].IfConf.Linger, h1.Linger{Mode: h1.LingerAlways, Time: 10 * time.Second, Timeout: time.Second}},
+		{"/b", loc("/b").Linger, h1.Linger{Mode: h1.LingerOff, Time: 10 * time.Second, Timeout: 5 * time.Second}},
+	} {
+		if tc.got == nil || *tc.got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.name, tc.got, tc.want)
+		}
+	}
+	if _, err := load(t, "http { server { listen 8080; lingering_close sometimes; } }", nil); err == nil ||
+		!strings.Contains(err.Error(), `invalid value "sometimes"`) {
+		t.Errorf("lingering_close sometimes: %v", err)
+	}
+	cfg, err = load(t, "http { server { listen 8080; location / { } } }", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := cfg.HTTP.Servers[0].Loc.Linger; l != nil {
+		t.Errorf("nothing set: %+v, want nil (the defaults)", l)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/route"
 )
 
@@ -135,6 +136,21 @@ var coreDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ClientBodyTimeout) }},
 	{Name: "send_timeout", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two writes of the response to the client.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.SendTimeout) }},
+	{Name: "lingering_close", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on",
+		Doc:  "When a connection that closes after a response first reads and drops what the client still sends (so the response is not lost to a reset): `on` when more than the request has arrived (pipelined requests, the rest of a refused head), `always` whenever it closes, `off` never. A request body left unread is read and dropped in every mode, as nginx discards it. The location that answered decides; for a request refused before a server is chosen, the default server of the address.",
+		Diff: "HTTP/1 only: HTTP/2 and HTTP/3 connections close as their libraries close them.",
+		Apply: func(p *parser, d *Directive) error {
+			m, ok := map[string]h1.LingerMode{"on": h1.LingerOn, "off": h1.LingerOff, "always": h1.LingerAlways}[d.Args[0]]
+			if !ok {
+				return d.errorf("invalid value %q in %q directive, it must be \"off\", \"on\" or \"always\"", d.Args[0], d.Name)
+			}
+			p.conf.LingeringClose.set(m)
+			return nil
+		}},
+	{Name: "lingering_time", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "30s", Doc: "The longest a lingering close (lingering_close) reads and drops the client's bytes in all.",
+		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.LingeringTime) }},
+	{Name: "lingering_timeout", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "5s", Doc: "The longest a lingering close waits for more bytes from the client; a client silent for that long is closed.",
+		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.LingeringTimeout) }},
 	{Name: "keepalive_timeout", Module: "http_core", Ctx: ctxHSL | CtxUpstream, Args: "1-2", Default: "75s (upstream: 60s)", Doc: "How long an idle keep-alive client connection stays open (0 disables keep-alive); in upstream, how long an idle upstream connection is kept.",
 		Diff: "the second argument (Keep-Alive: timeout= header) is accepted and ignored; in a location it is not applied yet (the server's value is used).",
 		Apply: func(p *parser, d *Directive) error {
@@ -504,4 +520,15 @@ func (p *parser) errorPage(d *Directive) error {
 	ep.URI = t
 	add(&p.conf.ErrorPages, ep)
 	return nil
+}
+
+// compileLinger makes lc's lingering_* settings the one value a connection points at (nil when none is set
+// at any level: nginx's defaults apply).
+func compileLinger(lc *LocConf) {
+	if !lc.LingeringClose.Set && !lc.LingeringTime.Set && !lc.LingeringTimeout.Set {
+		lc.Linger = nil
+		return
+	}
+	lc.Linger = &h1.Linger{Mode: lc.LingeringClose.Get(h1.LingerOn), Time: lc.LingeringTime.Get(h1.DefaultLingerTime),
+		Timeout: lc.LingeringTimeout.Get(h1.DefaultLingerTimeout)}
 }

@@ -123,6 +123,7 @@ func (p *parser) finishServer(s *Server) error {
 		var out []*route.Location[*Location]
 		for _, l := range ls {
 			mergeOpts(l.Conf, parent)
+			compileLinger(l.Conf)
 			p.mergeIfConfs(l.Ops, l.Conf)
 			if err := p.resolveProxy(l.Conf); err != nil && perr == nil {
 				perr = err
@@ -139,6 +140,7 @@ func (p *parser) finishServer(s *Server) error {
 		}
 		return out
 	}
+	compileLinger(s.Loc)
 	p.mergeIfConfs(s.Ops, s.Loc)
 	finishGzip(s.Loc)
 	if err := p.finishAccess(s.Loc, s.Pos); err != nil {
@@ -166,6 +168,7 @@ func (p *parser) mergeIfConfs(ops []Op, outer *LocConf) {
 		if ops[i].Kind == OpIf {
 			mergeOpts(ops[i].IfConf, outer)
 			finishGzip(ops[i].IfConf)
+			ops[i].IfConf.Linger = outer.Linger // (lingering_* are not allowed in if)
 			p.mergeIfConfs(ops[i].Then, ops[i].IfConf)
 		}
 	}

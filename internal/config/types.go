@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/access"
 	"github.com/sluice-proxy/sluice/internal/compress"
+	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/route"
 	"github.com/sluice-proxy/sluice/internal/static"
 	"github.com/sluice-proxy/sluice/internal/vars"
@@ -217,6 +218,9 @@ type LocConf struct {
 	SendTimeout       Opt[time.Duration]
 	KeepaliveTimeout  Opt[time.Duration]
 	KeepaliveRequests Opt[int]
+	LingeringClose    Opt[h1.LingerMode]
+	LingeringTime     Opt[time.Duration]
+	LingeringTimeout  Opt[time.Duration]
 
 	ProxyHTTPVersion       Opt[string]
 	ProxySetHeaders        Opt[[]HeaderSet]
@@ -320,6 +324,7 @@ type LocConf struct {
 	GzipFilter *compress.Gzip  // nil with gzip off
 	CORS       *access.CORS    // nil without cors_origins
 	WSOrigins  *access.Origins // websocket_origins, else cors_origins; nil: upgrades from any origin
+	Linger     *h1.Linger      // lingering_close, lingering_time, lingering_timeout; nil: none set (nginx's defaults)
 }
 
 // AuthSet is one auth_request_set: a variable given a value evaluated in the auth subrequest.

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/sluice-proxy/sluice/internal/h1guard"
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/netutil"
 )
@@ -65,8 +66,16 @@ type conn struct {
 	headRead int          // the length of the head parseHead read (0: net/http read it)
 	buf      []byte       // a small response's body, held until its length is known
 	hijack   bool
-	linger   bool // the connection closes while the client may still send: lingerClose
-	scratch  [32]byte
+	linger   bool    // the connection closes while the client may still send: lingerClose
+	lingerBy *Linger // the settings that decide linger (the location's, through SetLinger; nil: nginx's defaults)
+	// headerTimeout is the request's client_header_timeout, which bounds the drain of a body the handler left
+	// (for Complete, which finishes the response before the handler returns)
+	headerTimeout time.Duration
+	scratch       [32]byte
+
+	// refLine is the request line of a head net/http reads, copied before it reads it: a refusal's Line when
+	// its error says nothing more
+	refLine string
 
 	// rec is a copy of a head net/http reads, kept while recording when its target may be in absolute form
 	// (see recordHead)
@@ -202,7 +211,10 @@ func (c *conn) serve() {
 		}
 		req, err := c.readRequest(lim)
 		if err != nil {
-			c.linger = c.refuse(err)
+			// a refused head is answered by the default server's settings, as in nginx (no server was chosen)
+			c.lingerBy = lim.Linger
+			answered, more := c.refuse(err)
+			c.linger = answered && c.lingers(false, more)
 			return
 		}
 		c.setState(http.StateActive)
@@ -241,7 +253,7 @@ func (c *conn) await(lim Limits, first bool) bool {
 			}
 		}
 	}
-	if _, err := c.br.Peek(1); err != nil {
+	if _, err := c.br.Peek(1); err != nil && !refused(err) {
 		return false
 	}
 	from := stIdle
@@ -329,29 +341,46 @@ func (c *conn) readRequest(lim Limits) (*http.Request, error) {
 	} else {
 		c.reqHdr, c.tmpl.Header = c.tmpl.Header, nil
 		c.recordHead()
+		c.refLine = firstLine(c.br)
 		req, err = http.ReadRequest(c.br)
 		rec, c.rec, c.recording = c.rec, nil, false
 	}
 	c.headLimit = false
 	if err != nil {
 		if c.tooLarge {
-			return nil, &refusal{494, "too long header line"}
+			return nil, &refusal{Status: 494, Reason: "too long header line"}
 		}
 		return nil, err
 	}
 	c.staleRead.Store(true) // cleared before the handler's first read of the socket (clearStaleRead)
 	if t := req.RequestURI; t == "" || t[0] != '/' && t != "*" {
 		if r := notOriginForm(req, rec); r != nil {
-			return nil, r
+			return nil, r.of(req)
 		}
 	}
 	switch {
 	case req.Host == "" && req.ProtoAtLeast(1, 1) && req.Method != http.MethodConnect:
-		return nil, &refusal{400, `HTTP/1.1 request without "Host" header`}
+		return nil, (&refusal{Status: 400, Reason: `HTTP/1.1 request without "Host" header`}).of(req)
 	case !httpguts.ValidHostHeader(req.Host):
-		return nil, &refusal{400, "invalid host header"}
+		return nil, (&refusal{Status: 400, Reason: "invalid host header"}).of(req)
 	}
 	return req, nil
+}
+
+// of completes a refusal of a parsed request with its request line and header, for the access log.
+func (r *refusal) of(req *http.Request) *refusal {
+	r.Line, r.Header = req.Method+" "+req.RequestURI+" "+req.Proto, req.Header
+	return r
+}
+
+// firstLine returns a copy of the request line at the start of br's buffer, as far as it is there (without
+// its line end).
+func firstLine(br *bufio.Reader) string {
+	b, _ := br.Peek(br.Buffered())
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	return string(bytes.TrimSuffix(b, []byte("\r")))
 }
 
 // recordHead starts recording the head net/http is about to read (rec) unless its target is in origin form
@@ -372,18 +401,18 @@ func (c *conn) recordHead() {
 func notOriginForm(req *http.Request, rec []byte) *refusal {
 	if req.URL.Scheme == "" || req.URL.Host == "" || req.URL.User != nil {
 		// an authority-form CONNECT, "a:b", "http:///x", userinfo
-		return &refusal{400, "invalid request"}
+		return &refusal{Status: 400, Reason: "invalid request"}
 	}
 	host, ok := hostField(rec)
 	if !ok {
 		if req.ProtoAtLeast(1, 1) {
-			return &refusal{400, `HTTP/1.1 request without "Host" header`}
+			return &refusal{Status: 400, Reason: `HTTP/1.1 request without "Host" header`}
 		}
 		req.Header["Host"] = []string{}
 		return nil
 	}
 	if !httpguts.ValidHostHeader(host) {
-		return &refusal{400, "invalid host header"}
+		return &refusal{Status: 400, Reason: "invalid host header"}
 	}
 	req.Header["Host"] = []string{host}
 	return nil
@@ -407,61 +436,116 @@ func hostField(head []byte) (string, bool) {
 	return "", false
 }
 
+// parseRefused splits the head the framing guard refused, as far as it read it, into its request line and
+// header fields.
+func parseRefused(head []byte) (string, http.Header) {
+	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
+	var h http.Header
+	for len(rest) > 0 {
+		var l []byte
+		l, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		if name, value, ok := bytes.Cut(l, []byte(":")); ok {
+			if h == nil {
+				h = http.Header{}
+			}
+			h.Add(string(name), string(bytes.TrimSpace(value)))
+		}
+	}
+	return string(line), h
+}
+
+// refused reports whether err is the framing guard's refusal of the head being read.
+func refused(err error) bool {
+	var v *h1guard.Violation
+	return errors.As(err, &v)
+}
+
 // refuse answers a head that could not be served (nothing for a client that went away or timed out); it
-// reports whether it answered.
-func (c *conn) refuse(err error) bool {
+// reports whether it answered, and whether the client may still be sending (more bytes than the refused
+// part are here: lingering_close on lingers then, as nginx does).
+func (c *conn) refuse(err error) (answered, more bool) {
 	var r *refusal
+	var v *h1guard.Violation
+	more = c.hasByte || c.br != nil && c.br.Buffered() > 0
 	switch {
+	case errors.As(err, &v):
+		// the framing guard refused it: nothing of it was passed on
+		r, more = &refusal{Status: v.Status, Reason: v.Reason}, v.More
+		r.Line, r.Header = parseRefused(v.Head)
 	case errors.As(err, &r):
 	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed):
-		return false
+		return false, false
 	case strings.Contains(err.Error(), "too many Host headers"):
-		r = &refusal{400, `duplicate header line: "Host"`}
+		r = &refusal{Status: 400, Reason: `duplicate header line: "Host"`}
 	case strings.Contains(err.Error(), "transfer encoding"):
-		r = &refusal{501, `unknown "Transfer-Encoding"`}
+		r = &refusal{Status: 501, Reason: `unknown "Transfer-Encoding"`}
 	case strings.Contains(err.Error(), "Content-Length"):
-		r = &refusal{400, `invalid "Content-Length" header`}
+		r = &refusal{Status: 400, Reason: `invalid "Content-Length" header`}
 	default:
 		// a target ReadRequest cannot parse is a *url.Error, which is also a net.Error: it gets its 400
 		var ue *url.Error
 		var ne net.Error
 		if !errors.As(err, &ue) && errors.As(err, &ne) {
-			return false
+			return false, false
 		}
-		r = &refusal{400, "invalid request"}
+		r = &refusal{Status: 400, Reason: "invalid request"}
+	}
+	if r.Line == "" {
+		r.Line = c.refLine
 	}
 	if c.srv.Refuse != nil {
-		c.srv.Refuse(c.rwc, Refusal(*r))
+		c.srv.Refuse(c.base, c.rwc, Refusal(*r))
 	}
-	return true
+	return true, more
 }
 
-// Lingering close, as nginx's lingering_close: how long the client's further bytes are read and dropped
-// after the last response (lingering_time), and how long a single read may wait (lingering_timeout).
-const (
-	lingeringTime    = 30 * time.Second
-	lingeringTimeout = 5 * time.Second
-)
+// lingers reports whether a connection that closes after its response reads and drops what the client still
+// sends first. A request body left unread always is, for lingering_time and lingering_timeout, as nginx
+// discards (reads and drops) the body of a request it answered without reading it, whatever lingering_close
+// says (observed from nginx 1.22: lingering_close off and a 413 to an upload still read it for lingering_time).
+// Otherwise lingering_close (c.lingerBy) decides, as in nginx's ngx_http_finalize_connection: never with off,
+// always with always, and with on (the default) when more bytes than the request are here (pipelined requests,
+// the rest of a refused head).
+func (c *conn) lingers(unreadBody, more bool) bool {
+	if unreadBody {
+		return true
+	}
+	mode, _, _ := c.lingerBy.values()
+	switch mode {
+	case LingerOff:
+		return false
+	case LingerAlways:
+		return true
+	}
+	return more
+}
 
 // lingerClose ends a connection whose client may still be sending (an unread request body, a refused head):
 // closing with unread bytes makes the kernel reset the connection, and a reset can destroy the response the
 // client has not read yet (the 413 for an upload). The response is out; a FIN says nothing more comes, and
-// what the client still sends is read and dropped until it closes, or for lingeringTime at most.
+// what the client still sends is read and dropped until it closes, for lingering_time at most and
+// lingering_timeout per read.
 func (c *conn) lingerClose() {
 	// the response is out: to Shutdown the connection is idle (closeIdle closes it, which ends the reads)
 	c.state.Store(stIdle)
+	_, total, each := c.lingerBy.values()
 	cw, ok := c.rwc.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil {
 		return
 	}
+	// the socket under the framing guard (or TLS under it): what comes now is dropped unparsed
+	r := c.rwc
+	if u, ok := r.(interface{ Unwrap() net.Conn }); ok {
+		r = u.Unwrap()
+	}
 	buf := make([]byte, 4096)
-	end := time.Now().Add(lingeringTime)
+	end := time.Now().Add(total)
 	for {
-		d := min(lingeringTimeout, time.Until(end))
-		if d <= 0 || c.rwc.SetReadDeadline(time.Now().Add(d)) != nil {
+		d := min(each, time.Until(end))
+		if d <= 0 || r.SetReadDeadline(time.Now().Add(d)) != nil {
 			return
 		}
-		if _, err := c.rwc.Read(buf); err != nil {
+		if _, err := r.Read(buf); err != nil {
 			return
 		}
 	}
@@ -478,6 +562,8 @@ func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 	w := c.next
 	c.next = nil
 	w.c, w.cl = c, -1
+	c.lingerBy = nil // nginx's defaults unless the handler sets its location's (SetLinger)
+	c.headerTimeout = lim.HeaderTimeout
 	req.RemoteAddr = c.remote
 	req.TLS = c.tls
 	w.ctx.Context, w.ctx.c, w.ctx.b, w.ctx.head = c.base, c, &w.body, c.headRead
@@ -514,9 +600,11 @@ func (c *conn) serveRequest(req *http.Request, lim Limits) bool {
 	if w.hijacked {
 		return false
 	}
-	w.finish(lim)
+	if !w.finished {
+		w.finish(lim.HeaderTimeout)
+	}
 	keep := !w.closeAfter
-	c.linger = !keep && !w.body.done.Load() // the client may still be sending the body
+	c.linger = !keep && c.lingers(!w.body.done.Load(), c.hasByte || c.br.Buffered() > 0)
 	if w.ctx.watched() {
 		return keep // something may still hold the request (see watched)
 	}
@@ -683,7 +771,7 @@ func (b *body) Close() error { return nil }
 
 // drain reads and drops what the handler left of the body (at most maxDrain); it reports whether the body
 // ended, so the connection can carry another request.
-func (b *body) drain(lim Limits) bool {
+func (b *body) drain(headerTimeout time.Duration) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
@@ -695,7 +783,7 @@ func (b *body) drain(lim Limits) bool {
 	}
 	if !b.read {
 		b.w.c.staleRead.Store(false)
-		b.w.c.setReadTimeout(lim.HeaderTimeout)
+		b.w.c.setReadTimeout(headerTimeout)
 	}
 	n, err := io.CopyN(io.Discard, b.r, maxDrain+1)
 	if err == io.EOF && n <= maxDrain {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -24,14 +25,20 @@ import (
 // serve starts a Server with h on a loopback socket and returns its address.
 func serve(t *testing.T, h http.HandlerFunc) string {
 	t.Helper()
+	return serveWith(t, h, nil)
+}
+
+// serveWith is serve with lingering_* settings for refused heads (nil: the defaults).
+func serveWith(t *testing.T, h http.HandlerFunc, linger *Linger) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &Server{Handler: h, Limits: func(context.Context, net.Conn) Limits {
-		return Limits{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, MaxHeaderBytes: 8 << 10}
-	}, Refuse: func(c net.Conn, r Refusal) {
-		io.WriteString(c, "HTTP/1.1 "+http.StatusText(r.Status)+"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		return Limits{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, MaxHeaderBytes: 8 << 10, Linger: linger}
+	}, Refuse: func(_ context.Context, c net.Conn, r Refusal) {
+		io.WriteString(c, "HTTP/1.1 "+strconv.Itoa(r.Status)+" "+http.StatusText(r.Status)+"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 	}}
 	go func() {
 		for {
@@ -51,6 +58,8 @@ func serve(t *testing.T, h http.HandlerFunc) string {
 type wrapped struct{ net.Conn }
 
 func (w wrapped) Unwrap() net.Conn { return w.Conn }
+
+func (w wrapped) CloseWrite() error { return w.Conn.(interface{ CloseWrite() error }).CloseWrite() }
 
 // TestIdleKeepAlive: requests that arrive after the connection went idle (its read buffer released) are served,
 // and so is one whose bytes came in before the wait began.
@@ -232,12 +241,7 @@ func keptAlive(t *testing.T, addr string, pairs []string) []exchanged {
 // exchange sends raw on a new connection and reads everything until the server closes or 1 s passes.
 func exchange(t *testing.T, addr, raw string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, raw)
+	c := send(t, addr, raw)
 	c.SetReadDeadline(time.Now().Add(time.Second))
 	b, _ := io.ReadAll(c)
 	return string(b)
@@ -297,9 +301,9 @@ func TestFraming(t *testing.T) {
 		{"100-continue when the body is read", "POST /body HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi", []string{"HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 200 OK", "got hi"}, nil, nil},
 		{"no 100-continue when the body is not read", "POST /small HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", []string{"HTTP/1.1 200 OK", "Connection: close\r\n"}, []string{"100 Continue"}, nil},
 		{"unread body is drained for the next request", "POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /close HTTP/1.1\r\nHost: a\r\n\r\n", []string{"hello", "bye"}, nil, nil},
-		{"two Host headers", "GET /small HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", []string{"HTTP/1.1 Bad Request"}, []string{"hello"}, nil},
-		{"no Host in HTTP/1.1", "GET /small HTTP/1.1\r\n\r\n", []string{"HTTP/1.1 Bad Request"}, []string{"hello"}, nil},
-		{"unknown transfer coding", "POST /body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", []string{"HTTP/1.1 Not Implemented"}, nil, nil},
+		{"two Host headers", "GET /small HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", []string{"HTTP/1.1 400 Bad Request"}, []string{"hello"}, nil},
+		{"no Host in HTTP/1.1", "GET /small HTTP/1.1\r\n\r\n", []string{"HTTP/1.1 400 Bad Request"}, []string{"hello"}, nil},
+		{"unknown transfer coding", "POST /body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", []string{"HTTP/1.1 501 Not Implemented"}, nil, nil},
 		{"handler's Transfer-Encoding dropped", "GET /te HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Content-Length: 5\r\n", "\r\n\r\nhello"}, []string{"gzip", "chunked"}, nil},
 		{"handler's Date kept, no second", "GET /date HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n", "hello"}, []string{time.Now().UTC().Format(" 2006 ")}, nil}, // no Date of its own
 		{"HTTP/1.0 keep-alive", "GET /small HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /close HTTP/1.0\r\n\r\n", []string{"Connection: keep-alive\r\n", "hello", "bye"}, nil, nil},
@@ -539,6 +543,141 @@ func TestResponseHeadSizes(t *testing.T) {
 						t.Fatalf("%s: X-F%d is %d bytes, want %d", path, i, len(got), len(want))
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestLinger: how a connection closes after its response, by the settings the handler chose (SetLinger): off
+// closes at once, always lingers, on lingers when more bytes than the request are here; a body left unread is
+// read and dropped (nginx discards it) whatever the mode; lingering_time bounds the whole linger and
+// lingering_timeout each wait. A refused head follows the server's settings (Limits.Linger).
+func TestLinger(t *testing.T) {
+	modes := map[string]LingerMode{"/on": LingerOn, "/off": LingerOff, "/always": LingerAlways}
+	h := func(w http.ResponseWriter, r *http.Request) {
+		l := &Linger{Mode: modes[r.URL.Path], Time: 2 * time.Second, Timeout: time.Second}
+		if r.URL.Query().Has("short") {
+			l.Timeout = 200 * time.Millisecond
+		}
+		w.(interface{ SetLinger(*Linger) }).SetLinger(l)
+		w.Header().Set("Connection", "close")
+		io.WriteString(w, "ok")
+	}
+	on := serveWith(t, h, &Linger{Mode: LingerOn, Time: 2 * time.Second, Timeout: time.Second})
+	off := serveWith(t, h, &Linger{Mode: LingerOff, Time: time.Minute, Timeout: time.Minute})
+	const get = " HTTP/1.1\r\nHost: a\r\n\r\n"
+	post := func(path string) string {
+		return "POST " + path + " HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nabc"
+	}
+	for _, tc := range []struct {
+		name, addr, raw string
+		pause           time.Duration
+		lingers         bool
+	}{
+		{"on", on, "GET /on" + get, 0, false},
+		{"on, pipelined", on, "GET /on" + get + "GET /on" + get, 0, true},
+		{"off, pipelined", on, "GET /off" + get + "GET /on" + get, 0, false},
+		{"always", on, "GET /always" + get, 0, true},
+		{"off, unread body", on, post("/off"), 0, true},
+		{"on, unread body, a pause past lingering_timeout", on, post("/on?short"), 600 * time.Millisecond, false},
+		{"refused head with more, on", on, "GET /a%zz" + get, 0, true},
+		{"refused head alone, on", on, "GET / HTTP/1.1\r\n\r\n", 0, false},
+		{"refused head with more, off", off, "GET /a%zz" + get, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			kept := lingerProbe(t, tc.addr, tc.raw, tc.pause, 5*time.Second)
+			if lingered := kept >= time.Second; lingered != tc.lingers {
+				t.Errorf("the server read on for %v, want lingering %v", kept, tc.lingers)
+			}
+			if kept >= 5*time.Second {
+				t.Errorf("the server read on for %v, past lingering_time (2s)", kept)
+			}
+		})
+	}
+}
+
+// lingerProbe sends raw and reads the response, then after pause sends a few bytes every 20 ms until a write
+// fails (the server closed the socket, which resets what comes after) or for limit, and returns how long the
+// server took them.
+func lingerProbe(t *testing.T, addr, raw string, pause, limit time.Duration) time.Duration {
+	t.Helper()
+	c := send(t, addr, raw)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	start := time.Now()
+	time.Sleep(pause)
+	for time.Since(start) < limit {
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := io.WriteString(c, "xxxxxxxx"); err != nil {
+			return time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return limit
+}
+
+// send dials addr and sends raw; the connection closes when the test ends.
+func send(t *testing.T, addr, raw string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	io.WriteString(c, raw)
+	return c
+}
+
+// TestComplete: Complete ends the response before the handler returns and reports the bytes written for it,
+// exactly what the client reads (nginx's $bytes_sent): head and body, chunked framing, a 100 Continue, a
+// file sent by ReadFrom; the handler returning afterwards adds nothing.
+func TestComplete(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, make([]byte, 100<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan int64, 1)
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/small":
+			io.WriteString(w, "hello")
+		case "/chunked":
+			for range 3 {
+				w.Write(make([]byte, 3000))
+				w.(http.Flusher).Flush()
+			}
+		case "/continue":
+			io.Copy(io.Discard, r.Body)
+			io.WriteString(w, "read")
+		case "/file":
+			f, _ := os.Open(file)
+			defer f.Close()
+			w.Header().Set("Content-Length", strconv.Itoa(100<<10))
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.(io.ReaderFrom).ReadFrom(io.LimitReader(f, 100<<10))
+		case "/none":
+			w.WriteHeader(http.StatusNoContent)
+		}
+		sent <- w.(interface{ Complete() int64 }).Complete()
+	})
+	for _, tc := range []struct{ name, raw string }{
+		{"small", "GET /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+		{"HEAD", "HEAD /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+		{"chunked", "GET /chunked HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+		{"HTTP/1.0", "GET /chunked HTTP/1.0\r\n\r\n"},
+		{"100 Continue", "POST /continue HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"},
+		{"file", "GET /file HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+		{"204", "GET /none HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := exchange(t, addr, tc.raw)
+			if n := <-sent; n != int64(len(got)) {
+				t.Errorf("Complete reported %d bytes, the client read %d: %.200q", n, len(got), got)
 			}
 		})
 	}

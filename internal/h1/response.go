@@ -40,6 +40,8 @@ type response struct {
 	closeAfter  bool
 	hijacked    bool
 	wdeadline   bool
+	finished    bool  // finish ran (Complete may run it before the handler returns)
+	sent        int64 // bytes put on the connection for this response: heads, body and its framing ($bytes_sent)
 	err         error
 
 	expect    bool // the client expects 100 Continue before it sends the body
@@ -50,6 +52,10 @@ type response struct {
 }
 
 func (w *response) Header() http.Header { return w.header }
+
+// SetLinger sets how the connection closes if it closes after this response (the location's lingering_close,
+// lingering_time and lingering_timeout); l is kept, not copied. Without it nginx's defaults apply.
+func (w *response) SetLinger(l *Linger) { w.c.lingerBy = l }
 
 // SetReason sets the reason phrase of the final status line (before WriteHeader): a proxy relays its
 // upstream's, as nginx does. Without one, sluice writes nginx's phrase for the code.
@@ -111,7 +117,9 @@ func (w *response) interim(code int) {
 	bw := w.writer()
 	b, f := w.appendHeader(w.appendStatusLine(bw.AvailableBuffer(), code))
 	b = appendValues(b, "Connection", f.conn)
-	bw.Write(append(b, "\r\n"...))
+	b = append(b, "\r\n"...)
+	bw.Write(b)
+	w.sent += int64(len(b))
 	w.fail(bw.Flush())
 }
 
@@ -123,7 +131,8 @@ func (w *response) sendContinue() {
 		return
 	}
 	w.continued = true
-	_, err := io.WriteString(w.c.rwc, "HTTP/1.1 100 Continue\r\n\r\n")
+	n, err := io.WriteString(w.c.rwc, "HTTP/1.1 100 Continue\r\n\r\n")
+	w.sent += int64(n)
 	w.fail(err)
 }
 
@@ -195,14 +204,17 @@ func (w *response) writeBody(p []byte) (int, error) {
 	}
 	bw := w.bw
 	if w.chunked {
-		bw.Write(strconv.AppendInt(w.c.scratch[:0], int64(len(p)), 16))
+		size := strconv.AppendInt(w.c.scratch[:0], int64(len(p)), 16)
+		bw.Write(size)
 		bw.WriteString("\r\n")
+		w.sent += int64(len(size)) + 4 // the size line and the CRLF after the data
 	}
 	n, err := bw.Write(p)
 	if w.chunked && err == nil {
 		_, err = bw.WriteString("\r\n")
 	}
 	w.written += int64(n)
+	w.sent += int64(n)
 	w.fail(err)
 	return n, err
 }
@@ -274,7 +286,9 @@ func (w *response) sendHead(final bool, next []byte) {
 	if w.chunked {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
-	bw.Write(append(b, "\r\n"...))
+	b = append(b, "\r\n"...)
+	bw.Write(b)
+	w.sent += int64(len(b))
 	if len(w.c.buf) > 0 {
 		buf := w.c.buf
 		w.written -= int64(len(buf))
@@ -360,15 +374,28 @@ func plainValue(v string) (string, bool) {
 	return v, true
 }
 
-// finish completes the response after the handler returned: the head if it was not sent, the last chunk,
-// the flush; the rest of an unread request body is drained, or the connection closes.
-func (w *response) finish(lim Limits) {
+// Complete ends the response now, as it ends once the handler returns (the head if it is not out yet, the
+// last chunk, the flush; the rest of an unread request body is drained or the connection will close), and
+// returns the bytes written to the connection for it: interim heads, the status line and header, the body
+// and its chunked framing, nginx's $bytes_sent. Nothing may be written after it. For a hijacked response it
+// reports what went out before the connection was handed over.
+func (w *response) Complete() int64 {
+	if !w.finished && !w.hijacked {
+		w.finish(w.c.headerTimeout)
+	}
+	return w.sent
+}
+
+// finish completes the response after the handler returned (or from Complete): the head if it was not sent,
+// the last chunk, the flush; the rest of an unread request body is drained, or the connection closes.
+func (w *response) finish(headerTimeout time.Duration) {
+	w.finished = true
 	c := w.c
 	if w.closeAfter || !w.headSent && hasToken(httpsyntax.FirstOf(w.header["Connection"]), "close") {
 		// the connection ends after this response: no need to read the rest of the body first (the answer
 		// would wait for it); it goes out now, and lingerClose reads and drops what still comes
 		w.closeAfter = true
-	} else if !w.body.drain(lim) {
+	} else if !w.body.drain(headerTimeout) {
 		w.closeAfter = true
 	}
 	if !w.wroteHeader {
@@ -379,6 +406,7 @@ func (w *response) finish(lim Limits) {
 	}
 	if w.chunked && w.err == nil {
 		w.bw.WriteString("0\r\n\r\n")
+		w.sent += 5
 	}
 	if w.cl >= 0 && w.written < w.cl && !w.head && w.bodyAllowed() {
 		w.closeAfter = true // the body fell short of its length: the client must see the end
@@ -476,6 +504,7 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 		n, err = rf.ReadFrom(io.LimitReader(src, left))
 	}
 	w.written += n
+	w.sent += n
 	w.fail(err)
 	return n, err
 }

@@ -25,6 +25,40 @@ type Limits struct {
 	HeaderTimeout  time.Duration // client_header_timeout: the whole head must arrive within it
 	IdleTimeout    time.Duration // keepalive_timeout: the longest wait for a next request; 0 closes after a response
 	MaxHeaderBytes int           // large_client_header_buffers: the size of a head (its request line included)
+	// Linger is how a connection closes after a refused head (the default server's lingering_*; nil: nginx's
+	// defaults). A served request's comes from its location (SetLinger).
+	Linger *Linger
+}
+
+// LingerMode is lingering_close: when a closing connection reads and drops what the client still sends.
+type LingerMode uint8
+
+const (
+	LingerOn     LingerMode = iota // when the client may still be sending: a body left unread, bytes beyond the request, a refused head (nginx's default)
+	LingerOff                      // never: close at once (the kernel resets a connection closed with unread bytes)
+	LingerAlways                   // whenever the connection closes
+)
+
+// Linger is nginx's lingering_close, lingering_time and lingering_timeout, as one value the configuration
+// holds for a location: a connection points at it, so choosing it per request costs no allocation.
+type Linger struct {
+	Mode    LingerMode
+	Time    time.Duration // lingering_time: the longest the client's bytes are read and dropped in all
+	Timeout time.Duration // lingering_timeout: the longest one read waits
+}
+
+// Lingering close's defaults, nginx's: lingering_close on, lingering_time 30s, lingering_timeout 5s.
+const (
+	DefaultLingerTime    = 30 * time.Second
+	DefaultLingerTimeout = 5 * time.Second
+)
+
+// values returns l's settings, nginx's defaults for a nil l.
+func (l *Linger) values() (LingerMode, time.Duration, time.Duration) {
+	if l == nil {
+		return LingerOn, DefaultLingerTime, DefaultLingerTimeout
+	}
+	return l.Mode, l.Time, l.Timeout
 }
 
 // Refusal is a request the server refused before the handler saw it: the status nginx answers with (494 is
@@ -32,6 +66,10 @@ type Limits struct {
 type Refusal struct {
 	Status int
 	Reason string
+	// Line is the request line as it was read ("" when nothing of it is known) and Header the header fields read
+	// before the refusal (nil: none): what nginx's access log line shows of a refused request.
+	Line   string
+	Header http.Header
 }
 
 // Server serves HTTP/1.x connections with one handler.
@@ -43,8 +81,9 @@ type Server struct {
 	// ConnState, if set, is told of each connection's state changes, as net/http's hook is, with the state
 	// the connection leaves (-1 for a new one).
 	ConnState func(c net.Conn, from, to http.ConnState)
-	// Refuse answers and logs a refused request on the connection (which is closed afterwards).
-	Refuse func(c net.Conn, r Refusal)
+	// Refuse answers and logs a refused request on the connection (which is closed afterwards); ctx is the
+	// connection's base context.
+	Refuse func(ctx context.Context, c net.Conn, r Refusal)
 	// Log, if set, gets a handler's panic (other than http.ErrAbortHandler) with its stack.
 	Log *slog.Logger
 

@@ -17,14 +17,22 @@ import (
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 )
 
-// Violation is why a request head was refused and the status nginx answers it with.
+// Violation is why a request head was refused and the status nginx answers it with. It is the error a
+// guarded connection's Read returns once the server reads the refused head (the server answers it).
 type Violation struct {
 	Status int    // 400, 414, 494 (nginx's 400 "Request Header Or Cookie Too Large"), 501 or 505
 	Reason string // completes nginx's "client sent …": `invalid header line`
+	// More: the client sent more than the refused part (bytes after the line found wrong, or a line cut off
+	// at the limit), so it may still be sending (lingering_close on lingers, as nginx does for a refused
+	// request whose buffer holds more)
+	More bool
+	// Head is the refused head as far as it was read and accepted: the request line as sent (also one the
+	// scanner refused), then the header lines before the one refused, CRLF-terminated. nginx's access log line
+	// for the refused request shows that much of it ($request, $http_*).
+	Head []byte
 }
 
-// Refuser answers a refused head on the raw connection (the guard closes it afterwards) and logs it.
-type Refuser func(c net.Conn, v Violation)
+func (v *Violation) Error() string { return "client sent " + v.Reason }
 
 type state uint8
 
@@ -46,7 +54,8 @@ type Scanner struct {
 	head     int   // bytes of the current head so far
 	remain   int64 // body or chunk bytes still to skip (chunk data: including its CRLF)
 	line     []byte
-	reqLine  bool // the request line was seen
+	text     []byte // the current head's lines so far, kept by the line-by-line scan for a refusal (Violation.Head)
+	reqLine  bool   // the request line was seen
 	http10   bool
 	tunnel   bool // Upgrade header or CONNECT: the response may switch protocols
 	clSeen   bool
@@ -143,6 +152,7 @@ func (s *Scanner) Scan(p []byte) (*Violation, int) {
 	if s.violated == nil {
 		return nil, 0
 	}
+	s.violated.More = s.violated.More || len(p) > 0
 	return s.violated, start
 }
 
@@ -224,10 +234,12 @@ func (s *Scanner) account(n int) bool {
 			// nginx: a request line longer than the buffer is a 414, a longer head a 400 "Request Header Or
 			// Cookie Too Large" (its 494)
 			if !s.reqLine {
+				s.keep(s.line) // as much of the request line as was read
 				s.fail(414, "too long URI")
 			} else {
 				s.fail(494, "too long header line")
 			}
+			s.violated.More = true // the line goes on
 		} else {
 			s.breakBody()
 		}
@@ -244,7 +256,12 @@ func (s *Scanner) breakBody() {
 }
 
 func (s *Scanner) fail(status int, reason string) {
-	s.violated = &Violation{Status: status, Reason: reason}
+	s.violated = &Violation{Status: status, Reason: reason, Head: s.text}
+}
+
+// keep adds a line (without its CRLF) of the current head to text, for a refusal's Violation.Head.
+func (s *Scanner) keep(l []byte) {
+	s.text = append(append(s.text, l...), '\r', '\n')
 }
 
 // lineDone handles one complete line (ending in LF) of a head, a chunk size or a trailer.
@@ -272,6 +289,7 @@ func (s *Scanner) lineDone(l []byte) {
 		}
 		if !s.reqLine {
 			if len(l) > 0 { // empty lines before a request line are skipped, as nginx and RFC 9112 §2.2 do
+				s.keep(l) // (also a refused one: nginx logs it as sent)
 				s.requestLine(l)
 			}
 			return
@@ -281,6 +299,9 @@ func (s *Scanner) lineDone(l []byte) {
 			return
 		}
 		s.header(l)
+		if s.violated == nil {
+			s.keep(l)
+		}
 	}
 }
 
@@ -388,7 +409,11 @@ func (s *Scanner) endHead() {
 // next starts on what follows a request: the next head, or the wait for an upgrade's answer.
 func (s *Scanner) next() {
 	tunnel := s.tunnel
-	*s = Scanner{maxHead: s.maxHead, line: s.line[:0], connect: s.connect && tunnel, slow: s.slow}
+	text := s.text[:0]
+	if cap(text) > 1024 {
+		text = nil // an idle connection keeps no large copy
+	}
+	*s = Scanner{maxHead: s.maxHead, line: s.line[:0], text: text, connect: s.connect && tunnel, slow: s.slow}
 	if tunnel {
 		s.st = stAwait
 	}
@@ -496,7 +521,6 @@ func equalFold(b []byte, s string) bool {
 // Conn guards the request stream of one HTTP/1.x connection.
 type Conn struct {
 	net.Conn
-	refuse   Refuser
 	mu       sync.Mutex // the scanner: net/http's background read runs while a handler writes
 	s        *Scanner
 	awaiting atomic.Bool // the scanner waits for an upgrade's answer (checked by Write without the lock)
@@ -511,14 +535,14 @@ type Conn struct {
 	timedOut       atomic.Bool
 }
 
-// Wrap guards c; maxHead is the head limit net/http enforces (its MaxHeaderBytes).
-func Wrap(c net.Conn, maxHead int, refuse Refuser) *Conn {
-	g := &Conn{Conn: c, refuse: refuse, s: NewScanner(maxHead)}
+// Wrap guards c; maxHead is the head limit the server enforces (its MaxHeaderBytes).
+func Wrap(c net.Conn, maxHead int) *Conn {
+	g := &Conn{Conn: c, s: NewScanner(maxHead)}
 	g.idle.Store(true)
 	return g
 }
 
-// Pending reports whether a refused head waits to be answered: the next Read answers it without waiting for
+// Pending reports whether a refused head waits to be answered: the next Read returns it without waiting for
 // the socket.
 func (c *Conn) Pending() bool { return c.pending.Load() != nil }
 
@@ -532,8 +556,9 @@ func (c *Conn) SetMaxHead(n int) {
 // SetIdle records whether net/http is between requests (http.StateIdle) or serving one.
 func (c *Conn) SetIdle(idle bool) { c.idle.Store(idle) }
 
-// Read passes the client's bytes on after scanning them. A refused head is answered and the connection closed
-// once the requests before it were answered; net/http sees the end of the stream, never the refused head.
+// Read passes the client's bytes on after scanning them. A refused head is never passed on: once the requests
+// before it were answered, every Read returns its *Violation, which the server answers before it closes the
+// connection.
 func (c *Conn) Read(p []byte) (int, error) {
 	if c.pending.Load() != nil {
 		return c.refuseWhenIdle(p)
@@ -564,18 +589,16 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return c.refuseWhenIdle(p)
 }
 
-// refuseWhenIdle answers the pending refusal once net/http reads the next head. A read before that is
-// net/http's background read during a response: it waits on the socket as a real one would (net/http ends it
-// with a deadline), discarding what the client sends after the refused head.
+// refuseWhenIdle returns the pending refusal once the server reads the next head. A read before that is a
+// read during a response (the server's watch for a client gone): it waits on the socket as a real one would
+// (the server ends it with a deadline), discarding what the client sends after the refused head.
 func (c *Conn) refuseWhenIdle(p []byte) (int, error) {
 	for !c.idle.Load() {
 		if _, err := c.Conn.Read(p); err != nil {
 			return 0, err
 		}
 	}
-	c.refuse(c.Conn, *c.pending.Load())
-	c.Conn.Close()
-	return 0, io.EOF
+	return 0, c.pending.Load()
 }
 
 // Write passes the server's bytes on; the first answer to an upgrade request tells the scanner whether a

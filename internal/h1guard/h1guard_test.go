@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -154,22 +155,19 @@ func TestScanLimits(t *testing.T) {
 // TestConnBrokenBody: after a bad chunk net/http fails the body; if it ever read a head after it, the guard
 // refuses the connection.
 func TestConnBrokenBody(t *testing.T) {
-	client, server, refused := pair(t)
+	client, server := pair(t)
 	in := "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
 	io.WriteString(client, in)
 	readN(t, server, len(in))
 	server.SetIdle(false)
 	server.SetIdle(true)
-	if n, err := server.Read(make([]byte, 100)); n != 0 || err != io.EOF {
-		t.Fatalf("read %d, %v; want the connection refused", n, err)
-	}
-	if v := <-refused; v.Reason != "invalid chunked body" {
+	if v := refusal(t, server); v.Reason != "invalid chunked body" {
 		t.Fatalf("refusal %+v", v)
 	}
 }
 
-// pair is a real loopback TCP connection: the server side guarded, refusals recorded.
-func pair(t *testing.T) (client net.Conn, server *Conn, refused chan Violation) {
+// pair is a real loopback TCP connection, the server side guarded.
+func pair(t *testing.T) (client net.Conn, server *Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -185,14 +183,25 @@ func pair(t *testing.T) (client net.Conn, server *Conn, refused chan Violation) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close(); sc.Close() })
-	refused = make(chan Violation, 1)
-	server = Wrap(sc, 8<<10, func(c net.Conn, v Violation) {
-		io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
-		refused <- v
-	})
+	server = Wrap(sc, 8<<10)
 	server.SetDeadline(time.Now().Add(10 * time.Second))
 	client.SetDeadline(time.Now().Add(10 * time.Second))
-	return client, server, refused
+	return client, server
+}
+
+// refusal reads from server and returns the refusal its Read reports; the server answers it, and each Read
+// reports it again.
+func refusal(t *testing.T, server *Conn) *Violation {
+	t.Helper()
+	n, err := server.Read(make([]byte, 100))
+	v, ok := err.(*Violation)
+	if n != 0 || !ok {
+		t.Fatalf("read %d, %v; want the head refused", n, err)
+	}
+	if _, again := server.Read(make([]byte, 100)); again != err {
+		t.Fatalf("a second read: %v, want the same refusal", again)
+	}
+	return v
 }
 
 // readN reads exactly n bytes through the guard.
@@ -206,18 +215,33 @@ func readN(t *testing.T, c *Conn, n int) string {
 }
 
 func TestConnRefuses(t *testing.T) {
-	client, server, refused := pair(t)
+	client, server := pair(t)
 	io.WriteString(client, "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n")
-	n, err := server.Read(make([]byte, 100))
-	if n != 0 || err != io.EOF {
-		t.Fatalf("read %d, %v; want 0, EOF", n, err)
+	if v := refusal(t, server); v.Status != 400 || !strings.Contains(v.Reason, "obs-fold") || !v.More {
+		t.Fatalf("refusal %+v, want 400 obs-fold with more bytes after it", v)
 	}
-	if v := <-refused; v.Status != 400 || !strings.Contains(v.Reason, "obs-fold") {
-		t.Fatalf("refusal %+v", v)
-	}
-	got, _ := io.ReadAll(client)
-	if !strings.HasPrefix(string(got), "HTTP/1.1 400 ") {
-		t.Fatalf("client got %q", got)
+}
+
+// TestScanMore: a refusal says whether the client sent more than the refused part (lingering_close on then
+// lingers, as nginx does when its buffer holds more than what it refused).
+func TestScanMore(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		more bool
+	}{
+		{"POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n", false},
+		{"POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nX: a\r\n b\r\n", false},
+		{"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", true},
+		{"get / HTTP/1.1\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: u\r\nX: a\r\n b\r\n", false},
+		{"get / HTTP/1.1\r\nHost: a\r\n\r\n", true},
+		{"GET /" + strings.Repeat("a", 8<<10) + " HTTP/1.1\r\n", true}, // 414: the line goes on
+	} {
+		v, _ := NewScanner(1024).Scan([]byte(tc.in))
+		if v == nil || v.More != tc.more {
+			t.Errorf("%.40q: refusal %+v, want more %v", tc.in, v, tc.more)
+		}
 	}
 }
 
@@ -226,7 +250,7 @@ func TestConnRefuses(t *testing.T) {
 func TestConnUpgrade(t *testing.T) {
 	up := "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
 	t.Run("101", func(t *testing.T) {
-		client, server, refused := pair(t)
+		client, server := pair(t)
 		io.WriteString(client, up)
 		readN(t, server, len(up))
 		io.WriteString(server, "HTTP/1.1 101 Switching Protocols\r\n\r\n")
@@ -235,24 +259,19 @@ func TestConnUpgrade(t *testing.T) {
 		if got := readN(t, server, len(frame)); got != frame {
 			t.Fatalf("tunnel bytes %q", got)
 		}
-		select {
-		case v := <-refused:
-			t.Fatalf("tunnel data refused: %+v", v)
-		default:
+		if server.Pending() {
+			t.Fatal("tunnel data refused")
 		}
 	})
 	t.Run("not upgraded", func(t *testing.T) {
-		client, server, refused := pair(t)
+		client, server := pair(t)
 		io.WriteString(client, up)
 		readN(t, server, len(up))
 		io.WriteString(server, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
 		io.WriteString(client, get)
 		readN(t, server, len(get))
 		io.WriteString(client, "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n")
-		if n, err := server.Read(make([]byte, 100)); n != 0 || err != io.EOF {
-			t.Fatalf("read %d, %v; want the folded head refused", n, err)
-		}
-		if v := <-refused; v.Status != 400 {
+		if v := refusal(t, server); v.Status != 400 {
 			t.Fatalf("refusal %+v", v)
 		}
 	})
@@ -261,7 +280,7 @@ func TestConnUpgrade(t *testing.T) {
 // TestConnPipelinedRefusal: requests before a refused head in the same Read are served first; the refusal
 // is answered when the server is idle again.
 func TestConnPipelinedRefusal(t *testing.T) {
-	client, server, refused := pair(t)
+	client, server := pair(t)
 	io.WriteString(client, get+"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
 	time.Sleep(50 * time.Millisecond) // one Read sees both heads (not a timing assertion: either way must pass)
 	got := readN(t, server, len(get))
@@ -270,10 +289,7 @@ func TestConnPipelinedRefusal(t *testing.T) {
 	}
 	server.SetIdle(false) // net/http serves the first request
 	server.SetIdle(true)  // and reads the next head
-	if n, err := server.Read(make([]byte, 100)); n != 0 || err != io.EOF {
-		t.Fatalf("read %d, %v; want the second head refused", n, err)
-	}
-	if v := <-refused; !strings.Contains(v.Reason, "at the same time") {
+	if v := refusal(t, server); !strings.Contains(v.Reason, "at the same time") {
 		t.Fatalf("refusal %+v", v)
 	}
 }
@@ -317,7 +333,7 @@ func FuzzScan(f *testing.F) {
 // TestConnWriteTimeout: a write to a client that stopped reading fails on its deadline and is reported once,
 // with the connection under the guard; other write errors are not reported as timeouts.
 func TestConnWriteTimeout(t *testing.T) {
-	_, server, _ := pair(t)
+	_, server := pair(t)
 	var reported []net.Conn
 	server.OnWriteTimeout = func(c net.Conn) { reported = append(reported, c) }
 	server.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
@@ -334,7 +350,7 @@ func TestConnWriteTimeout(t *testing.T) {
 		t.Fatalf("reported %d times (%v), want once with the connection under the guard", len(reported), reported)
 	}
 
-	_, other, _ := pair(t)
+	_, other := pair(t)
 	other.OnWriteTimeout = func(net.Conn) { t.Error("a write on a closed connection was reported as a timeout") }
 	other.Conn.Close()
 	if _, err := other.Write([]byte("x")); err == nil {
@@ -346,7 +362,7 @@ func TestConnWriteTimeout(t *testing.T) {
 // client whole by the socket's own ReadFrom (sendfile on TCP); a client that stops reading makes it fail on its
 // deadline, reported like a Write's.
 func TestConnReadFrom(t *testing.T) {
-	client, server, _ := pair(t)
+	client, server := pair(t)
 	data := make([]byte, 3<<20)
 	for i := range data {
 		data[i] = byte(i * 7)
@@ -398,7 +414,7 @@ func FuzzFastHead(f *testing.F) {
 		for _, piece := range []string{in[:split], in[split:]} {
 			fv, fk := fast.Scan([]byte(piece))
 			sv, sk := slow.Scan([]byte(piece))
-			if (fv == nil) != (sv == nil) || fv != nil && (*fv != *sv || fk != sk) {
+			if (fv == nil) != (sv == nil) || fv != nil && (!reflect.DeepEqual(fv, sv) || fk != sk) {
 				t.Fatalf("piece %q: fast %v %d, line by line %v %d", piece, fv, fk, sv, sk)
 			}
 			if fv != nil {
@@ -408,12 +424,32 @@ func FuzzFastHead(f *testing.F) {
 		if !bytes.Equal(fast.line, slow.line) {
 			t.Fatalf("partial line: fast %q, line by line %q", fast.line, slow.line)
 		}
-		fast.slow, fast.line, slow.line = true, nil, nil // (slow is the one difference meant)
-		if fast.broken != nil && slow.broken != nil && *fast.broken == *slow.broken {
+		if !bytes.Equal(fast.text, slow.text) {
+			t.Fatalf("head so far: fast %q, line by line %q", fast.text, slow.text)
+		}
+		fast.slow, fast.line, slow.line, fast.text, slow.text = true, nil, nil, nil, nil // (slow is the one difference meant)
+		if fast.broken != nil && slow.broken != nil && reflect.DeepEqual(fast.broken, slow.broken) {
 			fast.broken = slow.broken // the same violation, made twice
 		}
 		if fmt.Sprintf("%+v", *fast) != fmt.Sprintf("%+v", *slow) {
 			t.Fatalf("state after %q:\nfast         %+v\nline by line %+v", in, *fast, *slow)
 		}
 	})
+}
+
+// TestScanHead: a refusal carries the head as far as it was read and accepted (the request line also when it
+// is the refused part): what nginx's access log line shows of a refused request.
+func TestScanHead(t *testing.T) {
+	for _, tc := range []struct{ in, head string }{
+		{"hello\r\n\r\n", "hello\r\n"},
+		{"get / HTTP/1.1\r\nHost: a\r\n\r\n", "get / HTTP/1.1\r\n"},
+		{"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: u\r\nX: a\r\n b\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: u\r\nX: a\r\n"},
+		{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n"},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nX: a\r\n b\r\n", "GET /2 HTTP/1.1\r\nX: a\r\n"},
+	} {
+		v, _ := NewScanner(1024).Scan([]byte(tc.in))
+		if v == nil || string(v.Head) != tc.head {
+			t.Errorf("%q: refusal %+v, want the head %q", tc.in, v, tc.head)
+		}
+	}
 }

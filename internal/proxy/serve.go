@@ -828,11 +828,12 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 			}
 		}
 	}
-	bw := brw.Writer
+	bw := &countingWriter{w: brw.Writer}
 	bw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
 	hdr.Write(bw)
 	bw.WriteString("\r\n")
-	if err := bw.Flush(); err != nil {
+	head := bw.n // for $bytes_sent: the head and what the tunnel relays to the client, as nginx counts them
+	if err := brw.Writer.Flush(); err != nil {
 		client.Close()
 		conn.Close()
 		return
@@ -853,6 +854,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 			done()
 			hold.End()
 			v.BodyBytesSent = stats.UpstreamToClient
+			v.BytesSent = head + stats.UpstreamToClient
 			v.UpstreamResponseTime = v.UpstreamSince(start)
 			log.Info("proxy: tunnel closed: "+stats.Reason, v.LogAttrs("upstream", target)...)
 			finished()
@@ -966,4 +968,22 @@ func setReason(w http.ResponseWriter, resp *http.Response) {
 	if r := resp.Status[4:]; httpsyntax.Value(r) {
 		rs.SetReason(r)
 	}
+}
+
+// countingWriter counts what goes through it to a buffered writer.
+type countingWriter struct {
+	w *bufio.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) WriteString(s string) (int, error) {
+	n, err := c.w.WriteString(s)
+	c.n += int64(n)
+	return n, err
 }

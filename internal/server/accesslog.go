@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/proxy"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
@@ -34,11 +35,16 @@ func (rq *request) finish() {
 	if rq.v.BodyBytesSent == 0 {
 		rq.v.BodyBytesSent = rq.w.bytes
 	}
-	rq.v.BytesSent = rq.v.BodyBytesSent
+	rq.v.BytesSent = rq.bytesSent()
 	if rq.w.ResponseWriter != nil {
 		rq.v.ResponseHeader = rq.w.Header()
 	}
 	rq.record()
+	rq.writeAccessLog()
+}
+
+// writeAccessLog writes the request's access log lines (those of its location, or of its server's level).
+func (rq *request) writeAccessLog() {
 	if rq.conf == nil {
 		return
 	}
@@ -65,6 +71,49 @@ func (rq *request) finish() {
 	if bp != nil {
 		rq.s.lineBufs.Put(bp) // not deferred in the loop: a deferred call there is allocated per request
 	}
+}
+
+// completer is the HTTP/1 writer's end of a response (h1's Complete): it finishes the response and reports the
+// bytes written to the connection for it.
+type completer interface{ Complete() int64 }
+
+// bytesSent is $bytes_sent, every byte sent to the client for the response as nginx counts it. On HTTP/1 it
+// is exact: the connection's writer completes the response (the log line comes after the response is out, as
+// in nginx) and reports what it wrote, head and body framing included. A tunnel adds the bytes it relayed to
+// the client to its 101 head's (the proxy counts both). HTTP/2 and HTTP/3 frame and compress the head in
+// their libraries, which report nothing: the body's bytes plus headSize's estimate of the head, computed only
+// when a template reads $bytes_sent (nginx counts the HPACK or QPACK block and the frame headers: the
+// estimate is larger than nginx's figure for the head, by what compression saves).
+func (rq *request) bytesSent() int64 {
+	if rq.w.hijacked {
+		if rq.v.BytesSent > 0 {
+			return rq.v.BytesSent // the tunnel's: its 101 head and what it relayed to the client
+		}
+		return rq.v.BodyBytesSent
+	}
+	if c, ok := rq.w.ResponseWriter.(completer); ok {
+		if !rq.served {
+			return rq.v.BodyBytesSent // a panic: the connection closes with what went out
+		}
+		return c.Complete()
+	}
+	if rq.w.ResponseWriter != nil && rq.r.ProtoMajor >= 2 && rq.snap.bytesSent {
+		rq.headBytes = headSize(rq.w.status, rq.w.Header())
+	}
+	return rq.headBytes + rq.v.BodyBytesSent
+}
+
+// headSize is the size of a response head written as HTTP/1.1 writes it ("HTTP/1.1 200 OK\r\n", a
+// "Name: value\r\n" line per value, the empty line): an estimate of what a head costs on the wire where the
+// protocol library reports nothing.
+func headSize(status int, h http.Header) int64 {
+	n := len("HTTP/1.1 200 \r\n\r\n") + len(httpsyntax.Reason(status))
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return int64(n)
 }
 
 // record counts the request in the server's metrics, labelled by server name and location (both bounded by the
@@ -111,6 +160,9 @@ func (rq *request) detach() {
 		rq.v.UpstreamHeader, rq.v.ResponseHeader = nil, nil
 	} else {
 		rq.v.ResponseHeader = rq.w.Header().Clone()
+	}
+	if rq.r.ProtoMajor >= 2 && rq.snap.bytesSent {
+		rq.headBytes = headSize(rq.w.status, rq.w.Header()) // an HTTP/2 or HTTP/3 WebSocket's 200 (see bytesSent)
 	}
 	rq.w.ResponseWriter, rq.w.rc = nil, http.ResponseController{}
 	// the proxy's view of the request (its ResponseWriter, whole *http.Request and closures) is done with once

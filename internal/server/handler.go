@@ -11,6 +11,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/access"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/fastcgi"
+	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/metrics"
 	"github.com/sluice-proxy/sluice/internal/proxy"
 	"github.com/sluice-proxy/sluice/internal/route"
@@ -71,7 +72,13 @@ type requestState struct {
 	cors      *access.CORS // the CORS policy that applies to the response
 	preflight bool         // answering a CORS preflight
 	limited   bool         // limit_req/limit_conn already counted this request
-	releases  []func()     // limit_conn slots held until the request (or its tunnel) ends
+	// served: the phases returned, without a panic (return 444 panics to close the connection unanswered): only
+	// then may the log phase complete the HTTP/1 response
+	served bool
+	// headBytes is what $bytes_sent counts beside the body where the writer cannot report it: a tunnel's 101
+	// head (detach), an HTTP/2 or HTTP/3 head's estimated size (bytesSent)
+	headBytes int64
+	releases  []func() // limit_conn slots held until the request (or its tunnel) ends
 }
 
 // boundFuncs are the request's method values handed to content handlers, made once per pooled request
@@ -156,6 +163,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			start(rq.finish) // returns at once; an idle tunnel holds no goroutine
 			return
 		}
+		if rq.conf != nil && rq.conf.Linger != nil && r.ProtoMajor == 1 {
+			rq.setLinger(w)
+		}
 		rq.finish()
 		if reuse {
 			s.putRequest(rq)
@@ -163,7 +173,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	rq.serve()
 	rq.w.endGzip(true)
+	rq.served = true
 	reuse = noBody && rq.detached == nil && !rq.w.hijacked
+}
+
+// setLinger hands the HTTP/1 connection the lingering_* settings of the location that answered, which decide
+// how it closes if it closes after this response (as nginx's ngx_http_finalize_connection reads them).
+func (rq *request) setLinger(w http.ResponseWriter) {
+	if lw, ok := w.(interface{ SetLinger(*h1.Linger) }); ok {
+		lw.SetLinger(rq.conf.Linger)
+	}
 }
 
 // serve runs the phases up to the content handler (everything but the log phase).

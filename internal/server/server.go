@@ -342,7 +342,7 @@ func (l *listener) limits(ctx context.Context, c net.Conn) h1.Limits {
 			return ci.lim // as for the request before (the guard has its head limit)
 		}
 		if g := snap.groupFor(l.addr, ci.localKey); g != nil {
-			lim = h1.Limits{HeaderTimeout: g.headerTimeout, IdleTimeout: g.idleTimeout, MaxHeaderBytes: g.maxHeaderBytes}
+			lim = h1.Limits{HeaderTimeout: g.headerTimeout, IdleTimeout: g.idleTimeout, MaxHeaderBytes: g.maxHeaderBytes, Linger: g.linger}
 		}
 		ci.limSnap, ci.lim = snap, lim
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/acme"
 	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/metrics"
 	"github.com/sluice-proxy/sluice/internal/observe"
 	"github.com/sluice-proxy/sluice/internal/route"
@@ -32,6 +33,8 @@ type snapshot struct {
 	combined   *config.LogFormat
 	// noUpstreamTimes: no template of the configuration reads $upstream_*_time (see vars.Request)
 	noUpstreamTimes bool
+	// bytesSent: a template reads $bytes_sent (an HTTP/2 or HTTP/3 head's size is estimated only then)
+	bytesSent bool
 	// defaultRoot is the document root without a root directive: the prefix's html directory.
 	defaultRoot string
 	locations   map[string]bool           // every location name, to find tunnels a reload orphaned
@@ -81,6 +84,7 @@ type group struct {
 	headerTimeout    time.Duration
 	idleTimeout      time.Duration
 	maxHeaderBytes   int
+	linger           *h1.Linger // the default server's lingering_*, for a refused head (nil: nginx's defaults)
 }
 
 // groupFor finds the group for a connection accepted on the socket bound to bound, using its local address
@@ -121,6 +125,7 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot, dry bool) (
 	}
 	snap.combined = compileCombined(h.Vars)
 	snap.noUpstreamTimes = !h.Vars.UpstreamTimes() // every template is compiled by now
+	snap.bytesSent = h.Vars.BytesSent()
 	type member struct {
 		srv *config.Server
 		l   config.Listen
@@ -171,6 +176,7 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot, dry bool) (
 		g.headerTimeout = def.Srv.ClientHeaderTimeout.Get(60 * time.Second)
 		g.handshakeTimeout = g.headerTimeout
 		g.idleTimeout = def.Loc.KeepaliveTimeout.Get(75 * time.Second)
+		g.linger = def.Loc.Linger
 		// net/http allows MaxHeaderBytes plus 4096 bytes of bufio slack: subtract it so the limit is the one written
 		g.maxHeaderBytes = max(def.Srv.LargeHeaderBuffers.Get(4*8<<10)-4096, 1)
 		g.extConnect = def.Srv.HTTP2ExtConnect.Get(true)

@@ -402,6 +402,9 @@ func (r *Request) appendVar(dst []byte, v *Var) ([]byte, bool) {
 		}
 		return append(append(dst, r.DocumentRoot...), r.URI...), true
 	case kRequest:
+		if r.RequestLine != "" {
+			return append(dst, r.RequestLine...), true
+		}
 		if r.HTTP == nil {
 			return dst, false
 		}

@@ -39,7 +39,7 @@ var docs = []Doc{
 	{"https", "\"on\" on a TLS connection, empty otherwise."},
 	{"status", "The response status."},
 	{"body_bytes_sent", "Bytes of response body sent to the client."},
-	{"bytes_sent", "Bytes sent to the client, headers included."},
+	{"bytes_sent", "Bytes sent to the client for the response, head and chunked framing included (over HTTP/2 and HTTP/3 the head is estimated: its size as HTTP/1.1 writes it)."},
 	{"request_length", "Bytes of the request: request line, headers and body."},
 	{"request_time", "Seconds since the first byte of the request was read, with millisecond resolution."},
 	{"time_local", "Local time in the common log format."},

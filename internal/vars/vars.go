@@ -50,8 +50,11 @@ type Request struct {
 	BytesSent          int64    // $bytes_sent
 	RequestLength      int64    // $request_length
 	RemoteUser         string   // $remote_user
-	ProxyHost          string   // $proxy_host
-	ProxyPort          string   // $proxy_port
+	// RequestLine, when set, is $request as the client sent it: a request refused before it was parsed
+	// ("hello", "GET /a%zz HTTP/1.1"), which nginx logs as read
+	RequestLine string
+	ProxyHost   string // $proxy_host
+	ProxyPort   string // $proxy_port
 
 	UpstreamAddr, UpstreamStatus, UpstreamResponseTime, UpstreamConnectTime, UpstreamHeaderTime string
 	// NoUpstreamTimes: no template reads the three times above (Table.UpstreamTimes), so a handler may leave
@@ -191,11 +194,16 @@ type Table struct {
 	users map[string]*userVar
 	// upstreamTimes: a template reads $upstream_connect_time, _header_time or _response_time
 	upstreamTimes bool
+	bytesSent     bool // a template reads $bytes_sent
 }
 
 // UpstreamTimes reports whether a template compiled against t reads $upstream_connect_time,
 // $upstream_header_time or $upstream_response_time; when none does, the handlers need not format them.
 func (t *Table) UpstreamTimes() bool { return t.upstreamTimes }
+
+// BytesSent reports whether a template compiled against t reads $bytes_sent; when none does, the server need
+// not estimate an HTTP/2 or HTTP/3 response head's size for it.
+func (t *Table) BytesSent() bool { return t.bytesSent }
 
 // NewTable returns a Table that knows the built-in variables.
 func NewTable() *Table {
@@ -297,6 +305,8 @@ func (t *Table) Lookup(name string) (Var, bool) {
 		switch k {
 		case kUpstreamResponseTime, kUpstreamConnectTime, kUpstreamHeaderTime:
 			t.upstreamTimes = true
+		case kBytesSent:
+			t.bytesSent = true
 		}
 		return Var{kind: k, name: low}, true
 	}

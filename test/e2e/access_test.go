@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +23,8 @@ import (
 	apr1 "github.com/GehirnInc/crypt/apr1_crypt"
 	proxyproto "github.com/pires/go-proxyproto"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sluice-proxy/sluice/internal/version"
 )
 
 // TestRealIP: only trusted peers change $remote_addr (X-Forwarded-For with and without recursion, X-Real-IP);
@@ -481,6 +485,177 @@ backend b2
 		})
 		if !ok || body != "127.0.0.2|127.0.0.1" {
 			t.Errorf("through HAProxy on %d: %q (answered %v), want 127.0.0.2|127.0.0.1\n%s", port, body, ok, out.String())
+		}
+	}
+}
+
+// TestBytesSent: $bytes_sent is every byte sent to the client for the response, head and chunked framing
+// included, per request on a kept-alive connection too, as nginx 1.22 logs it (observed: a 3-byte `return`
+// logged 150 with its 147-byte head, the next request on the same connection 145, a 5000-byte chunked proxied
+// body 5164 = the bytes the client read, a HEAD 142, an HTTP/1.0 request 145: each the bytes on the wire).
+// Over HTTP/2 the head's size is estimated (see docs/nginx-differences.md): more than the body.
+func TestBytesSent(t *testing.T) {
+	t.Parallel()
+	body := strings.Repeat("z", 5000)
+	up := newRawBackend(t, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n1388\r\n"+body+"\r\n0\r\n\r\n")
+	port, tlsPort := freePort(t), freePort(t)
+	s := start(t, fill(t, `events {}
+http {
+    log_format bs '$request $status $bytes_sent $body_bytes_sent';
+    access_log logs/bs.log bs;
+    server {
+        listen {{PORT}};
+        listen {{TLS}} ssl;
+        http2 on;
+        ssl_certificate self-signed;
+        location / { return 200 "ok\n"; }
+        location /up { proxy_pass http://127.0.0.1:{{UP}}; }
+    }
+}
+`, "PORT", port, "TLS", tlsPort, "UP", up.Port))
+	var wire []int
+	for _, raw := range []string{
+		"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"GET /up HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"HEAD /head HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"GET /old HTTP/1.0\r\n\r\n",
+		"GET /nf%zz HTTP/1.1\r\nHost: x\r\n\r\n", // refused before a server was chosen (TestRefusedRequestsLogged)
+	} {
+		c := rawConn(t, addr(port), nil)
+		io.WriteString(c, raw)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, _ := io.ReadAll(c)
+		if strings.HasPrefix(raw, "GET /first") {
+			// two responses on one connection: split after the first one's 3-byte body
+			first := strings.Index(string(got), "ok\n") + 3
+			wire = append(wire, first, len(got)-first)
+			continue
+		}
+		wire = append(wire, len(got))
+	}
+	requests := []string{"GET /first HTTP/1.1 200", "GET /second HTTP/1.1 200", "GET /up HTTP/1.1 200", "HEAD /head HTTP/1.1 200",
+		"GET /old HTTP/1.0 200", "GET /nf%zz HTTP/1.1 400"}
+	logged := map[string][2]int64{}
+	if !eventually(5*time.Second, func() bool {
+		data, _ := os.ReadFile(filepath.Join(s.Prefix, "logs", "bs.log"))
+		for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			f := strings.Fields(l)
+			if len(f) == 6 {
+				var n, b int64
+				fmt.Sscan(f[4]+" "+f[5], &n, &b)
+				logged[strings.Join(f[:4], " ")] = [2]int64{n, b}
+			}
+		}
+		return len(logged) >= len(requests)
+	}) {
+		t.Fatalf("logged %v, want a line for each of %q", logged, requests)
+	}
+	for i, r := range requests {
+		if got := logged[r]; got[0] != int64(wire[i]) || got[0] <= got[1] {
+			t.Errorf("%s: $bytes_sent %d ($body_bytes_sent %d), want the %d bytes the client read", r, got[0], got[1], wire[i])
+		}
+	}
+
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://" + addr(tlsPort) + "/h2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("%s, want HTTP/2", resp.Proto)
+	}
+	if !eventually(5*time.Second, func() bool {
+		data, _ := os.ReadFile(filepath.Join(s.Prefix, "logs", "bs.log"))
+		return regexp.MustCompile(`GET /h2 HTTP/2\.0 200 (\d{2,3}) 3\n`).Match(data)
+	}) {
+		data, _ := os.ReadFile(filepath.Join(s.Prefix, "logs", "bs.log"))
+		t.Errorf("HTTP/2: no line with an estimated head (10 to 999 bytes) before the 3-byte body:\n%s", data)
+	}
+}
+
+// TestRefusedRequestsLogged: a request refused before a server was chosen (a malformed request line, a bad
+// %-escape, a missing Host, a framing violation) gets an access log line, as in nginx: in the log of the
+// server its Host header chose when that header came before the refusal, else of the default server of the
+// address; $request is the request line as the client sent it, the header fields read before the refusal are
+// known ($http_user_agent), and the server's server_tokens shapes the page. Every line was observed from nginx
+// 1.22 on the same configuration; the only difference is the page's signature ("nginx/1.22.1" or "nginx",
+// sluice's "sluice/VERSION" or "sluice"), whose length the body size follows.
+func TestRefusedRequestsLogged(t *testing.T) {
+	t.Parallel()
+	port, quiet := freePort(t), freePort(t)
+	s := start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        server_name first.test;
+        access_log logs/first.log;
+        location / { return 200 "ok\n"; }
+    }
+    server {
+        listen {{PORT}};
+        server_name second.test;
+        access_log logs/second.log;
+        location / { return 200 "two\n"; }
+    }
+    server {
+        listen {{QUIET}};
+        server_tokens off;
+        access_log logs/third.log;
+        location / { return 200 "three\n"; }
+    }
+}
+`, "PORT", port, "QUIET", quiet))
+	for _, raw := range []string{
+		"GET /a%zz HTTP/1.1\r\nHost: second.test\r\nUser-Agent: ua1\r\n\r\n",
+		"hello\r\n\r\n",
+		"GET / HTTP/1.1\r\nUser-Agent: ua2\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: second.test\r\nUser-Agent: ua3\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: second.test\r\nUser-Agent: ua4\r\nX-Fold: a\r\n b\r\n\r\n",
+		"get / HTTP/1.1\r\nHost: second.test\r\n\r\n",
+		"GET exact HTTP/1.1\r\nHost: second.test\r\n\r\n",
+	} {
+		if r, closed := exchange(t, port, raw); r == nil || r.StatusCode != 400 || !closed {
+			t.Errorf("%q: %v (closed %v), want 400 and a close", raw, r, closed)
+		}
+	}
+	if r, _ := exchange(t, quiet, "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n"); r == nil || r.Header.Get("Server") != "sluice" {
+		t.Errorf("server_tokens off: %v, want Server: sluice", r)
+	}
+	// nginx's 400 page is 157 bytes with "nginx/1.22.1", 150 with "nginx" (server_tokens off)
+	on := strconv.Itoa(157 - len("nginx/1.22.1") + len("sluice/"+version.Version))
+	off := strconv.Itoa(150 - len("nginx") + len("sluice"))
+	want := map[string][]string{
+		"first.log": {
+			`"GET /a%zz HTTP/1.1" 400 ` + on + ` "-" "-"`, // refused at the request line: no header is known
+			`"hello" 400 ` + on + ` "-" "-"`,
+			`"GET / HTTP/1.1" 400 ` + on + ` "-" "ua2"`,
+			`"get / HTTP/1.1" 400 ` + on + ` "-" "-"`,
+			`"GET exact HTTP/1.1" 400 ` + on + ` "-" "-"`,
+		},
+		"second.log": { // refused after the Host header: that server's log
+			`"POST / HTTP/1.1" 400 ` + on + ` "-" "ua3"`,
+			`"GET / HTTP/1.1" 400 ` + on + ` "-" "ua4"`,
+		},
+		"third.log": {`"GET /a%zz HTTP/1.1" 400 ` + off + ` "-" "-"`},
+	}
+	prefix := regexp.MustCompile(`^127\.0\.0\.1 - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] `)
+	for name, lines := range want {
+		var got []string
+		eventually(5*time.Second, func() bool {
+			data, _ := os.ReadFile(filepath.Join(s.Prefix, "logs", name))
+			got = nil
+			for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+				if l != "" {
+					got = append(got, prefix.ReplaceAllString(l, ""))
+				}
+			}
+			return len(got) >= len(lines)
+		})
+		if !slices.Equal(got, lines) {
+			t.Errorf("logs/%s:\n%s\nwant (as nginx 1.22, with sluice's page):\n%s", name, strings.Join(got, "\n"), strings.Join(lines, "\n"))
 		}
 	}
 }
