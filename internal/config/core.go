@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"github.com/sluice-proxy/sluice/internal/vars"
 	"net"
 	"net/netip"
 	"regexp"
@@ -136,6 +137,10 @@ var coreDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ClientBodyTimeout) }},
 	{Name: "send_timeout", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two writes of the response to the client.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.SendTimeout) }},
+	{Name: "limit_rate", Module: "http_core", Ctx: ctxHSL | CtxIf, Args: "1", Default: "0", Doc: "Limits the rate of each response to the client, in bytes per second (k, m suffixes; variables allowed; 0: none), as nginx paces it: about a second's worth goes at once, then the average holds. `set $limit_rate` and an upstream's X-Accel-Limit-Rate override it for the request.",
+		Apply: func(p *parser, d *Directive) error { return p.setSizeTemplate(d, &p.conf.LimitRate) }},
+	{Name: "limit_rate_after", Module: "http_core", Ctx: ctxHSL | CtxIf, Args: "1", Default: "0", Doc: "The part of a response sent before limit_rate applies (variables allowed).",
+		Apply: func(p *parser, d *Directive) error { return p.setSizeTemplate(d, &p.conf.LimitRateAfter) }},
 	{Name: "lingering_close", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on",
 		Doc:  "When a connection that closes after a response first reads and drops what the client still sends (so the response is not lost to a reset): `on` when more than the request has arrived (pipelined requests, the rest of a refused head), `always` whenever it closes, `off` never. A request body left unread is read and dropped in every mode, as nginx discards it. The location that answered decides; for a request refused before a server is chosen, the default server of the address.",
 		Diff: "HTTP/1 only: HTTP/2 and HTTP/3 connections close as their libraries close them.",
@@ -450,6 +455,21 @@ func (p *parser) listen(d *Directive) error {
 
 // parseSoKeepalive reads listen's so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt] (times in nginx's
 // units, seconds by default; an empty field keeps the system's value, as does "on").
+// setSizeTemplate sets o to a size that may have variables; one without is checked now.
+func (p *parser) setSizeTemplate(d *Directive, o *Opt[*vars.Template]) error {
+	t, err := p.compile(d, d.Args[0])
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(d.Args[0], "$") {
+		if _, err := ParseSize(d.Args[0]); err != nil {
+			return d.errorf("invalid value %q in \"%s\" directive", d.Args[0], d.Name)
+		}
+	}
+	o.set(t)
+	return nil
+}
+
 func parseSoKeepalive(v string) (net.KeepAliveConfig, error) {
 	switch v {
 	case "off":

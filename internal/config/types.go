@@ -216,6 +216,8 @@ type LocConf struct {
 
 	ClientBodyTimeout Opt[time.Duration]
 	SendTimeout       Opt[time.Duration]
+	LimitRate         Opt[*vars.Template] // limit_rate (a size, variables allowed)
+	LimitRateAfter    Opt[*vars.Template] // limit_rate_after
 	KeepaliveTimeout  Opt[time.Duration]
 	KeepaliveRequests Opt[int]
 	LingeringClose    Opt[h1.LingerMode]

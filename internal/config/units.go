@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"github.com/sluice-proxy/sluice/internal/vars"
 	"strconv"
 	"strings"
 	"time"
@@ -60,25 +61,4 @@ func ParseDuration(s string) (time.Duration, error) {
 }
 
 // ParseSize parses nginx sizes: "1024", "8k", "1m", "1g" (case-insensitive suffix).
-func ParseSize(s string) (int64, error) {
-	if s == "" {
-		return 0, errors.New("empty size")
-	}
-	mul := int64(1)
-	switch s[len(s)-1] {
-	case 'k', 'K':
-		mul = 1 << 10
-	case 'm', 'M':
-		mul = 1 << 20
-	case 'g', 'G':
-		mul = 1 << 30
-	}
-	if mul != 1 {
-		s = s[:len(s)-1]
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, errors.New("invalid size")
-	}
-	return n * mul, nil
-}
+func ParseSize(s string) (int64, error) { return vars.ParseSize(s) }

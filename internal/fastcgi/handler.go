@@ -174,6 +174,9 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	if ct := resp.Header["Content-Type"]; len(ct) == 0 || ct[0] == "" {
 		hdr["Content-Type"] = nil // none (an empty one is none, as in nginx), and no type invented by sniffing
 	}
+	if lr := resp.Header.Get("X-Accel-Limit-Rate"); lr != "" && ignore&config.IgnoreAccelLimitRate == 0 {
+		proxy.AccelLimitRate(v, lr)
+	}
 	flushEach := !c.FastCGIBuffering.Get(true) || ignore&config.IgnoreAccelBuffering == 0 && strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "no") ||
 		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	if rs, ok := fr.W.(interface{ SetReason(string) }); ok && resp.Reason != "" && httpsyntax.Value(resp.Reason) {

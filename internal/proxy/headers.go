@@ -4,7 +4,10 @@ import (
 	"iter"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
+
+	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
 // hopHeaders are the hop-by-hop headers of RFC 9110 §7.6.1 (plus the de-facto Proxy-Connection and
@@ -63,6 +66,14 @@ func namedIn(connection []string, name string) bool {
 // AccelKept are the upstream's fields an X-Accel-Redirect response passes on to the response the redirect
 // ends in (nginx's upstream headers marked "redirect").
 var AccelKept = []string{"Content-Type", "Set-Cookie", "Content-Disposition", "Cache-Control", "Expires"}
+
+// AccelLimitRate applies an upstream's X-Accel-Limit-Rate to the response's $limit_rate, as nginx: a number
+// of bytes per second (0: none); anything else is ignored.
+func AccelLimitRate(v *vars.Request, value string) {
+	if n, err := strconv.ParseUint(value, 10, 62); err == nil {
+		v.LimitRate, v.LimitRateSet = int64(n), true
+	}
+}
 
 // isHop reports whether a header name is one of hopHeaders, in any case (names parsed from the wire are
 // canonical, which the switch answers without folding; a name of another length is not one either).

@@ -175,6 +175,9 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	if ignore&config.IgnoreAccelBuffering != 0 {
 		uf.accelBuffer = ""
 	}
+	if uf.accelLimitRate != "" && ignore&config.IgnoreAccelLimitRate == 0 {
+		AccelLimitRate(pr.V, uf.accelLimitRate)
+	}
 	setSticky(h, pr, t, chosen)
 	if resp.ContentLength >= 0 && !uf.contentLength && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified && pr.R.Method != http.MethodHead {
 		h["Content-Length"] = []string{itoa(resp.ContentLength)}
@@ -331,6 +334,7 @@ type upstreamFields struct {
 	contentType, accelBuffer string // Content-Type, X-Accel-Buffering ("" when absent)
 	accelRedirect            string // X-Accel-Redirect
 	accel                    bool   // the upstream sent X-Accel-Redirect (empty or not)
+	accelLimitRate           string // X-Accel-Limit-Rate
 }
 
 // copyResponseHeader copies upstream response headers minus hop-by-hop and hidden ones, applying proxy_redirect.
@@ -395,6 +399,8 @@ func (c *respCopy) field(k string, v []string) {
 		c.uf.accelBuffer = httpsyntax.FirstOf(v)
 	case "X-Accel-Redirect":
 		c.uf.accelRedirect, c.uf.accel = httpsyntax.FirstOf(v), true
+	case "X-Accel-Limit-Rate":
+		c.uf.accelLimitRate = httpsyntax.FirstOf(v)
 	}
 	if isHop(k) || namedIn(c.conn, k) || containsFold(c.hide, k) || (hiddenDefault(k) && !containsFold(c.pass, k)) {
 		return

@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/h1guard"
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
+	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
 // defaultSendTimeout is nginx's send_timeout default.
@@ -43,6 +44,10 @@ type respWriter struct {
 	gz          *gzip.Writer // the body is compressed through it (gzip)
 	gzLevel     int
 	gzIn        int64 // bytes given to gz, for $gzip_ratio
+	// limit_rate: bytes per second (0: none), the part sent before it applies, the request's start (Unix
+	// seconds) and the time before which nothing more is sent (nginx's delay after a send)
+	rate, rateAfter, rateStart int64
+	rateUntil                  time.Time
 }
 
 func (w *respWriter) WriteHeader(code int) {
@@ -73,6 +78,9 @@ func (w *respWriter) WriteHeader(code int) {
 		w.rq.addHeaders(code)
 		if w.rq.conf != nil && w.rq.conf.GzipFilter != nil {
 			w.startGzip(w.rq.conf.GzipFilter, code)
+		}
+		if w.rq.v.LimitRateSet || w.rq.conf != nil && w.rq.conf.LimitRate.V != nil {
+			w.startRate()
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)
@@ -136,6 +144,9 @@ func gzipRatio(in, out int64) string {
 type rawWriter struct{ w *respWriter }
 
 func (r rawWriter) Write(b []byte) (int, error) {
+	if r.w.rate > 0 {
+		return r.w.paced(b) // limit_rate counts what goes out, compressed
+	}
 	n, err := r.w.ResponseWriter.Write(b)
 	r.w.bytes += int64(n)
 	if err != nil {
@@ -154,6 +165,9 @@ func (w *respWriter) Write(b []byte) (int, error) {
 		w.gzIn += int64(len(b))
 		return w.gz.Write(b)
 	}
+	if w.rate > 0 {
+		return w.paced(b)
+	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	if err != nil {
@@ -165,9 +179,8 @@ func (w *respWriter) Write(b []byte) (int, error) {
 // WriteString writes s without first copying it into a byte slice (net/http's writer takes strings).
 func (w *respWriter) WriteString(s string) (int, error) {
 	w.beforeWrite()
-	if w.gz != nil {
-		w.gzIn += int64(len(s))
-		return w.gz.Write([]byte(s))
+	if w.gz != nil || w.rate > 0 {
+		return w.Write([]byte(s))
 	}
 	n, err := io.WriteString(w.ResponseWriter, s)
 	w.bytes += int64(n)
@@ -246,7 +259,7 @@ func (w *respWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
 	lr, limited := src.(*io.LimitedReader)
-	if !ok || !limited || lr.N < 64<<10 || w.gz != nil {
+	if !ok || !limited || lr.N < 64<<10 || w.gz != nil || w.rate > 0 {
 		// a small file goes out with the headers in one write; sendfile would cost a second system call
 		bp := w.rq.s.fileBufs.Get().(*[]byte)
 		defer w.rq.s.fileBufs.Put(bp)
@@ -273,6 +286,82 @@ func (w *respWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	return total, nil
 }
+
+// startRate sets the response's limit_rate: $limit_rate once set (by `set` or an upstream's
+// X-Accel-Limit-Rate), else the location's limit_rate; and limit_rate_after.
+func (w *respWriter) startRate() {
+	rq := w.rq
+	rate := rq.v.LimitRate
+	if !rq.v.LimitRateSet {
+		rate = rq.sizeOf(rq.conf.LimitRate.V, "limit_rate")
+	}
+	if rate <= 0 {
+		return
+	}
+	w.rate, w.rateStart = rate, rq.v.Start.Unix()
+	w.rateAfter = rq.sizeOf(rq.conf.LimitRateAfter.V, "limit_rate_after")
+}
+
+// sizeOf evaluates a size directive's value (0 when unset; a value that is no size is logged and counts 0).
+func (rq *request) sizeOf(t *vars.Template, name string) int64 {
+	if t == nil {
+		return 0
+	}
+	v := t.Eval(rq.v)
+	n, err := vars.ParseSize(v)
+	if err != nil {
+		rq.log.Error(name+" \""+v+"\" is invalid", rq.v.LogAttrs()...)
+		return 0
+	}
+	return n
+}
+
+// paced writes b at the response's limit_rate as nginx's write filter does: no more than the rate times the
+// whole seconds since the request started, plus one second's worth, past limit_rate_after; after each send,
+// nothing more until the rate has paid for it. Parts are at most ratePart bytes, as a socket buffer bounds
+// nginx's sends, and each is flushed, so the pace is the client's. A client that leaves ends the wait.
+func (w *respWriter) paced(b []byte) (int, error) {
+	ctx := w.rq.r.Context()
+	total := 0
+	for len(b) > 0 {
+		if d := time.Until(w.rateUntil); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return total, ctx.Err()
+			}
+		}
+		limit := w.rate*(time.Now().Unix()-w.rateStart+1) - (w.bytes - w.rateAfter)
+		if limit <= 0 {
+			w.rateUntil = time.Now().Add(time.Duration(-limit*1000/w.rate+1) * time.Millisecond)
+			continue
+		}
+		part := b[:min(len(b), ratePart)]
+		if int64(len(part)) > limit {
+			part = part[:limit]
+		}
+		before := w.bytes
+		n, err := w.ResponseWriter.Write(part)
+		w.bytes += int64(n)
+		total += n
+		b = b[n:]
+		if err != nil {
+			w.writeFailed()
+			return total, err
+		}
+		if f, ok := w.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		sent := max(w.bytes-w.rateAfter, 0) - max(before-w.rateAfter, 0)
+		w.rateUntil = time.Now().Add(time.Duration(sent*1000/w.rate) * time.Millisecond)
+	}
+	return total, nil
+}
+
+// ratePart is the most paced writes send at once.
+const ratePart = 16 << 10
 
 // writerOnly hides ReadFrom, so io.Copy falls back to Write.
 type writerOnly struct{ io.Writer }

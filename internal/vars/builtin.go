@@ -86,6 +86,7 @@ const (
 	kFastCGIScriptName
 	kFastCGIPathInfo
 	kGzipRatio
+	kLimitRate
 	kPid
 	kNginxVersion
 )
@@ -149,6 +150,7 @@ var builtins = map[string]kind{
 	"fastcgi_script_name":       kFastCGIScriptName,
 	"fastcgi_path_info":         kFastCGIPathInfo,
 	"gzip_ratio":                kGzipRatio,
+	"limit_rate":                kLimitRate,
 	"pid":                       kPid,
 	"nginx_version":             kNginxVersion,
 }
@@ -415,6 +417,8 @@ func (r *Request) appendVar(dst []byte, v *Var) ([]byte, bool) {
 		return append(dst, r.HTTP.Proto...), true
 	case kStatus:
 		return appendStatus(dst, r.Status), true
+	case kLimitRate:
+		return strconv.AppendInt(dst, r.LimitRate, 10), true
 	case kBodyBytesSent:
 		return strconv.AppendInt(dst, r.BodyBytesSent, 10), true
 	case kBytesSent:

@@ -67,6 +67,7 @@ var docs = []Doc{
 	{"http2", "\"h2\" for HTTP/2 over TLS, \"h2c\" for cleartext HTTP/2, empty otherwise."},
 	{"fastcgi_script_name", "The script part of the URI (after fastcgi_split_path_info, with fastcgi_index for a URI ending in /)."},
 	{"fastcgi_path_info", "The path info captured by fastcgi_split_path_info."},
+	{"limit_rate", "The response rate limit in bytes per second (0: none) once `set $limit_rate` or an upstream's X-Accel-Limit-Rate has set it; setting it limits the response, as limit_rate does."},
 	{"gzip_ratio", "The compression ratio of a gzip-compressed response, uncompressed size over compressed size with two decimals (\"-\" in a log line when not compressed)."},
 	{"pid", "The process id of sluice."},
 	{"nginx_version", "sluice's version (nginx's stock fastcgi_params sends it as SERVER_SOFTWARE)."},

@@ -67,6 +67,10 @@ type Request struct {
 	FastCGIScriptName string // $fastcgi_script_name; empty means URI
 	FastCGIPathInfo   string // $fastcgi_path_info
 	GzipRatio         string // $gzip_ratio: uncompressed / compressed size, "3.52"; empty when not compressed
+	// LimitRate is $limit_rate, bytes per second toward the client (0: no limit), once `set $limit_rate` or an
+	// upstream's X-Accel-Limit-Rate has set it (LimitRateSet); limit_rate's value applies otherwise.
+	LimitRate    int64
+	LimitRateSet bool
 
 	// User variables (set, map cache) by Index: the first few inline, so most requests need no extra allocation.
 	small [inlineSlots]slot
@@ -137,8 +141,15 @@ func (r *Request) slot(i Index) *slot {
 // Set assigns a user variable (the `set` directive at run time). Setting the Index returned for "args" changes
 // Args. Set on a map variable overrides the map for the rest of the request.
 func (r *Request) Set(i Index, value string) {
-	if i == argsIndex {
+	switch i {
+	case argsIndex:
 		r.Args = value
+		return
+	case limitRateIndex:
+		// as nginx: a value that is no size leaves the rate as it was
+		if n, err := ParseSize(value); err == nil {
+			r.LimitRate, r.LimitRateSet = n, true
+		}
 		return
 	}
 	if i < 0 {
@@ -162,8 +173,12 @@ func (r *Request) Value(v Var) string {
 // Index identifies a user variable (declared by `set`, `map` or a named regex capture) within a Table.
 type Index int
 
-// argsIndex is the Index Declare returns for "args", the one changeable built-in.
-const argsIndex Index = -1
+// argsIndex and limitRateIndex are the Indexes Declare returns for "args" and "limit_rate", the changeable
+// built-ins.
+const (
+	argsIndex      Index = -1
+	limitRateIndex Index = -2
+)
 
 // Var identifies one variable: a built-in, a prefix variable with its argument ($http_user_agent), a regex
 // capture, or a user variable. The zero Var is not valid.
@@ -219,6 +234,9 @@ func (t *Table) Declare(name string) (Index, error) {
 		return 0, err
 	}
 	if u == nil {
+		if strings.EqualFold(name, "limit_rate") {
+			return limitRateIndex, nil
+		}
 		return argsIndex, nil
 	}
 	return u.idx, nil
@@ -245,8 +263,8 @@ func (t *Table) DeclareMap(name string, m *Map) (Index, error) {
 	if m == nil {
 		return 0, errors.New("vars: DeclareMap with a nil map")
 	}
-	if strings.EqualFold(name, "args") {
-		return 0, fmt.Errorf("the duplicate %q variable", "args")
+	if low := strings.ToLower(name); low == "args" || low == "limit_rate" {
+		return 0, fmt.Errorf("the duplicate %q variable", low)
 	}
 	u, err := t.declare(name)
 	if err != nil {
@@ -264,8 +282,8 @@ func (t *Table) declare(name string) (*userVar, error) {
 	if !validName(low) {
 		return nil, fmt.Errorf("invalid variable name %q", name)
 	}
-	if low == "args" {
-		return nil, nil
+	if low == "args" || low == "limit_rate" {
+		return nil, nil // the changeable built-ins (Declare gives their Index)
 	}
 	if _, ok := builtins[low]; ok {
 		return nil, fmt.Errorf("the duplicate %q variable", low)
