@@ -18,7 +18,8 @@ const (
 	CtxServer
 	CtxLocation
 	CtxUpstream
-	CtxIf // `if` inside server or location
+	CtxIf          // `if` inside server or location
+	CtxLimitExcept // limit_except inside location
 )
 
 const ctxHSL = CtxHTTP | CtxServer | CtxLocation
@@ -26,7 +27,7 @@ const ctxHSL = CtxHTTP | CtxServer | CtxLocation
 var ctxNames = []struct {
 	c    Context
 	name string
-}{{CtxMain, "main"}, {CtxEvents, "events"}, {CtxHTTP, "http"}, {CtxServer, "server"}, {CtxLocation, "location"}, {CtxUpstream, "upstream"}, {CtxIf, "if"}}
+}{{CtxMain, "main"}, {CtxEvents, "events"}, {CtxHTTP, "http"}, {CtxServer, "server"}, {CtxLocation, "location"}, {CtxUpstream, "upstream"}, {CtxIf, "if"}, {CtxLimitExcept, "limit_except"}}
 
 func (c Context) String() string {
 	var parts []string

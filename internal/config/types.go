@@ -294,9 +294,31 @@ type LocConf struct {
 	NoSymlinks  Opt[bool]
 	LogNotFound Opt[bool]
 
+	// LimitExcept is the location's limit_except block (not inherited by nested locations); nil without one
+	LimitExcept *LimitExcept
+
 	// compiled once merged (finish.go)
 	CORS      *access.CORS    // nil without cors_origins
 	WSOrigins *access.Origins // websocket_origins, else cors_origins; nil: upgrades from any origin
+}
+
+// LimitExcept is a limit_except block. A request whose method it does not list is served with Conf: the
+// location's configuration with the block's access rules, and without the location's try_files (nginx's
+// limit_except is a location of its own that inherits everything but try_files and the rewrite statements).
+type LimitExcept struct {
+	Methods []string // upper case; GET brings HEAD
+	Conf    *LocConf
+	Pos     Pos
+}
+
+// Restricts reports whether a request with method takes the block's configuration.
+func (le *LimitExcept) Restricts(method string) bool {
+	for _, m := range le.Methods {
+		if m == method {
+			return false
+		}
+	}
+	return true
 }
 
 // NextUpstream is proxy_next_upstream: the conditions under which a request goes on to the next peer.

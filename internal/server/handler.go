@@ -294,9 +294,18 @@ func (rq *request) serveLocation(l *config.Location) {
 // with `last`, its access phase and content handler. It reports whether the location must be searched again.
 func (rq *request) locationPhase() (again bool) {
 	rq.rewriteBreak = false
-	if rq.loc != nil && len(rq.loc.Ops) > 0 {
+	var ops []config.Op
+	if rq.loc != nil {
+		ops = rq.loc.Ops
+	}
+	if le := rq.conf.LimitExcept; le != nil && le.Restricts(rq.limitMethod()) {
+		// nginx: a method limit_except does not list takes the block's configuration, which has the block's
+		// access rules and neither the location's rewrite statements nor its try_files
+		rq.conf, ops = le.Conf, nil
+	}
+	if len(ops) > 0 {
 		rq.rewritten = false
-		switch rq.exec(rq.loc.Ops) {
+		switch rq.exec(ops) {
 		case flowDone:
 			return false
 		case flowLast:
@@ -496,6 +505,15 @@ func hasDotParam(uri string) bool {
 		return false // most URIs: one quick scan, not two searches
 	}
 	return strings.Contains(uri, "/..;") || strings.Contains(uri, "/.;")
+}
+
+// limitMethod is the method limit_except judges: a WebSocket over HTTP/2 or HTTP/3 (extended CONNECT) counts as
+// the GET of its HTTP/1.1 form.
+func (rq *request) limitMethod() string {
+	if rq.r.Method == http.MethodConnect && isExtendedConnect(rq.r) {
+		return http.MethodGet
+	}
+	return rq.r.Method
 }
 
 // isExtendedConnect reports whether r is an HTTP/2 or HTTP/3 extended CONNECT (a WebSocket on such a connection).
