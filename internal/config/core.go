@@ -262,10 +262,11 @@ func (p *parser) httpBlock(d *Directive) error {
 	p.http, p.conf, p.sc = h, h.Loc, &h.Srv
 	p.cfg.HTTP = h
 	defer func() { p.conf, p.sc = nil, nil }()
-	// maps define variables other directives use: build them first, in order (nginx resolves them lazily).
+	// maps (and geo, split_clients) define variables other directives use: build them first, in order (nginx
+	// resolves them lazily).
 	var maps, rest []*Directive
 	for _, c := range p.body(d) {
-		if c.Name == "map" {
+		if c.Name == "map" || c.Name == "geo" || c.Name == "split_clients" {
 			maps = append(maps, c)
 		} else {
 			rest = append(rest, c)

@@ -356,6 +356,23 @@ func (p *parser) includeEntries(e *Directive) ([]*Directive, error) {
 	return p.expand(&Block{raw: c.Parsed, file: c.File, configs: payload.Config}), nil
 }
 
+// entries expands the lines of a map, geo or split_clients block, reading each `include FILE;` in place as
+// nginx does (relative to the configuration's directory).
+func (p *parser) entries(d *Directive) ([]*Directive, error) {
+	body := p.body(d)
+	for i := 0; i < len(body); i++ {
+		if e := body[i]; e.Name == "include" && len(e.Args) == 1 {
+			inc, err := p.includeEntries(e)
+			if err != nil {
+				return nil, err
+			}
+			body = append(body[:i:i], append(inc, body[i+1:]...)...)
+			i--
+		}
+	}
+	return body, nil
+}
+
 func (p *parser) mapBlock(d *Directive) error {
 	src, err := p.compile(d, d.Args[0])
 	if err != nil {
@@ -367,23 +384,17 @@ func (p *parser) mapBlock(d *Directive) error {
 	}
 	var entries []vars.MapEntry
 	hostnames, volatile := false, false
-	body := p.body(d)
-	for i := 0; i < len(body); i++ {
-		e := body[i]
+	body, err := p.entries(d)
+	if err != nil {
+		return err
+	}
+	for _, e := range body {
 		switch {
 		case e.Name == "hostnames" && len(e.Args) == 0:
 			hostnames = true
 			continue
 		case e.Name == "volatile" && len(e.Args) == 0:
 			volatile = true
-			continue
-		case e.Name == "include" && len(e.Args) == 1:
-			// a file of entries, as nginx reads it in place (relative to the configuration's directory)
-			inc, err := p.includeEntries(e)
-			if err != nil {
-				return err
-			}
-			body = append(body[:i+1:i+1], append(inc, body[i+1:]...)...)
 			continue
 		case len(e.Args) != 1:
 			return e.errorf("invalid number of the map parameters")

@@ -553,7 +553,7 @@ func (r *Request) user(u *userVar) (string, bool) {
 		s.state = slotBusy
 		val := u.m.eval(r)
 		s = r.slot(u.idx) // eval may have grown the slots
-		if u.m.volatile {
+		if u.m.isVolatile() {
 			s.state = slotUnset
 		} else {
 			s.val, s.state = val, slotCached

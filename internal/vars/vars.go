@@ -177,7 +177,14 @@ func (v Var) Name() string { return v.name }
 type userVar struct {
 	name string
 	idx  Index
-	m    *Map
+	m    Computed
+}
+
+// Computed is a variable whose value a block of the configuration computes from the request: a Map, a Geo or
+// a SplitClients. Its value is computed once per request (unless it is a volatile map) when first read.
+type Computed interface {
+	eval(r *Request) string
+	isVolatile() bool
 }
 
 // Table is the set of variable names a configuration knows: the built-ins plus user variables declared by `set`
@@ -230,9 +237,9 @@ func (t *Table) AddCaptureNames(re *regexp.Regexp) error {
 	return nil
 }
 
-// DeclareMap declares name as the result of m. It is an error if a map already defines the variable; a prior
-// Declare of the same name is fine and returns the same Index.
-func (t *Table) DeclareMap(name string, m *Map) (Index, error) {
+// DeclareMap declares name as the result of m (a map, geo or split_clients block). It is an error if such a
+// block already defines the variable; a prior Declare of the same name is fine and returns the same Index.
+func (t *Table) DeclareMap(name string, m Computed) (Index, error) {
 	if m == nil {
 		return 0, errors.New("vars: DeclareMap with a nil map")
 	}
