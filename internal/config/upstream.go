@@ -373,21 +373,38 @@ func (p *parser) entries(d *Directive) ([]*Directive, error) {
 	return body, nil
 }
 
+// varBlock reads what map, geo and split_clients blocks share: the source (or key) template, the first of
+// two arguments (nil with one), the $variable, the last, and the block's lines with includes read in place.
+func (p *parser) varBlock(d *Directive) (src *vars.Template, target string, body []*Directive, err error) {
+	if len(d.Args) == 2 {
+		if src, err = p.compile(d, d.Args[0]); err != nil {
+			return nil, "", nil, err
+		}
+	}
+	last := d.Args[len(d.Args)-1]
+	target, ok := strings.CutPrefix(last, "$")
+	if !ok {
+		return nil, "", nil, d.errorf("invalid variable name %q", last)
+	}
+	body, err = p.entries(d)
+	return src, target, body, err
+}
+
+// declareBlock makes target the variable that m computes.
+func (p *parser) declareBlock(d *Directive, target string, m vars.Computed) error {
+	if _, err := p.tab.DeclareMap(target, m); err != nil {
+		return d.errorf("%v", err)
+	}
+	return nil
+}
+
 func (p *parser) mapBlock(d *Directive) error {
-	src, err := p.compile(d, d.Args[0])
+	src, target, body, err := p.varBlock(d)
 	if err != nil {
 		return err
-	}
-	target, ok := strings.CutPrefix(d.Args[1], "$")
-	if !ok {
-		return d.errorf("invalid variable name %q", d.Args[1])
 	}
 	var entries []vars.MapEntry
 	hostnames, volatile := false, false
-	body, err := p.entries(d)
-	if err != nil {
-		return err
-	}
 	for _, e := range body {
 		switch {
 		case e.Name == "hostnames" && len(e.Args) == 0:
@@ -406,8 +423,5 @@ func (p *parser) mapBlock(d *Directive) error {
 		return d.errorf("%v", err)
 	}
 	m.SetVolatile(volatile)
-	if _, err := p.tab.DeclareMap(target, m); err != nil {
-		return d.errorf("%v", err)
-	}
-	return nil
+	return p.declareBlock(d, target, m)
 }

@@ -98,3 +98,39 @@ http {
 		}
 	}
 }
+
+// TestSplitClients: the same keys get the same parts as in nginx (MurmurHash2 of the evaluated string,
+// percentages cut as nginx cuts them), the client address after realip as a key, and a block whose parts
+// leave some hashes without a value.
+func TestSplitClients(t *testing.T) {
+	t.Parallel()
+	port, _ := semStart(t, `events {}
+http {
+    split_clients "$http_x_k" $s { 0.5% a; 2% b; 10% c; 33.33% d; * e; }
+    split_clients "${http_x_k}salt" $t { 50% x; 50% y; }
+    split_clients "$http_x_k" $u { 10% p; .5% r; 5.% s; }
+    split_clients "$remote_addr" $v { 30% one; * two; }
+    server {
+        listen {{PORT}};
+        set_real_ip_from 127.0.0.1;
+        location / { return 200 "s=$s t=$t u=[$u] v=$v"; }
+    }
+}
+`, nil)
+	for _, tc := range []struct{ key, client, want string }{
+		{"", "10.0.0.1", "s=a t=y u=[p] v=two"},
+		{"a", "10.0.0.3", "s=e t=x u=[] v=one"},
+		{"ab", "192.0.2.7", "s=c t=y u=[r] v=two"},
+		{"abcd", "2001:db8::1", "s=d t=x u=[s] v=two"},
+		{"abcde", "10.0.0.4", "s=d t=x u=[] v=two"},
+		{"user31", "10.0.0.2", "s=b t=y u=[p] v=two"},
+		{"user82", "10.0.0.3", "s=a t=x u=[p] v=one"},
+		{",}S/T+}561$4l/t3om]uM", "10.0.0.1", "s=c t=y u=[s] v=two"},
+		{"Joanb:yDZbe^a@zcBh:Z2V0SYI*v", "10.0.0.1", "s=d t=y u=[s] v=two"},
+		{"4St'*e-Ok(a<%,XV)?,g", "10.0.0.1", "s=e t=y u=[] v=two"},
+	} {
+		if r := semGet(t, port, "/", "", "X-K", tc.key, "X-Real-IP", tc.client); r.Body != tc.want {
+			t.Errorf("key %q from %s: %q, want %q", tc.key, tc.client, r.Body, tc.want)
+		}
+	}
+}

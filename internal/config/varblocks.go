@@ -1,8 +1,6 @@
 package config
 
 import (
-	"strings"
-
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
@@ -13,23 +11,33 @@ var varDirectives = []Spec{
 		Doc:   "geo [$address] $variable { ... }: a variable whose value depends on the client address ($remote_addr, after realip) or on the address another variable holds. Lines: `default V;`, `NETWORK V;` (an IPv4 or IPv6 address or CIDR; the longest match wins), `delete NETWORK;`, `include FILE;`, `proxy CIDR;` with `proxy_recursive;` (a source address in a proxy network is replaced from X-Forwarded-For, as realip does), and `ranges;` first, then `A-B V;` IPv4 ranges. A source value that is not an address looks up 255.255.255.255, as in nginx. Values are literal text.",
 		Diff:  "the networks are compiled into sorted segments at load time (one binary search per request); nginx's precompiled `.bin` includes are not read (the text file is).",
 		Apply: (*parser).geoBlock},
+	{Name: "split_clients", Module: "http_split_clients", Ctx: CtxHTTP, Args: "2", Block: true,
+		Doc:   "split_clients STRING $variable { 0.5% a; 2% b; * c; }: for A/B tests, the value of the part that nginx's MurmurHash2 (32-bit, seed 0) of the evaluated STRING falls in; percentages have at most two decimals and add up to at most 100%, `*` takes the rest; past every part the value is empty. Values are literal text.",
+		Diff:  "a line with two values (`10% a b;`, where nginx takes the first) is refused.",
+		Apply: (*parser).splitClients},
+}
+
+// splitClients builds a split_clients block's variable.
+func (p *parser) splitClients(d *Directive) error {
+	key, target, body, err := p.varBlock(d)
+	if err != nil {
+		return err
+	}
+	s := vars.NewSplitClients(key)
+	for _, e := range body {
+		if len(e.Args) == 0 {
+			return e.errorf("invalid number of parameters in split_clients")
+		}
+		if err := s.Add(e.Name, e.Args[0]); err != nil { // nginx ignores further arguments
+			return e.errorf("%v", err)
+		}
+	}
+	return p.declareBlock(d, target, s)
 }
 
 // geoBlock builds a geo block's variable.
 func (p *parser) geoBlock(d *Directive) error {
-	var src *vars.Template
-	if len(d.Args) == 2 {
-		t, err := p.compile(d, d.Args[0])
-		if err != nil {
-			return err
-		}
-		src = t
-	}
-	target, ok := strings.CutPrefix(d.Args[len(d.Args)-1], "$")
-	if !ok {
-		return d.errorf("invalid variable name %q", d.Args[len(d.Args)-1])
-	}
-	body, err := p.entries(d)
+	src, target, body, err := p.varBlock(d)
 	if err != nil {
 		return err
 	}
@@ -43,8 +51,5 @@ func (p *parser) geoBlock(d *Directive) error {
 			p.cfg.Warnings = append(p.cfg.Warnings, e.errorf("%s", w))
 		}
 	}
-	if _, err := p.tab.DeclareMap(target, b.Geo()); err != nil {
-		return d.errorf("%v", err)
-	}
-	return nil
+	return p.declareBlock(d, target, b.Geo())
 }
