@@ -125,6 +125,17 @@ var accessDirectives = []Spec{
 			return nil
 		}},
 
+	{Name: "valid_referers", Module: "http_referer", Ctx: CtxServer | CtxLocation, Args: "1+", Doc: "valid_referers none | blocked | server_names | HOST[/PATH] | ~regex ...: sets $invalid_referer to \"\" for an accepted Referer and \"1\" otherwise (use it with `if ($invalid_referer) { return 403; }`). none: no Referer header; blocked: one without http:// or https:// (as firewalls leave it); server_names: the server's names; a host may be *.example.com, .example.com or www.example.*, is compared without case and without its port, and with /PATH the referer's path must start with PATH; ~regex (caseless) is matched against the referer without its scheme. Several lines at one level add up.",
+		Apply: func(p *parser, d *Directive) error {
+			if !p.conf.ValidReferers.Set {
+				p.conf.ValidReferers.set(&access.Referers{})
+				p.conf.ValidReferersPos = d.Pos
+			}
+			if err := p.conf.ValidReferers.V.Add(d.Args, p.srv.Names); err != nil {
+				return d.errorf("%v", err)
+			}
+			return nil
+		}},
 	{Name: "limit_req_zone", Module: "http_limit_req", Ctx: CtxHTTP, Args: "3-4", Doc: "A request rate zone: key (e.g. $binary_remote_addr), zone=name:size, rate=Nr/s or Nr/m. Requests with an empty key are not limited.",
 		Diff: "the zone lives in the process (no shared memory); it keeps its state across a reload when name and size stay the same. `sync` is refused.",
 		Apply: func(p *parser, d *Directive) error {
@@ -391,6 +402,11 @@ func (p *parser) finishAccess(lc *LocConf, pos Pos) error {
 	}
 	if lc.WSOrigins != nil && lc.WSOrigins.Any {
 		lc.WSOrigins = nil
+	}
+	if rf := lc.ValidReferers.V; rf != nil {
+		if err := rf.Check(); err != nil {
+			return lc.ValidReferersPos.errorf("%v", err)
+		}
 	}
 	if lc.AuthBasic.V != nil && lc.AuthUserFile.V == nil {
 		e := pos.errorf("auth_basic without auth_basic_user_file")

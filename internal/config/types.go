@@ -263,6 +263,8 @@ type LocConf struct {
 	LimitConnStatus  Opt[int]
 	LimitReqLog      Opt[slog.Level] // limit_req_log_level (delays log one level lower, as in nginx)
 	LimitConnLog     Opt[slog.Level]
+	ValidReferers    Opt[*access.Referers] // valid_referers, for $invalid_referer
+	ValidReferersPos Pos                   // its first line at the level that set it
 
 	ClientBodyBufferSize Opt[int64]
 

@@ -415,6 +415,7 @@ func (rq *request) enterLocation() {
 		}
 	}
 	rq.w.sendTimeout = rq.conf.SendTimeout.Get(defaultSendTimeout)
+	rq.v.Referers = rq.conf.ValidReferers.V
 	if rq.conf.Handler == config.HandlerFastCGI {
 		fastcgi.SetScriptName(rq.v, rq.conf)
 	}
@@ -423,6 +424,7 @@ func (rq *request) enterLocation() {
 func (rq *request) useServer(srv *config.Server) {
 	rq.srv, rq.conf = srv, srv.Loc
 	rq.w.sendTimeout = srv.Loc.SendTimeout.Get(defaultSendTimeout) // a return or redirect before any location
+	rq.v.Referers = srv.Loc.ValidReferers.V
 	if len(srv.Names) > 0 {
 		rq.v.ServerName = srv.Names[0]
 	}

@@ -68,6 +68,7 @@ var docs = []Doc{
 	{"fastcgi_script_name", "The script part of the URI (after fastcgi_split_path_info, with fastcgi_index for a URI ending in /)."},
 	{"fastcgi_path_info", "The path info captured by fastcgi_split_path_info."},
 	{"pid", "The process id of sluice."},
+	{"invalid_referer", "\"1\" when the Referer header is not one valid_referers accepts here, empty when it is (or without valid_referers)."},
 	{"nginx_version", "sluice's version (nginx's stock fastcgi_params sends it as SERVER_SOFTWARE)."},
 	{"http_NAME", "A request header: NAME in lower case with dashes as underscores ($http_user_agent); repeated headers are joined with \", \" (Cookie with \"; \")."},
 	{"sent_http_NAME", "A response header as sent to the client."},

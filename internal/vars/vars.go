@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/access"
 )
 
 // Request is the per-request state variables read. The server fills the fields it knows; later phases update
@@ -60,6 +62,9 @@ type Request struct {
 
 	UpstreamHeader Fields      // $upstream_http_NAME (nil: no upstream answered)
 	ResponseHeader http.Header // $sent_http_NAME
+
+	Referers *access.Referers // valid_referers of the current server or location, for $invalid_referer
+	referer  uint8            // $invalid_referer once read: 1 valid, 2 invalid
 
 	FastCGIScriptName string // $fastcgi_script_name; empty means URI
 	FastCGIPathInfo   string // $fastcgi_path_info

@@ -134,3 +134,66 @@ http {
 		}
 	}
 }
+
+// TestValidReferers: $invalid_referer by valid_referers (none, blocked, server_names with a regex name,
+// wildcards, a path prefix, ~regex, ports ignored), inherited from the server or replaced by a location's
+// lines (which add up), and read once per request: a server-level `if ($invalid_referer)` decides for every
+// location, whatever their own valid_referers say.
+func TestValidReferers(t *testing.T) {
+	t.Parallel()
+	port, _ := semStart(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        server_name main.test ~^re(?<n>\d+)\.test$;
+        valid_referers none good.test;
+        location /a { return 200 "a[$invalid_referer]"; }
+        location /b { valid_referers other.test; valid_referers third.test; return 200 "b[$invalid_referer]"; }
+        location /c { valid_referers blocked server_names; if ($invalid_referer) { return 403 "c"; } return 200 "c ok"; }
+        location /w {
+            valid_referers *.example.com example.* .dot.org exact.net/path/ ~\.google\.;
+            return 200 "w[$invalid_referer]";
+        }
+    }
+    server {
+        listen {{PORT}};
+        server_name srv.test;
+        valid_referers none good.test;
+        if ($invalid_referer) { return 403 "srv"; }
+        location /b { valid_referers other.test; return 200 "b[$invalid_referer]"; }
+    }
+}
+`, nil)
+	for _, tc := range []struct{ host, path, referer, want string }{
+		{"main.test", "/a", "", "a[]"},
+		{"main.test", "/a", "http://good.test/", "a[]"},
+		{"main.test", "/a", "http://other.test/", "a[1]"},
+		{"main.test", "/b", "", "b[1]"},
+		{"main.test", "/b", "http://third.test/", "b[]"},
+		{"main.test", "/b", "http://good.test/", "b[1]"},
+		{"main.test", "/c", "http://main.test:8080/x", "c ok"},
+		{"main.test", "/c", "HTTPS://RE42.TEST/", "c ok"},
+		{"main.test", "/c", "bad.test", "c ok"},
+		{"main.test", "/c", "http://re.test/", "c"},
+		{"main.test", "/c", "", "c"},
+		{"main.test", "/w", "http://a.b.example.com/", "w[]"},
+		{"main.test", "/w", "http://example.com/", "w[]"},
+		{"main.test", "/w", "http://evil.com/", "w[1]"},
+		{"main.test", "/w", "http://example.co.uk/", "w[]"},
+		{"main.test", "/w", "http://dot.org", "w[]"},
+		{"main.test", "/w", "http://exact.net:8080/path/x", "w[]"},
+		{"main.test", "/w", "http://exact.net/Path/", "w[1]"},
+		{"main.test", "/w", "http://evil.com/?www.google.com", "w[]"},
+		{"main.test", "/w", "http://main.test@evil.com/", "w[1]"},
+		{"srv.test", "/b", "", "b[]"},
+		{"srv.test", "/b", "http://other.test/", "srv"},
+	} {
+		var hdr []string
+		if tc.referer != "" {
+			hdr = []string{"Referer", tc.referer}
+		}
+		if r := semGet(t, port, tc.path, tc.host, hdr...); r.Body != tc.want {
+			t.Errorf("%s%s Referer %q: %q, want %q", tc.host, tc.path, tc.referer, r.Body, tc.want)
+		}
+	}
+}
