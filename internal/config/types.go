@@ -206,11 +206,13 @@ type LocConf struct {
 	// UnderscoresInHeaders: request header names with "_" are passed to upstreams and FastCGI (off: dropped)
 	UnderscoresInHeaders Opt[bool]
 
-	AddHeaders  Opt[[]AddHeader]
-	ErrorPages  Opt[[]ErrorPage]
-	AccessLogs  Opt[[]LogTarget]
-	ErrorLogs   Opt[[]LogTarget]
-	MaxBodySize Opt[int64]
+	AddHeaders Opt[[]AddHeader]
+	ErrorPages Opt[[]ErrorPage]
+	// RecursiveErrorPages: an error in the target of an error_page may run an error_page again
+	RecursiveErrorPages Opt[bool]
+	AccessLogs          Opt[[]LogTarget]
+	ErrorLogs           Opt[[]LogTarget]
+	MaxBodySize         Opt[int64]
 
 	ClientBodyTimeout Opt[time.Duration]
 	SendTimeout       Opt[time.Duration]

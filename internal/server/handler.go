@@ -244,11 +244,15 @@ func (rq *request) serve() {
 	rq.findAndServe()
 }
 
+// maxRedirects is how many times a request may search a location (rewrite … last, internal redirects, error
+// pages) before it gets 500, as nginx's NGX_HTTP_MAX_URI_CHANGES; past it no error_page runs either.
+const maxRedirects = 10
+
 // findAndServe selects the location for the current URI, runs its rewrite phase and its content handler.
 func (rq *request) findAndServe() {
 	for {
 		rq.redirects++
-		if rq.redirects > 10 {
+		if rq.redirects > maxRedirects {
 			rq.log.Error("rewrite or internal redirection cycle while processing "+strconv.Quote(rq.v.URI), rq.v.LogAttrs()...)
 			rq.special(http.StatusInternalServerError)
 			return
