@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,10 +82,10 @@ var accessDirectives = []Spec{
 			return err
 		}},
 
-	{Name: "allow", Module: "http_access", Ctx: ctxHSL, Args: "1", Doc: "Allows an address, CIDR or all; allow and deny rules are checked in order, the first match decides.",
+	{Name: "allow", Module: "http_access", Ctx: ctxHSL | CtxLimitExcept, Args: "1", Doc: "Allows an address, CIDR or all; allow and deny rules are checked in order, the first match decides.",
 		Diff:  "unix: is not supported.",
 		Apply: func(p *parser, d *Directive) error { return p.rule(d, true) }},
-	{Name: "deny", Module: "http_access", Ctx: ctxHSL, Args: "1", Doc: "Denies (403) an address, CIDR or all; see allow.",
+	{Name: "deny", Module: "http_access", Ctx: ctxHSL | CtxLimitExcept, Args: "1", Doc: "Denies (403) an address, CIDR or all; see allow.",
 		Diff:  "unix: is not supported.",
 		Apply: func(p *parser, d *Directive) error { return p.rule(d, false) }},
 
@@ -117,6 +118,9 @@ var accessDirectives = []Spec{
 			add(&p.conf.AuthRequestSet, AuthSet{Var: idx, Val: t})
 			return nil
 		}},
+	{Name: "limit_except", Module: "http_core", Ctx: CtxLocation, Args: "1+", Block: true, Doc: "limit_except METHOD ... { allow/deny/auth_basic/auth_basic_user_file }: a request whose method is not listed (GET implies HEAD; any method nginx does not know is never listed) takes the block's access rules, which inherit the location's (satisfy included). As in nginx, such a request also skips the location's own rewrite statements (set, rewrite, return, if) and try_files; nested locations do not inherit the block. Methods: GET HEAD POST PUT DELETE MKCOL COPY MOVE OPTIONS PROPFIND PROPPATCH LOCK UNLOCK PATCH.",
+		Diff:  "only the access directives above are allowed in the block: proxy_pass, access_log and perl, which nginx also takes there, are refused. A WebSocket over HTTP/2 or HTTP/3 (extended CONNECT) counts as GET, as its HTTP/1.1 form is.",
+		Apply: (*parser).limitExcept},
 	{Name: "satisfy", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "all", Doc: "all: a request must pass both allow/deny and auth_basic; any: a matching allow rule or valid credentials suffice (a failure then answers 401 so the browser asks for credentials).",
 		Apply: func(p *parser, d *Directive) error {
 			switch d.Args[0] {
@@ -129,7 +133,7 @@ var accessDirectives = []Spec{
 			}
 			return nil
 		}},
-	{Name: "auth_basic", Module: "http_auth_basic", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Requires HTTP basic authentication with the given realm (variables allowed); off turns it off.",
+	{Name: "auth_basic", Module: "http_auth_basic", Ctx: ctxHSL | CtxLimitExcept, Args: "1", Default: "off", Doc: "Requires HTTP basic authentication with the given realm (variables allowed); off turns it off.",
 		Apply: func(p *parser, d *Directive) error {
 			if d.Args[0] == "off" {
 				p.conf.AuthBasic.set(nil)
@@ -139,7 +143,7 @@ var accessDirectives = []Spec{
 			p.conf.AuthBasic.set(t)
 			return err
 		}},
-	{Name: "auth_basic_user_file", Module: "http_auth_basic", Ctx: ctxHSL, Args: "1", Doc: "htpasswd file with the users: bcrypt ($2y$), Apache MD5 ($apr1$), {SHA}, {SSHA}, $1$/$5$/$6$ crypt. Changes are picked up without a reload.",
+	{Name: "auth_basic_user_file", Module: "http_auth_basic", Ctx: ctxHSL | CtxLimitExcept, Args: "1", Doc: "htpasswd file with the users: bcrypt ($2y$), Apache MD5 ($apr1$), {SHA}, {SSHA}, $1$/$5$/$6$ crypt. Changes are picked up without a reload.",
 		Diff: "read when the configuration loads (a missing file or a line in an unknown format is a configuration error) and again when it changes; variables in the path and plain-text passwords are not supported.",
 		Apply: func(p *parser, d *Directive) error {
 			f, err := access.OpenUserFile(p.confPath(d.Args[0]))
@@ -150,6 +154,17 @@ var accessDirectives = []Spec{
 			return nil
 		}},
 
+	{Name: "valid_referers", Module: "http_referer", Ctx: CtxServer | CtxLocation, Args: "1+", Doc: "valid_referers none | blocked | server_names | HOST[/PATH] | ~regex ...: sets $invalid_referer to \"\" for an accepted Referer and \"1\" otherwise (use it with `if ($invalid_referer) { return 403; }`). none: no Referer header; blocked: one without http:// or https:// (as firewalls leave it); server_names: the server's names; a host may be *.example.com, .example.com or www.example.*, is compared without case and without its port, and with /PATH the referer's path must start with PATH; ~regex (caseless) is matched against the referer without its scheme. Several lines at one level add up.",
+		Apply: func(p *parser, d *Directive) error {
+			if !p.conf.ValidReferers.Set {
+				p.conf.ValidReferers.set(&access.Referers{})
+				p.conf.ValidReferersPos = d.Pos
+			}
+			if err := p.conf.ValidReferers.V.Add(d.Args, p.srv.Names); err != nil {
+				return d.errorf("%v", err)
+			}
+			return nil
+		}},
 	{Name: "limit_req_zone", Module: "http_limit_req", Ctx: CtxHTTP, Args: "3-4", Doc: "A request rate zone: key (e.g. $binary_remote_addr), zone=name:size, rate=Nr/s or Nr/m. Requests with an empty key are not limited.",
 		Diff: "the zone lives in the process (no shared memory); it keeps its state across a reload when name and size stay the same. `sync` is refused.",
 		Apply: func(p *parser, d *Directive) error {
@@ -219,6 +234,48 @@ var accessDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.logLevel(d, &p.conf.LimitConnLog) }},
 	{Name: "limit_conn_status", Module: "http_limit_conn", Ctx: ctxHSL, Args: "1", Default: "503", Doc: "Status for requests refused by limit_conn.",
 		Apply: func(p *parser, d *Directive) error { return p.status(d, &p.conf.LimitConnStatus) }},
+}
+
+// limitExceptMethods are the methods nginx's limit_except knows.
+var limitExceptMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "MKCOL", "COPY", "MOVE", "OPTIONS", "PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "PATCH"}
+
+// notInLimitExcept are the directives nginx takes in limit_except that sluice does not honour there: each is
+// refused with a reason rather than ignored.
+var notInLimitExcept = map[string]string{
+	"proxy_pass": "a content handler per method is not supported; put proxy_pass in the location",
+	"access_log": "a log per method is not supported; log $request_method in the location's access_log",
+	"perl":       "sluice has no embedded perl",
+}
+
+// limitExcept parses limit_except: its methods and, into a configuration of its own that finish merges
+// from the location's, the access rules for the other methods.
+func (p *parser) limitExcept(d *Directive) error {
+	if p.conf.LimitExcept != nil {
+		return p.dup(d)
+	}
+	le := &LimitExcept{Conf: &LocConf{}, Pos: d.Pos}
+	for _, a := range d.Args {
+		m := strings.ToUpper(a)
+		if !slices.Contains(limitExceptMethods, m) {
+			return d.errorf("invalid method %q", a)
+		}
+		le.Methods = append(le.Methods, m)
+		if m == "GET" {
+			le.Methods = append(le.Methods, "HEAD") // GET implies HEAD, as in nginx
+		}
+	}
+	body := p.body(d)
+	for _, c := range body {
+		if why, ok := notInLimitExcept[c.Name]; ok {
+			return c.errorf("%q inside \"limit_except\" is not supported: %s", c.Name, why)
+		}
+	}
+	outer := p.conf
+	p.conf = le.Conf
+	err := p.walk(body, CtxLimitExcept)
+	p.conf = outer
+	outer.LimitExcept = le
+	return err
 }
 
 // tokens sets a list directive of header names or methods; each must be an HTTP token.
@@ -374,6 +431,11 @@ func (p *parser) finishAccess(lc *LocConf, pos Pos) error {
 	}
 	if lc.WSOrigins != nil && lc.WSOrigins.Any {
 		lc.WSOrigins = nil
+	}
+	if rf := lc.ValidReferers.V; rf != nil {
+		if err := rf.Check(); err != nil {
+			return lc.ValidReferersPos.errorf("%v", err)
+		}
 	}
 	if lc.AuthBasic.V != nil && lc.AuthUserFile.V == nil {
 		e := pos.errorf("auth_basic without auth_basic_user_file")

@@ -143,6 +143,16 @@ func TestErrors(t *testing.T) {
 		{"worker_processes 0", "worker_processes 0;\n", []string{`invalid value "0" in "worker_processes" directive`, "sluice.conf:1"}},
 		{"worker_processes word", "worker_processes many;\n", []string{`invalid value "many"`, "at least 1, or auto", "sluice.conf:1"}},
 		{"duplicate zone", "http {\n limit_conn_zone $binary_remote_addr zone=a:1m;\n limit_conn_zone $binary_remote_addr zone=a:1m;\n}\n", []string{`duplicate zone "a"`, "sluice.conf:3"}},
+		// limit_except: nginx 1.22 refuses these too ("not allowed here", "invalid method", "is duplicate")
+		{"limit_except unknown method", "http {\n server {\n  location / { limit_except GET TRACE { deny all; } }\n }\n}\n", []string{`invalid method "TRACE"`, "sluice.conf:3"}},
+		{"limit_except twice", "http {\n server {\n  location / {\n   limit_except GET { deny all; }\n   limit_except POST { deny all; }\n  }\n }\n}\n", []string{`"limit_except" directive is duplicate`, "sluice.conf:5"}},
+		{"limit_except in server", "http {\n server {\n  limit_except GET { deny all; }\n }\n}\n", []string{`"limit_except" directive is not allowed here`, "sluice.conf:3"}},
+		{"return in limit_except", "http {\n server {\n  location / {\n   limit_except GET {\n    return 403;\n   }\n  }\n }\n}\n", []string{`"return" directive is not allowed here`, "sluice.conf:5"}},
+		{"satisfy in limit_except", "http {\n server {\n  location / { limit_except GET {\n   satisfy any;\n  } }\n }\n}\n", []string{`"satisfy" directive is not allowed here`, "sluice.conf:4"}},
+		// nginx takes these in limit_except; sluice refuses them rather than ignore them
+		{"proxy_pass in limit_except", "http {\n server {\n  location / { limit_except GET {\n   proxy_pass http://127.0.0.1:1;\n  } }\n }\n}\n", []string{`"proxy_pass" inside "limit_except" is not supported`, "sluice.conf:4"}},
+		{"access_log in limit_except", "http {\n server {\n  location / { limit_except GET {\n   access_log off;\n  } }\n }\n}\n", []string{`"access_log" inside "limit_except" is not supported`, "sluice.conf:4"}},
+		{"limit_except auth_basic without file", "http {\n server {\n  location / { limit_except GET { auth_basic x; } }\n }\n}\n", []string{"auth_basic without auth_basic_user_file", "sluice.conf:3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -430,5 +440,63 @@ func TestProxyDirectives(t *testing.T) {
 		!a.ProxySSLSessionReuse.Get(true) || c.ProxySSLSessionReuse.Get(true) {
 		t.Errorf("on/off directives: /a %+v %+v; /c %+v %+v %+v", a.ProxyIgnoreClientAbort, a.ProxySSLSessionReuse,
 			c.ProxyIgnoreClientAbort, c.ProxySocketKeepalive, c.ProxySSLSessionReuse)
+	}
+}
+
+// TestLimitExcept: the block's configuration inherits the location's (access rules, satisfy, the content
+// handler) except try_files, its own access rules replace the location's, GET brings HEAD, and nested
+// locations do not inherit the block (nginx 1.22).
+func TestLimitExcept(t *testing.T) {
+	cfg, err := load(t, `http {
+    server {
+        listen 8080;
+        location /a {
+            satisfy any;
+            deny 10.0.0.1;
+            try_files $uri /x;
+            proxy_pass http://127.0.0.1:1;
+            limit_except get post { allow 10.0.0.0/8; deny all; }
+            location /a/b { }
+        }
+        location /h { limit_except HEAD { } }
+    }
+}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.HTTP.Servers[0]
+	loc := func(path string) *Location {
+		m, ok := s.Matcher.Match(path)
+		if !ok {
+			t.Fatalf("%s: no location", path)
+		}
+		return m.Loc.Value
+	}
+	a := loc("/a")
+	le := a.Conf.LimitExcept
+	if le == nil {
+		t.Fatal("/a: no limit_except")
+	}
+	c := le.Conf
+	if len(c.Access.V) != 2 || !c.Access.V[0].Allow || !c.SatisfyAny.V || c.TryFiles.Set || c.Proxy != a.Conf.Proxy || c.Handler != HandlerProxy {
+		t.Errorf("limit_except conf: access %v satisfy any %v try_files %v proxy %v handler %v", c.Access.V, c.SatisfyAny.V, c.TryFiles.Set, c.Proxy, c.Handler)
+	}
+	if len(a.Conf.Access.V) != 1 || !a.Conf.TryFiles.Set {
+		t.Errorf("the location's own settings changed: %v %v", a.Conf.Access.V, a.Conf.TryFiles.Set)
+	}
+	if loc("/a/b").Conf.LimitExcept != nil {
+		t.Error("a nested location inherited limit_except")
+	}
+	for _, tc := range []struct {
+		le         *LimitExcept
+		method     string
+		restricted bool
+	}{
+		{le, "GET", false}, {le, "HEAD", false}, {le, "POST", false}, {le, "PUT", true}, {le, "get", true}, {le, "FOO", true},
+		{loc("/h").Conf.LimitExcept, "HEAD", false}, {loc("/h").Conf.LimitExcept, "GET", true},
+	} {
+		if got := tc.le.Restricts(tc.method); got != tc.restricted {
+			t.Errorf("%v restricts %s: %v, want %v", tc.le.Methods, tc.method, got, tc.restricted)
+		}
 	}
 }

@@ -127,6 +127,8 @@ var coreDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { p.conf.DefaultType.set(d.Args[0]); return nil }},
 	{Name: "error_page", Module: "http_core", Ctx: ctxHSL | CtxIf, Args: "2+", Doc: "URI (or redirect) shown for the given status codes; =code changes the status.",
 		Apply: (*parser).errorPage},
+	{Name: "recursive_error_pages", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "on: a request that error_page sent to another URI may be sent on again by that location's error_page when it fails too (up to the limit of 10 redirections, then 500); off: the first error page is the last, and a failure there gets the built-in page. The location where the error occurs decides.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.RecursiveErrorPages) }},
 	{Name: "client_max_body_size", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "1m", Doc: "Largest request body accepted (413 above it); 0 = no limit.",
 		Apply: func(p *parser, d *Directive) error {
 			v, err := p.size(d, d.Args[0])
@@ -283,10 +285,11 @@ func (p *parser) httpBlock(d *Directive) error {
 	p.http, p.conf, p.sc = h, h.Loc, &h.Srv
 	p.cfg.HTTP = h
 	defer func() { p.conf, p.sc = nil, nil }()
-	// maps define variables other directives use: build them first, in order (nginx resolves them lazily).
+	// maps (and geo, split_clients) define variables other directives use: build them first, in order (nginx
+	// resolves them lazily).
 	var maps, rest []*Directive
 	for _, c := range p.body(d) {
-		if c.Name == "map" {
+		if c.Name == "map" || c.Name == "geo" || c.Name == "split_clients" {
 			maps = append(maps, c)
 		} else {
 			rest = append(rest, c)

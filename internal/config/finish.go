@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sluice-proxy/sluice/internal/route"
+	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
 // finish merges inherited values down the tree, resolves names and validates what needs the whole file.
@@ -132,6 +133,9 @@ func (p *parser) finishServer(s *Server) error {
 			if err := p.finishAccess(l.Conf, l.Pos); err != nil && perr == nil {
 				perr = err
 			}
+			if err := p.finishLimitExcept(l.Conf); err != nil && perr == nil {
+				perr = err
+			}
 			if err := p.resolveFastCGI(l.Conf); err != nil && perr == nil {
 				perr = err
 			}
@@ -160,6 +164,22 @@ func (p *parser) finishServer(s *Server) error {
 	}
 	s.Matcher = m
 	return nil
+}
+
+// finishLimitExcept merges a location's limit_except configuration from the location's own, as nginx merges
+// the block's implicit location: everything is inherited (the content handler too) except try_files.
+func (p *parser) finishLimitExcept(lc *LocConf) error {
+	le := lc.LimitExcept
+	if le == nil {
+		return nil
+	}
+	c := le.Conf
+	mergeOpts(c, lc)
+	c.TryFiles = Opt[[]*vars.Template]{}
+	c.Handler, c.Proxy, c.FastCGI = lc.Handler, lc.Proxy, lc.FastCGI
+	c.Linger = lc.Linger // (compiled, not an Opt)
+	finishGzip(c)
+	return p.finishAccess(c, le.Pos)
 }
 
 // mergeIfConfs lets the bodies of `if` blocks inherit from their enclosing block.

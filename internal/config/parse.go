@@ -264,6 +264,14 @@ func (p *parser) declareVars(ds []*Directive) error {
 			if _, err := p.tab.Declare(name); err != nil {
 				return d.errorf("%v", err)
 			}
+		case d.Name == "geo" || d.Name == "split_clients":
+			// their targets may be read by a map before them
+			if name, ok := strings.CutPrefix(d.Args[len(d.Args)-1], "$"); ok && len(d.Args) <= 2 {
+				if _, err := p.tab.Declare(name); err != nil {
+					return d.errorf("%v", err)
+				}
+			}
+			continue
 		case d.Name == "types" || d.Name == "map":
 			continue // map targets are declared when the map is built, in order
 		}

@@ -18,7 +18,8 @@ const (
 	CtxServer
 	CtxLocation
 	CtxUpstream
-	CtxIf // `if` inside server or location
+	CtxIf          // `if` inside server or location
+	CtxLimitExcept // limit_except inside location
 )
 
 const ctxHSL = CtxHTTP | CtxServer | CtxLocation
@@ -26,7 +27,7 @@ const ctxHSL = CtxHTTP | CtxServer | CtxLocation
 var ctxNames = []struct {
 	c    Context
 	name string
-}{{CtxMain, "main"}, {CtxEvents, "events"}, {CtxHTTP, "http"}, {CtxServer, "server"}, {CtxLocation, "location"}, {CtxUpstream, "upstream"}, {CtxIf, "if"}}
+}{{CtxMain, "main"}, {CtxEvents, "events"}, {CtxHTTP, "http"}, {CtxServer, "server"}, {CtxLocation, "location"}, {CtxUpstream, "upstream"}, {CtxIf, "if"}, {CtxLimitExcept, "limit_except"}}
 
 func (c Context) String() string {
 	var parts []string
@@ -80,7 +81,7 @@ type Registry struct {
 // NewRegistry returns the registry of every directive sluice accepts.
 func NewRegistry() *Registry {
 	r := &Registry{specs: map[string]*Spec{}}
-	for _, table := range [][]Spec{mainDirectives, coreDirectives, rewriteDirectives, headerDirectives, proxyDirectives, fastcgiDirectives, staticDirectives, gzipDirectives, sslDirectives, logDirectives, upstreamDirectives, sluiceDirectives, accessDirectives, ignoredDirectives} {
+	for _, table := range [][]Spec{mainDirectives, coreDirectives, rewriteDirectives, headerDirectives, proxyDirectives, fastcgiDirectives, staticDirectives, gzipDirectives, sslDirectives, logDirectives, upstreamDirectives, sluiceDirectives, accessDirectives, varDirectives, ignoredDirectives} {
 		for i := range table {
 			s := &table[i]
 			if _, dup := r.specs[s.Name]; dup {

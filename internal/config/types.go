@@ -208,11 +208,13 @@ type LocConf struct {
 	// UnderscoresInHeaders: request header names with "_" are passed to upstreams and FastCGI (off: dropped)
 	UnderscoresInHeaders Opt[bool]
 
-	AddHeaders  Opt[[]AddHeader]
-	ErrorPages  Opt[[]ErrorPage]
-	AccessLogs  Opt[[]LogTarget]
-	ErrorLogs   Opt[[]LogTarget]
-	MaxBodySize Opt[int64]
+	AddHeaders Opt[[]AddHeader]
+	ErrorPages Opt[[]ErrorPage]
+	// RecursiveErrorPages: an error in the target of an error_page may run an error_page again
+	RecursiveErrorPages Opt[bool]
+	AccessLogs          Opt[[]LogTarget]
+	ErrorLogs           Opt[[]LogTarget]
+	MaxBodySize         Opt[int64]
 
 	ClientBodyTimeout Opt[time.Duration]
 	SendTimeout       Opt[time.Duration]
@@ -280,6 +282,8 @@ type LocConf struct {
 	LimitConnStatus  Opt[int]
 	LimitReqLog      Opt[slog.Level] // limit_req_log_level (delays log one level lower, as in nginx)
 	LimitConnLog     Opt[slog.Level]
+	ValidReferers    Opt[*access.Referers] // valid_referers, for $invalid_referer
+	ValidReferersPos Pos                   // its first line at the level that set it
 
 	ClientBodyBufferSize Opt[int64]
 
@@ -321,6 +325,8 @@ type LocConf struct {
 	GzipProxied     Opt[compress.Proxied]
 	GzipDisable     Opt[[]*regexp.Regexp]
 	GzipDisableMSIE Opt[bool] // gzip_disable msie6
+	// LimitExcept is the location's limit_except block (not inherited by nested locations); nil without one
+	LimitExcept *LimitExcept
 
 	// compiled once merged (finish.go)
 	GzipFilter *compress.Gzip  // nil with gzip off
@@ -349,6 +355,25 @@ const (
 	IgnoreSetCookie
 	IgnoreVary
 )
+
+// LimitExcept is a limit_except block. A request whose method it does not list is served with Conf: the
+// location's configuration with the block's access rules, and without the location's try_files (nginx's
+// limit_except is a location of its own that inherits everything but try_files and the rewrite statements).
+type LimitExcept struct {
+	Methods []string // upper case; GET brings HEAD
+	Conf    *LocConf
+	Pos     Pos
+}
+
+// Restricts reports whether a request with method takes the block's configuration.
+func (le *LimitExcept) Restricts(method string) bool {
+	for _, m := range le.Methods {
+		if m == method {
+			return false
+		}
+	}
+	return true
+}
 
 // NextUpstream is proxy_next_upstream: the conditions under which a request goes on to the next peer.
 type NextUpstream struct {

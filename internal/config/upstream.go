@@ -356,34 +356,62 @@ func (p *parser) includeEntries(e *Directive) ([]*Directive, error) {
 	return p.expand(&Block{raw: c.Parsed, file: c.File, configs: payload.Config}), nil
 }
 
+// entries expands the lines of a map, geo or split_clients block, reading each `include FILE;` in place as
+// nginx does (relative to the configuration's directory).
+func (p *parser) entries(d *Directive) ([]*Directive, error) {
+	body := p.body(d)
+	for i := 0; i < len(body); i++ {
+		if e := body[i]; e.Name == "include" && len(e.Args) == 1 {
+			inc, err := p.includeEntries(e)
+			if err != nil {
+				return nil, err
+			}
+			body = append(body[:i:i], append(inc, body[i+1:]...)...)
+			i--
+		}
+	}
+	return body, nil
+}
+
+// varBlock reads what map, geo and split_clients blocks share: the source (or key) template, the first of
+// two arguments (nil with one), the $variable, the last, and the block's lines with includes read in place.
+func (p *parser) varBlock(d *Directive) (src *vars.Template, target string, body []*Directive, err error) {
+	if len(d.Args) == 2 {
+		if src, err = p.compile(d, d.Args[0]); err != nil {
+			return nil, "", nil, err
+		}
+	}
+	last := d.Args[len(d.Args)-1]
+	target, ok := strings.CutPrefix(last, "$")
+	if !ok {
+		return nil, "", nil, d.errorf("invalid variable name %q", last)
+	}
+	body, err = p.entries(d)
+	return src, target, body, err
+}
+
+// declareBlock makes target the variable that m computes.
+func (p *parser) declareBlock(d *Directive, target string, m vars.Computed) error {
+	if _, err := p.tab.DeclareMap(target, m); err != nil {
+		return d.errorf("%v", err)
+	}
+	return nil
+}
+
 func (p *parser) mapBlock(d *Directive) error {
-	src, err := p.compile(d, d.Args[0])
+	src, target, body, err := p.varBlock(d)
 	if err != nil {
 		return err
 	}
-	target, ok := strings.CutPrefix(d.Args[1], "$")
-	if !ok {
-		return d.errorf("invalid variable name %q", d.Args[1])
-	}
 	var entries []vars.MapEntry
 	hostnames, volatile := false, false
-	body := p.body(d)
-	for i := 0; i < len(body); i++ {
-		e := body[i]
+	for _, e := range body {
 		switch {
 		case e.Name == "hostnames" && len(e.Args) == 0:
 			hostnames = true
 			continue
 		case e.Name == "volatile" && len(e.Args) == 0:
 			volatile = true
-			continue
-		case e.Name == "include" && len(e.Args) == 1:
-			// a file of entries, as nginx reads it in place (relative to the configuration's directory)
-			inc, err := p.includeEntries(e)
-			if err != nil {
-				return err
-			}
-			body = append(body[:i+1:i+1], append(inc, body[i+1:]...)...)
 			continue
 		case len(e.Args) != 1:
 			return e.errorf("invalid number of the map parameters")
@@ -395,8 +423,5 @@ func (p *parser) mapBlock(d *Directive) error {
 		return d.errorf("%v", err)
 	}
 	m.SetVolatile(volatile)
-	if _, err := p.tab.DeclareMap(target, m); err != nil {
-		return d.errorf("%v", err)
-	}
-	return nil
+	return p.declareBlock(d, target, m)
 }

@@ -265,11 +265,15 @@ func (rq *request) serve() {
 	rq.findAndServe()
 }
 
+// maxRedirects is how many times a request may search a location (rewrite … last, internal redirects, error
+// pages) before it gets 500, as nginx's NGX_HTTP_MAX_URI_CHANGES; past it no error_page runs either.
+const maxRedirects = 10
+
 // findAndServe selects the location for the current URI, runs its rewrite phase and its content handler.
 func (rq *request) findAndServe() {
 	for {
 		rq.redirects++
-		if rq.redirects > 10 {
+		if rq.redirects > maxRedirects {
 			rq.log.Error("rewrite or internal redirection cycle while processing "+strconv.Quote(rq.v.URI), rq.v.LogAttrs()...)
 			rq.special(http.StatusInternalServerError)
 			return
@@ -315,9 +319,18 @@ func (rq *request) serveLocation(l *config.Location) {
 // with `last`, its access phase and content handler. It reports whether the location must be searched again.
 func (rq *request) locationPhase() (again bool) {
 	rq.rewriteBreak = false
-	if rq.loc != nil && len(rq.loc.Ops) > 0 {
+	var ops []config.Op
+	if rq.loc != nil {
+		ops = rq.loc.Ops
+	}
+	if le := rq.conf.LimitExcept; le != nil && le.Restricts(rq.limitMethod()) {
+		// nginx: a method limit_except does not list takes the block's configuration, which has the block's
+		// access rules and neither the location's rewrite statements nor its try_files
+		rq.conf, ops = le.Conf, nil
+	}
+	if len(ops) > 0 {
 		rq.rewritten = false
-		switch rq.exec(rq.loc.Ops) {
+		switch rq.exec(ops) {
 		case flowDone:
 			return false
 		case flowLast:
@@ -428,6 +441,7 @@ func (rq *request) enterLocation() {
 		}
 	}
 	rq.w.sendTimeout = rq.conf.SendTimeout.Get(defaultSendTimeout)
+	rq.v.Referers = rq.conf.ValidReferers.V
 	if rq.conf.Handler == config.HandlerFastCGI {
 		fastcgi.SetScriptName(rq.v, rq.conf)
 	}
@@ -436,6 +450,7 @@ func (rq *request) enterLocation() {
 func (rq *request) useServer(srv *config.Server) {
 	rq.srv, rq.conf = srv, srv.Loc
 	rq.w.sendTimeout = srv.Loc.SendTimeout.Get(defaultSendTimeout) // a return or redirect before any location
+	rq.v.Referers = srv.Loc.ValidReferers.V
 	if len(srv.Names) > 0 {
 		rq.v.ServerName = srv.Names[0]
 	}
@@ -518,6 +533,15 @@ func hasDotParam(uri string) bool {
 		return false // most URIs: one quick scan, not two searches
 	}
 	return strings.Contains(uri, "/..;") || strings.Contains(uri, "/.;")
+}
+
+// limitMethod is the method limit_except judges: a WebSocket over HTTP/2 or HTTP/3 (extended CONNECT) counts as
+// the GET of its HTTP/1.1 form.
+func (rq *request) limitMethod() string {
+	if rq.r.Method == http.MethodConnect && isExtendedConnect(rq.r) {
+		return http.MethodGet
+	}
+	return rq.r.Method
 }
 
 // isExtendedConnect reports whether r is an HTTP/2 or HTTP/3 extended CONNECT (a WebSocket on such a connection).

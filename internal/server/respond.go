@@ -505,7 +505,7 @@ func setExpires(h http.Header, e config.Expires, now time.Time) {
 	}
 }
 
-// special answers with an error status: the matching error_page if any (once: no recursive error pages),
+// special answers with an error status: the matching error_page if any (once, unless recursive_error_pages),
 // otherwise nginx's built-in page.
 func (rq *request) special(status int) {
 	if rq.w.wroteHeader || rq.w.hijacked {
@@ -525,11 +525,16 @@ func (rq *request) special(status int) {
 			rq.w.Header().Set("Connection", "close")
 		}
 	}
-	if !rq.errorPage && rq.conf != nil {
+	// nginx: a new error sets the response status afresh (r->err_status), so the `=code` of an error page whose
+	// target fails does not carry over to the failure's answer
+	rq.w.forceStatus = 0
+	if !rq.errorPage && rq.conf != nil && len(rq.conf.ErrorPages.V) > 0 && rq.redirects <= maxRedirects {
+		// nginx: without recursive_error_pages (the current location's), this is the last error page the
+		// request runs; with it, the target's own error_page may run in turn, until the redirection limit
+		rq.errorPage = !rq.conf.RecursiveErrorPages.V
 		for _, ep := range rq.conf.ErrorPages.V {
 			for _, c := range ep.Codes {
 				if c == status {
-					rq.errorPage = true
 					rq.runErrorPage(ep, status)
 					return
 				}

@@ -89,6 +89,7 @@ const (
 	kLimitRate
 	kPid
 	kNginxVersion
+	kInvalidReferer
 )
 
 // builtins maps each built-in name to its kind. Read-only.
@@ -153,6 +154,7 @@ var builtins = map[string]kind{
 	"limit_rate":                kLimitRate,
 	"pid":                       kPid,
 	"nginx_version":             kNginxVersion,
+	"invalid_referer":           kInvalidReferer,
 }
 
 // prefixes lists the prefix variables, longest first where one prefix starts another.
@@ -223,6 +225,19 @@ func (r *Request) str(v *Var) (s string, found, ok bool) {
 		return h, true, true
 	case kHostname:
 		return r.Hostname, true, true
+	case kInvalidReferer:
+		// computed once per request, as nginx caches it: a location's valid_referers does not change what a
+		// server-level `if ($invalid_referer)` already read
+		if r.referer == 0 {
+			r.referer = 1
+			if r.Referers != nil && r.HTTP != nil && !r.Referers.Valid(r.HTTP.Header["Referer"]) {
+				r.referer = 2
+			}
+		}
+		if r.referer == 2 {
+			return "1", true, true
+		}
+		return "", true, true
 	case kNginxVersion:
 		// nginx's stock fastcgi_params sends SERVER_SOFTWARE nginx/$nginx_version: the file works unchanged
 		return version.Version, true, true
@@ -564,7 +579,7 @@ func (r *Request) user(u *userVar) (string, bool) {
 		s.state = slotBusy
 		val := u.m.eval(r)
 		s = r.slot(u.idx) // eval may have grown the slots
-		if u.m.volatile {
+		if u.m.isVolatile() {
 			s.state = slotUnset
 		} else {
 			s.val, s.state = val, slotCached

@@ -70,6 +70,7 @@ var docs = []Doc{
 	{"limit_rate", "The response rate limit in bytes per second (0: none) once `set $limit_rate` or an upstream's X-Accel-Limit-Rate has set it; setting it limits the response, as limit_rate does."},
 	{"gzip_ratio", "The compression ratio of a gzip-compressed response, uncompressed size over compressed size with two decimals (\"-\" in a log line when not compressed)."},
 	{"pid", "The process id of sluice."},
+	{"invalid_referer", "\"1\" when the Referer header is not one valid_referers accepts here, empty when it is (or without valid_referers)."},
 	{"nginx_version", "sluice's version (nginx's stock fastcgi_params sends it as SERVER_SOFTWARE)."},
 	{"http_NAME", "A request header: NAME in lower case with dashes as underscores ($http_user_agent); repeated headers are joined with \", \" (Cookie with \"; \")."},
 	{"sent_http_NAME", "A response header as sent to the client."},

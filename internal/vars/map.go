@@ -101,6 +101,8 @@ func NewMap(source *Template, entries []MapEntry, hostnames bool, t *Table) (*Ma
 // Call it while building the configuration, before requests use the map.
 func (m *Map) SetVolatile(v bool) { m.volatile = v }
 
+func (m *Map) isVolatile() bool { return m.volatile }
+
 // add places one non-regex key.
 func (m *Map) add(key, orig string, val *Template) error {
 	put := func(tab map[string]*Template, k string) error {

@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/access"
 )
 
 // Request is the per-request state variables read. The server fills the fields it knows; later phases update
@@ -63,6 +65,9 @@ type Request struct {
 
 	UpstreamHeader Fields      // $upstream_http_NAME (nil: no upstream answered)
 	ResponseHeader http.Header // $sent_http_NAME
+
+	Referers *access.Referers // valid_referers of the current server or location, for $invalid_referer
+	referer  uint8            // $invalid_referer once read: 1 valid, 2 invalid
 
 	FastCGIScriptName string // $fastcgi_script_name; empty means URI
 	FastCGIPathInfo   string // $fastcgi_path_info
@@ -196,7 +201,14 @@ func (v Var) Name() string { return v.name }
 type userVar struct {
 	name string
 	idx  Index
-	m    *Map
+	m    Computed
+}
+
+// Computed is a variable whose value a block of the configuration computes from the request: a Map, a Geo or
+// a SplitClients. Its value is computed once per request (unless it is a volatile map) when first read.
+type Computed interface {
+	eval(r *Request) string
+	isVolatile() bool
 }
 
 // Table is the set of variable names a configuration knows: the built-ins plus user variables declared by `set`
@@ -257,9 +269,9 @@ func (t *Table) AddCaptureNames(re *regexp.Regexp) error {
 	return nil
 }
 
-// DeclareMap declares name as the result of m. It is an error if a map already defines the variable; a prior
-// Declare of the same name is fine and returns the same Index.
-func (t *Table) DeclareMap(name string, m *Map) (Index, error) {
+// DeclareMap declares name as the result of m (a map, geo or split_clients block). It is an error if such a
+// block already defines the variable; a prior Declare of the same name is fine and returns the same Index.
+func (t *Table) DeclareMap(name string, m Computed) (Index, error) {
 	if m == nil {
 		return 0, errors.New("vars: DeclareMap with a nil map")
 	}

@@ -194,3 +194,59 @@ http {
 		}
 	}
 }
+
+// TestRecursiveErrorPages: without recursive_error_pages the first error page is the last (its target's
+// failure gets the built-in page, with the failure's status even after `=200`); with it, the location where
+// each error occurs decides whether its error_page runs, chains end at the redirection limit with a built-in
+// 500, and the status is the last error's unless an `=code` changed it. Observed from nginx 1.22.
+func TestRecursiveErrorPages(t *testing.T) {
+	t.Parallel()
+	port, _ := semStart(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        location /a { error_page 404 /b/x; }
+        location /b { error_page 404 /c/x; }
+        location /c { return 200 "c"; }
+        location /r { recursive_error_pages on; error_page 404 /b/x; }
+        location /t { recursive_error_pages on; error_page 404 = /rt/x; }
+        location /rt { recursive_error_pages on; error_page 404 =410 /c/x; }
+        location /loop { recursive_error_pages on; error_page 404 /loop/again; error_page 500 /c/x; }
+        location /v { recursive_error_pages on; error_page 403 /vv/x; deny all; }
+        location /vv { recursive_error_pages on; error_page 404 @named; }
+        location @named { return 202 "named"; }
+        location /w { error_page 404 =200 /nothing/x; }
+    }
+    server {
+        listen {{PORT}};
+        server_name srv.test;
+        recursive_error_pages on;
+        error_page 404 /b/x;
+        location /b { error_page 404 /c/x; }
+        location /c { return 200 "c"; }
+    }
+}
+`, nil)
+	for _, tc := range []struct {
+		host, path string
+		status     int
+		body       string // "": nginx's built-in page for the status
+	}{
+		{"", "/a/m", 404, ""},
+		{"", "/r/m", 404, "c"},
+		{"", "/t/m", 410, "c"},
+		{"", "/loop/m", 500, ""},
+		{"", "/v/m", 404, "named"},
+		{"", "/w/m", 404, ""},
+		{"srv.test", "/zz", 404, "c"},
+	} {
+		r := semGet(t, port, tc.path, tc.host)
+		want := tc.body
+		if want == "" {
+			want = fmt.Sprintf("<title>%d %s</title>", tc.status, http.StatusText(tc.status))
+		}
+		if r.StatusCode != tc.status || !strings.Contains(r.Body, want) {
+			t.Errorf("%s%s: %d %q, want %d %q", tc.host, tc.path, r.StatusCode, r.Body, tc.status, want)
+		}
+	}
+}

@@ -92,6 +92,8 @@ http {
         location /ws { proxy_pass http://127.0.0.1:{{ECHO}}; }
         location /refuse { proxy_pass http://127.0.0.1:{{REFUSER}}; }
         location /noupgrade { proxy_websocket off; proxy_pass http://127.0.0.1:{{ECHO}}; }
+        location /get-only { limit_except GET { deny all; } proxy_pass http://127.0.0.1:{{ECHO}}; }
+        location /post-only { limit_except POST { deny all; } proxy_pass http://127.0.0.1:{{ECHO}}; }
         location / { return 200 "plain\n"; }
     }
     server {
@@ -106,6 +108,15 @@ http {
 	start(t, conf, ca.certFiles(t, "ws", ecdsaP256, "ws.test")...)
 	tr := h2Transport(addr(port), ca.clientTLS("ws.test"))
 	defer tr.CloseIdleConnections()
+
+	t.Run("limit_except takes it for the GET of its HTTP/1.1 form", func(t *testing.T) {
+		if rw, resp, err := h2WebSocket(t, tr, "https://ws.test/get-only/chat"); err != nil || rw == nil {
+			t.Errorf("limit_except GET: %v %+v", err, resp)
+		}
+		if _, resp, err := h2WebSocket(t, tr, "https://ws.test/post-only/chat"); err != nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("limit_except POST: %v %+v, want 403", err, resp)
+		}
+	})
 
 	t.Run("1 MiB messages both ways", func(t *testing.T) {
 		rw, resp, err := h2WebSocket(t, tr, "https://ws.test/ws/chat")
