@@ -121,6 +121,12 @@ var accessDirectives = []Spec{
 	{Name: "limit_except", Module: "http_core", Ctx: CtxLocation, Args: "1+", Block: true, Doc: "limit_except METHOD ... { allow/deny/auth_basic/auth_basic_user_file }: a request whose method is not listed (GET implies HEAD; any method nginx does not know is never listed) takes the block's access rules, which inherit the location's (satisfy included). As in nginx, such a request also skips the location's own rewrite statements (set, rewrite, return, if) and try_files; nested locations do not inherit the block. Methods: GET HEAD POST PUT DELETE MKCOL COPY MOVE OPTIONS PROPFIND PROPPATCH LOCK UNLOCK PATCH.",
 		Diff:  "only the access directives above are allowed in the block: proxy_pass, access_log and perl, which nginx also takes there, are refused. A WebSocket over HTTP/2 or HTTP/3 (extended CONNECT) counts as GET, as its HTTP/1.1 form is.",
 		Apply: (*parser).limitExcept},
+	{Name: "secure_link", Module: "http_secure_link", Ctx: ctxHSL, Args: "1", Doc: "The value $secure_link checks: a base64url MD5, optionally followed by a comma and an expiry time (Unix seconds), usually from the request's arguments ($arg_md5,$arg_expires).",
+		Apply: func(p *parser, d *Directive) error { return p.setTemplate(d, &p.conf.SecureLinkExpr) }},
+	{Name: "secure_link_md5", Module: "http_secure_link", Ctx: ctxHSL, Args: "1", Doc: "The string whose MD5 the link must carry, with a secret and the parts the link binds (\"$secure_link_expires$uri$remote_addr secret\").",
+		Apply: func(p *parser, d *Directive) error { return p.setTemplate(d, &p.conf.SecureLinkMD5) }},
+	{Name: "secure_link_secret", Module: "http_secure_link", Ctx: CtxLocation, Args: "1", Doc: "The older form: a URI /PREFIX/HASH/LINK is valid when HASH is the hex MD5 of LINK followed by this secret; $secure_link is then LINK.",
+		Apply: func(p *parser, d *Directive) error { p.conf.SecureLinkSecret.set(d.Args[0]); return nil }},
 	{Name: "satisfy", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "all", Doc: "all: a request must pass both allow/deny and auth_basic; any: a matching allow rule or valid credentials suffice (a failure then answers 401 so the browser asks for credentials).",
 		Apply: func(p *parser, d *Directive) error {
 			switch d.Args[0] {

@@ -458,19 +458,24 @@ func (p *parser) listen(d *Directive) error {
 
 // parseSoKeepalive reads listen's so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt] (times in nginx's
 // units, seconds by default; an empty field keeps the system's value, as does "on").
-// setSizeTemplate sets o to a size that may have variables; one without is checked now.
-func (p *parser) setSizeTemplate(d *Directive, o *Opt[*vars.Template]) error {
+// setTemplate sets o to the directive's argument, which may have variables.
+func (p *parser) setTemplate(d *Directive, o *Opt[*vars.Template]) error {
 	t, err := p.compile(d, d.Args[0])
 	if err != nil {
 		return err
 	}
+	o.set(t)
+	return nil
+}
+
+// setSizeTemplate sets o to a size that may have variables; one without is checked now.
+func (p *parser) setSizeTemplate(d *Directive, o *Opt[*vars.Template]) error {
 	if !strings.Contains(d.Args[0], "$") {
 		if _, err := ParseSize(d.Args[0]); err != nil {
 			return d.errorf("invalid value %q in \"%s\" directive", d.Args[0], d.Name)
 		}
 	}
-	o.set(t)
-	return nil
+	return p.setTemplate(d, o)
 }
 
 func parseSoKeepalive(v string) (net.KeepAliveConfig, error) {

@@ -129,7 +129,7 @@ func (p *parser) finishServer(s *Server) error {
 			if err := p.resolveProxy(l.Conf); err != nil && perr == nil {
 				perr = err
 			}
-			finishGzip(l.Conf)
+			compileLevel(l.Conf)
 			if err := p.finishAccess(l.Conf, l.Pos); err != nil && perr == nil {
 				perr = err
 			}
@@ -146,7 +146,7 @@ func (p *parser) finishServer(s *Server) error {
 	}
 	compileLinger(s.Loc)
 	p.mergeIfConfs(s.Ops, s.Loc)
-	finishGzip(s.Loc)
+	compileLevel(s.Loc)
 	if err := p.finishAccess(s.Loc, s.Pos); err != nil {
 		return err
 	}
@@ -178,8 +178,18 @@ func (p *parser) finishLimitExcept(lc *LocConf) error {
 	c.TryFiles = Opt[[]*vars.Template]{}
 	c.Handler, c.Proxy, c.FastCGI = lc.Handler, lc.Proxy, lc.FastCGI
 	c.Linger = lc.Linger // (compiled, not an Opt)
-	finishGzip(c)
+	compileLevel(c)
 	return p.finishAccess(c, le.Pos)
+}
+
+// compileLevel builds what a merged level (server, location, if body, limit_except block) uses compiled: the
+// gzip filter and the secure_link settings.
+func compileLevel(lc *LocConf) {
+	finishGzip(lc)
+	lc.SecureLink = nil
+	if lc.SecureLinkSecret.V != "" || lc.SecureLinkExpr.V != nil || lc.SecureLinkMD5.V != nil {
+		lc.SecureLink = &vars.SecureLink{Expr: lc.SecureLinkExpr.V, MD5: lc.SecureLinkMD5.V, Secret: lc.SecureLinkSecret.V}
+	}
 }
 
 // mergeIfConfs lets the bodies of `if` blocks inherit from their enclosing block.
@@ -187,7 +197,7 @@ func (p *parser) mergeIfConfs(ops []Op, outer *LocConf) {
 	for i := range ops {
 		if ops[i].Kind == OpIf {
 			mergeOpts(ops[i].IfConf, outer)
-			finishGzip(ops[i].IfConf)
+			compileLevel(ops[i].IfConf)
 			ops[i].IfConf.Linger = outer.Linger // (lingering_* are not allowed in if)
 			p.mergeIfConfs(ops[i].Then, ops[i].IfConf)
 		}

@@ -14,6 +14,8 @@ var sluiceDirectives = []Spec{
 	{Name: "stub_status", Module: "http_stub_status", Ctx: CtxLocation, Args: "0-1", Doc: "Serves basic status in nginx's exact text format (Active connections, accepts handled requests, Reading Writing Waiting).",
 		Diff:  "Location context only. Open WebSocket tunnels count as active and writing connections.",
 		Apply: func(p *parser, d *Directive) error { return p.setHandler(d, HandlerStubStatus) }},
+	{Name: "empty_gif", Module: "http_empty_gif", Ctx: CtxLocation, Args: "0", Doc: "Answers with a 1×1 transparent GIF (43 bytes), as nginx's: GET and HEAD only, Last-Modified Mon, 28 Sep 1970 06:00:00 GMT, If-Modified-Since honoured. For tracking pixels and placeholders.",
+		Apply: func(p *parser, d *Directive) error { return p.setHandler(d, HandlerEmptyGIF) }},
 	{Name: "status_page", Module: "sluice", Ctx: CtxLocation, Args: "0", Doc: "Serves a self-contained live dashboard (connections, tunnels, requests per second, upstream peers, latency, last reload) that updates over server-sent events from <location>/events.",
 		Diff:  "sluice only.",
 		Apply: func(p *parser, d *Directive) error { return p.setHandler(d, HandlerStatusPage) }},

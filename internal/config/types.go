@@ -185,6 +185,7 @@ const (
 	HandlerWelcome
 	HandlerMetrics    // Prometheus text exposition
 	HandlerStubStatus // nginx's stub_status text
+	HandlerEmptyGIF   // empty_gif: a 1×1 transparent GIF
 	HandlerStatusPage // the live HTML dashboard and its event stream
 )
 
@@ -328,11 +329,16 @@ type LocConf struct {
 	// LimitExcept is the location's limit_except block (not inherited by nested locations); nil without one
 	LimitExcept *LimitExcept
 
+	SecureLinkExpr   Opt[*vars.Template] // secure_link
+	SecureLinkMD5    Opt[*vars.Template] // secure_link_md5
+	SecureLinkSecret Opt[string]         // secure_link_secret
+
 	// compiled once merged (finish.go)
-	GzipFilter *compress.Gzip  // nil with gzip off
-	CORS       *access.CORS    // nil without cors_origins
-	WSOrigins  *access.Origins // websocket_origins, else cors_origins; nil: upgrades from any origin
-	Linger     *h1.Linger      // lingering_close, lingering_time, lingering_timeout; nil: none set (nginx's defaults)
+	SecureLink *vars.SecureLink // nil without secure_link*
+	GzipFilter *compress.Gzip   // nil with gzip off
+	CORS       *access.CORS     // nil without cors_origins
+	WSOrigins  *access.Origins  // websocket_origins, else cors_origins; nil: upgrades from any origin
+	Linger     *h1.Linger       // lingering_close, lingering_time, lingering_timeout; nil: none set (nginx's defaults)
 }
 
 // AuthSet is one auth_request_set: a variable given a value evaluated in the auth subrequest.

@@ -416,6 +416,8 @@ func (rq *request) content() {
 		rq.s.metrics.Handler().ServeHTTP(rq.w, rq.r)
 	case config.HandlerStubStatus:
 		rq.stubStatus()
+	case config.HandlerEmptyGIF:
+		rq.emptyGIF()
 	case config.HandlerStatusPage:
 		rq.s.status.ServeHTTP(rq.w, rq.r)
 	default:
@@ -441,7 +443,7 @@ func (rq *request) enterLocation() {
 		}
 	}
 	rq.w.sendTimeout = rq.conf.SendTimeout.Get(defaultSendTimeout)
-	rq.v.Referers = rq.conf.ValidReferers.V
+	rq.v.Referers, rq.v.SecureLink = rq.conf.ValidReferers.V, rq.conf.SecureLink
 	if rq.conf.Handler == config.HandlerFastCGI {
 		fastcgi.SetScriptName(rq.v, rq.conf)
 	}
@@ -450,7 +452,7 @@ func (rq *request) enterLocation() {
 func (rq *request) useServer(srv *config.Server) {
 	rq.srv, rq.conf = srv, srv.Loc
 	rq.w.sendTimeout = srv.Loc.SendTimeout.Get(defaultSendTimeout) // a return or redirect before any location
-	rq.v.Referers = srv.Loc.ValidReferers.V
+	rq.v.Referers, rq.v.SecureLink = srv.Loc.ValidReferers.V, srv.Loc.SecureLink
 	if len(srv.Names) > 0 {
 		rq.v.ServerName = srv.Names[0]
 	}

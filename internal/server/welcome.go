@@ -2,6 +2,7 @@ package server
 
 import (
 	_ "embed"
+	"github.com/sluice-proxy/sluice/internal/static"
 	"net/http"
 	"strconv"
 	"time"
@@ -29,6 +30,41 @@ func (rq *request) welcome() {
 		rq.w.Write(welcomePage)
 	}
 }
+
+// emptyGIF is nginx's empty_gif: its 43-byte transparent GIF, dated as nginx dates it, with the not-modified
+// checks nginx applies to it (no ranges).
+func (rq *request) emptyGIF() {
+	if rq.r.Method != http.MethodGet && rq.r.Method != http.MethodHead {
+		rq.special(http.StatusMethodNotAllowed)
+		return
+	}
+	const modified = 23349600 // Mon, 28 Sep 1970 06:00:00 GMT
+	h := rq.w.Header()
+	switch status := static.Precondition(rq.r.Header, rq.conf.IMS.Get(static.IMSExact), modified, ""); status {
+	case http.StatusPreconditionFailed:
+		rq.special(status)
+		return
+	case http.StatusNotModified:
+		h["Last-Modified"] = emptyGIFDate
+		rq.w.WriteHeader(status)
+		return
+	}
+	h["Content-Type"], h["Content-Length"], h["Last-Modified"] = emptyGIFType, emptyGIFLength, emptyGIFDate
+	rq.w.WriteHeader(http.StatusOK)
+	if rq.r.Method == http.MethodGet {
+		rq.w.Write(emptyGIF[:])
+	}
+}
+
+// nginx's empty_gif image and its header values (shared, read only).
+var (
+	emptyGIF = [...]byte{'G', 'I', 'F', '8', '9', 'a', 0x01, 0x00, 0x01, 0x00, 0x80, 0x01, 0x00, 0x00, 0x00, 0x00,
+		0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x01, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+		0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x4c, 0x01, 0x00, 0x3b}
+	emptyGIFType   = []string{"image/gif"}
+	emptyGIFLength = []string{"43"}
+	emptyGIFDate   = []string{"Mon, 28 Sep 1970 06:00:00 GMT"}
+)
 
 // websocketEcho serves the built-in echo service: every message comes back unchanged. gorilla/websocket does
 // the protocol work; this is a test and demo endpoint, not the proxy path.

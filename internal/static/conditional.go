@@ -67,6 +67,15 @@ func (req *Request) precondition(rh http.Header, mtime int64, etag string) int {
 	return http.StatusNotModified
 }
 
+// Precondition is precondition for a response that is not a file (empty_gif): a body of its own modified at
+// mtime with entity tag etag ("" for none), under if_modified_since mode ims.
+func Precondition(rh http.Header, ims IMS, mtime int64, etag string) int {
+	if !isConditional(rh) {
+		return 0
+	}
+	return (&Request{IfModifiedSince: ims}).precondition(rh, mtime, etag)
+}
+
 // modifiedSince reports whether the file changed since the client's If-Modified-Since date, as if_modified_since
 // says: exact takes any other date (also one that does not parse) as changed, before only an earlier one.
 func (req *Request) modifiedSince(v string, mtime int64) bool {

@@ -87,6 +87,8 @@ const (
 	kFastCGIPathInfo
 	kGzipRatio
 	kLimitRate
+	kSecureLink
+	kSecureLinkExpires
 	kPid
 	kNginxVersion
 	kInvalidReferer
@@ -152,6 +154,8 @@ var builtins = map[string]kind{
 	"fastcgi_path_info":         kFastCGIPathInfo,
 	"gzip_ratio":                kGzipRatio,
 	"limit_rate":                kLimitRate,
+	"secure_link":               kSecureLink,
+	"secure_link_expires":       kSecureLinkExpires,
 	"pid":                       kPid,
 	"nginx_version":             kNginxVersion,
 	"invalid_referer":           kInvalidReferer,
@@ -348,6 +352,11 @@ func (r *Request) str(v *Var) (s string, found, ok bool) {
 		return r.URI, true, true
 	case kFastCGIPathInfo:
 		return r.FastCGIPathInfo, true, true
+	case kSecureLink:
+		v, found := r.secureLink()
+		return v, found, true
+	case kSecureLinkExpires:
+		return r.secureLinkExpires, r.hasSecureLinkExpires, true
 	case kGzipRatio:
 		return r.GzipRatio, r.GzipRatio != "", true
 	}

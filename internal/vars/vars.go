@@ -67,7 +67,11 @@ type Request struct {
 	ResponseHeader http.Header // $sent_http_NAME
 
 	Referers *access.Referers // valid_referers of the current server or location, for $invalid_referer
-	referer  uint8            // $invalid_referer once read: 1 valid, 2 invalid
+	// SecureLink is the current level's secure_link settings (nil: none), for $secure_link
+	SecureLink           *SecureLink
+	secureLinkExpires    string // $secure_link_expires, once $secure_link has read it
+	hasSecureLinkExpires bool
+	referer              uint8 // $invalid_referer once read: 1 valid, 2 invalid
 
 	FastCGIScriptName string // $fastcgi_script_name; empty means URI
 	FastCGIPathInfo   string // $fastcgi_path_info
