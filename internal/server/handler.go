@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/access"
+	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/fastcgi"
 	"github.com/sluice-proxy/sluice/internal/metrics"
@@ -238,11 +239,42 @@ func (rq *request) serve() {
 	}
 	rq.v.URI, rq.v.Args = uri, r.URL.RawQuery
 
-	// 5. Server-level rewrite statements.
+	// 5. The client certificate, where the server wants one (ssl_verify_client).
+	if srv.Srv.SSL.VerifyClient.V != certs.VerifyOff && r.TLS != nil && !rq.clientCertOK(host) {
+		return
+	}
+
+	// 6. Server-level rewrite statements.
 	if rq.exec(srv.Ops) == flowDone {
 		return
 	}
 	rq.findAndServe()
+}
+
+// clientCertOK applies the server's ssl_verify_client to the connection's client certificate as nginx does
+// after reading the request head: the Host must name the server the SNI name chose (else 421: the certificate
+// was asked for and checked by that server's rules), a certificate that failed verification gets 495, a
+// missing required one 496 (both sent as 400 with their pages, or answered by error_page).
+func (rq *request) clientCertOK(host string) bool {
+	if sni := rq.r.TLS.ServerName; sni != "" && !strings.EqualFold(strings.TrimSuffix(sni, "."), host) {
+		rq.log.Info("client attempted to request the server name different from the one that was negotiated", rq.v.LogAttrs()...)
+		if rq.r.ProtoMajor == 1 {
+			rq.w.Header().Set("Connection", "close")
+		}
+		rq.special(http.StatusMisdirectedRequest)
+		return false
+	}
+	switch rq.ci.client.Reject(rq.srv.Srv.SSL.VerifyClient.V) {
+	case 495:
+		rq.log.Info("client SSL certificate verify error: ("+rq.ci.client.Reason()+")", rq.v.LogAttrs()...)
+		rq.special(495)
+		return false
+	case 496:
+		rq.log.Info("client sent no required SSL certificate", rq.v.LogAttrs()...)
+		rq.special(496)
+		return false
+	}
+	return true
 }
 
 // findAndServe selects the location for the current URI, runs its rewrite phase and its content handler.
@@ -463,7 +495,7 @@ func (rq *request) intercepts(status int) bool {
 func (s *Server) initVars(v *vars.Request, r *http.Request, ci *connInfo) {
 	v.HTTP, v.Start, v.ConnID, v.Hostname, v.TLS, v.HTTP2 = r, time.Now(), ci.id, s.host, r.TLS, r.ProtoMajor == 2
 	v.ConnRequests = int(ci.requests.Load()) + 1
-	v.ProxyProtocolAddr = ci.proxied
+	v.ProxyProtocolAddr, v.ClientCert = ci.proxied, ci.client
 	if ci.remote.IsValid() {
 		v.RemoteAddr = ci.remote
 	} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
