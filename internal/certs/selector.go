@@ -134,12 +134,7 @@ func compileServerNameRegex(pattern string) (*regexp.Regexp, error) {
 // GetCertificate returns the certificate for the server the client's SNI name selects. It fails
 // (and so the handshake fails) only when that server has no certificate.
 func (s *Selector) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	idx := s.defIdx
-	if name := normalizeSNI(hello.ServerName); name != "" {
-		if i, ok := s.lookup(name); ok {
-			idx = i
-		}
-	}
+	idx := s.Index(hello.ServerName)
 	certs := s.certs[idx]
 	if get := s.gets[idx]; get != nil {
 		c, err := get(hello)
@@ -162,6 +157,17 @@ func (s *Selector) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate,
 		}
 	}
 	return certs[0], nil
+}
+
+// Index is the position in the entries given to NewSelector of the server an SNI name selects (the default
+// server's for none or no match).
+func (s *Selector) Index(serverName string) int {
+	if name := normalizeSNI(serverName); name != "" {
+		if i, ok := s.lookup(name); ok {
+			return i
+		}
+	}
+	return s.defIdx
 }
 
 // lookup finds the entry for a normalised SNI name, in nginx's order.

@@ -2,6 +2,8 @@ package certs
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -115,4 +117,32 @@ func fileSafe(name string) string {
 		}
 		return '_'
 	}, name)
+}
+
+// TestIssuer is a certificate with its ECDSA P-256 key, able to issue others (tests only).
+type TestIssuer struct {
+	Cert *x509.Certificate
+	Key  *ecdsa.PrivateKey
+}
+
+// MintTestCert issues a certificate from tmpl with a fresh key, signed by parent (self-signed when parent is
+// nil). Use it only from tests.
+func MintTestCert(parent *TestIssuer, tmpl *x509.Certificate) (*TestIssuer, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	signer, signCert := key, tmpl
+	if parent != nil {
+		signer, signCert = parent.Key, parent.Cert
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signCert, key.Public(), signer)
+	if err != nil {
+		return nil, err
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &TestIssuer{c, key}, nil
 }

@@ -112,6 +112,9 @@ func (p *parser) finishServer(s *Server) error {
 			return e
 		}
 	}
+	if err := checkClientVerify(s); err != nil {
+		return err
+	}
 	for i, n := range s.Names {
 		if strings.HasPrefix(n, "~") {
 			continue
@@ -256,6 +259,9 @@ func mergeOpts(child, parent any) {
 }
 
 func mergeSSL(child, parent *SSLConf) {
+	if !child.VerifyClient.Set {
+		child.VerifyPos = parent.VerifyPos
+	}
 	mergeOpts(child, parent)
 	if !child.certSet {
 		child.Certificates = append([]CertPair(nil), parent.Certificates...)

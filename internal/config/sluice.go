@@ -83,5 +83,4 @@ var ignoredDirectives = []Spec{
 	{Name: "resolver_timeout", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "reset_timedout_connection", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "ssl_stapling_verify", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted (see ssl_stapling)."},
-	{Name: "ssl_trusted_certificate", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted (see ssl_stapling)."},
 }

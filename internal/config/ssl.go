@@ -1,5 +1,11 @@
 package config
 
+import (
+	"strconv"
+
+	"github.com/sluice-proxy/sluice/internal/certs"
+)
+
 // SelfSignedKeyword is the ssl_certificate value that makes sluice generate and keep a self-signed certificate
 // under the prefix (used by the built-in default configuration).
 const SelfSignedKeyword = "self-signed"
@@ -60,8 +66,36 @@ var sslDirectives = []Spec{
 			return err
 		}},
 	{Name: "ssl_stapling", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Staples OCSP responses to handshakes, for certificate files (whose chain must hold the issuer) and `ssl_certificate acme` ones, when the certificate names an OCSP responder; responses are fetched in the background, cached under acme_storage and refreshed before they expire.",
-		Diff:  "ssl_stapling_verify and ssl_trusted_certificate are accepted and ignored: the issuer is taken from the certificate chain.",
+		Diff:  "ssl_stapling_verify is accepted and ignored, and ssl_trusted_certificate serves only client certificates: the issuer of the server's own certificate is taken from its chain.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.sc.SSL.Stapling) }},
+	{Name: "ssl_verify_client", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Client certificates (mutual TLS): `on` asks for one and requires it to verify against ssl_client_certificate (and ssl_trusted_certificate); `optional` asks and verifies one if given; `optional_no_ca` asks and lets a certificate whose issuer is unknown pass (other failures, such as expiry, still do not). The handshake succeeds either way, as in nginx: a request without the required certificate gets 400 \"No required SSL certificate was sent\" (error_page 496), one whose certificate failed gets 400 \"The SSL certificate error\" (error_page 495). The server chosen by SNI decides whether a certificate is asked for and how it is verified; the server chosen by Host decides whether the request needs one, and with a certificate check it must be the server the SNI name chose (else 421). $ssl_client_verify and the other $ssl_client_* variables tell the result, also to upstreams (proxy_set_header).",
+		Diff: "verification is Go's x509 parsing with OpenSSL's rules and failure texts (the last failure found is reported, as in nginx); name constraints, path length constraints and policy extensions are not checked.",
+		Apply: func(p *parser, d *Directive) error {
+			modes := map[string]certs.VerifyMode{"off": certs.VerifyOff, "on": certs.VerifyOn, "optional": certs.VerifyOptional, "optional_no_ca": certs.VerifyOptionalNoCA}
+			m, ok := modes[d.Args[0]]
+			if !ok {
+				return d.errorf("invalid value %q in %q directive, it must be \"on\", \"off\", \"optional\" or \"optional_no_ca\"", d.Args[0], d.Name)
+			}
+			p.sc.SSL.VerifyClient.set(m)
+			p.sc.SSL.VerifyPos = d.Pos
+			return nil
+		}},
+	{Name: "ssl_client_certificate", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "PEM CA certificates that client certificates must chain to (ssl_verify_client); their names are sent to clients as the acceptable CAs. Required with ssl_verify_client on or optional.",
+		Apply: func(p *parser, d *Directive) error { p.sc.SSL.ClientCertificate.set(p.pathAt(d)); return nil }},
+	{Name: "ssl_trusted_certificate", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "More PEM CA certificates trusted for client certificates, whose names are not sent to clients.",
+		Diff:  "not used for OCSP stapling (see ssl_stapling).",
+		Apply: func(p *parser, d *Directive) error { p.sc.SSL.TrustedCertificate.set(p.pathAt(d)); return nil }},
+	{Name: "ssl_verify_depth", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "1", Doc: "How many intermediate CA certificates may stand between a client certificate and a trusted CA (0: issued by the CA itself).",
+		Apply: func(p *parser, d *Directive) error {
+			n, err := strconv.Atoi(d.Args[0])
+			if err != nil || n < 0 {
+				return d.errorf("%q directive invalid number", d.Name)
+			}
+			p.sc.SSL.VerifyDepth.set(n)
+			return nil
+		}},
+	{Name: "ssl_crl", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "PEM certificate revocation lists (CRLs) for client certificates. With it, every certificate of a client's chain needs a current CRL from its issuer in the file: a revoked one fails with \"certificate revoked\", one without \"unable to get certificate CRL\", as nginx's OpenSSL checks (X509_V_FLAG_CRL_CHECK_ALL). Read at start and reload.",
+		Apply: func(p *parser, d *Directive) error { p.sc.SSL.CRL.set(p.pathAt(d)); return nil }},
 	{Name: "acme_ca", Module: "acme", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "https://acme-v02.api.letsencrypt.org/directory", Doc: "ACME directory URL the `ssl_certificate acme` certificates come from (Let's Encrypt by default; a private CA such as step-ca or Pebble).",
 		Diff:  "sluice only (nginx needs certbot or the njs acme module).",
 		Apply: func(p *parser, d *Directive) error { p.sc.SSL.ACMECA.set(d.Args[0]); return nil }},
@@ -85,4 +119,23 @@ var sslDirectives = []Spec{
 			}
 			return err
 		}},
+}
+
+// pathAt is the file d names (relative to the configuration's directory, as nginx's ssl_* files) and where.
+func (p *parser) pathAt(d *Directive) PathAt { return PathAt{Path: p.confPath(d.Args[0]), Pos: d.Pos} }
+
+// checkClientVerify refuses ssl_verify_client on or optional without CAs on a TLS server, as nginx does.
+func checkClientVerify(s *Server) error {
+	ssl := &s.Srv.SSL
+	if m := ssl.VerifyClient.V; (m != certs.VerifyOn && m != certs.VerifyOptional) || ssl.ClientCertificate.Set {
+		return nil
+	}
+	for _, l := range s.Listens {
+		if l.SSL || l.QUIC {
+			e := ssl.VerifyPos.errorf("no ssl_client_certificate for ssl_verify_client")
+			e.Hint = "add `ssl_client_certificate FILE;` with the CA certificates the clients' certificates are issued by"
+			return e
+		}
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/access"
+	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/compress"
 	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/route"
@@ -112,13 +113,26 @@ type SSLConf struct {
 	Ciphers        Opt[string]
 	SessionTimeout Opt[time.Duration]
 	SessionTickets Opt[bool]
-	BufferSize     Opt[int64]  // ssl_buffer_size
-	Stapling       Opt[bool]   // ssl_stapling
-	ACMECA         Opt[string] // acme_ca: directory URL
-	ACMEEmail      Opt[string]
-	ACMECARoot     Opt[string]        // acme_ca_root: PEM roots for the CA's own HTTPS
-	ACMEStorage    Opt[string]        // acme_storage (http level)
-	ACMERenew      Opt[time.Duration] // acme_renew_interval (http level)
+	BufferSize     Opt[int64] // ssl_buffer_size
+	Stapling       Opt[bool]  // ssl_stapling
+	// client certificates (mutual TLS)
+	VerifyClient       Opt[certs.VerifyMode] // ssl_verify_client
+	VerifyPos          Pos                   // where ssl_verify_client was set (inherited with it)
+	ClientCertificate  Opt[PathAt]           // ssl_client_certificate: CAs sent to clients and trusted
+	TrustedCertificate Opt[PathAt]           // ssl_trusted_certificate: more trusted CAs, not sent
+	VerifyDepth        Opt[int]              // ssl_verify_depth
+	CRL                Opt[PathAt]           // ssl_crl
+	ACMECA             Opt[string]           // acme_ca: directory URL
+	ACMEEmail          Opt[string]
+	ACMECARoot         Opt[string]        // acme_ca_root: PEM roots for the CA's own HTTPS
+	ACMEStorage        Opt[string]        // acme_storage (http level)
+	ACMERenew          Opt[time.Duration] // acme_renew_interval (http level)
+}
+
+// PathAt is a file named by a directive, with the directive's place for errors about the file.
+type PathAt struct {
+	Path string
+	Pos  Pos
 }
 
 // CertPair is one certificate and key. SelfSigned marks the `self-signed` keyword, Internal the `internal` one

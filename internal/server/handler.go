@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/access"
+	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/fastcgi"
 	"github.com/sluice-proxy/sluice/internal/h1"
@@ -258,7 +259,12 @@ func (rq *request) serve() {
 	}
 	rq.v.URI, rq.v.Args = uri, r.URL.RawQuery
 
-	// 5. Server-level rewrite statements.
+	// 5. The client certificate, where the server wants one (ssl_verify_client).
+	if srv.Srv.SSL.VerifyClient.V != certs.VerifyOff && r.TLS != nil && !rq.clientCertOK(host) {
+		return
+	}
+
+	// 6. Server-level rewrite statements.
 	if rq.exec(srv.Ops) == flowDone {
 		return
 	}
@@ -268,6 +274,32 @@ func (rq *request) serve() {
 // maxRedirects is how many times a request may search a location (rewrite … last, internal redirects, error
 // pages) before it gets 500, as nginx's NGX_HTTP_MAX_URI_CHANGES; past it no error_page runs either.
 const maxRedirects = 10
+
+// clientCertOK applies the server's ssl_verify_client to the connection's client certificate as nginx does
+// after reading the request head: the Host must name the server the SNI name chose (else 421: the certificate
+// was asked for and checked by that server's rules), a certificate that failed verification gets 495, a
+// missing required one 496 (both sent as 400 with their pages, or answered by error_page).
+func (rq *request) clientCertOK(host string) bool {
+	if sni := rq.r.TLS.ServerName; sni != "" && !strings.EqualFold(strings.TrimSuffix(sni, "."), host) {
+		rq.log.Info("client attempted to request the server name different from the one that was negotiated", rq.v.LogAttrs()...)
+		if rq.r.ProtoMajor == 1 {
+			rq.w.Header().Set("Connection", "close")
+		}
+		rq.special(http.StatusMisdirectedRequest)
+		return false
+	}
+	switch rq.ci.client.Reject(rq.srv.Srv.SSL.VerifyClient.V) {
+	case 495:
+		rq.log.Info("client SSL certificate verify error: ("+rq.ci.client.Reason()+")", rq.v.LogAttrs()...)
+		rq.special(495)
+		return false
+	case 496:
+		rq.log.Info("client sent no required SSL certificate", rq.v.LogAttrs()...)
+		rq.special(496)
+		return false
+	}
+	return true
+}
 
 // findAndServe selects the location for the current URI, runs its rewrite phase and its content handler.
 func (rq *request) findAndServe() {
@@ -500,7 +532,7 @@ func (rq *request) intercepts(status int) bool {
 func (s *Server) initVars(v *vars.Request, r *http.Request, ci *connInfo) {
 	v.HTTP, v.Start, v.ConnID, v.Hostname, v.TLS, v.HTTP2 = r, time.Now(), ci.id, s.host, r.TLS, r.ProtoMajor == 2
 	v.ConnRequests = int(ci.requests.Load()) + 1
-	v.ProxyProtocolAddr = ci.proxied
+	v.ProxyProtocolAddr, v.ClientCert = ci.proxied, ci.client
 	if ci.remote.IsValid() {
 		v.RemoteAddr = ci.remote
 	} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {

@@ -17,6 +17,7 @@ import (
 	proxyproto "github.com/pires/go-proxyproto"
 	"golang.org/x/sys/unix"
 
+	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/netutil"
@@ -43,7 +44,10 @@ type connMeta struct {
 	id        uint64
 	onTLSPort bool
 	// tls is the state of an HTTP/1.x TLS connection (delivered inside the framing guard): Request.TLS.
-	tls     *tls.ConnectionState
+	tls *tls.ConnectionState
+	// client is the check of the client's certificate, made once after the handshake; nil where the server the
+	// SNI name chose has ssl_verify_client off
+	client  *certs.ClientResult
 	proxied netip.AddrPort // the client address of a PROXY protocol header (zero without one)
 	// localKey is the connection's local address as a string, the key groupFor looks up first
 	localKey string
@@ -185,7 +189,11 @@ func (l *listener) classify(c net.Conn) (net.Conn, connMeta, bool) {
 		c.Close()
 		return nil, meta, false
 	}
-	if st := tc.ConnectionState(); st.NegotiatedProtocol != "h2" {
+	st := tc.ConnectionState()
+	if g.clientAuth != nil {
+		meta.client = g.verifyClient(&st)
+	}
+	if st.NegotiatedProtocol != "h2" {
 		// HTTP/1.x over TLS gets the framing guard; HTTP/2 needs the *tls.Conn itself (net/http hands it to
 		// the HTTP/2 server by ALPN) and has no such framing
 		meta.tls = &st

@@ -32,11 +32,19 @@ func (s *Server) serveQUIC(snap *snapshot, added map[string]net.PacketConn) {
 		pl := &listener{addr: key, srv: s}
 		hs := &http3.Server{
 			Handler: s,
-			TLSConfig: &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-				if g := s.snap.Load().groups[key]; g != nil && g.tlsConfig != nil {
-					return g.tlsConfig, nil
+			TLSConfig: &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				g := s.snap.Load().groups[key]
+				if g == nil || g.tlsConfig == nil {
+					return nil, errors.New("quic: no TLS configuration for " + key)
 				}
-				return nil, errors.New("quic: no TLS configuration for " + key)
+				if get := g.tlsConfig.GetConfigForClient; get != nil {
+					// the server the SNI name chose asks for client certificates (crypto/tls calls only the
+					// outermost GetConfigForClient)
+					if c, _ := get(hello); c != nil {
+						return c, nil
+					}
+				}
+				return g.tlsConfig, nil
 			}},
 			MaxHeaderBytes: g.maxHeaderBytes,
 			IdleTimeout:    g.idleTimeout,
@@ -46,6 +54,16 @@ func (s *Server) serveQUIC(snap *snapshot, added map[string]net.PacketConn) {
 				ci := &connInfo{listener: pl}
 				ci.localKey = quicAddr{c.LocalAddr()}.String()
 				ci.id = s.connSeq.Add(1)
+				if g := s.snap.Load().groups[key]; g != nil && g.clientAuth != nil {
+					// the client's certificate comes with its last handshake flight, which an early (0-RTT)
+					// connection has not had yet; this goroutine is the connection's own
+					select {
+					case <-c.HandshakeComplete():
+						st := c.ConnectionState().TLS
+						ci.client = g.verifyClient(&st)
+					case <-c.Context().Done():
+					}
+				}
 				return context.WithValue(ctx, connInfoKey{}, ci)
 			},
 		}

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -71,15 +73,19 @@ func (s *snapshot) locationMetrics(m *metrics.Metrics, srv *config.Server, loc *
 
 // group is every server listening on one address.
 type group struct {
-	addr             string
-	ssl, http2       bool
-	proxyProtocol    bool   // connections start with a PROXY protocol header
-	extConnect       bool   // http2_extended_connect: advertise RFC 8441 on HTTP/2 connections
-	h2MaxStreams     int    // http2_max_concurrent_streams
-	quic, http3      bool   // a `listen … quic` UDP socket; http3 on for its default server
-	altSvc           string // Alt-Svc announcing HTTP/3 on this TLS listener's port, "" for none
-	index            *route.ServerIndex[*config.Server]
-	tlsConfig        *tls.Config
+	addr          string
+	ssl, http2    bool
+	proxyProtocol bool   // connections start with a PROXY protocol header
+	extConnect    bool   // http2_extended_connect: advertise RFC 8441 on HTTP/2 connections
+	h2MaxStreams  int    // http2_max_concurrent_streams
+	quic, http3   bool   // a `listen … quic` UDP socket; http3 on for its default server
+	altSvc        string // Alt-Svc announcing HTTP/3 on this TLS listener's port, "" for none
+	index         *route.ServerIndex[*config.Server]
+	tlsConfig     *tls.Config
+	// clientAuth is each SNI entry's ssl_verify_client settings (nil where off), in the order of sel's entries;
+	// nil when no server of the socket checks client certificates
+	clientAuth       []*certs.ClientAuth
+	sel              *certs.Selector
 	handshakeTimeout time.Duration
 	headerTimeout    time.Duration
 	idleTimeout      time.Duration
@@ -130,6 +136,7 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot, dry bool) (
 		srv *config.Server
 		l   config.Listen
 	}
+	loadedAuth := map[*config.Server]*certs.ClientAuth{} // each server's client certificate files, read once
 	byAddr := map[string][]member{}
 	var order []string
 	for _, srv := range h.Servers {
@@ -182,6 +189,8 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot, dry bool) (
 		g.extConnect = def.Srv.HTTP2ExtConnect.Get(true)
 		g.h2MaxStreams = def.Srv.HTTP2MaxStreams.Get(128)
 		if g.ssl {
+			var auths []*certs.ClientAuth
+			checks := false
 			for _, m := range ms {
 				var list []*tls.Certificate
 				var get func(*tls.ClientHelloInfo) (*tls.Certificate, error)
@@ -218,11 +227,18 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot, dry bool) (
 					get = snap.stapling(list)
 				}
 				sni = append(sni, certs.SNIEntry{Names: m.srv.Names, Default: m.srv == def, Certs: list, Get: get})
+				a, err := clientAuth(m.srv, loadedAuth)
+				if err != nil {
+					return nil, err
+				}
+				auths = append(auths, a)
+				checks = checks || a != nil
 			}
-			tc, err := tlsConfig(def, sni, g.http2)
+			tc, sel, err := tlsConfig(def, sni, g.http2)
 			if err != nil {
 				return nil, err
 			}
+			g.sel = sel
 			if g.quic {
 				tc.NextProtos = []string{"h3"}
 				tc.MinVersion, tc.MaxVersion = tls.VersionTLS13, 0 // QUIC is TLS 1.3 only
@@ -238,6 +254,10 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot, dry bool) (
 					}
 					return sel(hello)
 				}
+			}
+			if checks {
+				g.clientAuth = auths
+				askClientCerts(tc, sel, auths)
 			}
 			g.tlsConfig = tc
 		}
@@ -362,19 +382,79 @@ func certNames(srv *config.Server) []string {
 	return names
 }
 
-// tlsConfig builds the TLS settings of one socket from its default server's ssl_* directives.
-func tlsConfig(def *config.Server, sni []certs.SNIEntry, h2 bool) (*tls.Config, error) {
+// clientAuth loads the client certificate settings of srv (nil with ssl_verify_client off), once per server.
+func clientAuth(srv *config.Server, loaded map[*config.Server]*certs.ClientAuth) (*certs.ClientAuth, error) {
+	ssl := &srv.Srv.SSL
+	if ssl.VerifyClient.V == certs.VerifyOff {
+		return nil, nil
+	}
+	if a, ok := loaded[srv]; ok {
+		return a, nil
+	}
+	for _, f := range []config.Opt[config.PathAt]{ssl.ClientCertificate, ssl.TrustedCertificate, ssl.CRL} {
+		if !f.Set {
+			continue
+		}
+		if _, err := os.Stat(f.V.Path); err != nil {
+			return nil, &config.Error{File: f.V.Pos.File, Line: f.V.Pos.Line, Msg: err.Error()}
+		}
+	}
+	a, err := certs.LoadClientAuth(ssl.VerifyClient.V, ssl.ClientCertificate.V.Path, ssl.TrustedCertificate.V.Path, ssl.CRL.V.Path, ssl.VerifyDepth.Get(1))
+	if err != nil {
+		return nil, &config.Error{File: ssl.VerifyPos.File, Line: ssl.VerifyPos.Line, Msg: "ssl_verify_client: " + err.Error()}
+	}
+	loaded[srv] = a
+	return a, nil
+}
+
+// askClientCerts makes the handshakes of the servers with ssl_verify_client (auths, by SNI entry of sel) ask for
+// a client certificate, with their ssl_client_certificate CAs as the acceptable ones. Go's check is off
+// (RequestClientCert): the certificate is verified after the handshake, which succeeds whatever the client
+// sends, as nginx's accepting verify callback lets it (see verifyClient). Each such server gets its own session
+// ticket keys, as every nginx server has, so a session is not resumed under another server's name.
+func askClientCerts(tc *tls.Config, sel *certs.Selector, auths []*certs.ClientAuth) {
+	per := make([]*tls.Config, len(auths))
+	for i, a := range auths {
+		if a == nil {
+			continue
+		}
+		c := tc.Clone()
+		c.ClientAuth = tls.RequestClientCert
+		c.ClientCAs = a.Names
+		var key [32]byte
+		rand.Read(key[:])
+		c.SetSessionTicketKeys([][32]byte{key})
+		per[i] = c
+	}
+	tc.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		return per[sel.Index(hello.ServerName)], nil // nil: the socket's own settings
+	}
+}
+
+// verifyClient checks the client certificate of a connection whose handshake completed on g, with the settings
+// of the server its SNI name chose; nil when that server did not ask for one.
+func (g *group) verifyClient(st *tls.ConnectionState) *certs.ClientResult {
+	a := g.clientAuth[g.sel.Index(st.ServerName)]
+	if a == nil {
+		return nil
+	}
+	return a.Verify(st.PeerCertificates, time.Now())
+}
+
+// tlsConfig builds the TLS settings of one socket from its default server's ssl_* directives, and the
+// selector of its servers' certificates by SNI.
+func tlsConfig(def *config.Server, sni []certs.SNIEntry, h2 bool) (*tls.Config, *certs.Selector, error) {
 	if len(sni) == 0 {
-		return nil, &config.Error{File: def.Pos.File, Line: def.Pos.Line, Msg: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive"}
+		return nil, nil, &config.Error{File: def.Pos.File, Line: def.Pos.Line, Msg: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive"}
 	}
 	sel, err := certs.NewSelector(sni)
 	if err != nil {
-		return nil, &config.Error{File: def.Pos.File, Line: def.Pos.Line, Msg: err.Error()}
+		return nil, nil, &config.Error{File: def.Pos.File, Line: def.Pos.Line, Msg: err.Error()}
 	}
 	ssl := def.Srv.SSL
 	minV, maxV, _, err := certs.Protocols(ssl.Protocols.V)
 	if err != nil {
-		return nil, &config.Error{File: def.Pos.File, Line: def.Pos.Line, Msg: "ssl_protocols: " + err.Error()}
+		return nil, nil, &config.Error{File: def.Pos.File, Line: def.Pos.Line, Msg: "ssl_protocols: " + err.Error()}
 	}
 	tc := &tls.Config{
 		GetCertificate:         sel.GetCertificate,
@@ -392,7 +472,7 @@ func tlsConfig(def *config.Server, sni []certs.SNIEntry, h2 bool) (*tls.Config, 
 	if ssl.Ciphers.Set {
 		ids, _, err := certs.CipherSuites(ssl.Ciphers.V)
 		if err != nil {
-			return nil, &config.Error{File: def.Pos.File, Line: def.Pos.Line, Msg: "ssl_ciphers: " + err.Error()}
+			return nil, nil, &config.Error{File: def.Pos.File, Line: def.Pos.Line, Msg: "ssl_ciphers: " + err.Error()}
 		}
 		tc.CipherSuites = ids
 	}
@@ -401,7 +481,7 @@ func tlsConfig(def *config.Server, sni []certs.SNIEntry, h2 bool) (*tls.Config, 
 	}
 	// Session ticket keys: crypto/tls generates them and rotates them daily (each accepted for a week) when the
 	// configuration sets none; a reload starts a new set.
-	return tc, nil
+	return tc, sel, nil
 }
 
 // openAccessLogs opens every access log file the configuration names.

@@ -82,6 +82,17 @@ const (
 	kSSLServerName
 	kSSLALPNProtocol
 	kSSLSessionReused
+	kSSLClientVerify
+	kSSLClientSDN
+	kSSLClientIDN
+	kSSLClientSerial
+	kSSLClientFingerprint
+	kSSLClientCert
+	kSSLClientRawCert
+	kSSLClientEscapedCert
+	kSSLClientVStart
+	kSSLClientVEnd
+	kSSLClientVRemain
 	kHTTP2
 	kFastCGIScriptName
 	kFastCGIPathInfo
@@ -149,6 +160,17 @@ var builtins = map[string]kind{
 	"ssl_server_name":           kSSLServerName,
 	"ssl_alpn_protocol":         kSSLALPNProtocol,
 	"ssl_session_reused":        kSSLSessionReused,
+	"ssl_client_verify":         kSSLClientVerify,
+	"ssl_client_s_dn":           kSSLClientSDN,
+	"ssl_client_i_dn":           kSSLClientIDN,
+	"ssl_client_serial":         kSSLClientSerial,
+	"ssl_client_fingerprint":    kSSLClientFingerprint,
+	"ssl_client_cert":           kSSLClientCert,
+	"ssl_client_raw_cert":       kSSLClientRawCert,
+	"ssl_client_escaped_cert":   kSSLClientEscapedCert,
+	"ssl_client_v_start":        kSSLClientVStart,
+	"ssl_client_v_end":          kSSLClientVEnd,
+	"ssl_client_v_remain":       kSSLClientVRemain,
 	"http2":                     kHTTP2,
 	"fastcgi_script_name":       kFastCGIScriptName,
 	"fastcgi_path_info":         kFastCGIPathInfo,
@@ -486,6 +508,9 @@ func (r *Request) appendVar(dst []byte, v *Var) ([]byte, bool) {
 		return a.Unmap().WithZone("").AppendTo(dst), true
 	case kPid:
 		return strconv.AppendInt(dst, int64(os.Getpid()), 10), true
+	}
+	if v.kind >= kSSLClientVerify && v.kind <= kSSLClientVRemain {
+		return r.appendClientCert(dst, v.kind)
 	}
 	return dst, false
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/access"
+	"github.com/sluice-proxy/sluice/internal/certs"
 )
 
 // Request is the per-request state variables read. The server fills the fields it knows; later phases update
@@ -34,6 +35,7 @@ type Request struct {
 	LocalAddr         netip.AddrPort       // $server_addr $server_port
 	TLS               *tls.ConnectionState // nil on plain HTTP: $https $scheme $ssl_*
 	HTTP2             bool                 // $http2: "h2" with TLS, "h2c" without
+	ClientCert        *certs.ClientResult  // $ssl_client_*: the connection's client certificate check; nil: none asked
 	ServerName        string               // $server_name: first name of the selected server
 	Hostname          string               // $hostname (machine host name)
 	URI               string               // $uri / $document_uri: the current normalised URI
