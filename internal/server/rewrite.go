@@ -132,6 +132,9 @@ func (rq *request) doReturn(op *config.Op) {
 	code := op.Code
 	text := ""
 	if op.Val != nil {
+		if code != 444 && rq.v.Status == 0 {
+			rq.v.Status = code // nginx's $status in the text is the code being returned
+		}
 		text = op.Val.Eval(rq.v)
 	}
 	switch {

@@ -178,3 +178,27 @@ http {
 		}
 	}
 }
+
+// TestReturnStatusVariable: $status in a return's text is the code returned (nginx 1.22 answered "s=200",
+// "s=403", "s=404", "s=500", "s=201"; sluice answered "s=000").
+func TestReturnStatusVariable(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        location /a { return 200 "s=$status"; }
+        location /b { return 403 "s=$status"; }
+        location /c { return 404 "s=$status"; }
+        location /e { return 201 "s=$status"; }
+    }
+}
+`, "PORT", port))
+	c := httpClient(addr(port), nil)
+	for path, want := range map[string]string{"/a": "s=200", "/b": "s=403", "/c": "s=404", "/e": "s=201"} {
+		if r := get(t, c, "http://rs.test"+path, nil); r.Body != want {
+			t.Errorf("%s: %q, want %q", path, r.Body, want)
+		}
+	}
+}
