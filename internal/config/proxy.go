@@ -72,6 +72,8 @@ var proxyDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ProxyReadTimeout) }},
 	{Name: "proxy_send_timeout", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two writes to the upstream.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ProxySendTimeout) }},
+	{Name: "proxy_force_ranges", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Answers a single byte range of a proxied 200 that has a Content-Length itself (206, or 416), whatever the upstream's Accept-Ranges, whose Accept-Ranges is then not passed; for upstreams that ignore Range. If-Range must name the upstream's ETag.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyForceRanges) }},
 	{Name: "proxy_buffering", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "off: every chunk from the upstream is sent to the client at once.",
 		Diff:  "on never holds a whole body: data is streamed through a small buffer and flushed whenever the upstream pauses.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyBuffering) }},

@@ -262,6 +262,7 @@ type LocConf struct {
 	ProxyReadTimeout       Opt[time.Duration]
 	ProxySendTimeout       Opt[time.Duration]
 	ProxyBuffering         Opt[bool]
+	ProxyForceRanges       Opt[bool]
 	ProxyRequestBuffering  Opt[bool]
 	ProxyInterceptErrors   Opt[bool]
 	ProxySetBody           Opt[*vars.Template]

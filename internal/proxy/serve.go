@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
+	"github.com/sluice-proxy/sluice/internal/static"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 	"github.com/sluice-proxy/sluice/internal/upstream"
 	"github.com/sluice-proxy/sluice/internal/vars"
@@ -182,11 +183,32 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	if resp.ContentLength >= 0 && !uf.contentLength && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified && pr.R.Method != http.MethodHead {
 		h["Content-Length"] = []string{itoa(resp.ContentLength)}
 	}
-	if pr.Header != nil {
-		pr.Header(resp.StatusCode)
+	status, body, size := resp.StatusCode, io.Reader(resp.Body), resp.ContentLength
+	if status == http.StatusOK && pr.Conf.ProxyForceRanges.V {
+		switch st, skip, n := forceRange(pr, h, resp.ContentLength); st {
+		case http.StatusRequestedRangeNotSatisfiable:
+			resp.Body.Close()
+			pr.Error(st)
+			return
+		case http.StatusPartialContent:
+			status, size = st, n
+			if pr.R.Method != http.MethodHead {
+				if _, err := io.CopyN(io.Discard, resp.Body, skip); err != nil {
+					pr.Log.Error("proxy: upstream response body failed: "+err.Error(), pr.V.LogAttrs()...)
+					pr.Error(http.StatusBadGateway)
+					return
+				}
+				body = io.LimitReader(resp.Body, n) // the rest is not read: the connection is not kept
+			}
+		}
 	}
-	setReason(pr.W, resp)
-	pr.W.WriteHeader(resp.StatusCode)
+	if pr.Header != nil {
+		pr.Header(status)
+	}
+	if status == resp.StatusCode {
+		setReason(pr.W, resp)
+	}
+	pr.W.WriteHeader(status)
 
 	accel := uf.accelBuffer
 	flushEach := !pr.Conf.ProxyBuffering.Get(true) || accel == "no" ||
@@ -194,12 +216,12 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 	if strings.EqualFold(accel, "yes") {
 		flushEach = false
 	}
-	var src io.Reader = resp.Body
+	src := body
 	if rate := pr.Conf.ProxyLimitRate.V; rate > 0 && pr.Conf.ProxyBuffering.Get(true) && !strings.EqualFold(accel, "no") {
 		// as nginx, proxy_limit_rate applies to buffered responses only
-		src = newRateLimited(resp.Body, rate)
+		src = newRateLimited(body, rate)
 	}
-	_, err = p.stream(pr.W, src, flushEach, resp.ContentLength)
+	_, err = p.stream(pr.W, src, flushEach, size)
 	at.finish(pr.V, last)
 	if err != nil && !errors.Is(err, io.EOF) {
 		if readTimedOut(err) {
@@ -209,6 +231,32 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		// the client must not take a truncated body for a whole one: abort the connection/stream
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// forceRange is nginx's range filter on a proxied 200 under proxy_force_ranges (the upstream's Accept-Ranges is
+// not passed): 206 with the Content-Range and Content-Length set in h, the body bytes to skip and to send;
+// 416 with Content-Range set, for the error page; 0 for the whole body, with Accept-Ranges: bytes. A body of
+// unknown length, or one the gzip filter will compress, is sent whole (nginx's range filter sees no length).
+func forceRange(pr *Request, h http.Header, length int64) (status int, skip, n int64) {
+	delete(h, "Accept-Ranges")
+	if length < 0 {
+		return 0, 0, 0
+	}
+	if g := pr.Conf.GzipFilter; g != nil && g.Compressible(http.StatusOK, h) && g.Accepts(pr.R, h) {
+		return 0, 0, 0
+	}
+	start, end, st, ok := static.ForcedRange(pr.R.Header, length, httpsyntax.FirstOf(h["Etag"]), httpsyntax.FirstOf(h["Last-Modified"]))
+	switch {
+	case !ok:
+		h["Accept-Ranges"] = []string{"bytes"}
+		return 0, 0, 0
+	case st == http.StatusRequestedRangeNotSatisfiable:
+		h["Content-Range"] = []string{"bytes */" + itoa(length)}
+		return st, 0, 0
+	}
+	h["Content-Range"] = []string{static.ContentRange(start, end, length)}
+	h["Content-Length"] = []string{itoa(end - start)}
+	return st, start, end - start
 }
 
 // readTimedOut reports a read from the upstream that hit its deadline (proxy_read_timeout); a write that hit

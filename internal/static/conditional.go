@@ -135,6 +135,31 @@ func etagMatch(list, etag string, weak bool) bool {
 // byteRange is a part of a file: bytes start to end, end excluded.
 type byteRange struct{ start, end int64 }
 
+// ForcedRange is nginx's range filter for a proxied 200 of size bytes under proxy_force_ranges: one range at
+// most (more: the whole body), If-Range against the upstream's ETag and Last-Modified (lastModified, "" for
+// none). ok false: the whole body; status 416: not satisfiable; otherwise the body's bytes start to end
+// (excluded) answer with 206.
+func ForcedRange(rh http.Header, size int64, etag, lastModified string) (start, end int64, status int, ok bool) {
+	mtime := int64(-1)
+	if t, ok := parseTime(lastModified); ok {
+		mtime = t
+	}
+	rs, res := ranges(rh, size, mtime, etag, 1)
+	switch res {
+	case rangeNotSatisfiable:
+		return 0, 0, http.StatusRequestedRangeNotSatisfiable, true
+	case rangeOK:
+		return rs[0].start, rs[0].end, http.StatusPartialContent, true
+	}
+	return 0, 0, 0, false
+}
+
+// ContentRange is the Content-Range value of bytes start to end (excluded) of size.
+func ContentRange(start, end, size int64) string {
+	var b [64]byte
+	return string(contentRange(b[:0], byteRange{start, end}, size))
+}
+
 // The outcomes of a Range header.
 const (
 	rangeDeclined       = iota // the whole file with 200

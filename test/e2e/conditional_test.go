@@ -3,9 +3,11 @@ package e2e
 import (
 	"bytes"
 	"crypto/tls"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +134,78 @@ http {
 				t.Errorf("multipart: %d %q %q", r.StatusCode, r.Header.Get("Content-Type"), r.Body)
 			}
 		})
+	}
+}
+
+// TestProxyForceRanges: proxy_force_ranges answers a single range of a proxied 200 itself, as nginx 1.22
+// answered the same requests (an upstream that ignores Range): 206 with Content-Range for one range, the
+// whole body with Accept-Ranges for two, 416 with "bytes */N" for none that fits, If-Range against the
+// upstream's ETag or Last-Modified; without the directive the upstream's 200 passes as it is. (The chunked
+// case, a body without a length sent whole and without Accept-Ranges, follows nginx's range filter's code.)
+func TestProxyForceRanges(t *testing.T) {
+	t.Parallel()
+	const all = "0123456789abcdefghijklmnopqrstuvwxyz"
+	big := strings.Repeat("0123456789", 10000)
+	app := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Last-Modified", "Tue, 02 Jan 2024 03:04:05 GMT")
+		w.Header().Set("Accept-Ranges", "none")
+		switch r.URL.Path {
+		case "/big":
+			w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+			io.WriteString(w, big)
+			return
+		case "/chunked":
+			io.WriteString(w, all)
+			w.(http.Flusher).Flush() // no length: nginx's range filter leaves such a body whole
+			return
+		}
+		io.WriteString(w, all)
+	}))
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        location /fr/ { proxy_force_ranges on; proxy_pass http://127.0.0.1:{{APP}}/; }
+        location /plain/ { proxy_pass http://127.0.0.1:{{APP}}/; }
+    }
+}
+`, "PORT", port, "APP", app.Port))
+	c := httpClient(addr(port), nil)
+	for _, tc := range []struct {
+		path string
+		hdr  []string
+		code int
+		body string
+		want string
+	}{
+		{"/fr/f", nil, 200, all, "Accept-Ranges: bytes"},
+		{"/fr/f", []string{"Range", "bytes=1-2"}, 206, "12", "Content-Range: bytes 1-2/36|Content-Length: 2|Accept-Ranges: "},
+		{"/fr/f", []string{"Range", "bytes=-3"}, 206, "xyz", "Content-Range: bytes 33-35/36"},
+		{"/fr/f", []string{"Range", "bytes=1-2,4-5"}, 200, all, "Accept-Ranges: bytes"},
+		{"/fr/f", []string{"Range", "bytes=5-2"}, 416, "", "Content-Range: bytes */36"},
+		{"/fr/f", []string{"If-Range", `"v1"`, "Range", "bytes=1-2"}, 206, "12", ""},
+		{"/fr/f", []string{"If-Range", "Tue, 02 Jan 2024 03:04:05 GMT", "Range", "bytes=1-2"}, 206, "12", ""},
+		{"/fr/f", []string{"If-Range", "Wed, 03 Jan 2024 03:04:05 GMT", "Range", "bytes=1-2"}, 200, all, ""},
+		{"/fr/f", []string{"If-Range", `"x"`, "Range", "bytes=1-2"}, 200, all, ""},
+		{"/fr/big", []string{"Range", "bytes=70000-70009"}, 206, big[70000:70010], "Content-Range: bytes 70000-70009/100000"},
+		{"/fr/chunked", []string{"Range", "bytes=1-2"}, 200, all, "Accept-Ranges: "},
+		{"/plain/f", []string{"Range", "bytes=1-2"}, 200, all, "Accept-Ranges: none"},
+	} {
+		hdr := http.Header{}
+		for i := 0; i < len(tc.hdr); i += 2 {
+			hdr.Set(tc.hdr[i], tc.hdr[i+1])
+		}
+		name := tc.path + " " + strings.Join(tc.hdr, ": ")
+		r := get(t, c, "http://fr.test"+tc.path, hdr)
+		if r.StatusCode != tc.code || tc.code != 416 && r.Body != tc.body {
+			t.Errorf("%s: %d %.40q, want %d %.40q", name, r.StatusCode, r.Body, tc.code, tc.body)
+		}
+		for _, line := range strings.Split(tc.want, "|") {
+			if k, v, ok := strings.Cut(line, ": "); ok && strings.Join(r.Header.Values(k), ", ") != v {
+				t.Errorf("%s: %s %q, want %q", name, k, r.Header.Values(k), v)
+			}
+		}
 	}
 }
