@@ -106,7 +106,7 @@ func (p *parser) finishServer(s *Server) error {
 		if s.sslOn {
 			l.SSL = true
 		}
-		if (l.SSL || l.QUIC) && len(ssl.Certificates) == 0 {
+		if (l.SSL || l.QUIC) && len(ssl.Certificates) == 0 && !ssl.Reject.Get(false) {
 			e := l.Pos.errorf("no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive")
 			e.Hint = "add ssl_certificate and ssl_certificate_key to the server (or `ssl_certificate self-signed;` for testing)"
 			return e

@@ -115,6 +115,7 @@ type SSLConf struct {
 	SessionTickets Opt[bool]
 	BufferSize     Opt[int64] // ssl_buffer_size
 	Stapling       Opt[bool]  // ssl_stapling
+	Reject         Opt[bool]  // ssl_reject_handshake
 	// client certificates (mutual TLS)
 	VerifyClient       Opt[certs.VerifyMode] // ssl_verify_client
 	VerifyPos          Pos                   // where ssl_verify_client was set (inherited with it)

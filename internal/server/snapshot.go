@@ -220,7 +220,9 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot, dry bool) (
 					}
 					list = append(list, c)
 				}
-				if len(list) == 0 && get == nil {
+				if m.srv.Srv.SSL.Reject.Get(false) {
+					list, get = nil, nil // ssl_reject_handshake: a handshake that selects this server fails
+				} else if len(list) == 0 && get == nil {
 					continue
 				}
 				if get == nil && m.srv.Srv.SSL.Stapling.Get(false) {

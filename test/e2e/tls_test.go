@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -175,5 +176,35 @@ http {
 	r := get(t, httpClient(addr(port), ca.clientTLS("")), "https://tls.test/", nil)
 	if r.StatusCode != http.StatusOK {
 		t.Errorf("HTTPS after the plain request: %s", r.Status)
+	}
+}
+
+// TestRejectHandshake: ssl_reject_handshake on the default server refuses handshakes for unknown or missing
+// names, so the named server's certificate is only shown to clients that name it (nginx 1.22 answered the
+// same three handshakes alike: one served, two refused); ssl_early_data is accepted.
+func TestRejectHandshake(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    ssl_early_data on;
+    server { listen {{PORT}} ssl default_server; ssl_reject_handshake on; }
+    server { listen {{PORT}} ssl; server_name known.test; ssl_certificate self-signed; location / { return 200 "known"; } }
+}
+`, "PORT", port))
+	dial := func(name string) error {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr(port), &tls.Config{ServerName: name, InsecureSkipVerify: true})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := dial("known.test"); err != nil {
+		t.Errorf("the named server: %v", err)
+	}
+	for _, name := range []string{"other.test", ""} {
+		if err := dial(name); err == nil {
+			t.Errorf("SNI %q: the handshake succeeded", name)
+		}
 	}
 }
