@@ -127,6 +127,21 @@ var accessDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setTemplate(d, &p.conf.SecureLinkMD5) }},
 	{Name: "secure_link_secret", Module: "http_secure_link", Ctx: CtxLocation, Args: "1", Doc: "The older form: a URI /PREFIX/HASH/LINK is valid when HASH is the hex MD5 of LINK followed by this secret; $secure_link is then LINK.",
 		Apply: func(p *parser, d *Directive) error { p.conf.SecureLinkSecret.set(d.Args[0]); return nil }},
+	{Name: "mirror", Module: "http_mirror", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Sends a copy of each request to this URI (a location of the same server, usually internal and proxying to a test or shadow service) in the background: same method, headers and arguments, the body too with mirror_request_body on; its answer is dropped. Several lines mirror to several URIs.",
+		Diff: "the request's own response and its connection never wait for a mirror (nginx holds the request until its mirrors end); a body over 1 MiB is not mirrored (logged at warn), and at most 256 mirror requests run at once per server (more are dropped, logged).",
+		Apply: func(p *parser, d *Directive) error {
+			if d.Args[0] == "off" {
+				p.conf.Mirrors.set([]string{})
+				return nil
+			}
+			if !strings.HasPrefix(d.Args[0], "/") {
+				return d.errorf("invalid URI %q in \"mirror\" directive, it must start with \"/\"", d.Args[0])
+			}
+			add(&p.conf.Mirrors, d.Args[0])
+			return nil
+		}},
+	{Name: "mirror_request_body", Module: "http_mirror", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Whether mirrors get the request's body (it is then read before the request is handled). Off: they get an empty body (nginx sends the request's Content-Length without the body).",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.MirrorBody) }},
 	{Name: "satisfy", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "all", Doc: "all: a request must pass both allow/deny and auth_basic; any: a matching allow rule or valid credentials suffice (a failure then answers 401 so the browser asks for credentials).",
 		Apply: func(p *parser, d *Directive) error {
 			switch d.Args[0] {

@@ -57,7 +57,7 @@ var sslDirectives = []Spec{
 	{Name: "ssl_session_timeout", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "5m", Doc: "Lifetime of resumed TLS sessions.", Diff: "not applied yet: Go's own ticket lifetime (at most 7 days) is used.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.sc.SSL.SessionTimeout) }},
 	{Name: "ssl_reject_handshake", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Refuses every TLS handshake that selects this server (by SNI, or as the default server for unknown and missing names), so the certificates of other servers are never shown to a client that does not name them. Such a server needs no ssl_certificate.",
-		Diff: "the handshake fails with an internal_error alert (Go's crypto/tls); nginx sends unrecognized_name.",
+		Diff:  "the handshake fails with an internal_error alert (Go's crypto/tls); nginx sends unrecognized_name.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.sc.SSL.Reject) }},
 	{Name: "ssl_early_data", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Accepted; TLS 1.3 early data (0-RTT) is never accepted, so clients send their first request after the handshake (replay-safe; Go's crypto/tls has no server-side 0-RTT). $ssl_early_data is always empty.",
 		Apply: func(p *parser, d *Directive) error { _, err := p.onOff(d); return err }},

@@ -407,6 +407,9 @@ func (rq *request) content() {
 			}
 		}()
 	}
+	if ms := c.Mirrors.V; len(ms) > 0 && !rq.subrequest && !rq.startMirrors(ms) {
+		return
+	}
 	if c.Handler == config.HandlerFastCGI {
 		fastcgi.SetScriptName(rq.v, c) // try_files may test $fastcgi_script_name
 	}

@@ -62,6 +62,8 @@ type Server struct {
 
 	// validators keeps the formatted Last-Modified, ETag and Content-Length of recently served files.
 	validators static.Validators
+	// mirrors counts the mirror subrequests running (mirror).
+	mirrors atomic.Int64
 	// gzips lends the gzip writers of compressed responses.
 	gzips compress.Writers
 	// byteranges numbers the boundaries of multipart/byteranges answers.

@@ -1,0 +1,73 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// Mirroring bounds: the largest body copied to mirrors (held in memory while they run), and how many mirror
+// subrequests a server runs at once.
+const (
+	mirrorBodyMax = 1 << 20
+	mirrorMax     = 256
+)
+
+// startMirrors runs nginx's mirror: a background subrequest to each URI with the request's method, headers
+// and arguments, and with mirror_request_body on its body, which is read first and handed to the request's
+// handler from memory. The mirrors' answers are dropped; the request does not wait for them. It reports
+// false when reading the body failed and the request was answered.
+func (rq *request) startMirrors(uris []string) bool {
+	var body []byte
+	if rq.conf.MirrorBody.Get(true) && rq.r.Body != nil && rq.r.Body != http.NoBody && rq.r.ContentLength != 0 {
+		b, err := io.ReadAll(io.LimitReader(rq.r.Body, mirrorBodyMax+1))
+		switch {
+		case err != nil:
+			var mb *http.MaxBytesError
+			if errors.As(err, &mb) {
+				rq.special(http.StatusRequestEntityTooLarge)
+			} else {
+				rq.log.Info("client closed the connection or sent a bad body while it was read for mirror: "+err.Error(), rq.v.LogAttrs()...)
+				rq.special(http.StatusBadRequest)
+			}
+			return false
+		case len(b) > mirrorBodyMax:
+			// too large to hold: the request goes on with what was read and the rest, unmirrored
+			rq.r.Body = readCloser{io.MultiReader(bytes.NewReader(b), rq.r.Body), rq.r.Body}
+			rq.log.Warn("mirror: request body larger than "+strconv.Itoa(mirrorBodyMax)+" bytes is not mirrored", rq.v.LogAttrs()...)
+			return true
+		}
+		body = b
+		rq.r.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	s := rq.s // (the goroutines must not read rq: it is reused once the request ends)
+	for _, uri := range uris {
+		if s.mirrors.Add(1) > mirrorMax {
+			s.mirrors.Add(-1)
+			rq.log.Warn("mirror: "+strconv.Itoa(mirrorMax)+" mirror requests are running; "+uri+" is skipped", rq.v.LogAttrs()...)
+			continue
+		}
+		// the mirror outlives the request's context: a request that ends first does not cancel it
+		sub := rq.newSubrequest(context.WithoutCancel(rq.r.Context()), rq.r.Method, body)
+		args := rq.v.Args
+		go func() {
+			defer s.mirrors.Add(-1)
+			defer sub.endSubrequest()
+			if _, ok := sub.runSubrequest(uri, args); !ok {
+				sub.log.Error("mirror: invalid URI "+strconv.Quote(uri), sub.v.LogAttrs()...)
+			}
+		}()
+	}
+	return true
+}
+
+// readCloser reads from r and closes c.
+type readCloser struct {
+	io.Reader
+	c io.Closer
+}
+
+func (rc readCloser) Close() error { return rc.c.Close() }
