@@ -170,6 +170,10 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 			}
 		}
 		resp.Body.Close()
+		// the exchange with the upstream is over: its peer's connection count (max_conns, least_conn) and the
+		// response time end here, not after the response the redirect ends in (a slow download)
+		at.finish(pr.V, last)
+		hold.End()
 		pr.Redirect(uf.accelRedirect)
 		return
 	}

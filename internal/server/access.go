@@ -105,6 +105,8 @@ func (rq *request) access() bool {
 			if refused != http.StatusUnauthorized {
 				refused = status
 			}
+		case 499:
+			return false // the client left: no answer
 		default:
 			rq.special(status)
 			return false

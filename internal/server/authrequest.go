@@ -25,6 +25,12 @@ func (rq *request) authRequest(uri string) int {
 	}
 	wa := cw.header["Www-Authenticate"]
 	sub.endSubrequest()
+	if rq.r.Context().Err() != nil {
+		// the client left (or half-closed) while it was authorised: nothing is answered, as nginx finalizes
+		// such a request with 499; an unfinished authorisation never grants access
+		rq.v.Status = 499
+		return 499
+	}
 
 	switch {
 	case status == http.StatusUnauthorized:

@@ -173,6 +173,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	rq.serve()
+	if rq.v.Status == 499 && !rq.w.wroteHeader && !rq.w.hijacked && rq.detached == nil {
+		// the client left before an answer (nginx's 499): the connection closes unanswered, so a client that
+		// only half-closed does not read an empty 200 made up for it
+		panic(http.ErrAbortHandler)
+	}
 	rq.w.endGzip(true)
 	rq.served = true
 	reuse = noBody && rq.detached == nil && !rq.w.hijacked

@@ -43,7 +43,8 @@ func (rq *request) newSubrequest(ctx context.Context, method string, body []byte
 }
 
 // runSubrequest serves the subrequest for uri (with args) from the server rewrite phase on and returns the
-// status it answered (200 for a handler that wrote nothing); ok false for a URI that does not normalise.
+// status it answered: the one written, else the one it ended with unwritten (499: the client left), else 0
+// (nothing at all); ok false for a URI that does not normalise.
 func (sub *request) runSubrequest(uri, args string) (status int, ok bool) {
 	norm, err := route.Normalize(uri)
 	if err != nil {
@@ -55,8 +56,8 @@ func (sub *request) runSubrequest(uri, args string) (status int, ok bool) {
 	}
 	sub.w.endGzip(false)
 	status = sub.w.status
-	if status == 0 && !sub.w.hijacked {
-		status = http.StatusOK // net/http's 200
+	if status == 0 {
+		status = sub.v.Status
 	}
 	return status, true
 }

@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestProxyAccelRedirect: a proxied response with X-Accel-Redirect is replaced by an internal redirect, as
@@ -77,6 +80,44 @@ http {
 			if got := r.Header.Get(k); got != v {
 				t.Errorf("%s %s: %s %q, want %q", tc.method, tc.path, k, got, v)
 			}
+		}
+	}
+}
+
+// TestProxyAccelRedirectReleasesPeer: the upstream's share of its peer (max_conns, least_conn) ends when it has
+// answered with X-Accel-Redirect, not when the file it named has been sent: a client that downloads slowly
+// must not make the peer look busy (it answered 502 "no live upstreams" to the next request).
+func TestProxyAccelRedirectReleasesPeer(t *testing.T) {
+	t.Parallel()
+	app := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Accel-Redirect", "/files/big.bin")
+	}))
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    upstream app { server 127.0.0.1:{{APP}} max_conns=1; }
+    server {
+        listen {{PORT}};
+        root html;
+        location /files/ { internal; }
+        location / { proxy_pass http://app; }
+    }
+}
+`, "PORT", port, "APP", app.Port), withFile("html/files/big.bin", bytes.Repeat([]byte("x"), 32<<20)))
+	slow, err := net.DialTimeout("tcp", addr(port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	io.WriteString(slow, "GET /dl HTTP/1.1\r\nHost: a.test\r\n\r\n")
+	if _, err := io.ReadFull(slow, make([]byte, 64)); err != nil { // the download has begun; it is not read further
+		t.Fatal(err)
+	}
+	c := httpClient(addr(port), nil)
+	for i := range 2 {
+		req, _ := http.NewRequest("HEAD", "http://a.test/dl", nil)
+		if r := do(t, c, req); r.StatusCode != 200 {
+			t.Errorf("request %d during a slow download: %d", i+1, r.StatusCode)
 		}
 	}
 }

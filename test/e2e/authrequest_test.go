@@ -46,6 +46,9 @@ func TestAuthRequestAsNginx(t *testing.T) {
 			w.WriteHeader(http.StatusFound)
 		case "nocontent":
 			w.WriteHeader(http.StatusNoContent)
+		case "slowunauth":
+			time.Sleep(300 * time.Millisecond)
+			w.WriteHeader(http.StatusUnauthorized)
 		}
 		io.WriteString(w, "auth body")
 	}))
@@ -122,6 +125,23 @@ http {
 	mu.Unlock()
 	if got != "GET /check cl= uri=/private/x?a=1 method=POST" {
 		t.Errorf("the service saw %q", got)
+	}
+
+	// a client that half-closes while it is authorised cancels the request: it must not get the file (the
+	// subrequest ended unanswered, which once counted as a 200)
+	for i := 0; i < 3; i++ {
+		hc, err := net.DialTimeout("tcp", addr(port), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(hc, "GET /err/x HTTP/1.1\r\nHost: a.test\r\nX-Mode: slowunauth\r\n\r\n")
+		hc.(*net.TCPConn).CloseWrite()
+		hc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, _ := io.ReadAll(hc)
+		hc.Close()
+		if strings.Contains(string(got), "err file") || strings.HasPrefix(string(got), "HTTP/1.1 200") {
+			t.Fatalf("half-closed client got the protected file: %q", got)
+		}
 	}
 
 	// a WebSocket upgrade is authorised by a plain GET and not tunnelled to the service
