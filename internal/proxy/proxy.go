@@ -42,6 +42,7 @@ type Proxy struct {
 	ups      *upstream.Set
 	mu       sync.Mutex
 	pools    map[poolKey]*Transport
+	varPools map[poolKey]*Transport // pools whose keys requests make (bounded: maxPools)
 	gen      atomic.Uint64 // counts SetUpstreams: a route kept from before is stale
 }
 
@@ -58,7 +59,7 @@ type poolKey struct {
 
 // New returns a Proxy that tracks tunnels in tr.
 func New(tr *tunnel.Tracker, log *slog.Logger) *Proxy {
-	p := &Proxy{Tracker: tr, Log: log, bufs: tunnel.NewBufferPool(0), poller: tunnel.NewPoller(), pools: map[poolKey]*Transport{}, ups: upstream.NewSet(log)}
+	p := &Proxy{Tracker: tr, Log: log, bufs: tunnel.NewBufferPool(0), poller: tunnel.NewPoller(), pools: map[poolKey]*Transport{}, varPools: map[poolKey]*Transport{}, ups: upstream.NewSet(log)}
 	p.copyBufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	return p
 }
@@ -84,11 +85,14 @@ func (p *Proxy) SetUpstreams(u map[string]*config.Upstream) {
 		})
 	}
 	p.mu.Lock()
-	old := p.pools
-	p.pools = map[poolKey]*Transport{}
+	old, oldVar := p.pools, p.varPools
+	p.pools, p.varPools = map[poolKey]*Transport{}, map[poolKey]*Transport{}
 	p.mu.Unlock()
 	p.gen.Add(1) // the routes that States keep are stale
 	for _, tr := range old {
+		tr.CloseIdle()
+	}
+	for _, tr := range oldVar {
 		tr.CloseIdle()
 	}
 }
@@ -643,6 +647,12 @@ func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 		}
 		return tr, nil
 	}
+	if tr, ok := p.varPools[key]; ok {
+		if keep {
+			t.rt.tr = tr
+		}
+		return tr, nil
+	}
 	tr := &Transport{
 		DialTimeout: key.connect,
 		SendTimeout: key.send,
@@ -671,17 +681,21 @@ func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 		}
 		tr.TLS = tc
 	}
-	if len(p.pools) >= maxPools {
-		// request-made keys (proxy_bind or proxy_ssl_name from variables, https to names from variables) can
-		// be as many as clients choose: start over rather than grow without bound. A transport still in use
-		// keeps working; its idle connections are closed.
-		p.Log.Warn("proxy: more than " + strconv.Itoa(maxPools) + " upstream connection pools; closing their idle connections")
-		for _, old := range p.pools {
-			old.CloseIdle()
+	pools := p.pools
+	if t.rt == nil || key.bind != "" && c.ProxyBind.V.Template != nil {
+		// a key made from the request (proxy_pass, proxy_bind or proxy_ssl_name with variables) can take as
+		// many values as clients choose: such pools are kept apart and start over past maxPools, leaving the
+		// configuration's own pools alone (a transport still in use keeps working; idle connections close)
+		pools = p.varPools
+		if len(pools) >= maxPools {
+			p.Log.Warn("proxy: more than " + strconv.Itoa(maxPools) + " upstream connection pools made from variables; closing their idle connections")
+			for _, old := range pools {
+				old.CloseIdle()
+			}
+			clear(pools)
 		}
-		clear(p.pools)
 	}
-	p.pools[key] = tr
+	pools[key] = tr
 	if keep {
 		t.rt.tr = tr
 	}

@@ -714,18 +714,26 @@ func TestTransportSocketOptions(t *testing.T) {
 	}
 }
 
-// TestPoolsBounded: keys that requests can make without end (here distinct send timeouts stand in for
-// proxy_bind or proxy_ssl_name from variables) never hold more than maxPools transports.
+// TestPoolsBounded: pools whose keys requests make (proxy_pass with variables: no kept route) never number
+// more than maxPools, and starting them over leaves the configuration's own pools alone.
 func TestPoolsBounded(t *testing.T) {
 	p := New(tunnel.NewTracker(), slog.New(slog.DiscardHandler))
+	fixed := &config.LocConf{}
+	own, err := p.transport(&Request{Conf: fixed}, &target{scheme: "http", rt: &resolved{}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 3 * maxPools {
 		conf := &config.LocConf{}
 		conf.ProxySendTimeout.V, conf.ProxySendTimeout.Set = time.Duration(i+1)*time.Millisecond, true
 		if _, err := p.transport(&Request{Conf: conf}, &target{scheme: "http"}); err != nil {
 			t.Fatal(err)
 		}
-		if len(p.pools) > maxPools {
-			t.Fatalf("%d pools after %d keys", len(p.pools), i+1)
+		if len(p.varPools) > maxPools {
+			t.Fatalf("%d pools after %d keys", len(p.varPools), i+1)
 		}
+	}
+	if again, _ := p.transport(&Request{Conf: fixed}, &target{scheme: "http", rt: &resolved{}}); again != own {
+		t.Error("the configuration's own pool was dropped")
 	}
 }

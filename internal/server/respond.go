@@ -295,8 +295,8 @@ func (w *respWriter) startRate() {
 	if !rq.v.LimitRateSet {
 		rate = rq.sizeOf(rq.conf.LimitRate.V, "limit_rate")
 	}
-	if rate <= 0 {
-		return
+	if rate <= 0 || rate >= maxRate {
+		return // (a rate past any link is none; it would overflow the pacing arithmetic)
 	}
 	w.rate, w.rateStart = rate, rq.v.Start.Unix()
 	w.rateAfter = rq.sizeOf(rq.conf.LimitRateAfter.V, "limit_rate_after")
@@ -359,6 +359,9 @@ func (w *respWriter) paced(b []byte) (int, error) {
 	}
 	return total, nil
 }
+
+// maxRate is the smallest limit_rate that counts as none (1 TiB a second).
+const maxRate = 1 << 40
 
 // ratePart is the most paced writes send at once.
 const ratePart = 16 << 10

@@ -381,6 +381,9 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 			}
 		}
 	}
+	if size <= SmallFile && size > 0 && r.Method != http.MethodHead && !body.load(size) {
+		return http.StatusInternalServerError // (before any header is set: the 500 page is the answer)
+	}
 	if gzipped {
 		h.Add("Vary", "Accept-Encoding")
 		h["Content-Encoding"] = []string{"gzip"}
@@ -466,28 +469,31 @@ func partial(w http.ResponseWriter, r *http.Request, body *fileBody, rs []byteRa
 	return 0
 }
 
-// fileBody writes sections of an open file: a small one read into a buffer borrowed from bufs (so it leaves
-// with the headers in one system call), a larger one through the connection's ReadFrom, which uses sendfile on
-// plain TCP.
+// fileBody writes sections of an open file: a small file is read whole into a buffer borrowed from bufs
+// first (load: before the head goes out, so a failed read can still be a 500, and its parts leave with the
+// head in one system call), a larger one goes section by section through the connection's ReadFrom, which
+// uses sendfile on plain TCP.
 type fileBody struct {
 	fd   int
 	name string
 	f    *os.File // made for the first large section; it owns fd from then on
 	bufs *sync.Pool
+	data []byte  // the whole small file, once loaded
+	bp   *[]byte // data's buffer, from bufs
 }
 
-// copy writes n bytes from off; false when the file could not be read (it shrank, or a read failed) before
+// load reads a file of size ≤ SmallFile whole; false when it could not be read (it shrank, or a read failed).
+func (b *fileBody) load(size int64) bool {
+	data, bp, ok := readSmall(b.fd, 0, size, b.bufs)
+	b.data, b.bp = data, bp
+	return ok
+}
+
+// copy writes n bytes from off (from memory once loaded); false when the file could not be read before
 // anything was written.
 func (b *fileBody) copy(w io.Writer, off, n int64) bool {
-	if n <= SmallFile {
-		data, bp, ok := readSmall(b.fd, off, n, b.bufs)
-		if bp != nil {
-			defer b.bufs.Put(bp)
-		}
-		if !ok {
-			return false
-		}
-		w.Write(data)
+	if b.data != nil || n == 0 {
+		w.Write(b.data[off : off+n])
 		return true
 	}
 	if b.f == nil {
@@ -501,6 +507,9 @@ func (b *fileBody) copy(w io.Writer, off, n int64) bool {
 }
 
 func (b *fileBody) close() {
+	if b.bp != nil {
+		b.bufs.Put(b.bp)
+	}
 	if b.f != nil {
 		b.f.Close()
 		return

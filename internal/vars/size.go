@@ -23,7 +23,7 @@ func ParseSize(s string) (int64, error) {
 		s = s[:len(s)-1]
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || n > (1<<63-1)/mul {
 		return 0, errors.New("invalid size")
 	}
 	return n * mul, nil
