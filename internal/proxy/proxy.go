@@ -43,7 +43,7 @@ type Proxy struct {
 	mu       sync.Mutex
 	pools    map[poolKey]*Transport
 	varPools map[poolKey]*Transport // pools whose keys requests make (bounded: maxPools)
-	gen      atomic.Uint64 // counts SetUpstreams: a route kept from before is stale
+	gen      atomic.Uint64          // counts SetUpstreams: a route kept from before is stale
 }
 
 type poolKey struct {
