@@ -158,6 +158,9 @@ var coreDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.LingeringTime) }},
 	{Name: "lingering_timeout", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "5s", Doc: "The longest a lingering close waits for more bytes from the client; a client silent for that long is closed.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.LingeringTimeout) }},
+	{Name: "keepalive_time", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "1h", Doc: "How long an HTTP/1 keep-alive connection serves requests: the first request after this time since it was accepted is its last (Connection: close).",
+		Diff:  "read from the server, not the location; HTTP/2 and HTTP/3 connections are not ended by it.",
+		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.KeepaliveTime) }},
 	{Name: "keepalive_timeout", Module: "http_core", Ctx: ctxHSL | CtxUpstream, Args: "1-2", Default: "75s (upstream: 60s)", Doc: "How long an idle keep-alive client connection stays open (0 disables keep-alive); in upstream, how long an idle upstream connection is kept.",
 		Diff: "the second argument (Keep-Alive: timeout= header) is accepted and ignored; in a location it is not applied yet (the server's value is used).",
 		Apply: func(p *parser, d *Directive) error {

@@ -238,6 +238,7 @@ type LocConf struct {
 	LimitRateAfter    Opt[*vars.Template] // limit_rate_after
 	KeepaliveTimeout  Opt[time.Duration]
 	KeepaliveRequests Opt[int]
+	KeepaliveTime     Opt[time.Duration]
 	LingeringClose    Opt[h1.LingerMode]
 	LingeringTime     Opt[time.Duration]
 	LingeringTimeout  Opt[time.Duration]

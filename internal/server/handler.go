@@ -239,7 +239,9 @@ func (rq *request) serve() {
 		rq.special(http.StatusMethodNotAllowed)
 		return
 	}
-	if n := rq.conf.KeepaliveRequests.Get(1000); n > 0 && ci.requests.Add(1) >= int64(n) {
+	if n := rq.conf.KeepaliveRequests.Get(1000); n > 0 && ci.requests.Add(1) >= int64(n) ||
+		r.ProtoMajor == 1 && !ci.accepted.IsZero() && rq.v.Start.Sub(ci.accepted) > rq.conf.KeepaliveTime.Get(time.Hour) {
+		// keepalive_requests, keepalive_time: this is the connection's last request
 		rq.w.Header().Set("Connection", "close")
 	}
 	if len(r.TransferEncoding) > 0 && r.ProtoMajor == 1 {

@@ -233,7 +233,7 @@ func (l *listener) serveConn(c net.Conn, m connMeta) {
 		c.Close()
 		return
 	}
-	ci := &connInfo{connMeta: m, listener: l}
+	ci := &connInfo{connMeta: m, listener: l, accepted: time.Now()}
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		ci.remote = unmapped(ta.AddrPort())
 	}
@@ -282,6 +282,7 @@ func (p *peekedConn) CloseWrite() error {
 type connInfo struct {
 	connMeta
 	requests atomic.Int64
+	accepted time.Time // for keepalive_time
 	listener *listener
 	// remote and local are the connection's addresses, which every request on it has as $remote_addr and
 	// $server_addr (converted once per connection, not once per request); zero where the server learns the

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -305,5 +306,43 @@ http {
 	}
 	if _, err := os.Stat(filepath.Join(s.Prefix, "logs", "sluice.pid")); err == nil {
 		t.Error("the default pid file was written although -g moved it")
+	}
+}
+
+// TestKeepaliveTime: the first request on an HTTP/1 keep-alive connection after keepalive_time is its last
+// (Connection: close), as nginx's keepalive_time; before that the connection stays open.
+func TestKeepaliveTime(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    keepalive_time 1s;
+    server { listen {{PORT}}; location / { return 200 "ok"; } }
+}
+`, "PORT", port))
+	c, err := net.DialTimeout("tcp", addr(port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	ask := func() *http.Response {
+		t.Helper()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: k.test\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if r := ask(); r.Close {
+		t.Fatal("the first request closed the connection")
+	}
+	time.Sleep(1200 * time.Millisecond)
+	if r := ask(); !r.Close {
+		t.Error("a request after keepalive_time kept the connection")
 	}
 }
