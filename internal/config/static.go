@@ -33,8 +33,21 @@ var staticDirectives = []Spec{
 	{Name: "alias", Module: "http_core", Ctx: CtxLocation, Args: "1", Doc: "Replaces the matched location prefix by this path (in a regex location: the whole file name, using captures).",
 		Apply: (*parser).alias},
 	{Name: "autoindex", Module: "http_autoindex", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "A request ending in \"/\" with no index file gets an HTML listing of the directory.",
-		Diff:  "autoindex_format, autoindex_exact_size and autoindex_localtime are not supported; the listing omits dotfiles unless serve_dotfiles is on.",
+		Diff:  "the listing omits dotfiles unless serve_dotfiles is on (nginx always omits them).",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.Autoindex) }},
+	{Name: "autoindex_format", Module: "http_autoindex", Ctx: ctxHSL, Args: "1", Default: "html", Doc: "The listing's form: html, json, jsonp (wrapped in the callback named by the callback argument; letters, digits, '_' and '.' only, else 400), xml; each as nginx writes it.",
+		Apply: func(p *parser, d *Directive) error {
+			switch d.Args[0] {
+			case "html", "json", "jsonp", "xml":
+				p.conf.AutoindexFormat.set(d.Args[0])
+				return nil
+			}
+			return d.errorf("invalid value %q in \"autoindex_format\" directive, it must be \"html\", \"xml\", \"json\" or \"jsonp\"", d.Args[0])
+		}},
+	{Name: "autoindex_exact_size", Module: "http_autoindex", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "off: HTML listings show sizes rounded to K, M or G.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.AutoindexExactSize) }},
+	{Name: "autoindex_localtime", Module: "http_autoindex", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "on: HTML and XML listings show times in the server's time zone rather than UTC.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.AutoindexLocaltime) }},
 	{Name: "etag", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Send an ETag (nginx's \"mtime-size\" form) for static files; If-None-Match, If-Match and If-Range compare with it.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ETag) }},
 	{Name: "if_modified_since", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "exact", Doc: "How a static file's If-Modified-Since is compared: exact (304 only for the file's own time), before (304 for that time or a later one), off (ignored).",

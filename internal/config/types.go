@@ -324,17 +324,20 @@ type LocConf struct {
 	FastCGIPassReqHeaders  Opt[bool]
 	FastCGIPassReqBody     Opt[bool]
 
-	TryFiles    Opt[[]*vars.Template] // try_files: files…, then the fallback (URI, @name or =code)
-	Alias       Opt[*vars.Template]
-	Autoindex   Opt[bool]
-	ETag        Opt[bool]
-	IMS         Opt[static.IMS] // if_modified_since
-	MaxRanges   Opt[int]        // max_ranges
-	Expires     Opt[Expires]
-	GzipStatic  Opt[bool]
-	Dotfiles    Opt[bool]
-	NoSymlinks  Opt[bool]
-	LogNotFound Opt[bool]
+	TryFiles           Opt[[]*vars.Template] // try_files: files…, then the fallback (URI, @name or =code)
+	Alias              Opt[*vars.Template]
+	Autoindex          Opt[bool]
+	AutoindexFormat    Opt[string] // autoindex_format
+	AutoindexExactSize Opt[bool]   // autoindex_exact_size
+	AutoindexLocaltime Opt[bool]   // autoindex_localtime
+	ETag               Opt[bool]
+	IMS                Opt[static.IMS] // if_modified_since
+	MaxRanges          Opt[int]        // max_ranges
+	Expires            Opt[Expires]
+	GzipStatic         Opt[bool]
+	Dotfiles           Opt[bool]
+	NoSymlinks         Opt[bool]
+	LogNotFound        Opt[bool]
 
 	Gzip            Opt[bool]
 	GzipTypes       Opt[[]string]

@@ -10,16 +10,13 @@ package static
 import (
 	"errors"
 	"fmt"
-	"html"
 	"io"
 	"io/fs"
 	"math"
 	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +42,7 @@ type Request struct {
 	Dotfiles    bool // serve names starting with "."
 	NoSymlinks  bool // refuse paths with a symbolic link below Root
 	Autoindex   bool // list directories without an index file
+	Listing     Listing
 	// Bufs, when set, lends SmallFile-sized buffers (*[]byte) for small files.
 	Bufs *sync.Pool
 	// Validators, when set, keeps the formatted Last-Modified, ETag and Content-Length of recent files.
@@ -564,52 +562,4 @@ func appendHTTPTime(dst []byte, t time.Time) []byte {
 	dst = append(dst, ' ', byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), ' ')
 	dst = append(dst, byte('0'+hh/10), byte('0'+hh%10), ':', byte('0'+mm/10), byte('0'+mm%10), ':', byte('0'+ss/10), byte('0'+ss%10))
 	return append(dst, " GMT"...)
-}
-
-// listing writes a simple HTML index of dir (autoindex on), directories first, names escaped.
-func listing(w http.ResponseWriter, r *http.Request, dir string, req *Request) int {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return http.StatusForbidden
-	}
-	sort.Slice(entries, func(i, j int) bool {
-		if entries[i].IsDir() != entries[j].IsDir() {
-			return entries[i].IsDir()
-		}
-		return entries[i].Name() < entries[j].Name()
-	})
-	var b strings.Builder
-	title := html.EscapeString(req.URI)
-	b.WriteString("<html>\r\n<head><title>Index of " + title + "</title></head>\r\n<body>\r\n<h1>Index of " + title + "</h1><hr><pre><a href=\"../\">../</a>\r\n")
-	for _, e := range entries {
-		n := e.Name()
-		if !req.Dotfiles && strings.HasPrefix(n, ".") {
-			continue
-		}
-		size := "-"
-		mod := ""
-		if fi, err := e.Info(); err == nil {
-			mod = fi.ModTime().UTC().Format("02-Jan-2006 15:04")
-			if !e.IsDir() {
-				size = strconv.FormatInt(fi.Size(), 10)
-			}
-		}
-		if e.IsDir() {
-			n += "/"
-		}
-		href := (&url.URL{Path: n}).EscapedPath()
-		if strings.Contains(n, ":") {
-			href = "./" + href
-		}
-		b.WriteString("<a href=\"" + html.EscapeString(href) + "\">" + html.EscapeString(n) + "</a> " + mod + " " + size + "\r\n")
-	}
-	b.WriteString("</pre><hr></body>\r\n</html>\r\n")
-	body := b.String()
-	w.Header().Set("Content-Type", "text/html")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write([]byte(body))
-	}
-	return 0
 }
