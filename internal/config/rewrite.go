@@ -9,6 +9,8 @@ import (
 // rewriteDirectives are nginx's ngx_http_rewrite_module: statements run in order in the server and location
 // rewrite phases.
 var rewriteDirectives = []Spec{
+	{Name: "rewrite_log", Module: "http_rewrite", Ctx: ctxHSL | CtxIf, Args: "1", Default: "off", Doc: "Logs each rewrite and `if` regex tried (matches / does not match) and each rewrite's result (rewritten data, rewritten redirect) to the error log at notice, as nginx words them; error_log must be at notice or below to show them.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.RewriteLog) }},
 	{Name: "set", Module: "http_rewrite", Ctx: CtxServer | CtxLocation | CtxIf, Args: "2", Doc: "Assigns a value (with variables) to a variable.",
 		Apply: func(p *parser, d *Directive) error {
 			name := strings.TrimPrefix(d.Args[0], "$")

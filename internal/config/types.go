@@ -291,6 +291,7 @@ type LocConf struct {
 	Access           Opt[[]access.Rule]  // allow/deny in order
 	SatisfyAny       Opt[bool]           // satisfy any: allow/deny or auth_basic suffices
 	AuthRequest      Opt[string]         // auth_request URI ("" for off)
+	RewriteLog       Opt[bool]           // rewrite_log
 	Mirrors          Opt[[]string]       // mirror URIs (set and empty: mirror off)
 	MirrorBody       Opt[bool]           // mirror_request_body
 	AuthRequestSet   Opt[[]AuthSet]      // auth_request_set

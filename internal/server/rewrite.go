@@ -3,9 +3,11 @@ package server
 import (
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/observe"
 	"github.com/sluice-proxy/sluice/internal/route"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
@@ -36,6 +38,10 @@ func (rq *request) exec(ops []config.Op) flow {
 			return flowDone
 		case config.OpRewrite:
 			m := op.Re.FindStringSubmatch(rq.v.URI)
+			logged := rq.conf.RewriteLog.V
+			if logged {
+				rq.logMatch(op.Re, rq.v.URI, m != nil)
+			}
 			if m == nil {
 				continue
 			}
@@ -69,11 +75,17 @@ func (rq *request) exec(ops []config.Op) flow {
 				if hasArgs && args != "" {
 					path += "?" + args
 				}
+				if logged {
+					rq.notice(`rewritten redirect: "` + path + `"`)
+				}
 				rq.redirect(op.Code, path)
 				return flowDone
 			}
 			if hasArgs || !keepArgs {
 				rq.v.Args = args
+			}
+			if logged {
+				rq.notice(`rewritten data: "` + path + `", args: "` + rq.v.Args + `"`)
 			}
 			rq.v.URI, rq.uriChanged = path, true
 			switch op.Flag {
@@ -159,6 +171,20 @@ func (rq *request) doReturn(op *config.Op) {
 	}
 }
 
+// logMatch is rewrite_log's line for a regex tried on val, at notice as nginx writes it.
+func (rq *request) logMatch(re *regexp.Regexp, val string, matched bool) {
+	verb := `" matches "`
+	if !matched {
+		verb = `" does not match "`
+	}
+	rq.notice(`"` + strings.TrimPrefix(re.String(), "(?i)") + verb + val + `"`)
+}
+
+// notice writes msg to the error log at nginx's notice level.
+func (rq *request) notice(msg string) {
+	rq.log.Log(rq.r.Context(), observe.LevelNotice, msg, rq.v.LogAttrs()...)
+}
+
 // test evaluates an `if` condition.
 func (rq *request) test(c *config.Cond) bool {
 	val := c.Var.Eval(rq.v)
@@ -171,12 +197,19 @@ func (rq *request) test(c *config.Cond) bool {
 		return val != c.Value
 	case "~", "~*":
 		m := c.Re.FindStringSubmatch(val)
+		if rq.conf.RewriteLog.V {
+			rq.logMatch(c.Re, val, m != nil)
+		}
 		if m != nil {
 			rq.v.Captures, rq.v.CaptureNames = m, c.Re.SubexpNames()
 		}
 		return m != nil
 	case "!~", "!~*":
-		return !c.Re.MatchString(val)
+		ok := c.Re.MatchString(val)
+		if rq.conf.RewriteLog.V {
+			rq.logMatch(c.Re, val, ok)
+		}
+		return !ok
 	}
 	neg := strings.HasPrefix(c.Op, "!")
 	fi, err := os.Stat(val)

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestRewriteAsNginx: rewrite-phase behaviour as observed from nginx 1.22 on the same configuration.
@@ -200,5 +202,53 @@ http {
 		if r := get(t, c, "http://rs.test"+path, nil); r.Body != want {
 			t.Errorf("%s: %q, want %q", path, r.Body, want)
 		}
+	}
+}
+
+// TestRewriteLog: rewrite_log writes each regex tried and each rewrite's result at notice, worded as nginx 1.22
+// wrote them for the same requests.
+func TestRewriteLog(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	s := start(t, fill(t, `error_log stderr notice;
+events {}
+http {
+    server {
+        listen {{PORT}};
+        server_name rl.test;
+        rewrite_log on;
+        rewrite ^/srv/(.*)$ /loc/$1;
+        location /loc/ { rewrite ^/loc/(.*)$ /final/$1?x=1 last; rewrite ^/nope /z; }
+        location /final/ { return 200 "final $uri $args"; }
+        location /r/ { rewrite ^/r/(.*) /elsewhere/$1 redirect; }
+    }
+}
+`, "PORT", port))
+	c := httpClient(addr(port), nil)
+	get(t, c, "http://rl.test/srv/a?q=2", nil)
+	get(t, c, "http://rl.test/r/b", nil)
+	want := []string{
+		`"^/srv/(.*)$" matches "/srv/a"`,
+		`rewritten data: "/loc/a", args: "q=2"`,
+		`"^/loc/(.*)$" matches "/loc/a"`,
+		`rewritten data: "/final/a", args: "x=1&q=2"`,
+		`"^/srv/(.*)$" does not match "/r/b"`,
+		`"^/r/(.*)" matches "/r/b"`,
+		`rewritten redirect: "/elsewhere/b"`,
+	}
+	var got []string
+	eventually(5*time.Second, func() bool {
+		got = got[:0]
+		for _, line := range strings.Split(s.Log(), "\n") {
+			if _, msg, ok := strings.Cut(line, "[notice] "); ok && strings.Contains(msg, "*") {
+				msg = msg[strings.Index(msg, " ")+1:] // pid#tid
+				msg = msg[strings.Index(msg, " ")+1:] // *conn
+				got = append(got, strings.SplitN(msg, ", client:", 2)[0])
+			}
+		}
+		return len(got) >= len(want)
+	})
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rewrite_log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
