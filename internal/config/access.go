@@ -228,6 +228,8 @@ var accessDirectives = []Spec{
 			add(&p.conf.LimitReqs, lr)
 			return nil
 		}},
+	{Name: "limit_req_dry_run", Module: "http_limit_req", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "on: limit_req counts and logs (\"dry run\") but neither refuses nor delays; $limit_req_status tells what it would have done.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.LimitReqDryRun) }},
 	{Name: "limit_req_status", Module: "http_limit_req", Ctx: ctxHSL, Args: "1", Default: "503", Doc: "Status for requests refused by limit_req.",
 		Apply: func(p *parser, d *Directive) error { return p.status(d, &p.conf.LimitReqStatus) }},
 	{Name: "limit_req_log_level", Module: "http_limit_req", Ctx: ctxHSL, Args: "1", Default: "error", Doc: "Error log level for refused requests (info, notice, warn, error); delayed ones log one level lower.",
@@ -253,6 +255,8 @@ var accessDirectives = []Spec{
 		}},
 	{Name: "limit_conn_log_level", Module: "http_limit_conn", Ctx: ctxHSL, Args: "1", Default: "error", Doc: "Error log level for requests refused by limit_conn (info, notice, warn, error).",
 		Apply: func(p *parser, d *Directive) error { return p.logLevel(d, &p.conf.LimitConnLog) }},
+	{Name: "limit_conn_dry_run", Module: "http_limit_conn", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "on: limit_conn counts and logs (\"dry run\") but does not refuse; $limit_conn_status tells what it would have done.",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.LimitConnDryRun) }},
 	{Name: "limit_conn_status", Module: "http_limit_conn", Ctx: ctxHSL, Args: "1", Default: "503", Doc: "Status for requests refused by limit_conn.",
 		Apply: func(p *parser, d *Directive) error { return p.status(d, &p.conf.LimitConnStatus) }},
 }

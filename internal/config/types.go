@@ -299,8 +299,10 @@ type LocConf struct {
 	AuthUserFile     Opt[*access.UserFile]
 	LimitReqs        Opt[[]LimitReq]
 	LimitReqStatus   Opt[int]
+	LimitReqDryRun   Opt[bool]
 	LimitConns       Opt[[]LimitConn]
 	LimitConnStatus  Opt[int]
+	LimitConnDryRun  Opt[bool]
 	LimitReqLog      Opt[slog.Level] // limit_req_log_level (delays log one level lower, as in nginx)
 	LimitConnLog     Opt[slog.Level]
 	ValidReferers    Opt[*access.Referers] // valid_referers, for $invalid_referer

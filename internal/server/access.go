@@ -141,26 +141,40 @@ func (rq *request) authBasic() bool {
 // limitReq applies limit_req: a request over a zone's burst is refused, one within it may wait its turn.
 func (rq *request) limitReq() bool {
 	var wait time.Duration
+	dry := rq.conf.LimitReqDryRun.V
 	for _, lr := range rq.conf.LimitReqs.V {
 		z := rq.snap.zones.Req[lr.Zone]
 		key := rq.snap.zoneKeys[lr.Zone].Eval(rq.v)
 		if z == nil || key == "" {
 			continue
 		}
+		if rq.v.LimitReqStatus == "" {
+			rq.v.LimitReqStatus = "PASSED"
+		}
 		verdict, d, excess := z.Take(key, time.Now(), lr.Burst, lr.Delay)
 		switch verdict {
 		case access.Reject, access.ZoneFull:
-			msg := "limiting requests, excess: " + strconv.FormatFloat(excess, 'f', 3, 64) + " by zone " + strconv.Quote(lr.Zone)
+			msg := "limiting requests, " + dryRun(dry) + "excess: " + strconv.FormatFloat(excess, 'f', 3, 64) + " by zone " + strconv.Quote(lr.Zone)
 			if verdict == access.ZoneFull {
 				msg = "could not allocate new state in limit_req zone " + strconv.Quote(lr.Zone)
 			}
 			rq.log.Log(rq.r.Context(), rq.conf.LimitReqLog.Get(slog.LevelError), msg, rq.v.LogAttrs()...)
+			if dry {
+				rq.v.LimitReqStatus = "REJECTED_DRY_RUN"
+				continue
+			}
+			rq.v.LimitReqStatus = "REJECTED"
 			rq.special(rq.conf.LimitReqStatus.Get(http.StatusServiceUnavailable))
 			return false
 		case access.Delay:
-			wait = max(wait, d)
-			rq.log.Log(rq.r.Context(), rq.conf.LimitReqLog.Get(slog.LevelError)-4, "delaying request, excess: "+
+			rq.log.Log(rq.r.Context(), rq.conf.LimitReqLog.Get(slog.LevelError)-4, "delaying request, "+dryRun(dry)+"excess: "+
 				strconv.FormatFloat(excess, 'f', 3, 64)+" by zone "+strconv.Quote(lr.Zone), rq.v.LogAttrs()...)
+			if dry {
+				rq.v.LimitReqStatus = "DELAYED_DRY_RUN"
+				continue
+			}
+			rq.v.LimitReqStatus = "DELAYED"
+			wait = max(wait, d)
 		}
 	}
 	if wait > 0 {
@@ -175,17 +189,34 @@ func (rq *request) limitReq() bool {
 	return true
 }
 
+// dryRun is the part of a limit's log line that says it only counted (limit_req_dry_run, limit_conn_dry_run).
+func dryRun(dry bool) string {
+	if dry {
+		return "dry run, "
+	}
+	return ""
+}
+
 // limitConn applies limit_conn: the request (and a tunnel it opens) counts in each zone until it is logged.
 func (rq *request) limitConn() bool {
+	dry := rq.conf.LimitConnDryRun.V
 	for _, lc := range rq.conf.LimitConns.V {
 		z := rq.snap.zones.Conn[lc.Zone]
 		key := rq.snap.zoneKeys[lc.Zone].Eval(rq.v)
 		if z == nil || key == "" {
 			continue
 		}
+		if rq.v.LimitConnStatus == "" {
+			rq.v.LimitConnStatus = "PASSED"
+		}
 		release, ok := z.Acquire(key, lc.N)
 		if !ok {
-			rq.log.Log(rq.r.Context(), rq.conf.LimitConnLog.Get(slog.LevelError), "limiting connections by zone "+strconv.Quote(lc.Zone), rq.v.LogAttrs()...)
+			rq.log.Log(rq.r.Context(), rq.conf.LimitConnLog.Get(slog.LevelError), "limiting connections, "+dryRun(dry)+"by zone "+strconv.Quote(lc.Zone), rq.v.LogAttrs()...)
+			if dry {
+				rq.v.LimitConnStatus = "REJECTED_DRY_RUN"
+				continue
+			}
+			rq.v.LimitConnStatus = "REJECTED"
 			rq.special(rq.conf.LimitConnStatus.Get(http.StatusServiceUnavailable))
 			return false
 		}

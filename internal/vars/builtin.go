@@ -98,6 +98,8 @@ const (
 	kFastCGIPathInfo
 	kGzipRatio
 	kLimitRate
+	kLimitReqStatus
+	kLimitConnStatus
 	kSecureLink
 	kSecureLinkExpires
 	kPid
@@ -176,6 +178,8 @@ var builtins = map[string]kind{
 	"fastcgi_path_info":         kFastCGIPathInfo,
 	"gzip_ratio":                kGzipRatio,
 	"limit_rate":                kLimitRate,
+	"limit_req_status":          kLimitReqStatus,
+	"limit_conn_status":         kLimitConnStatus,
 	"secure_link":               kSecureLink,
 	"secure_link_expires":       kSecureLinkExpires,
 	"pid":                       kPid,
@@ -374,6 +378,10 @@ func (r *Request) str(v *Var) (s string, found, ok bool) {
 		return r.URI, true, true
 	case kFastCGIPathInfo:
 		return r.FastCGIPathInfo, true, true
+	case kLimitReqStatus:
+		return r.LimitReqStatus, r.LimitReqStatus != "", true
+	case kLimitConnStatus:
+		return r.LimitConnStatus, r.LimitConnStatus != "", true
 	case kSecureLink:
 		v, found := r.secureLink()
 		return v, found, true

@@ -81,6 +81,8 @@ var docs = []Doc{
 	{"limit_rate", "The response rate limit in bytes per second (0: none) once `set $limit_rate` or an upstream's X-Accel-Limit-Rate has set it; setting it limits the response, as limit_rate does."},
 	{"secure_link", "secure_link's verdict: \"1\" for a valid link, \"0\" for a valid one past its time, empty for anything else; with secure_link_secret, the link part of a valid /PREFIX/HASH/LINK URI."},
 	{"secure_link_expires", "The time after the comma in secure_link's value, once $secure_link was read (secure_link_md5 may use it)."},
+	{"limit_req_status", "What limit_req did: PASSED, DELAYED, REJECTED, DELAYED_DRY_RUN or REJECTED_DRY_RUN (empty without limit_req)."},
+	{"limit_conn_status", "What limit_conn did: PASSED, REJECTED or REJECTED_DRY_RUN (empty without limit_conn)."},
 	{"gzip_ratio", "The compression ratio of a gzip-compressed response, uncompressed size over compressed size with two decimals (\"-\" in a log line when not compressed)."},
 	{"pid", "The process id of sluice."},
 	{"invalid_referer", "\"1\" when the Referer header is not one valid_referers accepts here, empty when it is (or without valid_referers)."},

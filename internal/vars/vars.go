@@ -82,6 +82,9 @@ type Request struct {
 	// upstream's X-Accel-Limit-Rate has set it (LimitRateSet); limit_rate's value applies otherwise.
 	LimitRate    int64
 	LimitRateSet bool
+	// LimitReqStatus and LimitConnStatus are $limit_req_status and $limit_conn_status: PASSED, DELAYED,
+	// REJECTED, DELAYED_DRY_RUN or REJECTED_DRY_RUN once a limit applied; empty before
+	LimitReqStatus, LimitConnStatus string
 
 	// User variables (set, map cache) by Index: the first few inline, so most requests need no extra allocation.
 	small [inlineSlots]slot

@@ -722,3 +722,43 @@ http {
 		t.Errorf("the upstream saw %d requests, want 3", got)
 	}
 }
+
+// TestLimitDryRun: limit_req_dry_run counts and logs but lets requests through, and $limit_req_status and
+// $limit_conn_status say what the limits did; each header value below is what nginx 1.22 sent for the same
+// sequence.
+func TestLimitDryRun(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    limit_req_zone $binary_remote_addr zone=z:1m rate=1r/m;
+    limit_conn_zone $binary_remote_addr zone=c:1m;
+    server {
+        listen {{PORT}};
+        root html;
+        location /dry/ { alias html/; limit_req zone=z; limit_req_dry_run on; add_header X-L "[$limit_req_status]" always; }
+        location /real/ { alias html/; limit_req zone=z; add_header X-L "[$limit_req_status]" always; }
+        location /none/ { alias html/; add_header X-L "[$limit_req_status][$limit_conn_status]" always; }
+        location /conn/ { alias html/; limit_conn c 1; add_header X-L "[$limit_conn_status]" always; }
+    }
+}
+`, "PORT", port), withFile("html/f", []byte("hi\n")))
+	c := httpClient(addr(port), nil)
+	for i, tc := range []struct {
+		path string
+		code int
+		want string
+	}{
+		{"/dry/f", 200, "[PASSED]"},
+		{"/dry/f", 200, "[REJECTED_DRY_RUN]"},
+		{"/dry/f", 200, "[REJECTED_DRY_RUN]"},
+		{"/real/f", 503, "[REJECTED]"},
+		{"/none/f", 200, "[][]"},
+		{"/conn/f", 200, "[PASSED]"},
+	} {
+		r := get(t, c, "http://lq.test"+tc.path, nil)
+		if r.StatusCode != tc.code || r.Header.Get("X-L") != tc.want {
+			t.Errorf("%d %s: %d %q, want %d %q", i, tc.path, r.StatusCode, r.Header.Get("X-L"), tc.code, tc.want)
+		}
+	}
+}
