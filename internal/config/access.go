@@ -142,6 +142,8 @@ var accessDirectives = []Spec{
 		}},
 	{Name: "mirror_request_body", Module: "http_mirror", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Whether mirrors get the request's body (it is then read before the request is handled). Off: they get an empty body (nginx sends the request's Content-Length without the body).",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.MirrorBody) }},
+	{Name: "auth_delay", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "0s", Doc: "Delays every 401 of auth_basic and auth_request by this long, so the time a refusal takes tells a guesser nothing.",
+		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.AuthDelay) }},
 	{Name: "satisfy", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "all", Doc: "all: a request must pass both allow/deny and auth_basic; any: a matching allow rule or valid credentials suffice (a failure then answers 401 so the browser asks for credentials).",
 		Apply: func(p *parser, d *Directive) error {
 			switch d.Args[0] {

@@ -290,6 +290,7 @@ type LocConf struct {
 	WebSocketOrigins Opt[*access.Origins]
 	Access           Opt[[]access.Rule]  // allow/deny in order
 	SatisfyAny       Opt[bool]           // satisfy any: allow/deny or auth_basic suffices
+	AuthDelay        Opt[time.Duration]  // auth_delay
 	AuthRequest      Opt[string]         // auth_request URI ("" for off)
 	RewriteLog       Opt[bool]           // rewrite_log
 	Mirrors          Opt[[]string]       // mirror URIs (set and empty: mirror off)

@@ -85,7 +85,7 @@ func (rq *request) access() bool {
 			}
 		} else {
 			if !satisfyAny {
-				rq.special(http.StatusUnauthorized)
+				rq.refuse(http.StatusUnauthorized)
 				return false
 			}
 			refused = http.StatusUnauthorized
@@ -99,7 +99,7 @@ func (rq *request) access() bool {
 			}
 		case http.StatusUnauthorized, http.StatusForbidden:
 			if !satisfyAny {
-				rq.special(status)
+				rq.refuse(status)
 				return false
 			}
 			if refused != http.StatusUnauthorized {
@@ -113,10 +113,26 @@ func (rq *request) access() bool {
 		}
 	}
 	if refused != 0 {
-		rq.special(refused)
+		rq.refuse(refused)
 		return false
 	}
 	return true
+}
+
+// refuse answers the access phase's refusal; a 401 waits auth_delay first, as nginx's, so a password
+// guesser learns nothing from the time a check took (a client that leaves meanwhile gets nothing).
+func (rq *request) refuse(status int) {
+	if d := rq.conf.AuthDelay.V; d > 0 && status == http.StatusUnauthorized {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-rq.r.Context().Done():
+			rq.v.Status = 499
+			return
+		}
+	}
+	rq.special(status)
 }
 
 // authBasic checks HTTP basic credentials against auth_basic_user_file; a missing or wrong one sets

@@ -762,3 +762,35 @@ http {
 		}
 	}
 }
+
+// TestAuthDelay: auth_delay holds every 401 for its time (a right password is answered at once).
+func TestAuthDelay(t *testing.T) {
+	t.Parallel()
+	sum := sha1.Sum([]byte("pw"))
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        root html;
+        auth_delay 1s;
+        location / { auth_basic "x"; auth_basic_user_file users.htpasswd; }
+    }
+}
+`, "PORT", port), withFile("conf/users.htpasswd", []byte("ann:{SHA}"+base64.StdEncoding.EncodeToString(sum[:])+"\n")),
+		withFile("html/f", []byte("in")))
+	c := httpClient(addr(port), nil)
+	for _, pass := range []string{"wrong", "pw"} {
+		req, _ := http.NewRequest("GET", "http://ad.test/f", nil)
+		req.SetBasicAuth("ann", pass)
+		begin := time.Now()
+		r := do(t, c, req)
+		took := time.Since(begin)
+		switch {
+		case pass == "wrong" && (r.StatusCode != 401 || took < 900*time.Millisecond):
+			t.Errorf("wrong password: %d after %v, want 401 after auth_delay", r.StatusCode, took)
+		case pass == "pw" && r.StatusCode != 200:
+			t.Errorf("right password: %d", r.StatusCode)
+		}
+	}
+}
