@@ -113,9 +113,10 @@ type SSLConf struct {
 	Ciphers        Opt[string]
 	SessionTimeout Opt[time.Duration]
 	SessionTickets Opt[bool]
-	BufferSize     Opt[int64] // ssl_buffer_size
-	Stapling       Opt[bool]  // ssl_stapling
-	Reject         Opt[bool]  // ssl_reject_handshake
+	BufferSize     Opt[int64]    // ssl_buffer_size
+	Stapling       Opt[bool]     // ssl_stapling
+	Reject         Opt[bool]     // ssl_reject_handshake
+	TicketKeys     Opt[[]PathAt] // ssl_session_ticket_key files (the first encrypts)
 	// client certificates (mutual TLS)
 	VerifyClient       Opt[certs.VerifyMode] // ssl_verify_client
 	VerifyPos          Pos                   // where ssl_verify_client was set (inherited with it)

@@ -2,12 +2,15 @@ package server
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -470,6 +473,20 @@ func tlsConfig(def *config.Server, sni []certs.SNIEntry, h2 bool) (*tls.Config, 
 	}
 	if h2 {
 		tc.NextProtos = []string{"h2", "http/1.1"}
+	}
+	if files := ssl.TicketKeys.V; len(files) > 0 {
+		keys := make([][32]byte, len(files))
+		for i, f := range files {
+			b, err := os.ReadFile(f.Path)
+			if err == nil && len(b) != 48 && len(b) != 80 {
+				err = errors.New("it must be 48 or 80 bytes")
+			}
+			if err != nil {
+				return nil, nil, &config.Error{File: f.Pos.File, Line: f.Pos.Line, Msg: "ssl_session_ticket_key " + strconv.Quote(f.Path) + ": " + err.Error()}
+			}
+			keys[i] = sha256.Sum256(b) // Go's ticket key, from the whole file (name and keys alike)
+		}
+		tc.SetSessionTicketKeys(keys)
 	}
 	if ssl.Ciphers.Set {
 		ids, _, err := certs.CipherSuites(ssl.Ciphers.V)

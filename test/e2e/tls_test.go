@@ -1,12 +1,17 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -207,4 +212,69 @@ http {
 			t.Errorf("SNI %q: the handshake succeeded", name)
 		}
 	}
+}
+
+// TestSessionTicketKey: with ssl_session_ticket_key, a session resumes across a reload (the new TLS settings
+// keep the key), and a key file of the wrong size is refused with its file:line, as nginx refuses it.
+func TestSessionTicketKey(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	conf := `events {}
+http {
+    server {
+        listen {{PORT}} ssl;
+        ssl_certificate self-signed;
+        ssl_session_ticket_key ticket.key;
+        location / { return 200 "{{N}}"; }
+    }
+}
+`
+	s := start(t, fill(t, conf, "PORT", port, "N", "one"), withFile("conf/ticket.key", bytes.Repeat([]byte{7}, 48)))
+	cache := tls.NewLRUClientSessionCache(4)
+	handshake := func() bool {
+		t.Helper()
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr(port),
+			&tls.Config{InsecureSkipVerify: true, ServerName: "localhost", ClientSessionCache: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// TLS 1.3 tickets come after the handshake: a request and its answer make sure one arrived
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+		io.ReadAll(c)
+		return c.ConnectionState().DidResume
+	}
+	handshake()
+	if err := os.WriteFile(s.Conf, []byte(fill(t, conf, "PORT", port, "N", "two")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Signal(syscall.SIGHUP)
+	c := httpClient(addr(port), &tls.Config{InsecureSkipVerify: true})
+	if !eventually(5*time.Second, func() bool { return get(t, c, "https://localhost/", nil).Body == "two" }) {
+		t.Fatal("the reload did not take")
+	}
+	if !handshake() {
+		t.Error("the session did not resume after a reload with the same ssl_session_ticket_key")
+	}
+
+	code, out := runSluice(t, "-t", "-p", s.Prefix+"/", "-c", writeConf(t, s.Prefix, `events {}
+http { server { listen 1 ssl; ssl_certificate self-signed; ssl_session_ticket_key short.key; } }
+`, "short.key", "0123456789"))
+	if code == 0 || !strings.Contains(out, "must be 48 or 80 bytes") || !strings.Contains(out, ":2") {
+		t.Errorf("a 10-byte key file: exit %d, %q", code, out)
+	}
+}
+
+// writeConf writes conf (and a side file name: data) into prefix/conf and returns the configuration's path.
+func writeConf(t *testing.T, prefix, conf, name, data string) string {
+	t.Helper()
+	dir := filepath.Join(prefix, "conf")
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "check.conf")
+	if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
