@@ -61,6 +61,13 @@ type Request struct {
 	ProxyPort   string // $proxy_port
 
 	UpstreamAddr, UpstreamStatus, UpstreamResponseTime, UpstreamConnectTime, UpstreamHeaderTime string
+
+	// stream sessions: $protocol ("TCP"), $bytes_received (from the client), $upstream_bytes_sent and
+	// $upstream_bytes_received (per try, comma separated), $ssl_preread_server_name, $ssl_preread_alpn_protocols
+	Protocol                                 string
+	BytesReceived                            int64
+	UpstreamBytesSent, UpstreamBytesReceived string
+	SSLPrereadServerName, SSLPrereadALPN     string
 	// NoUpstreamTimes: no template reads the three times above (Table.UpstreamTimes), so a handler may leave
 	// them unset rather than format them
 	NoUpstreamTimes bool
