@@ -149,25 +149,16 @@ func (l *listener) acceptLoop() {
 	}
 }
 
-// serveStream hands a connection on a stream server's socket to the stream proxy, after its PROXY protocol
-// header when the listen has proxy_protocol. The session is tracked (a graceful stop waits for it) before this
-// returns.
+// serveStream hands a connection on a stream server's socket to the stream proxy. The session is tracked (a
+// graceful stop waits for it) before this returns.
 func (l *listener) serveStream(c net.Conn, srv *stream.Server) {
 	if l.abort.Err() != nil {
 		c.Close()
 		return
 	}
-	ci := stream.Conn{ID: l.srv.connSeq.Add(1)}
+	ci := stream.Conn{ID: l.srv.connSeq.Add(1), ReadProxyHeader: readProxyHeader}
 	l.srv.stats.accepted.Add(1)
 	l.srv.stats.handled.Add(1)
-	if srv.Listen.ProxyProtocol {
-		var err error
-		if c, ci.Proxied, err = readProxyHeader(c, 30*time.Second); err != nil { // nginx's proxy_protocol_timeout
-			l.srv.log.Info("broken header while reading PROXY protocol: " + err.Error() + ", client: " + c.RemoteAddr().String())
-			c.Close()
-			return
-		}
-	}
 	l.srv.stream.Serve(context.Background(), srv, c, ci)
 }
 

@@ -158,9 +158,14 @@ func (c *Config) Server(addr string) *Server {
 // Conn is what the accepting side knows of a new connection.
 type Conn struct {
 	ID uint64
-	// Proxied is the client address a PROXY protocol header gave (listen … proxy_protocol); zero without one
-	Proxied netip.AddrPort
+	// ReadProxyHeader reads the PROXY protocol header a `listen … proxy_protocol` socket's connections start
+	// with, returning the connection positioned after it and the client address it gives (the server package's
+	// reader, shared with http).
+	ReadProxyHeader func(c net.Conn, timeout time.Duration) (net.Conn, netip.AddrPort, error)
 }
+
+// proxyProtocolTimeout is nginx's proxy_protocol_timeout default.
+const proxyProtocolTimeout = 30 * time.Second
 
 // session is one stream session's state, from accept to its log line.
 type session struct {
@@ -192,11 +197,18 @@ func (p *Proxy) Serve(ctx context.Context, srv *Server, c net.Conn, ci Conn) {
 	if ta, ok := c.LocalAddr().(*net.TCPAddr); ok {
 		v.LocalAddr = unmapped(ta.AddrPort())
 	}
-	if ci.Proxied.IsValid() {
-		v.RealipRemoteAddr, v.ProxyProtocolAddr, v.RemoteAddr = v.RemoteAddr, ci.Proxied, ci.Proxied
-	}
 	s := &session{p: p, srv: srv, v: v, client: c, start: now}
 	p.log.Info("client "+v.RemoteAddr.String()+" connected to "+srv.Listen.Addr, "conn", ci.ID)
+	if srv.Listen.ProxyProtocol && ci.ReadProxyHeader != nil {
+		// $proxy_protocol_addr is the header's client; $remote_addr stays the load balancer, as in nginx
+		pc, addr, err := ci.ReadProxyHeader(c, proxyProtocolTimeout)
+		if err != nil {
+			p.log.Error("broken header ("+err.Error()+") while reading PROXY protocol", v.LogAttrs()...)
+			s.end(StatusBadRequest)
+			return
+		}
+		s.client, v.ProxyProtocolAddr = pc, addr
+	}
 	if len(srv.rules) > 0 && !access.Permit(srv.rules, v.RemoteAddr.Addr()) {
 		p.log.Error("access forbidden by rule while initializing session", v.LogAttrs()...)
 		s.end(StatusForbidden)

@@ -348,9 +348,9 @@ func (r *Request) str(v *Var) (s string, found, ok bool) {
 	case kUpstreamBytesReceived:
 		return r.UpstreamBytesReceived, r.UpstreamBytesReceived != "", true
 	case kSSLPrereadServerName:
-		return r.SSLPrereadServerName, true, true
+		return r.SSLPrereadServerName, r.SSLPrereadServerName != "", true
 	case kSSLPrereadALPN:
-		return r.SSLPrereadALPN, true, true
+		return r.SSLPrereadALPN, r.SSLPrereadALPN != "", true
 	case kSSLProtocol:
 		cs := r.tls()
 		if cs == nil {

@@ -33,16 +33,21 @@ type tcpBackend struct {
 func newTCPBackend(t *testing.T, name string, greet bool) *tcpBackend {
 	t.Helper()
 	b := &tcpBackend{Name: name}
-	a := rawUpstream(t, func(c net.Conn) {
+	b.Port = upstreamPort(rawUpstream(t, func(c net.Conn) {
 		b.accepted.Add(1)
 		if greet {
 			fmt.Fprintf(c, "%s\n", name)
 		}
 		n, _ := io.Copy(c, c)
 		fmt.Fprintf(c, "bye %s %d\n", name, n)
-	})
-	b.Port, _ = strconv.Atoi(a[strings.LastIndexByte(a, ':')+1:])
+	}))
 	return b
+}
+
+// upstreamPort is the port of a rawUpstream address.
+func upstreamPort(a string) int {
+	port, _ := strconv.Atoi(a[strings.LastIndexByte(a, ':')+1:])
+	return port
 }
 
 // streamConf is a configuration with a stream block (and no http block); logs go under the prefix.
@@ -342,5 +347,102 @@ func TestStreamTLS(t *testing.T) {
 	c.CloseWrite()
 	if rest, _ := io.ReadAll(r); string(rest) != "bye a 9\n" {
 		t.Errorf("after close_notify got %q, want the backend's answer to the half-close", rest)
+	}
+}
+
+// TestStreamProxyProtocol: `proxy_protocol on` sends the upstream nginx's PROXY v1 header (the client's address
+// and the server's, then the session's bytes); `listen … proxy_protocol` takes one from a load balancer, which
+// sets $proxy_protocol_addr and leaves $remote_addr the balancer's (as nginx without set_real_ip_from), and a
+// broken header ends the session with $status 400.
+func TestStreamProxyProtocol(t *testing.T) {
+	t.Parallel()
+	headers := make(chan string, 4)
+	up := rawUpstream(t, func(c net.Conn) {
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		headers <- line
+		io.WriteString(c, "ok\n")
+	})
+	send, recv := freePort(t), freePort(t)
+	s := start(t, fmt.Sprintf(`events {}
+stream {
+    log_format pp '$remote_addr $proxy_protocol_addr $proxy_protocol_port $status';
+    server { listen 127.0.0.1:%d; proxy_pass %s; proxy_protocol on; }
+    server { listen 127.0.0.1:%d proxy_protocol; proxy_pass %s; access_log logs/stream.log pp; }
+}
+`, send, up, recv, up))
+	c := dialStream(t, send)
+	io.WriteString(c, "hello\n")
+	want := fmt.Sprintf("PROXY TCP4 127.0.0.1 127.0.0.1 %d %d\r\n", c.LocalAddr().(*net.TCPAddr).Port, send)
+	if got := <-headers; got != want {
+		t.Errorf("upstream got %q first, want %q", got, want)
+	}
+	c2 := dialStream(t, recv)
+	io.WriteString(c2, "PROXY TCP4 192.0.2.7 10.0.0.1 4242 443\r\nfirst line\n")
+	if got := <-headers; got != "first line\n" {
+		t.Errorf("upstream got %q, want the bytes after the PROXY header", got)
+	}
+	if line, _ := bufio.NewReader(c2).ReadString('\n'); line != "ok\n" {
+		t.Errorf("client got %q", line)
+	}
+	c2.Close()
+	lines := waitStreamLog(t, s, 1)
+	if lines[0] != "127.0.0.1 192.0.2.7 4242 200" {
+		t.Errorf("access log %q, want \"127.0.0.1 192.0.2.7 4242 200\"", lines[0])
+	}
+	c3 := dialStream(t, recv)
+	io.WriteString(c3, "GARBAGE\r\n")
+	if _, err := c3.Read(make([]byte, 8)); err == nil {
+		t.Error("a broken PROXY header was answered")
+	}
+	if lines := waitStreamLog(t, s, 2); lines[1] != "127.0.0.1 - - 400" {
+		t.Errorf("access log %q, want \"127.0.0.1 - - 400\" for a broken header", lines[1])
+	}
+}
+
+// TestStreamPreread: ssl_preread and a map on $ssl_preread_server_name route TLS sessions by SNI to different
+// upstreams without terminating TLS: each client completes its handshake with the backend its name chose.
+func TestStreamPreread(t *testing.T) {
+	t.Parallel()
+	ca := newCA(t)
+	tlsBackend := func(name string) int {
+		certPEM, keyPEM := ca.issue(t, ecdsaP256, name)
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := &tls.Config{Certificates: []tls.Certificate{cert}}
+		return upstreamPort(rawUpstream(t, func(c net.Conn) { io.WriteString(tls.Server(c, tc), name+"\n") }))
+	}
+	a, b := tlsBackend("a.test"), tlsBackend("b.test")
+	port := freePort(t)
+	s := start(t, fmt.Sprintf(`events {}
+stream {
+    map $ssl_preread_server_name $backend {
+        a.test     127.0.0.1:%d;
+        default    bees;
+    }
+    upstream bees { server 127.0.0.1:%d; }
+    log_format sni '$ssl_preread_server_name $upstream_addr $status';
+    server { listen 127.0.0.1:%d; ssl_preread on; proxy_pass $backend; access_log logs/stream.log sni; }
+}
+`, a, b, port))
+	for _, name := range []string{"a.test", "b.test"} {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr(port), ca.clientTLS(name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if err != nil || line != name+"\n" {
+			t.Errorf("TLS to %s through ssl_preread reached %q, %v", name, line, err)
+		}
+	}
+	lines := waitStreamLog(t, s, 2)
+	all := strings.Join(lines, "\n")
+	for _, w := range []string{fmt.Sprintf("a.test 127.0.0.1:%d 200", a), fmt.Sprintf("b.test 127.0.0.1:%d 200", b)} {
+		if !strings.Contains(all, w) {
+			t.Errorf("access log lacks %q:\n%s", w, all)
+		}
 	}
 }
