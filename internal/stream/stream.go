@@ -346,7 +346,9 @@ func (s *session) run(ctx context.Context, up net.Conn, clientBuffered []byte, i
 		hold.End()
 		last := &s.tried[len(s.tried)-1]
 		last.sent, last.recv = st.ClientToUpstream, st.UpstreamToClient
-		s.v.BytesSent, s.v.BytesReceived = st.UpstreamToClient, st.ClientToUpstream
+		// nginx counts bytes ssl_preread read toward the upstream ($upstream_bytes_sent) but not as received
+		// from the client ($bytes_received): so does sluice, for logs that compare
+		s.v.BytesSent, s.v.BytesReceived = st.UpstreamToClient, st.ClientToUpstream-int64(len(clientBuffered))
 		if st.Reason == tunnel.ReasonIdleTimeout {
 			s.p.log.Info("connection timed out (110: Connection timed out) while proxying connection", s.v.LogAttrs("upstream", last.addr)...)
 		}

@@ -330,7 +330,7 @@ func TestStreamTLS(t *testing.T) {
 	ca := newCA(t)
 	be := newTCPBackend(t, "a", false)
 	port := freePort(t)
-	start(t, streamConf(fmt.Sprintf(`    server {
+	s := start(t, streamConf(fmt.Sprintf(`    server {
         listen 127.0.0.1:%d ssl;
         ssl_certificate site.pem;
         ssl_certificate_key site.key.pem;
@@ -344,6 +344,13 @@ func TestStreamTLS(t *testing.T) {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	r := bufio.NewReader(c)
 	echoLine(t, c, r, "over tls")
+	// plain text to the TLS port: the handshake fails, nginx logs $status 500
+	pc := dialStream(t, port)
+	io.WriteString(pc, "GET / HTTP/1.0\r\n\r\n")
+	io.ReadAll(pc)
+	if lines := waitStreamLog(t, s, 1); !strings.HasPrefix(lines[0], `127.0.0.1 TCP 500 0 0 "-"`) {
+		t.Errorf("failed handshake logged %q, want status 500", lines[0])
+	}
 	c.CloseWrite()
 	if rest, _ := io.ReadAll(r); string(rest) != "bye a 9\n" {
 		t.Errorf("after close_notify got %q, want the backend's answer to the half-close", rest)
@@ -414,7 +421,8 @@ func TestStreamPreread(t *testing.T) {
 		return upstreamPort(rawUpstream(t, func(c net.Conn) { io.WriteString(tls.Server(c, tc), name+"\n") }))
 	}
 	a, b := tlsBackend("a.test"), tlsBackend("b.test")
-	port := freePort(t)
+	plain := newTCPBackend(t, "p", false)
+	port, plainPort := freePort(t), freePort(t)
 	s := start(t, fmt.Sprintf(`events {}
 stream {
     map $ssl_preread_server_name $backend {
@@ -424,8 +432,24 @@ stream {
     upstream bees { server 127.0.0.1:%d; }
     log_format sni '$ssl_preread_server_name $upstream_addr $status';
     server { listen 127.0.0.1:%d; ssl_preread on; proxy_pass $backend; access_log logs/stream.log sni; }
+    log_format bytes '$status $bytes_received $upstream_bytes_sent "$ssl_preread_server_name"';
+    server { listen 127.0.0.1:%d; ssl_preread on; proxy_pass 127.0.0.1:%d; access_log logs/plain.log bytes; }
 }
-`, a, b, port))
+`, a, b, port, plainPort, plain.Port))
+	// not TLS: passed on unchanged; nginx counts the bytes preread took as sent upstream, not as received
+	c := dialStream(t, plainPort)
+	io.WriteString(c, "SSH-2.0-x\r\n")
+	c.CloseWrite()
+	if got, _ := io.ReadAll(c); string(got) != "SSH-2.0-x\r\nbye p 11\n" {
+		t.Errorf("plain session through ssl_preread: got %q", got)
+	}
+	if !eventually(5*time.Second, func() bool {
+		data, _ := os.ReadFile(filepath.Join(s.Prefix, "logs", "plain.log"))
+		return string(data) == "200 0 11 \"-\"\n"
+	}) {
+		data, _ := os.ReadFile(filepath.Join(s.Prefix, "logs", "plain.log"))
+		t.Errorf("plain session logged %q, want nginx's \"200 0 11 \\\"-\\\"\"", data)
+	}
 	for _, name := range []string{"a.test", "b.test"} {
 		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr(port), ca.clientTLS(name))
 		if err != nil {
