@@ -470,3 +470,27 @@ stream {
 		}
 	}
 }
+
+// TestStreamDrainTimeout: a graceful stop waits for an open stream session no longer than
+// worker_shutdown_timeout, then closes it and exits.
+func TestStreamDrainTimeout(t *testing.T) {
+	t.Parallel()
+	be := newTCPBackend(t, "a", false)
+	port := freePort(t)
+	s := start(t, "worker_shutdown_timeout 1s;\n"+streamConf(fmt.Sprintf(`    server { listen 127.0.0.1:%d; proxy_pass 127.0.0.1:%d; }`, port, be.Port)))
+	c := dialStream(t, port)
+	r := bufio.NewReader(c)
+	echoLine(t, c, r, "open")
+	quit := time.Now()
+	s.Signal(syscall.SIGQUIT)
+	echoLine(t, c, r, "while draining")
+	if _, err := io.ReadAll(r); err != nil {
+		t.Fatalf("session end: %v", err)
+	}
+	if d := time.Since(quit); d < 800*time.Millisecond || d > 4*time.Second {
+		t.Errorf("session closed %v after QUIT, want about worker_shutdown_timeout (1s)", d)
+	}
+	if _, ok := s.Wait(5 * time.Second); !ok {
+		t.Error("sluice did not exit after worker_shutdown_timeout")
+	}
+}
