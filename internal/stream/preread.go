@@ -36,7 +36,7 @@ func (s *session) preread() ([]byte, error) {
 		}
 		hello, complete := handshakeMessage(buf)
 		if complete {
-			s.v.SSLPrereadServerName, s.v.SSLPrereadALPN = parseClientHello(hello)
+			s.v.Stream.SSLPrereadServerName, s.v.Stream.SSLPrereadALPN = parseClientHello(hello)
 			return buf, nil
 		}
 		if len(buf) >= maxPreread {

@@ -190,7 +190,7 @@ type tryStat struct {
 // sessions without a goroutine).
 func (p *Proxy) Serve(ctx context.Context, srv *Server, c net.Conn, ci Conn) {
 	now := time.Now()
-	v := &vars.Request{Start: now, ConnID: ci.ID, Protocol: "TCP", Hostname: p.hostname, ServerName: srv.Listen.Addr}
+	v := &vars.Request{Start: now, ConnID: ci.ID, Stream: &vars.StreamVars{Protocol: "TCP"}, Hostname: p.hostname, ServerName: srv.Listen.Addr}
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		v.RemoteAddr = unmapped(ta.AddrPort())
 	}
@@ -348,7 +348,7 @@ func (s *session) run(ctx context.Context, up net.Conn, clientBuffered []byte, i
 		last.sent, last.recv = st.ClientToUpstream, st.UpstreamToClient
 		// nginx counts bytes ssl_preread read toward the upstream ($upstream_bytes_sent) but not as received
 		// from the client ($bytes_received): so does sluice, for logs that compare
-		s.v.BytesSent, s.v.BytesReceived = st.UpstreamToClient, st.ClientToUpstream-int64(len(clientBuffered))
+		s.v.BytesSent, s.v.Stream.BytesReceived = st.UpstreamToClient, st.ClientToUpstream-int64(len(clientBuffered))
 		if st.Reason == tunnel.ReasonIdleTimeout {
 			s.p.log.Info("connection timed out (110: Connection timed out) while proxying connection", s.v.LogAttrs("upstream", last.addr)...)
 		}
@@ -382,7 +382,7 @@ func (s *session) end(status int) {
 				conn = appendSeconds(conn, t.connect)
 			}
 		}
-		v.UpstreamAddr, v.UpstreamBytesSent, v.UpstreamBytesReceived, v.UpstreamConnectTime = string(addrs), string(sent), string(recv), string(conn)
+		v.UpstreamAddr, v.Stream.UpstreamBytesSent, v.Stream.UpstreamBytesReceived, v.UpstreamConnectTime = string(addrs), string(sent), string(recv), string(conn)
 	}
 	for _, l := range s.srv.logs {
 		line := l.format.Template.AppendEscaped(nil, v, l.format.Escape)

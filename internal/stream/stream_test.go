@@ -21,13 +21,13 @@ func TestPrereadClientHello(t *testing.T) {
 		tc := tls.Client(rec, &tls.Config{ServerName: "DB.Example.org", NextProtos: []string{"h2", "postgresql"}, InsecureSkipVerify: true})
 		tc.Handshake() // fails once the pipe closes; the hello has been written by then
 	}()
-	s := &session{client: server, v: &vars.Request{}}
+	s := &session{client: server, v: &vars.Request{Stream: &vars.StreamVars{}}}
 	got, err := s.preread()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.v.SSLPrereadServerName != "db.example.org" || s.v.SSLPrereadALPN != "h2,postgresql" {
-		t.Errorf("preread gave %q and %q", s.v.SSLPrereadServerName, s.v.SSLPrereadALPN)
+	if s.v.Stream.SSLPrereadServerName != "db.example.org" || s.v.Stream.SSLPrereadALPN != "h2,postgresql" {
+		t.Errorf("preread gave %q and %q", s.v.Stream.SSLPrereadServerName, s.v.Stream.SSLPrereadALPN)
 	}
 	want := <-sent
 	if string(got) != string(want[:len(got)]) || len(got) < len(want) {
@@ -61,10 +61,10 @@ func TestPrereadNotTLS(t *testing.T) {
 	client, server := net.Pipe()
 	defer client.Close()
 	go client.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
-	s := &session{client: server, v: &vars.Request{}}
+	s := &session{client: server, v: &vars.Request{Stream: &vars.StreamVars{}}}
 	got, err := s.preread()
-	if err != nil || string(got[:3]) != "SSH" || s.v.SSLPrereadServerName != "" {
-		t.Errorf("preread of SSH: %q, %v, name %q", got, err, s.v.SSLPrereadServerName)
+	if err != nil || string(got[:3]) != "SSH" || s.v.Stream.SSLPrereadServerName != "" {
+		t.Errorf("preread of SSH: %q, %v, name %q", got, err, s.v.Stream.SSLPrereadServerName)
 	}
 }
 

@@ -341,16 +341,9 @@ func (r *Request) str(v *Var) (s string, found, ok bool) {
 		return r.UpstreamConnectTime, r.UpstreamConnectTime != "", true
 	case kUpstreamHeaderTime:
 		return r.UpstreamHeaderTime, r.UpstreamHeaderTime != "", true
-	case kProtocol:
-		return r.Protocol, r.Protocol != "", true
-	case kUpstreamBytesSent:
-		return r.UpstreamBytesSent, r.UpstreamBytesSent != "", true
-	case kUpstreamBytesReceived:
-		return r.UpstreamBytesReceived, r.UpstreamBytesReceived != "", true
-	case kSSLPrereadServerName:
-		return r.SSLPrereadServerName, r.SSLPrereadServerName != "", true
-	case kSSLPrereadALPN:
-		return r.SSLPrereadALPN, r.SSLPrereadALPN != "", true
+	case kProtocol, kUpstreamBytesSent, kUpstreamBytesReceived, kSSLPrereadServerName, kSSLPrereadALPN:
+		s := r.streamStr(v.kind)
+		return s, s != "", true
 	case kSSLProtocol:
 		cs := r.tls()
 		if cs == nil {
@@ -500,7 +493,10 @@ func (r *Request) appendVar(dst []byte, v *Var) ([]byte, bool) {
 	case kRequestLength:
 		return strconv.AppendInt(dst, r.RequestLength, 10), true
 	case kBytesReceived:
-		return strconv.AppendInt(dst, r.BytesReceived, 10), true
+		if r.Stream == nil {
+			return dst, false
+		}
+		return strconv.AppendInt(dst, r.Stream.BytesReceived, 10), true
 	case kRequestTime, kSessionTime:
 		var ms int64
 		if !r.Start.IsZero() {
@@ -543,6 +539,25 @@ func (r *Request) appendVar(dst []byte, v *Var) ([]byte, bool) {
 		return r.appendClientCert(dst, v.kind)
 	}
 	return dst, false
+}
+
+// streamStr is the value of a stream session's string variable; "" outside a session.
+func (r *Request) streamStr(k kind) string {
+	sv := r.Stream
+	if sv == nil {
+		return ""
+	}
+	switch k {
+	case kProtocol:
+		return sv.Protocol
+	case kUpstreamBytesSent:
+		return sv.UpstreamBytesSent
+	case kUpstreamBytesReceived:
+		return sv.UpstreamBytesReceived
+	case kSSLPrereadServerName:
+		return sv.SSLPrereadServerName
+	}
+	return sv.SSLPrereadALPN
 }
 
 func (r *Request) header() http.Header {
