@@ -149,19 +149,24 @@ func TestStreamEcho(t *testing.T) {
 
 // TestStreamBalancing: an upstream group balances sessions round robin over its peers; a peer that refuses
 // connections is skipped for the next one (proxy_next_upstream on), and $upstream_addr lists both tries as
-// nginx does. With proxy_next_upstream off the session fails with 502.
+// nginx does. With proxy_next_upstream off the session fails with 502. hash $remote_addr keeps a client on one
+// peer; least_conn sends a session to the peer without an open one.
 func TestStreamBalancing(t *testing.T) {
 	t.Parallel()
 	a, b := newTCPBackend(t, "a", true), newTCPBackend(t, "b", true)
 	dead := freePort(t)
-	rr, skip, noNext := freePort(t), freePort(t), freePort(t)
+	rr, skip, noNext, hashed, least := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
 	s := start(t, streamConf(fmt.Sprintf(`
     upstream two { server 127.0.0.1:%[1]d; server 127.0.0.1:%[2]d; }
     upstream withdead { server 127.0.0.1:%[3]d; server 127.0.0.1:%[1]d; }
     upstream nonext { server 127.0.0.1:%[3]d; server 127.0.0.1:%[1]d; }
     server { listen 127.0.0.1:%[4]d; proxy_pass two; }
     server { listen 127.0.0.1:%[5]d; proxy_pass withdead; }
-    server { listen 127.0.0.1:%[6]d; proxy_pass nonext; proxy_next_upstream off; }`, a.Port, b.Port, dead, rr, skip, noNext)))
+    server { listen 127.0.0.1:%[6]d; proxy_pass nonext; proxy_next_upstream off; }
+    upstream hashed { hash "$remote_addr:x"; server 127.0.0.1:%[1]d; server 127.0.0.1:%[2]d; }
+    upstream least { least_conn; server 127.0.0.1:%[1]d; server 127.0.0.1:%[2]d; }
+    server { listen 127.0.0.1:%[7]d; proxy_pass hashed; access_log off; }
+    server { listen 127.0.0.1:%[8]d; proxy_pass least; access_log off; }`, a.Port, b.Port, dead, rr, skip, noNext, hashed, least)))
 
 	greeting := func(port int) string {
 		c := dialStream(t, port)
@@ -186,6 +191,23 @@ func TestStreamBalancing(t *testing.T) {
 	if got := greeting(skip); got != "a" {
 		t.Errorf("second session: got %q, want a", got)
 	}
+	seq = seq[:0]
+	for range 4 {
+		seq = append(seq, greeting(hashed))
+	}
+	if seq[0] != seq[1] || seq[1] != seq[2] || seq[2] != seq[3] {
+		t.Errorf("hash $remote_addr spread one client over %v, want one peer", seq)
+	}
+	// one session held open on a peer: round robin would send every other new session there, least_conn none
+	held := dialStream(t, least)
+	first, _ := bufio.NewReader(held).ReadString('\n')
+	for range 3 {
+		if got := greeting(least); got+"\n" == first {
+			t.Errorf("least_conn sent a session to %q, which has one open; want the other peer", got)
+		}
+		time.Sleep(100 * time.Millisecond) // the closed session's count is released when its tunnel ends
+	}
+	held.Close()
 	if got := greeting(noNext); got != "closed" {
 		t.Errorf("proxy_next_upstream off with the dead peer first: got %q, want the connection closed", got)
 	}
