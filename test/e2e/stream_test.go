@@ -516,3 +516,51 @@ func TestStreamDrainTimeout(t *testing.T) {
 		t.Error("sluice did not exit after worker_shutdown_timeout")
 	}
 }
+
+// TestStreamConnectTimeout: a peer that does not answer the connect within proxy_connect_timeout ends the
+// session with 502 after that time, logged as nginx logs it ("upstream timed out (110: Connection timed out)
+// while connecting to upstream", $upstream_connect_time "-"). The peer is a socket whose backlog is full, so
+// the kernel drops further SYNs.
+func TestStreamConnectTimeout(t *testing.T) {
+	t.Parallel()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	full := sa.(*syscall.SockaddrInet4).Port
+	for range 3 { // fill the backlog; these are never accepted
+		go func() {
+			if c, err := net.DialTimeout("tcp", addr(full), 10*time.Second); err == nil {
+				time.Sleep(10 * time.Second)
+				c.Close()
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	port := freePort(t)
+	s := start(t, streamConf(fmt.Sprintf(`    server { listen 127.0.0.1:%d; proxy_pass 127.0.0.1:%d; proxy_connect_timeout 1s; }`, port, full)))
+	c := dialStream(t, port)
+	began := time.Now()
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("read a byte from a session whose upstream never connected")
+	}
+	if d := time.Since(began); d < 900*time.Millisecond || d > 5*time.Second {
+		t.Errorf("session ended %v after it began, want proxy_connect_timeout (1s)", d)
+	}
+	lines := waitStreamLog(t, s, 1)
+	if want := fmt.Sprintf(`127.0.0.1 TCP 502 0 0 "127.0.0.1:%d" "0" "0" "-" 1.0`, full); !strings.HasPrefix(lines[0], want) {
+		t.Errorf("access log %q, want it to start %q", lines[0], want)
+	}
+	want := fmt.Sprintf(`upstream timed out (110: Connection timed out) while connecting to upstream, client: 127.0.0.1, server: 127.0.0.1:%d, upstream: "127.0.0.1:%d"`, port, full)
+	if !eventually(2*time.Second, func() bool { return strings.Contains(s.Log(), want) }) {
+		t.Errorf("error log lacks %q:\n%s", want, s.Log())
+	}
+}
