@@ -135,7 +135,7 @@ func (l *listener) acceptLoop() {
 		c = netutil.NewSocket(c)
 		l.pending.Add(1)
 		go func() {
-			if srv := l.srv.snap.Load().stream.Server(l.addr); srv != nil {
+			if srv := l.srv.snap.Load().stream.Server(l.addr, c); srv != nil {
 				l.serveStream(c, srv)
 				l.pending.Done()
 				return

@@ -78,6 +78,11 @@ func (p *Proxy) Close() { p.ups.Close() }
 type Config struct {
 	st      *config.Stream
 	servers map[string]*Server
+	// bind is the sockets to listen on: as nginx, a wildcard address also takes the connections to specific
+	// addresses of its port, whose servers are then found by the connection's local address
+	bind map[string]config.Listen
+	// shared marks the wildcard sockets that also serve specific addresses
+	shared map[string]bool
 }
 
 // Server is one stream server as it serves one listening address.
@@ -101,7 +106,7 @@ type TLSFunc func(*config.StreamServer) (*tls.Config, error)
 // Compile builds the stream block of cfg (nil without one): access log files are opened through files and TLS
 // settings built by tlsFor, so every error surfaces before the configuration goes live.
 func Compile(st *config.Stream, files *observe.Files, tlsFor TLSFunc) (*Config, error) {
-	c := &Config{st: st, servers: map[string]*Server{}}
+	c := &Config{st: st, servers: map[string]*Server{}, bind: map[string]config.Listen{}, shared: map[string]bool{}}
 	if st == nil {
 		return c, nil
 	}
@@ -135,24 +140,39 @@ func Compile(st *config.Stream, files *observe.Files, tlsFor TLSFunc) (*Config, 
 			c.servers[l.Addr] = srv
 		}
 	}
+	for addr, srv := range c.servers {
+		host, port, _ := net.SplitHostPort(addr)
+		wild := net.JoinHostPort("0.0.0.0", port)
+		if strings.Contains(host, ":") {
+			wild = net.JoinHostPort("::", port)
+		}
+		if _, ok := c.servers[wild]; ok && wild != addr {
+			c.shared[wild] = true
+			continue
+		}
+		c.bind[addr] = srv.Listen
+	}
 	return c, nil
 }
 
-// Listens returns every listening address of the stream block with its listen directive.
-func (c *Config) Listens() map[string]config.Listen {
-	out := map[string]config.Listen{}
-	for addr, s := range c.servers {
-		out[addr] = s.Listen
-	}
-	return out
-}
+// Listens returns the sockets the stream block listens on, by address, with their listen directives.
+func (c *Config) Listens() map[string]config.Listen { return c.bind }
 
-// Server returns the stream server listening on addr (as written, "0.0.0.0:3306"), or nil.
-func (c *Config) Server(addr string) *Server {
+// Server returns the stream server of a connection accepted on the socket bound to bound (as written,
+// "0.0.0.0:3306"), or nil when the socket is not a stream one. On a wildcard socket that also serves specific
+// addresses, the connection's local address chooses, as in nginx.
+func (c *Config) Server(bound string, conn net.Conn) *Server {
 	if c == nil {
 		return nil
 	}
-	return c.servers[addr]
+	if c.shared[bound] {
+		if ta, ok := conn.LocalAddr().(*net.TCPAddr); ok {
+			if s, ok := c.servers[unmapped(ta.AddrPort()).String()]; ok {
+				return s
+			}
+		}
+	}
+	return c.servers[bound]
 }
 
 // Conn is what the accepting side knows of a new connection.

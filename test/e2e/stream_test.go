@@ -564,3 +564,25 @@ func TestStreamConnectTimeout(t *testing.T) {
 		t.Errorf("error log lacks %q:\n%s", want, s.Log())
 	}
 }
+
+// TestStreamWildcardAndSpecific: `listen P` and `listen 127.0.0.1:P` in two stream servers share one socket, as
+// in nginx: a connection to 127.0.0.1 goes to the specific server, one to another address to the wildcard's.
+func TestStreamWildcardAndSpecific(t *testing.T) {
+	t.Parallel()
+	wild, specific := newTCPBackend(t, "wild", true), newTCPBackend(t, "specific", true)
+	port := freePort(t)
+	start(t, streamConf(fmt.Sprintf(`
+    server { listen %[1]d; proxy_pass 127.0.0.1:%[2]d; }
+    server { listen 127.0.0.1:%[1]d; proxy_pass 127.0.0.1:%[3]d; }`, port, wild.Port, specific.Port)))
+	for host, want := range map[string]string{"127.0.0.1": "specific\n", "127.0.0.2": "wild\n"} {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("%s:%d", host, port), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if line, _ := bufio.NewReader(c).ReadString('\n'); line != want {
+			t.Errorf("connection to %s reached %q, want %q", host, line, want)
+		}
+		c.Close()
+	}
+}
