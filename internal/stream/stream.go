@@ -32,14 +32,17 @@ import (
 
 // nginx's stream status codes ($status).
 const (
-	StatusOK          = 200
-	StatusBadRequest  = 400
-	StatusForbidden   = 403
-	StatusInternal    = 500
-	StatusBadGateway  = 502
-	handshakeTimeout  = 60 * time.Second // ssl_handshake_timeout's default
-	prereadTimeout    = 30 * time.Second // preread_timeout's default
-	defaultTunnelSize = 0                // tunnel's default copy buffer
+	StatusOK         = 200
+	StatusBadRequest = 400
+	StatusForbidden  = 403
+	StatusInternal   = 500
+	StatusBadGateway = 502
+)
+
+// nginx's defaults for the phases before the tunnel (their directives are not implemented).
+const (
+	handshakeTimeout = 60 * time.Second // ssl_handshake_timeout
+	prereadTimeout   = 30 * time.Second // preread_timeout
 )
 
 // Proxy runs stream sessions. It holds what outlives one configuration: the balancing state of the stream
@@ -57,7 +60,7 @@ type Proxy struct {
 // New returns a Proxy whose sessions are counted by tracker and logged to log.
 func New(tracker *tunnel.Tracker, log *slog.Logger) *Proxy {
 	h, _ := os.Hostname()
-	return &Proxy{log: log, tracker: tracker, ups: upstream.NewSet(log), bufs: tunnel.NewBufferPool(defaultTunnelSize), poller: tunnel.NewPoller(), hostname: h}
+	return &Proxy{log: log, tracker: tracker, ups: upstream.NewSet(log), bufs: tunnel.NewBufferPool(0), poller: tunnel.NewPoller(), hostname: h}
 }
 
 // Update installs the upstream groups of a new configuration's stream block (nil: none); peers that stay keep
@@ -70,7 +73,7 @@ func (p *Proxy) Update(c *Config) {
 	p.ups.Update(groups)
 }
 
-// Close stops the groups' background work (none today beyond the set itself).
+// Close stops the groups' background work (re-resolution, health checks: none is enabled in stream today).
 func (p *Proxy) Close() { p.ups.Close() }
 
 // Config is the compiled stream block of one configuration: a server per listening address, with its access
@@ -193,7 +196,6 @@ type session struct {
 	srv     *Server
 	v       *vars.Request
 	client  net.Conn
-	start   time.Time
 	tried   []tryStat // every try, for $upstream_* lists
 	tracked func()    // ends the tracker's count
 }
@@ -217,7 +219,7 @@ func (p *Proxy) Serve(ctx context.Context, srv *Server, c net.Conn, ci Conn) {
 	if ta, ok := c.LocalAddr().(*net.TCPAddr); ok {
 		v.LocalAddr = unmapped(ta.AddrPort())
 	}
-	s := &session{p: p, srv: srv, v: v, client: c, start: now}
+	s := &session{p: p, srv: srv, v: v, client: c}
 	p.log.Info("client "+v.RemoteAddr.String()+" connected to "+srv.Listen.Addr, "conn", ci.ID)
 	if srv.Listen.ProxyProtocol && ci.ReadProxyHeader != nil {
 		// $proxy_protocol_addr is the header's client; $remote_addr stays the load balancer, as in nginx
