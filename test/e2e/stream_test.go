@@ -394,7 +394,7 @@ func TestStreamProxyProtocol(t *testing.T) {
 	send, recv := freePort(t), freePort(t)
 	s := start(t, fmt.Sprintf(`events {}
 stream {
-    log_format pp '$remote_addr $proxy_protocol_addr $proxy_protocol_port $status';
+    log_format pp '$remote_addr $proxy_protocol_addr $proxy_protocol_port $status $server_addr:$server_port';
     server { listen 127.0.0.1:%d; proxy_pass %s; proxy_protocol on; }
     server { listen 127.0.0.1:%d proxy_protocol; proxy_pass %s; access_log logs/stream.log pp; }
 }
@@ -415,16 +415,16 @@ stream {
 	}
 	c2.Close()
 	lines := waitStreamLog(t, s, 1)
-	if lines[0] != "127.0.0.1 192.0.2.7 4242 200" {
-		t.Errorf("access log %q, want \"127.0.0.1 192.0.2.7 4242 200\"", lines[0])
+	if want := fmt.Sprintf("127.0.0.1 192.0.2.7 4242 200 127.0.0.1:%d", recv); lines[0] != want {
+		t.Errorf("access log %q, want %q", lines[0], want)
 	}
 	c3 := dialStream(t, recv)
 	io.WriteString(c3, "GARBAGE\r\n")
 	if _, err := c3.Read(make([]byte, 8)); err == nil {
 		t.Error("a broken PROXY header was answered")
 	}
-	if lines := waitStreamLog(t, s, 2); lines[1] != "127.0.0.1 - - 400" {
-		t.Errorf("access log %q, want \"127.0.0.1 - - 400\" for a broken header", lines[1])
+	if lines := waitStreamLog(t, s, 2); !strings.HasPrefix(lines[1], "127.0.0.1 - - 400 ") {
+		t.Errorf("access log %q, want \"127.0.0.1 - - 400 …\" for a broken header", lines[1])
 	}
 }
 
