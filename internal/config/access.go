@@ -82,10 +82,10 @@ var accessDirectives = []Spec{
 			return err
 		}},
 
-	{Name: "allow", Module: "http_access", Ctx: ctxHSL | CtxLimitExcept, Args: "1", Doc: "Allows an address, CIDR or all; allow and deny rules are checked in order, the first match decides.",
+	{Name: "allow", Module: "http_access", Ctx: ctxHSL | CtxLimitExcept | ctxStream, Args: "1", Doc: "Allows an address, CIDR or all; allow and deny rules are checked in order, the first match decides.",
 		Diff:  "unix: is not supported.",
 		Apply: func(p *parser, d *Directive) error { return p.rule(d, true) }},
-	{Name: "deny", Module: "http_access", Ctx: ctxHSL | CtxLimitExcept, Args: "1", Doc: "Denies (403) an address, CIDR or all; see allow.",
+	{Name: "deny", Module: "http_access", Ctx: ctxHSL | CtxLimitExcept | ctxStream, Args: "1", Doc: "Denies (403) an address, CIDR or all; see allow. In stream, a denied connection is closed at once and logged with $status 403.",
 		Diff:  "unix: is not supported.",
 		Apply: func(p *parser, d *Directive) error { return p.rule(d, false) }},
 

@@ -153,6 +153,20 @@ func TestErrors(t *testing.T) {
 		{"proxy_pass in limit_except", "http {\n server {\n  location / { limit_except GET {\n   proxy_pass http://127.0.0.1:1;\n  } }\n }\n}\n", []string{`"proxy_pass" inside "limit_except" is not supported`, "sluice.conf:4"}},
 		{"access_log in limit_except", "http {\n server {\n  location / { limit_except GET {\n   access_log off;\n  } }\n }\n}\n", []string{`"access_log" inside "limit_except" is not supported`, "sluice.conf:4"}},
 		{"limit_except auth_basic without file", "http {\n server {\n  location / { limit_except GET { auth_basic x; } }\n }\n}\n", []string{"auth_basic without auth_basic_user_file", "sluice.conf:3"}},
+		// stream: mistakes are refused with file:line, with nginx's messages where nginx has one
+		{"udp", "stream {\n server {\n  listen 53 udp;\n  proxy_pass 127.0.0.1:5353;\n }\n}\n", []string{`"udp" in the "listen" directive is not supported`, "sluice.conf:3"}},
+		{"http2 in stream", "stream {\n server {\n  listen 53 http2;\n  proxy_pass 127.0.0.1:5353;\n }\n}\n", []string{`invalid parameter "http2"`, "sluice.conf:3"}},
+		{"no port in upstream", "stream {\n upstream u {\n  server 127.0.0.1;\n }\n}\n", []string{`no port in upstream "127.0.0.1"`, "sluice.conf:3"}},
+		{"no port in proxy_pass", "stream {\n server {\n  listen 1234;\n  proxy_pass 127.0.0.1;\n }\n}\n", []string{`no port in upstream "127.0.0.1"`, "sluice.conf:4"}},
+		{"url in proxy_pass", "stream {\n server {\n  listen 1234;\n  proxy_pass http://127.0.0.1:80;\n }\n}\n", []string{`invalid URL prefix`, "sluice.conf:4"}},
+		{"no proxy_pass", "stream {\n server {\n  listen 1234;\n }\n}\n", []string{`no "proxy_pass" is defined for server`, "sluice.conf:2"}},
+		{"no format", "stream {\n server {\n  listen 1234;\n  proxy_pass 127.0.0.1:1;\n  access_log logs/s.log;\n }\n}\n", []string{"log format is not specified", "sluice.conf:5"}},
+		{"unknown format", "stream {\n server {\n  listen 1234;\n  proxy_pass 127.0.0.1:1;\n  access_log logs/s.log combined;\n }\n}\n", []string{`unknown log format "combined"`, "sluice.conf:2"}},
+		{"http directive in stream", "stream {\n server {\n  listen 1234;\n  proxy_pass 127.0.0.1:1;\n  proxy_set_header X y;\n }\n}\n", []string{`"proxy_set_header" directive is not allowed here`, "sluice.conf:5"}},
+		{"stream directive in http", "http {\n proxy_timeout 5s;\n}\n", []string{`"proxy_timeout" directive is not allowed here`, "sluice.conf:2", "stream"}},
+		{"next_upstream values", "stream {\n proxy_next_upstream error timeout;\n}\n", []string{`invalid number of arguments in "proxy_next_upstream"`, "sluice.conf:2"}},
+		{"ssl without certificate", "stream {\n server {\n  listen 1234 ssl;\n  proxy_pass 127.0.0.1:1;\n }\n}\n", []string{`no "ssl_certificate" is defined`, "sluice.conf:3"}},
+		{"ip_hash", "stream {\n upstream u {\n  ip_hash;\n  server 127.0.0.1:1;\n }\n}\n", []string{`"ip_hash" directive is not allowed here`, "sluice.conf:3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

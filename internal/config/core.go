@@ -47,10 +47,13 @@ var mainDirectives = []Spec{
 
 // coreDirectives are nginx's ngx_http_core_module directives that sluice implements.
 var coreDirectives = []Spec{
-	{Name: "server", Module: "http_core", Ctx: CtxHTTP | CtxUpstream, Args: "0+", Either: true, Doc: "A virtual server (in http), or a peer (in upstream): ADDRESS [weight=N] [max_fails=N] [fail_timeout=T] [max_conns=N] [backup] [down] [slow_start=T] [resolve]; ADDRESS is ip:port, host:port (every address the name resolves to at load time is a peer; with resolve, re-resolved through the resolver while running) or unix:/path. slow_start (as NGINX Plus) ramps a recovered peer's weight up from 1 over T (round robin and least_conn; under least_conn, while a peer ramps up, peers are ranked by (connections+1)/current weight, as HAProxy does, so the returning peer takes its share of new connections rather than all of them).",
+	{Name: "server", Module: "http_core", Ctx: CtxHTTP | CtxUpstream | CtxStream | CtxStreamUpstream, Args: "0+", Either: true, Doc: "A virtual server (in http), or a peer (in upstream): ADDRESS [weight=N] [max_fails=N] [fail_timeout=T] [max_conns=N] [backup] [down] [slow_start=T] [resolve]; ADDRESS is ip:port, host:port (every address the name resolves to at load time is a peer; with resolve, re-resolved through the resolver while running) or unix:/path. slow_start (as NGINX Plus) ramps a recovered peer's weight up from 1 over T (round robin and least_conn; under least_conn, while a peer ramps up, peers are ranked by (connections+1)/current weight, as HAProxy does, so the returning peer takes its share of new connections rather than all of them).",
 		Apply: func(p *parser, d *Directive) error {
 			if p.ups != nil {
 				return p.upstreamServer(d)
+			}
+			if len(d.Args) == 0 && d.Block != nil && p.strm != nil {
+				return p.streamServer(d)
 			}
 			if len(d.Args) != 0 {
 				return d.errorf("invalid number of arguments in \"server\" directive")
@@ -62,7 +65,7 @@ var coreDirectives = []Spec{
 		}},
 	{Name: "location", Module: "http_core", Ctx: CtxServer | CtxLocation, Args: "1-2", Block: true, Doc: "Settings for requests whose normalised URI matches; nginx's matching order.",
 		Apply: (*parser).locationBlock},
-	{Name: "listen", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: "*:80", Doc: "Address and port to accept on, with ssl, http2, quic (a UDP socket for HTTP/3, nginx 1.25 syntax), default_server, reuseport, backlog=, ipv6only=, proxy_protocol (v1 and v2 headers), so_keepalive=on|off|keepidle:keepintvl:keepcnt (TCP keep-alive probes on accepted connections; off by default, as in nginx).",
+	{Name: "listen", Module: "http_core", Ctx: CtxServer | CtxStreamServer, Args: "1+", Default: "*:80", Doc: "Address and port to accept on, with ssl, http2, quic (a UDP socket for HTTP/3, nginx 1.25 syntax), default_server, reuseport, backlog=, ipv6only=, proxy_protocol (v1 and v2 headers), so_keepalive=on|off|keepidle:keepintvl:keepcnt (TCP keep-alive probes on accepted connections; off by default, as in nginx).",
 		Diff:  "unix: sockets, bind, setfib, accept_filter and fastopen are not supported yet (refused with an error); deferred, rcvbuf and sndbuf are accepted and ignored.",
 		Apply: (*parser).listen},
 	{Name: "server_name", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: `""`, Doc: "Names of the virtual server: exact, *.wildcard, wildcard.*, .example.com, ~regex.",
@@ -423,6 +426,13 @@ func (p *parser) listen(d *Directive) error {
 		switch k {
 		case "ssl":
 			l.SSL = true
+		case "udp":
+			if p.strm != nil {
+				e := d.errorf("\"udp\" in the \"listen\" directive is not supported: sluice's stream module proxies TCP only")
+				e.Hint = "remove udp (DNS, QUIC and syslog over UDP need another proxy for now)"
+				return e
+			}
+			return d.errorf("invalid parameter %q of the \"listen\" directive", a)
 		case "http2":
 			l.HTTP2 = true
 		case "default_server", "default":
@@ -451,6 +461,9 @@ func (p *parser) listen(d *Directive) error {
 		default:
 			return d.errorf("invalid parameter %q of the \"listen\" directive", a)
 		}
+	}
+	if p.strm != nil {
+		return p.streamListen(d, l)
 	}
 	if l.QUIC && (l.SSL || l.HTTP2 || l.ProxyProtocol) {
 		return d.errorf("\"quic\" cannot be combined with \"ssl\", \"http2\" or \"proxy_protocol\" in the \"listen\" directive")

@@ -19,6 +19,11 @@ func (p *parser) finish() error {
 	if len(c.ErrorLogs) == 0 {
 		c.ErrorLogs = []LogTarget{{Path: p.path("logs/error.log"), Level: "error"}}
 	}
+	if c.Stream != nil {
+		if err := p.finishStream(c.Stream); err != nil {
+			return err
+		}
+	}
 	h := c.HTTP
 	if h == nil {
 		return nil
@@ -87,19 +92,8 @@ func (p *parser) checkLogFormats(h *HTTP) error {
 
 func (p *parser) finishServer(s *Server) error {
 	ssl := &s.Srv.SSL
-	// pair certificates with keys by position, as nginx does
-	if len(ssl.keys) > 0 || len(ssl.Certificates) > 0 {
-		j := 0
-		for i := range ssl.Certificates {
-			if ssl.Certificates[i].SelfSigned || ssl.Certificates[i].Internal || ssl.Certificates[i].ACME {
-				continue
-			}
-			if j >= len(ssl.keys) {
-				return ssl.Certificates[i].Pos.errorf("no \"ssl_certificate_key\" is defined for certificate %q", ssl.Certificates[i].Cert)
-			}
-			ssl.Certificates[i].Key = ssl.keys[j]
-			j++
-		}
+	if err := pairCertificates(ssl); err != nil {
+		return err
 	}
 	for i := range s.Listens {
 		l := &s.Listens[i]
@@ -166,6 +160,22 @@ func (p *parser) finishServer(s *Server) error {
 		return s.Pos.errorf("%v", err)
 	}
 	s.Matcher = m
+	return nil
+}
+
+// pairCertificates pairs certificates with keys by position, as nginx does.
+func pairCertificates(ssl *SSLConf) error {
+	j := 0
+	for i := range ssl.Certificates {
+		if ssl.Certificates[i].SelfSigned || ssl.Certificates[i].Internal || ssl.Certificates[i].ACME {
+			continue
+		}
+		if j >= len(ssl.keys) {
+			return ssl.Certificates[i].Pos.errorf("no \"ssl_certificate_key\" is defined for certificate %q", ssl.Certificates[i].Cert)
+		}
+		ssl.Certificates[i].Key = ssl.keys[j]
+		j++
+	}
 	return nil
 }
 

@@ -11,7 +11,7 @@ const CombinedFormat = `$remote_addr - $remote_user [$time_local] "$request" $st
 
 // logDirectives are nginx's log module directives and error_log.
 var logDirectives = []Spec{
-	{Name: "error_log", Module: "core", Ctx: CtxMain | ctxHSL, Args: "1-2", Default: "logs/error.log error", Doc: "Error log file (or stderr) and minimum level: debug info notice warn error crit alert emerg.",
+	{Name: "error_log", Module: "core", Ctx: CtxMain | ctxHSL | ctxStream, Args: "1-2", Default: "logs/error.log error", Doc: "Error log file (or stderr) and minimum level: debug info notice warn error crit alert emerg.",
 		Diff: "only the main-level error_log is used; error_log in http/server/location is accepted and ignored for now.",
 		Apply: func(p *parser, d *Directive) error {
 			t := LogTarget{Path: p.path(d.Args[0]), Level: "error"}
@@ -23,6 +23,9 @@ var logDirectives = []Spec{
 					return d.errorf("invalid log level %q", d.Args[1])
 				}
 			}
+			if p.strm != nil {
+				return nil // accepted in stream, as in http: the main-level error log is used
+			}
 			if p.http == nil || p.conf == nil {
 				p.cfg.ErrorLogs = append(p.cfg.ErrorLogs, t)
 				return nil
@@ -30,7 +33,7 @@ var logDirectives = []Spec{
 			add(&p.conf.ErrorLogs, t)
 			return nil
 		}},
-	{Name: "access_log", Module: "http_log", Ctx: ctxHSL | CtxIf, Args: "1+", Default: "logs/access.log combined", Doc: "Access log path and format name (buffer=size, flush=time); `off` disables logging at this level.",
+	{Name: "access_log", Module: "http_log", Ctx: ctxHSL | CtxIf | ctxStream, Args: "1+", Default: "logs/access.log combined", Doc: "Access log path and format name (buffer=size, flush=time); `off` disables logging at this level.",
 		Diff: "gzip= and if= are not supported yet.",
 		Apply: func(p *parser, d *Directive) error {
 			if d.Args[0] == "off" {
@@ -59,13 +62,17 @@ var logDirectives = []Spec{
 					return d.errorf("invalid parameter %q of the \"access_log\" directive", a)
 				}
 			}
+			if p.strm != nil && len(d.Args) < 2 {
+				return d.errorf("log format is not specified") // stream has no predefined format (nginx)
+			}
 			add(&p.conf.AccessLogs, t)
 			return nil
 		}},
-	{Name: "log_format", Module: "http_log", Ctx: CtxHTTP, Args: "2+", Doc: "Defines a named access log format; escape=default|json|none.",
+	{Name: "log_format", Module: "http_log", Ctx: CtxHTTP | CtxStream, Args: "2+", Doc: "Defines a named access log format; escape=default|json|none.",
 		Apply: func(p *parser, d *Directive) error {
 			name := d.Args[0]
-			if _, dup := p.http.LogFormats[name]; dup || name == "combined" {
+			formats := p.logFormats()
+			if _, dup := formats[name]; dup || name == "combined" {
 				return d.errorf("duplicate \"log_format\" name %q", name)
 			}
 			lf := &LogFormat{Name: name}
@@ -88,7 +95,7 @@ var logDirectives = []Spec{
 				return err
 			}
 			lf.Template = t
-			p.http.LogFormats[name] = lf
+			formats[name] = lf
 			return nil
 		}},
 }

@@ -109,6 +109,8 @@ type parser struct {
 	sc   *SrvConf
 	ops  *[]Op
 	ups  *Upstream
+	strm *Stream       // the stream block being read
+	ssrv *StreamServer // the stream server being read
 }
 
 func (p *parser) open(path string) (io.ReadCloser, error) {

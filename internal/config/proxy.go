@@ -15,8 +15,13 @@ import (
 
 // proxyDirectives are nginx's ngx_http_proxy_module directives that sluice implements, plus sluice's WebSocket ones.
 var proxyDirectives = []Spec{
-	{Name: "proxy_pass", Module: "http_proxy", Ctx: CtxLocation, Args: "1", Doc: "Proxies the request to http(s)://address[/uri] or an upstream group; nginx's URI replacement rules.",
-		Apply: (*parser).proxyPass},
+	{Name: "proxy_pass", Module: "http_proxy", Ctx: CtxLocation | CtxStreamServer, Args: "1", Doc: "Proxies the request to http(s)://address[/uri] or an upstream group; nginx's URI replacement rules. In a stream server: ADDRESS (host:port, unix:/path) or an upstream group of the stream block, variables allowed (a value naming a stream upstream group uses it, else it is an address).",
+		Apply: func(p *parser, d *Directive) error {
+			if p.strm != nil {
+				return p.streamPass(d)
+			}
+			return p.proxyPass(d)
+		}},
 	{Name: "proxy_http_version", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "1.1", Doc: "HTTP version toward the upstream.",
 		Diff: "sluice always speaks HTTP/1.1 with keep-alive to upstreams (nginx defaults to 1.0 and Connection: close); \"1.0\" is accepted and sends Connection: close.",
 		Apply: func(p *parser, d *Directive) error {
@@ -65,7 +70,7 @@ var proxyDirectives = []Spec{
 		Apply: (*parser).cookieFlags},
 	{Name: "proxy_redirect", Module: "http_proxy", Ctx: ctxHSL, Args: "1-2", Default: "default", Doc: "Rewrites Location and Refresh headers of upstream redirects: default, off, or from to.",
 		Apply: (*parser).proxyRedirect},
-	{Name: "proxy_connect_timeout", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout for connecting to the upstream.",
+	{Name: "proxy_connect_timeout", Module: "http_proxy", Ctx: ctxHSL | ctxStream, Args: "1", Default: "60s", Doc: "Timeout for connecting to the upstream (in stream too).",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ProxyConnectTimeout) }},
 	{Name: "proxy_read_timeout", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two reads from the upstream. Applies to tunnels only when set explicitly in the location (as nginx).",
 		Diff:  "an idle WebSocket tunnel is not cut by the default 60s; see proxy_tunnel_timeout.",
@@ -103,12 +108,17 @@ var proxyDirectives = []Spec{
 		}},
 	{Name: "proxy_ssl_protocols", Module: "http_proxy", Ctx: ctxHSL, Args: "1+", Default: "TLSv1.2 TLSv1.3", Doc: "TLS versions toward https:// upstreams.",
 		Apply: func(p *parser, d *Directive) error { p.conf.ProxySSLProtocols.set(d.Args); return nil }},
-	{Name: "proxy_next_upstream", Module: "http_proxy", Ctx: ctxHSL, Args: "1+", Default: "error timeout", Doc: "When a request goes on to the next peer: error, timeout, invalid_header, http_500, http_502, http_503, http_504, http_403, http_404, http_429, non_idempotent, off. A non-idempotent request (POST, LOCK, PATCH) is never passed on once sent unless non_idempotent is listed.",
-		Diff:  "request bodies are streamed, not buffered: once a try has read any of a request body, the request goes on to the next peer only if the body was at most client_body_buffer_size (16k), whose copy is kept while it streams; a larger one goes on only when the connection to the previous peer could not be made.",
-		Apply: (*parser).proxyNextUpstream},
-	{Name: "proxy_next_upstream_tries", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "0", Doc: "Most peers tried for one request (0: no limit).",
+	{Name: "proxy_next_upstream", Module: "http_proxy", Ctx: ctxHSL | ctxStream, Args: "1+", Default: "error timeout", Doc: "When a request goes on to the next peer: error, timeout, invalid_header, http_500, http_502, http_503, http_504, http_403, http_404, http_429, non_idempotent, off. A non-idempotent request (POST, LOCK, PATCH) is never passed on once sent unless non_idempotent is listed.",
+		Diff: "request bodies are streamed, not buffered: once a try has read any of a request body, the request goes on to the next peer only if the body was at most client_body_buffer_size (16k), whose copy is kept while it streams; a larger one goes on only when the connection to the previous peer could not be made.",
+		Apply: func(p *parser, d *Directive) error {
+			if p.strm != nil {
+				return p.streamNextUpstream(d)
+			}
+			return p.proxyNextUpstream(d)
+		}},
+	{Name: "proxy_next_upstream_tries", Module: "http_proxy", Ctx: ctxHSL | ctxStream, Args: "1", Default: "0", Doc: "Most peers tried for one request, or one stream session (0: no limit).",
 		Apply: func(p *parser, d *Directive) error { return p.setCount(d, &p.conf.ProxyNextTries) }},
-	{Name: "proxy_next_upstream_timeout", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "0", Doc: "Time after which a request is no longer passed on to the next peer (0: no limit).",
+	{Name: "proxy_next_upstream_timeout", Module: "http_proxy", Ctx: ctxHSL | ctxStream, Args: "1", Default: "0", Doc: "Time after which a request (or a stream session) is no longer passed on to the next peer (0: no limit).",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ProxyNextTimeout) }},
 	{Name: "proxy_method", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "The method sent upstream instead of the client's; variables are allowed.",
 		Diff: "a value that is not an HTTP token (empty, or with a space) is not sent: refused at load when it has no variables, else the request gets 500 and the error log says why; nginx sends it as it is. A POST or PUT made from a bodiless request carries Content-Length: 0 (nginx sends none).",

@@ -20,6 +20,9 @@ const (
 	CtxUpstream
 	CtxIf          // `if` inside server or location
 	CtxLimitExcept // limit_except inside location
+	CtxStream      // the stream block (TCP proxying)
+	CtxStreamServer
+	CtxStreamUpstream
 )
 
 const ctxHSL = CtxHTTP | CtxServer | CtxLocation
@@ -27,7 +30,7 @@ const ctxHSL = CtxHTTP | CtxServer | CtxLocation
 var ctxNames = []struct {
 	c    Context
 	name string
-}{{CtxMain, "main"}, {CtxEvents, "events"}, {CtxHTTP, "http"}, {CtxServer, "server"}, {CtxLocation, "location"}, {CtxUpstream, "upstream"}, {CtxIf, "if"}, {CtxLimitExcept, "limit_except"}}
+}{{CtxMain, "main"}, {CtxEvents, "events"}, {CtxHTTP, "http"}, {CtxServer, "server"}, {CtxLocation, "location"}, {CtxUpstream, "upstream"}, {CtxIf, "if"}, {CtxLimitExcept, "limit_except"}, {CtxStream, "stream"}, {CtxStreamServer, "stream server"}, {CtxStreamUpstream, "stream upstream"}}
 
 func (c Context) String() string {
 	var parts []string
@@ -81,7 +84,7 @@ type Registry struct {
 // NewRegistry returns the registry of every directive sluice accepts.
 func NewRegistry() *Registry {
 	r := &Registry{specs: map[string]*Spec{}}
-	for _, table := range [][]Spec{mainDirectives, coreDirectives, rewriteDirectives, headerDirectives, proxyDirectives, fastcgiDirectives, staticDirectives, gzipDirectives, sslDirectives, logDirectives, upstreamDirectives, sluiceDirectives, accessDirectives, varDirectives, ignoredDirectives} {
+	for _, table := range [][]Spec{mainDirectives, coreDirectives, rewriteDirectives, headerDirectives, proxyDirectives, fastcgiDirectives, staticDirectives, gzipDirectives, sslDirectives, logDirectives, upstreamDirectives, sluiceDirectives, accessDirectives, varDirectives, streamDirectives, ignoredDirectives} {
 		for i := range table {
 			s := &table[i]
 			if _, dup := r.specs[s.Name]; dup {

@@ -18,7 +18,7 @@ const InternalKeyword = "internal"
 
 // sslDirectives are nginx's ngx_http_ssl_module directives that sluice implements.
 var sslDirectives = []Spec{
-	{Name: "ssl_certificate", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "PEM certificate (chain) of the server; several may be given (e.g. RSA and ECDSA). `self-signed` generates one under the prefix; `internal` has the server's names (its `server_name`s, else localhost and the loopback addresses) certified by a local CA kept under the prefix in certs/ca (`sluice ca-cert` prints its root to trust); `acme` obtains and renews one for the server_names from an ACME CA (see acme_ca); none of them needs ssl_certificate_key.",
+	{Name: "ssl_certificate", Module: "http_ssl", Ctx: CtxHTTP | CtxServer | ctxStream, Args: "1", Doc: "PEM certificate (chain) of the server; several may be given (e.g. RSA and ECDSA). `self-signed` generates one under the prefix; `internal` has the server's names (its `server_name`s, else localhost and the loopback addresses) certified by a local CA kept under the prefix in certs/ca (`sluice ca-cert` prints its root to trust); `acme` obtains and renews one for the server_names from an ACME CA (see acme_ca); none of them needs ssl_certificate_key.",
 		Diff: "the `self-signed`, `internal` and `acme` keywords are sluice only; paths with variables are not supported.",
 		Apply: func(p *parser, d *Directive) error {
 			ssl := &p.sc.SSL
@@ -38,7 +38,7 @@ var sslDirectives = []Spec{
 			ssl.Certificates = append(ssl.Certificates, c)
 			return nil
 		}},
-	{Name: "ssl_certificate_key", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "PEM private key for the ssl_certificate in the same position.",
+	{Name: "ssl_certificate_key", Module: "http_ssl", Ctx: CtxHTTP | CtxServer | ctxStream, Args: "1", Doc: "PEM private key for the ssl_certificate in the same position.",
 		Apply: func(p *parser, d *Directive) error {
 			ssl := &p.sc.SSL
 			if !ssl.keysSet {
@@ -48,10 +48,10 @@ var sslDirectives = []Spec{
 			ssl.keys = append(ssl.keys, p.confPath(d.Args[0]))
 			return nil
 		}},
-	{Name: "ssl_protocols", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1+", Default: "TLSv1.2 TLSv1.3", Doc: "TLS versions accepted.",
+	{Name: "ssl_protocols", Module: "http_ssl", Ctx: CtxHTTP | CtxServer | ctxStream, Args: "1+", Default: "TLSv1.2 TLSv1.3", Doc: "TLS versions accepted.",
 		Diff:  "SSLv2/SSLv3 are refused; TLSv1 and TLSv1.1 are accepted if listed.",
 		Apply: func(p *parser, d *Directive) error { p.sc.SSL.Protocols.set(d.Args); return nil }},
-	{Name: "ssl_ciphers", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "HIGH:!aNULL:!MD5", Doc: "OpenSSL cipher list, mapped to Go's TLS 1.2 suites.",
+	{Name: "ssl_ciphers", Module: "http_ssl", Ctx: CtxHTTP | CtxServer | ctxStream, Args: "1", Default: "HIGH:!aNULL:!MD5", Doc: "OpenSSL cipher list, mapped to Go's TLS 1.2 suites.",
 		Diff:  "the default (and any list meaning the same) is ECDHE with AEAD ciphers only (AES-GCM, ChaCha20-Poly1305; no CBC); TLS 1.3 suites are not configurable (Go's choice); unknown or insecure names are skipped with a warning.",
 		Apply: func(p *parser, d *Directive) error { p.sc.SSL.Ciphers.set(d.Args[0]); return nil }},
 	{Name: "ssl_session_timeout", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "5m", Doc: "Lifetime of resumed TLS sessions.", Diff: "not applied yet: Go's own ticket lifetime (at most 7 days) is used.",

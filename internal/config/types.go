@@ -33,6 +33,7 @@ type Config struct {
 	WorkerShutdownTimeout time.Duration // 0 = no limit
 	WorkerProcesses       int           // cores to use (GOMAXPROCS); 0 = auto (every core)
 	HTTP                  *HTTP
+	Stream                *Stream  // the stream block (TCP proxying); nil without one
 	Warnings              []*Error // legal but likely mistaken settings, reported at start and by -t
 }
 
@@ -281,6 +282,11 @@ type LocConf struct {
 	ProxyNextUpstream      Opt[NextUpstream]
 	ProxyNextTries         Opt[int]
 	ProxyNextTimeout       Opt[time.Duration]
+	// stream servers only (stream.go)
+	StreamTimeout       Opt[time.Duration] // proxy_timeout
+	StreamNext          Opt[bool]          // proxy_next_upstream on|off
+	StreamProxyProtocol Opt[bool]          // proxy_protocol: a PROXY v1 header toward the upstream
+	SSLPreread          Opt[bool]          // ssl_preread
 
 	CORSOrigins      Opt[*access.Origins]
 	CORSMethods      Opt[[]string]

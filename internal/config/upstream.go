@@ -14,16 +14,17 @@ import (
 // upstreamDirectives are nginx's upstream and map modules (the upstream block and its basic settings; balancing
 // policies are stored for the upstream package).
 var upstreamDirectives = []Spec{
-	{Name: "upstream", Module: "http_upstream", Ctx: CtxHTTP, Args: "1", Block: true, Doc: "A named group of upstream servers for proxy_pass.",
+	{Name: "upstream", Module: "http_upstream", Ctx: CtxHTTP | CtxStream, Args: "1", Block: true, Doc: "A named group of upstream servers for proxy_pass (in stream: of the stream block, a namespace of its own).",
 		Apply: func(p *parser, d *Directive) error {
 			name := d.Args[0]
-			if _, dup := p.http.Upstreams[name]; dup {
+			groups, ctx := p.upstreamGroups()
+			if _, dup := groups[name]; dup {
 				return d.errorf("duplicate upstream %q", name)
 			}
 			u := &Upstream{Name: name, Pos: d.Pos, KeepaliveRequests: 1000}
 			p.ups = u
 			defer func() { p.ups = nil }()
-			if err := p.walk(p.body(d), CtxUpstream); err != nil {
+			if err := p.walk(p.body(d), ctx); err != nil {
 				return err
 			}
 			if len(u.Servers) == 0 {
@@ -36,7 +37,7 @@ var upstreamDirectives = []Spec{
 					}
 				}
 			}
-			p.http.Upstreams[name] = u
+			groups[name] = u
 			return nil
 		}},
 	{Name: "keepalive", Module: "http_upstream", Ctx: CtxUpstream, Args: "1", Doc: "Idle keep-alive connections kept for the whole upstream group (over all its peers, least recently used closed first). Without it sluice still keeps up to 128. While the pool closes connections for want of room (more requests in flight than N), a request that finds no idle connection waits up to 5 ms for one a finishing request hands over before it dials.",
@@ -48,11 +49,11 @@ var upstreamDirectives = []Spec{
 			p.ups.Keepalive = n
 			return nil
 		}},
-	{Name: "least_conn", Module: "http_upstream", Ctx: CtxUpstream, Args: "0", Doc: "Balance to the peer with the fewest active connections relative to its weight; an open WebSocket tunnel counts for its whole life. Ties go round robin.",
+	{Name: "least_conn", Module: "http_upstream", Ctx: CtxUpstream | CtxStreamUpstream, Args: "0", Doc: "Balance to the peer with the fewest active connections relative to its weight; an open WebSocket tunnel counts for its whole life. Ties go round robin.",
 		Apply: func(p *parser, d *Directive) error { return p.setPolicy(d, "least_conn") }},
 	{Name: "ip_hash", Module: "http_upstream", Ctx: CtxUpstream, Args: "0", Doc: "Balance by client address with nginx's function (first three octets of IPv4, the whole IPv6 address), so clients map as nginx maps them.",
 		Apply: func(p *parser, d *Directive) error { return p.setPolicy(d, "ip_hash") }},
-	{Name: "hash", Module: "http_upstream", Ctx: CtxUpstream, Args: "1-2", Doc: "Balance by a key (text and variables); with consistent, on nginx's ketama ring (crc32, 160 points per weight), so adding a peer moves about 1/N of the keys.",
+	{Name: "hash", Module: "http_upstream", Ctx: CtxUpstream | CtxStreamUpstream, Args: "1-2", Doc: "Balance by a key (text and variables); with consistent, on nginx's ketama ring (crc32, 160 points per weight), so adding a peer moves about 1/N of the keys.",
 		Apply: func(p *parser, d *Directive) error {
 			if len(d.Args) == 2 && d.Args[1] != "consistent" {
 				return d.errorf("invalid parameter %q", d.Args[1])
@@ -65,7 +66,7 @@ var upstreamDirectives = []Spec{
 			p.ups.PolicyArgs = d.Args
 			return p.setPolicy(d, "hash")
 		}},
-	{Name: "random", Module: "http_upstream", Ctx: CtxUpstream, Args: "0-2", Doc: "Balance to a peer drawn by weight; with two, the one of two draws with fewer connections (least_conn, the only method).",
+	{Name: "random", Module: "http_upstream", Ctx: CtxUpstream | CtxStreamUpstream, Args: "0-2", Doc: "Balance to a peer drawn by weight; with two, the one of two draws with fewer connections (least_conn, the only method).",
 		Apply: func(p *parser, d *Directive) error {
 			if len(d.Args) > 0 && d.Args[0] != "two" || len(d.Args) > 1 && d.Args[1] != "least_conn" {
 				return d.errorf("invalid parameter %q", strings.Join(d.Args, " "))
@@ -94,7 +95,7 @@ var upstreamDirectives = []Spec{
 	{Name: "resolver", Module: "http_core", Ctx: ctxHSL | CtxUpstream, Args: "1+", Doc: "resolver ADDRESS ... [valid=T] [ipv4=off] [ipv6=off]: DNS servers used to re-resolve upstream servers marked resolve, every valid (default 30s); ipv6=off leaves out AAAA answers (IPv6 peers), ipv4=off A answers. In http or an upstream block. At any level (http, server, location) it also lets proxy_pass with variables connect to a host name made at request time, as in nginx; without one such a request gets 502 (\"no resolver defined\"), so a client's Host cannot steer sluice to any name it likes.",
 		Diff:  "answers are re-queried every valid (default 30s) rather than after each record's TTL; status_zone= is accepted and ignored; names in proxy_pass with variables are looked up through the system resolver, not the listed servers.",
 		Apply: (*parser).resolver},
-	{Name: "map", Module: "http_map", Ctx: CtxHTTP, Args: "2", Block: true, Doc: "Defines a variable whose value depends on another (default, hostnames, volatile, ~regex keys).",
+	{Name: "map", Module: "http_map", Ctx: CtxHTTP | CtxStream, Args: "2", Block: true, Doc: "Defines a variable whose value depends on another (default, hostnames, volatile, ~regex keys).",
 		Apply: (*parser).mapBlock},
 }
 
@@ -299,6 +300,9 @@ func (p *parser) upstreamServer(d *Directive) error {
 		if err != nil {
 			return d.errorf("invalid parameter %q", a)
 		}
+	}
+	if _, _, err := net.SplitHostPort(s.Addr); err != nil && p.strm != nil && !strings.HasPrefix(s.Addr, "unix:") {
+		return d.errorf("no port in upstream %q", s.Addr)
 	}
 	if err := resolveServer(d, &s); err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/netutil"
+	"github.com/sluice-proxy/sluice/internal/stream"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 )
 
@@ -134,6 +135,11 @@ func (l *listener) acceptLoop() {
 		c = netutil.NewSocket(c)
 		l.pending.Add(1)
 		go func() {
+			if srv := l.srv.snap.Load().stream.Server(l.addr, c); srv != nil {
+				l.serveStream(c, srv)
+				l.pending.Done()
+				return
+			}
 			c, m, ok := l.classify(c)
 			l.pending.Done()
 			if ok {
@@ -141,6 +147,19 @@ func (l *listener) acceptLoop() {
 			}
 		}()
 	}
+}
+
+// serveStream hands a connection on a stream server's socket to the stream proxy. The session is tracked (a
+// graceful stop waits for it) before this returns.
+func (l *listener) serveStream(c net.Conn, srv *stream.Server) {
+	if l.abort.Err() != nil {
+		c.Close()
+		return
+	}
+	ci := stream.Conn{ID: l.srv.connSeq.Add(1), ReadProxyHeader: readProxyHeader}
+	l.srv.stats.accepted.Add(1)
+	l.srv.stats.handled.Add(1)
+	l.srv.stream.Serve(context.Background(), srv, c, ci)
 }
 
 // classify decides whether a connection on this socket speaks TLS. On a TLS socket, a first byte that is not a

@@ -27,6 +27,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/proxy"
 	"github.com/sluice-proxy/sluice/internal/static"
 	"github.com/sluice-proxy/sluice/internal/statuspage"
+	"github.com/sluice-proxy/sluice/internal/stream"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 	"github.com/sluice-proxy/sluice/internal/version"
 )
@@ -41,6 +42,7 @@ type Server struct {
 	files   *observe.Files
 	tracker *tunnel.Tracker
 	proxy   *proxy.Proxy
+	stream  *stream.Proxy // stream sessions (TCP proxying) and the stream block's upstream groups
 	fastcgi *fastcgi.Handler
 	connSeq atomic.Uint64
 	stats   connStats
@@ -102,6 +104,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.lineBufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	s.fileBufs.New = func() any { b := make([]byte, static.SmallFile); return &b }
 	s.proxy = proxy.New(s.tracker, log)
+	s.stream = stream.New(s.tracker, log)
 	s.started = time.Now()
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.status = &statuspage.Handler{Sample: s.sample, Stop: s.stopping}
@@ -127,6 +130,7 @@ func (s *Server) install(snap *snapshot) {
 		s.proxy.SetUpstreams(snap.cfg.HTTP.Upstreams)
 	}
 	s.fastcgi.Client.CloseIdle() // kept php-fpm connections hold workers; a new configuration may point elsewhere
+	s.stream.Update(snap.stream)
 	s.snap.Store(snap)
 }
 
@@ -290,7 +294,7 @@ func (s *Server) serve(snap *snapshot, a added) {
 		l.abort, l.abortFunc = context.WithCancel(context.Background())
 		g := snap.groups[addr]
 		hs := &httpServer{h1: &h1.Server{Handler: s, Limits: l.limits, ConnState: s.connState, Refuse: s.refuse, Log: s.log}}
-		if g.ssl {
+		if g != nil && g.ssl { // (nil: a stream socket)
 			if err := hs.configureHTTP2(g, log.New(errorLogWriter{s.log}, "", 0)); err != nil {
 				s.log.Error("HTTP/2 on " + addr + ": " + err.Error())
 			}
@@ -411,6 +415,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.active.Wait()
 	s.proxy.Close()
+	s.stream.Close()
 	if s.acme != nil {
 		s.acme.Stop()
 	}
@@ -444,6 +449,7 @@ func (s *Server) Close() error {
 	s.tracker.Shutdown(ctx)
 	s.fastcgi.Client.CloseIdle()
 	s.proxy.Close()
+	s.stream.Close()
 	if s.acme != nil {
 		s.acme.Stop()
 	}

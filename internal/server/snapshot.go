@@ -23,6 +23,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/metrics"
 	"github.com/sluice-proxy/sluice/internal/observe"
 	"github.com/sluice-proxy/sluice/internal/route"
+	"github.com/sluice-proxy/sluice/internal/stream"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
@@ -48,6 +49,7 @@ type snapshot struct {
 	acmeSites   []acme.Site               // servers with ssl_certificate acme
 	acmeMgr     *acme.Manager             // set when the snapshot goes live with acmeSites or stapled
 	stapled     []*tls.Certificate        // certificate files with ssl_stapling on
+	stream      *stream.Config            // the stream block's servers by listening address
 	// series caches each location's (or server's) metrics series: *config.Location or *config.Server ->
 	// *metrics.Location; it lives and dies with the snapshot.
 	series sync.Map
@@ -109,9 +111,54 @@ func (s *snapshot) groupFor(bound string, local string) *group {
 
 // build compiles a configuration into a snapshot: certificates are loaded and log files opened here, so every
 // error surfaces before anything changes. Limit zones of prev (the running snapshot, or nil) that keep their
-// name and size keep their state.
-// build compiles cfg into a snapshot; with dry (a check) it writes no certificate or CA files.
+// name and size keep their state. With dry (a check) it writes no certificate or CA files.
 func build(cfg *config.Config, files *observe.Files, prev *snapshot, dry bool) (*snapshot, error) {
+	snap, err := buildHTTP(cfg, files, prev, dry)
+	if err != nil {
+		return nil, err
+	}
+	if err := snap.addStream(files, dry); err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+// addStream compiles the stream block into the snapshot and adds its sockets to the set to bind. An address
+// may be http's or stream's, not both.
+func (s *snapshot) addStream(files *observe.Files, dry bool) error {
+	st, err := stream.Compile(s.cfg.Stream, files, func(ss *config.StreamServer) (*tls.Config, error) {
+		// a stream server's certificates load as an http server's would (self-signed included)
+		srv := &config.Server{Names: []string{""}, Srv: ss.Srv, Pos: ss.Pos}
+		var list []*tls.Certificate
+		for _, cp := range ss.Srv.SSL.Certificates {
+			c, err := loadCert(s.cfg, srv, cp, dry)
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, c)
+		}
+		tc, _, err := tlsConfig(srv, []certs.SNIEntry{{Names: srv.Names, Default: true, Certs: list}}, false)
+		if err != nil {
+			return nil, err
+		}
+		tc.NextProtos = nil // the session's protocol is the upstream's business
+		return tc, nil
+	})
+	if err != nil {
+		return err
+	}
+	for addr, l := range st.Listens() {
+		if _, ok := s.groups[addr]; ok {
+			return &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: "duplicate listen " + addr + " (an http server listens there)"}
+		}
+		s.bind[addr] = l
+	}
+	s.stream = st
+	return nil
+}
+
+// buildHTTP compiles the http block of cfg into a new snapshot.
+func buildHTTP(cfg *config.Config, files *observe.Files, prev *snapshot, dry bool) (*snapshot, error) {
 	snap := &snapshot{cfg: cfg, groups: map[string]*group{}, bind: map[string]config.Listen{}, accessLogs: map[string]*observe.File{},
 		zones: access.NewZones(), zoneKeys: map[string]*vars.Template{}}
 	snap.locations = locationNames(cfg)

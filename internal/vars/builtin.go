@@ -105,86 +105,101 @@ const (
 	kPid
 	kNginxVersion
 	kInvalidReferer
+	// stream sessions
+	kProtocol
+	kBytesReceived
+	kSessionTime
+	kUpstreamBytesSent
+	kUpstreamBytesReceived
+	kSSLPrereadServerName
+	kSSLPrereadALPN
 )
 
 // builtins maps each built-in name to its kind. Read-only.
 var builtins = map[string]kind{
-	"remote_addr":               kRemoteAddr,
-	"remote_port":               kRemotePort,
-	"binary_remote_addr":        kBinaryRemoteAddr,
-	"realip_remote_addr":        kRealipRemoteAddr,
-	"realip_remote_port":        kRealipRemotePort,
-	"proxy_protocol_addr":       kProxyProtocolAddr,
-	"proxy_protocol_port":       kProxyProtocolPort,
-	"server_addr":               kServerAddr,
-	"server_port":               kServerPort,
-	"server_name":               kServerName,
-	"server_protocol":           kServerProtocol,
-	"host":                      kHost,
-	"hostname":                  kHostname,
-	"args":                      kArgs,
-	"query_string":              kArgs,
-	"is_args":                   kIsArgs,
-	"request_uri":               kRequestURI,
-	"uri":                       kURI,
-	"document_uri":              kURI,
-	"document_root":             kDocumentRoot,
-	"realpath_root":             kRealpathRoot,
-	"request_filename":          kRequestFilename,
-	"request_method":            kRequestMethod,
-	"request":                   kRequest,
-	"scheme":                    kScheme,
-	"https":                     kHTTPS,
-	"status":                    kStatus,
-	"body_bytes_sent":           kBodyBytesSent,
-	"bytes_sent":                kBytesSent,
-	"request_length":            kRequestLength,
-	"request_time":              kRequestTime,
-	"time_local":                kTimeLocal,
-	"time_iso8601":              kTimeISO8601,
-	"msec":                      kMsec,
-	"request_id":                kRequestID,
-	"connection":                kConnection,
-	"connection_requests":       kConnectionRequests,
-	"content_type":              kContentType,
-	"content_length":            kContentLength,
-	"remote_user":               kRemoteUser,
-	"proxy_host":                kProxyHost,
-	"proxy_port":                kProxyPort,
-	"proxy_add_x_forwarded_for": kProxyAddXForwardedFor,
-	"upstream_addr":             kUpstreamAddr,
-	"upstream_status":           kUpstreamStatus,
-	"upstream_response_time":    kUpstreamResponseTime,
-	"upstream_connect_time":     kUpstreamConnectTime,
-	"upstream_header_time":      kUpstreamHeaderTime,
-	"ssl_protocol":              kSSLProtocol,
-	"ssl_cipher":                kSSLCipher,
-	"ssl_server_name":           kSSLServerName,
-	"ssl_alpn_protocol":         kSSLALPNProtocol,
-	"ssl_session_reused":        kSSLSessionReused,
-	"ssl_client_verify":         kSSLClientVerify,
-	"ssl_client_s_dn":           kSSLClientSDN,
-	"ssl_client_i_dn":           kSSLClientIDN,
-	"ssl_client_serial":         kSSLClientSerial,
-	"ssl_client_fingerprint":    kSSLClientFingerprint,
-	"ssl_client_cert":           kSSLClientCert,
-	"ssl_client_raw_cert":       kSSLClientRawCert,
-	"ssl_client_escaped_cert":   kSSLClientEscapedCert,
-	"ssl_client_v_start":        kSSLClientVStart,
-	"ssl_client_v_end":          kSSLClientVEnd,
-	"ssl_client_v_remain":       kSSLClientVRemain,
-	"http2":                     kHTTP2,
-	"fastcgi_script_name":       kFastCGIScriptName,
-	"fastcgi_path_info":         kFastCGIPathInfo,
-	"gzip_ratio":                kGzipRatio,
-	"limit_rate":                kLimitRate,
-	"limit_req_status":          kLimitReqStatus,
-	"limit_conn_status":         kLimitConnStatus,
-	"secure_link":               kSecureLink,
-	"secure_link_expires":       kSecureLinkExpires,
-	"pid":                       kPid,
-	"nginx_version":             kNginxVersion,
-	"invalid_referer":           kInvalidReferer,
+	"remote_addr":                kRemoteAddr,
+	"remote_port":                kRemotePort,
+	"binary_remote_addr":         kBinaryRemoteAddr,
+	"realip_remote_addr":         kRealipRemoteAddr,
+	"realip_remote_port":         kRealipRemotePort,
+	"proxy_protocol_addr":        kProxyProtocolAddr,
+	"proxy_protocol_port":        kProxyProtocolPort,
+	"server_addr":                kServerAddr,
+	"server_port":                kServerPort,
+	"server_name":                kServerName,
+	"server_protocol":            kServerProtocol,
+	"host":                       kHost,
+	"hostname":                   kHostname,
+	"args":                       kArgs,
+	"query_string":               kArgs,
+	"is_args":                    kIsArgs,
+	"request_uri":                kRequestURI,
+	"uri":                        kURI,
+	"document_uri":               kURI,
+	"document_root":              kDocumentRoot,
+	"realpath_root":              kRealpathRoot,
+	"request_filename":           kRequestFilename,
+	"request_method":             kRequestMethod,
+	"request":                    kRequest,
+	"scheme":                     kScheme,
+	"https":                      kHTTPS,
+	"status":                     kStatus,
+	"body_bytes_sent":            kBodyBytesSent,
+	"bytes_sent":                 kBytesSent,
+	"request_length":             kRequestLength,
+	"request_time":               kRequestTime,
+	"time_local":                 kTimeLocal,
+	"time_iso8601":               kTimeISO8601,
+	"msec":                       kMsec,
+	"request_id":                 kRequestID,
+	"connection":                 kConnection,
+	"connection_requests":        kConnectionRequests,
+	"content_type":               kContentType,
+	"content_length":             kContentLength,
+	"remote_user":                kRemoteUser,
+	"proxy_host":                 kProxyHost,
+	"proxy_port":                 kProxyPort,
+	"proxy_add_x_forwarded_for":  kProxyAddXForwardedFor,
+	"upstream_addr":              kUpstreamAddr,
+	"upstream_status":            kUpstreamStatus,
+	"upstream_response_time":     kUpstreamResponseTime,
+	"upstream_connect_time":      kUpstreamConnectTime,
+	"upstream_header_time":       kUpstreamHeaderTime,
+	"ssl_protocol":               kSSLProtocol,
+	"ssl_cipher":                 kSSLCipher,
+	"ssl_server_name":            kSSLServerName,
+	"ssl_alpn_protocol":          kSSLALPNProtocol,
+	"ssl_session_reused":         kSSLSessionReused,
+	"ssl_client_verify":          kSSLClientVerify,
+	"ssl_client_s_dn":            kSSLClientSDN,
+	"ssl_client_i_dn":            kSSLClientIDN,
+	"ssl_client_serial":          kSSLClientSerial,
+	"ssl_client_fingerprint":     kSSLClientFingerprint,
+	"ssl_client_cert":            kSSLClientCert,
+	"ssl_client_raw_cert":        kSSLClientRawCert,
+	"ssl_client_escaped_cert":    kSSLClientEscapedCert,
+	"ssl_client_v_start":         kSSLClientVStart,
+	"ssl_client_v_end":           kSSLClientVEnd,
+	"ssl_client_v_remain":        kSSLClientVRemain,
+	"http2":                      kHTTP2,
+	"fastcgi_script_name":        kFastCGIScriptName,
+	"fastcgi_path_info":          kFastCGIPathInfo,
+	"gzip_ratio":                 kGzipRatio,
+	"limit_rate":                 kLimitRate,
+	"limit_req_status":           kLimitReqStatus,
+	"limit_conn_status":          kLimitConnStatus,
+	"secure_link":                kSecureLink,
+	"secure_link_expires":        kSecureLinkExpires,
+	"pid":                        kPid,
+	"nginx_version":              kNginxVersion,
+	"invalid_referer":            kInvalidReferer,
+	"protocol":                   kProtocol,
+	"bytes_received":             kBytesReceived,
+	"session_time":               kSessionTime,
+	"upstream_bytes_sent":        kUpstreamBytesSent,
+	"upstream_bytes_received":    kUpstreamBytesReceived,
+	"ssl_preread_server_name":    kSSLPrereadServerName,
+	"ssl_preread_alpn_protocols": kSSLPrereadALPN,
 }
 
 // prefixes lists the prefix variables, longest first where one prefix starts another.
@@ -330,6 +345,9 @@ func (r *Request) str(v *Var) (s string, found, ok bool) {
 		return r.UpstreamConnectTime, r.UpstreamConnectTime != "", true
 	case kUpstreamHeaderTime:
 		return r.UpstreamHeaderTime, r.UpstreamHeaderTime != "", true
+	case kProtocol, kUpstreamBytesSent, kUpstreamBytesReceived, kSSLPrereadServerName, kSSLPrereadALPN:
+		s := r.streamStr(v.kind)
+		return s, s != "", true
 	case kSSLProtocol:
 		cs := r.tls()
 		if cs == nil {
@@ -403,6 +421,9 @@ func (r *Request) appendVar(dst []byte, v *Var) ([]byte, bool) {
 	case kHTTP:
 		if vals := r.header()[v.arg]; len(vals) > 0 {
 			return appendJoined(dst, vals, ", "), true
+		}
+		if r.HTTP == nil {
+			return dst, false // a stream session
 		}
 		return appendJoined(dst, r.HTTP.TransferEncoding, ", "), true // only reached for Transfer-Encoding
 	case kSentHTTP:
@@ -479,7 +500,12 @@ func (r *Request) appendVar(dst []byte, v *Var) ([]byte, bool) {
 		return strconv.AppendInt(dst, r.BytesSent, 10), true
 	case kRequestLength:
 		return strconv.AppendInt(dst, r.RequestLength, 10), true
-	case kRequestTime:
+	case kBytesReceived:
+		if r.Stream == nil {
+			return dst, false
+		}
+		return strconv.AppendInt(dst, r.Stream.BytesReceived, 10), true
+	case kRequestTime, kSessionTime:
 		var ms int64
 		if !r.Start.IsZero() {
 			ms = max(time.Since(r.Start).Milliseconds(), 0)
@@ -521,6 +547,25 @@ func (r *Request) appendVar(dst []byte, v *Var) ([]byte, bool) {
 		return r.appendClientCert(dst, v.kind)
 	}
 	return dst, false
+}
+
+// streamStr is the value of a stream session's string variable; "" outside a session.
+func (r *Request) streamStr(k kind) string {
+	sv := r.Stream
+	if sv == nil {
+		return ""
+	}
+	switch k {
+	case kProtocol:
+		return sv.Protocol
+	case kUpstreamBytesSent:
+		return sv.UpstreamBytesSent
+	case kUpstreamBytesReceived:
+		return sv.UpstreamBytesReceived
+	case kSSLPrereadServerName:
+		return sv.SSLPrereadServerName
+	}
+	return sv.SSLPrereadALPN
 }
 
 func (r *Request) header() http.Header {

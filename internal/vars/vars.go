@@ -61,6 +61,9 @@ type Request struct {
 	ProxyPort   string // $proxy_port
 
 	UpstreamAddr, UpstreamStatus, UpstreamResponseTime, UpstreamConnectTime, UpstreamHeaderTime string
+
+	// Stream holds the variables only a stream session has (nil for HTTP requests, which stay as small as before)
+	Stream *StreamVars
 	// NoUpstreamTimes: no template reads the three times above (Table.UpstreamTimes), so a handler may leave
 	// them unset rather than format them
 	NoUpstreamTimes bool
@@ -96,6 +99,16 @@ type Request struct {
 	// scratch is Eval's buffer, kept across Reset; nil while an evaluation holds it (a nested one, through a
 	// map, then uses its own)
 	scratch []byte
+}
+
+// StreamVars are a stream session's own variables: $protocol ("TCP"), $bytes_received (from the client),
+// $upstream_bytes_sent and $upstream_bytes_received (per try, comma separated), $ssl_preread_server_name and
+// $ssl_preread_alpn_protocols.
+type StreamVars struct {
+	Protocol                                 string
+	BytesReceived                            int64
+	UpstreamBytesSent, UpstreamBytesReceived string
+	SSLPrereadServerName, SSLPrereadALPN     string
 }
 
 // Fields is a header read by field name: an http.Header, or a parser's list of fields read without building

@@ -1,0 +1,474 @@
+// Package stream is sluice's stream module: TCP proxying with nginx 1.22's semantics. A connection accepted on a
+// stream server's socket is checked against allow/deny, optionally has TLS terminated, is connected to a peer of
+// its upstream group (the next peer on a failed connect, with passive health as in http) and then copies bytes
+// both ways through internal/tunnel, half-closes included, until both sides are done or proxy_timeout passes.
+// Every session is logged with nginx's stream variables ($status 200, 403, 502, …).
+//
+// Sessions are tracked by the server's tunnel tracker, so a reload leaves them open on their upstream and a
+// graceful stop waits for them; the balancing state of the stream block's groups lives in a Proxy and survives
+// reloads as http's does.
+package stream
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/access"
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/observe"
+	"github.com/sluice-proxy/sluice/internal/tunnel"
+	"github.com/sluice-proxy/sluice/internal/upstream"
+	"github.com/sluice-proxy/sluice/internal/vars"
+)
+
+// nginx's stream status codes ($status).
+const (
+	StatusOK         = 200
+	StatusBadRequest = 400
+	StatusForbidden  = 403
+	StatusInternal   = 500
+	StatusBadGateway = 502
+)
+
+// nginx's defaults for the phases before the tunnel (their directives are not implemented).
+const (
+	handshakeTimeout = 60 * time.Second // ssl_handshake_timeout
+	prereadTimeout   = 30 * time.Second // preread_timeout
+)
+
+// Proxy runs stream sessions. It holds what outlives one configuration: the balancing state of the stream
+// block's upstream groups (a namespace apart from http's), the tracker that counts open sessions, and the copy
+// buffers. Safe for concurrent use.
+type Proxy struct {
+	log      *slog.Logger
+	tracker  *tunnel.Tracker
+	ups      *upstream.Set
+	bufs     *tunnel.BufferPool
+	poller   *tunnel.Poller
+	hostname string
+}
+
+// New returns a Proxy whose sessions are counted by tracker and logged to log.
+func New(tracker *tunnel.Tracker, log *slog.Logger) *Proxy {
+	h, _ := os.Hostname()
+	return &Proxy{log: log, tracker: tracker, ups: upstream.NewSet(log), bufs: tunnel.NewBufferPool(0), poller: tunnel.NewPoller(), hostname: h}
+}
+
+// Update installs the upstream groups of a new configuration's stream block (nil: none); peers that stay keep
+// their failure state and connection counts.
+func (p *Proxy) Update(c *Config) {
+	groups := map[string]*config.Upstream{}
+	if c != nil && c.st != nil {
+		groups = c.st.Upstreams
+	}
+	p.ups.Update(groups)
+}
+
+// Close stops the groups' background work (re-resolution, health checks: none is enabled in stream today).
+func (p *Proxy) Close() { p.ups.Close() }
+
+// Config is the compiled stream block of one configuration: a server per listening address, with its access
+// log files and TLS settings. Immutable once built.
+type Config struct {
+	st      *config.Stream
+	servers map[string]*Server
+	// bind is the sockets to listen on: as nginx, a wildcard address also takes the connections to specific
+	// addresses of its port, whose servers are then found by the connection's local address
+	bind map[string]config.Listen
+	// shared marks the wildcard sockets that also serve specific addresses
+	shared map[string]bool
+}
+
+// Server is one stream server as it serves one listening address.
+type Server struct {
+	Conf   *config.StreamServer
+	Listen config.Listen
+	TLS    *tls.Config // set when the listen has ssl
+	logs   []accessLog
+	rules  []access.Rule
+}
+
+type accessLog struct {
+	file   *observe.File
+	format *config.LogFormat
+}
+
+// TLSFunc builds the TLS settings of a stream server with ssl on a listen (the server package owns certificate
+// loading, shared with http).
+type TLSFunc func(*config.StreamServer) (*tls.Config, error)
+
+// Compile builds the stream block of cfg (nil without one): access log files are opened through files and TLS
+// settings built by tlsFor, so every error surfaces before the configuration goes live.
+func Compile(st *config.Stream, files *observe.Files, tlsFor TLSFunc) (*Config, error) {
+	c := &Config{st: st, servers: map[string]*Server{}, bind: map[string]config.Listen{}, shared: map[string]bool{}}
+	if st == nil {
+		return c, nil
+	}
+	for _, ss := range st.Servers {
+		var tc *tls.Config
+		var logs []accessLog
+		for _, t := range ss.Conf.AccessLogs.V {
+			if t.Path == "off" {
+				continue
+			}
+			f, err := files.Open(t.Path, t.Buffer, t.Flush)
+			if err != nil {
+				return nil, &config.Error{File: ss.Pos.File, Line: ss.Pos.Line, Msg: "cannot open access log: " + err.Error()}
+			}
+			logs = append(logs, accessLog{file: f, format: st.LogFormats[t.Format]})
+		}
+		for _, l := range ss.Listens {
+			if _, dup := c.servers[l.Addr]; dup {
+				return nil, &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: "duplicate \"" + l.Addr + "\" address and port pair"}
+			}
+			srv := &Server{Conf: ss, Listen: l, logs: logs, rules: ss.Conf.Access.V}
+			if l.SSL {
+				if tc == nil {
+					var err error
+					if tc, err = tlsFor(ss); err != nil {
+						return nil, err
+					}
+				}
+				srv.TLS = tc
+			}
+			c.servers[l.Addr] = srv
+		}
+	}
+	for addr, srv := range c.servers {
+		host, port, _ := net.SplitHostPort(addr)
+		wild := net.JoinHostPort("0.0.0.0", port)
+		if strings.Contains(host, ":") {
+			wild = net.JoinHostPort("::", port)
+		}
+		if _, ok := c.servers[wild]; ok && wild != addr {
+			c.shared[wild] = true
+			continue
+		}
+		c.bind[addr] = srv.Listen
+	}
+	return c, nil
+}
+
+// Listens returns the sockets the stream block listens on, by address, with their listen directives.
+func (c *Config) Listens() map[string]config.Listen { return c.bind }
+
+// Server returns the stream server of a connection accepted on the socket bound to bound (as written,
+// "0.0.0.0:3306"), or nil when the socket is not a stream one. On a wildcard socket that also serves specific
+// addresses, the connection's local address chooses, as in nginx.
+func (c *Config) Server(bound string, conn net.Conn) *Server {
+	if c == nil {
+		return nil
+	}
+	if c.shared[bound] {
+		if ta, ok := conn.LocalAddr().(*net.TCPAddr); ok {
+			if s, ok := c.servers[unmapped(ta.AddrPort()).String()]; ok {
+				return s
+			}
+		}
+	}
+	return c.servers[bound]
+}
+
+// Conn is what the accepting side knows of a new connection.
+type Conn struct {
+	ID uint64
+	// ReadProxyHeader reads the PROXY protocol header a `listen … proxy_protocol` socket's connections start
+	// with, returning the connection positioned after it and the client address it gives (the server package's
+	// reader, shared with http).
+	ReadProxyHeader func(c net.Conn, timeout time.Duration) (net.Conn, netip.AddrPort, error)
+}
+
+// proxyProtocolTimeout is nginx's proxy_protocol_timeout default.
+const proxyProtocolTimeout = 30 * time.Second
+
+// session is one stream session's state, from accept to its log line.
+type session struct {
+	p       *Proxy
+	srv     *Server
+	v       *vars.Request
+	client  net.Conn
+	tried   []tryStat // every try, for $upstream_* lists
+	tracked func()    // ends the tracker's count
+}
+
+// tryStat is one try's figures for the $upstream_* variables.
+type tryStat struct {
+	addr       string
+	connect    time.Duration // -1: did not connect
+	sent, recv int64
+}
+
+// Serve runs a session on c, accepted on srv's socket, until it ends; it closes c. ctx bounds the session (the
+// server's stop); the session goes on after Serve returns when its tunnel runs (a poller then holds idle
+// sessions without a goroutine).
+func (p *Proxy) Serve(ctx context.Context, srv *Server, c net.Conn, ci Conn) {
+	now := time.Now()
+	v := &vars.Request{Start: now, ConnID: ci.ID, Stream: &vars.StreamVars{Protocol: "TCP"}, Hostname: p.hostname, ServerName: srv.Listen.Addr}
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		v.RemoteAddr = unmapped(ta.AddrPort())
+	}
+	if ta, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		v.LocalAddr = unmapped(ta.AddrPort())
+	}
+	s := &session{p: p, srv: srv, v: v, client: c}
+	p.log.Info("client "+v.RemoteAddr.String()+" connected to "+srv.Listen.Addr, "conn", ci.ID)
+	if srv.Listen.ProxyProtocol && ci.ReadProxyHeader != nil {
+		// $proxy_protocol_addr is the header's client; $remote_addr stays the load balancer, as in nginx
+		pc, addr, err := ci.ReadProxyHeader(c, proxyProtocolTimeout)
+		if err != nil {
+			p.log.Error("broken header ("+err.Error()+") while reading PROXY protocol", v.LogAttrs()...)
+			s.end(StatusBadRequest)
+			return
+		}
+		s.client, v.ProxyProtocolAddr = pc, addr
+	}
+	if len(srv.rules) > 0 && !access.Permit(srv.rules, v.RemoteAddr.Addr()) {
+		p.log.Error("access forbidden by rule while initializing session", v.LogAttrs()...)
+		s.end(StatusForbidden)
+		return
+	}
+	tctx, done := p.tracker.Track(ctx, tunnel.Meta{Upstream: srv.upstreamName()})
+	s.tracked = done
+	status := s.connect(tctx)
+	if status != StatusOK {
+		s.end(status)
+	}
+}
+
+// upstreamName labels the server's sessions in the tracker: its upstream group or address, marked as stream's
+// (an http group of the same name is another group).
+func (s *Server) upstreamName() string { return "stream " + s.Conf.Pass.Raw }
+
+// connect runs the phases before the tunnel (TLS, preread, connecting to a peer) and starts the tunnel; it
+// returns the status of a session that ends before the tunnel (StatusOK when the tunnel runs).
+func (s *session) connect(ctx context.Context) int {
+	conf := s.srv.Conf.Conf
+	var clientBuffered []byte
+	if s.srv.TLS != nil {
+		tc := tls.Server(tunnel.NewTLSTransport(s.client), s.srv.TLS) // the tunnel then reads the socket itself
+		s.client.SetDeadline(time.Now().Add(handshakeTimeout))
+		err := tc.HandshakeContext(ctx)
+		s.client.SetDeadline(time.Time{})
+		if err != nil {
+			s.p.log.Info("SSL handshake failed ("+err.Error()+") while SSL handshaking", s.v.LogAttrs()...)
+			return StatusInternal // nginx finalizes a failed handshake with 500
+		}
+		st := tc.ConnectionState()
+		s.v.TLS = &st
+		s.client = tc
+	}
+	if conf.SSLPreread.Get(false) {
+		var err error
+		if clientBuffered, err = s.preread(); err != nil {
+			s.p.log.Info(err.Error()+" while prereading client data", s.v.LogAttrs()...)
+			return StatusBadRequest
+		}
+	}
+	g, name, status := s.group()
+	if g == nil {
+		return status
+	}
+	connectTimeout, idle := s.srv.Conf.StreamTimeouts()
+	tries := conf.ProxyNextTries.Get(0)
+	nextTimeout := conf.ProxyNextTimeout.Get(0)
+	next := conf.StreamNext.Get(true)
+	var key upstream.Key
+	if g.Conf != nil && g.Conf.HashKey != nil {
+		key.Hash = g.Conf.HashKey.Eval(s.v)
+	}
+	key.Client = s.v.RemoteAddr.Addr()
+	t := g.Begin(key)
+	begun := time.Now()
+	for n := 1; ; n++ {
+		peer := t.Next()
+		if peer == nil {
+			s.p.log.Error("no live upstreams while connecting to upstream", s.v.LogAttrs("upstream", name)...)
+			if len(s.tried) == 0 {
+				s.tried = append(s.tried, tryStat{addr: name, connect: -1})
+			}
+			return StatusBadGateway
+		}
+		network, address := peer.Network()
+		at := time.Now()
+		d := net.Dialer{Timeout: connectTimeout, KeepAlive: -1}
+		up, err := d.DialContext(ctx, network, address)
+		if err == nil {
+			hold := t.Done(upstream.Success)
+			s.tried = append(s.tried, tryStat{addr: peer.Addr, connect: time.Since(at)})
+			s.p.log.Info("proxy "+up.LocalAddr().String()+" connected to "+peer.Addr, "conn", s.v.ConnID)
+			if conf.StreamProxyProtocol.Get(false) {
+				if err := s.sendProxyHeader(up, connectTimeout); err != nil {
+					hold.End()
+					up.Close()
+					s.p.log.Error("sending PROXY protocol header failed ("+err.Error()+")", s.v.LogAttrs("upstream", peer.Addr)...)
+					return StatusBadGateway
+				}
+			}
+			s.run(ctx, up, clientBuffered, idle, hold)
+			return StatusOK
+		}
+		t.Done(upstream.Failed).End()
+		s.tried = append(s.tried, tryStat{addr: peer.Addr, connect: -1})
+		if ctx.Err() != nil {
+			return StatusBadGateway
+		}
+		s.p.log.Error(connectError(err)+" while connecting to upstream", s.v.LogAttrs("upstream", peer.Addr)...)
+		if !next || t.Left() == 0 || (tries > 0 && n >= tries) || (nextTimeout > 0 && time.Since(begun) >= nextTimeout) {
+			return StatusBadGateway
+		}
+	}
+}
+
+// group resolves the server's proxy_pass to a balancing group and its name (for logs); a nil group comes with
+// the session's status.
+func (s *session) group() (*upstream.Group, string, int) {
+	pass := s.srv.Conf.Pass
+	switch {
+	case pass.Upstream != nil:
+		if g := s.p.ups.Group(pass.Upstream.Name); g != nil {
+			return g, pass.Upstream.Name, StatusOK
+		}
+		return nil, "", StatusInternal
+	case pass.Template == nil:
+		return s.p.ups.Implicit(pass.Addr, true), pass.Addr, StatusOK
+	}
+	target := pass.Template.Eval(s.v)
+	if g := s.p.ups.Group(target); g != nil {
+		return g, target, StatusOK
+	}
+	if _, _, err := net.SplitHostPort(target); err != nil && !strings.HasPrefix(target, "unix:") {
+		s.p.log.Error("no port in upstream \""+target+"\"", s.v.LogAttrs()...)
+		return nil, "", StatusInternal
+	}
+	host, _, _ := net.SplitHostPort(target)
+	if host != "" && net.ParseIP(host) == nil && !strings.HasPrefix(target, "unix:") {
+		// a name made per session: the system resolver looks it up (nginx would need a resolver)
+		ips, err := net.LookupHost(host)
+		if err != nil || len(ips) == 0 {
+			s.p.log.Error("host not found in upstream \""+target+"\"", s.v.LogAttrs()...)
+			return nil, "", StatusBadGateway
+		}
+	}
+	return s.p.ups.Implicit(target, false), target, StatusOK
+}
+
+// run starts the tunnel between the client and up; the session ends (and is logged) when it finishes.
+func (s *session) run(ctx context.Context, up net.Conn, clientBuffered []byte, idle time.Duration, hold upstream.Hold) {
+	opt := tunnel.Options{IdleTimeout: idle, Pool: s.p.bufs, Poller: s.p.poller}
+	tunnel.Start(ctx, s.client, up, clientBuffered, nil, opt, func(st tunnel.Stats) {
+		hold.End()
+		last := &s.tried[len(s.tried)-1]
+		last.sent, last.recv = st.ClientToUpstream, st.UpstreamToClient
+		// nginx counts bytes ssl_preread read toward the upstream ($upstream_bytes_sent) but not as received
+		// from the client ($bytes_received): so does sluice, for logs that compare
+		s.v.BytesSent, s.v.Stream.BytesReceived = st.UpstreamToClient, st.ClientToUpstream-int64(len(clientBuffered))
+		if st.Reason == tunnel.ReasonIdleTimeout {
+			s.p.log.Info("connection timed out (110: Connection timed out) while proxying connection", s.v.LogAttrs("upstream", last.addr)...)
+		}
+		s.end(StatusOK)
+	})
+}
+
+// end finishes the session: it closes the client (the tunnel has closed it already when it ran), records the
+// variables and writes the access log lines.
+func (s *session) end(status int) {
+	if status != StatusOK {
+		s.client.Close()
+	}
+	if s.tracked != nil {
+		s.tracked()
+	}
+	v := s.v
+	v.Status = status
+	if len(s.tried) > 0 {
+		var addrs, sent, recv, conn []byte
+		for i, t := range s.tried {
+			if i > 0 {
+				addrs, sent, recv, conn = append(addrs, ", "...), append(sent, ", "...), append(recv, ", "...), append(conn, ", "...)
+			}
+			addrs = append(addrs, t.addr...)
+			sent = strconv.AppendInt(sent, t.sent, 10)
+			recv = strconv.AppendInt(recv, t.recv, 10)
+			if t.connect < 0 {
+				conn = append(conn, '-')
+			} else {
+				conn = appendSeconds(conn, t.connect)
+			}
+		}
+		v.UpstreamAddr, v.Stream.UpstreamBytesSent, v.Stream.UpstreamBytesReceived, v.UpstreamConnectTime = string(addrs), string(sent), string(recv), string(conn)
+	}
+	for _, l := range s.srv.logs {
+		line := l.format.Template.AppendEscaped(nil, v, l.format.Escape)
+		l.file.Write(append(line, '\n'))
+	}
+}
+
+// appendSeconds appends d as nginx's seconds with millisecond resolution ("0.001").
+func appendSeconds(b []byte, d time.Duration) []byte {
+	ms := d.Milliseconds()
+	b = strconv.AppendInt(b, ms/1000, 10)
+	b = append(b, '.')
+	frac := ms % 1000
+	if frac < 100 {
+		b = append(b, '0')
+	}
+	if frac < 10 {
+		b = append(b, '0')
+	}
+	return strconv.AppendInt(b, frac, 10)
+}
+
+// connectError describes a failed connect as nginx's error log does: "connect() failed (111: Connection
+// refused)", or "upstream timed out (110: Connection timed out)".
+func connectError(err error) string {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "upstream timed out (110: Connection timed out)"
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return "connect() failed (" + strconv.Itoa(int(errno)) + ": " + sentence(errno.Error()) + ")"
+	}
+	return "connect() failed (" + err.Error() + ")"
+}
+
+// sentence capitalises the first letter of an errno text, as strerror(3) writes it.
+func sentence(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}
+
+// sendProxyHeader writes a PROXY protocol v1 header for the session's client to up (proxy_protocol on).
+func (s *session) sendProxyHeader(up net.Conn, timeout time.Duration) error {
+	src, dst := s.v.RemoteAddr, s.v.LocalAddr
+	fam := "TCP4"
+	if !src.Addr().Is4() || !dst.Addr().Is4() {
+		fam = "TCP6"
+		src = netip.AddrPortFrom(netip.AddrFrom16(src.Addr().As16()), src.Port())
+		dst = netip.AddrPortFrom(netip.AddrFrom16(dst.Addr().As16()), dst.Port())
+	}
+	h := "PROXY " + fam + " " + src.Addr().String() + " " + dst.Addr().String() + " " + strconv.Itoa(int(src.Port())) + " " + strconv.Itoa(int(dst.Port())) + "\r\n"
+	if !src.IsValid() || !dst.IsValid() {
+		h = "PROXY UNKNOWN\r\n"
+	}
+	up.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := up.Write([]byte(h))
+	up.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// unmapped is ap with an IPv4-mapped IPv6 address as the IPv4 one.
+func unmapped(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
