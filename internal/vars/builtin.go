@@ -74,6 +74,7 @@ const (
 	kProxyAddXForwardedFor
 	kUpstreamAddr
 	kUpstreamStatus
+	kUpstreamCacheStatus
 	kUpstreamResponseTime
 	kUpstreamConnectTime
 	kUpstreamHeaderTime
@@ -152,6 +153,7 @@ var builtins = map[string]kind{
 	"proxy_add_x_forwarded_for": kProxyAddXForwardedFor,
 	"upstream_addr":             kUpstreamAddr,
 	"upstream_status":           kUpstreamStatus,
+	"upstream_cache_status":     kUpstreamCacheStatus,
 	"upstream_response_time":    kUpstreamResponseTime,
 	"upstream_connect_time":     kUpstreamConnectTime,
 	"upstream_header_time":      kUpstreamHeaderTime,
@@ -320,6 +322,8 @@ func (r *Request) str(v *Var) (s string, found, ok bool) {
 		return r.UpstreamAddr, r.UpstreamAddr != "", true
 	case kUpstreamStatus:
 		return r.UpstreamStatus, r.UpstreamStatus != "", true
+	case kUpstreamCacheStatus:
+		return r.UpstreamCacheStatus, r.UpstreamCacheStatus != "", true
 	case kUpstreamResponseTime:
 		return r.UpstreamResponseTime, r.UpstreamResponseTime != "", true
 	case kUpstreamConnectTime:

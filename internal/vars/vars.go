@@ -61,6 +61,9 @@ type Request struct {
 	ProxyPort   string // $proxy_port
 
 	UpstreamAddr, UpstreamStatus, UpstreamResponseTime, UpstreamConnectTime, UpstreamHeaderTime string
+	// UpstreamCacheStatus is $upstream_cache_status: MISS, HIT, EXPIRED, BYPASS, STALE, UPDATING or
+	// REVALIDATED where proxy_cache looked the request up, else empty
+	UpstreamCacheStatus string
 	// NoUpstreamTimes: no template reads the three times above (Table.UpstreamTimes), so a handler may leave
 	// them unset rather than format them
 	NoUpstreamTimes bool
