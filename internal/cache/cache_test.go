@@ -158,6 +158,27 @@ func TestStoreAndHit(t *testing.T) {
 	if _, err := os.Stat(z.File(Hash("k"))); err != nil {
 		t.Error(err)
 	}
+
+	// a head larger than one read, with repeated fields: read back whole, each field's values its own
+	long := strings.Repeat("v", 6000)
+	l = z.Get("big")
+	w, err = z.Create(&l, 404, []Field{{"X-Long", []string{long}}, {"X-B", []string{"1", "2", "3"}}, {"X-C", []string{"c"}}}, time.Now().Add(time.Minute).Unix(), time.Now().Unix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "body")
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	l = z.Get("big")
+	if l.Status != Hit {
+		t.Fatalf("big head: %v", l.Status)
+	}
+	defer l.Entry.Close()
+	f := l.Entry.Fields
+	if l.Entry.Status != 404 || len(f) != 3 || f[0].Values[0] != long || strings.Join(f[1].Values, ",") != "1,2,3" || cap(f[1].Values) != 3 || f[2].Values[0] != "c" || readBody(t, l.Entry) != "body" {
+		t.Errorf("big head: %d %+v", l.Entry.Status, f[1:])
+	}
 }
 
 func countFiles(t *testing.T, dir string) int {

@@ -114,49 +114,66 @@ func openEntry(path string) (*Entry, error) {
 	return e, nil
 }
 
+// headRead is how much of a file readHead reads at once: the usual head fits, a larger one is read whole.
+const headRead = 4096
+
+// readHead reads an entry's head: one read of the file's start (two when the head is larger), then one
+// string holding the key and every field that the parsed values point into.
 func readHead(f *os.File) (*Entry, error) {
 	info, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(f, 4096)
-	var first [firstLine]byte
-	if _, err := io.ReadFull(br, first[:]); err != nil {
-		return nil, errFormat
-	}
-	e := &Entry{File: f}
-	if e.Valid, e.Date, e.BodyStart, e.Status, err = parseFirst(first[:]); err != nil {
+	var buf [headRead]byte
+	n, err := f.ReadAt(buf[:], 0)
+	if err != nil && err != io.EOF {
 		return nil, err
 	}
-	line, err := br.ReadString('\n')
-	key, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "KEY: ")
-	if err != nil || !ok {
+	e := &Entry{File: f}
+	if e.Valid, e.Date, e.BodyStart, e.Status, err = parseFirst(buf[:n]); err != nil {
+		return nil, err
+	}
+	if e.BodyStart < int64(firstLine)+2 || e.BodyStart > info.Size() || e.BodyStart > 1<<20 {
+		return nil, errFormat
+	}
+	var head string
+	if e.BodyStart <= int64(n) {
+		head = string(buf[firstLine:e.BodyStart])
+	} else {
+		b := make([]byte, e.BodyStart-int64(firstLine))
+		if _, err := f.ReadAt(b, int64(firstLine)); err != nil {
+			return nil, err
+		}
+		head = string(b)
+	}
+	line, rest, _ := strings.Cut(head, "\n")
+	key, ok := strings.CutPrefix(line, "KEY: ")
+	if !ok || !strings.HasSuffix(rest, "\n") {
 		return nil, errFormat
 	}
 	e.Key = key
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return nil, errFormat
-		}
-		line = strings.TrimSuffix(line, "\n")
-		if line == "" {
-			break
-		}
+	lines := strings.Count(rest, "\n") - 1
+	e.Fields = make([]Field, 0, lines)
+	vals := make([]string, lines) // every value, in one array
+	for rest != "\n" {
+		line, rest, _ = strings.Cut(rest, "\n")
 		name, val, ok := strings.Cut(line, ": ")
-		if !ok {
+		if !ok || rest == "" {
 			return nil, errFormat
 		}
+		vals[0] = val
 		if k := len(e.Fields) - 1; k >= 0 && e.Fields[k].Name == name {
-			e.Fields[k].Values = append(e.Fields[k].Values, val)
+			e.Fields[k].Values = e.Fields[k].Values[:len(e.Fields[k].Values)+1]
 		} else {
-			e.Fields = append(e.Fields, Field{Name: name, Values: []string{val}})
+			e.Fields = append(e.Fields, Field{Name: name, Values: vals[:1]})
 		}
+		vals = vals[1:]
+	}
+	for i := range e.Fields {
+		v := e.Fields[i].Values
+		e.Fields[i].Values = v[:len(v):len(v)] // an append by a filter must not overwrite the next field
 	}
 	e.BodySize = info.Size() - e.BodyStart
-	if e.BodySize < 0 {
-		return nil, errFormat
-	}
 	return e, nil
 }
 

@@ -67,7 +67,7 @@ var cacheDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ProxyCacheLockTimeout) }},
 	{Name: "proxy_cache_lock_age", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "5s", Ignored: true, Doc: "Accepted; a request holding the lock holds it until its response is stored or fails."},
 	{Name: "proxy_cache_background_update", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Accepted; an expired entry is fetched in the foreground (EXPIRED).",
-		Diff: "nginx sends the expired entry at once (STALE, with proxy_cache_use_stale updating) and updates it in the background.",
+		Diff:  "nginx sends the expired entry at once (STALE, with proxy_cache_use_stale updating) and updates it in the background.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyCacheBackground) }},
 	{Name: "proxy_cache_revalidate", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "on: an expired entry is revalidated with If-Modified-Since and If-None-Match; a 304 makes it fresh again (REVALIDATED).",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyCacheRevalidate) }},
