@@ -120,6 +120,12 @@ http {
             proxy_cache_valid 1m;
             proxy_cache_lock on;
         }
+        location /gone/ {
+            proxy_pass http://127.0.0.1:{{APP2}};
+            proxy_cache z;
+            proxy_cache_valid 1s;
+            proxy_cache_use_stale error;
+        }
         location /dead/ {
             proxy_pass http://127.0.0.1:{{DEAD}};
             proxy_cache z;
@@ -156,7 +162,8 @@ func TestProxyCache(t *testing.T) {
 	app := newCacheBackend(t)
 	dir := filepath.Join(t.TempDir(), "cache")
 	port := freePort(t)
-	conf := fill(t, cacheConf, "PORT", port, "APP", app.Port, "CACHE", dir, "DEAD", freePort(t))
+	app2 := newCacheBackend(t)
+	conf := fill(t, cacheConf, "PORT", port, "APP", app.Port, "CACHE", dir, "DEAD", freePort(t), "APP2", app2.Port)
 	s := start(t, conf)
 	c := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DialContext: dialTo(addr(port)), DisableCompression: true}}
 
@@ -275,6 +282,25 @@ func TestProxyCache(t *testing.T) {
 			t.Errorf("stale step %d: %s %q, want %s %q", i+1, got, body, step.want, step.body)
 		}
 	}
+	// updating: while one request fetches the expired entry (EXPIRED), another gets the stale one (UPDATING)
+	cacheGet(t, c, "GET", "/s/u")
+	time.Sleep(2100 * time.Millisecond)
+	slow := inFlight(func() (*http.Response, error) { return c.Get("http://cache.test/s/u?sleep=1s") })
+	time.Sleep(300 * time.Millisecond)
+	if _, got, body, _ := cacheGet(t, c, "GET", "/s/u"); got != "UPDATING" || body != "n=1 /s/u\n" {
+		t.Errorf("during the update: %s %q, want UPDATING", got, body)
+	}
+	if r := <-slow; r.err != nil || r.header.Get("X-Cache-Status") != "EXPIRED" || r.body != "n=2 /s/u\n" {
+		t.Errorf("the updating request: %v %v %q, want EXPIRED", r.err, r.header, r.body)
+	}
+	// an upstream gone: the expired entry answers (proxy_cache_use_stale error)
+	cacheGet(t, c, "GET", "/gone/x")
+	app2.Close()
+	time.Sleep(2100 * time.Millisecond)
+	if st, got, body, _ := cacheGet(t, c, "GET", "/gone/x"); st != 200 || got != "STALE" || body != "n=1 /gone/x\n" {
+		t.Errorf("upstream gone: %d %s %q, want 200 STALE", st, got, body)
+	}
+
 	// revalidation: the expired entry's Last-Modified goes as If-Modified-Since; the 304 makes it fresh
 	const rv = "/s/r?ims304=1&h=Last-Modified:Mon, 01 Jan 2024 00:00:00 GMT"
 	cacheGet(t, c, "GET", rv)
@@ -356,7 +382,7 @@ func TestProxyCache(t *testing.T) {
 	// a restart rebuilds the index from the directory
 	s.stop()
 	port2 := freePort(t)
-	start(t, fill(t, cacheConf, "PORT", port2, "APP", app.Port, "CACHE", dir, "DEAD", freePort(t)))
+	start(t, fill(t, cacheConf, "PORT", port2, "APP", app.Port, "CACHE", dir, "DEAD", freePort(t), "APP2", app2.Port))
 	c = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DialContext: dialTo(addr(port2))}}
 	if _, got, body, _ := cacheGet(t, c, "GET", "/a"); got != "HIT" || body != "n=1 /a\n" {
 		t.Errorf("after restart: %s %q, want HIT", got, body)
