@@ -43,6 +43,14 @@ func (p *parser) finish() error {
 			}
 		}
 	}
+	if !h.Loc.ProxyCacheKey.Set {
+		// proxy_cache_key's default, inherited by every level that sets none
+		t, err := vars.Compile("$scheme$proxy_host$request_uri", p.tab)
+		if err != nil {
+			return err
+		}
+		h.Loc.ProxyCacheKey.V = t
+	}
 	for _, s := range h.Servers {
 		mergeOpts(s.Loc, h.Loc)
 		mergeOpts(&s.Srv, &h.Srv)
@@ -134,6 +142,9 @@ func (p *parser) finishServer(s *Server) error {
 				perr = err
 			}
 			if err := p.resolveFastCGI(l.Conf); err != nil && perr == nil {
+				perr = err
+			}
+			if err := p.checkCache(l.Conf); err != nil && perr == nil {
 				perr = err
 			}
 			out = append(out, &route.Location[*Location]{Modifier: l.Modifier, Pattern: l.Pattern, Value: l, Children: conv(l.Children, l.Conf),

@@ -47,7 +47,7 @@ var proxyDirectives = []Spec{
 		}},
 	{Name: "proxy_hide_header", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Response header from the upstream not passed to the client.",
 		Apply: func(p *parser, d *Directive) error { add(&p.conf.ProxyHideHeaders, d.Args[0]); return nil }},
-	{Name: "proxy_ignore_headers", Module: "http_proxy", Ctx: ctxHSL, Args: "1+", Doc: "Upstream response fields not acted on: X-Accel-Redirect (the response is passed as it is) and X-Accel-Buffering; X-Accel-Expires, X-Accel-Limit-Rate, X-Accel-Charset, Expires, Cache-Control, Set-Cookie and Vary are accepted (they steer nginx's cache, which sluice does not have).",
+	{Name: "proxy_ignore_headers", Module: "http_proxy", Ctx: ctxHSL, Args: "1+", Doc: "Upstream response fields not acted on: X-Accel-Redirect (the response is passed as it is) and X-Accel-Buffering; X-Accel-Expires, Expires, Cache-Control, Set-Cookie and Vary no longer decide whether and how long proxy_cache stores a response; X-Accel-Limit-Rate stops the pacing it asks for; X-Accel-Charset is accepted.",
 		Apply: func(p *parser, d *Directive) error { return p.ignoreHeaders(d, &p.conf.ProxyIgnoreHeaders) }},
 	{Name: "proxy_pass_header", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Passes a response header that is hidden by default (Server, Date, X-Accel-*).",
 		Apply: func(p *parser, d *Directive) error { add(&p.conf.ProxyPassHeaders, d.Args[0]); return nil }},
@@ -56,11 +56,7 @@ var proxyDirectives = []Spec{
 	{Name: "proxy_pass_request_body", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Pass the client's request body upstream.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyPassReqBody) }},
 	{Name: "proxy_set_body", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Replaces the request body sent upstream.",
-		Apply: func(p *parser, d *Directive) error {
-			t, err := p.compile(d, d.Args[0])
-			p.conf.ProxySetBody.set(t)
-			return err
-		}},
+		Apply: func(p *parser, d *Directive) error { return p.setTemplate(d, &p.conf.ProxySetBody) }},
 	{Name: "proxy_cookie_domain", Module: "http_proxy", Ctx: ctxHSL, Args: "1-2", Default: "off", Doc: "Rewrites the domain attribute of the upstream's Set-Cookie headers: off, or DOMAIN REPLACEMENT (a case-insensitive exact match, a leading dot in the cookie kept; ~regex, whose captures the replacement may use). Variables are allowed; the first rule that matches applies, and a level with its own rules does not inherit others.",
 		Apply: func(p *parser, d *Directive) error { return p.cookieRewrite(d, &p.conf.ProxyCookieDomain, true) }},
 	{Name: "proxy_cookie_path", Module: "http_proxy", Ctx: ctxHSL, Args: "1-2", Default: "off", Doc: "Rewrites the path attribute of the upstream's Set-Cookie headers: off, or PATH REPLACEMENT (the matching prefix is replaced; ~regex or ~*regex replace the whole value and may use captures). Variables are allowed; the first rule that matches applies.",
@@ -94,11 +90,7 @@ var proxyDirectives = []Spec{
 	{Name: "proxy_ssl_server_name", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Send SNI to https:// upstreams.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxySSLServerName) }},
 	{Name: "proxy_ssl_name", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "$proxy_host", Doc: "Name used for SNI and certificate verification of https:// upstreams.",
-		Apply: func(p *parser, d *Directive) error {
-			t, err := p.compile(d, d.Args[0])
-			p.conf.ProxySSLName.set(t)
-			return err
-		}},
+		Apply: func(p *parser, d *Directive) error { return p.setTemplate(d, &p.conf.ProxySSLName) }},
 	{Name: "proxy_ssl_certificate", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Client certificate presented to https:// upstreams.",
 		Apply: func(p *parser, d *Directive) error { p.conf.ProxySSLCertificate.set(p.confPath(d.Args[0])); return nil }},
 	{Name: "proxy_ssl_certificate_key", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Key of proxy_ssl_certificate.",
@@ -281,12 +273,19 @@ func (p *parser) proxyPass(d *Directive) error {
 }
 
 func (p *parser) proxyNextUpstream(d *Directive) error {
-	var nu NextUpstream
+	nu, _, err := conditions(d, true)
+	p.conf.ProxyNextUpstream.set(nu)
+	return err
+}
+
+// conditions parses the failures listed by proxy_next_upstream (next: non_idempotent is allowed, updating is
+// accepted and means nothing without a cache, as in nginx) or proxy_cache_use_stale (updating is one).
+func conditions(d *Directive, next bool) (nu NextUpstream, updating bool, err error) {
 	for _, a := range d.Args {
 		switch a {
 		case "off":
 			if len(d.Args) > 1 {
-				return d.errorf("\"off\" cannot be combined with other parameters of \"proxy_next_upstream\"")
+				return nu, false, d.errorf("\"off\" cannot be combined with other parameters of \"%s\"", d.Name)
 			}
 		case "error":
 			nu.Error = true
@@ -295,18 +294,20 @@ func (p *parser) proxyNextUpstream(d *Directive) error {
 		case "invalid_header":
 			nu.InvalidHeader = true
 		case "non_idempotent":
+			if !next {
+				return nu, false, d.errorf("invalid value %q in \"%s\" directive", a, d.Name)
+			}
 			nu.NonIdempotent = true
 		case "http_500", "http_502", "http_503", "http_504", "http_403", "http_404", "http_429":
 			code, _ := strconv.Atoi(a[5:])
 			nu.Status = append(nu.Status, code)
 		case "updating":
-			// cache-only condition: accepted, as nginx does without a cache
+			updating = !next
 		default:
-			return d.errorf("invalid value %q in \"proxy_next_upstream\" directive", a)
+			return nu, false, d.errorf("invalid value %q in \"%s\" directive", a, d.Name)
 		}
 	}
-	p.conf.ProxyNextUpstream.set(nu)
-	return nil
+	return nu, updating, nil
 }
 
 // cookieRewrite parses proxy_cookie_domain and proxy_cookie_path: off, or a rule (see rewriteRule; a domain

@@ -57,7 +57,7 @@ var sslDirectives = []Spec{
 	{Name: "ssl_session_timeout", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "5m", Doc: "Lifetime of resumed TLS sessions.", Diff: "not applied yet: Go's own ticket lifetime (at most 7 days) is used.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.sc.SSL.SessionTimeout) }},
 	{Name: "ssl_session_ticket_key", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "A file of 48 or 80 random bytes whose key encrypts (the first such line) or only decrypts (the others) TLS session tickets, so sessions resume across sluice instances sharing the files and across reloads; rotate by adding a new file first. Read from the default server of each address.",
-		Diff: "tickets are Go's format (its key is derived from the file's bytes), so sessions do not resume between sluice and nginx sharing a file.",
+		Diff:  "tickets are Go's format (its key is derived from the file's bytes), so sessions do not resume between sluice and nginx sharing a file.",
 		Apply: func(p *parser, d *Directive) error { add(&p.sc.SSL.TicketKeys, p.pathAt(d)); return nil }},
 	{Name: "ssl_reject_handshake", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Refuses every TLS handshake that selects this server (by SNI, or as the default server for unknown and missing names), so the certificates of other servers are never shown to a client that does not name them. Such a server needs no ssl_certificate.",
 		Diff:  "the handshake fails with an internal_error alert (Go's crypto/tls); nginx sends unrecognized_name.",

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/access"
+	"github.com/sluice-proxy/sluice/internal/cache"
 	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/compress"
 	"github.com/sluice-proxy/sluice/internal/h1"
@@ -58,11 +59,12 @@ type HTTP struct {
 	Upstreams  map[string]*Upstream
 	LogFormats map[string]*LogFormat
 	Vars       *vars.Table
-	ReqZones   []ZoneSpec // limit_req_zone
-	ConnZones  []ZoneSpec // limit_conn_zone
-	Resolver   *Resolver  // http-level resolver, for upstream servers marked resolve
-	Loc        *LocConf   // http-level values of location-scope directives
-	Srv        SrvConf    // http-level values of server-scope directives
+	ReqZones   []ZoneSpec  // limit_req_zone
+	ConnZones  []ZoneSpec  // limit_conn_zone
+	CachePaths []CachePath // proxy_cache_path
+	Resolver   *Resolver   // http-level resolver, for upstream servers marked resolve
+	Loc        *LocConf    // http-level values of location-scope directives
+	Srv        SrvConf     // http-level values of server-scope directives
 }
 
 // LogFormat is a compiled log_format.
@@ -272,6 +274,20 @@ type LocConf struct {
 	ProxySetBody           Opt[*vars.Template]
 	ProxyWebsocket         Opt[bool]
 	ProxyTunnelTimeout     Opt[time.Duration]
+	// proxy_cache and its directives (cache.go)
+	ProxyCache             Opt[CacheRef]
+	ProxyCacheKey          Opt[*vars.Template]
+	ProxyCacheValid        Opt[[]cache.Valid]
+	ProxyCacheMethods      Opt[[]string]
+	ProxyCacheBypass       Opt[[]*vars.Template]
+	ProxyNoCache           Opt[[]*vars.Template]
+	ProxyCacheMinUses      Opt[int]
+	ProxyCacheUseStale     Opt[UseStale]
+	ProxyCacheLock         Opt[bool]
+	ProxyCacheLockTimeout  Opt[time.Duration]
+	ProxyCacheBackground   Opt[bool]
+	ProxyCacheRevalidate   Opt[bool]
+	ProxyCacheConvertHead  Opt[bool]
 	ProxySSLVerify         Opt[bool]
 	ProxySSLTrusted        Opt[string]
 	ProxySSLServerName     Opt[bool]

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/cache"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/route"
@@ -129,6 +130,8 @@ type Request struct {
 	Log    *slog.Logger
 	// State, when set, is storage kept by the caller across requests (see State); nil allocates it.
 	State *State
+	// Cache is the zone of the location's proxy_cache; nil without one.
+	Cache *cache.Zone
 
 	body *clientBody // the client's body as sent upstream, to tell client errors from upstream ones
 }
@@ -280,7 +283,11 @@ func (p *Proxy) Serve(ctx context.Context, pr *Request) {
 		p.serveUpgrade(ctx, pr, t, out)
 		return
 	}
-	p.serveHTTP(ctx, pr, o)
+	if pr.Cache != nil {
+		p.serveCache(ctx, pr, o)
+		return
+	}
+	p.serveHTTP(ctx, pr, o, nil)
 }
 
 // State is the storage a proxied request fills: the request sent upstream and the upstream's response, with

@@ -27,8 +27,9 @@ import (
 // errNoLive: every peer of the group is down, failed or at max_conns (nginx's "no live upstreams").
 var errNoLive = errors.New("no live upstreams")
 
-// serveHTTP forwards an ordinary request through the pooled transport and streams the response back.
-func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
+// serveHTTP forwards an ordinary request through the pooled transport and streams the response back. With cc
+// (proxy_cache) a failure may be answered from a stale entry, and a cacheable response is stored as it streams.
+func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cacheReq) {
 	t, out := &o.t, &o.req
 	tr, err := p.transport(pr, t)
 	if err != nil {
@@ -142,11 +143,18 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		if err != errNoLive {
 			pr.Log.Error("proxy: upstream request failed: "+err.Error(), pr.V.LogAttrs("upstream", t.scheme+"://"+at.last()[aAddr]+t.uri)...)
 		}
+		if cc.useStale(pr, fail, 0) {
+			p.serveEntry(pr, cc.stale, cacheStale)
+			return
+		}
 		pr.Error(status)
 		return
 	}
 	defer resp.Body.Close()
 	pr.V.UpstreamHeader = o.body.st.header(resp)
+	if cc != nil && p.answered(pr, cc, resp, o.body.st.fieldsOf(resp)) {
+		return
+	}
 
 	if pr.Intercept != nil && resp.StatusCode >= 300 && pr.Intercept(resp.StatusCode) {
 		pr.Error(resp.StatusCode)
@@ -188,7 +196,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		h["Content-Length"] = []string{itoa(resp.ContentLength)}
 	}
 	status, body, size := resp.StatusCode, io.Reader(resp.Body), resp.ContentLength
-	if status == http.StatusOK && pr.Conf.ProxyForceRanges.V {
+	if status == http.StatusOK && pr.Conf.ProxyForceRanges.V && cc == nil {
 		switch st, skip, n := forceRange(pr, h, resp.ContentLength); st {
 		case http.StatusRequestedRangeNotSatisfiable:
 			resp.Body.Close()
@@ -204,6 +212,17 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 				}
 				body = io.LimitReader(resp.Body, n) // the rest is not read: the connection is not kept
 			}
+		}
+	}
+	if cc != nil && cc.w != nil && status == http.StatusOK {
+		// nginx's not_modified filter answers a cacheable response's conditional request (the upstream saw
+		// none of the client's conditions); the body still fills the entry
+		switch st := cachePrecondition(pr, h); st {
+		case http.StatusPreconditionFailed:
+			pr.Error(st)
+			return
+		case http.StatusNotModified:
+			status, cc.noBody = st, true
 		}
 	}
 	if pr.Header != nil {
@@ -225,7 +244,17 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing) {
 		// as nginx, proxy_limit_rate applies to buffered responses only
 		src = newRateLimited(body, rate)
 	}
-	_, err = p.stream(pr.W, src, flushEach, size)
+	if cc != nil && cc.w != nil {
+		tee := &teeBody{r: src, w: cc.w}
+		if cc.headGet || cc.noBody {
+			_, err = io.Copy(io.Discard, tee) // the client gets the head only; the entry gets the body
+		} else {
+			_, err = p.stream(pr.W, tee, flushEach, size)
+		}
+		cc.end(pr, tee, err)
+	} else if !(cc != nil && cc.headGet) {
+		_, err = p.stream(pr.W, src, flushEach, size)
+	}
 	at.finish(pr.V, last)
 	if err != nil && !errors.Is(err, io.EOF) {
 		if readTimedOut(err) {

@@ -442,6 +442,9 @@ func (rq *request) content() {
 			Log:       rq.log,
 			State:     rq.proxyState,
 		}
+		if z := c.ProxyCache.V.Name; z != "" {
+			rq.proxy.Cache = rq.snap.caches[z]
+		}
 		rq.s.proxy.Serve(rq.r.Context(), &rq.proxy)
 	case config.HandlerFastCGI:
 		rq.s.fastcgi.Serve(rq.r.Context(), &fastcgi.Request{

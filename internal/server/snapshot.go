@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/access"
 	"github.com/sluice-proxy/sluice/internal/acme"
+	"github.com/sluice-proxy/sluice/internal/cache"
 	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/h1"
@@ -46,6 +47,7 @@ type snapshot struct {
 	locations   map[string]bool           // every location name, to find tunnels a reload orphaned
 	zones       *access.Zones             // limit_req/limit_conn state, carried over from the previous snapshot
 	zoneKeys    map[string]*vars.Template // each zone's key
+	caches      map[string]*cache.Zone    // proxy_cache zones by name, carried over from the previous snapshot by path
 	acmeSites   []acme.Site               // servers with ssl_certificate acme
 	acmeMgr     *acme.Manager             // set when the snapshot goes live with acmeSites or stapled
 	stapled     []*tls.Certificate        // certificate files with ssl_stapling on
@@ -178,6 +180,20 @@ func buildHTTP(cfg *config.Config, files *observe.Files, prev *snapshot, dry boo
 	for _, z := range h.ConnZones {
 		snap.zones.AddConn(prevZones, z.Name, z.Size)
 		snap.zoneKeys[z.Name] = z.Key
+	}
+	if !dry {
+		var prevCaches map[string]*cache.Zone
+		if prev != nil {
+			prevCaches = prev.caches
+		}
+		snap.caches = map[string]*cache.Zone{}
+		for _, cp := range h.CachePaths {
+			z, err := cache.Open(cp.Spec, prevCaches)
+			if err != nil {
+				return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "proxy_cache_path: " + err.Error()}
+			}
+			snap.caches[cp.Name] = z
+		}
 	}
 	snap.combined = compileCombined(h.Vars)
 	snap.noUpstreamTimes = !h.Vars.UpstreamTimes() // every template is compiled by now

@@ -74,6 +74,7 @@ const (
 	kProxyAddXForwardedFor
 	kUpstreamAddr
 	kUpstreamStatus
+	kUpstreamCacheStatus
 	kUpstreamResponseTime
 	kUpstreamConnectTime
 	kUpstreamHeaderTime
@@ -200,6 +201,7 @@ var builtins = map[string]kind{
 	"upstream_bytes_received":    kUpstreamBytesReceived,
 	"ssl_preread_server_name":    kSSLPrereadServerName,
 	"ssl_preread_alpn_protocols": kSSLPrereadALPN,
+	"upstream_cache_status":      kUpstreamCacheStatus,
 }
 
 // prefixes lists the prefix variables, longest first where one prefix starts another.
@@ -339,6 +341,8 @@ func (r *Request) str(v *Var) (s string, found, ok bool) {
 		return r.UpstreamAddr, r.UpstreamAddr != "", true
 	case kUpstreamStatus:
 		return r.UpstreamStatus, r.UpstreamStatus != "", true
+	case kUpstreamCacheStatus:
+		return r.UpstreamCacheStatus, r.UpstreamCacheStatus != "", true
 	case kUpstreamResponseTime:
 		return r.UpstreamResponseTime, r.UpstreamResponseTime != "", true
 	case kUpstreamConnectTime:

@@ -55,6 +55,7 @@ var docs = []Doc{
 	{"proxy_port", "proxy_pass's port (the scheme's default when none was given)."},
 	{"proxy_add_x_forwarded_for", "The request's X-Forwarded-For with $remote_addr appended, or $remote_addr alone."},
 	{"upstream_addr", "The address of every peer tried for the request (ip:port or unix:/path), comma separated, in order, as nginx lists them (\"10.0.0.1:8080, 10.0.0.2:8080\" after a retry); the group's name when no peer could be tried."},
+	{"upstream_cache_status", "Where proxy_cache looked the request up: MISS, HIT, EXPIRED, BYPASS, STALE, UPDATING or REVALIDATED (empty otherwise), as nginx."},
 	{"upstream_status", "The status of every try, comma separated: the peer's status, or 502 for a try that failed (504 when it timed out)."},
 	{"upstream_response_time", "Seconds each try took, up to the end of the response body, comma separated, with millisecond resolution; a tunnel's try ends with the tunnel."},
 	{"upstream_connect_time", "Seconds each try took to connect (TLS handshake included), comma separated; - when it did not connect."},

@@ -64,6 +64,9 @@ type Request struct {
 
 	// Stream holds the variables only a stream session has (nil for HTTP requests, which stay as small as before)
 	Stream *StreamVars
+	// UpstreamCacheStatus is $upstream_cache_status: MISS, HIT, EXPIRED, BYPASS, STALE, UPDATING or
+	// REVALIDATED where proxy_cache looked the request up, else empty
+	UpstreamCacheStatus string
 	// NoUpstreamTimes: no template reads the three times above (Table.UpstreamTimes), so a handler may leave
 	// them unset rather than format them
 	NoUpstreamTimes bool
