@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/sluice-proxy/sluice/internal/certs"
 	"net"
 	"net/netip"
 	"net/textproto"
@@ -96,6 +97,16 @@ var proxyDirectives = []Spec{
 	{Name: "proxy_ssl_certificate_key", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Key of proxy_ssl_certificate.",
 		Apply: func(p *parser, d *Directive) error {
 			p.conf.ProxySSLCertificateKey.set(p.confPath(d.Args[0]))
+			return nil
+		}},
+	{Name: "proxy_ssl_ciphers", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "DEFAULT", Doc: "TLS 1.2 cipher suites toward https:// upstreams, in OpenSSL's list syntax, mapped onto Go's suites as ssl_ciphers is.",
+		Diff: "TLS 1.3 suites are not configurable (Go's choice), as for ssl_ciphers.",
+		Apply: func(p *parser, d *Directive) error {
+			ids, _, err := certs.CipherSuites(d.Args[0])
+			if err != nil {
+				return d.errorf("invalid value %q in \"proxy_ssl_ciphers\" directive: %v", d.Args[0], err)
+			}
+			p.conf.ProxySSLCiphers.set(ids)
 			return nil
 		}},
 	{Name: "proxy_ssl_protocols", Module: "http_proxy", Ctx: ctxHSL, Args: "1+", Default: "TLSv1.2 TLSv1.3", Doc: "TLS versions toward https:// upstreams.",

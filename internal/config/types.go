@@ -295,6 +295,7 @@ type LocConf struct {
 	ProxySSLCertificate    Opt[string]
 	ProxySSLCertificateKey Opt[string]
 	ProxySSLProtocols      Opt[[]string]
+	ProxySSLCiphers        Opt[[]uint16] // proxy_ssl_ciphers, as Go cipher suite IDs
 	ProxyNextUpstream      Opt[NextUpstream]
 	ProxyNextTries         Opt[int]
 	ProxyNextTimeout       Opt[time.Duration]

@@ -748,7 +748,7 @@ func sslName(pr *Request, t *target) string {
 // verified (proxy_ssl_verify on) for name, which is sent as SNI only with proxy_ssl_server_name on — as in
 // nginx, where the two are separate (Go ties them together through ServerName, so verification is done here).
 func upstreamTLS(c *config.LocConf, name string) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true, CipherSuites: c.ProxySSLCiphers.V}
 	if c.ProxySSLServerName.Get(false) && net.ParseIP(name) == nil {
 		tc.ServerName = name
 	}

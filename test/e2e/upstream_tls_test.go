@@ -66,3 +66,31 @@ http {
 		t.Errorf("certificate for another name: status %d, want 502", r.StatusCode)
 	}
 }
+
+// TestProxySSLCiphers: proxy_ssl_ciphers (OpenSSL names) chooses the TLS 1.2 suite sluice offers an https
+// upstream; without it the upstream picks from Go's defaults.
+func TestProxySSLCiphers(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, tls.CipherSuiteName(r.TLS.CipherSuite))
+	}))
+	up.TLS = &tls.Config{MaxVersion: tls.VersionTLS12}
+	up.StartTLS()
+	t.Cleanup(up.Close)
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        location /cbc/ { proxy_pass https://{{UP}}/; proxy_ssl_ciphers ECDHE-RSA-AES128-SHA; }
+        location /gcm/ { proxy_pass https://{{UP}}/; proxy_ssl_ciphers ECDHE-RSA-CHACHA20-POLY1305; }
+    }
+}
+`, "PORT", port, "UP", up.Listener.Addr().String()))
+	c := httpClient(addr(port), nil)
+	for path, want := range map[string]string{"/cbc/": "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "/gcm/": "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"} {
+		if r := get(t, c, "http://c.test"+path, nil); r.Body != want {
+			t.Errorf("%s: the upstream negotiated %q, want %q", path, r.Body, want)
+		}
+	}
+}
