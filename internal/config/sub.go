@@ -4,7 +4,7 @@ import "github.com/sluice-proxy/sluice/internal/subfilter"
 
 // subDirectives are nginx's sub module: strings replaced in response bodies as they stream (internal/subfilter).
 var subDirectives = []Spec{
-	{Name: "sub_filter", Module: "http_sub", Ctx: ctxHSL, Args: "2", Doc: "Replaces a string in response bodies with another, without case, as the body streams (a match split across two reads is found; the response holds back at most the longest string). Both may contain variables (a search whose value is empty is left out). Several may be given: at one place the one written first wins. Responses of any status but 304 and of a sub_filter_types type are rewritten, before gzip compresses them; they lose Content-Length, and Last-Modified and ETag (see sub_filter_last_modified). A level with any sub_filter replaces the inherited list.",
+	{Name: "sub_filter", Module: "http_sub", Ctx: ctxHSL, Args: "2", Doc: "Replaces a string in response bodies with another, without case, as the body streams (a match split across two reads is found; the response holds back at most the longest string). Both may contain variables (a search whose value is empty is left out). Several may be given: at one place the one written first wins. Responses of any status and of a sub_filter_types type are rewritten (one with a Content-Encoding too, as nginx: its bytes are searched as they are), before gzip compresses them; they lose Content-Length, and Last-Modified and ETag (see sub_filter_last_modified). A level with any sub_filter replaces the inherited list.",
 		Apply: func(p *parser, d *Directive) error {
 			if d.Args[0] == "" {
 				return d.errorf("empty search pattern")

@@ -202,7 +202,8 @@ func TestStreamHoldsLittle(t *testing.T) {
 
 // TestStartHeaders checks the header side: which responses are taken and what their header loses, as nginx
 // 1.22 answered (any status but 304; Content-Length always; Last-Modified and ETag, or with
-// sub_filter_last_modified a weak ETag; nothing at all for a known empty body or a search that is empty).
+// sub_filter_last_modified a weak ETag; nothing at all for a known empty body, a type not listed (a 304 without
+// a type unless "*") or a search that is empty).
 func TestStartHeaders(t *testing.T) {
 	validators := func(extra ...string) http.Header {
 		h := http.Header{"Content-Type": {"text/html; charset=utf-8"}, "Content-Length": {"5"}, "Etag": {`"e"`},
@@ -225,7 +226,8 @@ func TestStartHeaders(t *testing.T) {
 	}{
 		{"200", New(pairs(t, "hello", "HI"), nil, true, false), 200, validators(), true, []string{"Accept-Ranges", "Content-Type"}},
 		{"404", New(pairs(t, "hello", "HI"), nil, true, false), 404, validators(), true, []string{"Accept-Ranges", "Content-Type"}},
-		{"304", New(pairs(t, "hello", "HI"), nil, true, false), 304, validators(), false, []string{"Accept-Ranges", "Content-Length", "Content-Type", "Etag", "Last-Modified"}},
+		{"304 without a type", New(pairs(t, "hello", "HI"), nil, true, false), 304, validators("Content-Type", ""), false, []string{"Accept-Ranges", "Content-Length", "Content-Type", "Etag", "Last-Modified"}},
+		{"304, any type", New(pairs(t, "hello", "HI"), []string{"*"}, true, false), 304, validators("Content-Type", ""), true, []string{"Accept-Ranges", "Content-Type"}},
 		{"last_modified", New(pairs(t, "hello", "HI"), nil, true, true), 200, validators(), true, []string{"Accept-Ranges", "Content-Type", "Etag=W/\"e\"", "Last-Modified"}},
 		{"empty body", New(pairs(t, "hello", "HI"), nil, true, false), 200, validators("Content-Length", "0"), false, []string{"Accept-Ranges", "Content-Length", "Content-Type", "Etag", "Last-Modified"}},
 		{"other type", New(pairs(t, "hello", "HI"), nil, true, false), 200, validators("Content-Type", "text/plain"), false, []string{"Accept-Ranges", "Content-Length", "Content-Type", "Etag", "Last-Modified"}},

@@ -59,13 +59,14 @@ func (f *Filter) Takes(ctype string, length int64) bool {
 }
 
 // Start is the header side of the filter for a response with status code and header h, about to be written to
-// out: nil when the filter leaves the response alone (a type not listed, a known empty body, a 304, or searches
-// whose variables are all empty). Otherwise the header loses Content-Length (the length changes) and either
+// out: nil when the filter leaves the response alone (a type not listed, a known empty body, or searches whose
+// variables are all empty). As in nginx the status does not matter: a 404 page is rewritten, and a 304 loses its
+// validators when it has a listed type (with "*" any 304 does; a file's 304 has no type). Otherwise the header loses Content-Length (the length changes) and either
 // Last-Modified and ETag or, with sub_filter_last_modified, only the ETag's strength, and the returned Stream
 // takes the body. Variables in the searches are evaluated now, those in replacements at their first use.
 func (f *Filter) Start(code int, h http.Header, v *vars.Request, out io.Writer) *Stream {
-	if code == http.StatusNotModified || code < 200 {
-		return nil // nginx: a 304 keeps its validators
+	if code < 200 {
+		return nil
 	}
 	length := int64(-1)
 	if cl := h["Content-Length"]; len(cl) > 0 && cl[0] == "0" {
