@@ -60,20 +60,48 @@ type Gzip struct {
 	Proxied   Proxied
 	MSIE6     bool             // gzip_disable msie6
 	Disable   []*regexp.Regexp // gzip_disable regexes, on User-Agent
-	types     map[string]struct{}
-	anyType   bool
+	types     Types
 }
 
 // NewGzip compiles gzip_types (text/html is always one; "*" is any type).
 func NewGzip(types []string) *Gzip {
-	g := &Gzip{Level: 1, MinLength: 20, Proxied: ProxiedOff, types: map[string]struct{}{"text/html": {}}}
-	for _, t := range types {
-		if t == "*" {
-			g.anyType = true
+	return &Gzip{Level: 1, MinLength: 20, Proxied: ProxiedOff, types: NewTypes(types)}
+}
+
+// Types is a list of MIME types as nginx's *_types directives take it (gzip_types, sub_filter_types): text/html
+// is always one, "*" is any type (even none), and a response's type matches without its parameters and case.
+type Types struct {
+	set     map[string]struct{}
+	anyType bool
+}
+
+// NewTypes compiles a *_types list.
+func NewTypes(types []string) Types {
+	t := Types{set: map[string]struct{}{"text/html": {}}}
+	for _, s := range types {
+		if s == "*" {
+			t.anyType = true
 		}
-		g.types[strings.ToLower(t)] = struct{}{}
+		t.set[strings.ToLower(s)] = struct{}{}
 	}
-	return g
+	return t
+}
+
+// Match reports whether ctype (a Content-Type value, parameters allowed) is one of the types.
+func (t Types) Match(ctype string) bool {
+	if t.anyType {
+		return true
+	}
+	mt, _, _ := strings.Cut(ctype, ";")
+	mt = strings.TrimSpace(mt)
+	if mt == "" {
+		return false
+	}
+	if _, ok := t.set[mt]; ok {
+		return true
+	}
+	_, ok := t.set[strings.ToLower(mt)]
+	return ok
 }
 
 // Compressible is the response side of nginx's test: status 200, 403 or 404, no Content-Encoding, and
@@ -104,19 +132,7 @@ func (g *Gzip) Fits(ctype string, length int64) bool {
 	if length >= 0 && length < g.MinLength {
 		return false
 	}
-	if g.anyType {
-		return true
-	}
-	t, _, _ := strings.Cut(ctype, ";")
-	t = strings.TrimSpace(t)
-	if t == "" {
-		return false
-	}
-	if _, ok := g.types[t]; ok {
-		return true
-	}
-	_, ok := g.types[strings.ToLower(t)]
-	return ok
+	return g.types.Match(ctype)
 }
 
 // Accepts is nginx's ngx_http_gzip_ok: the client accepts gzip (and not with q=0), is not an old MSIE under

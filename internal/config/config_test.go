@@ -122,6 +122,8 @@ func TestErrors(t *testing.T) {
 		{"unknown upstream host", "http {\n server {\n  location / { proxy_pass http://no-such-host.invalid; }\n }\n}\n", []string{"host not found", "sluice.conf:3"}},
 		{"unknown log format", "http {\n access_log logs/a.log nosuch;\n server { }\n}\n", []string{`unknown log format "nosuch"`}},
 		{"bad cors origin", "http {\n server {\n  cors_origins app.example.org;\n }\n}\n", []string{"invalid origin", "scheme://host", "sluice.conf:3"}},
+		{"empty sub_filter search", "http {\n sub_filter \"\" x;\n}\n", []string{"empty search pattern", "sluice.conf:2"}},
+		{"sub_filter in if", "http {\n server {\n  if ($uri) { sub_filter a b; }\n }\n}\n", []string{`"sub_filter" directive is not allowed here`, "sluice.conf:3"}},
 		{"misplaced cors wildcard", "http {\n server {\n  cors_origins https://a*.example.org;\n }\n}\n", []string{"wildcard", "sluice.conf:3"}},
 		{"bad allow", "http {\n server {\n  allow 10.0.0.300;\n }\n}\n", []string{`invalid parameter "10.0.0.300"`, "sluice.conf:3"}},
 		{"realip in location", "http {\n server {\n  location / { set_real_ip_from 10.0.0.0/8; }\n }\n}\n", []string{"not allowed here", "sluice.conf:3"}},

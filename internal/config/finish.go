@@ -209,6 +209,7 @@ func (p *parser) finishLimitExcept(lc *LocConf) error {
 // compileLevel builds what a merged level (server, location, if body, limit_except block) uses compiled: the
 // gzip filter and the secure_link settings.
 func compileLevel(lc *LocConf) {
+	finishSub(lc)
 	finishGzip(lc)
 	lc.SecureLink = nil
 	if lc.SecureLinkSecret.V != "" || lc.SecureLinkExpr.V != nil || lc.SecureLinkMD5.V != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/route"
 	"github.com/sluice-proxy/sluice/internal/static"
+	"github.com/sluice-proxy/sluice/internal/subfilter"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
@@ -376,6 +377,11 @@ type LocConf struct {
 	GzipProxied     Opt[compress.Proxied]
 	GzipDisable     Opt[[]*regexp.Regexp]
 	GzipDisableMSIE Opt[bool] // gzip_disable msie6
+
+	SubFilters            Opt[[]subfilter.Pair]
+	SubFilterTypes        Opt[[]string]
+	SubFilterOnce         Opt[bool]
+	SubFilterLastModified Opt[bool]
 	// LimitExcept is the location's limit_except block (not inherited by nested locations); nil without one
 	LimitExcept *LimitExcept
 
@@ -384,11 +390,12 @@ type LocConf struct {
 	SecureLinkSecret Opt[string]         // secure_link_secret
 
 	// compiled once merged (finish.go)
-	SecureLink *vars.SecureLink // nil without secure_link*
-	GzipFilter *compress.Gzip   // nil with gzip off
-	CORS       *access.CORS     // nil without cors_origins
-	WSOrigins  *access.Origins  // websocket_origins, else cors_origins; nil: upgrades from any origin
-	Linger     *h1.Linger       // lingering_close, lingering_time, lingering_timeout; nil: none set (nginx's defaults)
+	SecureLink *vars.SecureLink  // nil without secure_link*
+	GzipFilter *compress.Gzip    // nil with gzip off
+	SubFilter  *subfilter.Filter // nil without sub_filter
+	CORS       *access.CORS      // nil without cors_origins
+	WSOrigins  *access.Origins   // websocket_origins, else cors_origins; nil: upgrades from any origin
+	Linger     *h1.Linger        // lingering_close, lingering_time, lingering_timeout; nil: none set (nginx's defaults)
 }
 
 // AuthSet is one auth_request_set: a variable given a value evaluated in the auth subrequest.

@@ -15,7 +15,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // finish is the log phase: it records the response in the variables and writes the access log lines.
 func (rq *request) finish() {
-	rq.w.endGzip(false) // (a response that ended normally has closed its own)
+	rq.w.endFilters(false) // (a response that ended normally has closed its own)
 	rq.w.finished.Store(true)
 	for _, release := range rq.releases {
 		release()

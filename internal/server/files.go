@@ -48,6 +48,7 @@ func (rq *request) serveStatic() {
 		Validators: &rq.s.validators,
 		Parts:      &rq.s.byteranges,
 		Gzip:       c.GzipFilter,
+		Sub:        c.SubFilter,
 
 		IfModifiedSince: c.IMS.Get(static.IMSExact),
 		MaxRanges:       maxRanges(c.MaxRanges),

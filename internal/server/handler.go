@@ -178,7 +178,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// only half-closed does not read an empty 200 made up for it
 		panic(http.ErrAbortHandler)
 	}
-	rq.w.endGzip(true)
+	rq.w.endFilters(true)
 	rq.served = true
 	reuse = noBody && rq.detached == nil && !rq.w.hijacked
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/h1guard"
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
+	"github.com/sluice-proxy/sluice/internal/subfilter"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
@@ -41,7 +42,8 @@ type respWriter struct {
 	forceStatus int    // error_page =code: the status the final response carries
 	reason      string // a proxied response's reason phrase (SetReason)
 	finished    atomic.Bool
-	gz          *gzip.Writer // the body is compressed through it (gzip)
+	sub         *subfilter.Stream // the body's strings are replaced through it (sub_filter), before gzip
+	gz          *gzip.Writer      // the body is compressed through it (gzip)
 	gzLevel     int
 	gzIn        int64 // bytes given to gz, for $gzip_ratio
 	// limit_rate: bytes per second (0: none), the part sent before it applies, the request's start (Unix
@@ -76,8 +78,8 @@ func (w *respWriter) WriteHeader(code int) {
 			w.rq.v.Status = code // $status in add_header, as nginx
 		}
 		w.rq.addHeaders(code)
-		if w.rq.conf != nil && w.rq.conf.GzipFilter != nil {
-			w.startGzip(w.rq.conf.GzipFilter, code)
+		if c := w.rq.conf; c != nil && (c.SubFilter != nil || c.GzipFilter != nil) {
+			w.startFilters(c, code)
 		}
 		if w.rq.v.LimitRateSet || w.rq.conf != nil && w.rq.conf.LimitRate.V != nil {
 			w.startRate()
@@ -85,6 +87,22 @@ func (w *respWriter) WriteHeader(code int) {
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// startFilters runs the header side of the body filters, in nginx's order: sub_filter, then gzip (which
+// compresses the substituted body). A subrequest's body (auth_request, mirror) is dropped: it is not rewritten.
+func (w *respWriter) startFilters(c *config.LocConf, code int) {
+	if c.SubFilter != nil && !w.rq.subrequest {
+		w.sub = c.SubFilter.Start(code, w.Header(), w.rq.v, subOut{w})
+	}
+	if c.GzipFilter != nil {
+		w.startGzip(c.GzipFilter, code)
+	}
+}
+
+// subOut takes the substituted body on to gzip, limit_rate or the connection.
+type subOut struct{ w *respWriter }
+
+func (o subOut) Write(b []byte) (int, error) { return o.w.writeOut(b) }
 
 // gzipCoding is the shared Content-Encoding value of compressed responses (read only).
 var gzipCoding = []string{"gzip"}
@@ -112,9 +130,15 @@ func (w *respWriter) startGzip(g *compress.Gzip, code int) {
 	}
 }
 
-// endGzip writes the end of a compressed body (after a handler that returned normally) and gives the writer
-// back; after a failed response (abort) it only gives it back.
-func (w *respWriter) endGzip(complete bool) {
+// endFilters ends the body filters: after a handler that returned normally, what sub_filter held goes out and
+// a compressed body gets its end, and the gzip writer goes back; after a failed response (abort) only that.
+func (w *respWriter) endFilters(complete bool) {
+	if w.sub != nil {
+		if complete {
+			w.sub.Close()
+		}
+		w.sub = nil
+	}
 	if w.gz == nil {
 		return
 	}
@@ -161,6 +185,14 @@ func (w *respWriter) SetReason(reason string) { w.reason = reason }
 
 func (w *respWriter) Write(b []byte) (int, error) {
 	w.beforeWrite()
+	if w.sub != nil {
+		return w.sub.Write(b)
+	}
+	return w.writeOut(b)
+}
+
+// writeOut writes the body after sub_filter: compressed, paced or straight to the connection.
+func (w *respWriter) writeOut(b []byte) (int, error) {
 	if w.gz != nil {
 		w.gzIn += int64(len(b))
 		return w.gz.Write(b)
@@ -179,7 +211,7 @@ func (w *respWriter) Write(b []byte) (int, error) {
 // WriteString writes s without first copying it into a byte slice (net/http's writer takes strings).
 func (w *respWriter) WriteString(s string) (int, error) {
 	w.beforeWrite()
-	if w.gz != nil || w.rate > 0 {
+	if w.gz != nil || w.rate > 0 || w.sub != nil {
 		return w.Write([]byte(s))
 	}
 	n, err := io.WriteString(w.ResponseWriter, s)
@@ -259,7 +291,7 @@ func (w *respWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
 	lr, limited := src.(*io.LimitedReader)
-	if !ok || !limited || lr.N < 64<<10 || w.gz != nil || w.rate > 0 {
+	if !ok || !limited || lr.N < 64<<10 || w.gz != nil || w.rate > 0 || w.sub != nil {
 		// a small file goes out with the headers in one write; sendfile would cost a second system call
 		bp := w.rq.s.fileBufs.Get().(*[]byte)
 		defer w.rq.s.fileBufs.Put(bp)

@@ -54,7 +54,7 @@ func (sub *request) runSubrequest(uri, args string) (status int, ok bool) {
 	if sub.exec(sub.srv.Ops) != flowDone {
 		sub.findAndServe()
 	}
-	sub.w.endGzip(false)
+	sub.w.endFilters(false)
 	status = sub.w.status
 	if status == 0 {
 		status = sub.v.Status

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sluice-proxy/sluice/internal/compress"
+	"github.com/sluice-proxy/sluice/internal/subfilter"
 )
 
 // Request says what to serve.
@@ -61,6 +62,9 @@ type Request struct {
 	// Gzip is the location's gzip filter (nil with gzip off): a file it will compress is sent whole, as in
 	// nginx, whose range filter sees no length once gzip has taken it.
 	Gzip *compress.Gzip
+	// Sub is the location's sub_filter (nil without): a file it will rewrite is sent whole, without
+	// Accept-Ranges, as in nginx, whose range filter sees no length once the sub filter has taken it.
+	Sub *subfilter.Filter
 }
 
 func (req *Request) path() string {
@@ -366,7 +370,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 			w.WriteHeader(http.StatusNotModified)
 			return 0
 		}
-		if req.MaxRanges >= 0 && !req.compressed(r, h, gzipped, size, vs.ctype[0]) {
+		if req.MaxRanges >= 0 && !req.compressed(r, h, gzipped, size, vs.ctype[0]) && !req.rewritten(h, size, vs.ctype[0]) {
 			limit := req.MaxRanges
 			if limit == 0 {
 				limit = math.MaxInt32 // nginx's default
@@ -399,7 +403,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 	if rs != nil {
 		return partial(w, r, &body, rs, size, req.Parts)
 	}
-	if req.MaxRanges >= 0 {
+	if req.MaxRanges >= 0 && !req.rewritten(h, size, vs.ctype[0]) {
 		h["Accept-Ranges"] = vs.acceptRanges
 	}
 	h["Content-Length"] = vs.length
@@ -412,15 +416,27 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 	return 0
 }
 
+// rewritten reports whether sub_filter will rewrite this file's 200: it is sent whole and offers no ranges, as
+// nginx's range filter does for a response that has lost its length.
+func (req *Request) rewritten(h http.Header, size int64, ctype string) bool {
+	return req.Sub != nil && req.Sub.Takes(presetType(h, ctype), size)
+}
+
+// presetType is the type the file goes out with: one set before (an X-Accel-Redirect keeps the
+// application's), else the file's own.
+func presetType(h http.Header, ctype string) string {
+	if ct, preset := h["Content-Type"]; preset && len(ct) > 0 {
+		return ct[0]
+	}
+	return ctype
+}
+
 // compressed reports whether the gzip filter will compress this file's 200 (not a .gz of gzip_static's).
 func (req *Request) compressed(r *http.Request, h http.Header, gzipped bool, size int64, ctype string) bool {
 	if req.Gzip == nil || gzipped {
 		return false
 	}
-	if ct, preset := h["Content-Type"]; preset && len(ct) > 0 {
-		ctype = ct[0]
-	}
-	return req.Gzip.Fits(ctype, size) && req.Gzip.Accepts(r, h)
+	return req.Gzip.Fits(presetType(h, ctype), size) && req.Gzip.Accepts(r, h)
 }
 
 // partial answers 206 with the ranges rs of the file: one as the body with Content-Range, several as
