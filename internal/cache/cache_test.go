@@ -56,7 +56,8 @@ func TestValidity(t *testing.T) {
 		{"set-cookie ignored", 200, f("Set-Cookie", "a=b"), IgnoreSetCookie, valid, now.Unix() + 60},
 		{"vary star", 200, f("Vary", "*"), 0, valid, 0},
 		{"vary star ignored", 200, f("Vary", "*"), IgnoreVary, valid, now.Unix() + 60},
-		{"vary", 200, f("Vary", "Accept-Encoding"), 0, valid, now.Unix() + 60},
+		{"vary: not stored (no variants: one client's answer would go to others)", 200, f("Vary", "Accept-Encoding"), 0, valid, 0},
+		{"vary ignored", 200, f("Vary", "Cookie"), IgnoreVary, valid, now.Unix() + 60},
 	} {
 		until, ok := Validity(c.status, c.fields, c.ign, c.valid, now)
 		if ok != (c.until != 0) || until != c.until {
@@ -258,7 +259,7 @@ func TestInactiveAndMaxSize(t *testing.T) {
 	z = newZone(t, Spec{})
 	store(t, z, "a", strings.Repeat("a", 1000), time.Hour)
 	one := z.Size()
-	z.spec.MaxSize = 2*one + one/2
+	z.maxSize = 2*one + one/2
 	store(t, z, "b", strings.Repeat("b", 1000), time.Hour)
 	z.Get("a").Entry.Close() // a is used: b is now the least recently used
 	store(t, z, "c", strings.Repeat("c", 1000), time.Hour)
@@ -278,14 +279,31 @@ func TestInactiveAndMaxSize(t *testing.T) {
 func TestLock(t *testing.T) {
 	z := newZone(t, Spec{})
 	h := Hash("k")
-	if owner, _ := z.Lock(context.Background(), h, time.Second); !owner {
+	if owner, _ := z.Lock(context.Background(), h, time.Second, time.Hour); !owner {
 		t.Fatal("first Lock is not the owner")
 	}
-	if owner, done := z.Lock(context.Background(), h, 50*time.Millisecond); owner || done {
+	if owner, done := z.Lock(context.Background(), h, 50*time.Millisecond, time.Hour); owner || done {
 		t.Fatalf("second Lock: owner %v done %v; want a timeout", owner, done)
 	}
 	go func() { time.Sleep(50 * time.Millisecond); z.Done(h) }()
-	if owner, done := z.Lock(context.Background(), h, 5*time.Second); owner || !done {
+	if owner, done := z.Lock(context.Background(), h, 5*time.Second, time.Hour); owner || !done {
 		t.Fatalf("waiting Lock: owner %v done %v; want done", owner, done)
+	}
+}
+
+// TestLockAge: a filler older than proxy_cache_lock_age lets the next request fill too (a slow client's fill
+// does not hold every other request back); a younger one does not.
+func TestLockAge(t *testing.T) {
+	z := newZone(t, Spec{})
+	h := Hash("k")
+	if owner, _ := z.Lock(context.Background(), h, time.Second, 100*time.Millisecond); !owner {
+		t.Fatal("first Lock is not the owner")
+	}
+	if owner, _ := z.Lock(context.Background(), h, 10*time.Millisecond, 100*time.Millisecond); owner {
+		t.Fatal("a second request filled while the first was younger than the lock age")
+	}
+	time.Sleep(120 * time.Millisecond)
+	if owner, _ := z.Lock(context.Background(), h, 10*time.Millisecond, 100*time.Millisecond); !owner {
+		t.Fatal("past the lock age the next request does not fill")
 	}
 }

@@ -33,9 +33,6 @@ type Field struct {
 	Values []string
 }
 
-// varyMax is nginx's NGX_HTTP_CACHE_VARY_LEN: a longer Vary makes a response not cacheable.
-const varyMax = 128
-
 // Validity is nginx 1.22's decision whether an upstream response is cached and until when (Unix seconds). The
 // fields are read in the order they came, as nginx's header handlers run: X-Accel-Expires (seconds, or @ and
 // an absolute time; 0 forbids caching) outranks a Cache-Control that comes after it; Cache-Control's no-cache,
@@ -116,7 +113,10 @@ func Validity(status int, fields []Field, ign Ignore, valid []Valid, now time.Ti
 					cacheable = false
 				}
 			case "Vary":
-				if ign&IgnoreVary == 0 && (len(v) > varyMax || v == "*") {
+				// nginx keeps a variant per value of the headers named; with one entry per key a response
+				// that varies (Cookie, Authorization, Accept-Encoding) would be served to clients it was not
+				// made for, so it is not stored unless proxy_ignore_headers Vary says the variants are alike
+				if ign&IgnoreVary == 0 && v != "" {
 					cacheable = false
 				}
 			}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,14 +48,16 @@ const (
 // Zone is one keys_zone and its directory. It is safe for concurrent use; a reload that keeps the path keeps
 // the Zone (Open), with its index and files.
 type Zone struct {
-	spec Spec
+	spec Spec // Name, Path and Levels never change; a reload's Inactive, MaxSize and Size go to the fields below
 
-	mu    sync.Mutex
-	nodes map[[16]byte]*node
-	lru   node // sentinel: lru.next is the most recently used
-	size  int64
-	max   int
-	now   func() time.Time
+	mu       sync.Mutex
+	nodes    map[[16]byte]*node
+	lru      node // sentinel: lru.next is the most recently used
+	size     int64
+	max      int
+	inactive time.Duration
+	maxSize  int64
+	now      func() time.Time
 }
 
 // node is one key of the index: its use count and, once committed, its file's freshness and size.
@@ -68,6 +71,7 @@ type node struct {
 	fsize      int64
 	updating   bool          // a request is fetching a fresh copy of the expired entry
 	filling    chan struct{} // proxy_cache_lock: closed when the request filling the missing entry is done
+	fillSince  time.Time     // when the latest filler started (proxy_cache_lock_age)
 }
 
 // Open returns the zone for spec: prev's zone of the same path when there is one (a reload keeps the cache and
@@ -75,10 +79,11 @@ type node struct {
 // files already in the directory.
 func Open(spec Spec, prev map[string]*Zone) (*Zone, error) {
 	for _, z := range prev {
-		if z.spec.Path == spec.Path {
+		// the same path, name and levels: the running zone (its files are where they were); other levels
+		// make a new zone, whose index is read again from the directory
+		if z.spec.Path == spec.Path && z.spec.Name == spec.Name && slices.Equal(z.spec.Levels, spec.Levels) {
 			z.mu.Lock()
-			z.spec = spec
-			z.max = max(int(spec.Size/nodeBytes), 1)
+			z.max, z.inactive, z.maxSize = max(int(spec.Size/nodeBytes), 1), spec.Inactive, spec.MaxSize
 			z.mu.Unlock()
 			return z, nil
 		}
@@ -86,7 +91,8 @@ func Open(spec Spec, prev map[string]*Zone) (*Zone, error) {
 	if err := os.MkdirAll(spec.Path, 0o700); err != nil {
 		return nil, err
 	}
-	z := &Zone{spec: spec, nodes: map[[16]byte]*node{}, max: max(int(spec.Size/nodeBytes), 1), now: time.Now}
+	z := &Zone{spec: spec, nodes: map[[16]byte]*node{}, max: max(int(spec.Size/nodeBytes), 1), now: time.Now,
+		inactive: spec.Inactive, maxSize: spec.MaxSize}
 	z.lru.next, z.lru.prev = &z.lru, &z.lru
 	z.load()
 	go sweep(weak.Make(z))
@@ -112,21 +118,36 @@ func sweep(w weak.Pointer[Zone]) {
 
 // Sweep removes the entries not used for the zone's inactive time, least recently used first, as nginx's
 // cache manager does.
+//
+// It removes at most sweepBatch entries (and their files) while it holds the index, then lets lookups in: after
+// a restart every entry was last used at once, and one pass over all of them would stall the cache.
 func (z *Zone) Sweep() {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	limit := z.now().Add(-z.spec.Inactive)
-	for n := z.lru.prev; n != &z.lru; {
-		prev := n.prev
-		if n.used.After(limit) {
-			break
+	for {
+		z.mu.Lock()
+		limit := z.now().Add(-z.inactive)
+		removed := 0
+		n := z.lru.prev
+		for n != &z.lru && removed < sweepBatch {
+			prev := n.prev
+			if n.used.After(limit) {
+				break
+			}
+			if !n.updating && n.filling == nil {
+				z.remove(n)
+				removed++
+			}
+			n = prev
 		}
-		if !n.updating && n.filling == nil {
-			z.remove(n)
+		more := removed == sweepBatch
+		z.mu.Unlock()
+		if !more {
+			return
 		}
-		n = prev
 	}
 }
+
+// sweepBatch is how many entries Sweep removes while it holds the index.
+const sweepBatch = 64
 
 // Hash is nginx's cache key hash: the md5 of the key.
 func Hash(key string) [16]byte { return md5.Sum([]byte(key)) }
@@ -216,14 +237,24 @@ func (z *Zone) Done(hash [16]byte) {
 // finished); another waits until that request is done or timeout passes, and gets false with waited true when
 // the first was done (the entry may be there now: look again) or with waited false after the timeout (the
 // request goes to the upstream and its response is not cached, as nginx).
-func (z *Zone) Lock(ctx context.Context, hash [16]byte, timeout time.Duration) (owner, done bool) {
+//
+// A filler that has not finished within age (proxy_cache_lock_age) no longer holds the others back: the next
+// request fills too, as nginx passes one more request on, so a client that reads its response slowly (the entry
+// fills at its pace) delays the others by age at most per request, not for as long as it reads.
+func (z *Zone) Lock(ctx context.Context, hash [16]byte, timeout, age time.Duration) (owner, done bool) {
 	z.mu.Lock()
 	n := z.touch(hash)
 	ch := n.filling
+	now := time.Now()
 	if ch == nil {
-		n.filling = make(chan struct{})
+		n.filling, n.fillSince = make(chan struct{}), now
 		z.mu.Unlock()
 		return true, false
+	}
+	if age > 0 && now.Sub(n.fillSince) >= age {
+		n.fillSince = now
+		z.mu.Unlock()
+		return true, false // (the first filler's Done wakes the waiters)
 	}
 	z.mu.Unlock()
 	t := time.NewTimer(timeout)
@@ -281,7 +312,7 @@ func (z *Zone) commit(hash [16]byte, fsize, valid int64) {
 	}
 	n.exists, n.fsize, n.valid = true, fsize, valid
 	z.size += fsize
-	for t := z.lru.prev; z.spec.MaxSize > 0 && z.size > z.spec.MaxSize && t != &z.lru; {
+	for t := z.lru.prev; z.maxSize > 0 && z.size > z.maxSize && t != &z.lru; {
 		prev := t.prev
 		if t.exists && !t.updating && t.filling == nil {
 			z.remove(t)

@@ -286,6 +286,7 @@ type LocConf struct {
 	ProxyCacheUseStale     Opt[UseStale]
 	ProxyCacheLock         Opt[bool]
 	ProxyCacheLockTimeout  Opt[time.Duration]
+	ProxyCacheLockAge      Opt[time.Duration]
 	ProxyCacheBackground   Opt[bool]
 	ProxyCacheRevalidate   Opt[bool]
 	ProxyCacheConvertHead  Opt[bool]

@@ -105,7 +105,7 @@ func (p *Proxy) serveCache(ctx context.Context, pr *Request, o *outgoing) {
 		case cc.look.Uses < c.ProxyCacheMinUses.Get(1):
 			cc.store = false
 		case c.ProxyCacheLock.V:
-			owner, done := cc.z.Lock(ctx, cc.look.Hash, c.ProxyCacheLockTimeout.Get(5*time.Second))
+			owner, done := cc.z.Lock(ctx, cc.look.Hash, c.ProxyCacheLockTimeout.Get(5*time.Second), c.ProxyCacheLockAge.Get(5*time.Second))
 			switch {
 			case owner:
 				cc.release = true
