@@ -136,8 +136,7 @@ func (l *listener) acceptLoop() {
 		l.pending.Add(1)
 		go func() {
 			if srv := l.srv.snap.Load().stream.Server(l.addr, c); srv != nil {
-				l.serveStream(c, srv)
-				l.pending.Done()
+				l.serveStream(c, srv) // (it calls pending.Done once the session is tracked)
 				return
 			}
 			c, m, ok := l.classify(c)
@@ -153,13 +152,14 @@ func (l *listener) acceptLoop() {
 // graceful stop waits for it) before this returns.
 func (l *listener) serveStream(c net.Conn, srv *stream.Server) {
 	if l.abort.Err() != nil {
+		l.pending.Done()
 		c.Close()
 		return
 	}
 	ci := stream.Conn{ID: l.srv.connSeq.Add(1), ReadProxyHeader: readProxyHeader}
 	l.srv.stats.accepted.Add(1)
 	l.srv.stats.handled.Add(1)
-	l.srv.stream.Serve(context.Background(), srv, c, ci)
+	l.srv.stream.Serve(context.Background(), srv, c, ci, l.pending.Done)
 }
 
 // classify decides whether a connection on this socket speaks TLS. On a TLS socket, a first byte that is not a

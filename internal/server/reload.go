@@ -1,10 +1,12 @@
 package server
 
 import (
+	"strings"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/observe"
+	"github.com/sluice-proxy/sluice/internal/stream"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 )
 
@@ -145,6 +147,23 @@ func (s *Server) LastReload() ReloadResult {
 
 // orphaned reports whether a tunnel opened under old has lost its location or its upstream group in next.
 func orphaned(m tunnel.Meta, old, next *snapshot) bool {
+	if listen, ok := strings.CutPrefix(m.Location, stream.StreamLocation); ok {
+		// a stream session: orphaned once next has no stream server on its address passing to its target
+		pass := strings.TrimPrefix(m.Upstream, "stream ")
+		if next.cfg.Stream != nil {
+			for _, srv := range next.cfg.Stream.Servers {
+				if srv.Pass == nil || srv.Pass.Raw != pass {
+					continue
+				}
+				for _, l := range srv.Listens {
+					if l.Addr == listen {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	}
 	if m.Location != "" && !next.locations[m.Location] {
 		return true
 	}

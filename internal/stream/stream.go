@@ -210,7 +210,15 @@ type tryStat struct {
 // Serve runs a session on c, accepted on srv's socket, until it ends; it closes c. ctx bounds the session (the
 // server's stop); the session goes on after Serve returns when its tunnel runs (a poller then holds idle
 // sessions without a goroutine).
-func (p *Proxy) Serve(ctx context.Context, srv *Server, c net.Conn, ci Conn) {
+//
+// The session is tracked from its start (a graceful stop waits for it, and worker_shutdown_timeout bounds that),
+// then accepted runs: the caller stops holding the listener's close for it, so a client that sends nothing
+// (a PROXY header, a TLS handshake, a preread) does not hold the whole server's stop.
+func (p *Proxy) Serve(ctx context.Context, srv *Server, c net.Conn, ci Conn, accepted func()) {
+	tctx, done := p.tracker.Track(ctx, tunnel.Meta{Upstream: srv.upstreamName(), Location: StreamLocation + srv.Listen.Addr})
+	if accepted != nil {
+		accepted()
+	}
 	now := time.Now()
 	v := &vars.Request{Start: now, ConnID: ci.ID, Stream: &vars.StreamVars{Protocol: "TCP"}, Hostname: p.hostname, ServerName: srv.Listen.Addr}
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
@@ -219,7 +227,7 @@ func (p *Proxy) Serve(ctx context.Context, srv *Server, c net.Conn, ci Conn) {
 	if ta, ok := c.LocalAddr().(*net.TCPAddr); ok {
 		v.LocalAddr = unmapped(ta.AddrPort())
 	}
-	s := &session{p: p, srv: srv, v: v, client: c}
+	s := &session{p: p, srv: srv, v: v, client: c, tracked: done}
 	p.log.Info("client "+v.RemoteAddr.String()+" connected to "+srv.Listen.Addr, "conn", ci.ID)
 	if srv.Listen.ProxyProtocol && ci.ReadProxyHeader != nil {
 		// $proxy_protocol_addr is the header's client; $remote_addr stays the load balancer, as in nginx
@@ -236,13 +244,15 @@ func (p *Proxy) Serve(ctx context.Context, srv *Server, c net.Conn, ci Conn) {
 		s.end(StatusForbidden)
 		return
 	}
-	tctx, done := p.tracker.Track(ctx, tunnel.Meta{Upstream: srv.upstreamName()})
-	s.tracked = done
 	status := s.connect(tctx)
 	if status != StatusOK {
 		s.end(status)
 	}
 }
+
+// StreamLocation starts the tracker's Location of a stream session, followed by its server's listen address: a
+// reload tells from it (and the target in Upstream) whether the session's server is gone.
+const StreamLocation = "stream "
 
 // upstreamName labels the server's sessions in the tracker: its upstream group or address, marked as stream's
 // (an http group of the same name is another group).

@@ -586,3 +586,25 @@ func TestStreamWildcardAndSpecific(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestStreamRemovedByReload: with worker_shutdown_timeout, a session whose stream server a reload removed is
+// closed once the timeout has passed, as nginx's old worker closes its sessions (it stayed open for good).
+func TestStreamRemovedByReload(t *testing.T) {
+	t.Parallel()
+	be := newTCPBackend(t, "a", false)
+	port, other := freePort(t), freePort(t)
+	s := start(t, "worker_shutdown_timeout 1s;\n"+streamConf(fmt.Sprintf(`    server { listen 127.0.0.1:%d; proxy_pass 127.0.0.1:%d; }`, port, be.Port)))
+	c := dialStream(t, port)
+	r := bufio.NewReader(c)
+	echoLine(t, c, r, "open")
+	if err := os.WriteFile(s.Conf, []byte("worker_shutdown_timeout 1s;\n"+streamConf(fmt.Sprintf(`    server { listen 127.0.0.1:%d; proxy_pass 127.0.0.1:%d; }`, other, be.Port))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runSluice(t, "-p", s.Prefix+"/", "-c", s.Conf, "-s", "reload"); code != 0 {
+		t.Fatalf("reload exited %d:\n%s", code, out)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(r); err != nil {
+		t.Errorf("the removed server's session was not closed: %v", err)
+	}
+}
