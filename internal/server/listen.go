@@ -156,7 +156,7 @@ func (l *listener) serveStream(c net.Conn, srv *stream.Server) {
 		c.Close()
 		return
 	}
-	ci := stream.Conn{ID: l.srv.connSeq.Add(1), ReadProxyHeader: readProxyHeader}
+	ci := stream.Conn{ID: l.srv.connSeq.Add(1), ReadProxyHeader: readProxyHeader, Stopping: l.srv.stopping}
 	l.srv.stats.accepted.Add(1)
 	l.srv.stats.handled.Add(1)
 	l.srv.stream.Serve(context.Background(), srv, c, ci, l.pending.Done)

@@ -185,6 +185,9 @@ type Conn struct {
 	// with, returning the connection positioned after it and the client address it gives (the server package's
 	// reader, shared with http).
 	ReadProxyHeader func(c net.Conn, timeout time.Duration) (net.Conn, netip.AddrPort, error)
+	// Stopping, when set, is cancelled when a stop begins: a session still before its tunnel (PROXY header,
+	// TLS handshake, preread, connect) then ends, rather than holding the process for those phases' timeouts.
+	Stopping context.Context
 }
 
 // proxyProtocolTimeout is nginx's proxy_protocol_timeout default.
@@ -196,8 +199,9 @@ type session struct {
 	srv     *Server
 	v       *vars.Request
 	client  net.Conn
-	tried   []tryStat // every try, for $upstream_* lists
-	tracked func()    // ends the tracker's count
+	tried   []tryStat   // every try, for $upstream_* lists
+	tracked func()      // ends the tracker's count
+	pre     func() bool // ends the stop's hold on the phases before the tunnel (context.AfterFunc's stop)
 }
 
 // tryStat is one try's figures for the $upstream_* variables.
@@ -228,6 +232,11 @@ func (p *Proxy) Serve(ctx context.Context, srv *Server, c net.Conn, ci Conn, acc
 		v.LocalAddr = unmapped(ta.AddrPort())
 	}
 	s := &session{p: p, srv: srv, v: v, client: c, tracked: done}
+	if ci.Stopping != nil {
+		// a stop ends a session that has not reached its tunnel: its reads of the client fail at once
+		s.pre = context.AfterFunc(ci.Stopping, func() { c.SetDeadline(time.Now()) })
+		defer s.pre()
+	}
 	p.log.Info("client "+v.RemoteAddr.String()+" connected to "+srv.Listen.Addr, "conn", ci.ID)
 	if srv.Listen.ProxyProtocol && ci.ReadProxyHeader != nil {
 		// $proxy_protocol_addr is the header's client; $remote_addr stays the load balancer, as in nginx
@@ -322,6 +331,15 @@ func (s *session) connect(ctx context.Context) int {
 					s.p.log.Error("sending PROXY protocol header failed ("+err.Error()+")", s.v.LogAttrs("upstream", peer.Addr)...)
 					return StatusBadGateway
 				}
+			}
+			if s.pre != nil && !s.pre() {
+				// the stop came first: the tunnel does not start, and the session ends here (logged as one the
+				// client closed, nginx's 200)
+				hold.End()
+				up.Close()
+				s.client.Close()
+				s.end(StatusOK)
+				return StatusOK
 			}
 			s.run(ctx, up, clientBuffered, idle, hold)
 			return StatusOK

@@ -608,3 +608,30 @@ func TestStreamRemovedByReload(t *testing.T) {
 		t.Errorf("the removed server's session was not closed: %v", err)
 	}
 }
+
+// TestStreamStopBeforeTunnel: a graceful stop ends sessions that have not reached their tunnel (here one that
+// never sends the TLS ClientHello ssl_preread waits for) at once, so the process exits without waiting for the
+// phase's own timeout (30 s), while a session whose tunnel runs is still waited for.
+func TestStreamStopBeforeTunnel(t *testing.T) {
+	t.Parallel()
+	be := newTCPBackend(t, "a", false)
+	port, pre := freePort(t), freePort(t)
+	s := start(t, streamConf(fmt.Sprintf(`    server { listen 127.0.0.1:%d; proxy_pass 127.0.0.1:%d; }
+    server { listen 127.0.0.1:%d; ssl_preread on; proxy_pass 127.0.0.1:%d; }`, port, be.Port, pre, be.Port)))
+	silent := dialStream(t, pre)
+	c := dialStream(t, port)
+	r := bufio.NewReader(c)
+	echoLine(t, c, r, "open")
+	time.Sleep(200 * time.Millisecond) // (the silent session is in its preread)
+	s.Signal(syscall.SIGQUIT)
+	silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(silent); err != nil {
+		t.Errorf("the session before its tunnel was not ended by the stop: %v", err)
+	}
+	echoLine(t, c, r, "while stopping")
+	c.CloseWrite()
+	io.ReadAll(r)
+	if _, ok := s.Wait(10 * time.Second); !ok {
+		t.Error("sluice did not exit once the running session ended")
+	}
+}
