@@ -167,17 +167,7 @@ func gzipRatio(in, out int64) string {
 // rawWriter writes compressed bytes to the connection, counting them ($body_bytes_sent counts what was sent).
 type rawWriter struct{ w *respWriter }
 
-func (r rawWriter) Write(b []byte) (int, error) {
-	if r.w.rate > 0 {
-		return r.w.paced(b) // limit_rate counts what goes out, compressed
-	}
-	n, err := r.w.ResponseWriter.Write(b)
-	r.w.bytes += int64(n)
-	if err != nil {
-		r.w.writeFailed()
-	}
-	return n, err
-}
+func (r rawWriter) Write(b []byte) (int, error) { return r.w.send(b) } // (limit_rate paces what goes out, compressed)
 
 // SetReason keeps a proxied response's reason phrase for the HTTP/1 writer (HTTP/2 and HTTP/3 have none);
 // WriteHeader passes it on unless an error_page has replaced the status (nginx then writes its own phrase).
@@ -197,9 +187,19 @@ func (w *respWriter) writeOut(b []byte) (int, error) {
 		w.gzIn += int64(len(b))
 		return w.gz.Write(b)
 	}
+	return w.send(b)
+}
+
+// send writes b to the connection, paced when limit_rate applies.
+func (w *respWriter) send(b []byte) (int, error) {
 	if w.rate > 0 {
 		return w.paced(b)
 	}
+	return w.direct(b)
+}
+
+// direct writes b to the connection and counts what went out ($body_bytes_sent).
+func (w *respWriter) direct(b []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	if err != nil {
@@ -375,12 +375,10 @@ func (w *respWriter) paced(b []byte) (int, error) {
 			part = part[:limit]
 		}
 		before := w.bytes
-		n, err := w.ResponseWriter.Write(part)
-		w.bytes += int64(n)
+		n, err := w.direct(part)
 		total += n
 		b = b[n:]
 		if err != nil {
-			w.writeFailed()
 			return total, err
 		}
 		if f, ok := w.ResponseWriter.(http.Flusher); ok {

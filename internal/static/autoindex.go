@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sluice-proxy/sluice/internal/route"
 )
 
 // Listing is how autoindex lists a directory: nginx's autoindex_format, autoindex_exact_size and
@@ -115,7 +117,7 @@ func listHTML(b []byte, uri string, entries []entry, l Listing) []byte {
 	b = append(b, "</h1><hr><pre><a href=\"../\">../</a>\r\n"...)
 	for _, e := range entries {
 		b = append(b, `<a href="`...)
-		b = appendURIComponent(b, e.name)
+		b = append(b, route.Escape(e.name, uriComponent)...)
 		if e.dir {
 			b = append(b, '/')
 		}
@@ -236,19 +238,9 @@ func listXML(b []byte, entries []entry, localtime bool) []byte {
 	return append(b, "</list>\r\n"...)
 }
 
-// appendURIComponent escapes s as nginx's NGX_ESCAPE_URI_COMPONENT: all but letters, digits, "-", ".", "_", "~".
-func appendURIComponent(b []byte, s string) []byte {
-	const hex = "0123456789ABCDEF"
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
-			b = append(b, c)
-			continue
-		}
-		b = append(b, '%', hex[c>>4], hex[c&15])
-	}
-	return b
-}
+// uriComponent marks the bytes nginx's NGX_ESCAPE_URI_COMPONENT escapes in a listing's links: all but letters,
+// digits, "-", ".", "_" and "~" (read only).
+var uriComponent = route.EscapeSet("!\"#$%&'()*+,/:;<=>?@[\\]^`{|}")
 
 // appendHTMLEscaped escapes as nginx's ngx_escape_html: <, >, & and " only.
 func appendHTMLEscaped(b []byte, s string) []byte {
