@@ -175,7 +175,6 @@ func (req *Request) openStat(name string, fi *statInfo) (int, error) {
 		syscall.Close(fd)
 		return -1, err
 	}
-	fi.name = filepath.Base(name)
 	return fd, nil
 }
 
@@ -221,17 +220,14 @@ func openBelow(root, name string, flags int) (int, error) {
 	return fd, err
 }
 
-// statInfo is os.FileInfo from an fstat.
+// statInfo is what an fstat tells of an open file, with os.FileInfo's accessors for the parts used.
 type statInfo struct {
-	name string
-	st   syscall.Stat_t
+	st syscall.Stat_t
 }
 
-func (s *statInfo) Name() string       { return s.name }
 func (s *statInfo) Size() int64        { return s.st.Size }
 func (s *statInfo) ModTime() time.Time { return time.Unix(s.st.Mtim.Unix()) }
 func (s *statInfo) IsDir() bool        { return s.st.Mode&syscall.S_IFMT == syscall.S_IFDIR }
-func (s *statInfo) Sys() any           { return &s.st }
 func (s *statInfo) Mode() fs.FileMode {
 	m := fs.FileMode(s.st.Mode & 0o777)
 	switch s.st.Mode & syscall.S_IFMT {
@@ -548,12 +544,7 @@ func readSmall(fd int, off, n int64, bufs *sync.Pool) (data []byte, bp *[]byte, 
 	return buf[:max(got, 0)], bp, err == nil && int64(got) == n
 }
 
-// etag is nginx's entity tag: hex modification time and size.
-func etag(mtime time.Time, size int64) string {
-	var b [40]byte
-	return string(appendETag(b[:0], mtime, size))
-}
-
+// appendETag appends nginx's entity tag: hex modification time and size.
 func appendETag(dst []byte, mtime time.Time, size int64) []byte {
 	dst = append(dst, '"')
 	dst = strconv.AppendInt(dst, mtime.Unix(), 16)
