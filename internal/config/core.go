@@ -204,7 +204,8 @@ var coreDirectives = []Spec{
 			p.sc.LargeHeaderBuffers.set(n * int(sz))
 			return nil
 		}},
-	{Name: "http2", Module: "http_v2", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Enables HTTP/2 on the server's TLS listeners (nginx 1.25.1 syntax; `listen … http2` also works).",
+	{Name: "http2", Module: "http_v2", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Enables HTTP/2 (nginx 1.25.1 syntax; `listen … http2` also works): on TLS listeners by ALPN, and on cleartext ones for clients that begin with HTTP/2's preface (h2c with prior knowledge, as gRPC clients do).",
+		Diff: "nginx 1.22 speaks only HTTP/2 on a cleartext http2 port, so HTTP/1.x clients get no answer there; sluice serves both, told apart by HTTP/2's preface.",
 		Apply: func(p *parser, d *Directive) error {
 			v, err := p.onOff(d)
 			p.sc.HTTP2.set(v)

@@ -159,26 +159,34 @@ func (p *parser) resolveFastCGI(lc *LocConf) error {
 	if fp == nil || fp.Network != "tcp" {
 		return nil
 	}
-	if u, ok := p.cfg.HTTP.Upstreams[fp.Addr]; ok {
+	u, err := p.resolvePass(fp.Raw, fp.Addr, fp.Pos, "probes over HTTP, but fastcgi_pass speaks FastCGI to it",
+		"php-fpm listens on 127.0.0.1:9000 by default, or use unix:/run/php/php-fpm.sock")
+	fp.Upstream = u
+	return err
+}
+
+// resolvePass finds the upstream block a fastcgi_pass or grpc_pass names, or checks that its address has a
+// port and a host that resolves. A block with health_check cannot be one (its probes speak HTTP/1.1; why says
+// what the pass speaks instead); portHint helps with a missing port.
+func (p *parser) resolvePass(raw, addr string, pos Pos, why, portHint string) (*Upstream, error) {
+	if u, ok := p.cfg.HTTP.Upstreams[addr]; ok {
 		if u.HealthCheck != nil {
-			// its HTTP probes would fail against every FastCGI peer and take them all out
-			e := fp.Pos.errorf("upstream %q has a health_check, which probes over HTTP, but fastcgi_pass speaks FastCGI to it", fp.Raw)
+			e := pos.errorf("upstream %q has a health_check, which %s", raw, why)
 			e.Hint = "remove health_check from the upstream block; a peer whose connections fail is still taken out for fail_timeout (max_fails)"
-			return e
+			return nil, e
 		}
-		fp.Upstream = u
-		return nil
+		return u, nil
 	}
-	host, _, err := net.SplitHostPort(fp.Addr)
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		e := fp.Pos.errorf("no port in upstream %q", fp.Raw)
-		e.Hint = "php-fpm listens on 127.0.0.1:9000 by default, or use unix:/run/php/php-fpm.sock"
-		return e
+		e := pos.errorf("no port in upstream %q", raw)
+		e.Hint = portHint
+		return nil, e
 	}
 	if net.ParseIP(host) == nil {
 		if _, err := net.LookupHost(host); err != nil {
-			return fp.Pos.errorf("host not found in upstream %q", fp.Raw)
+			return nil, pos.errorf("host not found in upstream %q", raw)
 		}
 	}
-	return nil
+	return nil, nil
 }

@@ -144,11 +144,14 @@ func (p *parser) finishServer(s *Server) error {
 			if err := p.resolveFastCGI(l.Conf); err != nil && perr == nil {
 				perr = err
 			}
+			if err := p.resolveGRPC(l.Conf); err != nil && perr == nil {
+				perr = err
+			}
 			if err := p.checkCache(l.Conf); err != nil && perr == nil {
 				perr = err
 			}
 			out = append(out, &route.Location[*Location]{Modifier: l.Modifier, Pattern: l.Pattern, Value: l, Children: conv(l.Children, l.Conf),
-				AutoRedirect: l.Conf.Handler == HandlerProxy || l.Conf.Handler == HandlerFastCGI})
+				AutoRedirect: l.Conf.Handler == HandlerProxy || l.Conf.Handler == HandlerFastCGI || l.Conf.Handler == HandlerGRPC})
 		}
 		return out
 	}
@@ -268,6 +271,10 @@ func mergeOpts(child, parent any) {
 	for i := 0; i < cv.NumField(); i++ {
 		f := cv.Field(i)
 		if f.Kind() != reflect.Struct || !f.CanSet() {
+			continue
+		}
+		if f.Type() == reflect.TypeFor[UpstreamSSL]() {
+			mergeOpts(f.Addr().Interface(), pv.Field(i).Addr().Interface())
 			continue
 		}
 		set := f.FieldByName("Set")

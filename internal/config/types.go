@@ -207,6 +207,7 @@ const (
 	HandlerStubStatus // nginx's stub_status text
 	HandlerEmptyGIF   // empty_gif: a 1×1 transparent GIF
 	HandlerStatusPage // the live HTML dashboard and its event stream
+	HandlerGRPC       // grpc_pass
 )
 
 // LocConf holds location-scope directives: settable in http, server and location, merged down with nginx's rules.
@@ -214,6 +215,17 @@ type LocConf struct {
 	Handler Handler
 	Proxy   *ProxyPass   // set by proxy_pass (not inherited)
 	FastCGI *FastCGIPass // set by fastcgi_pass (not inherited)
+	GRPC    *GRPCPass    // set by grpc_pass (not inherited)
+
+	// grpc_*
+	GRPCSetHeaders                                       Opt[[]HeaderSet]
+	GRPCHideHeaders, GRPCPassHeaders                     Opt[[]string]
+	GRPCConnectTimeout, GRPCReadTimeout, GRPCSendTimeout Opt[time.Duration]
+	GRPCInterceptErrors                                  Opt[bool]
+	GRPCNextUpstream                                     Opt[NextUpstream]
+	GRPCNextTries                                        Opt[int]
+	GRPCNextTimeout                                      Opt[time.Duration]
+	GRPCSSL                                              UpstreamSSL
 
 	Root         Opt[*vars.Template]
 	Index        Opt[[]*vars.Template]
@@ -276,31 +288,24 @@ type LocConf struct {
 	ProxyWebsocket         Opt[bool]
 	ProxyTunnelTimeout     Opt[time.Duration]
 	// proxy_cache and its directives (cache.go)
-	ProxyCache             Opt[CacheRef]
-	ProxyCacheKey          Opt[*vars.Template]
-	ProxyCacheValid        Opt[[]cache.Valid]
-	ProxyCacheMethods      Opt[[]string]
-	ProxyCacheBypass       Opt[[]*vars.Template]
-	ProxyNoCache           Opt[[]*vars.Template]
-	ProxyCacheMinUses      Opt[int]
-	ProxyCacheUseStale     Opt[UseStale]
-	ProxyCacheLock         Opt[bool]
-	ProxyCacheLockTimeout  Opt[time.Duration]
-	ProxyCacheLockAge      Opt[time.Duration]
-	ProxyCacheBackground   Opt[bool]
-	ProxyCacheRevalidate   Opt[bool]
-	ProxyCacheConvertHead  Opt[bool]
-	ProxySSLVerify         Opt[bool]
-	ProxySSLTrusted        Opt[string]
-	ProxySSLServerName     Opt[bool]
-	ProxySSLName           Opt[*vars.Template]
-	ProxySSLCertificate    Opt[string]
-	ProxySSLCertificateKey Opt[string]
-	ProxySSLProtocols      Opt[[]string]
-	ProxySSLCiphers        Opt[[]uint16] // proxy_ssl_ciphers, as Go cipher suite IDs
-	ProxyNextUpstream      Opt[NextUpstream]
-	ProxyNextTries         Opt[int]
-	ProxyNextTimeout       Opt[time.Duration]
+	ProxyCache            Opt[CacheRef]
+	ProxyCacheKey         Opt[*vars.Template]
+	ProxyCacheValid       Opt[[]cache.Valid]
+	ProxyCacheMethods     Opt[[]string]
+	ProxyCacheBypass      Opt[[]*vars.Template]
+	ProxyNoCache          Opt[[]*vars.Template]
+	ProxyCacheMinUses     Opt[int]
+	ProxyCacheUseStale    Opt[UseStale]
+	ProxyCacheLock        Opt[bool]
+	ProxyCacheLockTimeout Opt[time.Duration]
+	ProxyCacheLockAge     Opt[time.Duration]
+	ProxyCacheBackground  Opt[bool]
+	ProxyCacheRevalidate  Opt[bool]
+	ProxyCacheConvertHead Opt[bool]
+	ProxySSL              UpstreamSSL // proxy_ssl_*
+	ProxyNextUpstream     Opt[NextUpstream]
+	ProxyNextTries        Opt[int]
+	ProxyNextTimeout      Opt[time.Duration]
 	// stream servers only (stream.go)
 	StreamTimeout       Opt[time.Duration] // proxy_timeout
 	StreamNext          Opt[bool]          // proxy_next_upstream on|off
@@ -491,7 +496,20 @@ type ProxyPass struct {
 	Pos       Pos
 }
 
-// HeaderSet is one proxy_set_header.
+// UpstreamSSL is TLS toward upstreams: proxy_ssl_* for https:// and grpc_ssl_* for grpcs://. Its fields
+// merge down one by one, as the directives do in nginx.
+type UpstreamSSL struct {
+	Verify         Opt[bool]
+	Trusted        Opt[string]
+	ServerName     Opt[bool]
+	Name           Opt[*vars.Template]
+	Certificate    Opt[string]
+	CertificateKey Opt[string]
+	Protocols      Opt[[]string]
+	Ciphers        Opt[[]uint16] // as Go cipher suite IDs
+}
+
+// HeaderSet is one proxy_set_header or grpc_set_header.
 type HeaderSet struct {
 	Name  string
 	Key   string // Name in canonical form (the header map's key), worked out once

@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/fastcgi"
+	"github.com/sluice-proxy/sluice/internal/grpc"
 	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/metrics"
 	"github.com/sluice-proxy/sluice/internal/proxy"
@@ -452,6 +453,13 @@ func (rq *request) content() {
 			Error:     rq.bound.special,
 			Intercept: rq.bound.intercepts,
 			Redirect:  rq.bound.redirect,
+		})
+	case config.HandlerGRPC:
+		rq.s.grpc.Serve(rq.r.Context(), &grpc.Request{
+			W: rq.w, R: rq.r, V: rq.v, Conf: c, Log: rq.log,
+			URIChanged: rq.rewriteBreak || rq.v.URI != rq.r.URL.Path,
+			Error:      rq.bound.special,
+			Intercept:  rq.bound.intercepts,
 		})
 	case config.HandlerWebSocketEcho:
 		rq.s.websocketEcho(rq)

@@ -52,6 +52,8 @@ type connMeta struct {
 	proxied netip.AddrPort // the client address of a PROXY protocol header (zero without one)
 	// localKey is the connection's local address as a string, the key groupFor looks up first
 	localKey string
+	// h2c: a cleartext connection that began with HTTP/2's preface (prior knowledge, as gRPC clients do)
+	h2c bool
 }
 
 // bind opens a listening socket with nginx's listen options.
@@ -181,6 +183,17 @@ func (l *listener) classify(c net.Conn) (net.Conn, connMeta, bool) {
 			return nil, meta, false
 		}
 	}
+	if g != nil && !g.ssl && g.http2 {
+		pc, h2c, ok := sniffH2C(c, g.headerTimeout)
+		if !ok {
+			c.Close()
+			return nil, meta, false
+		}
+		if meta.h2c = h2c; h2c {
+			return pc, meta, true
+		}
+		return l.srv.guard(pc, g), meta, true
+	}
 	if g == nil || !g.ssl {
 		return l.srv.guard(c, g), meta, true
 	}
@@ -219,6 +232,32 @@ func (l *listener) classify(c net.Conn) (net.Conn, connMeta, bool) {
 		return l.srv.guard(tc, g), meta, true
 	}
 	return tc, meta, true
+}
+
+// h2Preface starts every HTTP/2 connection (RFC 9113 §3.4).
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// sniffH2C reads the start of a cleartext connection on a socket with http2 on, until it is HTTP/2's preface
+// (h2c with prior knowledge) or differs from it (HTTP/1.x), and returns the connection with those bytes to be
+// read again. false: the client sent nothing within timeout, or left.
+func sniffH2C(c net.Conn, timeout time.Duration) (net.Conn, bool, bool) {
+	c.SetReadDeadline(time.Now().Add(timeout))
+	defer c.SetReadDeadline(time.Time{})
+	buf := make([]byte, 0, len(h2Preface))
+	for len(buf) < len(h2Preface) {
+		n, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if !strings.HasPrefix(h2Preface, string(buf)) {
+			break
+		}
+		if err != nil {
+			if len(buf) == 0 {
+				return nil, false, false
+			}
+			break // HTTP/1.x's parser answers a cut-off head
+		}
+	}
+	return &peekedConn{Conn: c, pending: buf}, string(buf) == h2Preface, true
 }
 
 // readProxyHeader reads the PROXY protocol (v1 or v2) header that must start a connection on a
@@ -266,6 +305,10 @@ func (l *listener) serveConn(c net.Conn, m connMeta) {
 	ctx := context.WithValue(context.Background(), connInfoKey{}, ci)
 	if tc, ok := c.(*tls.Conn); ok {
 		l.serveH2(tc, ctx)
+		return
+	}
+	if m.h2c {
+		l.serveH2(c, ctx)
 		return
 	}
 	l.hs.h1.ServeConn(ctx, c, m.tls)

@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/compress"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/fastcgi"
+	"github.com/sluice-proxy/sluice/internal/grpc"
 	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/h1guard"
 	"github.com/sluice-proxy/sluice/internal/metrics"
@@ -44,6 +45,7 @@ type Server struct {
 	proxy   *proxy.Proxy
 	stream  *stream.Proxy // stream sessions (TCP proxying) and the stream block's upstream groups
 	fastcgi *fastcgi.Handler
+	grpc    *grpc.Handler
 	connSeq atomic.Uint64
 	stats   connStats
 	// done counts finished requests and their total duration (the status page's rate and mean latency).
@@ -116,6 +118,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	})
 	s.fastcgi = fastcgi.NewHandler(log)
 	s.fastcgi.Upstreams = s.proxy.Upstreams() // one balancing state per group for proxy_pass and fastcgi_pass
+	s.grpc = grpc.NewHandler(log)
+	s.grpc.Upstreams = s.proxy.Upstreams() // and grpc_pass
 	snap, err := build(cfg, s.files, nil, false)
 	if err != nil {
 		return nil, err
@@ -130,6 +134,7 @@ func (s *Server) install(snap *snapshot) {
 		s.proxy.SetUpstreams(snap.cfg.HTTP.Upstreams)
 	}
 	s.fastcgi.Client.CloseIdle() // kept php-fpm connections hold workers; a new configuration may point elsewhere
+	s.grpc.CloseIdle()
 	s.stream.Update(snap.stream)
 	s.snap.Store(snap)
 }
@@ -294,7 +299,7 @@ func (s *Server) serve(snap *snapshot, a added) {
 		l.abort, l.abortFunc = context.WithCancel(context.Background())
 		g := snap.groups[addr]
 		hs := &httpServer{h1: &h1.Server{Handler: s, Limits: l.limits, ConnState: s.connState, Refuse: s.refuse, Log: s.log}}
-		if g != nil && g.ssl { // (nil: a stream socket)
+		if g != nil { // (nil: a stream socket; cleartext ones serve HTTP/2 too when http2 is on: h2c)
 			if err := hs.configureHTTP2(g, log.New(errorLogWriter{s.log}, "", 0)); err != nil {
 				s.log.Error("HTTP/2 on " + addr + ": " + err.Error())
 			}
@@ -448,6 +453,7 @@ func (s *Server) Close() error {
 	defer cancel()
 	s.tracker.Shutdown(ctx)
 	s.fastcgi.Client.CloseIdle()
+	s.grpc.CloseIdle()
 	s.proxy.Close()
 	s.stream.Close()
 	if s.acme != nil {
