@@ -237,10 +237,16 @@ func (l *listener) classify(c net.Conn) (net.Conn, connMeta, bool) {
 // h2Preface starts every HTTP/2 connection (RFC 9113 §3.4).
 const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-// sniffH2C reads the start of a cleartext connection on a socket with http2 on, until it is HTTP/2's preface
-// (h2c with prior knowledge) or differs from it (HTTP/1.x), and returns the connection with those bytes to be
-// read again. false: the client sent nothing within timeout, or left.
+// sniffH2C looks at the start of a cleartext connection on a socket with http2 on, until it is HTTP/2's
+// preface (h2c with prior knowledge) or differs from it (HTTP/1.x), and returns the connection with those bytes
+// still to be read: a TCP socket peeks at them (it stays a plain socket, which HTTP/1.x waits on while idle
+// without a buffer), anything else (after a PROXY header) replays them. false: the client sent nothing within
+// timeout, or left.
 func sniffH2C(c net.Conn, timeout time.Duration) (net.Conn, bool, bool) {
+	if tc, ok := netutil.TCP(c); ok {
+		h2c, err := netutil.PeekPrefix(tc, h2Preface, timeout)
+		return c, h2c, err == nil
+	}
 	c.SetReadDeadline(time.Now().Add(timeout))
 	defer c.SetReadDeadline(time.Time{})
 	buf := make([]byte, 0, len(h2Preface))
