@@ -133,6 +133,8 @@ func (h *Handler) transport(c *config.LocConf) (*http.Transport, error) {
 		DisableCompression: true, // the body goes through as the server framed it
 		HTTP2:              &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
 		IdleConnTimeout:    5 * time.Minute,
+		// a head larger than this is a 502 (nginx: larger than grpc_buffer_size, 4k or 8k)
+		MaxResponseHeaderBytes: 64 << 10,
 	}
 	if tlsConf == nil {
 		protos.SetUnencryptedHTTP2(true) // grpc:// is h2c with prior knowledge

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,7 +114,7 @@ func TestGRPC(t *testing.T) {
 	up := startGRPCBackend(t, backend, nil)
 	ca := newCA(t)
 	tlsPort, h2cPort := freePort(t), freePort(t)
-	s := start(t, fill(t, `events {}
+	conf := `events {}
 http {
     access_log logs/access.log;
     server {
@@ -123,7 +124,7 @@ http {
         ssl_certificate_key site.key.pem;
         location / {
             grpc_pass grpc://{{UP}};
-            grpc_set_header X-Via sluice;
+            grpc_set_header X-Via {{VIA}};
         }
         location /grpc.testing.TestService/EmptyCall {
             grpc_pass 127.0.0.1:1;
@@ -133,7 +134,8 @@ http {
         }
     }
 }
-`, "TLS", tlsPort, "H2C", h2cPort, "UP", up), ca.certFiles(t, "site", ecdsaP256, "127.0.0.1")...)
+`
+	s := start(t, fill(t, conf, "TLS", tlsPort, "H2C", h2cPort, "UP", up, "VIA", "sluice"), ca.certFiles(t, "site", ecdsaP256, "127.0.0.1")...)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -199,6 +201,29 @@ http {
 	}
 	if _, err := so.Recv(); err != io.EOF {
 		t.Fatalf("stream end: %v", err)
+	}
+
+	// a reload keeps a running stream, and the calls after it take the new configuration
+	so, err = overTLS.StreamingOutputCall(ctx, &testpb.StreamingOutputCallRequest{ResponseParameters: params})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := so.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(s.Conf, []byte(fill(t, conf, "TLS", tlsPort, "H2C", h2cPort, "UP", up, "VIA", "reloaded")), 0o644)
+	s.Signal(syscall.SIGHUP)
+	if !eventually(10*time.Second, func() bool {
+		resp, err := overTLS.UnaryCall(ctx, &testpb.SimpleRequest{})
+		return err == nil && strings.Contains(resp.GetUsername(), "via=reloaded")
+	}) {
+		t.Fatal("reload did not happen")
+	}
+	if _, err := so.Recv(); err != nil {
+		t.Fatalf("the stream opened before the reload: %v", err)
+	}
+	if _, err := so.Recv(); err != io.EOF {
+		t.Fatalf("stream end after the reload: %v", err)
 	}
 
 	// a client's cancellation ends the server's call
