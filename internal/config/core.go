@@ -421,18 +421,17 @@ func (p *parser) listen(d *Directive) error {
 	}
 	l.Addr = net.JoinHostPort(host, strconv.Itoa(n))
 	l.IPv6Only = true // nginx's default: [::]:443 does not also take IPv4, so `listen 443; listen [::]:443;` works
+	keepAliveSet := false
 	for _, a := range d.Args[1:] {
 		k, v, _ := strings.Cut(a, "=")
 		switch k {
 		case "ssl":
 			l.SSL = true
 		case "udp":
-			if p.strm != nil {
-				e := d.errorf("\"udp\" in the \"listen\" directive is not supported: sluice's stream module proxies TCP only")
-				e.Hint = "remove udp (DNS, QUIC and syslog over UDP need another proxy for now)"
-				return e
+			if p.strm == nil {
+				return d.errorf("invalid parameter %q of the \"listen\" directive", a)
 			}
-			return d.errorf("invalid parameter %q of the \"listen\" directive", a)
+			l.UDP = true
 		case "http2":
 			l.HTTP2 = true
 		case "default_server", "default":
@@ -456,14 +455,14 @@ func (p *parser) listen(d *Directive) error {
 			if err != nil {
 				return d.errorf("invalid so_keepalive value %q: %v", a, err)
 			}
-			l.KeepAlive = ka
+			l.KeepAlive, keepAliveSet = ka, true
 		case "deferred", "rcvbuf", "sndbuf":
 		default:
 			return d.errorf("invalid parameter %q of the \"listen\" directive", a)
 		}
 	}
 	if p.strm != nil {
-		return p.streamListen(d, l)
+		return p.streamListen(d, l, keepAliveSet)
 	}
 	if l.QUIC && (l.SSL || l.HTTP2 || l.ProxyProtocol) {
 		return d.errorf("\"quic\" cannot be combined with \"ssl\", \"http2\" or \"proxy_protocol\" in the \"listen\" directive")
