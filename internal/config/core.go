@@ -65,7 +65,7 @@ var coreDirectives = []Spec{
 		}},
 	{Name: "location", Module: "http_core", Ctx: CtxServer | CtxLocation, Args: "1-2", Block: true, Doc: "Settings for requests whose normalised URI matches; nginx's matching order.",
 		Apply: (*parser).locationBlock},
-	{Name: "listen", Module: "http_core", Ctx: CtxServer | CtxStreamServer, Args: "1+", Default: "*:80", Doc: "Address and port to accept on, with ssl, http2, quic (a UDP socket for HTTP/3, nginx 1.25 syntax), default_server, reuseport, backlog=, ipv6only=, proxy_protocol (v1 and v2 headers), so_keepalive=on|off|keepidle:keepintvl:keepcnt (TCP keep-alive probes on accepted connections; off by default, as in nginx).",
+	{Name: "listen", Module: "http_core", Ctx: CtxServer | CtxStreamServer, Args: "1+", Default: "*:80", Doc: "Address and port to accept on, with ssl, http2, quic (a UDP socket for HTTP/3, nginx 1.25 syntax), default_server, reuseport, backlog=, ipv6only=, proxy_protocol (v1 and v2 headers), so_keepalive=on|off|keepidle:keepintvl:keepcnt (TCP keep-alive probes on accepted connections; off by default, as in nginx); in stream, udp (a UDP socket: ssl, proxy_protocol, backlog and so_keepalive are refused with it, as in nginx).",
 		Diff:  "unix: sockets, bind, setfib, accept_filter and fastopen are not supported yet (refused with an error); deferred, rcvbuf and sndbuf are accepted and ignored.",
 		Apply: (*parser).listen},
 	{Name: "server_name", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: `""`, Doc: "Names of the virtual server: exact, *.wildcard, wildcard.*, .example.com, ~regex.",

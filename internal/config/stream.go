@@ -47,7 +47,7 @@ type StreamPass struct {
 
 // streamDirectives are nginx's stream core and stream proxy directives that http's tables do not already own.
 var streamDirectives = []Spec{
-	{Name: "stream", Module: "stream_core", Ctx: CtxMain, Args: "0", Block: true, Doc: "TCP proxying (nginx's stream module): server blocks that accept connections and copy bytes both ways to an upstream, with upstream groups, allow/deny, access logs, TLS termination and PROXY protocol. Reloads keep its sockets and its open sessions.",
+	{Name: "stream", Module: "stream_core", Ctx: CtxMain, Args: "0", Block: true, Doc: "TCP and UDP proxying (nginx's stream module): server blocks that accept connections (or UDP datagrams, a session per client address and port) and pass them both ways to an upstream, with upstream groups, allow/deny, limit_conn, access logs, TLS termination and PROXY protocol. Reloads keep its sockets and its open sessions.",
 		Diff:  "UDP sessions (`listen … udp`) end as nginx's and deliver no empty datagram after an upstream error; a reload lets them finish (nginx ends them at their next datagram); at most 4096 sessions per UDP socket.",
 		Apply: (*parser).streamBlock},
 	{Name: "proxy_responses", Module: "stream_proxy", Ctx: ctxStream, Args: "1", Default: "(unlimited)", Doc: "UDP: the replies expected per client datagram; the session ends once the upstream has sent that many for every datagram of the session (DNS: 1). Without it a UDP session ends after proxy_timeout of silence.",

@@ -50,25 +50,6 @@ func newUDPBackend(t *testing.T, name string, replies int) *udpBackend {
 	return b
 }
 
-// dnsBackend is a DNS server over UDP answering every A query with ip.
-func dnsBackend(t *testing.T, ip string) int {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A " + ip)
-		m.Answer = append(m.Answer, rr)
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().(*net.UDPAddr).Port
-}
-
 // freeUDPPort is a port free for both TCP and UDP on 127.0.0.1.
 func freeUDPPort(t *testing.T) int {
 	t.Helper()
@@ -122,7 +103,7 @@ func readDatagram(c *net.UDPConn, d time.Duration) (string, bool) {
 // (nginx's "udp done", $status 200, the bytes each way).
 func TestStreamUDPDNS(t *testing.T) {
 	t.Parallel()
-	a, b := dnsBackend(t, "10.0.0.1"), dnsBackend(t, "10.0.0.2")
+	a, b := upstreamPort(newDNSServer(t, "example.org", "10.0.0.1").addr), upstreamPort(newDNSServer(t, "example.org", "10.0.0.2").addr)
 	port := freeUDPPort(t)
 	s := start(t, streamConf(fmt.Sprintf(`
     upstream dns { server 127.0.0.1:%d; server 127.0.0.1:%d; }
