@@ -86,6 +86,7 @@ type Listen struct {
 	IPv6Only      bool // an IPv6 wildcard socket accepts IPv6 only (default on, as nginx)
 	ProxyProtocol bool // every connection starts with a PROXY protocol (v1 or v2) header
 	QUIC          bool // `listen … quic`: a UDP socket serving HTTP/3
+	UDP           bool // `listen … udp` in stream: datagrams, a session per client address and port
 	// KeepAlive is so_keepalive: TCP keep-alive probes on accepted connections, off unless set (as nginx).
 	KeepAlive net.KeepAliveConfig
 	Pos       Pos
@@ -311,6 +312,8 @@ type LocConf struct {
 	StreamNext          Opt[bool]          // proxy_next_upstream on|off
 	StreamProxyProtocol Opt[bool]          // proxy_protocol: a PROXY v1 header toward the upstream
 	SSLPreread          Opt[bool]          // ssl_preread
+	StreamResponses     Opt[int]           // proxy_responses: replies that end a UDP session (unset: unlimited)
+	StreamRequests      Opt[int]           // proxy_requests: client datagrams after which a UDP session takes no more
 
 	CORSOrigins      Opt[*access.Origins]
 	CORSMethods      Opt[[]string]

@@ -137,8 +137,9 @@ func (l *listener) acceptLoop() {
 		c = netutil.NewSocket(c)
 		l.pending.Add(1)
 		go func() {
-			if srv := l.srv.snap.Load().stream.Server(l.addr, c); srv != nil {
-				l.serveStream(c, srv) // (it calls pending.Done once the session is tracked)
+			st := l.srv.snap.Load().stream
+			if srv := st.Server(l.addr, c); srv != nil {
+				l.serveStream(c, st, srv) // (it calls pending.Done once the session is tracked)
 				return
 			}
 			c, m, ok := l.classify(c)
@@ -152,13 +153,13 @@ func (l *listener) acceptLoop() {
 
 // serveStream hands a connection on a stream server's socket to the stream proxy. The session is tracked (a
 // graceful stop waits for it) before this returns.
-func (l *listener) serveStream(c net.Conn, srv *stream.Server) {
+func (l *listener) serveStream(c net.Conn, st *stream.Config, srv *stream.Server) {
 	if l.abort.Err() != nil {
 		l.pending.Done()
 		c.Close()
 		return
 	}
-	ci := stream.Conn{ID: l.srv.connSeq.Add(1), ReadProxyHeader: readProxyHeader, Stopping: l.srv.stopping}
+	ci := stream.Conn{ID: l.srv.connSeq.Add(1), ReadProxyHeader: readProxyHeader, Stopping: l.srv.stopping, Config: st}
 	l.srv.stats.accepted.Add(1)
 	l.srv.stats.handled.Add(1)
 	l.srv.stream.Serve(context.Background(), srv, c, ci, l.pending.Done)

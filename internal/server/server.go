@@ -80,6 +80,7 @@ type Server struct {
 	listeners map[string]*listener
 	acme      *acme.Manager // ssl_certificate acme; created on first use, outlives snapshots
 	quic      map[string]*quicListener
+	udp       map[string]*stream.UDPSocket // the stream block's udp sockets, by key (stream.ListenKey)
 	servers   map[string]*httpServer
 	active    sync.WaitGroup
 
@@ -98,6 +99,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		tracker:   tunnel.NewTracker(),
 		listeners: map[string]*listener{},
 		quic:      map[string]*quicListener{},
+		udp:       map[string]*stream.UDPSocket{},
 		servers:   map[string]*httpServer{},
 	}
 	s.host, _ = os.Hostname()
@@ -184,6 +186,9 @@ func (s *Server) ListenerFiles() (map[string]*os.File, error) {
 	for key, q := range s.quic {
 		socks[key] = q.pc
 	}
+	for key, u := range s.udp {
+		socks[key] = u.Conn()
+	}
 	out := map[string]*os.File{}
 	for key, c := range socks {
 		fl, ok := c.(interface{ File() (*os.File, error) })
@@ -230,8 +235,9 @@ func (s *Server) bindOrInherit(addr string, l config.Listen) (net.Listener, erro
 
 // added are the sockets a configuration adds to the running set, bound but not served yet.
 type added struct {
-	tcp map[string]net.Listener
-	udp map[string]net.PacketConn
+	tcp    map[string]net.Listener
+	udp    map[string]net.PacketConn // QUIC
+	stream map[string]*net.UDPConn   // stream's udp sockets
 }
 
 func (a added) close() {
@@ -241,13 +247,32 @@ func (a added) close() {
 	for _, pc := range a.udp {
 		pc.Close()
 	}
+	for _, pc := range a.stream {
+		pc.Close()
+	}
 }
 
 // bindAdded binds every socket (TCP and QUIC) snap adds to the running set. Nothing is served or closed yet, so
 // a failure leaves the running set untouched. s.mu is held.
 func (s *Server) bindAdded(snap *snapshot) (added, error) {
-	a := added{tcp: map[string]net.Listener{}, udp: map[string]net.PacketConn{}}
+	a := added{tcp: map[string]net.Listener{}, udp: map[string]net.PacketConn{}, stream: map[string]*net.UDPConn{}}
 	for addr, l := range snap.bind {
+		if l.UDP {
+			if s.udp[addr] != nil {
+				continue
+			}
+			pc, err := s.bindOrInheritUDP(addr, l)
+			if err == nil {
+				if uc, ok := pc.(*net.UDPConn); ok {
+					a.stream[addr] = uc
+					continue
+				}
+				pc.Close()
+				err = errors.New("not a UDP socket")
+			}
+			a.close()
+			return added{}, &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: "bind() to " + l.Addr + " (udp) failed: " + err.Error()}
+		}
 		if l.QUIC {
 			if s.quic[addr] != nil || !snap.groups[addr].http3 {
 				continue
@@ -283,6 +308,12 @@ func (s *Server) closeDropped(snap *snapshot) {
 			delete(s.servers, addr)
 		}
 	}
+	for key, u := range s.udp {
+		if _, ok := snap.bind[key]; !ok {
+			go u.Shutdown() // its sessions may finish; the socket closes with the last
+			delete(s.udp, key)
+		}
+	}
 	for key, q := range s.quic {
 		if l, ok := snap.bind[key]; !ok || !l.QUIC || !snap.groups[key].http3 {
 			go q.close(context.Background())
@@ -314,6 +345,9 @@ func (s *Server) serve(snap *snapshot, a added) {
 		}()
 	}
 	s.serveQUIC(snap, a.udp)
+	for key, pc := range a.stream {
+		s.udp[key] = s.stream.ServeUDP(pc, key, func() *stream.Config { return s.snap.Load().stream }, func() uint64 { return s.connSeq.Add(1) })
+	}
 }
 
 // httpServer serves one listening socket's connections: HTTP/1.x with our own loop, HTTP/2 with x/net/http2.
@@ -380,9 +414,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.servers = map[string]*httpServer{}
 	s.listeners = map[string]*listener{}
 	quics := s.takeQUIC()
+	udps := s.udp
+	s.udp = map[string]*stream.UDPSocket{}
 	s.mu.Unlock()
 	for _, l := range listeners {
 		l.Close()
+	}
+	for _, u := range udps {
+		u.Shutdown()
 	}
 	// QUIC sockets close at once and their connections drain (GOAWAY) alongside the TCP ones
 	var wg sync.WaitGroup
@@ -437,7 +476,12 @@ func (s *Server) Close() error {
 	s.servers = map[string]*httpServer{}
 	s.listeners = map[string]*listener{}
 	quics := s.takeQUIC()
+	udps := s.udp
+	s.udp = map[string]*stream.UDPSocket{}
 	s.mu.Unlock()
+	for _, u := range udps {
+		u.Close()
+	}
 	expired, cancelQUIC := context.WithCancel(context.Background())
 	cancelQUIC()
 	for _, q := range quics {
