@@ -169,6 +169,7 @@ func TestErrors(t *testing.T) {
 		{"next_upstream values", "stream {\n proxy_next_upstream error timeout;\n}\n", []string{`invalid number of arguments in "proxy_next_upstream"`, "sluice.conf:2"}},
 		{"ssl without certificate", "stream {\n server {\n  listen 1234 ssl;\n  proxy_pass 127.0.0.1:1;\n }\n}\n", []string{`no "ssl_certificate" is defined`, "sluice.conf:3"}},
 		{"ip_hash", "stream {\n upstream u {\n  ip_hash;\n  server 127.0.0.1:1;\n }\n}\n", []string{`"ip_hash" directive is not allowed here`, "sluice.conf:3"}},
+		{"empty if", "http {\n server {\n  if () { return 204; }\n }\n}\n", []string{`invalid condition ")"`, "sluice.conf:3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,6 +183,27 @@ func TestErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEmptyIfInInclude: `if ()` made the parser library panic, which on a reload stopped the running server.
+func TestEmptyIfInInclude(t *testing.T) {
+	_, err := load(t, "http {\n include x.conf;\n}\n", map[string]string{"conf/x.conf": "server {\n if () { return 204; }\n}\n"})
+	if err == nil || !strings.Contains(err.Error(), `invalid condition ")" in `) || !strings.Contains(err.Error(), "x.conf:2") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestIfEmptyString: ($query_string != "") compares with the empty string (WordPress cache recipes); the empty
+// argument was taken for the space before the closing parenthesis and dropped.
+func TestIfEmptyString(t *testing.T) {
+	cfg, err := load(t, "http {\n server {\n  if ($query_string != \"\") { return 204; }\n  if ( $args = '' ) { return 204; }\n }\n}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := cfg.HTTP.Servers[0].Ops
+	if len(ops) != 2 || ops[0].Cond.Op != "!=" || ops[0].Cond.Value != "" || ops[1].Cond.Op != "=" || ops[1].Cond.Value != "" {
+		t.Fatalf("conditions = %+v %+v", ops[0].Cond, ops[1].Cond)
 	}
 }
 

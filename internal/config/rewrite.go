@@ -129,19 +129,10 @@ func (p *parser) ifBlock(d *Directive) error {
 	return nil
 }
 
-// condition parses `if` arguments; crossplane has already removed the parentheses: "$a", "=", "b".
+// condition parses `if` arguments. crossplane has already removed the parentheses and the tokens they left
+// empty ("( $a )"), so an empty argument is an empty string as written: ($query_string != "").
 func (p *parser) condition(d *Directive) (*Cond, error) {
-	args := append([]string(nil), d.Args...)
-	if len(args) > 0 && strings.HasPrefix(args[0], "(") && strings.HasSuffix(args[len(args)-1], ")") {
-		args[0] = strings.TrimPrefix(args[0], "(")
-		args[len(args)-1] = strings.TrimSuffix(args[len(args)-1], ")")
-	}
-	if len(args) > 0 && args[0] == "" {
-		args = args[1:]
-	}
-	if len(args) > 0 && args[len(args)-1] == "" {
-		args = args[:len(args)-1]
-	}
+	args := d.Args
 	c := &Cond{}
 	switch len(args) {
 	case 1:
