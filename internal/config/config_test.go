@@ -169,6 +169,11 @@ func TestErrors(t *testing.T) {
 		{"next_upstream values", "stream {\n proxy_next_upstream error timeout;\n}\n", []string{`invalid number of arguments in "proxy_next_upstream"`, "sluice.conf:2"}},
 		{"ssl without certificate", "stream {\n server {\n  listen 1234 ssl;\n  proxy_pass 127.0.0.1:1;\n }\n}\n", []string{`no "ssl_certificate" is defined`, "sluice.conf:3"}},
 		{"ip_hash", "stream {\n upstream u {\n  ip_hash;\n  server 127.0.0.1:1;\n }\n}\n", []string{`"ip_hash" directive is not allowed here`, "sluice.conf:3"}},
+		{"uwsgi_pass", "http {\n server {\n  location / { uwsgi_pass 127.0.0.1:3031; }\n }\n}\n", []string{`unknown directive "uwsgi_pass" (ngx_http_uwsgi_module)`, "sluice.conf:3", "use proxy_pass"}},
+		{"ssi is not a typo of ssl", "http {\n ssi on;\n}\n", []string{`unknown directive "ssi" (ngx_http_ssi_module)`, "sluice.conf:2", "server-side includes are not supported"}},
+		{"headers-more", "http {\n more_clear_headers Server;\n}\n", []string{`"more_clear_headers" (headers-more)`, "sluice.conf:2", "add_header"}},
+		{"lua", "http {\n server {\n  location / { content_by_lua_block { ngx.say(1) } }\n }\n}\n", []string{`"content_by_lua_block" (OpenResty Lua)`, "sluice.conf:3"}},
+		{"include uwsgi_params", "http {\n server {\n  location / { include uwsgi_params; }\n }\n}\n", []string{"uwsgi_params: no such file", "sluice.conf:3", "uwsgi_pass is not supported"}},
 		{"empty if", "http {\n server {\n  if () { return 204; }\n }\n}\n", []string{`invalid condition ")"`, "sluice.conf:3"}},
 	}
 	for _, tt := range tests {
@@ -183,6 +188,22 @@ func TestErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnsupportedNamesNotDeclared: a name the unsupported-module table lists exactly must not be a directive
+// sluice declares (its hint would never show, and the table would misdescribe sluice).
+func TestUnsupportedNamesNotDeclared(t *testing.T) {
+	r := NewRegistry()
+	for _, m := range unsupportedModules {
+		for _, n := range m.names {
+			if _, ok := r.Lookup(n); ok {
+				t.Errorf("%s lists %q, which sluice declares", m.module, n)
+			}
+		}
+	}
+	if _, hint, _ := unsupportedHint("proxy_set_heder"); hint != "" {
+		t.Errorf("a typo got a module hint: %q", hint)
 	}
 }
 

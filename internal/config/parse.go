@@ -188,6 +188,12 @@ func convertParseError(err error, file string) error {
 		}
 		if strings.Contains(e.Msg, "no such file") {
 			e.Msg = strings.Replace(e.Msg, "open ", "cannot open ", 1)
+			// include uwsgi_params / scgi_params: name the module, not only the missing file
+			if _, after, ok := strings.Cut(e.Msg, "cannot open "); ok {
+				if _, hint, ok := unsupportedHint(filepath.Base(strings.TrimSuffix(after, ": no such file or directory"))); ok {
+					e.Hint = hint
+				}
+			}
 		}
 		return e
 	}
