@@ -174,6 +174,9 @@ func TestErrors(t *testing.T) {
 		{"headers-more", "http {\n more_clear_headers Server;\n}\n", []string{`"more_clear_headers" (headers-more)`, "sluice.conf:2", "add_header"}},
 		{"lua", "http {\n server {\n  location / { content_by_lua_block { ngx.say(1) } }\n }\n}\n", []string{`"content_by_lua_block" (OpenResty Lua)`, "sluice.conf:3"}},
 		{"include uwsgi_params", "http {\n server {\n  location / { include uwsgi_params; }\n }\n}\n", []string{"uwsgi_params: no such file", "sluice.conf:3", "uwsgi_pass is not supported"}},
+		{"lookahead in rewrite", "http {\n server {\n  location ~ \\.php { rewrite ^/(?!index|remote) /index.php$request_uri; }\n }\n}\n", []string{"negative lookahead `(?!` is not supported", "location ^~ /.well-known/ { } before", "sluice.conf:3"}},
+		{"lookahead in location", "http {\n server {\n  location ~ /\\.(?!well-known).* { deny all; }\n }\n}\n", []string{"negative lookahead `(?!` is not supported", "or as a map", "sluice.conf:3"}},
+		{"lookahead in if", "http {\n server {\n  if ($uri ~* ^/(?!a)) { return 404; }\n }\n}\n", []string{"negative lookahead `(?!` is not supported", "sluice.conf:3"}},
 		{"empty if", "http {\n server {\n  if () { return 204; }\n }\n}\n", []string{`invalid condition ")"`, "sluice.conf:3"}},
 	}
 	for _, tt := range tests {
