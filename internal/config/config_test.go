@@ -245,6 +245,11 @@ func TestIgnoredDirectivesAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// tuning that one process makes moot, and HTTP/2 directives nginx 1.22 still accepts as obsolete
+	_, err = load(t, "lock_file logs/nginx.lock;\ntimer_resolution 100ms;\nevents { accept_mutex_delay 500ms; worker_aio_requests 32; }\nhttp {\n http2_max_requests 1000;\n http2_recv_timeout 30s;\n http2_max_concurrent_pushes 10;\n proxy_send_lowat 0;\n server { listen 8080; referer_hash_bucket_size 64; referer_hash_max_size 2048; }\n}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestWorkerProcesses: the directive gives the number of cores; auto and its absence mean every core (0).
