@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +13,9 @@ import (
 // variable. The expected values are nginx 1.22's on the same configuration.
 func TestH5BPHeadersAsNginx(t *testing.T) {
 	t.Parallel()
-	www := t.TempDir()
+	var files []option
 	for name, body := range map[string]string{"index.html": "<p>home</p>\n", "404.html": "<p>gone</p>\n", "main.css": "body{}\n", "a.png": "png", "data.json": "{}\n"} {
-		if err := os.WriteFile(filepath.Join(www, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		files = append(files, withFile("html/"+name, []byte(body)))
 	}
 	port := freePort(t)
 	start(t, fill(t, `events {}
@@ -39,16 +35,16 @@ http {
     }
     server {
         listen {{PORT}};
-        root {{WWW}};
+        root html;
         error_page 404 /404.html;
         expires $expires;
         add_header X-Frame-Options $x_frame_options always;
         add_header Access-Control-Allow-Origin $cors;
-        location /arg/ { alias {{WWW}}/; expires $arg_e; }
-        location /mod/ { alias {{WWW}}/; expires modified $arg_e; }
+        location /arg/ { alias html/; expires $arg_e; }
+        location /mod/ { alias html/; expires modified $arg_e; }
     }
 }
-`, "PORT", port, "WWW", www))
+`, "PORT", port), files...)
 	c := httpClient(addr(port), nil)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	for _, tc := range []struct {
