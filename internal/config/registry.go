@@ -117,6 +117,11 @@ func (r *Registry) Lookup(name string) (*Spec, bool) {
 func (r *Registry) check(d *Directive, ctx Context) (*Spec, error) {
 	s, ok := r.specs[d.Name]
 	if !ok {
+		if mod, hint, ok := unsupportedHint(d.Name); ok {
+			e := d.errorf("unknown directive %q (%s)", d.Name, mod)
+			e.Hint = hint
+			return nil, e
+		}
 		e := d.errorf("unknown directive %q", d.Name)
 		if sug := r.suggest(d.Name); sug != "" {
 			e.Hint = fmt.Sprintf("did you mean %q?", sug)

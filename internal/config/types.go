@@ -481,7 +481,11 @@ type Expires struct {
 	Epoch    bool
 	Max      bool
 	Modified bool          // relative to the file's modification time
+	Daily    bool          // @time: D is the time of day (local time) the response expires next
 	D        time.Duration // may be negative: Cache-Control: no-cache
+	// Value is a value with variables (h5bp: `expires $expires` from a map on $sent_http_content_type), read
+	// with ParseExpires for each response; the fields above are then unused but Modified.
+	Value *vars.Template
 }
 
 // ProxyPass is a parsed proxy_pass target.
