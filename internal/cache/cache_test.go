@@ -87,7 +87,7 @@ func newZone(t *testing.T, spec Spec) *Zone {
 // store writes a complete entry for key with body, fresh for d.
 func store(t *testing.T, z *Zone, key, body string, d time.Duration) {
 	t.Helper()
-	l := z.Get(key)
+	l := z.Get(key, false)
 	if l.Entry != nil {
 		l.Entry.Close()
 		z.Done(l.Hash)
@@ -128,7 +128,7 @@ func TestLayout(t *testing.T) {
 // an abort, there is none.
 func TestStoreAndHit(t *testing.T) {
 	z := newZone(t, Spec{Levels: []int{1, 2}})
-	l := z.Get("k")
+	l := z.Get("k", false)
 	if l.Status != Miss || l.Uses != 1 {
 		t.Fatalf("first Get: %+v", l)
 	}
@@ -137,18 +137,18 @@ func TestStoreAndHit(t *testing.T) {
 		t.Fatal(err)
 	}
 	io.WriteString(w, "hello")
-	if l2 := z.Get("k"); l2.Status != Miss {
+	if l2 := z.Get("k", false); l2.Status != Miss {
 		t.Fatalf("before commit: %v", l2.Status)
 	}
 	w.Abort()
-	if l2 := z.Get("k"); l2.Status != Miss {
+	if l2 := z.Get("k", false); l2.Status != Miss {
 		t.Fatalf("after abort: %v", l2.Status)
 	}
 	if n := countFiles(t, z.spec.Path); n != 0 {
 		t.Fatalf("after abort %d files, want 0", n)
 	}
 	store(t, z, "k", "hello", time.Minute)
-	l = z.Get("k")
+	l = z.Get("k", false)
 	if l.Status != Hit {
 		t.Fatalf("after commit: %v", l.Status)
 	}
@@ -162,7 +162,7 @@ func TestStoreAndHit(t *testing.T) {
 
 	// a head larger than one read, with repeated fields: read back whole, each field's values its own
 	long := strings.Repeat("v", 6000)
-	l = z.Get("big")
+	l = z.Get("big", false)
 	w, err = z.Create(&l, 404, []Field{{"X-Long", []string{long}}, {"X-B", []string{"1", "2", "3"}}, {"X-C", []string{"c"}}}, time.Now().Add(time.Minute).Unix(), time.Now().Unix())
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +171,7 @@ func TestStoreAndHit(t *testing.T) {
 	if err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	l = z.Get("big")
+	l = z.Get("big", false)
 	if l.Status != Hit {
 		t.Fatalf("big head: %v", l.Status)
 	}
@@ -198,8 +198,8 @@ func countFiles(t *testing.T, dir string) int {
 func TestStaleAndUpdating(t *testing.T) {
 	z := newZone(t, Spec{})
 	store(t, z, "k", "x", -time.Second)
-	a := z.Get("k")
-	b := z.Get("k")
+	a := z.Get("k", false)
+	b := z.Get("k", false)
 	a.Entry.Close()
 	b.Entry.Close()
 	if a.Status != Stale || b.Status != Updating {
@@ -209,7 +209,7 @@ func TestStaleAndUpdating(t *testing.T) {
 		t.Fatal(err)
 	}
 	z.Done(a.Hash)
-	c := z.Get("k")
+	c := z.Get("k", false)
 	c.Entry.Close()
 	if c.Status != Hit {
 		t.Fatalf("after Refresh: %v", c.Status)
@@ -227,7 +227,7 @@ func TestRebuild(t *testing.T) {
 		t.Error("a reload with the same path made a new zone")
 	}
 	z2 := newZone(t, Spec{Path: dir, Levels: []int{1, 2}})
-	l := z2.Get("k")
+	l := z2.Get("k", false)
 	if l.Status != Hit {
 		t.Fatalf("rebuilt index: %v", l.Status)
 	}
@@ -249,7 +249,7 @@ func TestInactiveAndMaxSize(t *testing.T) {
 	z.now = func() time.Time { return now.Add(2 * time.Minute) }
 	store(t, z, "new", "y", time.Hour)
 	z.Sweep()
-	if l := z.Get("old"); l.Status != Miss {
+	if l := z.Get("old", false); l.Status != Miss {
 		t.Errorf("inactive entry kept: %v", l.Status)
 	}
 	if _, err := os.Stat(z.File(Hash("old"))); !os.IsNotExist(err) {
@@ -261,10 +261,10 @@ func TestInactiveAndMaxSize(t *testing.T) {
 	one := z.Size()
 	z.maxSize = 2*one + one/2
 	store(t, z, "b", strings.Repeat("b", 1000), time.Hour)
-	z.Get("a").Entry.Close() // a is used: b is now the least recently used
+	z.Get("a", false).Entry.Close() // a is used: b is now the least recently used
 	store(t, z, "c", strings.Repeat("c", 1000), time.Hour)
 	for key, want := range map[string]Status{"a": Hit, "b": Miss, "c": Hit} {
-		l := z.Get(key)
+		l := z.Get(key, false)
 		if l.Entry != nil {
 			l.Entry.Close()
 		}

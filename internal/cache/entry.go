@@ -17,6 +17,7 @@ import (
 //
 //	SLUICE-CACHE1 <valid, 20 digits> <date, 20 digits> <body offset, 10 digits> <status, 3 digits>\n
 //	KEY: <key>\n
+//	[HEADONLY: 1\n]             (a HEAD's response, stored without a body)
 //	<Name>: <value>\n …
 //	\n
 //	<body>
@@ -26,6 +27,7 @@ const (
 	magic      = "SLUICE-CACHE1 "
 	firstLine  = len(magic) + 20 + 1 + 20 + 1 + 10 + 1 + 3 + 1
 	tempPrefix = ".tmp-"
+	headOnly   = "HEADONLY: 1\n" // (upstream field names are canonical, never all capitals)
 )
 
 var errFormat = errors.New("not a cache entry")
@@ -39,6 +41,7 @@ type Entry struct {
 	Date      int64   // when it was stored
 	BodyStart int64
 	BodySize  int64
+	HeadOnly  bool // the response to a HEAD, without its body
 	File      *os.File
 }
 
@@ -152,6 +155,9 @@ func readHead(f *os.File) (*Entry, error) {
 		return nil, errFormat
 	}
 	e.Key = key
+	if r, ok := strings.CutPrefix(rest, headOnly); ok {
+		e.HeadOnly, rest = true, r
+	}
 	lines := strings.Count(rest, "\n") - 1
 	e.Fields = make([]Field, 0, lines)
 	vals := make([]string, lines) // every value, in one array
@@ -217,6 +223,9 @@ func (z *Zone) Create(l *Lookup, status int, fields []Field, valid, date int64) 
 	var head bytes.Buffer
 	head.Grow(512)
 	fmt.Fprintf(&head, "KEY: %s\n", strings.ReplaceAll(l.Key, "\n", " "))
+	if l.head {
+		head.WriteString(headOnly)
+	}
 	for _, fl := range fields {
 		for _, v := range fl.Values {
 			if strings.ContainsAny(fl.Name, "\r\n:") || strings.ContainsAny(v, "\r\n") {

@@ -172,12 +172,15 @@ type Lookup struct {
 	Status Status
 	Uses   int    // requests for the key so far, this one included (proxy_cache_min_uses)
 	Entry  *Entry // the entry, open, for Hit, Stale and Updating; the caller closes it
+	head   bool   // a HEAD not converted to GET: its entry has no body
 }
 
 // Get looks key up and counts the use. An expired entry makes this request its updater (Stale) unless another
-// request is updating it (Updating); the updater calls Done when it is finished.
-func (z *Zone) Get(key string) Lookup {
-	l := Lookup{Hash: Hash(key), Key: key}
+// request is updating it (Updating); the updater calls Done when it is finished. head is a HEAD request that
+// goes upstream as HEAD: an entry it stores has no body, and answers only HEAD requests (for another method it
+// is a Miss, and the new response replaces it).
+func (z *Zone) Get(key string, head bool) Lookup {
+	l := Lookup{Hash: Hash(key), Key: key, head: head}
 	z.mu.Lock()
 	n := z.touch(l.Hash)
 	n.uses++
@@ -188,6 +191,10 @@ func (z *Zone) Get(key string) Lookup {
 		return l
 	}
 	e, err := openEntry(z.File(l.Hash))
+	if err == nil && e.HeadOnly && !head {
+		e.Close() // a HEAD's entry, without the body this request needs: a miss, which its response replaces
+		return l
+	}
 	if err != nil || e.Key != key {
 		// gone, unreadable or another key's (an md5 collision): a miss, which a new entry replaces
 		if e != nil {
