@@ -92,11 +92,12 @@ func Begin(ctx context.Context, z *Zone, c *Conf, v *vars.Request, r *http.Reque
 	}
 	key := c.Key.Eval(v)
 	if anyTrue(c.Bypass, v) {
-		cr.look = Lookup{Hash: Hash(key), Key: key, Uses: c.MinUses, head: head}
+		cr.look = Lookup{Hash: Hash(key), Key: key, Uses: c.MinUses, req: r, head: head}
+		cr.look.main = cr.look.Hash
 		v.UpstreamCacheStatus = StatusBypass
 		return cr, nil
 	}
-	cr.look = z.Get(key, head)
+	cr.look = z.Get(key, r, head)
 	status := StatusMiss
 	switch cr.look.Status {
 	case Hit:
@@ -122,7 +123,7 @@ func Begin(ctx context.Context, z *Zone, c *Conf, v *vars.Request, r *http.Reque
 				cr.release = true
 			case done:
 				// the request that held the lock is done: its entry answers, if it stored one
-				if l := z.Get(key, head); l.Status == Hit {
+				if l := z.Get(key, r, head); l.Status == Hit {
 					cr.look.Entry = l.Entry
 					v.UpstreamCacheStatus = StatusHit
 					return cr, l.Entry
@@ -232,7 +233,7 @@ func (cr *Request) Response(v *vars.Request, status int, fields []Field, log fun
 	if !ok || anyTrue(cr.c.NoCache, v) {
 		return nil
 	}
-	w, err := cr.z.Create(&cr.look, status, fields, until, now.Unix())
+	w, err := cr.z.Create(&cr.look, status, fields, varyOf(fields, cr.c.Ignore), until, now.Unix())
 	if err != nil {
 		log("creating entry failed: " + err.Error())
 		return nil

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -156,6 +157,13 @@ func TestFastCGICache(t *testing.T) {
 		step{"GET", "/mu/p", "MISS", "n=3 GET /mu/p \n"})
 	// without a key every URI of the location shares one entry, as in nginx
 	run("empty key", step{"GET", "/nokey/a", "MISS", "n=1 GET /nokey/a \n"}, step{"GET", "/nokey/b", "HIT", "n=1 GET /nokey/a \n"})
+
+	// Vary: each client its own cached page
+	checkVary(t, func(path string, hdr ...string) (string, string, http.Header) { return fs.do(t, "GET", path, hdr...) },
+		"/vary/a?h[]=Vary:%20Cookie", "/vary/g?gz=1", func(n int, cookie string) string {
+			return fmt.Sprintf("n=%d GET /vary/a?h[]=Vary:%%20Cookie %s\n", n, cookie)
+		})
+	run("vary *", step{"GET", "/vary/s?h[]=Vary:%20*", "MISS", ""}, step{"GET", "/vary/s?h[]=Vary:%20*", "MISS", ""})
 
 	// use_stale http_500: the expired entry answers the application's 500 (STALE), then a good answer replaces
 	// it (EXPIRED, HIT)
