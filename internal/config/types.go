@@ -62,7 +62,7 @@ type HTTP struct {
 	Vars       *vars.Table
 	ReqZones   []ZoneSpec  // limit_req_zone
 	ConnZones  []ZoneSpec  // limit_conn_zone
-	CachePaths []CachePath // proxy_cache_path
+	CachePaths []CachePath // proxy_cache_path, fastcgi_cache_path
 	Resolver   *Resolver   // http-level resolver, for upstream servers marked resolve
 	Loc        *LocConf    // http-level values of location-scope directives
 	Srv        SrvConf     // http-level values of server-scope directives
@@ -288,25 +288,11 @@ type LocConf struct {
 	ProxySetBody           Opt[*vars.Template]
 	ProxyWebsocket         Opt[bool]
 	ProxyTunnelTimeout     Opt[time.Duration]
-	// proxy_cache and its directives (cache.go)
-	ProxyCache            Opt[CacheRef]
-	ProxyCacheKey         Opt[*vars.Template]
-	ProxyCacheValid       Opt[[]cache.Valid]
-	ProxyCacheMethods     Opt[[]string]
-	ProxyCacheBypass      Opt[[]*vars.Template]
-	ProxyNoCache          Opt[[]*vars.Template]
-	ProxyCacheMinUses     Opt[int]
-	ProxyCacheUseStale    Opt[UseStale]
-	ProxyCacheLock        Opt[bool]
-	ProxyCacheLockTimeout Opt[time.Duration]
-	ProxyCacheLockAge     Opt[time.Duration]
-	ProxyCacheBackground  Opt[bool]
-	ProxyCacheRevalidate  Opt[bool]
-	ProxyCacheConvertHead Opt[bool]
-	ProxySSL              UpstreamSSL // proxy_ssl_*
-	ProxyNextUpstream     Opt[NextUpstream]
-	ProxyNextTries        Opt[int]
-	ProxyNextTimeout      Opt[time.Duration]
+	ProxyCache             CacheOpts   // proxy_cache and its directives (cache.go)
+	ProxySSL               UpstreamSSL // proxy_ssl_*
+	ProxyNextUpstream      Opt[NextUpstream]
+	ProxyNextTries         Opt[int]
+	ProxyNextTimeout       Opt[time.Duration]
 	// stream servers only (stream.go)
 	StreamTimeout       Opt[time.Duration] // proxy_timeout
 	StreamNext          Opt[bool]          // proxy_next_upstream on|off
@@ -361,6 +347,7 @@ type LocConf struct {
 	FastCGINextUpstream    Opt[[]string]
 	FastCGIPassReqHeaders  Opt[bool]
 	FastCGIPassReqBody     Opt[bool]
+	FastCGICache           CacheOpts // fastcgi_cache and its directives (cache.go)
 
 	TryFiles           Opt[[]*vars.Template] // try_files: files…, then the fallback (URI, @name or =code)
 	Alias              Opt[*vars.Template]
@@ -399,12 +386,14 @@ type LocConf struct {
 	SecureLinkSecret Opt[string]         // secure_link_secret
 
 	// compiled once merged (finish.go)
-	SecureLink *vars.SecureLink  // nil without secure_link*
-	GzipFilter *compress.Gzip    // nil with gzip off
-	SubFilter  *subfilter.Filter // nil without sub_filter
-	CORS       *access.CORS      // nil without cors_origins
-	WSOrigins  *access.Origins   // websocket_origins, else cors_origins; nil: upgrades from any origin
-	Linger     *h1.Linger        // lingering_close, lingering_time, lingering_timeout; nil: none set (nginx's defaults)
+	SecureLink       *vars.SecureLink  // nil without secure_link*
+	GzipFilter       *compress.Gzip    // nil with gzip off
+	SubFilter        *subfilter.Filter // nil without sub_filter
+	CORS             *access.CORS      // nil without cors_origins
+	ProxyCacheConf   *cache.Conf       // proxy_cache*, nil without a cache
+	FastCGICacheConf *cache.Conf       // fastcgi_cache*, nil without a cache
+	WSOrigins        *access.Origins   // websocket_origins, else cors_origins; nil: upgrades from any origin
+	Linger           *h1.Linger        // lingering_close, lingering_time, lingering_timeout; nil: none set (nginx's defaults)
 }
 
 // AuthSet is one auth_request_set: a variable given a value evaluated in the auth subrequest.

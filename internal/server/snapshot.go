@@ -47,7 +47,7 @@ type snapshot struct {
 	locations   map[string]bool           // every location name, to find tunnels a reload orphaned
 	zones       *access.Zones             // limit_req/limit_conn state, carried over from the previous snapshot
 	zoneKeys    map[string]*vars.Template // each zone's key
-	caches      map[string]*cache.Zone    // proxy_cache zones by name, carried over from the previous snapshot by path
+	caches      map[string]*cache.Zone    // proxy_cache and fastcgi_cache zones by name, carried over from the previous snapshot by path
 	acmeSites   []acme.Site               // servers with ssl_certificate acme
 	acmeMgr     *acme.Manager             // set when the snapshot goes live with acmeSites or stapled
 	stapled     []*tls.Certificate        // certificate files with ssl_stapling on
@@ -197,7 +197,7 @@ func buildHTTP(cfg *config.Config, files *observe.Files, prev *snapshot, dry boo
 		for _, cp := range h.CachePaths {
 			z, err := cache.Open(cp.Spec, prevCaches)
 			if err != nil {
-				return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "proxy_cache_path: " + err.Error()}
+				return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: cp.Module + "_cache_path: " + err.Error()}
 			}
 			snap.caches[cp.Name] = z
 		}
