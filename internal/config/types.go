@@ -7,6 +7,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -116,12 +117,14 @@ type SSLConf struct {
 	keysSet        bool
 	Protocols      Opt[[]string]
 	Ciphers        Opt[string]
+	Curves         Opt[[]tls.CurveID] // ssl_ecdh_curve (nil: Go's defaults)
 	SessionTimeout Opt[time.Duration]
 	SessionTickets Opt[bool]
-	BufferSize     Opt[int64]    // ssl_buffer_size
-	Stapling       Opt[bool]     // ssl_stapling
-	Reject         Opt[bool]     // ssl_reject_handshake
-	TicketKeys     Opt[[]PathAt] // ssl_session_ticket_key files (the first encrypts)
+	SessionCache   Opt[SessionCache] // ssl_session_cache
+	BufferSize     Opt[int64]        // ssl_buffer_size
+	Stapling       Opt[bool]         // ssl_stapling
+	Reject         Opt[bool]         // ssl_reject_handshake
+	TicketKeys     Opt[[]PathAt]     // ssl_session_ticket_key files (the first encrypts)
 	// client certificates (mutual TLS)
 	VerifyClient       Opt[certs.VerifyMode] // ssl_verify_client
 	VerifyPos          Pos                   // where ssl_verify_client was set (inherited with it)
@@ -490,6 +493,14 @@ type ProxyPass struct {
 	URI       string // the URI part
 	Upstream  *Upstream
 	Pos       Pos
+}
+
+// SessionCache is ssl_session_cache: off or none keep no sessions on the server; Name (shared:NAME:SIZE) is a
+// cache kept across reloads by name, else the server's own (builtin); Sessions is how many it holds.
+type SessionCache struct {
+	Off      bool
+	Name     string
+	Sessions int
 }
 
 // UpstreamSSL is TLS toward upstreams: proxy_ssl_* for https:// and grpc_ssl_* for grpcs://. Its fields
