@@ -35,9 +35,12 @@ type Config struct {
 	ErrorLogs             []LogTarget   // main-level error_log
 	WorkerShutdownTimeout time.Duration // 0 = no limit
 	WorkerProcesses       int           // cores to use (GOMAXPROCS); 0 = auto (every core)
-	HTTP                  *HTTP
-	Stream                *Stream  // the stream block (TCP proxying); nil without one
-	Warnings              []*Error // legal but likely mistaken settings, reported at start and by -t
+	// WorkerPriority is worker_priority's nice value; WorkerRlimitCore worker_rlimit_core in bytes (-1: unset)
+	WorkerPriority   Opt[int]
+	WorkerRlimitCore Opt[int64]
+	HTTP             *HTTP
+	Stream           *Stream  // the stream block (TCP proxying); nil without one
+	Warnings         []*Error // legal but likely mistaken settings, reported at start and by -t
 }
 
 // SourceFile is one file that was read, for `sluice -T`.
@@ -254,6 +257,7 @@ type LocConf struct {
 	MaxBodySize         Opt[int64]
 
 	ClientBodyTimeout Opt[time.Duration]
+	Chunked           Opt[bool] // chunked_transfer_encoding
 	SendTimeout       Opt[time.Duration]
 	LimitRate         Opt[*vars.Template] // limit_rate (a size, variables allowed)
 	LimitRateAfter    Opt[*vars.Template] // limit_rate_after
