@@ -57,6 +57,8 @@ func TestValidity(t *testing.T) {
 		{"set-cookie", 200, f("Set-Cookie", "a=b"), 0, valid, 0},
 		{"set-cookie ignored", 200, f("Set-Cookie", "a=b"), IgnoreSetCookie, valid, now.Unix() + 60},
 		{"vary star", 200, f("Vary", "*"), 0, valid, 0},
+		{"vary star in a list", 200, f("Vary", "Accept-Encoding, *"), 0, valid, 0},
+		{"vary star on a second line", 200, append(f("Vary", "Cookie"), f("Vary", "*")...), 0, valid, 0},
 		{"vary star ignored", 200, f("Vary", "*"), IgnoreVary, valid, now.Unix() + 60},
 		{"vary: stored, a variant per value", 200, f("Vary", "Accept-Encoding"), 0, valid, now.Unix() + 60},
 		{"vary longer than nginx keeps", 200, f("Vary", strings.Repeat("X-Long-Field, ", 10)), 0, valid, 0},

@@ -112,14 +112,16 @@ func Validity(status int, fields []Field, ign Ignore, valid []Valid, now time.Ti
 				if ign&IgnoreSetCookie == 0 {
 					cacheable = false
 				}
-			case "Vary":
-				// a variant is kept per value of the fields named (varyOf); every value is one variant more
-				// than nginx keeps apart, and one longer than it keeps is not cached
-				if ign&IgnoreVary == 0 && (strings.TrimSpace(v) == "*" || len(v) > varyMax) {
-					cacheable = false
-				}
 			}
 		}
+	}
+	// a variant is kept per value of the fields Vary names (varyOf); Vary: * varies on everything, and a list
+	// longer than nginx keeps is not cached
+	if vary := varyOf(fields, ign); vary != "" {
+		for _, name := range strings.Split(vary, ",") {
+			cacheable = cacheable && strings.TrimSpace(name) != "*"
+		}
+		cacheable = cacheable && len(vary) <= varyMax
 	}
 	if !cacheable {
 		return 0, false
@@ -133,18 +135,24 @@ func Validity(status int, fields []Field, ign Ignore, valid []Valid, now time.Ti
 	return 0, false
 }
 
-// varyOf is the Vary of a response as nginx 1.22 keeps it for variants: the last Vary line, "" when there is
-// none or proxy_ignore_headers Vary.
+// varyOf is the Vary of a response for variants: every Vary line, joined; "" when there is none or
+// proxy_ignore_headers Vary. (nginx 1.22 keeps only the last line, so with `Vary: Cookie` and then `Vary:
+// Accept-Encoding` one user's page is another's: sluice varies on both.)
 func varyOf(fields []Field, ign Ignore) string {
-	vary := ""
-	if ign&IgnoreVary == 0 {
-		for _, f := range fields {
-			if f.Name == "Vary" && len(f.Values) > 0 {
-				vary = strings.TrimSpace(f.Values[len(f.Values)-1])
+	if ign&IgnoreVary != 0 {
+		return ""
+	}
+	var names []string
+	for _, f := range fields {
+		if f.Name == "Vary" {
+			for _, v := range f.Values {
+				if v = strings.TrimSpace(v); v != "" {
+					names = append(names, v)
+				}
 			}
 		}
 	}
-	return vary
+	return strings.Join(names, ", ")
 }
 
 // ValidFor is the proxy_cache_valid time of status: the first line naming it (or any), 0 for none.

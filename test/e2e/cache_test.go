@@ -245,6 +245,15 @@ func TestProxyCache(t *testing.T) {
 		return got, body, h
 	}
 	checkVary(t, do, "/vc?h=Vary:Cookie", "/vg?gz", func(n int, cookie string) string { return fmt.Sprintf("n=%d /vc\n", n) })
+	// two Vary lines (an application's Cookie, a compression layer's Accept-Encoding): the variant is of both
+	// (nginx 1.22 keeps the last line only, and gives alice's page to mallory)
+	for i, step := range []struct{ cookie, want, body string }{
+		{"c=alice", "MISS", "n=1 /v2\n"}, {"c=mallory", "MISS", "n=2 /v2\n"}, {"c=alice", "HIT", "n=1 /v2\n"},
+	} {
+		if got, body, _ := do("/v2?h=Vary:Cookie&h=Vary:Accept-Encoding", "Cookie", step.cookie); got != step.want || body != step.body {
+			t.Errorf("two Vary lines: request %d (%s): %s %q, want %s %q", i+1, step.cookie, got, body, step.want, step.body)
+		}
+	}
 
 	// HEAD: a miss goes upstream as GET (proxy_cache_convert_head) and fills the entry; GET and HEAD then hit
 	if st, got, body, h := cacheGet(t, c, "HEAD", "/h"); st != 200 || got != "MISS" || body != "" || h.Get("X-Method") != "GET" || h.Get("Content-Length") != "7" {
