@@ -16,6 +16,7 @@ import (
 type SessionCache struct {
 	mu      sync.Mutex
 	max     int
+	bytes   int // the states' bytes, at most max × sessionBytes
 	timeout time.Duration
 	byName  map[[16]byte]*list.Element
 	lru     list.List // of *session, most recently used at the front
@@ -23,11 +24,16 @@ type SessionCache struct {
 
 type session struct {
 	name    [16]byte
+	server  string // the SNI name it was made under: it resumes under that name only
 	state   []byte
 	expires time.Time
 }
 
-// NewSessionCache returns a cache of at most max sessions.
+// sessionBytes is what one session may hold on average (nginx's shared cache: about 256 bytes a session); a
+// larger one (a client's long certificate chain) is not kept, so a client cannot fill memory with sessions.
+const sessionBytes = 1 << 10
+
+// NewSessionCache returns a cache of at most max sessions and max × 1 KiB of their state.
 func NewSessionCache(max int) *SessionCache {
 	return &SessionCache{max: max, timeout: 5 * time.Minute, byName: map[[16]byte]*list.Element{}}
 }
@@ -56,27 +62,37 @@ func (c *SessionCache) Use(tc *tls.Config) {
 	tc.UnwrapSession = c.unwrap
 }
 
-func (c *SessionCache) wrap(_ tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+func (c *SessionCache) wrap(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
 	state, err := ss.Bytes()
 	if err != nil {
 		return nil, err
 	}
-	s := &session{state: state}
+	s := &session{server: cs.ServerName, state: state}
 	rand.Read(s.name[:])
+	if len(state) > 4*sessionBytes {
+		return s.name[:], nil // named but not kept: the next handshake is a full one
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s.expires = time.Now().Add(c.timeout)
 	c.byName[s.name] = c.lru.PushFront(s)
-	for c.lru.Len() > c.max {
-		old := c.lru.Back()
-		c.lru.Remove(old)
-		delete(c.byName, old.Value.(*session).name)
+	c.bytes += len(state)
+	for c.lru.Len() > c.max || c.bytes > c.max*sessionBytes {
+		c.remove(c.lru.Back())
 	}
 	return s.name[:], nil
 }
 
-// unwrap finds the session a ticket names; an unknown or expired one is a full handshake (nil, nil).
-func (c *SessionCache) unwrap(ticket []byte, _ tls.ConnectionState) (*tls.SessionState, error) {
+func (c *SessionCache) remove(e *list.Element) {
+	s := e.Value.(*session)
+	c.lru.Remove(e)
+	delete(c.byName, s.name)
+	c.bytes -= len(s.state)
+}
+
+// unwrap finds the session a ticket names; an unknown or expired one, or one made under another SNI name
+// (another server, perhaps with other client certificate rules), is a full handshake (nil, nil).
+func (c *SessionCache) unwrap(ticket []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
 	if len(ticket) != 16 {
 		return nil, nil
 	}
@@ -86,9 +102,8 @@ func (c *SessionCache) unwrap(ticket []byte, _ tls.ConnectionState) (*tls.Sessio
 	if ok {
 		s := e.Value.(*session)
 		if time.Now().After(s.expires) {
-			c.lru.Remove(e)
-			delete(c.byName, s.name)
-		} else {
+			c.remove(e)
+		} else if s.server == cs.ServerName {
 			c.lru.MoveToFront(e)
 			state = s.state
 		}
