@@ -2,6 +2,8 @@ package stream
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"net"
 	"net/netip"
@@ -107,7 +109,7 @@ type udpSession struct {
 	sess     session
 	u        *UDPSocket
 	client   netip.AddrPort
-	up       *net.UDPConn
+	up       datagramConn
 	try      *upstream.Try
 	idle     time.Duration
 	requests int // proxy_requests (0: no limit)
@@ -179,14 +181,9 @@ func (u *UDPSocket) start(b []byte, client netip.AddrPort) {
 			return
 		}
 		at := time.Now()
-		d := net.Dialer{Timeout: connectTimeout}
-		network, address := peer.Network()
-		if network == "tcp" {
-			network = "udp"
-		}
-		up, err := d.Dial(network, address)
+		up, err := dialDatagram(peer, connectTimeout)
 		if err == nil {
-			s.up = up.(*net.UDPConn)
+			s.up = up
 			s.sess.tried = append(s.sess.tried, tryStat{addr: peer.Addr, connect: time.Since(at)})
 			p.log.Info("udp proxy "+up.LocalAddr().String()+" connected to "+peer.Addr, "conn", id)
 			break
@@ -483,4 +480,28 @@ func errnoText(err error) string {
 		return strconv.Itoa(int(errno)) + ": " + sentence(errno.Error())
 	}
 	return err.Error()
+}
+
+// datagramConn is a session's socket toward its peer: UDP, or a unix datagram socket.
+type datagramConn interface {
+	net.Conn
+	SyscallConn() (syscall.RawConn, error)
+}
+
+// dialDatagram connects a datagram socket to peer: UDP for an address, a unix datagram socket (SOCK_DGRAM, as
+// nginx's) for a unix: path, bound to an abstract name of its own so that the peer's replies can reach it.
+func dialDatagram(peer *upstream.Peer, timeout time.Duration) (datagramConn, error) {
+	network, address := peer.Network()
+	if network != "unix" {
+		d := net.Dialer{Timeout: timeout}
+		c, err := d.Dial("udp", address)
+		if err != nil {
+			return nil, err
+		}
+		return c.(*net.UDPConn), nil
+	}
+	var name [8]byte
+	rand.Read(name[:])
+	local := &net.UnixAddr{Name: "@sluice-udp-" + hex.EncodeToString(name[:]), Net: "unixgram"}
+	return net.DialUnix("unixgram", local, &net.UnixAddr{Name: address, Net: "unixgram"})
 }

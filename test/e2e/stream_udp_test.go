@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"path/filepath"
 	"os"
 	"slices"
 	"strings"
@@ -362,5 +363,52 @@ func TestStreamLimitConn(t *testing.T) {
 	third := dialStream(t, port)
 	if line, _ := bufio.NewReader(third).ReadString('\n'); line != "a\n" {
 		t.Errorf("a connection after the first ended greeted %q, want a", line)
+	}
+}
+
+// TestStreamUDPUnixPeer: a unix: peer of a udp server is a datagram socket (as nginx dials it), whose replies
+// come back to the client; a path that is a stream socket fails the session with nginx's connect() error line,
+// and the process goes on (it crashed on the first datagram).
+func TestStreamUDPUnixPeer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dg, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(dir, "dg.sock"), Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dg.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := dg.ReadFromUnix(buf)
+			if err != nil {
+				return
+			}
+			dg.WriteToUnix(append([]byte("unix:"), buf[:n]...), from)
+		}
+	}()
+	st, err := net.Listen("unix", filepath.Join(dir, "st.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	port, wrong := freeUDPPort(t), freeUDPPort(t)
+	s := start(t, streamConf(fmt.Sprintf(`
+    server { listen 127.0.0.1:%d udp; proxy_pass unix:%s/dg.sock; proxy_responses 1; }
+    server { listen 127.0.0.1:%d udp; proxy_pass unix:%s/st.sock; proxy_responses 1; proxy_timeout 1s; }`, port, dir, wrong, dir)))
+	c := udpClient(t, port)
+	c.Write([]byte("ping"))
+	if d, _ := readDatagram(c, 3*time.Second); d != "unix:ping" {
+		t.Fatalf("reply through a unix datagram peer: %q", d)
+	}
+	w := udpClient(t, wrong)
+	w.Write([]byte("ping"))
+	readDatagram(w, 500*time.Millisecond)
+	if !eventually(3*time.Second, func() bool { return strings.Contains(s.Log(), "connect() failed (91: Protocol wrong type for socket)") }) {
+		t.Errorf("no connect() error line for a stream socket peer:\n%s", s.Log())
+	}
+	c.Write([]byte("again"))
+	if d, _ := readDatagram(c, 3*time.Second); d != "unix:again" || s.Exited() {
+		t.Errorf("after the stream socket peer: %q, exited %v", d, s.Exited())
 	}
 }
