@@ -1,6 +1,8 @@
 package config
 
 import (
+	"strings"
+
 	"github.com/sluice-proxy/sluice/internal/certs"
 )
 
@@ -17,7 +19,14 @@ func upstreamSSLDirectives(prefix, module, scheme, nameDefault string, field fun
 		{Name: prefix + "_ssl_server_name", Module: module, Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Send SNI to " + up + ".",
 			Apply: func(p *parser, d *Directive) error { return p.setBool(d, &field(p.conf).ServerName) }},
 		{Name: prefix + "_ssl_name", Module: module, Ctx: ctxHSL, Args: "1", Default: nameDefault, Doc: "Name used for SNI and certificate verification of " + up + ".",
-			Apply: func(p *parser, d *Directive) error { return p.setTemplate(d, &field(p.conf).Name) }},
+			Diff: nameDiff(prefix),
+			Apply: func(p *parser, d *Directive) error {
+				if prefix == "grpc" && strings.Contains(d.Args[0], "$") {
+					// a location's connections to its gRPC servers are kept, and made with one name
+					return d.errorf("variables in \"grpc_ssl_name\" are not supported")
+				}
+				return p.setTemplate(d, &field(p.conf).Name)
+			}},
 		{Name: prefix + "_ssl_certificate", Module: module, Ctx: ctxHSL, Args: "1", Doc: "Client certificate presented to " + up + ".",
 			Apply: func(p *parser, d *Directive) error { field(p.conf).Certificate.set(p.confPath(d.Args[0])); return nil }},
 		{Name: prefix + "_ssl_certificate_key", Module: module, Ctx: ctxHSL, Args: "1", Doc: "Key of " + prefix + "_ssl_certificate.",
@@ -38,4 +47,11 @@ func upstreamSSLDirectives(prefix, module, scheme, nameDefault string, field fun
 		{Name: prefix + "_ssl_protocols", Module: module, Ctx: ctxHSL, Args: "1+", Default: "TLSv1.2 TLSv1.3", Doc: "TLS versions toward " + up + ".",
 			Apply: func(p *parser, d *Directive) error { field(p.conf).Protocols.set(d.Args); return nil }},
 	}
+}
+
+func nameDiff(prefix string) string {
+	if prefix == "grpc" {
+		return "variables are not supported (refused at load): a location's connections to its gRPC servers are kept and made with one name."
+	}
+	return ""
 }

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
@@ -206,9 +207,11 @@ func (h *Handler) Serve(ctx context.Context, gr *Request) {
 	// grpc_read_timeout ends it when the server is silent too long
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	readTimeout := c.GRPCReadTimeout.Get(60 * time.Second)
-	silent := time.AfterFunc(readTimeout, cancel)
-	defer silent.Stop()
+	silent := newReadTimer(c.GRPCReadTimeout.Get(60*time.Second), cancel, out.Body == nil)
+	defer silent.t.Stop()
+	if out.Body != nil {
+		out.Body = sentBody{out.Body, silent}
+	}
 
 	start := time.Now()
 	resp, hold, err := h.roundTrip(sctx, gr, tr, out)
@@ -216,7 +219,7 @@ func (h *Handler) Serve(ctx context.Context, gr *Request) {
 	v.UpstreamHeaderTime = v.UpstreamSince(start)
 	if err != nil {
 		v.UpstreamResponseTime = v.UpstreamHeaderTime
-		timedOut := !silent.Stop() && ctx.Err() == nil
+		timedOut := silent.fired.Load() && ctx.Err() == nil
 		h.fail(gr, err, timedOut)
 		return
 	}
@@ -240,7 +243,7 @@ func (h *Handler) Serve(ctx context.Context, gr *Request) {
 		hdr[k] = vv
 	}
 	gr.W.WriteHeader(resp.StatusCode)
-	err = h.stream(gr.W, resp.Body, silent, readTimeout)
+	err = h.stream(gr.W, resp.Body, silent)
 	v.UpstreamResponseTime = v.UpstreamSince(start)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -445,13 +448,57 @@ func upstreamURL(gp *config.GRPCPass, addr string) string {
 	return "grpc://" + addr
 }
 
+// readTimer is grpc_read_timeout: how long the server may be silent. As nginx's read timer it runs once the
+// request body has been sent whole (a client stream may be sent for as long as the client likes, and a server
+// may answer only at its end), and starts again after every read of the response.
+type readTimer struct {
+	t     *time.Timer
+	d     time.Duration
+	sent  atomic.Bool // the request body has been sent whole
+	fired atomic.Bool
+}
+
+func newReadTimer(d time.Duration, cancel func(), sent bool) *readTimer {
+	rt := &readTimer{d: d}
+	rt.sent.Store(sent)
+	rt.t = time.AfterFunc(d, func() {
+		rt.fired.Store(true)
+		cancel()
+	})
+	if !sent {
+		rt.t.Stop()
+	}
+	return rt
+}
+
+// rearm starts the timer again from now, once the request body has been sent.
+func (rt *readTimer) rearm() {
+	if rt.sent.Load() {
+		rt.t.Reset(rt.d)
+	}
+}
+
+// sentBody is the request body as the transport reads it: its end starts the read timer.
+type sentBody struct {
+	io.ReadCloser
+	rt *readTimer
+}
+
+func (b sentBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.rt.sent.Swap(true) {
+		b.rt.t.Reset(b.rt.d)
+	}
+	return n, err
+}
+
 // stream copies the response body to the client, flushing after every read: a gRPC message must reach the
-// client when the server sends it, not when a buffer fills. Each read re-arms the silence timer.
-func (h *Handler) stream(w http.ResponseWriter, body io.Reader, silent *time.Timer, d time.Duration) error {
+// client when the server sends it, not when a buffer fills. Each read re-arms the read timer.
+func (h *Handler) stream(w http.ResponseWriter, body io.Reader, silent *readTimer) error {
 	buf := make([]byte, 16<<10)
 	rc := http.NewResponseController(w)
 	for {
-		silent.Reset(d)
+		silent.rearm()
 		n, err := body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {

@@ -59,6 +59,20 @@ func (b *grpcBackend) FullDuplexCall(stream testpb.TestService_FullDuplexCallSer
 	}
 }
 
+func (b *grpcBackend) StreamingInputCall(stream testpb.TestService_StreamingInputCallServer) error {
+	total := 0
+	for {
+		req, err := stream.Recv()
+		if err == io.EOF {
+			return stream.SendAndClose(&testpb.StreamingInputCallResponse{AggregatedPayloadSize: int32(total)})
+		}
+		if err != nil {
+			return err
+		}
+		total += len(req.GetPayload().GetBody())
+	}
+}
+
 func (b *grpcBackend) StreamingOutputCall(req *testpb.StreamingOutputCallRequest, stream testpb.TestService_StreamingOutputCallServer) error {
 	for i, p := range req.GetResponseParameters() {
 		select {
@@ -341,5 +355,50 @@ http {
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		t.Error("timed out")
+	}
+}
+
+// TestGRPCReadTimeout: grpc_read_timeout runs once the request has been sent, as nginx's read timer: a client
+// stream longer than it whose server answers at its end succeeds, and a server silent longer than it after the
+// request ends the call.
+func TestGRPCReadTimeout(t *testing.T) {
+	t.Parallel()
+	up := startGRPCBackend(t, &grpcBackend{name: "b"}, nil)
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}} http2;
+        location / { grpc_pass grpc://{{UP}}; grpc_read_timeout 1s; }
+    }
+}
+`, "PORT", port, "UP", up))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := grpcClient(t, addr(port), insecure.NewCredentials())
+	in, err := c.StreamingInputCall(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if err := in.Send(&testpb.StreamingInputCallRequest{Payload: &testpb.Payload{Body: make([]byte, 100)}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(600 * time.Millisecond)
+	}
+	resp, err := in.CloseAndRecv()
+	if err != nil || resp.GetAggregatedPayloadSize() != 400 {
+		t.Fatalf("a 2.4 s client stream with grpc_read_timeout 1s: %v, %d bytes", err, resp.GetAggregatedPayloadSize())
+	}
+	so, err := c.StreamingOutputCall(ctx, &testpb.StreamingOutputCallRequest{ResponseParameters: []*testpb.ResponseParameters{{IntervalUs: 0}, {IntervalUs: 3_000_000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := so.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	if _, err := so.Recv(); err == nil || time.Since(began) > 2500*time.Millisecond {
+		t.Errorf("a server silent 3 s with grpc_read_timeout 1s: %v after %v, want the call ended after about 1 s", err, time.Since(began))
 	}
 }
