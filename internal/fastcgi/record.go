@@ -188,30 +188,31 @@ func (rw *recordWriter) begin(keep bool) error {
 
 func (rw *recordWriter) flush() error { return rw.bw.Flush() }
 
-// appendParam encodes one name-value pair (lengths below 128 in one byte, others in four with the top bit set).
-func appendParam(dst []byte, name, value string) []byte {
-	dst = appendLen(dst, len(name))
-	dst = appendLen(dst, len(value))
+// paramLen writes the length of a parameter's name or value as a protocol encodes it: FastCGI's one or four
+// bytes (fcgiLen), uwsgi's two (uwsgiLen).
+type paramLen func(dst []byte, n int) []byte
+
+// appendParam appends one FastCGI name-value pair.
+func appendParam[S string | []byte](dst []byte, name string, value S) []byte {
+	return appendParamIn(fcgiLen, dst, name, value)
+}
+
+// appendParamIn appends one name-value pair with the lengths as pl writes them.
+func appendParamIn[S string | []byte](pl paramLen, dst []byte, name string, value S) []byte {
+	dst = pl(dst, len(name))
+	dst = pl(dst, len(value))
 	dst = append(dst, name...)
 	return append(dst, value...)
 }
 
-// appendParamBytes is appendParam for a value in a byte slice.
-func appendParamBytes(dst []byte, name string, value []byte) []byte {
-	dst = appendLen(dst, len(name))
-	dst = appendLen(dst, len(value))
-	dst = append(dst, name...)
-	return append(dst, value...)
-}
-
-// appendParamJoined is appendParam for a header's values joined by sep.
-func appendParamJoined(dst, name []byte, vals []string, sep string) []byte {
+// appendParamJoined appends a header's values joined by sep as one pair.
+func appendParamJoined(pl paramLen, dst, name []byte, vals []string, sep string) []byte {
 	n := len(sep) * (len(vals) - 1)
 	for _, v := range vals {
 		n += len(v)
 	}
-	dst = appendLen(dst, len(name))
-	dst = appendLen(dst, n)
+	dst = pl(dst, len(name))
+	dst = pl(dst, n)
 	dst = append(dst, name...)
 	for i, v := range vals {
 		if i > 0 {
@@ -222,12 +223,16 @@ func appendParamJoined(dst, name []byte, vals []string, sep string) []byte {
 	return dst
 }
 
-func appendLen(dst []byte, n int) []byte {
+// fcgiLen is FastCGI's length: one byte below 128, else four with the high bit set.
+func fcgiLen(dst []byte, n int) []byte {
 	if n < 128 {
 		return append(dst, byte(n))
 	}
 	return binary.BigEndian.AppendUint32(dst, uint32(n)|1<<31)
 }
+
+// uwsgiLen is uwsgi's length: two bytes, little-endian (the packet's total bounds it: see UWSGIClient).
+func uwsgiLen(dst []byte, n int) []byte { return binary.LittleEndian.AppendUint16(dst, uint16(n)) }
 
 // parseParams decodes name-value pairs (as the application would read PARAMS); used by tests and fuzzing to
 // check that what appendParam writes reads back the same.
