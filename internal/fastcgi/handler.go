@@ -88,15 +88,15 @@ type gateway struct {
 	opts *config.Gateway
 	pass *config.GatewayPass
 	tr   Transport
-	pl   paramLen
+	pl   paramEnc
 }
 
 // gateway picks the protocol of the location's handler.
 func (h *Handler) gateway(c *config.LocConf) gateway {
 	if c.Handler == config.HandlerUWSGI {
-		return gateway{name: "uwsgi", opts: &c.UWSGIOpts, pass: c.UWSGI, tr: h.UWSGI, pl: uwsgiLen}
+		return gateway{name: "uwsgi", opts: &c.UWSGIOpts, pass: c.UWSGI, tr: h.UWSGI, pl: uwsgiEnc}
 	}
-	return gateway{name: "fastcgi", opts: &c.FastCGIOpts, pass: c.FastCGI, tr: h.Client, pl: fcgiLen}
+	return gateway{name: "fastcgi", opts: &c.FastCGIOpts, pass: c.FastCGI, tr: h.Client, pl: fcgiEnc}
 }
 
 // hiddenByDefault are response headers nginx's fastcgi module does not pass unless fastcgi_pass_header names

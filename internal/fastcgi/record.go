@@ -188,32 +188,51 @@ func (rw *recordWriter) begin(keep bool) error {
 
 func (rw *recordWriter) flush() error { return rw.bw.Flush() }
 
-// paramLen writes the length of a parameter's name or value as a protocol encodes it: FastCGI's one or four
-// bytes (fcgiLen), uwsgi's two (uwsgiLen).
-type paramLen func(dst []byte, n int) []byte
+// paramEnc is how a protocol encodes a parameter: FastCGI writes both lengths (one or four bytes) and then
+// the name and the value; uwsgi writes each as a two-byte length and its bytes.
+type paramEnc struct {
+	appendLen func(dst []byte, n int) []byte
+	lensFirst bool
+}
+
+var (
+	fcgiEnc  = paramEnc{fcgiLen, true}
+	uwsgiEnc = paramEnc{uwsgiLen, false}
+)
 
 // appendParam appends one FastCGI name-value pair.
 func appendParam[S string | []byte](dst []byte, name string, value S) []byte {
-	return appendParamIn(fcgiLen, dst, name, value)
+	return appendParamIn(fcgiEnc, dst, name, value)
 }
 
-// appendParamIn appends one name-value pair with the lengths as pl writes them.
-func appendParamIn[S string | []byte](pl paramLen, dst []byte, name string, value S) []byte {
-	dst = pl(dst, len(name))
-	dst = pl(dst, len(value))
+// appendParamIn appends one name-value pair as e encodes it.
+func appendParamIn[S string | []byte](e paramEnc, dst []byte, name string, value S) []byte {
+	if e.lensFirst {
+		dst = e.appendLen(dst, len(name))
+		dst = e.appendLen(dst, len(value))
+		dst = append(dst, name...)
+		return append(dst, value...)
+	}
+	dst = e.appendLen(dst, len(name))
 	dst = append(dst, name...)
+	dst = e.appendLen(dst, len(value))
 	return append(dst, value...)
 }
 
 // appendParamJoined appends a header's values joined by sep as one pair.
-func appendParamJoined(pl paramLen, dst, name []byte, vals []string, sep string) []byte {
+func appendParamJoined(e paramEnc, dst, name []byte, vals []string, sep string) []byte {
 	n := len(sep) * (len(vals) - 1)
 	for _, v := range vals {
 		n += len(v)
 	}
-	dst = pl(dst, len(name))
-	dst = pl(dst, n)
-	dst = append(dst, name...)
+	dst = e.appendLen(dst, len(name))
+	if e.lensFirst {
+		dst = e.appendLen(dst, n)
+		dst = append(dst, name...)
+	} else {
+		dst = append(dst, name...)
+		dst = e.appendLen(dst, n)
+	}
 	for i, v := range vals {
 		if i > 0 {
 			dst = append(dst, sep...)

@@ -105,7 +105,11 @@ func (c *UWSGIClient) exchange(nc net.Conn, t Target, call *Call) (*Response, er
 // status line is read as a CGI header (Status, Location), like FastCGI's.
 func readHTTPHeader(br *bufio.Reader) (*Response, error) {
 	resp := &Response{}
-	if p, _ := br.Peek(5); string(p) == "HTTP/" {
+	p, err := br.Peek(5)
+	if err != nil && (err != io.EOF || len(p) == 0) {
+		return nil, unexpected(err) // (a shorter answer is read as a CGI header, and fails there)
+	}
+	if string(p) == "HTTP/" {
 		line, err := textproto.NewReader(br).ReadLine()
 		if err != nil {
 			return nil, unexpected(err)
