@@ -53,11 +53,8 @@ func (p *parser) setModifier(d *Directive, o *Opt[int]) error {
 		return p.dup(d)
 	}
 	n, err := strconv.Atoi(d.Args[0])
-	if err != nil || n < 0 {
-		return d.errorf("invalid number %q in \"%s\" directive", d.Args[0], d.Name)
-	}
-	if n > 255 {
-		return d.errorf("value must be less than or equal to 255 in \"%s\" directive", d.Name)
+	if err != nil || n < 0 || n > 255 {
+		return d.errorf("value must be between 0 and 255 in \"%s\" directive", d.Name)
 	}
 	o.set(n)
 	return nil
@@ -106,7 +103,7 @@ func (p *parser) gatewayPass(d *Directive, h Handler, dst **GatewayPass) error {
 			e := d.errorf("invalid host %q in \"%s\": no URL scheme is used", raw, d.Name)
 			e.Hint = "write host:port, unix:/path.sock or an upstream name"
 			if h == HandlerUWSGI {
-				e = d.errorf("invalid URL prefix in %q of the \"uwsgi_pass\" directive", raw)
+				e = d.errorf("invalid host in upstream %q", raw)
 				e.Hint = "write host:port, uwsgi://host:port, unix:/path.sock or an upstream name"
 			}
 			return e
