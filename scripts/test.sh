@@ -17,6 +17,9 @@ command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v nginx >/dev/null 2>&1 || ls /usr/sbin/nginx >/dev/null 2>&1 || need+=(nginx)
 # the PHP end-to-end tests start a real php-fpm (Debian installs it as /usr/sbin/php-fpmX.Y)
 command -v php-fpm >/dev/null 2>&1 || ls /usr/sbin/php-fpm* >/dev/null 2>&1 || need+=(php-fpm)
+# the uwsgi_pass end-to-end test starts a real uWSGI with its Python 3 plugin and a small WSGI app
+command -v uwsgi >/dev/null 2>&1 || need+=(uwsgi)
+ls /usr/lib/uwsgi/plugins/python3*_plugin.so >/dev/null 2>&1 || need+=(uwsgi-plugin-python3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

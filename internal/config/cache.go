@@ -16,14 +16,15 @@ import (
 // ngx_http_upstream_t serves both modules. The cache lives in internal/cache; the proxy and the FastCGI handler
 // consult it through cache.Request.
 var cacheDirectives = append(cacheFamily("proxy", "http_proxy", func(lc *LocConf) *CacheOpts { return &lc.ProxyCache }),
-	cacheFamily("fastcgi", "http_fastcgi", func(lc *LocConf) *CacheOpts { return &lc.FastCGICache })...)
+	append(cacheFamily("fastcgi", "http_fastcgi", func(lc *LocConf) *CacheOpts { return &lc.FastCGIOpts.Cache }),
+		cacheFamily("uwsgi", "http_uwsgi", func(lc *LocConf) *CacheOpts { return &lc.UWSGIOpts.Cache })...)...)
 
 // cacheFamily declares the cache directives of one module: pre_cache_path, pre_cache, pre_cache_key, … whose
 // values go to the CacheOpts that opts picks of a level.
 func cacheFamily(pre, module string, opts func(*LocConf) *CacheOpts) []Spec {
 	keyDefault, keyDiff := "$scheme$proxy_host$request_uri", ""
-	if pre == "fastcgi" {
-		keyDefault, keyDiff = "", "nginx 1.22 warns without one and then caches every response of the location under the one empty key; sluice warns too (at the fastcgi_cache line) and does the same."
+	if pre != "proxy" {
+		keyDefault, keyDiff = "", "nginx 1.22 warns without one and then caches every response of the location under the one empty key; sluice warns too (at the "+pre+"_cache line) and does the same."
 	}
 	specs := []Spec{
 		{Name: pre + "_cache_path", Module: module, Ctx: CtxHTTP, Args: "2+",
@@ -246,7 +247,8 @@ func (p *parser) checkCache(lc *LocConf) error {
 	for _, f := range [...]struct {
 		pre  string
 		opts *CacheOpts
-	}{{"proxy", &lc.ProxyCache}, {"fastcgi", &lc.FastCGICache}} {
+		pass *GatewayPass
+	}{{"proxy", &lc.ProxyCache, nil}, {"fastcgi", &lc.FastCGIOpts.Cache, lc.FastCGI}, {"uwsgi", &lc.UWSGIOpts.Cache, lc.UWSGI}} {
 		ref := f.opts.Zone.V
 		if ref.Name == "" {
 			continue
@@ -264,9 +266,9 @@ func (p *parser) checkCache(lc *LocConf) error {
 		if !found {
 			return ref.Pos.errorf("\"%s_cache\" zone %q is unknown", f.pre, ref.Name)
 		}
-		if f.pre == "fastcgi" && lc.FastCGI != nil && f.opts.Key.V == nil {
-			e := ref.Pos.errorf("no \"fastcgi_cache_key\" for \"fastcgi_cache\"")
-			e.Hint = `every response of the location is cached under one empty key; the usual one is fastcgi_cache_key "$scheme$request_method$host$request_uri";`
+		if f.pass != nil && f.opts.Key.V == nil {
+			e := ref.Pos.errorf("no \"%s_cache_key\" for \"%s_cache\"", f.pre, f.pre)
+			e.Hint = `every response of the location is cached under one empty key; the usual one is ` + f.pre + `_cache_key "$scheme$request_method$host$request_uri";`
 			if slices.ContainsFunc(p.cfg.Warnings, func(w *Error) bool { return *w == *e }) {
 				continue // (one fastcgi_cache line inherited by several locations)
 			}

@@ -116,10 +116,10 @@ http {
 		t.Errorf("warnings: %v", cfg.Warnings)
 	}
 	locs := cfg.HTTP.Servers[0].Locations
-	if c := locs[0].Conf.FastCGICacheConf; c == nil || c.Zone != "w" || c.Key.Eval(nil) != "" {
+	if c := locs[0].Conf.FastCGIOpts.CacheConf; c == nil || c.Zone != "w" || c.Key.Eval(nil) != "" {
 		t.Errorf("/a: %+v", c)
 	}
-	if c := locs[2].Conf.FastCGICacheConf; c == nil || c.Key.String() != "$uri" || c.ConvertHead {
+	if c := locs[2].Conf.FastCGIOpts.CacheConf; c == nil || c.Key.String() != "$uri" || c.ConvertHead {
 		t.Errorf("/c: %+v", c)
 	}
 	if locs[3].Conf.ProxyCacheConf != nil {

@@ -35,25 +35,25 @@ http {
 	}
 	// an array directive set at an inner level replaces the outer list (nginx's inheritance)
 	var names []string
-	for _, p := range php.FastCGIParams.V {
+	for _, p := range php.FastCGIOpts.Params.V {
 		names = append(names, p.Name)
 	}
 	if names[0] != "SCRIPT_FILENAME" || strings.Contains(strings.Join(names, " "), "OUTER") || len(names) != 21 {
 		t.Errorf("params %v", names)
 	}
-	for _, p := range php.FastCGIParams.V {
+	for _, p := range php.FastCGIOpts.Params.V {
 		if p.Name == "HTTPS" && !p.IfNotEmpty {
 			t.Error("HTTPS from fastcgi_params lost if_not_empty")
 		}
 	}
-	if len(sock.FastCGIParams.V) != 1 || sock.FastCGIParams.V[0].Name != "OUTER" {
-		t.Errorf("a location without fastcgi_param inherits the outer list: %v", sock.FastCGIParams.V)
+	if len(sock.FastCGIOpts.Params.V) != 1 || sock.FastCGIOpts.Params.V[0].Name != "OUTER" {
+		t.Errorf("a location without fastcgi_param inherits the outer list: %v", sock.FastCGIOpts.Params.V)
 	}
 	if sock.FastCGI.Network != "unix" || sock.FastCGI.Addr != "/run/php/fpm.sock" || sock.FastCGISplitPathInfo.V == nil {
 		t.Errorf("sock location: %+v", sock.FastCGI)
 	}
-	if sock.FastCGIReadTimeout.V.Seconds() != 5 {
-		t.Errorf("fastcgi_read_timeout not inherited: %v", sock.FastCGIReadTimeout)
+	if sock.FastCGIOpts.ReadTimeout.V.Seconds() != 5 {
+		t.Errorf("fastcgi_read_timeout not inherited: %v", sock.FastCGIOpts.ReadTimeout)
 	}
 }
 

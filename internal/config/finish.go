@@ -151,7 +151,7 @@ func (p *parser) finishServer(s *Server) error {
 				perr = err
 			}
 			out = append(out, &route.Location[*Location]{Modifier: l.Modifier, Pattern: l.Pattern, Value: l, Children: conv(l.Children, l.Conf),
-				AutoRedirect: l.Conf.Handler == HandlerProxy || l.Conf.Handler == HandlerFastCGI || l.Conf.Handler == HandlerGRPC})
+				AutoRedirect: l.Conf.Handler == HandlerProxy || l.Conf.Handler == HandlerFastCGI || l.Conf.Handler == HandlerUWSGI || l.Conf.Handler == HandlerGRPC})
 		}
 		return out
 	}
@@ -203,7 +203,7 @@ func (p *parser) finishLimitExcept(lc *LocConf) error {
 	c := le.Conf
 	mergeOpts(c, lc)
 	c.TryFiles = Opt[[]*vars.Template]{}
-	c.Handler, c.Proxy, c.FastCGI = lc.Handler, lc.Proxy, lc.FastCGI
+	c.Handler, c.Proxy, c.FastCGI, c.UWSGI = lc.Handler, lc.Proxy, lc.FastCGI, lc.UWSGI
 	c.Linger = lc.Linger // (compiled, not an Opt)
 	compileLevel(c)
 	return p.finishAccess(c, le.Pos)
@@ -215,7 +215,8 @@ func compileLevel(lc *LocConf) {
 	finishSub(lc)
 	finishGzip(lc)
 	lc.ProxyCacheConf = lc.ProxyCache.compile(lc.ProxyIgnoreHeaders.V, true)
-	lc.FastCGICacheConf = lc.FastCGICache.compile(lc.FastCGIIgnoreHeaders.V, false)
+	lc.FastCGIOpts.CacheConf = lc.FastCGIOpts.Cache.compile(lc.FastCGIOpts.IgnoreHeaders.V, false)
+	lc.UWSGIOpts.CacheConf = lc.UWSGIOpts.Cache.compile(lc.UWSGIOpts.IgnoreHeaders.V, false)
 	lc.SecureLink = nil
 	if lc.SecureLinkSecret.V != "" || lc.SecureLinkExpr.V != nil || lc.SecureLinkMD5.V != nil {
 		lc.SecureLink = &vars.SecureLink{Expr: lc.SecureLinkExpr.V, MD5: lc.SecureLinkMD5.V, Secret: lc.SecureLinkSecret.V}
@@ -266,8 +267,8 @@ func (p *parser) resolveProxy(lc *LocConf) error {
 }
 
 // mergeOpts fills every Opt field of child that was not set from parent (nginx's merge for scalars; array
-// directives are Opt too, so a level that sets any replaces the inherited list). The Opts of an UpstreamSSL or
-// CacheOpts family are merged one by one.
+// directives are Opt too, so a level that sets any replaces the inherited list). The Opts of an UpstreamSSL,
+// CacheOpts or Gateway family are merged one by one.
 func mergeOpts(child, parent any) {
 	cv := reflect.ValueOf(child).Elem()
 	pv := reflect.ValueOf(parent).Elem()
@@ -276,7 +277,7 @@ func mergeOpts(child, parent any) {
 		if f.Kind() != reflect.Struct || !f.CanSet() {
 			continue
 		}
-		if t := f.Type(); t == reflect.TypeFor[UpstreamSSL]() || t == reflect.TypeFor[CacheOpts]() {
+		if t := f.Type(); t == reflect.TypeFor[UpstreamSSL]() || t == reflect.TypeFor[CacheOpts]() || t == reflect.TypeFor[Gateway]() {
 			mergeOpts(f.Addr().Interface(), pv.Field(i).Addr().Interface())
 			continue
 		}

@@ -18,7 +18,7 @@ func PeerAddr(scheme, host string) string {
 	return net.JoinHostPort(strings.Trim(host, "[]"), port)
 }
 
-// PassAddrs lists the addresses the proxy_pass and fastcgi_pass directives of c name directly (not an upstream
+// PassAddrs lists the addresses the proxy_pass, fastcgi_pass and uwsgi_pass directives of c name directly (not an upstream
 // block, no variables), as $upstream_addr reports them, each once.
 func (c *Config) PassAddrs() []string {
 	seen := map[string]bool{}
@@ -32,6 +32,8 @@ func (c *Config) PassAddrs() []string {
 			a = PeerAddr(lc.Proxy.Scheme, lc.Proxy.Host)
 		case lc.FastCGI != nil && lc.FastCGI.Upstream == nil:
 			a = lc.FastCGI.Addr
+		case lc.UWSGI != nil && lc.UWSGI.Upstream == nil:
+			a = lc.UWSGI.Addr
 		default:
 			return
 		}

@@ -215,13 +215,15 @@ const (
 	HandlerEmptyGIF   // empty_gif: a 1×1 transparent GIF
 	HandlerStatusPage // the live HTML dashboard and its event stream
 	HandlerGRPC       // grpc_pass
+	HandlerUWSGI      // uwsgi_pass
 )
 
 // LocConf holds location-scope directives: settable in http, server and location, merged down with nginx's rules.
 type LocConf struct {
 	Handler Handler
 	Proxy   *ProxyPass   // set by proxy_pass (not inherited)
-	FastCGI *FastCGIPass // set by fastcgi_pass (not inherited)
+	FastCGI *GatewayPass // set by fastcgi_pass (not inherited)
+	UWSGI   *GatewayPass // set by uwsgi_pass (not inherited)
 	GRPC    *GRPCPass    // set by grpc_pass (not inherited)
 
 	// grpc_*
@@ -338,23 +340,14 @@ type LocConf struct {
 
 	ClientBodyBufferSize Opt[int64]
 
-	FastCGIParams          Opt[[]FastCGIParam]
-	FastCGIIndex           Opt[string]
-	FastCGISplitPathInfo   Opt[*regexp.Regexp]
-	FastCGIConnectTimeout  Opt[time.Duration]
-	FastCGIReadTimeout     Opt[time.Duration]
-	FastCGISendTimeout     Opt[time.Duration]
-	FastCGIKeepConn        Opt[bool]
-	FastCGIInterceptErrors Opt[bool]
-	FastCGIHideHeaders     Opt[[]string]
-	FastCGIIgnoreHeaders   Opt[IgnoreHeaders]
-	FastCGIPassHeaders     Opt[[]string]
-	FastCGIBuffering       Opt[bool]
-	FastCGICatchStderr     Opt[[]string]
-	FastCGINextUpstream    Opt[[]string]
-	FastCGIPassReqHeaders  Opt[bool]
-	FastCGIPassReqBody     Opt[bool]
-	FastCGICache           CacheOpts // fastcgi_cache and its directives (cache.go)
+	FastCGIOpts          Gateway // fastcgi_* shared with uwsgi (gateway.go)
+	FastCGIIndex         Opt[string]
+	FastCGISplitPathInfo Opt[*regexp.Regexp]
+	FastCGIKeepConn      Opt[bool]
+	FastCGICatchStderr   Opt[[]string]
+	UWSGIOpts            Gateway  // uwsgi_* shared with fastcgi (gateway.go)
+	UWSGIModifier1       Opt[int] // uwsgi_modifier1
+	UWSGIModifier2       Opt[int] // uwsgi_modifier2
 
 	TryFiles           Opt[[]*vars.Template] // try_files: files…, then the fallback (URI, @name or =code)
 	Alias              Opt[*vars.Template]
@@ -393,14 +386,13 @@ type LocConf struct {
 	SecureLinkSecret Opt[string]         // secure_link_secret
 
 	// compiled once merged (finish.go)
-	SecureLink       *vars.SecureLink  // nil without secure_link*
-	GzipFilter       *compress.Gzip    // nil with gzip off
-	SubFilter        *subfilter.Filter // nil without sub_filter
-	CORS             *access.CORS      // nil without cors_origins
-	ProxyCacheConf   *cache.Conf       // proxy_cache*, nil without a cache
-	FastCGICacheConf *cache.Conf       // fastcgi_cache*, nil without a cache
-	WSOrigins        *access.Origins   // websocket_origins, else cors_origins; nil: upgrades from any origin
-	Linger           *h1.Linger        // lingering_close, lingering_time, lingering_timeout; nil: none set (nginx's defaults)
+	SecureLink     *vars.SecureLink  // nil without secure_link*
+	GzipFilter     *compress.Gzip    // nil with gzip off
+	SubFilter      *subfilter.Filter // nil without sub_filter
+	CORS           *access.CORS      // nil without cors_origins
+	ProxyCacheConf *cache.Conf       // proxy_cache*, nil without a cache
+	WSOrigins      *access.Origins   // websocket_origins, else cors_origins; nil: upgrades from any origin
+	Linger         *h1.Linger        // lingering_close, lingering_time, lingering_timeout; nil: none set (nginx's defaults)
 }
 
 // AuthSet is one auth_request_set: a variable given a value evaluated in the auth subrequest.

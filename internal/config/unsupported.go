@@ -11,7 +11,7 @@ var unsupportedModules = []struct {
 	names  []string // exact names; a name ending in "_" is a prefix, one starting with "_" a suffix
 	hint   string
 }{
-	{"ngx_http_uwsgi_module", []string{"uwsgi_"}, "uwsgi_pass is not supported: serve the application over HTTP (uWSGI's http-socket, or gunicorn) and use proxy_pass"},
+	{"ngx_http_uwsgi_module", []string{"uwsgi_ssl_"}, "uwsgi over TLS (suwsgi://) is not supported: uwsgi_pass speaks plain uwsgi to a unix socket or a local address"},
 	{"ngx_http_scgi_module", []string{"scgi_"}, "scgi_pass is not supported: serve the application over HTTP or FastCGI and use proxy_pass or fastcgi_pass"},
 	{"ngx_http_memcached_module", []string{"memcached_"}, "memcached_pass is not supported: proxy_cache keeps responses on disk"},
 	{"ngx_http_ssi_module", []string{"ssi", "ssi_"}, "server-side includes are not supported"},

@@ -87,6 +87,8 @@ type Call struct {
 	// NonIdempotent marks a request that may change state (POST, PATCH, LOCK): once written whole to a
 	// connection it is never sent again, since the application may have acted on it (nginx's rule).
 	NonIdempotent bool
+	// Modifier1 and Modifier2 go in the uwsgi packet header (uwsgi_modifier1, uwsgi_modifier2); FastCGI has none.
+	Modifier1, Modifier2 byte
 }
 
 // Error reports where an exchange failed, so the handler can answer 502 or 504 and log nginx's wording.
@@ -298,25 +300,38 @@ func readHeader(rp *reply, cn *conn, maxHeader int) (*Response, error) {
 		}
 		return nil, err
 	}
-	h := http.Header(mh)
 	resp := &rp.resp
-	*resp = Response{Status: http.StatusOK, Header: h}
-	if st := h.Get("Status"); st != "" {
-		code, reason, _ := strings.Cut(strings.TrimSpace(st), " ")
-		n, err := strconv.Atoi(code)
-		if err != nil || n < 100 || n > 999 {
-			return nil, fmt.Errorf("upstream sent invalid status %q", st)
-		}
-		resp.Status, resp.Reason = n, strings.TrimSpace(reason)
-		h.Del("Status")
-	} else if h.Get("Location") != "" {
-		resp.Status = http.StatusFound
+	*resp = Response{Header: http.Header(mh)}
+	if err := cgiStatus(resp); err != nil {
+		return nil, err
 	}
 	// what the header reader buffered beyond the blank line is the start of the body
 	lr.n = 1 << 62
 	rp.b = body{s: s, r: br}
 	resp.Body = &rp.b
 	return resp, nil
+}
+
+// cgiStatus decides resp's status from its CGI header as nginx does: the Status field (consumed), else 302 for
+// a Location, else 200. A status already set (uwsgi's status line) is kept, and Status is then a plain field.
+func cgiStatus(resp *Response) error {
+	if resp.Status != 0 {
+		return nil
+	}
+	h := resp.Header
+	resp.Status = http.StatusOK
+	if st := h.Get("Status"); st != "" {
+		code, reason, _ := strings.Cut(strings.TrimSpace(st), " ")
+		n, err := strconv.Atoi(code)
+		if err != nil || n < 100 || n > 999 {
+			return fmt.Errorf("upstream sent invalid status %q", st)
+		}
+		resp.Status, resp.Reason = n, strings.TrimSpace(reason)
+		h.Del("Status")
+	} else if h.Get("Location") != "" {
+		resp.Status = http.StatusFound
+	}
+	return nil
 }
 
 // stream reads STDOUT content across records, handing STDERR to the callback and ending at END_REQUEST.

@@ -20,15 +20,18 @@ import (
 	"github.com/sluice-proxy/sluice/internal/cache"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
+	"github.com/sluice-proxy/sluice/internal/netutil"
 	"github.com/sluice-proxy/sluice/internal/proxy"
 	"github.com/sluice-proxy/sluice/internal/static"
 	"github.com/sluice-proxy/sluice/internal/upstream"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
-// Handler is the fastcgi_pass content handler; it outlives requests (it holds the connection pool).
+// Handler is the fastcgi_pass and uwsgi_pass content handler; it outlives requests (it holds the FastCGI
+// connection pool). The two differ only in the wire protocol, the Transport a request's gateway uses.
 type Handler struct {
 	Client *Client
+	UWSGI  *UWSGIClient
 	Log    *slog.Logger
 	// TempDir holds spooled chunked request bodies ("" = the system's temporary directory).
 	TempDir string
@@ -46,7 +49,7 @@ type paramBuf struct{ enc, tmp []byte }
 
 // NewHandler returns a handler with a connection pool sized for php-fpm.
 func NewHandler(log *slog.Logger) *Handler {
-	h := &Handler{Client: &Client{MaxIdle: 32, IdleTimeout: 10 * time.Second}, Log: log}
+	h := &Handler{Client: &Client{MaxIdle: 32, IdleTimeout: 10 * time.Second}, UWSGI: &UWSGIClient{}, Log: log}
 	h.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	h.paramBufs.New = func() any { return &paramBuf{enc: make([]byte, 0, 2048), tmp: make([]byte, 0, 256)} }
 	return h
@@ -69,6 +72,31 @@ type Request struct {
 	Cache *cache.Zone
 
 	cr *cache.Request // this request's use of Cache, once it goes to the application
+	gw gateway
+}
+
+// Transport runs one call on an application's address and reads the response header: the FastCGI Client or
+// the UWSGIClient.
+type Transport interface {
+	Do(ctx context.Context, t Target, call *Call) (*Response, error)
+}
+
+// gateway is what a request's protocol decides: its directives (fastcgi_* or uwsgi_*), its pass, the transport
+// and how parameters are encoded.
+type gateway struct {
+	name string // "fastcgi" or "uwsgi": log lines and the scheme of their upstream
+	opts *config.Gateway
+	pass *config.GatewayPass
+	tr   Transport
+	pl   paramEnc
+}
+
+// gateway picks the protocol of the location's handler.
+func (h *Handler) gateway(c *config.LocConf) gateway {
+	if c.Handler == config.HandlerUWSGI {
+		return gateway{name: "uwsgi", opts: &c.UWSGIOpts, pass: c.UWSGI, tr: h.UWSGI, pl: uwsgiEnc}
+	}
+	return gateway{name: "fastcgi", opts: &c.FastCGIOpts, pass: c.FastCGI, tr: h.Client, pl: fcgiEnc}
 }
 
 // hiddenByDefault are response headers nginx's fastcgi module does not pass unless fastcgi_pass_header names
@@ -79,9 +107,13 @@ var hiddenByDefault = []string{"Status", "X-Accel-Expires", "X-Accel-Redirect", 
 // fresh entry answers instead, and a cacheable answer is stored as it streams (cache.Request).
 func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	c, v := fr.Conf, fr.V
-	h.scriptName(fr)
+	fr.gw = h.gateway(c)
+	g := fr.gw.opts
+	if fr.gw.name == "fastcgi" {
+		h.scriptName(fr)
+	}
 	if fr.Cache != nil {
-		cr, hit := cache.Begin(ctx, fr.Cache, c.FastCGICacheConf, v, fr.R)
+		cr, hit := cache.Begin(ctx, fr.Cache, g.CacheConf, v, fr.R)
 		if cr != nil {
 			defer cr.Finish()
 			if hit != nil {
@@ -96,7 +128,7 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	var body io.Reader
 	var length int64
 	var rewind func() error
-	if c.FastCGIPassReqBody.Get(true) && fr.R.Body != nil && fr.R.Body != http.NoBody {
+	if g.PassReqBody.Get(true) && fr.R.Body != nil && fr.R.Body != http.NoBody {
 		if fr.R.ContentLength >= 0 {
 			body, length = fr.R.Body, fr.R.ContentLength
 		} else {
@@ -105,7 +137,7 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 				if sp != nil {
 					sp.Close()
 				}
-				fr.Log.Error("fastcgi: reading the client request body failed: "+err.Error(), v.LogAttrs()...)
+				fr.Log.Error(fr.gw.name+": reading the client request body failed: "+err.Error(), v.LogAttrs()...)
 				fr.Error(proxy.ClientBodyStatus(err))
 				return
 			}
@@ -140,7 +172,8 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	}
 
 	creq := &Call{Params: params, Body: body, ContentLength: length, Stderr: stderr, Rewind: rewind,
-		NonIdempotent: fr.R.Method == http.MethodPost || fr.R.Method == http.MethodPatch || fr.R.Method == "LOCK"}
+		NonIdempotent: fr.R.Method == http.MethodPost || fr.R.Method == http.MethodPatch || fr.R.Method == "LOCK",
+		Modifier1:     byte(c.UWSGIModifier1.V), Modifier2: byte(c.UWSGIModifier2.V)}
 	start := time.Now()
 	resp, hold, err := h.send(ctx, fr, creq)
 	defer hold.End()
@@ -169,13 +202,13 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		for _, k := range slices.Sorted(maps.Keys(resp.Header)) { // (the order they came is not known)
 			fields = append(fields, cache.Field{Name: k, Values: resp.Header[k]})
 		}
-		if e := fr.cr.Response(v, resp.Status, fields, func(msg string) { fr.Log.Error("fastcgi: cache: "+msg, v.LogAttrs()...) }); e != nil {
+		if e := fr.cr.Response(v, resp.Status, fields, func(msg string) { fr.Log.Error(fr.gw.name+": cache: "+msg, v.LogAttrs()...) }); e != nil {
 			resp.Body.Close()
 			h.serveEntry(fr, e)
 			return
 		}
 	}
-	ignore := c.FastCGIIgnoreHeaders.V
+	ignore := g.IgnoreHeaders.V
 	if target, ok := resp.Header["X-Accel-Redirect"]; ok && fr.Redirect != nil && ignore&config.IgnoreAccelRedirect == 0 {
 		// nginx's X-Accel-Redirect: the application chose a file or location to serve instead; these of its
 		// headers go with the final response
@@ -197,7 +230,7 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	if lr := resp.Header.Get("X-Accel-Limit-Rate"); lr != "" && ignore&config.IgnoreAccelLimitRate == 0 {
 		proxy.AccelLimitRate(v, lr)
 	}
-	flushEach := !c.FastCGIBuffering.Get(true) || ignore&config.IgnoreAccelBuffering == 0 && strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "no") ||
+	flushEach := !g.Buffering.Get(true) || ignore&config.IgnoreAccelBuffering == 0 && strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "no") ||
 		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	if rs, ok := fr.W.(interface{ SetReason(string) }); ok && resp.Reason != "" && httpsyntax.Value(resp.Reason) {
 		rs.SetReason(resp.Reason) // the application's "Status: 299 Custom Thing", as nginx relays it
@@ -229,11 +262,11 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		err = h.stream(fr.W, src, flushEach)
 	}
 	if tee != nil {
-		fr.cr.End(tee, err, func(msg string) { fr.Log.Error("fastcgi: cache: "+msg, v.LogAttrs()...) })
+		fr.cr.End(tee, err, func(msg string) { fr.Log.Error(fr.gw.name+": cache: "+msg, v.LogAttrs()...) })
 	}
 	v.UpstreamResponseTime = v.UpstreamSince(start)
 	if err != nil {
-		fr.Log.Error("fastcgi: upstream response body failed: "+err.Error(), v.LogAttrs("upstream", "fastcgi://"+v.UpstreamAddr)...)
+		fr.Log.Error(fr.gw.name+": upstream response body failed: "+err.Error(), v.LogAttrs("upstream", fr.gw.name+"://"+v.UpstreamAddr)...)
 		panic(http.ErrAbortHandler) // never present a cut-off body as complete
 	}
 }
@@ -242,14 +275,14 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 // does: without hop-by-hop fields, the ones hidden by default (unless fastcgi_pass_header) and
 // fastcgi_hide_header's, which are deleted from src.
 func (h *Handler) copyHeader(fr *Request, src http.Header) {
-	c := fr.Conf
+	g := fr.gw.opts
 	proxy.RemoveHopHeaders(src)
 	for _, name := range hiddenByDefault {
-		if !containsFold(c.FastCGIPassHeaders.V, name) {
+		if !containsFold(g.PassHeaders.V, name) {
 			src.Del(name)
 		}
 	}
-	for _, name := range c.FastCGIHideHeaders.V {
+	for _, name := range g.HideHeaders.V {
 		src.Del(name)
 	}
 	hdr := fr.W.Header()
@@ -272,7 +305,7 @@ func (h *Handler) serveEntry(fr *Request, e *cache.Entry) {
 	h.copyHeader(fr, src.Clone()) // ($upstream_http_* keeps the hidden fields)
 	s := cache.Sender{W: fr.W, R: fr.R, IMS: fr.Conf.IMS.Get(static.IMSExact), Gzip: fr.Conf.GzipFilter, Error: fr.Error}
 	if err := s.Serve(e); err != nil {
-		fr.Log.Info("fastcgi: cache: sending entry: "+err.Error(), fr.V.LogAttrs()...)
+		fr.Log.Info(fr.gw.name+": cache: sending entry: "+err.Error(), fr.V.LogAttrs()...)
 	}
 }
 
@@ -280,31 +313,59 @@ func (h *Handler) serveEntry(fr *Request, e *cache.Entry) {
 func (h *Handler) fail(fr *Request, err error) {
 	v := fr.V
 	if IsBodyError(err) {
-		fr.Log.Error("fastcgi: reading the client request body failed: "+err.Error(), v.LogAttrs()...)
+		fr.Log.Error(fr.gw.name+": reading the client request body failed: "+err.Error(), v.LogAttrs()...)
 		fr.Error(proxy.ClientBodyStatus(err))
 		return
 	}
 	if fr.R.Context().Err() != nil {
-		fr.Log.Info("fastcgi: client closed connection while waiting for upstream", v.LogAttrs()...)
+		fr.Log.Info(fr.gw.name+": client closed connection while waiting for upstream", v.LogAttrs()...)
 		v.Status = 499
+		return
+	}
+	if errors.Is(err, ErrUWSGITooBig) {
+		fr.Log.Error(err.Error(), v.LogAttrs()...)
+		fr.Error(http.StatusInternalServerError)
 		return
 	}
 	status, fail := http.StatusBadGateway, cache.FailError
 	var fe *Error
 	if errors.As(err, &fe) && fe.Timeout {
 		status, fail = http.StatusGatewayTimeout, cache.FailTimeout
-		err = errors.New("upstream timed out (" + fe.Op + ")")
 	}
 	if v.UpstreamStatus == "" {
 		v.UpstreamStatus = httpsyntax.Status(status)
 	}
-	fr.Log.Error("fastcgi: "+err.Error(), v.LogAttrs("upstream", "fastcgi://"+v.UpstreamAddr)...)
+	fr.Log.Error(upstreamError(err), v.LogAttrs("upstream", fr.gw.name+"://"+v.UpstreamAddr)...)
 	if e := fr.cr.UseStale(fail, 0); e != nil {
 		v.UpstreamCacheStatus = cache.StatusStale // (fastcgi_cache_use_stale)
 		h.serveEntry(fr, e)
 		return
 	}
 	fr.Error(status)
+}
+
+// upstreamError words a failed exchange as nginx's error log does: "connect() failed (111: Connection
+// refused) while connecting to upstream", "upstream timed out (110: Connection timed out) while reading
+// response header from upstream", "upstream prematurely closed connection while …".
+func upstreamError(err error) string {
+	var fe *Error
+	if !errors.As(err, &fe) {
+		return err.Error()
+	}
+	while := map[string]string{"connect": "connecting to upstream", "send": "sending request to upstream",
+		"read header": "reading response header from upstream", "read body": "reading upstream"}[fe.Op]
+	if while == "" {
+		return err.Error()
+	}
+	switch {
+	case fe.Timeout:
+		return "upstream timed out (110: Connection timed out) while " + while
+	case fe.Op == "connect":
+		return "connect() failed (" + netutil.ErrnoText(fe.Err) + ") while " + while
+	case errors.Is(fe.Err, io.ErrUnexpectedEOF) || errors.Is(fe.Err, io.EOF):
+		return "upstream prematurely closed connection while " + while
+	}
+	return fe.Err.Error() + " while " + while
 }
 
 // stream is proxy.Stream through one of h's pooled buffers: flushing after every read when flushEach, and
@@ -337,7 +398,7 @@ func SetScriptName(v *vars.Request, c *config.LocConf) {
 	v.FastCGIScriptName, v.FastCGIPathInfo = script, info
 }
 
-// params encodes fastcgi_param values and the request headers as HTTP_* (except Proxy: httpoxy) into pb.enc. A
+// params encodes fastcgi_param (uwsgi_param) values and the request headers as HTTP_* (except Proxy: httpoxy) into pb.enc. A
 // SCRIPT_FILENAME with a NUL or a ".." segment is refused: it would name a file outside the document root.
 // Values are evaluated into pb's scratch buffer and header names converted there, so nothing is allocated per
 // parameter.
@@ -348,21 +409,22 @@ func (h *Handler) params(pb *paramBuf, fr *Request) ([]byte, bool) {
 	// the fastcgi_param names a request header must not repeat (usually none: fastcgi_params sets no HTTP_*)
 	var setBuf [4]string
 	set := setBuf[:0]
-	for _, p := range c.FastCGIParams.V {
+	pl := fr.gw.pl
+	for _, p := range fr.gw.opts.Params.V {
 		val = p.Value.Append(val[:0], v)
 		if p.IfNotEmpty && len(val) == 0 {
 			continue
 		}
-		if p.Name == "SCRIPT_FILENAME" && !safeFilename(val) {
+		if p.Name == "SCRIPT_FILENAME" && fr.gw.name == "fastcgi" && !safeFilename(val) {
 			fr.Log.Error("fastcgi: refusing SCRIPT_FILENAME "+strconv.Quote(string(val)), v.LogAttrs()...)
 			return dst, false
 		}
 		if strings.HasPrefix(p.Name, "HTTP_") {
 			set = append(set, p.Name)
 		}
-		dst = appendParamBytes(dst, p.Name, val)
+		dst = appendParamIn(pl, dst, p.Name, val)
 	}
-	if !c.FastCGIPassReqHeaders.Get(true) {
+	if !fr.gw.opts.PassReqHeaders.Get(true) {
 		return dst, true
 	}
 	if fr.cr != nil {
@@ -370,15 +432,15 @@ func (h *Handler) params(pb *paramBuf, fr *Request) ([]byte, bool) {
 		// and $upstream_cache_etag
 		if ims, inm := fr.cr.Revalidate(); ims != "" || inm != "" {
 			if ims != "" && !slices.Contains(set, "HTTP_IF_MODIFIED_SINCE") {
-				dst = appendParam(dst, "HTTP_IF_MODIFIED_SINCE", ims)
+				dst = appendParamIn(pl, dst, "HTTP_IF_MODIFIED_SINCE", ims)
 			}
 			if inm != "" && !slices.Contains(set, "HTTP_IF_NONE_MATCH") {
-				dst = appendParam(dst, "HTTP_IF_NONE_MATCH", inm)
+				dst = appendParamIn(pl, dst, "HTTP_IF_NONE_MATCH", inm)
 			}
 		}
 	}
 	if h, ok := vars.HostHeader(r); ok && !slices.Contains(set, "HTTP_HOST") {
-		dst = appendParam(dst, "HTTP_HOST", h)
+		dst = appendParamIn(pl, dst, "HTTP_HOST", h)
 	}
 	underscores := c.UnderscoresInHeaders.Get(false)
 	for k, vals := range r.Header {
@@ -396,7 +458,7 @@ func (h *Handler) params(pb *paramBuf, fr *Request) ([]byte, bool) {
 		if k == "Cookie" {
 			sep = "; "
 		}
-		dst = appendParamJoined(dst, val, vals, sep)
+		dst = appendParamJoined(pl, dst, val, vals, sep)
 	}
 	return dst, true
 }
@@ -428,12 +490,12 @@ func safeFilename(p []byte) bool {
 // and passive health decide, going on to the next peer only when connecting failed (nothing was sent) and
 // fastcgi_next_upstream allows it. The hold is on the chosen peer's connection count.
 func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response, upstream.Hold, error) {
-	c, v := fr.Conf, fr.V
-	t := Target{KeepConn: c.FastCGIKeepConn.Get(true),
-		ConnectTimeout: c.FastCGIConnectTimeout.Get(config.FastCGIDefaults.ConnectTimeout),
-		SendTimeout:    c.FastCGISendTimeout.Get(config.FastCGIDefaults.SendTimeout),
-		ReadTimeout:    c.FastCGIReadTimeout.Get(config.FastCGIDefaults.ReadTimeout)}
-	fp := c.FastCGI
+	c, v, o := fr.Conf, fr.V, fr.gw.opts
+	t := Target{KeepConn: fr.gw.name == "fastcgi" && c.FastCGIKeepConn.Get(true),
+		ConnectTimeout: o.ConnectTimeout.Get(config.GatewayDefaults.ConnectTimeout),
+		SendTimeout:    o.SendTimeout.Get(config.GatewayDefaults.SendTimeout),
+		ReadTimeout:    o.ReadTimeout.Get(config.GatewayDefaults.ReadTimeout)}
+	fp := fr.gw.pass
 	var g *upstream.Group
 	if fp.Upstream != nil && h.Upstreams != nil {
 		g = h.Upstreams.Group(fp.Upstream.Name)
@@ -449,7 +511,7 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 		if v.UpstreamAddr = fp.Addr; fp.Network == "unix" {
 			v.UpstreamAddr = "unix:" + fp.Addr // as nginx writes it (peers of an upstream block keep it too)
 		}
-		resp, err := h.Client.Do(ctx, t, call)
+		resp, err := fr.gw.tr.Do(ctx, t, call)
 		if err == nil {
 			v.UpstreamStatus = chain(prevStatus, strconv.Itoa(resp.Status))
 		} else if prevAddr != "" {
@@ -458,7 +520,7 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 		v.UpstreamAddr = chain(prevAddr, v.UpstreamAddr)
 		return resp, upstream.Hold{}, err
 	}
-	next := c.FastCGINextUpstream.Get([]string{"error", "timeout"})
+	next := o.NextUpstream.Get([]string{"error", "timeout"})
 	try := g.Begin(upstream.Key{Client: v.RemoteAddr.Addr()})
 	var addrs, statuses []string
 	defer func() {
@@ -474,7 +536,7 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 		t.Network, t.Addr = peer.Network()
 		addrs = append(addrs, peer.Addr)
 		v.UpstreamAddr = peer.Addr // for stderr lines logged during the call
-		resp, err := h.Client.Do(ctx, t, call)
+		resp, err := fr.gw.tr.Do(ctx, t, call)
 		if err == nil {
 			statuses = append(statuses, strconv.Itoa(resp.Status))
 			return resp, try.Done(upstream.Success), nil
@@ -491,7 +553,7 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 		if !retry || try.Left() == 0 {
 			return nil, upstream.Hold{}, err
 		}
-		fr.Log.Error("fastcgi: connect() to "+peer.Addr+" failed, trying next upstream: "+err.Error(), v.LogAttrs()...)
+		fr.Log.Error(upstreamError(err), v.LogAttrs("upstream", fr.gw.name+"://"+peer.Addr)...)
 	}
 }
 

@@ -188,31 +188,51 @@ func (rw *recordWriter) begin(keep bool) error {
 
 func (rw *recordWriter) flush() error { return rw.bw.Flush() }
 
-// appendParam encodes one name-value pair (lengths below 128 in one byte, others in four with the top bit set).
-func appendParam(dst []byte, name, value string) []byte {
-	dst = appendLen(dst, len(name))
-	dst = appendLen(dst, len(value))
+// paramEnc is how a protocol encodes a parameter: FastCGI writes both lengths (one or four bytes) and then
+// the name and the value; uwsgi writes each as a two-byte length and its bytes.
+type paramEnc struct {
+	appendLen func(dst []byte, n int) []byte
+	lensFirst bool
+}
+
+var (
+	fcgiEnc  = paramEnc{fcgiLen, true}
+	uwsgiEnc = paramEnc{uwsgiLen, false}
+)
+
+// appendParam appends one FastCGI name-value pair.
+func appendParam[S string | []byte](dst []byte, name string, value S) []byte {
+	return appendParamIn(fcgiEnc, dst, name, value)
+}
+
+// appendParamIn appends one name-value pair as e encodes it.
+func appendParamIn[S string | []byte](e paramEnc, dst []byte, name string, value S) []byte {
+	if e.lensFirst {
+		dst = e.appendLen(dst, len(name))
+		dst = e.appendLen(dst, len(value))
+		dst = append(dst, name...)
+		return append(dst, value...)
+	}
+	dst = e.appendLen(dst, len(name))
 	dst = append(dst, name...)
+	dst = e.appendLen(dst, len(value))
 	return append(dst, value...)
 }
 
-// appendParamBytes is appendParam for a value in a byte slice.
-func appendParamBytes(dst []byte, name string, value []byte) []byte {
-	dst = appendLen(dst, len(name))
-	dst = appendLen(dst, len(value))
-	dst = append(dst, name...)
-	return append(dst, value...)
-}
-
-// appendParamJoined is appendParam for a header's values joined by sep.
-func appendParamJoined(dst, name []byte, vals []string, sep string) []byte {
+// appendParamJoined appends a header's values joined by sep as one pair.
+func appendParamJoined(e paramEnc, dst, name []byte, vals []string, sep string) []byte {
 	n := len(sep) * (len(vals) - 1)
 	for _, v := range vals {
 		n += len(v)
 	}
-	dst = appendLen(dst, len(name))
-	dst = appendLen(dst, n)
-	dst = append(dst, name...)
+	dst = e.appendLen(dst, len(name))
+	if e.lensFirst {
+		dst = e.appendLen(dst, n)
+		dst = append(dst, name...)
+	} else {
+		dst = append(dst, name...)
+		dst = e.appendLen(dst, n)
+	}
 	for i, v := range vals {
 		if i > 0 {
 			dst = append(dst, sep...)
@@ -222,12 +242,16 @@ func appendParamJoined(dst, name []byte, vals []string, sep string) []byte {
 	return dst
 }
 
-func appendLen(dst []byte, n int) []byte {
+// fcgiLen is FastCGI's length: one byte below 128, else four with the high bit set.
+func fcgiLen(dst []byte, n int) []byte {
 	if n < 128 {
 		return append(dst, byte(n))
 	}
 	return binary.BigEndian.AppendUint32(dst, uint32(n)|1<<31)
 }
+
+// uwsgiLen is uwsgi's length: two bytes, little-endian (the packet's total bounds it: see UWSGIClient).
+func uwsgiLen(dst []byte, n int) []byte { return binary.LittleEndian.AppendUint16(dst, uint16(n)) }
 
 // parseParams decodes name-value pairs (as the application would read PARAMS); used by tests and fuzzing to
 // check that what appendParam writes reads back the same.

@@ -155,9 +155,9 @@ func FuzzParams(f *testing.F) {
 
 func TestAppendParamJoinedAndBytes(t *testing.T) {
 	long := strings.Repeat("v", 200) // a four-byte length
-	b := appendParamJoined(nil, []byte("HTTP_ACCEPT"), []string{"a", long, "c"}, ", ")
-	b = appendParamBytes(b, "SCRIPT_FILENAME", []byte("/srv/x.php"))
-	b = appendParamJoined(b, []byte("HTTP_COOKIE"), []string{"k=v"}, "; ")
+	b := appendParamJoined(fcgiEnc, nil, []byte("HTTP_ACCEPT"), []string{"a", long, "c"}, ", ")
+	b = appendParam(b, "SCRIPT_FILENAME", []byte("/srv/x.php"))
+	b = appendParamJoined(fcgiEnc, b, []byte("HTTP_COOKIE"), []string{"k=v"}, "; ")
 	got, err := parseParams(b)
 	want := [][2]string{{"HTTP_ACCEPT", "a, " + long + ", c"}, {"SCRIPT_FILENAME", "/srv/x.php"}, {"HTTP_COOKIE", "k=v"}}
 	if err != nil || !reflect.DeepEqual(got, want) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -105,4 +106,17 @@ func WriteTimeoutOf(c net.Conn) WriteTimeouter {
 		}
 	}
 	return nil
+}
+
+// ErrnoText is an error as nginx prints an errno: "111: Connection refused"; other errors as they are.
+func ErrnoText(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		s := errno.Error()
+		if s != "" && s[0] >= 'a' && s[0] <= 'z' {
+			s = string(s[0]-'a'+'A') + s[1:] // as strerror(3) writes it
+		}
+		return strconv.Itoa(int(errno)) + ": " + s
+	}
+	return err.Error()
 }

@@ -447,14 +447,18 @@ func (rq *request) content() {
 			rq.proxy.Cache = rq.snap.caches[cc.Zone]
 		}
 		rq.s.proxy.Serve(rq.r.Context(), &rq.proxy)
-	case config.HandlerFastCGI:
+	case config.HandlerFastCGI, config.HandlerUWSGI:
 		fr := &fastcgi.Request{
 			W: rq.w, R: rq.r, V: rq.v, Conf: c, Log: rq.log,
 			Error:     rq.bound.special,
 			Intercept: rq.bound.intercepts,
 			Redirect:  rq.bound.redirect,
 		}
-		if cc := c.FastCGICacheConf; cc != nil {
+		cc := c.FastCGIOpts.CacheConf
+		if c.Handler == config.HandlerUWSGI {
+			cc = c.UWSGIOpts.CacheConf
+		}
+		if cc != nil {
 			fr.Cache = rq.snap.caches[cc.Zone]
 		}
 		rq.s.fastcgi.Serve(rq.r.Context(), fr)
@@ -537,8 +541,11 @@ func (rq *request) indexFiles() []string {
 // intercepts reports whether proxy_intercept_errors (fastcgi_intercept_errors) should turn an upstream status into an error page.
 func (rq *request) intercepts(status int) bool {
 	on := rq.conf.ProxyInterceptErrors.Get(false)
-	if rq.conf.Handler == config.HandlerFastCGI {
-		on = rq.conf.FastCGIInterceptErrors.Get(false)
+	switch rq.conf.Handler {
+	case config.HandlerFastCGI:
+		on = rq.conf.FastCGIOpts.InterceptErrors.Get(false)
+	case config.HandlerUWSGI:
+		on = rq.conf.UWSGIOpts.InterceptErrors.Get(false)
 	}
 	if !on {
 		return false

@@ -21,11 +21,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/access"
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/netutil"
 	"github.com/sluice-proxy/sluice/internal/observe"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 	"github.com/sluice-proxy/sluice/internal/upstream"
@@ -550,19 +550,7 @@ func connectError(err error) string {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return "upstream timed out (110: Connection timed out)"
 	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return "connect() failed (" + strconv.Itoa(int(errno)) + ": " + sentence(errno.Error()) + ")"
-	}
-	return "connect() failed (" + err.Error() + ")"
-}
-
-// sentence capitalises the first letter of an errno text, as strerror(3) writes it.
-func sentence(s string) string {
-	if s == "" || s[0] < 'a' || s[0] > 'z' {
-		return s
-	}
-	return string(s[0]-'a'+'A') + s[1:]
+	return "connect() failed (" + netutil.ErrnoText(err) + ")"
 }
 
 // sendProxyHeader writes a PROXY protocol v1 header for the session's client to up (proxy_protocol on).

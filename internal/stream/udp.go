@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sluice-proxy/sluice/internal/netutil"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 	"github.com/sluice-proxy/sluice/internal/upstream"
 	"github.com/sluice-proxy/sluice/internal/vars"
@@ -246,7 +247,7 @@ func (s *udpSession) fromClient(b []byte) {
 		s.mu.Lock()
 		s.failed = true
 		s.mu.Unlock()
-		s.sess.p.log.Error("send() failed ("+errnoText(err)+") while proxying and sending to upstream", s.sess.v.LogAttrs("upstream", s.peerAddr())...)
+		s.sess.p.log.Error("send() failed ("+netutil.ErrnoText(err)+") while proxying and sending to upstream", s.sess.v.LogAttrs("upstream", s.peerAddr())...)
 		s.finish(StatusOK, "")
 		return
 	}
@@ -284,7 +285,7 @@ func (s *udpSession) readError(err error) {
 	s.failed = true
 	s.nresp++
 	s.mu.Unlock()
-	s.sess.p.log.Error("recv() failed ("+errnoText(err)+") while proxying and reading from upstream", s.sess.v.LogAttrs("upstream", s.peerAddr())...)
+	s.sess.p.log.Error("recv() failed ("+netutil.ErrnoText(err)+") while proxying and reading from upstream", s.sess.v.LogAttrs("upstream", s.peerAddr())...)
 }
 
 // peerAddr is the address of the session's peer.
@@ -341,7 +342,7 @@ func (s *udpSession) readUpstream() {
 		s.sess.tried[len(s.sess.tried)-1].recv += int64(n)
 		s.mu.Unlock()
 		if werr != nil {
-			s.sess.p.log.Info("sendmsg() failed ("+errnoText(werr)+") while proxying and sending to client", s.sess.v.LogAttrs()...)
+			s.sess.p.log.Info("sendmsg() failed ("+netutil.ErrnoText(werr)+") while proxying and sending to client", s.sess.v.LogAttrs()...)
 		}
 		s.test()
 	}
@@ -471,15 +472,6 @@ func (u *UDPSocket) Close() {
 	for _, s := range end {
 		s.finish(StatusOK, "disconnected on shutdown")
 	}
-}
-
-// errnoText is an error as nginx prints errno: "111: Connection refused".
-func errnoText(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return strconv.Itoa(int(errno)) + ": " + sentence(errno.Error())
-	}
-	return err.Error()
 }
 
 // datagramConn is a session's socket toward its peer: UDP, or a unix datagram socket.

@@ -1,0 +1,113 @@
+package config
+
+import (
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/cache"
+	"github.com/sluice-proxy/sluice/internal/vars"
+)
+
+// gatewayDirectives are the directives ngx_http_fastcgi_module and ngx_http_uwsgi_module share: one family,
+// declared once for both prefixes, as the two modules differ only in the wire protocol. Their values go to
+// the Gateway of the prefix (LocConf.FastCGIOpts, LocConf.UWSGIOpts); the one handler in internal/fastcgi
+// reads them.
+var gatewayDirectives = append(gatewayFamily("fastcgi", "http_fastcgi", func(lc *LocConf) *Gateway { return &lc.FastCGIOpts }),
+	gatewayFamily("uwsgi", "http_uwsgi", func(lc *LocConf) *Gateway { return &lc.UWSGIOpts })...)
+
+// Gateway is one prefix's family of gateway directives at a level (fastcgi_* or uwsgi_*), merged field by
+// field; CacheConf is compiled once merged.
+type Gateway struct {
+	Params                                   Opt[[]GatewayParam]
+	ConnectTimeout, ReadTimeout, SendTimeout Opt[time.Duration]
+	InterceptErrors                          Opt[bool]
+	HideHeaders, PassHeaders                 Opt[[]string]
+	IgnoreHeaders                            Opt[IgnoreHeaders]
+	Buffering                                Opt[bool]
+	NextUpstream                             Opt[[]string]
+	PassReqHeaders, PassReqBody              Opt[bool]
+	Cache                                    CacheOpts // *_cache and its directives (cache.go)
+
+	CacheConf *cache.Conf // *_cache*, nil without a cache
+}
+
+// GatewayDefaults are the values of the gateway directives that were never set.
+var GatewayDefaults = struct {
+	ConnectTimeout, ReadTimeout, SendTimeout time.Duration
+}{60 * time.Second, 60 * time.Second, 60 * time.Second}
+
+// GatewayParam is one fastcgi_param or uwsgi_param.
+type GatewayParam struct {
+	Name       string
+	Value      *vars.Template
+	IfNotEmpty bool
+}
+
+// gatewayFamily declares the shared directives of one prefix, whose values go to the Gateway opts picks.
+func gatewayFamily(pre, module string, opts func(*LocConf) *Gateway) []Spec {
+	app := "the application"
+	bodyDoc := "Accepted; a body of known length streams to the application, a chunked one is spooled (php-fpm needs CONTENT_LENGTH)."
+	if pre == "uwsgi" {
+		bodyDoc = "Accepted; a body of known length streams to the application, a chunked one is spooled (CONTENT_LENGTH is sent first)."
+	}
+	return []Spec{
+		{Name: pre + "_param", Module: module, Ctx: ctxHSL, Args: "2-3", Doc: "Sets a parameter passed to " + app + "; with if_not_empty only when the value is not empty. A level with any " + pre + "_param replaces the inherited list.",
+			Apply: func(p *parser, d *Directive) error {
+				gp := GatewayParam{Name: d.Args[0]}
+				if len(d.Args) == 3 {
+					if d.Args[2] != "if_not_empty" {
+						return d.errorf("invalid parameter %q", d.Args[2])
+					}
+					gp.IfNotEmpty = true
+				}
+				t, err := p.compile(d, d.Args[1])
+				if err != nil {
+					return err
+				}
+				gp.Value = t
+				add(&opts(p.conf).Params, gp)
+				return nil
+			}},
+		{Name: pre + "_connect_timeout", Module: module, Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout for connecting to " + app + ".",
+			Apply: func(p *parser, d *Directive) error { return p.setDur(d, &opts(p.conf).ConnectTimeout) }},
+		{Name: pre + "_read_timeout", Module: module, Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two reads from " + app + " (504 when it passes before the response header).",
+			Apply: func(p *parser, d *Directive) error { return p.setDur(d, &opts(p.conf).ReadTimeout) }},
+		{Name: pre + "_send_timeout", Module: module, Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two writes to " + app + ".",
+			Apply: func(p *parser, d *Directive) error { return p.setDur(d, &opts(p.conf).SendTimeout) }},
+		{Name: pre + "_intercept_errors", Module: module, Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Application responses with status >= 300 are replaced by error_page when one matches.",
+			Apply: func(p *parser, d *Directive) error { return p.setBool(d, &opts(p.conf).InterceptErrors) }},
+		{Name: pre + "_hide_header", Module: module, Ctx: ctxHSL, Args: "1", Doc: "Response header from " + app + " not passed to the client.",
+			Apply: func(p *parser, d *Directive) error { add(&opts(p.conf).HideHeaders, d.Args[0]); return nil }},
+		{Name: pre + "_pass_header", Module: module, Ctx: ctxHSL, Args: "1", Doc: "Passes a response header hidden by default (Status, X-Accel-*).",
+			Apply: func(p *parser, d *Directive) error { add(&opts(p.conf).PassHeaders, d.Args[0]); return nil }},
+		{Name: pre + "_buffering", Module: module, Ctx: ctxHSL, Args: "1", Default: "on", Doc: "off: every chunk from " + app + " is sent to the client at once.",
+			Diff:  "on never holds a whole body: data streams through a small buffer, flushed whenever the application pauses.",
+			Apply: func(p *parser, d *Directive) error { return p.setBool(d, &opts(p.conf).Buffering) }},
+		{Name: pre + "_next_upstream", Module: module, Ctx: ctxHSL, Args: "1+", Default: "error timeout", Doc: "When the next server of an upstream group is tried: error, timeout (connecting), off.",
+			Diff: "only a failed connect is retried (nothing was sent); invalid_header, http_500/503/403/404/429 and non_idempotent are accepted and not acted on.",
+			Apply: func(p *parser, d *Directive) error {
+				for _, a := range d.Args {
+					switch a {
+					case "error", "timeout", "invalid_header", "http_500", "http_503", "http_403", "http_404", "http_429", "non_idempotent", "off":
+					default:
+						return d.errorf("invalid value %q in \"%s\" directive", a, d.Name)
+					}
+				}
+				opts(p.conf).NextUpstream.set(d.Args)
+				return nil
+			}},
+		{Name: pre + "_pass_request_headers", Module: module, Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Pass the client's request headers as HTTP_* parameters.",
+			Apply: func(p *parser, d *Directive) error { return p.setBool(d, &opts(p.conf).PassReqHeaders) }},
+		{Name: pre + "_pass_request_body", Module: module, Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Pass the client's request body to " + app + ".",
+			Apply: func(p *parser, d *Directive) error { return p.setBool(d, &opts(p.conf).PassReqBody) }},
+		{Name: pre + "_buffer_size", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; response headers up to 64k are read."},
+		{Name: pre + "_buffers", Module: module, Ctx: ctxHSL, Args: "2", Ignored: true, Doc: "Accepted; responses stream through a fixed small buffer."},
+		{Name: pre + "_busy_buffers_size", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
+		{Name: pre + "_max_temp_file_size", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; responses are never spooled to disk."},
+		{Name: pre + "_temp_file_write_size", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; responses are never spooled to disk."},
+		{Name: pre + "_temp_path", Module: module, Ctx: ctxHSL, Args: "1-4", Ignored: true, Doc: "Accepted."},
+		{Name: pre + "_ignore_headers", Module: module, Ctx: ctxHSL, Args: "1+", Doc: "Application response fields not acted on: X-Accel-Redirect (the response is passed as it is), X-Accel-Buffering, X-Accel-Limit-Rate, and for " + pre + "_cache X-Accel-Expires, Expires, Cache-Control, Set-Cookie (a response with it is then cached) and Vary; X-Accel-Charset is accepted.",
+			Apply: func(p *parser, d *Directive) error { return p.ignoreHeaders(d, &opts(p.conf).IgnoreHeaders) }},
+		{Name: pre + "_ignore_client_abort", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; a client that goes away ends the request to the application (off)."},
+		{Name: pre + "_request_buffering", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: bodyDoc},
+	}
+}
