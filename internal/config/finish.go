@@ -60,6 +60,9 @@ func (p *parser) finish() error {
 			return err
 		}
 	}
+	if p.charsetErr != nil {
+		return p.charsetErr
+	}
 	return p.checkLogFormats(h)
 }
 
@@ -134,7 +137,7 @@ func (p *parser) finishServer(s *Server) error {
 			if err := p.resolveProxy(l.Conf); err != nil && perr == nil {
 				perr = err
 			}
-			compileLevel(l.Conf)
+			p.compileLevel(l.Conf)
 			if err := p.finishAccess(l.Conf, l.Pos); err != nil && perr == nil {
 				perr = err
 			}
@@ -154,7 +157,7 @@ func (p *parser) finishServer(s *Server) error {
 	}
 	compileLinger(s.Loc)
 	p.mergeIfConfs(s.Ops, s.Loc)
-	compileLevel(s.Loc)
+	p.compileLevel(s.Loc)
 	if err := p.finishAccess(s.Loc, s.Pos); err != nil {
 		return err
 	}
@@ -202,14 +205,15 @@ func (p *parser) finishLimitExcept(lc *LocConf) error {
 	c.TryFiles = Opt[[]*vars.Template]{}
 	c.Handler, c.Proxy, c.FastCGI = lc.Handler, lc.Proxy, lc.FastCGI
 	c.Linger = lc.Linger // (compiled, not an Opt)
-	compileLevel(c)
+	p.compileLevel(c)
 	return p.finishAccess(c, le.Pos)
 }
 
 // compileLevel builds what a merged level (server, location, if body, limit_except block) uses compiled: the
 // gzip filter and the secure_link settings.
-func compileLevel(lc *LocConf) {
+func (p *parser) compileLevel(lc *LocConf) {
 	finishSub(lc)
+	p.finishCharset(lc)
 	finishGzip(lc)
 	lc.SecureLink = nil
 	if lc.SecureLinkSecret.V != "" || lc.SecureLinkExpr.V != nil || lc.SecureLinkMD5.V != nil {
@@ -222,7 +226,7 @@ func (p *parser) mergeIfConfs(ops []Op, outer *LocConf) {
 	for i := range ops {
 		if ops[i].Kind == OpIf {
 			mergeOpts(ops[i].IfConf, outer)
-			compileLevel(ops[i].IfConf)
+			p.compileLevel(ops[i].IfConf)
 			ops[i].IfConf.Linger = outer.Linger // (lingering_* are not allowed in if)
 			p.mergeIfConfs(ops[i].Then, ops[i].IfConf)
 		}

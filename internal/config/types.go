@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/access"
 	"github.com/sluice-proxy/sluice/internal/cache"
 	"github.com/sluice-proxy/sluice/internal/certs"
+	"github.com/sluice-proxy/sluice/internal/charset"
 	"github.com/sluice-proxy/sluice/internal/compress"
 	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/route"
@@ -60,12 +61,13 @@ type HTTP struct {
 	Upstreams  map[string]*Upstream
 	LogFormats map[string]*LogFormat
 	Vars       *vars.Table
-	ReqZones   []ZoneSpec  // limit_req_zone
-	ConnZones  []ZoneSpec  // limit_conn_zone
-	CachePaths []CachePath // proxy_cache_path
-	Resolver   *Resolver   // http-level resolver, for upstream servers marked resolve
-	Loc        *LocConf    // http-level values of location-scope directives
-	Srv        SrvConf     // http-level values of server-scope directives
+	ReqZones   []ZoneSpec   // limit_req_zone
+	ConnZones  []ZoneSpec   // limit_conn_zone
+	CachePaths []CachePath  // proxy_cache_path
+	Resolver   *Resolver    // http-level resolver, for upstream servers marked resolve
+	Charsets   *charset.Set // the charsets named by charset, source_charset and charset_map; nil: none
+	Loc        *LocConf     // http-level values of location-scope directives
+	Srv        SrvConf      // http-level values of server-scope directives
 }
 
 // LogFormat is a compiled log_format.
@@ -383,6 +385,11 @@ type LocConf struct {
 	SubFilterTypes        Opt[[]string]
 	SubFilterOnce         Opt[bool]
 	SubFilterLastModified Opt[bool]
+
+	CharsetName     Opt[charsetArg] // charset
+	SourceCharset   Opt[charsetArg] // source_charset
+	OverrideCharset Opt[bool]
+	CharsetTypes    Opt[[]string]
 	// LimitExcept is the location's limit_except block (not inherited by nested locations); nil without one
 	LimitExcept *LimitExcept
 
@@ -394,6 +401,7 @@ type LocConf struct {
 	SecureLink *vars.SecureLink  // nil without secure_link*
 	GzipFilter *compress.Gzip    // nil with gzip off
 	SubFilter  *subfilter.Filter // nil without sub_filter
+	Charset    *charset.Filter   // nil when the configuration names no charset
 	CORS       *access.CORS      // nil without cors_origins
 	WSOrigins  *access.Origins   // websocket_origins, else cors_origins; nil: upgrades from any origin
 	Linger     *h1.Linger        // lingering_close, lingering_time, lingering_timeout; nil: none set (nginx's defaults)

@@ -158,6 +158,13 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		return
 	}
 
+	// read before the fields are hidden from the client
+	if lr := resp.Header.Get("X-Accel-Limit-Rate"); lr != "" && ignore&config.IgnoreAccelLimitRate == 0 {
+		proxy.AccelLimitRate(v, lr)
+	}
+	if ignore&config.IgnoreAccelCharset == 0 {
+		v.AccelCharset = resp.Header.Get("X-Accel-Charset")
+	}
 	hdr := fr.W.Header()
 	proxy.RemoveHopHeaders(resp.Header)
 	for _, name := range hiddenByDefault {
@@ -173,9 +180,6 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	}
 	if ct := resp.Header["Content-Type"]; len(ct) == 0 || ct[0] == "" {
 		hdr["Content-Type"] = nil // none (an empty one is none, as in nginx), and no type invented by sniffing
-	}
-	if lr := resp.Header.Get("X-Accel-Limit-Rate"); lr != "" && ignore&config.IgnoreAccelLimitRate == 0 {
-		proxy.AccelLimitRate(v, lr)
 	}
 	flushEach := !c.FastCGIBuffering.Get(true) || ignore&config.IgnoreAccelBuffering == 0 && strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "no") ||
 		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/cache"
+	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/static"
 	"github.com/sluice-proxy/sluice/internal/vars"
@@ -308,7 +309,9 @@ func (p *Proxy) serveEntry(pr *Request, e *cache.Entry, status string) {
 	}
 	pr.V.UpstreamHeader = &headerList{kv: list}
 	h := pr.W.Header()
-	p.copyResponseHeader(h, nil, list, pr)
+	if uf := p.copyResponseHeader(h, nil, list, pr); pr.Conf.ProxyIgnoreHeaders.V&config.IgnoreAccelCharset == 0 {
+		pr.V.AccelCharset = uf.accelCharset // (nginx acts on a cached X-Accel-Charset as on a fresh one)
+	}
 	code, off, n := e.Status, int64(0), e.BodySize
 	length := e.Get("Content-Length") != "" // (a chunked response has none, and is sent chunked again, as nginx)
 	if code == http.StatusOK {

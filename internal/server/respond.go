@@ -12,6 +12,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/sluice-proxy/sluice/internal/charset"
 	"github.com/sluice-proxy/sluice/internal/compress"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/h1guard"
@@ -43,6 +44,7 @@ type respWriter struct {
 	reason      string // a proxied response's reason phrase (SetReason)
 	finished    atomic.Bool
 	sub         *subfilter.Stream // the body's strings are replaced through it (sub_filter), before gzip
+	cs          *charset.Recoder  // the body is recoded through it (charset, source_charset), after sub_filter
 	gz          *gzip.Writer      // the body is compressed through it (gzip)
 	gzLevel     int
 	gzIn        int64 // bytes given to gz, for $gzip_ratio
@@ -78,7 +80,7 @@ func (w *respWriter) WriteHeader(code int) {
 			w.rq.v.Status = code // $status in add_header, as nginx
 		}
 		w.rq.addHeaders(code)
-		if c := w.rq.conf; c != nil && (c.SubFilter != nil || c.GzipFilter != nil) {
+		if c := w.rq.conf; c != nil && (c.SubFilter != nil || c.Charset != nil || c.GzipFilter != nil) {
 			w.startFilters(c, code)
 		}
 		if w.rq.v.LimitRateSet || w.rq.conf != nil && w.rq.conf.LimitRate.V != nil {
@@ -88,21 +90,39 @@ func (w *respWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// startFilters runs the header side of the body filters, in nginx's order: sub_filter, then gzip (which
-// compresses the substituted body). A subrequest's body (auth_request, mirror) is dropped: it is not rewritten.
+// startFilters runs the header side of the body filters, in nginx's order: sub_filter, charset, then gzip
+// (which compresses the substituted, recoded body). A subrequest's body (auth_request, mirror) is dropped: it
+// is neither rewritten nor given a charset.
 func (w *respWriter) startFilters(c *config.LocConf, code int) {
 	if c.SubFilter != nil && !w.rq.subrequest {
 		w.sub = c.SubFilter.Start(code, w.Header(), w.rq.v, subOut{w})
+	}
+	if c.Charset != nil && !w.rq.subrequest {
+		rec, err := c.Charset.Header(code, w.Header(), w.rq.v.AccelCharset, w.rq.v, csOut{w})
+		if err != nil {
+			w.rq.log.Error(err.Error(), w.rq.v.LogAttrs()...)
+		}
+		w.cs = rec
 	}
 	if c.GzipFilter != nil {
 		w.startGzip(c.GzipFilter, code)
 	}
 }
 
-// subOut takes the substituted body on to gzip, limit_rate or the connection.
+// subOut takes the substituted body on to the charset filter, or to what csOut takes it to.
 type subOut struct{ w *respWriter }
 
-func (o subOut) Write(b []byte) (int, error) { return o.w.writeOut(b) }
+func (o subOut) Write(b []byte) (int, error) {
+	if o.w.cs != nil {
+		return o.w.cs.Write(b)
+	}
+	return o.w.writeOut(b)
+}
+
+// csOut takes the recoded body on to gzip, limit_rate or the connection.
+type csOut struct{ w *respWriter }
+
+func (o csOut) Write(b []byte) (int, error) { return o.w.writeOut(b) }
 
 // gzipCoding is the shared Content-Encoding value of compressed responses (read only).
 var gzipCoding = []string{"gzip"}
@@ -139,6 +159,7 @@ func (w *respWriter) endFilters(complete bool) {
 		}
 		w.sub = nil
 	}
+	w.cs = nil // (it holds no more than a cut UTF-8 sequence, which nginx drops too)
 	if w.gz == nil {
 		return
 	}
@@ -178,6 +199,9 @@ func (w *respWriter) Write(b []byte) (int, error) {
 	if w.sub != nil {
 		return w.sub.Write(b)
 	}
+	if w.cs != nil {
+		return w.cs.Write(b)
+	}
 	return w.writeOut(b)
 }
 
@@ -211,7 +235,7 @@ func (w *respWriter) direct(b []byte) (int, error) {
 // WriteString writes s without first copying it into a byte slice (net/http's writer takes strings).
 func (w *respWriter) WriteString(s string) (int, error) {
 	w.beforeWrite()
-	if w.gz != nil || w.rate > 0 || w.sub != nil {
+	if w.gz != nil || w.rate > 0 || w.sub != nil || w.cs != nil {
 		return w.Write([]byte(s))
 	}
 	n, err := io.WriteString(w.ResponseWriter, s)
@@ -291,7 +315,7 @@ func (w *respWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
 	lr, limited := src.(*io.LimitedReader)
-	if !ok || !limited || lr.N < 64<<10 || w.gz != nil || w.rate > 0 || w.sub != nil {
+	if !ok || !limited || lr.N < 64<<10 || w.gz != nil || w.rate > 0 || w.sub != nil || w.cs != nil {
 		// a small file goes out with the headers in one write; sendfile would cost a second system call
 		bp := w.rq.s.fileBufs.Get().(*[]byte)
 		defer w.rq.s.fileBufs.Put(bp)

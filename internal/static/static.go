@@ -27,8 +27,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sluice-proxy/sluice/internal/charset"
 	"github.com/sluice-proxy/sluice/internal/compress"
 	"github.com/sluice-proxy/sluice/internal/subfilter"
+	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
 // Request says what to serve.
@@ -65,6 +67,11 @@ type Request struct {
 	// Sub is the location's sub_filter (nil without): a file it will rewrite is sent whole, without
 	// Accept-Ranges, as in nginx, whose range filter sees no length once the sub filter has taken it.
 	Sub *subfilter.Filter
+	// Charset is the location's charset filter (nil when the configuration names no charset), with the
+	// request's variables for a charset given by one: a file it will recode to or from utf-8 is sent whole,
+	// without Accept-Ranges, as nginx's range filter sees no length once the charset filter has taken it.
+	Charset     *charset.Filter
+	CharsetVars *vars.Request
 }
 
 func (req *Request) path() string {
@@ -412,10 +419,12 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 	return 0
 }
 
-// rewritten reports whether sub_filter will rewrite this file's 200: it is sent whole and offers no ranges, as
+// rewritten reports whether sub_filter will rewrite this file's 200, or the charset filter change its
+// length: it is sent whole and offers no ranges, as
 // nginx's range filter does for a response that has lost its length.
 func (req *Request) rewritten(h http.Header, size int64, ctype string) bool {
-	return req.Sub != nil && req.Sub.Takes(presetType(h, ctype), size)
+	return req.Sub != nil && req.Sub.Takes(presetType(h, ctype), size) ||
+		req.Charset != nil && req.Charset.Lengthens(presetType(h, ctype), req.CharsetVars)
 }
 
 // presetType is the type the file goes out with: one set before (an X-Accel-Redirect keeps the
