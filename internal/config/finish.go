@@ -188,6 +188,7 @@ func pairCertificates(ssl *SSLConf) error {
 			return ssl.Certificates[i].Pos.errorf("no \"ssl_certificate_key\" is defined for certificate %q", ssl.Certificates[i].Cert)
 		}
 		ssl.Certificates[i].Key = ssl.keys[j]
+		ssl.Certificates[i].Passwords = ssl.Passwords.V
 		j++
 	}
 	return nil

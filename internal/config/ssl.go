@@ -1,7 +1,10 @@
 package config
 
 import (
+	"errors"
+	"os"
 	"strconv"
+	"strings"
 
 	"github.com/sluice-proxy/sluice/internal/certs"
 )
@@ -36,6 +39,16 @@ var sslDirectives = []Spec{
 				c = CertPair{ACME: true, Pos: d.Pos}
 			}
 			ssl.Certificates = append(ssl.Certificates, c)
+			return nil
+		}},
+	{Name: "ssl_password_file", Module: "http_ssl", Ctx: CtxHTTP | CtxServer | ctxStream, Args: "1", Doc: "File of passphrases for encrypted ssl_certificate_key files (PEM \"ENCRYPTED PRIVATE KEY\" PKCS#8, or a key with Proc-Type: 4,ENCRYPTED), one a line, tried in turn; read at load and reload. A key none of them opens is a load error.",
+		Apply: func(p *parser, d *Directive) error {
+			name := p.confPath(d.Args[0])
+			b, err := os.ReadFile(name)
+			if err != nil {
+				return d.errorf("cannot open %q: %v", name, errors.Unwrap(err))
+			}
+			p.sc.SSL.Passwords.set(certs.Passphrases{File: name, Lines: passwordLines(string(b))})
 			return nil
 		}},
 	{Name: "ssl_certificate_key", Module: "http_ssl", Ctx: CtxHTTP | CtxServer | ctxStream, Args: "1", Doc: "PEM private key for the ssl_certificate in the same position.",
@@ -146,4 +159,15 @@ func checkClientVerify(s *Server) error {
 		}
 	}
 	return nil
+}
+
+// passwordLines splits an ssl_password_file as nginx does: a passphrase a line, a CR before the LF dropped and
+// nothing else trimmed (an empty line is the empty passphrase, an empty file one empty passphrase).
+func passwordLines(text string) []string {
+	text = strings.TrimSuffix(text, "\n")
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
+	}
+	return lines
 }

@@ -119,10 +119,11 @@ type SSLConf struct {
 	Ciphers        Opt[string]
 	SessionTimeout Opt[time.Duration]
 	SessionTickets Opt[bool]
-	BufferSize     Opt[int64]    // ssl_buffer_size
-	Stapling       Opt[bool]     // ssl_stapling
-	Reject         Opt[bool]     // ssl_reject_handshake
-	TicketKeys     Opt[[]PathAt] // ssl_session_ticket_key files (the first encrypts)
+	BufferSize     Opt[int64]             // ssl_buffer_size
+	Stapling       Opt[bool]              // ssl_stapling
+	Reject         Opt[bool]              // ssl_reject_handshake
+	TicketKeys     Opt[[]PathAt]          // ssl_session_ticket_key files (the first encrypts)
+	Passwords      Opt[certs.Passphrases] // ssl_password_file
 	// client certificates (mutual TLS)
 	VerifyClient       Opt[certs.VerifyMode] // ssl_verify_client
 	VerifyPos          Pos                   // where ssl_verify_client was set (inherited with it)
@@ -147,6 +148,7 @@ type PathAt struct {
 // (issued by the internal CA kept under the prefix), ACME the `acme` one; none has files.
 type CertPair struct {
 	Cert, Key  string
+	Passwords  certs.Passphrases // ssl_password_file, for an encrypted key
 	SelfSigned bool
 	Internal   bool
 	ACME       bool // `acme`: obtained and renewed from the ACME CA (acme_ca)
