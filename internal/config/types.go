@@ -382,6 +382,8 @@ type LocConf struct {
 	GzipProxied     Opt[compress.Proxied]
 	GzipDisable     Opt[[]*regexp.Regexp]
 	GzipDisableMSIE Opt[bool] // gzip_disable msie6
+	Gunzip          Opt[bool]
+	GunzipBufSize   Opt[int64] // gunzip_buffers' size
 
 	SubFilters            Opt[[]subfilter.Pair]
 	SubFilterTypes        Opt[[]string]
@@ -400,13 +402,14 @@ type LocConf struct {
 	SecureLinkSecret Opt[string]         // secure_link_secret
 
 	// compiled once merged (finish.go)
-	SecureLink *vars.SecureLink  // nil without secure_link*
-	GzipFilter *compress.Gzip    // nil with gzip off
-	SubFilter  *subfilter.Filter // nil without sub_filter
-	Charset    *charset.Filter   // nil when the configuration names no charset
-	CORS       *access.CORS      // nil without cors_origins
-	WSOrigins  *access.Origins   // websocket_origins, else cors_origins; nil: upgrades from any origin
-	Linger     *h1.Linger        // lingering_close, lingering_time, lingering_timeout; nil: none set (nginx's defaults)
+	SecureLink   *vars.SecureLink  // nil without secure_link*
+	GzipFilter   *compress.Gzip    // nil with gzip off
+	GunzipFilter *compress.Gunzip  // nil with gunzip off
+	SubFilter    *subfilter.Filter // nil without sub_filter
+	Charset      *charset.Filter   // nil when the configuration names no charset
+	CORS         *access.CORS      // nil without cors_origins
+	WSOrigins    *access.Origins   // websocket_origins, else cors_origins; nil: upgrades from any origin
+	Linger       *h1.Linger        // lingering_close, lingering_time, lingering_timeout; nil: none set (nginx's defaults)
 }
 
 // AuthSet is one auth_request_set: a variable given a value evaluated in the auth subrequest.

@@ -329,7 +329,9 @@ func (p *Proxy) serveEntry(pr *Request, e *cache.Entry, status string) {
 		// nginx answers ranges of a cached response whose upstream sent Accept-Ranges (or with
 		// proxy_force_ranges), and of one with a length only; the range filter then sends its own Accept-Ranges
 		_, accept := h["Accept-Ranges"]
-		if (accept || pr.Conf.ProxyForceRanges.V) && length {
+		// (not when gunzip will decompress it: nginx's range filter then sees no length)
+		inflated := pr.Conf.GunzipFilter != nil && pr.Conf.GunzipFilter.Inflates(pr.R, h)
+		if (accept || pr.Conf.ProxyForceRanges.V) && length && !inflated {
 			delete(h, "Accept-Ranges")
 			if g := pr.Conf.GzipFilter; g == nil || !g.Compressible(http.StatusOK, h) || !g.Accepts(pr.R, h) {
 				start, end, st, ok := static.ForcedRange(pr.R.Header, e.BodySize, httpsyntax.FirstOf(h["Etag"]), httpsyntax.FirstOf(h["Last-Modified"]))

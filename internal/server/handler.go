@@ -178,7 +178,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// only half-closed does not read an empty 200 made up for it
 		panic(http.ErrAbortHandler)
 	}
-	rq.w.endFilters(true)
+	if err := rq.w.endFilters(true); err != nil {
+		// the gzip body the upstream sent was cut short or corrupt: the response is cut, as nginx cuts it
+		rq.log.Error(err.Error()+" on response end", rq.v.LogAttrs()...)
+		panic(http.ErrAbortHandler)
+	}
 	rq.served = true
 	reuse = noBody && rq.detached == nil && !rq.w.hijacked
 }
