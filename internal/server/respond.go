@@ -97,7 +97,7 @@ func (w *respWriter) WriteHeader(code int) {
 // mirror) is dropped: it is neither decompressed, rewritten nor given a charset.
 func (w *respWriter) startFilters(c *config.LocConf, code int) {
 	if c.GunzipFilter != nil && !w.rq.subrequest {
-		w.startGunzip(c.GunzipFilter)
+		w.startGunzip(c.GunzipFilter, code)
 	}
 	if c.SubFilter != nil && !w.rq.subrequest {
 		w.sub = c.SubFilter.Start(code, w.Header(), w.rq.v, subOut{w})
@@ -116,8 +116,8 @@ func (w *respWriter) startFilters(c *config.LocConf, code int) {
 
 // startGunzip is nginx's gunzip header filter: a gzip-encoded response gets Vary (gzip_vary) and, unless the
 // client takes gzip, is decompressed from here on: no Content-Encoding, Content-Length or Accept-Ranges, and
-// a weak ETag.
-func (w *respWriter) startGunzip(u *compress.Gunzip) {
+// a weak ETag. A response without a body (HEAD, 204, 304) gets the same head.
+func (w *respWriter) startGunzip(u *compress.Gunzip, code int) {
 	h := w.Header()
 	if !u.Encoded(h) {
 		return
@@ -133,7 +133,7 @@ func (w *respWriter) startGunzip(u *compress.Gunzip) {
 	delete(h, "Content-Length")
 	delete(h, "Accept-Ranges")
 	compress.WeakETag(h)
-	if w.rq.r.Method != http.MethodHead {
+	if w.rq.r.Method != http.MethodHead && code != http.StatusNoContent && code != http.StatusNotModified {
 		w.gunzip = compress.NewInflater(gunzipOut{w}, u.BufSize)
 	}
 }

@@ -43,7 +43,8 @@ http {
 // once, whether or not the body was decompressed; other codings pass; several gzip members are one body;
 // sub_filter sees the decompressed body; a cached gzip entry is decompressed for a client that does not take
 // gzip, sent whole to a Range; a body that is not gzip, or is cut short, cuts the response; and the body
-// streams (a part the upstream flushed arrives while the upstream still holds the rest).
+// streams (a part the upstream flushed arrives while the upstream still holds the rest). A gzip-encoded 304
+// passes with the decompressed head (nginx 1.22 closes the connection unanswered: a deliberate difference).
 func TestGunzipAsNginx(t *testing.T) {
 	t.Parallel()
 	text := strings.Repeat("hello gunzip world\n", 50)
@@ -66,6 +67,10 @@ func TestGunzipAsNginx(t *testing.T) {
 		h.Set("ETag", `"abc"`)
 		h.Set("Accept-Ranges", "bytes")
 		h.Set("Cache-Control", "max-age=60")
+		if r.URL.Query().Get("status") == "304" {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 		name := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 		if name == "slow" {
 			zw := gzip.NewWriter(w)
@@ -99,6 +104,7 @@ func TestGunzipAsNginx(t *testing.T) {
 		{"/g/ok?ce=GZIP", nil, text, []string{"Content-Encoding"}},
 		{"/g/ok?ce=x-gzip", nil, string(ok), []string{"Content-Encoding: x-gzip", `Etag: "abc"`}},
 		{"/g/ok?ce=gzip,%20br", nil, string(ok), []string{"Content-Encoding: gzip, br"}},
+		{"/g/ok?status=304", nil, "", []string{"Content-Encoding", `Etag: W/"abc"`}}, // (nginx 1.22: no answer)
 		{"/g/multi", nil, "part one\npart two\n", []string{"Content-Encoding"}},
 		{"/gv/ok", nil, text, []string{"Vary: Accept-Encoding"}},
 		{"/gv/ok", []string{"Accept-Encoding", "gzip"}, string(ok), []string{"Vary: Accept-Encoding", "Content-Encoding: gzip"}},
