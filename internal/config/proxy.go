@@ -94,11 +94,13 @@ var proxyDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setTemplate(d, &p.conf.ProxySSLName) }},
 	{Name: "proxy_ssl_certificate", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Client certificate presented to https:// upstreams.",
 		Apply: func(p *parser, d *Directive) error { p.conf.ProxySSLCertificate.set(p.confPath(d.Args[0])); return nil }},
-	{Name: "proxy_ssl_certificate_key", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Key of proxy_ssl_certificate.",
+	{Name: "proxy_ssl_certificate_key", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Key of proxy_ssl_certificate (encrypted: see proxy_ssl_password_file).",
 		Apply: func(p *parser, d *Directive) error {
 			p.conf.ProxySSLCertificateKey.set(p.confPath(d.Args[0]))
 			return nil
 		}},
+	{Name: "proxy_ssl_password_file", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "File of passphrases for an encrypted proxy_ssl_certificate_key, one a line, tried in turn (as ssl_password_file).",
+		Apply: func(p *parser, d *Directive) error { return p.passwordFile(d, &p.conf.ProxySSLPasswords) }},
 	{Name: "proxy_ssl_ciphers", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "DEFAULT", Doc: "TLS 1.2 cipher suites toward https:// upstreams, in OpenSSL's list syntax, mapped onto Go's suites as ssl_ciphers is.",
 		Diff: "TLS 1.3 suites are not configurable (Go's choice), as for ssl_ciphers.",
 		Apply: func(p *parser, d *Directive) error {

@@ -42,15 +42,7 @@ var sslDirectives = []Spec{
 			return nil
 		}},
 	{Name: "ssl_password_file", Module: "http_ssl", Ctx: CtxHTTP | CtxServer | ctxStream, Args: "1", Doc: "File of passphrases for encrypted ssl_certificate_key files (PEM \"ENCRYPTED PRIVATE KEY\" PKCS#8, or a key with Proc-Type: 4,ENCRYPTED), one a line, tried in turn; read at load and reload. A key none of them opens is a load error.",
-		Apply: func(p *parser, d *Directive) error {
-			name := p.confPath(d.Args[0])
-			b, err := os.ReadFile(name)
-			if err != nil {
-				return d.errorf("cannot open %q: %v", name, errors.Unwrap(err))
-			}
-			p.sc.SSL.Passwords.set(certs.Passphrases{File: name, Lines: passwordLines(string(b))})
-			return nil
-		}},
+		Apply: func(p *parser, d *Directive) error { return p.passwordFile(d, &p.sc.SSL.Passwords) }},
 	{Name: "ssl_certificate_key", Module: "http_ssl", Ctx: CtxHTTP | CtxServer | ctxStream, Args: "1", Doc: "PEM private key for the ssl_certificate in the same position.",
 		Apply: func(p *parser, d *Directive) error {
 			ssl := &p.sc.SSL
@@ -158,6 +150,17 @@ func checkClientVerify(s *Server) error {
 			return e
 		}
 	}
+	return nil
+}
+
+// passwordFile reads ssl_password_file or proxy_ssl_password_file into o.
+func (p *parser) passwordFile(d *Directive, o *Opt[certs.Passphrases]) error {
+	name := p.confPath(d.Args[0])
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return d.errorf("cannot open %q: %v", name, errors.Unwrap(err))
+	}
+	o.set(certs.Passphrases{File: name, Lines: passwordLines(string(b))})
 	return nil
 }
 

@@ -300,6 +300,7 @@ type LocConf struct {
 	ProxySSLName           Opt[*vars.Template]
 	ProxySSLCertificate    Opt[string]
 	ProxySSLCertificateKey Opt[string]
+	ProxySSLPasswords      Opt[certs.Passphrases] // proxy_ssl_password_file
 	ProxySSLProtocols      Opt[[]string]
 	ProxySSLCiphers        Opt[[]uint16] // proxy_ssl_ciphers, as Go cipher suite IDs
 	ProxyNextUpstream      Opt[NextUpstream]

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/cache"
+	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/route"
@@ -777,11 +778,11 @@ func upstreamTLS(c *config.LocConf, name string) (*tls.Config, error) {
 		}
 	}
 	if c.ProxySSLCertificate.V != "" {
-		cert, err := tls.LoadX509KeyPair(c.ProxySSLCertificate.V, c.ProxySSLCertificateKey.V)
+		cert, err := certs.Load(c.ProxySSLCertificate.V, c.ProxySSLCertificateKey.V, c.ProxySSLPasswords.V)
 		if err != nil {
 			return nil, err
 		}
-		tc.Certificates = []tls.Certificate{cert}
+		tc.Certificates = []tls.Certificate{*cert}
 	}
 	return tc, nil
 }

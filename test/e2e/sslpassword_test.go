@@ -3,6 +3,9 @@ package e2e
 import (
 	"bytes"
 	"crypto/tls"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,5 +86,42 @@ http {
 			t.Errorf("legacy %v: after the refused reload: certificate %q", legacy, cn)
 		}
 		s.stop()
+	}
+}
+
+// TestProxySSLPasswordFile: an encrypted proxy_ssl_certificate_key opens with proxy_ssl_password_file, and the
+// upstream sees the client certificate.
+func TestProxySSLPasswordFile(t *testing.T) {
+	t.Parallel()
+	ca := newCA(t)
+	certPEM, keyPEM := ca.issue(t, ecdsaP256, "client.test")
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			http.Error(w, "no client certificate", http.StatusForbidden)
+			return
+		}
+		io.WriteString(w, r.TLS.PeerCertificates[0].Subject.CommonName)
+	}))
+	up.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	up.StartTLS()
+	t.Cleanup(up.Close)
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen 127.0.0.1:{{P}};
+        location / {
+            proxy_pass {{UP}};
+            proxy_ssl_certificate client.pem;
+            proxy_ssl_certificate_key client.key;
+            proxy_ssl_password_file pw.txt;
+        }
+    }
+}
+`, "P", port, "UP", up.URL), withFile("conf/client.pem", certPEM), withFile("conf/pw.txt", []byte("no\nright\n")),
+		withFile("conf/client.key", encryptKey(t, keyPEM, false, "right")))
+	r := get(t, http.DefaultClient, "http://"+addr(port)+"/", nil)
+	if r.StatusCode != http.StatusOK || r.Body != "client.test" {
+		t.Fatalf("%d %q", r.StatusCode, r.Body)
 	}
 }
