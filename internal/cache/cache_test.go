@@ -2,7 +2,9 @@ package cache
 
 import (
 	"context"
+	"encoding/hex"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,7 +58,8 @@ func TestValidity(t *testing.T) {
 		{"set-cookie ignored", 200, f("Set-Cookie", "a=b"), IgnoreSetCookie, valid, now.Unix() + 60},
 		{"vary star", 200, f("Vary", "*"), 0, valid, 0},
 		{"vary star ignored", 200, f("Vary", "*"), IgnoreVary, valid, now.Unix() + 60},
-		{"vary: not stored (no variants: one client's answer would go to others)", 200, f("Vary", "Accept-Encoding"), 0, valid, 0},
+		{"vary: stored, a variant per value", 200, f("Vary", "Accept-Encoding"), 0, valid, now.Unix() + 60},
+		{"vary longer than nginx keeps", 200, f("Vary", strings.Repeat("X-Long-Field, ", 10)), 0, valid, 0},
 		{"vary ignored", 200, f("Vary", "Cookie"), IgnoreVary, valid, now.Unix() + 60},
 	} {
 		until, ok := Validity(c.status, c.fields, c.ign, c.valid, now)
@@ -87,12 +90,12 @@ func newZone(t *testing.T, spec Spec) *Zone {
 // store writes a complete entry for key with body, fresh for d.
 func store(t *testing.T, z *Zone, key, body string, d time.Duration) {
 	t.Helper()
-	l := z.Get(key)
+	l := z.Get(key, plainReq, false)
 	if l.Entry != nil {
 		l.Entry.Close()
 		z.Done(l.Hash)
 	}
-	w, err := z.Create(&l, 200, []Field{{"Content-Type", []string{"text/plain"}}, {"X-A", []string{"1", "2"}}}, time.Now().Add(d).Unix(), time.Now().Unix())
+	w, err := z.Create(&l, 200, []Field{{"Content-Type", []string{"text/plain"}}, {"X-A", []string{"1", "2"}}}, "", time.Now().Add(d).Unix(), time.Now().Unix())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,27 +131,27 @@ func TestLayout(t *testing.T) {
 // an abort, there is none.
 func TestStoreAndHit(t *testing.T) {
 	z := newZone(t, Spec{Levels: []int{1, 2}})
-	l := z.Get("k")
+	l := z.Get("k", plainReq, false)
 	if l.Status != Miss || l.Uses != 1 {
 		t.Fatalf("first Get: %+v", l)
 	}
-	w, err := z.Create(&l, 200, []Field{{"X-A", []string{"1", "2"}}}, time.Now().Add(time.Minute).Unix(), time.Now().Unix())
+	w, err := z.Create(&l, 200, []Field{{"X-A", []string{"1", "2"}}}, "", time.Now().Add(time.Minute).Unix(), time.Now().Unix())
 	if err != nil {
 		t.Fatal(err)
 	}
 	io.WriteString(w, "hello")
-	if l2 := z.Get("k"); l2.Status != Miss {
+	if l2 := z.Get("k", plainReq, false); l2.Status != Miss {
 		t.Fatalf("before commit: %v", l2.Status)
 	}
 	w.Abort()
-	if l2 := z.Get("k"); l2.Status != Miss {
+	if l2 := z.Get("k", plainReq, false); l2.Status != Miss {
 		t.Fatalf("after abort: %v", l2.Status)
 	}
 	if n := countFiles(t, z.spec.Path); n != 0 {
 		t.Fatalf("after abort %d files, want 0", n)
 	}
 	store(t, z, "k", "hello", time.Minute)
-	l = z.Get("k")
+	l = z.Get("k", plainReq, false)
 	if l.Status != Hit {
 		t.Fatalf("after commit: %v", l.Status)
 	}
@@ -162,8 +165,8 @@ func TestStoreAndHit(t *testing.T) {
 
 	// a head larger than one read, with repeated fields: read back whole, each field's values its own
 	long := strings.Repeat("v", 6000)
-	l = z.Get("big")
-	w, err = z.Create(&l, 404, []Field{{"X-Long", []string{long}}, {"X-B", []string{"1", "2", "3"}}, {"X-C", []string{"c"}}}, time.Now().Add(time.Minute).Unix(), time.Now().Unix())
+	l = z.Get("big", plainReq, false)
+	w, err = z.Create(&l, 404, []Field{{"X-Long", []string{long}}, {"X-B", []string{"1", "2", "3"}}, {"X-C", []string{"c"}}}, "", time.Now().Add(time.Minute).Unix(), time.Now().Unix())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +174,7 @@ func TestStoreAndHit(t *testing.T) {
 	if err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	l = z.Get("big")
+	l = z.Get("big", plainReq, false)
 	if l.Status != Hit {
 		t.Fatalf("big head: %v", l.Status)
 	}
@@ -198,8 +201,8 @@ func countFiles(t *testing.T, dir string) int {
 func TestStaleAndUpdating(t *testing.T) {
 	z := newZone(t, Spec{})
 	store(t, z, "k", "x", -time.Second)
-	a := z.Get("k")
-	b := z.Get("k")
+	a := z.Get("k", plainReq, false)
+	b := z.Get("k", plainReq, false)
 	a.Entry.Close()
 	b.Entry.Close()
 	if a.Status != Stale || b.Status != Updating {
@@ -209,7 +212,7 @@ func TestStaleAndUpdating(t *testing.T) {
 		t.Fatal(err)
 	}
 	z.Done(a.Hash)
-	c := z.Get("k")
+	c := z.Get("k", plainReq, false)
 	c.Entry.Close()
 	if c.Status != Hit {
 		t.Fatalf("after Refresh: %v", c.Status)
@@ -227,7 +230,7 @@ func TestRebuild(t *testing.T) {
 		t.Error("a reload with the same path made a new zone")
 	}
 	z2 := newZone(t, Spec{Path: dir, Levels: []int{1, 2}})
-	l := z2.Get("k")
+	l := z2.Get("k", plainReq, false)
 	if l.Status != Hit {
 		t.Fatalf("rebuilt index: %v", l.Status)
 	}
@@ -249,7 +252,7 @@ func TestInactiveAndMaxSize(t *testing.T) {
 	z.now = func() time.Time { return now.Add(2 * time.Minute) }
 	store(t, z, "new", "y", time.Hour)
 	z.Sweep()
-	if l := z.Get("old"); l.Status != Miss {
+	if l := z.Get("old", plainReq, false); l.Status != Miss {
 		t.Errorf("inactive entry kept: %v", l.Status)
 	}
 	if _, err := os.Stat(z.File(Hash("old"))); !os.IsNotExist(err) {
@@ -261,10 +264,10 @@ func TestInactiveAndMaxSize(t *testing.T) {
 	one := z.Size()
 	z.maxSize = 2*one + one/2
 	store(t, z, "b", strings.Repeat("b", 1000), time.Hour)
-	z.Get("a").Entry.Close() // a is used: b is now the least recently used
+	z.Get("a", plainReq, false).Entry.Close() // a is used: b is now the least recently used
 	store(t, z, "c", strings.Repeat("c", 1000), time.Hour)
 	for key, want := range map[string]Status{"a": Hit, "b": Miss, "c": Hit} {
-		l := z.Get(key)
+		l := z.Get(key, plainReq, false)
 		if l.Entry != nil {
 			l.Entry.Close()
 		}
@@ -305,5 +308,86 @@ func TestLockAge(t *testing.T) {
 	time.Sleep(120 * time.Millisecond)
 	if owner, _ := z.Lock(context.Background(), h, 10*time.Millisecond, 100*time.Millisecond); !owner {
 		t.Fatal("past the lock age the next request does not fill")
+	}
+}
+
+// plainReq is a request without fields, for lookups of entries that do not vary.
+var plainReq = &http.Request{Header: http.Header{}}
+
+// TestVariants: a response with Vary is stored per variant, named as nginx 1.22 names the files (the md5s
+// below are the names of nginx's cache files for the same key and requests), and a lookup with other values
+// goes on to its own variant.
+func TestVariants(t *testing.T) {
+	z, err := Open(Spec{Path: t.TempDir(), Levels: []int{1, 2}, Name: "v", Size: 1 << 20, Inactive: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "httpGET127.0.0.1/vary/a?h[]=Vary:%20Cookie"
+	req := func(name, value string) *http.Request {
+		r := &http.Request{Header: http.Header{}}
+		if name != "" {
+			r.Header.Set(name, value)
+		}
+		return r
+	}
+	store := func(r *http.Request, body, vary string) {
+		t.Helper()
+		l := z.Get(key, r, false)
+		if l.Status != Miss {
+			t.Fatalf("%s: %v, want a miss", body, l.Status)
+		}
+		w, err := z.Create(&l, 200, []Field{{"Vary", []string{vary}}}, vary, time.Now().Add(time.Minute).Unix(), time.Now().Unix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(body))
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hit := func(r *http.Request) string {
+		t.Helper()
+		l := z.Get(key, r, false)
+		if l.Status != Hit {
+			return "miss"
+		}
+		defer l.Entry.Close()
+		b, _ := io.ReadAll(l.Entry.Body(0, l.Entry.BodySize))
+		return string(b)
+	}
+	alice, bob, none := req("Cookie", "c=alice"), req("Cookie", "c=bob"), req("", "")
+	store(alice, "alice", "Cookie") // the main entry: md5 of the key
+	store(bob, "bob", "Cookie")     // a variant
+	store(none, "none", "Cookie")
+	for _, c := range []struct {
+		r    *http.Request
+		want string
+	}{{alice, "alice"}, {bob, "bob"}, {none, "none"}, {req("Cookie", "c=carol"), "miss"}} {
+		if got := hit(c.r); got != c.want {
+			t.Errorf("%v: %q, want %q", c.r.Header, got, c.want)
+		}
+	}
+	for _, name := range []string{"d0cb9dcd09549987fd4b70a664cecc7f", "0f697ed42ab9e6c21c15158d35da1d2f", "fb5b3b0d47e1216f7e99ac2f10a39cc6"} {
+		b, _ := hex.DecodeString(name)
+		if _, err := os.Stat(z.File([16]byte(b))); err != nil {
+			t.Errorf("nginx's file %s: %v", name, err)
+		}
+	}
+	// Accept-Encoding's values are normalised: "gzip, deflate" and "gzip,deflate" are one variant (nginx's
+	// file 751bcf8b…)
+	main := Hash("httpGET127.0.0.1/vary/g?gz=1")
+	a := variant(main, "Accept-Encoding", req("Accept-Encoding", "gzip, deflate"))
+	if b := variant(main, "accept-encoding", req("Accept-Encoding", "gzip,deflate")); a != b || hex.EncodeToString(a[:]) != "751bcf8be09771cc54d24e9820ea6964" {
+		t.Errorf("accept-encoding variants %x, %x", a, b)
+	}
+	// a variant's request whose response no longer varies replaces the main entry (nginx's update_variant)
+	l := z.Get(key, bob, false)
+	l.Entry.Close()
+	l.Status = Miss
+	w, _ := z.Create(&l, 200, nil, "", time.Now().Add(time.Minute).Unix(), time.Now().Unix())
+	w.Write([]byte("plain"))
+	w.Commit()
+	if got := hit(alice); got != "plain" {
+		t.Errorf("after a response without Vary: alice gets %q, want the new main entry", got)
 	}
 }

@@ -3,6 +3,7 @@ package cache
 import (
 	"bufio"
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 //
 //	SLUICE-CACHE1 <valid, 20 digits> <date, 20 digits> <body offset, 10 digits> <status, 3 digits>\n
 //	KEY: <key>\n
+//	[VARY: <variant, 32 hex digits> <the response's Vary>\n]
+//	[HEADONLY: 1\n]             (a HEAD's response, stored without a body)
 //	<Name>: <value>\n …
 //	\n
 //	<body>
@@ -26,6 +29,8 @@ const (
 	magic      = "SLUICE-CACHE1 "
 	firstLine  = len(magic) + 20 + 1 + 20 + 1 + 10 + 1 + 3 + 1
 	tempPrefix = ".tmp-"
+	headOnly   = "HEADONLY: 1\n" // (upstream field names are canonical, never all capitals)
+	varyLine   = "VARY: "
 )
 
 var errFormat = errors.New("not a cache entry")
@@ -39,6 +44,9 @@ type Entry struct {
 	Date      int64   // when it was stored
 	BodyStart int64
 	BodySize  int64
+	HeadOnly  bool     // the response to a HEAD, without its body
+	Vary      string   // the response's Vary, when it has variants
+	Variant   [16]byte // with Vary: the variant of the request that stored it
 	File      *os.File
 }
 
@@ -152,6 +160,18 @@ func readHead(f *os.File) (*Entry, error) {
 		return nil, errFormat
 	}
 	e.Key = key
+	if r, ok := strings.CutPrefix(rest, varyLine); ok {
+		line, r, _ = strings.Cut(r, "\n")
+		h, vary, _ := strings.Cut(line, " ")
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != 16 || vary == "" {
+			return nil, errFormat
+		}
+		e.Vary, e.Variant, rest = vary, [16]byte(b), r
+	}
+	if r, ok := strings.CutPrefix(rest, headOnly); ok {
+		e.HeadOnly, rest = true, r
+	}
 	lines := strings.Count(rest, "\n") - 1
 	e.Fields = make([]Field, 0, lines)
 	vals := make([]string, lines) // every value, in one array
@@ -209,7 +229,18 @@ type Writer struct {
 }
 
 // Create starts the entry of l's key for a response with status and fields, fresh until valid, stored at date.
-func (z *Zone) Create(l *Lookup, status int, fields []Field, valid, date int64) (*Writer, error) {
+// A response that varies (vary, its Vary unless ignored) is stored with the variant of l's request: in place
+// of the entry l found, or, when that was a variant's and the response's variant is another (nginx's
+// ngx_http_file_cache_update_variant), in place of the key's main entry.
+func (z *Zone) Create(l *Lookup, status int, fields []Field, vary string, valid, date int64) (*Writer, error) {
+	hash := l.Hash
+	var v [16]byte
+	if vary != "" {
+		v = variant(l.main, vary, l.req)
+	}
+	if l.secondary && (vary == "" || v != l.Hash) {
+		hash = l.main
+	}
 	f, err := os.CreateTemp(z.spec.Path, tempPrefix)
 	if err != nil {
 		return nil, err
@@ -217,6 +248,12 @@ func (z *Zone) Create(l *Lookup, status int, fields []Field, valid, date int64) 
 	var head bytes.Buffer
 	head.Grow(512)
 	fmt.Fprintf(&head, "KEY: %s\n", strings.ReplaceAll(l.Key, "\n", " "))
+	if vary != "" {
+		fmt.Fprintf(&head, "%s%x %s\n", varyLine, v, vary)
+	}
+	if l.head {
+		head.WriteString(headOnly)
+	}
 	for _, fl := range fields {
 		for _, v := range fl.Values {
 			if strings.ContainsAny(fl.Name, "\r\n:") || strings.ContainsAny(v, "\r\n") {
@@ -229,7 +266,7 @@ func (z *Zone) Create(l *Lookup, status int, fields []Field, valid, date int64) 
 		}
 	}
 	head.WriteByte('\n')
-	w := &Writer{z: z, hash: l.Hash, valid: valid, f: f, bw: bufio.NewWriterSize(f, 32<<10)}
+	w := &Writer{z: z, hash: hash, valid: valid, f: f, bw: bufio.NewWriterSize(f, 32<<10)}
 	fmt.Fprintf(w.bw, "%s%020d %020d %010d %03d\n", magic, valid, date, int64(firstLine+head.Len()), status)
 	w.bw.Write(head.Bytes())
 	return w, nil

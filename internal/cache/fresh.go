@@ -37,8 +37,8 @@ type Field struct {
 // fields are read in the order they came, as nginx's header handlers run: X-Accel-Expires (seconds, or @ and
 // an absolute time; 0 forbids caching) outranks a Cache-Control that comes after it; Cache-Control's no-cache,
 // no-store or private forbid caching, s-maxage or else max-age give the time (0 forbids); Expires counts only
-// when nothing earlier gave a time (a past or unreadable date forbids); Set-Cookie and `Vary: *` forbid
-// caching. Without a time from the fields, the first proxy_cache_valid line listing the status gives it; with
+// when nothing earlier gave a time (a past or unreadable date forbids); Set-Cookie, `Vary: *` and a Vary
+// longer than 128 bytes forbid caching. Without a time from the fields, the first proxy_cache_valid line listing the status gives it; with
 // none the response is not cached. Each may be ignored (proxy_ignore_headers).
 func Validity(status int, fields []Field, ign Ignore, valid []Valid, now time.Time) (until int64, ok bool) {
 	cacheable := true
@@ -113,10 +113,9 @@ func Validity(status int, fields []Field, ign Ignore, valid []Valid, now time.Ti
 					cacheable = false
 				}
 			case "Vary":
-				// nginx keeps a variant per value of the headers named; with one entry per key a response
-				// that varies (Cookie, Authorization, Accept-Encoding) would be served to clients it was not
-				// made for, so it is not stored unless proxy_ignore_headers Vary says the variants are alike
-				if ign&IgnoreVary == 0 && v != "" {
+				// a variant is kept per value of the fields named (varyOf); every value is one variant more
+				// than nginx keeps apart, and one longer than it keeps is not cached
+				if ign&IgnoreVary == 0 && (strings.TrimSpace(v) == "*" || len(v) > varyMax) {
 					cacheable = false
 				}
 			}
@@ -132,6 +131,20 @@ func Validity(status int, fields []Field, ign Ignore, valid []Valid, now time.Ti
 		return now.Add(d).Unix(), true
 	}
 	return 0, false
+}
+
+// varyOf is the Vary of a response as nginx 1.22 keeps it for variants: the last Vary line, "" when there is
+// none or proxy_ignore_headers Vary.
+func varyOf(fields []Field, ign Ignore) string {
+	vary := ""
+	if ign&IgnoreVary == 0 {
+		for _, f := range fields {
+			if f.Name == "Vary" && len(f.Values) > 0 {
+				vary = strings.TrimSpace(f.Values[len(f.Values)-1])
+			}
+		}
+	}
+	return vary
 }
 
 // ValidFor is the proxy_cache_valid time of status: the first line naming it (or any), 0 for none.

@@ -1,8 +1,10 @@
-// Package cache is proxy_cache's storage: a directory of files, one per key, named and laid out as nginx
-// names them (the md5 of the key in hex, in levels of subdirectories taken from its end), and an in-memory
-// index of them (keys_zone) that tracks use, freshness and which request is filling or updating an entry.
+// Package cache is proxy_cache's and fastcgi_cache's storage and the flow of a request through it: a directory
+// of files, one per key (and per variant of a response with Vary), named and laid out as nginx names them (the
+// md5 in hex, in levels of subdirectories taken from its end), an in-memory index of them (keys_zone) that
+// tracks use, freshness and which request is filling or updating an entry, and Request, one request's use of
+// a cache for either module.
 //
-// The proxy asks Zone.Get for a key; a missing entry is written through a Writer (a temporary file in the
+// Request asks Zone.Get for a key; a missing entry is written through a Writer (a temporary file in the
 // cache directory, renamed into place only once the whole response was read, so a failed transfer leaves no
 // entry), and a hit is read through an Entry. What may be cached and for how long is Validity's decision
 // (fresh.go), nginx 1.22's reading of X-Accel-Expires, Cache-Control, Expires, Set-Cookie and Vary.
@@ -13,6 +15,8 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"net/http"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"slices"
@@ -167,55 +171,125 @@ func (z *Zone) File(hash [16]byte) string {
 
 // Lookup is what Get found for one request.
 type Lookup struct {
-	Hash   [16]byte
+	Hash   [16]byte // the entry's: the key's md5, or a variant's (Vary)
 	Key    string
 	Status Status
-	Uses   int    // requests for the key so far, this one included (proxy_cache_min_uses)
+	Uses   int    // requests for the key (its variant) so far, this one included (proxy_cache_min_uses)
 	Entry  *Entry // the entry, open, for Hit, Stale and Updating; the caller closes it
+
+	main      [16]byte      // the key's md5
+	secondary bool          // Hash is a variant's: the main entry varies, and not for this request's values
+	req       *http.Request // for the variant of a response that varies
+	head      bool          // a HEAD not converted to GET: its entry has no body
 }
 
-// Get looks key up and counts the use. An expired entry makes this request its updater (Stale) unless another
-// request is updating it (Updating); the updater calls Done when it is finished.
-func (z *Zone) Get(key string) Lookup {
-	l := Lookup{Hash: Hash(key), Key: key}
-	z.mu.Lock()
-	n := z.touch(l.Hash)
-	n.uses++
-	l.Uses = n.uses
-	exists, valid := n.exists, n.valid
-	z.mu.Unlock()
-	if !exists {
-		return l
-	}
-	e, err := openEntry(z.File(l.Hash))
-	if err != nil || e.Key != key {
-		// gone, unreadable or another key's (an md5 collision): a miss, which a new entry replaces
-		if e != nil {
-			e.Close()
+// Get looks key up for r and counts the use. An expired entry makes this request its updater (Stale) unless
+// another request is updating it (Updating); the updater calls Done when it is finished.
+//
+// The entry of a response that varies (Vary) holds the variant of the request that stored it, the md5 of the
+// key's and of that request's values of the fields Vary names; a request with other values goes on to the
+// entry named by its own variant, as nginx's secondary lookup does, so each variant has an entry of its own.
+//
+// head is a HEAD request that goes upstream as HEAD: an entry it stores has no body, and answers only HEAD
+// requests (for another method it is a Miss, and the new response replaces it).
+func (z *Zone) Get(key string, r *http.Request, head bool) Lookup {
+	l := Lookup{Hash: Hash(key), Key: key, req: r, head: head}
+	l.main = l.Hash
+	for {
+		z.mu.Lock()
+		n := z.touch(l.Hash)
+		n.uses++
+		l.Uses = n.uses
+		exists, valid := n.exists, n.valid
+		z.mu.Unlock()
+		if !exists {
+			return l
+		}
+		e, err := openEntry(z.File(l.Hash))
+		if err != nil || e.Key != key {
+			// gone, unreadable or another key's (an md5 collision): a miss, which a new entry replaces
+			if e != nil {
+				e.Close()
+			}
+			z.mu.Lock()
+			if n := z.nodes[l.Hash]; n != nil && n.exists {
+				z.size -= n.fsize
+				n.exists = false
+			}
+			z.mu.Unlock()
+			return l
+		}
+		if e.Vary != "" {
+			if v := variant(l.main, e.Vary, r); v != e.Variant {
+				e.Close()
+				if l.secondary {
+					return l // (a variant's entry for other values: nginx's "incorrect vary hash", a miss)
+				}
+				l.Hash, l.secondary = v, true
+				continue
+			}
+		}
+		if e.HeadOnly && !head {
+			e.Close() // a HEAD's entry, without the body this request needs: a miss, which its response replaces
+			return l
+		}
+		e.Valid = valid
+		l.Entry = e
+		if valid >= z.now().Unix() {
+			l.Status = Hit
+			return l
 		}
 		z.mu.Lock()
-		if n := z.nodes[l.Hash]; n != nil && n.exists {
-			z.size -= n.fsize
-			n.exists = false
+		if n := z.nodes[l.Hash]; n != nil && n.updating {
+			l.Status = Updating
+		} else if n != nil {
+			n.updating = true
+			l.Status = Stale
 		}
 		z.mu.Unlock()
 		return l
 	}
-	e.Valid = valid
-	l.Entry = e
-	if valid >= z.now().Unix() {
-		l.Status = Hit
-		return l
+}
+
+// varyMax is the longest Vary value nginx keeps (NGX_HTTP_CACHE_VARY_LEN); a response with a longer one is not
+// cached.
+const varyMax = 128
+
+// variant is nginx's ngx_http_file_cache_vary: the md5 of the key's md5 and, for each field name in vary (lower
+// case), "name:", r's values of it and CRLF. Values of the same field are joined with ","; those of
+// Accept-Charset, Accept-Encoding and Accept-Language are split at commas and spaces first, so "gzip, deflate"
+// and "gzip,deflate" are one variant.
+func variant(main [16]byte, vary string, r *http.Request) [16]byte {
+	h := md5.New()
+	h.Write(main[:])
+	sep := func(c rune) bool { return c == ',' || c == ' ' }
+	for _, name := range strings.FieldsFunc(strings.ToLower(vary), sep) {
+		h.Write([]byte(name))
+		h.Write([]byte(":"))
+		vals := r.Header[textproto.CanonicalMIMEHeaderKey(name)]
+		if name == "host" && len(vals) == 0 && r.Host != "" {
+			vals = []string{r.Host} // (Go's server keeps Host out of the header)
+		}
+		normalize := name == "accept-charset" || name == "accept-encoding" || name == "accept-language"
+		first := true
+		for _, v := range vals {
+			parts := []string{v}
+			if normalize {
+				parts = strings.FieldsFunc(v, sep)
+			}
+			for _, p := range parts {
+				if !first {
+					h.Write([]byte(","))
+				}
+				h.Write([]byte(p))
+				first = false
+			}
+		}
+		h.Write([]byte("\r\n"))
 	}
-	z.mu.Lock()
-	if n := z.nodes[l.Hash]; n != nil && n.updating {
-		l.Status = Updating
-	} else if n != nil {
-		n.updating = true
-		l.Status = Stale
-	}
-	z.mu.Unlock()
-	return l
+	var out [16]byte
+	h.Sum(out[:0])
+	return out
 }
 
 // Done ends this request's update of an expired entry (Stale) or its filling of a missing one (Lock).

@@ -236,17 +236,21 @@ var accessDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.status(d, &p.conf.LimitReqStatus) }},
 	{Name: "limit_req_log_level", Module: "http_limit_req", Ctx: ctxHSL, Args: "1", Default: "error", Doc: "Error log level for refused requests (info, notice, warn, error); delayed ones log one level lower.",
 		Apply: func(p *parser, d *Directive) error { return p.logLevel(d, &p.conf.LimitReqLog) }},
-	{Name: "limit_conn_zone", Module: "http_limit_conn", Ctx: CtxHTTP, Args: "2", Doc: "A connection-count zone: key (e.g. $binary_remote_addr) and zone=name:size.",
+	{Name: "limit_conn_zone", Module: "http_limit_conn", Ctx: CtxHTTP | CtxStream, Args: "2", Doc: "A connection-count zone: key (e.g. $binary_remote_addr) and zone=name:size. In stream, a zone of stream sessions (TCP connections and UDP sessions), named apart from http's.",
 		Diff: "counts requests in progress (HTTP/2 streams each count) and open WebSocket tunnels; the zone lives in the process and keeps its counts across a reload when name and size stay the same.",
 		Apply: func(p *parser, d *Directive) error {
 			z, err := p.zone(d, false)
 			if err != nil {
 				return err
 			}
-			p.http.ConnZones = append(p.http.ConnZones, z)
+			if p.strm != nil {
+				p.strm.ConnZones = append(p.strm.ConnZones, z)
+			} else {
+				p.http.ConnZones = append(p.http.ConnZones, z)
+			}
 			return nil
 		}},
-	{Name: "limit_conn", Module: "http_limit_conn", Ctx: ctxHSL, Args: "2", Doc: "Most requests in progress (WebSocket tunnels count while open) per key of a zone; more get limit_conn_status.",
+	{Name: "limit_conn", Module: "http_limit_conn", Ctx: ctxHSL | ctxStream, Args: "2", Doc: "Most requests in progress (WebSocket tunnels count while open) per key of a zone; more get limit_conn_status. In stream: most open sessions per key; one more is closed at once, logged with $status 503.",
 		Apply: func(p *parser, d *Directive) error {
 			n, err := strconv.Atoi(d.Args[1])
 			if err != nil || n < 1 {
@@ -255,9 +259,9 @@ var accessDirectives = []Spec{
 			add(&p.conf.LimitConns, LimitConn{Zone: d.Args[0], N: n})
 			return nil
 		}},
-	{Name: "limit_conn_log_level", Module: "http_limit_conn", Ctx: ctxHSL, Args: "1", Default: "error", Doc: "Error log level for requests refused by limit_conn (info, notice, warn, error).",
+	{Name: "limit_conn_log_level", Module: "http_limit_conn", Ctx: ctxHSL | ctxStream, Args: "1", Default: "error", Doc: "Error log level for requests refused by limit_conn (info, notice, warn, error).",
 		Apply: func(p *parser, d *Directive) error { return p.logLevel(d, &p.conf.LimitConnLog) }},
-	{Name: "limit_conn_dry_run", Module: "http_limit_conn", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "on: limit_conn counts and logs (\"dry run\") but does not refuse; $limit_conn_status tells what it would have done.",
+	{Name: "limit_conn_dry_run", Module: "http_limit_conn", Ctx: ctxHSL | ctxStream, Args: "1", Default: "off", Doc: "on: limit_conn counts and logs (\"dry run\") but does not refuse; $limit_conn_status tells what it would have done.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.LimitConnDryRun) }},
 	{Name: "limit_conn_status", Module: "http_limit_conn", Ctx: ctxHSL, Args: "1", Default: "503", Doc: "Status for requests refused by limit_conn.",
 		Apply: func(p *parser, d *Directive) error { return p.status(d, &p.conf.LimitConnStatus) }},
@@ -438,7 +442,14 @@ func (p *parser) zone(d *Directive, rate bool) (ZoneSpec, error) {
 	if rate && z.Rate == 0 {
 		return z, d.errorf("no rate is defined for limit_req_zone %q", z.Name)
 	}
-	for _, o := range append(p.http.ReqZones, p.http.ConnZones...) {
+	var names []ZoneSpec
+	if p.http != nil {
+		names = append(append(names, p.http.ReqZones...), p.http.ConnZones...)
+	}
+	if p.cfg.Stream != nil {
+		names = append(names, p.cfg.Stream.ConnZones...)
+	}
+	for _, o := range names {
 		if o.Name == z.Name {
 			return z, d.errorf("duplicate zone %q", z.Name)
 		}

@@ -65,7 +65,7 @@ var coreDirectives = []Spec{
 		}},
 	{Name: "location", Module: "http_core", Ctx: CtxServer | CtxLocation, Args: "1-2", Block: true, Doc: "Settings for requests whose normalised URI matches; nginx's matching order.",
 		Apply: (*parser).locationBlock},
-	{Name: "listen", Module: "http_core", Ctx: CtxServer | CtxStreamServer, Args: "1+", Default: "*:80", Doc: "Address and port to accept on, with ssl, http2, quic (a UDP socket for HTTP/3, nginx 1.25 syntax), default_server, reuseport, backlog=, ipv6only=, proxy_protocol (v1 and v2 headers), so_keepalive=on|off|keepidle:keepintvl:keepcnt (TCP keep-alive probes on accepted connections; off by default, as in nginx).",
+	{Name: "listen", Module: "http_core", Ctx: CtxServer | CtxStreamServer, Args: "1+", Default: "*:80", Doc: "Address and port to accept on, with ssl, http2, quic (a UDP socket for HTTP/3, nginx 1.25 syntax), default_server, reuseport, backlog=, ipv6only=, proxy_protocol (v1 and v2 headers), so_keepalive=on|off|keepidle:keepintvl:keepcnt (TCP keep-alive probes on accepted connections; off by default, as in nginx); in stream, udp (a UDP socket: ssl, proxy_protocol, backlog and so_keepalive are refused with it, as in nginx).",
 		Diff:  "unix: sockets, bind, setfib, accept_filter and fastopen are not supported yet (refused with an error); deferred, rcvbuf and sndbuf are accepted and ignored.",
 		Apply: (*parser).listen},
 	{Name: "server_name", Module: "http_core", Ctx: CtxServer, Args: "1+", Default: `""`, Doc: "Names of the virtual server: exact, *.wildcard, wildcard.*, .example.com, ~regex.",
@@ -204,7 +204,8 @@ var coreDirectives = []Spec{
 			p.sc.LargeHeaderBuffers.set(n * int(sz))
 			return nil
 		}},
-	{Name: "http2", Module: "http_v2", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Enables HTTP/2 on the server's TLS listeners (nginx 1.25.1 syntax; `listen … http2` also works).",
+	{Name: "http2", Module: "http_v2", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Enables HTTP/2 (nginx 1.25.1 syntax; `listen … http2` also works): on TLS listeners by ALPN, and on cleartext ones for clients that begin with HTTP/2's preface (h2c with prior knowledge, as gRPC clients do).",
+		Diff: "nginx 1.22 speaks only HTTP/2 on a cleartext http2 port, so HTTP/1.x clients get no answer there; sluice serves both, told apart by HTTP/2's preface.",
 		Apply: func(p *parser, d *Directive) error {
 			v, err := p.onOff(d)
 			p.sc.HTTP2.set(v)
@@ -421,18 +422,17 @@ func (p *parser) listen(d *Directive) error {
 	}
 	l.Addr = net.JoinHostPort(host, strconv.Itoa(n))
 	l.IPv6Only = true // nginx's default: [::]:443 does not also take IPv4, so `listen 443; listen [::]:443;` works
+	keepAliveSet := false
 	for _, a := range d.Args[1:] {
 		k, v, _ := strings.Cut(a, "=")
 		switch k {
 		case "ssl":
 			l.SSL = true
 		case "udp":
-			if p.strm != nil {
-				e := d.errorf("\"udp\" in the \"listen\" directive is not supported: sluice's stream module proxies TCP only")
-				e.Hint = "remove udp (DNS, QUIC and syslog over UDP need another proxy for now)"
-				return e
+			if p.strm == nil {
+				return d.errorf("invalid parameter %q of the \"listen\" directive", a)
 			}
-			return d.errorf("invalid parameter %q of the \"listen\" directive", a)
+			l.UDP = true
 		case "http2":
 			l.HTTP2 = true
 		case "default_server", "default":
@@ -456,14 +456,14 @@ func (p *parser) listen(d *Directive) error {
 			if err != nil {
 				return d.errorf("invalid so_keepalive value %q: %v", a, err)
 			}
-			l.KeepAlive = ka
+			l.KeepAlive, keepAliveSet = ka, true
 		case "deferred", "rcvbuf", "sndbuf":
 		default:
 			return d.errorf("invalid parameter %q of the \"listen\" directive", a)
 		}
 	}
 	if p.strm != nil {
-		return p.streamListen(d, l)
+		return p.streamListen(d, l, keepAliveSet)
 	}
 	if l.QUIC && (l.SSL || l.HTTP2 || l.ProxyProtocol) {
 		return d.errorf("\"quic\" cannot be combined with \"ssl\", \"http2\" or \"proxy_protocol\" in the \"listen\" directive")

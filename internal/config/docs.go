@@ -46,7 +46,15 @@ func (r *Registry) Reference() string {
 			b.WriteString("\n")
 		}
 	}
-	b.WriteString("## Variables\n\n")
+	b.WriteString("## Not supported\n\n")
+	b.WriteString("Directives of these modules are refused at their line with the hint below (names ending in `_` stand for\n")
+	b.WriteString("every directive that starts so, names starting with `_` for every one that ends so; a directive listed above\n")
+	b.WriteString("is accepted even where it matches).\n\n")
+	b.WriteString("| module | directives | hint |\n|---|---|---|\n")
+	for _, m := range unsupportedModules {
+		fmt.Fprintf(&b, "| %s | `%s` | %s |\n", m.module, strings.Join(m.names, "`, `"), m.hint)
+	}
+	b.WriteString("\n## Variables\n\n")
 	b.WriteString("Built-in variables, usable wherever a directive takes variables (log_format, add_header, proxy_set_header,\n")
 	b.WriteString("return, map, if, …); `map` and `set` define more. NAME stands for a header, cookie or argument name.\n\n")
 	b.WriteString("| variable | value |\n|---|---|\n")

@@ -89,17 +89,7 @@ var fastcgiDirectives = []Spec{
 	{Name: "fastcgi_busy_buffers_size", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "fastcgi_max_temp_file_size", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; responses are never spooled to disk."},
 	{Name: "fastcgi_temp_path", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1-4", Ignored: true, Doc: "Accepted."},
-	{Name: "fastcgi_cache_path", Module: "http_fastcgi", Ctx: CtxHTTP, Args: "2+", Ignored: true, Doc: "Accepted so cached WordPress configurations load; responses are not cached yet (every request reaches php-fpm)."},
-	{Name: "fastcgi_cache", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; not cached yet (see fastcgi_cache_path)."},
-	{Name: "fastcgi_cache_key", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
-	{Name: "fastcgi_cache_valid", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
-	{Name: "fastcgi_cache_bypass", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
-	{Name: "fastcgi_no_cache", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
-	{Name: "fastcgi_cache_use_stale", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
-	{Name: "fastcgi_cache_methods", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
-	{Name: "fastcgi_cache_lock", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
-	{Name: "fastcgi_cache_min_uses", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (see fastcgi_cache_path)."},
-	{Name: "fastcgi_ignore_headers", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Doc: "Application response fields not acted on: X-Accel-Redirect (the response is passed as it is) and X-Accel-Buffering; the others nginx knows are accepted (they steer nginx's cache, which sluice does not have).",
+	{Name: "fastcgi_ignore_headers", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1+", Doc: "Application response fields not acted on: X-Accel-Redirect (the response is passed as it is), X-Accel-Buffering, X-Accel-Limit-Rate, and for fastcgi_cache X-Accel-Expires, Expires, Cache-Control, Set-Cookie (a response with it is then cached) and Vary; X-Accel-Charset, which then no longer names the charset the response is given (see charset).",
 		Apply: func(p *parser, d *Directive) error { return p.ignoreHeaders(d, &p.conf.FastCGIIgnoreHeaders) }},
 	{Name: "fastcgi_ignore_client_abort", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; a client that goes away ends the request to the application (off)."},
 	{Name: "fastcgi_request_buffering", Module: "http_fastcgi", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; a body of known length streams to the application, a chunked one is spooled (php-fpm needs CONTENT_LENGTH)."},
@@ -159,26 +149,34 @@ func (p *parser) resolveFastCGI(lc *LocConf) error {
 	if fp == nil || fp.Network != "tcp" {
 		return nil
 	}
-	if u, ok := p.cfg.HTTP.Upstreams[fp.Addr]; ok {
+	u, err := p.resolvePass(fp.Raw, fp.Addr, fp.Pos, "probes over HTTP, but fastcgi_pass speaks FastCGI to it",
+		"php-fpm listens on 127.0.0.1:9000 by default, or use unix:/run/php/php-fpm.sock")
+	fp.Upstream = u
+	return err
+}
+
+// resolvePass finds the upstream block a fastcgi_pass or grpc_pass names, or checks that its address has a
+// port and a host that resolves. A block with health_check cannot be one (its probes speak HTTP/1.1; why says
+// what the pass speaks instead); portHint helps with a missing port.
+func (p *parser) resolvePass(raw, addr string, pos Pos, why, portHint string) (*Upstream, error) {
+	if u, ok := p.cfg.HTTP.Upstreams[addr]; ok {
 		if u.HealthCheck != nil {
-			// its HTTP probes would fail against every FastCGI peer and take them all out
-			e := fp.Pos.errorf("upstream %q has a health_check, which probes over HTTP, but fastcgi_pass speaks FastCGI to it", fp.Raw)
+			e := pos.errorf("upstream %q has a health_check, which %s", raw, why)
 			e.Hint = "remove health_check from the upstream block; a peer whose connections fail is still taken out for fail_timeout (max_fails)"
-			return e
+			return nil, e
 		}
-		fp.Upstream = u
-		return nil
+		return u, nil
 	}
-	host, _, err := net.SplitHostPort(fp.Addr)
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		e := fp.Pos.errorf("no port in upstream %q", fp.Raw)
-		e.Hint = "php-fpm listens on 127.0.0.1:9000 by default, or use unix:/run/php/php-fpm.sock"
-		return e
+		e := pos.errorf("no port in upstream %q", raw)
+		e.Hint = portHint
+		return nil, e
 	}
 	if net.ParseIP(host) == nil {
 		if _, err := net.LookupHost(host); err != nil {
-			return fp.Pos.errorf("host not found in upstream %q", fp.Raw)
+			return nil, pos.errorf("host not found in upstream %q", raw)
 		}
 	}
-	return nil
+	return nil, nil
 }

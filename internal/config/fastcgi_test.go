@@ -102,6 +102,7 @@ func TestExpiresValues(t *testing.T) {
 		{"1h", Expires{D: 3600e9}},
 		{"-1", Expires{D: -1e9}},
 		{"modified 30d", Expires{Modified: true, D: 30 * 24 * 3600e9}},
+		{"@10h30m", Expires{Daily: true, D: 10*3600e9 + 30*60e9}},
 	} {
 		cfg, err := load(t, "events {}\nhttp { server { listen 8080; location / { expires "+tt.arg+"; } } }", nil)
 		if err != nil {
@@ -141,5 +142,21 @@ func TestHealthCheckProtocol(t *testing.T) {
 	}
 	if _, err := load(t, "events {}\nhttp { upstream web { server 127.0.0.1:8443; health_check scheme=ftp; } }", nil); err == nil || !strings.Contains(err.Error(), "scheme=ftp") {
 		t.Errorf("scheme=ftp: error %v", err)
+	}
+}
+
+// TestExpiresVariable: `expires $expires` (h5bp, from a map on $sent_http_content_type) is read per response.
+func TestExpiresVariable(t *testing.T) {
+	cfg, err := load(t, "events {}\nhttp { map $sent_http_content_type $e { default 1M; } server { listen 8080; location / { expires modified $e; } } }", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := cfg.HTTP.Servers[0].Locations[0].Conf.Expires.V; e.Value == nil || e.Value.String() != "$e" || !e.Modified {
+		t.Errorf("expires = %+v", e)
+	}
+	for _, bad := range []string{"modified @1h", "@24h", "1x"} {
+		if _, err := load(t, "events {}\nhttp { server { listen 8080; location / { expires "+bad+"; } } }", nil); err == nil || !strings.Contains(err.Error(), "sluice.conf:2") {
+			t.Errorf("expires %s: %v", bad, err)
+		}
 	}
 }

@@ -43,13 +43,13 @@ func (p *parser) finish() error {
 			}
 		}
 	}
-	if !h.Loc.ProxyCacheKey.Set {
-		// proxy_cache_key's default, inherited by every level that sets none
+	if !h.Loc.ProxyCache.Key.Set {
+		// proxy_cache_key's default, inherited by every level that sets none (fastcgi_cache_key has none)
 		t, err := vars.Compile("$scheme$proxy_host$request_uri", p.tab)
 		if err != nil {
 			return err
 		}
-		h.Loc.ProxyCacheKey.V = t
+		h.Loc.ProxyCache.Key.V = t
 	}
 	for _, s := range h.Servers {
 		mergeOpts(s.Loc, h.Loc)
@@ -147,11 +147,14 @@ func (p *parser) finishServer(s *Server) error {
 			if err := p.resolveFastCGI(l.Conf); err != nil && perr == nil {
 				perr = err
 			}
+			if err := p.resolveGRPC(l.Conf); err != nil && perr == nil {
+				perr = err
+			}
 			if err := p.checkCache(l.Conf); err != nil && perr == nil {
 				perr = err
 			}
 			out = append(out, &route.Location[*Location]{Modifier: l.Modifier, Pattern: l.Pattern, Value: l, Children: conv(l.Children, l.Conf),
-				AutoRedirect: l.Conf.Handler == HandlerProxy || l.Conf.Handler == HandlerFastCGI})
+				AutoRedirect: l.Conf.Handler == HandlerProxy || l.Conf.Handler == HandlerFastCGI || l.Conf.Handler == HandlerGRPC})
 		}
 		return out
 	}
@@ -216,6 +219,8 @@ func (p *parser) compileLevel(lc *LocConf) {
 	finishSub(lc)
 	p.finishCharset(lc)
 	finishGzip(lc)
+	lc.ProxyCacheConf = lc.ProxyCache.compile(lc.ProxyIgnoreHeaders.V, true)
+	lc.FastCGICacheConf = lc.FastCGICache.compile(lc.FastCGIIgnoreHeaders.V, false)
 	lc.SecureLink = nil
 	if lc.SecureLinkSecret.V != "" || lc.SecureLinkExpr.V != nil || lc.SecureLinkMD5.V != nil {
 		lc.SecureLink = &vars.SecureLink{Expr: lc.SecureLinkExpr.V, MD5: lc.SecureLinkMD5.V, Secret: lc.SecureLinkSecret.V}
@@ -266,13 +271,18 @@ func (p *parser) resolveProxy(lc *LocConf) error {
 }
 
 // mergeOpts fills every Opt field of child that was not set from parent (nginx's merge for scalars; array
-// directives are Opt too, so a level that sets any replaces the inherited list).
+// directives are Opt too, so a level that sets any replaces the inherited list). The Opts of an UpstreamSSL or
+// CacheOpts family are merged one by one.
 func mergeOpts(child, parent any) {
 	cv := reflect.ValueOf(child).Elem()
 	pv := reflect.ValueOf(parent).Elem()
 	for i := 0; i < cv.NumField(); i++ {
 		f := cv.Field(i)
 		if f.Kind() != reflect.Struct || !f.CanSet() {
+			continue
+		}
+		if t := f.Type(); t == reflect.TypeFor[UpstreamSSL]() || t == reflect.TypeFor[CacheOpts]() {
+			mergeOpts(f.Addr().Interface(), pv.Field(i).Addr().Interface())
 			continue
 		}
 		set := f.FieldByName("Set")

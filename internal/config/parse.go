@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -134,8 +135,15 @@ func (p *parser) open(path string) (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
-func (p *parser) parseFile(name string) (*crossplane.Payload, error) {
-	payload, err := crossplane.Parse(name, &crossplane.ParseOptions{
+func (p *parser) parseFile(name string) (payload *crossplane.Payload, err error) {
+	// crossplane panics on `if ()` (its trimming of the parentheses slices out of range); a panic here would
+	// take a running server down on reload, so it becomes nginx's error at the directive's line.
+	defer func() {
+		if r := recover(); r != nil {
+			payload, err = nil, p.emptyIfError(name, r)
+		}
+	}()
+	payload, err = crossplane.Parse(name, &crossplane.ParseOptions{
 		Open:                      p.open,
 		StopParsingOnError:        true,
 		SkipDirectiveContextCheck: true,
@@ -145,6 +153,25 @@ func (p *parser) parseFile(name string) (*crossplane.Payload, error) {
 		return nil, convertParseError(err, name)
 	}
 	return payload, nil
+}
+
+// emptyIfError finds the `if ()` that made crossplane panic in the files read so far.
+func (p *parser) emptyIfError(name string, r any) error {
+	for i := len(p.read) - 1; i >= 0; i-- {
+		f := p.read[i]
+		var prev crossplane.NgxToken
+		line := 0
+		for tok := range crossplane.Lex(bytes.NewReader(f.Text)) { // read to the end: the lexer's goroutine must finish
+			if line == 0 && prev.Value == "if" && !prev.IsQuoted && tok.Value == "()" && !tok.IsQuoted {
+				line = tok.Line
+			}
+			prev = tok
+		}
+		if line > 0 {
+			return &Error{File: strings.TrimSuffix(f.Name, " (built-in)"), Line: line, Msg: `invalid condition ")"`}
+		}
+	}
+	return &Error{File: name, Msg: fmt.Sprintf("cannot parse the configuration: %v", r)}
 }
 
 func convertParseError(err error, file string) error {
@@ -163,6 +190,12 @@ func convertParseError(err error, file string) error {
 		}
 		if strings.Contains(e.Msg, "no such file") {
 			e.Msg = strings.Replace(e.Msg, "open ", "cannot open ", 1)
+			// include uwsgi_params / scgi_params: name the module, not only the missing file
+			if _, after, ok := strings.Cut(e.Msg, "cannot open "); ok {
+				if _, hint, ok := unsupportedHint(filepath.Base(strings.TrimSuffix(after, ": no such file or directory"))); ok {
+					e.Hint = hint
+				}
+			}
 		}
 		return e
 	}

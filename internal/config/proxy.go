@@ -1,10 +1,8 @@
 package config
 
 import (
-	"github.com/sluice-proxy/sluice/internal/certs"
 	"net"
 	"net/netip"
-	"net/textproto"
 	"regexp"
 	"strconv"
 	"strings"
@@ -33,19 +31,8 @@ var proxyDirectives = []Spec{
 			return nil
 		}},
 	{Name: "proxy_set_header", Module: "http_proxy", Ctx: ctxHSL, Args: "2", Default: "Host $proxy_host", Doc: "Sets a request header sent upstream; an empty value removes it. A level with any proxy_set_header replaces the inherited list.",
-		Diff: "Connection and Upgrade are managed by sluice: WebSocket upgrades are tunnelled without them and keep-alive is used otherwise, so the tutorial's lines are accepted and change nothing harmful.",
-		Apply: func(p *parser, d *Directive) error {
-			t, err := p.compile(d, d.Args[1])
-			if err != nil {
-				return err
-			}
-			hs := HeaderSet{Name: d.Args[0], Key: textproto.CanonicalMIMEHeaderKey(d.Args[0]), Value: t}
-			for _, prev := range p.conf.ProxySetHeaders.V {
-				hs.Again = hs.Again || prev.Key == hs.Key
-			}
-			add(&p.conf.ProxySetHeaders, hs)
-			return nil
-		}},
+		Diff:  "Connection and Upgrade are managed by sluice: WebSocket upgrades are tunnelled without them and keep-alive is used otherwise, so the tutorial's lines are accepted and change nothing harmful.",
+		Apply: func(p *parser, d *Directive) error { return p.setHeader(d, &p.conf.ProxySetHeaders) }},
 	{Name: "proxy_hide_header", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Response header from the upstream not passed to the client.",
 		Apply: func(p *parser, d *Directive) error { add(&p.conf.ProxyHideHeaders, d.Args[0]); return nil }},
 	{Name: "proxy_ignore_headers", Module: "http_proxy", Ctx: ctxHSL, Args: "1+", Doc: "Upstream response fields not acted on: X-Accel-Redirect (the response is passed as it is) and X-Accel-Buffering; X-Accel-Expires, Expires, Cache-Control, Set-Cookie and Vary no longer decide whether and how long proxy_cache stores a response; X-Accel-Limit-Rate stops the pacing it asks for; X-Accel-Charset no longer names the charset the response is given (see charset).",
@@ -84,35 +71,6 @@ var proxyDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyRequestBuffering) }},
 	{Name: "proxy_intercept_errors", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Upstream responses with status >= 300 are replaced by error_page when one matches.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyInterceptErrors) }},
-	{Name: "proxy_ssl_verify", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Verify the certificate of an https:// upstream.",
-		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxySSLVerify) }},
-	{Name: "proxy_ssl_trusted_certificate", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "PEM CA certificates used to verify https:// upstreams.",
-		Apply: func(p *parser, d *Directive) error { p.conf.ProxySSLTrusted.set(p.confPath(d.Args[0])); return nil }},
-	{Name: "proxy_ssl_server_name", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Send SNI to https:// upstreams.",
-		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxySSLServerName) }},
-	{Name: "proxy_ssl_name", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "$proxy_host", Doc: "Name used for SNI and certificate verification of https:// upstreams.",
-		Apply: func(p *parser, d *Directive) error { return p.setTemplate(d, &p.conf.ProxySSLName) }},
-	{Name: "proxy_ssl_certificate", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Client certificate presented to https:// upstreams.",
-		Apply: func(p *parser, d *Directive) error { p.conf.ProxySSLCertificate.set(p.confPath(d.Args[0])); return nil }},
-	{Name: "proxy_ssl_certificate_key", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Key of proxy_ssl_certificate (encrypted: see proxy_ssl_password_file).",
-		Apply: func(p *parser, d *Directive) error {
-			p.conf.ProxySSLCertificateKey.set(p.confPath(d.Args[0]))
-			return nil
-		}},
-	{Name: "proxy_ssl_password_file", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "File of passphrases for an encrypted proxy_ssl_certificate_key, one a line, tried in turn (as ssl_password_file).",
-		Apply: func(p *parser, d *Directive) error { return p.passwordFile(d, &p.conf.ProxySSLPasswords) }},
-	{Name: "proxy_ssl_ciphers", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "DEFAULT", Doc: "TLS 1.2 cipher suites toward https:// upstreams, in OpenSSL's list syntax, mapped onto Go's suites as ssl_ciphers is.",
-		Diff: "TLS 1.3 suites are not configurable (Go's choice), as for ssl_ciphers.",
-		Apply: func(p *parser, d *Directive) error {
-			ids, _, err := certs.CipherSuites(d.Args[0])
-			if err != nil {
-				return d.errorf("invalid value %q in \"proxy_ssl_ciphers\" directive: %v", d.Args[0], err)
-			}
-			p.conf.ProxySSLCiphers.set(ids)
-			return nil
-		}},
-	{Name: "proxy_ssl_protocols", Module: "http_proxy", Ctx: ctxHSL, Args: "1+", Default: "TLSv1.2 TLSv1.3", Doc: "TLS versions toward https:// upstreams.",
-		Apply: func(p *parser, d *Directive) error { p.conf.ProxySSLProtocols.set(d.Args); return nil }},
 	{Name: "proxy_next_upstream", Module: "http_proxy", Ctx: ctxHSL | ctxStream, Args: "1+", Default: "error timeout", Doc: "When a request goes on to the next peer: error, timeout, invalid_header, http_500, http_502, http_503, http_504, http_403, http_404, http_429, non_idempotent, off. A non-idempotent request (POST, LOCK, PATCH) is never passed on once sent unless non_idempotent is listed.",
 		Diff: "request bodies are streamed, not buffered: once a try has read any of a request body, the request goes on to the next peer only if the body was at most client_body_buffer_size (16k), whose copy is kept while it streams; a larger one goes on only when the connection to the previous peer could not be made.",
 		Apply: func(p *parser, d *Directive) error {

@@ -84,7 +84,7 @@ type Registry struct {
 // NewRegistry returns the registry of every directive sluice accepts.
 func NewRegistry() *Registry {
 	r := &Registry{specs: map[string]*Spec{}}
-	for _, table := range [][]Spec{mainDirectives, coreDirectives, rewriteDirectives, headerDirectives, proxyDirectives, cacheDirectives, fastcgiDirectives, staticDirectives, gzipDirectives, subDirectives, charsetDirectives, sslDirectives, logDirectives, upstreamDirectives, sluiceDirectives, accessDirectives, varDirectives, streamDirectives, ignoredDirectives} {
+	for _, table := range [][]Spec{mainDirectives, coreDirectives, rewriteDirectives, headerDirectives, proxyDirectives, proxySSLDirectives, grpcDirectives, cacheDirectives, fastcgiDirectives, staticDirectives, gzipDirectives, subDirectives, charsetDirectives, sslDirectives, logDirectives, upstreamDirectives, sluiceDirectives, accessDirectives, varDirectives, streamDirectives, ignoredDirectives} {
 		for i := range table {
 			s := &table[i]
 			if _, dup := r.specs[s.Name]; dup {
@@ -117,6 +117,11 @@ func (r *Registry) Lookup(name string) (*Spec, bool) {
 func (r *Registry) check(d *Directive, ctx Context) (*Spec, error) {
 	s, ok := r.specs[d.Name]
 	if !ok {
+		if mod, hint, ok := unsupportedHint(d.Name); ok {
+			e := d.errorf("unknown directive %q (%s)", d.Name, mod)
+			e.Hint = hint
+			return nil, e
+		}
 		e := d.errorf("unknown directive %q", d.Name)
 		if sug := r.suggest(d.Name); sug != "" {
 			e.Hint = fmt.Sprintf("did you mean %q?", sug)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/sluice-proxy/sluice/internal/route"
 	"regexp"
 	"strconv"
 	"strings"
@@ -64,7 +65,7 @@ var rewriteDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error {
 			re, err := regexp.Compile(d.Args[0])
 			if err != nil {
-				return d.errorf("invalid regex %q: %v", d.Args[0], err)
+				return d.errorf("invalid regex %q: %s", d.Args[0], route.ExplainRegexError(d.Args[0], err))
 			}
 			if err := p.tab.AddCaptureNames(re); err != nil {
 				return d.errorf("%v", err)
@@ -129,19 +130,10 @@ func (p *parser) ifBlock(d *Directive) error {
 	return nil
 }
 
-// condition parses `if` arguments; crossplane has already removed the parentheses: "$a", "=", "b".
+// condition parses `if` arguments. crossplane has already removed the parentheses and the tokens they left
+// empty ("( $a )"), so an empty argument is an empty string as written: ($query_string != "").
 func (p *parser) condition(d *Directive) (*Cond, error) {
-	args := append([]string(nil), d.Args...)
-	if len(args) > 0 && strings.HasPrefix(args[0], "(") && strings.HasSuffix(args[len(args)-1], ")") {
-		args[0] = strings.TrimPrefix(args[0], "(")
-		args[len(args)-1] = strings.TrimSuffix(args[len(args)-1], ")")
-	}
-	if len(args) > 0 && args[0] == "" {
-		args = args[1:]
-	}
-	if len(args) > 0 && args[len(args)-1] == "" {
-		args = args[:len(args)-1]
-	}
+	args := d.Args
 	c := &Cond{}
 	switch len(args) {
 	case 1:
@@ -173,7 +165,7 @@ func (p *parser) condition(d *Directive) (*Cond, error) {
 		case "~", "!~":
 			re, err := regexp.Compile(c.Value)
 			if err != nil {
-				return nil, d.errorf("invalid regex %q: %v", c.Value, err)
+				return nil, d.errorf("invalid regex %q: %s", c.Value, route.ExplainRegexError(c.Value, err))
 			}
 			c.Re = re
 			if err := p.tab.AddCaptureNames(re); err != nil {
@@ -182,7 +174,7 @@ func (p *parser) condition(d *Directive) (*Cond, error) {
 		case "~*", "!~*":
 			re, err := regexp.Compile("(?i)" + c.Value)
 			if err != nil {
-				return nil, d.errorf("invalid regex %q: %v", c.Value, err)
+				return nil, d.errorf("invalid regex %q: %s", c.Value, route.ExplainRegexError(c.Value, err))
 			}
 			c.Re = re
 			if err := p.tab.AddCaptureNames(re); err != nil {

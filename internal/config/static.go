@@ -1,8 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluice-proxy/sluice/internal/route"
 	"github.com/sluice-proxy/sluice/internal/static"
@@ -61,7 +63,7 @@ var staticDirectives = []Spec{
 		}},
 	{Name: "max_ranges", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "unlimited", Doc: "The most byte ranges one request for a static file may ask for; a request for more gets the whole file. 0 turns range requests off (no Accept-Ranges).",
 		Apply: func(p *parser, d *Directive) error { return p.setCount(d, &p.conf.MaxRanges) }},
-	{Name: "expires", Module: "http_headers", Ctx: ctxHSL | CtxIf, Args: "1-2", Default: "off", Doc: "Adds Expires and Cache-Control: max-age to 2xx/3xx responses: a time, -time (no-cache), epoch, max, modified time, off.",
+	{Name: "expires", Module: "http_headers", Ctx: ctxHSL | CtxIf, Args: "1-2", Default: "off", Doc: "Adds Expires and Cache-Control: max-age to 2xx/3xx responses: a time, -time (no-cache), epoch, max, modified time, @time of day (local time), off. A value with variables (h5bp: `expires $expires` from a map on $sent_http_content_type) is read for each response; one that is not an expires value sends nothing, as in nginx.",
 		Apply: (*parser).expires},
 	{Name: "gzip_static", Module: "http_gzip_static", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Serves file.gz in the place of file (Content-Encoding: gzip, Vary: Accept-Encoding, its own length and validators) to clients that accept gzip, when it is a regular file; file itself need not exist, as in nginx.",
 		Diff: "\"always\" is treated as on.",
@@ -141,38 +143,67 @@ func (p *parser) alias(d *Directive) error {
 }
 
 func (p *parser) expires(d *Directive) error {
-	var e Expires
 	args := d.Args
+	modified := false
 	if args[0] == "modified" {
 		if len(args) != 2 {
 			return d.errorf("invalid number of arguments in \"expires\" directive")
 		}
-		e.Modified = true
+		modified = true
 		args = args[1:]
 	} else if len(args) != 1 {
 		return d.errorf("invalid value %q in \"expires\" directive", args[0])
 	}
-	switch a := args[0]; a {
-	case "off":
-		e.Off = true
-	case "epoch":
-		e.Epoch = true
-	case "max":
-		e.Max = true
-	default:
-		neg := strings.HasPrefix(a, "-")
-		dur, err := p.duration(d, strings.TrimPrefix(strings.TrimPrefix(a, "-"), "+"))
+	if strings.Contains(args[0], "$") {
+		t, err := p.compile(d, args[0])
 		if err != nil {
 			return err
 		}
-		if strings.HasPrefix(a, "@") {
-			return d.errorf("\"expires @time\" is not supported yet")
+		if !t.IsConst() {
+			p.conf.Expires.set(Expires{Modified: modified, Value: t})
+			return nil
 		}
-		if neg {
-			dur = -dur
-		}
-		e.D = dur
 	}
+	e, err := ParseExpires(args[0])
+	if err != nil {
+		return d.errorf("invalid value %q in \"expires\" directive: %v", args[0], err)
+	}
+	if e.Daily && modified {
+		return d.errorf("daily time cannot be used with \"modified\" parameter in \"expires\" directive")
+	}
+	e.Modified = modified
 	p.conf.Expires.set(e)
 	return nil
+}
+
+// ParseExpires reads an expires time as nginx does: off, epoch, max, @time of day, or a time with an optional
+// sign (a negative one sends Cache-Control: no-cache). A value with variables is read with it for each response.
+func ParseExpires(s string) (Expires, error) {
+	switch s {
+	case "off":
+		return Expires{Off: true}, nil
+	case "epoch":
+		return Expires{Epoch: true}, nil
+	case "max":
+		return Expires{Max: true}, nil
+	}
+	if t, ok := strings.CutPrefix(s, "@"); ok {
+		dur, err := ParseDuration(t)
+		if err != nil {
+			return Expires{}, err
+		}
+		if dur >= 24*time.Hour {
+			return Expires{}, fmt.Errorf("daily time value must be less than 24 hours")
+		}
+		return Expires{Daily: true, D: dur}, nil
+	}
+	neg := strings.HasPrefix(s, "-")
+	dur, err := ParseDuration(strings.TrimPrefix(strings.TrimPrefix(s, "-"), "+"))
+	if err != nil {
+		return Expires{}, err
+	}
+	if neg {
+		dur = -dur
+	}
+	return Expires{D: dur}, nil
 }

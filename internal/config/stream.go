@@ -11,7 +11,7 @@ import (
 // ctxStream is the stream block and its servers: where most stream directives may appear.
 const ctxStream = CtxStream | CtxStreamServer
 
-// Stream is the stream block: TCP proxying, nginx's stream module. Its upstream groups and log formats are a
+// Stream is the stream block: TCP and UDP proxying, nginx's stream module. Its upstream groups and log formats are a
 // namespace of their own, as in nginx (an http upstream and a stream upstream may share a name).
 type Stream struct {
 	Servers    []*StreamServer
@@ -19,6 +19,9 @@ type Stream struct {
 	LogFormats map[string]*LogFormat
 	Conf       *LocConf // stream-level values of the server-scope directives, merged into each server
 	Srv        SrvConf  // stream-level ssl_* values
+	// ConnZones are the stream block's limit_conn_zone: a namespace apart from http's, as nginx's zones of
+	// another module (a name may not serve both)
+	ConnZones []ZoneSpec
 }
 
 // StreamServer is one server block of the stream block: its listening sockets and where it passes connections.
@@ -44,9 +47,13 @@ type StreamPass struct {
 
 // streamDirectives are nginx's stream core and stream proxy directives that http's tables do not already own.
 var streamDirectives = []Spec{
-	{Name: "stream", Module: "stream_core", Ctx: CtxMain, Args: "0", Block: true, Doc: "TCP proxying (nginx's stream module): server blocks that accept connections and copy bytes both ways to an upstream, with upstream groups, allow/deny, access logs, TLS termination and PROXY protocol. Reloads keep its sockets and its open sessions.",
-		Diff:  "TCP only: `listen … udp` is refused.",
+	{Name: "stream", Module: "stream_core", Ctx: CtxMain, Args: "0", Block: true, Doc: "TCP and UDP proxying (nginx's stream module): server blocks that accept connections (or UDP datagrams, a session per client address and port) and pass them both ways to an upstream, with upstream groups, allow/deny, limit_conn, access logs, TLS termination and PROXY protocol. Reloads keep its sockets and its open sessions.",
+		Diff:  "UDP sessions (`listen … udp`) end as nginx's and deliver no empty datagram after an upstream error; a reload lets them finish (nginx ends them at their next datagram); at most 4096 sessions per UDP socket.",
 		Apply: (*parser).streamBlock},
+	{Name: "proxy_responses", Module: "stream_proxy", Ctx: ctxStream, Args: "1", Default: "(unlimited)", Doc: "UDP: the replies expected per client datagram; the session ends once the upstream has sent that many for every datagram of the session (DNS: 1). Without it a UDP session ends after proxy_timeout of silence.",
+		Apply: func(p *parser, d *Directive) error { return p.setCount(d, &p.conf.StreamResponses) }},
+	{Name: "proxy_requests", Module: "stream_proxy", Ctx: ctxStream, Args: "1", Default: "0", Doc: "UDP: after this many datagrams from a client (0: no limit) its session takes no more; the next datagram from the same address and port starts a new session (to a peer chosen again), while the old one waits for its replies.",
+		Apply: func(p *parser, d *Directive) error { return p.setCount(d, &p.conf.StreamRequests) }},
 	{Name: "proxy_timeout", Module: "stream_proxy", Ctx: ctxStream, Args: "1", Default: "10m", Doc: "Closes a session when no byte moved in either direction for this long (traffic one way keeps it open, as in nginx); logged with $status 200 and \"connection timed out\" at info.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.StreamTimeout) }},
 	{Name: "proxy_protocol", Module: "stream_proxy", Ctx: ctxStream, Args: "1", Default: "off", Doc: "Sends a PROXY protocol v1 header with the client's address to the upstream before the session's bytes.",
@@ -101,12 +108,23 @@ func (p *parser) streamServer(d *Directive) error {
 }
 
 // streamListen checks the parameters of a listen directive in a stream server: those of http (default_server,
-// http2, quic) have no meaning there.
-func (p *parser) streamListen(d *Directive, l Listen) error {
+// http2, quic) have no meaning there, and a udp socket takes none of those of a TCP one (keepAlive: so_keepalive
+// was given), as nginx refuses them.
+func (p *parser) streamListen(d *Directive, l Listen, keepAlive bool) error {
 	if l.HTTP2 || l.QUIC || l.DefaultServer {
 		for _, a := range d.Args[1:] {
 			if a == "http2" || a == "quic" || a == "default_server" || a == "default" {
 				return d.errorf("invalid parameter %q of the \"listen\" directive", a)
+			}
+		}
+	}
+	if l.UDP {
+		for _, c := range []struct {
+			name string
+			set  bool
+		}{{"backlog", l.Backlog != 0}, {"ssl", l.SSL}, {"so_keepalive", keepAlive}, {"proxy_protocol", l.ProxyProtocol}} {
+			if c.set {
+				return d.errorf("\"listen\" directive \"%s\" parameter is incompatible with \"udp\"", c.name)
 			}
 		}
 	}
@@ -172,6 +190,14 @@ func (p *parser) finishStream(st *Stream) error {
 	}
 	for _, s := range st.Servers {
 		mergeOpts(s.Conf, st.Conf)
+		if err := s.checkUDP(); err != nil {
+			return err
+		}
+		for _, c := range s.Conf.LimitConns.V {
+			if !hasZone(st.ConnZones, c.Zone) {
+				return s.Pos.errorf("limit_conn: unknown zone %q (declare it with limit_conn_zone in stream)", c.Zone)
+			}
+		}
 		mergeSSL(&s.Srv.SSL, &st.Srv.SSL)
 		if err := pairCertificates(&s.Srv.SSL); err != nil {
 			return err
@@ -220,6 +246,37 @@ func (p *parser) finishStream(st *Stream) error {
 		sp.Addr = sp.Raw
 	}
 	return nil
+}
+
+// checkUDP refuses, on a server with a udp listen, what reads or writes a byte stream: ssl_preread (nginx
+// accepts it and does nothing) and proxy_protocol on (a header nginx would put before the first datagram).
+func (s *StreamServer) checkUDP() error {
+	for _, l := range s.Listens {
+		if !l.UDP {
+			continue
+		}
+		for _, c := range []struct {
+			name string
+			on   bool
+		}{{"ssl_preread", s.Conf.SSLPreread.V}, {"proxy_protocol", s.Conf.StreamProxyProtocol.V}} {
+			if c.on {
+				e := l.Pos.errorf("\"%s\" is not supported with \"listen … udp\"", c.name)
+				e.Hint = "serve the UDP address from a server of its own, without " + c.name
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+// HasUDP reports whether the server listens on a UDP socket.
+func (s *StreamServer) HasUDP() bool {
+	for _, l := range s.Listens {
+		if l.UDP {
+			return true
+		}
+	}
+	return false
 }
 
 // StreamTimeouts returns a stream server's proxy_connect_timeout and proxy_timeout (nginx's defaults 60s and

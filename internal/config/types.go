@@ -63,7 +63,7 @@ type HTTP struct {
 	Vars       *vars.Table
 	ReqZones   []ZoneSpec   // limit_req_zone
 	ConnZones  []ZoneSpec   // limit_conn_zone
-	CachePaths []CachePath  // proxy_cache_path
+	CachePaths []CachePath  // proxy_cache_path, fastcgi_cache_path
 	Resolver   *Resolver    // http-level resolver, for upstream servers marked resolve
 	Charsets   *charset.Set // the charsets named by charset, source_charset and charset_map; nil: none
 	Loc        *LocConf     // http-level values of location-scope directives
@@ -88,6 +88,7 @@ type Listen struct {
 	IPv6Only      bool // an IPv6 wildcard socket accepts IPv6 only (default on, as nginx)
 	ProxyProtocol bool // every connection starts with a PROXY protocol (v1 or v2) header
 	QUIC          bool // `listen … quic`: a UDP socket serving HTTP/3
+	UDP           bool // `listen … udp` in stream: datagrams, a session per client address and port
 	// KeepAlive is so_keepalive: TCP keep-alive probes on accepted connections, off unless set (as nginx).
 	KeepAlive net.KeepAliveConfig
 	Pos       Pos
@@ -211,6 +212,7 @@ const (
 	HandlerStubStatus // nginx's stub_status text
 	HandlerEmptyGIF   // empty_gif: a 1×1 transparent GIF
 	HandlerStatusPage // the live HTML dashboard and its event stream
+	HandlerGRPC       // grpc_pass
 )
 
 // LocConf holds location-scope directives: settable in http, server and location, merged down with nginx's rules.
@@ -218,6 +220,17 @@ type LocConf struct {
 	Handler Handler
 	Proxy   *ProxyPass   // set by proxy_pass (not inherited)
 	FastCGI *FastCGIPass // set by fastcgi_pass (not inherited)
+	GRPC    *GRPCPass    // set by grpc_pass (not inherited)
+
+	// grpc_*
+	GRPCSetHeaders                                       Opt[[]HeaderSet]
+	GRPCHideHeaders, GRPCPassHeaders                     Opt[[]string]
+	GRPCConnectTimeout, GRPCReadTimeout, GRPCSendTimeout Opt[time.Duration]
+	GRPCInterceptErrors                                  Opt[bool]
+	GRPCNextUpstream                                     Opt[NextUpstream]
+	GRPCNextTries                                        Opt[int]
+	GRPCNextTimeout                                      Opt[time.Duration]
+	GRPCSSL                                              UpstreamSSL
 
 	Root         Opt[*vars.Template]
 	Index        Opt[[]*vars.Template]
@@ -279,30 +292,8 @@ type LocConf struct {
 	ProxySetBody           Opt[*vars.Template]
 	ProxyWebsocket         Opt[bool]
 	ProxyTunnelTimeout     Opt[time.Duration]
-	// proxy_cache and its directives (cache.go)
-	ProxyCache             Opt[CacheRef]
-	ProxyCacheKey          Opt[*vars.Template]
-	ProxyCacheValid        Opt[[]cache.Valid]
-	ProxyCacheMethods      Opt[[]string]
-	ProxyCacheBypass       Opt[[]*vars.Template]
-	ProxyNoCache           Opt[[]*vars.Template]
-	ProxyCacheMinUses      Opt[int]
-	ProxyCacheUseStale     Opt[UseStale]
-	ProxyCacheLock         Opt[bool]
-	ProxyCacheLockTimeout  Opt[time.Duration]
-	ProxyCacheLockAge      Opt[time.Duration]
-	ProxyCacheBackground   Opt[bool]
-	ProxyCacheRevalidate   Opt[bool]
-	ProxyCacheConvertHead  Opt[bool]
-	ProxySSLVerify         Opt[bool]
-	ProxySSLTrusted        Opt[string]
-	ProxySSLServerName     Opt[bool]
-	ProxySSLName           Opt[*vars.Template]
-	ProxySSLCertificate    Opt[string]
-	ProxySSLCertificateKey Opt[string]
-	ProxySSLPasswords      Opt[certs.Passphrases] // proxy_ssl_password_file
-	ProxySSLProtocols      Opt[[]string]
-	ProxySSLCiphers        Opt[[]uint16] // proxy_ssl_ciphers, as Go cipher suite IDs
+	ProxyCache             CacheOpts   // proxy_cache and its directives (cache.go)
+	ProxySSL               UpstreamSSL // proxy_ssl_*
 	ProxyNextUpstream      Opt[NextUpstream]
 	ProxyNextTries         Opt[int]
 	ProxyNextTimeout       Opt[time.Duration]
@@ -311,6 +302,8 @@ type LocConf struct {
 	StreamNext          Opt[bool]          // proxy_next_upstream on|off
 	StreamProxyProtocol Opt[bool]          // proxy_protocol: a PROXY v1 header toward the upstream
 	SSLPreread          Opt[bool]          // ssl_preread
+	StreamResponses     Opt[int]           // proxy_responses: replies that end a UDP session (unset: unlimited)
+	StreamRequests      Opt[int]           // proxy_requests: client datagrams after which a UDP session takes no more
 
 	CORSOrigins      Opt[*access.Origins]
 	CORSMethods      Opt[[]string]
@@ -358,6 +351,7 @@ type LocConf struct {
 	FastCGINextUpstream    Opt[[]string]
 	FastCGIPassReqHeaders  Opt[bool]
 	FastCGIPassReqBody     Opt[bool]
+	FastCGICache           CacheOpts // fastcgi_cache and its directives (cache.go)
 
 	TryFiles           Opt[[]*vars.Template] // try_files: files…, then the fallback (URI, @name or =code)
 	Alias              Opt[*vars.Template]
@@ -403,14 +397,16 @@ type LocConf struct {
 	SecureLinkSecret Opt[string]         // secure_link_secret
 
 	// compiled once merged (finish.go)
-	SecureLink   *vars.SecureLink  // nil without secure_link*
-	GzipFilter   *compress.Gzip    // nil with gzip off
-	GunzipFilter *compress.Gunzip  // nil with gunzip off
-	SubFilter    *subfilter.Filter // nil without sub_filter
-	Charset      *charset.Filter   // nil when the configuration names no charset
-	CORS         *access.CORS      // nil without cors_origins
-	WSOrigins    *access.Origins   // websocket_origins, else cors_origins; nil: upgrades from any origin
-	Linger       *h1.Linger        // lingering_close, lingering_time, lingering_timeout; nil: none set (nginx's defaults)
+	SecureLink       *vars.SecureLink  // nil without secure_link*
+	GzipFilter       *compress.Gzip    // nil with gzip off
+	GunzipFilter     *compress.Gunzip  // nil with gunzip off
+	SubFilter        *subfilter.Filter // nil without sub_filter
+	Charset          *charset.Filter   // nil when the configuration names no charset
+	CORS             *access.CORS      // nil without cors_origins
+	ProxyCacheConf   *cache.Conf       // proxy_cache*, nil without a cache
+	FastCGICacheConf *cache.Conf       // fastcgi_cache*, nil without a cache
+	WSOrigins        *access.Origins   // websocket_origins, else cors_origins; nil: upgrades from any origin
+	Linger           *h1.Linger        // lingering_close, lingering_time, lingering_timeout; nil: none set (nginx's defaults)
 }
 
 // AuthSet is one auth_request_set: a variable given a value evaluated in the auth subrequest.
@@ -487,7 +483,11 @@ type Expires struct {
 	Epoch    bool
 	Max      bool
 	Modified bool          // relative to the file's modification time
+	Daily    bool          // @time: D is the time of day (local time) the response expires next
 	D        time.Duration // may be negative: Cache-Control: no-cache
+	// Value is a value with variables (h5bp: `expires $expires` from a map on $sent_http_content_type), read
+	// with ParseExpires for each response; the fields above are then unused but Modified.
+	Value *vars.Template
 }
 
 // ProxyPass is a parsed proxy_pass target.
@@ -505,7 +505,21 @@ type ProxyPass struct {
 	Pos       Pos
 }
 
-// HeaderSet is one proxy_set_header.
+// UpstreamSSL is TLS toward upstreams: proxy_ssl_* for https:// and grpc_ssl_* for grpcs://. Its fields
+// merge down one by one, as the directives do in nginx.
+type UpstreamSSL struct {
+	Verify         Opt[bool]
+	Trusted        Opt[string]
+	ServerName     Opt[bool]
+	Name           Opt[*vars.Template]
+	Certificate    Opt[string]
+	CertificateKey Opt[string]
+	Passwords      Opt[certs.Passphrases] // *_ssl_password_file
+	Protocols      Opt[[]string]
+	Ciphers        Opt[[]uint16] // as Go cipher suite IDs
+}
+
+// HeaderSet is one proxy_set_header or grpc_set_header.
 type HeaderSet struct {
 	Name  string
 	Key   string // Name in canonical form (the header map's key), worked out once

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -16,9 +17,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/cache"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/proxy"
+	"github.com/sluice-proxy/sluice/internal/static"
 	"github.com/sluice-proxy/sluice/internal/upstream"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
@@ -62,16 +65,32 @@ type Request struct {
 	// Redirect performs an internal redirect (X-Accel-Redirect from the application).
 	Redirect func(target string)
 	Log      *slog.Logger
+	// Cache is the zone of the location's fastcgi_cache; nil without one.
+	Cache *cache.Zone
+
+	cr *cache.Request // this request's use of Cache, once it goes to the application
 }
 
 // hiddenByDefault are response headers nginx's fastcgi module does not pass unless fastcgi_pass_header names
 // them (Status is consumed as the response status).
 var hiddenByDefault = []string{"Status", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset"}
 
-// Serve runs the request through the application and streams its answer to the client.
+// Serve runs the request through the application and streams its answer to the client. With fastcgi_cache a
+// fresh entry answers instead, and a cacheable answer is stored as it streams (cache.Request).
 func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	c, v := fr.Conf, fr.V
 	h.scriptName(fr)
+	if fr.Cache != nil {
+		cr, hit := cache.Begin(ctx, fr.Cache, c.FastCGICacheConf, v, fr.R)
+		if cr != nil {
+			defer cr.Finish()
+			if hit != nil {
+				h.serveEntry(fr, hit)
+				return
+			}
+			fr.cr = cr
+		}
+	}
 
 	// the body: a known length streams; a chunked one is spooled so CONTENT_LENGTH can be sent
 	var body io.Reader
@@ -137,8 +156,24 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	if caught.Load() {
 		fr.Log.Error("fastcgi: upstream's stderr matched fastcgi_catch_stderr", v.LogAttrs()...)
 		v.UpstreamStatus = "502"
+		if e := fr.cr.UseStale(cache.FailInvalidHeader, 0); e != nil {
+			v.UpstreamCacheStatus = cache.StatusStale
+			h.serveEntry(fr, e)
+			return
+		}
 		fr.Error(http.StatusBadGateway)
 		return
+	}
+	if fr.cr != nil {
+		fields := make([]cache.Field, 0, len(resp.Header))
+		for _, k := range slices.Sorted(maps.Keys(resp.Header)) { // (the order they came is not known)
+			fields = append(fields, cache.Field{Name: k, Values: resp.Header[k]})
+		}
+		if e := fr.cr.Response(v, resp.Status, fields, func(msg string) { fr.Log.Error("fastcgi: cache: "+msg, v.LogAttrs()...) }); e != nil {
+			resp.Body.Close()
+			h.serveEntry(fr, e)
+			return
+		}
 	}
 	ignore := c.FastCGIIgnoreHeaders.V
 	if target, ok := resp.Header["X-Accel-Redirect"]; ok && fr.Redirect != nil && ignore&config.IgnoreAccelRedirect == 0 {
@@ -158,45 +193,91 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		return
 	}
 
-	// read before the fields are hidden from the client
-	if lr := resp.Header.Get("X-Accel-Limit-Rate"); lr != "" && ignore&config.IgnoreAccelLimitRate == 0 {
-		proxy.AccelLimitRate(v, lr)
-	}
-	if ignore&config.IgnoreAccelCharset == 0 {
-		v.AccelCharset = resp.Header.Get("X-Accel-Charset")
-	}
-	hdr := fr.W.Header()
-	proxy.RemoveHopHeaders(resp.Header)
-	for _, name := range hiddenByDefault {
-		if !containsFold(c.FastCGIPassHeaders.V, name) {
-			resp.Header.Del(name)
-		}
-	}
-	for _, name := range c.FastCGIHideHeaders.V {
-		resp.Header.Del(name)
-	}
-	for k, vv := range resp.Header {
-		hdr[k] = vv
-	}
-	if ct := resp.Header["Content-Type"]; len(ct) == 0 || ct[0] == "" {
-		hdr["Content-Type"] = nil // none (an empty one is none, as in nginx), and no type invented by sniffing
-	}
+	h.copyHeader(fr, resp.Header)
 	flushEach := !c.FastCGIBuffering.Get(true) || ignore&config.IgnoreAccelBuffering == 0 && strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "no") ||
 		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	if rs, ok := fr.W.(interface{ SetReason(string) }); ok && resp.Reason != "" && httpsyntax.Value(resp.Reason) {
 		rs.SetReason(resp.Reason) // the application's "Status: 299 Custom Thing", as nginx relays it
 	}
-	fr.W.WriteHeader(resp.Status)
-	if fr.R.Method == http.MethodHead || resp.Status == http.StatusNotModified || resp.Status == http.StatusNoContent {
-		io.Copy(io.Discard, resp.Body) // read to END_REQUEST so the connection can be kept
-		v.UpstreamResponseTime = v.UpstreamSince(start)
-		return
+	status := resp.Status
+	if fr.cr.Storing() && status == http.StatusOK {
+		// nginx's not_modified filter answers a cacheable response's conditional request (the application saw
+		// none of the client's conditions); the body still fills the entry
+		switch st := cache.Precondition(fr.R, c.IMS.Get(static.IMSExact), fr.W.Header()); st {
+		case http.StatusPreconditionFailed:
+			fr.Error(st)
+			return
+		case http.StatusNotModified:
+			status, fr.cr.NoBody = st, true
+		}
 	}
-	err = h.stream(fr.W, resp.Body, flushEach)
+	fr.W.WriteHeader(status)
+	var src io.Reader = resp.Body
+	var tee *cache.Tee
+	if fr.cr.Storing() {
+		tee = fr.cr.Tee(src)
+		src = tee
+	}
+	if fr.R.Method == http.MethodHead || status == http.StatusNotModified || status == http.StatusNoContent {
+		// read to END_REQUEST so the connection can be kept (and the entry filled: a failure leaves it unfilled)
+		io.Copy(io.Discard, src)
+		err = nil
+	} else {
+		err = h.stream(fr.W, src, flushEach)
+	}
+	if tee != nil {
+		fr.cr.End(tee, err, func(msg string) { fr.Log.Error("fastcgi: cache: "+msg, v.LogAttrs()...) })
+	}
 	v.UpstreamResponseTime = v.UpstreamSince(start)
 	if err != nil {
 		fr.Log.Error("fastcgi: upstream response body failed: "+err.Error(), v.LogAttrs("upstream", "fastcgi://"+v.UpstreamAddr)...)
 		panic(http.ErrAbortHandler) // never present a cut-off body as complete
+	}
+}
+
+// copyHeader passes the application's response fields src to the client's header, as nginx's fastcgi module
+// does: without hop-by-hop fields, the ones hidden by default (unless fastcgi_pass_header) and
+// fastcgi_hide_header's, which are deleted from src.
+func (h *Handler) copyHeader(fr *Request, src http.Header) {
+	c := fr.Conf
+	// the X-Accel fields that act on the response are read before they are hidden from the client
+	ignore := c.FastCGIIgnoreHeaders.V
+	if lr := src.Get("X-Accel-Limit-Rate"); lr != "" && ignore&config.IgnoreAccelLimitRate == 0 {
+		proxy.AccelLimitRate(fr.V, lr)
+	}
+	if ignore&config.IgnoreAccelCharset == 0 {
+		fr.V.AccelCharset = src.Get("X-Accel-Charset")
+	}
+	proxy.RemoveHopHeaders(src)
+	for _, name := range hiddenByDefault {
+		if !containsFold(c.FastCGIPassHeaders.V, name) {
+			src.Del(name)
+		}
+	}
+	for _, name := range c.FastCGIHideHeaders.V {
+		src.Del(name)
+	}
+	hdr := fr.W.Header()
+	for k, vv := range src {
+		hdr[k] = vv
+	}
+	if ct := src["Content-Type"]; len(ct) == 0 || ct[0] == "" {
+		hdr["Content-Type"] = nil // none (an empty one is none, as in nginx), and no type invented by sniffing
+	}
+}
+
+// serveEntry answers from a fastcgi_cache entry: its fields pass copyHeader as the application's would, and
+// cache.Sender answers conditions and ranges and sends the body.
+func (h *Handler) serveEntry(fr *Request, e *cache.Entry) {
+	src := make(http.Header, len(e.Fields))
+	for _, f := range e.Fields {
+		src[f.Name] = f.Values
+	}
+	fr.V.UpstreamHeader = src
+	h.copyHeader(fr, src.Clone()) // ($upstream_http_* keeps the hidden fields)
+	s := cache.Sender{W: fr.W, R: fr.R, IMS: fr.Conf.IMS.Get(static.IMSExact), Gzip: fr.Conf.GzipFilter, Gunzip: fr.Conf.GunzipFilter, Error: fr.Error}
+	if err := s.Serve(e); err != nil {
+		fr.Log.Info("fastcgi: cache: sending entry: "+err.Error(), fr.V.LogAttrs()...)
 	}
 }
 
@@ -213,16 +294,21 @@ func (h *Handler) fail(fr *Request, err error) {
 		v.Status = 499
 		return
 	}
-	status := http.StatusBadGateway
+	status, fail := http.StatusBadGateway, cache.FailError
 	var fe *Error
 	if errors.As(err, &fe) && fe.Timeout {
-		status = http.StatusGatewayTimeout
+		status, fail = http.StatusGatewayTimeout, cache.FailTimeout
 		err = errors.New("upstream timed out (" + fe.Op + ")")
 	}
 	if v.UpstreamStatus == "" {
 		v.UpstreamStatus = httpsyntax.Status(status)
 	}
 	fr.Log.Error("fastcgi: "+err.Error(), v.LogAttrs("upstream", "fastcgi://"+v.UpstreamAddr)...)
+	if e := fr.cr.UseStale(fail, 0); e != nil {
+		v.UpstreamCacheStatus = cache.StatusStale // (fastcgi_cache_use_stale)
+		h.serveEntry(fr, e)
+		return
+	}
 	fr.Error(status)
 }
 
@@ -284,6 +370,18 @@ func (h *Handler) params(pb *paramBuf, fr *Request) ([]byte, bool) {
 	if !c.FastCGIPassReqHeaders.Get(true) {
 		return dst, true
 	}
+	if fr.cr != nil {
+		// fastcgi_cache_revalidate: the expired entry's validators, as nginx's $upstream_cache_last_modified
+		// and $upstream_cache_etag
+		if ims, inm := fr.cr.Revalidate(); ims != "" || inm != "" {
+			if ims != "" && !slices.Contains(set, "HTTP_IF_MODIFIED_SINCE") {
+				dst = appendParam(dst, "HTTP_IF_MODIFIED_SINCE", ims)
+			}
+			if inm != "" && !slices.Contains(set, "HTTP_IF_NONE_MATCH") {
+				dst = appendParam(dst, "HTTP_IF_NONE_MATCH", inm)
+			}
+		}
+	}
 	if h, ok := vars.HostHeader(r); ok && !slices.Contains(set, "HTTP_HOST") {
 		dst = appendParam(dst, "HTTP_HOST", h)
 	}
@@ -291,7 +389,8 @@ func (h *Handler) params(pb *paramBuf, fr *Request) ([]byte, bool) {
 	for k, vals := range r.Header {
 		// Proxy: httpoxy; a name with an underscore is dropped as nginx does (underscores_in_headers off), or
 		// X_Forwarded_For would reach the application as HTTP_X_FORWARDED_FOR
-		if k == "Proxy" || len(vals) == 0 || !underscores && strings.IndexByte(k, '_') >= 0 {
+		if k == "Proxy" || len(vals) == 0 || !underscores && strings.IndexByte(k, '_') >= 0 ||
+			fr.cr != nil && slices.Contains(cache.Fields[:], k) { // (a response cached is for every client)
 			continue
 		}
 		val = appendHeaderParam(val[:0], k)

@@ -3,6 +3,7 @@ package netutil
 import (
 	"net"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -43,4 +44,40 @@ func opError(c net.Conn, op string, err error) error {
 		err = oe.Err
 	}
 	return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+// PeekPrefix waits until the bytes c has received show whether they begin with prefix, without reading them:
+// true once all of prefix is there, false as soon as a byte differs (or the peer ended before it was all
+// sent). It gives up after timeout. The bytes stay in the socket for whoever reads c next, which keeps a
+// plain socket plain (no wrapper replaying what was read). c must be a TCP socket (see TCP).
+func PeekPrefix(c *net.TCPConn, prefix string, timeout time.Duration) (bool, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	c.SetReadDeadline(time.Now().Add(timeout))
+	defer c.SetReadDeadline(time.Time{})
+	buf := make([]byte, len(prefix))
+	var match bool
+	var perr error
+	err = rc.Read(func(fd uintptr) bool {
+		r, _, e := syscall.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		switch {
+		case e == syscall.EAGAIN || e == syscall.EINTR:
+			return false
+		case e != 0:
+			perr = e
+			return true
+		}
+		n := int(r)
+		if n < len(prefix) && n > 0 && string(buf[:n]) == prefix[:n] {
+			return false // a beginning of prefix: wait for more
+		}
+		match = n == len(prefix) && string(buf) == prefix
+		return true
+	})
+	if err == nil {
+		err = perr
+	}
+	return match, err
 }

@@ -680,7 +680,7 @@ func (p *Proxy) transport(pr *Request, t *target) (*Transport, error) {
 		tr.MaxRequests = u.KeepaliveRequests
 	}
 	if t.scheme == "https" {
-		tc, err := upstreamTLS(c, key.name)
+		tc, err := UpstreamTLS(&c.ProxySSL, key.name)
 		if err != nil {
 			return nil, err
 		}
@@ -736,7 +736,7 @@ func bindAddr(pr *Request) *net.TCPAddr {
 
 // sslName is proxy_ssl_name for this request (default $proxy_host without a port).
 func sslName(pr *Request, t *target) string {
-	if tp := pr.Conf.ProxySSLName.V; tp != nil {
+	if tp := pr.Conf.ProxySSL.Name.V; tp != nil {
 		return tp.Eval(pr.V)
 	}
 	if h, _, err := net.SplitHostPort(t.host); err == nil {
@@ -745,16 +745,17 @@ func sslName(pr *Request, t *target) string {
 	return t.host
 }
 
-// upstreamTLS builds the client TLS configuration for https:// upstreams from proxy_ssl_*: the certificate is
-// verified (proxy_ssl_verify on) for name, which is sent as SNI only with proxy_ssl_server_name on — as in
-// nginx, where the two are separate (Go ties them together through ServerName, so verification is done here).
-func upstreamTLS(c *config.LocConf, name string) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true, CipherSuites: c.ProxySSLCiphers.V}
-	if c.ProxySSLServerName.Get(false) && net.ParseIP(name) == nil {
+// UpstreamTLS builds the client TLS configuration for https:// (proxy_ssl_*) or grpcs:// (grpc_ssl_*)
+// upstreams: the certificate is verified (verify on) for name, which is sent as SNI only with server_name on —
+// as in nginx, where the two are separate (Go ties them together through ServerName, so verification is done
+// here).
+func UpstreamTLS(c *config.UpstreamSSL, name string) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true, CipherSuites: c.Ciphers.V}
+	if c.ServerName.Get(false) && net.ParseIP(name) == nil {
 		tc.ServerName = name
 	}
 	var roots *x509.CertPool
-	if f := c.ProxySSLTrusted.V; f != "" {
+	if f := c.Trusted.V; f != "" {
 		pem, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
@@ -764,7 +765,7 @@ func upstreamTLS(c *config.LocConf, name string) (*tls.Config, error) {
 			return nil, fmt.Errorf("%s: no certificates", f)
 		}
 	}
-	if c.ProxySSLVerify.Get(false) {
+	if c.Verify.Get(false) {
 		tc.VerifyConnection = func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("upstream sent no certificate")
@@ -777,8 +778,8 @@ func upstreamTLS(c *config.LocConf, name string) (*tls.Config, error) {
 			return err
 		}
 	}
-	if c.ProxySSLCertificate.V != "" {
-		cert, err := certs.Load(c.ProxySSLCertificate.V, c.ProxySSLCertificateKey.V, c.ProxySSLPasswords.V)
+	if c.Certificate.V != "" {
+		cert, err := certs.Load(c.Certificate.V, c.CertificateKey.V, c.Passwords.V)
 		if err != nil {
 			return nil, err
 		}

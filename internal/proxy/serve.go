@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/cache"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/static"
@@ -29,7 +30,7 @@ var errNoLive = errors.New("no live upstreams")
 
 // serveHTTP forwards an ordinary request through the pooled transport and streams the response back. With cc
 // (proxy_cache) a failure may be answered from a stale entry, and a cacheable response is stored as it streams.
-func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cacheReq) {
+func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cache.Request) {
 	t, out := &o.t, &o.req
 	tr, err := p.transport(pr, t)
 	if err != nil {
@@ -143,8 +144,9 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 		if err != errNoLive {
 			pr.Log.Error("proxy: upstream request failed: "+err.Error(), pr.V.LogAttrs("upstream", t.scheme+"://"+at.last()[aAddr]+t.uri)...)
 		}
-		if cc.useStale(pr, fail, 0) {
-			p.serveEntry(pr, cc.stale, cacheStale)
+		if e := cc.UseStale(cacheFailure(fail), 0); e != nil {
+			pr.V.UpstreamCacheStatus = cache.StatusStale
+			p.serveEntry(pr, e)
 			return
 		}
 		pr.Error(status)
@@ -217,7 +219,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 			}
 		}
 	}
-	if cc != nil && cc.w != nil && status == http.StatusOK {
+	if cc.Storing() && status == http.StatusOK {
 		// nginx's not_modified filter answers a cacheable response's conditional request (the upstream saw
 		// none of the client's conditions); the body still fills the entry
 		switch st := cachePrecondition(pr, h); st {
@@ -225,7 +227,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 			pr.Error(st)
 			return
 		case http.StatusNotModified:
-			status, cc.noBody = st, true
+			status, cc.NoBody = st, true
 		}
 	}
 	if pr.Header != nil {
@@ -247,15 +249,15 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 		// as nginx, proxy_limit_rate applies to buffered responses only
 		src = newRateLimited(body, rate)
 	}
-	if cc != nil && cc.w != nil {
-		tee := &teeBody{r: src, w: cc.w}
-		if cc.headGet || cc.noBody {
+	if cc.Storing() {
+		tee := cc.Tee(src)
+		if cc.HeadGet || cc.NoBody {
 			_, err = io.Copy(io.Discard, tee) // the client gets the head only; the entry gets the body
 		} else {
 			_, err = p.stream(pr.W, tee, flushEach, size)
 		}
-		cc.end(pr, tee, err)
-	} else if !(cc != nil && cc.headGet) {
+		cc.End(tee, err, func(msg string) { pr.Log.Error("proxy: cache: "+msg, pr.V.LogAttrs()...) })
+	} else if !(cc != nil && cc.HeadGet) {
 		_, err = p.stream(pr.W, src, flushEach, size)
 	}
 	at.finish(pr.V, last)

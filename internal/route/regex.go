@@ -18,12 +18,23 @@ func compileRegex(src string, caseless bool) (*regexp.Regexp, error) {
 	if err == nil {
 		return re, nil
 	}
-	if what := unsupportedConstruct(src); what != "" {
-		return nil, fmt.Errorf("invalid regular expression %q: %s is not supported "+
-			"(Go's RE2 syntax has no backreferences, lookaround, atomic groups, possessive quantifiers or recursion)",
-			src, what)
+	return nil, fmt.Errorf("invalid regular expression %q: %s", src, ExplainRegexError(src, err))
+}
+
+// ExplainRegexError says why RE2 refused the nginx (PCRE) regular expression src: the PCRE construct
+// responsible if there is one, with a way to write the usual cases without it, else err's own text.
+func ExplainRegexError(src string, err error) string {
+	what := unsupportedConstruct(src)
+	if what == "" {
+		return err.Error()
 	}
-	return nil, fmt.Errorf("invalid regular expression %q: %v", src, err)
+	s := what + " is not supported (Go's RE2 syntax has no backreferences, lookaround, atomic groups, possessive quantifiers or recursion)"
+	if strings.HasPrefix(what, "negative lookahead") {
+		// the idiom of Laravel, h5bp and Nextcloud: "every dot file but /.well-known", "every script but these"
+		s += "; write the exception as a location of its own matched first (location ^~ /.well-known/ { } before " +
+			"location ~ /\\. { deny all; }), or as a map whose variable an if tests"
+	}
+	return s
 }
 
 // unsupportedConstruct names the first PCRE-only construct in src, or returns "".

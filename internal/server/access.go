@@ -213,6 +213,15 @@ func dryRun(dry bool) string {
 	return ""
 }
 
+// dryRunComma is limit_conn's wording of a dry run: "limiting connections, dry run, by zone", and without one
+// "limiting connections by zone" (nginx).
+func dryRunComma(dry bool) string {
+	if dry {
+		return ", dry run,"
+	}
+	return ""
+}
+
 // limitConn applies limit_conn: the request (and a tunnel it opens) counts in each zone until it is logged.
 func (rq *request) limitConn() bool {
 	dry := rq.conf.LimitConnDryRun.V
@@ -227,7 +236,7 @@ func (rq *request) limitConn() bool {
 		}
 		release, ok := z.Acquire(key, lc.N)
 		if !ok {
-			rq.log.Log(rq.r.Context(), rq.conf.LimitConnLog.Get(slog.LevelError), "limiting connections, "+dryRun(dry)+"by zone "+strconv.Quote(lc.Zone), rq.v.LogAttrs()...)
+			rq.log.Log(rq.r.Context(), rq.conf.LimitConnLog.Get(slog.LevelError), "limiting connections"+dryRunComma(dry)+" by zone "+strconv.Quote(lc.Zone), rq.v.LogAttrs()...)
 			if dry {
 				rq.v.LimitConnStatus = "REJECTED_DRY_RUN"
 				continue

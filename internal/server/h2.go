@@ -39,16 +39,19 @@ func (hs *httpServer) configureHTTP2(g *group, errLog *log.Logger) error {
 	return http2.ConfigureServer(hs.base, hs.h2) // registers h2's graceful shutdown (GOAWAY) with base
 }
 
-// serveH2 serves an HTTP/2 connection (ALPN h2) until it closes; ctx carries the connection's connInfo.
-func (l *listener) serveH2(c *tls.Conn, ctx context.Context) {
+// serveH2 serves an HTTP/2 connection (ALPN h2, or h2c with prior knowledge) until it closes; ctx carries the
+// connection's connInfo.
+func (l *listener) serveH2(c net.Conn, ctx context.Context) {
 	hs := l.hs
 	if hs.h2 == nil {
 		c.Close()
 		return
 	}
-	var conn net.Conn = c
-	if g := l.srv.snap.Load().groupFor(l.addr, c.LocalAddr().String()); g == nil || !g.extConnect {
-		conn = &hideXConnect{Conn: c}
+	conn := c
+	if tc, ok := c.(*tls.Conn); ok {
+		if g := l.srv.snap.Load().groupFor(l.addr, c.LocalAddr().String()); g == nil || !g.extConnect {
+			conn = &hideXConnect{Conn: tc}
+		}
 	}
 	hs.h1.Hand(c, func() {
 		l.srv.connState(c, -1, http.StateNew)

@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/fastcgi"
+	"github.com/sluice-proxy/sluice/internal/grpc"
 	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/metrics"
 	"github.com/sluice-proxy/sluice/internal/proxy"
@@ -446,16 +447,27 @@ func (rq *request) content() {
 			Log:       rq.log,
 			State:     rq.proxyState,
 		}
-		if z := c.ProxyCache.V.Name; z != "" {
-			rq.proxy.Cache = rq.snap.caches[z]
+		if cc := c.ProxyCacheConf; cc != nil {
+			rq.proxy.Cache = rq.snap.caches[cc.Zone]
 		}
 		rq.s.proxy.Serve(rq.r.Context(), &rq.proxy)
 	case config.HandlerFastCGI:
-		rq.s.fastcgi.Serve(rq.r.Context(), &fastcgi.Request{
+		fr := &fastcgi.Request{
 			W: rq.w, R: rq.r, V: rq.v, Conf: c, Log: rq.log,
 			Error:     rq.bound.special,
 			Intercept: rq.bound.intercepts,
 			Redirect:  rq.bound.redirect,
+		}
+		if cc := c.FastCGICacheConf; cc != nil {
+			fr.Cache = rq.snap.caches[cc.Zone]
+		}
+		rq.s.fastcgi.Serve(rq.r.Context(), fr)
+	case config.HandlerGRPC:
+		rq.s.grpc.Serve(rq.r.Context(), &grpc.Request{
+			W: rq.w, R: rq.r, V: rq.v, Conf: c, Log: rq.log,
+			URIChanged: rq.rewriteBreak || rq.v.URI != rq.r.URL.Path,
+			Error:      rq.bound.special,
+			Intercept:  rq.bound.intercepts,
 		})
 	case config.HandlerWebSocketEcho:
 		rq.s.websocketEcho(rq)

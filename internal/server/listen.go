@@ -52,6 +52,8 @@ type connMeta struct {
 	proxied netip.AddrPort // the client address of a PROXY protocol header (zero without one)
 	// localKey is the connection's local address as a string, the key groupFor looks up first
 	localKey string
+	// h2c: a cleartext connection that began with HTTP/2's preface (prior knowledge, as gRPC clients do)
+	h2c bool
 }
 
 // bind opens a listening socket with nginx's listen options.
@@ -135,8 +137,9 @@ func (l *listener) acceptLoop() {
 		c = netutil.NewSocket(c)
 		l.pending.Add(1)
 		go func() {
-			if srv := l.srv.snap.Load().stream.Server(l.addr, c); srv != nil {
-				l.serveStream(c, srv) // (it calls pending.Done once the session is tracked)
+			st := l.srv.snap.Load().stream
+			if srv := st.Server(l.addr, c); srv != nil {
+				l.serveStream(c, st, srv) // (it calls pending.Done once the session is tracked)
 				return
 			}
 			c, m, ok := l.classify(c)
@@ -150,13 +153,13 @@ func (l *listener) acceptLoop() {
 
 // serveStream hands a connection on a stream server's socket to the stream proxy. The session is tracked (a
 // graceful stop waits for it) before this returns.
-func (l *listener) serveStream(c net.Conn, srv *stream.Server) {
+func (l *listener) serveStream(c net.Conn, st *stream.Config, srv *stream.Server) {
 	if l.abort.Err() != nil {
 		l.pending.Done()
 		c.Close()
 		return
 	}
-	ci := stream.Conn{ID: l.srv.connSeq.Add(1), ReadProxyHeader: readProxyHeader, Stopping: l.srv.stopping}
+	ci := stream.Conn{ID: l.srv.connSeq.Add(1), ReadProxyHeader: readProxyHeader, Stopping: l.srv.stopping, Config: st}
 	l.srv.stats.accepted.Add(1)
 	l.srv.stats.handled.Add(1)
 	l.srv.stream.Serve(context.Background(), srv, c, ci, l.pending.Done)
@@ -180,6 +183,17 @@ func (l *listener) classify(c net.Conn) (net.Conn, connMeta, bool) {
 			c.Close()
 			return nil, meta, false
 		}
+	}
+	if g != nil && !g.ssl && g.http2 {
+		pc, h2c, ok := sniffH2C(c, g.headerTimeout)
+		if !ok {
+			c.Close()
+			return nil, meta, false
+		}
+		if meta.h2c = h2c; h2c {
+			return pc, meta, true
+		}
+		return l.srv.guard(pc, g), meta, true
 	}
 	if g == nil || !g.ssl {
 		return l.srv.guard(c, g), meta, true
@@ -219,6 +233,38 @@ func (l *listener) classify(c net.Conn) (net.Conn, connMeta, bool) {
 		return l.srv.guard(tc, g), meta, true
 	}
 	return tc, meta, true
+}
+
+// h2Preface starts every HTTP/2 connection (RFC 9113 §3.4).
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// sniffH2C looks at the start of a cleartext connection on a socket with http2 on, until it is HTTP/2's
+// preface (h2c with prior knowledge) or differs from it (HTTP/1.x), and returns the connection with those bytes
+// still to be read: a TCP socket peeks at them (it stays a plain socket, which HTTP/1.x waits on while idle
+// without a buffer), anything else (after a PROXY header) replays them. false: the client sent nothing within
+// timeout, or left.
+func sniffH2C(c net.Conn, timeout time.Duration) (net.Conn, bool, bool) {
+	if tc, ok := netutil.TCP(c); ok {
+		h2c, err := netutil.PeekPrefix(tc, h2Preface, timeout)
+		return c, h2c, err == nil
+	}
+	c.SetReadDeadline(time.Now().Add(timeout))
+	defer c.SetReadDeadline(time.Time{})
+	buf := make([]byte, 0, len(h2Preface))
+	for len(buf) < len(h2Preface) {
+		n, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if !strings.HasPrefix(h2Preface, string(buf)) {
+			break
+		}
+		if err != nil {
+			if len(buf) == 0 {
+				return nil, false, false
+			}
+			break // HTTP/1.x's parser answers a cut-off head
+		}
+	}
+	return &peekedConn{Conn: c, pending: buf}, string(buf) == h2Preface, true
 }
 
 // readProxyHeader reads the PROXY protocol (v1 or v2) header that must start a connection on a
@@ -266,6 +312,10 @@ func (l *listener) serveConn(c net.Conn, m connMeta) {
 	ctx := context.WithValue(context.Background(), connInfoKey{}, ci)
 	if tc, ok := c.(*tls.Conn); ok {
 		l.serveH2(tc, ctx)
+		return
+	}
+	if m.h2c {
+		l.serveH2(c, ctx)
 		return
 	}
 	l.hs.h1.ServeConn(ctx, c, m.tls)

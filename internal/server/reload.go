@@ -156,7 +156,7 @@ func orphaned(m tunnel.Meta, old, next *snapshot) bool {
 					continue
 				}
 				for _, l := range srv.Listens {
-					if l.Addr == listen {
+					if stream.ListenKey(l) == listen {
 						return false
 					}
 				}

@@ -559,13 +559,25 @@ func (rq *request) addHeaders(status int) {
 	if rq.conf == nil {
 		return
 	}
+	// $sent_http_NAME in add_header and expires (h5bp's maps on $sent_http_content_type) reads the head
+	// being sent, as nginx's headers filter does; it was empty until the access log line.
+	rq.v.ResponseHeader = h
 	ok := false
 	switch status {
 	case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
 		ok = true
 	}
 	if ok && rq.conf.Expires.Set {
-		setExpires(h, rq.conf.Expires.V, time.Now())
+		e := rq.conf.Expires.V
+		if e.Value != nil {
+			// as nginx, a value that is not an expires time (or daily with modified) sends nothing
+			var err error
+			if e, err = config.ParseExpires(e.Value.Eval(rq.v)); err != nil || e.Daily && rq.conf.Expires.V.Modified {
+				e = config.Expires{Off: true}
+			}
+			e.Modified = rq.conf.Expires.V.Modified
+		}
+		setExpires(h, e, time.Now())
 	}
 	for _, ah := range rq.conf.AddHeaders.V { // the location's, or a matched `if` body's
 		if !ok && !ah.Always {
@@ -603,6 +615,14 @@ func setExpires(h http.Header, e config.Expires, now time.Time) {
 		return
 	}
 	at := now.Add(e.D)
+	if e.Daily { // the next time the clock shows that time of day, as nginx's ngx_next_time (mktime)
+		y, m, d := now.Date()
+		sec := int(e.D / time.Second)
+		at = time.Date(y, m, d, sec/3600, sec/60%60, sec%60, 0, now.Location())
+		if !at.After(now) {
+			at = time.Date(y, m, d+1, sec/3600, sec/60%60, sec%60, 0, now.Location())
+		}
+	}
 	if e.Modified {
 		lm, err := http.ParseTime(h.Get("Last-Modified"))
 		if err != nil {
@@ -611,10 +631,10 @@ func setExpires(h http.Header, e config.Expires, now time.Time) {
 		at = lm.Add(e.D)
 	}
 	h.Set("Expires", at.UTC().Format(http.TimeFormat))
-	if age := at.Sub(now); age < 0 || e.D < 0 {
+	if age := at.Unix() - now.Unix(); age < 0 || e.D < 0 { // whole seconds, as nginx's clock
 		h.Set("Cache-Control", "no-cache")
 	} else {
-		h.Set("Cache-Control", "max-age="+strconv.FormatInt(int64(age/time.Second), 10))
+		h.Set("Cache-Control", "max-age="+strconv.FormatInt(age, 10))
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/compress"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/fastcgi"
+	"github.com/sluice-proxy/sluice/internal/grpc"
 	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/h1guard"
 	"github.com/sluice-proxy/sluice/internal/metrics"
@@ -44,6 +45,7 @@ type Server struct {
 	proxy   *proxy.Proxy
 	stream  *stream.Proxy // stream sessions (TCP proxying) and the stream block's upstream groups
 	fastcgi *fastcgi.Handler
+	grpc    *grpc.Handler
 	connSeq atomic.Uint64
 	stats   connStats
 	// done counts finished requests and their total duration (the status page's rate and mean latency).
@@ -78,6 +80,7 @@ type Server struct {
 	listeners map[string]*listener
 	acme      *acme.Manager // ssl_certificate acme; created on first use, outlives snapshots
 	quic      map[string]*quicListener
+	udp       map[string]*stream.UDPSocket // the stream block's udp sockets, by key (stream.ListenKey)
 	servers   map[string]*httpServer
 	active    sync.WaitGroup
 
@@ -96,6 +99,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		tracker:   tunnel.NewTracker(),
 		listeners: map[string]*listener{},
 		quic:      map[string]*quicListener{},
+		udp:       map[string]*stream.UDPSocket{},
 		servers:   map[string]*httpServer{},
 	}
 	s.host, _ = os.Hostname()
@@ -116,6 +120,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	})
 	s.fastcgi = fastcgi.NewHandler(log)
 	s.fastcgi.Upstreams = s.proxy.Upstreams() // one balancing state per group for proxy_pass and fastcgi_pass
+	s.grpc = grpc.NewHandler(log)
+	s.grpc.Upstreams = s.proxy.Upstreams() // and grpc_pass
 	snap, err := build(cfg, s.files, nil, false)
 	if err != nil {
 		return nil, err
@@ -130,6 +136,7 @@ func (s *Server) install(snap *snapshot) {
 		s.proxy.SetUpstreams(snap.cfg.HTTP.Upstreams)
 	}
 	s.fastcgi.Client.CloseIdle() // kept php-fpm connections hold workers; a new configuration may point elsewhere
+	s.grpc.CloseIdle()
 	s.stream.Update(snap.stream)
 	s.snap.Store(snap)
 }
@@ -179,6 +186,9 @@ func (s *Server) ListenerFiles() (map[string]*os.File, error) {
 	for key, q := range s.quic {
 		socks[key] = q.pc
 	}
+	for key, u := range s.udp {
+		socks[key] = u.Conn()
+	}
 	out := map[string]*os.File{}
 	for key, c := range socks {
 		fl, ok := c.(interface{ File() (*os.File, error) })
@@ -225,8 +235,9 @@ func (s *Server) bindOrInherit(addr string, l config.Listen) (net.Listener, erro
 
 // added are the sockets a configuration adds to the running set, bound but not served yet.
 type added struct {
-	tcp map[string]net.Listener
-	udp map[string]net.PacketConn
+	tcp    map[string]net.Listener
+	udp    map[string]net.PacketConn // QUIC
+	stream map[string]*net.UDPConn   // stream's udp sockets
 }
 
 func (a added) close() {
@@ -236,13 +247,32 @@ func (a added) close() {
 	for _, pc := range a.udp {
 		pc.Close()
 	}
+	for _, pc := range a.stream {
+		pc.Close()
+	}
 }
 
 // bindAdded binds every socket (TCP and QUIC) snap adds to the running set. Nothing is served or closed yet, so
 // a failure leaves the running set untouched. s.mu is held.
 func (s *Server) bindAdded(snap *snapshot) (added, error) {
-	a := added{tcp: map[string]net.Listener{}, udp: map[string]net.PacketConn{}}
+	a := added{tcp: map[string]net.Listener{}, udp: map[string]net.PacketConn{}, stream: map[string]*net.UDPConn{}}
 	for addr, l := range snap.bind {
+		if l.UDP {
+			if s.udp[addr] != nil {
+				continue
+			}
+			pc, err := s.bindOrInheritUDP(addr, l)
+			if err == nil {
+				if uc, ok := pc.(*net.UDPConn); ok {
+					a.stream[addr] = uc
+					continue
+				}
+				pc.Close()
+				err = errors.New("not a UDP socket")
+			}
+			a.close()
+			return added{}, &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: "bind() to " + l.Addr + " (udp) failed: " + err.Error()}
+		}
 		if l.QUIC {
 			if s.quic[addr] != nil || !snap.groups[addr].http3 {
 				continue
@@ -278,6 +308,12 @@ func (s *Server) closeDropped(snap *snapshot) {
 			delete(s.servers, addr)
 		}
 	}
+	for key, u := range s.udp {
+		if _, ok := snap.bind[key]; !ok {
+			go u.Shutdown() // its sessions may finish; the socket closes with the last
+			delete(s.udp, key)
+		}
+	}
 	for key, q := range s.quic {
 		if l, ok := snap.bind[key]; !ok || !l.QUIC || !snap.groups[key].http3 {
 			go q.close(context.Background())
@@ -294,7 +330,7 @@ func (s *Server) serve(snap *snapshot, a added) {
 		l.abort, l.abortFunc = context.WithCancel(context.Background())
 		g := snap.groups[addr]
 		hs := &httpServer{h1: &h1.Server{Handler: s, Limits: l.limits, ConnState: s.connState, Refuse: s.refuse, Log: s.log}}
-		if g != nil && g.ssl { // (nil: a stream socket)
+		if g != nil { // (nil: a stream socket; cleartext ones serve HTTP/2 too when http2 is on: h2c)
 			if err := hs.configureHTTP2(g, log.New(errorLogWriter{s.log}, "", 0)); err != nil {
 				s.log.Error("HTTP/2 on " + addr + ": " + err.Error())
 			}
@@ -309,6 +345,9 @@ func (s *Server) serve(snap *snapshot, a added) {
 		}()
 	}
 	s.serveQUIC(snap, a.udp)
+	for key, pc := range a.stream {
+		s.udp[key] = s.stream.ServeUDP(pc, key, func() *stream.Config { return s.snap.Load().stream }, func() uint64 { return s.connSeq.Add(1) })
+	}
 }
 
 // httpServer serves one listening socket's connections: HTTP/1.x with our own loop, HTTP/2 with x/net/http2.
@@ -375,9 +414,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.servers = map[string]*httpServer{}
 	s.listeners = map[string]*listener{}
 	quics := s.takeQUIC()
+	udps := s.udp
+	s.udp = map[string]*stream.UDPSocket{}
 	s.mu.Unlock()
 	for _, l := range listeners {
 		l.Close()
+	}
+	for _, u := range udps {
+		u.Shutdown()
 	}
 	// QUIC sockets close at once and their connections drain (GOAWAY) alongside the TCP ones
 	var wg sync.WaitGroup
@@ -432,7 +476,12 @@ func (s *Server) Close() error {
 	s.servers = map[string]*httpServer{}
 	s.listeners = map[string]*listener{}
 	quics := s.takeQUIC()
+	udps := s.udp
+	s.udp = map[string]*stream.UDPSocket{}
 	s.mu.Unlock()
+	for _, u := range udps {
+		u.Close()
+	}
 	expired, cancelQUIC := context.WithCancel(context.Background())
 	cancelQUIC()
 	for _, q := range quics {
@@ -448,6 +497,7 @@ func (s *Server) Close() error {
 	defer cancel()
 	s.tracker.Shutdown(ctx)
 	s.fastcgi.Client.CloseIdle()
+	s.grpc.CloseIdle()
 	s.proxy.Close()
 	s.stream.Close()
 	if s.acme != nil {

@@ -47,7 +47,7 @@ type snapshot struct {
 	locations   map[string]bool           // every location name, to find tunnels a reload orphaned
 	zones       *access.Zones             // limit_req/limit_conn state, carried over from the previous snapshot
 	zoneKeys    map[string]*vars.Template // each zone's key
-	caches      map[string]*cache.Zone    // proxy_cache zones by name, carried over from the previous snapshot by path
+	caches      map[string]*cache.Zone    // proxy_cache and fastcgi_cache zones by name, carried over from the previous snapshot by path
 	acmeSites   []acme.Site               // servers with ssl_certificate acme
 	acmeMgr     *acme.Manager             // set when the snapshot goes live with acmeSites or stapled
 	stapled     []*tls.Certificate        // certificate files with ssl_stapling on
@@ -119,7 +119,11 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot, dry bool) (
 	if err != nil {
 		return nil, err
 	}
-	if err := snap.addStream(files, dry); err != nil {
+	var prevStream *stream.Config
+	if prev != nil {
+		prevStream = prev.stream
+	}
+	if err := snap.addStream(files, prevStream, dry); err != nil {
 		return nil, err
 	}
 	return snap, nil
@@ -127,8 +131,8 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot, dry bool) (
 
 // addStream compiles the stream block into the snapshot and adds its sockets to the set to bind. An address
 // may be http's or stream's, not both.
-func (s *snapshot) addStream(files *observe.Files, dry bool) error {
-	st, err := stream.Compile(s.cfg.Stream, files, func(ss *config.StreamServer) (*tls.Config, error) {
+func (s *snapshot) addStream(files *observe.Files, prev *stream.Config, dry bool) error {
+	st, err := stream.Compile(s.cfg.Stream, prev, files, func(ss *config.StreamServer) (*tls.Config, error) {
 		// a stream server's certificates load as an http server's would (self-signed included)
 		srv := &config.Server{Names: []string{""}, Srv: ss.Srv, Pos: ss.Pos}
 		var list []*tls.Certificate
@@ -150,6 +154,9 @@ func (s *snapshot) addStream(files *observe.Files, dry bool) error {
 		return err
 	}
 	for addr, l := range st.Listens() {
+		if _, ok := s.groups["quic/"+l.Addr]; ok && l.UDP {
+			return &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: "duplicate listen " + l.Addr + " udp (an http server listens there with quic)"}
+		}
 		if _, ok := s.groups[addr]; ok {
 			return &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: "duplicate listen " + addr + " (an http server listens there)"}
 		}
@@ -190,7 +197,7 @@ func buildHTTP(cfg *config.Config, files *observe.Files, prev *snapshot, dry boo
 		for _, cp := range h.CachePaths {
 			z, err := cache.Open(cp.Spec, prevCaches)
 			if err != nil {
-				return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "proxy_cache_path: " + err.Error()}
+				return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: cp.Module + "_cache_path: " + err.Error()}
 			}
 			snap.caches[cp.Name] = z
 		}

@@ -1,8 +1,9 @@
-// Package stream is sluice's stream module: TCP proxying with nginx 1.22's semantics. A connection accepted on a
-// stream server's socket is checked against allow/deny, optionally has TLS terminated, is connected to a peer of
-// its upstream group (the next peer on a failed connect, with passive health as in http) and then copies bytes
-// both ways through internal/tunnel, half-closes included, until both sides are done or proxy_timeout passes.
-// Every session is logged with nginx's stream variables ($status 200, 403, 502, …).
+// Package stream is sluice's stream module: TCP and UDP proxying with nginx 1.22's semantics. A connection
+// accepted on a stream server's socket is checked against limit_conn and allow/deny, optionally has TLS
+// terminated, is connected to a peer of its upstream group (the next peer on a failed connect, with passive
+// health as in http) and then copies bytes both ways through internal/tunnel, half-closes included, until both
+// sides are done or proxy_timeout passes. UDP datagrams are sessions per client address and port (udp.go).
+// Every session is logged with nginx's stream variables ($status 200, 403, 502, 503, …).
 //
 // Sessions are tracked by the server's tunnel tracker, so a reload leaves them open on their upstream and a
 // graceful stop waits for them; the balancing state of the stream block's groups lives in a Proxy and survives
@@ -19,6 +20,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,6 +39,7 @@ const (
 	StatusForbidden  = 403
 	StatusInternal   = 500
 	StatusBadGateway = 502
+	StatusLimited    = 503 // limit_conn
 )
 
 // nginx's defaults for the phases before the tunnel (their directives are not implemented).
@@ -55,12 +58,16 @@ type Proxy struct {
 	bufs     *tunnel.BufferPool
 	poller   *tunnel.Poller
 	hostname string
+	// udpBufs lends the buffers UDP sessions read their upstream's datagrams into, only while one is there
+	udpBufs sync.Pool
 }
 
 // New returns a Proxy whose sessions are counted by tracker and logged to log.
 func New(tracker *tunnel.Tracker, log *slog.Logger) *Proxy {
 	h, _ := os.Hostname()
-	return &Proxy{log: log, tracker: tracker, ups: upstream.NewSet(log), bufs: tunnel.NewBufferPool(0), poller: tunnel.NewPoller(), hostname: h}
+	p := &Proxy{log: log, tracker: tracker, ups: upstream.NewSet(log), bufs: tunnel.NewBufferPool(0), poller: tunnel.NewPoller(), hostname: h}
+	p.udpBufs.New = func() any { b := make([]byte, maxDatagram); return &b }
+	return p
 }
 
 // Update installs the upstream groups of a new configuration's stream block (nil: none); peers that stay keep
@@ -86,6 +93,10 @@ type Config struct {
 	bind map[string]config.Listen
 	// shared marks the wildcard sockets that also serve specific addresses
 	shared map[string]bool
+	// zones are the stream block's limit_conn_zone counts (carried over a reload that keeps a zone's name and
+	// size) and zoneKeys their keys
+	zones    *access.Zones
+	zoneKeys map[string]*vars.Template
 }
 
 // Server is one stream server as it serves one listening address.
@@ -107,11 +118,21 @@ type accessLog struct {
 type TLSFunc func(*config.StreamServer) (*tls.Config, error)
 
 // Compile builds the stream block of cfg (nil without one): access log files are opened through files and TLS
-// settings built by tlsFor, so every error surfaces before the configuration goes live.
-func Compile(st *config.Stream, files *observe.Files, tlsFor TLSFunc) (*Config, error) {
-	c := &Config{st: st, servers: map[string]*Server{}, bind: map[string]config.Listen{}, shared: map[string]bool{}}
+// settings built by tlsFor, so every error surfaces before the configuration goes live. The limit_conn zones of
+// prev (the running block, or nil) that keep their name and size keep their counts.
+func Compile(st *config.Stream, prev *Config, files *observe.Files, tlsFor TLSFunc) (*Config, error) {
+	c := &Config{st: st, servers: map[string]*Server{}, bind: map[string]config.Listen{}, shared: map[string]bool{},
+		zones: access.NewZones(), zoneKeys: map[string]*vars.Template{}}
 	if st == nil {
 		return c, nil
+	}
+	var prevZones *access.Zones
+	if prev != nil {
+		prevZones = prev.zones
+	}
+	for _, z := range st.ConnZones {
+		c.zones.AddConn(prevZones, z.Name, z.Size)
+		c.zoneKeys[z.Name] = z.Key
 	}
 	for _, ss := range st.Servers {
 		var tc *tls.Config
@@ -127,7 +148,7 @@ func Compile(st *config.Stream, files *observe.Files, tlsFor TLSFunc) (*Config, 
 			logs = append(logs, accessLog{file: f, format: st.LogFormats[t.Format]})
 		}
 		for _, l := range ss.Listens {
-			if _, dup := c.servers[l.Addr]; dup {
+			if _, dup := c.servers[ListenKey(l)]; dup {
 				return nil, &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: "duplicate \"" + l.Addr + "\" address and port pair"}
 			}
 			srv := &Server{Conf: ss, Listen: l, logs: logs, rules: ss.Conf.Access.V}
@@ -140,25 +161,45 @@ func Compile(st *config.Stream, files *observe.Files, tlsFor TLSFunc) (*Config, 
 				}
 				srv.TLS = tc
 			}
-			c.servers[l.Addr] = srv
+			c.servers[ListenKey(l)] = srv
 		}
 	}
-	for addr, srv := range c.servers {
-		host, port, _ := net.SplitHostPort(addr)
+	for key, srv := range c.servers {
+		host, port, _ := net.SplitHostPort(srv.Listen.Addr)
 		wild := net.JoinHostPort("0.0.0.0", port)
 		if strings.Contains(host, ":") {
 			wild = net.JoinHostPort("::", port)
 		}
-		if _, ok := c.servers[wild]; ok && wild != addr {
+		if srv.Listen.UDP {
+			wild = udpPrefix + wild
+		}
+		if _, ok := c.servers[wild]; ok && wild != key {
+			if srv.Listen.UDP {
+				// which address a datagram was sent to needs IP_PKTINFO, which sluice does not read
+				l := srv.Listen
+				return nil, &config.Error{File: l.Pos.File, Line: l.Pos.Line, Msg: "\"" + l.Addr + "\" udp next to a udp wildcard on the same port is not supported",
+					Hint: "listen on the wildcard only, or on specific addresses only"}
+			}
 			c.shared[wild] = true
 			continue
 		}
-		c.bind[addr] = srv.Listen
+		c.bind[key] = srv.Listen
 	}
 	return c, nil
 }
 
-// Listens returns the sockets the stream block listens on, by address, with their listen directives.
+// udpPrefix starts the key of a udp socket, which may share its address with a TCP one.
+const udpPrefix = "udp/"
+
+// ListenKey names a stream listen's socket: its address, after "udp/" for a udp one.
+func ListenKey(l config.Listen) string {
+	if l.UDP {
+		return udpPrefix + l.Addr
+	}
+	return l.Addr
+}
+
+// Listens returns the sockets the stream block listens on, by key (ListenKey), with their listen directives.
 func (c *Config) Listens() map[string]config.Listen { return c.bind }
 
 // Server returns the stream server of a connection accepted on the socket bound to bound (as written,
@@ -188,6 +229,8 @@ type Conn struct {
 	// Stopping, when set, is cancelled when a stop begins: a session still before its tunnel (PROXY header,
 	// TLS handshake, preread, connect) then ends, rather than holding the process for those phases' timeouts.
 	Stopping context.Context
+	// Config is the stream block the connection was accepted under (its limit_conn zones)
+	Config *Config
 }
 
 // proxyProtocolTimeout is nginx's proxy_protocol_timeout default.
@@ -202,6 +245,44 @@ type session struct {
 	tried   []tryStat   // every try, for $upstream_* lists
 	tracked func()      // ends the tracker's count
 	pre     func() bool // ends the stop's hold on the phases before the tunnel (context.AfterFunc's stop)
+	release []func()    // ends the session's counts in limit_conn zones
+}
+
+// admit runs nginx's preaccess and access phases for a new session: limit_conn (over the limit: 503), then
+// allow/deny (403). It returns StatusOK for a session that goes on; the counts it took end with the session.
+func (s *session) admit(c *Config) int {
+	conf, v := s.srv.Conf.Conf, s.v
+	if c != nil {
+		dry := conf.LimitConnDryRun.V
+		for _, lc := range conf.LimitConns.V {
+			z, key := c.zones.Conn[lc.Zone], c.zoneKeys[lc.Zone]
+			if z == nil || key == nil {
+				continue
+			}
+			k := key.Eval(v)
+			if k == "" {
+				continue
+			}
+			release, ok := z.Acquire(k, lc.N)
+			if ok {
+				s.release = append(s.release, release)
+				continue
+			}
+			msg := "limiting connections by zone " + strconv.Quote(lc.Zone) + " while initializing session"
+			if dry {
+				msg = "limiting connections, dry run, by zone " + strconv.Quote(lc.Zone) + " while initializing session"
+			}
+			s.p.log.Log(context.Background(), conf.LimitConnLog.Get(slog.LevelError), msg, v.LogAttrs()...)
+			if !dry {
+				return StatusLimited
+			}
+		}
+	}
+	if len(s.srv.rules) > 0 && !access.Permit(s.srv.rules, v.RemoteAddr.Addr()) {
+		s.p.log.Error("access forbidden by rule while initializing session", v.LogAttrs()...)
+		return StatusForbidden
+	}
+	return StatusOK
 }
 
 // tryStat is one try's figures for the $upstream_* variables.
@@ -248,9 +329,8 @@ func (p *Proxy) Serve(ctx context.Context, srv *Server, c net.Conn, ci Conn, acc
 		}
 		s.client, v.ProxyProtocolAddr = pc, addr
 	}
-	if len(srv.rules) > 0 && !access.Permit(srv.rules, v.RemoteAddr.Addr()) {
-		p.log.Error("access forbidden by rule while initializing session", v.LogAttrs()...)
-		s.end(StatusForbidden)
+	if status := s.admit(ci.Config); status != StatusOK {
+		s.end(status)
 		return
 	}
 	status := s.connect(tctx)
@@ -409,12 +489,20 @@ func (s *session) run(ctx context.Context, up net.Conn, clientBuffered []byte, i
 // end finishes the session: it closes the client (the tunnel has closed it already when it ran), records the
 // variables and writes the access log lines.
 func (s *session) end(status int) {
-	if status != StatusOK {
+	if status != StatusOK && s.client != nil { // (a UDP session has no connection of its own)
 		s.client.Close()
 	}
 	if s.tracked != nil {
 		s.tracked()
 	}
+	for _, r := range s.release {
+		r()
+	}
+	s.log(status)
+}
+
+// log records the session's variables ($status, the $upstream_* lists) and writes its access log lines.
+func (s *session) log(status int) {
 	v := s.v
 	v.Status = status
 	if len(s.tried) > 0 {

@@ -3,6 +3,7 @@ package vars
 import (
 	"errors"
 	"fmt"
+	"github.com/sluice-proxy/sluice/internal/route"
 	"regexp"
 	"strings"
 )
@@ -66,7 +67,7 @@ func NewMap(source *Template, entries []MapEntry, hostnames bool, t *Table) (*Ma
 		}
 		re, err := regexp.Compile(pat)
 		if err != nil {
-			return nil, fmt.Errorf("invalid regex %q: %v", e.Key, err)
+			return nil, fmt.Errorf("invalid regex %q: %s", e.Key, route.ExplainRegexError(strings.TrimPrefix(strings.TrimPrefix(e.Key, "~"), "*"), err))
 		}
 		if err := t.AddCaptureNames(re); err != nil {
 			return nil, fmt.Errorf("regex %q: %v", e.Key, err)

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,7 +18,8 @@ import (
 
 // cacheBackend counts requests per path and answers "n=COUNT PATH": the query's h=Name:value pairs become
 // response fields, status= the status, sleep= a delay before the head, ims304 a 304 to a request with
-// If-Modified-Since or If-None-Match, cut a body cut short (Content-Length larger than what is sent).
+// If-Modified-Since or If-None-Match, cut a body cut short (Content-Length larger than what is sent), gz a
+// gzipped body for clients whose Accept-Encoding has gzip (with Vary: Accept-Encoding).
 type cacheBackend struct {
 	*backend
 	mu     sync.Mutex
@@ -48,6 +51,17 @@ func newCacheBackend(t *testing.T) *cacheBackend {
 		body := fmt.Sprintf("n=%d %s\n", n, r.URL.Path)
 		if q.Has("big") {
 			body = strings.Repeat(body, 20000)
+		}
+		if q.Has("gz") {
+			w.Header().Set("Vary", "Accept-Encoding")
+			if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+				var b bytes.Buffer
+				zw := gzip.NewWriter(&b)
+				io.WriteString(zw, body)
+				zw.Close()
+				w.Header().Set("Content-Encoding", "gzip")
+				body = b.String()
+			}
 		}
 		status := http.StatusOK
 		fmt.Sscan(q.Get("status"), &status)
@@ -189,9 +203,7 @@ func TestProxyCache(t *testing.T) {
 		{"expires past", "/v/expold?h=Expires:Thu, 01 Jan 1998 00:00:00 GMT", []string{"MISS", "MISS"}, 2},
 		{"set-cookie", "/sc?h=Set-Cookie:a=b", []string{"MISS", "MISS"}, 2},
 		{"vary star", "/vs?h=Vary:*", []string{"MISS", "MISS"}, 2},
-		// (nginx stores a variant per value of the named headers; without variants a varying response would go
-		// to clients it was not made for, so it is not stored: sluice's difference, documented)
-		{"vary", "/vy?h=Vary:Cookie", []string{"MISS", "MISS"}, 2},
+		{"vary", "/vy?h=Vary:Cookie", []string{"MISS", "HIT"}, 1}, // (one variant: neither request has a Cookie)
 		{"404 not valid", "/404?status=404", []string{"MISS", "MISS"}, 2},
 		{"min_uses 2", "/m/m", []string{"MISS", "MISS", "HIT", "HIT"}, 2},
 	} {
@@ -226,6 +238,13 @@ func TestProxyCache(t *testing.T) {
 			t.Errorf("bypass \"0\": request %d: %s, want %s", i+1, got, want)
 		}
 	}
+
+	// Vary: a variant per value of the fields named
+	do := func(path string, hdr ...string) (string, string, http.Header) {
+		_, got, body, h := cacheGet(t, c, "GET", path, hdr...)
+		return got, body, h
+	}
+	checkVary(t, do, "/vc?h=Vary:Cookie", "/vg?gz", func(n int, cookie string) string { return fmt.Sprintf("n=%d /vc\n", n) })
 
 	// HEAD: a miss goes upstream as GET (proxy_cache_convert_head) and fills the entry; GET and HEAD then hit
 	if st, got, body, h := cacheGet(t, c, "HEAD", "/h"); st != 200 || got != "MISS" || body != "" || h.Get("X-Method") != "GET" || h.Get("Content-Length") != "7" {
@@ -413,4 +432,36 @@ func writeTemp(t *testing.T, conf string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// checkVary checks the variants of two responses, as nginx 1.22 answered them: vc's Vary: Cookie gives alice
+// and bob each their own page (MISS n=1, MISS n=2, then HIT with each one's; no cookie is a variant too), and
+// gz's upstream gzips for the clients that take it (Vary: Accept-Encoding), each encoding a variant, "gzip,
+// deflate" and "gzip,deflate" one. do sends a GET with the fields hdr (name, value) and returns its cache
+// status, body and header; page is the body of the nth answer for vc to cookie.
+func checkVary(t *testing.T, do func(path string, hdr ...string) (string, string, http.Header), vc, gz string, page func(n int, cookie string) string) {
+	t.Helper()
+	for i, step := range []struct {
+		field, value, want string
+		n                  int
+	}{
+		{"Cookie", "c=alice", "MISS", 1}, {"Cookie", "c=bob", "MISS", 2}, {"Cookie", "c=alice", "HIT", 1},
+		{"Cookie", "c=bob", "HIT", 2}, {"", "", "MISS", 3}, {"", "", "HIT", 3}, {"Cookie", "c=bob", "HIT", 2},
+		{"Accept-Encoding", "gzip", "MISS", 0}, {"", "", "MISS", 0}, {"Accept-Encoding", "gzip", "HIT", 0},
+		{"", "", "HIT", 0}, {"Accept-Encoding", "gzip, deflate", "MISS", 0}, {"Accept-Encoding", "gzip,deflate", "HIT", 0},
+	} {
+		path := vc
+		if i >= 7 {
+			path = gz
+		}
+		got, body, h := do(path, step.field, step.value)
+		switch {
+		case got != step.want:
+			t.Errorf("vary: request %d (%s: %s): %s, want %s", i+1, step.field, step.value, got, step.want)
+		case path == vc && body != page(step.n, step.value):
+			t.Errorf("vary cookie: request %d (%s): %q, want %q", i+1, step.value, body, page(step.n, step.value))
+		case path == gz && (h.Get("Content-Encoding") == "gzip") != (step.value != ""):
+			t.Errorf("vary accept-encoding: request %d (%q): Content-Encoding %q", i+1, step.value, h.Get("Content-Encoding"))
+		}
+	}
 }

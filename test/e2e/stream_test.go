@@ -321,9 +321,9 @@ func TestStreamReload(t *testing.T) {
 	}
 	nc.Close()
 
-	code, out := reload(streamConf(fmt.Sprintf(`    server { listen 127.0.0.1:%d udp; proxy_pass 127.0.0.1:%d; }`, port, a.Port)))
-	if code == 0 || !strings.Contains(out, `"udp" in the "listen" directive is not supported`) || !strings.Contains(out, "sluice.conf:5") {
-		t.Errorf("reload with listen … udp: exit %d, output:\n%s\nwant a refusal naming sluice.conf:5", code, out)
+	code, out := reload(streamConf(fmt.Sprintf(`    server { listen 127.0.0.1:%d udp ssl; proxy_pass 127.0.0.1:%d; }`, port, a.Port)))
+	if code == 0 || !strings.Contains(out, `"listen" directive "ssl" parameter is incompatible with "udp"`) || !strings.Contains(out, "sluice.conf:5") {
+		t.Errorf("reload with listen … udp ssl: exit %d, output:\n%s\nwant nginx's refusal naming sluice.conf:5", code, out)
 	}
 	nc = dialStream(t, port)
 	if line, _ := bufio.NewReader(nc).ReadString('\n'); line != "b\n" {
