@@ -363,7 +363,7 @@ type LocConf struct {
 	IMS                Opt[static.IMS] // if_modified_since
 	MaxRanges          Opt[int]        // max_ranges
 	Expires            Opt[Expires]
-	GzipStatic         Opt[bool]
+	GzipStatic         Opt[static.GzipStatic]
 	Dotfiles           Opt[bool]
 	NoSymlinks         Opt[bool]
 	LogNotFound        Opt[bool]

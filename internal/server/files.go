@@ -38,7 +38,7 @@ func (rq *request) serveStatic() {
 		Types:       c.MimeTypes(),
 		DefaultType: c.DefaultType.Get("text/plain"),
 		ETag:        c.ETag.Get(true),
-		GzipStatic:  c.GzipStatic.Get(false),
+		GzipStatic:  c.GzipStatic.V,
 		Dotfiles:    c.Dotfiles.Get(false),
 		NoSymlinks:  c.NoSymlinks.Get(false),
 		Autoindex:   c.Autoindex.Get(false),

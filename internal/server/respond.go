@@ -123,7 +123,9 @@ func (w *respWriter) startGunzip(u *compress.Gunzip, code int) {
 		return
 	}
 	if u.Test.Vary {
-		h.Add("Vary", "Accept-Encoding")
+		if !variesByEncoding(h) { // (a gzip_static file has it already)
+			h.Add("Vary", "Accept-Encoding")
+		}
 		w.varied = true
 	}
 	if u.Test.Accepts(w.rq.r, h) {
@@ -136,6 +138,16 @@ func (w *respWriter) startGunzip(u *compress.Gunzip, code int) {
 	if w.rq.r.Method != http.MethodHead && code != http.StatusNoContent && code != http.StatusNotModified {
 		w.gunzip = compress.NewInflater(gunzipOut{w}, u.BufSize)
 	}
+}
+
+// variesByEncoding reports whether h has Vary: Accept-Encoding.
+func variesByEncoding(h http.Header) bool {
+	for _, v := range h["Vary"] {
+		if strings.EqualFold(strings.TrimSpace(v), "Accept-Encoding") {
+			return true
+		}
+	}
+	return false
 }
 
 // gunzipOut takes the decompressed body on to sub_filter, or to what subOut takes it to.

@@ -40,11 +40,11 @@ type Request struct {
 	Path        string // file system path for URI; "" means Root+URI
 	Types       map[string]string
 	DefaultType string
-	ETag        bool // send nginx's ETag and honour If-None-Match
-	GzipStatic  bool // serve Path.gz to clients accepting gzip
-	Dotfiles    bool // serve names starting with "."
-	NoSymlinks  bool // refuse paths with a symbolic link below Root
-	Autoindex   bool // list directories without an index file
+	ETag        bool       // send nginx's ETag and honour If-None-Match
+	GzipStatic  GzipStatic // serve Path.gz to clients accepting gzip (or to all: gzip_static always)
+	Dotfiles    bool       // serve names starting with "."
+	NoSymlinks  bool       // refuse paths with a symbolic link below Root
+	Autoindex   bool       // list directories without an index file
 	Listing     Listing
 	// Bufs, when set, lends SmallFile-sized buffers (*[]byte) for small files.
 	Bufs *sync.Pool
@@ -140,11 +140,22 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 	return serveFile(w, r, name, fd, &fi, &req, false)
 }
 
+// GzipStatic is gzip_static: off, on (for clients that accept gzip) or always (for every client; gunzip
+// decompresses the file for those that do not take gzip).
+type GzipStatic uint8
+
+const (
+	GzipStaticOff GzipStatic = iota
+	GzipStaticOn
+	GzipStaticAlways
+)
+
 // precompressed answers with name.gz in the file's place, as nginx's gzip_static: when the client accepts gzip
-// and it is a regular file, whether or not name exists. A .gz that cannot be opened (under disable_symlinks: a
+// (or always) and it is a regular file, whether or not name exists. A .gz that cannot be opened (under disable_symlinks: a
 // link) is passed over as nginx does, and name answers. ok false means name itself is to be served.
 func precompressed(w http.ResponseWriter, r *http.Request, name string, req *Request) (status int, ok bool) {
-	if !req.GzipStatic || strings.HasSuffix(req.URI, "/") || !compress.AcceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if req.GzipStatic == GzipStaticOff || strings.HasSuffix(req.URI, "/") ||
+		req.GzipStatic == GzipStaticOn && !compress.AcceptsGzip(r.Header.Get("Accept-Encoding")) {
 		return 0, false
 	}
 	var fi statInfo

@@ -32,6 +32,7 @@ http {
         location /sub/ { gunzip on; sub_filter gunzip GUNZIP; proxy_pass http://127.0.0.1:{{UP}}/; }
         location /buf/ { gunzip on; gunzip_buffers 2 16; proxy_pass http://127.0.0.1:{{UP}}/; }
         location /c/ { gunzip on; proxy_cache gz; proxy_pass http://127.0.0.1:{{UP}}/; }
+        location /gs/ { alias html/; gzip_static always; gunzip on; }
     }
 }
 `
@@ -42,7 +43,7 @@ http {
 // and Accept-Ranges, with a weak ETag, and to one that takes gzip as it is; gzip_vary gives Vary: Accept-Encoding
 // once, whether or not the body was decompressed; other codings pass; several gzip members are one body;
 // sub_filter sees the decompressed body; a cached gzip entry is decompressed for a client that does not take
-// gzip, sent whole to a Range; a body that is not gzip, or is cut short, cuts the response; and the body
+// gzip, sent whole to a Range; a file that gzip_static always serves only as .gz is decompressed likewise; a body that is not gzip, or is cut short, cuts the response; and the body
 // streams (a part the upstream flushed arrives while the upstream still holds the rest). A gzip-encoded 304
 // passes with the decompressed head (nginx 1.22 closes the connection unanswered: a deliberate difference).
 func TestGunzipAsNginx(t *testing.T) {
@@ -88,7 +89,7 @@ func TestGunzipAsNginx(t *testing.T) {
 		w.Write(variants[name])
 	}))
 	port := freePort(t)
-	start(t, fill(t, gunzipConf, "PORT", port, "UP", up.Port, "CACHE", t.TempDir()))
+	start(t, fill(t, gunzipConf, "PORT", port, "UP", up.Port, "CACHE", t.TempDir()), withFile("html/only.html.gz", ok))
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	base := "http://" + addr(port)
 
@@ -115,6 +116,8 @@ func TestGunzipAsNginx(t *testing.T) {
 		{"/c/ok", []string{"Accept-Encoding", "gzip"}, string(ok), []string{"Content-Encoding: gzip"}},
 		{"/c/ok", nil, text, []string{"Content-Encoding", `Etag: W/"abc"`}},
 		{"/c/ok", []string{"Range", "bytes=0-3"}, text, []string{"Content-Encoding", "Content-Range"}},
+		{"/gs/only.html", nil, text, []string{"Content-Encoding", "Accept-Ranges"}},
+		{"/gs/only.html", []string{"Accept-Encoding", "gzip"}, string(ok), []string{"Content-Encoding: gzip"}},
 		{"/c/ok", []string{"Accept-Encoding", "gzip", "Range", "bytes=0-3"}, string(ok[:4]), []string{"Content-Encoding: gzip", "Content-Range: bytes 0-3/" + strconv.Itoa(len(ok))}},
 	}
 	for _, tc := range tests {
@@ -123,6 +126,9 @@ func TestGunzipAsNginx(t *testing.T) {
 			req.Header.Set(tc.hdr[i], tc.hdr[i+1])
 		}
 		r := do(t, client, req)
+		if et := r.Header.Get("Etag"); r.Header.Get("Content-Encoding") == "" && et != "" && !strings.HasPrefix(et, "W/") {
+			t.Errorf("%s %v: a decompressed body with the strong Etag %s", tc.path, tc.hdr, et)
+		}
 		if r.Body != tc.body {
 			t.Errorf("%s %v: body %q, want %q", tc.path, tc.hdr, trim(r.Body), trim(tc.body))
 		}
