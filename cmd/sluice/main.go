@@ -348,6 +348,7 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 		return 1
 	}
 	applyCores(cfg, log, true)
+	applyLimits(cfg, log)
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	exe := executablePath()
@@ -426,6 +427,7 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 			cfg = ncfg
 			log.Log(context.Background(), observe.LevelNotice, "configuration reloaded")
 			applyCores(cfg, log, false)
+			applyLimits(cfg, log)
 		case syscall.SIGUSR1:
 			log.Log(context.Background(), observe.LevelNotice, "signal 10 (SIGUSR1) received, reopening logs")
 			err := srv.ReopenLogs()
@@ -486,6 +488,36 @@ func applyCores(cfg *config.Config, log *slog.Logger, start bool) {
 			unit = "core"
 		}
 		log.Log(context.Background(), observe.LevelNotice, fmt.Sprintf("using %d %s (%s)", n, unit, from))
+	}
+}
+
+// applyLimits applies worker_priority and worker_rlimit_core, at start and after each reload; a failure (a
+// negative priority without the privilege) is logged and the process goes on, as nginx's workers do.
+func applyLimits(cfg *config.Config, log *slog.Logger) {
+	if cfg.WorkerPriority.Set {
+		// on Linux the nice value is each thread's: every thread the runtime has started gets it, and the ones
+		// it starts later inherit it
+		tids := []int{0}
+		if ents, err := os.ReadDir("/proc/self/task"); err == nil {
+			tids = tids[:0]
+			for _, e := range ents {
+				if tid, err := strconv.Atoi(e.Name()); err == nil {
+					tids = append(tids, tid)
+				}
+			}
+		}
+		for _, tid := range tids {
+			if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, cfg.WorkerPriority.V); err != nil {
+				log.Warn(fmt.Sprintf("setpriority(%d) failed (%v)", cfg.WorkerPriority.V, err))
+				break
+			}
+		}
+	}
+	if cfg.WorkerRlimitCore.Set {
+		lim := syscall.Rlimit{Cur: uint64(cfg.WorkerRlimitCore.V), Max: uint64(cfg.WorkerRlimitCore.V)}
+		if err := syscall.Setrlimit(syscall.RLIMIT_CORE, &lim); err != nil {
+			log.Warn(fmt.Sprintf("setrlimit(RLIMIT_CORE, %d) failed (%v)", cfg.WorkerRlimitCore.V, err))
+		}
 	}
 }
 

@@ -171,6 +171,8 @@ func TestErrors(t *testing.T) {
 		{"no proxy_pass", "stream {\n server {\n  listen 1234;\n }\n}\n", []string{`no "proxy_pass" is defined for server`, "sluice.conf:2"}},
 		{"no format", "stream {\n server {\n  listen 1234;\n  proxy_pass 127.0.0.1:1;\n  access_log logs/s.log;\n }\n}\n", []string{"log format is not specified", "sluice.conf:5"}},
 		{"unknown format", "stream {\n server {\n  listen 1234;\n  proxy_pass 127.0.0.1:1;\n  access_log logs/s.log combined;\n }\n}\n", []string{`unknown log format "combined"`, "sluice.conf:2"}},
+		{"session cache without size", "http {\n ssl_session_cache shared:SSL;\n}\n", []string{`invalid session cache "shared:SSL"`, "sluice.conf:2"}},
+		{"session cache too small", "http {\n ssl_session_cache builtin shared:SSL:1k;\n}\n", []string{`session cache "shared:SSL:1k" is too small`, "sluice.conf:2"}},
 		{"http directive in stream", "stream {\n server {\n  listen 1234;\n  proxy_pass 127.0.0.1:1;\n  proxy_set_header X y;\n }\n}\n", []string{`"proxy_set_header" directive is not allowed here`, "sluice.conf:5"}},
 		{"stream directive in http", "http {\n proxy_timeout 5s;\n}\n", []string{`"proxy_timeout" directive is not allowed here`, "sluice.conf:2", "stream"}},
 		{"next_upstream values", "stream {\n proxy_next_upstream error timeout;\n}\n", []string{`invalid number of arguments in "proxy_next_upstream"`, "sluice.conf:2"}},

@@ -36,6 +36,25 @@ var mainDirectives = []Spec{
 			p.cfg.WorkerProcesses = n
 			return nil
 		}},
+	{Name: "worker_priority", Module: "core", Ctx: CtxMain, Args: "1", Default: "0", Doc: "The scheduling priority (nice value, -20 to 20) of the sluice process, set at start and by a reload; a negative one needs the privilege to raise priority.",
+		Diff: "nginx sets it on its workers; sluice is one process.",
+		Apply: func(p *parser, d *Directive) error {
+			n, err := strconv.Atoi(d.Args[0])
+			if err != nil || n < -20 || n > 20 {
+				return d.errorf("invalid number %q in \"worker_priority\" directive", d.Args[0])
+			}
+			p.cfg.WorkerPriority.set(n)
+			return nil
+		}},
+	{Name: "worker_rlimit_core", Module: "core", Ctx: CtxMain, Args: "1", Doc: "The largest core file the process may write (RLIMIT_CORE), set at start and by a reload.",
+		Apply: func(p *parser, d *Directive) error {
+			n, err := vars.ParseSize(d.Args[0])
+			if err != nil {
+				return d.errorf("invalid value %q in \"worker_rlimit_core\" directive", d.Args[0])
+			}
+			p.cfg.WorkerRlimitCore.set(n)
+			return nil
+		}},
 	{Name: "worker_shutdown_timeout", Module: "core", Ctx: CtxMain, Args: "1", Default: "none", Doc: "Upper bound on a graceful stop: open connections and tunnels are closed when it passes.",
 		Diff: "Also applies after a reload to tunnels whose location or upstream group the new configuration removed (nginx: old workers); other tunnels stay open across reloads.",
 		Apply: func(p *parser, d *Directive) error {
@@ -140,6 +159,8 @@ var coreDirectives = []Spec{
 		}},
 	{Name: "client_body_timeout", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two reads of the request body.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.ClientBodyTimeout) }},
+	{Name: "chunked_transfer_encoding", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "off: an HTTP/1.1 response whose length is not known beforehand is not chunked; its body ends when the connection closes (for clients that cannot read chunked bodies).",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.Chunked) }},
 	{Name: "send_timeout", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "60s", Doc: "Timeout between two writes of the response to the client.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.conf.SendTimeout) }},
 	{Name: "limit_rate", Module: "http_core", Ctx: ctxHSL | CtxIf, Args: "1", Default: "0", Doc: "Limits the rate of each response to the client, in bytes per second (k, m suffixes; variables allowed; 0: none), as nginx paces it: about a second's worth goes at once, then the average holds. `set $limit_rate` and an upstream's X-Accel-Limit-Rate override it for the request.",

@@ -84,6 +84,8 @@ var ignoredDirectives = []Spec{
 	{Name: "referer_hash_bucket_size", Module: "http_referer", Ctx: CtxServer | CtxLocation, Args: "1", Ignored: true, Doc: "Accepted (nginx hash tuning; valid_referers needs none)."},
 	{Name: "referer_hash_max_size", Module: "http_referer", Ctx: CtxServer | CtxLocation, Args: "1", Ignored: true, Doc: "Accepted (nginx hash tuning; valid_referers needs none)."},
 	{Name: "lock_file", Module: "core", Ctx: CtxMain, Args: "1", Ignored: true, Doc: "Accepted; there is one process, so no accept mutex to lock."},
+	{Name: "working_directory", Module: "core", Ctx: CtxMain, Args: "1", Ignored: true, Doc: "Accepted; sluice keeps the directory it was started in (core files are written there; paths in the configuration resolve against the prefix either way)."},
+	{Name: "debug_connection", Module: "events", Ctx: CtxEvents, Args: "1", Ignored: true, Doc: "Accepted; sluice has no debug log level (info is its most detailed), so there is nothing more to log for these clients."},
 	{Name: "timer_resolution", Module: "core", Ctx: CtxMain, Args: "1", Ignored: true, Doc: "Accepted; the clock is read where a time is needed."},
 	{Name: "accept_mutex_delay", Module: "events", Ctx: CtxEvents, Args: "1", Ignored: true, Doc: "Accepted; there is one process."},
 	{Name: "worker_aio_requests", Module: "events", Ctx: CtxEvents, Args: "1", Ignored: true, Doc: "Accepted; files are read without aio."},

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sluice-proxy/sluice/internal/certs"
+	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
 // SelfSignedKeyword is the ssl_certificate value that makes sluice generate and keep a self-signed certificate
@@ -59,7 +60,7 @@ var sslDirectives = []Spec{
 	{Name: "ssl_ciphers", Module: "http_ssl", Ctx: CtxHTTP | CtxServer | ctxStream, Args: "1", Default: "HIGH:!aNULL:!MD5", Doc: "OpenSSL cipher list, mapped to Go's TLS 1.2 suites.",
 		Diff:  "the default (and any list meaning the same) is ECDHE with AEAD ciphers only (AES-GCM, ChaCha20-Poly1305; no CBC); TLS 1.3 suites are not configurable (Go's choice); unknown or insecure names are skipped with a warning.",
 		Apply: func(p *parser, d *Directive) error { p.sc.SSL.Ciphers.set(d.Args[0]); return nil }},
-	{Name: "ssl_session_timeout", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "5m", Doc: "Lifetime of resumed TLS sessions.", Diff: "not applied yet: Go's own ticket lifetime (at most 7 days) is used.",
+	{Name: "ssl_session_timeout", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "5m", Doc: "Lifetime of a session in ssl_session_cache.", Diff: "sessions resumed with encrypted tickets (ssl_session_tickets on) live as long as Go lets them (at most 7 days).",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.sc.SSL.SessionTimeout) }},
 	{Name: "ssl_session_ticket_key", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "A file of 48 or 80 random bytes whose key encrypts (the first such line) or only decrypts (the others) TLS session tickets, so sessions resume across sluice instances sharing the files and across reloads; rotate by adding a new file first. Read from the default server of each address.",
 		Diff:  "tickets are Go's format (its key is derived from the file's bytes), so sessions do not resume between sluice and nginx sharing a file.",
@@ -120,10 +121,21 @@ var sslDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { p.sc.SSL.ACMEStorage.set(p.path(d.Args[0])); return nil }},
 	{Name: "acme_renew_interval", Module: "acme", Ctx: CtxHTTP, Args: "1", Default: "10m", Doc: "How often ACME certificates are checked; one is renewed when a third of its lifetime is left (failures retried with backoff). Read at start.", Diff: "sluice only.",
 		Apply: func(p *parser, d *Directive) error { return p.setDur(d, &p.sc.SSL.ACMERenew) }},
-	{Name: "ssl_session_cache", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1-2", Ignored: true, Doc: "Accepted; sessions resume with tickets (ssl_session_tickets)."},
+	{Name: "ssl_session_cache", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1-2", Default: "none", Doc: "A server-side cache of TLS sessions: off, none, builtin[:N] (N sessions, default 20480) or shared:NAME:SIZE (about 4000 sessions a megabyte, as in nginx; kept across reloads by name). With ssl_session_tickets off, clients resume their sessions from it for ssl_session_timeout: the ticket a client holds is only the session's random name, so no ticket key can decrypt past sessions. Read from the default server of each address.",
+		Diff:  "Go's TLS has no session IDs: the cache resumes sessions through such stateful tickets, which every current client supports; with ssl_session_tickets on (the default) sessions resume with Go's encrypted tickets and the cache is not used. A shared cache is shared by the addresses of one sluice process, not between processes.",
+		Apply: (*parser).sslSessionCache},
 	{Name: "ssl_prefer_server_ciphers", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; Go chooses the cipher order."},
 	{Name: "ssl_dhparam", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; Go has no finite-field DHE suites."},
-	{Name: "ssl_ecdh_curve", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; Go's curve preferences are used."},
+	{Name: "ssl_ecdh_curve", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "auto", Doc: "The key exchange groups offered, in order: auto, or a list such as X25519:prime256v1:secp384r1 (X25519, prime256v1, secp384r1, secp521r1, X25519MLKEM768). Read from the default server of each address.",
+		Diff: "auto is Go's list, which puts the post-quantum X25519MLKEM768 first; a name Go does not offer is refused at load.",
+		Apply: func(p *parser, d *Directive) error {
+			ids, err := certs.Curves(d.Args[0])
+			if err != nil {
+				return d.errorf("invalid value %q in \"ssl_ecdh_curve\" directive: %v", d.Args[0], err)
+			}
+			p.sc.SSL.Curves.set(ids)
+			return nil
+		}},
 	{Name: "ssl", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "Obsolete nginx form of `listen … ssl`; `ssl on` makes every listen of the server TLS.",
 		Apply: func(p *parser, d *Directive) error {
 			on, err := p.onOff(d)
@@ -173,4 +185,46 @@ func passwordLines(text string) []string {
 		lines[i] = strings.TrimSuffix(l, "\r")
 	}
 	return lines
+}
+
+// sslSessionCache parses ssl_session_cache: off, none, builtin[:N], shared:NAME:SIZE, or builtin and shared
+// together (shared is used then).
+func (p *parser) sslSessionCache(d *Directive) error {
+	sc := SessionCache{}
+	bad := func(a string) *Error { return d.errorf("invalid session cache %q", a) }
+	for _, a := range d.Args {
+		switch {
+		case a == "off" || a == "none":
+			sc.Off = sc.Name == ""
+		case a == "builtin" || strings.HasPrefix(a, "builtin:"):
+			n := 20480
+			if a != "builtin" {
+				var err error
+				if n, err = strconv.Atoi(a[len("builtin:"):]); err != nil || n < 0 {
+					return bad(a)
+				}
+			}
+			if sc.Name == "" {
+				sc.Off, sc.Sessions = n == 0, n
+			}
+		case strings.HasPrefix(a, "shared:"):
+			name, size, ok := strings.Cut(a[len("shared:"):], ":")
+			if !ok || name == "" {
+				return bad(a)
+			}
+			n, err := vars.ParseSize(size)
+			if err != nil || n < 8<<10 {
+				e := d.errorf("session cache %q is too small", a)
+				if err != nil {
+					e = bad(a)
+				}
+				return e
+			}
+			sc.Off, sc.Name, sc.Sessions = false, name, int(max(n/256, 1)) // nginx: about 4000 sessions a megabyte
+		default:
+			return bad(a)
+		}
+	}
+	p.sc.SSL.SessionCache.set(sc)
+	return nil
 }

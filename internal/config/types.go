@@ -7,6 +7,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -35,9 +36,12 @@ type Config struct {
 	ErrorLogs             []LogTarget   // main-level error_log
 	WorkerShutdownTimeout time.Duration // 0 = no limit
 	WorkerProcesses       int           // cores to use (GOMAXPROCS); 0 = auto (every core)
-	HTTP                  *HTTP
-	Stream                *Stream  // the stream block (TCP proxying); nil without one
-	Warnings              []*Error // legal but likely mistaken settings, reported at start and by -t
+	// WorkerPriority is worker_priority's nice value; WorkerRlimitCore worker_rlimit_core in bytes (-1: unset)
+	WorkerPriority   Opt[int]
+	WorkerRlimitCore Opt[int64]
+	HTTP             *HTTP
+	Stream           *Stream  // the stream block (TCP proxying); nil without one
+	Warnings         []*Error // legal but likely mistaken settings, reported at start and by -t
 }
 
 // SourceFile is one file that was read, for `sluice -T`.
@@ -118,8 +122,10 @@ type SSLConf struct {
 	keysSet        bool
 	Protocols      Opt[[]string]
 	Ciphers        Opt[string]
+	Curves         Opt[[]tls.CurveID] // ssl_ecdh_curve (nil: Go's defaults)
 	SessionTimeout Opt[time.Duration]
 	SessionTickets Opt[bool]
+	SessionCache   Opt[SessionCache]      // ssl_session_cache
 	BufferSize     Opt[int64]             // ssl_buffer_size
 	Stapling       Opt[bool]              // ssl_stapling
 	Reject         Opt[bool]              // ssl_reject_handshake
@@ -255,6 +261,7 @@ type LocConf struct {
 	MaxBodySize         Opt[int64]
 
 	ClientBodyTimeout Opt[time.Duration]
+	Chunked           Opt[bool] // chunked_transfer_encoding
 	SendTimeout       Opt[time.Duration]
 	LimitRate         Opt[*vars.Template] // limit_rate (a size, variables allowed)
 	LimitRateAfter    Opt[*vars.Template] // limit_rate_after
@@ -503,6 +510,14 @@ type ProxyPass struct {
 	URI       string // the URI part
 	Upstream  *Upstream
 	Pos       Pos
+}
+
+// SessionCache is ssl_session_cache: off or none keep no sessions on the server; Name (shared:NAME:SIZE) is a
+// cache kept across reloads by name, else the server's own (builtin); Sessions is how many it holds.
+type SessionCache struct {
+	Off      bool
+	Name     string
+	Sessions int
 }
 
 // UpstreamSSL is TLS toward upstreams: proxy_ssl_* for https:// and grpc_ssl_* for grpcs://. Its fields

@@ -38,6 +38,7 @@ type response struct {
 	written     int64
 	chunked     bool
 	closeAfter  bool
+	noChunked   bool // chunked_transfer_encoding off
 	hijacked    bool
 	wdeadline   bool
 	finished    bool  // finish ran (Complete may run it before the handler returns)
@@ -60,6 +61,10 @@ func (w *response) SetLinger(l *Linger) { w.c.lingerBy = l }
 // SetReason sets the reason phrase of the final status line (before WriteHeader): a proxy relays its
 // upstream's, as nginx does. Without one, sluice writes nginx's phrase for the code.
 func (w *response) SetReason(reason string) { w.reason = reason }
+
+// NoChunked makes a response of unknown length end with the connection instead of being chunked
+// (chunked_transfer_encoding off).
+func (w *response) NoChunked() { w.noChunked = true }
 
 // watched reports whether something asked for the context's Done before the handler returned: a client
 // watch, an AfterFunc, a context derived from it. That is how anything that outlives a request holds on to it,
@@ -235,7 +240,7 @@ func (w *response) sendHead(final bool, next []byte) {
 			w.cl = w.written
 			h["Content-Length"] = []string{strconv.FormatInt(w.cl, 10)}
 		case w.head:
-		case req.ProtoAtLeast(1, 1):
+		case req.ProtoAtLeast(1, 1) && !w.noChunked:
 			w.chunked = true
 		default:
 			w.closeAfter = true // HTTP/1.0: the body ends when the connection closes

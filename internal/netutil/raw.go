@@ -70,7 +70,7 @@ func PeekPrefix(c *net.TCPConn, prefix string, timeout time.Duration) (bool, err
 			return true
 		}
 		n := int(r)
-		if n < len(prefix) && n > 0 && string(buf[:n]) == prefix[:n] {
+		if n < len(prefix) && n > 0 && string(buf[:n]) == prefix[:n] && !peerEnded(fd) {
 			return false // a beginning of prefix: wait for more
 		}
 		match = n == len(prefix) && string(buf) == prefix

@@ -326,3 +326,11 @@ func (s *Socket) write(fd uintptr) bool {
 	s.w.err = s.opError("write", os.NewSyscallError("write", e))
 	return true
 }
+
+// peerEnded reports whether the peer of a socket has shut down its side (or the connection failed), which a
+// peek cannot tell while bytes are waiting.
+func peerEnded(fd uintptr) bool {
+	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+	n, err := unix.Poll(p, 0)
+	return err == nil && n > 0 && p[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0
+}

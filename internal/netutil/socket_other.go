@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // NewSocket returns c: raw socket calls are made on Linux only.
@@ -40,4 +42,12 @@ func errno(n int, err error) (int, syscall.Errno) {
 		return 0, e
 	}
 	return 0, syscall.EIO
+}
+
+// peerEnded reports whether the peer of a socket has hung up (or the connection failed), which a peek cannot
+// tell while bytes are waiting.
+func peerEnded(fd uintptr) bool {
+	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(p, 0)
+	return err == nil && n > 0 && p[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0
 }

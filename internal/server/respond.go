@@ -75,6 +75,11 @@ func (w *respWriter) WriteHeader(code int) {
 			rs.SetReason(w.reason)
 		}
 	}
+	if c := w.rq.conf; c != nil && c.Chunked.Set && !c.Chunked.V {
+		if nc, ok := w.ResponseWriter.(interface{ NoChunked() }); ok {
+			nc.NoChunked()
+		}
+	}
 	if code >= 200 || code == http.StatusSwitchingProtocols {
 		w.wroteHeader = true
 		w.status = code

@@ -48,10 +48,14 @@ type snapshot struct {
 	zones       *access.Zones             // limit_req/limit_conn state, carried over from the previous snapshot
 	zoneKeys    map[string]*vars.Template // each zone's key
 	caches      map[string]*cache.Zone    // proxy_cache and fastcgi_cache zones by name, carried over from the previous snapshot by path
-	acmeSites   []acme.Site               // servers with ssl_certificate acme
-	acmeMgr     *acme.Manager             // set when the snapshot goes live with acmeSites or stapled
-	stapled     []*tls.Certificate        // certificate files with ssl_stapling on
-	stream      *stream.Config            // the stream block's servers by listening address
+	// sessions are the shared ssl_session_cache caches by name, carried over from the previous snapshot when
+	// their size is the same (a reload keeps the sessions)
+	sessions     map[string]*certs.SessionCache
+	prevSessions map[string]*certs.SessionCache // (while building)
+	acmeSites    []acme.Site                    // servers with ssl_certificate acme
+	acmeMgr      *acme.Manager                  // set when the snapshot goes live with acmeSites or stapled
+	stapled      []*tls.Certificate             // certificate files with ssl_stapling on
+	stream       *stream.Config                 // the stream block's servers by listening address
 	// series caches each location's (or server's) metrics series: *config.Location or *config.Server ->
 	// *metrics.Location; it lives and dies with the snapshot.
 	series sync.Map
@@ -126,6 +130,7 @@ func build(cfg *config.Config, files *observe.Files, prev *snapshot, dry bool) (
 	if err := snap.addStream(files, prevStream, dry); err != nil {
 		return nil, err
 	}
+	snap.prevSessions = nil
 	return snap, nil
 }
 
@@ -143,7 +148,7 @@ func (s *snapshot) addStream(files *observe.Files, prev *stream.Config, dry bool
 			}
 			list = append(list, c)
 		}
-		tc, _, err := tlsConfig(srv, []certs.SNIEntry{{Names: srv.Names, Default: true, Certs: list}}, false)
+		tc, _, err := s.tlsConfig(srv, []certs.SNIEntry{{Names: srv.Names, Default: true, Certs: list}}, false)
 		if err != nil {
 			return nil, err
 		}
@@ -171,6 +176,9 @@ func buildHTTP(cfg *config.Config, files *observe.Files, prev *snapshot, dry boo
 	snap := &snapshot{cfg: cfg, groups: map[string]*group{}, bind: map[string]config.Listen{}, accessLogs: map[string]*observe.File{},
 		zones: access.NewZones(), zoneKeys: map[string]*vars.Template{}}
 	snap.locations = locationNames(cfg)
+	if prev != nil {
+		snap.prevSessions = prev.sessions
+	}
 	snap.defaultRoot = strings.TrimSuffix(cfg.Prefix, "/") + "/html"
 	h := cfg.HTTP
 	if h == nil {
@@ -309,7 +317,7 @@ func buildHTTP(cfg *config.Config, files *observe.Files, prev *snapshot, dry boo
 				auths = append(auths, a)
 				checks = checks || a != nil
 			}
-			tc, sel, err := tlsConfig(def, sni, g.http2)
+			tc, sel, err := snap.tlsConfig(def, sni, g.http2)
 			if err != nil {
 				return nil, err
 			}
@@ -518,7 +526,7 @@ func (g *group) verifyClient(st *tls.ConnectionState) *certs.ClientResult {
 
 // tlsConfig builds the TLS settings of one socket from its default server's ssl_* directives, and the
 // selector of its servers' certificates by SNI.
-func tlsConfig(def *config.Server, sni []certs.SNIEntry, h2 bool) (*tls.Config, *certs.Selector, error) {
+func (snap *snapshot) tlsConfig(def *config.Server, sni []certs.SNIEntry, h2 bool) (*tls.Config, *certs.Selector, error) {
 	if len(sni) == 0 {
 		return nil, nil, &config.Error{File: def.Pos.File, Line: def.Pos.Line, Msg: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive"}
 	}
@@ -536,6 +544,7 @@ func tlsConfig(def *config.Server, sni []certs.SNIEntry, h2 bool) (*tls.Config, 
 		MinVersion:             minV,
 		MaxVersion:             maxV,
 		SessionTicketsDisabled: !ssl.SessionTickets.Get(true),
+		CurvePreferences:       ssl.Curves.V,
 		NextProtos:             []string{"http/1.1"},
 		// nginx's ssl_buffer_size 16k: full-size records; Go's dynamic sizing otherwise splits a response of
 		// more than ~1.2 KB into several records (writes) for the first 128 KiB of every connection
@@ -570,7 +579,36 @@ func tlsConfig(def *config.Server, sni []certs.SNIEntry, h2 bool) (*tls.Config, 
 	}
 	// Session ticket keys: crypto/tls generates them and rotates them daily (each accepted for a week) when the
 	// configuration sets none; a reload starts a new set.
+	if !ssl.SessionTickets.Get(true) {
+		if c := snap.sessionCache(ssl.SessionCache.V); c != nil {
+			c.SetTimeout(ssl.SessionTimeout.Get(5 * time.Minute))
+			c.Use(tc)
+		}
+	}
 	return tc, sel, nil
+}
+
+// sessionCache is the cache ssl_session_cache names: a shared one by name (the previous snapshot's when its
+// size is the same), a builtin one of its own; nil for none or off.
+func (snap *snapshot) sessionCache(sc config.SessionCache) *certs.SessionCache {
+	if sc.Off || sc.Sessions == 0 {
+		return nil
+	}
+	if sc.Name == "" {
+		return certs.NewSessionCache(sc.Sessions)
+	}
+	if snap.sessions == nil {
+		snap.sessions = map[string]*certs.SessionCache{}
+	}
+	if c := snap.sessions[sc.Name]; c != nil {
+		return c
+	}
+	c := snap.prevSessions[sc.Name]
+	if c == nil || c.Max() != sc.Sessions {
+		c = certs.NewSessionCache(sc.Sessions)
+	}
+	snap.sessions[sc.Name] = c
+	return c
 }
 
 // openAccessLogs opens every access log file the configuration names.

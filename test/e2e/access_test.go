@@ -361,7 +361,9 @@ http {
 	if _, resp, err := d.Dial("ws://"+addr(port)+"/ws", nil); err == nil || resp == nil || resp.StatusCode != 429 {
 		t.Fatalf("second tunnel while the first is open: err %v, response %v; want 429", err, resp)
 	}
-	if !eventually(3*time.Second, func() bool { return strings.Contains(s.Log(), `limiting connections by zone "peraddr", client: 127.0.0.1`) }) {
+	if !eventually(3*time.Second, func() bool {
+		return strings.Contains(s.Log(), `limiting connections by zone "peraddr", client: 127.0.0.1`)
+	}) {
 		t.Errorf("no nginx error line for the refused tunnel:\n%s", s.Log())
 	}
 	first.Close()

@@ -3,7 +3,10 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -213,5 +216,51 @@ http {
 	}
 	if !eventually(3*time.Second, func() bool { return nginxLogLine.MatchString(s.Log()) }) {
 		t.Errorf("no error-log line in nginx format (YYYY/MM/DD HH:MM:SS [level] pid#tid: msg) on stderr after a failed upstream connect")
+	}
+}
+
+// TestChunkedTransferEncodingOff: with chunked_transfer_encoding off, a proxied response of unknown length goes
+// to an HTTP/1.1 client without chunking, ended by closing the connection (nginx 1.22's head: no
+// Transfer-Encoding, Connection: close); where it is on, the same response is chunked.
+func TestChunkedTransferEncodingOff(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "hello ")
+		w.(http.Flusher).Flush() // no Content-Length: the upstream's response is chunked
+		io.WriteString(w, "world")
+	}))
+	t.Cleanup(up.Close)
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}};
+        location /off { chunked_transfer_encoding off; proxy_pass {{UP}}; }
+        location /on { proxy_pass {{UP}}; }
+    }
+}
+`, "PORT", port, "UP", up.URL))
+	for _, tc := range []struct {
+		path, te string
+		close    bool
+	}{
+		{"/off", "", true},
+		{"/on", "chunked", false},
+	} {
+		c, err := net.Dial("tcp", addr(port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", tc.path)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		c.Close()
+		if te := strings.Join(resp.TransferEncoding, ","); te != tc.te || resp.Close != tc.close || string(body) != "hello world" || err != nil {
+			t.Errorf("%s: Transfer-Encoding %q, Connection: close %v, body %q (%v); want %q, %v", tc.path, te, resp.Close, body, err, tc.te, tc.close)
+		}
 	}
 }

@@ -278,3 +278,118 @@ func writeConf(t *testing.T, prefix, conf, name, data string) string {
 	}
 	return p
 }
+
+// TestSessionCache: with ssl_session_tickets off, ssl_session_cache keeps sessions on the server: TLS 1.3 and
+// 1.2 clients resume (the ticket they hold is only a 16-byte name), a shared cache keeps its sessions across a
+// reload, ssl_session_timeout ends them, and without a cache no session resumes (as nginx with tickets off and
+// ssl_session_cache none).
+func TestSessionCache(t *testing.T) {
+	t.Parallel()
+	port, nocache, short := freePort(t), freePort(t), freePort(t)
+	conf := `events {}
+http {
+    ssl_certificate self-signed;
+    ssl_session_tickets off;
+    server {
+        listen {{PORT}} ssl;
+        ssl_session_cache builtin:100 shared:SSL:1m;
+        ssl_session_timeout 1h;
+        location / { return 200 "{{N}}"; }
+    }
+    server {
+        listen {{NOCACHE}} ssl;
+        location / { return 200 "none"; }
+    }
+    server {
+        listen {{SHORT}} ssl;
+        ssl_session_cache shared:SHORT:1m;
+        ssl_session_timeout 1s;
+        location / { return 200 "short"; }
+    }
+}
+`
+	s := start(t, fill(t, conf, "PORT", port, "NOCACHE", nocache, "SHORT", short, "N", "one"))
+	handshake := func(p int, cache tls.ClientSessionCache, maxVersion uint16) (resumed bool, ticket int) {
+		t.Helper()
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr(p),
+			&tls.Config{InsecureSkipVerify: true, ServerName: "localhost", ClientSessionCache: cache, MaxVersion: maxVersion})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// TLS 1.3 tickets come after the handshake: a request and its answer make sure one arrived
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+		io.ReadAll(c)
+		if cs, ok := cache.Get("localhost"); ok && cs != nil {
+			id, _, _ := cs.ResumptionState()
+			ticket = len(id)
+		}
+		return c.ConnectionState().DidResume, ticket
+	}
+	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		cache := tls.NewLRUClientSessionCache(4)
+		if r, n := handshake(port, cache, v); r || n != 16 {
+			t.Errorf("TLS %x first handshake: resumed %v, ticket of %d bytes (want a 16-byte name)", v, r, n)
+		}
+		if r, _ := handshake(port, cache, v); !r {
+			t.Errorf("TLS %x: the session did not resume from ssl_session_cache", v)
+		}
+		cache = tls.NewLRUClientSessionCache(4)
+		handshake(nocache, cache, v)
+		if r, _ := handshake(nocache, cache, v); r {
+			t.Errorf("TLS %x: a session resumed with ssl_session_tickets off and no ssl_session_cache", v)
+		}
+	}
+	cache := tls.NewLRUClientSessionCache(4)
+	handshake(port, cache, 0)
+	os.WriteFile(s.Conf, []byte(fill(t, conf, "PORT", port, "NOCACHE", nocache, "SHORT", short, "N", "two")), 0o644)
+	s.Signal(syscall.SIGHUP)
+	c := httpClient(addr(port), &tls.Config{InsecureSkipVerify: true})
+	if !eventually(5*time.Second, func() bool { return get(t, c, "https://localhost/", nil).Body == "two" }) {
+		t.Fatal("the reload did not take")
+	}
+	if r, _ := handshake(port, cache, 0); !r {
+		t.Error("the session did not resume after a reload: the shared cache was not kept")
+	}
+	cache = tls.NewLRUClientSessionCache(4)
+	handshake(short, cache, 0)
+	time.Sleep(1500 * time.Millisecond)
+	if r, _ := handshake(short, cache, 0); r {
+		t.Error("a session resumed after its ssl_session_timeout")
+	}
+}
+
+// TestECDHCurve: ssl_ecdh_curve decides the key exchange groups (a client offering X25519 and secp384r1 gets
+// secp384r1; one offering only X25519 none), and a name Go does not offer is refused at load with file:line.
+func TestECDHCurve(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	s := start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}} ssl;
+        ssl_certificate self-signed;
+        ssl_ecdh_curve secp384r1:prime256v1;
+        location / { return 200 "ok"; }
+    }
+}
+`, "PORT", port))
+	c, err := tls.Dial("tcp", addr(port), &tls.Config{InsecureSkipVerify: true, ServerName: "localhost", CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP384}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if got := c.ConnectionState().CurveID; got != tls.CurveP384 {
+		t.Errorf("key exchange %v, want secp384r1 (the one configured that the client offers)", got)
+	}
+	if _, err := tls.Dial("tcp", addr(port), &tls.Config{InsecureSkipVerify: true, CurvePreferences: []tls.CurveID{tls.X25519}}); err == nil {
+		t.Error("a client offering only X25519 completed a handshake with ssl_ecdh_curve secp384r1:prime256v1")
+	}
+	code, out := runSluice(t, "-t", "-p", s.Prefix+"/", "-c", writeConf(t, s.Prefix, `events {}
+http { server { listen 1 ssl; ssl_certificate self-signed;
+  ssl_ecdh_curve X25519:brainpoolP256r1; } }
+`, "unused", ""))
+	if code == 0 || !strings.Contains(out, `unknown curve "brainpoolP256r1"`) || !strings.Contains(out, ":3") {
+		t.Errorf("an unknown curve: exit %d, %q", code, out)
+	}
+}
