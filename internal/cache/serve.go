@@ -31,9 +31,10 @@ func Precondition(r *http.Request, ims static.IMS, h http.Header) int {
 type Sender struct {
 	W           http.ResponseWriter
 	R           *http.Request
-	IMS         static.IMS     // if_modified_since
-	ForceRanges bool           // proxy_force_ranges
-	Gzip        *compress.Gzip // the location's gzip filter, nil without: a response it compresses is not ranged
+	IMS         static.IMS       // if_modified_since
+	ForceRanges bool             // proxy_force_ranges
+	Gzip        *compress.Gzip   // the location's gzip filter, nil without: a response it compresses is not ranged
+	Gunzip      *compress.Gunzip // the location's gunzip, nil without: a response it decompresses is not ranged
 	Error       func(status int)
 	Header      func(status int) // called before the head is written; may be nil
 }
@@ -65,7 +66,8 @@ func (s *Sender) Serve(e *Entry) error {
 		_, accept := h["Accept-Ranges"]
 		if (accept || s.ForceRanges) && length {
 			delete(h, "Accept-Ranges")
-			if g := s.Gzip; g == nil || !g.Compressible(http.StatusOK, h) || !g.Accepts(s.R, h) {
+			// (nor one gunzip decompresses: nginx's range filter then sees no length)
+			if g := s.Gzip; (g == nil || !g.Compressible(http.StatusOK, h) || !g.Accepts(s.R, h)) && (s.Gunzip == nil || !s.Gunzip.Inflates(s.R, h)) {
 				start, end, st, ok := static.ForcedRange(s.R.Header, e.BodySize, httpsyntax.FirstOf(h["Etag"]), httpsyntax.FirstOf(h["Last-Modified"]))
 				switch {
 				case !ok:

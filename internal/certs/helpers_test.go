@@ -98,7 +98,7 @@ func mustLoad(t *testing.T, names []string, keyType string) (*tls.Certificate, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(certFile, keyFile)
+	c, err := Load(certFile, keyFile, Passphrases{})
 	if err != nil {
 		t.Fatal(err)
 	}

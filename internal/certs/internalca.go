@@ -51,7 +51,7 @@ func CheckInternalCA(dir string) (*InternalCA, error) { return loadInternalCA(di
 
 func loadInternalCA(dir string, dry bool) (*InternalCA, error) {
 	certFile, keyFile := filepath.Join(dir, internalRootCert), filepath.Join(dir, internalRootKey)
-	if c, err := Load(certFile, keyFile); err == nil {
+	if c, err := Load(certFile, keyFile, Passphrases{}); err == nil {
 		if c.Leaf.IsCA && time.Now().Before(c.Leaf.NotAfter) {
 			pemBytes, err := os.ReadFile(certFile)
 			if err != nil {
@@ -126,7 +126,7 @@ func (ca *InternalCA) Certificate(names []string) (*tls.Certificate, error) {
 	stem := filepath.Join(ca.dir, "issued", fileSafe(strings.ToLower(names[0])))
 	certFile, keyFile := stem+"-cert.pem", stem+"-key.pem"
 	now := ca.now()
-	if c, err := Load(certFile, keyFile); err == nil && now.Add(internalLeafMargin).Before(c.Leaf.NotAfter) &&
+	if c, err := Load(certFile, keyFile, Passphrases{}); err == nil && now.Add(internalLeafMargin).Before(c.Leaf.NotAfter) &&
 		coversNames(c.Leaf, names) && c.Leaf.CheckSignatureFrom(ca.root) == nil {
 		return c, nil
 	}
@@ -149,7 +149,7 @@ func (ca *InternalCA) Certificate(names []string) (*tls.Certificate, error) {
 	// the chain holds the leaf only: clients trust the root itself
 	certPEM := encodeCerts(der)
 	if ca.dry {
-		return parsePair(certFile, certPEM, keyFile, keyPEM)
+		return parsePair(certFile, certPEM, keyFile, keyPEM, Passphrases{})
 	}
 	own, err := mkdirOwned(filepath.Dir(stem))
 	if err != nil {
@@ -164,7 +164,7 @@ func (ca *InternalCA) Certificate(names []string) (*tls.Certificate, error) {
 	if err := own.chown(keyFile, certFile); err != nil {
 		return nil, err
 	}
-	return Load(certFile, keyFile)
+	return Load(certFile, keyFile, Passphrases{})
 }
 
 // Source returns the certificate for names and a handshake-time source of it for tls.Config.GetCertificate (via

@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	encpkcs8 "github.com/youmark/pkcs8"
 )
 
 // Load reads a PEM certificate chain and key (RSA, ECDSA P-256/P-384, Ed25519; PKCS#1, PKCS#8, SEC1 keys), checks that
@@ -27,8 +29,9 @@ import (
 //
 // As in nginx, the chain file holds the server certificate first, then intermediates; it may also
 // hold the key (certFile == keyFile is fine). Blocks of other types in either file are skipped.
-// Passphrase-protected keys (ssl_password_file) are not supported.
-func Load(certFile, keyFile string) (*tls.Certificate, error) {
+// An encrypted key (PKCS#8 "ENCRYPTED PRIVATE KEY", or a PEM block with Proc-Type: 4,ENCRYPTED) is
+// opened with the first of pw's passphrases that decrypts it, as nginx tries ssl_password_file's lines.
+func Load(certFile, keyFile string, pw Passphrases) (*tls.Certificate, error) {
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
 		return nil, err
@@ -40,11 +43,17 @@ func Load(certFile, keyFile string) (*tls.Certificate, error) {
 			return nil, err
 		}
 	}
-	return parsePair(certFile, certPEM, keyFile, keyPEM)
+	return parsePair(certFile, certPEM, keyFile, keyPEM, pw)
+}
+
+// Passphrases are the lines of an ssl_password_file (File, named in errors).
+type Passphrases struct {
+	File  string
+	Lines []string
 }
 
 // parsePair is Load without the file system; the names are only used in errors.
-func parsePair(certName string, certPEM []byte, keyName string, keyPEM []byte) (*tls.Certificate, error) {
+func parsePair(certName string, certPEM []byte, keyName string, keyPEM []byte, pw Passphrases) (*tls.Certificate, error) {
 	var chain [][]byte
 	for rest := certPEM; ; {
 		var b *pem.Block
@@ -69,7 +78,7 @@ func parsePair(certName string, certPEM []byte, keyName string, keyPEM []byte) (
 		return nil, fmt.Errorf("%s: unsupported public key type %s (want RSA, ECDSA or Ed25519)", certName, leaf.PublicKeyAlgorithm)
 	}
 
-	key, err := parseKey(keyName, keyPEM)
+	key, err := parseKey(keyName, keyPEM, pw)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +97,7 @@ func parsePair(certName string, certPEM []byte, keyName string, keyPEM []byte) (
 
 // parseKey returns the first private key in data. PKCS#8, PKCS#1 and SEC1 encodings are all tried,
 // whatever the block type says, as OpenSSL and Go's tls.X509KeyPair do.
-func parseKey(name string, data []byte) (crypto.Signer, error) {
+func parseKey(name string, data []byte, pw Passphrases) (crypto.Signer, error) {
 	for rest := data; ; {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
@@ -96,7 +105,13 @@ func parseKey(name string, data []byte) (crypto.Signer, error) {
 			break
 		}
 		if b.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED") {
-			return nil, fmt.Errorf("%s: key is encrypted; passphrase-protected keys are not supported (decrypt it with \"openssl pkey -in %s -out key.pem\")", name, name)
+			if pw.File == "" {
+				return nil, fmt.Errorf("%s: key is encrypted; name a file of its passphrase with ssl_password_file (or decrypt it with \"openssl pkey -in %s -out key.pem\")", name, name)
+			}
+			var err error
+			if b, err = decrypt(b, pw); err != nil {
+				return nil, fmt.Errorf("%s: %v", name, err)
+			}
 		}
 		if b.Type == "OPENSSH PRIVATE KEY" {
 			return nil, fmt.Errorf("%s: OpenSSH key format is not supported; want a PEM private key (PKCS#8, PKCS#1 or SEC1)", name)
@@ -125,6 +140,29 @@ func parseKey(name string, data []byte) (crypto.Signer, error) {
 		return nil, fmt.Errorf("%s: cannot parse %q block: not a PKCS#8, PKCS#1 or SEC1 private key", name, b.Type)
 	}
 	return nil, fmt.Errorf("%s: no private key found (expected a PEM \"PRIVATE KEY\" block)", name)
+}
+
+// decrypt returns the plain key block of an encrypted one, opened with the first passphrase that works.
+func decrypt(b *pem.Block, pw Passphrases) (*pem.Block, error) {
+	for _, p := range pw.Lines {
+		if b.Type == "ENCRYPTED PRIVATE KEY" {
+			k, err := encpkcs8.ParsePKCS8PrivateKey(b.Bytes, []byte(p))
+			if err != nil {
+				continue
+			}
+			der, err := x509.MarshalPKCS8PrivateKey(k)
+			if err != nil {
+				return nil, err
+			}
+			return &pem.Block{Type: "PRIVATE KEY", Bytes: der}, nil
+		}
+		//lint:ignore SA1019 legacy PEM encryption is insecure, but it is how such keys were written (nginx reads them)
+		der, err := x509.DecryptPEMBlock(b, []byte(p))
+		if err == nil {
+			return &pem.Block{Type: b.Type, Bytes: der}, nil
+		}
+	}
+	return nil, fmt.Errorf("no passphrase of %s decrypts the key (%d tried)", pw.File, len(pw.Lines))
 }
 
 func publicKeyEqual(a, b crypto.PublicKey) bool {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	encpkcs8 "github.com/youmark/pkcs8"
 )
 
 // selfSignedFor returns a PEM certificate for key, named name.
@@ -85,7 +87,7 @@ func TestLoadKeyTypes(t *testing.T) {
 			dir := t.TempDir()
 			certFile := writeFile(t, dir, "cert.pem", selfSignedFor(t, "load.test", tt.key))
 			keyFile := writeFile(t, dir, "key.pem", tt.keyPEM)
-			c, err := Load(certFile, keyFile)
+			c, err := Load(certFile, keyFile, Passphrases{})
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -143,7 +145,7 @@ func TestLoadErrors(t *testing.T) {
 			if tt.key != nil {
 				writeFile(t, dir, "key.pem", tt.key)
 			}
-			_, err := Load(certFile, keyFile)
+			_, err := Load(certFile, keyFile, Passphrases{})
 			want := strings.NewReplacer("{cert}", certFile, "{key}", keyFile).Replace(tt.wantErr)
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("Load error = %v, want it to contain %q", err, want)
@@ -158,7 +160,7 @@ func TestLoadChain(t *testing.T) {
 	certFile := writeFile(t, dir, "chain.pem", encodeCerts(leafDER, interDER))
 	keyFile := writeFile(t, dir, "key.pem", pkcs8(t, leafKey))
 
-	c, err := Load(certFile, keyFile)
+	c, err := Load(certFile, keyFile, Passphrases{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +185,7 @@ func TestLoadCombinedFile(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	dir := t.TempDir()
 	both := writeFile(t, dir, "both.pem", append(pkcs8(t, key), selfSignedFor(t, "both.test", key)...))
-	c, err := Load(both, both)
+	c, err := Load(both, both, Passphrases{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +196,41 @@ func TestLoadCombinedFile(t *testing.T) {
 
 func TestLoadMissingCertFile(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nope.pem")
-	_, err := Load(missing, missing)
+	_, err := Load(missing, missing, Passphrases{})
 	if !os.IsNotExist(err) || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("err = %v, want a not-exist error naming %s", err, missing)
+	}
+}
+
+// TestLoadEncryptedKey checks that an encrypted key (PKCS#8 with PBES2, and the legacy PEM encryption) opens
+// with the first passphrase that fits, and that none fitting names the password file.
+func TestLoadEncryptedKey(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := selfSignedFor(t, "enc.test", key)
+	der, err := encpkcs8.MarshalPrivateKey(key, []byte("right"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecDER, _ := x509.MarshalECPrivateKey(key)
+	//lint:ignore SA1019 the legacy encryption is what is being read
+	legacy, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", ecDER, []byte("right"), x509.PEMCipherAES128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, keyPEM := range map[string][]byte{"pkcs8": pemBlock("ENCRYPTED PRIVATE KEY", der), "legacy": pem.EncodeToMemory(legacy)} {
+		pw := Passphrases{File: "pw.txt", Lines: []string{"wrong", "right"}}
+		if c, err := parsePair("c.pem", certPEM, "k.pem", keyPEM, pw); err != nil || !publicKeyEqual(c.Leaf.PublicKey, key.Public()) {
+			t.Errorf("%s: %v", name, err)
+		}
+		pw.Lines = pw.Lines[:1]
+		if _, err := parsePair("c.pem", certPEM, "k.pem", keyPEM, pw); err == nil || !strings.Contains(err.Error(), "k.pem: no passphrase of pw.txt") {
+			t.Errorf("%s with a wrong passphrase: %v", name, err)
+		}
+		if _, err := parsePair("c.pem", certPEM, "k.pem", keyPEM, Passphrases{}); err == nil || !strings.Contains(err.Error(), "ssl_password_file") {
+			t.Errorf("%s without passphrases: %v", name, err)
+		}
 	}
 }

@@ -80,12 +80,12 @@ func CheckSelfSigned(dir string, names []string) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parsePair(selfSignedCertName, certPEM, selfSignedKeyName, keyPEM)
+	return parsePair(selfSignedCertName, certPEM, selfSignedKeyName, keyPEM, Passphrases{})
 }
 
 // keptSelfSigned is the certificate kept in the files if it loads, carries every name and is not near expiry.
 func keptSelfSigned(certFile, keyFile string, names []string) *tls.Certificate {
-	c, err := Load(certFile, keyFile)
+	c, err := Load(certFile, keyFile, Passphrases{})
 	if err != nil || !time.Now().Add(selfSignedMargin).Before(c.Leaf.NotAfter) || !coversNames(c.Leaf, names) {
 		return nil
 	}

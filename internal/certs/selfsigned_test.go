@@ -55,7 +55,7 @@ func TestSelfSignedCreatesOnceAndReuses(t *testing.T) {
 	}
 
 	// The certificate is ECDSA P-256 and serves every name, checked by real clients.
-	c, err := Load(certFile, keyFile)
+	c, err := Load(certFile, keyFile, Passphrases{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestSelfSignedRegenerates(t *testing.T) {
 	if bytes.Equal(cert1, cert2) {
 		t.Fatal("certificate not regenerated for a new name")
 	}
-	c, err := Load(certFile, keyFile)
+	c, err := Load(certFile, keyFile, Passphrases{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestSelfSignedRegenerates(t *testing.T) {
 	if _, _, err := SelfSigned(dir, []string{"localhost"}); err != nil {
 		t.Fatal(err)
 	}
-	c, err = Load(certFile, keyFile)
+	c, err = Load(certFile, keyFile, Passphrases{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestSelfSignedRegenerates(t *testing.T) {
 	if _, _, err := SelfSigned(dir, []string{"localhost"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(certFile, keyFile); err != nil {
+	if _, err := Load(certFile, keyFile, Passphrases{}); err != nil {
 		t.Fatalf("broken key not replaced: %v", err)
 	}
 }
@@ -148,7 +148,7 @@ func TestWriteTestCerts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := Load(certFile, keyFile)
+			c, err := Load(certFile, keyFile, Passphrases{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -60,6 +60,9 @@ func (p *parser) finish() error {
 			return err
 		}
 	}
+	if p.charsetErr != nil {
+		return p.charsetErr
+	}
 	return p.checkLogFormats(h)
 }
 
@@ -134,7 +137,7 @@ func (p *parser) finishServer(s *Server) error {
 			if err := p.resolveProxy(l.Conf); err != nil && perr == nil {
 				perr = err
 			}
-			compileLevel(l.Conf)
+			p.compileLevel(l.Conf)
 			if err := p.finishAccess(l.Conf, l.Pos); err != nil && perr == nil {
 				perr = err
 			}
@@ -157,7 +160,7 @@ func (p *parser) finishServer(s *Server) error {
 	}
 	compileLinger(s.Loc)
 	p.mergeIfConfs(s.Ops, s.Loc)
-	compileLevel(s.Loc)
+	p.compileLevel(s.Loc)
 	if err := p.finishAccess(s.Loc, s.Pos); err != nil {
 		return err
 	}
@@ -188,6 +191,7 @@ func pairCertificates(ssl *SSLConf) error {
 			return ssl.Certificates[i].Pos.errorf("no \"ssl_certificate_key\" is defined for certificate %q", ssl.Certificates[i].Cert)
 		}
 		ssl.Certificates[i].Key = ssl.keys[j]
+		ssl.Certificates[i].Passwords = ssl.Passwords.V
 		j++
 	}
 	return nil
@@ -205,14 +209,15 @@ func (p *parser) finishLimitExcept(lc *LocConf) error {
 	c.TryFiles = Opt[[]*vars.Template]{}
 	c.Handler, c.Proxy, c.FastCGI, c.UWSGI = lc.Handler, lc.Proxy, lc.FastCGI, lc.UWSGI
 	c.Linger = lc.Linger // (compiled, not an Opt)
-	compileLevel(c)
+	p.compileLevel(c)
 	return p.finishAccess(c, le.Pos)
 }
 
 // compileLevel builds what a merged level (server, location, if body, limit_except block) uses compiled: the
 // gzip filter and the secure_link settings.
-func compileLevel(lc *LocConf) {
+func (p *parser) compileLevel(lc *LocConf) {
 	finishSub(lc)
+	p.finishCharset(lc)
 	finishGzip(lc)
 	lc.ProxyCacheConf = lc.ProxyCache.compile(lc.ProxyIgnoreHeaders.V, true)
 	lc.FastCGIOpts.CacheConf = lc.FastCGIOpts.Cache.compile(lc.FastCGIOpts.IgnoreHeaders.V, false)
@@ -228,7 +233,7 @@ func (p *parser) mergeIfConfs(ops []Op, outer *LocConf) {
 	for i := range ops {
 		if ops[i].Kind == OpIf {
 			mergeOpts(ops[i].IfConf, outer)
-			compileLevel(ops[i].IfConf)
+			p.compileLevel(ops[i].IfConf)
 			ops[i].IfConf.Linger = outer.Linger // (lingering_* are not allowed in if)
 			p.mergeIfConfs(ops[i].Then, ops[i].IfConf)
 		}

@@ -105,7 +105,7 @@ func gatewayFamily(pre, module string, opts func(*LocConf) *Gateway) []Spec {
 		{Name: pre + "_max_temp_file_size", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; responses are never spooled to disk."},
 		{Name: pre + "_temp_file_write_size", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; responses are never spooled to disk."},
 		{Name: pre + "_temp_path", Module: module, Ctx: ctxHSL, Args: "1-4", Ignored: true, Doc: "Accepted."},
-		{Name: pre + "_ignore_headers", Module: module, Ctx: ctxHSL, Args: "1+", Doc: "Application response fields not acted on: X-Accel-Redirect (the response is passed as it is), X-Accel-Buffering, X-Accel-Limit-Rate, and for " + pre + "_cache X-Accel-Expires, Expires, Cache-Control, Set-Cookie (a response with it is then cached) and Vary; X-Accel-Charset is accepted.",
+		{Name: pre + "_ignore_headers", Module: module, Ctx: ctxHSL, Args: "1+", Doc: "Application response fields not acted on: X-Accel-Redirect (the response is passed as it is), X-Accel-Buffering, X-Accel-Limit-Rate, and for " + pre + "_cache X-Accel-Expires, Expires, Cache-Control, Set-Cookie (a response with it is then cached) and Vary; X-Accel-Charset, which then no longer names the charset the response is given (see charset).",
 			Apply: func(p *parser, d *Directive) error { return p.ignoreHeaders(d, &opts(p.conf).IgnoreHeaders) }},
 		{Name: pre + "_ignore_client_abort", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; a client that goes away ends the request to the application (off)."},
 		{Name: pre + "_request_buffering", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: bodyDoc},

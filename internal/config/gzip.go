@@ -71,13 +71,29 @@ var gzipDirectives = []Spec{
 			p.conf.GzipDisable.set(res)
 			return nil
 		}},
+	{Name: "gunzip", Module: "http_gunzip", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Decompresses responses whose Content-Encoding is gzip (proxied, FastCGI, cached) for clients that do not take gzip by the gzip_* rules (Accept-Encoding, gzip_http_version, gzip_proxied, gzip_disable; whether gzip is on or not), as they stream: no Content-Encoding, Content-Length or Accept-Ranges, a weak ETag; with gzip_vary, Vary: Accept-Encoding on every gzip-encoded response. A body that is not valid gzip, or is cut short, cuts the response (nginx's error).",
+		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.Gunzip) }},
+	{Name: "gunzip_buffers", Module: "http_gunzip", Ctx: ctxHSL, Args: "2", Default: "32 4k", Doc: "The size is how much decompressed output is written on at once.",
+		Diff: "the number is checked and not used: the output streams through one buffer of the size.",
+		Apply: func(p *parser, d *Directive) error {
+			if n, err := strconv.Atoi(d.Args[0]); err != nil || n <= 0 {
+				return d.errorf("invalid value %q in \"gunzip_buffers\" directive", d.Args[0])
+			}
+			n, err := p.size(d, d.Args[1])
+			if err != nil || n <= 0 {
+				return d.errorf("invalid value %q in \"gunzip_buffers\" directive", d.Args[1])
+			}
+			p.conf.GunzipBufSize.set(n)
+			return nil
+		}},
 	{Name: "gzip_buffers", Module: "http_gzip", Ctx: ctxHSL, Args: "2", Ignored: true, Doc: "Accepted; compressed output streams through the response's own buffer."},
 }
 
-// finishGzip compiles a merged level's gzip settings (nil with gzip off).
+// finishGzip compiles a merged level's gzip and gunzip settings (nil with gzip off, gunzip off).
 func finishGzip(lc *LocConf) {
-	if !lc.Gzip.Get(false) {
-		lc.GzipFilter = nil
+	lc.GzipFilter, lc.GunzipFilter = nil, nil
+	on, un := lc.Gzip.Get(false), lc.Gunzip.Get(false)
+	if !on && !un {
 		return
 	}
 	g := compress.NewGzip(lc.GzipTypes.V)
@@ -88,5 +104,10 @@ func finishGzip(lc *LocConf) {
 	g.Proxied = lc.GzipProxied.Get(g.Proxied)
 	g.MSIE6 = lc.GzipDisableMSIE.Get(false)
 	g.Disable = lc.GzipDisable.V
-	lc.GzipFilter = g
+	if on {
+		lc.GzipFilter = g
+	}
+	if un {
+		lc.GunzipFilter = &compress.Gunzip{Test: g, BufSize: int(lc.GunzipBufSize.Get(4096))}
+	}
 }

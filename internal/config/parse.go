@@ -112,6 +112,8 @@ type parser struct {
 	ups  *Upstream
 	strm *Stream       // the stream block being read
 	ssrv *StreamServer // the stream server being read
+
+	charsetErr error // the first level found recoding between charsets without a charset_map
 }
 
 func (p *parser) open(path string) (io.ReadCloser, error) {

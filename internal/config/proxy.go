@@ -35,7 +35,7 @@ var proxyDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setHeader(d, &p.conf.ProxySetHeaders) }},
 	{Name: "proxy_hide_header", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Response header from the upstream not passed to the client.",
 		Apply: func(p *parser, d *Directive) error { add(&p.conf.ProxyHideHeaders, d.Args[0]); return nil }},
-	{Name: "proxy_ignore_headers", Module: "http_proxy", Ctx: ctxHSL, Args: "1+", Doc: "Upstream response fields not acted on: X-Accel-Redirect (the response is passed as it is) and X-Accel-Buffering; X-Accel-Expires, Expires, Cache-Control, Set-Cookie and Vary no longer decide whether and how long proxy_cache stores a response; X-Accel-Limit-Rate stops the pacing it asks for; X-Accel-Charset is accepted.",
+	{Name: "proxy_ignore_headers", Module: "http_proxy", Ctx: ctxHSL, Args: "1+", Doc: "Upstream response fields not acted on: X-Accel-Redirect (the response is passed as it is) and X-Accel-Buffering; X-Accel-Expires, Expires, Cache-Control, Set-Cookie and Vary no longer decide whether and how long proxy_cache stores a response; X-Accel-Limit-Rate stops the pacing it asks for; X-Accel-Charset no longer names the charset the response is given (see charset).",
 		Apply: func(p *parser, d *Directive) error { return p.ignoreHeaders(d, &p.conf.ProxyIgnoreHeaders) }},
 	{Name: "proxy_pass_header", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Doc: "Passes a response header that is hidden by default (Server, Date, X-Accel-*).",
 		Apply: func(p *parser, d *Directive) error { add(&p.conf.ProxyPassHeaders, d.Args[0]); return nil }},

@@ -100,7 +100,11 @@ func TestRealWorldConfigs(t *testing.T) {
 		}},
 		{file: "mozilla-intermediate.conf"},
 		{file: "mozilla-modern.conf"},
-		{file: "h5bp.conf", pending: `"charset_types"`},
+		{file: "h5bp.conf", check: func(t *testing.T, c *Config) {
+			if f := c.HTTP.Servers[0].Loc.Charset; f == nil || f.Charset.Text != "utf-8" {
+				t.Errorf("charset utf-8 not read: %+v", f)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.TrimSuffix(tt.file, ".conf"), func(t *testing.T) {

@@ -108,7 +108,6 @@ var ignoredDirectives = []Spec{
 	{Name: "msie_padding", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; error pages are never padded for Internet Explorer."},
 	{Name: "msie_refresh", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; redirects are always sent as Location."},
 	{Name: "keepalive_disable", Module: "http_core", Ctx: ctxHSL, Args: "1+", Ignored: true, Doc: "Accepted; keep-alive is never disabled by browser (the msie6 and safari exceptions are for browsers long gone)."},
-	{Name: "charset", Module: "http_charset", Ctx: ctxHSL | CtxIf, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "resolver_timeout", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "reset_timedout_connection", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "ssl_stapling_verify", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted (see ssl_stapling)."},

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"os"
 	"strconv"
 	"strings"
 
@@ -40,6 +42,8 @@ var sslDirectives = []Spec{
 			ssl.Certificates = append(ssl.Certificates, c)
 			return nil
 		}},
+	{Name: "ssl_password_file", Module: "http_ssl", Ctx: CtxHTTP | CtxServer | ctxStream, Args: "1", Doc: "File of passphrases for encrypted ssl_certificate_key files (PEM \"ENCRYPTED PRIVATE KEY\" PKCS#8, or a key with Proc-Type: 4,ENCRYPTED), one a line, tried in turn; read at load and reload. A key none of them opens is a load error.",
+		Apply: func(p *parser, d *Directive) error { return p.passwordFile(d, &p.sc.SSL.Passwords) }},
 	{Name: "ssl_certificate_key", Module: "http_ssl", Ctx: CtxHTTP | CtxServer | ctxStream, Args: "1", Doc: "PEM private key for the ssl_certificate in the same position.",
 		Apply: func(p *parser, d *Directive) error {
 			ssl := &p.sc.SSL
@@ -159,6 +163,28 @@ func checkClientVerify(s *Server) error {
 		}
 	}
 	return nil
+}
+
+// passwordFile reads ssl_password_file or proxy_ssl_password_file into o.
+func (p *parser) passwordFile(d *Directive, o *Opt[certs.Passphrases]) error {
+	name := p.confPath(d.Args[0])
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return d.errorf("cannot open %q: %v", name, errors.Unwrap(err))
+	}
+	o.set(certs.Passphrases{File: name, Lines: passwordLines(string(b))})
+	return nil
+}
+
+// passwordLines splits an ssl_password_file as nginx does: a passphrase a line, a CR before the LF dropped and
+// nothing else trimmed (an empty line is the empty passphrase, an empty file one empty passphrase).
+func passwordLines(text string) []string {
+	text = strings.TrimSuffix(text, "\n")
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
+	}
+	return lines
 }
 
 // sslSessionCache parses ssl_session_cache: off, none, builtin[:N], shared:NAME:SIZE, or builtin and shared

@@ -66,13 +66,13 @@ var staticDirectives = []Spec{
 	{Name: "expires", Module: "http_headers", Ctx: ctxHSL | CtxIf, Args: "1-2", Default: "off", Doc: "Adds Expires and Cache-Control: max-age to 2xx/3xx responses: a time, -time (no-cache), epoch, max, modified time, @time of day (local time), off. A value with variables (h5bp: `expires $expires` from a map on $sent_http_content_type) is read for each response; one that is not an expires value sends nothing, as in nginx.",
 		Apply: (*parser).expires},
 	{Name: "gzip_static", Module: "http_gzip_static", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Serves file.gz in the place of file (Content-Encoding: gzip, Vary: Accept-Encoding, its own length and validators) to clients that accept gzip, when it is a regular file; file itself need not exist, as in nginx.",
-		Diff: "\"always\" is treated as on.",
 		Apply: func(p *parser, d *Directive) error {
-			if d.Args[0] == "always" {
-				p.conf.GzipStatic.set(true)
-				return nil
+			m, ok := map[string]static.GzipStatic{"off": static.GzipStaticOff, "on": static.GzipStaticOn, "always": static.GzipStaticAlways}[d.Args[0]]
+			if !ok {
+				return d.errorf("invalid value %q in \"gzip_static\" directive, it must be \"on\", \"off\" or \"always\"", d.Args[0])
 			}
-			return p.setBool(d, &p.conf.GzipStatic)
+			p.conf.GzipStatic.set(m)
+			return nil
 		}},
 	{Name: "serve_dotfiles", Module: "sluice", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Serve static files and directories whose name starts with \".\" (.git, .env, .htpasswd); /.well-known/ is always served.",
 		Diff:  "sluice only; nginx serves dotfiles unless a location denies them.",

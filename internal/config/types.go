@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/access"
 	"github.com/sluice-proxy/sluice/internal/cache"
 	"github.com/sluice-proxy/sluice/internal/certs"
+	"github.com/sluice-proxy/sluice/internal/charset"
 	"github.com/sluice-proxy/sluice/internal/compress"
 	"github.com/sluice-proxy/sluice/internal/h1"
 	"github.com/sluice-proxy/sluice/internal/route"
@@ -64,12 +65,13 @@ type HTTP struct {
 	Upstreams  map[string]*Upstream
 	LogFormats map[string]*LogFormat
 	Vars       *vars.Table
-	ReqZones   []ZoneSpec  // limit_req_zone
-	ConnZones  []ZoneSpec  // limit_conn_zone
-	CachePaths []CachePath // proxy_cache_path, fastcgi_cache_path
-	Resolver   *Resolver   // http-level resolver, for upstream servers marked resolve
-	Loc        *LocConf    // http-level values of location-scope directives
-	Srv        SrvConf     // http-level values of server-scope directives
+	ReqZones   []ZoneSpec   // limit_req_zone
+	ConnZones  []ZoneSpec   // limit_conn_zone
+	CachePaths []CachePath  // proxy_cache_path, fastcgi_cache_path
+	Resolver   *Resolver    // http-level resolver, for upstream servers marked resolve
+	Charsets   *charset.Set // the charsets named by charset, source_charset and charset_map; nil: none
+	Loc        *LocConf     // http-level values of location-scope directives
+	Srv        SrvConf      // http-level values of server-scope directives
 }
 
 // LogFormat is a compiled log_format.
@@ -123,11 +125,12 @@ type SSLConf struct {
 	Curves         Opt[[]tls.CurveID] // ssl_ecdh_curve (nil: Go's defaults)
 	SessionTimeout Opt[time.Duration]
 	SessionTickets Opt[bool]
-	SessionCache   Opt[SessionCache] // ssl_session_cache
-	BufferSize     Opt[int64]        // ssl_buffer_size
-	Stapling       Opt[bool]         // ssl_stapling
-	Reject         Opt[bool]         // ssl_reject_handshake
-	TicketKeys     Opt[[]PathAt]     // ssl_session_ticket_key files (the first encrypts)
+	SessionCache   Opt[SessionCache]      // ssl_session_cache
+	BufferSize     Opt[int64]             // ssl_buffer_size
+	Stapling       Opt[bool]              // ssl_stapling
+	Reject         Opt[bool]              // ssl_reject_handshake
+	TicketKeys     Opt[[]PathAt]          // ssl_session_ticket_key files (the first encrypts)
+	Passwords      Opt[certs.Passphrases] // ssl_password_file
 	// client certificates (mutual TLS)
 	VerifyClient       Opt[certs.VerifyMode] // ssl_verify_client
 	VerifyPos          Pos                   // where ssl_verify_client was set (inherited with it)
@@ -152,6 +155,7 @@ type PathAt struct {
 // (issued by the internal CA kept under the prefix), ACME the `acme` one; none has files.
 type CertPair struct {
 	Cert, Key  string
+	Passwords  certs.Passphrases // ssl_password_file, for an encrypted key
 	SelfSigned bool
 	Internal   bool
 	ACME       bool // `acme`: obtained and renewed from the ACME CA (acme_ca)
@@ -359,7 +363,7 @@ type LocConf struct {
 	IMS                Opt[static.IMS] // if_modified_since
 	MaxRanges          Opt[int]        // max_ranges
 	Expires            Opt[Expires]
-	GzipStatic         Opt[bool]
+	GzipStatic         Opt[static.GzipStatic]
 	Dotfiles           Opt[bool]
 	NoSymlinks         Opt[bool]
 	LogNotFound        Opt[bool]
@@ -373,11 +377,18 @@ type LocConf struct {
 	GzipProxied     Opt[compress.Proxied]
 	GzipDisable     Opt[[]*regexp.Regexp]
 	GzipDisableMSIE Opt[bool] // gzip_disable msie6
+	Gunzip          Opt[bool]
+	GunzipBufSize   Opt[int64] // gunzip_buffers' size
 
 	SubFilters            Opt[[]subfilter.Pair]
 	SubFilterTypes        Opt[[]string]
 	SubFilterOnce         Opt[bool]
 	SubFilterLastModified Opt[bool]
+
+	CharsetName     Opt[charsetArg] // charset
+	SourceCharset   Opt[charsetArg] // source_charset
+	OverrideCharset Opt[bool]
+	CharsetTypes    Opt[[]string]
 	// LimitExcept is the location's limit_except block (not inherited by nested locations); nil without one
 	LimitExcept *LimitExcept
 
@@ -388,7 +399,9 @@ type LocConf struct {
 	// compiled once merged (finish.go)
 	SecureLink     *vars.SecureLink  // nil without secure_link*
 	GzipFilter     *compress.Gzip    // nil with gzip off
+	GunzipFilter   *compress.Gunzip  // nil with gunzip off
 	SubFilter      *subfilter.Filter // nil without sub_filter
+	Charset        *charset.Filter   // nil when the configuration names no charset
 	CORS           *access.CORS      // nil without cors_origins
 	ProxyCacheConf *cache.Conf       // proxy_cache*, nil without a cache
 	WSOrigins      *access.Origins   // websocket_origins, else cors_origins; nil: upgrades from any origin
@@ -508,6 +521,7 @@ type UpstreamSSL struct {
 	Name           Opt[*vars.Template]
 	Certificate    Opt[string]
 	CertificateKey Opt[string]
+	Passwords      Opt[certs.Passphrases] // *_ssl_password_file
 	Protocols      Opt[[]string]
 	Ciphers        Opt[[]uint16] // as Go cipher suite IDs
 }

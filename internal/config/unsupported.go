@@ -33,7 +33,6 @@ var unsupportedModules = []struct {
 	{"ngx_http_flv_module, ngx_http_mp4_module", []string{"flv", "mp4", "mp4_"}, "pseudo-streaming is not supported: players seek with Range requests, which static files answer"},
 	{"ngx_http_userid_module", []string{"userid", "userid_"}, "userid cookies are not supported"},
 	{"ngx_http_slice_module", []string{"slice"}, "slice is not supported"},
-	{"ngx_http_gunzip_module", []string{"gunzip", "gunzip_"}, "gunzip is not supported"},
 	{"ngx_http_headers_module", []string{"add_trailer"}, "add_trailer is not supported"},
 	{"ngx_http_proxy_module", []string{"proxy_store", "proxy_store_access"}, "proxy_store is not supported: proxy_cache keeps responses on disk"},
 	{"NGINX Plus", []string{"auth_jwt", "auth_jwt_", "hls", "hls_", "f4f", "f4f_", "api", "status_zone", "least_time", "queue", "ntlm", "state", "session_log", "session_log_", "keyval", "keyval_zone", "mqtt", "mqtt_"},

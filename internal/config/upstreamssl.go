@@ -29,11 +29,13 @@ func upstreamSSLDirectives(prefix, module, scheme, nameDefault string, field fun
 			}},
 		{Name: prefix + "_ssl_certificate", Module: module, Ctx: ctxHSL, Args: "1", Doc: "Client certificate presented to " + up + ".",
 			Apply: func(p *parser, d *Directive) error { field(p.conf).Certificate.set(p.confPath(d.Args[0])); return nil }},
-		{Name: prefix + "_ssl_certificate_key", Module: module, Ctx: ctxHSL, Args: "1", Doc: "Key of " + prefix + "_ssl_certificate.",
+		{Name: prefix + "_ssl_certificate_key", Module: module, Ctx: ctxHSL, Args: "1", Doc: "Key of " + prefix + "_ssl_certificate (encrypted: see " + prefix + "_ssl_password_file).",
 			Apply: func(p *parser, d *Directive) error {
 				field(p.conf).CertificateKey.set(p.confPath(d.Args[0]))
 				return nil
 			}},
+		{Name: prefix + "_ssl_password_file", Module: module, Ctx: ctxHSL, Args: "1", Doc: "File of passphrases for an encrypted " + prefix + "_ssl_certificate_key, one a line, tried in turn (as ssl_password_file).",
+			Apply: func(p *parser, d *Directive) error { return p.passwordFile(d, &field(p.conf).Passwords) }},
 		{Name: prefix + "_ssl_ciphers", Module: module, Ctx: ctxHSL, Args: "1", Default: "DEFAULT", Doc: "TLS 1.2 cipher suites toward " + up + ", in OpenSSL's list syntax, mapped onto Go's suites as ssl_ciphers is.",
 			Diff: "TLS 1.3 suites are not configurable (Go's choice), as for ssl_ciphers.",
 			Apply: func(p *parser, d *Directive) error {

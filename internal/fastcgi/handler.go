@@ -227,9 +227,6 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	}
 
 	h.copyHeader(fr, resp.Header)
-	if lr := resp.Header.Get("X-Accel-Limit-Rate"); lr != "" && ignore&config.IgnoreAccelLimitRate == 0 {
-		proxy.AccelLimitRate(v, lr)
-	}
 	flushEach := !g.Buffering.Get(true) || ignore&config.IgnoreAccelBuffering == 0 && strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "no") ||
 		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	if rs, ok := fr.W.(interface{ SetReason(string) }); ok && resp.Reason != "" && httpsyntax.Value(resp.Reason) {
@@ -276,6 +273,14 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 // fastcgi_hide_header's, which are deleted from src.
 func (h *Handler) copyHeader(fr *Request, src http.Header) {
 	g := fr.gw.opts
+	// the X-Accel fields that act on the response are read before they are hidden from the client
+	ignore := g.IgnoreHeaders.V
+	if lr := src.Get("X-Accel-Limit-Rate"); lr != "" && ignore&config.IgnoreAccelLimitRate == 0 {
+		proxy.AccelLimitRate(fr.V, lr)
+	}
+	if ignore&config.IgnoreAccelCharset == 0 {
+		fr.V.AccelCharset = src.Get("X-Accel-Charset")
+	}
 	proxy.RemoveHopHeaders(src)
 	for _, name := range hiddenByDefault {
 		if !containsFold(g.PassHeaders.V, name) {
@@ -303,7 +308,7 @@ func (h *Handler) serveEntry(fr *Request, e *cache.Entry) {
 	}
 	fr.V.UpstreamHeader = src
 	h.copyHeader(fr, src.Clone()) // ($upstream_http_* keeps the hidden fields)
-	s := cache.Sender{W: fr.W, R: fr.R, IMS: fr.Conf.IMS.Get(static.IMSExact), Gzip: fr.Conf.GzipFilter, Error: fr.Error}
+	s := cache.Sender{W: fr.W, R: fr.R, IMS: fr.Conf.IMS.Get(static.IMSExact), Gzip: fr.Conf.GzipFilter, Gunzip: fr.Conf.GunzipFilter, Error: fr.Error}
 	if err := s.Serve(e); err != nil {
 		fr.Log.Info(fr.gw.name+": cache: sending entry: "+err.Error(), fr.V.LogAttrs()...)
 	}

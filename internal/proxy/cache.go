@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/sluice-proxy/sluice/internal/cache"
+	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/static"
 )
 
@@ -109,9 +110,11 @@ func (p *Proxy) serveEntry(pr *Request, e *cache.Entry) {
 		list[i] = field{name: f.Name, vals: f.Values}
 	}
 	pr.V.UpstreamHeader = &headerList{kv: list}
-	p.copyResponseHeader(pr.W.Header(), nil, list, pr)
+	if uf := p.copyResponseHeader(pr.W.Header(), nil, list, pr); pr.Conf.ProxyIgnoreHeaders.V&config.IgnoreAccelCharset == 0 {
+		pr.V.AccelCharset = uf.accelCharset // (nginx acts on a cached X-Accel-Charset as on a fresh one)
+	}
 	s := cache.Sender{W: pr.W, R: pr.R, IMS: pr.Conf.IMS.Get(static.IMSExact), ForceRanges: pr.Conf.ProxyForceRanges.V,
-		Gzip: pr.Conf.GzipFilter, Error: pr.Error, Header: pr.Header}
+		Gzip: pr.Conf.GzipFilter, Gunzip: pr.Conf.GunzipFilter, Error: pr.Error, Header: pr.Header}
 	if err := s.Serve(e); err != nil {
 		pr.Log.Info("proxy: cache: sending entry: "+err.Error(), pr.V.LogAttrs()...)
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/cache"
+	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/route"
@@ -778,11 +779,11 @@ func UpstreamTLS(c *config.UpstreamSSL, name string) (*tls.Config, error) {
 		}
 	}
 	if c.Certificate.V != "" {
-		cert, err := tls.LoadX509KeyPair(c.Certificate.V, c.CertificateKey.V)
+		cert, err := certs.Load(c.Certificate.V, c.CertificateKey.V, c.Passwords.V)
 		if err != nil {
 			return nil, err
 		}
-		tc.Certificates = []tls.Certificate{cert}
+		tc.Certificates = []tls.Certificate{*cert}
 	}
 	return tc, nil
 }

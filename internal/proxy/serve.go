@@ -193,6 +193,9 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 	if uf.accelLimitRate != "" && ignore&config.IgnoreAccelLimitRate == 0 {
 		AccelLimitRate(pr.V, uf.accelLimitRate)
 	}
+	if ignore&config.IgnoreAccelCharset == 0 {
+		pr.V.AccelCharset = uf.accelCharset
+	}
 	setSticky(h, pr, t, chosen)
 	if resp.ContentLength >= 0 && !uf.contentLength && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified && pr.R.Method != http.MethodHead {
 		h["Content-Length"] = []string{itoa(resp.ContentLength)}
@@ -418,6 +421,7 @@ type upstreamFields struct {
 	accelRedirect            string // X-Accel-Redirect
 	accel                    bool   // the upstream sent X-Accel-Redirect (empty or not)
 	accelLimitRate           string // X-Accel-Limit-Rate
+	accelCharset             string // X-Accel-Charset
 }
 
 // copyResponseHeader copies upstream response headers minus hop-by-hop and hidden ones, applying proxy_redirect.
@@ -484,6 +488,8 @@ func (c *respCopy) field(k string, v []string) {
 		c.uf.accelRedirect, c.uf.accel = httpsyntax.FirstOf(v), true
 	case "X-Accel-Limit-Rate":
 		c.uf.accelLimitRate = httpsyntax.FirstOf(v)
+	case "X-Accel-Charset":
+		c.uf.accelCharset = httpsyntax.FirstOf(v)
 	}
 	if isHop(k) || namedIn(c.conn, k) || containsFold(c.hide, k) || (hiddenDefault(k) && !containsFold(c.pass, k)) {
 		return

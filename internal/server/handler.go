@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/access"
 	"github.com/sluice-proxy/sluice/internal/certs"
+	"github.com/sluice-proxy/sluice/internal/compress"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/fastcgi"
 	"github.com/sluice-proxy/sluice/internal/grpc"
@@ -179,7 +181,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// only half-closed does not read an empty 200 made up for it
 		panic(http.ErrAbortHandler)
 	}
-	rq.w.endFilters(true)
+	if err := rq.w.endFilters(true); err != nil {
+		// the gzip body the upstream sent was cut short or corrupt (or the client went away while it was
+		// decompressed): the response is cut, as nginx cuts it
+		if errors.Is(err, compress.ErrGunzip) {
+			rq.log.Error(err.Error()+" on response end", rq.v.LogAttrs()...)
+		}
+		panic(http.ErrAbortHandler)
+	}
 	rq.served = true
 	reuse = noBody && rq.detached == nil && !rq.w.hijacked
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/sluice-proxy/sluice/internal/charset"
 	"github.com/sluice-proxy/sluice/internal/compress"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/h1guard"
@@ -42,8 +43,11 @@ type respWriter struct {
 	forceStatus int    // error_page =code: the status the final response carries
 	reason      string // a proxied response's reason phrase (SetReason)
 	finished    atomic.Bool
-	sub         *subfilter.Stream // the body's strings are replaced through it (sub_filter), before gzip
-	gz          *gzip.Writer      // the body is compressed through it (gzip)
+	gunzip      *compress.Inflater // a gzip-encoded body is decompressed through it (gunzip), first
+	varied      bool               // gunzip added Vary: Accept-Encoding (gzip_vary), which gzip does not repeat
+	sub         *subfilter.Stream  // the body's strings are replaced through it (sub_filter), before gzip
+	cs          *charset.Recoder   // the body is recoded through it (charset, source_charset), after sub_filter
+	gz          *gzip.Writer       // the body is compressed through it (gzip)
 	gzLevel     int
 	gzIn        int64 // bytes given to gz, for $gzip_ratio
 	// limit_rate: bytes per second (0: none), the part sent before it applies, the request's start (Unix
@@ -83,7 +87,7 @@ func (w *respWriter) WriteHeader(code int) {
 			w.rq.v.Status = code // $status in add_header, as nginx
 		}
 		w.rq.addHeaders(code)
-		if c := w.rq.conf; c != nil && (c.SubFilter != nil || c.GzipFilter != nil) {
+		if c := w.rq.conf; c != nil && (c.GunzipFilter != nil || c.SubFilter != nil || c.Charset != nil || c.GzipFilter != nil) {
 			w.startFilters(c, code)
 		}
 		if w.rq.v.LimitRateSet || w.rq.conf != nil && w.rq.conf.LimitRate.V != nil {
@@ -93,21 +97,88 @@ func (w *respWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// startFilters runs the header side of the body filters, in nginx's order: sub_filter, then gzip (which
-// compresses the substituted body). A subrequest's body (auth_request, mirror) is dropped: it is not rewritten.
+// startFilters runs the header side of the body filters, in nginx's order: gunzip, sub_filter, charset, then
+// gzip (which compresses the decompressed, substituted, recoded body). A subrequest's body (auth_request,
+// mirror) is dropped: it is neither decompressed, rewritten nor given a charset.
 func (w *respWriter) startFilters(c *config.LocConf, code int) {
+	if c.GunzipFilter != nil && !w.rq.subrequest {
+		w.startGunzip(c.GunzipFilter, code)
+	}
 	if c.SubFilter != nil && !w.rq.subrequest {
 		w.sub = c.SubFilter.Start(code, w.Header(), w.rq.v, subOut{w})
+	}
+	if c.Charset != nil && !w.rq.subrequest {
+		rec, err := c.Charset.Header(code, w.Header(), w.rq.v.AccelCharset, w.rq.v, csOut{w})
+		if err != nil {
+			w.rq.log.Error(err.Error(), w.rq.v.LogAttrs()...)
+		}
+		w.cs = rec
 	}
 	if c.GzipFilter != nil {
 		w.startGzip(c.GzipFilter, code)
 	}
 }
 
-// subOut takes the substituted body on to gzip, limit_rate or the connection.
+// startGunzip is nginx's gunzip header filter: a gzip-encoded response gets Vary (gzip_vary) and, unless the
+// client takes gzip, is decompressed from here on: no Content-Encoding, Content-Length or Accept-Ranges, and
+// a weak ETag. A response without a body (HEAD, 204, 304) gets the same head.
+func (w *respWriter) startGunzip(u *compress.Gunzip, code int) {
+	h := w.Header()
+	if !u.Encoded(h) {
+		return
+	}
+	if u.Test.Vary {
+		if !variesByEncoding(h) { // (a gzip_static file has it already)
+			h.Add("Vary", "Accept-Encoding")
+		}
+		w.varied = true
+	}
+	if u.Test.Accepts(w.rq.r, h) {
+		return
+	}
+	delete(h, "Content-Encoding")
+	delete(h, "Content-Length")
+	delete(h, "Accept-Ranges")
+	compress.WeakETag(h)
+	if w.rq.r.Method != http.MethodHead && code != http.StatusNoContent && code != http.StatusNotModified {
+		w.gunzip = compress.NewInflater(gunzipOut{w}, u.BufSize)
+	}
+}
+
+// variesByEncoding reports whether h has Vary: Accept-Encoding.
+func variesByEncoding(h http.Header) bool {
+	for _, v := range h["Vary"] {
+		if strings.EqualFold(strings.TrimSpace(v), "Accept-Encoding") {
+			return true
+		}
+	}
+	return false
+}
+
+// gunzipOut takes the decompressed body on to sub_filter, or to what subOut takes it to.
+type gunzipOut struct{ w *respWriter }
+
+func (o gunzipOut) Write(b []byte) (int, error) {
+	if o.w.sub != nil {
+		return o.w.sub.Write(b)
+	}
+	return subOut(o).Write(b)
+}
+
+// subOut takes the substituted body on to the charset filter, or to what csOut takes it to.
 type subOut struct{ w *respWriter }
 
-func (o subOut) Write(b []byte) (int, error) { return o.w.writeOut(b) }
+func (o subOut) Write(b []byte) (int, error) {
+	if o.w.cs != nil {
+		return o.w.cs.Write(b)
+	}
+	return o.w.writeOut(b)
+}
+
+// csOut takes the recoded body on to gzip, limit_rate or the connection.
+type csOut struct{ w *respWriter }
+
+func (o csOut) Write(b []byte) (int, error) { return o.w.writeOut(b) }
 
 // gzipCoding is the shared Content-Encoding value of compressed responses (read only).
 var gzipCoding = []string{"gzip"}
@@ -120,7 +191,7 @@ func (w *respWriter) startGzip(g *compress.Gzip, code int) {
 	if !g.Compressible(code, h) {
 		return
 	}
-	if g.Vary {
+	if g.Vary && !w.varied {
 		h.Add("Vary", "Accept-Encoding")
 	}
 	if !g.Accepts(w.rq.r, h) {
@@ -135,17 +206,31 @@ func (w *respWriter) startGzip(g *compress.Gzip, code int) {
 	}
 }
 
-// endFilters ends the body filters: after a handler that returned normally, what sub_filter held goes out and
-// a compressed body gets its end, and the gzip writer goes back; after a failed response (abort) only that.
-func (w *respWriter) endFilters(complete bool) {
+// endFilters ends the body filters: after a handler that returned normally, the decompressed body's end and
+// what sub_filter held go out, a compressed body gets its end, and the gzip writer goes back; after a failed
+// response (abort) only that. A gzip body that was cut short is an error: the response must be cut too.
+func (w *respWriter) endFilters(complete bool) (err error) {
+	if w.gunzip != nil {
+		if complete {
+			err = w.gunzip.Close()
+		} else {
+			w.gunzip.Abandon()
+		}
+		if err != nil {
+			complete = false
+		}
+		w.gunzip = nil
+	}
 	if w.sub != nil {
 		if complete {
 			w.sub.Close()
 		}
 		w.sub = nil
 	}
+	w.cs = nil // (it holds no more than a cut UTF-8 sequence, which nginx drops too)
+	w.varied = false
 	if w.gz == nil {
-		return
+		return err
 	}
 	if complete {
 		w.gz.Close()
@@ -153,6 +238,7 @@ func (w *respWriter) endFilters(complete bool) {
 	}
 	w.rq.s.gzips.Put(w.gz, w.gzLevel)
 	w.gz = nil
+	return err
 }
 
 // gzipRatio formats $gzip_ratio as nginx does: in/out with two decimals, rounded half up.
@@ -180,8 +266,14 @@ func (w *respWriter) SetReason(reason string) { w.reason = reason }
 
 func (w *respWriter) Write(b []byte) (int, error) {
 	w.beforeWrite()
+	if w.gunzip != nil {
+		return w.gunzip.Write(b)
+	}
 	if w.sub != nil {
 		return w.sub.Write(b)
+	}
+	if w.cs != nil {
+		return w.cs.Write(b)
 	}
 	return w.writeOut(b)
 }
@@ -216,7 +308,7 @@ func (w *respWriter) direct(b []byte) (int, error) {
 // WriteString writes s without first copying it into a byte slice (net/http's writer takes strings).
 func (w *respWriter) WriteString(s string) (int, error) {
 	w.beforeWrite()
-	if w.gz != nil || w.rate > 0 || w.sub != nil {
+	if w.gz != nil || w.rate > 0 || w.sub != nil || w.cs != nil || w.gunzip != nil {
 		return w.Write([]byte(s))
 	}
 	n, err := io.WriteString(w.ResponseWriter, s)
@@ -296,7 +388,7 @@ func (w *respWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	rf, ok := w.ResponseWriter.(io.ReaderFrom)
 	lr, limited := src.(*io.LimitedReader)
-	if !ok || !limited || lr.N < 64<<10 || w.gz != nil || w.rate > 0 || w.sub != nil {
+	if !ok || !limited || lr.N < 64<<10 || w.gz != nil || w.rate > 0 || w.sub != nil || w.cs != nil || w.gunzip != nil {
 		// a small file goes out with the headers in one write; sendfile would cost a second system call
 		bp := w.rq.s.fileBufs.Get().(*[]byte)
 		defer w.rq.s.fileBufs.Put(bp)

@@ -100,8 +100,8 @@ func (rq *request) exec(ops []config.Op) flow {
 			if !rq.test(op.Cond) {
 				continue
 			}
-			if op.IfConf != nil && op.IfConf.AddHeaders.Set {
-				rq.conf = withAddHeaders(rq.conf, op.IfConf)
+			if ic := op.IfConf; ic != nil && (ic.AddHeaders.Set || ic.CharsetName.Set || ic.SourceCharset.Set || ic.OverrideCharset.Set) {
+				rq.conf = withIfHeaders(rq.conf, ic)
 			}
 			if f := rq.exec(op.Then); f != flowNext {
 				return f
@@ -132,10 +132,11 @@ func (rq *request) evalEscaped(t *vars.Template, m []string, esc *[256]bool) str
 // The bytes nginx 1.22 escapes in captures (observed from it): in arguments, and in a redirect's path.
 var argsEscape, redirectPathEscape = route.EscapeSet(`"#%&+;?<>\^` + "`{|}"), route.EscapeSet(`"#%`)
 
-// withAddHeaders returns a copy of conf carrying the add_header of a matched `if` body.
-func withAddHeaders(conf, ifc *config.LocConf) *config.LocConf {
+// withIfHeaders returns a copy of conf carrying the add_header and charset settings of a matched `if` body.
+func withIfHeaders(conf, ifc *config.LocConf) *config.LocConf {
 	c := *conf
 	c.AddHeaders = ifc.AddHeaders
+	c.Charset = ifc.Charset
 	return &c
 }
 

@@ -417,7 +417,7 @@ func loadCert(cfg *config.Config, srv *config.Server, cp config.CertPair, dry bo
 			return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "cannot create self-signed certificate: " + err.Error()}
 		}
 	}
-	c, err := certs.Load(certFile, keyFile)
+	c, err := certs.Load(certFile, keyFile, cp.Passwords)
 	if err != nil {
 		return nil, &config.Error{File: cp.Pos.File, Line: cp.Pos.Line, Msg: "cannot load certificate: " + err.Error()}
 	}

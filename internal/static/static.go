@@ -27,8 +27,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sluice-proxy/sluice/internal/charset"
 	"github.com/sluice-proxy/sluice/internal/compress"
 	"github.com/sluice-proxy/sluice/internal/subfilter"
+	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
 // Request says what to serve.
@@ -38,11 +40,11 @@ type Request struct {
 	Path        string // file system path for URI; "" means Root+URI
 	Types       map[string]string
 	DefaultType string
-	ETag        bool // send nginx's ETag and honour If-None-Match
-	GzipStatic  bool // serve Path.gz to clients accepting gzip
-	Dotfiles    bool // serve names starting with "."
-	NoSymlinks  bool // refuse paths with a symbolic link below Root
-	Autoindex   bool // list directories without an index file
+	ETag        bool       // send nginx's ETag and honour If-None-Match
+	GzipStatic  GzipStatic // serve Path.gz to clients accepting gzip (or to all: gzip_static always)
+	Dotfiles    bool       // serve names starting with "."
+	NoSymlinks  bool       // refuse paths with a symbolic link below Root
+	Autoindex   bool       // list directories without an index file
 	Listing     Listing
 	// Bufs, when set, lends SmallFile-sized buffers (*[]byte) for small files.
 	Bufs *sync.Pool
@@ -65,6 +67,11 @@ type Request struct {
 	// Sub is the location's sub_filter (nil without): a file it will rewrite is sent whole, without
 	// Accept-Ranges, as in nginx, whose range filter sees no length once the sub filter has taken it.
 	Sub *subfilter.Filter
+	// Charset is the location's charset filter (nil when the configuration names no charset), with the
+	// request's variables for a charset given by one: a file it will recode to or from utf-8 is sent whole,
+	// without Accept-Ranges, as nginx's range filter sees no length once the charset filter has taken it.
+	Charset     *charset.Filter
+	CharsetVars *vars.Request
 }
 
 func (req *Request) path() string {
@@ -133,11 +140,22 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request) int {
 	return serveFile(w, r, name, fd, &fi, &req, false)
 }
 
+// GzipStatic is gzip_static: off, on (for clients that accept gzip) or always (for every client; gunzip
+// decompresses the file for those that do not take gzip).
+type GzipStatic uint8
+
+const (
+	GzipStaticOff GzipStatic = iota
+	GzipStaticOn
+	GzipStaticAlways
+)
+
 // precompressed answers with name.gz in the file's place, as nginx's gzip_static: when the client accepts gzip
-// and it is a regular file, whether or not name exists. A .gz that cannot be opened (under disable_symlinks: a
+// (or always) and it is a regular file, whether or not name exists. A .gz that cannot be opened (under disable_symlinks: a
 // link) is passed over as nginx does, and name answers. ok false means name itself is to be served.
 func precompressed(w http.ResponseWriter, r *http.Request, name string, req *Request) (status int, ok bool) {
-	if !req.GzipStatic || strings.HasSuffix(req.URI, "/") || !compress.AcceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if req.GzipStatic == GzipStaticOff || strings.HasSuffix(req.URI, "/") ||
+		req.GzipStatic == GzipStaticOn && !compress.AcceptsGzip(r.Header.Get("Accept-Encoding")) {
 		return 0, false
 	}
 	var fi statInfo
@@ -412,10 +430,12 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 	return 0
 }
 
-// rewritten reports whether sub_filter will rewrite this file's 200: it is sent whole and offers no ranges, as
+// rewritten reports whether sub_filter will rewrite this file's 200, or the charset filter change its
+// length: it is sent whole and offers no ranges, as
 // nginx's range filter does for a response that has lost its length.
 func (req *Request) rewritten(h http.Header, size int64, ctype string) bool {
-	return req.Sub != nil && req.Sub.Takes(presetType(h, ctype), size)
+	return req.Sub != nil && req.Sub.Takes(presetType(h, ctype), size) ||
+		req.Charset != nil && req.Charset.Lengthens(presetType(h, ctype), req.CharsetVars)
 }
 
 // presetType is the type the file goes out with: one set before (an X-Accel-Redirect keeps the

@@ -67,8 +67,8 @@ func TestServe(t *testing.T) {
 		{"etag", "GET", "/style.css", nil, func(r *Request) { r.ETag = true }, 0, 200, "body{}", "text/css", ""},
 		{"if-modified-since later", "GET", "/style.css", map[string]string{"If-Modified-Since": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, nil, 0, 200, "body{}", "", ""},
 		{"if-modified-since later, before", "GET", "/style.css", map[string]string{"If-Modified-Since": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, func(r *Request) { r.IfModifiedSince = IMSBefore }, 0, 304, "", "", ""},
-		{"gzip_static", "GET", "/style.css", map[string]string{"Accept-Encoding": "gzip, br"}, func(r *Request) { r.GzipStatic = true }, 0, 200, "gzipped", "text/css", "Content-Encoding: gzip"},
-		{"gzip_static refused q=0", "GET", "/style.css", map[string]string{"Accept-Encoding": "gzip;q=0"}, func(r *Request) { r.GzipStatic = true }, 0, 200, "body{}", "text/css", ""},
+		{"gzip_static", "GET", "/style.css", map[string]string{"Accept-Encoding": "gzip, br"}, func(r *Request) { r.GzipStatic = GzipStaticOn }, 0, 200, "gzipped", "text/css", "Content-Encoding: gzip"},
+		{"gzip_static refused q=0", "GET", "/style.css", map[string]string{"Accept-Encoding": "gzip;q=0"}, func(r *Request) { r.GzipStatic = GzipStaticOn }, 0, 200, "body{}", "text/css", ""},
 		{"symlink followed", "GET", "/link/main.html", nil, nil, 0, 200, "dir main", "text/html", ""},
 		{"symlink refused", "GET", "/link/main.html", nil, func(r *Request) { r.NoSymlinks = true }, 403, 0, "", "", ""},
 		{"regex alias file", "GET", "/css/style.css", nil, aliasFile("style.css"), 0, 200, "body{}", "text/css", ""},
@@ -348,7 +348,7 @@ func TestGzipStatic(t *testing.T) {
 				r.Header.Set(k, v)
 			}
 			w := httptest.NewRecorder()
-			req := Request{Root: root, URI: tt.uri, Types: map[string]string{"js": "application/javascript"}, ETag: true, GzipStatic: true,
+			req := Request{Root: root, URI: tt.uri, Types: map[string]string{"js": "application/javascript"}, ETag: true, GzipStatic: GzipStaticOn,
 				NoSymlinks: tt.noSymlinks}
 			if got := Serve(w, r, req); got != tt.status {
 				t.Fatalf("status %d, want %d", got, tt.status)

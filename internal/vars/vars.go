@@ -88,6 +88,9 @@ type Request struct {
 	// upstream's X-Accel-Limit-Rate has set it (LimitRateSet); limit_rate's value applies otherwise.
 	LimitRate    int64
 	LimitRateSet bool
+	// AccelCharset is an upstream's X-Accel-Charset (unless proxy_ignore_headers drops it): the charset the
+	// charset filter gives the response instead of charset's.
+	AccelCharset string
 	// LimitReqStatus and LimitConnStatus are $limit_req_status and $limit_conn_status: PASSED, DELAYED,
 	// REJECTED, DELAYED_DRY_RUN or REJECTED_DRY_RUN once a limit applied; empty before
 	LimitReqStatus, LimitConnStatus string

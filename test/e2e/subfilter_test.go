@@ -16,7 +16,7 @@ import (
 
 // piecesBackend answers with the body given as ?parts=a|b|c, each piece flushed on its own after ?delay=ms,
 // with the head given by ?type= (default text/html), ?status=, ?ce= (Content-Encoding), ?etag=, ?lm=
-// (Last-Modified), ?ar= (Accept-Ranges) and ?cl=1 (a Content-Length).
+// (Last-Modified), ?ar= (Accept-Ranges), ?xa= (X-Accel-Charset) and ?cl=1 (a Content-Length).
 func piecesBackend(t *testing.T) *backend {
 	return newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -24,7 +24,7 @@ func piecesBackend(t *testing.T) *backend {
 		delay, _ := strconv.Atoi(q.Get("delay"))
 		h := w.Header()
 		h.Set("Content-Type", "text/html")
-		for k, name := range map[string]string{"type": "Content-Type", "ce": "Content-Encoding", "etag": "Etag", "lm": "Last-Modified", "ar": "Accept-Ranges"} {
+		for k, name := range map[string]string{"type": "Content-Type", "ce": "Content-Encoding", "etag": "Etag", "lm": "Last-Modified", "ar": "Accept-Ranges", "xa": "X-Accel-Charset"} {
 			if v := q.Get(k); v != "" {
 				h.Set(name, v)
 			}
