@@ -37,6 +37,7 @@ type Conf struct {
 	LockTimeout time.Duration
 	LockAge     time.Duration
 	Revalidate  bool
+	Background  bool   // proxy_cache_background_update: with UseStale.Updating, an expired entry answers while a subrequest updates it
 	ConvertHead bool   // a HEAD goes upstream as GET, so its entry has a body (proxy_cache_convert_head)
 	Ignore      Ignore // the cache's part of proxy_ignore_headers (fastcgi_ignore_headers)
 }
@@ -77,11 +78,23 @@ type Request struct {
 	NoBody bool
 }
 
+// Background is a request's part in proxy_cache_background_update: Start, when the server can make one,
+// starts a subrequest to update an expired entry with the Update given (false: it could not be started);
+// Update is set in that subrequest.
+type Background struct {
+	Start  func(*Update) bool
+	Update *Update
+}
+
+// Update hands the update of an expired entry from the request that answers with it (STALE) to the
+// subrequest that asks the upstream; the subrequest then owns the update and ends it.
+type Update struct{ look Lookup }
+
 // Begin looks the request's key up in z. It returns nil when c's methods do not include the request's (the
 // cache is not used; $upstream_cache_status stays empty). Otherwise, with hit set, hit answers the request
 // (HIT or UPDATING, in v.UpstreamCacheStatus; the caller serves it and calls Finish); without, the upstream is
 // to be asked and v.UpstreamCacheStatus is MISS, EXPIRED or BYPASS.
-func Begin(ctx context.Context, z *Zone, c *Conf, v *vars.Request, r *http.Request) (cr *Request, hit *Entry) {
+func Begin(ctx context.Context, z *Zone, c *Conf, v *vars.Request, r *http.Request, bg Background) (cr *Request, hit *Entry) {
 	if !slices.Contains(c.Methods, r.Method) {
 		return nil, nil
 	}
@@ -89,6 +102,14 @@ func Begin(ctx context.Context, z *Zone, c *Conf, v *vars.Request, r *http.Reque
 	head := r.Method == http.MethodHead
 	if head && c.ConvertHead {
 		cr.HeadGet, head = true, false
+	}
+	if u := bg.Update; u != nil {
+		// the background update of an expired entry: this subrequest asks the upstream, stores the answer and
+		// ends the update the request that answered with the entry began
+		cr.look, cr.release = u.look, true
+		cr.look.req, cr.look.head = r, head
+		v.UpstreamCacheStatus = StatusExpired
+		return cr, nil
 	}
 	key := c.Key.Eval(v)
 	if anyTrue(c.Bypass, v) {
@@ -110,6 +131,15 @@ func Begin(ctx context.Context, z *Zone, c *Conf, v *vars.Request, r *http.Reque
 		}
 		status, cr.stale = StatusExpired, cr.look.Entry
 	case Stale:
+		if c.Background && c.UseStale.Updating && bg.Start != nil {
+			// nginx's background update: the expired entry answers now, and a subrequest updates it
+			u := &Update{look: cr.look}
+			u.look.Entry, u.look.req = nil, nil
+			if bg.Start(u) {
+				v.UpstreamCacheStatus = StatusStale
+				return cr, cr.look.Entry
+			}
+		}
 		cr.release = true
 		status, cr.stale = StatusExpired, cr.look.Entry
 	case Miss:

@@ -81,8 +81,8 @@ func cacheFamily(pre, module string, opts func(*LocConf) *CacheOpts) []Spec {
 			Apply: func(p *parser, d *Directive) error { return p.setDur(d, &opts(p.conf).LockTimeout) }},
 		{Name: pre + "_cache_lock_age", Module: module, Ctx: ctxHSL, Args: "1", Default: "5s", Doc: "When the request filling a missing entry (" + pre + "_cache_lock) has not finished after this long, one more request is passed to the upstream and fills it too.",
 			Apply: func(p *parser, d *Directive) error { return p.setDur(d, &opts(p.conf).LockAge) }},
-		{Name: pre + "_cache_background_update", Module: module, Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Accepted; an expired entry is fetched in the foreground (EXPIRED).",
-			Diff:  "nginx sends the expired entry at once (STALE, with " + pre + "_cache_use_stale updating) and updates it in the background.",
+		{Name: pre + "_cache_background_update", Module: module, Ctx: ctxHSL, Args: "1", Default: "off", Doc: "on: with " + pre + "_cache_use_stale updating, a request for an expired entry is answered with it at once (STALE) while a subrequest through the same location asks the upstream and updates it; requests meanwhile get UPDATING, and the ones after the update HIT.",
+			Diff:  "the update runs at the upstream's pace, whatever the client that asked; at most 256 updates (and mirror requests) run at once, beyond which the request asks the upstream itself (EXPIRED).",
 			Apply: func(p *parser, d *Directive) error { return p.setBool(d, &opts(p.conf).Background) }},
 		{Name: pre + "_cache_revalidate", Module: module, Ctx: ctxHSL, Args: "1", Default: "off", Doc: "on: an expired entry is revalidated with If-Modified-Since and If-None-Match; a 304 makes it fresh again (REVALIDATED).",
 			Apply: func(p *parser, d *Directive) error { return p.setBool(d, &opts(p.conf).Revalidate) }},
@@ -126,7 +126,7 @@ func (o *CacheOpts) compile(ign IgnoreHeaders, convertHead bool) *cache.Conf {
 		Methods: o.Methods.Get([]string{http.MethodGet, http.MethodHead}), Bypass: o.Bypass.V, NoCache: o.NoCache.V,
 		MinUses: o.MinUses.Get(1), UseStale: o.UseStale.V, Lock: o.Lock.V,
 		LockTimeout: o.LockTimeout.Get(5 * time.Second), LockAge: o.LockAge.Get(5 * time.Second),
-		Revalidate: o.Revalidate.V, ConvertHead: convertHead && o.ConvertHead.Get(true), Ignore: cacheIgnore(ign)}
+		Revalidate: o.Revalidate.V, Background: o.Background.V, ConvertHead: convertHead && o.ConvertHead.Get(true), Ignore: cacheIgnore(ign)}
 }
 
 // CacheRef is proxy_cache (fastcgi_cache): the zone's name ("" for off) and where it was named.

@@ -70,6 +70,8 @@ type Request struct {
 	Log      *slog.Logger
 	// Cache is the zone of the location's fastcgi_cache; nil without one.
 	Cache *cache.Zone
+	// CacheBG is the request's part in *_cache_background_update (cache.Background).
+	CacheBG cache.Background
 
 	cr *cache.Request // this request's use of Cache, once it goes to the application
 	gw gateway
@@ -113,7 +115,7 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		h.scriptName(fr)
 	}
 	if fr.Cache != nil {
-		cr, hit := cache.Begin(ctx, fr.Cache, g.CacheConf, v, fr.R)
+		cr, hit := cache.Begin(ctx, fr.Cache, g.CacheConf, v, fr.R, fr.CacheBG)
 		if cr != nil {
 			defer cr.Finish()
 			if hit != nil {

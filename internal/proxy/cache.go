@@ -13,7 +13,7 @@ import (
 // (HIT); otherwise the upstream is asked, as serveHTTP does, and a cacheable answer is stored as it streams to
 // the client (cache.Request). The outgoing request is o's, built by outRequest.
 func (p *Proxy) serveCache(ctx context.Context, pr *Request, o *outgoing) {
-	cr, hit := cache.Begin(ctx, pr.Cache, pr.Conf.ProxyCacheConf, pr.V, pr.R)
+	cr, hit := cache.Begin(ctx, pr.Cache, pr.Conf.ProxyCacheConf, pr.V, pr.R, pr.CacheBG)
 	if cr == nil {
 		p.serveHTTP(ctx, pr, o, nil)
 		return

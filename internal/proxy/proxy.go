@@ -133,6 +133,8 @@ type Request struct {
 	State *State
 	// Cache is the zone of the location's proxy_cache; nil without one.
 	Cache *cache.Zone
+	// CacheBG is the request's part in *_cache_background_update (cache.Background).
+	CacheBG cache.Background
 
 	body *clientBody // the client's body as sent upstream, to tell client errors from upstream ones
 }

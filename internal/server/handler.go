@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/access"
+	"github.com/sluice-proxy/sluice/internal/cache"
 	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/compress"
 	"github.com/sluice-proxy/sluice/internal/config"
@@ -71,6 +72,8 @@ type requestState struct {
 	errorPage    bool
 	internal     bool // reached by an internal redirect: `internal` locations may serve it
 	subrequest   bool // an auth_request subrequest: no access phase of its own, not logged
+	// cacheUpdate: this subrequest updates an expired cache entry in the background (proxy_cache_background_update)
+	cacheUpdate *cache.Update
 
 	// access phase state
 	cors      *access.CORS // the CORS policy that applies to the response
@@ -93,6 +96,7 @@ type boundFuncs struct {
 	detach     func(start func(finished func()))
 	redirect   func(uri string)
 	absolute   func(target string) string
+	update     func(*cache.Update) bool
 }
 
 // newRequest is the pool's constructor.
@@ -102,6 +106,7 @@ func newRequest() any {
 		special:    rq.special,
 		intercepts: rq.intercepts,
 		detach:     func(start func(func())) { rq.detached = start },
+		update:     rq.startCacheUpdate,
 		redirect:   rq.accelRedirect,
 		absolute:   rq.absolute,
 	}
@@ -453,7 +458,7 @@ func (rq *request) content() {
 			State:     rq.proxyState,
 		}
 		if cc := c.ProxyCacheConf; cc != nil {
-			rq.proxy.Cache = rq.snap.caches[cc.Zone]
+			rq.proxy.Cache, rq.proxy.CacheBG = rq.snap.caches[cc.Zone], rq.cacheBackground()
 		}
 		rq.s.proxy.Serve(rq.r.Context(), &rq.proxy)
 	case config.HandlerFastCGI, config.HandlerUWSGI:
@@ -468,7 +473,7 @@ func (rq *request) content() {
 			cc = c.UWSGIOpts.CacheConf
 		}
 		if cc != nil {
-			fr.Cache = rq.snap.caches[cc.Zone]
+			fr.Cache, fr.CacheBG = rq.snap.caches[cc.Zone], rq.cacheBackground()
 		}
 		rq.s.fastcgi.Serve(rq.r.Context(), fr)
 	case config.HandlerGRPC:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/sluice-proxy/sluice/internal/cache"
 	"io"
 	"net/http"
 	"strconv"
@@ -71,3 +72,35 @@ type readCloser struct {
 }
 
 func (rc readCloser) Close() error { return rc.c.Close() }
+
+// cacheBackground is the request's part in proxy_cache_background_update (fastcgi_…, uwsgi_…): a request may
+// start an update; the update's own subrequest starts none.
+func (rq *request) cacheBackground() cache.Background {
+	if rq.subrequest {
+		return cache.Background{Update: rq.cacheUpdate}
+	}
+	return cache.Background{Start: rq.bound.update}
+}
+
+// startCacheUpdate starts the background update of an expired cache entry: a subrequest that continues the
+// request in its location at the content phase, with its variables (as nginx's cloned subrequests), its
+// answer going to the cache only. It counts with the mirror requests toward mirrorMax; false: not started.
+func (rq *request) startCacheUpdate(u *cache.Update) bool {
+	s := rq.s
+	if s.mirrors.Add(1) > mirrorMax {
+		s.mirrors.Add(-1)
+		rq.log.Warn("cache: "+strconv.Itoa(mirrorMax)+" background requests are running; the entry is updated in the foreground", rq.v.LogAttrs()...)
+		return false
+	}
+	sub := rq.newSubrequest(context.WithoutCancel(rq.r.Context()), rq.r.Method, nil)
+	sub.cacheUpdate = u
+	sub.v.CopyRequestVars(rq.v)
+	sub.loc, sub.conf, sub.rewriteBreak = rq.loc, rq.conf, rq.rewriteBreak
+	go func() {
+		defer s.mirrors.Add(-1)
+		defer sub.endSubrequest()
+		sub.content()
+		sub.w.endFilters(false)
+	}()
+	return true
+}

@@ -137,6 +137,29 @@ func (r *Request) Reset() {
 	r.more, r.scratch = more, scratch
 }
 
+// CopyRequestVars gives r the values from carries that a request's phases have set: the URI and arguments, the
+// location's paths and captures, and the user variables (set, cached map values). A subrequest that goes on
+// with a request in its location starts from them (nginx's subrequests share their parent's variables).
+func (r *Request) CopyRequestVars(from *Request) {
+	r.URI, r.Args, r.DocumentRoot, r.RequestFilename = from.URI, from.Args, from.DocumentRoot, from.RequestFilename
+	r.Alias, r.AliasFrom, r.AliasTo = from.Alias, from.AliasFrom, from.AliasTo
+	r.Captures, r.CaptureNames = from.Captures, from.CaptureNames
+	r.FastCGIScriptName, r.FastCGIPathInfo = from.FastCGIScriptName, from.FastCGIPathInfo
+	r.ProxyHost, r.ProxyPort = from.ProxyHost, from.ProxyPort
+	r.small = from.small
+	r.more = append(r.more[:0], from.more...)
+	for i := range r.small {
+		if r.small[i].state == slotBusy {
+			r.small[i] = slot{}
+		}
+	}
+	for i := range r.more {
+		if r.more[i].state == slotBusy {
+			r.more[i] = slot{}
+		}
+	}
+}
+
 const inlineSlots = 4
 
 // slot holds one user variable's value for one request.

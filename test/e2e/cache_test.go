@@ -474,3 +474,49 @@ func checkVary(t *testing.T, do func(path string, hdr ...string) (string, string
 		}
 	}
 }
+
+// TestProxyCacheBackgroundUpdate: with proxy_cache_use_stale updating and proxy_cache_background_update on, a
+// request for an expired entry is answered with it at once (STALE) while a subrequest asks the upstream; the
+// requests meanwhile get UPDATING, and the ones after the update HIT the new entry (nginx 1.22's sequence).
+func TestProxyCacheBackgroundUpdate(t *testing.T) {
+	t.Parallel()
+	app := newCacheBackend(t)
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    proxy_cache_path {{CACHE}} keys_zone=bg:1m;
+    server {
+        listen {{PORT}};
+        location / {
+            proxy_pass http://127.0.0.1:{{APP}};
+            proxy_cache bg;
+            proxy_cache_use_stale updating;
+            proxy_cache_background_update on;
+            add_header X-Cache-Status $upstream_cache_status;
+        }
+    }
+}
+`, "PORT", port, "APP", app.Port, "CACHE", filepath.Join(t.TempDir(), "cache")))
+	c := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DialContext: dialTo(addr(port))}}
+	const path = "/bg?sleep=800ms&h=Cache-Control:max-age=1"
+	if _, got, body, _ := cacheGet(t, c, "GET", path); got != "MISS" || body != "n=1 /bg\n" {
+		t.Fatalf("first: %s %q", got, body)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	began := time.Now()
+	if _, got, body, _ := cacheGet(t, c, "GET", path); got != "STALE" || body != "n=1 /bg\n" || time.Since(began) > 500*time.Millisecond {
+		t.Errorf("expired: %s %q after %v; want STALE with the old page at once", got, body, time.Since(began))
+	}
+	if _, got, body, _ := cacheGet(t, c, "GET", path); got != "UPDATING" || body != "n=1 /bg\n" {
+		t.Errorf("while updating: %s %q; want UPDATING", got, body)
+	}
+	if !eventually(3*time.Second, func() bool {
+		_, got, body, _ := cacheGet(t, c, "GET", path)
+		return got == "HIT" && body == "n=2 /bg\n"
+	}) {
+		t.Error("the background update did not store the new page")
+	}
+	if n := app.count("/bg"); n != 2 {
+		t.Errorf("upstream saw %d requests, want 2", n)
+	}
+}
