@@ -285,7 +285,7 @@ func (h *Handler) copyHeader(fr *Request, src http.Header) {
 	}
 	proxy.RemoveHopHeaders(src)
 	for _, name := range hiddenByDefault {
-		if !containsFold(g.PassHeaders.V, name) {
+		if !httpsyntax.ContainsFold(g.PassHeaders.V, name) {
 			src.Del(name)
 		}
 	}
@@ -556,21 +556,12 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 		}
 		try.Done(upstream.Failed).End()
 		statuses = append(statuses, "502")
-		retry := connect && (fe.Timeout && containsFold(next, "timeout") || !fe.Timeout && containsFold(next, "error"))
+		retry := connect && (fe.Timeout && httpsyntax.ContainsFold(next, "timeout") || !fe.Timeout && httpsyntax.ContainsFold(next, "error"))
 		if !retry || try.Left() == 0 {
 			return nil, upstream.Hold{}, err
 		}
 		fr.Log.Error(upstreamError(err), v.LogAttrs("upstream", fr.gw.name+"://"+peer.Addr)...)
 	}
-}
-
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // spooled is a chunked request body read whole before the request is sent: in memory up to a limit, the rest

@@ -232,7 +232,7 @@ func (h *Handler) Serve(ctx context.Context, gr *Request) {
 	hdr := gr.W.Header()
 	proxy.RemoveHopHeaders(resp.Header)
 	for _, name := range hiddenByDefault {
-		if !slices.ContainsFunc(c.GRPCPassHeaders.V, func(p string) bool { return strings.EqualFold(p, name) }) {
+		if !httpsyntax.ContainsFold(c.GRPCPassHeaders.V, name) {
 			delete(resp.Header, name)
 		}
 	}

@@ -323,3 +323,14 @@ var nginxReasons = map[int]string{
 	503: "Service Temporarily Unavailable", 504: "Gateway Time-out", 505: "HTTP Version Not Supported",
 	507: "Insufficient Storage",
 }
+
+// ContainsFold reports whether list has s, ignoring ASCII case (header names in *_pass_header and the like); the
+// length and first byte are compared before EqualFold, which most names differ in.
+func ContainsFold(list []string, s string) bool {
+	for _, x := range list {
+		if len(x) == len(s) && len(s) > 0 && x[0]|0x20 == s[0]|0x20 && strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
@@ -85,7 +86,7 @@ func isHop(k string) bool {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
 		return true
 	}
-	return containsFold(hopHeaders, k)
+	return httpsyntax.ContainsFold(hopHeaders, k)
 }
 
 // hiddenDefault reports whether a header name is one of hiddenByDefault, in any case.
@@ -97,7 +98,7 @@ func hiddenDefault(k string) bool {
 	case "Date", "Server", "X-Pad", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset":
 		return true
 	}
-	return containsFold(hiddenByDefault, k)
+	return httpsyntax.ContainsFold(hiddenByDefault, k)
 }
 
 // The lengths of the names in hopHeaders and hiddenByDefault, as bit sets: most names differ in length from

@@ -491,7 +491,7 @@ func (c *respCopy) field(k string, v []string) {
 	case "X-Accel-Charset":
 		c.uf.accelCharset = httpsyntax.FirstOf(v)
 	}
-	if isHop(k) || namedIn(c.conn, k) || containsFold(c.hide, k) || (hiddenDefault(k) && !containsFold(c.pass, k)) {
+	if isHop(k) || namedIn(c.conn, k) || httpsyntax.ContainsFold(c.hide, k) || (hiddenDefault(k) && !httpsyntax.ContainsFold(c.pass, k)) {
 		return
 	}
 	c.dst[k] = v
@@ -907,7 +907,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		hdr.Del(name)
 	}
 	for _, name := range hiddenByDefault {
-		if !containsFold(pr.Conf.ProxyPassHeaders.V, name) {
+		if !httpsyntax.ContainsFold(pr.Conf.ProxyPassHeaders.V, name) {
 			hdr.Del(name)
 		}
 	}
@@ -1021,17 +1021,6 @@ func peekAll(br *bufio.Reader) []byte {
 	}
 	b, _ := br.Peek(n)
 	return append([]byte(nil), b...)
-}
-
-// containsFold reports whether list holds s in any case (names of another length or first letter are passed
-// over unfolded: every header name meets a list or two on its way through).
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if len(x) == len(s) && len(s) > 0 && x[0]|0x20 == s[0]|0x20 && strings.EqualFold(x, s) {
-			return true
-		}
-	}
-	return false
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/httpsyntax"
 	"github.com/sluice-proxy/sluice/internal/route"
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
@@ -75,7 +76,7 @@ func TestHeaderSets(t *testing.T) {
 	}{{hopHeaders, isHop}, {hiddenByDefault, hiddenDefault}} {
 		for _, name := range append(append([]string{}, tc.list...), "Content-Type", "X-Real-Ip", "Dates", "Te-", "") {
 			for _, k := range []string{name, strings.ToLower(name), strings.ToUpper(name), http.CanonicalHeaderKey(name)} {
-				if got, want := tc.is(k), containsFold(tc.list, k); got != want {
+				if got, want := tc.is(k), httpsyntax.ContainsFold(tc.list, k); got != want {
 					t.Errorf("%q: %v, want %v", k, got, want)
 				}
 			}
