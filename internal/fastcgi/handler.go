@@ -157,6 +157,12 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		fr.Error(http.StatusForbidden)
 		return
 	}
+	if fr.gw.name == "uwsgi" && len(params) > 0xffff {
+		// checked before a peer is chosen, as nginx's create_request: no peer is blamed for it
+		fr.Log.Error(ErrUWSGITooBig.Error()+": "+strconv.Itoa(len(params)), v.LogAttrs()...)
+		fr.Error(http.StatusInternalServerError)
+		return
+	}
 
 	var caught atomic.Bool
 	headerDone := false

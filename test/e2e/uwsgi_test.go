@@ -126,6 +126,8 @@ func TestUWSGI(t *testing.T) {
 http {
     client_max_body_size 20m;
     upstream grp { server 127.0.0.1:{{DEAD}}; server 127.0.0.1:{{UP}}; }
+    upstream two { server 127.0.0.1:{{UP}} max_fails=1 fail_timeout=30s; server unix:{{SOCK}} max_fails=1 fail_timeout=30s; }
+    large_client_header_buffers 8 16k;
     server {
         listen {{PORT}};
         server_name app.test;
@@ -135,6 +137,7 @@ http {
         location /slow { include uwsgi_params; uwsgi_read_timeout 1s; uwsgi_pass 127.0.0.1:{{UP}}; }
         location /down/ { include uwsgi_params; uwsgi_pass 127.0.0.1:{{DEAD}}; }
         location /group/ { include uwsgi_params; uwsgi_param UWSGI_SCHEME $scheme; uwsgi_pass grp; }
+        location /two/ { include uwsgi_params; uwsgi_pass two; }
     }
 }
 `, "PORT", port, "UP", up, "SOCK", sock, "DEAD", freePort(t)))
@@ -247,6 +250,25 @@ http {
 		}
 	})
 
+	t.Run("a request too big for a uwsgi packet is 500 and blames no peer", func(t *testing.T) {
+		for range 2 {
+			req, _ := http.NewRequest("GET", url+"/two/env", nil)
+			for i := range 5 {
+				req.Header.Set(fmt.Sprintf("X-Big-%d", i), strings.Repeat("b", 14000))
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 500 {
+				t.Errorf("%d, want 500 (nginx: uwsgi request is too big)", resp.StatusCode)
+			}
+		}
+		if r := get(t, c, url+"/two/env", nil); r.StatusCode != 200 {
+			t.Errorf("a request after two too big ones: %d, want 200 (no peer taken out)", r.StatusCode)
+		}
+	})
 	t.Run("uwsgi down is 502", func(t *testing.T) {
 		if r := get(t, c, url+"/down/x", nil); r.StatusCode != 502 {
 			t.Errorf("%d, want 502", r.StatusCode)
