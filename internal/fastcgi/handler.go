@@ -194,8 +194,18 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	}
 	defer resp.Body.Close()
 	v.UpstreamHeader = resp.Header
+	bad := ""
 	if caught.Load() {
-		fr.Log.Error("fastcgi: upstream's stderr matched fastcgi_catch_stderr", v.LogAttrs()...)
+		bad = "fastcgi: upstream's stderr matched fastcgi_catch_stderr"
+	} else if cl := resp.Header["Content-Length"]; !oneLength(cl) {
+		// the client's framing comes from it: two different values (or a malformed one) would reach the client
+		// as they are, where a cache or proxy in front that reads the other value desynchronises
+		bad = fr.gw.name + ": upstream sent invalid \"Content-Length\" header: \"" + strings.Join(cl, ", ") + "\""
+	} else if len(cl) > 1 {
+		resp.Header["Content-Length"] = cl[:1]
+	}
+	if bad != "" {
+		fr.Log.Error(bad, v.LogAttrs("upstream", fr.gw.name+"://"+v.UpstreamAddr)...)
 		v.UpstreamStatus = "502"
 		if e := fr.cr.UseStale(cache.FailInvalidHeader, 0); e != nil {
 			v.UpstreamCacheStatus = cache.StatusStale
@@ -625,4 +635,15 @@ func (s *spooled) Close() error {
 		return s.file.Close()
 	}
 	return nil
+}
+
+// oneLength reports whether the Content-Length values of a response are absent, or one valid length however
+// many times repeated.
+func oneLength(vals []string) bool {
+	for _, v := range vals {
+		if _, ok := httpsyntax.Length(v); !ok || v != vals[0] {
+			return false
+		}
+	}
+	return true
 }

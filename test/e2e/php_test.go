@@ -206,6 +206,8 @@ echo "late";
 `,
 	"html/accel.php":            `<?php header("X-Accel-Redirect: /protected/secret.txt"); header("Content-Disposition: attachment; filename=s.txt"); header("Content-Type: text/x-from-php"); echo "not this";`,
 	"html/reason.php":           `<?php header("Status: 299 Custom Thing"); header("Content-Type:"); echo "custom";`,
+	"html/twolengths.php":       `<?php header("Content-Length: 5"); header("Content-Length: 100", false); echo "short";`,
+	"html/onelength.php":        `<?php header("Content-Length: 5"); header("Content-Length: 5", false); echo "short";`,
 	"html/protected/secret.txt": "members only\n",
 	"html/sleep1.php":           `<?php sleep(1); echo "rested";`,
 	"html/stderr.php": `<?php
@@ -689,6 +691,15 @@ func TestPHP(t *testing.T) {
 		r = site.get(t, "opts.test", "/catch.php")
 		if r.StatusCode != 502 {
 			t.Errorf("catch_stderr: %d %q", r.StatusCode, r.Body)
+		}
+	})
+
+	t.Run("two different Content-Length values are a 502, one repeated is sent once", func(t *testing.T) {
+		if r := site.get(t, "php.test", "/twolengths.php"); r.StatusCode != 502 {
+			t.Errorf("Content-Length 5 and 100: %d %v %q, want 502", r.StatusCode, r.Header, r.Body)
+		}
+		if r := site.get(t, "php.test", "/onelength.php"); r.StatusCode != 200 || len(r.Header["Content-Length"]) != 1 || r.Body != "short" {
+			t.Errorf("Content-Length 5 twice: %d %v %q, want one Content-Length: 5", r.StatusCode, r.Header["Content-Length"], r.Body)
 		}
 	})
 
