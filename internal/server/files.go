@@ -48,6 +48,7 @@ func (rq *request) serveStatic() {
 		Validators:  &rq.s.validators,
 		Parts:       &rq.s.byteranges,
 		Gzip:        c.GzipFilter,
+		Gunzip:      c.GunzipFilter,
 		Sub:         c.SubFilter,
 		Charset:     c.Charset,
 		CharsetVars: rq.v,

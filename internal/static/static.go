@@ -64,6 +64,8 @@ type Request struct {
 	// Gzip is the location's gzip filter (nil with gzip off): a file it will compress is sent whole, as in
 	// nginx, whose range filter sees no length once gzip has taken it.
 	Gzip *compress.Gzip
+	// Gunzip is the location's gunzip (nil: off): a .gz it decompresses is sent whole, without ranges
+	Gunzip *compress.Gunzip
 	// Sub is the location's sub_filter (nil without): a file it will rewrite is sent whole, without
 	// Accept-Ranges, as in nginx, whose range filter sees no length once the sub filter has taken it.
 	Sub *subfilter.Filter
@@ -384,7 +386,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 			w.WriteHeader(http.StatusNotModified)
 			return 0
 		}
-		if req.MaxRanges >= 0 && !req.compressed(r, h, gzipped, size, vs.ctype[0]) && !req.rewritten(h, size, vs.ctype[0]) {
+		if req.MaxRanges >= 0 && !req.compressed(r, h, gzipped, size, vs.ctype[0]) && !req.rewritten(h, size, vs.ctype[0]) && !req.inflated(r, h, gzipped) {
 			limit := req.MaxRanges
 			if limit == 0 {
 				limit = math.MaxInt32 // nginx's default
@@ -417,7 +419,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 	if rs != nil {
 		return partial(w, r, &body, rs, size, req.Parts)
 	}
-	if req.MaxRanges >= 0 && !req.rewritten(h, size, vs.ctype[0]) {
+	if req.MaxRanges >= 0 && !req.rewritten(h, size, vs.ctype[0]) && !req.inflated(r, h, gzipped) {
 		h["Accept-Ranges"] = vs.acceptRanges
 	}
 	h["Content-Length"] = vs.length
@@ -436,6 +438,13 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string, fd int, fi *
 func (req *Request) rewritten(h http.Header, size int64, ctype string) bool {
 	return req.Sub != nil && req.Sub.Takes(presetType(h, ctype), size) ||
 		req.Charset != nil && req.Charset.Lengthens(presetType(h, ctype), req.CharsetVars)
+}
+
+// inflated reports whether gunzip will decompress this .gz of gzip_static's for a client that does not take
+// gzip: it is sent whole and offers no ranges (ranges of its compressed bytes cannot be decompressed), as
+// nginx's gunzip clears the length before its range filter runs.
+func (req *Request) inflated(r *http.Request, h http.Header, gzipped bool) bool {
+	return gzipped && req.Gunzip != nil && !req.Gunzip.Test.Accepts(r, h)
 }
 
 // presetType is the type the file goes out with: one set before (an X-Accel-Redirect keeps the
