@@ -158,11 +158,25 @@ func decrypt(b *pem.Block, pw Passphrases) (*pem.Block, error) {
 		}
 		//lint:ignore SA1019 legacy PEM encryption is insecure, but it is how such keys were written (nginx reads them)
 		der, err := x509.DecryptPEMBlock(b, []byte(p))
-		if err == nil {
+		if err == nil && parsesAsKey(der) {
+			// (a wrong passphrase passes the padding check about once in 256: the key must parse too, or
+			// the next line is tried, as nginx tries it)
 			return &pem.Block{Type: b.Type, Bytes: der}, nil
 		}
 	}
 	return nil, fmt.Errorf("no passphrase of %s decrypts the key (%d tried)", pw.File, len(pw.Lines))
+}
+
+// parsesAsKey reports whether der is a private key in PKCS#1, PKCS#8 or SEC 1 form.
+func parsesAsKey(der []byte) bool {
+	if _, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return true
+	}
+	if _, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		return true
+	}
+	_, err := x509.ParseECPrivateKey(der)
+	return err == nil
 }
 
 func publicKeyEqual(a, b crypto.PublicKey) bool {

@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -232,5 +233,36 @@ func TestLoadEncryptedKey(t *testing.T) {
 		if _, err := parsePair("c.pem", certPEM, "k.pem", keyPEM, Passphrases{}); err == nil || !strings.Contains(err.Error(), "ssl_password_file") {
 			t.Errorf("%s without passphrases: %v", name, err)
 		}
+	}
+}
+
+// TestLoadLegacyKeyWrongPassphraseThatPads: a wrong passphrase that happens to pass the legacy decryption's
+// padding check (about one in 256) yields garbage, and the next passphrase is tried, as nginx tries it.
+func TestLoadLegacyKeyWrongPassphraseThatPads(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := selfSignedFor(t, "enc.test", key)
+	ecDER, _ := x509.MarshalECPrivateKey(key)
+	//lint:ignore SA1019 the legacy encryption is what is being read
+	legacy, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", ecDER, []byte("right"), x509.PEMCipherAES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := ""
+	for i := 0; i < 20000 && wrong == ""; i++ {
+		p := fmt.Sprintf("wrong%d", i)
+		//lint:ignore SA1019 as above
+		if _, err := x509.DecryptPEMBlock(legacy, []byte(p)); err == nil {
+			wrong = p
+		}
+	}
+	if wrong == "" {
+		t.Skip("no padding-passing wrong passphrase found")
+	}
+	pw := Passphrases{File: "pw.txt", Lines: []string{wrong, "right"}}
+	if c, err := parsePair("c.pem", certPEM, "k.pem", pem.EncodeToMemory(legacy), pw); err != nil || !publicKeyEqual(c.Leaf.PublicKey, key.Public()) {
+		t.Errorf("with %q first: %v", wrong, err)
 	}
 }
