@@ -600,5 +600,14 @@ func configureArgs(prefix string) string {
 			parts = append(parts, "--without-"+m.module)
 		}
 	}
-	return strings.Join(append(parts, "--without-mail", "--without-stream"), " ")
+	parts = append(parts, "--without-mail")
+	// the stream module and its parts (nginx spells them --with-stream, --with-stream_ssl_module, …)
+	for _, m := range []struct{ arg, directive string }{
+		{"stream", "stream"}, {"stream_ssl_module", "ssl_preread"}, {"stream_ssl_preread_module", "ssl_preread"},
+	} {
+		if s, ok := reg.Lookup(m.directive); ok && !s.Ignored {
+			parts = append(parts, "--with-"+m.arg)
+		}
+	}
+	return strings.Join(parts, " ")
 }

@@ -27,6 +27,9 @@ func TestConfigureArgsFollowRegistry(t *testing.T) {
 			t.Errorf("configure arguments %q: want %q and not %q", args, want, other)
 		}
 	}
+	if !strings.Contains(args, " --with-stream ") || strings.Contains(args, "--without-stream") {
+		t.Errorf("configure arguments %q: want --with-stream (TCP and UDP are proxied)", args)
+	}
 	for _, m := range nginxModules {
 		if strings.Count(args, "-"+m.module+" ") != 1 {
 			t.Errorf("module %s listed %d times, want once", m.module, strings.Count(args, "-"+m.module+" "))
