@@ -589,6 +589,26 @@ type Bind struct {
 	Template *vars.Template
 }
 
+// Local is the address a request's connections are made from: nil for none (off, or an empty value). A value
+// that is no address gives nil and the value, for the caller to log as nginx does.
+func (b *Bind) Local(v *vars.Request) (addr *net.TCPAddr, invalid string) {
+	switch {
+	case b == nil:
+		return nil, ""
+	case b.Template == nil:
+		return b.Addr, ""
+	}
+	s := b.Template.Eval(v)
+	if s == "" {
+		return nil, ""
+	}
+	a, ok := ParseBind(s)
+	if !ok {
+		return nil, s
+	}
+	return a, ""
+}
+
 // Redirect is one proxy_redirect rule.
 type Redirect struct {
 	Default bool

@@ -718,20 +718,9 @@ const maxPools = 256
 // bindAddr is proxy_bind's address for pr, nil for none: off, an empty value, or one that is no address (logged
 // as nginx logs it, and the connection is made from no particular address).
 func bindAddr(pr *Request) *net.TCPAddr {
-	b := pr.Conf.ProxyBind.V
-	switch {
-	case b == nil:
-		return nil
-	case b.Template == nil:
-		return b.Addr
-	}
-	v := b.Template.Eval(pr.V)
-	if v == "" {
-		return nil
-	}
-	a, ok := config.ParseBind(v)
-	if !ok {
-		pr.Log.Error("proxy: invalid local address "+strconv.Quote(v), pr.V.LogAttrs()...)
+	a, invalid := pr.Conf.ProxyBind.V.Local(pr.V)
+	if invalid != "" {
+		pr.Log.Error("proxy: invalid local address "+strconv.Quote(invalid), pr.V.LogAttrs()...)
 	}
 	return a
 }
