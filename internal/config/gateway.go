@@ -106,7 +106,7 @@ func gatewayFamily(pre, module string, opts func(*LocConf) *Gateway) []Spec {
 		{Name: pre + "_next_upstream_timeout", Module: module, Ctx: ctxHSL, Args: "1", Default: "0", Doc: "Time after which a request is no longer passed on to the next server of an upstream group (0: no limit).",
 			Apply: func(p *parser, d *Directive) error { return p.setDur(d, &opts(p.conf).NextTimeout) }},
 		{Name: pre + "_bind", Module: module, Ctx: ctxHSL, Args: "1-2", Default: "off", Doc: "Local address (an IP address, with a port if wanted) that TCP connections to " + app + " are made from, or off; variables are allowed, as for proxy_bind.",
-			Diff:  "transparent is refused, as for proxy_bind; connections to unix sockets bind nothing.",
+			Diff:  "transparent is refused, as for proxy_bind; connections to unix sockets bind nothing; with variables, connections are not kept for other requests.",
 			Apply: func(p *parser, d *Directive) error { return p.bind(d, &opts(p.conf).Bind) }},
 		{Name: pre + "_socket_keepalive", Module: module, Ctx: ctxHSL, Args: "1", Default: "off", Doc: "on: SO_KEEPALIVE on TCP connections to " + app + ", with the system's probe timings.",
 			Apply: func(p *parser, d *Directive) error { return p.setBool(d, &opts(p.conf).SocketKeepalive) }},
