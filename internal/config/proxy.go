@@ -106,7 +106,7 @@ var proxyDirectives = []Spec{
 	{Name: "proxy_ssl_session_reuse", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Resume TLS sessions with https:// upstreams (sessions are kept per location and upstream name).",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxySSLSessionReuse) }},
 	{Name: "proxy_limit_rate", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "0", Doc: "Limits the speed of reading the upstream's response, in bytes per second, per request (0: no limit). As in nginx it applies only while the response is buffered (proxy_buffering on, no X-Accel-Buffering: no).",
-		Diff: "the response streams through as it is read; nothing is held beyond the usual small buffer.",
+		Diff:  "the response streams through as it is read; nothing is held beyond the usual small buffer.",
 		Apply: func(p *parser, d *Directive) error { return p.limitRate(d, &p.conf.ProxyLimitRate) }},
 	{Name: "proxy_websocket", Module: "sluice", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Tunnel WebSocket upgrades to proxied locations even without the Upgrade/Connection proxy_set_header lines.",
 		Diff:  "sluice only; nginx tunnels only when the magic lines are present.",
