@@ -133,6 +133,8 @@ func TestErrors(t *testing.T) {
 		{"uwsgi_bind transparent", "http {\n uwsgi_bind 127.0.0.2 transparent;\n}\n", []string{`"uwsgi_bind ... transparent" is not supported`, "sluice.conf:2"}},
 		{"bad fastcgi_bind", "http {\n fastcgi_bind localhost;\n}\n", []string{`invalid address "localhost"`, "sluice.conf:2"}},
 		{"bad fastcgi_limit_rate", "http {\n fastcgi_limit_rate 1q;\n}\n", []string{`"fastcgi_limit_rate" directive invalid value "1q"`, "sluice.conf:2"}},
+		{"missing proxy_ssl_crl", "http {\n proxy_ssl_crl /nonexistent/x.crl;\n}\n", []string{`"proxy_ssl_crl" directive`, "x.crl", "sluice.conf:2"}},
+		{"bad grpc_ssl_verify_depth", "http {\n grpc_ssl_verify_depth -1;\n}\n", []string{`"grpc_ssl_verify_depth" directive invalid number`, "sluice.conf:2"}},
 		{"bad uwsgi_next_upstream_tries", "http {\n uwsgi_next_upstream_tries x;\n}\n", []string{"uwsgi_next_upstream_tries", "sluice.conf:2"}},
 		{"proxy_bind transparent", "http {\n proxy_bind 127.0.0.2 transparent;\n}\n", []string{`transparent" is not supported`, "CAP_NET_ADMIN", "sluice.conf:2"}},
 		{"proxy_bind host name", "http {\n proxy_bind localhost;\n}\n", []string{`invalid address "localhost"`, "sluice.conf:2"}},

@@ -523,7 +523,9 @@ type UpstreamSSL struct {
 	CertificateKey Opt[string]
 	Passwords      Opt[certs.Passphrases] // *_ssl_password_file
 	Protocols      Opt[[]string]
-	Ciphers        Opt[[]uint16] // as Go cipher suite IDs
+	Ciphers        Opt[[]uint16]   // as Go cipher suite IDs
+	VerifyDepth    Opt[int]        // *_ssl_verify_depth; enforced only when set
+	CRL            Opt[certs.CRLs] // *_ssl_crl, read at load
 }
 
 // HeaderSet is one proxy_set_header or grpc_set_header.
