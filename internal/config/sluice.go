@@ -70,6 +70,19 @@ var ignoredDirectives = []Spec{
 	{Name: "variables_hash_bucket_size", Module: "http_core", Ctx: CtxHTTP, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "send_lowat", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "subrequest_output_buffer_size", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; subrequest bodies are dropped (auth_request, mirror)."},
+	{Name: "client_body_in_file_only", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Only off is accepted: request bodies stream to the upstream and are never kept in a file ($request_body_file is not offered).",
+		Diff: "on and clean are refused at load: they exist to hand $request_body_file to an application, which sluice does not offer.",
+		Apply: func(p *parser, d *Directive) error {
+			switch d.Args[0] {
+			case "off":
+				return nil
+			case "on", "clean":
+				e := d.errorf("\"client_body_in_file_only %s\" is not supported", d.Args[0])
+				e.Hint = "sluice streams request bodies to the upstream and has no $request_body_file; pass the body itself (proxy_pass_request_body, fastcgi_pass_request_body)"
+				return e
+			}
+			return d.errorf("invalid value %q in %q directive, it must be \"on\", \"clean\" or \"off\"", d.Args[0], d.Name)
+		}},
 	{Name: "client_body_in_single_buffer", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; request bodies stream."},
 	{Name: "proxy_temp_file_write_size", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; responses are never spooled to disk."},
 	{Name: "http2_max_field_size", Module: "http_v2", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted (obsolete since nginx 1.19.7); large_client_header_buffers bounds HTTP/2 headers."},

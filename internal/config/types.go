@@ -128,6 +128,7 @@ type SSLConf struct {
 	SessionCache   Opt[SessionCache]      // ssl_session_cache
 	BufferSize     Opt[int64]             // ssl_buffer_size
 	Stapling       Opt[bool]              // ssl_stapling
+	StaplingFile   Opt[[]byte]            // ssl_stapling_file: the DER OCSP response, read at load
 	Reject         Opt[bool]              // ssl_reject_handshake
 	TicketKeys     Opt[[]PathAt]          // ssl_session_ticket_key files (the first encrypts)
 	Passwords      Opt[certs.Passphrases] // ssl_password_file
