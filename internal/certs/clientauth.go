@@ -163,20 +163,25 @@ func pemBlocks(data []byte, typ string) [][]byte {
 
 // readCerts reads every PEM certificate of file.
 func readCerts(file string) ([]*x509.Certificate, error) {
+	return readPEM(file, "CERTIFICATE", "certificate", x509.ParseCertificate)
+}
+
+// readPEM parses the PEM blocks of type typ in file; a file without any is an error naming what was expected.
+func readPEM[T any](file, typ, what string, parse func([]byte) (T, error)) ([]T, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	var out []*x509.Certificate
-	for _, der := range pemBlocks(data, "CERTIFICATE") {
-		c, err := x509.ParseCertificate(der)
+	var out []T
+	for _, der := range pemBlocks(data, typ) {
+		v, err := parse(der)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", file, err)
 		}
-		out = append(out, c)
+		out = append(out, v)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no certificate found (expected a PEM \"CERTIFICATE\" block)", file)
+		return nil, fmt.Errorf("%s: no %s found (expected a PEM %q block)", file, what, typ)
 	}
 	return out, nil
 }
@@ -238,18 +243,8 @@ func (a *ClientAuth) Verify(sent []*x509.Certificate, now time.Time) *ClientResu
 			fail(errInvalidPurpose)
 		}
 	}
-	if a.crls != nil {
-		for i, c := range chain {
-			iss := c
-			if i+1 < len(chain) {
-				iss = chain[i+1]
-			} else if !selfIssued(c) {
-				break
-			}
-			if e := a.crls.revocation(c, iss, now); e != 0 {
-				fail(e)
-			}
-		}
+	if e := a.crls.check(chain, now, true); e != 0 {
+		fail(e)
 	}
 	// signatures (checked while building) and times, from the top down
 	top := len(chain) - 1
@@ -316,31 +311,26 @@ type CRLs []*x509.RevocationList
 
 // LoadCRLs reads a file of PEM CRLs; one without any is an error.
 func LoadCRLs(file string) (CRLs, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	var crls CRLs
-	for _, der := range pemBlocks(data, "X509 CRL") {
-		crl, err := x509.ParseRevocationList(der)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v", file, err)
-		}
-		crls = append(crls, crl)
-	}
-	if len(crls) == 0 {
-		return nil, fmt.Errorf("%s: no CRL found (expected a PEM \"X509 CRL\" block)", file)
-	}
-	return crls, nil
+	return readPEM(file, "X509 CRL", "CRL", x509.ParseRevocationList)
 }
 
 // Check checks each certificate of a verified chain (leaf first, ending at a trust anchor) against a CRL of
 // its issuer, as OpenSSL's X509_V_FLAG_CRL_CHECK_ALL: nil, or the first failure worded as OpenSSL logs it
 // ("23:certificate revoked", "3:unable to get certificate CRL").
 func (l CRLs) Check(chain []*x509.Certificate, now time.Time) error {
-	if l == nil {
-		return nil
+	if e := l.check(chain, now, false); e != 0 {
+		return VerifyError(e)
 	}
+	return nil
+}
+
+// check is Check's error number (0: none): the first failure, or with last the last one, as nginx's verify
+// callback for client certificates, which accepts each failure so the checks go on, reports it.
+func (l CRLs) check(chain []*x509.Certificate, now time.Time, last bool) int {
+	if l == nil {
+		return 0
+	}
+	code := 0
 	for i, c := range chain {
 		iss := c
 		if i+1 < len(chain) {
@@ -349,10 +339,12 @@ func (l CRLs) Check(chain []*x509.Certificate, now time.Time) error {
 			break
 		}
 		if e := l.revocation(c, iss, now); e != 0 {
-			return VerifyError(e)
+			if code = e; !last {
+				break
+			}
 		}
 	}
-	return nil
+	return code
 }
 
 // VerifyError is an OpenSSL verification error number (X509_V_ERR_*).

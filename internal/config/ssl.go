@@ -107,15 +107,7 @@ var sslDirectives = []Spec{
 	{Name: "ssl_ocsp", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Only off is accepted: OCSP checks of client certificates are not implemented.",
 		Diff: "on and leaf are refused at load; ssl_crl checks client certificates against revocation lists.",
 		Apply: func(p *parser, d *Directive) error {
-			switch d.Args[0] {
-			case "off":
-				return nil
-			case "on", "leaf":
-				e := d.errorf("\"ssl_ocsp %s\" is not supported", d.Args[0])
-				e.Hint = "OCSP checks of client certificates are not implemented; revoke them with ssl_crl (a CRL from the issuing CA)"
-				return e
-			}
-			return d.errorf("invalid value %q in %q directive, it must be \"on\", \"off\" or \"leaf\"", d.Args[0], d.Name)
+			return offOnly(d, []string{"on", "leaf"}, "OCSP checks of client certificates are not implemented; revoke them with ssl_crl (a CRL from the issuing CA)")
 		}},
 	{Name: "ssl_ocsp_responder", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; it acts only with ssl_ocsp on, which is refused."},
 	{Name: "ssl_ocsp_cache", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1-2", Ignored: true, Doc: "Accepted; it acts only with ssl_ocsp on, which is refused."},
