@@ -92,7 +92,7 @@ func (r *ClientResult) Reason() string {
 	if r == nil || r.code == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%d:%s", r.code, verifyErrorText[r.code])
+	return VerifyError(r.code).Error()
 }
 
 // optionalError is nginx's ngx_ssl_verify_error_optional: the failures optional_no_ca accepts.
@@ -113,7 +113,7 @@ type ClientAuth struct {
 	Names   *x509.CertPool
 	anchors []*x509.Certificate // ssl_client_certificate and ssl_trusted_certificate
 	depth   int
-	crls    []*x509.RevocationList // nil: no revocation checks
+	crls    CRLs // nil: no revocation checks
 }
 
 // LoadClientAuth reads the files of a server's client certificate settings; "" names no file.
@@ -138,21 +138,11 @@ func LoadClientAuth(mode VerifyMode, caFile, trustedFile, crlFile string, depth 
 		a.anchors = append(a.anchors, cas...)
 	}
 	if crlFile != "" {
-		data, err := os.ReadFile(crlFile)
+		crls, err := LoadCRLs(crlFile)
 		if err != nil {
 			return nil, err
 		}
-		a.crls = []*x509.RevocationList{}
-		for _, der := range pemBlocks(data, "X509 CRL") {
-			crl, err := x509.ParseRevocationList(der)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %v", crlFile, err)
-			}
-			a.crls = append(a.crls, crl)
-		}
-		if len(a.crls) == 0 {
-			return nil, fmt.Errorf("%s: no CRL found (expected a PEM \"X509 CRL\" block)", crlFile)
-		}
+		a.crls = crls
 	}
 	return a, nil
 }
@@ -173,20 +163,25 @@ func pemBlocks(data []byte, typ string) [][]byte {
 
 // readCerts reads every PEM certificate of file.
 func readCerts(file string) ([]*x509.Certificate, error) {
+	return readPEM(file, "CERTIFICATE", "certificate", x509.ParseCertificate)
+}
+
+// readPEM parses the PEM blocks of type typ in file; a file without any is an error naming what was expected.
+func readPEM[T any](file, typ, what string, parse func([]byte) (T, error)) ([]T, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	var out []*x509.Certificate
-	for _, der := range pemBlocks(data, "CERTIFICATE") {
-		c, err := x509.ParseCertificate(der)
+	var out []T
+	for _, der := range pemBlocks(data, typ) {
+		v, err := parse(der)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", file, err)
 		}
-		out = append(out, c)
+		out = append(out, v)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no certificate found (expected a PEM \"CERTIFICATE\" block)", file)
+		return nil, fmt.Errorf("%s: no %s found (expected a PEM %q block)", file, what, typ)
 	}
 	return out, nil
 }
@@ -248,18 +243,8 @@ func (a *ClientAuth) Verify(sent []*x509.Certificate, now time.Time) *ClientResu
 			fail(errInvalidPurpose)
 		}
 	}
-	if a.crls != nil {
-		for i, c := range chain {
-			iss := c
-			if i+1 < len(chain) {
-				iss = chain[i+1]
-			} else if !selfIssued(c) {
-				break
-			}
-			if e := a.revocation(c, iss, now); e != 0 {
-				fail(e)
-			}
-		}
+	if e := a.crls.check(chain, now, true); e != 0 {
+		fail(e)
 	}
 	// signatures (checked while building) and times, from the top down
 	top := len(chain) - 1
@@ -321,9 +306,59 @@ func clientPurpose(c *x509.Certificate) bool {
 	return slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageClientAuth) || slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageAny)
 }
 
+// CRLs are the certificate revocation lists of an ssl_crl or proxy_ssl_crl file.
+type CRLs []*x509.RevocationList
+
+// LoadCRLs reads a file of PEM CRLs; one without any is an error.
+func LoadCRLs(file string) (CRLs, error) {
+	return readPEM(file, "X509 CRL", "CRL", x509.ParseRevocationList)
+}
+
+// Check checks each certificate of a verified chain (leaf first, ending at a trust anchor) against a CRL of
+// its issuer, as OpenSSL's X509_V_FLAG_CRL_CHECK_ALL: nil, or the first failure worded as OpenSSL logs it
+// ("23:certificate revoked", "3:unable to get certificate CRL").
+func (l CRLs) Check(chain []*x509.Certificate, now time.Time) error {
+	if e := l.check(chain, now, false); e != 0 {
+		return VerifyError(e)
+	}
+	return nil
+}
+
+// check is Check's error number (0: none): the first failure, or with last the last one, as nginx's verify
+// callback for client certificates, which accepts each failure so the checks go on, reports it.
+func (l CRLs) check(chain []*x509.Certificate, now time.Time, last bool) int {
+	if l == nil {
+		return 0
+	}
+	code := 0
+	for i, c := range chain {
+		iss := c
+		if i+1 < len(chain) {
+			iss = chain[i+1]
+		} else if !selfIssued(c) {
+			break
+		}
+		if e := l.revocation(c, iss, now); e != 0 {
+			if code = e; !last {
+				break
+			}
+		}
+	}
+	return code
+}
+
+// VerifyError is an OpenSSL verification error number (X509_V_ERR_*).
+type VerifyError int
+
+func (e VerifyError) Error() string { return fmt.Sprintf("%d:%s", int(e), verifyErrorText[int(e)]) }
+
+// ErrChainTooDeep is OpenSSL's failure for a chain longer than the verify depth allows: the issuer beyond the
+// limit is not looked for.
+const ErrChainTooDeep = VerifyError(errUnableToGetIssuerLocally)
+
 // revocation checks c against the CRLs of its issuer iss (X509_V_FLAG_CRL_CHECK_ALL): 0 when it is not revoked.
-func (a *ClientAuth) revocation(c, iss *x509.Certificate, now time.Time) int {
-	for _, crl := range a.crls {
+func (l CRLs) revocation(c, iss *x509.Certificate, now time.Time) int {
+	for _, crl := range l {
 		if !bytes.Equal(crl.RawIssuer, iss.RawSubject) {
 			continue
 		}

@@ -25,6 +25,12 @@ type Gateway struct {
 	Buffering                                Opt[bool]
 	NextUpstream                             Opt[[]string]
 	PassReqHeaders, PassReqBody              Opt[bool]
+	NextTries                                Opt[int]           // *_next_upstream_tries; 0: no limit
+	NextTimeout                              Opt[time.Duration] // *_next_upstream_timeout; 0: no limit
+	Bind                                     Opt[*Bind]         // *_bind; nil value: off
+	SocketKeepalive                          Opt[bool]
+	LimitRate                                Opt[int64] // bytes per second; 0: no limit
+	ForceRanges                              Opt[bool]
 	Cache                                    CacheOpts // *_cache and its directives (cache.go)
 
 	CacheConf *cache.Conf // *_cache*, nil without a cache
@@ -95,6 +101,21 @@ func gatewayFamily(pre, module string, opts func(*LocConf) *Gateway) []Spec {
 				opts(p.conf).NextUpstream.set(d.Args)
 				return nil
 			}},
+		{Name: pre + "_next_upstream_tries", Module: module, Ctx: ctxHSL, Args: "1", Default: "0", Doc: "Most servers of an upstream group tried for one request (0: no limit).",
+			Apply: func(p *parser, d *Directive) error { return p.setCount(d, &opts(p.conf).NextTries) }},
+		{Name: pre + "_next_upstream_timeout", Module: module, Ctx: ctxHSL, Args: "1", Default: "0", Doc: "Time after which a request is no longer passed on to the next server of an upstream group (0: no limit).",
+			Apply: func(p *parser, d *Directive) error { return p.setDur(d, &opts(p.conf).NextTimeout) }},
+		{Name: pre + "_bind", Module: module, Ctx: ctxHSL, Args: "1-2", Default: "off", Doc: "Local address (an IP address, with a port if wanted) that TCP connections to " + app + " are made from, or off; variables are allowed, as for proxy_bind.",
+			Diff:  "transparent is refused, as for proxy_bind; connections to unix sockets bind nothing; with variables, connections are not kept for other requests.",
+			Apply: func(p *parser, d *Directive) error { return p.bind(d, &opts(p.conf).Bind) }},
+		{Name: pre + "_socket_keepalive", Module: module, Ctx: ctxHSL, Args: "1", Default: "off", Doc: "on: SO_KEEPALIVE on TCP connections to " + app + ", with the system's probe timings.",
+			Apply: func(p *parser, d *Directive) error { return p.setBool(d, &opts(p.conf).SocketKeepalive) }},
+		{Name: pre + "_limit_rate", Module: module, Ctx: ctxHSL, Args: "1", Default: "0", Doc: "Limits the speed of reading the response of " + app + ", in bytes per second, per request (0: no limit); as in nginx only while the response is buffered (" + pre + "_buffering on, no X-Accel-Buffering: no).",
+			Diff:  "the response streams through as it is read, as for proxy_limit_rate.",
+			Apply: func(p *parser, d *Directive) error { return p.limitRate(d, &opts(p.conf).LimitRate) }},
+		{Name: pre + "_force_ranges", Module: module, Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Answers a single byte range of a 200 from " + app + " that has a Content-Length itself (206, or 416), as proxy_force_ranges does.",
+			Apply: func(p *parser, d *Directive) error { return p.setBool(d, &opts(p.conf).ForceRanges) }},
+		{Name: pre + "_send_lowat", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted (nginx applies it on FreeBSD only)."},
 		{Name: pre + "_pass_request_headers", Module: module, Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Pass the client's request headers as HTTP_* parameters.",
 			Apply: func(p *parser, d *Directive) error { return p.setBool(d, &opts(p.conf).PassReqHeaders) }},
 		{Name: pre + "_pass_request_body", Module: module, Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Pass the client's request body to " + app + ".",

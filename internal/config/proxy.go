@@ -102,19 +102,12 @@ var proxyDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxySocketKeepalive) }},
 	{Name: "proxy_bind", Module: "http_proxy", Ctx: ctxHSL, Args: "1-2", Default: "off", Doc: "Local address (an IP address, with a port if wanted) that connections to upstreams are made from, or off; variables are allowed (an empty value binds nothing, an invalid one is logged and binds nothing).",
 		Diff:  "transparent is refused: binding a non-local address needs CAP_NET_ADMIN and routing set up for it.",
-		Apply: (*parser).proxyBind},
+		Apply: func(p *parser, d *Directive) error { return p.bind(d, &p.conf.ProxyBind) }},
 	{Name: "proxy_ssl_session_reuse", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Resume TLS sessions with https:// upstreams (sessions are kept per location and upstream name).",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxySSLSessionReuse) }},
 	{Name: "proxy_limit_rate", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Default: "0", Doc: "Limits the speed of reading the upstream's response, in bytes per second, per request (0: no limit). As in nginx it applies only while the response is buffered (proxy_buffering on, no X-Accel-Buffering: no).",
-		Diff: "the response streams through as it is read; nothing is held beyond the usual small buffer.",
-		Apply: func(p *parser, d *Directive) error {
-			n, err := ParseSize(d.Args[0])
-			if err != nil {
-				return d.errorf("\"proxy_limit_rate\" directive invalid value %q", d.Args[0])
-			}
-			p.conf.ProxyLimitRate.set(n)
-			return nil
-		}},
+		Diff:  "the response streams through as it is read; nothing is held beyond the usual small buffer.",
+		Apply: func(p *parser, d *Directive) error { return p.limitRate(d, &p.conf.ProxyLimitRate) }},
 	{Name: "proxy_websocket", Module: "sluice", Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Tunnel WebSocket upgrades to proxied locations even without the Upgrade/Connection proxy_set_header lines.",
 		Diff:  "sluice only; nginx tunnels only when the magic lines are present.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.conf.ProxyWebsocket) }},
@@ -385,20 +378,20 @@ func (p *parser) cookieFlags(d *Directive) error {
 	return nil
 }
 
-// proxyBind parses proxy_bind: off, an IP address (with a port), or a value with variables; transparent is
-// refused.
-func (p *parser) proxyBind(d *Directive) error {
+// bind parses proxy_bind (or fastcgi_bind, uwsgi_bind) into o: off, an IP address (with a port), or a value
+// with variables; transparent is refused.
+func (p *parser) bind(d *Directive, o *Opt[*Bind]) error {
 	if len(d.Args) == 2 {
 		if d.Args[1] != "transparent" {
 			return d.errorf("invalid parameter %q", d.Args[1])
 		}
-		e := d.errorf("\"proxy_bind ... transparent\" is not supported")
+		e := d.errorf("\"%s ... transparent\" is not supported", d.Name)
 		e.Hint = "binding to a non-local address needs CAP_NET_ADMIN (IP_TRANSPARENT) and policy routing for the replies; sluice does not do it"
 		return e
 	}
 	a := d.Args[0]
 	if a == "off" {
-		p.conf.ProxyBind.set(nil)
+		o.set(nil)
 		return nil
 	}
 	t, err := p.compile(d, a)
@@ -406,14 +399,24 @@ func (p *parser) proxyBind(d *Directive) error {
 		return err
 	}
 	if !t.IsConst() {
-		p.conf.ProxyBind.set(&Bind{Template: t})
+		o.set(&Bind{Template: t})
 		return nil
 	}
 	addr, ok := ParseBind(a)
 	if !ok {
 		return d.errorf("invalid address %q", a)
 	}
-	p.conf.ProxyBind.set(&Bind{Addr: addr})
+	o.set(&Bind{Addr: addr})
+	return nil
+}
+
+// limitRate parses proxy_limit_rate (or fastcgi_limit_rate, uwsgi_limit_rate) into o: bytes per second.
+func (p *parser) limitRate(d *Directive, o *Opt[int64]) error {
+	n, err := ParseSize(d.Args[0])
+	if err != nil {
+		return d.errorf("\"%s\" directive invalid value %q", d.Name, d.Args[0])
+	}
+	o.set(n)
 	return nil
 }
 

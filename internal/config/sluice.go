@@ -1,5 +1,10 @@
 package config
 
+import (
+	"slices"
+	"strings"
+)
+
 // sluiceDirectives are sluice's own content handlers.
 var sluiceDirectives = []Spec{
 	{Name: "websocket_echo", Module: "sluice", Ctx: CtxLocation, Args: "0", Doc: "Serves a WebSocket echo service (every message is sent back); used by the built-in default configuration and for testing a path end to end.",
@@ -70,6 +75,11 @@ var ignoredDirectives = []Spec{
 	{Name: "variables_hash_bucket_size", Module: "http_core", Ctx: CtxHTTP, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "send_lowat", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "subrequest_output_buffer_size", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; subrequest bodies are dropped (auth_request, mirror)."},
+	{Name: "client_body_in_file_only", Module: "http_core", Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Only off is accepted: request bodies stream to the upstream and are never kept in a file ($request_body_file is not offered).",
+		Diff: "on and clean are refused at load: they exist to hand $request_body_file to an application, which sluice does not offer.",
+		Apply: func(p *parser, d *Directive) error {
+			return offOnly(d, []string{"on", "clean"}, "sluice streams request bodies to the upstream and has no $request_body_file; pass the body itself (proxy_pass_request_body, fastcgi_pass_request_body)")
+		}},
 	{Name: "client_body_in_single_buffer", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; request bodies stream."},
 	{Name: "proxy_temp_file_write_size", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; responses are never spooled to disk."},
 	{Name: "http2_max_field_size", Module: "http_v2", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted (obsolete since nginx 1.19.7); large_client_header_buffers bounds HTTP/2 headers."},
@@ -111,4 +121,18 @@ var ignoredDirectives = []Spec{
 	{Name: "resolver_timeout", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "reset_timedout_connection", Module: "http_core", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
 	{Name: "ssl_stapling_verify", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted (see ssl_stapling)."},
+}
+
+// offOnly accepts an enumerated directive that sluice implements only as off: its other values (refused) are
+// refused with hint, anything else is an invalid value, worded as nginx words it.
+func offOnly(d *Directive, refused []string, hint string) error {
+	switch {
+	case d.Args[0] == "off":
+		return nil
+	case slices.Contains(refused, d.Args[0]):
+		e := d.errorf("\"%s %s\" is not supported", d.Name, d.Args[0])
+		e.Hint = hint
+		return e
+	}
+	return d.errorf("invalid value %q in %q directive, it must be \"%s\" or \"off\"", d.Args[0], d.Name, strings.Join(refused, "\", \""))
 }

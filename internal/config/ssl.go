@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/certs"
 	"github.com/sluice-proxy/sluice/internal/vars"
+	"golang.org/x/crypto/ocsp"
 )
 
 // SelfSignedKeyword is the ssl_certificate value that makes sluice generate and keep a self-signed certificate
@@ -82,6 +83,34 @@ var sslDirectives = []Spec{
 	{Name: "ssl_stapling", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Staples OCSP responses to handshakes, for certificate files (whose chain must hold the issuer) and `ssl_certificate acme` ones, when the certificate names an OCSP responder; responses are fetched in the background, cached under acme_storage and refreshed before they expire.",
 		Diff:  "ssl_stapling_verify is accepted and ignored, and ssl_trusted_certificate serves only client certificates: the issuer of the server's own certificate is taken from its chain.",
 		Apply: func(p *parser, d *Directive) error { return p.setBool(d, &p.sc.SSL.Stapling) }},
+	{Name: "ssl_stapling_file", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "With ssl_stapling on, the DER OCSP response in this file is stapled to the handshakes of the server's certificate files as it is, and no responder is asked (as nginx, which does not check the response either). Read at start and reload: keep it fresh yourself (openssl ocsp -respout).",
+		Apply: func(p *parser, d *Directive) error {
+			der, err := os.ReadFile(p.confPath(d.Args[0]))
+			if err != nil {
+				return d.errorf("%q directive: %v", d.Name, err)
+			}
+			var re ocsp.ResponseError
+			if _, err := ocsp.ParseResponse(der, nil); err != nil && !errors.As(err, &re) {
+				e := d.errorf("%q directive: %s is not a DER OCSP response", d.Name, d.Args[0])
+				e.Hint = "write the response in DER form, as openssl ocsp -respout does"
+				return e
+			}
+			p.sc.SSL.StaplingFile.set(der)
+			return nil
+		}},
+	{Name: "ssl_stapling_responder", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Doc: "Refused: OCSP staples are fetched from the responder the certificate names.",
+		Apply: func(p *parser, d *Directive) error {
+			e := d.errorf("\"ssl_stapling_responder\" is not supported")
+			e.Hint = "sluice asks the responder named in the certificate (its Authority Information Access); to staple another responder's answer, fetch it with openssl ocsp -respout and name the file with ssl_stapling_file"
+			return e
+		}},
+	{Name: "ssl_ocsp", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Only off is accepted: OCSP checks of client certificates are not implemented.",
+		Diff: "on and leaf are refused at load; ssl_crl checks client certificates against revocation lists.",
+		Apply: func(p *parser, d *Directive) error {
+			return offOnly(d, []string{"on", "leaf"}, "OCSP checks of client certificates are not implemented; revoke them with ssl_crl (a CRL from the issuing CA)")
+		}},
+	{Name: "ssl_ocsp_responder", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Ignored: true, Doc: "Accepted; it acts only with ssl_ocsp on, which is refused."},
+	{Name: "ssl_ocsp_cache", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1-2", Ignored: true, Doc: "Accepted; it acts only with ssl_ocsp on, which is refused."},
 	{Name: "ssl_verify_client", Module: "http_ssl", Ctx: CtxHTTP | CtxServer, Args: "1", Default: "off", Doc: "Client certificates (mutual TLS): `on` asks for one and requires it to verify against ssl_client_certificate (and ssl_trusted_certificate); `optional` asks and verifies one if given; `optional_no_ca` asks and lets a certificate whose issuer is unknown pass (other failures, such as expiry, still do not). The handshake succeeds either way, as in nginx: a request without the required certificate gets 400 \"No required SSL certificate was sent\" (error_page 496), one whose certificate failed gets 400 \"The SSL certificate error\" (error_page 495). The server chosen by SNI decides whether a certificate is asked for and how it is verified; the server chosen by Host decides whether the request needs one, and with a certificate check it must be the server the SNI name chose (else 421). $ssl_client_verify and the other $ssl_client_* variables tell the result, also to upstreams (proxy_set_header).",
 		Diff: "verification is Go's x509 parsing with OpenSSL's rules and failure texts (the last failure found is reported, as in nginx); name constraints, path length constraints and policy extensions are not checked.",
 		Apply: func(p *parser, d *Directive) error {

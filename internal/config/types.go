@@ -128,6 +128,7 @@ type SSLConf struct {
 	SessionCache   Opt[SessionCache]      // ssl_session_cache
 	BufferSize     Opt[int64]             // ssl_buffer_size
 	Stapling       Opt[bool]              // ssl_stapling
+	StaplingFile   Opt[[]byte]            // ssl_stapling_file: the DER OCSP response, read at load
 	Reject         Opt[bool]              // ssl_reject_handshake
 	TicketKeys     Opt[[]PathAt]          // ssl_session_ticket_key files (the first encrypts)
 	Passwords      Opt[certs.Passphrases] // ssl_password_file
@@ -523,7 +524,9 @@ type UpstreamSSL struct {
 	CertificateKey Opt[string]
 	Passwords      Opt[certs.Passphrases] // *_ssl_password_file
 	Protocols      Opt[[]string]
-	Ciphers        Opt[[]uint16] // as Go cipher suite IDs
+	Ciphers        Opt[[]uint16]   // as Go cipher suite IDs
+	VerifyDepth    Opt[int]        // *_ssl_verify_depth; enforced only when set
+	CRL            Opt[certs.CRLs] // *_ssl_crl, read at load
 }
 
 // HeaderSet is one proxy_set_header or grpc_set_header.
@@ -587,6 +590,26 @@ const (
 type Bind struct {
 	Addr     *net.TCPAddr
 	Template *vars.Template
+}
+
+// Local is the address a request's connections are made from: nil for none (off, or an empty value). A value
+// that is no address gives nil and the value, for the caller to log as nginx does.
+func (b *Bind) Local(v *vars.Request) (addr *net.TCPAddr, invalid string) {
+	switch {
+	case b == nil:
+		return nil, ""
+	case b.Template == nil:
+		return b.Addr, ""
+	}
+	s := b.Template.Eval(v)
+	if s == "" {
+		return nil, ""
+	}
+	a, ok := ParseBind(s)
+	if !ok {
+		return nil, s
+	}
+	return a, ""
 }
 
 // Redirect is one proxy_redirect rule.

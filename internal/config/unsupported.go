@@ -35,6 +35,8 @@ var unsupportedModules = []struct {
 	{"ngx_http_slice_module", []string{"slice"}, "slice is not supported"},
 	{"ngx_http_headers_module", []string{"add_trailer"}, "add_trailer is not supported"},
 	{"ngx_http_proxy_module", []string{"proxy_store", "proxy_store_access"}, "proxy_store is not supported: proxy_cache keeps responses on disk"},
+	{"ngx_http_fastcgi_module", []string{"fastcgi_store", "fastcgi_store_access"}, "fastcgi_store is not supported: fastcgi_cache keeps responses on disk"},
+	{"ngx_http_uwsgi_module", []string{"uwsgi_store", "uwsgi_store_access"}, "uwsgi_store is not supported: uwsgi_cache keeps responses on disk"},
 	{"NGINX Plus", []string{"auth_jwt", "auth_jwt_", "hls", "hls_", "f4f", "f4f_", "api", "status_zone", "least_time", "queue", "ntlm", "state", "session_log", "session_log_", "keyval", "keyval_zone", "mqtt", "mqtt_"},
 		"this is an NGINX Plus directive; sluice's own equivalents (health_check, sticky, the status page) are listed in docs/configuration.md"},
 	{"OpenSSL", []string{"ssl_engine", "ssl_conf_command", "proxy_ssl_conf_command", "grpc_ssl_conf_command", "uwsgi_ssl_conf_command"}, "OpenSSL settings do not apply: sluice's TLS is Go's crypto/tls"},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/sluice-proxy/sluice/internal/certs"
@@ -14,6 +15,25 @@ func upstreamSSLDirectives(prefix, module, scheme, nameDefault string, field fun
 	return []Spec{
 		{Name: prefix + "_ssl_verify", Module: module, Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Verify the certificate of " + up + ".",
 			Apply: func(p *parser, d *Directive) error { return p.setBool(d, &field(p.conf).Verify) }},
+		{Name: prefix + "_ssl_verify_depth", Module: module, Ctx: ctxHSL, Args: "1", Doc: "How many intermediate CA certificates may stand between the certificate of " + up + " and a trusted CA (0: issued by the CA itself), with " + prefix + "_ssl_verify on.",
+			Diff: "nginx's default, 1, is enforced only when the directive is set: without it any chain that verifies is accepted, as sluice did before it read this directive (a chain with two intermediates would start failing).",
+			Apply: func(p *parser, d *Directive) error {
+				n, err := strconv.Atoi(d.Args[0])
+				if err != nil || n < 0 {
+					return d.errorf("%q directive invalid number", d.Name)
+				}
+				field(p.conf).VerifyDepth.set(n)
+				return nil
+			}},
+		{Name: prefix + "_ssl_crl", Module: module, Ctx: ctxHSL, Args: "1", Doc: "PEM certificate revocation lists (CRLs) checked with " + prefix + "_ssl_verify on: every certificate of the chain of " + up + " needs a current CRL from its issuer in the file, as ssl_crl for client certificates. Read at start and reload.",
+			Apply: func(p *parser, d *Directive) error {
+				crls, err := certs.LoadCRLs(p.confPath(d.Args[0]))
+				if err != nil {
+					return d.errorf("%q directive: %v", d.Name, err)
+				}
+				field(p.conf).CRL.set(crls)
+				return nil
+			}},
 		{Name: prefix + "_ssl_trusted_certificate", Module: module, Ctx: ctxHSL, Args: "1", Doc: "PEM CA certificates used to verify " + up + ".",
 			Apply: func(p *parser, d *Directive) error { field(p.conf).Trusted.set(p.confPath(d.Args[0])); return nil }},
 		{Name: prefix + "_ssl_server_name", Module: module, Ctx: ctxHSL, Args: "1", Default: "off", Doc: "Send SNI to " + up + ".",

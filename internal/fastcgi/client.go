@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -40,12 +41,34 @@ type Target struct {
 	SendTimeout    time.Duration // bounds each write to the application
 	ReadTimeout    time.Duration // bounds each read from the application
 	KeepConn       bool          // ask the application to keep the connection, and pool it
+	Local          *net.TCPAddr  // the address TCP connections are made from (fastcgi_bind), nil for any
+	KeepAlive      bool          // SO_KEEPALIVE (fastcgi_socket_keepalive)
 }
 
-// poolKey names an application address (a struct, so finding its pool builds no string per request).
-type poolKey struct{ network, addr string }
+// poolKey names an application address and how its connections are made (a struct, so finding its pool
+// builds no string per request).
+type poolKey struct {
+	network, addr string
+	local         netip.AddrPort
+	keepAlive     bool
+}
 
-func (t Target) key() poolKey { return poolKey{t.Network, t.Addr} }
+func (t Target) key() poolKey {
+	k := poolKey{network: t.Network, addr: t.Addr, keepAlive: t.KeepAlive}
+	if t.Local != nil {
+		k.local = t.Local.AddrPort()
+	}
+	return k
+}
+
+// dialer is the dialer of t's connections.
+func (t Target) dialer() net.Dialer {
+	local := t.Local
+	if t.Network != "tcp" {
+		local = nil
+	}
+	return netutil.Dialer(t.ConnectTimeout, t.KeepAlive, local)
+}
 
 type conn struct {
 	nc     net.Conn
@@ -167,7 +190,7 @@ func (req *Call) resendable() bool {
 }
 
 func dial(ctx context.Context, t Target) (*conn, error) {
-	d := net.Dialer{Timeout: t.ConnectTimeout}
+	d := t.dialer()
 	nc, err := d.DialContext(ctx, t.Network, t.Addr)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"net/http/fcgi"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -288,5 +289,39 @@ func TestClientIdleFollowsConcurrency(t *testing.T) {
 	}
 	if n := c.Idle(); n < 2 {
 		t.Errorf("after four concurrent requests: %d idle connections, want several", n)
+	}
+}
+
+// TestTargetDialer: fastcgi_socket_keepalive sets SO_KEEPALIVE on the connection to the application (off: not
+// set, as nginx), and fastcgi_bind's address is the connection's source.
+func TestTargetDialer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, tc := range []struct {
+		keep  bool
+		local string
+	}{{false, ""}, {true, ""}, {false, "127.0.0.7"}} {
+		tg := Target{Network: "tcp", Addr: l.Addr().String(), ConnectTimeout: time.Second, KeepAlive: tc.keep}
+		if tc.local != "" {
+			tg.Local = &net.TCPAddr{IP: net.ParseIP(tc.local)}
+		}
+		d := tg.dialer()
+		c, err := d.Dial(tg.Network, tg.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := c.(*net.TCPConn).SyscallConn()
+		var on int
+		raw.Control(func(fd uintptr) { on, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE) })
+		if (on != 0) != tc.keep {
+			t.Errorf("KeepAlive %v: SO_KEEPALIVE is %d", tc.keep, on)
+		}
+		if h, _, _ := net.SplitHostPort(c.LocalAddr().String()); tc.local != "" && h != tc.local {
+			t.Errorf("Local %s: connection from %s", tc.local, h)
+		}
+		c.Close()
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/cache"
@@ -244,12 +245,10 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		return
 	}
 
+	// X-Accel-Buffering is read before copyHeader hides it
+	unbuffered := !g.Buffering.Get(true) || ignore&config.IgnoreAccelBuffering == 0 && strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "no")
 	h.copyHeader(fr, resp.Header)
-	flushEach := !g.Buffering.Get(true) || ignore&config.IgnoreAccelBuffering == 0 && strings.EqualFold(resp.Header.Get("X-Accel-Buffering"), "no") ||
-		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	if rs, ok := fr.W.(interface{ SetReason(string) }); ok && resp.Reason != "" && httpsyntax.Value(resp.Reason) {
-		rs.SetReason(resp.Reason) // the application's "Status: 299 Custom Thing", as nginx relays it
-	}
+	flushEach := unbuffered || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	status := resp.Status
 	if fr.cr.Storing() && status == http.StatusOK {
 		// nginx's not_modified filter answers a cacheable response's conditional request (the application saw
@@ -262,8 +261,36 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 			status, fr.cr.NoBody = st, true
 		}
 	}
-	fr.W.WriteHeader(status)
 	var src io.Reader = resp.Body
+	if status == http.StatusOK && g.ForceRanges.V && fr.cr == nil {
+		hdr := fr.W.Header()
+		length, err := strconv.ParseInt(httpsyntax.FirstOf(hdr["Content-Length"]), 10, 64)
+		if err != nil {
+			length = -1
+		}
+		switch st, skip, n := proxy.ForceRange(fr.R, c, hdr, length); st {
+		case http.StatusRequestedRangeNotSatisfiable:
+			fr.Error(st)
+			return
+		case http.StatusPartialContent:
+			status = st
+			if fr.R.Method != http.MethodHead {
+				if _, err := io.CopyN(io.Discard, src, skip); err != nil {
+					fr.Log.Error(fr.gw.name+": upstream response body failed: "+err.Error(), v.LogAttrs("upstream", fr.gw.name+"://"+v.UpstreamAddr)...)
+					fr.Error(http.StatusBadGateway)
+					return
+				}
+				src = io.LimitReader(src, n) // the rest is not read: the connection is not kept
+			}
+		}
+	}
+	if rate := g.LimitRate.V; rate > 0 && !unbuffered {
+		src = proxy.NewRateLimited(src, rate) // as nginx, only while the response is buffered
+	}
+	if rs, ok := fr.W.(interface{ SetReason(string) }); ok && status == resp.Status && resp.Reason != "" && httpsyntax.Value(resp.Reason) {
+		rs.SetReason(resp.Reason) // the application's "Status: 299 Custom Thing", as nginx relays it
+	}
+	fr.W.WriteHeader(status)
 	var tee *cache.Tee
 	if fr.cr.Storing() {
 		tee = fr.cr.Tee(src)
@@ -326,7 +353,7 @@ func (h *Handler) serveEntry(fr *Request, e *cache.Entry) {
 	}
 	fr.V.UpstreamHeader = src
 	h.copyHeader(fr, src.Clone()) // ($upstream_http_* keeps the hidden fields)
-	s := cache.Sender{W: fr.W, R: fr.R, IMS: fr.Conf.IMS.Get(static.IMSExact), Gzip: fr.Conf.GzipFilter, Gunzip: fr.Conf.GunzipFilter, Error: fr.Error}
+	s := cache.Sender{W: fr.W, R: fr.R, IMS: fr.Conf.IMS.Get(static.IMSExact), ForceRanges: fr.gw.opts.ForceRanges.V, Gzip: fr.Conf.GzipFilter, Gunzip: fr.Conf.GunzipFilter, Error: fr.Error}
 	if err := s.Serve(e); err != nil {
 		fr.Log.Info(fr.gw.name+": cache: sending entry: "+err.Error(), fr.V.LogAttrs()...)
 	}
@@ -352,8 +379,11 @@ func (h *Handler) fail(fr *Request, err error) {
 	}
 	status, fail := http.StatusBadGateway, cache.FailError
 	var fe *Error
-	if errors.As(err, &fe) && fe.Timeout {
+	switch {
+	case errors.As(err, &fe) && fe.Timeout:
 		status, fail = http.StatusGatewayTimeout, cache.FailTimeout
+	case fr.gw.opts.Bind.V != nil && errors.Is(err, syscall.EADDRNOTAVAIL):
+		status = http.StatusInternalServerError // *_bind to an address not of this host: nginx's 500
 	}
 	if v.UpstreamStatus == "" {
 		v.UpstreamStatus = httpsyntax.Status(status)
@@ -517,7 +547,16 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 	t := Target{KeepConn: fr.gw.name == "fastcgi" && c.FastCGIKeepConn.Get(true),
 		ConnectTimeout: o.ConnectTimeout.Get(config.GatewayDefaults.ConnectTimeout),
 		SendTimeout:    o.SendTimeout.Get(config.GatewayDefaults.SendTimeout),
-		ReadTimeout:    o.ReadTimeout.Get(config.GatewayDefaults.ReadTimeout)}
+		ReadTimeout:    o.ReadTimeout.Get(config.GatewayDefaults.ReadTimeout),
+		KeepAlive:      o.SocketKeepalive.Get(false)}
+	if b := o.Bind.V; b != nil {
+		var invalid string
+		if t.Local, invalid = b.Local(v); invalid != "" {
+			fr.Log.Error(fr.gw.name+": invalid local address "+strconv.Quote(invalid), v.LogAttrs()...)
+		}
+		// connections made from an address a request chose are not pooled: its values are unbounded
+		t.KeepConn = t.KeepConn && b.Template == nil
+	}
 	fp := fr.gw.pass
 	var g *upstream.Group
 	if fp.Upstream != nil && h.Upstreams != nil {
@@ -544,6 +583,11 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 		return resp, upstream.Hold{}, err
 	}
 	next := o.NextUpstream.Get([]string{"error", "timeout"})
+	tries, timeout := o.NextTries.Get(0), o.NextTimeout.Get(0)
+	var start time.Time
+	if timeout > 0 {
+		start = time.Now() // a clock read only for *_next_upstream_timeout
+	}
 	try := g.Begin(upstream.Key{Client: v.RemoteAddr.Addr()})
 	var addrs, statuses []string
 	defer func() {
@@ -573,7 +617,7 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 		try.Done(upstream.Failed).End()
 		statuses = append(statuses, "502")
 		retry := connect && (fe.Timeout && httpsyntax.ContainsFold(next, "timeout") || !fe.Timeout && httpsyntax.ContainsFold(next, "error"))
-		if !retry || try.Left() == 0 {
+		if !retry || try.Left() == 0 || tries > 0 && len(addrs) >= tries || timeout > 0 && time.Since(start) >= timeout {
 			return nil, upstream.Hold{}, err
 		}
 		fr.Log.Error(upstreamError(err), v.LogAttrs("upstream", fr.gw.name+"://"+peer.Addr)...)

@@ -33,7 +33,7 @@ func (c *UWSGIClient) Do(ctx context.Context, t Target, call *Call) (*Response, 
 	if len(call.Params) > 0xffff {
 		return nil, ErrUWSGITooBig
 	}
-	d := net.Dialer{Timeout: t.ConnectTimeout}
+	d := t.dialer()
 	nc, err := d.DialContext(ctx, t.Network, t.Addr)
 	if err != nil {
 		return nil, &Error{Op: "connect", Timeout: isTimeout(err), Err: err}

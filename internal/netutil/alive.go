@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,4 +56,18 @@ func (p *Prober) Alive() bool {
 		return false
 	}
 	return p.ok
+}
+
+// Dialer is the dialer of connections to upstreams: SO_KEEPALIVE only when keepAlive (proxy_socket_keepalive,
+// fastcgi_socket_keepalive), then with the system's probe timings as nginx sets it, and made from local when
+// not nil (proxy_bind, fastcgi_bind; TCP only).
+func Dialer(timeout time.Duration, keepAlive bool, local *net.TCPAddr) net.Dialer {
+	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
+	if keepAlive {
+		d.KeepAliveConfig = net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
+	}
+	if local != nil {
+		d.LocalAddr = local
+	}
+	return d
 }

@@ -718,20 +718,9 @@ const maxPools = 256
 // bindAddr is proxy_bind's address for pr, nil for none: off, an empty value, or one that is no address (logged
 // as nginx logs it, and the connection is made from no particular address).
 func bindAddr(pr *Request) *net.TCPAddr {
-	b := pr.Conf.ProxyBind.V
-	switch {
-	case b == nil:
-		return nil
-	case b.Template == nil:
-		return b.Addr
-	}
-	v := b.Template.Eval(pr.V)
-	if v == "" {
-		return nil
-	}
-	a, ok := config.ParseBind(v)
-	if !ok {
-		pr.Log.Error("proxy: invalid local address "+strconv.Quote(v), pr.V.LogAttrs()...)
+	a, invalid := pr.Conf.ProxyBind.V.Local(pr.V)
+	if invalid != "" {
+		pr.Log.Error("proxy: invalid local address "+strconv.Quote(invalid), pr.V.LogAttrs()...)
 	}
 	return a
 }
@@ -776,8 +765,11 @@ func UpstreamTLS(c *config.UpstreamSSL, name string) (*tls.Config, error) {
 			for _, ic := range cs.PeerCertificates[1:] {
 				opts.Intermediates.AddCert(ic)
 			}
-			_, err := cs.PeerCertificates[0].Verify(opts)
-			return err
+			chains, err := cs.PeerCertificates[0].Verify(opts)
+			if err != nil {
+				return err
+			}
+			return checkChains(chains, c.VerifyDepth, c.CRL.V)
 		}
 	}
 	if c.Certificate.V != "" {
@@ -788,6 +780,26 @@ func UpstreamTLS(c *config.UpstreamSSL, name string) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{*cert}
 	}
 	return tc, nil
+}
+
+// checkChains applies *_ssl_verify_depth (when set) and *_ssl_crl to the chains a certificate verified
+// through: one of them must pass both, else the failure of the last is the error.
+func checkChains(chains [][]*x509.Certificate, depth config.Opt[int], crls certs.CRLs) error {
+	if !depth.Set && crls == nil {
+		return nil
+	}
+	var err error
+	for _, ch := range chains {
+		// a chain is the leaf, its intermediates and the trust anchor
+		if depth.Set && len(ch)-2 > depth.V {
+			err = certs.ErrChainTooDeep
+			continue
+		}
+		if err = crls.Check(ch, time.Now()); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("upstream SSL certificate verify error: (%w)", err)
 }
 
 func isDialError(err error) bool {

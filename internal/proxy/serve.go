@@ -202,7 +202,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 	}
 	status, body, size := resp.StatusCode, io.Reader(resp.Body), resp.ContentLength
 	if status == http.StatusOK && pr.Conf.ProxyForceRanges.V && cc == nil {
-		switch st, skip, n := forceRange(pr, h, resp.ContentLength); st {
+		switch st, skip, n := ForceRange(pr.R, pr.Conf, h, resp.ContentLength); st {
 		case http.StatusRequestedRangeNotSatisfiable:
 			resp.Body.Close()
 			pr.Error(st)
@@ -247,7 +247,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 	src := body
 	if rate := pr.Conf.ProxyLimitRate.V; rate > 0 && pr.Conf.ProxyBuffering.Get(true) && !strings.EqualFold(accel, "no") {
 		// as nginx, proxy_limit_rate applies to buffered responses only
-		src = newRateLimited(body, rate)
+		src = NewRateLimited(body, rate)
 	}
 	if cc.Storing() {
 		tee := cc.Tee(src)
@@ -271,19 +271,19 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 	}
 }
 
-// forceRange is nginx's range filter on a proxied 200 under proxy_force_ranges (the upstream's Accept-Ranges is
-// not passed): 206 with the Content-Range and Content-Length set in h, the body bytes to skip and to send;
+// ForceRange is nginx's range filter on an upstream's 200 under proxy_force_ranges (or fastcgi_force_ranges,
+// uwsgi_force_ranges; the upstream's Accept-Ranges is not passed) for the client's request r: 206 with the Content-Range and Content-Length set in h, the body bytes to skip and to send;
 // 416 with Content-Range set, for the error page; 0 for the whole body, with Accept-Ranges: bytes. A body of
 // unknown length, or one the gzip filter will compress, is sent whole (nginx's range filter sees no length).
-func forceRange(pr *Request, h http.Header, length int64) (status int, skip, n int64) {
+func ForceRange(r *http.Request, c *config.LocConf, h http.Header, length int64) (status int, skip, n int64) {
 	delete(h, "Accept-Ranges")
 	if length < 0 {
 		return 0, 0, 0
 	}
-	if g := pr.Conf.GzipFilter; g != nil && g.Compressible(http.StatusOK, h) && g.Accepts(pr.R, h) {
+	if g := c.GzipFilter; g != nil && g.Compressible(http.StatusOK, h) && g.Accepts(r, h) {
 		return 0, 0, 0
 	}
-	start, end, st, ok := static.ForcedRange(pr.R.Header, length, httpsyntax.FirstOf(h["Etag"]), httpsyntax.FirstOf(h["Last-Modified"]))
+	start, end, st, ok := static.ForcedRange(r.Header, length, httpsyntax.FirstOf(h["Etag"]), httpsyntax.FirstOf(h["Last-Modified"]))
 	switch {
 	case !ok:
 		h["Accept-Ranges"] = []string{"bytes"}
@@ -380,7 +380,8 @@ type rateLimited struct {
 	start time.Time
 }
 
-func newRateLimited(r io.Reader, rate int64) *rateLimited {
+// NewRateLimited reads r at rate bytes per second at most (proxy_limit_rate, fastcgi_limit_rate).
+func NewRateLimited(r io.Reader, rate int64) io.Reader {
 	return &rateLimited{r: r, rate: float64(rate), chunk: int(min(max(rate/10, 1<<10), 32<<10)), start: time.Now()}
 }
 

@@ -666,14 +666,7 @@ func (b *body) finish(eof bool) {
 }
 
 func (t *Transport) dial(ctx context.Context, addr string) (*pconn, error) {
-	d := net.Dialer{Timeout: t.DialTimeout, KeepAlive: -1}
-	if t.KeepAlive {
-		d.KeepAliveConfig = systemKeepAlive
-	}
-	if t.LocalAddr != nil {
-		d.LocalAddr = t.LocalAddr
-	}
-	c, err := dialPeer(ctx, addr, d)
+	c, err := dialPeer(ctx, addr, netutil.Dialer(t.DialTimeout, t.KeepAlive, t.LocalAddr))
 	if err != nil {
 		return nil, err
 	}
@@ -705,10 +698,6 @@ func (t *Transport) dial(ctx context.Context, addr string) (*pconn, error) {
 	}
 	return pc, nil
 }
-
-// systemKeepAlive is proxy_socket_keepalive on: SO_KEEPALIVE alone, the probes' timings left to the system
-// (net.ipv4.tcp_keepalive_*), as nginx sets it.
-var systemKeepAlive = net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
 
 // dialPeer connects to a peer address: ip:port, host:port, or unix:/path, with d's timeout, keep-alive and
 // local address (not for unix:). A tunnel's connection gets keep-alive (a backend host that vanished is

@@ -98,6 +98,18 @@ func (s *Server) startACME(snap *snapshot) {
 	}
 }
 
+// stapledFromFile is ssl_stapling_file: copies of a server's certificate files carrying the file's OCSP
+// response, which is stapled as it is (no responder is asked).
+func stapledFromFile(list []*tls.Certificate, der []byte) []*tls.Certificate {
+	out := make([]*tls.Certificate, len(list))
+	for i, c := range list {
+		cc := *c
+		cc.OCSPStaple = der
+		out[i] = &cc
+	}
+	return out
+}
+
 // stapling returns the handshake-time source of a server's certificate files with ssl_stapling on: the
 // certificate the client supports (as the selector picks), with its current OCSP staple.
 func (snap *snapshot) stapling(list []*tls.Certificate) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {

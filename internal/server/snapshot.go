@@ -306,8 +306,12 @@ func buildHTTP(cfg *config.Config, files *observe.Files, prev *snapshot, dry boo
 				} else if len(list) == 0 && get == nil {
 					continue
 				}
-				if get == nil && m.srv.Srv.SSL.Stapling.Get(false) {
-					get = snap.stapling(list)
+				if ssl := &m.srv.Srv.SSL; get == nil && ssl.Stapling.Get(false) {
+					if der := ssl.StaplingFile.V; der != nil {
+						list = stapledFromFile(list, der)
+					} else {
+						get = snap.stapling(list)
+					}
 				}
 				sni = append(sni, certs.SNIEntry{Names: m.srv.Names, Default: m.srv == def, Certs: list, Get: get})
 				a, err := clientAuth(m.srv, loadedAuth)

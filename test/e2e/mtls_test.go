@@ -60,6 +60,21 @@ func mintCert(t *testing.T, parent *issuer, tmpl *x509.Certificate) *issuer {
 	return c
 }
 
+// makeCRL is a PEM CRL of iss, current for a day, revoking the serial numbers given.
+func makeCRL(t *testing.T, iss *issuer, revoked ...int64) []byte {
+	t.Helper()
+	now := time.Now()
+	l := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(24 * time.Hour)}
+	for _, n := range revoked {
+		l.RevokedCertificateEntries = append(l.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: big.NewInt(n), RevocationTime: now})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, l, iss.Cert, iss.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
+}
+
 func caCert(cn string) *x509.Certificate {
 	return &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn, Organization: []string{"Test"}},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour), KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
@@ -147,19 +162,7 @@ func TestClientCertVerify(t *testing.T) {
 	expired := pki.client(t, pki.root, clientTmpl("expired", 8, now.Add(-48*time.Hour), now.Add(-time.Hour)))
 	unknown := stranger.client(t, stranger.root, clientTmpl("stranger", 10, now.Add(-time.Hour), now.Add(48*time.Hour)))
 	revoked := pki.client(t, pki.root, clientTmpl("revoked", 15, now.Add(-time.Hour), now.Add(48*time.Hour)))
-	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: now.Add(-time.Hour),
-		NextUpdate: now.Add(24 * time.Hour), RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: big.NewInt(15), RevocationTime: now}}},
-		pki.root.Cert, pki.root.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crlPEM := pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl})
-	rootCRL, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: now.Add(-time.Hour),
-		NextUpdate: now.Add(24 * time.Hour)}, pki.inter.Cert, pki.inter.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crlPEM = append(crlPEM, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: rootCRL})...)
+	crlPEM := append(makeCRL(t, pki.root, 15), makeCRL(t, pki.inter)...)
 
 	on, optional, noCA, withCRL, pages, depth0 := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
 	conf := fill(t, `error_log stderr info;

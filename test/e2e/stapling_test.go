@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,4 +113,62 @@ func (ca *testCA) issueWithOCSP(t *testing.T, ocspURL string, names ...string) (
 		t.Fatal(err)
 	}
 	return keyPEM0, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// TestOCSPStaplingFile: with ssl_stapling on, ssl_stapling_file's DER response is stapled as it is, for a
+// certificate that names no responder (nginx 1.22 side by side: openssl s_client -status shows the file's
+// "good" response; without ssl_stapling on, none). A file that is no OCSP response is refused at load.
+func TestOCSPStaplingFile(t *testing.T) {
+	t.Parallel()
+	ca := newCA(t)
+	certPEM, keyPEM := ca.issue(t, ecdsaP256, "file.test")
+	blk, _ := pem.Decode(certPEM)
+	leaf, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	der, err := ocsp.CreateResponse(ca.cert, ca.cert, ocsp.Response{Status: ocsp.Good, SerialNumber: leaf.SerialNumber,
+		ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(24 * time.Hour)}, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := `events {}
+http {
+    ssl_certificate     file.pem;
+    ssl_certificate_key file.key.pem;
+    ssl_stapling_file   resp.der;
+    server {
+        listen 127.0.0.1:{{ON}} ssl;
+        ssl_stapling on;
+        location / { return 200; }
+    }
+    server {
+        listen 127.0.0.1:{{OFF}} ssl;
+        location / { return 200; }
+    }
+}
+`
+	files := []option{withFile("conf/file.pem", certPEM), withFile("conf/file.key.pem", keyPEM)}
+	on, off := freePort(t), freePort(t)
+	start(t, fill(t, conf, "ON", on, "OFF", off), append(files, withFile("conf/resp.der", der))...)
+	staple := func(port int) []byte {
+		c, err := tls.Dial("tcp", addr(port), ca.clientTLS("file.test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().OCSPResponse
+	}
+	if got := staple(on); !bytes.Equal(got, der) {
+		t.Errorf("stapled %d bytes, want the file's %d", len(got), len(der))
+	}
+	if got := staple(off); len(got) != 0 {
+		t.Errorf("a staple was sent with ssl_stapling off")
+	}
+
+	prefix, confPath, _ := newPrefix(t, fill(t, conf, "ON", freePort(t), "OFF", freePort(t)), append(files, withFile("conf/resp.der", []byte("garbage")))...)
+	if code, out := runSluice(t, "-t", "-p", prefix+"/", "-c", confPath); code == 0 || !strings.Contains(out, "resp.der is not a DER OCSP response") || !strings.Contains(out, "sluice.conf:5") {
+		t.Errorf("a garbage ssl_stapling_file: exit %d, %s", code, out)
+	}
 }

@@ -523,28 +523,7 @@ func TestStreamDrainTimeout(t *testing.T) {
 // the kernel drops further SYNs.
 func TestStreamConnectTimeout(t *testing.T) {
 	t.Parallel()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := syscall.Getsockname(fd)
-	full := sa.(*syscall.SockaddrInet4).Port
-	for range 3 { // fill the backlog; these are never accepted
-		go func() {
-			if c, err := net.DialTimeout("tcp", addr(full), 10*time.Second); err == nil {
-				time.Sleep(10 * time.Second)
-				c.Close()
-			}
-		}()
-	}
-	time.Sleep(200 * time.Millisecond)
+	full := fullBacklogPort(t)
 	port := freePort(t)
 	s := start(t, streamConf(fmt.Sprintf(`    server { listen 127.0.0.1:%d; proxy_pass 127.0.0.1:%d; proxy_connect_timeout 1s; }`, port, full)))
 	c := dialStream(t, port)
