@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/vars"
@@ -71,6 +72,7 @@ type Request struct {
 	release bool   // this request updates or fills the entry: Done when finished
 	reval   bool   // If-Modified-Since or If-None-Match of the stale entry went upstream
 	w       *Writer
+	upd     *Update // the background update this request owns (release goes through it)
 
 	// HeadGet: a HEAD is sent upstream as GET (ConvertHead); the client gets the head, the entry the body.
 	HeadGet bool
@@ -87,8 +89,16 @@ type Background struct {
 }
 
 // Update hands the update of an expired entry from the request that answers with it (STALE) to the
-// subrequest that asks the upstream; the subrequest then owns the update and ends it.
-type Update struct{ look Lookup }
+// subrequest that asks the upstream; the subrequest then owns the update and ends it (Release, once).
+type Update struct {
+	look Lookup
+	z    *Zone
+	once sync.Once
+}
+
+// Release ends the update of the entry: another request may update it. Only the first call counts, so the
+// subrequest may call it whatever ended it, and the cache when it is done with it.
+func (u *Update) Release() { u.once.Do(func() { u.z.Done(u.look.Hash) }) }
 
 // Begin looks the request's key up in z. It returns nil when c's methods do not include the request's (the
 // cache is not used; $upstream_cache_status stays empty). Otherwise, with hit set, hit answers the request
@@ -106,7 +116,7 @@ func Begin(ctx context.Context, z *Zone, c *Conf, v *vars.Request, r *http.Reque
 	if u := bg.Update; u != nil {
 		// the background update of an expired entry: this subrequest asks the upstream, stores the answer and
 		// ends the update the request that answered with the entry began
-		cr.look, cr.release = u.look, true
+		cr.look, cr.release, cr.upd = u.look, true, u
 		cr.look.req, cr.look.head = r, head
 		v.UpstreamCacheStatus = StatusExpired
 		return cr, nil
@@ -133,7 +143,7 @@ func Begin(ctx context.Context, z *Zone, c *Conf, v *vars.Request, r *http.Reque
 	case Stale:
 		if c.Background && c.UseStale.Updating && bg.Start != nil {
 			// nginx's background update: the expired entry answers now, and a subrequest updates it
-			u := &Update{look: cr.look}
+			u := &Update{look: cr.look, z: z}
 			u.look.Entry, u.look.req = nil, nil
 			if bg.Start(u) {
 				v.UpstreamCacheStatus = StatusStale
@@ -181,7 +191,10 @@ func (cr *Request) Finish() {
 	if cr.look.Entry != nil {
 		cr.look.Entry.Close()
 	}
-	if cr.release {
+	switch {
+	case cr.upd != nil:
+		cr.upd.Release()
+	case cr.release:
 		cr.z.Done(cr.look.Hash)
 	}
 }

@@ -435,7 +435,7 @@ func (rq *request) content() {
 	if c.Handler == config.HandlerFastCGI {
 		fastcgi.SetScriptName(rq.v, c) // try_files may test $fastcgi_script_name
 	}
-	if c.TryFiles.Set && rq.tryFiles() {
+	if c.TryFiles.Set && rq.cacheUpdate == nil && rq.tryFiles() { // (a cache update continues at the content handler)
 		return
 	}
 	if c.Alias.Set && rq.loc != nil {

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"github.com/sluice-proxy/sluice/internal/cache"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"strconv"
+	"time"
 )
 
 // Mirroring bounds: the largest body copied to mirrors (held in memory while they run), and how many mirror
@@ -51,12 +54,12 @@ func (rq *request) startMirrors(uris []string) bool {
 			rq.log.Warn("mirror: "+strconv.Itoa(mirrorMax)+" mirror requests are running; "+uri+" is skipped", rq.v.LogAttrs()...)
 			continue
 		}
-		// the mirror outlives the request's context: a request that ends first does not cancel it
-		sub := rq.newSubrequest(context.WithoutCancel(rq.r.Context()), rq.r.Method, body)
+		sub := rq.newSubrequest(rq.detachedContext(), rq.r.Method, body)
 		args := rq.v.Args
 		go func() {
 			defer s.mirrors.Add(-1)
 			defer sub.endSubrequest()
+			defer sub.recoverDetached("mirror")
 			if _, ok := sub.runSubrequest(uri, args); !ok {
 				sub.log.Error("mirror: invalid URI "+strconv.Quote(uri), sub.v.LogAttrs()...)
 			}
@@ -84,23 +87,46 @@ func (rq *request) cacheBackground() cache.Background {
 
 // startCacheUpdate starts the background update of an expired cache entry: a subrequest that continues the
 // request in its location at the content phase, with its variables (as nginx's cloned subrequests), its
-// answer going to the cache only. It counts with the mirror requests toward mirrorMax; false: not started.
+// answer going to the cache only. At most updateMax run at once; false: not started (the request then updates
+// the entry itself).
 func (rq *request) startCacheUpdate(u *cache.Update) bool {
 	s := rq.s
-	if s.mirrors.Add(1) > mirrorMax {
-		s.mirrors.Add(-1)
-		rq.log.Warn("cache: "+strconv.Itoa(mirrorMax)+" background requests are running; the entry is updated in the foreground", rq.v.LogAttrs()...)
+	if s.cacheUpdates.Add(1) > updateMax {
+		s.cacheUpdates.Add(-1)
+		if now := time.Now().Unix(); s.updatesWarned.Swap(now) != now { // (once a second at most)
+			rq.log.Warn("cache: "+strconv.Itoa(updateMax)+" background updates are running; an entry is updated in the foreground", rq.v.LogAttrs()...)
+		}
 		return false
 	}
-	sub := rq.newSubrequest(context.WithoutCancel(rq.r.Context()), rq.r.Method, nil)
+	sub := rq.newSubrequest(rq.detachedContext(), rq.r.Method, nil)
 	sub.cacheUpdate = u
 	sub.v.CopyRequestVars(rq.v)
 	sub.loc, sub.conf, sub.rewriteBreak = rq.loc, rq.conf, rq.rewriteBreak
 	go func() {
-		defer s.mirrors.Add(-1)
+		defer s.cacheUpdates.Add(-1)
+		defer u.Release() // (whatever ends the update before the cache takes it over)
 		defer sub.endSubrequest()
+		defer sub.recoverDetached("cache update")
 		sub.content()
 		sub.w.endFilters(false)
 	}()
 	return true
+}
+
+// updateMax bounds the background cache updates running at once.
+const updateMax = 256
+
+// detachedContext is the context of a subrequest that outlives the request (mirror, cache update): it carries
+// the connection's information and nothing of the request's own context, which the connection recycles once the
+// request ends.
+func (rq *request) detachedContext() context.Context {
+	return context.WithValue(context.Background(), connInfoKey{}, rq.ci)
+}
+
+// recoverDetached ends a panic in a subrequest that runs on its own goroutine (a handler aborting a response
+// cut by its upstream: http.ErrAbortHandler), which would otherwise end the process; others are logged.
+func (sub *request) recoverDetached(what string) {
+	if p := recover(); p != nil && p != http.ErrAbortHandler {
+		sub.log.Error(fmt.Sprintf("%s: panic: %v\n%s", what, p, debug.Stack()), sub.v.LogAttrs()...)
+	}
 }

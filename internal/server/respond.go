@@ -87,10 +87,12 @@ func (w *respWriter) WriteHeader(code int) {
 			w.rq.v.Status = code // $status in add_header, as nginx
 		}
 		w.rq.addHeaders(code)
-		if c := w.rq.conf; c != nil && (c.GunzipFilter != nil || c.SubFilter != nil || c.Charset != nil || c.GzipFilter != nil) {
+		// a subrequest's body is dropped (captureWriter): it is not filtered, compressed or paced, so a cache
+		// update reads its upstream at the upstream's pace
+		if c := w.rq.conf; c != nil && !w.rq.subrequest && (c.GunzipFilter != nil || c.SubFilter != nil || c.Charset != nil || c.GzipFilter != nil) {
 			w.startFilters(c, code)
 		}
-		if w.rq.v.LimitRateSet || w.rq.conf != nil && w.rq.conf.LimitRate.V != nil {
+		if !w.rq.subrequest && (w.rq.v.LimitRateSet || w.rq.conf != nil && w.rq.conf.LimitRate.V != nil) {
 			w.startRate()
 		}
 	}

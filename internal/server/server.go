@@ -68,6 +68,8 @@ type Server struct {
 	validators static.Validators
 	// mirrors counts the mirror subrequests running (mirror).
 	mirrors atomic.Int64
+	// cacheUpdates counts the background cache updates running; updatesWarned is when the cap was last logged
+	cacheUpdates, updatesWarned atomic.Int64
 	// gzips lends the gzip writers of compressed responses.
 	gzips compress.Writers
 	// byteranges numbers the boundaries of multipart/byteranges answers.

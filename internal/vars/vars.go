@@ -138,7 +138,8 @@ func (r *Request) Reset() {
 }
 
 // CopyRequestVars gives r the values from carries that a request's phases have set: the URI and arguments, the
-// location's paths and captures, and the user variables (set, cached map values). A subrequest that goes on
+// location's paths and captures, the real address, $request_id, and the user variables (set, cached map
+// values). A subrequest that goes on
 // with a request in its location starts from them (nginx's subrequests share their parent's variables).
 func (r *Request) CopyRequestVars(from *Request) {
 	r.URI, r.Args, r.DocumentRoot, r.RequestFilename = from.URI, from.Args, from.DocumentRoot, from.RequestFilename
@@ -146,6 +147,8 @@ func (r *Request) CopyRequestVars(from *Request) {
 	r.Captures, r.CaptureNames = from.Captures, from.CaptureNames
 	r.FastCGIScriptName, r.FastCGIPathInfo = from.FastCGIScriptName, from.FastCGIPathInfo
 	r.ProxyHost, r.ProxyPort = from.ProxyHost, from.ProxyPort
+	r.RealipRemoteAddr, r.Referers, r.SecureLink = from.RealipRemoteAddr, from.Referers, from.SecureLink
+	r.requestID, r.hasRequestID = from.requestID, from.hasRequestID
 	r.small = from.small
 	r.more = append(r.more[:0], from.more...)
 	for i := range r.small {

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,7 +19,8 @@ import (
 
 // cacheBackend counts requests per path and answers "n=COUNT PATH": the query's h=Name:value pairs become
 // response fields, status= the status, sleep= a delay before the head, ims304 a 304 to a request with
-// If-Modified-Since or If-None-Match, cut a body cut short (Content-Length larger than what is sent), gz a
+// If-Modified-Since or If-None-Match, cut a body cut short (Content-Length larger than what is sent; cutafter=N
+// from the N+1th request on), gz a
 // gzipped body for clients whose Accept-Encoding has gzip (with Vary: Accept-Encoding).
 type cacheBackend struct {
 	*backend
@@ -65,7 +67,9 @@ func newCacheBackend(t *testing.T) *cacheBackend {
 		}
 		status := http.StatusOK
 		fmt.Sscan(q.Get("status"), &status)
-		if q.Has("cut") {
+		after := -1
+		fmt.Sscan(q.Get("cutafter"), &after)
+		if q.Has("cut") || after >= 0 && n > after {
 			w.Header().Set("Content-Length", fmt.Sprint(len(body)+1000))
 			w.WriteHeader(status)
 			io.WriteString(w, body)
@@ -518,5 +522,66 @@ http {
 	}
 	if n := app.count("/bg"); n != 2 {
 		t.Errorf("upstream saw %d requests, want 2", n)
+	}
+}
+
+// TestProxyCacheBackgroundUpdateFailures: a background update that outlives its request and then fails over to
+// another peer (a dial after the request's connection went on) or whose upstream cuts the body (the handler
+// aborts) neither crashes the process nor leaves the entry updating for good: the next request starts another
+// update (STALE), and one that succeeds stores the page.
+func TestProxyCacheBackgroundUpdateFailures(t *testing.T) {
+	t.Parallel()
+	app := newCacheBackend(t)
+	hole, err := net.Listen("tcp", "127.0.0.1:0") // accepts (the kernel's backlog) and never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hole.Close() })
+	port := freePort(t)
+	s := start(t, fill(t, `events {}
+http {
+    proxy_cache_path {{CACHE}} keys_zone=bgf:1m;
+    upstream u { server {{HOLE}}; server 127.0.0.1:{{APP}} backup; }
+    server {
+        listen {{PORT}};
+        proxy_cache bgf;
+        proxy_cache_use_stale updating;
+        proxy_cache_background_update on;
+        add_header X-Cache-Status $upstream_cache_status;
+        location /u/ { proxy_pass http://u; proxy_read_timeout 500ms; }
+        location /cut/ { proxy_pass http://127.0.0.1:{{APP}}; }
+    }
+}
+`, "PORT", port, "APP", app.Port, "HOLE", hole.Addr().String(), "CACHE", filepath.Join(t.TempDir(), "cache")))
+	c := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DialContext: dialTo(addr(port))}}
+	const failover = "/u/f?h=Cache-Control:max-age=1"
+	if _, got, body, _ := cacheGet(t, c, "GET", failover); got != "MISS" || body != "n=1 /u/f\n" {
+		t.Fatalf("failover, first: %s %q", got, body)
+	}
+	const cut = "/cut/c?cutafter=1&h=Cache-Control:max-age=1"
+	if _, got, body, _ := cacheGet(t, c, "GET", cut); got != "MISS" || body != "n=1 /cut/c\n" {
+		t.Fatalf("cut, first: %s %q", got, body)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	for _, p := range []string{failover, cut} {
+		if _, got, _, _ := cacheGet(t, c, "GET", p); got != "STALE" {
+			t.Errorf("%s expired: %s, want STALE", p, got)
+		}
+	}
+	if !eventually(5*time.Second, func() bool {
+		_, got, body, _ := cacheGet(t, c, "GET", failover)
+		return got == "HIT" && body == "n=2 /u/f\n"
+	}) {
+		t.Error("the update that went on to the backup peer did not store the page")
+	}
+	// the cut update stored nothing and let go of the entry: a later request starts another (STALE, not UPDATING)
+	if !eventually(5*time.Second, func() bool {
+		_, got, _, _ := cacheGet(t, c, "GET", cut)
+		return got == "STALE"
+	}) {
+		t.Error("after a cut update the entry stayed UPDATING")
+	}
+	if s.Exited() {
+		t.Fatalf("sluice exited:\n%s", s.Log())
 	}
 }
