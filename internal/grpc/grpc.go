@@ -42,11 +42,14 @@ type Handler struct {
 
 	mu         sync.Mutex
 	transports map[*config.LocConf]*http.Transport // per location: its timeouts and TLS settings
+	bufs       sync.Pool                           // *[]byte response copy buffers
 }
 
 // NewHandler returns a handler with no connections yet.
 func NewHandler(log *slog.Logger) *Handler {
-	return &Handler{Log: log, transports: map[*config.LocConf]*http.Transport{}}
+	h := &Handler{Log: log, transports: map[*config.LocConf]*http.Transport{}}
+	h.bufs.New = func() any { b := make([]byte, 16<<10); return &b }
+	return h
 }
 
 // Request is one request to pass to a gRPC server.
@@ -495,7 +498,9 @@ func (b sentBody) Read(p []byte) (int, error) {
 // stream copies the response body to the client, flushing after every read: a gRPC message must reach the
 // client when the server sends it, not when a buffer fills. Each read re-arms the read timer.
 func (h *Handler) stream(w http.ResponseWriter, body io.Reader, silent *readTimer) error {
-	buf := make([]byte, 16<<10)
+	bp := h.bufs.Get().(*[]byte)
+	defer h.bufs.Put(bp)
+	buf := *bp
 	rc := http.NewResponseController(w)
 	for {
 		silent.rearm()
