@@ -18,7 +18,9 @@ import (
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 )
 
-type server struct{ testpb.UnimplementedTestServiceServer }
+type server struct {
+	testpb.UnimplementedTestServiceServer
+}
 
 func (server) UnaryCall(_ context.Context, req *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
 	return &testpb.SimpleResponse{Payload: req.GetPayload()}, nil
