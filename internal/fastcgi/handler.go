@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/cache"
@@ -382,8 +381,8 @@ func (h *Handler) fail(fr *Request, err error) {
 	switch {
 	case errors.As(err, &fe) && fe.Timeout:
 		status, fail = http.StatusGatewayTimeout, cache.FailTimeout
-	case fr.gw.opts.Bind.V != nil && errors.Is(err, syscall.EADDRNOTAVAIL):
-		status = http.StatusInternalServerError // *_bind to an address not of this host: nginx's 500
+	case netutil.IsBindError(err):
+		status = http.StatusInternalServerError // *_bind to an address this host cannot bind: nginx's 500
 	}
 	if v.UpstreamStatus == "" {
 		v.UpstreamStatus = httpsyntax.Status(status)
@@ -612,6 +611,11 @@ func (h *Handler) send(ctx context.Context, fr *Request, call *Call) (*Response,
 		connect := errors.As(err, &fe) && fe.Op == "connect"
 		if IsBodyError(err) || ctx.Err() != nil {
 			try.Done(upstream.Success).End()
+			return nil, upstream.Hold{}, err
+		}
+		if netutil.IsBindError(err) {
+			// *_bind's address cannot be bound: this host's error, answered 500 without another peer or blame
+			try.Done(upstream.Next).End()
 			return nil, upstream.Hold{}, err
 		}
 		try.Done(upstream.Failed).End()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -119,4 +120,11 @@ func ErrnoText(err error) string {
 		return strconv.Itoa(int(errno)) + ": " + s
 	}
 	return err.Error()
+}
+
+// IsBindError reports whether err is a failure to bind a connection's local address (proxy_bind and the like):
+// this host's error, not the peer's, which nginx answers with 500 without trying another peer.
+func IsBindError(err error) bool {
+	var se *os.SyscallError
+	return errors.As(err, &se) && se.Syscall == "bind"
 }

@@ -13,12 +13,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/cache"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/httpsyntax"
+	"github.com/sluice-proxy/sluice/internal/netutil"
 	"github.com/sluice-proxy/sluice/internal/static"
 	"github.com/sluice-proxy/sluice/internal/tunnel"
 	"github.com/sluice-proxy/sluice/internal/upstream"
@@ -98,14 +98,19 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 		}
 		at.add(peer.Addr, statusText(pr.R.Context().Err() != nil, fail, status), connect, hdr, took)
 		sent := err == nil || !isDialError(err)
-		retry := rp.next(ctx, try, fail, n, sent) && pr.body.readErr() == nil
+		bindErr := err != nil && netutil.IsBindError(err) // (this host's error: no other peer, none blamed)
+		retry := !bindErr && rp.next(ctx, try, fail, n, sent) && pr.body.readErr() == nil
 		if err == nil && !retry {
 			// a listed status with no peer left to try: it is the answer
 			hold = try.Done(upstream.Success)
 			chosen = peer
 			break
 		}
-		try.Done(rp.outcome(ctx, pr, fail, status)).End()
+		if bindErr {
+			try.Done(upstream.Next).End()
+		} else {
+			try.Done(rp.outcome(ctx, pr, fail, status)).End()
+		}
 		if err == nil {
 			resp.Body.Close()
 			resp = nil
@@ -138,8 +143,8 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 		switch {
 		case fail == failTimeout:
 			status = http.StatusGatewayTimeout
-		case pr.Conf.ProxyBind.V != nil && errors.Is(err, syscall.EADDRNOTAVAIL):
-			status = http.StatusInternalServerError // proxy_bind to an address not of this host: nginx's 500
+		case netutil.IsBindError(err):
+			status = http.StatusInternalServerError // proxy_bind to an address this host cannot bind: nginx's 500
 		}
 		if err != errNoLive {
 			pr.Log.Error("proxy: upstream request failed: "+err.Error(), pr.V.LogAttrs("upstream", t.scheme+"://"+at.last()[aAddr]+t.uri)...)
@@ -809,11 +814,16 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 			connect = pr.V.UpstreamTime(connected)
 		}
 		at.add(peer.Addr, statusText(pr.R.Context().Err() != nil, fail, status), connect, hdr, took)
-		retry := rp.next(ctx, try, fail, n, connected > 0)
+		bindErr := err != nil && netutil.IsBindError(err) // (this host's error: no other peer, none blamed)
+		retry := !bindErr && rp.next(ctx, try, fail, n, connected > 0)
 		if err == nil && !retry {
 			break // a listed status with no peer left: it is the answer
 		}
-		try.Done(rp.outcome(ctx, pr, fail, status)).End()
+		if bindErr {
+			try.Done(upstream.Next).End()
+		} else {
+			try.Done(rp.outcome(ctx, pr, fail, status)).End()
+		}
 		if err == nil {
 			resp.Body.Close()
 			conn.Close()
@@ -826,8 +836,11 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 				return
 			}
 			status := http.StatusBadGateway
-			if fail == failTimeout {
+			switch {
+			case fail == failTimeout:
 				status = http.StatusGatewayTimeout
+			case bindErr:
+				status = http.StatusInternalServerError
 			}
 			pr.Error(status)
 			return

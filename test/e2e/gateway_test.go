@@ -108,6 +108,7 @@ http {
     upstream t2 { server 127.0.0.1:{{DEAD1}}; server 127.0.0.1:{{DEAD2}}; server 127.0.0.1:{{APP}} backup; }
     upstream t3 { server 127.0.0.1:{{FULL1}}; server 127.0.0.1:{{FULL2}}; server 127.0.0.1:{{APP}} backup; }
     upstream t4 { server 127.0.0.1:{{FULL1}}; server 127.0.0.1:{{FULL2}}; server 127.0.0.1:{{APP}} backup; }
+    upstream two { server 127.0.0.1:{{APP}} max_fails=1 fail_timeout=30s; server 127.0.0.2:{{APP}} max_fails=1 fail_timeout=30s; }
     server {
         listen 127.0.0.1:{{PORT}};
         location /fr/ { fastcgi_pass 127.0.0.1:{{APP}}; fastcgi_force_ranges on; }
@@ -115,6 +116,7 @@ http {
         location /bind/ { fastcgi_pass 127.0.0.1:{{BINDAPP}}; fastcgi_bind 127.0.0.7; fastcgi_socket_keepalive on; fastcgi_send_lowat 0; }
         location /bindv/ { fastcgi_pass 127.0.0.1:{{BINDVAPP}}; fastcgi_bind $arg_b; }
         location /rate/ { fastcgi_pass 127.0.0.1:{{APP}}; fastcgi_limit_rate 20k; }
+        location /twob/ { fastcgi_pass two; fastcgi_bind $arg_b; }
         location /t1/ { fastcgi_pass t1; fastcgi_next_upstream_tries 2; }
         location /t2/ { fastcgi_pass t2; }
         location /t3/ { fastcgi_pass t3; fastcgi_connect_timeout 300ms; fastcgi_next_upstream_timeout 500ms; }
@@ -176,6 +178,16 @@ func TestGatewayDirectives(t *testing.T) {
 	}
 	if h := bindvApp.hosts(); len(h) != 1 || h[0] != "127.0.0.9" {
 		t.Errorf("fastcgi_bind $arg_b: the application saw connections from %v, want one from 127.0.0.9", h)
+	}
+
+	// an address this host cannot bind is this host's error: 500, no other peer tried, none taken out (nginx)
+	for range 2 {
+		if r := get(t, http.DefaultClient, base+"/twob/x?b=192.0.2.1", nil); r.StatusCode != 500 {
+			t.Errorf("fastcgi_bind 192.0.2.1: %d, want 500", r.StatusCode)
+		}
+	}
+	if r := get(t, http.DefaultClient, base+"/twob/x", nil); r.StatusCode != 200 {
+		t.Errorf("after two failed binds: %d, want 200 (no peer taken out)", r.StatusCode)
 	}
 
 	began := time.Now()
