@@ -357,25 +357,36 @@ func (e VerifyError) Error() string { return fmt.Sprintf("%d:%s", int(e), verify
 const ErrChainTooDeep = VerifyError(errUnableToGetIssuerLocally)
 
 // revocation checks c against the CRLs of its issuer iss (X509_V_FLAG_CRL_CHECK_ALL): 0 when it is not revoked.
+// Of several CRLs of the issuer the best is used, as OpenSSL's get_crl_sk picks it: one with a good signature
+// that is current (between its thisUpdate and nextUpdate), the newest of those; a CRL that is not current is an
+// error only when no current one exists.
 func (l CRLs) revocation(c, iss *x509.Certificate, now time.Time) int {
+	var best *x509.RevocationList
+	fault := errUnableToGetCRL
 	for _, crl := range l {
 		if !bytes.Equal(crl.RawIssuer, iss.RawSubject) {
 			continue
 		}
 		switch {
 		case crl.CheckSignatureFrom(iss) != nil:
-			return errCRLSignatureFailure
-		case now.Before(crl.ThisUpdate):
-			return errCRLNotYetValid
-		case !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate):
-			return errCRLHasExpired
-		}
-		for _, e := range crl.RevokedCertificateEntries {
-			if e.SerialNumber.Cmp(c.SerialNumber) == 0 {
-				return errCertRevoked
+			if fault == errUnableToGetCRL {
+				fault = errCRLSignatureFailure
 			}
+		case now.Before(crl.ThisUpdate):
+			fault = errCRLNotYetValid
+		case !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate):
+			fault = errCRLHasExpired
+		case best == nil || crl.ThisUpdate.After(best.ThisUpdate):
+			best = crl
 		}
-		return 0
 	}
-	return errUnableToGetCRL
+	if best == nil {
+		return fault
+	}
+	for _, e := range best.RevokedCertificateEntries {
+		if e.SerialNumber.Cmp(c.SerialNumber) == 0 {
+			return errCertRevoked
+		}
+	}
+	return 0
 }

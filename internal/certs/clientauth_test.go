@@ -85,6 +85,24 @@ func TestClientAuthVerify(t *testing.T) {
 	}
 	rootCRL := crl("root.crl", root, now.Add(-time.Hour), now.Add(24*time.Hour), 14)
 	oldCRL := crl("old.crl", root, now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+	concat := func(name string, files ...string) string {
+		var all []byte
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, b...)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, all, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// two CRLs of one issuer: OpenSSL uses the newest current one, wherever it is in the file
+	olderFirst := concat("older-first.crl", crl("current-older.crl", root, now.Add(-2*time.Hour), now.Add(24*time.Hour)), rootCRL)
+	expiredFirst := concat("expired-first.crl", oldCRL, rootCRL)
 	rootFile := writePEM(t, dir, "root.pem", "CERTIFICATE", root.Cert.Raw)
 	otherFile := writePEM(t, dir, "other.pem", "CERTIFICATE", other.Cert.Raw)
 
@@ -127,6 +145,8 @@ func TestClientAuthVerify(t *testing.T) {
 		{"crl, revoked", setup{ca: rootFile, crl: rootCRL}, 1, chain(revoked), "FAILED:certificate revoked", 495, 495, 495},
 		{"crl, issuer without one", setup{ca: rootFile, crl: rootCRL}, 1, chain(viaInter, inter), "FAILED:unable to get certificate CRL", 495, 495, 495},
 		{"crl expired", setup{ca: rootFile, crl: oldCRL}, 1, chain(good), "FAILED:CRL has expired", 495, 495, 495},
+		{"crl, an older current one first", setup{ca: rootFile, crl: olderFirst}, 1, chain(revoked), "FAILED:certificate revoked", 495, 495, 495},
+		{"crl, an expired one first", setup{ca: rootFile, crl: expiredFirst}, 1, chain(good), "SUCCESS", 0, 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
