@@ -267,7 +267,7 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		if err != nil {
 			length = -1
 		}
-		switch st, skip, n := proxy.ForceRange(fr.R, c, hdr, length); st {
+		switch st, skip, n := proxy.ForceRange(fr.R, v, c, hdr, length); st {
 		case http.StatusRequestedRangeNotSatisfiable:
 			fr.Error(st)
 			return
@@ -283,8 +283,10 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 			}
 		}
 	}
-	if rate := g.LimitRate.V; rate > 0 && !unbuffered {
-		src = proxy.NewRateLimited(src, rate) // as nginx, only while the response is buffered
+	bodyless := fr.R.Method == http.MethodHead || status == http.StatusNotModified || status == http.StatusNoContent
+	if rate := g.LimitRate.V; rate > 0 && !unbuffered && !bodyless {
+		// as nginx, only while the response is buffered, and not for a body that is read only to be dropped
+		src = proxy.NewRateLimited(src, rate)
 	}
 	if rs, ok := fr.W.(interface{ SetReason(string) }); ok && status == resp.Status && resp.Reason != "" && httpsyntax.Value(resp.Reason) {
 		rs.SetReason(resp.Reason) // the application's "Status: 299 Custom Thing", as nginx relays it
@@ -295,7 +297,7 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		tee = fr.cr.Tee(src)
 		src = tee
 	}
-	if fr.R.Method == http.MethodHead || status == http.StatusNotModified || status == http.StatusNoContent {
+	if bodyless {
 		// read to END_REQUEST so the connection can be kept (and the entry filled: a failure leaves it unfilled)
 		io.Copy(io.Discard, src)
 		err = nil

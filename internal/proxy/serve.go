@@ -207,7 +207,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 	}
 	status, body, size := resp.StatusCode, io.Reader(resp.Body), resp.ContentLength
 	if status == http.StatusOK && pr.Conf.ProxyForceRanges.V && cc == nil {
-		switch st, skip, n := ForceRange(pr.R, pr.Conf, h, resp.ContentLength); st {
+		switch st, skip, n := ForceRange(pr.R, pr.V, pr.Conf, h, resp.ContentLength); st {
 		case http.StatusRequestedRangeNotSatisfiable:
 			resp.Body.Close()
 			pr.Error(st)
@@ -280,12 +280,19 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 // uwsgi_force_ranges; the upstream's Accept-Ranges is not passed) for the client's request r: 206 with the Content-Range and Content-Length set in h, the body bytes to skip and to send;
 // 416 with Content-Range set, for the error page; 0 for the whole body, with Accept-Ranges: bytes. A body of
 // unknown length, or one the gzip filter will compress, is sent whole (nginx's range filter sees no length).
-func ForceRange(r *http.Request, c *config.LocConf, h http.Header, length int64) (status int, skip, n int64) {
+func ForceRange(r *http.Request, v *vars.Request, c *config.LocConf, h http.Header, length int64) (status int, skip, n int64) {
 	delete(h, "Accept-Ranges")
 	if length < 0 {
 		return 0, 0, 0
 	}
-	if g := c.GzipFilter; g != nil && g.Compressible(http.StatusOK, h) && g.Accepts(r, h) {
+	// a body a filter will change (gzip, gunzip, sub_filter, a charset recoding) is sent whole, as nginx's
+	// range filter, which runs after them, sees no length
+	ctype := httpsyntax.FirstOf(h["Content-Type"])
+	switch {
+	case c.GzipFilter != nil && c.GzipFilter.Compressible(http.StatusOK, h) && c.GzipFilter.Accepts(r, h),
+		c.GunzipFilter != nil && c.GunzipFilter.Inflates(r, h),
+		c.SubFilter != nil && c.SubFilter.Takes(ctype, length),
+		c.Charset != nil && c.Charset.Lengthens(ctype, v):
 		return 0, 0, 0
 	}
 	start, end, st, ok := static.ForcedRange(r.Header, length, httpsyntax.FirstOf(h["Etag"]), httpsyntax.FirstOf(h["Last-Modified"]))

@@ -113,6 +113,7 @@ http {
         listen 127.0.0.1:{{PORT}};
         location /fr/ { fastcgi_pass 127.0.0.1:{{APP}}; fastcgi_force_ranges on; }
         location /nf/ { fastcgi_pass 127.0.0.1:{{APP}}; }
+        location /frsub/ { fastcgi_pass 127.0.0.1:{{APP}}; fastcgi_force_ranges on; sub_filter 0123 ABCD; sub_filter_types text/plain; }
         location /bind/ { fastcgi_pass 127.0.0.1:{{BINDAPP}}; fastcgi_bind 127.0.0.7; fastcgi_socket_keepalive on; fastcgi_send_lowat 0; }
         location /bindv/ { fastcgi_pass 127.0.0.1:{{BINDVAPP}}; fastcgi_bind $arg_b; }
         location /rate/ { fastcgi_pass 127.0.0.1:{{APP}}; fastcgi_limit_rate 20k; }
@@ -152,6 +153,8 @@ func TestGatewayDirectives(t *testing.T) {
 		{"/fr/x", "bytes=50-", 416, "", "bytes */20", ""},
 		{"/fr/x", "bytes=1-2,4-5", 200, "0123456789abcdefghij", "", "bytes"},
 		{"/nf/x", "bytes=2-5", 200, "0123456789abcdefghij", "", ""},
+		// a body sub_filter rewrites is sent whole (nginx's range filter runs after it)
+		{"/frsub/x", "bytes=2-5", 200, "ABCD456789abcdefghij", "", ""},
 		{"/bindv/x?b=127.0.0.9", "", 200, "0123456789abcdefghij", "", ""},
 		{"/bindv/x?b=10.99.99.99", "", 500, "", "", ""},
 		{"/t1/x", "", 502, "", "", ""},
@@ -188,6 +191,12 @@ func TestGatewayDirectives(t *testing.T) {
 	}
 	if r := get(t, http.DefaultClient, base+"/twob/x", nil); r.StatusCode != 200 {
 		t.Errorf("after two failed binds: %d, want 200 (no peer taken out)", r.StatusCode)
+	}
+
+	// a HEAD's body is dropped unpaced (nginx: at once)
+	headStart := time.Now()
+	if req, _ := http.NewRequest(http.MethodHead, base+"/rate/big", nil); do(t, http.DefaultClient, req).StatusCode != 200 || time.Since(headStart) > 500*time.Millisecond {
+		t.Errorf("HEAD with fastcgi_limit_rate 20k took %v, want no pacing", time.Since(headStart))
 	}
 
 	began := time.Now()
