@@ -40,14 +40,13 @@ type Handler struct {
 	// Upstreams holds the upstream groups (balancing, passive health) shared with proxy_pass.
 	Upstreams *upstream.Set
 
-	mu         sync.Mutex
-	transports map[*config.LocConf]*http.Transport // per location: its timeouts and TLS settings
-	bufs       sync.Pool                           // *[]byte response copy buffers
+	transports sync.Map  // *config.LocConf → *http.Transport: per location, its timeouts and TLS settings
+	bufs       sync.Pool // *[]byte response copy buffers
 }
 
 // NewHandler returns a handler with no connections yet.
 func NewHandler(log *slog.Logger) *Handler {
-	h := &Handler{Log: log, transports: map[*config.LocConf]*http.Transport{}}
+	h := &Handler{Log: log}
 	h.bufs.New = func() any { b := make([]byte, 16<<10); return &b }
 	return h
 }
@@ -80,13 +79,11 @@ var notForwarded = map[string]bool{"Host": true, "Connection": true, "Proxy-Conn
 // CloseIdle closes the idle connections of every location's transport and forgets them: after a reload the
 // locations are new, and requests still running on the old ones finish on their connections.
 func (h *Handler) CloseIdle() {
-	h.mu.Lock()
-	old := h.transports
-	h.transports = map[*config.LocConf]*http.Transport{}
-	h.mu.Unlock()
-	for _, t := range old {
-		t.CloseIdleConnections()
-	}
+	h.transports.Range(func(k, t any) bool {
+		h.transports.Delete(k)
+		t.(*http.Transport).CloseIdleConnections()
+		return true
+	})
 }
 
 // dialError marks a failure to connect: nothing of the request was sent, so another peer may be tried.
@@ -100,10 +97,8 @@ func (e *dialError) Unwrap() error { return e.err }
 
 // transport is the location's HTTP/2 client transport, made on first use.
 func (h *Handler) transport(c *config.LocConf) (*http.Transport, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if t := h.transports[c]; t != nil {
-		return t, nil
+	if t, ok := h.transports.Load(c); ok {
+		return t.(*http.Transport), nil
 	}
 	gp := c.GRPC
 	var tlsConf *tls.Config
@@ -160,7 +155,9 @@ func (h *Handler) transport(c *config.LocConf) (*http.Transport, error) {
 			return tc, nil
 		}
 	}
-	h.transports[c] = t
+	if prev, loaded := h.transports.LoadOrStore(c, t); loaded {
+		return prev.(*http.Transport), nil // another request made the location's first
+	}
 	return t, nil
 }
 
