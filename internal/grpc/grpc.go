@@ -492,29 +492,61 @@ func (b sentBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// stream copies the response body to the client, flushing after every read: a gRPC message must reach the
-// client when the server sends it, not when a buffer fills. Each read re-arms the read timer.
+// stream copies the response body to the client as it comes, flushing a chunk at once unless the next one is
+// already there: a stream's messages reach the client when the server sends them, and a unary call's message
+// goes out with its trailers in one write (each flush is a system call of its own). A goroutine reads the body
+// so that the copy can tell whether more is ready; each read re-arms the read timer.
 func (h *Handler) stream(w http.ResponseWriter, body io.Reader, silent *readTimer) error {
-	bp := h.bufs.Get().(*[]byte)
-	defer h.bufs.Put(bp)
-	buf := *bp
+	type chunk struct {
+		buf *[]byte
+		n   int
+		err error
+	}
+	chunks := make(chan chunk, 1)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			bp := h.bufs.Get().(*[]byte)
+			silent.rearm()
+			n, err := body.Read(*bp)
+			silent.t.Stop() // (the wait for the client to take the chunk is not the server's silence)
+			select {
+			case chunks <- chunk{bp, n, err}:
+			case <-done:
+				h.bufs.Put(bp)
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	rc := http.NewResponseController(w)
+	c := <-chunks
 	for {
-		silent.rearm()
-		n, err := body.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
+		if c.n > 0 {
+			_, werr := w.Write((*c.buf)[:c.n])
+			if werr != nil {
+				h.bufs.Put(c.buf)
 				return werr
 			}
-			if ferr := rc.Flush(); ferr != nil {
-				return ferr
-			}
 		}
-		if err == io.EOF {
-			return nil
+		h.bufs.Put(c.buf)
+		if c.err == io.EOF {
+			return nil // (the server flushes what is left, with the trailers, when the handler returns)
 		}
-		if err != nil {
+		if c.err != nil {
+			return c.err
+		}
+		select {
+		case c = <-chunks:
+			continue // more is there: written with this one
+		default:
+		}
+		if err := rc.Flush(); err != nil {
 			return err
 		}
+		c = <-chunks
 	}
 }
