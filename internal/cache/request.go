@@ -94,6 +94,10 @@ type Update struct {
 	look Lookup
 	z    *Zone
 	once sync.Once
+	// the expired entry's status and validators, for proxy_cache_revalidate (the entry itself stays with the
+	// request that answers with it)
+	status   int
+	ims, inm string
 }
 
 // Release ends the update of the entry: another request may update it. Only the first call counts, so the
@@ -143,7 +147,8 @@ func Begin(ctx context.Context, z *Zone, c *Conf, v *vars.Request, r *http.Reque
 	case Stale:
 		if c.Background && c.UseStale.Updating && bg.Start != nil {
 			// nginx's background update: the expired entry answers now, and a subrequest updates it
-			u := &Update{look: cr.look, z: z}
+			e := cr.look.Entry
+			u := &Update{look: cr.look, z: z, status: e.Status, ims: e.Get("Last-Modified"), inm: e.Get("Etag")}
 			u.look.Entry, u.look.req = nil, nil
 			if bg.Start(u) {
 				v.UpstreamCacheStatus = StatusStale
@@ -217,11 +222,19 @@ var Fields = [...]string{"If-Modified-Since", "If-Unmodified-Since", "If-None-Ma
 // Revalidate returns the conditions that ask the upstream whether the expired entry is still current
 // (proxy_cache_revalidate): its Last-Modified as If-Modified-Since and its ETag as If-None-Match, "" for none.
 func (cr *Request) Revalidate() (ims, inm string) {
-	e := cr.stale
-	if e == nil || cr.look.Status != Stale || !cr.c.Revalidate || e.Status != http.StatusOK {
-		return "", ""
+	if u := cr.upd; u != nil {
+		// a background update: the validators the expired entry had
+		if !cr.c.Revalidate || u.status != http.StatusOK {
+			return "", ""
+		}
+		ims, inm = u.ims, u.inm
+	} else {
+		e := cr.stale
+		if e == nil || cr.look.Status != Stale || !cr.c.Revalidate || e.Status != http.StatusOK {
+			return "", ""
+		}
+		ims, inm = e.Get("Last-Modified"), e.Get("Etag")
 	}
-	ims, inm = e.Get("Last-Modified"), e.Get("Etag")
 	cr.reval = ims != "" || inm != ""
 	return ims, inm
 }
@@ -261,13 +274,17 @@ func (cr *Request) Response(v *vars.Request, status int, fields []Field, log fun
 	}
 	now := time.Now()
 	if cr.reval && status == http.StatusNotModified {
-		if until, ok := Validity(cr.stale.Status, fields, cr.c.Ignore, cr.c.Valid, now); ok {
+		staleStatus := http.StatusOK // (a background update revalidates only a 200)
+		if cr.stale != nil {
+			staleStatus = cr.stale.Status
+		}
+		if until, ok := Validity(staleStatus, fields, cr.c.Ignore, cr.c.Valid, now); ok {
 			if err := cr.z.Refresh(cr.look.Hash, until); err != nil {
 				log("refreshing entry failed: " + err.Error())
 			}
 		}
 		v.UpstreamCacheStatus = StatusRevalidated
-		return cr.stale
+		return cr.stale // (nil for a background update: its 304 goes to no client)
 	}
 	if !cr.store || status == http.StatusPartialContent {
 		return nil

@@ -498,6 +498,15 @@ http {
             proxy_cache_background_update on;
             add_header X-Cache-Status $upstream_cache_status;
         }
+        location /rv/ {
+            proxy_pass http://127.0.0.1:{{APP}};
+            proxy_cache bg;
+            proxy_cache_use_stale updating;
+            proxy_cache_background_update on;
+            proxy_cache_revalidate on;
+            proxy_cache_valid 200 2s; # (the 304 carries no Cache-Control: the entry is fresh for this long again)
+            add_header X-Cache-Status $upstream_cache_status;
+        }
     }
 }
 `, "PORT", port, "APP", app.Port, "CACHE", filepath.Join(t.TempDir(), "cache")))
@@ -522,6 +531,29 @@ http {
 	}
 	if n := app.count("/bg"); n != 2 {
 		t.Errorf("upstream saw %d requests, want 2", n)
+	}
+
+	// with proxy_cache_revalidate the update asks with the entry's validators (nginx sends them too), and a 304
+	// makes the old page fresh again
+	const rv = `/rv/r?ims304&h=ETag:"e1"&h=Cache-Control:max-age=1`
+	if _, got, body, _ := cacheGet(t, c, "GET", rv); got != "MISS" || body != "n=1 /rv/r\n" {
+		t.Fatalf("revalidate, first: %s %q", got, body)
+	}
+	time.Sleep(3100 * time.Millisecond)
+	if _, got, _, _ := cacheGet(t, c, "GET", rv); got != "STALE" {
+		t.Errorf("revalidate, expired: %s, want STALE", got)
+	}
+	if !eventually(3*time.Second, func() bool { return app.count("/rv/r") == 2 }) {
+		t.Fatal("no background update")
+	}
+	if h := app.head("/rv/r"); h.Get("If-None-Match") != `"e1"` {
+		t.Errorf("the background update sent If-None-Match %q, want the entry's \"e1\"", h.Get("If-None-Match"))
+	}
+	if !eventually(3*time.Second, func() bool {
+		_, got, body, _ := cacheGet(t, c, "GET", rv)
+		return got == "HIT" && body == "n=1 /rv/r\n"
+	}) {
+		t.Error("after the 304 the entry was not fresh again")
 	}
 }
 
