@@ -402,3 +402,50 @@ http {
 		t.Errorf("a server silent 3 s with grpc_read_timeout 1s: %v after %v, want the call ended after about 1 s", err, time.Since(began))
 	}
 }
+
+// TestH2CBehindProxyProtocol: on a `listen … proxy_protocol http2` port (a cleartext port behind a load
+// balancer), the bytes after the PROXY header tell h2c from HTTP/1.1 too, and $remote_addr is the header's.
+func TestH2CBehindProxyProtocol(t *testing.T) {
+	t.Parallel()
+	up := startGRPCBackend(t, &grpcBackend{name: "pp"}, nil)
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    server {
+        listen {{PORT}} proxy_protocol http2;
+        set_real_ip_from 127.0.0.1;
+        real_ip_header proxy_protocol;
+        location / { grpc_pass grpc://{{UP}}; grpc_set_header X-User $remote_addr; }
+        location = /plain { return 200 "h1 $remote_addr\n"; }
+    }
+}
+`, "PORT", port, "UP", up))
+	dialer := func(ctx context.Context, _ string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr(port))
+		if err == nil {
+			_, err = io.WriteString(c, "PROXY TCP4 203.0.113.7 127.0.0.1 5555 80\r\n")
+		}
+		return c, err
+	}
+	cc, err := grpc.NewClient("passthrough:///pp", grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithContextDialer(dialer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := testpb.NewTestServiceClient(cc).UnaryCall(ctx, &testpb.SimpleRequest{})
+	if err != nil || !strings.Contains(resp.GetUsername(), "user=203.0.113.7") {
+		t.Fatalf("h2c after a PROXY header: %v %q", err, resp.GetUsername())
+	}
+	c, err := dialer(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	b, _ := io.ReadAll(c)
+	if !strings.HasSuffix(string(b), "h1 203.0.113.7\n") {
+		t.Errorf("HTTP/1.1 after a PROXY header: %q", b)
+	}
+}
