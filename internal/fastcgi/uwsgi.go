@@ -23,8 +23,8 @@ import (
 // closes it after the response).
 type UWSGIClient struct{ oneShot }
 
-// SCGIClient runs requests in the SCGI protocol: a netstring of NUL-separated variables (CONTENT_LENGTH first,
-// then SCGI=1, as nginx's scgi module) and then the body, and back a CGI header (an HTTP status line is read
+// SCGIClient runs requests in the SCGI protocol: a netstring of NUL-separated variables (CONTENT_LENGTH first;
+// SCGI=1 comes from scgi_params, as with nginx's scgi module) and then the body, and back a CGI header (an HTTP status line is read
 // too) and the body until the application closes the connection; each request has a connection of its own.
 type SCGIClient struct{ oneShot }
 
@@ -53,10 +53,10 @@ func (c *UWSGIClient) Do(ctx context.Context, t Target, call *Call) (*Response, 
 // Do sends call to t (Params encoded with scgiEnc) and reads the response header.
 func (c *SCGIClient) Do(ctx context.Context, t Target, call *Call) (*Response, error) {
 	return c.do(ctx, t, call, func(bw *bufio.Writer) {
-		var buf [48]byte
+		var buf [40]byte
 		pre := append(buf[:0], "CONTENT_LENGTH\x00"...)
 		pre = strconv.AppendInt(pre, call.ContentLength, 10)
-		pre = append(pre, "\x00SCGI\x001\x00"...)
+		pre = append(pre, 0)
 		bw.WriteString(strconv.Itoa(len(pre) + len(call.Params)))
 		bw.WriteByte(':')
 		bw.Write(pre)

@@ -18,6 +18,7 @@ func TestSCGI(t *testing.T) {
 	s := start(t, fill(t, `events {}
 http {
     client_max_body_size 20m;
+    scgi_cache_path {{CACHE}} keys_zone=z:1m;
     upstream grp { server 127.0.0.1:{{DEAD}}; server 127.0.0.1:{{UP}}; }
     server {
         listen {{PORT}};
@@ -28,12 +29,13 @@ http {
         location /stream { include scgi_params; scgi_buffering off; scgi_pass 127.0.0.1:{{UP}}; }
         location /slow { include scgi_params; scgi_read_timeout 1s; scgi_pass 127.0.0.1:{{UP}}; }
         location /hidden { rewrite ^ /status break; include scgi_params; scgi_hide_header X-App; scgi_pass 127.0.0.1:{{UP}}; }
+        location /cached/ { include scgi_params; scgi_cache z; scgi_cache_key $uri; scgi_cache_valid 200 1m; add_header X-C $upstream_cache_status; scgi_pass 127.0.0.1:{{UP}}; }
         location /down/ { include scgi_params; scgi_pass 127.0.0.1:{{DEAD}}; }
         location /group/ { include scgi_params; scgi_param UWSGI_SCHEME $scheme; scgi_pass grp; }
         location /bare/ { include scgi_params; scgi_pass_request_headers off; scgi_pass 127.0.0.1:{{UP}}; }
     }
 }
-`, "PORT", port, "UP", up, "SOCK", sock, "DEAD", freePort(t)))
+`, "PORT", port, "UP", up, "SOCK", sock, "DEAD", freePort(t), "CACHE", t.TempDir()))
 	c := httpClient(addr(port), nil)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	env := func(t *testing.T, method, path, body string, hdr map[string]string) map[string]string {
@@ -72,6 +74,13 @@ http {
 			return strings.Contains(s.Log(), `connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: app.test, request: "GET /group/env HTTP/1.1", upstream: "scgi://127.0.0.1:`)
 		}) {
 			t.Errorf("no connect() failed line for the dead peer:\n%s", s.Log())
+		}
+	})
+	t.Run("scgi_cache", func(t *testing.T) {
+		for _, want := range []string{"MISS", "HIT"} {
+			if r := get(t, c, url+"/cached/env", nil); r.StatusCode != 200 || r.Header.Get("X-C") != want {
+				t.Errorf("%d X-C %q, want 200 %s", r.StatusCode, r.Header.Get("X-C"), want)
+			}
 		}
 	})
 	t.Run("a body both ways", func(t *testing.T) { echoMegabytes(t, c, url+"/echo") })
