@@ -13,11 +13,12 @@ func TestConfigureArgsFollowRegistry(t *testing.T) {
 		module string
 		with   bool
 	}{
-		{"http_ssl_module", true},   // ssl_certificate is implemented
-		{"http_v2_module", true},    // http2
-		{"http_ssi_module", false},  // ssi is not a directive we know
-		{"http_uwsgi_module", true}, // uwsgi_pass is implemented
-		{"http_scgi_module", false}, // scgi_pass is not
+		{"http_ssl_module", true},        // ssl_certificate is implemented
+		{"http_v2_module", true},         // http2
+		{"http_ssi_module", false},       // ssi is not a directive we know
+		{"http_uwsgi_module", true},      // uwsgi_pass is implemented
+		{"http_scgi_module", true},       // scgi_pass is implemented
+		{"http_memcached_module", false}, // memcached_pass is not
 	} {
 		want, other := " --with-"+tc.module+" ", " --without-"+tc.module+" "
 		if !tc.with {

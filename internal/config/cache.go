@@ -17,7 +17,8 @@ import (
 // consult it through cache.Request.
 var cacheDirectives = append(cacheFamily("proxy", "http_proxy", func(lc *LocConf) *CacheOpts { return &lc.ProxyCache }),
 	append(cacheFamily("fastcgi", "http_fastcgi", func(lc *LocConf) *CacheOpts { return &lc.FastCGIOpts.Cache }),
-		cacheFamily("uwsgi", "http_uwsgi", func(lc *LocConf) *CacheOpts { return &lc.UWSGIOpts.Cache })...)...)
+		append(cacheFamily("uwsgi", "http_uwsgi", func(lc *LocConf) *CacheOpts { return &lc.UWSGIOpts.Cache }),
+			cacheFamily("scgi", "http_scgi", func(lc *LocConf) *CacheOpts { return &lc.SCGIOpts.Cache })...)...)...)
 
 // cacheFamily declares the cache directives of one module: pre_cache_path, pre_cache, pre_cache_key, … whose
 // values go to the CacheOpts that opts picks of a level.
@@ -248,7 +249,7 @@ func (p *parser) checkCache(lc *LocConf) error {
 		pre  string
 		opts *CacheOpts
 		pass *GatewayPass
-	}{{"proxy", &lc.ProxyCache, nil}, {"fastcgi", &lc.FastCGIOpts.Cache, lc.FastCGI}, {"uwsgi", &lc.UWSGIOpts.Cache, lc.UWSGI}} {
+	}{{"proxy", &lc.ProxyCache, nil}, {"fastcgi", &lc.FastCGIOpts.Cache, lc.FastCGI}, {"uwsgi", &lc.UWSGIOpts.Cache, lc.UWSGI}, {"scgi", &lc.SCGIOpts.Cache, lc.SCGI}} {
 		ref := f.opts.Zone.V
 		if ref.Name == "" {
 			continue

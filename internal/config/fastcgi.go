@@ -47,6 +47,13 @@ var uwsgiDirectives = []Spec{
 		Apply: func(p *parser, d *Directive) error { return p.setModifier(d, &p.conf.UWSGIModifier2) }},
 }
 
+// scgiDirectives are nginx's ngx_http_scgi_module directives of its own; the rest are gatewayDirectives.
+var scgiDirectives = []Spec{
+	{Name: "scgi_pass", Module: "http_scgi", Ctx: CtxLocation, Args: "1", Doc: "Passes the request to an SCGI application (rTorrent's XML-RPC, Python apps behind an SCGI server) at host:port, unix:/path.sock or an upstream group; the application answers with a CGI header (Status, or an HTTP status line) and the body until it closes the connection.",
+		Diff:  "variables in the address are not supported yet. A new connection per request, as nginx.",
+		Apply: func(p *parser, d *Directive) error { return p.gatewayPass(d, HandlerSCGI, &p.conf.SCGI) }},
+}
+
 // setModifier parses uwsgi_modifier1 and uwsgi_modifier2: a number from 0 to 255 (one byte of the header).
 func (p *parser) setModifier(d *Directive, o *Opt[int]) error {
 	if o.Set {
@@ -60,7 +67,7 @@ func (p *parser) setModifier(d *Directive, o *Opt[int]) error {
 	return nil
 }
 
-// GatewayPass is a parsed fastcgi_pass or uwsgi_pass target.
+// GatewayPass is a parsed fastcgi_pass, uwsgi_pass or scgi_pass target.
 type GatewayPass struct {
 	Raw      string
 	Network  string // "tcp" or "unix"
@@ -76,7 +83,7 @@ func (p *parser) fastcgiPass(d *Directive) error {
 // gatewayPass parses fastcgi_pass or uwsgi_pass (the address, which sets the location's handler h) into dst.
 // uwsgi_pass takes an optional uwsgi:// in front; suwsgi:// (uwsgi over TLS) is refused.
 func (p *parser) gatewayPass(d *Directive, h Handler, dst **GatewayPass) error {
-	if p.conf.Proxy != nil || p.conf.FastCGI != nil || p.conf.UWSGI != nil || p.conf.Handler != HandlerNone {
+	if p.conf.Proxy != nil || p.conf.FastCGI != nil || p.conf.UWSGI != nil || p.conf.SCGI != nil || p.conf.Handler != HandlerNone {
 		return p.dup(d)
 	}
 	raw := d.Args[0]
@@ -102,9 +109,13 @@ func (p *parser) gatewayPass(d *Directive, h Handler, dst **GatewayPass) error {
 		if strings.Contains(addr, "://") {
 			e := d.errorf("invalid host %q in \"%s\": no URL scheme is used", raw, d.Name)
 			e.Hint = "write host:port, unix:/path.sock or an upstream name"
-			if h == HandlerUWSGI {
+			switch h {
+			case HandlerUWSGI:
 				e = d.errorf("invalid host in upstream %q", raw)
 				e.Hint = "write host:port, uwsgi://host:port, unix:/path.sock or an upstream name"
+			case HandlerSCGI:
+				e = d.errorf("invalid host in upstream %q", raw) // (nginx 1.22 takes no scgi:// either)
+				e.Hint = "write host:port, unix:/path.sock or an upstream name, without a scheme"
 			}
 			return e
 		}
@@ -115,24 +126,29 @@ func (p *parser) gatewayPass(d *Directive, h Handler, dst **GatewayPass) error {
 	return nil
 }
 
-// resolveFastCGI points fastcgi_pass (uwsgi_pass) at its upstream block, or checks its address.
+// resolveFastCGI points fastcgi_pass (uwsgi_pass, scgi_pass) at its upstream block, or checks its address.
 func (p *parser) resolveFastCGI(lc *LocConf) error {
-	if up := lc.UWSGI; up != nil && up.Network == "tcp" {
-		u, err := p.resolvePass(up.Raw, up.Addr, up.Pos, "probes over HTTP, but uwsgi_pass speaks uwsgi to it",
-			"uWSGI listens where its socket option says, often 127.0.0.1:3031, or use unix:/run/uwsgi/app.sock")
-		up.Upstream = u
+	for _, g := range [...]struct {
+		pass          *GatewayPass
+		why, portHint string
+	}{
+		{lc.FastCGI, "probes over HTTP, but fastcgi_pass speaks FastCGI to it",
+			"php-fpm listens on 127.0.0.1:9000 by default, or use unix:/run/php/php-fpm.sock"},
+		{lc.UWSGI, "probes over HTTP, but uwsgi_pass speaks uwsgi to it",
+			"uWSGI listens where its socket option says, often 127.0.0.1:3031, or use unix:/run/uwsgi/app.sock"},
+		{lc.SCGI, "probes over HTTP, but scgi_pass speaks SCGI to it",
+			"write the port the SCGI server listens on, as rTorrent's network.scgi.open_port, or use unix:/run/rtorrent.sock"},
+	} {
+		if g.pass == nil || g.pass.Network != "tcp" {
+			continue
+		}
+		u, err := p.resolvePass(g.pass.Raw, g.pass.Addr, g.pass.Pos, g.why, g.portHint)
+		g.pass.Upstream = u
 		if err != nil {
 			return err
 		}
 	}
-	fp := lc.FastCGI
-	if fp == nil || fp.Network != "tcp" {
-		return nil
-	}
-	u, err := p.resolvePass(fp.Raw, fp.Addr, fp.Pos, "probes over HTTP, but fastcgi_pass speaks FastCGI to it",
-		"php-fpm listens on 127.0.0.1:9000 by default, or use unix:/run/php/php-fpm.sock")
-	fp.Upstream = u
-	return err
+	return nil
 }
 
 // resolvePass finds the upstream block a fastcgi_pass or grpc_pass names, or checks that its address has a

@@ -154,7 +154,7 @@ func (p *parser) finishServer(s *Server) error {
 				perr = err
 			}
 			out = append(out, &route.Location[*Location]{Modifier: l.Modifier, Pattern: l.Pattern, Value: l, Children: conv(l.Children, l.Conf),
-				AutoRedirect: l.Conf.Handler == HandlerProxy || l.Conf.Handler == HandlerFastCGI || l.Conf.Handler == HandlerUWSGI || l.Conf.Handler == HandlerGRPC})
+				AutoRedirect: l.Conf.Handler == HandlerProxy || l.Conf.Handler == HandlerFastCGI || l.Conf.Handler == HandlerUWSGI || l.Conf.Handler == HandlerSCGI || l.Conf.Handler == HandlerGRPC})
 		}
 		return out
 	}
@@ -207,7 +207,7 @@ func (p *parser) finishLimitExcept(lc *LocConf) error {
 	c := le.Conf
 	mergeOpts(c, lc)
 	c.TryFiles = Opt[[]*vars.Template]{}
-	c.Handler, c.Proxy, c.FastCGI, c.UWSGI = lc.Handler, lc.Proxy, lc.FastCGI, lc.UWSGI
+	c.Handler, c.Proxy, c.FastCGI, c.UWSGI, c.SCGI = lc.Handler, lc.Proxy, lc.FastCGI, lc.UWSGI, lc.SCGI
 	c.Linger = lc.Linger // (compiled, not an Opt)
 	p.compileLevel(c)
 	return p.finishAccess(c, le.Pos)
@@ -222,6 +222,7 @@ func (p *parser) compileLevel(lc *LocConf) {
 	lc.ProxyCacheConf = lc.ProxyCache.compile(lc.ProxyIgnoreHeaders.V, true)
 	lc.FastCGIOpts.CacheConf = lc.FastCGIOpts.Cache.compile(lc.FastCGIOpts.IgnoreHeaders.V, false)
 	lc.UWSGIOpts.CacheConf = lc.UWSGIOpts.Cache.compile(lc.UWSGIOpts.IgnoreHeaders.V, false)
+	lc.SCGIOpts.CacheConf = lc.SCGIOpts.Cache.compile(lc.SCGIOpts.IgnoreHeaders.V, false)
 	lc.SecureLink = nil
 	if lc.SecureLinkSecret.V != "" || lc.SecureLinkExpr.V != nil || lc.SecureLinkMD5.V != nil {
 		lc.SecureLink = &vars.SecureLink{Expr: lc.SecureLinkExpr.V, MD5: lc.SecureLinkMD5.V, Secret: lc.SecureLinkSecret.V}

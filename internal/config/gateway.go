@@ -7,14 +7,15 @@ import (
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
-// gatewayDirectives are the directives ngx_http_fastcgi_module and ngx_http_uwsgi_module share: one family,
-// declared once for both prefixes, as the two modules differ only in the wire protocol. Their values go to
-// the Gateway of the prefix (LocConf.FastCGIOpts, LocConf.UWSGIOpts); the one handler in internal/fastcgi
-// reads them.
+// gatewayDirectives are the directives ngx_http_fastcgi_module, ngx_http_uwsgi_module and ngx_http_scgi_module
+// share: one family, declared once for the three prefixes, as the modules differ only in the wire protocol.
+// Their values go to the Gateway of the prefix (LocConf.FastCGIOpts, UWSGIOpts, SCGIOpts); the one handler in
+// internal/fastcgi reads them.
 var gatewayDirectives = append(gatewayFamily("fastcgi", "http_fastcgi", func(lc *LocConf) *Gateway { return &lc.FastCGIOpts }),
-	gatewayFamily("uwsgi", "http_uwsgi", func(lc *LocConf) *Gateway { return &lc.UWSGIOpts })...)
+	append(gatewayFamily("uwsgi", "http_uwsgi", func(lc *LocConf) *Gateway { return &lc.UWSGIOpts }),
+		gatewayFamily("scgi", "http_scgi", func(lc *LocConf) *Gateway { return &lc.SCGIOpts })...)...)
 
-// Gateway is one prefix's family of gateway directives at a level (fastcgi_* or uwsgi_*), merged field by
+// Gateway is one prefix's family of gateway directives at a level (fastcgi_*, uwsgi_* or scgi_*), merged field by
 // field; CacheConf is compiled once merged.
 type Gateway struct {
 	Params                                   Opt[[]GatewayParam]
@@ -41,7 +42,7 @@ var GatewayDefaults = struct {
 	ConnectTimeout, ReadTimeout, SendTimeout time.Duration
 }{60 * time.Second, 60 * time.Second, 60 * time.Second}
 
-// GatewayParam is one fastcgi_param or uwsgi_param.
+// GatewayParam is one fastcgi_param, uwsgi_param or scgi_param.
 type GatewayParam struct {
 	Name       string
 	Value      *vars.Template
@@ -52,7 +53,7 @@ type GatewayParam struct {
 func gatewayFamily(pre, module string, opts func(*LocConf) *Gateway) []Spec {
 	app := "the application"
 	bodyDoc := "Accepted; a body of known length streams to the application, a chunked one is spooled (php-fpm needs CONTENT_LENGTH)."
-	if pre == "uwsgi" {
+	if pre != "fastcgi" {
 		bodyDoc = "Accepted; a body of known length streams to the application, a chunked one is spooled (CONTENT_LENGTH is sent first)."
 	}
 	return []Spec{

@@ -71,7 +71,7 @@ func (p *parser) setHeader(d *Directive, o *Opt[[]HeaderSet]) error {
 }
 
 func (p *parser) grpcPass(d *Directive) error {
-	if p.conf.Proxy != nil || p.conf.FastCGI != nil || p.conf.UWSGI != nil || p.conf.GRPC != nil || p.conf.Handler != HandlerNone {
+	if p.conf.Proxy != nil || p.conf.FastCGI != nil || p.conf.UWSGI != nil || p.conf.SCGI != nil || p.conf.GRPC != nil || p.conf.Handler != HandlerNone {
 		return p.dup(d)
 	}
 	raw := d.Args[0]

@@ -21,7 +21,7 @@ import (
 var builtinFS embed.FS
 
 // builtinNames are the files `include` falls back to when the prefix has none.
-var builtinNames = map[string]bool{"mime.types": true, "fastcgi_params": true, "fastcgi.conf": true, "uwsgi_params": true, "proxy_params": true, "default.conf": true}
+var builtinNames = map[string]bool{"mime.types": true, "fastcgi_params": true, "fastcgi.conf": true, "uwsgi_params": true, "scgi_params": true, "proxy_params": true, "default.conf": true}
 
 // Builtin returns the text of a built-in file (mime.types, fastcgi_params, fastcgi.conf, proxy_params, default.conf).
 func Builtin(name string) ([]byte, bool) {

@@ -18,7 +18,7 @@ func PeerAddr(scheme, host string) string {
 	return net.JoinHostPort(strings.Trim(host, "[]"), port)
 }
 
-// PassAddrs lists the addresses the proxy_pass, fastcgi_pass and uwsgi_pass directives of c name directly (not an upstream
+// PassAddrs lists the addresses the proxy_pass, fastcgi_pass, uwsgi_pass and scgi_pass directives of c name directly (not an upstream
 // block, no variables), as $upstream_addr reports them, each once.
 func (c *Config) PassAddrs() []string {
 	seen := map[string]bool{}
@@ -34,6 +34,8 @@ func (c *Config) PassAddrs() []string {
 			a = lc.FastCGI.Addr
 		case lc.UWSGI != nil && lc.UWSGI.Upstream == nil:
 			a = lc.UWSGI.Addr
+		case lc.SCGI != nil && lc.SCGI.Upstream == nil:
+			a = lc.SCGI.Addr
 		default:
 			return
 		}

@@ -66,7 +66,6 @@ var ignoredDirectives = []Spec{
 	{Name: "proxy_max_temp_file_size", Module: "http_proxy", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; responses are never spooled to disk."},
 	{Name: "proxy_temp_path", Module: "http_proxy", Ctx: ctxHSL, Args: "1-4", Ignored: true, Doc: "Accepted."},
 	{Name: "client_body_temp_path", Module: "http_core", Ctx: ctxHSL, Args: "1-4", Ignored: true, Doc: "Accepted."},
-	{Name: "scgi_temp_path", Module: "http_scgi", Ctx: ctxHSL, Args: "1-4", Ignored: true, Doc: "Accepted (configurations written for nginx set every temp path; scgi_pass is not supported)."},
 	{Name: "zone", Module: "http_upstream", Ctx: CtxUpstream, Args: "1-2", Ignored: true, Doc: "Accepted; an upstream group's state (peers, failures, connection counts, resolved addresses) is always shared by all requests, as in one process there is nothing to put in shared memory."},
 	{Name: "uninitialized_variable_warn", Module: "http_rewrite", Ctx: ctxHSL | CtxIf, Args: "1", Ignored: true, Doc: "Accepted; an unset variable reads as empty without a warning."},
 	{Name: "log_subrequest", Module: "http_log", Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; subrequests (auth_request, mirror) are never logged."},

@@ -221,6 +221,7 @@ const (
 	HandlerStatusPage // the live HTML dashboard and its event stream
 	HandlerGRPC       // grpc_pass
 	HandlerUWSGI      // uwsgi_pass
+	HandlerSCGI       // scgi_pass
 )
 
 // LocConf holds location-scope directives: settable in http, server and location, merged down with nginx's rules.
@@ -229,6 +230,7 @@ type LocConf struct {
 	Proxy   *ProxyPass   // set by proxy_pass (not inherited)
 	FastCGI *GatewayPass // set by fastcgi_pass (not inherited)
 	UWSGI   *GatewayPass // set by uwsgi_pass (not inherited)
+	SCGI    *GatewayPass // set by scgi_pass (not inherited)
 	GRPC    *GRPCPass    // set by grpc_pass (not inherited)
 
 	// grpc_*
@@ -353,6 +355,7 @@ type LocConf struct {
 	UWSGIOpts            Gateway  // uwsgi_* shared with fastcgi (gateway.go)
 	UWSGIModifier1       Opt[int] // uwsgi_modifier1
 	UWSGIModifier2       Opt[int] // uwsgi_modifier2
+	SCGIOpts             Gateway  // scgi_* shared with fastcgi and uwsgi (gateway.go)
 
 	TryFiles           Opt[[]*vars.Template] // try_files: files…, then the fallback (URI, @name or =code)
 	Alias              Opt[*vars.Template]

@@ -12,7 +12,6 @@ var unsupportedModules = []struct {
 	hint   string
 }{
 	{"ngx_http_uwsgi_module", []string{"uwsgi_ssl_"}, "uwsgi over TLS (suwsgi://) is not supported: uwsgi_pass speaks plain uwsgi to a unix socket or a local address"},
-	{"ngx_http_scgi_module", []string{"scgi_"}, "scgi_pass is not supported: serve the application over HTTP or FastCGI and use proxy_pass or fastcgi_pass"},
 	{"ngx_http_memcached_module", []string{"memcached_"}, "memcached_pass is not supported: proxy_cache keeps responses on disk"},
 	{"ngx_http_ssi_module", []string{"ssi", "ssi_"}, "server-side includes are not supported"},
 	{"ngx_http_perl_module", []string{"perl", "perl_"}, "embedded Perl is not supported"},
@@ -37,6 +36,7 @@ var unsupportedModules = []struct {
 	{"ngx_http_proxy_module", []string{"proxy_store", "proxy_store_access"}, "proxy_store is not supported: proxy_cache keeps responses on disk"},
 	{"ngx_http_fastcgi_module", []string{"fastcgi_store", "fastcgi_store_access"}, "fastcgi_store is not supported: fastcgi_cache keeps responses on disk"},
 	{"ngx_http_uwsgi_module", []string{"uwsgi_store", "uwsgi_store_access"}, "uwsgi_store is not supported: uwsgi_cache keeps responses on disk"},
+	{"ngx_http_scgi_module", []string{"scgi_store", "scgi_store_access"}, "scgi_store is not supported: scgi_cache keeps responses on disk"},
 	{"NGINX Plus", []string{"auth_jwt", "auth_jwt_", "hls", "hls_", "f4f", "f4f_", "api", "status_zone", "least_time", "queue", "ntlm", "state", "session_log", "session_log_", "keyval", "keyval_zone", "mqtt", "mqtt_"},
 		"this is an NGINX Plus directive; sluice's own equivalents (health_check, sticky, the status page) are listed in docs/configuration.md"},
 	{"OpenSSL", []string{"ssl_engine", "ssl_conf_command", "proxy_ssl_conf_command", "grpc_ssl_conf_command", "uwsgi_ssl_conf_command"}, "OpenSSL settings do not apply: sluice's TLS is Go's crypto/tls"},

@@ -27,11 +27,12 @@ import (
 	"github.com/sluice-proxy/sluice/internal/vars"
 )
 
-// Handler is the fastcgi_pass and uwsgi_pass content handler; it outlives requests (it holds the FastCGI
-// connection pool). The two differ only in the wire protocol, the Transport a request's gateway uses.
+// Handler is the fastcgi_pass, uwsgi_pass and scgi_pass content handler; it outlives requests (it holds the
+// FastCGI connection pool). They differ only in the wire protocol, the Transport a request's gateway uses.
 type Handler struct {
 	Client *Client
 	UWSGI  *UWSGIClient
+	SCGI   *SCGIClient
 	Log    *slog.Logger
 	// TempDir holds spooled chunked request bodies ("" = the system's temporary directory).
 	TempDir string
@@ -49,7 +50,7 @@ type paramBuf struct{ enc, tmp []byte }
 
 // NewHandler returns a handler with a connection pool sized for php-fpm.
 func NewHandler(log *slog.Logger) *Handler {
-	h := &Handler{Client: &Client{MaxIdle: 32, IdleTimeout: 10 * time.Second}, UWSGI: &UWSGIClient{}, Log: log}
+	h := &Handler{Client: &Client{MaxIdle: 32, IdleTimeout: 10 * time.Second}, UWSGI: &UWSGIClient{}, SCGI: &SCGIClient{}, Log: log}
 	h.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	h.paramBufs.New = func() any { return &paramBuf{enc: make([]byte, 0, 2048), tmp: make([]byte, 0, 256)} }
 	return h
@@ -78,15 +79,15 @@ type Request struct {
 }
 
 // Transport runs one call on an application's address and reads the response header: the FastCGI Client or
-// the UWSGIClient.
+// the UWSGIClient or the SCGIClient.
 type Transport interface {
 	Do(ctx context.Context, t Target, call *Call) (*Response, error)
 }
 
-// gateway is what a request's protocol decides: its directives (fastcgi_* or uwsgi_*), its pass, the transport
+// gateway is what a request's protocol decides: its directives (fastcgi_*, uwsgi_* or scgi_*), its pass, the transport
 // and how parameters are encoded.
 type gateway struct {
-	name string // "fastcgi" or "uwsgi": log lines and the scheme of their upstream
+	name string // "fastcgi", "uwsgi" or "scgi": log lines and the scheme of their upstream
 	opts *config.Gateway
 	pass *config.GatewayPass
 	tr   Transport
@@ -95,8 +96,11 @@ type gateway struct {
 
 // gateway picks the protocol of the location's handler.
 func (h *Handler) gateway(c *config.LocConf) gateway {
-	if c.Handler == config.HandlerUWSGI {
+	switch c.Handler {
+	case config.HandlerUWSGI:
 		return gateway{name: "uwsgi", opts: &c.UWSGIOpts, pass: c.UWSGI, tr: h.UWSGI, pl: uwsgiEnc}
+	case config.HandlerSCGI:
+		return gateway{name: "scgi", opts: &c.SCGIOpts, pass: c.SCGI, tr: h.SCGI, pl: scgiEnc}
 	}
 	return gateway{name: "fastcgi", opts: &c.FastCGIOpts, pass: c.FastCGI, tr: h.Client, pl: fcgiEnc}
 }

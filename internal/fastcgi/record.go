@@ -189,7 +189,8 @@ func (rw *recordWriter) begin(keep bool) error {
 func (rw *recordWriter) flush() error { return rw.bw.Flush() }
 
 // paramEnc is how a protocol encodes a parameter: FastCGI writes both lengths (one or four bytes) and then
-// the name and the value; uwsgi writes each as a two-byte length and its bytes.
+// the name and the value; uwsgi writes each as a two-byte length and its bytes; SCGI (no appendLen) ends each
+// with a NUL.
 type paramEnc struct {
 	appendLen func(dst []byte, n int) []byte
 	lensFirst bool
@@ -198,7 +199,23 @@ type paramEnc struct {
 var (
 	fcgiEnc  = paramEnc{fcgiLen, true}
 	uwsgiEnc = paramEnc{uwsgiLen, false}
+	scgiEnc  = paramEnc{}
 )
+
+// head appends what comes before a name or a value of n bytes, tail what comes after it.
+func (e paramEnc) head(dst []byte, n int) []byte {
+	if e.appendLen == nil {
+		return dst
+	}
+	return e.appendLen(dst, n)
+}
+
+func (e paramEnc) tail(dst []byte) []byte {
+	if e.appendLen == nil {
+		return append(dst, 0)
+	}
+	return dst
+}
 
 // appendParam appends one FastCGI name-value pair.
 func appendParam[S string | []byte](dst []byte, name string, value S) []byte {
@@ -213,10 +230,10 @@ func appendParamIn[S string | []byte](e paramEnc, dst []byte, name string, value
 		dst = append(dst, name...)
 		return append(dst, value...)
 	}
-	dst = e.appendLen(dst, len(name))
-	dst = append(dst, name...)
-	dst = e.appendLen(dst, len(value))
-	return append(dst, value...)
+	dst = e.head(dst, len(name))
+	dst = e.tail(append(dst, name...))
+	dst = e.head(dst, len(value))
+	return e.tail(append(dst, value...))
 }
 
 // appendParamJoined appends a header's values joined by sep as one pair.
@@ -225,13 +242,14 @@ func appendParamJoined(e paramEnc, dst, name []byte, vals []string, sep string) 
 	for _, v := range vals {
 		n += len(v)
 	}
-	dst = e.appendLen(dst, len(name))
 	if e.lensFirst {
+		dst = e.appendLen(dst, len(name))
 		dst = e.appendLen(dst, n)
 		dst = append(dst, name...)
 	} else {
-		dst = append(dst, name...)
-		dst = e.appendLen(dst, n)
+		dst = e.head(dst, len(name))
+		dst = e.tail(append(dst, name...))
+		dst = e.head(dst, n)
 	}
 	for i, v := range vals {
 		if i > 0 {
@@ -239,7 +257,7 @@ func appendParamJoined(e paramEnc, dst, name []byte, vals []string, sep string) 
 		}
 		dst = append(dst, v...)
 	}
-	return dst
+	return e.tail(dst)
 }
 
 // fcgiLen is FastCGI's length: one byte below 128, else four with the high bit set.

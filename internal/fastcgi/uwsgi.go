@@ -21,7 +21,16 @@ import (
 // UWSGIClient runs requests in the uwsgi protocol: a packet of the request's variables and then its body, and
 // back a raw HTTP/1.x response. Each request has a connection of its own, as with nginx's uwsgi module (uWSGI
 // closes it after the response).
-type UWSGIClient struct {
+type UWSGIClient struct{ oneShot }
+
+// SCGIClient runs requests in the SCGI protocol: a netstring of NUL-separated variables (CONTENT_LENGTH first;
+// SCGI=1 comes from scgi_params, as with nginx's scgi module) and then the body, and back a CGI header (an HTTP status line is read
+// too) and the body until the application closes the connection; each request has a connection of its own.
+type SCGIClient struct{ oneShot }
+
+// oneShot is what the uwsgi and SCGI clients share: a connection per request, the request's head written by
+// the protocol, then its body, and back a raw HTTP or CGI response read to its length or the connection's end.
+type oneShot struct {
 	bodyBufs sync.Pool // *[]byte copy buffers for request bodies
 }
 
@@ -33,6 +42,31 @@ func (c *UWSGIClient) Do(ctx context.Context, t Target, call *Call) (*Response, 
 	if len(call.Params) > 0xffff {
 		return nil, ErrUWSGITooBig
 	}
+	return c.do(ctx, t, call, func(bw *bufio.Writer) {
+		hdr := [4]byte{call.Modifier1, 0, 0, call.Modifier2}
+		binary.LittleEndian.PutUint16(hdr[1:3], uint16(len(call.Params)))
+		bw.Write(hdr[:])
+		bw.Write(call.Params)
+	})
+}
+
+// Do sends call to t (Params encoded with scgiEnc) and reads the response header.
+func (c *SCGIClient) Do(ctx context.Context, t Target, call *Call) (*Response, error) {
+	return c.do(ctx, t, call, func(bw *bufio.Writer) {
+		var buf [40]byte
+		pre := append(buf[:0], "CONTENT_LENGTH\x00"...)
+		pre = strconv.AppendInt(pre, call.ContentLength, 10)
+		pre = append(pre, 0)
+		bw.WriteString(strconv.Itoa(len(pre) + len(call.Params)))
+		bw.WriteByte(':')
+		bw.Write(pre)
+		bw.Write(call.Params)
+		bw.WriteByte(',')
+	})
+}
+
+// do dials t, writes the request's head (head) and body, and reads the response header.
+func (c *oneShot) do(ctx context.Context, t Target, call *Call, head func(*bufio.Writer)) (*Response, error) {
 	d := t.dialer()
 	nc, err := d.DialContext(ctx, t.Network, t.Addr)
 	if err != nil {
@@ -41,7 +75,7 @@ func (c *UWSGIClient) Do(ctx context.Context, t Target, call *Call) (*Response, 
 	nc = netutil.NewSocket(nc)
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	resp, err := c.exchange(nc, t, call)
+	resp, err := c.exchange(nc, t, call, head)
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -49,12 +83,9 @@ func (c *UWSGIClient) Do(ctx context.Context, t Target, call *Call) (*Response, 
 	return resp, nil
 }
 
-func (c *UWSGIClient) exchange(nc net.Conn, t Target, call *Call) (*Response, error) {
+func (c *oneShot) exchange(nc net.Conn, t Target, call *Call, head func(*bufio.Writer)) (*Response, error) {
 	bw := bufio.NewWriterSize(&netutil.DeadlineWriter{Conn: nc, D: t.SendTimeout}, 16<<10)
-	hdr := [4]byte{call.Modifier1, 0, 0, call.Modifier2}
-	binary.LittleEndian.PutUint16(hdr[1:3], uint16(len(call.Params)))
-	bw.Write(hdr[:])
-	bw.Write(call.Params)
+	head(bw)
 	if call.Body != nil && call.ContentLength != 0 {
 		bp, _ := c.bodyBufs.Get().(*[]byte)
 		if bp == nil {
@@ -101,8 +132,8 @@ func (c *UWSGIClient) exchange(nc net.Conn, t Target, call *Call) (*Response, er
 	return resp, nil
 }
 
-// readHTTPHeader reads an HTTP/1.x status line and header, as nginx's uwsgi module does: a response without a
-// status line is read as a CGI header (Status, Location), like FastCGI's.
+// readHTTPHeader reads an HTTP/1.x status line and header, as nginx's uwsgi and scgi modules do: a response
+// without a status line is read as a CGI header (Status, Location), like FastCGI's.
 func readHTTPHeader(br *bufio.Reader) (*Response, error) {
 	resp := &Response{}
 	p, err := br.Peek(5)
@@ -172,7 +203,8 @@ func (b *uwsgiBody) Ready() bool { return !b.done && b.left != 0 && b.r.Buffered
 
 func (b *uwsgiBody) Close() error { return b.nc.Close() }
 
-// timedReader arms the read deadline before each read (uwsgi_read_timeout: the time between two reads).
+// timedReader arms the read deadline before each read (uwsgi_read_timeout, scgi_read_timeout: the time
+// between two reads).
 type timedReader struct {
 	nc net.Conn
 	d  time.Duration

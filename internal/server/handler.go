@@ -461,7 +461,7 @@ func (rq *request) content() {
 			rq.proxy.Cache, rq.proxy.CacheBG = rq.snap.caches[cc.Zone], rq.cacheBackground()
 		}
 		rq.s.proxy.Serve(rq.r.Context(), &rq.proxy)
-	case config.HandlerFastCGI, config.HandlerUWSGI:
+	case config.HandlerFastCGI, config.HandlerUWSGI, config.HandlerSCGI:
 		fr := &fastcgi.Request{
 			W: rq.w, R: rq.r, V: rq.v, Conf: c, Log: rq.log,
 			Error:     rq.bound.special,
@@ -469,8 +469,11 @@ func (rq *request) content() {
 			Redirect:  rq.bound.redirect,
 		}
 		cc := c.FastCGIOpts.CacheConf
-		if c.Handler == config.HandlerUWSGI {
+		switch c.Handler {
+		case config.HandlerUWSGI:
 			cc = c.UWSGIOpts.CacheConf
+		case config.HandlerSCGI:
+			cc = c.SCGIOpts.CacheConf
 		}
 		if cc != nil {
 			fr.Cache, fr.CacheBG = rq.snap.caches[cc.Zone], rq.cacheBackground()
@@ -560,6 +563,8 @@ func (rq *request) intercepts(status int) bool {
 		on = rq.conf.FastCGIOpts.InterceptErrors.Get(false)
 	case config.HandlerUWSGI:
 		on = rq.conf.UWSGIOpts.InterceptErrors.Get(false)
+	case config.HandlerSCGI:
+		on = rq.conf.SCGIOpts.InterceptErrors.Get(false)
 	}
 	if !on {
 		return false
