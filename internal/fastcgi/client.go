@@ -346,7 +346,9 @@ func cgiStatus(resp *Response) error {
 	if st := h.Get("Status"); st != "" {
 		code, reason, _ := strings.Cut(strings.TrimSpace(st), " ")
 		n, err := strconv.Atoi(code)
-		if err != nil || n < 100 || n > 999 {
+		if err != nil || n < 200 || n > 999 {
+			// (an interim or 101 answer would be sent as final: a 101 makes a client or front proxy take the
+			// connection for a tunnel that sluice goes on reading as HTTP)
 			return fmt.Errorf("upstream sent invalid status %q", st)
 		}
 		resp.Status, resp.Reason = n, strings.TrimSpace(reason)

@@ -1,10 +1,12 @@
 package fastcgi
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -162,5 +164,22 @@ func TestAppendParamJoinedAndBytes(t *testing.T) {
 	want := [][2]string{{"HTTP_ACCEPT", "a, " + long + ", c"}, {"SCRIPT_FILENAME", "/srv/x.php"}, {"HTTP_COOKIE", "k=v"}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("parseParams = %q, %v; want %q", got, err, want)
+	}
+}
+
+// TestInterimStatusRefused: an application's 1xx status (CGI Status or a uwsgi/SCGI status line) is an invalid
+// answer: sent on as final, a 101 would make the client or a proxy in front take the connection for a tunnel
+// while sluice goes on reading it as HTTP.
+func TestInterimStatusRefused(t *testing.T) {
+	for _, st := range []string{"101 Switching Protocols", "100 Continue", "199 x"} {
+		if err := cgiStatus(&Response{Header: http.Header{"Status": {st}}}); err == nil {
+			t.Errorf("CGI Status %q accepted", st)
+		}
+		if _, err := readHTTPHeader(bufio.NewReader(strings.NewReader("HTTP/1.1 " + st + "\r\nUpgrade: websocket\r\n\r\n"))); err == nil {
+			t.Errorf("status line %q accepted", st)
+		}
+	}
+	if err := cgiStatus(&Response{Header: http.Header{"Status": {"204 No Content"}}}); err != nil {
+		t.Errorf("Status 204: %v", err)
 	}
 }

@@ -148,7 +148,7 @@ func readHTTPHeader(br *bufio.Reader) (*Response, error) {
 		_, rest, _ := strings.Cut(line, " ")
 		code, reason, _ := strings.Cut(rest, " ")
 		n, err := strconv.Atoi(code)
-		if len(code) != 3 || err != nil || n < 100 {
+		if len(code) != 3 || err != nil || n < 200 { // (1xx: see cgiStatus)
 			return nil, fmt.Errorf("upstream sent invalid status line %q", line)
 		}
 		resp.Status, resp.Reason = n, strings.TrimSpace(reason)
