@@ -274,7 +274,7 @@ func (p *parser) resolveProxy(lc *LocConf) error {
 
 // mergeOpts fills every Opt field of child that was not set from parent (nginx's merge for scalars; array
 // directives are Opt too, so a level that sets any replaces the inherited list). The Opts of an UpstreamSSL,
-// CacheOpts or Gateway family are merged one by one.
+// CacheOpts, Gateway or Spooling family are merged one by one.
 func mergeOpts(child, parent any) {
 	cv := reflect.ValueOf(child).Elem()
 	pv := reflect.ValueOf(parent).Elem()
@@ -283,7 +283,7 @@ func mergeOpts(child, parent any) {
 		if f.Kind() != reflect.Struct || !f.CanSet() {
 			continue
 		}
-		if t := f.Type(); t == reflect.TypeFor[UpstreamSSL]() || t == reflect.TypeFor[CacheOpts]() || t == reflect.TypeFor[Gateway]() {
+		if t := f.Type(); t == reflect.TypeFor[UpstreamSSL]() || t == reflect.TypeFor[CacheOpts]() || t == reflect.TypeFor[Gateway]() || t == reflect.TypeFor[Spooling]() {
 			mergeOpts(f.Addr().Interface(), pv.Field(i).Addr().Interface())
 			continue
 		}

@@ -32,6 +32,7 @@ type Gateway struct {
 	SocketKeepalive                          Opt[bool]
 	LimitRate                                Opt[int64] // bytes per second; 0: no limit
 	ForceRanges                              Opt[bool]
+	Spool                                    Spooling  // *_buffers, *_max_temp_file_size, *_temp_path (spool.go)
 	Cache                                    CacheOpts // *_cache and its directives (cache.go)
 
 	CacheConf *cache.Conf // *_cache*, nil without a cache
@@ -86,8 +87,8 @@ func gatewayFamily(pre, module string, opts func(*LocConf) *Gateway) []Spec {
 			Apply: func(p *parser, d *Directive) error { add(&opts(p.conf).HideHeaders, d.Args[0]); return nil }},
 		{Name: pre + "_pass_header", Module: module, Ctx: ctxHSL, Args: "1", Doc: "Passes a response header hidden by default (Status, X-Accel-*).",
 			Apply: func(p *parser, d *Directive) error { add(&opts(p.conf).PassHeaders, d.Args[0]); return nil }},
-		{Name: pre + "_buffering", Module: module, Ctx: ctxHSL, Args: "1", Default: "on", Doc: "off: every chunk from " + app + " is sent to the client at once.",
-			Diff:  "on never holds a whole body: data streams through a small buffer, flushed whenever the application pauses.",
+		{Name: pre + "_buffering", Module: module, Ctx: ctxHSL, Args: "1", Default: "on", Doc: "on: a response is read from " + app + " at its own pace, ahead of a slower client, into " + pre + "_buffers and then a temporary file (" + pre + "_max_temp_file_size), so the application is free once it has answered; off: every chunk is sent to the client at once.",
+			Diff:  "the first 32k are sent as they are read, flushed whenever the application pauses; see " + pre + "_buffers.",
 			Apply: func(p *parser, d *Directive) error { return p.setBool(d, &opts(p.conf).Buffering) }},
 		{Name: pre + "_next_upstream", Module: module, Ctx: ctxHSL, Args: "1+", Default: "error timeout", Doc: "When the next server of an upstream group is tried: error, timeout (connecting), off.",
 			Diff: "only a failed connect is retried (nothing was sent); invalid_header, http_500/503/403/404/429 and non_idempotent are accepted and not acted on.",
@@ -122,11 +123,8 @@ func gatewayFamily(pre, module string, opts func(*LocConf) *Gateway) []Spec {
 		{Name: pre + "_pass_request_body", Module: module, Ctx: ctxHSL, Args: "1", Default: "on", Doc: "Pass the client's request body to " + app + ".",
 			Apply: func(p *parser, d *Directive) error { return p.setBool(d, &opts(p.conf).PassReqBody) }},
 		{Name: pre + "_buffer_size", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; response headers up to 64k are read."},
-		{Name: pre + "_buffers", Module: module, Ctx: ctxHSL, Args: "2", Ignored: true, Doc: "Accepted; responses stream through a fixed small buffer."},
 		{Name: pre + "_busy_buffers_size", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted."},
-		{Name: pre + "_max_temp_file_size", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; responses are never spooled to disk."},
-		{Name: pre + "_temp_file_write_size", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; responses are never spooled to disk."},
-		{Name: pre + "_temp_path", Module: module, Ctx: ctxHSL, Args: "1-4", Ignored: true, Doc: "Accepted."},
+		{Name: pre + "_temp_file_write_size", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; the temporary file is written as the upstream is read."},
 		{Name: pre + "_ignore_headers", Module: module, Ctx: ctxHSL, Args: "1+", Doc: "Application response fields not acted on: X-Accel-Redirect (the response is passed as it is), X-Accel-Buffering, X-Accel-Limit-Rate, and for " + pre + "_cache X-Accel-Expires, Expires, Cache-Control, Set-Cookie (a response with it is then cached) and Vary; X-Accel-Charset, which then no longer names the charset the response is given (see charset).",
 			Apply: func(p *parser, d *Directive) error { return p.ignoreHeaders(d, &opts(p.conf).IgnoreHeaders) }},
 		{Name: pre + "_ignore_client_abort", Module: module, Ctx: ctxHSL, Args: "1", Ignored: true, Doc: "Accepted; a client that goes away ends the request to the application (off)."},

@@ -84,7 +84,7 @@ type Registry struct {
 // NewRegistry returns the registry of every directive sluice accepts.
 func NewRegistry() *Registry {
 	r := &Registry{specs: map[string]*Spec{}}
-	for _, table := range [][]Spec{mainDirectives, coreDirectives, rewriteDirectives, headerDirectives, proxyDirectives, proxySSLDirectives, grpcDirectives, cacheDirectives, gatewayDirectives, fastcgiDirectives, uwsgiDirectives, scgiDirectives, staticDirectives, gzipDirectives, subDirectives, charsetDirectives, sslDirectives, logDirectives, upstreamDirectives, sluiceDirectives, accessDirectives, varDirectives, streamDirectives, ignoredDirectives} {
+	for _, table := range [][]Spec{mainDirectives, coreDirectives, rewriteDirectives, headerDirectives, proxyDirectives, proxySSLDirectives, grpcDirectives, cacheDirectives, gatewayDirectives, spoolDirectives, fastcgiDirectives, uwsgiDirectives, scgiDirectives, staticDirectives, gzipDirectives, subDirectives, charsetDirectives, sslDirectives, logDirectives, upstreamDirectives, sluiceDirectives, accessDirectives, varDirectives, streamDirectives, ignoredDirectives} {
 		for i := range table {
 			s := &table[i]
 			if _, dup := r.specs[s.Name]; dup {

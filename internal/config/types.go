@@ -299,6 +299,7 @@ type LocConf struct {
 	ProxySendTimeout       Opt[time.Duration]
 	ProxyBuffering         Opt[bool]
 	ProxyForceRanges       Opt[bool]
+	ProxySpool             Spooling // proxy_buffers, proxy_max_temp_file_size, proxy_temp_path (spool.go)
 	ProxyRequestBuffering  Opt[bool]
 	ProxyInterceptErrors   Opt[bool]
 	ProxySetBody           Opt[*vars.Template]

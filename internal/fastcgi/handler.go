@@ -306,7 +306,16 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		io.Copy(io.Discard, src)
 		err = nil
 	} else {
-		err = h.stream(fr.W, src, flushEach)
+		var spool func() *proxy.Spool // (a long response only: the closure does not escape)
+		if !unbuffered {
+			spool = func() *proxy.Spool {
+				sc := &g.Spool
+				return &proxy.Spool{Mem: sc.Mem(), MaxFile: sc.MaxFile(), Dir: sc.Dir(), Bufs: &h.bufs, FileError: func(err error) {
+					fr.Log.Error(fr.gw.name+": temporary file: "+err.Error(), v.LogAttrs()...)
+				}}
+			}
+		}
+		err = h.stream(fr.W, src, flushEach, spool)
 	}
 	if tee != nil {
 		fr.cr.End(tee, err, func(msg string) { fr.Log.Error(fr.gw.name+": cache: "+msg, v.LogAttrs()...) })
@@ -427,11 +436,12 @@ func upstreamError(err error) string {
 }
 
 // stream is proxy.Stream through one of h's pooled buffers: flushing after every read when flushEach, and
-// otherwise whenever the application has nothing more ready (the body's Ready).
-func (h *Handler) stream(w http.ResponseWriter, b io.Reader, flushEach bool) error {
+// otherwise whenever the application has nothing more ready (the body's Ready); a long buffered response is
+// read ahead of the client through spool.
+func (h *Handler) stream(w http.ResponseWriter, b io.Reader, flushEach bool, spool func() *proxy.Spool) error {
 	bp := h.bufs.Get().(*[]byte)
 	defer h.bufs.Put(bp)
-	_, err := proxy.Stream(w, b, *bp, flushEach, -1)
+	_, err := proxy.Stream(w, b, *bp, flushEach, -1, spool)
 	return err
 }
 

@@ -249,6 +249,17 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 	if strings.EqualFold(accel, "yes") {
 		flushEach = false
 	}
+	buffered := (pr.Conf.ProxyBuffering.Get(true) && !strings.EqualFold(accel, "no")) || strings.EqualFold(accel, "yes")
+	var spool func() *Spool // (called only for a long response: a closure that does not escape costs nothing)
+	if buffered {
+		spool = func() *Spool {
+			sp := p.newSpool(&pr.Conf.ProxySpool, resp.Body, func(err error) {
+				pr.Log.Error("proxy: temporary file: "+err.Error(), pr.V.LogAttrs()...)
+			})
+			sp.Done = hold.End
+			return sp
+		}
+	}
 	src := body
 	if rate := pr.Conf.ProxyLimitRate.V; rate > 0 && pr.Conf.ProxyBuffering.Get(true) && !strings.EqualFold(accel, "no") {
 		// as nginx, proxy_limit_rate applies to buffered responses only
@@ -259,11 +270,11 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 		if cc.HeadGet || cc.NoBody {
 			_, err = io.Copy(io.Discard, tee) // the client gets the head only; the entry gets the body
 		} else {
-			_, err = p.stream(pr.W, tee, flushEach, size)
+			_, err = p.stream(pr.W, tee, flushEach, size, spool)
 		}
 		cc.End(tee, err, func(msg string) { pr.Log.Error("proxy: cache: "+msg, pr.V.LogAttrs()...) })
 	} else if !(cc != nil && cc.HeadGet) {
-		_, err = p.stream(pr.W, src, flushEach, size)
+		_, err = p.stream(pr.W, src, flushEach, size, spool)
 	}
 	at.finish(pr.V, last)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -325,11 +336,16 @@ type Ready interface{ Ready() bool }
 // nothing more ready: body's Ready when it has one, else a read shorter than buf. Once size bytes (the
 // upstream's Content-Length, -1 unknown) are copied the response is complete and is not flushed here: the
 // server sends it when the handler returns, in the same write. A client gone away ends the copy without an
-// error; a failed read returns its error (io.EOF is the end, not an error).
-func Stream(w http.ResponseWriter, body io.Reader, buf []byte, flushEach bool, size int64) (int64, error) {
+// error; a failed read returns its error (io.EOF is the end, not an error). With spool, a response longer
+// than spoolAfter is read ahead of the client (see Spool).
+func Stream(w http.ResponseWriter, body io.Reader, buf []byte, flushEach bool, size int64, spool func() *Spool) (int64, error) {
 	ready, _ := body.(Ready)
 	var total int64
 	for {
+		if spool != nil && total >= spoolAfter {
+			// a response bigger than the socket buffers take at once: the upstream need not wait for the client
+			return spool().copy(w, body, buf, flushEach, total, size)
+		}
 		n, err := body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
@@ -357,7 +373,7 @@ func Stream(w http.ResponseWriter, body io.Reader, buf []byte, flushEach bool, s
 
 // stream is Stream through one of p's pooled buffers; an upstream body the transport holds whole already is
 // written from there.
-func (p *Proxy) stream(w http.ResponseWriter, r io.Reader, flushEach bool, size int64) (int64, error) {
+func (p *Proxy) stream(w http.ResponseWriter, r io.Reader, flushEach bool, size int64, spool func() *Spool) (int64, error) {
 	if b, ok := r.(*body); ok {
 		if n, done, _ := b.writeBuffered(w); done {
 			return int64(n), nil // all of it: nothing to flush before the response ends (a write error: the client went away)
@@ -365,7 +381,17 @@ func (p *Proxy) stream(w http.ResponseWriter, r io.Reader, flushEach bool, size 
 	}
 	bp := p.copyBufs.Get().(*[]byte)
 	defer p.copyBufs.Put(bp)
-	return Stream(w, r, *bp, flushEach, size)
+	return Stream(w, r, *bp, flushEach, size, spool)
+}
+
+// newSpool is the Spool of a buffered response read from r under c, its memory buffers p's copy buffers;
+// fileErr reports a temporary file that failed.
+func (p *Proxy) newSpool(c *config.Spooling, r io.Reader, fileErr func(error)) *Spool {
+	sp := &Spool{Mem: c.Mem(), MaxFile: c.MaxFile(), Dir: c.Dir(), Bufs: &p.copyBufs, FileError: fileErr}
+	if b, ok := r.(*body); ok {
+		sp.Interrupt = b.interrupt
+	}
+	return sp
 }
 
 // timedBody restarts a timer after every read from r (the timer bounds each read).
@@ -883,7 +909,7 @@ func (p *Proxy) serveUpgrade(ctx context.Context, pr *Request, t *target, out *h
 		conn.SetDeadline(time.Time{}) // the timer below bounds each read instead
 		timer := time.AfterFunc(readTimeout, func() { conn.Close() })
 		defer timer.Stop()
-		if _, err := p.stream(pr.W, &timedBody{resp.Body, timer, readTimeout}, true, resp.ContentLength); err != nil {
+		if _, err := p.stream(pr.W, &timedBody{resp.Body, timer, readTimeout}, true, resp.ContentLength, nil); err != nil {
 			pr.Log.Error("proxy: upstream response body failed: "+err.Error(), pr.V.LogAttrs()...)
 			panic(http.ErrAbortHandler) // never present a cut-off body as complete
 		}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -606,11 +607,26 @@ func fields(raw []byte, name string) func(yield func([]byte) bool) {
 // body returns the connection to the pool once the response was read to its end.
 type body struct {
 	io.ReadCloser
-	t    *Transport
-	pc   *pconn
-	keep bool
-	done bool
-	st   respStore // the response, when parseHead read its head
+	t     *Transport
+	pc    *pconn
+	keep  bool
+	done  bool
+	state atomic.Int32 // bodyReading, then bodyFinished (finish) or bodyCut (interrupt), whichever is first
+	st    respStore    // the response, when parseHead read its head
+}
+
+const (
+	bodyReading int32 = iota
+	bodyFinished
+	bodyCut
+)
+
+// interrupt ends a read of the body in progress on another goroutine (a Spool's, when the client went away)
+// by closing the connection, unless the body has already been read to its end and the connection released.
+func (b *body) interrupt() {
+	if b.state.CompareAndSwap(bodyReading, bodyCut) {
+		b.pc.conn.Close()
+	}
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -650,8 +666,9 @@ func (b *body) finish(eof bool) {
 		return
 	}
 	b.done = true
+	cut := !b.state.CompareAndSwap(bodyReading, bodyFinished) // interrupt closed the connection
 	stopped := b.pc.unwatch()
-	reuse := eof && b.keep && stopped
+	reuse := eof && b.keep && stopped && !cut
 	if reuse {
 		// not while the request body is still being sent (the upstream answered early)
 		done, err := b.pc.sendResult()

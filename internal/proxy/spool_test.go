@@ -1,0 +1,100 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// unevenReader gives data in reads of random sizes, pausing now and then, as an upstream does.
+type unevenReader struct {
+	data []byte
+	rng  *rand.Rand
+	err  error // returned instead of io.EOF at the end
+}
+
+func (r *unevenReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		return 0, io.EOF
+	}
+	if r.rng.IntN(50) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	n := min(len(p), 1+r.rng.IntN(20000), len(r.data))
+	copy(p, r.data[:n])
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// slowWriter is a client that takes its bytes in bursts.
+type slowWriter struct {
+	bytes.Buffer
+	rng     *rand.Rand
+	h       http.Header
+	flushes int
+}
+
+func (w *slowWriter) Header() http.Header { return w.h }
+func (w *slowWriter) WriteHeader(int)     {}
+func (w *slowWriter) Flush()              { w.flushes++ }
+func (w *slowWriter) Write(p []byte) (int, error) {
+	if w.rng.IntN(20) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	return w.Buffer.Write(p)
+}
+
+// Stream through a spool delivers every byte once and in order, whatever the memory and file limits (a file
+// that fills up, starts over, or cannot be made), and reports a failed body after what was read.
+func TestSpoolOrder(t *testing.T) {
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i * 7 / 3)
+	}
+	bufs := &sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name     string
+		sp       Spool
+		fileErrs bool
+		bodyErr  error
+	}{
+		{"memory only", Spool{Mem: 8 << 10}, false, nil},
+		{"small file", Spool{Mem: 4 << 10, MaxFile: 100 << 10, Dir: dir}, false, nil},
+		{"large file", Spool{Mem: 32 << 10, MaxFile: 1 << 30, Dir: dir}, false, nil},
+		{"no directory", Spool{Mem: 16 << 10, MaxFile: 1 << 30, Dir: filepath.Join(dir, "missing")}, true, nil},
+		{"body fails", Spool{Mem: 4 << 10, MaxFile: 1 << 20, Dir: dir}, false, io.ErrUnexpectedEOF},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			sp := tc.sp
+			sp.Bufs = bufs
+			var fileErrs int
+			sp.FileError = func(error) { fileErrs++ }
+			w := &slowWriter{rng: rand.New(rand.NewPCG(3, 4)), h: http.Header{}}
+			buf := make([]byte, 32<<10)
+			n, err := Stream(w, &unevenReader{data: data, rng: rng, err: tc.bodyErr}, buf, false, -1, func() *Spool { return &sp })
+			if !errors.Is(err, tc.bodyErr) {
+				t.Fatalf("error %v, want %v", err, tc.bodyErr)
+			}
+			if n != int64(len(data)) || !bytes.Equal(w.Bytes(), data) {
+				t.Fatalf("copied %d bytes (%d written), want the %d in order", n, w.Len(), len(data))
+			}
+			if (fileErrs > 0) != tc.fileErrs {
+				t.Errorf("%d temporary file errors reported", fileErrs)
+			}
+			if w.flushes == 0 {
+				t.Error("never flushed")
+			}
+		})
+	}
+}
