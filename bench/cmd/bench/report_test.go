@@ -33,6 +33,9 @@ func TestCPUList(t *testing.T) {
 	if got := cpuList("0,2-4"); len(got) != 4 || got[0] != 0 || got[1] != 2 || got[3] != 4 {
 		t.Errorf(`cpuList("0,2-4") = %v`, got)
 	}
+	if g := cpuGroups("", ""); len(g) != 1 || g[0].cpus != nil {
+		t.Errorf("unpinned groups = %v, want every CPU together", g)
+	}
 }
 
 // TestBoundsMarkdown checks that every measured throughput row gets a line per target with the medians.
