@@ -149,8 +149,9 @@ func main() {
 		skipped = append(skipped, "PHP row (php-fpm or sluice's fastcgi_pass not available)")
 	}
 
-	r := &runner{e: e, wsload: bins["wsload"], d: *dur, levels: levels, perProc: 1000, scaling: !*quick, extras: !*quick, loadCPUs: loadCPUs, verbose: *verbose}
-	res := &results{targets: names(ts), levels: levels, php: php != ""}
+	busy := cpuGroups(loadCPUs, proxyCPUs)
+	r := &runner{e: e, wsload: bins["wsload"], d: *dur, levels: levels, perProc: 1000, scaling: !*quick, extras: !*quick, loadCPUs: loadCPUs, busy: busy, verbose: *verbose}
+	res := &results{targets: names(ts), levels: levels, php: php != "", busy: busy}
 	started := time.Now()
 	for round := 0; round <= *rounds; round++ {
 		order := slices.Clone(ts)
@@ -209,11 +210,13 @@ func main() {
 
 	meta := machine(ts, nofile, *pin, *quick, *rounds, *dur, skipped, elapsed)
 	table := res.markdown()
+	bounds := "## What bounds each row\n\n" + res.boundsMarkdown() + "\n" + boundsLegend(*pin)
 	fmt.Println()
 	fmt.Println(meta)
 	fmt.Println(table)
+	fmt.Println(bounds)
 	must(os.MkdirAll(*out, 0o755))
-	md := "# sluice benchmark: latest results\n\n" + meta + "\n" + table + "\n![sluice relative to nginx](latest.png)\n\n" + legend
+	md := "# sluice benchmark: latest results\n\n" + meta + "\n" + table + "\n![sluice relative to nginx](latest.png)\n\n" + legend + "\n" + bounds
 	must(os.WriteFile(filepath.Join(*out, "latest.md"), []byte(md), 0o644))
 	if err := res.chart(filepath.Join(*out, "latest.png")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: chart:", err)

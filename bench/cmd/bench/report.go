@@ -60,6 +60,7 @@ type results struct {
 	targets []string
 	levels  []int
 	php     bool
+	busy    []cpuGroup // the CPU groups whose busy share the bounds table shows
 	rounds  []map[string]sample
 }
 
@@ -144,6 +145,16 @@ func cell(v []float64, format func(float64) string) string {
 
 func ratio(x float64) string { return fmt.Sprintf("%.2f×", x) }
 
+func percent(x float64) string { return fmt.Sprintf("%.0f%%", 100*x) }
+
+// medianCell is the median of v alone, or a dash when v is empty.
+func medianCell(v []float64, format func(float64) string) string {
+	if len(v) == 0 {
+		return "—"
+	}
+	return format(median(v))
+}
+
 // markdown is the results table: each target's median [range], then sluice/peer ratios from the same rounds.
 func (res *results) markdown() string {
 	var b strings.Builder
@@ -180,6 +191,56 @@ func (res *results) markdown() string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// boundsMarkdown is the second table: for every row of the main table that has a proxy CPU figure, each target's
+// user and system µs per message or request and the busy share of each CPU group, medians of the rounds.
+func (res *results) boundsMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| per | target | proxy user µs | proxy system µs |")
+	for _, g := range res.busy {
+		b.WriteString(" " + g.label + " |")
+	}
+	b.WriteString("\n|---|---|---|---|" + strings.Repeat("---|", len(res.busy)) + "\n")
+	for _, m := range res.metrics() {
+		key, ok := strings.CutSuffix(m.key, ".cpu")
+		if !ok {
+			continue
+		}
+		per := strings.TrimPrefix(m.label, "proxy CPU per ") // named once per group of target rows
+		for _, t := range res.targets {
+			user := res.values(t, key+".user")
+			if len(user) == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |", per, t, medianCell(user, num), medianCell(res.values(t, key+".sys"), num))
+			for _, g := range res.busy {
+				b.WriteString(" " + medianCell(res.values(t, key+".busy."+g.key), percent) + " |")
+			}
+			b.WriteString("\n")
+			per = ""
+		}
+	}
+	return b.String()
+}
+
+// boundsLegend says how to read the bounds table of a pinned or unpinned run.
+func boundsLegend(pinned bool) string {
+	const common = `Proxy user and system are the proxy's CPU time per message or request (the main table's CPU rows, split);
+busy is the share of a CPU's time that was neither idle nor iowait (/proc/stat) over the same interval, counting
+every process on it. All are medians of the rounds.
+`
+	if !pinned {
+		return common + `Unpinned, the proxy, the load generators and the backend share every CPU: with the CPUs near 100% busy a row
+measures all of them together, so compare the proxy's µs per request rather than the throughput.
+`
+	}
+	return common + `A row whose load CPU is ~100% busy while the proxy CPU is not measures the load generator (wsload or wrk, and
+the echo backend), not the proxy: its throughput ratio says little. A proxy CPU near 100% with headroom on the
+load CPU bounds the row by the proxy; with both near 100% neither side had room to spare (or other work shared
+the machine). A large system share is kernel time (TCP over loopback), common to every proxy. php-fpm is not
+pinned.
+`
 }
 
 // brief is a one-line summary of a sample for progress output: the figures named by keys.

@@ -27,6 +27,7 @@ type runner struct {
 	scaling  bool          // echo latency at each idle level
 	extras   bool          // static file and PHP rows
 	loadCPUs string        // taskset list for load generators, "" = unpinned
+	busy     []cpuGroup    // the CPUs whose busy share each throughput workload records
 	verbose  bool
 }
 
@@ -39,22 +40,35 @@ func (r *runner) command(name string, args ...string) *exec.Cmd {
 
 func (r *runner) wssURL() string { return fmt.Sprintf("wss://127.0.0.1:%d/wss", r.e.TLSPort) }
 
-// echo runs wsload's echo mode and returns its result and the proxy CPU time it cost.
-func (r *runner) echo(pid, conns, size int, d time.Duration) (echoResult, time.Duration, error) {
-	before := treeUsage(pid).cpu
+// echo runs wsload's echo mode and returns its result and what it cost the proxy and the CPUs.
+func (r *runner) echo(pid, conns, size int, d time.Duration) (echoResult, span, error) {
+	m := startMeter(pid)
 	out, err := r.command(r.wsload, "-mode", "echo", "-url", r.wssURL(), "-c", strconv.Itoa(conns), "-size", strconv.Itoa(size), "-d", d.String()).Output()
-	cpu := treeUsage(pid).cpu - before
+	sp := m.stop()
 	var res echoResult
 	if err != nil {
-		return res, cpu, fmt.Errorf("wsload echo: %v: %s", err, exitText(err))
+		return res, sp, fmt.Errorf("wsload echo: %v: %s", err, exitText(err))
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
-		return res, cpu, fmt.Errorf("wsload echo output %q: %v", out, err)
+		return res, sp, fmt.Errorf("wsload echo output %q: %v", out, err)
 	}
 	if res.Messages == 0 || res.Errors > 0 {
-		return res, cpu, fmt.Errorf("wsload echo: %d messages, %d errors", res.Messages, res.Errors)
+		return res, sp, fmt.Errorf("wsload echo: %d messages, %d errors", res.Messages, res.Errors)
 	}
-	return res, cpu, nil
+	return res, sp, nil
+}
+
+// record puts what the interval sp cost under key: the proxy's CPU time per unit of work (n messages or
+// requests), all and split into user and system, and the busy share of each of r's CPU groups.
+func (r *runner) record(s sample, key string, sp span, n float64) {
+	s[key+".cpu"] = us(sp.cpu()) / n
+	s[key+".user"] = us(sp.user) / n
+	s[key+".sys"] = us(sp.sys) / n
+	for _, g := range r.busy {
+		if b, ok := sp.busy(g.cpus); ok {
+			s[key+".busy."+g.key] = b
+		}
+	}
 }
 
 type echoResult struct {
@@ -144,20 +158,20 @@ func (r *runner) warmEcho(pid int) error {
 
 // wsEcho runs the 64 B and 16 KiB echo workloads.
 func (r *runner) wsEcho(pid int, s sample) error {
-	res, cpu, err := r.echo(pid, 50, 64, r.d)
+	res, sp, err := r.echo(pid, 50, 64, r.d)
 	if err != nil {
 		return err
 	}
 	s["ws64.msgs"] = float64(res.Messages) / res.Seconds
 	s["ws64.p50"], s["ws64.p99"], s["ws64.p999"] = res.P50, res.P99, res.P999
-	s["ws64.cpu"] = us(cpu) / float64(res.Messages)
-	res, cpu, err = r.echo(pid, 50, 16<<10, r.d)
+	r.record(s, "ws64", sp, float64(res.Messages))
+	res, sp, err = r.echo(pid, 50, 16<<10, r.d)
 	if err != nil {
 		return err
 	}
 	s["ws16k.mbs"] = float64(res.Messages) * (16 << 10) / res.Seconds / 1e6
 	s["ws16k.p99"] = res.P99
-	s["ws16k.cpu"] = us(cpu) / float64(res.Messages)
+	r.record(s, "ws16k", sp, float64(res.Messages))
 	return nil
 }
 
@@ -176,8 +190,8 @@ func (r *runner) wrkWarm(pid int, url string, extra ...string) error {
 	return w.wrk(pid, "warm", url, sample{}, extra...)
 }
 
-// wrk runs wrk -t1 -c50 (or the -cN among extra) against url and records req/s and proxy CPU per request
-// under key.
+// wrk runs wrk -t1 -c50 (or the -cN among extra) against url and records under key req/s and what a request
+// cost (record).
 func (r *runner) wrk(pid int, key, url string, s sample, extra ...string) error {
 	args := []string{"-t1", "-d" + strconv.Itoa(max(1, int(r.d.Seconds()))) + "s"}
 	if !slices.ContainsFunc(extra, func(a string) bool { return strings.HasPrefix(a, "-c") }) {
@@ -185,9 +199,9 @@ func (r *runner) wrk(pid int, key, url string, s sample, extra ...string) error 
 	}
 	args = append(args, extra...)
 	args = append(args, url)
-	before := treeUsage(pid).cpu
+	mt := startMeter(pid)
 	out, err := r.command("wrk", args...).CombinedOutput()
-	cpu := treeUsage(pid).cpu - before
+	sp := mt.stop()
 	if err != nil {
 		return fmt.Errorf("wrk %s: %v: %s", url, err, out)
 	}
@@ -207,6 +221,6 @@ func (r *runner) wrk(pid int, key, url string, s sample, extra ...string) error 
 	}
 	rps, _ := strconv.ParseFloat(string(m[1]), 64)
 	s[key+".rps"] = rps
-	s[key+".cpu"] = us(cpu) / reqs
+	r.record(s, key, sp, reqs)
 	return nil
 }
