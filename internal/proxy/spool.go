@@ -42,7 +42,7 @@ type spooled struct {
 	mu      sync.Mutex
 	cond    sync.Cond
 	queue   []*[]byte // memory buffers, each holding len(*b) bytes, oldest first
-	mem     int64     // bytes in queue
+	mem     int64     // the queued buffers' size
 	file    *os.File  // nil until first needed; unlinked at once
 	fileOff int64     // bytes of the file not yet sent start here …
 	fileEnd int64     // … and end here; the file's bytes come after every queued buffer's
@@ -115,7 +115,7 @@ func (s *spooled) fill() {
 		if n > 0 && !toFile {
 			*b = p[:n]
 			s.queue = append(s.queue, b)
-			s.mem += int64(n)
+			s.mem += int64(cap(p)) // a buffer counts whole, however little it holds: a trickle cannot pile up buffers
 		} else if !toFile {
 			s.put(b)
 		}
@@ -204,7 +204,7 @@ func (s *spooled) drain(w http.ResponseWriter, buf []byte, flushEach bool, total
 			b = s.queue[0]
 			s.queue[0] = nil
 			s.queue = s.queue[1:]
-			s.mem -= int64(len(*b))
+			s.mem -= int64(cap(*b))
 			p = *b
 		case s.fileEnd > s.fileOff:
 			off := s.fileOff

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -96,5 +97,59 @@ func TestSpoolOrder(t *testing.T) {
 				t.Error("never flushed")
 			}
 		})
+	}
+}
+
+// trickle gives 100 bytes a read until stopped, counting them.
+type trickle struct {
+	n    atomic.Int64
+	stop atomic.Bool
+}
+
+func (r *trickle) Read(p []byte) (int, error) {
+	if r.stop.Load() {
+		return 0, io.EOF
+	}
+	n := min(len(p), 100)
+	r.n.Add(int64(n))
+	return n, nil
+}
+
+// stallWriter takes the first after bytes, then blocks until released.
+type stallWriter struct {
+	after   int64
+	n       atomic.Int64
+	release chan struct{}
+}
+
+func (w *stallWriter) Header() http.Header { return http.Header{} }
+func (w *stallWriter) WriteHeader(int)     {}
+func (w *stallWriter) Flush()              {}
+func (w *stallWriter) Write(p []byte) (int, error) {
+	if w.n.Load() >= w.after {
+		<-w.release
+	}
+	w.n.Add(int64(len(p)))
+	return len(p), nil
+}
+
+// A trickling upstream cannot pile up memory behind a client that stopped reading: a memory buffer counts
+// whole however few bytes it holds, so without a file the spool reads nothing more once its budget is taken.
+func TestSpoolMemoryBound(t *testing.T) {
+	bufs := &sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	r := &trickle{}
+	w := &stallWriter{after: spoolAfter, release: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Stream(w, r, make([]byte, 32<<10), false, -1, func() *Spool { return &Spool{Mem: 64 << 10, Bufs: bufs} })
+	}()
+	time.Sleep(300 * time.Millisecond)
+	held := r.n.Load() - w.n.Load()
+	r.stop.Store(true)
+	close(w.release)
+	<-done
+	if held > 1000 {
+		t.Errorf("%d bytes read past what the client took: the spool kept reading small pieces into new buffers", held)
 	}
 }
