@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"sync"
 )
 
@@ -71,6 +72,7 @@ func (sp *Spool) copy(w http.ResponseWriter, body io.Reader, buf []byte, flushEa
 // fill reads the body until its end, an error, or the client going away.
 func (s *spooled) fill() {
 	var scratch *[]byte // the read buffer for bytes going to the file
+	yielded := false    // the last turn gave drain its chance before choosing the file
 	defer func() {
 		if scratch != nil {
 			s.put(scratch)
@@ -89,6 +91,14 @@ func (s *spooled) fill() {
 		limit := s.sp.MaxFile - (s.fileEnd - s.fileOff) // the file holds at most MaxFile bytes not yet sent
 		s.mu.Unlock()
 
+		if toFile && !yielded {
+			// let drain run first: with one P (worker_processes 1) fill would otherwise go on into the file
+			// while a client that keeps up waits for its turn to take the queued buffer
+			yielded = true
+			runtime.Gosched()
+			continue
+		}
+		yielded = false
 		if toFile && s.file == nil && !s.makeFile() {
 			continue // memory only, at the client's pace
 		}
