@@ -86,7 +86,7 @@ func (s *spooled) fill() {
 			return
 		}
 		toFile := s.fileEnd > s.fileOff || s.mem >= s.sp.Mem
-		limit := s.sp.MaxFile - (s.fileEnd - s.fileOff) // the file holds at most MaxFile bytes not yet sent
+		limit := s.sp.MaxFile - s.fileSize() // the file is at most MaxFile bytes (nginx's max_temp_file_size)
 		s.mu.Unlock()
 
 		if toFile && s.file == nil && !s.makeFile() {
@@ -141,9 +141,17 @@ func (s *spooled) fill() {
 // file has room.
 func (s *spooled) room() bool {
 	if s.fileEnd > s.fileOff || s.mem >= s.sp.Mem {
-		return !s.noFile && s.sp.MaxFile > 0 && s.fileEnd-s.fileOff < s.sp.MaxFile
+		return !s.noFile && s.sp.MaxFile > 0 && s.fileSize() < s.sp.MaxFile
 	}
 	return true
+}
+
+// fileSize is the size the file has for fill: 0 once the client has caught up (toFile starts it over).
+func (s *spooled) fileSize() int64 {
+	if s.fileEnd == s.fileOff {
+		return 0
+	}
+	return s.fileEnd
 }
 
 // makeFile makes the temporary file, unlinked at once so that nothing is left behind whatever happens to
