@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"time"
 )
 
 // Spool lets a buffered response (proxy_buffering on) run ahead of a slower client, as nginx's proxy_buffers
@@ -24,6 +25,9 @@ type Spool struct {
 	// Done, if set, is called on the spool's goroutine once the whole body has been read: the upstream's
 	// part is over (least_conn and max_conns count the peer's connection no more, as in nginx).
 	Done func()
+	// Ended is when the whole body had been read (zero: it was not); set on the spool's goroutine, read once
+	// Stream has returned.
+	Ended time.Time
 	// FileError reports a temporary file that could not be made or written; the response then goes on at
 	// the client's pace.
 	FileError func(error)
@@ -128,8 +132,11 @@ func (s *spooled) fill() {
 		done, whole := s.done, s.done && s.err == nil
 		s.cond.Broadcast()
 		s.mu.Unlock()
-		if whole && s.sp.Done != nil {
-			s.sp.Done()
+		if whole {
+			s.sp.Ended = time.Now()
+			if s.sp.Done != nil {
+				s.sp.Done()
+			}
 		}
 		if done {
 			return
