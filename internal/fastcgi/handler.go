@@ -301,6 +301,7 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		tee = fr.cr.Tee(src)
 		src = tee
 	}
+	var sp *proxy.Spool // the spool a long response took
 	if bodyless {
 		// read to END_REQUEST so the connection can be kept (and the entry filled: a failure leaves it unfilled)
 		io.Copy(io.Discard, src)
@@ -310,9 +311,10 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		if !unbuffered {
 			spool = func() *proxy.Spool {
 				sc := &g.Spool
-				return &proxy.Spool{Mem: sc.Mem(), MaxFile: sc.MaxFile(), Dir: sc.Dir(), Bufs: &h.bufs, FileError: func(err error) {
+				sp = &proxy.Spool{Mem: sc.Mem(), MaxFile: sc.MaxFile(), Dir: sc.Dir(), Bufs: &h.bufs, Done: hold.End, FileError: func(err error) {
 					fr.Log.Error(fr.gw.name+": temporary file: "+err.Error(), v.LogAttrs()...)
 				}}
+				return sp
 			}
 		}
 		err = h.stream(fr.W, src, flushEach, spool)
@@ -320,7 +322,11 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 	if tee != nil {
 		fr.cr.End(tee, err, func(msg string) { fr.Log.Error(fr.gw.name+": cache: "+msg, v.LogAttrs()...) })
 	}
-	v.UpstreamResponseTime = v.UpstreamSince(start)
+	if sp == nil || sp.Ended.IsZero() {
+		v.UpstreamResponseTime = v.UpstreamSince(start)
+	} else if !v.NoUpstreamTimes {
+		v.UpstreamResponseTime = vars.Seconds(sp.Ended.Sub(start)) // the application's part, as nginx
+	}
 	if err != nil {
 		fr.Log.Error(fr.gw.name+": upstream response body failed: "+err.Error(), v.LogAttrs("upstream", fr.gw.name+"://"+v.UpstreamAddr)...)
 		panic(http.ErrAbortHandler) // never present a cut-off body as complete

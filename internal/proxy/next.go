@@ -100,10 +100,14 @@ func (a *attempts) join(f int) string {
 	return list
 }
 
-// finish sets the last try's response time, counted from start (when its body has been relayed).
-func (a *attempts) finish(v *vars.Request, start time.Time) {
+// finish sets the last try's response time, from start to end (zero: now, when its body has been relayed; a
+// spool's end when it read the body ahead of the client).
+func (a *attempts) finish(v *vars.Request, start, end time.Time) {
 	if a.n > 0 && !v.NoUpstreamTimes {
-		a.last()[aTotal] = v.UpstreamSince(start)
+		if end.IsZero() {
+			end = time.Now()
+		}
+		a.last()[aTotal] = vars.Seconds(end.Sub(start))
 		v.UpstreamResponseTime = a.join(aTotal)
 	}
 }

@@ -124,7 +124,7 @@ func TestAttemptsSet(t *testing.T) {
 	at.add("10.0.0.2:80", "504", "0.000", "-", "1.000")
 	at.add("10.0.0.3:80", "200", "0.000", "0.004", "0.004")
 	at.set(&v)
-	at.finish(&v, time.Now().Add(-1234*time.Millisecond))
+	at.finish(&v, time.Now().Add(-1234*time.Millisecond), time.Time{})
 	if v.UpstreamAddr != "10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80" || v.UpstreamStatus != "502, 504, 200" ||
 		v.UpstreamHeaderTime != "-, -, 0.004" || v.UpstreamResponseTime != "0.002, 1.000, 1.234" {
 		t.Fatalf("three tries: %q %q %q %q", v.UpstreamAddr, v.UpstreamStatus, v.UpstreamHeaderTime, v.UpstreamResponseTime)
@@ -140,7 +140,7 @@ func TestAttemptsSet(t *testing.T) {
 	var quiet attempts
 	quiet.add("10.0.0.1:80", "200", "", "", "")
 	quiet.set(&v)
-	quiet.finish(&v, time.Now().Add(-time.Second))
+	quiet.finish(&v, time.Now().Add(-time.Second), time.Time{})
 	if v.UpstreamAddr != "10.0.0.1:80" || v.UpstreamResponseTime != "" {
 		t.Fatalf("NoUpstreamTimes: addr %q, response time %q", v.UpstreamAddr, v.UpstreamResponseTime)
 	}

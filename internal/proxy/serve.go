@@ -187,7 +187,7 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 		resp.Body.Close()
 		// the exchange with the upstream is over: its peer's connection count (max_conns, least_conn) and the
 		// response time end here, not after the response the redirect ends in (a slow download)
-		at.finish(pr.V, last)
+		at.finish(pr.V, last, time.Time{})
 		hold.End()
 		pr.Redirect(uf.accelRedirect)
 		return
@@ -251,9 +251,10 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 	}
 	buffered := (pr.Conf.ProxyBuffering.Get(true) && !strings.EqualFold(accel, "no")) || strings.EqualFold(accel, "yes")
 	var spool func() *Spool // (called only for a long response: a closure that does not escape costs nothing)
+	var sp *Spool           // the spool a long response took
 	if buffered {
 		spool = func() *Spool {
-			sp := p.newSpool(&pr.Conf.ProxySpool, resp.Body, func(err error) {
+			sp = p.newSpool(&pr.Conf.ProxySpool, resp.Body, func(err error) {
 				pr.Log.Error("proxy: temporary file: "+err.Error(), pr.V.LogAttrs()...)
 			})
 			sp.Done = hold.End
@@ -276,7 +277,11 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 	} else if !(cc != nil && cc.HeadGet) {
 		_, err = p.stream(pr.W, src, flushEach, size, spool)
 	}
-	at.finish(pr.V, last)
+	var upEnd time.Time
+	if sp != nil {
+		upEnd = sp.Ended
+	}
+	at.finish(pr.V, last, upEnd)
 	if err != nil && !errors.Is(err, io.EOF) {
 		if readTimedOut(err) {
 			err = errReadTimeout

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // Spool lets a buffered response (proxy_buffering on) run ahead of a slower client, as nginx's proxy_buffers
@@ -25,6 +26,9 @@ type Spool struct {
 	// Done, if set, is called on the spool's goroutine once the whole body has been read: the upstream's
 	// part is over (least_conn and max_conns count the peer's connection no more, as in nginx).
 	Done func()
+	// Ended is when the whole body had been read (zero: it was not); set on the spool's goroutine, read once
+	// Stream has returned.
+	Ended time.Time
 	// FileError reports a temporary file that could not be made or written; the response then goes on at
 	// the client's pace.
 	FileError func(error)
@@ -88,7 +92,7 @@ func (s *spooled) fill() {
 			return
 		}
 		toFile := s.fileEnd > s.fileOff || s.mem >= s.sp.Mem
-		limit := s.sp.MaxFile - (s.fileEnd - s.fileOff) // the file holds at most MaxFile bytes not yet sent
+		limit := s.sp.MaxFile - s.fileSize() // the file is at most MaxFile bytes (nginx's max_temp_file_size)
 		s.mu.Unlock()
 
 		if toFile && !yielded {
@@ -138,8 +142,11 @@ func (s *spooled) fill() {
 		done, whole := s.done, s.done && s.err == nil
 		s.cond.Broadcast()
 		s.mu.Unlock()
-		if whole && s.sp.Done != nil {
-			s.sp.Done()
+		if whole {
+			s.sp.Ended = time.Now()
+			if s.sp.Done != nil {
+				s.sp.Done()
+			}
 		}
 		if done {
 			return
@@ -151,9 +158,17 @@ func (s *spooled) fill() {
 // file has room.
 func (s *spooled) room() bool {
 	if s.fileEnd > s.fileOff || s.mem >= s.sp.Mem {
-		return !s.noFile && s.sp.MaxFile > 0 && s.fileEnd-s.fileOff < s.sp.MaxFile
+		return !s.noFile && s.sp.MaxFile > 0 && s.fileSize() < s.sp.MaxFile
 	}
 	return true
+}
+
+// fileSize is the size the file has for fill: 0 once the client has caught up (toFile starts it over).
+func (s *spooled) fileSize() int64 {
+	if s.fileEnd == s.fileOff {
+		return 0
+	}
+	return s.fileEnd
 }
 
 // makeFile makes the temporary file, unlinked at once so that nothing is left behind whatever happens to
