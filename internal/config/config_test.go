@@ -148,6 +148,7 @@ func TestErrors(t *testing.T) {
 		{"proxy_cookie_flags after off", "http {\n proxy_cookie_flags off;\n proxy_cookie_flags a secure;\n}\n", []string{"is duplicate", "sluice.conf:3"}},
 		{"proxy_cookie_flags too many", "http {\n proxy_cookie_flags a secure httponly samesite=lax nosecure;\n}\n", []string{"invalid number of arguments", "sluice.conf:2"}},
 		{"proxy_limit_rate", "http {\n proxy_limit_rate 1.5k;\n}\n", []string{"invalid value", "sluice.conf:2"}},
+		{"temp path not makeable", "http {\n proxy_temp_path /proc/sluice-no/tmp;\n}\n", []string{`mkdir() "/proc/sluice-no/tmp" failed`, "sluice.conf:2"}},
 		{"one proxy_buffer", "http {\n proxy_buffers 1 4k;\n}\n", []string{`there must be at least 2 "proxy_buffers"`, "sluice.conf:2"}},
 		{"bad fastcgi_buffers", "http {\n fastcgi_buffers 4 0;\n}\n", []string{`"fastcgi_buffers" directive invalid value`, "sluice.conf:2"}},
 		{"bad max_temp_file_size", "http {\n uwsgi_max_temp_file_size abc;\n}\n", []string{`"uwsgi_max_temp_file_size" directive invalid value`, "sluice.conf:2"}},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"strconv"
 )
@@ -78,10 +79,16 @@ func spoolFamily(pre, module string, at func(*LocConf) *Spooling) []Spec {
 				at(p.conf).MaxTempFile.set(n)
 				return nil
 			}},
-		{Name: pre + "_temp_path", Module: module, Ctx: ctxHSL, Args: "1-4", Default: "$TMPDIR or /tmp", Doc: "Directory of the temporary files of buffered responses (relative paths are under the prefix); the levels are accepted.",
-			Diff: "the default is the system's temporary directory, not <prefix>/" + pre + "_temp, and sluice does not make the directory.",
+		{Name: pre + "_temp_path", Module: module, Ctx: ctxHSL, Args: "1-4", Default: "$TMPDIR or /tmp", Doc: "Directory of the temporary files of buffered responses (relative paths are under the prefix), made at load if missing; the levels are accepted.",
+			Diff: "the default is the system's temporary directory, not <prefix>/" + pre + "_temp.",
 			Apply: func(p *parser, d *Directive) error {
-				at(p.conf).TempPath.set(p.path(d.Args[0]))
+				dir := p.path(d.Args[0])
+				// made at load, as nginx makes its temp paths at start: a missing directory is an error here,
+				// not a log line per long response
+				if err := os.MkdirAll(dir, 0o700); err != nil {
+					return d.errorf("mkdir() %q failed: %v", dir, errors.Unwrap(err))
+				}
+				at(p.conf).TempPath.set(dir)
 				return nil
 			}},
 	}
