@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -65,6 +66,7 @@ func (sp *Spool) copy(w http.ResponseWriter, body io.Reader, buf []byte, flushEa
 	filled := make(chan struct{})
 	go func() {
 		defer close(filled)
+		defer s.recoverFill()
 		s.fill()
 	}()
 	total, err := s.drain(w, buf, flushEach, total, size)
@@ -151,6 +153,19 @@ func (s *spooled) fill() {
 		if done {
 			return
 		}
+	}
+}
+
+// recoverFill ends a fill that panicked (a body reader's bug) as a failed read: on the handler's goroutine the
+// panic would have ended the request, on this one it would end the process.
+func (s *spooled) recoverFill() {
+	if r := recover(); r != nil {
+		s.mu.Lock()
+		if !s.done {
+			s.done, s.err = true, fmt.Errorf("panic reading the response: %v", r)
+		}
+		s.cond.Broadcast()
+		s.mu.Unlock()
 	}
 }
 

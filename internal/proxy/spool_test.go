@@ -153,3 +153,26 @@ func TestSpoolMemoryBound(t *testing.T) {
 		t.Errorf("%d bytes read past what the client took: the spool kept reading small pieces into new buffers", held)
 	}
 }
+
+// panicky gives some bytes, then panics, as a body reader with a bug would.
+type panicky struct{ n int }
+
+func (r *panicky) Read(p []byte) (int, error) {
+	if r.n >= 1<<20 {
+		panic("reader bug")
+	}
+	n := min(len(p), 4096)
+	r.n += n
+	return n, nil
+}
+
+// A panic while the spool reads the body ends the response as a failed read, as it would have on the handler's
+// goroutine, instead of the process.
+func TestSpoolPanic(t *testing.T) {
+	bufs := &sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	w := &slowWriter{rng: rand.New(rand.NewPCG(5, 6)), h: http.Header{}}
+	n, err := Stream(w, &panicky{}, make([]byte, 32<<10), false, -1, func() *Spool { return &Spool{Mem: 64 << 10, Bufs: bufs} })
+	if err == nil || n != 1<<20 {
+		t.Fatalf("copied %d bytes, error %v; want the 1 MiB before the panic and an error", n, err)
+	}
+}
