@@ -254,9 +254,8 @@ func (s *spooled) drain(w http.ResponseWriter, buf []byte, flushEach bool, total
 			s.mu.Lock()
 			if m < int(n) {
 				// the file lost bytes it had taken: the body cannot go on whole
-				s.stop = true
-				s.cond.Broadcast()
 				s.mu.Unlock()
+				s.cut()
 				if err == nil {
 					err = io.ErrUnexpectedEOF
 				}
