@@ -328,9 +328,14 @@ func (t *Tee) Read(b []byte) (int, error) {
 }
 
 // End commits the entry when the whole body was read through t and passed on (err nil), else drops it; log
-// reports a commit that failed.
+// reports a commit that failed. A committed entry also ends the fill's hold on its key (proxy_cache_lock
+// waiters take the entry). Ending again does nothing: a spool commits once it has the whole body, before
+// a slow client has it.
 func (cr *Request) End(t *Tee, err error, log func(string)) {
 	w := cr.w
+	if w == nil {
+		return
+	}
 	cr.w = nil
 	if err != nil || !t.eof {
 		w.Abort()
@@ -338,5 +343,10 @@ func (cr *Request) End(t *Tee, err error, log func(string)) {
 	}
 	if cerr := w.Commit(); cerr != nil {
 		log("storing entry failed: " + cerr.Error())
+		return
+	}
+	if cr.release && cr.upd == nil {
+		cr.release = false
+		cr.z.Done(cr.look.Hash)
 	}
 }

@@ -301,7 +301,8 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 		tee = fr.cr.Tee(src)
 		src = tee
 	}
-	var sp *proxy.Spool // the spool a long response took
+	var sp *proxy.Spool  // the spool a long response took
+	var cacheMsg *string // a failed early commit of the entry
 	if bodyless {
 		// read to END_REQUEST so the connection can be kept (and the entry filled: a failure leaves it unfilled)
 		io.Copy(io.Discard, src)
@@ -314,10 +315,17 @@ func (h *Handler) Serve(ctx context.Context, fr *Request) {
 				sp = &proxy.Spool{Mem: sc.Mem(), MaxFile: sc.MaxFile(), Dir: sc.Dir(), Bufs: &h.bufs, Done: hold.End, FileError: func(err error) {
 					fr.Log.Error(fr.gw.name+": temporary file: "+err.Error(), v.LogAttrs()...)
 				}}
+				if tee != nil {
+					// the entry is committed once the application's part is in, not once a slow client has it
+					cacheMsg = proxy.CommitEarly(sp, fr.cr, tee)
+				}
 				return sp
 			}
 		}
 		err = h.stream(fr.W, src, flushEach, spool)
+	}
+	if cacheMsg != nil && *cacheMsg != "" {
+		fr.Log.Error(fr.gw.name+": cache: "+*cacheMsg, v.LogAttrs()...)
 	}
 	if tee != nil {
 		fr.cr.End(tee, err, func(msg string) { fr.Log.Error(fr.gw.name+": cache: "+msg, v.LogAttrs()...) })

@@ -271,7 +271,20 @@ func (p *Proxy) serveHTTP(ctx context.Context, pr *Request, o *outgoing, cc *cac
 		if cc.HeadGet || cc.NoBody {
 			_, err = io.Copy(io.Discard, tee) // the client gets the head only; the entry gets the body
 		} else {
-			_, err = p.stream(pr.W, tee, flushEach, size, spool)
+			var cacheMsg *string // a failed early commit
+			sspool := spool
+			if spool != nil {
+				sspool = func() *Spool {
+					// the entry is committed once the upstream's part is in, not once a slow client has it
+					sp := spool()
+					cacheMsg = CommitEarly(sp, cc, tee)
+					return sp
+				}
+			}
+			_, err = p.stream(pr.W, tee, flushEach, size, sspool)
+			if cacheMsg != nil && *cacheMsg != "" {
+				pr.Log.Error("proxy: cache: "+*cacheMsg, pr.V.LogAttrs()...)
+			}
 		}
 		cc.End(tee, err, func(msg string) { pr.Log.Error("proxy: cache: "+msg, pr.V.LogAttrs()...) })
 	} else if !(cc != nil && cc.HeadGet) {

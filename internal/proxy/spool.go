@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/cache"
 )
 
 // Spool lets a buffered response (proxy_buffering on) run ahead of a slower client, as nginx's proxy_buffers
@@ -311,4 +313,28 @@ func (s *spooled) release() {
 	if s.file != nil {
 		s.file.Close()
 	}
+}
+
+// CommitEarly has sp commit the cache entry being stored through tee once it has read the whole body, before a
+// slow client has it (then a waiter on the cache lock, or the next request, gets the entry), after what sp.Done
+// already did. The returned message is a failed commit's, to be logged once Stream has returned (the spool's
+// goroutine does not touch the request).
+func CommitEarly(sp *Spool, cr *cache.Request, tee *cache.Tee) *string {
+	c := &earlyCommit{then: sp.Done, cr: cr, tee: tee}
+	sp.Done = c.done
+	return &c.msg
+}
+
+type earlyCommit struct {
+	then func()
+	cr   *cache.Request
+	tee  *cache.Tee
+	msg  string
+}
+
+func (c *earlyCommit) done() {
+	if c.then != nil {
+		c.then()
+	}
+	c.cr.End(c.tee, nil, func(msg string) { c.msg = msg })
 }

@@ -276,3 +276,46 @@ file_put_contents(__DIR__ . '/done', 'sent');
 		t.Fatalf("body: %d bytes, %v; want %d", n, err, 2048*spoolBlock)
 	}
 }
+
+// A cached response that spools is committed once the upstream's part is in: the next request is a HIT while
+// the slow client that caused the MISS still has nearly all of the body to read, as behind nginx.
+func TestProxySpoolCommitsCacheEarly(t *testing.T) {
+	t.Parallel()
+	up := newSpoolUpstream(t)
+	port := freePort(t)
+	start(t, fill(t, `events {}
+http {
+    proxy_cache_path {{CACHE}} keys_zone=big:1m;
+    server {
+        listen {{PORT}};
+        location / {
+            proxy_pass http://127.0.0.1:{{UP}};
+            proxy_cache big;
+            proxy_cache_valid 200 10m;
+            proxy_cache_lock on;
+            add_header X-Cache $upstream_cache_status;
+        }
+    }
+}
+`, "PORT", port, "UP", up.Port, "CACHE", t.TempDir()))
+	const blocks = 2048
+	c, br := slowGet(t, port, fmt.Sprintf("/big/%d", blocks))
+	select {
+	case <-up.sent:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the upstream could not send its whole response while the client read nothing")
+	}
+	var r response
+	if !eventually(5*time.Second, func() bool {
+		r = get(t, http.DefaultClient, fmt.Sprintf("http://%s/big/%d", addr(port), blocks), nil)
+		return r.Header.Get("X-Cache") == "HIT"
+	}) || len(r.Body) != blocks*spoolBlock {
+		t.Fatalf("second request: X-Cache %q, %d bytes; want a HIT of %d while the first client reads", r.Header.Get("X-Cache"), len(r.Body), blocks*spoolBlock)
+	}
+	select {
+	case p := <-up.sent:
+		t.Fatalf("the upstream was asked again (%s)", p)
+	default:
+	}
+	readSpooled(t, c, br, blocks)
+}
